@@ -1,0 +1,77 @@
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { AddressInfo } from 'node:net';
+import { FlynnError, type WireError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { silentLogger } from '../logger.js';
+
+export interface ApiServerOptions {
+  /** Logs 5xx errors. Default silent. */
+  logger?: Logger;
+  /** Largest JSON request body accepted, in bytes. Default 1 MiB. */
+  bodyLimit?: number;
+}
+
+/**
+ * A fastify instance speaking the flynn-ts HTTP error contract: every error, including malformed
+ * JSON, schema violations and unknown routes, is answered as a JSON {@link WireError} with a 4xx/5xx
+ * status; nothing crashes the process or hangs the client.
+ */
+export function createApiServer(options: ApiServerOptions = {}): FastifyInstance {
+  const logger = options.logger ?? silentLogger;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
+  });
+
+  app.setErrorHandler((error: FastifyError | FlynnError, _request, reply) => {
+    if (error instanceof FlynnError) {
+      if (error.status >= 500) logger.error('request failed', { code: error.code, err: error.message });
+      return reply.status(error.status).send(error.toWire());
+    }
+    const body = fastifyErrorToWire(error);
+    if (body.status >= 500) logger.error('request failed', { err: error.message, stack: error.stack });
+    return reply.status(body.status).send(body.wire);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const wire: WireError = {
+      code: 'FLYNN_ERR_HTTP_NOT_FOUND',
+      message: `no such endpoint: ${request.method} ${request.url.split('?')[0]}`,
+      retryable: false,
+    };
+    return reply.status(404).send(wire);
+  });
+
+  return app;
+}
+
+function fastifyErrorToWire(error: FastifyError): { status: number; wire: WireError } {
+  if (error.validation) {
+    const first = error.validation[0];
+    const path = first?.instancePath ? first.instancePath.replace(/^\//, '').replace(/\//g, '.') : '';
+    const missing = (first?.params as { missingProperty?: string } | undefined)?.missingProperty;
+    const field = [path, missing].filter(Boolean).join('.') || undefined;
+    const where = error.validationContext ?? 'body';
+    const message = field ? `invalid ${where}: ${field} ${missing ? 'is required' : first?.message ?? 'is invalid'}` : `invalid ${where}: ${first?.message ?? error.message}`;
+    return { status: 400, wire: { code: 'FLYNN_ERR_INVALID_REQUEST', message, retryable: false, ...(field ? { detail: { field } } : {}) } };
+  }
+  const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
+  if (status === 400 && error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+    return { status, wire: { code: 'FLYNN_ERR_MALFORMED_JSON', message: 'request body is not valid JSON', retryable: false } };
+  }
+  if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+    return { status: 400, wire: { code: 'FLYNN_ERR_MALFORMED_JSON', message: 'request body is empty but JSON was declared', retryable: false } };
+  }
+  if (status === 413) return { status, wire: { code: 'FLYNN_ERR_TOO_LARGE', message: 'request body is too large', retryable: false } };
+  if (status === 415) return { status, wire: { code: 'FLYNN_ERR_UNSUPPORTED_MEDIA_TYPE', message: error.message, retryable: false } };
+  if (status < 500) return { status, wire: { code: `FLYNN_ERR_HTTP_${status}`, message: error.message, retryable: false } };
+  return { status, wire: { code: 'FLYNN_ERR_INTERNAL', message: 'internal error', retryable: false } };
+}
+
+/** Listen and return the bound `host:port` (port 0 picks a free one). */
+export async function listenApi(app: FastifyInstance, host: string, port: number): Promise<string> {
+  await app.listen({ host, port });
+  const address = app.server.address() as AddressInfo;
+  return `${host}:${address.port}`;
+}

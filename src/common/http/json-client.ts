@@ -1,0 +1,88 @@
+import { Agent, request, type Dispatcher } from 'undici';
+import { errorFromWire, UnavailableError } from '../errors.js';
+
+export interface HttpClientOptions {
+  /** Base URL of the server, e.g. `http://127.0.0.1:1111`. */
+  url: string;
+  /** Sent as `Authorization: Bearer <key>` when set. */
+  key?: string;
+  /** A shared undici dispatcher; by default the client owns a keep-alive Agent. */
+  dispatcher?: Dispatcher;
+  /** Headers added to every request. */
+  headers?: Record<string, string>;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  query?: Record<string, string | number | boolean | undefined>;
+  signal?: AbortSignal;
+  headers?: Record<string, string>;
+}
+
+/**
+ * The typed JSON-over-HTTP client every flynn-ts client is built on: JSON in and out, server
+ * errors rebuilt into the same {@link FlynnError} classes, connection failures turned into a
+ * retryable {@link UnavailableError} that names the server.
+ */
+export class HttpJsonClient {
+  readonly url: string;
+  private readonly dispatcher: Dispatcher;
+  private readonly ownsDispatcher: boolean;
+  private readonly headers: Record<string, string>;
+
+  constructor(options: HttpClientOptions) {
+    this.url = options.url.replace(/\/+$/, '');
+    this.ownsDispatcher = options.dispatcher === undefined;
+    this.dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 10_000 });
+    this.headers = { ...options.headers };
+    if (options.key !== undefined) this.headers.authorization = `Bearer ${options.key}`;
+  }
+
+  /** Send a request and parse the JSON answer (undefined for 204). Throws a FlynnError on 4xx/5xx. */
+  async json<T>(method: Dispatcher.HttpMethod, path: string, options: RequestOptions = {}): Promise<T> {
+    const res = await this.send(method, path, options);
+    if (res.statusCode === 204) {
+      await res.body.dump();
+      return undefined as T;
+    }
+    return (await res.body.json()) as T;
+  }
+
+  /** Send a request and hand back the raw streaming response (for SSE, logs, blobs). Throws on 4xx/5xx. */
+  async stream(method: Dispatcher.HttpMethod, path: string, options: RequestOptions & { rawBody?: Dispatcher.DispatchOptions['body'] } = {}): Promise<Dispatcher.ResponseData> {
+    return this.send(method, path, options);
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsDispatcher) await this.dispatcher.close();
+  }
+
+  private async send(method: Dispatcher.HttpMethod, path: string, options: RequestOptions & { rawBody?: Dispatcher.DispatchOptions['body'] }): Promise<Dispatcher.ResponseData> {
+    const url = new URL(this.url + path);
+    for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const headers: Record<string, string> = { ...this.headers, ...options.headers };
+    let body: Dispatcher.DispatchOptions['body'] = options.rawBody;
+    if (options.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(options.body);
+    }
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(url, { method, headers, body, dispatcher: this.dispatcher, signal: options.signal });
+    } catch (err) {
+      if (options.signal?.aborted) throw err;
+      throw new UnavailableError('FLYNN_ERR_HTTP_UNREACHABLE', `cannot reach ${this.url}: ${(err as Error).message}`, { cause: err });
+    }
+    if (res.statusCode >= 400) {
+      const text = await res.body.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // not JSON: keep the text as detail
+      }
+      throw errorFromWire(res.statusCode, parsed);
+    }
+    return res;
+  }
+}

@@ -1,0 +1,25 @@
+import { InvalidInputError, NotFoundError, UnavailableError, type FlynnErrorOptions } from '../common/errors.js';
+
+export const DiscoveryErrorCodes = Object.freeze({
+  INVALID_SERVICE: 'FLYNN_ERR_DISCOVERY_INVALID_SERVICE',
+  INVALID_ADDR: 'FLYNN_ERR_DISCOVERY_INVALID_ADDR',
+  INVALID_META: 'FLYNN_ERR_DISCOVERY_INVALID_META',
+  INVALID_TTL: 'FLYNN_ERR_DISCOVERY_INVALID_TTL',
+  INVALID_PROTO: 'FLYNN_ERR_DISCOVERY_INVALID_PROTO',
+  INSTANCE_NOT_FOUND: 'FLYNN_ERR_DISCOVERY_INSTANCE_NOT_FOUND',
+  BACKEND_UNAVAILABLE: 'FLYNN_ERR_DISCOVERY_UNAVAILABLE',
+});
+
+export class DiscoveryInputError extends InvalidInputError {}
+
+export class InstanceNotFoundError extends NotFoundError {
+  constructor(id: string, options: FlynnErrorOptions = {}) {
+    super(DiscoveryErrorCodes.INSTANCE_NOT_FOUND, `no live instance with id ${id}`, options);
+  }
+}
+
+export class DiscoveryUnavailableError extends UnavailableError {
+  constructor(message: string, options: FlynnErrorOptions = {}) {
+    super(DiscoveryErrorCodes.BACKEND_UNAVAILABLE, message, options);
+  }
+}

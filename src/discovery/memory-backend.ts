@@ -1,0 +1,219 @@
+import { randomUUID } from 'node:crypto';
+import { AsyncQueue } from '../common/async-queue.js';
+import { CloseGuard } from '../common/lifecycle.js';
+import type { Discovery, Registration, ServiceWatch, WatchOptions } from './discovery.js';
+import { InstanceNotFoundError } from './errors.js';
+import type { Instance, RegisterOptions, ServiceEvent } from './types.js';
+import { validateMeta, validateRegistration, validateService } from './validate.js';
+
+interface Entry {
+  instance: Instance;
+  ttlMs: number;
+  expiresAt: number;
+}
+
+/**
+ * The state of an in-memory discovery: live instances with their lease expiry, and watchers.
+ * Several {@link MemoryDiscovery} handles may share one registry (as clients share one etcd).
+ */
+export class MemoryRegistry {
+  private readonly services = new Map<string, Map<string, Entry>>();
+  private readonly watchers = new Map<string, Set<(event: ServiceEvent) => void>>();
+  private readonly leaders = new Map<string, string | null>();
+  private nextIndex = 1;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(sweepIntervalMs = 100) {
+    this.sweeper = setInterval(() => this.sweep(), sweepIntervalMs);
+    this.sweeper.unref();
+  }
+
+  add(options: Required<RegisterOptions>): Instance {
+    const instance: Instance = {
+      id: randomUUID(),
+      service: options.service,
+      addr: options.addr,
+      proto: options.proto,
+      meta: options.meta,
+      index: this.nextIndex++,
+    };
+    let entries = this.services.get(instance.service);
+    if (!entries) this.services.set(instance.service, (entries = new Map()));
+    entries.set(instance.id, { instance, ttlMs: options.ttlMs, expiresAt: Date.now() + options.ttlMs });
+    this.emit(instance.service, { type: 'up', service: instance.service, instance: copy(instance) });
+    return copy(instance);
+  }
+
+  /** Extend an instance's lease. Returns false when it is gone (expired or removed). */
+  heartbeat(service: string, id: string): boolean {
+    const entry = this.services.get(service)?.get(id);
+    if (!entry) return false;
+    entry.expiresAt = Date.now() + entry.ttlMs;
+    return true;
+  }
+
+  setMeta(service: string, id: string, meta: Record<string, string>): Instance {
+    const entry = this.services.get(service)?.get(id);
+    if (!entry) throw new InstanceNotFoundError(id);
+    entry.instance = { ...entry.instance, meta: { ...meta } };
+    entry.expiresAt = Date.now() + entry.ttlMs;
+    this.emit(service, { type: 'update', service, instance: copy(entry.instance) });
+    return copy(entry.instance);
+  }
+
+  remove(service: string, id: string): void {
+    const entries = this.services.get(service);
+    const entry = entries?.get(id);
+    if (!entries || !entry) return;
+    entries.delete(id);
+    if (entries.size === 0) this.services.delete(service);
+    this.emit(service, { type: 'down', service, instance: copy(entry.instance) });
+  }
+
+  list(service: string): Instance[] {
+    return [...(this.services.get(service)?.values() ?? [])].map((e) => copy(e.instance)).sort((a, b) => a.index - b.index);
+  }
+
+  /** Subscribe to a service; `listener` first receives `current`. Returns the unsubscribe function. */
+  subscribe(service: string, listener: (event: ServiceEvent) => void): () => void {
+    const instances = this.list(service);
+    listener({ type: 'current', service, instances, leader: instances[0] ?? null });
+    let set = this.watchers.get(service);
+    if (!set) this.watchers.set(service, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.watchers.delete(service);
+    };
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [service, entries] of this.services) {
+      for (const [id, entry] of entries) if (entry.expiresAt <= now) this.remove(service, id);
+    }
+  }
+
+  private emit(service: string, event: ServiceEvent): void {
+    const listeners = [...(this.watchers.get(service) ?? [])];
+    for (const listener of listeners) listener(event);
+    const leader = this.list(service)[0] ?? null;
+    const previous = this.leaders.get(service) ?? null;
+    if ((leader?.id ?? null) !== previous) {
+      if (leader) this.leaders.set(service, leader.id);
+      else this.leaders.delete(service);
+      for (const listener of listeners) listener({ type: 'leader', service, leader });
+    }
+  }
+}
+
+function copy(instance: Instance): Instance {
+  return { ...instance, meta: { ...instance.meta } };
+}
+
+export interface MemoryDiscoveryOptions {
+  /** Share state with other handles; by default the handle owns a fresh registry. */
+  registry?: MemoryRegistry;
+}
+
+/** Discovery in one process: the embedded default and the fast unit-test backend. */
+export class MemoryDiscovery implements Discovery {
+  private readonly registry: MemoryRegistry;
+  private readonly ownsRegistry: boolean;
+  private readonly guard = new CloseGuard('memory discovery');
+  private readonly registrations = new Set<Registration>();
+  private readonly watches = new Set<ServiceWatch>();
+
+  constructor(options: MemoryDiscoveryOptions = {}) {
+    this.ownsRegistry = options.registry === undefined;
+    this.registry = options.registry ?? new MemoryRegistry();
+  }
+
+  async register(options: RegisterOptions): Promise<Registration> {
+    this.guard.assertOpen();
+    const valid = validateRegistration(options);
+    const registry = this.registry;
+    let instance = registry.add(valid);
+    let resolveLost!: (err: Error) => void;
+    const lost = new Promise<Error>((resolve) => (resolveLost = resolve));
+    let done = false;
+    const heartbeat = setInterval(() => {
+      if (!registry.heartbeat(instance.service, instance.id)) {
+        stop();
+        resolveLost(new InstanceNotFoundError(instance.id));
+      }
+    }, Math.max(100, Math.floor(valid.ttlMs / 3)));
+    heartbeat.unref();
+    const stop = () => {
+      done = true;
+      clearInterval(heartbeat);
+      this.registrations.delete(registration);
+    };
+    const unregister = async () => {
+      if (done) return;
+      stop();
+      registry.remove(instance.service, instance.id);
+    };
+    const registration: Registration = {
+      get instance() {
+        return instance;
+      },
+      lost,
+      async setMeta(meta) {
+        if (done) throw new InstanceNotFoundError(instance.id);
+        instance = registry.setMeta(instance.service, instance.id, validateMeta(meta));
+      },
+      unregister,
+      close: unregister,
+      [Symbol.asyncDispose]: unregister,
+    };
+    this.registrations.add(registration);
+    return registration;
+  }
+
+  async instances(service: string): Promise<Instance[]> {
+    this.guard.assertOpen();
+    return this.registry.list(validateService(service));
+  }
+
+  async leader(service: string): Promise<Instance | null> {
+    return (await this.instances(service))[0] ?? null;
+  }
+
+  watch(service: string, options: WatchOptions = {}): ServiceWatch {
+    this.guard.assertOpen();
+    validateService(service);
+    let unsubscribe = () => {};
+    const onAbort = () => queue.end();
+    const queue = new AsyncQueue<ServiceEvent>(() => {
+      unsubscribe();
+      options.signal?.removeEventListener('abort', onAbort);
+      this.watches.delete(watch);
+    });
+    const watch: ServiceWatch = {
+      [Symbol.asyncIterator]: () => queue,
+      close: () => queue.end(),
+    };
+    this.watches.add(watch);
+    unsubscribe = this.registry.subscribe(service, (event) => queue.push(event));
+    if (options.signal?.aborted) queue.end();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
+    return watch;
+  }
+
+  close(): Promise<void> {
+    return this.guard.close(async () => {
+      for (const watch of [...this.watches]) watch.close();
+      await Promise.all([...this.registrations].map((r) => r.unregister()));
+      if (this.ownsRegistry) this.registry.close();
+    });
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

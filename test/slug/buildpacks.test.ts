@@ -1,0 +1,504 @@
+// The bundled buildpacks (buildpacks/), run directly as the slug builder would run them: bin/detect,
+// bin/compile BUILD_DIR CACHE_DIR ENV_DIR and bin/release on copies of test/fixtures/apps.
+// Compile runs twice over: with the host's /bin/sh and its tools, and with busybox sh and a PATH
+// holding only busybox applets and node, which is what the build image offers.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, realpathSync } from 'node:fs';
+import { appendFile, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+
+const REPO = path.resolve(import.meta.dirname, '../..');
+const PACKS = path.join(REPO, 'buildpacks');
+const FIXTURES = path.join(REPO, 'test/fixtures/apps');
+const RESTORE_LINE = '-----> Restoring node_modules from cache (unchanged package-lock.json)';
+const SECRET = 's3cr3t-config-value-7f3a9';
+
+interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** stdout and stderr interleaved as they arrived, as a pusher would see them. */
+  output: string;
+}
+
+let work: string;
+let busybox: string;
+let imageBin: string;
+let npmCli: string;
+const children: ChildProcess[] = [];
+
+function findOnPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir, name);
+    if (dir && existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+function run(argv: string[], opts: { env: Record<string, string>; cwd?: string }): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const [cmd, ...args] = argv;
+    const child = spawn(cmd!, args, { env: opts.env, cwd: opts.cwd ?? work, stdio: ['ignore', 'pipe', 'pipe'] });
+    const result: RunResult = { code: null, stdout: '', stderr: '', output: '' };
+    child.stdout.on('data', (d: Buffer) => { result.stdout += d; result.output += d; });
+    child.stderr.on('data', (d: Buffer) => { result.stderr += d; result.output += d; });
+    child.on('error', reject);
+    child.on('close', (code) => { result.code = code; resolve(result); });
+  });
+}
+
+let tmpCount = 0;
+async function tempDir(label: string): Promise<string> {
+  const dir = path.join(work, `${label}-${++tmpCount}`);
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+/** A fresh copy of a fixture app, as the slug builder unpacks a push into a new BUILD_DIR. */
+async function copyFixture(name: string): Promise<string> {
+  const dir = path.join(await tempDir('build'), name);
+  await cp(path.join(FIXTURES, name), dir, { recursive: true });
+  return dir;
+}
+
+async function envDir(vars: Record<string, string>): Promise<string> {
+  const dir = await tempDir('env');
+  for (const [name, value] of Object.entries(vars)) await writeFile(path.join(dir, name), value);
+  return dir;
+}
+
+/** An "npm" that records being called and fails, to prove a build did not need npm. */
+async function fakeNpm(): Promise<{ cli: string; calls: () => Promise<string> }> {
+  const dir = await tempDir('fake-npm');
+  const marker = path.join(dir, 'calls.log');
+  const cli = path.join(dir, 'npm-cli.cjs');
+  await writeFile(cli, `require('node:fs').appendFileSync(${JSON.stringify(marker)}, process.argv.slice(2).join(' ') + '\\n');\nprocess.exit(1);\n`);
+  return { cli, calls: async () => (existsSync(marker) ? readFile(marker, 'utf8') : '') };
+}
+
+async function allFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
+}
+
+async function filesContaining(dir: string, needle: string): Promise<string[]> {
+  const hits: string[] = [];
+  for (const file of await allFiles(dir)) {
+    if ((await readFile(file)).includes(needle)) hits.push(path.relative(dir, file));
+  }
+  return hits;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+interface RawResponse { status: number; headers: Record<string, string | string[] | undefined>; body: string }
+
+/** An HTTP request with the path sent exactly as given (fetch would normalise "/../"). */
+function rawRequest(port: number, rawPath: string, method = 'GET'): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: rawPath, method }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Starts a web process on 127.0.0.1 and waits until it answers. Killed by pid in afterAll. */
+async function startWeb(argv: string[], cwd: string, env: Record<string, string> = {}): Promise<number> {
+  const port = await freePort();
+  const [cmd, ...args] = argv;
+  const child = spawn(cmd!, args, {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', HOME: cwd, PORT: String(port), HOST: '127.0.0.1', ...env },
+    stdio: 'ignore',
+  });
+  children.push(child);
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${argv.join(' ')} exited with ${child.exitCode}`);
+    try {
+      await rawRequest(port, '/');
+      return port;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`${argv.join(' ')} did not answer on port ${port}`);
+}
+
+async function release(pack: string, buildDir: string): Promise<unknown> {
+  const result = await run(['/bin/sh', path.join(PACKS, pack, 'bin/release'), buildDir], { env: { PATH: process.env.PATH ?? '' } });
+  expect(result.code, result.output).toBe(0);
+  return parseYaml(result.stdout);
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(tmpdir(), 'flynn-buildpacks-'));
+  const bb = findOnPath('busybox');
+  if (!bb) throw new Error('busybox is needed: it is the build image\'s only toolset (apt-get install busybox-static)');
+  busybox = realpathSync(bb);
+  // The build image, as far as PATH goes: busybox applets and node, no npm, no GNU tools.
+  imageBin = path.join(work, 'image-bin');
+  await mkdir(imageBin);
+  const install = await run([busybox, '--install', '-s', imageBin], { env: {} });
+  expect(install.code, install.output).toBe(0);
+  await symlink(process.execPath, path.join(imageBin, 'node'));
+
+  // npm as the host has it: <prefix>/lib/node_modules/npm next to <prefix>/bin/node.
+  const besideNode = path.resolve(path.dirname(process.execPath), '../lib/node_modules/npm/bin/npm-cli.js');
+  const onPath = findOnPath('npm');
+  npmCli = existsSync(besideNode) ? besideNode : onPath ? realpathSync(onPath) : '';
+  if (!npmCli.endsWith('npm-cli.js')) throw new Error('cannot find the host npm\'s npm-cli.js');
+});
+
+afterAll(async () => {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
+  }
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+const SHELLS = [
+  { name: 'the host /bin/sh and tools', argv: () => ['/bin/sh'], path: () => process.env.PATH ?? '' },
+  { name: 'busybox sh with only busybox and node on PATH', argv: () => [busybox, 'sh'], path: () => imageBin },
+];
+
+describe.each(SHELLS)('buildpack scripts under $name', (shell) => {
+  const script = (pack: string, name: string) => [...shell.argv(), path.join(PACKS, pack, 'bin', name)];
+  const baseEnv = () => ({ PATH: shell.path(), HOME: path.join(work, 'no-home') });
+
+  async function detect(dir: string): Promise<{ pack: string; name: string } | undefined> {
+    const order = (await readFile(path.join(PACKS, 'ORDER'), 'utf8'))
+      .split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    for (const pack of order) {
+      const result = await run([...script(pack, 'detect'), dir], { env: baseEnv() });
+      if (result.code === 0) return { pack, name: result.stdout.trim() };
+      expect(result.code).toBe(1);
+    }
+    return undefined;
+  }
+
+  function compile(pack: string, buildDir: string, cacheDir: string, envDirPath: string, env: Record<string, string> = {}) {
+    return run([...script(pack, 'compile'), buildDir, cacheDir, envDirPath], { env: { ...baseEnv(), ...env } });
+  }
+
+  it('detect picks the right buildpack for each fixture app, in the default order', async () => {
+    const expected: Record<string, { pack: string; name: string }> = {
+      'node-hello': { pack: 'nodejs', name: 'Node.js' },
+      'node-dep': { pack: 'nodejs', name: 'Node.js' },
+      'build-fails': { pack: 'nodejs', name: 'Node.js' },
+      'static-site': { pack: 'static', name: 'Static HTML' },
+      'procfile-two': { pack: 'procfile', name: 'Procfile' },
+    };
+    for (const [app, want] of Object.entries(expected)) {
+      expect(await detect(path.join(FIXTURES, app)), app).toEqual(want);
+    }
+    expect(await detect(await tempDir('empty'))).toBeUndefined();
+  });
+
+  it('builds an app without dependencies and never calls npm', async () => {
+    const build = await copyFixture('node-hello');
+    const npm = await fakeNpm();
+    const result = await compile('nodejs', build, await tempDir('cache'), await envDir({}), { FLYNN_NPM_CLI: npm.cli });
+    expect(result.code, result.output).toBe(0);
+    expect(result.stdout).toContain('-----> Installing dependencies');
+    expect(result.stdout).toContain('package.json lists no dependencies');
+    expect(result.stdout).toContain('engines.node ">=18" includes');
+    expect(await npm.calls()).toBe('');
+    expect(existsSync(path.join(build, '.profile.d/nodejs.sh'))).toBe(true);
+  });
+
+  it('installs with npm ci, then restores node_modules from the cache without running npm', async () => {
+    const cache = await tempDir('cache');
+    const env = await envDir({});
+
+    const first = await compile('nodejs', await copyFixture('node-dep'), cache, env, { FLYNN_NPM_CLI: npmCli });
+    expect(first.code, first.output).toBe(0);
+    expect(first.stdout).toContain('-----> Installing dependencies');
+    expect(first.stdout).toContain('npm ci (from package-lock.json)');
+    expect(first.stdout).toContain('-----> Caching node_modules');
+    expect(first.stdout).not.toContain('Restoring node_modules');
+    expect(existsSync(path.join(cache, 'nodejs/node_modules/tiny-greet/package.json'))).toBe(true);
+    expect(existsSync(path.join(cache, 'nodejs/key'))).toBe(true);
+    expect(existsSync(path.join(cache, 'nodejs/npm-cache'))).toBe(true);
+
+    // A new push of the same app: a fresh BUILD_DIR, the same CACHE_DIR, and an npm that must not run.
+    const build = await copyFixture('node-dep');
+    const npm = await fakeNpm();
+    const second = await compile('nodejs', build, cache, env, { FLYNN_NPM_CLI: npm.cli });
+    expect(second.code, second.output).toBe(0);
+    expect(second.stdout.split('\n')).toContain(RESTORE_LINE);
+    expect(second.stdout).not.toContain('Installing dependencies');
+    expect(await npm.calls()).toBe('');
+    const info = JSON.parse(await readFile(path.join(build, 'build-info.json'), 'utf8'));
+    expect(info.greeting).toBe('Hello from the build');
+  });
+
+  it('reinstalls offline from the npm cache when package.json changes', async () => {
+    const cache = await tempDir('cache');
+    const env = await envDir({});
+    const first = await compile('nodejs', await copyFixture('node-dep'), cache, env, { FLYNN_NPM_CLI: npmCli });
+    expect(first.code, first.output).toBe(0);
+
+    const build = await copyFixture('node-dep');
+    const pkgFile = path.join(build, 'package.json');
+    const pkg = JSON.parse(await readFile(pkgFile, 'utf8'));
+    await writeFile(pkgFile, JSON.stringify({ ...pkg, description: 'changed' }, null, 2));
+    const second = await compile('nodejs', build, cache, env, { FLYNN_NPM_CLI: npmCli, FLYNN_NPM_OFFLINE: '1' });
+    expect(second.code, second.output).toBe(0);
+    expect(second.stdout).not.toContain('Restoring node_modules');
+    expect(second.stdout).toContain('npm ci (from package-lock.json)');
+    expect(existsSync(path.join(build, 'node_modules/tiny-greet/index.js'))).toBe(true);
+  });
+
+  it('installs devDependencies for the build script, then prunes them from the slug but not the cache', async () => {
+    const build = await copyFixture('node-dep');
+    const pkgFile = path.join(build, 'package.json');
+    const { dependencies, ...pkg } = JSON.parse(await readFile(pkgFile, 'utf8'));
+    await writeFile(pkgFile, JSON.stringify({ ...pkg, devDependencies: dependencies }, null, 2));
+    const lock = await run([process.execPath, npmCli, 'install', '--package-lock-only', '--offline', '--no-audit', '--no-fund'],
+      { env: { PATH: process.env.PATH ?? '', HOME: path.join(work, 'no-home') }, cwd: build });
+    expect(lock.code, lock.output).toBe(0);
+
+    const cache = await tempDir('cache');
+    const result = await compile('nodejs', build, cache, await envDir({}), { FLYNN_NPM_CLI: npmCli });
+    expect(result.code, result.output).toBe(0);
+    expect(JSON.parse(await readFile(path.join(build, 'build-info.json'), 'utf8')).greeting).toBe('Hello from the build');
+    expect(result.stdout).toContain('-----> Pruning devDependencies');
+    expect(existsSync(path.join(build, 'node_modules/tiny-greet'))).toBe(false);
+    expect(existsSync(path.join(cache, 'nodejs/node_modules/tiny-greet/index.js'))).toBe(true);
+  });
+
+  it('shows config vars from ENV_DIR to the build but never writes them into the slug', async () => {
+    const build = await copyFixture('node-dep');
+    const cache = await tempDir('cache');
+    const result = await compile('nodejs', build, cache, await envDir({ API_TOKEN: SECRET }), { FLYNN_NPM_CLI: npmCli });
+    expect(result.code, result.output).toBe(0);
+    expect(result.stdout).toContain('config var API_TOKEN is visible');
+    expect(JSON.parse(await readFile(path.join(build, 'build-info.json'), 'utf8')).sawSecret).toBe(true);
+    expect(await filesContaining(build, SECRET)).toEqual([]);
+    expect(await filesContaining(cache, SECRET)).toEqual([]);
+  });
+
+  it('fails with a clear message when the app has dependencies and there is no npm', async () => {
+    const build = await copyFixture('node-dep');
+    // busybox and node only, whatever the shell: the image without npm mounted.
+    const result = await run([...script('nodejs', 'compile'), build, await tempDir('cache'), await envDir({})],
+      { env: { PATH: imageBin, HOME: path.join(work, 'no-home') } });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('no npm in the build container');
+    expect(result.stderr).toContain('FLYNN_NPM_CLI');
+
+    const missing = await compile('nodejs', build, await tempDir('cache'), await envDir({}), { FLYNN_NPM_CLI: '/nowhere/npm-cli.js' });
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('FLYNN_NPM_CLI is /nowhere/npm-cli.js, but there is no such file');
+  });
+
+  it('fails the build when the heroku-postbuild step fails, saying which step', async () => {
+    const result = await compile('nodejs', await copyFixture('build-fails'), await tempDir('cache'), await envDir({}));
+    expect(result.code).not.toBe(0);
+    expect(result.stdout).toContain('       error: src/main.css: no such file');
+    expect(result.stderr).toContain('Build failed: the "heroku-postbuild" script in package.json exited with status 3');
+  });
+
+  it('warns when engines.node excludes the image\'s node, and builds with it anyway', async () => {
+    const build = await copyFixture('node-hello');
+    const pkgFile = path.join(build, 'package.json');
+    const pkg = JSON.parse(await readFile(pkgFile, 'utf8'));
+    await writeFile(pkgFile, JSON.stringify({ ...pkg, engines: { node: '0.10.x' } }));
+    const result = await compile('nodejs', build, await tempDir('cache'), await envDir({}));
+    expect(result.code, result.output).toBe(0);
+    expect(result.stdout).toContain(`Warning: package.json asks for node "0.10.x" (engines.node); building and running with ${process.version} anyway`);
+  });
+
+  it('fails on a package.json that is not JSON', async () => {
+    const build = await copyFixture('node-hello');
+    await writeFile(path.join(build, 'package.json'), '{ "name": ');
+    const result = await compile('nodejs', build, await tempDir('cache'), await envDir({}));
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('package.json is not valid JSON');
+  });
+
+  it('static: copies the server into the slug and rejects a root outside the app', async () => {
+    const build = await copyFixture('static-site');
+    const result = await compile('static', build, await tempDir('cache'), await envDir({}));
+    expect(result.code, result.output).toBe(0);
+    expect(result.stdout).toContain('-----> Static site');
+    expect(existsSync(path.join(build, '.flynn/static-server.mjs'))).toBe(true);
+
+    const escaping = await copyFixture('static-site');
+    await writeFile(path.join(escaping, 'static.json'), JSON.stringify({ root: '../..' }));
+    const bad = await compile('static', escaping, await tempDir('cache'), await envDir({}));
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('root "../.." is outside the app');
+  });
+
+  it('procfile: compile builds nothing and says so', async () => {
+    const build = await copyFixture('procfile-two');
+    const result = await compile('procfile', build, await tempDir('cache'), await envDir({}));
+    expect(result.code, result.output).toBe(0);
+    expect(result.stdout).toContain('-----> Procfile app: nothing to build');
+  });
+});
+
+describe('bin/release', () => {
+  it('every bin script is executable, so a builder can run it by path', async () => {
+    for (const pack of ['nodejs', 'static', 'procfile']) {
+      for (const name of ['detect', 'compile', 'release']) {
+        const mode = (await stat(path.join(PACKS, pack, 'bin', name))).mode;
+        expect(mode & 0o111, `${pack}/bin/${name}`).toBe(0o111);
+      }
+    }
+  });
+
+  it('nodejs: the start script, else server.js, else main, else index.js, else nothing', async () => {
+    expect(await release('nodejs', path.join(FIXTURES, 'node-dep'))).toEqual({ default_process_types: { web: 'node server.js' } });
+    expect(await release('nodejs', path.join(FIXTURES, 'node-hello'))).toEqual({ default_process_types: { web: 'node server.js' } });
+
+    const app = await tempDir('release');
+    await writeFile(path.join(app, 'package.json'), JSON.stringify({ scripts: { start: 'node --enable-source-maps "dist/app.js" # web: x' } }));
+    expect(await release('nodejs', app)).toEqual({ default_process_types: { web: 'node --enable-source-maps "dist/app.js" # web: x' } });
+    await writeFile(path.join(app, 'package.json'), JSON.stringify({ main: 'lib/main.js' }));
+    await mkdir(path.join(app, 'lib'));
+    await writeFile(path.join(app, 'lib/main.js'), '');
+    await writeFile(path.join(app, 'index.js'), '');
+    expect(await release('nodejs', app)).toEqual({ default_process_types: { web: 'node lib/main.js' } });
+    await writeFile(path.join(app, 'package.json'), '{}');
+    expect(await release('nodejs', app)).toEqual({ default_process_types: { web: 'node index.js' } });
+    await rm(path.join(app, 'index.js'));
+    expect(await release('nodejs', app)).toEqual({ default_process_types: {} });
+  });
+
+  it('static and procfile', async () => {
+    expect(await release('static', path.join(FIXTURES, 'static-site'))).toEqual({ default_process_types: { web: 'node .flynn/static-server.mjs' } });
+    expect(await release('procfile', path.join(FIXTURES, 'procfile-two'))).toEqual({ default_process_types: {} });
+  });
+});
+
+describe('engines.node check (nodejs/lib/pkg.mjs satisfies)', () => {
+  it.each([
+    ['20.20.2', true], ['20.20.3', false], ['>=18', true], ['>=21', false], ['^20', true], ['^20.21', false],
+    ['^18', false], ['20.x', true], ['20', true], ['20.20', true], ['~20.19', false], ['>=18 <21', true],
+    ['>= 18 < 20', false], ['^18 || ^20', true], ['*', true], ['<=0.10', false],
+  ])('%s includes 20.20.2: %s', async (range, included) => {
+    const result = await run([process.execPath, path.join(PACKS, 'nodejs/lib/pkg.mjs'), 'satisfies', range, 'v20.20.2'], { env: {} });
+    expect(result.code).toBe(included ? 0 : 1);
+  });
+
+  it('says when it does not understand a range', async () => {
+    const result = await run([process.execPath, path.join(PACKS, 'nodejs/lib/pkg.mjs'), 'satisfies', '1.2.3 - 2.0.0', 'v20.20.2'], { env: {} });
+    expect(result.code).toBe(2);
+  });
+});
+
+describe('the built slugs run', () => {
+  const sh = () => findOnPath('sh') ?? '/bin/sh';
+
+  it('node-hello answers on $PORT after sourcing .profile.d (HOME = the app dir)', async () => {
+    const build = await copyFixture('node-hello');
+    const result = await run(['/bin/sh', path.join(PACKS, 'nodejs/bin/compile'), build, await tempDir('cache'), await envDir({})],
+      { env: { PATH: process.env.PATH ?? '' } });
+    expect(result.code, result.output).toBe(0);
+
+    const profile = await run([sh(), '-c', '. ./.profile.d/nodejs.sh && echo "$NODE_ENV" && echo "$PATH"'],
+      { env: { PATH: '/usr/bin:/bin', HOME: build }, cwd: build });
+    expect(profile.stdout.split('\n').slice(0, 2)).toEqual(['production', `${build}/node_modules/.bin:/usr/bin:/bin`]);
+
+    const port = await startWeb([sh(), '-c', '. ./.profile.d/nodejs.sh && exec node server.js'], build);
+    const res = await rawRequest(port, '/');
+    expect(res.status).toBe(200);
+    expect(res.body).toBe(`Hello from flynn-ts on port ${port}\n`);
+  });
+
+  describe('the static server', () => {
+    let port: number;
+    let build: string;
+
+    beforeAll(async () => {
+      build = await copyFixture('static-site');
+      // A file next to the app that a traversal would reach.
+      await writeFile(path.join(path.dirname(build), 'outside.txt'), 'outside the app');
+      const result = await run(['/bin/sh', path.join(PACKS, 'static/bin/compile'), build, await tempDir('cache'), await envDir({})],
+        { env: { PATH: process.env.PATH ?? '' } });
+      expect(result.code, result.output).toBe(0);
+      port = await startWeb([process.execPath, '.flynn/static-server.mjs'], build);
+    });
+
+    it('serves files with their content types and index.html for directories', async () => {
+      const index = await rawRequest(port, '/');
+      expect(index.status).toBe(200);
+      expect(index.headers['content-type']).toBe('text/html; charset=utf-8');
+      expect(index.body).toContain('Hello from a flynn-ts static site');
+
+      const css = await rawRequest(port, '/css/style.css?v=2');
+      expect(css.status).toBe(200);
+      expect(css.headers['content-type']).toBe('text/css; charset=utf-8');
+      expect(css.body).toBe(await readFile(path.join(build, 'css/style.css'), 'utf8'));
+
+      const about = await rawRequest(port, '/about/');
+      expect(about.status).toBe(200);
+      expect(about.body).toContain('About this site');
+
+      const redirect = await rawRequest(port, '/about');
+      expect(redirect.status).toBe(301);
+      expect(redirect.headers.location).toBe('/about/');
+
+      const head = await rawRequest(port, '/css/style.css', 'HEAD');
+      expect(head.status).toBe(200);
+      expect(head.body).toBe('');
+    });
+
+    it('answers 404 for missing files and dotfiles, 405 for other methods', async () => {
+      expect((await rawRequest(port, '/missing.html')).status).toBe(404);
+      expect((await rawRequest(port, '/css/')).status).toBe(404);
+      expect((await rawRequest(port, '/.flynn/static-server.mjs')).status).toBe(404);
+      expect((await rawRequest(port, '/index.html', 'POST')).status).toBe(405);
+    });
+
+    it('refuses paths that climb out of the root, however they are spelled', async () => {
+      for (const p of ['/../outside.txt', '/css/../../outside.txt', '/%2e%2e/outside.txt', '/..%2foutside.txt', '/..%5coutside.txt', '/%00']) {
+        const res = await rawRequest(port, p);
+        expect(res.status, p).toBe(400);
+        expect(res.body, p).not.toContain('outside the app');
+      }
+    });
+
+    it('does not follow a symlink out of the root', async () => {
+      await symlink(path.join(path.dirname(build), 'outside.txt'), path.join(build, 'link.txt'));
+      expect((await rawRequest(port, '/link.txt')).status).toBe(404);
+    });
+
+    it('serves the root named in static.json', async () => {
+      const app = await copyFixture('static-site');
+      await mkdir(path.join(app, 'public'));
+      await writeFile(path.join(app, 'public/index.html'), '<p>public root</p>');
+      await writeFile(path.join(app, 'static.json'), JSON.stringify({ root: 'public' }));
+      await appendFile(path.join(app, 'index.html'), '<!-- not served -->');
+      const result = await run(['/bin/sh', path.join(PACKS, 'static/bin/compile'), app, await tempDir('cache'), await envDir({})],
+        { env: { PATH: process.env.PATH ?? '' } });
+      expect(result.code, result.output).toBe(0);
+      expect(result.stdout).toContain('serving "public"');
+      const publicPort = await startWeb([process.execPath, '.flynn/static-server.mjs'], app);
+      expect((await rawRequest(publicPort, '/')).body).toBe('<p>public root</p>');
+      expect((await rawRequest(publicPort, '/css/style.css')).status).toBe(404);
+    });
+  });
+});

@@ -1,0 +1,19 @@
+import { readdirSync, existsSync } from 'node:fs';
+import { defineConfig } from 'tsup';
+
+// One entry per module that has a public face (src/<module>/index.ts), plus the CLI binary.
+const modules = readdirSync('src', { withFileTypes: true })
+  .filter((d) => d.isDirectory() && existsSync(`src/${d.name}/index.ts`))
+  .map((d) => `src/${d.name}/index.ts`);
+const bins = ['src/cli/main.ts'].filter((f) => existsSync(f));
+
+export default defineConfig({
+  entry: [...modules, ...bins],
+  format: ['esm'],
+  target: 'node20',
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  splitting: true,
+  outDir: 'dist',
+});
