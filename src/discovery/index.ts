@@ -14,6 +14,8 @@ export type { Discovery, Registration, ServiceWatch, WatchOptions } from './disc
 export type { Instance, RegisterOptions, ServiceEvent } from './types.js';
 export { DISCOVERY_DEFAULTS } from './types.js';
 export { createDiscovery } from './create.js';
+export { campaign } from './election.js';
+export type { Leadership, CampaignOptions } from './election.js';
 export type { DiscoveryConfig } from './create.js';
 export { MemoryDiscovery, MemoryRegistry } from './memory-backend.js';
 export type { MemoryDiscoveryOptions } from './memory-backend.js';
