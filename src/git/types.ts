@@ -1,0 +1,33 @@
+/** Types of the git receiver. Imports nothing else from the project. */
+
+/** A client public key offered during SSH authentication. */
+export interface OfferedKey {
+  /** e.g. `ssh-ed25519`, `ssh-rsa`. */
+  algo: string;
+  /** The public key in SSH wire format. */
+  blob: Buffer;
+  /** `SHA256:<base64, no padding>`, as `ssh-keygen -lf` prints it. */
+  fingerprint: string;
+}
+
+/** One updated ref of a push, as git's pre-receive hook reports it. */
+export interface RefUpdate {
+  oldRev: string;
+  newRev: string;
+  /** e.g. `refs/heads/main`. */
+  ref: string;
+}
+
+/** A push to an app's default branch that the receiver hands to the platform. */
+export interface Push {
+  app: string;
+  /** Fingerprint of the key that pushed. */
+  fingerprint: string;
+  /** The default-branch update that triggered the deploy. */
+  update: RefUpdate;
+  /** A tar of the pushed tree (`git archive`), to be built. */
+  archive: NodeJS.ReadableStream;
+  /** Lines written here reach the pusher as `remote:` lines, live. */
+  output: (line: string) => void;
+  signal: AbortSignal;
+}

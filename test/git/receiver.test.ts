@@ -1,0 +1,188 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { extract } from 'tar-stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fingerprintOfKey, generatePrivateKey, publicKeyLine, startGitReceiver, PushRejectedError, type GitReceiver, type Push } from '../../src/git/index.js';
+
+const exec = promisify(execFile);
+
+/** Files of a tar stream, path → content. */
+async function untar(stream: NodeJS.ReadableStream): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  const ex = extract();
+  ex.on('entry', (header, body, next) => {
+    const chunks: Buffer[] = [];
+    body.on('data', (c) => chunks.push(c as Buffer));
+    body.on('end', () => {
+      if (header.type === 'file') files.set(header.name, Buffer.concat(chunks).toString());
+      next();
+    });
+  });
+  const done = new Promise<void>((resolve, reject) => ex.on('finish', () => resolve()).on('error', reject));
+  stream.pipe(ex);
+  await done;
+  return files;
+}
+
+describe('git receiver over real SSH', () => {
+  let dir: string;
+  let receiver: GitReceiver;
+  const apps = new Set(['myapp', 'other']);
+  const authorized = new Set<string>();
+  const deploys: { app: string; files: Map<string, string>; fingerprint: string }[] = [];
+  let active = 0;
+  let maxActivePerApp = 0;
+  let goodKey: string;
+  let badKey: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'flynn-git-test-'));
+    const hostKey = generatePrivateKey();
+    goodKey = join(dir, 'id_good');
+    badKey = join(dir, 'id_bad');
+    const good = generatePrivateKey();
+    await writeFile(goodKey, good, { mode: 0o600 });
+    await writeFile(badKey, generatePrivateKey(), { mode: 0o600 });
+    authorized.add(fingerprintOfKey(publicKeyLine(good)));
+    receiver = await startGitReceiver({
+      host: '127.0.0.1',
+      port: 0,
+      hostKey,
+      reposDir: join(dir, 'repos'),
+      platform: {
+        authorize: async (key) => authorized.has(key.fingerprint),
+        appExists: async (app) => apps.has(app),
+        deploy: async (push: Push) => {
+          active++;
+          maxActivePerApp = Math.max(maxActivePerApp, active);
+          try {
+            push.output(`-----> Building ${push.app}...`);
+            const files = await untar(push.archive);
+            await new Promise((r) => setTimeout(r, 200));
+            if (files.has('FAIL')) throw new PushRejectedError(`build failed: ${files.get('FAIL')?.trim()}`);
+            deploys.push({ app: push.app, files, fingerprint: push.fingerprint });
+            push.output('=====> deployed');
+          } finally {
+            active--;
+          }
+        },
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await receiver?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function repo(name: string, files: Record<string, string>): Promise<string> {
+    const work = join(dir, 'work', name);
+    await mkdir(work, { recursive: true });
+    await exec('git', ['init', '-q', '-b', 'main', work]);
+    for (const [f, c] of Object.entries(files)) await writeFile(join(work, f), c);
+    await exec('git', ['-C', work, 'add', '.']);
+    await exec('git', ['-C', work, '-c', 'user.email=t@t', '-c', 'user.name=t', 'commit', '-qm', 'init']);
+    return work;
+  }
+
+  async function push(work: string, app: string, key: string, refspec = 'main'): Promise<{ code: number; output: string }> {
+    const ssh = `ssh -i ${key} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p ${receiver.port}`;
+    try {
+      const { stdout, stderr } = await exec('git', ['-C', work, 'push', `ssh://git@127.0.0.1:${receiver.port}/${app}.git`, refspec], {
+        env: { ...process.env, GIT_SSH_COMMAND: ssh },
+      });
+      return { code: 0, output: stdout + stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, output: e.stdout + e.stderr };
+    }
+  }
+
+  it('deploys a push of the main branch and streams the build to the pusher as remote: lines', async () => {
+    const work = await repo('a', { 'server.js': 'console.log(1)', Procfile: 'web: node server.js' });
+    const { code, output } = await push(work, 'myapp', goodKey);
+    expect(output).toContain('remote: -----> Building myapp...');
+    expect(output).toContain('remote: =====> deployed');
+    expect(code).toBe(0);
+    const deploy = deploys.at(-1);
+    expect(deploy?.app).toBe('myapp');
+    expect(deploy?.files.get('Procfile')).toBe('web: node server.js');
+    expect(deploy?.fingerprint).toMatch(/^SHA256:/);
+  });
+
+  it('rejects a push whose deploy fails, with the reason, and leaves the branch where it was', async () => {
+    const work = await repo('b', { FAIL: 'missing dependency' });
+    const { code, output } = await push(work, 'other', goodKey);
+    expect(code).not.toBe(0);
+    expect(output).toContain('build failed: missing dependency');
+    expect(output).toMatch(/pre-receive hook declined/);
+    const { stdout } = await exec('git', ['--git-dir', join(dir, 'repos', 'other.git'), 'for-each-ref']);
+    expect(stdout.trim()).toBe('');
+  });
+
+  it('stores pushes to other branches without deploying them', async () => {
+    const before = deploys.length;
+    const work = await repo('c', { 'a.txt': 'x' });
+    const { code } = await push(work, 'myapp', goodKey, 'main:feature');
+    expect(code).toBe(0);
+    expect(deploys.length).toBe(before);
+  });
+
+  it('refuses keys that are not registered', async () => {
+    const work = await repo('d', { 'a.txt': 'x' });
+    const { code, output } = await push(work, 'myapp', badKey);
+    expect(code).not.toBe(0);
+    expect(output).toMatch(/Permission denied/);
+  });
+
+  it('refuses repositories of apps that do not exist', async () => {
+    const work = await repo('e', { 'a.txt': 'x' });
+    const { code, output } = await push(work, 'nope', goodKey);
+    expect(code).not.toBe(0);
+    expect(output).toContain('no such app: nope');
+  });
+
+  it('refuses any command other than git push and fetch', async () => {
+    const ssh = ['-i', goodKey, '-o', 'IdentitiesOnly=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-p', String(receiver.port), 'git@127.0.0.1'];
+    await expect(exec('ssh', [...ssh, 'cat /etc/passwd'])).rejects.toMatchObject({ stderr: expect.stringContaining('only git push and fetch') });
+    await expect(exec('ssh', [...ssh, "git-receive-pack '../etc.git'"])).rejects.toMatchObject({ code: 1 });
+  });
+
+  it('serves clones of an app repository', async () => {
+    const clone = join(dir, 'clone');
+    const ssh = `ssh -i ${goodKey} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`;
+    await exec('git', ['clone', '-q', `ssh://git@127.0.0.1:${receiver.port}/myapp.git`, clone], { env: { ...process.env, GIT_SSH_COMMAND: ssh } });
+    const { stdout } = await exec('git', ['-C', clone, 'log', '--oneline']);
+    expect(stdout).toContain('init');
+  });
+
+  it('deploys pushes to the same app one at a time, refusing one that was overtaken before deploying it', async () => {
+    maxActivePerApp = 0;
+    const before = deploys.length;
+    const w1 = await repo('f1', { 'a.txt': '1' });
+    const w2 = await repo('f2', { 'a.txt': '2' });
+    const results = await Promise.all([push(w1, 'myapp', goodKey, '+main:main'), push(w2, 'myapp', goodKey, '+main:main')]);
+    expect(maxActivePerApp).toBe(1);
+    expect(results.map((r) => r.code).sort()).toEqual([0, 1]);
+    const loser = results.find((r) => r.code !== 0);
+    expect(loser?.output).toContain('Waiting for the previous push');
+    expect(loser?.output).toContain('main moved while this push waited');
+    expect(deploys.length).toBe(before + 1);
+  });
+
+  it('deploys pushes to different apps in parallel', async () => {
+    maxActivePerApp = 0;
+    const w1 = await repo('g1', { 'a.txt': '1' });
+    const w2 = await repo('g2', { 'a.txt': '2' });
+    const results = await Promise.all([push(w1, 'myapp', goodKey, '+main:main'), push(w2, 'other', goodKey, '+main:main')]);
+    expect(results.map((r) => r.code)).toEqual([0, 0]);
+    expect(maxActivePerApp).toBe(2);
+  });
+
+  it('keeps the same host key fingerprint it was given', () => {
+    expect(receiver.fingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
+  });
+});
