@@ -35,6 +35,8 @@ describe('git receiver over real SSH', () => {
   const deploys: { app: string; files: Map<string, string>; fingerprint: string }[] = [];
   let active = 0;
   let maxActivePerApp = 0;
+  /** When set, each deploy waits here (used to prove two deploys overlap). */
+  let barrier: ((app: string) => Promise<void>) | undefined;
   let goodKey: string;
   let badKey: string;
 
@@ -61,7 +63,7 @@ describe('git receiver over real SSH', () => {
           try {
             push.output(`-----> Building ${push.app}...`);
             const files = await untar(push.archive);
-            await new Promise((r) => setTimeout(r, 200));
+            await (barrier ? barrier(push.app) : new Promise((r) => setTimeout(r, 200)));
             if (files.has('FAIL')) throw new PushRejectedError(`build failed: ${files.get('FAIL')?.trim()}`);
             deploys.push({ app: push.app, files, fingerprint: push.fingerprint });
             push.output('=====> deployed');
@@ -175,10 +177,20 @@ describe('git receiver over real SSH', () => {
 
   it('deploys pushes to different apps in parallel', async () => {
     maxActivePerApp = 0;
-    const w1 = await repo('g1', { 'a.txt': '1' });
-    const w2 = await repo('g2', { 'a.txt': '2' });
+    // Each deploy waits until both have started; serialised deploys would time out the first.
+    const arrived = new Set<string>();
+    let bothArrived!: () => void;
+    const both = new Promise<void>((resolve) => (bothArrived = resolve));
+    barrier = async (app) => {
+      arrived.add(app);
+      if (arrived.size === 2) bothArrived();
+      await Promise.race([both, new Promise((_, reject) => setTimeout(() => reject(new Error('deploys did not overlap')), 15_000))]);
+    };
+    const w1 = await repo('g1', { 'b.txt': 'parallel 1' });
+    const w2 = await repo('g2', { 'b.txt': 'parallel 2' });
     const results = await Promise.all([push(w1, 'myapp', goodKey, '+main:main'), push(w2, 'other', goodKey, '+main:main')]);
-    expect(results.map((r) => r.code)).toEqual([0, 0]);
+    barrier = undefined;
+    expect(results.map((r) => r.code), results.map((r) => r.output).join('\n')).toEqual([0, 0]);
     expect(maxActivePerApp).toBe(2);
   });
 
