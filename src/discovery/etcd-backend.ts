@@ -63,6 +63,8 @@ export class EtcdDiscovery implements Discovery {
     this.client = new Etcd3({
       hosts: options.endpoints,
       faultHandling: { watchBackoff: cappedBackoff(100, ETCD_DISCOVERY_DEFAULTS.maxWatchBackoffMs) },
+      // Reconnect quickly after an etcd restart instead of gRPC's default backoff of up to 2 minutes.
+      grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': ETCD_DISCOVERY_DEFAULTS.maxWatchBackoffMs },
     });
   }
 
