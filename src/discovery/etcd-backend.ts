@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Etcd3, type IKeyValue, type Lease, type Watcher } from 'etcd3';
+import { Etcd3, type IKeyValue, type IOptions, type Lease, type Watcher } from 'etcd3';
 import { AsyncQueue } from '../common/async-queue.js';
 import { CloseGuard, sleep } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
@@ -62,7 +62,12 @@ export class EtcdDiscovery implements Discovery {
     this.logger = (options.logger ?? silentLogger).child({ component: 'discovery-etcd' });
     this.client = new Etcd3({
       hosts: options.endpoints,
-      faultHandling: { watchBackoff: cappedBackoff(100, ETCD_DISCOVERY_DEFAULTS.maxWatchBackoffMs) },
+      faultHandling: {
+        watchBackoff: cappedBackoff(100, ETCD_DISCOVERY_DEFAULTS.maxWatchBackoffMs),
+        // With one endpoint there is no other host to fail over to, and etcd3's default per-host
+        // circuit breaker would refuse every call for 5 s after etcd comes back from a restart.
+        ...(options.endpoints.length === 1 ? { host: () => passThroughPolicy } : {}),
+      },
       // Reconnect quickly after an etcd restart instead of gRPC's default backoff of up to 2 minutes.
       grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': ETCD_DISCOVERY_DEFAULTS.maxWatchBackoffMs },
     });
@@ -271,6 +276,16 @@ function unavailable(err: unknown): Error {
   if (err instanceof DiscoveryUnavailableError) return err;
   return new DiscoveryUnavailableError(`etcd unavailable: ${(err as Error).message}`, { cause: err });
 }
+
+type HostPolicy = ReturnType<NonNullable<NonNullable<IOptions['faultHandling']>['host']>>;
+
+/** A host fault policy that just runs the call (what cockatiel's `noop` policy does). */
+const passThroughPolicy = {
+  execute: <T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> =>
+    Promise.resolve().then(() => fn({ signal: signal ?? new AbortController().signal })),
+  onSuccess: () => ({ dispose() {} }),
+  onFailure: () => ({ dispose() {} }),
+} as unknown as HostPolicy;
 
 /** An exponential backoff (as etcd3's watch manager expects) from `startMs` doubling up to `maxMs`. */
 function cappedBackoff(startMs: number, maxMs: number): { duration: number; next(): ReturnType<typeof cappedBackoff> } {

@@ -79,6 +79,26 @@ describe.runIf(await needEtcd('discovery etcd restart (needs the etcd binary)'))
     }
   });
 
+  it('comes back under the same id after an etcd outage longer than its TTL, and stays', async () => {
+    const owner = new EtcdDiscovery({ endpoints: [etcd.endpoint], prefix: '/outage' });
+    try {
+      const reg = await owner.register({ service: 'worker', addr: '127.0.0.1:7301', ttlMs: 1_000 });
+      await etcd.stop();
+      await sleep(3_000); // the client gives the lease up after 2 x TTL without a keep-alive
+      await etcd.start();
+      const watcher = new EtcdDiscovery({ endpoints: [etcd.endpoint], prefix: '/outage' });
+      try {
+        await expect.poll(async () => (await watcher.instances('worker').catch(() => [])).map((i) => i.id), { timeout: 8_000 }).toEqual([reg.instance.id]);
+        await sleep(3_000); // several TTLs: the lease it rides now is kept alive
+        expect((await watcher.instances('worker')).map((i) => i.id)).toEqual([reg.instance.id]);
+      } finally {
+        await watcher.close();
+      }
+    } finally {
+      await owner.close();
+    }
+  });
+
   it('registers again with the same id when its lease is lost, and watchers see it come back', async () => {
     const owner = new EtcdDiscovery({ endpoints: [etcd.endpoint], prefix: '/lease-lost' });
     const watcher = new EtcdDiscovery({ endpoints: [etcd.endpoint], prefix: '/lease-lost' });

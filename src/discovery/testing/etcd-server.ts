@@ -24,6 +24,8 @@ export interface EtcdServer extends AsyncDisposable {
   readonly dataDir: string;
   /** Stop the process (SIGTERM, then SIGKILL after 5 s); the data stays. */
   stop(): Promise<void>;
+  /** Start again after `stop()` on the same ports and data; no-op while running. */
+  start(): Promise<void>;
   /** Stop if running, then start again on the same ports and data. */
   restart(): Promise<void>;
   /** Stop and remove the data dir if it was ours. Idempotent. */
@@ -99,6 +101,10 @@ export async function startEtcdServer(options: EtcdServerOptions = {}): Promise<
     endpoint,
     dataDir,
     stop,
+    async start() {
+      if (closed) throw new Error('etcd server is closed');
+      if (child === undefined) await start();
+    },
     async restart() {
       await stop();
       await start();
