@@ -30,6 +30,23 @@ describe.runIf(await needEtcd('discovery conformance on etcd'))('etcd backend', 
       client.close();
     },
   }));
+
+  // The path a job in a container takes: http client → discovery server → etcd.
+  describeDiscoveryConformance('http (server on etcd)', async () => {
+    const backend = new EtcdDiscovery({ endpoints: etcdEndpoints, prefix: `${prefix}-behind-http` });
+    const server = await startDiscoveryServer({ discovery: backend, host: '127.0.0.1', port: 0 });
+    return {
+      connect: () => new HttpDiscovery({ url: server.url }),
+      config: { backend: 'http', url: server.url },
+      close: async () => {
+        await server.close();
+        await backend.close();
+        const client = new Etcd3({ hosts: etcdEndpoints });
+        await client.delete().prefix(`${prefix}-behind-http/`).exec();
+        client.close();
+      },
+    };
+  });
 });
 
 describeDiscoveryConformance('http (server on memory)', async () => {
