@@ -135,11 +135,15 @@ export class HttpDiscovery implements Discovery {
 
     const follow = async () => {
       let first = true;
+      let lastId: string | undefined;
       while (!abort.signal.aborted) {
         try {
-          const res = await this.client.stream('GET', `/services/${service}/events`, { signal: abort.signal, headers: { accept: 'text/event-stream' } });
+          // Resume where we left off: the server replays what we missed, or sends a fresh `current`.
+          const headers: Record<string, string> = { accept: 'text/event-stream', ...(lastId === undefined ? {} : { 'last-event-id': lastId }) };
+          const res = await this.client.stream('GET', `/services/${service}/events`, { signal: abort.signal, headers });
           for await (const sse of parseSse(res.body)) {
             if (sse.event === 'error') throw new DiscoveryUnavailableError(`discovery server stream failed: ${sse.data}`);
+            if (sse.id !== undefined) lastId = sse.id;
             const event = JSON.parse(sse.data) as ServiceEvent;
             const out: ServiceEvent[] = [];
             if (event.type === 'current') {

@@ -3,7 +3,9 @@ import { createApiServer, listenApi } from '../common/http/api-server.js';
 import { SseWriter } from '../common/http/sse.js';
 import { CloseGuard } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
-import type { Discovery, Registration, ServiceWatch } from './discovery.js';
+import type { AsyncQueue } from '../common/async-queue.js';
+import type { Discovery, Registration } from './discovery.js';
+import { EventHub, type NumberedEvent } from './event-hub.js';
 import { DiscoveryErrorCodes, DiscoveryInputError, InstanceNotFoundError } from './errors.js';
 import { DISCOVERY_DEFAULTS, type RegisterResponse } from './types.js';
 import { validateService } from './validate.js';
@@ -29,6 +31,10 @@ export const DISCOVERY_SERVER_DEFAULTS = Object.freeze({
   sweepIntervalMs: 100,
   /** Comment lines on idle event streams, in ms. */
   keepAliveMs: 15_000,
+  /** Recent events kept per watched service for clients resuming with `Last-Event-Id`. */
+  historySize: 1_000,
+  /** How long a service's backend watch outlives its last event stream, in ms. */
+  lingerMs: 30_000,
 });
 
 export interface DiscoveryServer {
@@ -65,10 +71,11 @@ export async function startDiscoveryServer(options: DiscoveryServerOptions): Pro
   const discovery = options.discovery;
   const logger = (options.logger ?? silentLogger).child({ component: 'discoverd' });
   const held = new Map<string, Held>();
-  const streams = new Set<{ writer: SseWriter; watch: ServiceWatch }>();
+  const streams = new Set<Stream>();
+  const hub = new EventHub(discovery, { historySize: DISCOVERY_SERVER_DEFAULTS.historySize, lingerMs: DISCOVERY_SERVER_DEFAULTS.lingerMs });
   const guard = new CloseGuard('discovery server');
   const app = createApiServer({ logger });
-  routes(app, discovery, held, streams);
+  routes(app, discovery, hub, held, streams);
 
   const drop = async (id: string, why: string) => {
     const entry = held.get(id);
@@ -97,16 +104,22 @@ export async function startDiscoveryServer(options: DiscoveryServerOptions): Pro
     guard.close(async () => {
       clearInterval(sweeper);
       for (const stream of streams) {
-        stream.watch.close();
+        stream.events.end();
         stream.writer.end();
       }
+      hub.close();
       await app.close();
       await Promise.all([...held.keys()].map((id) => drop(id, 'server closing')));
     });
   return { url: `http://${addr}`, addr, close, [Symbol.asyncDispose]: close };
 }
 
-function routes(app: FastifyInstance, discovery: Discovery, held: Map<string, Held>, streams: Set<{ writer: SseWriter; watch: ServiceWatch }>): void {
+interface Stream {
+  writer: SseWriter;
+  events: AsyncQueue<NumberedEvent>;
+}
+
+function routes(app: FastifyInstance, discovery: Discovery, hub: EventHub, held: Map<string, Held>, streams: Set<Stream>): void {
   type Params = { service: string; id: string };
   const find = (params: Params): Held => {
     validateService(params.service);
@@ -166,17 +179,18 @@ function routes(app: FastifyInstance, discovery: Discovery, held: Map<string, He
   app.get<{ Params: Params }>('/services/:service/leader', async (request) => ({ leader: await discovery.leader(request.params.service) }));
 
   app.get<{ Params: Params }>('/services/:service/events', async (request, reply) => {
-    const watch = discovery.watch(validateService(request.params.service));
+    const service = validateService(request.params.service);
+    const lastEventId = request.headers['last-event-id'];
+    const events = await hub.subscribe(service, typeof lastEventId === 'string' ? lastEventId : undefined);
     reply.hijack();
     const writer = new SseWriter(reply.raw, { keepAliveMs: DISCOVERY_SERVER_DEFAULTS.keepAliveMs });
-    const stream = { writer, watch };
+    const stream = { writer, events };
     streams.add(stream);
-    void writer.closed.then(() => watch.close());
-    let seq = 0;
+    void writer.closed.then(() => events.end());
     try {
-      for await (const event of watch) writer.sendJson(event.type, event, String(++seq));
+      for await (const { id, event } of events) writer.sendJson(event.type, event, id);
     } catch (err) {
-      writer.sendJson('error', { code: DiscoveryErrorCodes.BACKEND_UNAVAILABLE, message: (err as Error).message, retryable: true }, String(++seq));
+      writer.sendJson('error', { code: DiscoveryErrorCodes.BACKEND_UNAVAILABLE, message: (err as Error).message, retryable: true });
     } finally {
       streams.delete(stream);
       writer.end();

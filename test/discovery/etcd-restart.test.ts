@@ -1,4 +1,3 @@
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../../src/common/lifecycle.js';
@@ -6,42 +5,7 @@ import { EtcdDiscovery } from '../../src/discovery/etcd-backend.js';
 import { EventReader } from '../../src/discovery/testing/conformance.js';
 import { startEtcdServer, type EtcdServer } from '../../src/discovery/testing/etcd-server.js';
 import { needEtcd } from '../support/services.js';
-
-/** A TCP proxy in front of etcd whose traffic the test can cut and restore. */
-async function startCutProxy(target: string): Promise<{ endpoint: string; cut(): void; restore(): void; close(): Promise<void> }> {
-  const url = new URL(target);
-  const sockets = new Set<Socket>();
-  let open = true;
-  const server: Server = createServer((client) => {
-    if (!open) return client.destroy();
-    const upstream = connect(Number(url.port), url.hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => {});
-    }
-    client.pipe(upstream).pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    cut() {
-      open = false;
-      for (const s of sockets) s.destroy();
-    },
-    restore() {
-      open = true;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
+import { startCutProxy } from './cut-proxy.js';
 
 describe.runIf(await needEtcd('discovery etcd restart (needs the etcd binary)'))('etcd discovery through etcd failures', () => {
   let etcd: EtcdServer;

@@ -7,6 +7,8 @@ import { HttpDiscovery } from '../../src/discovery/http-backend.js';
 import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
 import { startDiscoveryServer, type DiscoveryServer } from '../../src/discovery/server.js';
 import { EventReader } from '../../src/discovery/testing/conformance.js';
+import { sleep } from '../../src/common/lifecycle.js';
+import { startCutProxy } from './cut-proxy.js';
 
 describe('discovery HTTP API', () => {
   let backend: MemoryDiscovery;
@@ -66,19 +68,47 @@ describe('discovery HTTP API', () => {
     await send('DELETE', `/services/ok/instances/${id}`);
   });
 
-  it('streams events as SSE with an id on every event', async () => {
+  const openStream = async (service: string, lastEventId?: string) => {
     const controller = new AbortController();
-    const res = await request(`${server.url}/services/sse/events`, { signal: controller.signal });
+    const res = await request(`${server.url}/services/${service}/events`, { signal: controller.signal, headers: lastEventId ? { 'last-event-id': lastEventId } : {} });
     expect(res.headers['content-type']).toMatch(/text\/event-stream/);
     const events = parseSse(res.body);
-    const first = await events.next();
-    expect(first.value).toMatchObject({ event: 'current', id: '1' });
+    return {
+      next: async () => (await events.next()).value as { id?: string; event?: string; data: string },
+      close: () => controller.abort(),
+    };
+  };
+
+  it('streams events as SSE with an id on every event', async () => {
+    const stream = await openStream('sse');
+    const current = await stream.next();
+    expect(current).toMatchObject({ event: 'current', id: expect.stringMatching(/^[0-9a-f]+-0$/) });
+    const epoch = current.id?.split('-')[0];
     const reg = await backend.register({ service: 'sse', addr: '127.0.0.1:9100' });
-    const up = (await events.next()).value;
-    expect(up).toMatchObject({ event: 'up', id: '2' });
-    expect(JSON.parse(up?.data ?? '')).toMatchObject({ type: 'up', instance: { id: reg.instance.id } });
-    expect((await events.next()).value).toMatchObject({ event: 'leader', id: '3' });
-    controller.abort();
+    const up = await stream.next();
+    expect(up).toMatchObject({ event: 'up', id: `${epoch}-1` });
+    expect(JSON.parse(up.data)).toMatchObject({ type: 'up', instance: { id: reg.instance.id } });
+    expect(await stream.next()).toMatchObject({ event: 'leader', id: `${epoch}-2` });
+    stream.close();
+    await reg.unregister();
+  });
+
+  it('replays what a client missed when it reconnects with Last-Event-Id, and sends current for an unknown id', async () => {
+    const first = await openStream('resume');
+    const current = await first.next();
+    first.close();
+    const reg = await backend.register({ service: 'resume', addr: '127.0.0.1:9150' });
+    await reg.setMeta({ v: '2' });
+
+    const resumed = await openStream('resume', current.id);
+    expect([await resumed.next(), await resumed.next(), await resumed.next()].map((e) => e.event)).toEqual(['up', 'leader', 'update']);
+    resumed.close();
+
+    const stale = await openStream('resume', 'ffffffff-3');
+    const fresh = await stale.next();
+    expect(fresh.event).toBe('current');
+    expect(JSON.parse(fresh.data)).toMatchObject({ instances: [{ id: reg.instance.id, meta: { v: '2' } }], leader: { id: reg.instance.id } });
+    stale.close();
     await reg.unregister();
   });
 
@@ -99,6 +129,34 @@ describe('createDiscovery', () => {
   it('rejects an unknown backend with a typed error naming the field', () => {
     expect(() => createDiscovery({ backend: 'zookeeper' } as never)).toThrow(expect.objectContaining({ code: 'FLYNN_ERR_DISCOVERY_INVALID_CONFIG', detail: { field: 'backend' } }));
     expect(() => createDiscovery({ backend: 'etcd', endpoints: [] })).toThrow(expect.objectContaining({ detail: { field: 'endpoints' } }));
+  });
+});
+
+describe('http discovery across a dropped connection', () => {
+  it('resumes its watch with Last-Event-Id and hears even short-lived changes it missed', async () => {
+    const backend = new MemoryDiscovery();
+    const server = await startDiscoveryServer({ discovery: backend, host: '127.0.0.3', port: 0 });
+    const proxy = await startCutProxy(server.url);
+    const client = new HttpDiscovery({ url: proxy.endpoint, retryDelayMs: 50 });
+    try {
+      const events = new EventReader(client.watch('cut'));
+      expect(await events.next()).toMatchObject({ type: 'current', instances: [] });
+      proxy.cut();
+      await sleep(100);
+      const brief = await backend.register({ service: 'cut', addr: '127.0.0.1:9400' });
+      await brief.unregister();
+      const stays = await backend.register({ service: 'cut', addr: '127.0.0.1:9401' });
+      proxy.restore();
+      const seen = [];
+      for (let i = 0; i < 6; i++) seen.push(await events.next());
+      expect(seen.map((e) => e.type)).toEqual(['up', 'leader', 'down', 'leader', 'up', 'leader']);
+      expect(seen[4]).toMatchObject({ instance: { id: stays.instance.id } });
+    } finally {
+      await client.close();
+      await proxy.close();
+      await server.close();
+      await backend.close();
+    }
   });
 });
 
