@@ -116,6 +116,11 @@ export class EtcdDiscovery implements Discovery {
         try {
           await grantAndPut();
           old.revoke().catch(() => {}); // the key now rides the new lease; drop the old one if it still exists
+          if (done) {
+            // unregistered while we were putting the key back: take it away again
+            await lease.revoke().catch(() => lease.release());
+            return;
+          }
           log.info('registered again', { index });
           return;
         } catch (err) {
