@@ -62,9 +62,12 @@ export async function startEtcdServer(options: EtcdServerOptions = {}): Promise<
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     child = proc;
+    let spawnError: Error | undefined;
+    proc.once('error', (err) => (spawnError = err));
     proc.stderr?.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-4000)));
     const deadline = Date.now() + (options.startTimeoutMs ?? 15_000);
     while (Date.now() < deadline) {
+      if (spawnError) throw new Error(`cannot start ${options.binary ?? 'etcd'} (install etcd-server): ${spawnError.message}`);
       if (proc.exitCode !== null) throw new Error(`etcd exited with ${proc.exitCode}: ${log}`);
       try {
         const res = await request(`${endpoint}/health`, { headersTimeout: 1000, bodyTimeout: 1000 });
@@ -90,7 +93,12 @@ export async function startEtcdServer(options: EtcdServerOptions = {}): Promise<
     clearTimeout(timer);
   };
 
-  await start();
+  try {
+    await start();
+  } catch (err) {
+    if (ownsDir) await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const close = async () => {
     if (closed) return;
     closed = true;
