@@ -6,6 +6,8 @@ export const DiscoveryErrorCodes = Object.freeze({
   INVALID_META: 'FLYNN_ERR_DISCOVERY_INVALID_META',
   INVALID_TTL: 'FLYNN_ERR_DISCOVERY_INVALID_TTL',
   INVALID_PROTO: 'FLYNN_ERR_DISCOVERY_INVALID_PROTO',
+  INVALID_CONFIG: 'FLYNN_ERR_DISCOVERY_INVALID_CONFIG',
+  INVALID_REQUEST: 'FLYNN_ERR_DISCOVERY_INVALID_REQUEST',
   INSTANCE_NOT_FOUND: 'FLYNN_ERR_DISCOVERY_INSTANCE_NOT_FOUND',
   BACKEND_UNAVAILABLE: 'FLYNN_ERR_DISCOVERY_UNAVAILABLE',
 });
@@ -14,7 +16,7 @@ export class DiscoveryInputError extends InvalidInputError {}
 
 export class InstanceNotFoundError extends NotFoundError {
   constructor(id: string, options: FlynnErrorOptions = {}) {
-    super(DiscoveryErrorCodes.INSTANCE_NOT_FOUND, `no live instance with id ${id}`, options);
+    super(DiscoveryErrorCodes.INSTANCE_NOT_FOUND, `no live instance with id ${id}`, { detail: { id }, ...options });
   }
 }
 

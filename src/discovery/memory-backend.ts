@@ -28,6 +28,12 @@ export class MemoryRegistry {
     this.sweeper.unref();
   }
 
+  /**
+   * Add an instance holding a lease of `options.ttlMs`. The lease lasts only while its owner calls
+   * {@link heartbeat} within every TTL ({@link MemoryDiscovery} registrations do this on a timer);
+   * an owner that stops — the one-process picture of a dead process — is swept out within its TTL
+   * plus the sweep interval and watchers hear `down`. Takes validated options (`validateRegistration`).
+   */
   add(options: Required<RegisterOptions>): Instance {
     const instance: Instance = {
       id: randomUUID(),

@@ -41,3 +41,12 @@ export const DISCOVERY_DEFAULTS = Object.freeze({
   /** Time an instance outlives its last heartbeat. */
   ttlMs: 10_000,
 });
+
+/** The answer to `PUT /services/:service/instances` on the discovery HTTP API. */
+export interface RegisterResponse {
+  instance: Instance;
+  /** The instance is dropped this long after its last heartbeat, in ms. */
+  ttlMs: number;
+  /** Heartbeat at least this often, in ms. */
+  heartbeatIntervalMs: number;
+}

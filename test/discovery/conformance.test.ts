@@ -1,0 +1,63 @@
+import { randomBytes } from 'node:crypto';
+import { Etcd3 } from 'etcd3';
+import { describe } from 'vitest';
+import { EtcdDiscovery } from '../../src/discovery/etcd-backend.js';
+import { HttpDiscovery } from '../../src/discovery/http-backend.js';
+import { MemoryDiscovery, MemoryRegistry } from '../../src/discovery/memory-backend.js';
+import { startDiscoveryServer } from '../../src/discovery/server.js';
+import { describeDiscoveryConformance } from '../../src/discovery/testing/conformance.js';
+import { validateRegistration } from '../../src/discovery/validate.js';
+import { etcdEndpoints, needEtcd } from '../support/services.js';
+
+describeDiscoveryConformance('memory', async () => {
+  const registry = new MemoryRegistry();
+  return {
+    connect: () => new MemoryDiscovery({ registry }),
+    // One process: a dead owner is a lease in the registry that nobody renews.
+    registerAbandoned: async (options) => registry.add(validateRegistration(options)),
+    close: async () => registry.close(),
+  };
+});
+
+describe.runIf(await needEtcd('discovery conformance on etcd'))('etcd backend', () => {
+  const prefix = `/flynn-ts-test/conformance-${randomBytes(4).toString('hex')}`;
+  describeDiscoveryConformance('etcd', async () => ({
+    connect: () => new EtcdDiscovery({ endpoints: etcdEndpoints, prefix }),
+    config: { backend: 'etcd', endpoints: etcdEndpoints, prefix },
+    close: async () => {
+      const client = new Etcd3({ hosts: etcdEndpoints });
+      await client.delete().prefix(prefix + '/').exec();
+      client.close();
+    },
+  }));
+
+  // The path a job in a container takes: http client → discovery server → etcd.
+  describeDiscoveryConformance('http (server on etcd)', async () => {
+    const backend = new EtcdDiscovery({ endpoints: etcdEndpoints, prefix: `${prefix}-behind-http` });
+    const server = await startDiscoveryServer({ discovery: backend, host: '127.0.0.1', port: 0 });
+    return {
+      connect: () => new HttpDiscovery({ url: server.url }),
+      config: { backend: 'http', url: server.url },
+      close: async () => {
+        await server.close();
+        await backend.close();
+        const client = new Etcd3({ hosts: etcdEndpoints });
+        await client.delete().prefix(`${prefix}-behind-http/`).exec();
+        client.close();
+      },
+    };
+  });
+});
+
+describeDiscoveryConformance('http (server on memory)', async () => {
+  const backend = new MemoryDiscovery();
+  const server = await startDiscoveryServer({ discovery: backend, host: '127.0.0.1', port: 0 });
+  return {
+    connect: () => new HttpDiscovery({ url: server.url }),
+    config: { backend: 'http', url: server.url },
+    close: async () => {
+      await server.close();
+      await backend.close();
+    },
+  };
+});
