@@ -5,10 +5,13 @@ import { defineConfig } from 'tsup';
 const modules = readdirSync('src', { withFileTypes: true })
   .filter((d) => d.isDirectory() && existsSync(`src/${d.name}/index.ts`))
   .map((d) => `src/${d.name}/index.ts`);
-const bins = ['src/cli/main.ts'].filter((f) => existsSync(f));
+// Testing helpers users run in their own suites, and files spawned as child processes.
+const extras = ['src/discovery/testing/index.ts', 'src/discovery/testing/owner-process.ts', 'src/cli/main.ts'].filter((f) => existsSync(f));
 
 export default defineConfig({
-  entry: [...modules, ...bins],
+  entry: [...modules, ...extras],
+  // The conformance suites run inside the user's vitest.
+  external: ['vitest'],
   format: ['esm'],
   target: 'node20',
   dts: true,
