@@ -1,14 +1,15 @@
 /** Small job commands shared by the conformance suites and tests: each runs under `node -e`. */
 import { createServer } from 'node:net';
 
-/** An HTTP server on $PORT answering `hello from <FLYNN_JOB_ID>`; logs one stdout and one stderr line. */
+/** An HTTP server on $PORT answering `hello from <FLYNN_JOB_ID>` (and its flynn env at `/env`); logs one stdout and one stderr line. */
 export const HTTP_SERVER_CMD = [
   'node',
   '-e',
   `const http = require('http');
 process.on('SIGTERM', () => { console.log('got SIGTERM'); process.exit(0); });
 process.on('SIGUSR1', () => console.log('got SIGUSR1'));
-http.createServer((req, res) => res.end('hello from ' + process.env.FLYNN_JOB_ID)).listen(Number(process.env.PORT), () => {
+const pick = ['PORT', 'FLYNN_APP', 'FLYNN_PROCESS_TYPE', 'FLYNN_JOB_ID', 'HOSTNAME'];
+http.createServer((req, res) => res.end(req.url === '/env' ? JSON.stringify(Object.fromEntries(pick.map((k) => [k, process.env[k]]))) : 'hello from ' + process.env.FLYNN_JOB_ID)).listen(Number(process.env.PORT), () => {
   console.log('listening on ' + process.env.PORT);
   console.error('this goes to stderr');
 });`,
