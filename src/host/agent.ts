@@ -57,6 +57,9 @@ export interface HostAgentConfig {
 
 interface JobRecord {
   job: Job;
+  /** Settles when `createJob` has finished starting the job (either way). */
+  started: Promise<void>;
+  markStarted: () => void;
   services: Registration[];
   ended: Promise<void>;
   markEnded: () => void;
@@ -153,6 +156,10 @@ export class HostAgent {
       const error: JobError = err instanceof FlynnError ? { code: err.code, message: err.message } : { code: HostErrorCodes.RUNTIME, message: (err as Error).message };
       if (!TERMINAL_STATES.has(rec.job.state)) this.transition(rec, 'failed', { error });
       this.logger.warn('job failed to start', { jobId: spec.id, err: error.message });
+      // Whatever the runtime got as far as creating must not linger.
+      await this.config.runtime.remove(this.id, spec.id).catch(() => {});
+    } finally {
+      rec.markStarted();
     }
     return copyJob(rec.job);
   }
@@ -171,13 +178,17 @@ export class HostAgent {
   async stopJob(id: string, options: { graceMs?: number } = {}): Promise<Job> {
     this.guard.assertOpen();
     const rec = this.get(id);
+    // A job still being started is stopped once the runtime has it.
+    await rec.started;
     if (!TERMINAL_STATES.has(rec.job.state)) {
-      if (rec.job.state === 'pending') throw new JobNotRunningError(id, 'still pending');
       if (rec.job.state !== 'stopping') {
         this.transition(rec, 'stopping');
         await this.unregisterServices(rec);
       }
       await this.config.runtime.stop(this.id, id, { graceMs: options.graceMs ?? this.config.stopGraceMs });
+      const after = await this.config.runtime.inspect(this.id, id);
+      // Normally the exit event ends the job; if the runtime lost it, end it from what inspect says.
+      if (!after?.running) this.ended(rec, after?.exit ?? { code: 137, reason: 'killed' });
       await rec.ended;
     }
     return copyJob(rec.job);
@@ -256,8 +267,10 @@ export class HostAgent {
 
   private record(job: Job): JobRecord {
     let markEnded = () => {};
+    let markStarted = () => {};
     const ended = new Promise<void>((resolve) => (markEnded = resolve));
-    return { job, services: [], ended, markEnded };
+    const started = new Promise<void>((resolve) => (markStarted = resolve));
+    return { job, services: [], ended, markEnded, started, markStarted };
   }
 
   private allocatedMemory(): number {
@@ -328,6 +341,7 @@ export class HostAgent {
     if (this.jobs.has(job.id)) return;
     const now = new Date().toISOString();
     const rec = this.record({ ...job, hostId: this.id, state: 'starting', boundPorts: ports, createdAt: found.startedAt || now, updatedAt: now });
+    rec.markStarted();
     this.jobs.set(job.id, rec);
     this.ports.reserve(ports.map((p) => p.hostPort));
     const exit = found.exit ?? this.pendingExits.get(job.id);

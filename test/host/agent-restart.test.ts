@@ -97,4 +97,22 @@ describe.runIf(await needDocker('host agent restart and multi-host'))('host agen
       await discovery.close();
     }
   });
+
+  it('reports a job whose image the engine lacks as failed, leaving no container', async () => {
+    const discovery = new MemoryDiscovery();
+    const runtime = new DockerRuntime({ labels: TEST_LABELS(run) });
+    const host = await startHostAgent({ id: `img-${run}`, advertiseAddr: '127.0.0.2', discovery, runtime });
+    const client = new HostClient(host.url);
+    try {
+      const job = await client.createJob(jobRequest(run, { image: `flynn-ts/no-such-image-${run}:1` }));
+      expect(job).toMatchObject({ state: 'failed', error: { code: 'FLYNN_ERR_HOST_RUNTIME' } });
+      expect(job.error?.message).toMatch(/no-such-image/);
+      expect(await containersOf(`img-${run}`)).toEqual([]);
+    } finally {
+      await client.close();
+      await host.close();
+      await runtime.close();
+      await discovery.close();
+    }
+  });
 });

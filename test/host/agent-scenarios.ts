@@ -109,6 +109,33 @@ export function describeAgentScenarios(name: string, makeRuntime: () => Runtime,
       expect(ended).toMatchObject({ state: 'crashed', exit: { reason: 'oom', code: 137 }, error: { code: 'FLYNN_ERR_HOST_JOB_OOM' } });
     });
 
+    it('reports a job whose command cannot start as failed (process) or crashed with 127 (docker-init), and keeps nothing', async () => {
+      const created = await client.createJob(jobRequest(run, { cmd: ['/no/such/binary'], ports: [{ port: 8080, proto: 'tcp', service: `app${run}-broken` }] }));
+      const job = await waitFor('the job to end', async () => {
+        const j = await client.getJob(created.id);
+        return TERMINAL.has(j.state) ? j : undefined;
+      });
+      if (name === 'process') {
+        expect(job).toMatchObject({ state: 'failed', error: { code: 'FLYNN_ERR_HOST_RUNTIME' } });
+        expect(await runtime.inspect(`h-${name}-${run}`, job.id)).toBeUndefined();
+      } else {
+        expect(job).toMatchObject({ state: 'crashed', exit: { code: 127 } });
+        expect((await runtime.inspect(`h-${name}-${run}`, job.id))?.running).toBe(false);
+      }
+      expect(await discovery.instances(`app${run}-broken`)).toEqual([]);
+      expect((await client.status()).jobs).toBe(0);
+    });
+
+    it('stops a job asked to stop while it is still starting', async () => {
+      const spec = jobRequest(run);
+      const creating = client.createJob(spec);
+      await waitFor('the job to exist', () => client.getJob(spec.id).then(() => true, () => undefined));
+      const stopped = await client.stopJob(spec.id, { graceMs: 2000 });
+      expect(stopped.state).toBe('down');
+      expect((await creating).id).toBe(spec.id);
+      expect((await runtime.inspect(`h-${name}-${run}`, spec.id))?.running).toBe(false);
+    });
+
     it('registers itself as flynn-host with its id, API address, tags and capacity', async () => {
       const hosts = await discovery.instances('flynn-host');
       const me = hosts.find((h) => h.meta.id === `h-${name}-${run}`);
