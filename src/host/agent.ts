@@ -143,7 +143,9 @@ export class HostAgent {
         FLYNN_JOB_ID: spec.id,
         HOSTNAME: spec.id,
       };
-      if (spec.ports[0]) env.PORT = String(spec.ports[0].port);
+      const first = rec.job.boundPorts[0];
+      // Without port mapping (process runtime) the job must listen on its host port itself.
+      if (first) env.PORT = String(this.config.runtime.mapsPorts ? first.port : first.hostPort);
       rec.job.env = env;
       this.transition(rec, 'starting');
       await this.config.runtime.start({ hostId: this.id, bindAddr: this.advertiseAddr, job: { ...spec, env }, ports: rec.job.boundPorts });

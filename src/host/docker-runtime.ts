@@ -56,6 +56,7 @@ interface Watched {
 
 export class DockerRuntime implements Runtime {
   readonly name = 'docker';
+  readonly mapsPorts = true;
   private readonly docker: Dockerode;
   private readonly image: string;
   private readonly buildImage: boolean;

@@ -32,6 +32,8 @@ export { ALLOWED_SIGNALS } from './runtime.js';
 export { DockerRuntime, DOCKER_RUNTIME_DEFAULTS, DOCKER_LABELS, containerName } from './docker-runtime.js';
 export type { DockerRuntimeOptions } from './docker-runtime.js';
 export { ProcessRuntime, PROCESS_RUNTIME_DEFAULTS } from './process-runtime.js';
+export { createRuntime } from './create.js';
+export type { RuntimeConfig } from './create.js';
 export type { ProcessRuntimeOptions } from './process-runtime.js';
 export { HostAgent, startHostAgent, HOST_AGENT_DEFAULTS } from './agent.js';
 export type { HostAgentConfig, HostAgentHandle, StartHostAgentOptions } from './agent.js';

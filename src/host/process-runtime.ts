@@ -69,6 +69,7 @@ const PAGE_BYTES = 4096;
 
 export class ProcessRuntime implements Runtime {
   readonly name = 'process';
+  readonly mapsPorts = false;
   private readonly baseDir: string;
   private readonly sampleMs: number;
   private readonly inheritEnv: readonly string[];
@@ -96,8 +97,6 @@ export class ProcessRuntime implements Runtime {
     const env: Record<string, string> = { HOME: dir };
     for (const name of this.inheritEnv) if (process.env[name] !== undefined) env[name] = process.env[name];
     Object.assign(env, job.env);
-    // No port mapping without containers: the job listens on its host port directly.
-    if (spec.ports[0]) env.PORT = String(spec.ports[0].hostPort);
     const [file, ...args] = job.cmd as [string, ...string[]];
     const child = spawn(file, args, { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     try {

@@ -52,6 +52,11 @@ export interface StopOptions {
 export interface Runtime {
   /** `docker` or `process`. */
   readonly name: string;
+  /**
+   * True when the runtime maps host ports to the job's own ports (Docker). False when the job
+   * binds its host port itself (processes): the agent then sets `PORT` to the host port.
+   */
+  readonly mapsPorts: boolean;
   /** Create and start the job. Throws a FlynnError when it cannot start (nothing is left behind). */
   start(spec: RuntimeJobSpec): Promise<RuntimeJob>;
   /** SIGTERM, then SIGKILL after `graceMs`. Resolves once the job has ended. No-op for an ended job. */

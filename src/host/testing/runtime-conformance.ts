@@ -62,7 +62,7 @@ export function describeRuntime(name: string, factory: () => Runtime | Promise<R
         hostId,
         bindAddr,
         ports,
-        job: { app: 'conformance', release: 'r1', type: 'web', env: { FLYNN_JOB_ID: id, PORT: '8080' }, ports: ports.map(({ port, proto }) => ({ port, proto })), limits: {}, meta: {}, ...job, id },
+        job: { app: 'conformance', release: 'r1', type: 'web', env: { FLYNN_JOB_ID: id, PORT: String(runtime.mapsPorts || !ports[0] ? 8080 : ports[0].hostPort) }, ports: ports.map(({ port, proto }) => ({ port, proto })), limits: {}, meta: {}, ...job, id },
       };
       started.push([hostId, id]);
       const got = await runtime.start(spec);
