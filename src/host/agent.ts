@@ -358,7 +358,7 @@ export class HostAgent {
   }
 
   private async registerServices(rec: JobRecord): Promise<void> {
-    if (rec.job.oneOff) return;
+    if (rec.job.oneOff || this.guard.closed) return;
     for (const port of rec.job.boundPorts) {
       if (!port.service) continue;
       try {
@@ -369,7 +369,7 @@ export class HostAgent {
           meta: { jobId: rec.job.id, app: rec.job.app, type: rec.job.type, release: rec.job.release, hostId: this.id },
           ttlMs: this.config.registrationTtlMs,
         });
-        if (rec.job.state !== 'up') await reg.unregister();
+        if (rec.job.state !== 'up' || this.guard.closed) await reg.unregister();
         else rec.services.push(reg);
       } catch (err) {
         this.logger.error('cannot register a job service', { jobId: rec.job.id, service: port.service, err: (err as Error).message });
@@ -444,7 +444,10 @@ export interface StartHostAgentOptions extends HostAgentConfig {
 export async function startHostAgent(options: StartHostAgentOptions): Promise<HostAgentHandle> {
   const agent = new HostAgent(options);
   const app = createHostServer(agent, options.logger);
-  const addr = await listenApi(app, options.listen?.host ?? agent.advertiseAddr, options.listen?.port ?? 0);
+  const listenHost = options.listen?.host ?? agent.advertiseAddr;
+  const bound = await listenApi(app, listenHost, options.listen?.port ?? 0);
+  // Listening on a wildcard address: others reach the API at the advertised address.
+  const addr = listenHost === '0.0.0.0' || listenHost === '::' ? `${agent.advertiseAddr}:${bound.slice(bound.lastIndexOf(':') + 1)}` : bound;
   try {
     await agent.begin(addr);
   } catch (err) {

@@ -38,7 +38,7 @@ export function describeAgentScenarios(name: string, makeRuntime: () => Runtime,
       host = await startHostAgent({ id: `h-${name}-${run}`, advertiseAddr: '127.0.0.2', discovery, runtime, tags: { disk: 'ssd' }, capacity: { memoryBytes: 2 * 1024 ** 3 }, stopGraceMs: 3000 });
       client = new HostClient(host.url);
       void (async () => {
-        for await (const e of client.events({ signal: abort.signal })) events.push(e);
+        for await (const e of client.events({ since: 0, signal: abort.signal })) events.push(e);
       })();
     });
 
