@@ -68,8 +68,12 @@ export function describeAgentScenarios(name: string, makeRuntime: () => Runtime,
       expect(instances.map((i) => i.addr)).toEqual([`127.0.0.2:${hostPort}`]);
       expect(instances[0]?.meta).toMatchObject({ jobId: job.id, app: `app${run}`, type: 'web', release: 'r1' });
 
-      const lines = [];
-      for await (const line of client.logs(job.id, { lines: 10 })) lines.push(line);
+      // stdout and stderr are separate pipes: the stderr line may land a moment after the answer.
+      const lines = await waitFor('both log lines', async () => {
+        const got = [];
+        for await (const line of client.logs(job.id, { lines: 10 })) got.push(line);
+        return got.length >= 2 ? got : undefined;
+      });
       expect(lines).toContainEqual(expect.objectContaining({ stream: 'stderr', line: 'this goes to stderr' }));
       expect(lines).toContainEqual(expect.objectContaining({ stream: 'stdout', line: `listening on ${env.PORT}` }));
 

@@ -80,6 +80,8 @@ export function describeRuntime(name: string, factory: () => Runtime | Promise<R
       const spec = await start({ cmd: HTTP_SERVER_CMD }, hostA, true);
       const port = spec.ports[0]?.hostPort;
       expect(await fetchWhenUp(`http://${bindAddr}:${port}/`)).toBe(`hello from ${spec.job.id}`);
+      // stdout and stderr are separate pipes: the stderr line may land a moment after the answer.
+      await waitForLine(runtime, hostA, spec.job.id, 'this goes to stderr');
       const lines = await collect(runtime.logs(hostA, spec.job.id));
       expect(lines.some((l) => l.stream === 'stdout' && l.line.startsWith('listening on'))).toBe(true);
       expect(lines).toContainEqual(expect.objectContaining({ stream: 'stderr', line: 'this goes to stderr' }));
