@@ -7,7 +7,7 @@ import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
 import { startHostAgent, type HostAgentHandle } from '../../src/host/agent.js';
 import { HostClient } from '../../src/host/client.js';
 import { ProcessRuntime } from '../../src/host/process-runtime.js';
-import { jobRequest } from './agent-scenarios.js';
+import { jobRequest, waitFor } from './agent-scenarios.js';
 
 describe('host agent HTTP API input handling', () => {
   let baseDir: string;
@@ -82,5 +82,19 @@ describe('host agent HTTP API input handling', () => {
     }
     expect(seen).toEqual(['pending', 'starting', 'up', 'down']);
     await client.close();
+  });
+
+  it('forgets an ended job and deletes what it left after retainEndedMs', async () => {
+    const short = await startHostAgent({ id: 'api-retain', advertiseAddr: '127.0.0.4', discovery, runtime, retainEndedMs: 300 });
+    const client = new HostClient(short.url);
+    try {
+      const job = await client.createJob(jobRequest('api', { cmd: ['node', '-e', 'process.exit(2)'] }));
+      await waitFor('the crash', async () => ((await client.getJob(job.id)).state === 'crashed' ? true : undefined));
+      await waitFor('the job to be forgotten', () => client.getJob(job.id).then(() => undefined, (err: { code?: string }) => err.code === 'FLYNN_ERR_HOST_JOB_NOT_FOUND' || undefined));
+      expect(await runtime.inspect('api-retain', job.id)).toBeUndefined();
+    } finally {
+      await client.close();
+      await short.close();
+    }
   });
 });
