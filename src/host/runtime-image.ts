@@ -12,18 +12,12 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import Dockerode from 'dockerode';
 import { pack, type Pack } from 'tar-stream';
-import { FlynnError, type FlynnErrorOptions } from '../common/errors.js';
+import { RuntimeImageError } from './errors.js';
+
+export { RuntimeImageError } from './errors.js';
+export type { RuntimeImageErrorCode } from './errors.js';
 
 const execFileAsync = promisify(execFile);
-
-export type RuntimeImageErrorCode = 'FLYNN_ERR_HOST_IMAGE_BUILD' | 'FLYNN_ERR_HOST_DOCKER_UNAVAILABLE';
-
-/** The image could not be built: a host file is missing, or Docker refused or cannot be reached. */
-export class RuntimeImageError extends FlynnError {
-  constructor(code: RuntimeImageErrorCode, message: string, options: FlynnErrorOptions = {}) {
-    super(code, code === 'FLYNN_ERR_HOST_DOCKER_UNAVAILABLE' ? 'unavailable' : 'internal', message, options);
-  }
-}
 
 /**
  * Everything that decides the image's content besides the host binaries. Its hash is part of the

@@ -1,0 +1,467 @@
+/**
+ * The host agent (flynn-host): runs jobs through a {@link Runtime}, tracks their state machine,
+ * hands out host ports, registers itself and its jobs' services in discovery, and serves the
+ * HTTP API (server.ts).
+ */
+import { totalmem } from 'node:os';
+import { AsyncQueue } from '../common/async-queue.js';
+import { FlynnError } from '../common/errors.js';
+import { CloseGuard, sleep } from '../common/lifecycle.js';
+import type { Logger } from '../common/logger.js';
+import { silentLogger } from '../common/logger.js';
+import type { Discovery, Registration } from '../discovery/discovery.js';
+import { listenApi } from '../common/http/api-server.js';
+import { CapacityError, HostErrorCodes, HostInputError, JobExistsError, JobNotFoundError, JobNotRunningError } from './errors.js';
+import { EventFanout } from './event-fanout.js';
+import { PortAllocator } from './ports.js';
+import { createHostServer } from './server.js';
+import { ALLOWED_SIGNALS, type Runtime, type RuntimeEvent, type RuntimeJob } from './runtime.js';
+import { canTransition, TERMINAL_STATES, type ExitStatus, type HostCapacity, type HostStatus, type Job, type JobError, type JobEvent, type JobState, type LogLine } from './types.js';
+import { validateAdvertiseAddr, validateHostId, validateJobSpec } from './validate.js';
+
+export const HOST_AGENT_DEFAULTS = Object.freeze({
+  /** Host ports handed to jobs, inclusive. Below the Linux ephemeral range. */
+  portRange: [20000, 29999] as readonly [number, number],
+  /** Time between SIGTERM and SIGKILL when a job is stopped, in ms. */
+  stopGraceMs: 10_000,
+  /** How long an ended job (and its container/logs) is kept for inspection, in ms. */
+  retainEndedMs: 5 * 60_000,
+  /** TTL of the agent's and its jobs' discovery registrations, in ms. */
+  registrationTtlMs: 10_000,
+  /** State change events kept for SSE resume (`Last-Event-Id`). */
+  eventBacklog: 1000,
+});
+
+export interface HostAgentConfig {
+  /** Host id: 1-63 lowercase letters, digits and dashes. Unique in the cluster. */
+  id: string;
+  /** IPv4 address job ports are published on and advertised at, e.g. `127.0.0.2`. */
+  advertiseAddr: string;
+  discovery: Discovery;
+  /** Runs the jobs. The caller owns it (closes it after the agent). */
+  runtime: Runtime;
+  /** Free-form tags the scheduler matches on, e.g. `{ disk: 'ssd' }`. */
+  tags?: Record<string, string>;
+  /** Default: all of the machine's memory. */
+  capacity?: Partial<HostCapacity>;
+  /** Default {@link HOST_AGENT_DEFAULTS}.portRange. */
+  portRange?: readonly [number, number];
+  /** Default {@link HOST_AGENT_DEFAULTS}.stopGraceMs. */
+  stopGraceMs?: number;
+  /** Default {@link HOST_AGENT_DEFAULTS}.retainEndedMs. */
+  retainEndedMs?: number;
+  /** Default {@link HOST_AGENT_DEFAULTS}.registrationTtlMs. */
+  registrationTtlMs?: number;
+  logger?: Logger;
+}
+
+interface JobRecord {
+  job: Job;
+  /** Settles when `createJob` has finished starting the job (either way). */
+  started: Promise<void>;
+  markStarted: () => void;
+  services: Registration[];
+  ended: Promise<void>;
+  markEnded: () => void;
+  removeTimer?: NodeJS.Timeout;
+}
+
+/** The agent's logic without its HTTP face; `startHostAgent` (start.ts) wires both. */
+export class HostAgent {
+  readonly id: string;
+  readonly advertiseAddr: string;
+  /** `host:port` of the HTTP API once listening; set by `startHostAgent`. */
+  apiAddr = '';
+  private readonly config: Required<Omit<HostAgentConfig, 'capacity' | 'logger'>> & { capacity: HostCapacity };
+  private readonly logger: Logger;
+  private readonly guard = new CloseGuard('host agent');
+  private readonly jobs = new Map<string, JobRecord>();
+  private readonly ports: PortAllocator;
+  private readonly fanout = new EventFanout<JobEvent>();
+  private readonly backlog: JobEvent[] = [];
+  private readonly pendingExits = new Map<string, ExitStatus>();
+  private readonly stopEvents = new AbortController();
+  private seq = 0;
+  private hostRegistration: Registration | undefined;
+  private eventLoop: Promise<void> = Promise.resolve();
+
+  constructor(config: HostAgentConfig) {
+    this.id = validateHostId(config.id);
+    this.advertiseAddr = validateAdvertiseAddr(config.advertiseAddr);
+    const [first, last] = config.portRange ?? HOST_AGENT_DEFAULTS.portRange;
+    if (!Number.isInteger(first) || !Number.isInteger(last) || first < 1 || last > 65535 || first > last) {
+      throw new HostInputError(`portRange must be [first, last] within 1-65535, got ${JSON.stringify(config.portRange)}`, 'portRange', HostErrorCodes.INVALID_CONFIG);
+    }
+    const memoryBytes = config.capacity?.memoryBytes ?? totalmem();
+    if (!Number.isInteger(memoryBytes) || memoryBytes <= 0) throw new HostInputError('capacity.memoryBytes must be a positive integer', 'capacity.memoryBytes', HostErrorCodes.INVALID_CONFIG);
+    this.config = Object.freeze({
+      id: this.id,
+      advertiseAddr: this.advertiseAddr,
+      discovery: config.discovery,
+      runtime: config.runtime,
+      tags: { ...config.tags },
+      capacity: { memoryBytes },
+      portRange: [first, last] as const,
+      stopGraceMs: config.stopGraceMs ?? HOST_AGENT_DEFAULTS.stopGraceMs,
+      retainEndedMs: config.retainEndedMs ?? HOST_AGENT_DEFAULTS.retainEndedMs,
+      registrationTtlMs: config.registrationTtlMs ?? HOST_AGENT_DEFAULTS.registrationTtlMs,
+    });
+    this.logger = (config.logger ?? silentLogger).child({ component: 'host', hostId: this.id });
+    this.ports = new PortAllocator(this.advertiseAddr, first, last);
+  }
+
+  /** Follow runtime exits, adopt the jobs a previous agent left, and register in discovery. */
+  async begin(apiAddr: string): Promise<void> {
+    this.apiAddr = apiAddr;
+    const events = this.config.runtime.events({ signal: this.stopEvents.signal });
+    this.eventLoop = (async () => {
+      for await (const event of events) this.onRuntimeEvent(event);
+    })().catch((err: unknown) => this.logger.error('runtime event stream failed', { err: (err as Error).message }));
+    for (const found of await this.config.runtime.recover(this.id)) await this.adopt(found);
+    await this.registerHost();
+  }
+
+  async createJob(input: unknown): Promise<Job> {
+    this.guard.assertOpen();
+    const spec = validateJobSpec(input);
+    if (this.jobs.has(spec.id)) throw new JobExistsError(spec.id);
+    const want = spec.limits.memoryBytes ?? 0;
+    if (want > 0 && this.allocatedMemory() + want > this.config.capacity.memoryBytes) {
+      throw new CapacityError(HostErrorCodes.NO_CAPACITY, `job ${spec.id} needs ${want} bytes of memory; ${this.config.capacity.memoryBytes - this.allocatedMemory()} are free on host ${this.id}`);
+    }
+    const now = new Date().toISOString();
+    const rec = this.record({ ...spec, hostId: this.id, state: 'pending', boundPorts: [], createdAt: now, updatedAt: now });
+    this.jobs.set(spec.id, rec);
+    this.emit(rec);
+    try {
+      const hostPorts = await this.ports.allocate(spec.ports.length);
+      rec.job.boundPorts = spec.ports.map((p, i) => ({ ...p, hostPort: hostPorts[i] as number }));
+      const env: Record<string, string> = {
+        ...spec.env,
+        FLYNN_APP: spec.app,
+        FLYNN_PROCESS_TYPE: spec.type,
+        FLYNN_JOB_ID: spec.id,
+        HOSTNAME: spec.id,
+      };
+      const first = rec.job.boundPorts[0];
+      // Without port mapping (process runtime) the job must listen on its host port itself.
+      if (first) env.PORT = String(this.config.runtime.mapsPorts ? first.port : first.hostPort);
+      rec.job.env = env;
+      this.transition(rec, 'starting');
+      await this.config.runtime.start({ hostId: this.id, bindAddr: this.advertiseAddr, job: { ...spec, env }, ports: rec.job.boundPorts });
+      if (rec.job.state === 'starting') {
+        this.transition(rec, 'up');
+        await this.registerServices(rec);
+      }
+    } catch (err) {
+      this.ports.release(rec.job.boundPorts.map((p) => p.hostPort));
+      const error: JobError = err instanceof FlynnError ? { code: err.code, message: err.message } : { code: HostErrorCodes.RUNTIME, message: (err as Error).message };
+      if (!TERMINAL_STATES.has(rec.job.state)) this.transition(rec, 'failed', { error });
+      this.logger.warn('job failed to start', { jobId: spec.id, err: error.message });
+      // Whatever the runtime got as far as creating must not linger.
+      await this.config.runtime.remove(this.id, spec.id).catch(() => {});
+    } finally {
+      rec.markStarted();
+    }
+    return copyJob(rec.job);
+  }
+
+  listJobs(): Job[] {
+    this.guard.assertOpen();
+    return [...this.jobs.values()].map((r) => copyJob(r.job));
+  }
+
+  getJob(id: string): Job {
+    this.guard.assertOpen();
+    return copyJob(this.get(id).job);
+  }
+
+  /** SIGTERM, SIGKILL after the grace period; resolves with the job once it has ended. */
+  async stopJob(id: string, options: { graceMs?: number } = {}): Promise<Job> {
+    this.guard.assertOpen();
+    const rec = this.get(id);
+    // A job still being started is stopped once the runtime has it.
+    await rec.started;
+    if (!TERMINAL_STATES.has(rec.job.state)) {
+      if (rec.job.state !== 'stopping') {
+        this.transition(rec, 'stopping');
+        await this.unregisterServices(rec);
+      }
+      await this.config.runtime.stop(this.id, id, { graceMs: options.graceMs ?? this.config.stopGraceMs });
+      const after = await this.config.runtime.inspect(this.id, id);
+      // Normally the exit event ends the job; if the runtime lost it, end it from what inspect says.
+      if (!after?.running) this.ended(rec, after?.exit ?? { code: 137, reason: 'killed' });
+      await rec.ended;
+    }
+    return copyJob(rec.job);
+  }
+
+  async signalJob(id: string, signal: string): Promise<void> {
+    this.guard.assertOpen();
+    if (!ALLOWED_SIGNALS.includes(signal)) throw new HostInputError(`signal must be one of ${ALLOWED_SIGNALS.join(', ')}`, 'signal');
+    const rec = this.get(id);
+    if (rec.job.state !== 'up' && rec.job.state !== 'stopping') throw new JobNotRunningError(id, rec.job.state);
+    await this.config.runtime.signal(this.id, id, signal);
+  }
+
+  /** The job's output; with `follow`, until the job ends or `signal` aborts. */
+  logs(id: string, options: { follow?: boolean; tail?: number; signal?: AbortSignal } = {}): AsyncIterable<LogLine> {
+    this.guard.assertOpen();
+    const rec = this.get(id);
+    if (rec.job.state === 'pending' || rec.job.state === 'failed') return (async function* () {})();
+    return this.config.runtime.logs(this.id, id, options);
+  }
+
+  /** Job state changes, after replaying those with `seq > since` still in the backlog. */
+  events(options: { since?: number; signal?: AbortSignal } = {}): AsyncIterable<JobEvent> {
+    this.guard.assertOpen();
+    const live = this.fanout.subscribe(options.signal);
+    if (options.since === undefined) return live;
+    const since = options.since;
+    const replay = this.backlog.filter((e) => e.seq > since);
+    const out = new AsyncQueue<JobEvent>(() => live.end());
+    let last = since;
+    for (const e of replay) {
+      out.push(e);
+      last = e.seq;
+    }
+    void (async () => {
+      for await (const e of live) if (e.seq > last) out.push(e);
+      out.end();
+    })();
+    return out;
+  }
+
+  status(): HostStatus {
+    this.guard.assertOpen();
+    const live = [...this.jobs.values()].filter((r) => !TERMINAL_STATES.has(r.job.state)).length;
+    return {
+      id: this.id,
+      addr: this.apiAddr,
+      advertiseAddr: this.advertiseAddr,
+      tags: { ...this.config.tags },
+      capacity: { ...this.config.capacity },
+      allocatedMemoryBytes: this.allocatedMemory(),
+      jobs: live,
+      runtime: this.config.runtime.name,
+    };
+  }
+
+  /** Leave discovery and stop following the runtime. Jobs keep running (a new agent adopts them). */
+  close(): Promise<void> {
+    return this.guard.close(async () => {
+      await this.hostRegistration?.unregister().catch(() => {});
+      for (const rec of this.jobs.values()) {
+        if (rec.removeTimer) clearTimeout(rec.removeTimer);
+        await this.unregisterServices(rec);
+      }
+      this.stopEvents.abort();
+      await this.eventLoop;
+      this.fanout.end();
+    });
+  }
+
+  private get(id: string): JobRecord {
+    const rec = this.jobs.get(id);
+    if (!rec) throw new JobNotFoundError(id);
+    return rec;
+  }
+
+  private record(job: Job): JobRecord {
+    let markEnded = () => {};
+    let markStarted = () => {};
+    const ended = new Promise<void>((resolve) => (markEnded = resolve));
+    const started = new Promise<void>((resolve) => (markStarted = resolve));
+    return { job, services: [], ended, markEnded, started, markStarted };
+  }
+
+  private allocatedMemory(): number {
+    let sum = 0;
+    for (const r of this.jobs.values()) if (!TERMINAL_STATES.has(r.job.state)) sum += r.job.limits.memoryBytes ?? 0;
+    return sum;
+  }
+
+  private transition(rec: JobRecord, to: JobState, patch: { exit?: ExitStatus; error?: JobError } = {}): void {
+    if (!canTransition(rec.job.state, to)) {
+      this.logger.warn('ignored an impossible job transition', { jobId: rec.job.id, from: rec.job.state, to });
+      return;
+    }
+    rec.job.state = to;
+    rec.job.updatedAt = new Date().toISOString();
+    if (patch.exit) rec.job.exit = patch.exit;
+    if (patch.error) rec.job.error = patch.error;
+    this.emit(rec);
+    if (TERMINAL_STATES.has(to)) {
+      rec.markEnded();
+      this.ports.release(rec.job.boundPorts.map((p) => p.hostPort));
+      void this.unregisterServices(rec);
+      this.scheduleRemoval(rec);
+    }
+  }
+
+  private emit(rec: JobRecord): void {
+    const event: JobEvent = { seq: ++this.seq, job: copyJob(rec.job) };
+    this.backlog.push(event);
+    if (this.backlog.length > HOST_AGENT_DEFAULTS.eventBacklog) this.backlog.shift();
+    this.logger.debug('job state', { jobId: rec.job.id, state: rec.job.state });
+    this.fanout.publish(event);
+  }
+
+  private onRuntimeEvent(event: RuntimeEvent): void {
+    if (event.hostId !== this.id) return;
+    const rec = this.jobs.get(event.jobId);
+    if (!rec) {
+      this.pendingExits.set(event.jobId, event.exit);
+      return;
+    }
+    this.ended(rec, event.exit);
+  }
+
+  private ended(rec: JobRecord, exit: ExitStatus): void {
+    if (TERMINAL_STATES.has(rec.job.state)) return;
+    if (rec.job.state === 'stopping') return this.transition(rec, 'down', { exit });
+    if (exit.reason === 'oom') {
+      return this.transition(rec, 'crashed', { exit, error: { code: 'FLYNN_ERR_HOST_JOB_OOM', message: `job ${rec.job.id} exceeded its memory limit of ${rec.job.limits.memoryBytes} bytes and was killed` } });
+    }
+    if (exit.code === 0) return this.transition(rec, 'down', { exit });
+    this.transition(rec, 'crashed', { exit, error: { code: 'FLYNN_ERR_HOST_JOB_CRASHED', message: `job ${rec.job.id} exited with code ${exit.code}` } });
+  }
+
+  private scheduleRemoval(rec: JobRecord): void {
+    if (this.guard.closed) return;
+    rec.removeTimer = setTimeout(() => {
+      if (this.jobs.get(rec.job.id) !== rec) return;
+      this.jobs.delete(rec.job.id);
+      this.config.runtime.remove(this.id, rec.job.id).catch((err: unknown) => this.logger.warn('cannot remove an ended job', { jobId: rec.job.id, err: (err as Error).message }));
+    }, this.config.retainEndedMs);
+    rec.removeTimer.unref();
+  }
+
+  /** Take over a job a previous agent of this host started. */
+  private async adopt(found: RuntimeJob): Promise<void> {
+    const { job, ports } = found.spec;
+    if (this.jobs.has(job.id)) return;
+    const now = new Date().toISOString();
+    const rec = this.record({ ...job, hostId: this.id, state: 'starting', boundPorts: ports, createdAt: found.startedAt || now, updatedAt: now });
+    rec.markStarted();
+    this.jobs.set(job.id, rec);
+    this.ports.reserve(ports.map((p) => p.hostPort));
+    const exit = found.exit ?? this.pendingExits.get(job.id);
+    this.pendingExits.delete(job.id);
+    if (found.running && !exit) {
+      this.transition(rec, 'up');
+      await this.registerServices(rec);
+    } else {
+      this.ended(rec, exit ?? { code: 137, reason: 'killed' });
+    }
+    this.logger.info('adopted a job', { jobId: job.id, state: rec.job.state });
+  }
+
+  private async registerServices(rec: JobRecord): Promise<void> {
+    if (rec.job.oneOff || this.guard.closed) return;
+    for (const port of rec.job.boundPorts) {
+      if (!port.service) continue;
+      try {
+        const reg = await this.config.discovery.register({
+          service: port.service,
+          addr: `${this.advertiseAddr}:${port.hostPort}`,
+          proto: port.proto === 'udp' ? 'udp' : 'http',
+          meta: { jobId: rec.job.id, app: rec.job.app, type: rec.job.type, release: rec.job.release, hostId: this.id },
+          ttlMs: this.config.registrationTtlMs,
+        });
+        if (rec.job.state !== 'up' || this.guard.closed) await reg.unregister();
+        else rec.services.push(reg);
+      } catch (err) {
+        this.logger.error('cannot register a job service', { jobId: rec.job.id, service: port.service, err: (err as Error).message });
+      }
+    }
+  }
+
+  private async unregisterServices(rec: JobRecord): Promise<void> {
+    const regs = rec.services.splice(0);
+    await Promise.all(regs.map((r) => r.unregister().catch(() => {})));
+  }
+
+  private async registerHost(): Promise<void> {
+    const reg = await this.config.discovery.register({
+      service: 'flynn-host',
+      addr: this.apiAddr,
+      meta: {
+        id: this.id,
+        addr: this.apiAddr,
+        advertiseAddr: this.advertiseAddr,
+        tags: JSON.stringify(this.config.tags),
+        capacity: JSON.stringify(this.config.capacity),
+      },
+      ttlMs: this.config.registrationTtlMs,
+    });
+    this.hostRegistration = reg;
+    void reg.lost.then(async (err) => {
+      if (this.guard.closed) return;
+      this.logger.warn('host registration lost; registering again', { err: err.message });
+      for (let attempt = 0; !this.guard.closed; attempt++) {
+        try {
+          return await this.registerHost();
+        } catch {
+          await sleep(Math.min(5000, 200 * 2 ** attempt)).catch(() => {});
+        }
+      }
+    });
+  }
+}
+
+function copyJob(job: Job): Job {
+  const out: Job = {
+    ...job,
+    cmd: [...job.cmd],
+    env: { ...job.env },
+    ports: job.ports.map((p) => ({ ...p })),
+    boundPorts: job.boundPorts.map((p) => ({ ...p })),
+    limits: { ...job.limits },
+    meta: { ...job.meta },
+  };
+  if (job.exit) out.exit = { ...job.exit };
+  if (job.error) out.error = { ...job.error };
+  return out;
+}
+
+
+/** A running agent: its API URL and an idempotent close. */
+export interface HostAgentHandle extends AsyncDisposable {
+  readonly agent: HostAgent;
+  /** `http://host:port` of the API. */
+  readonly url: string;
+  /** Stop the API, leave discovery; jobs keep running. Does not close the runtime or discovery. */
+  close(): Promise<void>;
+}
+
+export interface StartHostAgentOptions extends HostAgentConfig {
+  /** Where the API listens. Default: `advertiseAddr`, port 0 (any free port). */
+  listen?: { host?: string; port?: number };
+}
+
+/** Start an agent and its HTTP API. */
+export async function startHostAgent(options: StartHostAgentOptions): Promise<HostAgentHandle> {
+  const agent = new HostAgent(options);
+  const app = createHostServer(agent, options.logger);
+  const listenHost = options.listen?.host ?? agent.advertiseAddr;
+  const bound = await listenApi(app, listenHost, options.listen?.port ?? 0);
+  // Listening on a wildcard address: others reach the API at the advertised address.
+  const addr = listenHost === '0.0.0.0' || listenHost === '::' ? `${agent.advertiseAddr}:${bound.slice(bound.lastIndexOf(':') + 1)}` : bound;
+  try {
+    await agent.begin(addr);
+  } catch (err) {
+    await agent.close();
+    await app.close();
+    throw err;
+  }
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      // Stop accepting, end the open streams, then let go of discovery.
+      const stopped = app.close();
+      await agent.close();
+      await stopped;
+    })());
+  return { agent, url: `http://${addr}`, close, [Symbol.asyncDispose]: close };
+}

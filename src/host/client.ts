@@ -1,0 +1,99 @@
+/** Typed client of the host agent's HTTP API; the scheduler and tools use it. */
+import { HttpJsonClient, type HttpClientOptions } from '../common/http/json-client.js';
+import { parseSse } from '../common/http/sse.js';
+import type { HostStatus, Job, JobEvent, JobSpec, LogLine } from './types.js';
+
+/** A job spec as sent: `env`, `ports`, `limits` and `meta` may be left out. */
+export type JobRequest = Omit<JobSpec, 'env' | 'ports' | 'limits' | 'meta'> & Partial<Pick<JobSpec, 'env' | 'ports' | 'limits' | 'meta'>>;
+
+export class HostClient {
+  private readonly http: HttpJsonClient;
+
+  /** `url` is the agent's API, e.g. `http://127.0.0.2:41234`. */
+  constructor(options: HttpClientOptions | string) {
+    this.http = new HttpJsonClient(typeof options === 'string' ? { url: options } : options);
+  }
+
+  get url(): string {
+    return this.http.url;
+  }
+
+  /** Start a job; resolves once it is `up` (or `failed`, with `error`). */
+  createJob(spec: JobRequest, options: { signal?: AbortSignal } = {}): Promise<Job> {
+    return this.http.json<Job>('POST', '/jobs', { body: spec, ...options });
+  }
+
+  listJobs(options: { signal?: AbortSignal } = {}): Promise<Job[]> {
+    return this.http.json<Job[]>('GET', '/jobs', options);
+  }
+
+  getJob(id: string, options: { signal?: AbortSignal } = {}): Promise<Job> {
+    return this.http.json<Job>('GET', `/jobs/${encodeURIComponent(id)}`, options);
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs` (agent default when absent); resolves with the ended job. */
+  stopJob(id: string, options: { graceMs?: number; signal?: AbortSignal } = {}): Promise<Job> {
+    const { graceMs, ...rest } = options;
+    return this.http.json<Job>('DELETE', `/jobs/${encodeURIComponent(id)}`, { query: { grace_ms: graceMs }, ...rest });
+  }
+
+  signalJob(id: string, signal: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.http.json<void>('POST', `/jobs/${encodeURIComponent(id)}/signal`, { body: { signal }, ...options });
+  }
+
+  status(options: { signal?: AbortSignal } = {}): Promise<HostStatus> {
+    return this.http.json<HostStatus>('GET', '/status', options);
+  }
+
+  /** A job's output lines; with `follow`, until the job ends or `signal` aborts. */
+  async *logs(id: string, options: { follow?: boolean; lines?: number; signal?: AbortSignal } = {}): AsyncGenerator<LogLine> {
+    const res = await this.http.stream('GET', `/jobs/${encodeURIComponent(id)}/logs`, {
+      query: { follow: options.follow ? 1 : undefined, lines: options.lines },
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    const decoder = new TextDecoder();
+    let pending = '';
+    try {
+      for await (const chunk of res.body) {
+        pending += decoder.decode(chunk as Uint8Array, { stream: true });
+        let nl: number;
+        while ((nl = pending.indexOf('\n')) !== -1) {
+          const raw = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          if (raw === '') continue;
+          const parsed = JSON.parse(raw) as LogLine | { error: { message: string } };
+          if ('error' in parsed) throw new Error(`log stream of job ${id} broke: ${parsed.error.message}`);
+          yield parsed;
+        }
+      }
+    } catch (err) {
+      if (options.signal?.aborted) return;
+      throw err;
+    } finally {
+      res.body.destroy();
+    }
+  }
+
+  /** Job state changes as they happen; `since` resumes after that event `seq`. */
+  async *events(options: { since?: number; signal?: AbortSignal } = {}): AsyncGenerator<JobEvent> {
+    const res = await this.http.stream('GET', '/events', {
+      ...(options.since === undefined ? {} : { headers: { 'last-event-id': String(options.since) } }),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    try {
+      for await (const event of parseSse(res.body)) {
+        if (event.event === 'error') throw new Error(`event stream broke: ${event.data}`);
+        if (event.event === 'job') yield JSON.parse(event.data) as JobEvent;
+      }
+    } catch (err) {
+      if (options.signal?.aborted) return;
+      throw err;
+    } finally {
+      res.body.destroy();
+    }
+  }
+
+  close(): Promise<void> {
+    return this.http.close();
+  }
+}

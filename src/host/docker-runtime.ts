@@ -1,0 +1,372 @@
+/**
+ * The production runtime: one Docker container per job, through dockerode against the local
+ * engine. Containers carry the project's labels and the whole job spec, so a restarted agent finds
+ * its containers again (by label) and adopts them instead of starting duplicates.
+ */
+import { PassThrough, type Readable } from 'node:stream';
+import Dockerode from 'dockerode';
+import { CloseGuard, sleep } from '../common/lifecycle.js';
+import type { Logger } from '../common/logger.js';
+import { silentLogger } from '../common/logger.js';
+import { DockerUnavailableError, RuntimeError } from './errors.js';
+import { EventFanout } from './event-fanout.js';
+import { ensureRuntimeImage } from './runtime-image.js';
+import type { LogOptions, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
+import type { ExitStatus, LogLine } from './types.js';
+
+/** Label names on every container this runtime creates. */
+export const DOCKER_LABELS = Object.freeze({
+  project: 'io.flynn-ts',
+  host: 'io.flynn-ts.host',
+  job: 'io.flynn-ts.job',
+  app: 'io.flynn-ts.app',
+  type: 'io.flynn-ts.type',
+  release: 'io.flynn-ts.release',
+  spec: 'io.flynn-ts.spec',
+});
+
+export const DOCKER_RUNTIME_DEFAULTS = Object.freeze({
+  /** Image for jobs that name none; built locally by `ensureRuntimeImage` when missing. */
+  image: 'flynn-ts/runtime:latest',
+  /** Run docker-init as PID 1 so signals reach the job and zombies are reaped. */
+  init: true,
+});
+
+export interface DockerRuntimeOptions {
+  /** Docker client. Default `new Dockerode()` (the local socket or DOCKER_HOST). */
+  docker?: Dockerode;
+  /** Image for jobs without `image`. Default {@link DOCKER_RUNTIME_DEFAULTS}.image. */
+  image?: string;
+  /**
+   * Build the default image with `ensureRuntimeImage` when it is missing. Default true when
+   * `image` is the default, false otherwise (a custom image must exist in the engine).
+   */
+  buildImage?: boolean;
+  /** Extra labels on every container (tests mark theirs). */
+  labels?: Record<string, string>;
+  /** Default {@link DOCKER_RUNTIME_DEFAULTS}.init. */
+  init?: boolean;
+  logger?: Logger;
+}
+
+interface Watched {
+  done: Promise<ExitStatus>;
+  killed: boolean;
+}
+
+export class DockerRuntime implements Runtime {
+  readonly name = 'docker';
+  readonly mapsPorts = true;
+  private readonly docker: Dockerode;
+  private readonly image: string;
+  private readonly buildImage: boolean;
+  private readonly labels: Record<string, string>;
+  private readonly init: boolean;
+  private readonly logger: Logger;
+  private readonly guard = new CloseGuard('docker runtime');
+  private readonly fanout = new EventFanout<RuntimeEvent>();
+  private readonly abort = new AbortController();
+  private readonly watched = new Map<string, Watched>();
+  private imageReady: Promise<string> | undefined;
+
+  constructor(options: DockerRuntimeOptions = {}) {
+    this.docker = options.docker ?? new Dockerode();
+    this.image = options.image ?? DOCKER_RUNTIME_DEFAULTS.image;
+    this.buildImage = options.buildImage ?? this.image === DOCKER_RUNTIME_DEFAULTS.image;
+    this.labels = { ...options.labels };
+    this.init = options.init ?? DOCKER_RUNTIME_DEFAULTS.init;
+    this.logger = (options.logger ?? silentLogger).child({ component: 'docker-runtime' });
+  }
+
+  async start(spec: RuntimeJobSpec): Promise<RuntimeJob> {
+    this.guard.assertOpen();
+    const { job, hostId } = spec;
+    const image = await this.imageFor(job.image);
+    const exposed: Record<string, object> = {};
+    const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
+    for (const port of spec.ports) {
+      const key = `${port.port}/${port.proto}`;
+      exposed[key] = {};
+      (bindings[key] ??= []).push({ HostIp: spec.bindAddr, HostPort: String(port.hostPort) });
+    }
+    const labels: Record<string, string> = {
+      ...this.labels,
+      [DOCKER_LABELS.project]: '1',
+      [DOCKER_LABELS.host]: hostId,
+      [DOCKER_LABELS.job]: job.id,
+      [DOCKER_LABELS.app]: job.app,
+      [DOCKER_LABELS.type]: job.type,
+      [DOCKER_LABELS.release]: job.release,
+      [DOCKER_LABELS.spec]: JSON.stringify(spec),
+    };
+    const hostConfig: Dockerode.HostConfig = { PortBindings: bindings, Init: this.init };
+    if (job.limits.memoryBytes !== undefined) {
+      hostConfig.Memory = job.limits.memoryBytes;
+      hostConfig.MemorySwap = job.limits.memoryBytes; // equal to Memory: no swap
+    }
+    if (job.limits.cpuShares !== undefined) hostConfig.CpuShares = job.limits.cpuShares;
+    let container: Dockerode.Container;
+    try {
+      container = await this.docker.createContainer({
+        name: containerName(hostId, job.id),
+        Image: image,
+        Cmd: job.cmd,
+        Env: Object.entries(job.env).map(([k, v]) => `${k}=${v}`),
+        Hostname: typeof job.env.HOSTNAME === 'string' ? job.env.HOSTNAME.slice(0, 63) : undefined,
+        ExposedPorts: exposed,
+        Labels: labels,
+        HostConfig: hostConfig,
+      });
+    } catch (err) {
+      throw dockerError(`cannot create the container of job ${job.id}`, err);
+    }
+    try {
+      await container.start();
+    } catch (err) {
+      await container.remove({ force: true }).catch(() => {});
+      throw dockerError(`cannot start the container of job ${job.id}`, err);
+    }
+    this.watch(hostId, job.id);
+    const found = await this.inspect(hostId, job.id);
+    if (!found) throw new RuntimeError(`the container of job ${job.id} vanished right after it started`);
+    return found;
+  }
+
+  async stop(hostId: string, jobId: string, options: StopOptions): Promise<void> {
+    this.guard.assertOpen();
+    const current = await this.inspect(hostId, jobId);
+    if (!current?.running) return;
+    const watched = this.watch(hostId, jobId);
+    const container = this.docker.getContainer(containerName(hostId, jobId));
+    await container.kill({ signal: 'SIGTERM' }).catch(ignoreGone);
+    const first = await Promise.race([watched.done.then(() => 'exited' as const), sleep(options.graceMs).then(() => 'grace' as const)]);
+    if (first === 'grace') {
+      watched.killed = true;
+      await container.kill({ signal: 'SIGKILL' }).catch(ignoreGone);
+    }
+    await watched.done;
+  }
+
+  async signal(hostId: string, jobId: string, signal: string): Promise<void> {
+    this.guard.assertOpen();
+    try {
+      await this.docker.getContainer(containerName(hostId, jobId)).kill({ signal });
+    } catch (err) {
+      throw dockerError(`cannot send ${signal} to job ${jobId}`, err);
+    }
+  }
+
+  async inspect(hostId: string, jobId: string): Promise<RuntimeJob | undefined> {
+    let info: Dockerode.ContainerInspectInfo;
+    try {
+      info = await this.docker.getContainer(containerName(hostId, jobId)).inspect();
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw dockerError(`cannot inspect job ${jobId}`, err);
+    }
+    return this.fromInfo(info);
+  }
+
+  async list(hostId: string): Promise<RuntimeJob[]> {
+    this.guard.assertOpen();
+    let containers: Dockerode.ContainerInfo[];
+    try {
+      containers = await this.docker.listContainers({
+        all: true,
+        filters: { label: [`${DOCKER_LABELS.project}=1`, `${DOCKER_LABELS.host}=${hostId}`] },
+      });
+    } catch (err) {
+      throw dockerError('cannot list containers', err);
+    }
+    const jobs: RuntimeJob[] = [];
+    for (const c of containers) {
+      const jobId = c.Labels[DOCKER_LABELS.job];
+      if (jobId === undefined) continue;
+      const job = await this.inspect(hostId, jobId);
+      if (job) jobs.push(job);
+    }
+    return jobs;
+  }
+
+  async recover(hostId: string): Promise<RuntimeJob[]> {
+    const jobs = await this.list(hostId);
+    for (const job of jobs) if (job.running) this.watch(hostId, job.spec.job.id);
+    return jobs;
+  }
+
+  async remove(hostId: string, jobId: string): Promise<void> {
+    this.guard.assertOpen();
+    this.watched.delete(containerName(hostId, jobId));
+    await this.docker
+      .getContainer(containerName(hostId, jobId))
+      .remove({ force: true })
+      .catch((err: unknown) => {
+        if (statusOf(err) !== 404 && statusOf(err) !== 409) throw dockerError(`cannot remove job ${jobId}`, err);
+      });
+  }
+
+  async *logs(hostId: string, jobId: string, options: LogOptions = {}): AsyncIterable<LogLine> {
+    this.guard.assertOpen();
+    const container = this.docker.getContainer(containerName(hostId, jobId));
+    let raw: Readable | Buffer;
+    try {
+      const base = { stdout: true, stderr: true, timestamps: true, ...(options.tail === undefined ? {} : { tail: options.tail }) };
+      raw = options.follow
+        ? ((await container.logs({ ...base, follow: true, abortSignal: options.signal })) as unknown as Readable)
+        : ((await container.logs({ ...base, follow: false })) as unknown as Buffer);
+    } catch (err) {
+      if (options.signal?.aborted) return;
+      throw dockerError(`cannot read the logs of job ${jobId}`, err);
+    }
+    const source: Readable = Buffer.isBuffer(raw) ? PassThrough.from([raw]) : raw;
+    const onAbort = () => source.destroy();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      yield* demuxLogs(source);
+    } catch (err) {
+      if (!options.signal?.aborted) throw dockerError(`log stream of job ${jobId} broke`, err);
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+      source.destroy();
+    }
+  }
+
+  events(options: { signal?: AbortSignal } = {}): AsyncIterable<RuntimeEvent> {
+    return this.fanout.subscribe(options.signal);
+  }
+
+  close(): Promise<void> {
+    return this.guard.close(async () => {
+      this.abort.abort();
+      this.fanout.end();
+      this.watched.clear();
+    });
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** The image to create a job's container from, building the runtime image first when configured. */
+  private async imageFor(requested: string | undefined): Promise<string> {
+    if (requested !== undefined && requested !== this.image) return requested;
+    if (!this.buildImage) return this.image;
+    this.imageReady ??= ensureRuntimeImage(this.image === DOCKER_RUNTIME_DEFAULTS.image ? { docker: this.docker } : { docker: this.docker, name: this.image }).then(
+      (built) => {
+        this.logger.info('runtime image ready', { image: built.name });
+        // The versioned name, not `:latest`: a retag elsewhere cannot change what jobs run in.
+        return built.name;
+      },
+      (err: unknown) => {
+        this.imageReady = undefined;
+        throw err;
+      },
+    );
+    return this.imageReady;
+  }
+
+  /** Wait for the container's exit once, and publish it. */
+  private watch(hostId: string, jobId: string): Watched {
+    const name = containerName(hostId, jobId);
+    const existing = this.watched.get(name);
+    if (existing) return existing;
+    const container = this.docker.getContainer(name);
+    const watched: Watched = { killed: false, done: Promise.resolve({ code: 0, reason: 'exit' }) };
+    watched.done = (async (): Promise<ExitStatus> => {
+      while (!this.abort.signal.aborted) {
+        try {
+          await container.wait({ abortSignal: this.abort.signal });
+          const info = await container.inspect();
+          if (info.State.Running) continue;
+          const exit: ExitStatus = {
+            code: info.State.ExitCode,
+            reason: info.State.OOMKilled ? 'oom' : watched.killed ? 'killed' : 'exit',
+          };
+          if (this.watched.get(name) === watched) this.fanout.publish({ type: 'exit', hostId, jobId, exit });
+          return exit;
+        } catch (err) {
+          if (this.abort.signal.aborted) break;
+          if (statusOf(err) === 404) {
+            const exit: ExitStatus = { code: 137, reason: 'killed' };
+            if (this.watched.get(name) === watched) this.fanout.publish({ type: 'exit', hostId, jobId, exit });
+            return exit;
+          }
+          this.logger.warn('waiting for a container failed; retrying', { jobId, err: (err as Error).message });
+          await sleep(1000).catch(() => {});
+        }
+      }
+      return { code: 137, reason: 'killed' };
+    })();
+    this.watched.set(name, watched);
+    return watched;
+  }
+
+  private fromInfo(info: Dockerode.ContainerInspectInfo): RuntimeJob | undefined {
+    const raw = info.Config.Labels?.[DOCKER_LABELS.spec];
+    if (raw === undefined) return undefined;
+    let spec: RuntimeJobSpec;
+    try {
+      spec = JSON.parse(raw) as RuntimeJobSpec;
+    } catch {
+      this.logger.warn('container with an unreadable job spec label', { container: info.Name });
+      return undefined;
+    }
+    const running = info.State.Running || info.State.Restarting;
+    const job: RuntimeJob = { spec, running, startedAt: info.State.StartedAt };
+    const ended = !running && info.State.Status !== 'created';
+    if (ended) {
+      const watched = this.watched.get(containerName(spec.hostId, spec.job.id));
+      job.exit = { code: info.State.ExitCode, reason: info.State.OOMKilled ? 'oom' : watched?.killed ? 'killed' : 'exit' };
+    }
+    return job;
+  }
+}
+
+/** Container names are unique per engine: one host id + job id can never exist twice. */
+export function containerName(hostId: string, jobId: string): string {
+  return `flynn-${hostId}-${jobId}`;
+}
+
+/** Split Docker's multiplexed log stream (8-byte frame headers) into timestamped lines. */
+async function* demuxLogs(source: AsyncIterable<Buffer>): AsyncGenerator<LogLine> {
+  let pending: Buffer = Buffer.alloc(0);
+  const partial: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' };
+  for await (const chunk of source) {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    while (pending.length >= 8) {
+      const size = pending.readUInt32BE(4);
+      if (pending.length < 8 + size) break;
+      const stream = pending[0] === 2 ? 'stderr' : 'stdout';
+      const text = partial[stream] + pending.subarray(8, 8 + size).toString('utf8');
+      pending = pending.subarray(8 + size);
+      const lines = text.split('\n');
+      partial[stream] = lines.pop() ?? '';
+      for (const line of lines) yield parseTimestamped(stream, line);
+    }
+  }
+  for (const stream of ['stdout', 'stderr'] as const) if (partial[stream] !== '') yield parseTimestamped(stream, partial[stream]);
+}
+
+function parseTimestamped(stream: 'stdout' | 'stderr', raw: string): LogLine {
+  const space = raw.indexOf(' ');
+  const stamp = space > 0 ? new Date(raw.slice(0, space)) : undefined;
+  if (stamp && !Number.isNaN(stamp.getTime())) return { stream, line: raw.slice(space + 1).replace(/\r$/, ''), time: stamp.toISOString() };
+  return { stream, line: raw, time: new Date().toISOString() };
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { statusCode?: number }).statusCode;
+}
+
+function ignoreGone(err: unknown): void {
+  const status = statusOf(err);
+  if (status === 404 || status === 409) return; // gone or not running
+  throw err;
+}
+
+function dockerError(what: string, err: unknown): Error {
+  const status = statusOf(err);
+  const message = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
+  if (status === undefined) return new DockerUnavailableError(`${what}: the Docker engine is not reachable (${message})`, { cause: err });
+  return new RuntimeError(`${what}: ${message}`, { cause: err });
+}

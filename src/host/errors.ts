@@ -1,0 +1,69 @@
+import { ConflictError, FlynnError, InvalidInputError, NotFoundError, UnavailableError, type FlynnErrorOptions } from '../common/errors.js';
+
+export const HostErrorCodes = Object.freeze({
+  INVALID_JOB: 'FLYNN_ERR_HOST_INVALID_JOB',
+  INVALID_CONFIG: 'FLYNN_ERR_HOST_INVALID_CONFIG',
+  JOB_NOT_FOUND: 'FLYNN_ERR_HOST_JOB_NOT_FOUND',
+  JOB_EXISTS: 'FLYNN_ERR_HOST_JOB_EXISTS',
+  JOB_NOT_RUNNING: 'FLYNN_ERR_HOST_JOB_NOT_RUNNING',
+  NO_CAPACITY: 'FLYNN_ERR_HOST_NO_CAPACITY',
+  NO_PORTS: 'FLYNN_ERR_HOST_NO_PORTS',
+  RUNTIME: 'FLYNN_ERR_HOST_RUNTIME',
+  DOCKER_UNAVAILABLE: 'FLYNN_ERR_HOST_DOCKER_UNAVAILABLE',
+  IMAGE_BUILD: 'FLYNN_ERR_HOST_IMAGE_BUILD',
+});
+
+/** A job spec, query or config the agent refuses. `detail.field` names the field. */
+export class HostInputError extends InvalidInputError {
+  constructor(message: string, field: string, code: string = HostErrorCodes.INVALID_JOB) {
+    super(code, message, { field });
+  }
+}
+
+export class JobNotFoundError extends NotFoundError {
+  constructor(id: string) {
+    super(HostErrorCodes.JOB_NOT_FOUND, `no job with id ${id} on this host`);
+  }
+}
+
+export class JobExistsError extends ConflictError {
+  constructor(id: string) {
+    super(HostErrorCodes.JOB_EXISTS, `a job with id ${id} already exists on this host`);
+  }
+}
+
+/** The job is not running (signal/stop of a finished job). */
+export class JobNotRunningError extends ConflictError {
+  constructor(id: string, state: string) {
+    super(HostErrorCodes.JOB_NOT_RUNNING, `job ${id} is ${state}, not running`);
+  }
+}
+
+/** The host cannot take the job: its memory capacity or its port range is exhausted. */
+export class CapacityError extends ConflictError {
+  constructor(code: typeof HostErrorCodes.NO_CAPACITY | typeof HostErrorCodes.NO_PORTS, message: string) {
+    super(code, message, { retryable: true });
+  }
+}
+
+/** The runtime (Docker engine, child process spawn) refused an operation. */
+export class RuntimeError extends FlynnError {
+  constructor(message: string, options: FlynnErrorOptions = {}) {
+    super(HostErrorCodes.RUNTIME, 'internal', message, options);
+  }
+}
+
+export class DockerUnavailableError extends UnavailableError {
+  constructor(message: string, options: FlynnErrorOptions = {}) {
+    super(HostErrorCodes.DOCKER_UNAVAILABLE, message, options);
+  }
+}
+
+export type RuntimeImageErrorCode = typeof HostErrorCodes.IMAGE_BUILD | typeof HostErrorCodes.DOCKER_UNAVAILABLE;
+
+/** The runtime image could not be built: a host file is missing, or Docker refused or cannot be reached. */
+export class RuntimeImageError extends FlynnError {
+  constructor(code: RuntimeImageErrorCode, message: string, options: FlynnErrorOptions = {}) {
+    super(code, code === HostErrorCodes.DOCKER_UNAVAILABLE ? 'unavailable' : 'internal', message, options);
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The host agent (flynn-host): runs jobs as Docker containers or child processes behind one
+ * {@link Runtime} interface, with an HTTP API, logs, limits and discovery registration.
+ *
+ * ```ts
+ * import { startHostAgent, DockerRuntime, HostClient } from 'flynn-ts/host';
+ * import { MemoryDiscovery } from 'flynn-ts/discovery';
+ * const runtime = new DockerRuntime();
+ * const host = await startHostAgent({ id: 'host-1', advertiseAddr: '127.0.0.2', discovery: new MemoryDiscovery(), runtime });
+ * const job = await new HostClient(host.url).createJob({ id: 'web-1', app: 'myapp', release: 'r1', type: 'web', cmd: ['node', 'server.js'], ports: [{ port: 8080, proto: 'tcp', service: 'myapp-web' }] });
+ * ```
+ * @module
+ */
+export type {
+  BoundPort,
+  ExitReason,
+  ExitStatus,
+  HostCapacity,
+  HostStatus,
+  Job,
+  JobError,
+  JobEvent,
+  JobLimits,
+  JobPort,
+  JobSpec,
+  JobState,
+  LogLine,
+} from './types.js';
+export { JOB_TRANSITIONS, TERMINAL_STATES, canTransition } from './types.js';
+export type { Runtime, RuntimeJob, RuntimeJobSpec, RuntimeEvent, RuntimeExitEvent, LogOptions, StopOptions } from './runtime.js';
+export { ALLOWED_SIGNALS } from './runtime.js';
+export { DockerRuntime, DOCKER_RUNTIME_DEFAULTS, DOCKER_LABELS, containerName } from './docker-runtime.js';
+export type { DockerRuntimeOptions } from './docker-runtime.js';
+export { ProcessRuntime, PROCESS_RUNTIME_DEFAULTS } from './process-runtime.js';
+export { createRuntime } from './create.js';
+export type { RuntimeConfig } from './create.js';
+export type { ProcessRuntimeOptions } from './process-runtime.js';
+export { HostAgent, startHostAgent, HOST_AGENT_DEFAULTS } from './agent.js';
+export type { HostAgentConfig, HostAgentHandle, StartHostAgentOptions } from './agent.js';
+export { createHostServer } from './server.js';
+export { HostClient } from './client.js';
+export type { JobRequest } from './client.js';
+export { validateJobSpec } from './validate.js';
+export {
+  HostErrorCodes,
+  HostInputError,
+  JobNotFoundError,
+  JobExistsError,
+  JobNotRunningError,
+  CapacityError,
+  RuntimeError,
+  DockerUnavailableError,
+  RuntimeImageError,
+} from './errors.js';
+export type { RuntimeImageErrorCode } from './errors.js';
+export { ensureRuntimeImage, buildRuntimeImage, runtimeImageExists, RUNTIME_IMAGE_DEFAULTS } from './runtime-image.js';
+export type { RuntimeImage, RuntimeImageOptions } from './runtime-image.js';

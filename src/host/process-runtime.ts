@@ -1,0 +1,367 @@
+/**
+ * Jobs as plain child processes, for machines without Docker. Each job runs in its own working
+ * directory and its own process group (detached), so stop and signals reach every process it
+ * forked. Output is captured line by line into `<dir>/output.ndjson`, which serves tail and follow.
+ *
+ * What is enforced (see docs/host.md): the memory limit, by a watchdog that sums the resident set
+ * size of the job's process group every `memorySampleMs` and SIGKILLs the group when it is over
+ * (reported as `oom`) — a spike shorter than one sample can pass. Not enforced: `cpuShares`,
+ * network isolation, filesystem isolation, and `image` (the command runs on the host directly).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { constants, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { CloseGuard, sleep } from '../common/lifecycle.js';
+import type { Logger } from '../common/logger.js';
+import { silentLogger } from '../common/logger.js';
+import { JobExistsError, JobNotRunningError, RuntimeError } from './errors.js';
+import { EventFanout } from './event-fanout.js';
+import type { LogOptions, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
+import type { ExitStatus, LogLine } from './types.js';
+
+export const PROCESS_RUNTIME_DEFAULTS = Object.freeze({
+  /** Parent of the per-job working directories (`<baseDir>/<hostId>/<jobId>`). */
+  baseDir: join(tmpdir(), 'flynn-ts-jobs'),
+  /** How often the memory watchdog samples each limited job's RSS, in ms. */
+  memorySampleMs: 200,
+  /** Host environment variables passed to every job (job env overrides). */
+  inheritEnv: ['PATH', 'LANG', 'TZ'] as readonly string[],
+});
+
+export interface ProcessRuntimeOptions {
+  /** Default {@link PROCESS_RUNTIME_DEFAULTS}.baseDir. */
+  baseDir?: string;
+  /** Default {@link PROCESS_RUNTIME_DEFAULTS}.memorySampleMs. */
+  memorySampleMs?: number;
+  /** Default {@link PROCESS_RUNTIME_DEFAULTS}.inheritEnv. */
+  inheritEnv?: readonly string[];
+  logger?: Logger;
+}
+
+interface Record_ {
+  seq: number;
+  stream: 'stdout' | 'stderr';
+  line: string;
+  time: string;
+}
+
+interface ProcJob {
+  spec: RuntimeJobSpec;
+  dir: string;
+  child: ChildProcess;
+  pgid: number;
+  startedAt: string;
+  exit?: ExitStatus;
+  done: Promise<ExitStatus>;
+  killed: boolean;
+  oom: boolean;
+  seq: number;
+  out: WriteStream;
+  /** Lines written to `out` whose write has not completed yet. */
+  unflushed: Record_[];
+  lines: EventFanout<Record_>;
+}
+
+const PAGE_BYTES = 4096;
+
+export class ProcessRuntime implements Runtime {
+  readonly name = 'process';
+  readonly mapsPorts = false;
+  private readonly baseDir: string;
+  private readonly sampleMs: number;
+  private readonly inheritEnv: readonly string[];
+  private readonly logger: Logger;
+  private readonly guard = new CloseGuard('process runtime');
+  private readonly fanout = new EventFanout<RuntimeEvent>();
+  private readonly jobs = new Map<string, ProcJob>();
+  private sampler: NodeJS.Timeout | undefined;
+
+  constructor(options: ProcessRuntimeOptions = {}) {
+    this.baseDir = options.baseDir ?? PROCESS_RUNTIME_DEFAULTS.baseDir;
+    this.sampleMs = options.memorySampleMs ?? PROCESS_RUNTIME_DEFAULTS.memorySampleMs;
+    this.inheritEnv = options.inheritEnv ?? PROCESS_RUNTIME_DEFAULTS.inheritEnv;
+    this.logger = (options.logger ?? silentLogger).child({ component: 'process-runtime' });
+  }
+
+  async start(spec: RuntimeJobSpec): Promise<RuntimeJob> {
+    this.guard.assertOpen();
+    const { job, hostId } = spec;
+    const key = keyOf(hostId, job.id);
+    if (this.jobs.has(key)) throw new JobExistsError(job.id);
+    const dir = join(this.baseDir, hostId, job.id);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    const env: Record<string, string> = { HOME: dir };
+    for (const name of this.inheritEnv) if (process.env[name] !== undefined) env[name] = process.env[name];
+    Object.assign(env, job.env);
+    const [file, ...args] = job.cmd as [string, ...string[]];
+    const child = spawn(file, args, { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw new RuntimeError(`cannot start job ${job.id}: ${(err as Error).message}`, { cause: err });
+    }
+    const pgid = child.pid as number;
+    const out = createWriteStream(join(dir, 'output.ndjson'), { flags: 'a' });
+    out.on('error', (err) => this.logger.warn('cannot write job output', { jobId: job.id, err: err.message }));
+    const proc: ProcJob = {
+      spec,
+      dir,
+      child,
+      pgid,
+      startedAt: new Date().toISOString(),
+      done: Promise.resolve({ code: 0, reason: 'exit' }),
+      killed: false,
+      oom: false,
+      seq: 0,
+      out,
+      unflushed: [],
+      lines: new EventFanout(),
+    };
+    this.jobs.set(key, proc);
+    await writeFile(join(dir, 'job.json'), JSON.stringify({ pid: pgid, spec }));
+    const streamsDone = Promise.all(
+      (['stdout', 'stderr'] as const).map(async (stream) => {
+        const source = child[stream];
+        if (!source) return;
+        for await (const line of createInterface({ input: source, crlfDelay: Infinity })) this.record(proc, stream, line);
+      }),
+    ).catch(() => {});
+    proc.done = new Promise<ExitStatus>((resolve) => {
+      child.once('exit', (code, signal) => {
+        // Stragglers the job forked die with it, so its pipes close.
+        killGroup(pgid, 'SIGKILL');
+        const exit: ExitStatus = {
+          code: code ?? 128 + (signal ? (constants.signals[signal] ?? 9) : 9),
+          reason: proc.oom ? 'oom' : proc.killed ? 'killed' : 'exit',
+        };
+        void Promise.race([streamsDone, sleep(2000)]).then(async () => {
+          await new Promise<void>((r) => out.end(r));
+          proc.exit = exit;
+          proc.lines.end();
+          this.updateSampler();
+          this.fanout.publish({ type: 'exit', hostId, jobId: job.id, exit });
+          resolve(exit);
+        });
+      });
+    });
+    this.updateSampler();
+    return this.view(proc);
+  }
+
+  async stop(hostId: string, jobId: string, options: StopOptions): Promise<void> {
+    this.guard.assertOpen();
+    const proc = this.jobs.get(keyOf(hostId, jobId));
+    if (!proc || proc.exit) return;
+    killGroup(proc.pgid, 'SIGTERM');
+    const first = await Promise.race([proc.done.then(() => 'exited' as const), sleep(options.graceMs).then(() => 'grace' as const)]);
+    if (first === 'grace' && !proc.exit) {
+      proc.killed = true;
+      killGroup(proc.pgid, 'SIGKILL');
+    }
+    await proc.done;
+  }
+
+  async signal(hostId: string, jobId: string, signal: string): Promise<void> {
+    this.guard.assertOpen();
+    const proc = this.jobs.get(keyOf(hostId, jobId));
+    if (!proc) throw new RuntimeError(`no process job ${jobId}`);
+    if (proc.exit) throw new JobNotRunningError(jobId, 'ended');
+    killGroup(proc.pgid, signal as NodeJS.Signals);
+  }
+
+  async inspect(hostId: string, jobId: string): Promise<RuntimeJob | undefined> {
+    const proc = this.jobs.get(keyOf(hostId, jobId));
+    return proc && this.view(proc);
+  }
+
+  async list(hostId: string): Promise<RuntimeJob[]> {
+    this.guard.assertOpen();
+    return [...this.jobs.values()].filter((p) => p.spec.hostId === hostId).map((p) => this.view(p));
+  }
+
+  /**
+   * Child processes cannot be re-attached by a new agent: the process groups a previous agent of
+   * `hostId` left behind (found by their `job.json`) are killed and their directories removed.
+   */
+  async recover(hostId: string): Promise<RuntimeJob[]> {
+    this.guard.assertOpen();
+    const hostDir = join(this.baseDir, hostId);
+    const entries = await readdir(hostDir).catch(() => [] as string[]);
+    for (const jobId of entries) {
+      if (this.jobs.has(keyOf(hostId, jobId))) continue;
+      const dir = join(hostDir, jobId);
+      const meta = await readFile(join(dir, 'job.json'), 'utf8').then((t) => JSON.parse(t) as { pid?: number }, () => undefined);
+      if (typeof meta?.pid === 'number' && (await processGroupOf(meta.pid)) === meta.pid) {
+        this.logger.warn('killing a job left by a previous agent', { jobId, pid: meta.pid });
+        killGroup(meta.pid, 'SIGKILL');
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
+    return this.list(hostId);
+  }
+
+  async remove(hostId: string, jobId: string): Promise<void> {
+    this.guard.assertOpen();
+    const key = keyOf(hostId, jobId);
+    const proc = this.jobs.get(key);
+    if (!proc) return;
+    if (!proc.exit) {
+      proc.killed = true;
+      killGroup(proc.pgid, 'SIGKILL');
+      await proc.done;
+    }
+    this.jobs.delete(key);
+    await rm(proc.dir, { recursive: true, force: true });
+  }
+
+  async *logs(hostId: string, jobId: string, options: LogOptions = {}): AsyncIterable<LogLine> {
+    this.guard.assertOpen();
+    const proc = this.jobs.get(keyOf(hostId, jobId));
+    if (!proc) throw new RuntimeError(`no process job ${jobId}`);
+    const live = options.follow ? proc.lines.subscribe(options.signal) : undefined;
+    try {
+      const text = await readFile(join(proc.dir, 'output.ndjson'), 'utf8').catch(() => '');
+      const records: Record_[] = [];
+      for (const raw of text.split('\n')) {
+        if (raw === '') continue;
+        try {
+          records.push(JSON.parse(raw) as Record_);
+        } catch {
+          // a half-written last line: the unflushed copy below has it
+        }
+      }
+      let last = records.at(-1)?.seq ?? 0;
+      for (const r of proc.unflushed) if (r.seq > last) records.push(r);
+      const start = options.tail === undefined ? 0 : Math.max(0, records.length - options.tail);
+      for (const r of records.slice(start)) {
+        last = Math.max(last, r.seq);
+        yield toLine(r);
+      }
+      if (!live) return;
+      for await (const r of live) {
+        if (r.seq <= last) continue;
+        last = r.seq;
+        yield toLine(r);
+      }
+    } finally {
+      live?.end();
+    }
+  }
+
+  events(options: { signal?: AbortSignal } = {}): AsyncIterable<RuntimeEvent> {
+    return this.fanout.subscribe(options.signal);
+  }
+
+  /** Kill every job (process jobs cannot outlive their runtime) and stop watching. */
+  close(): Promise<void> {
+    return this.guard.close(async () => {
+      for (const proc of this.jobs.values()) {
+        if (proc.exit) continue;
+        proc.killed = true;
+        killGroup(proc.pgid, 'SIGKILL');
+      }
+      await Promise.all([...this.jobs.values()].map((p) => p.done));
+      if (this.sampler) clearInterval(this.sampler);
+      this.fanout.end();
+    });
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private record(proc: ProcJob, stream: 'stdout' | 'stderr', line: string): void {
+    const r: Record_ = { seq: ++proc.seq, stream, line, time: new Date().toISOString() };
+    proc.unflushed.push(r);
+    proc.out.write(JSON.stringify(r) + '\n', () => {
+      const i = proc.unflushed.indexOf(r);
+      if (i !== -1) proc.unflushed.splice(i, 1);
+    });
+    proc.lines.publish(r);
+  }
+
+  private view(proc: ProcJob): RuntimeJob {
+    const job: RuntimeJob = { spec: proc.spec, running: proc.exit === undefined, startedAt: proc.startedAt };
+    if (proc.exit) job.exit = { ...proc.exit };
+    return job;
+  }
+
+  /** Run the memory watchdog only while some running job has a memory limit. */
+  private updateSampler(): void {
+    const needed = [...this.jobs.values()].some((p) => !p.exit && p.spec.job.limits.memoryBytes !== undefined);
+    if (needed && !this.sampler) {
+      this.sampler = setInterval(() => void this.sampleMemory(), this.sampleMs);
+      this.sampler.unref();
+    } else if (!needed && this.sampler) {
+      clearInterval(this.sampler);
+      this.sampler = undefined;
+    }
+  }
+
+  private async sampleMemory(): Promise<void> {
+    const limited = new Map<number, ProcJob>();
+    for (const p of this.jobs.values()) if (!p.exit && !p.oom && p.spec.job.limits.memoryBytes !== undefined) limited.set(p.pgid, p);
+    if (limited.size === 0) return;
+    const rss = await rssByGroup(new Set(limited.keys()));
+    for (const [pgid, bytes] of rss) {
+      const proc = limited.get(pgid);
+      const limit = proc?.spec.job.limits.memoryBytes;
+      if (!proc || limit === undefined || bytes <= limit || proc.exit) continue;
+      this.logger.warn('job over its memory limit: killed', { jobId: proc.spec.job.id, rssBytes: bytes, limitBytes: limit });
+      proc.oom = true;
+      killGroup(pgid, 'SIGKILL');
+    }
+  }
+}
+
+function keyOf(hostId: string, jobId: string): string {
+  return `${hostId}/${jobId}`;
+}
+
+function toLine(r: Record_): LogLine {
+  return { stream: r.stream, line: r.line, time: r.time };
+}
+
+function killGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // the group is gone already
+  }
+}
+
+/** Fields of /proc/<pid>/stat after the `(comm)`: state is [0], pgrp [2], rss (pages) [21]. */
+async function statFields(pid: string): Promise<string[] | undefined> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  return text.slice(text.lastIndexOf(')') + 2).split(' ');
+}
+
+async function processGroupOf(pid: number): Promise<number | undefined> {
+  const fields = await statFields(String(pid));
+  return fields ? Number(fields[2]) : undefined;
+}
+
+/** Resident set size in bytes of each of `groups`, summed over the group's processes (Linux /proc). */
+async function rssByGroup(groups: Set<number>): Promise<Map<number, number>> {
+  const totals = new Map<number, number>();
+  const pids = (await readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n));
+  await Promise.all(
+    pids.map(async (pid) => {
+      const fields = await statFields(pid);
+      if (!fields) return;
+      const pgrp = Number(fields[2]);
+      if (!groups.has(pgrp)) return;
+      totals.set(pgrp, (totals.get(pgrp) ?? 0) + Number(fields[21]) * PAGE_BYTES);
+    }),
+  );
+  return totals;
+}

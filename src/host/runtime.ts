@@ -1,0 +1,92 @@
+import type { BoundPort, ExitStatus, JobSpec, LogLine } from './types.js';
+
+/** What the agent hands a runtime to start: the job with its final env and its bound host ports. */
+export interface RuntimeJobSpec {
+  /** The agent that owns the job; recorded with the job so `list(hostId)` finds it again. */
+  hostId: string;
+  /** The address host ports are bound on (the agent's advertised loopback address). */
+  bindAddr: string;
+  /** The job; `env` is complete (the agent already added PORT, FLYNN_* and HOSTNAME). */
+  job: JobSpec;
+  /** One bound port per `job.ports` entry, same order. */
+  ports: BoundPort[];
+}
+
+/** A job as the runtime sees it. */
+export interface RuntimeJob {
+  spec: RuntimeJobSpec;
+  running: boolean;
+  /** Set once the job has ended. */
+  exit?: ExitStatus;
+  /** ISO timestamp the job was started. */
+  startedAt: string;
+}
+
+/** A job of `hostId` ended. An OOM kill has `exit.reason === 'oom'`. */
+export interface RuntimeExitEvent {
+  type: 'exit';
+  hostId: string;
+  jobId: string;
+  exit: ExitStatus;
+}
+
+export type RuntimeEvent = RuntimeExitEvent;
+
+export interface LogOptions {
+  /** Keep streaming new lines until the job ends or the signal aborts. */
+  follow?: boolean;
+  /** Start with only the last N lines; all when absent. */
+  tail?: number;
+  signal?: AbortSignal;
+}
+
+export interface StopOptions {
+  /** Time between SIGTERM and SIGKILL, in ms. */
+  graceMs: number;
+}
+
+/**
+ * The seam between the host agent and what runs jobs: Docker containers or child processes.
+ * Speaks flynn-ts types only. One runtime may serve several agents (several host ids).
+ */
+export interface Runtime {
+  /** `docker` or `process`. */
+  readonly name: string;
+  /**
+   * True when the runtime maps host ports to the job's own ports (Docker). False when the job
+   * binds its host port itself (processes): the agent then sets `PORT` to the host port.
+   */
+  readonly mapsPorts: boolean;
+  /** Create and start the job. Throws a FlynnError when it cannot start (nothing is left behind). */
+  start(spec: RuntimeJobSpec): Promise<RuntimeJob>;
+  /** SIGTERM, then SIGKILL after `graceMs`. Resolves once the job has ended. No-op for an ended job. */
+  stop(hostId: string, jobId: string, options: StopOptions): Promise<void>;
+  /** Send a signal (e.g. `SIGHUP`) to the job's process (group). */
+  signal(hostId: string, jobId: string, signal: string): Promise<void>;
+  /** The job, or undefined if this runtime has no job with that id for that host. */
+  inspect(hostId: string, jobId: string): Promise<RuntimeJob | undefined>;
+  /** Every job of `hostId` the runtime knows, running or ended (until removed). */
+  list(hostId: string): Promise<RuntimeJob[]>;
+  /**
+   * Find the jobs a previous agent of `hostId` left running and watch them again, so their exits
+   * are reported. Returns everything `list(hostId)` returns.
+   */
+  recover(hostId: string): Promise<RuntimeJob[]>;
+  /** Forget an ended job and delete what it left (container, log files). */
+  remove(hostId: string, jobId: string): Promise<void>;
+  /** The job's output; ends when the job ends (follow) or after the existing lines. */
+  logs(hostId: string, jobId: string, options?: LogOptions): AsyncIterable<LogLine>;
+  /** Exit events of all jobs started or recovered by this runtime. Ends on `close()`. */
+  events(options?: { signal?: AbortSignal }): AsyncIterable<RuntimeEvent>;
+  /** Stop watching. Docker: containers keep running (a new agent recovers them). Process: jobs are killed. */
+  close(): Promise<void>;
+}
+
+/** Turn a signal name or number into the number the kernel uses, or undefined. */
+export function signalNumber(name: string): number | undefined {
+  const known: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGUSR2: 12, SIGTERM: 15, SIGCONT: 18, SIGSTOP: 19, SIGWINCH: 28 };
+  return known[name];
+}
+
+/** Signal names accepted by `signal()` and the API. */
+export const ALLOWED_SIGNALS: readonly string[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGKILL', 'SIGUSR1', 'SIGUSR2', 'SIGTERM', 'SIGCONT', 'SIGSTOP', 'SIGWINCH'];

@@ -1,0 +1,136 @@
+/**
+ * The host agent's HTTP API. JSON in and out; bad input is answered 400 with a JSON error naming
+ * the field. Logs stream as NDJSON (one {@link LogLine} per line), job state changes as SSE.
+ */
+import type { ServerResponse } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import { createApiServer } from '../common/http/api-server.js';
+import { SseWriter } from '../common/http/sse.js';
+import type { Logger } from '../common/logger.js';
+import type { HostAgent } from './agent.js';
+import { HostInputError } from './errors.js';
+
+const jobBody = {
+  type: 'object',
+  required: ['id', 'app', 'release', 'type', 'cmd'],
+  properties: {
+    id: { type: 'string', minLength: 1, maxLength: 64 },
+    app: { type: 'string', minLength: 1, maxLength: 100 },
+    release: { type: 'string', minLength: 1, maxLength: 100 },
+    type: { type: 'string', minLength: 1, maxLength: 100 },
+    image: { type: 'string', minLength: 1 },
+    cmd: { type: 'array', minItems: 1, items: { type: 'string' } },
+    env: { type: 'object', additionalProperties: { type: 'string' } },
+    ports: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['port'],
+        properties: { port: { type: 'integer', minimum: 1, maximum: 65535 }, proto: { enum: ['tcp', 'udp'] }, service: { type: 'string' } },
+        additionalProperties: false,
+      },
+    },
+    limits: {
+      type: 'object',
+      properties: { memoryBytes: { type: 'integer', minimum: 1 }, cpuShares: { type: 'integer', minimum: 1 } },
+      additionalProperties: false,
+    },
+    meta: { type: 'object', additionalProperties: { type: 'string' } },
+    oneOff: { type: 'boolean' },
+  },
+  additionalProperties: false,
+} as const;
+
+const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 64 } } } as const;
+
+function flag(value: string | undefined, field: string): boolean {
+  if (value === undefined || value === '' || value === '0' || value === 'false') return false;
+  if (value === '1' || value === 'true') return true;
+  throw new HostInputError(`${field} must be 1/0 or true/false`, field);
+}
+
+function count(value: string | undefined, field: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d{1,7}$/.test(value)) throw new HostInputError(`${field} must be a non-negative integer`, field);
+  return Number(value);
+}
+
+/** Build the fastify app serving `agent`. The caller listens and closes. */
+export function createHostServer(agent: HostAgent, logger?: Logger): FastifyInstance {
+  const app = createApiServer(logger ? { logger } : {});
+  // Log follows and event streams end when the server closes, so close never waits on a client.
+  const streams = new Set<ServerResponse>();
+  const track = (res: ServerResponse) => {
+    streams.add(res);
+    res.once('close', () => streams.delete(res));
+  };
+  app.addHook('preClose', async () => {
+    for (const res of streams) res.destroy();
+  });
+
+  app.post('/jobs', { schema: { body: jobBody } }, async (request, reply) => {
+    const job = await agent.createJob(request.body);
+    return reply.status(201).send(job);
+  });
+
+  app.get('/jobs', async () => agent.listJobs());
+
+  app.get<{ Params: { id: string } }>('/jobs/:id', { schema: { params: idParams } }, async (request) => agent.getJob(request.params.id));
+
+  app.delete<{ Params: { id: string }; Querystring: { grace_ms?: string } }>('/jobs/:id', { schema: { params: idParams } }, async (request) => {
+    const graceMs = count(request.query.grace_ms, 'grace_ms');
+    return agent.stopJob(request.params.id, graceMs === undefined ? {} : { graceMs });
+  });
+
+  app.post<{ Params: { id: string }; Body: { signal: string } }>(
+    '/jobs/:id/signal',
+    { schema: { params: idParams, body: { type: 'object', required: ['signal'], properties: { signal: { type: 'string' } }, additionalProperties: false } } },
+    async (request, reply) => {
+      await agent.signalJob(request.params.id, request.body.signal);
+      return reply.status(204).send();
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { follow?: string; lines?: string } }>('/jobs/:id/logs', { schema: { params: idParams } }, async (request, reply) => {
+    const follow = flag(request.query.follow, 'follow');
+    const tail = count(request.query.lines, 'lines');
+    const abort = new AbortController();
+    const lines = agent.logs(request.params.id, { follow, signal: abort.signal, ...(tail === undefined ? {} : { tail }) });
+    reply.hijack();
+    const res = reply.raw;
+    track(res);
+    res.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+    res.flushHeaders();
+    res.once('close', () => abort.abort());
+    try {
+      for await (const line of lines) {
+        if (res.destroyed) break;
+        res.write(JSON.stringify(line) + '\n');
+      }
+    } catch (err) {
+      if (!abort.signal.aborted) res.write(JSON.stringify({ error: { message: (err as Error).message } }) + '\n');
+    }
+    res.end();
+  });
+
+  app.get<{ Querystring: { since?: string } }>('/events', async (request, reply) => {
+    const header = request.headers['last-event-id'];
+    const since = count(typeof header === 'string' ? header : request.query.since, 'since');
+    const abort = new AbortController();
+    const events = agent.events({ signal: abort.signal, ...(since === undefined ? {} : { since }) });
+    reply.hijack();
+    track(reply.raw);
+    const sse = new SseWriter(reply.raw);
+    void sse.closed.then(() => abort.abort());
+    try {
+      for await (const event of events) sse.sendJson('job', event, String(event.seq));
+    } catch (err) {
+      sse.sendJson('error', { message: (err as Error).message });
+    }
+    sse.end();
+  });
+
+  app.get('/status', async () => agent.status());
+
+  return app;
+}

@@ -1,0 +1,95 @@
+import { isIP } from 'node:net';
+import { HostErrorCodes, HostInputError } from './errors.js';
+import type { JobPort, JobSpec } from './types.js';
+
+const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$/;
+const SERVICE_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const ENV_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function stringMap(v: unknown, field: string, keyRe?: RegExp): Record<string, string> {
+  if (v === undefined) return {};
+  if (!isObject(v)) throw new HostInputError(`${field} must be an object of strings`, field);
+  for (const [k, val] of Object.entries(v)) {
+    if (typeof val !== 'string') throw new HostInputError(`${field}.${k} must be a string`, `${field}.${k}`);
+    if (keyRe && !keyRe.test(k)) throw new HostInputError(`${field} key ${JSON.stringify(k)} is not a valid name`, `${field}.${k}`);
+  }
+  return { ...(v as Record<string, string>) };
+}
+
+function name(v: unknown, field: string, re = NAME_RE): string {
+  if (typeof v !== 'string' || !re.test(v)) throw new HostInputError(`${field} must match ${re.source}, got ${JSON.stringify(v)}`, field);
+  return v;
+}
+
+function positiveInt(v: unknown, field: string, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) throw new HostInputError(`${field} must be an integer from 1 to ${max}`, field);
+  return v;
+}
+
+/** Check a job spec from a caller (library or HTTP) and return a normalized copy. */
+export function validateJobSpec(input: unknown): JobSpec {
+  if (!isObject(input)) throw new HostInputError('a job must be a JSON object', 'job');
+  const cmd = input.cmd;
+  if (!Array.isArray(cmd) || cmd.length === 0 || cmd.some((c) => typeof c !== 'string') || cmd[0] === '') {
+    throw new HostInputError('cmd must be a non-empty array of strings', 'cmd');
+  }
+  const ports: JobPort[] = [];
+  if (input.ports !== undefined && !Array.isArray(input.ports)) throw new HostInputError('ports must be an array', 'ports');
+  for (const [i, p] of ((input.ports as unknown[] | undefined) ?? []).entries()) {
+    if (!isObject(p)) throw new HostInputError(`ports.${i} must be an object`, `ports.${i}`);
+    const port: JobPort = { port: positiveInt(p.port, `ports.${i}.port`, 65535), proto: 'tcp' };
+    if (p.proto !== undefined && p.proto !== 'tcp' && p.proto !== 'udp') throw new HostInputError(`ports.${i}.proto must be tcp or udp`, `ports.${i}.proto`);
+    if (p.proto === 'udp') port.proto = 'udp';
+    if (p.service !== undefined) port.service = name(p.service, `ports.${i}.service`, SERVICE_RE);
+    ports.push(port);
+  }
+  const limits = input.limits ?? {};
+  if (!isObject(limits)) throw new HostInputError('limits must be an object', 'limits');
+  const spec: JobSpec = {
+    id: name(input.id, 'id', ID_RE),
+    app: name(input.app, 'app'),
+    release: name(input.release, 'release'),
+    type: name(input.type, 'type'),
+    cmd: [...(cmd as string[])],
+    env: stringMap(input.env, 'env', ENV_RE),
+    ports,
+    limits: {},
+    meta: stringMap(input.meta, 'meta'),
+  };
+  if (input.image !== undefined) {
+    if (typeof input.image !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.\-/:@]{0,254}$/.test(input.image)) throw new HostInputError('image must be an image reference', 'image');
+    spec.image = input.image;
+  }
+  if (limits.memoryBytes !== undefined) {
+    if (typeof limits.memoryBytes !== 'number' || !Number.isInteger(limits.memoryBytes) || limits.memoryBytes < 6 * 1024 * 1024) {
+      throw new HostInputError('limits.memoryBytes must be an integer of at least 6 MiB', 'limits.memoryBytes');
+    }
+    spec.limits.memoryBytes = limits.memoryBytes;
+  }
+  if (limits.cpuShares !== undefined) spec.limits.cpuShares = positiveInt(limits.cpuShares, 'limits.cpuShares', 262144);
+  if (input.oneOff !== undefined) {
+    if (typeof input.oneOff !== 'boolean') throw new HostInputError('oneOff must be a boolean', 'oneOff');
+    spec.oneOff = input.oneOff;
+  }
+  return spec;
+}
+
+/** Host ids end up in container names and discovery meta. */
+export function validateHostId(id: unknown): string {
+  if (typeof id !== 'string' || !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(id)) {
+    throw new HostInputError(`host id must be 1-63 lowercase letters, digits and dashes, got ${JSON.stringify(id)}`, 'id', HostErrorCodes.INVALID_CONFIG);
+  }
+  return id;
+}
+
+export function validateAdvertiseAddr(addr: unknown): string {
+  if (typeof addr !== 'string' || isIP(addr) !== 4) {
+    throw new HostInputError(`advertiseAddr must be an IPv4 address, got ${JSON.stringify(addr)}`, 'advertiseAddr', HostErrorCodes.INVALID_CONFIG);
+  }
+  return addr;
+}

@@ -1,0 +1,100 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
+import { startHostAgent, type HostAgentHandle } from '../../src/host/agent.js';
+import { HostClient } from '../../src/host/client.js';
+import { ProcessRuntime } from '../../src/host/process-runtime.js';
+import { jobRequest, waitFor } from './agent-scenarios.js';
+
+describe('host agent HTTP API input handling', () => {
+  let baseDir: string;
+  let host: HostAgentHandle;
+  let runtime: ProcessRuntime;
+  const discovery = new MemoryDiscovery();
+
+  beforeAll(async () => {
+    baseDir = await mkdtemp(join(tmpdir(), 'flynn-ts-api-'));
+    runtime = new ProcessRuntime({ baseDir });
+    host = await startHostAgent({ id: 'api-test', advertiseAddr: '127.0.0.4', discovery, runtime, capacity: { memoryBytes: 512 * 1024 * 1024 } });
+  });
+
+  afterAll(async () => {
+    await host.close();
+    await runtime.close();
+    await discovery.close();
+    await rm(baseDir, { recursive: true, force: true });
+  });
+
+  async function call(method: 'GET' | 'POST' | 'DELETE', path: string, body?: string): Promise<{ status: number; json: { code: string; message: string; detail?: { field?: string } } }> {
+    const res = await request(host.url + path, { method, body, headers: body === undefined ? {} : { 'content-type': 'application/json' } });
+    return { status: res.statusCode, json: (await res.body.json()) as never };
+  }
+
+  it.each([
+    ['a missing cmd', { id: 'x', app: 'a', release: 'r', type: 'web' }, 'cmd'],
+    ['an empty cmd', { id: 'x', app: 'a', release: 'r', type: 'web', cmd: [] }, 'cmd'],
+    ['a port out of range', { id: 'x', app: 'a', release: 'r', type: 'web', cmd: ['true'], ports: [{ port: 70000 }] }, 'ports.0.port'],
+    ['a bad service name', { id: 'x', app: 'a', release: 'r', type: 'web', cmd: ['true'], ports: [{ port: 80, service: 'Bad Name' }] }, 'ports.0.service'],
+    ['a non-string env value', { id: 'x', app: 'a', release: 'r', type: 'web', cmd: ['true'], env: { A: 1 } }, 'env.A'],
+    ['a bad job id', { id: '../etc', app: 'a', release: 'r', type: 'web', cmd: ['true'] }, 'id'],
+    ['a tiny memory limit', { id: 'x', app: 'a', release: 'r', type: 'web', cmd: ['true'], limits: { memoryBytes: 10 } }, 'limits.memoryBytes'],
+    ['an unknown field', { id: 'x', app: 'a', release: 'r', type: 'web', cmd: ['true'], bogus: 1 }, undefined],
+  ])('answers a job with %s with 400 naming the field', async (_what, body, field) => {
+    const res = await call('POST', '/jobs', JSON.stringify(body));
+    expect(res.status).toBe(400);
+    expect(typeof res.json.code).toBe('string');
+    if (field) expect(res.json.detail?.field).toBe(field);
+  });
+
+  it('answers malformed JSON, unknown jobs, bad signals and bad query strings with 4xx JSON', async () => {
+    expect((await call('POST', '/jobs', '{"id":')).status).toBe(400);
+    expect(await call('GET', '/jobs/nope')).toMatchObject({ status: 404, json: { code: 'FLYNN_ERR_HOST_JOB_NOT_FOUND' } });
+    expect((await call('DELETE', '/jobs/nope')).status).toBe(404);
+    expect((await call('POST', '/jobs/nope/signal', JSON.stringify({ signal: 'SIGTERM' }))).status).toBe(404);
+    expect((await call('GET', '/jobs/nope/logs')).status).toBe(404);
+    expect((await call('GET', '/nowhere')).status).toBe(404);
+
+    const client = new HostClient(host.url);
+    const job = await client.createJob(jobRequest('api', { cmd: ['node', '-e', 'setInterval(() => {}, 1000)'] }));
+    expect(job.state).toBe('up');
+    expect(await call('POST', `/jobs/${job.id}/signal`, JSON.stringify({ signal: 'SIGNOPE' }))).toMatchObject({ status: 400, json: { detail: { field: 'signal' } } });
+    expect(await call('GET', `/jobs/${job.id}/logs?lines=abc`)).toMatchObject({ status: 400, json: { detail: { field: 'lines' } } });
+    expect(await call('GET', `/jobs/${job.id}/logs?follow=maybe`)).toMatchObject({ status: 400, json: { detail: { field: 'follow' } } });
+    expect(await call('POST', '/jobs', JSON.stringify(jobRequest('api', { id: job.id })))).toMatchObject({ status: 409, json: { code: 'FLYNN_ERR_HOST_JOB_EXISTS' } });
+    expect(await call('POST', '/jobs', JSON.stringify(jobRequest('api', { limits: { memoryBytes: 1024 ** 3 } })))).toMatchObject({ status: 409, json: { code: 'FLYNN_ERR_HOST_NO_CAPACITY' } });
+    await client.stopJob(job.id, { graceMs: 500 });
+    expect(await call('POST', `/jobs/${job.id}/signal`, JSON.stringify({ signal: 'SIGHUP' }))).toMatchObject({ status: 409, json: { code: 'FLYNN_ERR_HOST_JOB_NOT_RUNNING' } });
+    await client.close();
+  });
+
+  it('resumes the event stream after a Last-Event-Id', async () => {
+    const client = new HostClient(host.url);
+    const job = await client.createJob(jobRequest('api', { cmd: ['node', '-e', 'setTimeout(() => {}, 200)'] }));
+    const abort = new AbortController();
+    const seen: string[] = [];
+    for await (const e of client.events({ since: 0, signal: abort.signal })) {
+      if (e.job.id !== job.id) continue;
+      seen.push(e.job.state);
+      if (e.job.state === 'down') abort.abort();
+    }
+    expect(seen).toEqual(['pending', 'starting', 'up', 'down']);
+    await client.close();
+  });
+
+  it('forgets an ended job and deletes what it left after retainEndedMs', async () => {
+    const short = await startHostAgent({ id: 'api-retain', advertiseAddr: '127.0.0.4', discovery, runtime, retainEndedMs: 300 });
+    const client = new HostClient(short.url);
+    try {
+      const job = await client.createJob(jobRequest('api', { cmd: ['node', '-e', 'process.exit(2)'] }));
+      await waitFor('the crash', async () => ((await client.getJob(job.id)).state === 'crashed' ? true : undefined));
+      await waitFor('the job to be forgotten', () => client.getJob(job.id).then(() => undefined, (err: { code?: string }) => err.code === 'FLYNN_ERR_HOST_JOB_NOT_FOUND' || undefined));
+      expect(await runtime.inspect('api-retain', job.id)).toBeUndefined();
+    } finally {
+      await client.close();
+      await short.close();
+    }
+  });
+});
