@@ -46,28 +46,43 @@ export async function unpackTar(source: Readable | AsyncIterable<Uint8Array>, di
   };
   // The event API with an explicit next() and a hand-fed input: tar-stream's extractor is a streamx
   // stream, which node's pipeline() does not always end correctly.
+  let failure: Error | undefined;
   const extracted = new Promise<void>((resolve, reject) => {
     ex.on('entry', (header, entry, next) => {
-      writeEntry(header, entry as unknown as Readable).then(() => next(), (err: Error) => {
-        entry.resume();
-        ex.destroy(err);
-      });
+      // Destroying the extractor destroys the entry too; its error is reported once, through `ex`.
+      entry.on('error', () => {});
+      writeEntry(header, entry as unknown as Readable).then(
+        () => next(),
+        (err: Error) => {
+          failure ??= err;
+          entry.resume();
+          ex.destroy(err);
+        },
+      );
     });
-    ex.once('error', reject);
-    ex.once('close', () => resolve());
+    ex.once('error', (err: Error) => reject(failure ?? err));
+    ex.once('close', () => (failure ? reject(failure) : resolve()));
   });
   extracted.catch(() => {});
   const input: AsyncIterable<Uint8Array> = options.gzip ? (source as Readable).pipe(createGunzip()) : source;
   try {
     for await (const chunk of input) {
-      if (!ex.write(chunk as Buffer)) await new Promise<void>((resolve) => ex.once('drain', () => resolve()));
+      if (failure || ex.destroyed) break;
+      if (!ex.write(chunk as Buffer)) {
+        await Promise.race([new Promise<void>((resolve) => ex.once('drain', () => resolve())), extracted.catch(() => {})]);
+      }
     }
   } catch (err) {
     ex.destroy(err as Error);
     throw new SlugInputError(`cannot read the archive: ${(err as Error).message}`, { field: 'source', cause: err });
   }
-  (ex as unknown as { end(): void }).end();
-  await extracted;
+  if (!failure && !ex.destroyed) (ex as unknown as { end(): void }).end();
+  try {
+    await extracted;
+  } catch (err) {
+    if (err instanceof SlugInputError) throw err;
+    throw new SlugInputError(`cannot read the archive: ${(err as Error).message}`, { field: 'source', cause: err });
+  }
   return count;
 }
 
