@@ -177,6 +177,11 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
       emit(` !     Build timed out after ${timeoutMs} ms during ${jobStep}`);
       throw new BuildFailedError(jobStep, `timed out after ${timeoutMs} ms`, { code: SlugErrorCodes.BUILD_TIMEOUT, output: [...tail] });
     }
+    if (result.oomKilled) {
+      const limit = `${Math.round((options.memoryBytes ?? SLUG_DEFAULTS.memoryBytes) / 1024 / 1024)} MB`;
+      emit(` !     Build killed during ${jobStep}: it used more than its ${limit} memory limit`);
+      throw new BuildFailedError(jobStep, `killed for using more than its ${limit} memory limit`, { output: [...tail] });
+    }
     if (result.exitCode !== 0 || jobStep !== 'done') {
       const reason = jobStep === 'detect' ? 'no buildpack detected the app' : `exited with status ${result.exitCode}`;
       throw new BuildFailedError(jobStep, reason, { output: [...tail] });

@@ -95,7 +95,8 @@ export class DockerBuildExecutor implements BuildExecutor {
       const { StatusCode } = (await container.wait()) as { StatusCode: number };
       await Promise.race([ended, new Promise((r) => setTimeout(r, 1000))]);
       lines.flush();
-      return { exitCode: timedOut || aborted ? -1 : StatusCode, timedOut, aborted };
+      const state = (await container.inspect().catch(() => undefined))?.State;
+      return { exitCode: timedOut || aborted ? -1 : StatusCode, timedOut, aborted, oomKilled: state?.OOMKilled === true };
     } finally {
       clearTimeout(timer);
       job.signal?.removeEventListener('abort', onAbort);

@@ -35,6 +35,8 @@ export interface BuildJobResult {
   exitCode: number;
   timedOut: boolean;
   aborted: boolean;
+  /** The command was killed for going past its memory limit (when the executor can tell). */
+  oomKilled?: boolean;
 }
 
 export interface BuildExecutor {
