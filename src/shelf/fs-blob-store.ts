@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, fstat, type Stats } from 'node:fs';
-import { lstat, mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -47,12 +47,17 @@ export class FsBlobStore implements BlobStore {
     if ((await lstat(file).catch(() => undefined))?.isDirectory()) throw new BlobPathConflictError(key);
     const temp = path.join(dir, `${TEMP_PREFIX}${randomUUID()}`);
     this.tempFiles.add(temp);
+    const out = createWriteStream(temp, { flags: 'wx', mode: 0o644 });
+    const outClosed = new Promise<void>((resolve) => out.once('close', () => resolve()));
     try {
-      await pipeline(limitedChunks(body, options.maxBytes, options.signal), createWriteStream(temp, { flags: 'wx', mode: 0o644 }));
+      await pipeline(limitedChunks(body, options.maxBytes, options.signal), out);
       await rename(temp, file).catch((err: NodeJS.ErrnoException) => {
         throw err.code === 'EISDIR' || err.code === 'ENOTEMPTY' ? new BlobPathConflictError(key, { cause: err }) : err;
       });
     } catch (err) {
+      // The stream may still be opening (and so creating) the temp file: let it finish first.
+      out.destroy();
+      await outClosed;
       await rm(temp, { force: true });
       throw err;
     } finally {
@@ -103,11 +108,8 @@ export class FsBlobStore implements BlobStore {
     const file = this.file(key);
     const info = await lstat(file).catch(() => undefined);
     if (!info?.isFile()) return false;
+    // Empty parent directories are left in place: removing them could race a put into the same directory.
     await rm(file, { force: true });
-    // Drop directories the delete left empty, up to (not including) the root.
-    for (let dir = path.dirname(file); dir !== this.root && dir.startsWith(this.root); dir = path.dirname(dir)) {
-      if (!(await rmdir(dir).then(() => true, () => false))) break;
-    }
     return true;
   }
 

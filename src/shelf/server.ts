@@ -86,6 +86,8 @@ export async function startShelf(options: ShelfOptions): Promise<Shelf> {
     try {
       info = await store.put(path, req, { maxBytes, signal: controller.signal });
     } catch (err) {
+      // Reading stops at the first error, which tears the request down: a refusal stays a refusal.
+      if (err instanceof FlynnError && !(err instanceof UploadAbortedError)) throw err;
       if (aborted || controller.signal.aborted) throw new UploadAbortedError(path, { cause: err });
       throw err;
     }

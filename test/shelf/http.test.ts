@@ -135,7 +135,7 @@ describe('shelf over HTTP (filesystem store)', () => {
     async function* chunked(): AsyncGenerator<Buffer> {
       for (let i = 0; i < 10; i++) yield Buffer.alloc(16 * 1024, 1);
     }
-    await expect(client.put('/big2', Readable.from(chunked()))).rejects.toBeDefined();
+    await expect(client.put('/big2', Readable.from(chunked()))).rejects.toMatchObject({ code: 'FLYNN_ERR_SHELF_TOO_LARGE', status: 413 });
     expect(await client.head('/big')).toBeUndefined();
     expect(await client.head('/big2')).toBeUndefined();
     expect(await readdir(root, { recursive: true })).not.toContain('big2');
