@@ -17,6 +17,8 @@ export { normalizeBlobPath } from './path.js';
 export { FsBlobStore } from './fs-blob-store.js';
 export type { FsBlobStoreOptions } from './fs-blob-store.js';
 export { MemoryBlobStore } from './memory-blob-store.js';
+export { createBlobStore } from './create.js';
+export type { BlobStoreConfig } from './create.js';
 export { startShelf } from './server.js';
 export type { Shelf, ShelfOptions } from './server.js';
 export { ShelfClient } from './client.js';

@@ -21,6 +21,8 @@ export { DockerBuildExecutor, DOCKER_EXECUTOR_DEFAULTS } from './docker-executor
 export type { DockerBuildExecutorOptions } from './docker-executor.js';
 export { ProcessBuildExecutor } from './process-executor.js';
 export type { ProcessBuildExecutorOptions } from './process-executor.js';
+export { createBuildExecutor } from './create.js';
+export type { BuildExecutorConfig } from './create.js';
 export { SLUG_RUNNER_SOURCE, slugRunnerCommand, slugRunnerExec } from './runner.js';
 export { parseProcfile, parseRelease } from './procfile.js';
 export { applySlugignore, packDir, unpackTar } from './archive.js';

@@ -13,6 +13,7 @@ import { ShelfClient } from '../../src/shelf/client.js';
 import { buildSlug } from '../../src/slug/builder.js';
 import { bundledBuildpacksDir, parseBuildpackRef } from '../../src/slug/buildpack-source.js';
 import { LineSplitter } from '../../src/slug/executor.js';
+import { createBuildExecutor } from '../../src/slug/create.js';
 import { ProcessBuildExecutor } from '../../src/slug/process-executor.js';
 import { parseProcfile, parseRelease } from '../../src/slug/procfile.js';
 import { sourceTar } from './helpers.js';
@@ -164,5 +165,13 @@ describe('LineSplitter', () => {
     expect(lines).toEqual(['-----> abc', '   x']);
     s.flush();
     expect(lines).toEqual(['-----> abc', '   x', 'last']);
+  });
+});
+
+describe('createBuildExecutor', () => {
+  it('builds the executor a config names and refuses an unknown one', () => {
+    expect(createBuildExecutor({ backend: 'process' }).name).toBe('process');
+    expect(createBuildExecutor({ backend: 'docker', image: 'x' }).name).toBe('docker');
+    expect(() => createBuildExecutor({ backend: 'k8s' } as never)).toThrow(expect.objectContaining({ code: 'FLYNN_ERR_SLUG_INVALID_INPUT' }));
   });
 });
