@@ -1,0 +1,278 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { FlynnError } from '../common/errors.js';
+import { applySlugignore, packDir, unpackTar } from './archive.js';
+import { bundledBuildpacksDir, cloneBuildpack, findNpmDir, parseBuildpackRef, readOrder, type BuildpackRef } from './buildpack-source.js';
+import { BUILD_DRIVER_SCRIPT } from './driver.js';
+import { BuildFailedError, SlugErrorCodes, SlugInputError } from './errors.js';
+import type { BuildExecutor, BuildMount } from './executor.js';
+import { parseProcfile, parseRelease } from './procfile.js';
+import { BUILD_PATHS, PROCESS_TYPES_FILE, SLUG_DEFAULTS, type BuildResult, type ProcessTypes, type SlugShelf } from './types.js';
+
+export interface BuildSlugOptions {
+  /** The app's source as a tar stream (e.g. `git archive` output). */
+  source: Readable | AsyncIterable<Uint8Array>;
+  /** Whether `source` is gzipped. Default false. */
+  sourceGzip?: boolean;
+  /** The app's name: `[a-z0-9][a-z0-9-]*`, at most 63 characters. Keys the build cache and slug paths. */
+  app: string;
+  /** The app's config vars: given to `bin/compile` as ENV_DIR files, never written into the slug. */
+  env?: Record<string, string>;
+  /** Where the build job runs (`DockerBuildExecutor`, `ProcessBuildExecutor`). */
+  executor: BuildExecutor;
+  /** Where the cache is read from and the slug and cache are stored. */
+  shelf: SlugShelf;
+  /** The bundled buildpacks directory. Default: this package's `buildpacks/`. */
+  buildpacksDir?: string;
+  /** Detect order (buildpack references). Default: `buildpacksDir/ORDER`. */
+  buildpacks?: string[];
+  /** Host npm package dir, mounted read-only for `FLYNN_NPM_CLI`; `null` for none. Default: found from `npm` on PATH. */
+  npmDir?: string | null;
+  /** Tell buildpacks there is no network (`FLYNN_NPM_OFFLINE=1`). Default true. */
+  offline?: boolean;
+  /** Restore and save the app's build cache. Default true. */
+  cache?: boolean;
+  /** Memory limit of the build job in bytes. Default {@link SLUG_DEFAULTS}.memoryBytes. */
+  memoryBytes?: number;
+  /** Kill the build job after this many ms. Default {@link SLUG_DEFAULTS}.timeoutMs. */
+  timeoutMs?: number;
+  /** Each line of build output, as a pusher should see it. */
+  onOutput?: (line: string) => void;
+  signal?: AbortSignal;
+  /** Parent of the build's scratch directory. Default the OS temp dir. */
+  workDir?: string;
+}
+
+const APP_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const VAR_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Shelf path of an app's build cache. */
+export function cachePath(app: string): string {
+  return `/cache/${app}.tgz`;
+}
+
+/**
+ * Build a slug: unpack the source, drop what `.slugignore` names, restore the app's build cache,
+ * run the buildpacks (detect / compile / release) in one build job, merge the `Procfile` over the
+ * default process types, pack the build dir as a gzipped tar and store it in shelf at
+ * `/slugs/<app>/<id>.tgz`, then save the build cache at `/cache/<app>.tgz`.
+ *
+ * Output goes to `onOutput` line by line. A failed build throws a {@link BuildFailedError} naming
+ * its step, and stores nothing.
+ */
+export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult> {
+  const started = performance.now();
+  const { app, executor, shelf, signal } = options;
+  if (typeof app !== 'string' || !APP_RE.test(app)) throw new SlugInputError(`invalid app name ${JSON.stringify(app)}: use lowercase letters, digits and dashes`, { field: 'app' });
+  const env = options.env ?? {};
+  for (const [k, v] of Object.entries(env)) {
+    if (!VAR_RE.test(k)) throw new SlugInputError(`invalid config var name ${JSON.stringify(k)}`, { field: `env.${k}` });
+    if (typeof v !== 'string') throw new SlugInputError(`config var ${k} must be a string`, { field: `env.${k}` });
+  }
+  const buildpacksDir = options.buildpacksDir ?? bundledBuildpacksDir();
+  const npmDir = options.npmDir === null ? undefined : (options.npmDir ?? findNpmDir());
+  const useCache = options.cache ?? true;
+  const tail: string[] = [];
+  const emit = (line: string) => {
+    tail.push(line);
+    if (tail.length > SLUG_DEFAULTS.failureOutputLines) tail.shift();
+    options.onOutput?.(line);
+  };
+  const fail = (step: string, reason: string, cause?: unknown): never => {
+    emit(` !     ${step} failed: ${reason}`);
+    throw new BuildFailedError(step, reason, { output: [...tail], cause, ...(cause instanceof SlugInputError ? { code: SlugErrorCodes.INVALID_INPUT } : {}) });
+  };
+  /** Run a host-side step; any error becomes a BuildFailedError naming it. */
+  const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    signal?.throwIfAborted();
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof BuildFailedError) throw err;
+      if (signal?.aborted) throw new BuildFailedError(name, 'the build was cancelled', { code: SlugErrorCodes.BUILD_ABORTED, output: [...tail], cause: err });
+      return fail(name, (err as Error).message, err);
+    }
+  };
+
+  const work = await mkdtemp(path.join(options.workDir ?? tmpdir(), `flynn-build-${app}-`));
+  const dirs = { build: 'build', cache: 'cache', env: 'env', meta: 'meta', home: 'home', custom: 'custom' } as const;
+  const host = Object.fromEntries(Object.entries(dirs).map(([k, v]) => [k, path.join(work, v)])) as Record<keyof typeof dirs, string>;
+  try {
+    await Promise.all(Object.values(host).map((d) => mkdir(d, { recursive: true })));
+
+    await step('unpack source', () => unpackTar(options.source, host.build, { gzip: options.sourceGzip ?? false }));
+
+    const slugignore = await readFile(path.join(host.build, '.slugignore'), 'utf8').catch(() => undefined);
+    if (slugignore !== undefined) {
+      const removed = await step('apply .slugignore', () => applySlugignore(host.build, slugignore));
+      emit(`-----> Removing ${removed.length} path${removed.length === 1 ? '' : 's'} listed in .slugignore`);
+      for (const r of removed.slice(0, 20)) emit(`       ${r}`);
+    }
+
+    for (const [k, v] of Object.entries(env)) await writeFile(path.join(host.env, k), v, { mode: 0o600 });
+
+    const mounts: BuildMount[] = [
+      { hostPath: host.build, path: BUILD_PATHS.build },
+      { hostPath: host.cache, path: BUILD_PATHS.cache },
+      { hostPath: host.env, path: BUILD_PATHS.env, readOnly: true },
+      { hostPath: host.meta, path: BUILD_PATHS.meta },
+      { hostPath: host.home, path: BUILD_PATHS.home },
+      { hostPath: buildpacksDir, path: BUILD_PATHS.buildpacks, readOnly: true },
+    ];
+    const { paths: packPaths, detect } = await step('resolve buildpacks', () => resolveBuildpacks(options, env, host, buildpacksDir, mounts, emit));
+
+    let cached = false;
+    if (useCache) {
+      cached = await step('restore build cache', async () => {
+        let body: Readable;
+        try {
+          body = (await shelf.get(cachePath(app), { signal })).body;
+        } catch (err) {
+          if (err instanceof FlynnError && err.kind === 'not_found') {
+            emit(`-----> No build cache yet for ${app}`);
+            return false;
+          }
+          throw err;
+        }
+        const entries = await unpackTar(body, host.cache, { gzip: true });
+        emit(`-----> Restoring build cache (${entries} entries)`);
+        return true;
+      });
+    }
+
+    await writeFile(path.join(host.meta, 'driver.sh'), BUILD_DRIVER_SCRIPT, { mode: 0o755 });
+    const jobEnv: Record<string, string> = {
+      BUILD_DIR: BUILD_PATHS.build,
+      CACHE_DIR: BUILD_PATHS.cache,
+      ENV_DIR: BUILD_PATHS.env,
+      FLYNN_META_DIR: BUILD_PATHS.meta,
+      FLYNN_DETECT: detect ? '1' : '0',
+      HOME: BUILD_PATHS.home,
+      STACK: 'flynn-ts',
+    };
+    if (options.offline ?? true) jobEnv.FLYNN_NPM_OFFLINE = '1';
+    if (npmDir !== undefined) {
+      mounts.push({ hostPath: npmDir, path: BUILD_PATHS.npm, readOnly: true });
+      jobEnv.FLYNN_NPM_CLI = `${BUILD_PATHS.npm}/bin/npm-cli.js`;
+    }
+    const timeoutMs = options.timeoutMs ?? SLUG_DEFAULTS.timeoutMs;
+    signal?.throwIfAborted();
+    const result = await executor.run({
+      argv: ['/bin/sh', `${BUILD_PATHS.meta}/driver.sh`, ...packPaths],
+      env: jobEnv,
+      mounts,
+      workDir: BUILD_PATHS.build,
+      memoryBytes: options.memoryBytes ?? SLUG_DEFAULTS.memoryBytes,
+      timeoutMs,
+      signal,
+      onLine: emit,
+    });
+    const jobStep = (await readFile(path.join(host.meta, 'step'), 'utf8').catch(() => 'start build')).trim();
+    if (result.aborted) throw new BuildFailedError(jobStep, 'the build was cancelled', { code: SlugErrorCodes.BUILD_ABORTED, output: [...tail] });
+    if (result.timedOut) {
+      emit(` !     Build timed out after ${timeoutMs} ms during ${jobStep}`);
+      throw new BuildFailedError(jobStep, `timed out after ${timeoutMs} ms`, { code: SlugErrorCodes.BUILD_TIMEOUT, output: [...tail] });
+    }
+    if (result.oomKilled) {
+      const limit = `${Math.round((options.memoryBytes ?? SLUG_DEFAULTS.memoryBytes) / 1024 / 1024)} MB`;
+      emit(` !     Build killed during ${jobStep}: it used more than its ${limit} memory limit`);
+      throw new BuildFailedError(jobStep, `killed for using more than its ${limit} memory limit`, { output: [...tail] });
+    }
+    if (result.exitCode !== 0 || jobStep !== 'done') {
+      const reason = jobStep === 'detect' ? 'no buildpack detected the app' : `exited with status ${result.exitCode}`;
+      throw new BuildFailedError(jobStep, reason, { output: [...tail] });
+    }
+
+    const usedPacks = (await readFile(path.join(host.meta, 'buildpacks'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
+    const processTypes = await step('discover process types', async () => {
+      const defaults = parseRelease(await readFile(path.join(host.meta, 'release.yml'), 'utf8').catch(() => ''));
+      const procfileText = await readFile(path.join(host.build, 'Procfile'), 'utf8').catch(() => undefined);
+      const declared = procfileText === undefined ? {} : parseProcfile(procfileText);
+      emit('-----> Discovering process types');
+      if (procfileText !== undefined) emit(`       Procfile declares types -> ${Object.keys(declared).join(', ') || '(none)'}`);
+      emit(`       Default types for buildpack -> ${Object.keys(defaults).join(', ') || '(none)'}`);
+      const merged: ProcessTypes = { ...defaults, ...declared };
+      await mkdir(path.join(host.build, path.dirname(PROCESS_TYPES_FILE)), { recursive: true });
+      await writeFile(path.join(host.build, PROCESS_TYPES_FILE), `${JSON.stringify(merged, null, 2)}\n`);
+      return merged;
+    });
+
+    const id = randomUUID();
+    const slugFile = path.join(work, 'slug.tgz');
+    emit('-----> Compressing slug');
+    const slugBytes = await step('compress slug', () => packDir(host.build, slugFile));
+    emit(`       done, ${formatBytes(slugBytes)}`);
+    const slugPath = `/slugs/${app}/${id}.tgz`;
+    await step('store slug', () => shelf.put(slugPath, createReadStream(slugFile), { signal }));
+
+    if (useCache) {
+      // A cache that cannot be saved costs the next build time, not this build its slug.
+      try {
+        const cacheFile = path.join(work, 'cache.tgz');
+        await packDir(host.cache, cacheFile);
+        await shelf.put(cachePath(app), createReadStream(cacheFile), { signal });
+      } catch (err) {
+        emit(` !     Warning: the build cache was not saved: ${(err as Error).message}`);
+      }
+    }
+    const durationMs = Math.round(performance.now() - started);
+    emit(`-----> Build finished in ${(durationMs / 1000).toFixed(1)}s: ${shelf.urlFor(slugPath)}`);
+    return { id, slugUrl: shelf.urlFor(slugPath), slugPath, slugBytes, processTypes, buildpacks: usedPacks, durationMs, cached };
+  } finally {
+    await rm(work, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+/**
+ * Which buildpacks to run, as paths inside the job: `.buildpacks` (all, in order), else
+ * `BUILDPACK_URL` (that one), else the detect order. Git buildpacks are cloned here, on the host.
+ */
+async function resolveBuildpacks(
+  options: BuildSlugOptions,
+  env: Record<string, string>,
+  host: { build: string; custom: string },
+  buildpacksDir: string,
+  mounts: BuildMount[],
+  emit: (line: string) => void,
+): Promise<{ paths: string[]; detect: boolean }> {
+  const listed = await readFile(path.join(host.build, '.buildpacks'), 'utf8').catch(() => undefined);
+  let refs: BuildpackRef[];
+  let detect = false;
+  if (listed !== undefined) {
+    refs = listed.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean).map((l) => parseBuildpackRef(l, buildpacksDir));
+    if (refs.length === 0) throw new SlugInputError('.buildpacks lists no buildpack');
+    emit(`-----> Using ${refs.length} buildpack${refs.length === 1 ? '' : 's'} from .buildpacks`);
+  } else if (env.BUILDPACK_URL !== undefined && env.BUILDPACK_URL.trim() !== '') {
+    refs = [parseBuildpackRef(env.BUILDPACK_URL, buildpacksDir)];
+    emit(`-----> Using the buildpack BUILDPACK_URL names: ${env.BUILDPACK_URL}`);
+  } else {
+    refs = (options.buildpacks ?? (await readOrder(buildpacksDir))).map((r) => parseBuildpackRef(r, buildpacksDir));
+    detect = true;
+  }
+  const paths: string[] = [];
+  for (const [i, ref] of refs.entries()) {
+    if (ref.kind === 'bundled') {
+      paths.push(`${BUILD_PATHS.buildpacks}/${ref.name}`);
+    } else if (ref.kind === 'local') {
+      const at = `${BUILD_PATHS.custom}-local/${i}-${path.basename(ref.path)}`;
+      mounts.push({ hostPath: ref.path, path: at, readOnly: true });
+      paths.push(at);
+    } else {
+      const name = `${i}-${path.basename(ref.url).replace(/\.git$/, '') || 'buildpack'}`;
+      emit(`-----> Fetching buildpack ${ref.url}${ref.ref ? `#${ref.ref}` : ''}`);
+      await cloneBuildpack(ref, path.join(host.custom, name), options.signal);
+      paths.push(`${BUILD_PATHS.custom}/${name}`);
+    }
+  }
+  if (paths.some((p) => p.startsWith(`${BUILD_PATHS.custom}/`))) mounts.push({ hostPath: host.custom, path: BUILD_PATHS.custom, readOnly: true });
+  return { paths, detect };
+}
+
+function formatBytes(n: number): string {
+  return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${(n / 1024).toFixed(1)} kB`;
+}
+

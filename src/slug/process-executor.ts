@@ -1,0 +1,74 @@
+import { spawn } from 'node:child_process';
+import type { BuildExecutor, BuildJob, BuildJobResult, BuildMount } from './executor.js';
+import { LineSplitter } from './executor.js';
+
+export interface ProcessBuildExecutorOptions {
+  /** `PATH` for the build; it must hold `sh`, the usual POSIX tools and `node`. Default: this process's PATH. */
+  path?: string;
+}
+
+/**
+ * Runs the build as a plain child process on this host, for machines without Docker. There are no
+ * mount namespaces, so each mount `path` at the start of an argument or env value is rewritten to
+ * its `hostPath`. The timeout and abort kill the whole process group. Memory limits are NOT
+ * enforced (a process has no cgroup of its own here); use the Docker executor where that matters.
+ */
+export class ProcessBuildExecutor implements BuildExecutor {
+  readonly name = 'process';
+  private readonly path: string;
+
+  constructor(options: ProcessBuildExecutorOptions = {}) {
+    this.path = options.path ?? process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin';
+  }
+
+  run(job: BuildJob): Promise<BuildJobResult> {
+    const map = (value: string) => hostPathOf(value, job.mounts);
+    const [cmd, ...args] = job.argv.map(map);
+    const env: Record<string, string> = { PATH: this.path };
+    for (const [k, v] of Object.entries(job.env)) env[k] = map(v);
+    return new Promise((resolve) => {
+      const child = spawn(cmd!, args, { env, cwd: job.workDir ? map(job.workDir) : undefined, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      const lines = new LineSplitter(job.onLine);
+      child.stdout.on('data', (d: Buffer) => lines.push(d));
+      child.stderr.on('data', (d: Buffer) => lines.push(d));
+      let timedOut = false;
+      let aborted = false;
+      const kill = () => {
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      };
+      const timer = setTimeout(() => {
+        timedOut = true;
+        kill();
+      }, job.timeoutMs);
+      const onAbort = () => {
+        aborted = true;
+        kill();
+      };
+      job.signal?.addEventListener('abort', onAbort, { once: true });
+      if (job.signal?.aborted) onAbort();
+      const finish = (exitCode: number) => {
+        clearTimeout(timer);
+        job.signal?.removeEventListener('abort', onAbort);
+        lines.flush();
+        resolve({ exitCode, timedOut, aborted });
+      };
+      child.once('error', (err) => {
+        job.onLine(` !     cannot start ${cmd}: ${err.message}`);
+        finish(127);
+      });
+      child.once('close', (code) => finish(code ?? -1));
+    });
+  }
+}
+
+function hostPathOf(value: string, mounts: BuildMount[]): string {
+  // Longest mount path first, so /flynn/a/b wins over /flynn/a.
+  for (const m of [...mounts].sort((a, b) => b.path.length - a.path.length)) {
+    if (value === m.path || value.startsWith(`${m.path}/`)) return m.hostPath + value.slice(m.path.length);
+  }
+  return value;
+}

@@ -1,0 +1,98 @@
+import { PROCESS_TYPES_FILE } from './types.js';
+
+/**
+ * The slug runner: the program a job runs to start one process of an app from its slug. It is
+ * plain dependency-free CommonJS for the node in the runtime image (and on a process-runtime
+ * host), shipped as a string so no file has to be installed anywhere: the job's command is
+ * `node -e <SLUG_RUNNER_SOURCE> -- start web` (see {@link slugRunnerCommand}), or the source can be
+ * written to a file and bind-mounted.
+ *
+ * Arguments: `start <type>` runs the slug's process type (from `.flynn/process-types.json`, else
+ * the slug's `Procfile`); anything else is run as a command (`flynn run`), e.g. `-- sh -c 'ls'`.
+ *
+ * Environment it reads:
+ * - `SLUG_URL`: `http(s)://...` (fetched) or `file:///path` (a slug mounted into the job). When
+ *   unset, the app directory is used as it is (already unpacked).
+ * - `APP_DIR`: where to unpack, default `/app`; becomes `HOME` and the working directory.
+ * - `PORT`: the port the process must listen on (default 8080), plus the release's config vars.
+ *
+ * It unpacks the slug with `tar -xzf`, sources `.profile.d/*.sh` then `.profile` in `sh`, and runs
+ * the command there; signals (TERM, INT, HUP, QUIT) are forwarded and its exit status is the
+ * process's. Failures to fetch or unpack exit 1 with a `slugrunner:` line on stderr.
+ */
+export const SLUG_RUNNER_SOURCE = String.raw`'use strict';
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const { Readable } = require('node:stream');
+const TYPES_FILE = ${JSON.stringify(PROCESS_TYPES_FILE)};
+function die(msg) { process.stderr.write('slugrunner: ' + msg + '\n'); process.exit(1); }
+function procfileTypes(text) {
+  const out = {};
+  for (const line of text.split('\n')) {
+    const m = /^\s*([A-Za-z0-9_-]+)\s*:\s*(.+)$/.exec(line.replace(/\r$/, ''));
+    if (m) out[m[1]] = m[2].trim();
+  }
+  return out;
+}
+async function unpack(url, dir) {
+  let body;
+  if (url.startsWith('file://')) body = fs.createReadStream(new URL(url));
+  else if (/^https?:\/\//.test(url)) {
+    let res;
+    try { res = await fetch(url); } catch (err) { die('cannot fetch the slug from ' + url + ': ' + (err.cause ? err.cause.message : err.message)); }
+    if (!res.ok) die('cannot fetch the slug from ' + url + ': HTTP ' + res.status);
+    body = Readable.fromWeb(res.body);
+  } else die('SLUG_URL must be an http(s):// or file:// URL, got ' + JSON.stringify(url));
+  const tar = spawn('tar', ['-xzf', '-', '-C', dir], { stdio: ['pipe', 'inherit', 'inherit'] });
+  body.on('error', (err) => { tar.kill(); die('reading the slug failed: ' + err.message); });
+  tar.stdin.on('error', () => {});
+  body.pipe(tar.stdin);
+  const code = await new Promise((resolve) => { tar.on('error', () => resolve(127)); tar.on('close', resolve); });
+  if (code !== 0) die('unpacking the slug into ' + dir + ' failed (tar exited with ' + code + ')');
+}
+async function main() {
+  const args = process.argv.slice(require.main ? 2 : 1);
+  if (args[0] === '--') args.shift();
+  const appDir = path.resolve(process.env.APP_DIR || '/app');
+  fs.mkdirSync(appDir, { recursive: true });
+  if (process.env.SLUG_URL) await unpack(process.env.SLUG_URL, appDir);
+  const prelude = 'cd "$HOME" || exit 1; for f in .profile.d/*.sh; do [ -f "$f" ] && . "./$f"; done; [ -f .profile ] && . ./.profile; ';
+  let script;
+  let rest = [];
+  if (args[0] === 'start') {
+    const type = args[1];
+    if (!type) die('usage: start <process type>');
+    let types = {};
+    const file = path.join(appDir, TYPES_FILE);
+    if (fs.existsSync(file)) types = JSON.parse(fs.readFileSync(file, 'utf8'));
+    else if (fs.existsSync(path.join(appDir, 'Procfile'))) types = procfileTypes(fs.readFileSync(path.join(appDir, 'Procfile'), 'utf8'));
+    const command = types[type];
+    if (!command) die('the slug has no process type ' + JSON.stringify(type) + ' (it has: ' + (Object.keys(types).join(', ') || 'none') + ')');
+    script = prelude + command;
+  } else if (args.length > 0) {
+    script = prelude + 'exec "$@"';
+    rest = args;
+  } else die('usage: start <process type> | <command> [args...]');
+  const env = { ...process.env, HOME: appDir, PORT: process.env.PORT || '8080' };
+  const child = spawn('/bin/sh', ['-c', script, 'sh', ...rest], { cwd: appDir, env, stdio: 'inherit' });
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT']) process.on(sig, () => child.kill(sig));
+  child.on('error', (err) => die('cannot start /bin/sh: ' + err.message));
+  child.on('exit', (code, signal) => process.exit(code === null ? 128 + (require('node:os').constants.signals[signal] || 1) : code));
+}
+main().catch((err) => die(err && err.stack ? err.stack : String(err)));
+`;
+
+/**
+ * The job command that starts process `type` of a slug: `['node', '-e', SOURCE, '--', 'start', type]`.
+ * The job also needs `SLUG_URL`, `PORT` and the release's env, and on the process runtime `APP_DIR`
+ * (a per-job directory).
+ */
+export function slugRunnerCommand(type: string): string[] {
+  return ['node', '-e', SLUG_RUNNER_SOURCE, '--', 'start', type];
+}
+
+/** The job command that runs an arbitrary command in the slug's environment (`flynn run`). */
+export function slugRunnerExec(argv: string[]): string[] {
+  return ['node', '-e', SLUG_RUNNER_SOURCE, '--', ...argv];
+}
