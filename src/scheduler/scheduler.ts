@@ -219,8 +219,8 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
       validateProcessSpec(request, 'job');
       return t.runOneOff(request);
     },
-    settle() {
-      return requireTerm().settle();
+    async settle() {
+      await requireTerm().settle();
     },
     close,
     [Symbol.asyncDispose]: close,

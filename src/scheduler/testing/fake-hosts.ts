@@ -30,6 +30,8 @@ export interface FakeClusterOptions {
    * E.g. `(req) => req.labels['flynn.type'] === 'flaky' ? 20 : undefined`.
    */
   crashAfterMs?: (request: StartJobRequest) => number | undefined;
+  /** Every API call answers after this many ms, like a slow network. Default 0. */
+  latencyMs?: number;
 }
 
 interface FakeJob {
@@ -98,26 +100,28 @@ export class FakeHost {
   connect(): SchedulerHost {
     this.assertAlive();
     let closed = false;
-    const check = () => {
+    const check = async () => {
+      if (this.options.latencyMs) await new Promise((r) => setTimeout(r, this.options.latencyMs));
       if (closed) throw new HostUnavailableError(this.id, 'connection closed');
       this.assertAlive();
     };
     return {
       ...this.info,
       listJobs: async () => {
-        check();
+        await check();
         return [...this.jobs.values()].map((j) => copyJob(j.job));
       },
       startJob: async (request) => {
-        check();
+        await check();
         return copyJob(this.start(request));
       },
       stopJob: async (id) => {
-        check();
+        await check();
         this.stopJob(id);
       },
       events: (options = {}) => {
-        check();
+        if (closed) throw new HostUnavailableError(this.id, 'connection closed');
+        this.assertAlive();
         const onAbort = () => queue.end();
         const queue: AsyncQueue<JobEvent> = new AsyncQueue<JobEvent>(() => {
           this.subscribers.delete(queue);
