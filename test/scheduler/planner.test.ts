@@ -85,7 +85,7 @@ describe('input validation', () => {
     const info = { id: 'h1', addr: '127.0.0.2:1113', tags: { disk: 'ssd' }, capacity: { memoryBytes: 1024 } };
     const instance = { id: 'i', service: 'flynn-host', addr: '127.0.0.2:1113', proto: 'http', index: 1, meta: hostMeta(info) };
     expect(hostInfoFromInstance(instance)).toEqual(info);
-    for (const meta of [{}, { id: 'h', tags: 'nope' }, { id: 'h', tags: '{"a":1}' }, { id: 'h', capacity: '{"memoryBytes":-1}' }]) {
+    for (const meta of <Record<string, string>[]>[{}, { id: 'h', tags: 'nope' }, { id: 'h', tags: '{"a":1}' }, { id: 'h', capacity: '{"memoryBytes":-1}' }]) {
       expect(() => hostInfoFromInstance({ ...instance, meta })).toThrowError(expect.objectContaining({ code: 'FLYNN_ERR_SCHEDULER_INVALID_HOST' }));
     }
   });
