@@ -3,6 +3,7 @@
  * Created when an election is won and closed when it is lost; nothing of it outlives the term.
  */
 import { randomUUID } from 'node:crypto';
+import { sleep } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import type { Discovery } from '../discovery/discovery.js';
 import { nextRestartAttempt, restartDelay, type BackoffOptions } from './backoff.js';
@@ -80,19 +81,24 @@ export class LeaderTerm {
     let resolveFirst!: () => void;
     const first = new Promise<void>((r) => (resolveFirst = r));
     this.formationTask = (async () => {
-      try {
-        for await (const event of this.o.formations.watch({ signal: this.abort.signal })) {
-          if (event.type === 'current') {
-            this.formations.clear();
-            for (const f of event.formations) this.formations.set(formationKey(f.app, f.release), f);
-            this.formationsKnown = true;
-            resolveFirst();
-          } else if (event.type === 'put') this.formations.set(formationKey(event.formation.app, event.formation.release), event.formation);
-          else this.formations.delete(formationKey(event.app, event.release));
-          this.request();
+      const signal = this.abort.signal;
+      while (!signal.aborted) {
+        try {
+          for await (const event of this.o.formations.watch({ signal })) {
+            if (event.type === 'current') {
+              this.formations.clear();
+              for (const f of event.formations) this.formations.set(formationKey(f.app, f.release), f);
+              this.formationsKnown = true;
+              resolveFirst();
+            } else if (event.type === 'put') this.formations.set(formationKey(event.formation.app, event.formation.release), event.formation);
+            else this.formations.delete(formationKey(event.app, event.release));
+            this.request();
+          }
+        } catch (err) {
+          if (!signal.aborted) this.o.logger.error('formation watch failed', { error: (err as Error).message });
         }
-      } catch (err) {
-        if (!this.abort.signal.aborted) this.o.logger.error('formation watch failed', { error: (err as Error).message });
+        if (signal.aborted) break;
+        await sleep(this.o.hostRetryMs, signal).catch(() => {});
       }
       resolveFirst();
     })();
