@@ -7,7 +7,7 @@ import type { Logger } from '../common/logger.js';
 import type { Discovery } from '../discovery/discovery.js';
 import type { Instance } from '../discovery/types.js';
 import { HOST_SERVICE, hostInfoFromInstance, JOB_LABELS, type HostConnector, type HostInfo, type HostJob, type JobEvent, type SchedulerHost } from './host-client.js';
-import type { ScheduledJob } from './types.js';
+import type { JobState, ScheduledJob } from './types.js';
 
 export interface TrackedHost {
   info: HostInfo;
@@ -28,6 +28,8 @@ export interface HostTrackerOptions {
   logger: Logger;
   /** Wait between attempts to reach a host whose list or event stream failed, ms. */
   retryMs: number;
+  /** A job the scheduler asked for that a host's list still lacks after this long (ms) is taken as never started. */
+  pendingGraceMs: number;
   onHostUp(host: TrackedHost): void;
   onHostLost(host: TrackedHost, jobs: ScheduledJob[]): void;
   /** A job changed state; `previous` is undefined for a job first seen in an event. */
@@ -61,6 +63,9 @@ export function scheduledJobFromHost(hostId: string, job: HostJob): ScheduledJob
   return out;
 }
 
+/** Order of a job's life, to tell an older report from a newer one. */
+const STATE_RANK: Readonly<Record<JobState, number>> = { pending: 0, starting: 1, up: 2, stopping: 3, down: 4, crashed: 4, failed: 4 };
+
 export class HostTracker {
   readonly hosts = new Map<string, TrackedHost>();
   private readonly abort = new AbortController();
@@ -90,6 +95,23 @@ export class HostTracker {
       if (job) return { host, job };
     }
     return undefined;
+  }
+
+  /** Read every ready host's job list again and take it as the truth (the periodic resync). */
+  async relist(): Promise<void> {
+    const signal = this.abort.signal;
+    await Promise.all(
+      [...this.hosts.values()].map(async (host) => {
+        const client = host.client;
+        if (!host.ready || !client) return;
+        try {
+          const list = await client.listJobs({ signal });
+          if (this.hosts.get(host.info.id) === host && host.ready) this.replace(host, list);
+        } catch (err) {
+          if (!signal.aborted) this.o.logger.debug('relist failed', { hostId: host.info.id, error: (err as Error).message });
+        }
+      }),
+    );
   }
 
   async close(): Promise<void> {
@@ -210,12 +232,21 @@ export class HostTracker {
       if (!job) continue;
       seen.add(job.id);
       const previous = host.jobs.get(job.id);
+      // A list can be older than an event already applied: never move a job back in its life.
+      if (previous && STATE_RANK[job.state] < STATE_RANK[previous.state]) continue;
       if (previous?.upAt !== undefined && job.state === 'up') job.upAt = previous.upAt;
       if (job.state === previous?.state) host.jobs.set(job.id, job);
       else this.apply(host, hj);
     }
-    // Jobs the scheduler asked for moments ago may not be listed yet; jobs that were up and are no longer listed are gone.
-    for (const [id, job] of host.jobs) if (!seen.has(id) && job.state !== 'pending') host.jobs.delete(id);
+    // A job asked for moments ago may not be listed yet; anything else unlisted is gone.
+    const now = Date.now();
+    let changed = false;
+    for (const [id, job] of host.jobs) {
+      if (seen.has(id) || (job.state === 'pending' && now - job.createdAt < this.o.pendingGraceMs)) continue;
+      host.jobs.delete(id);
+      changed = true;
+    }
+    if (changed) this.o.onChange();
   }
 
   private apply(host: TrackedHost, hj: HostJob): void {

@@ -62,6 +62,7 @@ export class LeaderTerm {
   private formationsKnown = false;
   private formationTask: Promise<void> | undefined;
   private idleWaiters: (() => void)[] = [];
+  private resyncing = false;
 
   constructor(private readonly o: TermOptions) {
     this.tracker = new HostTracker({
@@ -69,6 +70,7 @@ export class LeaderTerm {
       connect: o.connectHost,
       logger: o.logger,
       retryMs: o.hostRetryMs,
+      pendingGraceMs: Math.max(10_000, o.hostReadyTimeoutMs),
       onHostUp: (host) => o.emit({ type: 'host-up', hostId: host.info.id, addr: host.info.addr }),
       onHostLost: (host, jobs) => o.emit({ type: 'host-lost', hostId: host.info.id, jobIds: jobs.map((j) => j.id) }),
       onJob: (host, job, previous) => this.onJob(host, job, previous),
@@ -103,7 +105,7 @@ export class LeaderTerm {
       resolveFirst();
     })();
     await Promise.all([first, this.tracker.start()]);
-    this.resyncTimer = setInterval(() => this.request(), this.o.resyncMs);
+    this.resyncTimer = setInterval(() => this.resync(), this.o.resyncMs);
     this.request();
   }
 
@@ -124,6 +126,18 @@ export class LeaderTerm {
     await Promise.all([...this.calls]);
     await this.tracker.close();
     for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** The periodic resync: read every host's job list again, then reconcile. */
+  private resync(): void {
+    if (this.resyncing) return;
+    this.resyncing = true;
+    this.track(
+      this.tracker
+        .relist()
+        .then(() => this.request())
+        .finally(() => (this.resyncing = false)),
+    );
   }
 
   private request(): void {

@@ -59,4 +59,18 @@ describe('scheduler scaling on fake hosts', () => {
       return live.length === 3 && live.every((j) => j.labels[JOB_LABELS.release] === 'v2' && j.state === 'up');
     });
   });
+
+  it('notices a job that vanished without an event at the periodic resync and replaces it', async () => {
+    r = rig();
+    const h1 = await r.cluster.addHost({ id: 'h1' });
+    const s = await r.start('s1');
+    await leading(s);
+    r.formations.put(webFormation(2));
+    await waitFor('2 up', () => r.cluster.liveJobs('web').filter((j) => j.state === 'up').length === 2);
+    const [gone] = h1.live();
+    h1.forget(gone!.id);
+    expect(r.cluster.liveJobs('web')).toHaveLength(1);
+    await waitFor('2 up again', () => r.cluster.liveJobs('web').filter((j) => j.state === 'up').length === 2, 2000);
+    expect(s.view().formations[0]?.processes[0]?.jobs.map((j) => j.id)).not.toContain(gone!.id);
+  });
 });

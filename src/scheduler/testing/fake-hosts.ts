@@ -80,6 +80,14 @@ export class FakeHost {
     if (fj && (fj.job.state === 'up' || fj.job.state === 'starting' || fj.job.state === 'pending')) this.setState(fj, 'crashed');
   }
 
+  /** Drop a job without any event, as if the event was missed: only a relist tells. */
+  forget(jobId: string): void {
+    const fj = this.jobs.get(jobId);
+    if (!fj) return;
+    for (const t of fj.timers) clearTimeout(t);
+    this.jobs.delete(jobId);
+  }
+
   /** SIGKILL: the agent and its jobs are gone; its registration expires after its TTL. */
   kill(): void {
     this.running = false;
