@@ -20,6 +20,7 @@ export const JOB_LABELS = Object.freeze({
   oneOff: 'flynn.oneoff',
   restarts: 'flynn.restarts',
   createdAt: 'flynn.created-at',
+  memory: 'flynn.memory',
 });
 
 /** A job as a host reports it. Jobs without the scheduler's labels are not the scheduler's and are ignored. */
@@ -30,7 +31,10 @@ export interface HostJob {
   memoryBytes?: number;
 }
 
-/** What the scheduler asks a host to run. The id is chosen by the scheduler. */
+/**
+ * What the scheduler asks a host to run. The id is chosen by the scheduler; a host that assigns its
+ * own returns it from `startJob` and the scheduler follows it.
+ */
 export interface StartJobRequest extends ProcessSpec {
   id: string;
   labels: Record<string, string>;

@@ -47,6 +47,7 @@ export function scheduledJobFromHost(hostId: string, job: HostJob): ScheduledJob
   if (!app || !release || !type) return undefined;
   const restarts = Number(l[JOB_LABELS.restarts] ?? 0);
   const createdAt = Number(l[JOB_LABELS.createdAt] ?? 0);
+  const memory = job.memoryBytes ?? Number(l[JOB_LABELS.memory] ?? 0);
   const out: ScheduledJob = {
     id: job.id,
     hostId,
@@ -56,7 +57,7 @@ export function scheduledJobFromHost(hostId: string, job: HostJob): ScheduledJob
     state: job.state,
     oneOff: l[JOB_LABELS.oneOff] === 'true',
     restarts: Number.isFinite(restarts) ? restarts : 0,
-    memoryBytes: job.memoryBytes ?? 0,
+    memoryBytes: Number.isFinite(memory) && memory > 0 ? memory : 0,
     createdAt: Number.isFinite(createdAt) ? createdAt : 0,
   };
   if (job.state === 'up') out.upAt = Date.now();

@@ -233,6 +233,7 @@ export class LeaderTerm {
       [JOB_LABELS.createdAt]: String(now),
     };
     if (o.oneOff) labels[JOB_LABELS.oneOff] = 'true';
+    if (o.memoryBytes > 0) labels[JOB_LABELS.memory] = String(o.memoryBytes);
     const request: StartJobRequest = {
       id,
       image: spec.image,
@@ -249,7 +250,13 @@ export class LeaderTerm {
       (async () => {
         try {
           if (!client) throw new Error('not connected');
-          await client.startJob(request, { signal: this.abort.signal });
+          const accepted = await client.startJob(request, { signal: this.abort.signal });
+          if (accepted.id !== id && host.jobs.get(id) === job) {
+            // The host chose its own id: follow it.
+            host.jobs.delete(id);
+            job.id = accepted.id;
+            if (!host.jobs.has(accepted.id)) host.jobs.set(accepted.id, job);
+          }
         } catch (err) {
           if (this.abort.signal.aborted) return;
           const current = host.jobs.get(id);

@@ -96,5 +96,24 @@ export function describeLeadership(name: string, makeBackend: () => Promise<Lead
       await b.s.settle();
       expect(backend.cluster.liveJobs('web')).toHaveLength(2);
     });
+
+    it('a leader cut off from discovery stops acting; the new leader alone scales', async () => {
+      backend = await makeBackend();
+      for (const id of ['h1', 'h2']) await backend.cluster.addHost({ id, ttlMs: 2000 });
+      const formations = new MemoryFormationSource([webFormation(2)]);
+      const a = await start('sched-a', formations);
+      await waitFor('a leads', () => a.s.leading);
+      const b = await start('sched-b', formations);
+      await waitFor('2 up', () => backend.cluster.liveJobs('web').filter((j) => j.state === 'up').length === 2);
+      a.die(); // the process lives on, but its discovery session is gone
+      await waitFor('a steps down', () => !a.s.leading, 2000);
+      await waitFor('b leads', () => b.s.leading, 4000);
+      formations.scale('shop', 'v1', { web: 4 });
+      await waitFor('4 up', () => backend.cluster.liveJobs('web').filter((j) => j.state === 'up').length === 4);
+      await b.s.settle();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(backend.cluster.liveJobs('web')).toHaveLength(4);
+      expect(a.s.leading).toBe(false);
+    });
   });
 }
