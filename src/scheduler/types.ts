@@ -14,8 +14,11 @@ export interface ProcessSpec {
   cmd: string[];
   /** Extra environment for this type (merged over the formation's `env`). */
   env?: Record<string, string>;
-  /** Ports the job listens on, e.g. `[{ port: 8080, proto: 'tcp' }]`. `0` asks the host for one. */
-  ports?: { port: number; proto?: 'tcp' | 'udp' }[];
+  /**
+   * Ports the job listens on, e.g. `[{ port: 8080, service: 'shop-web' }]`. With `service`, the host
+   * registers the job's bound address under it in discovery while the job is up (the router's backends).
+   */
+  ports?: { port: number; proto?: 'tcp' | 'udp'; service?: string }[];
 }
 
 /**

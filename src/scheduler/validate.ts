@@ -65,9 +65,13 @@ export function validateProcessSpec(input: unknown, field = 'spec'): ProcessSpec
   if (s.ports !== undefined) {
     if (!Array.isArray(s.ports)) throw bad('ports must be a list');
     spec.ports = s.ports.map((p) => {
-      if (!isObject(p) || !Number.isInteger(p.port) || p.port < 0 || p.port > 65535) throw bad('ports[].port must be 0-65535');
+      if (!isObject(p) || !Number.isInteger(p.port) || p.port < 1 || p.port > 65535) throw bad('ports[].port must be 1-65535');
       if (p.proto !== undefined && p.proto !== 'tcp' && p.proto !== 'udp') throw bad('ports[].proto must be tcp or udp');
-      return p.proto === undefined ? { port: p.port } : { port: p.port, proto: p.proto };
+      if (p.service !== undefined && (typeof p.service !== 'string' || p.service === '')) throw bad('ports[].service must be a non-empty string');
+      const port: { port: number; proto?: 'tcp' | 'udp'; service?: string } = { port: p.port };
+      if (p.proto !== undefined) port.proto = p.proto;
+      if (p.service !== undefined) port.service = p.service;
+      return port;
     });
   }
   return spec;

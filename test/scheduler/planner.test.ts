@@ -72,6 +72,7 @@ describe('input validation', () => {
       [{ ...webFormation(1), tags: { web: { disk: 1 } } }, 'tags.web'],
       [{ ...webFormation(1), memory: { web: 'lots' } }, 'memory.web'],
       [{ ...webFormation(1), spec: { web: { image: 'x', cmd: 'start' } } }, 'spec.web'],
+      [{ ...webFormation(1), spec: { web: { image: 'x', cmd: [], ports: [{ port: 0 }] } } }, 'spec.web'],
       [null, 'formation'],
     ];
     for (const [input, field] of bad) {

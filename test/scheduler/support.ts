@@ -19,7 +19,7 @@ export function webFormation(count: number, extra: Partial<Formation> = {}): For
     app: 'shop',
     release: 'v1',
     processes: { web: count },
-    spec: { web: { image: 'flynn-ts/runtime:latest', cmd: ['start', 'web'], ports: [{ port: 0 }] } },
+    spec: { web: { image: 'flynn-ts/runtime:latest', cmd: ['start', 'web'], ports: [{ port: 8080, service: 'shop-web' }] } },
     ...extra,
   };
 }
