@@ -41,6 +41,7 @@ export async function leadershipLoop(options: LeadershipLoopOptions, signal: Abo
     const term = new AbortController();
     const endTerm = () => term.abort();
     signal.addEventListener('abort', endTerm, { once: true });
+    if (signal.aborted) term.abort(); // closed while the election was being won
     void leadership.lost.then(endTerm);
     try {
       await options.lead(term.signal, leadership);
