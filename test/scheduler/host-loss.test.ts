@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { leading, record, rig, waitFor, webFormation, type Rig } from './support.js';
+import { FAST_TIMING, leading, record, rig, waitFor, webFormation, type Rig } from './support.js';
 
 describe('scheduler host loss on fake hosts', () => {
   let r: Rig;
@@ -43,5 +43,47 @@ describe('scheduler host loss on fake hosts', () => {
     await h1.stop();
     await waitFor('4 up on h2', () => r.cluster.upPerHost('web').h2 === 4, 2000);
     expect(Date.now() - t0).toBeLessThan(500);
+  });
+});
+
+describe('scheduler and unreachable hosts', () => {
+  let r: Rig;
+  afterEach(() => r.close());
+
+  it('a new leader waits for an unreachable host up to hostReadyTimeoutMs, then places on the others', async () => {
+    r = rig({}, { ...FAST_TIMING, hostReadyTimeoutMs: 400 });
+    await r.cluster.addHost({ id: 'h1' });
+    const h2 = await r.cluster.addHost({ id: 'h2' });
+    h2.partition();
+    r.formations.put(webFormation(2));
+    const t0 = Date.now();
+    const s = await r.start('s1');
+    await leading(s);
+    await new Promise((res) => setTimeout(res, 200));
+    expect(r.cluster.liveJobs('web')).toHaveLength(0); // h2's jobs are unknown: starting now could duplicate them
+    await waitFor('2 up on h1', () => r.cluster.upPerHost('web').h1 === 2, 3000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(400);
+    expect(s.view().hosts.find((h) => h.id === 'h2')?.ready).toBe(false);
+    h2.heal();
+    await waitFor('h2 ready', () => s.view().hosts.find((h) => h.id === 'h2')?.ready === true, 2000);
+  });
+
+  it('keeps counting the jobs of a host that is registered but unreachable, so nothing is duplicated', async () => {
+    r = rig();
+    await r.cluster.addHost({ id: 'h1' });
+    const h2 = await r.cluster.addHost({ id: 'h2' });
+    const s = await r.start('s1');
+    await leading(s);
+    r.formations.put(webFormation(4));
+    await waitFor('4 up', () => r.cluster.liveJobs('web').filter((j) => j.state === 'up').length === 4);
+    h2.partition();
+    await new Promise((res) => setTimeout(res, 500)); // > resyncMs: several passes and a relist
+    expect(r.cluster.liveJobs('web')).toHaveLength(4);
+    expect(r.cluster.upPerHost('web')).toEqual({ h1: 2, h2: 2 });
+    expect(s.view().hosts.find((h) => h.id === 'h2')?.ready).toBe(false);
+    h2.heal();
+    await waitFor('h2 ready', () => s.view().hosts.find((h) => h.id === 'h2')?.ready === true, 2000);
+    r.formations.scale('shop', 'v1', { web: 6 });
+    await waitFor('6 up, 3 per host', () => r.cluster.upPerHost('web').h1 === 3 && r.cluster.upPerHost('web').h2 === 3, 3000);
   });
 });

@@ -45,6 +45,7 @@ export class FakeHost {
   readonly jobs = new Map<string, FakeJob>();
   private readonly subscribers = new Set<AsyncQueue<JobEvent>>();
   private running = true;
+  private cutOff = false;
   /** Every start request it accepted, in order. */
   readonly started: StartJobRequest[] = [];
 
@@ -86,6 +87,20 @@ export class FakeHost {
     if (!fj) return;
     for (const t of fj.timers) clearTimeout(t);
     this.jobs.delete(jobId);
+  }
+
+  /**
+   * Cut the network between the scheduler and this agent: its API refuses and its event streams
+   * break, but it keeps heartbeating in discovery and its jobs keep running. `heal()` ends it.
+   */
+  partition(): void {
+    this.cutOff = true;
+    for (const q of this.subscribers) q.end(new HostUnavailableError(this.id, 'connection reset'));
+    this.subscribers.clear();
+  }
+
+  heal(): void {
+    this.cutOff = false;
   }
 
   /** SIGKILL: the agent and its jobs are gone; its registration expires after its TTL. */
@@ -147,7 +162,7 @@ export class FakeHost {
   }
 
   private assertAlive(): void {
-    if (!this.running) throw new HostUnavailableError(this.id, 'connection refused');
+    if (!this.running || this.cutOff) throw new HostUnavailableError(this.id, 'connection refused');
   }
 
   private start(request: StartJobRequest): HostJob {
