@@ -192,6 +192,7 @@ export class HostTracker {
   /** Connect, follow events, read the job list; on failure wait and start over while the host is registered. */
   private async keepConnected(host: TrackedHost, instance: Instance): Promise<void> {
     const signal = AbortSignal.any([this.abort.signal, host.abort.signal]);
+    let failures = 0;
     while (!signal.aborted) {
       try {
         host.client ??= await this.o.connect(host.info, instance);
@@ -213,10 +214,15 @@ export class HostTracker {
         listed = true;
         host.ready = true;
         host.listedOnce = true;
+        if (failures > 0) this.o.logger.info('host reachable again', { hostId: host.info.id });
+        failures = 0;
         this.o.onChange();
         await pump;
       } catch (err) {
-        if (!signal.aborted) this.o.logger.warn('lost contact with host', { hostId: host.info.id, error: (err as Error).message });
+        if (!signal.aborted) {
+          const log = failures++ === 0 ? this.o.logger.warn : this.o.logger.debug;
+          log.call(this.o.logger, 'lost contact with host', { hostId: host.info.id, error: (err as Error).message, attempt: failures });
+        }
       }
       if (signal.aborted) break;
       host.ready = false;
