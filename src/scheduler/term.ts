@@ -63,6 +63,7 @@ export class LeaderTerm {
   private formationTask: Promise<void> | undefined;
   private idleWaiters: (() => void)[] = [];
   private resyncing = false;
+  private readyTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: TermOptions) {
     this.tracker = new HostTracker({
@@ -121,6 +122,7 @@ export class LeaderTerm {
     this.abort.abort();
     clearInterval(this.resyncTimer);
     clearTimeout(this.wakeTimer);
+    clearTimeout(this.readyTimer);
     await this.running;
     await this.formationTask;
     await Promise.all([...this.calls]);
@@ -159,12 +161,17 @@ export class LeaderTerm {
     })();
   }
 
+  /** Whether starting jobs is safe now; when a host's list is awaited, a pass is due when its wait ends. */
   private placeable(now: number): boolean {
     if (!this.formationsKnown) return false;
+    let until = 0;
     for (const h of this.tracker.hosts.values()) {
-      if (!h.listedOnce && now - h.since < this.o.hostReadyTimeoutMs) return false;
+      if (!h.listedOnce && now - h.since < this.o.hostReadyTimeoutMs) until = Math.max(until, h.since + this.o.hostReadyTimeoutMs);
     }
-    return true;
+    if (until === 0) return true;
+    clearTimeout(this.readyTimer);
+    this.readyTimer = setTimeout(() => this.request(), until - now + 1);
+    return false;
   }
 
   /** One reconcile pass: plan, then act on the plan without waiting for the hosts to answer. */

@@ -51,7 +51,7 @@ describe('scheduler and unreachable hosts', () => {
   afterEach(() => r.close());
 
   it('a new leader waits for an unreachable host up to hostReadyTimeoutMs, then places on the others', async () => {
-    r = rig({}, { ...FAST_TIMING, hostReadyTimeoutMs: 400 });
+    r = rig({}, { ...FAST_TIMING, resyncMs: 60_000, hostReadyTimeoutMs: 400 }); // no resync to lean on
     await r.cluster.addHost({ id: 'h1' });
     const h2 = await r.cluster.addHost({ id: 'h2' });
     h2.partition();
@@ -63,9 +63,11 @@ describe('scheduler and unreachable hosts', () => {
     expect(r.cluster.liveJobs('web')).toHaveLength(0); // h2's jobs are unknown: starting now could duplicate them
     await waitFor('2 up on h1', () => r.cluster.upPerHost('web').h1 === 2, 3000);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(400);
+    expect(Date.now() - t0).toBeLessThan(1000);
     expect(s.view().hosts.find((h) => h.id === 'h2')?.ready).toBe(false);
     h2.heal();
     await waitFor('h2 ready', () => s.view().hosts.find((h) => h.id === 'h2')?.ready === true, 2000);
+    expect(r.cluster.liveJobs('web')).toHaveLength(2);
   });
 
   it('keeps counting the jobs of a host that is registered but unreachable, so nothing is duplicated', async () => {
