@@ -207,7 +207,15 @@ export class HostTracker {
             else buffered.push(next.value);
           }
         })();
-        const list = await host.client.listJobs({ signal });
+        // Never left unobserved: when the list fails first, the stream's own failure must not go unhandled.
+        pump.catch(() => {});
+        let list: HostJob[];
+        try {
+          list = await host.client.listJobs({ signal });
+        } catch (err) {
+          void events.return?.()?.catch(() => {});
+          throw err;
+        }
         if (signal.aborted) break;
         this.replace(host, list);
         for (const e of buffered) this.apply(host, e.job);

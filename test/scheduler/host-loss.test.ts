@@ -1,4 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { HostConnector, SchedulerHost } from '../../src/scheduler/host-client.js';
+import { MemoryFormationSource } from '../../src/scheduler/memory-formation-source.js';
+import { startScheduler } from '../../src/scheduler/scheduler.js';
+import { FakeCluster } from '../../src/scheduler/testing/fake-hosts.js';
 import { FAST_TIMING, leading, record, rig, waitFor, webFormation, type Rig } from './support.js';
 
 describe('scheduler host loss on fake hosts', () => {
@@ -87,5 +91,49 @@ describe('scheduler and unreachable hosts', () => {
     await waitFor('h2 ready', () => s.view().hosts.find((h) => h.id === 'h2')?.ready === true, 2000);
     r.formations.scale('shop', 'v1', { web: 6 });
     await waitFor('6 up, 3 per host', () => r.cluster.upPerHost('web').h1 === 3 && r.cluster.upPerHost('web').h2 === 3, 3000);
+  });
+});
+
+describe('scheduler and flaky host connections', () => {
+  it('survives a host whose list fails while its event stream breaks later, and recovers when it answers', async () => {
+    const cluster = new FakeCluster();
+    const h1 = await cluster.addHost({ id: 'h1' });
+    let listFailures = 2;
+    const connector: HostConnector = (info, instance) => {
+      const real = cluster.connector(info, instance) as SchedulerHost;
+      return {
+        ...real,
+        async listJobs(o) {
+          if (listFailures-- > 0) throw new Error('list refused');
+          return real.listJobs(o);
+        },
+        events(o) {
+          const inner = real.events(o)[Symbol.asyncIterator]();
+          let calls = 0;
+          return {
+            [Symbol.asyncIterator]: () => ({
+              next: async () => {
+                if (listFailures >= 0 && calls++ === 0) {
+                  await new Promise((r) => setTimeout(r, 20));
+                  throw new Error('stream reset');
+                }
+                return inner.next();
+              },
+              return: async () => ({ done: true as const, value: undefined }),
+            }),
+          };
+        },
+      };
+    };
+    const formations = new MemoryFormationSource([webFormation(2)]);
+    const s = await startScheduler({ id: 's', discovery: cluster.mortal(), formations, connectHost: connector, timing: FAST_TIMING });
+    try {
+      await waitFor('2 up on h1', () => h1.live().filter((j) => j.state === 'up').length === 2, 3000);
+      await new Promise((r) => setTimeout(r, 100)); // let any stray stream failure surface
+      expect(s.view().hosts[0]?.ready).toBe(true);
+    } finally {
+      await s.close();
+      await cluster.close();
+    }
   });
 });
