@@ -217,7 +217,9 @@ export class LeaderTerm {
   }
 
   private track(call: Promise<void>): void {
-    const p = call.finally(() => this.calls.delete(p));
+    const p = call
+      .catch((err: unknown) => this.o.logger.error('background call failed', { error: (err as Error).message }))
+      .finally(() => this.calls.delete(p));
     this.calls.add(p);
   }
 
