@@ -73,6 +73,8 @@ export class HostTracker {
   private firstCurrent: Promise<void>;
   private resolveFirst!: () => void;
   private watchTask: Promise<void> | undefined;
+  /** True once discovery's current host set has been taken in. */
+  known = false;
   private readonly hostTasks = new Set<Promise<void>>();
 
   constructor(private readonly o: HostTrackerOptions) {
@@ -132,7 +134,9 @@ export class HostTracker {
             const live = new Set(event.instances.map((i) => i.id));
             for (const host of [...this.hosts.values()]) if (!live.has(host.instanceId)) this.lose(host);
             for (const instance of event.instances) this.add(instance);
+            this.known = true;
             this.resolveFirst();
+            this.o.onChange();
           } else if (event.type === 'up' || event.type === 'update') this.add(event.instance);
           else if (event.type === 'down') {
             const host = [...this.hosts.values()].find((h) => h.instanceId === event.instance.id);
@@ -250,7 +254,10 @@ export class HostTracker {
       // A list can be older than an event already applied: never move a job back in its life.
       if (previous && STATE_RANK[job.state] < STATE_RANK[previous.state]) continue;
       if (previous?.upAt !== undefined && job.state === 'up') job.upAt = previous.upAt;
-      if (job.state === previous?.state) host.jobs.set(job.id, job);
+      if (!previous) {
+        // First sight (a new leader reading the host): the job's past is not news.
+        if (job.state === 'pending' || job.state === 'starting' || job.state === 'up' || job.state === 'stopping') host.jobs.set(job.id, job);
+      } else if (job.state === previous.state) host.jobs.set(job.id, job);
       else this.apply(host, hj);
     }
     // A job asked for moments ago may not be listed yet; anything else unlisted is gone.

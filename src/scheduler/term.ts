@@ -163,7 +163,7 @@ export class LeaderTerm {
 
   /** Whether starting jobs is safe now; when a host's list is awaited, a pass is due when its wait ends. */
   private placeable(now: number): boolean {
-    if (!this.formationsKnown) return false;
+    if (!this.formationsKnown || !this.tracker.known) return false;
     let until = 0;
     for (const h of this.tracker.hosts.values()) {
       if (!h.listedOnce && now - h.since < this.o.hostReadyTimeoutMs) until = Math.max(until, h.since + this.o.hostReadyTimeoutMs);

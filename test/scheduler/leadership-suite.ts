@@ -59,6 +59,10 @@ export function describeLeadership(name: string, makeBackend: () => Promise<Lead
       await waitFor('6 up', () => backend.cluster.liveJobs('web').filter((j) => j.state === 'up').length === 6);
       const before = backend.cluster.liveJobs('web').map((j) => j.id).sort();
       const startsBefore = [...backend.cluster.hosts.values()].reduce((n, h) => n + h.started.length, 0);
+      const bEvents: string[] = [];
+      void (async () => {
+        for await (const e of b.s.events()) bEvents.push(e.type);
+      })();
 
       const diedAt = Date.now();
       a.die();
@@ -71,6 +75,8 @@ export function describeLeadership(name: string, makeBackend: () => Promise<Lead
       expect(tookMs).toBeLessThan(FAST_TIMING!.leaderTtlMs! + 1000);
       expect(backend.cluster.liveJobs('web').map((j) => j.id).sort()).toEqual(before);
       expect([...backend.cluster.hosts.values()].reduce((n, h) => n + h.started.length, 0)).toBe(startsBefore);
+      // the takeover reads the running jobs without reporting them as new decisions
+      expect(bEvents.filter((t) => t !== 'leader' && t !== 'host-up')).toEqual([]);
 
       formations.scale('shop', 'v1', { web: 9 });
       await waitFor('9 up, 3 per host', () => {
