@@ -1,0 +1,62 @@
+/**
+ * Scheduler demo on fake host agents (no Docker needed): two scheduler instances, three hosts,
+ * `web=6`, then a host dies and its jobs move. Prints every decision and a `flynn ps` view.
+ *
+ *   npx tsx examples/scheduler/main.ts            # HOST_TTL_MS=2000 by default
+ *
+ * Swap `cluster.connector` for the host-agent connector and `cluster.mortal()` for a real discovery
+ * backend to run it on a real cluster.
+ */
+import { createConsoleLogger } from '../../src/common/logger.js';
+import { MemoryFormationSource, startScheduler, type SchedulerView } from '../../src/scheduler/index.js';
+import { FakeCluster } from '../../src/scheduler/testing/index.js';
+
+const hostTtlMs = Number(process.env.HOST_TTL_MS ?? 2000);
+const logger = createConsoleLogger({ level: (process.env.LOG_LEVEL as 'info' | 'debug' | undefined) ?? 'info' });
+const cluster = new FakeCluster({ latencyMs: 1 });
+const hosts = await Promise.all(['host-a', 'host-b', 'host-c'].map((id, i) => cluster.addHost({ id, ttlMs: hostTtlMs, tags: { disk: i === 0 ? 'hdd' : 'ssd' } })));
+const formations = new MemoryFormationSource();
+const schedulers = await Promise.all(
+  ['sched-1', 'sched-2'].map((id) => startScheduler({ id, discovery: cluster.mortal(), formations, connectHost: cluster.connector, logger })),
+);
+
+const ps = (view: SchedulerView) => {
+  for (const f of view.formations) {
+    for (const p of f.processes) {
+      console.log(`${f.app}/${f.release} ${p.type}: ${p.jobs.length}/${p.desired}${p.omni ? ' per host' : ''}${p.blocked ? ` (${p.blocked} blocked)` : ''}`);
+      for (const j of p.jobs) console.log(`  ${j.id.slice(0, 8)}  ${j.hostId.padEnd(7)} ${j.state}`);
+    }
+  }
+};
+
+for (const s of schedulers) {
+  void (async () => {
+    for await (const e of s.events()) {
+      const what = 'job' in e ? `${e.job.type} ${e.job.id.slice(0, 8)} on ${e.job.hostId}` : 'hostId' in e ? e.hostId : '';
+      console.log(`[${s.id}] ${e.type} ${what}`);
+    }
+  })();
+}
+
+const shutdown = async () => {
+  await Promise.all(schedulers.map((s) => s.close()));
+  await cluster.close();
+};
+process.once('SIGINT', () => void shutdown().then(() => process.exit(130)));
+
+formations.put({
+  app: 'shop',
+  release: 'v1',
+  processes: { web: 6, logship: 1 },
+  omni: ['logship'],
+  tags: { web: { disk: 'ssd' } },
+  spec: { web: { image: 'flynn-ts/runtime:latest', cmd: ['start', 'web'] }, logship: { image: 'flynn-ts/runtime:latest', cmd: ['ship'] } },
+});
+await new Promise((r) => setTimeout(r, 200));
+const leader = () => schedulers.find((s) => s.leading);
+ps(leader()!.view());
+console.log(`\nkilling host-b; its registration expires in ${hostTtlMs} ms`);
+hosts[1]!.kill();
+await new Promise((r) => setTimeout(r, hostTtlMs + 500));
+ps(leader()!.view());
+await shutdown();

@@ -1,0 +1,108 @@
+/**
+ * The connector for real host agents: adapts the host module's HTTP client to {@link SchedulerHost}.
+ * The scheduler does not import the host module (client and scheduler evolve apart); it declares
+ * the slice of the client it uses ({@link HostAgentApi}), which `HostClient` satisfies structurally:
+ *
+ * ```ts
+ * import { HostClient } from 'flynn-ts/host';
+ * const connectHost = hostAgentConnector((url) => new HostClient(url));
+ * ```
+ */
+import type { HostConnector, HostJob, SchedulerHost, StartJobRequest } from './host-client.js';
+import { JOB_LABELS } from './host-client.js';
+import type { JobState } from './types.js';
+
+/** A job as the host agent reports it (the fields the scheduler reads). */
+export interface AgentJob {
+  id: string;
+  state: JobState;
+  meta: Record<string, string>;
+  limits?: { memoryBytes?: number };
+}
+
+/** A job as the host agent takes it. */
+export interface AgentJobRequest {
+  id: string;
+  app: string;
+  release: string;
+  type: string;
+  oneOff?: boolean;
+  image?: string;
+  cmd: string[];
+  env: Record<string, string>;
+  ports: { port: number; proto: 'tcp' | 'udp'; service?: string }[];
+  limits: { memoryBytes?: number };
+  meta: Record<string, string>;
+}
+
+/** The slice of the host agent's client the scheduler uses. */
+export interface HostAgentApi {
+  listJobs(options?: { signal?: AbortSignal }): Promise<AgentJob[]>;
+  createJob(spec: AgentJobRequest, options?: { signal?: AbortSignal }): Promise<AgentJob>;
+  stopJob(id: string, options?: { signal?: AbortSignal }): Promise<unknown>;
+  events(options?: { signal?: AbortSignal }): AsyncIterable<{ job: AgentJob }>;
+  close(): Promise<void>;
+}
+
+function toHostJob(job: AgentJob): HostJob {
+  const out: HostJob = { id: job.id, state: job.state, labels: { ...job.meta } };
+  if (job.limits?.memoryBytes !== undefined) out.memoryBytes = job.limits.memoryBytes;
+  return out;
+}
+
+function toAgentRequest(request: StartJobRequest): AgentJobRequest {
+  const l = request.labels;
+  const spec: AgentJobRequest = {
+    id: request.id,
+    app: l[JOB_LABELS.app] ?? '',
+    release: l[JOB_LABELS.release] ?? '',
+    type: l[JOB_LABELS.type] ?? '',
+    image: request.image,
+    cmd: [...request.cmd],
+    env: { ...request.env },
+    ports: (request.ports ?? []).map((p) => (p.service === undefined ? { port: p.port, proto: p.proto ?? 'tcp' } : { port: p.port, proto: p.proto ?? 'tcp', service: p.service })),
+    limits: request.memoryBytes ? { memoryBytes: request.memoryBytes } : {},
+    meta: { ...l },
+  };
+  if (l[JOB_LABELS.oneOff] === 'true') spec.oneOff = true;
+  return spec;
+}
+
+/**
+ * A {@link HostConnector} over host agent clients: `client(url)` builds one for `http://<addr>`.
+ * Stopping a job the agent no longer knows (HTTP 404) counts as done.
+ */
+export function hostAgentConnector(client: (url: string) => HostAgentApi): HostConnector {
+  return (info) => {
+    const api = client(`http://${info.addr}`);
+    const host: SchedulerHost = {
+      id: info.id,
+      addr: info.addr,
+      tags: { ...info.tags },
+      capacity: { ...info.capacity },
+      async listJobs(options) {
+        return (await api.listJobs(options)).map(toHostJob);
+      },
+      async startJob(request, options) {
+        return toHostJob(await api.createJob(toAgentRequest(request), options));
+      },
+      async stopJob(id, options) {
+        try {
+          await api.stopJob(id, options);
+        } catch (err) {
+          if ((err as { kind?: string }).kind !== 'not_found') throw err;
+        }
+      },
+      events(options) {
+        const source = api.events(options);
+        return {
+          async *[Symbol.asyncIterator]() {
+            for await (const event of source) yield { job: toHostJob(event.job) };
+          },
+        };
+      },
+      close: () => api.close(),
+    };
+    return host;
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * The cluster scheduler (Flynn's sampi): one leader elected through discovery keeps every app's
+ * formation running on the hosts — spread, tag- and capacity-aware placement, crash restarts with
+ * backoff, rescheduling of lost hosts' jobs.
+ *
+ * ```ts
+ * import { startScheduler, MemoryFormationSource } from 'flynn-ts/scheduler';
+ * const formations = new MemoryFormationSource();
+ * await using scheduler = await startScheduler({ discovery, formations, connectHost });
+ * formations.put({ app: 'web', release: 'v1', processes: { web: 3 }, spec: { web: { image, cmd: ['start', 'web'] } } });
+ * for await (const event of scheduler.events()) console.log(event.type);
+ * ```
+ * @module
+ */
+export { startScheduler, SCHEDULER_DEFAULTS } from './scheduler.js';
+export type { Scheduler, SchedulerOptions, SchedulerTiming, SchedulerEventsOptions } from './scheduler.js';
+export type { OneOffRequest } from './term.js';
+export type { FormationSource, FormationEvent } from './formation-source.js';
+export { MemoryFormationSource } from './memory-formation-source.js';
+export { HOST_SERVICE, JOB_LABELS, hostInfoFromInstance, hostMeta } from './host-client.js';
+export type { SchedulerHost, HostConnector, HostInfo, HostCapacity, HostJob, JobEvent, StartJobRequest } from './host-client.js';
+export { hostAgentConnector } from './host-agent-connector.js';
+export type { HostAgentApi, AgentJob, AgentJobRequest } from './host-agent-connector.js';
+export { BACKOFF_DEFAULTS, restartDelay } from './backoff.js';
+export type { BackoffOptions } from './backoff.js';
+export { plan } from './reconcile.js';
+export type { PlanInput, Plan, PendingRestart, PlannedStart, PlannedBlock } from './reconcile.js';
+export { tagsMatch } from './placement.js';
+export { validateFormation } from './validate.js';
+export { formationKey, LIVE_STATES } from './types.js';
+export type {
+  Formation,
+  ProcessSpec,
+  JobState,
+  ScheduledJob,
+  SchedulerEvent,
+  SchedulerEventType,
+  SchedulerView,
+  HostView,
+  FormationView,
+  ProcessView,
+  BlockedReason,
+} from './types.js';
+export { SchedulerErrorCodes, SchedulerInputError, NotLeaderError, NoHostError, HostUnavailableError } from './errors.js';

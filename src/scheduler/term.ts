@@ -1,0 +1,372 @@
+/**
+ * One leader term: follow hosts and formations, reconcile, restart crashed jobs, place one-offs.
+ * Created when an election is won and closed when it is lost; nothing of it outlives the term.
+ */
+import { randomUUID } from 'node:crypto';
+import { sleep } from '../common/lifecycle.js';
+import type { Logger } from '../common/logger.js';
+import type { Discovery } from '../discovery/discovery.js';
+import { nextRestartAttempt, restartDelay, type BackoffOptions } from './backoff.js';
+import { NoHostError } from './errors.js';
+import type { FormationSource } from './formation-source.js';
+import { JOB_LABELS, type HostConnector, type StartJobRequest } from './host-client.js';
+import { HostTracker, type TrackedHost } from './hosts.js';
+import { ClusterLoad } from './placement.js';
+import { plan, type PendingRestart, type PlannedBlock } from './reconcile.js';
+import {
+  formationKey,
+  LIVE_STATES,
+  type Formation,
+  type FormationView,
+  type ProcessSpec,
+  type ScheduledJob,
+  type SchedulerEvent,
+  type SchedulerView,
+} from './types.js';
+
+export interface TermOptions {
+  schedulerId: string;
+  discovery: Discovery;
+  formations: FormationSource;
+  connectHost: HostConnector;
+  logger: Logger;
+  resyncMs: number;
+  hostRetryMs: number;
+  hostReadyTimeoutMs: number;
+  backoff: BackoffOptions;
+  emit(event: SchedulerEvent): void;
+}
+
+/** A one-off job request (`flynn run`). */
+export interface OneOffRequest extends ProcessSpec {
+  app: string;
+  release: string;
+  /** Shown as the job's type; default `run`. */
+  type?: string;
+  tags?: Record<string, string>;
+  memoryBytes?: number;
+}
+
+export class LeaderTerm {
+  private readonly formations = new Map<string, Formation>();
+  private readonly tracker: HostTracker;
+  private restarts: PendingRestart[] = [];
+  private blocked = new Map<string, PlannedBlock>();
+  private readonly stopping = new Set<string>();
+  private readonly calls = new Set<Promise<void>>();
+  private readonly abort = new AbortController();
+  private running: Promise<void> | undefined;
+  private dirty = false;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private formationsKnown = false;
+  private formationTask: Promise<void> | undefined;
+  private idleWaiters: (() => void)[] = [];
+  private resyncing = false;
+  private readyTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: TermOptions) {
+    this.tracker = new HostTracker({
+      discovery: o.discovery,
+      connect: o.connectHost,
+      logger: o.logger,
+      retryMs: o.hostRetryMs,
+      pendingGraceMs: Math.max(10_000, o.hostReadyTimeoutMs),
+      onHostUp: (host) => o.emit({ type: 'host-up', hostId: host.info.id, addr: host.info.addr }),
+      onHostLost: (host, jobs) => o.emit({ type: 'host-lost', hostId: host.info.id, jobIds: jobs.map((j) => j.id) }),
+      onJob: (host, job, previous) => this.onJob(host, job, previous),
+      onChange: () => this.request(),
+    });
+  }
+
+  /** Read formations and the hosts' jobs, then reconcile; returns once the first state is read. */
+  async start(): Promise<void> {
+    let resolveFirst!: () => void;
+    const first = new Promise<void>((r) => (resolveFirst = r));
+    this.formationTask = (async () => {
+      const signal = this.abort.signal;
+      while (!signal.aborted) {
+        try {
+          for await (const event of this.o.formations.watch({ signal })) {
+            if (event.type === 'current') {
+              this.formations.clear();
+              for (const f of event.formations) this.formations.set(formationKey(f.app, f.release), f);
+              this.formationsKnown = true;
+              resolveFirst();
+            } else if (event.type === 'put') this.formations.set(formationKey(event.formation.app, event.formation.release), event.formation);
+            else this.formations.delete(formationKey(event.app, event.release));
+            this.request();
+          }
+        } catch (err) {
+          if (!signal.aborted) this.o.logger.error('formation watch failed', { error: (err as Error).message });
+        }
+        if (signal.aborted) break;
+        await sleep(this.o.hostRetryMs, signal).catch(() => {});
+      }
+      resolveFirst();
+    })();
+    await Promise.all([first, this.tracker.start()]);
+    this.resyncTimer = setInterval(() => this.resync(), this.o.resyncMs);
+    this.request();
+  }
+
+  /** Resolves after a full reconcile pass that began after this call. */
+  settle(): Promise<void> {
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.request();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.abort.abort();
+    clearInterval(this.resyncTimer);
+    clearTimeout(this.wakeTimer);
+    clearTimeout(this.readyTimer);
+    await this.running;
+    await this.formationTask;
+    await Promise.all([...this.calls]);
+    await this.tracker.close();
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** The periodic resync: read every host's job list again, then reconcile. */
+  private resync(): void {
+    if (this.resyncing) return;
+    this.resyncing = true;
+    this.track(
+      this.tracker
+        .relist()
+        .then(() => this.request())
+        .finally(() => (this.resyncing = false)),
+    );
+  }
+
+  private request(): void {
+    if (this.abort.signal.aborted) return;
+    this.dirty = true;
+    this.running ??= (async () => {
+      while (this.dirty && !this.abort.signal.aborted) {
+        this.dirty = false;
+        const waiters = this.idleWaiters.splice(0);
+        try {
+          this.pass();
+        } catch (err) {
+          this.o.logger.error('reconcile pass failed', { error: (err as Error).message });
+        }
+        for (const w of waiters) w();
+        await new Promise((r) => setImmediate(r));
+      }
+      this.running = undefined;
+    })();
+  }
+
+  /** Whether starting jobs is safe now; when a host's list is awaited, a pass is due when its wait ends. */
+  private placeable(now: number): boolean {
+    if (!this.formationsKnown || !this.tracker.known) return false;
+    let until = 0;
+    for (const h of this.tracker.hosts.values()) {
+      if (!h.listedOnce && now - h.since < this.o.hostReadyTimeoutMs) until = Math.max(until, h.since + this.o.hostReadyTimeoutMs);
+    }
+    if (until === 0) return true;
+    clearTimeout(this.readyTimer);
+    this.readyTimer = setTimeout(() => this.request(), until - now + 1);
+    return false;
+  }
+
+  /** One reconcile pass: plan, then act on the plan without waiting for the hosts to answer. */
+  private pass(): void {
+    const now = Date.now();
+    const ready = [...this.tracker.hosts.values()].filter((h) => h.ready);
+    const result = plan({
+      formations: this.formations,
+      hosts: ready.map((h) => h.info),
+      placeable: this.placeable(now),
+      jobs: this.tracker.jobs().filter((j) => LIVE_STATES.has(j.state) && !this.stopping.has(j.id)),
+      restarts: this.restarts,
+      now,
+    });
+    this.restarts = result.restarts;
+    clearTimeout(this.wakeTimer);
+    if (result.wakeAt !== undefined) this.wakeTimer = setTimeout(() => this.request(), Math.max(0, result.wakeAt - Date.now()));
+    for (const { job, reason } of result.stops) this.stop(job, reason);
+    for (const s of result.starts) {
+      const host = this.tracker.hosts.get(s.hostId) as TrackedHost;
+      const spec = s.formation.spec[s.type] as ProcessSpec;
+      const job = this.startJob(host, s.formation.app, s.formation.release, s.type, spec, {
+        env: s.formation.env ?? {},
+        memoryBytes: s.formation.memory?.[s.type] ?? 0,
+        restarts: s.restart?.attempt ?? 0,
+        oneOff: false,
+        onFail: () => {
+          if (s.restart) this.restarts.push(s.restart);
+        },
+      });
+      if (s.restart) this.o.emit({ type: 'restarted', job: { ...job }, previousJobId: s.restart.previousJobId });
+    }
+    const blocked = new Map<string, PlannedBlock>();
+    for (const b of result.blocked) {
+      const key = `${formationKey(b.formation.app, b.formation.release)}\u0000${b.type}`;
+      blocked.set(key, b);
+      const before = this.blocked.get(key);
+      if (!before || before.count !== b.count || before.reason !== b.reason) {
+        this.o.emit({ type: 'blocked', app: b.formation.app, release: b.formation.release, processType: b.type, count: b.count, reason: b.reason });
+      }
+    }
+    this.blocked = blocked;
+  }
+
+  private track(call: Promise<void>): void {
+    const p = call
+      .catch((err: unknown) => this.o.logger.error('background call failed', { error: (err as Error).message }))
+      .finally(() => this.calls.delete(p));
+    this.calls.add(p);
+  }
+
+  private startJob(
+    host: TrackedHost,
+    app: string,
+    release: string,
+    type: string,
+    spec: ProcessSpec,
+    o: { env: Record<string, string>; memoryBytes: number; restarts: number; oneOff: boolean; onFail?: () => void },
+  ): ScheduledJob {
+    const id = randomUUID();
+    const now = Date.now();
+    const job: ScheduledJob = { id, hostId: host.info.id, app, release, type, state: 'pending', oneOff: o.oneOff, restarts: o.restarts, memoryBytes: o.memoryBytes, createdAt: now };
+    const labels: Record<string, string> = {
+      [JOB_LABELS.app]: app,
+      [JOB_LABELS.release]: release,
+      [JOB_LABELS.type]: type,
+      [JOB_LABELS.restarts]: String(o.restarts),
+      [JOB_LABELS.createdAt]: String(now),
+    };
+    if (o.oneOff) labels[JOB_LABELS.oneOff] = 'true';
+    if (o.memoryBytes > 0) labels[JOB_LABELS.memory] = String(o.memoryBytes);
+    const request: StartJobRequest = {
+      id,
+      image: spec.image,
+      cmd: [...spec.cmd],
+      env: { ...o.env, ...spec.env, FLYNN_APP: app, FLYNN_RELEASE: release, FLYNN_PROCESS_TYPE: type, FLYNN_JOB_ID: id },
+      labels,
+    };
+    if (spec.ports) request.ports = spec.ports.map((p) => ({ ...p }));
+    if (o.memoryBytes > 0) request.memoryBytes = o.memoryBytes;
+    host.jobs.set(id, job);
+    this.o.emit({ type: 'placed', job: { ...job } });
+    const client = host.client;
+    this.track(
+      (async () => {
+        try {
+          if (!client) throw new Error('not connected');
+          const accepted = await client.startJob(request, { signal: this.abort.signal });
+          if (accepted.id !== id && host.jobs.get(id) === job) {
+            // The host chose its own id: follow it.
+            host.jobs.delete(id);
+            job.id = accepted.id;
+            if (!host.jobs.has(accepted.id)) host.jobs.set(accepted.id, job);
+          }
+        } catch (err) {
+          if (this.abort.signal.aborted) return;
+          const current = host.jobs.get(id);
+          if (current?.state === 'pending') host.jobs.delete(id);
+          o.onFail?.();
+          this.o.logger.warn('start failed', { hostId: host.info.id, jobId: id, error: (err as Error).message });
+          this.o.emit({ type: 'start-failed', app, release, processType: type, hostId: host.info.id, message: (err as Error).message });
+          setTimeout(() => this.request(), this.o.hostRetryMs).unref();
+        }
+      })(),
+    );
+    return job;
+  }
+
+  private stop(job: ScheduledJob, reason: 'scale' | 'removed'): void {
+    const host = this.tracker.hosts.get(job.hostId);
+    if (!host?.client) return;
+    const client = host.client;
+    this.stopping.add(job.id);
+    this.o.emit({ type: 'stopped', job: { ...job }, reason });
+    this.track(
+      (async () => {
+        try {
+          await client.stopJob(job.id, { signal: this.abort.signal });
+          const current = host.jobs.get(job.id);
+          if (current && LIVE_STATES.has(current.state)) current.state = 'stopping';
+        } catch (err) {
+          if (this.abort.signal.aborted) return;
+          this.o.logger.warn('stop failed', { hostId: job.hostId, jobId: job.id, error: (err as Error).message });
+          setTimeout(() => this.request(), this.o.hostRetryMs).unref();
+        } finally {
+          this.stopping.delete(job.id);
+        }
+      })(),
+    );
+  }
+
+  private onJob(host: TrackedHost, job: ScheduledJob, previous: ScheduledJob | undefined): void {
+    if (job.state === 'up' && previous?.state !== 'up') this.o.emit({ type: 'started', job: { ...job } });
+    const finished = job.state === 'down' || job.state === 'crashed' || job.state === 'failed';
+    if (!finished || !previous) return;
+    const asked = previous.state === 'stopping' || this.stopping.has(job.id);
+    if (asked || (job.oneOff && job.state === 'down')) return;
+    if (job.oneOff) {
+      this.o.emit({ type: 'crashed', job: { ...job }, state: job.state, restartInMs: null });
+      return;
+    }
+    const formation = this.formations.get(formationKey(job.app, job.release));
+    const upFor = previous.upAt === undefined ? undefined : Date.now() - previous.upAt;
+    const attempt = nextRestartAttempt(job.restarts, upFor, this.o.backoff);
+    const delay = restartDelay(attempt, this.o.backoff);
+    const restart: PendingRestart = { formationKey: formationKey(job.app, job.release), type: job.type, attempt, dueAt: Date.now() + delay, previousJobId: job.id };
+    if (formation?.omni?.includes(job.type)) restart.hostId = host.info.id;
+    this.restarts.push(restart);
+    this.o.emit({ type: 'crashed', job: { ...job }, state: job.state, restartInMs: delay });
+  }
+
+  /** Place and start a one-off job now; never restarted. */
+  runOneOff(request: OneOffRequest): ScheduledJob {
+    const hosts = [...this.tracker.hosts.values()].filter((h) => h.ready);
+    const load = new ClusterLoad(hosts.map((h) => h.info));
+    for (const j of this.tracker.jobs()) if (LIVE_STATES.has(j.state)) load.add(j.hostId, formationKey(j.app, j.release), j.type, j.memoryBytes);
+    const type = request.type ?? 'run';
+    const memoryBytes = request.memoryBytes ?? 0;
+    const placed = load.place({ formationKey: formationKey(request.app, request.release), type, tags: request.tags ?? {}, memoryBytes });
+    if (!('hostId' in placed)) throw new NoHostError(`no host fits the one-off job of ${request.app} (${placed.blocked})`, { detail: { reason: placed.blocked } });
+    const host = this.tracker.hosts.get(placed.hostId) as TrackedHost;
+    const spec: ProcessSpec = { image: request.image, cmd: request.cmd };
+    if (request.ports) spec.ports = request.ports;
+    return { ...this.startJob(host, request.app, request.release, type, spec, { env: request.env ?? {}, memoryBytes, restarts: 0, oneOff: true }) };
+  }
+
+  view(): Omit<SchedulerView, 'schedulerId' | 'leading'> {
+    const hosts = [...this.tracker.hosts.values()].map((h) => {
+      const live = [...h.jobs.values()].filter((j) => LIVE_STATES.has(j.state));
+      return {
+        id: h.info.id,
+        addr: h.info.addr,
+        tags: { ...h.info.tags },
+        memoryBytes: h.info.capacity.memoryBytes,
+        reservedBytes: live.reduce((sum, j) => sum + j.memoryBytes, 0),
+        ready: h.ready,
+        jobs: live.length,
+      };
+    });
+    const jobs = this.tracker.jobs();
+    const formations: FormationView[] = [...this.formations.values()].map((f) => {
+      const key = formationKey(f.app, f.release);
+      return {
+        app: f.app,
+        release: f.release,
+        processes: Object.entries(f.processes).map(([type, desired]) => ({
+          type,
+          desired,
+          omni: f.omni?.includes(type) ?? false,
+          jobs: jobs.filter((j) => !j.oneOff && j.app === f.app && j.release === f.release && j.type === type).map((j) => ({ ...j })),
+          blocked: this.blocked.get(`${key}\u0000${type}`)?.count ?? 0,
+          restartsPending: this.restarts.filter((r) => r.formationKey === key && r.type === type).length,
+        })),
+      };
+    });
+    return { hosts, formations, oneOff: jobs.filter((j) => j.oneOff).map((j) => ({ ...j })) };
+  }
+}

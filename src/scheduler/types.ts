@@ -1,0 +1,128 @@
+/** Domain types of the scheduler: formations (desired state), jobs, events and the view. Imports nothing else from the project. */
+
+/** Job states as the host agents report them. */
+export type JobState = 'pending' | 'starting' | 'up' | 'stopping' | 'down' | 'crashed' | 'failed';
+
+/** States in which a job counts towards its formation (it runs or is on its way to running). */
+export const LIVE_STATES: ReadonlySet<JobState> = new Set(['pending', 'starting', 'up']);
+
+/** What to run for one process type: the template every job of the type is started from. */
+export interface ProcessSpec {
+  /** Container image, e.g. `flynn-ts/runtime:latest`. */
+  image: string;
+  /** Command line, e.g. `['start', 'web']`. */
+  cmd: string[];
+  /** Extra environment for this type (merged over the formation's `env`). */
+  env?: Record<string, string>;
+  /**
+   * Ports the job listens on, e.g. `[{ port: 8080, service: 'shop-web' }]`. With `service`, the host
+   * registers the job's bound address under it in discovery while the job is up (the router's backends).
+   */
+  ports?: { port: number; proto?: 'tcp' | 'udp'; service?: string }[];
+}
+
+/**
+ * The desired state of one release of one app: how many jobs of each process type run, where they
+ * may run and what they run. Scaling a type to 0 (or deleting the formation) stops its jobs.
+ */
+export interface Formation {
+  app: string;
+  release: string;
+  /** Process type → job count. For an omni type the count is per host. */
+  processes: Record<string, number>;
+  /** Types that run `processes[type]` jobs on every (matching) host, including hosts that join later. */
+  omni?: string[];
+  /** Type → host tags every one of its jobs needs, e.g. `{ web: { disk: 'ssd' } }`. */
+  tags?: Record<string, Record<string, string>>;
+  /** Type → memory reserved per job, in bytes. Default 0 (no reservation). */
+  memory?: Record<string, number>;
+  /** Environment given to every job of the release. */
+  env?: Record<string, string>;
+  /** Type → what its jobs run. A type scaled above 0 must have an entry. */
+  spec: Record<string, ProcessSpec>;
+}
+
+/** `app/release`, the key of a formation. */
+export type FormationKey = string;
+
+export function formationKey(app: string, release: string): FormationKey {
+  return `${app}/${release}`;
+}
+
+/** A job the scheduler knows of, as its view shows it. */
+export interface ScheduledJob {
+  id: string;
+  hostId: string;
+  app: string;
+  release: string;
+  type: string;
+  state: JobState;
+  /** A one-off job (`flynn run`): never counted in a formation, never restarted. */
+  oneOff: boolean;
+  /** How many crash restarts led to this job (0 for a first start). */
+  restarts: number;
+  memoryBytes: number;
+  /** When the scheduler asked for it, ms since the epoch. */
+  createdAt: number;
+  /** When it was last seen `up`, ms since the epoch. */
+  upAt?: number;
+}
+
+/** Why a job is not placed. */
+export type BlockedReason = 'no-hosts' | 'tags' | 'capacity';
+
+/** Every decision the scheduler takes, as callers of `events()` see it. */
+export type SchedulerEvent =
+  | { type: 'leader'; schedulerId: string; leading: boolean }
+  | { type: 'host-up'; hostId: string; addr: string }
+  | { type: 'host-lost'; hostId: string; jobIds: string[] }
+  | { type: 'placed'; job: ScheduledJob }
+  | { type: 'started'; job: ScheduledJob }
+  | { type: 'stopped'; job: ScheduledJob; reason: 'scale' | 'removed' }
+  | { type: 'crashed'; job: ScheduledJob; state: JobState; restartInMs: number | null }
+  | { type: 'restarted'; job: ScheduledJob; previousJobId: string }
+  | { type: 'blocked'; app: string; release: string; processType: string; count: number; reason: BlockedReason }
+  | { type: 'start-failed'; app: string; release: string; processType: string; hostId: string; message: string };
+
+export type SchedulerEventType = SchedulerEvent['type'];
+
+/** One host in the view. */
+export interface HostView {
+  id: string;
+  addr: string;
+  tags: Record<string, string>;
+  memoryBytes: number;
+  /** Memory reserved by the jobs the scheduler counts on this host. */
+  reservedBytes: number;
+  /** False until its job list was read. */
+  ready: boolean;
+  jobs: number;
+}
+
+/** One process type of a formation in the view. */
+export interface ProcessView {
+  type: string;
+  desired: number;
+  omni: boolean;
+  jobs: ScheduledJob[];
+  /** Jobs that fit on no host right now. */
+  blocked: number;
+  /** Crash restarts waiting for their backoff delay. */
+  restartsPending: number;
+}
+
+export interface FormationView {
+  app: string;
+  release: string;
+  processes: ProcessView[];
+}
+
+/** What `flynn ps` shows: known only to the leader; a follower answers with `leading: false` and empty lists. */
+export interface SchedulerView {
+  schedulerId: string;
+  leading: boolean;
+  hosts: HostView[];
+  formations: FormationView[];
+  /** Running one-off jobs. */
+  oneOff: ScheduledJob[];
+}

@@ -1,0 +1,125 @@
+/**
+ * The leader election and takeover suite, with the discovery backend as a parameter: the fast loop
+ * runs it on the in-memory registry with handles that die like processes (leadership.test.ts); an
+ * etcd run plugs in with handles whose `die()` drops the client without revoking its lease.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Discovery } from '../../src/discovery/discovery.js';
+import type { Scheduler } from '../../src/scheduler/scheduler.js';
+import type { FakeCluster } from '../../src/scheduler/testing/fake-hosts.js';
+import { MemoryFormationSource } from '../../src/scheduler/memory-formation-source.js';
+import { startScheduler } from '../../src/scheduler/scheduler.js';
+import { FAST_TIMING, waitFor, webFormation } from './support.js';
+
+/** A discovery backend for the suite: handles for the schedulers, and a way to kill one like a process. */
+export interface LeadershipBackend {
+  /** A fresh handle; `die()` stops it without unregistering anything. */
+  handle(): Promise<{ discovery: Discovery; die(): void }>;
+  /** Where the fake hosts register; their API answers slowly, so a leader that did not wait for job lists would start duplicates. */
+  cluster: FakeCluster;
+  close(): Promise<void>;
+}
+
+export function describeLeadership(name: string, makeBackend: () => Promise<LeadershipBackend>): void {
+  describe(`scheduler leadership (${name})`, () => {
+    let backend: LeadershipBackend;
+    const schedulers: Scheduler[] = [];
+    afterEach(async () => {
+      await Promise.all(schedulers.splice(0).map((s) => s.close()));
+      await backend.close();
+    });
+
+    const start = async (id: string, formations: MemoryFormationSource) => {
+      const h = await backend.handle();
+      const s = await startScheduler({ id, discovery: h.discovery, formations, connectHost: backend.cluster.connector, timing: FAST_TIMING });
+      schedulers.push(s);
+      return { s, die: h.die };
+    };
+
+    it('elects exactly one leader among two instances', async () => {
+      backend = await makeBackend();
+      const formations = new MemoryFormationSource();
+      const a = await start('sched-a', formations);
+      const b = await start('sched-b', formations);
+      await waitFor('a leader', () => a.s.leading || b.s.leading);
+      await new Promise((r) => setTimeout(r, 100));
+      expect([a.s.leading, b.s.leading].filter(Boolean)).toHaveLength(1);
+      const follower = a.s.leading ? b.s : a.s;
+      expect(follower.view()).toMatchObject({ leading: false, hosts: [], formations: [] });
+      await expect(follower.settle()).rejects.toMatchObject({ code: 'FLYNN_ERR_SCHEDULER_NOT_LEADER' });
+    });
+
+    it('when the leader dies the other takes over within the TTL, reads the hosts first and starts no duplicates', async () => {
+      backend = await makeBackend();
+      for (const id of ['h1', 'h2', 'h3']) await backend.cluster.addHost({ id, ttlMs: 2000 });
+      const formations = new MemoryFormationSource([webFormation(6)]);
+      const a = await start('sched-a', formations);
+      await waitFor('a leads', () => a.s.leading);
+      const b = await start('sched-b', formations);
+      await waitFor('6 up', () => backend.cluster.liveJobs('web').filter((j) => j.state === 'up').length === 6);
+      const before = backend.cluster.liveJobs('web').map((j) => j.id).sort();
+      const startsBefore = [...backend.cluster.hosts.values()].reduce((n, h) => n + h.started.length, 0);
+      const bEvents: string[] = [];
+      void (async () => {
+        for await (const e of b.s.events()) bEvents.push(e.type);
+      })();
+
+      const diedAt = Date.now();
+      a.die();
+      await a.s.close(); // the dead process does nothing more; its registration is left to expire
+      await waitFor('b leads', () => b.s.leading, 4000);
+      const tookMs = Date.now() - diedAt;
+      await b.s.settle();
+      await new Promise((r) => setTimeout(r, 100));
+      await b.s.settle();
+      expect(tookMs).toBeLessThan(FAST_TIMING!.leaderTtlMs! + 1000);
+      expect(backend.cluster.liveJobs('web').map((j) => j.id).sort()).toEqual(before);
+      expect([...backend.cluster.hosts.values()].reduce((n, h) => n + h.started.length, 0)).toBe(startsBefore);
+      // the takeover reads the running jobs without reporting them as new decisions
+      expect(bEvents.filter((t) => t !== 'leader' && t !== 'host-up')).toEqual([]);
+
+      formations.scale('shop', 'v1', { web: 9 });
+      await waitFor('9 up, 3 per host', () => {
+        const per = backend.cluster.upPerHost('web');
+        return per.h1 === 3 && per.h2 === 3 && per.h3 === 3;
+      });
+      formations.scale('shop', 'v1', { web: 3 });
+      await waitFor('3 live', () => backend.cluster.liveJobs('web').length === 3);
+    });
+
+    it('a cleanly closed leader hands over at once', async () => {
+      backend = await makeBackend();
+      await backend.cluster.addHost({ id: 'h1' });
+      const formations = new MemoryFormationSource([webFormation(2)]);
+      const a = await start('sched-a', formations);
+      await waitFor('a leads', () => a.s.leading);
+      const b = await start('sched-b', formations);
+      await waitFor('2 up', () => backend.cluster.liveJobs('web').filter((j) => j.state === 'up').length === 2);
+      const t0 = Date.now();
+      await a.s.close();
+      await waitFor('b leads', () => b.s.leading, 2000);
+      expect(Date.now() - t0).toBeLessThan(500);
+      await b.s.settle();
+      expect(backend.cluster.liveJobs('web')).toHaveLength(2);
+    });
+
+    it('a leader cut off from discovery stops acting; the new leader alone scales', async () => {
+      backend = await makeBackend();
+      for (const id of ['h1', 'h2']) await backend.cluster.addHost({ id, ttlMs: 2000 });
+      const formations = new MemoryFormationSource([webFormation(2)]);
+      const a = await start('sched-a', formations);
+      await waitFor('a leads', () => a.s.leading);
+      const b = await start('sched-b', formations);
+      await waitFor('2 up', () => backend.cluster.liveJobs('web').filter((j) => j.state === 'up').length === 2);
+      a.die(); // the process lives on, but its discovery session is gone
+      await waitFor('a steps down', () => !a.s.leading, 2000);
+      await waitFor('b leads', () => b.s.leading, 4000);
+      formations.scale('shop', 'v1', { web: 4 });
+      await waitFor('4 up', () => backend.cluster.liveJobs('web').filter((j) => j.state === 'up').length === 4);
+      await b.s.settle();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(backend.cluster.liveJobs('web')).toHaveLength(4);
+      expect(a.s.leading).toBe(false);
+    });
+  });
+}
