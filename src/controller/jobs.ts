@@ -39,5 +39,6 @@ export interface JobRunner {
   /** Throws a NotFoundError when the app has no such job. */
   killJob(appId: string, jobId: string): Promise<void>;
   runJob(spec: OneOffJobSpec, options?: { signal?: AbortSignal }): Promise<RunningJob>;
-  logs(appId: string, query: LogQuery): AsyncIterable<LogLine>;
+  /** Rejects (NotFoundError) before any line when the job is unknown; the iterable ends on abort or, without `follow`, after the history. */
+  logs(appId: string, query: LogQuery): Promise<AsyncIterable<LogLine>>;
 }

@@ -254,16 +254,14 @@ export async function startController(options: ControllerOptions): Promise<Contr
       const a = await app(req.params.app);
       const abort = new AbortController();
       const follow = req.query.follow === '1' || req.query.follow === 'true';
-      const lines = jobs.logs(a.id, { ...(req.query.job ? { jobId: req.query.job } : {}), ...(req.query.type ? { type: req.query.type } : {}), ...(req.query.lines ? { lines: Number(req.query.lines) } : {}), follow, signal: abort.signal });
-      const iterator = lines[Symbol.asyncIterator]();
-      const first = await iterator.next(); // surfaces "no such job" as a 404 before the stream starts
+      const lines = await jobs.logs(a.id, { ...(req.query.job ? { jobId: req.query.job } : {}), ...(req.query.type ? { type: req.query.type } : {}), ...(req.query.lines ? { lines: Number(req.query.lines) } : {}), follow, signal: abort.signal });
       const writer = sse(req, reply);
       void writer.closed.then(() => abort.abort(new Error('client went away')));
       let n = 0;
       try {
-        for (let item = first; !item.done; item = await iterator.next()) {
+        for await (const line of lines) {
           if (writer.isClosed) break;
-          writer.sendJson('log', item.value, String(n++));
+          writer.sendJson('log', line, String(n++));
         }
         writer.sendJson('end', {}, String(n++));
       } catch (err) {

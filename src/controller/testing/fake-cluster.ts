@@ -79,15 +79,12 @@ export class FakeCluster implements JobRunner {
     return { id: job.id, output };
   }
 
-  logs(appId: string, query: LogQuery): AsyncIterable<LogLine> {
+  async logs(appId: string, query: LogQuery): Promise<AsyncIterable<LogLine>> {
     const history = (this.logLines.get(appId) ?? []).filter((l) => matches(l, query));
     const known = query.jobId === undefined || history.some((l) => l.jobId === query.jobId) || (this.jobs.get(appId) ?? []).some((j) => j.id === query.jobId);
+    if (!known) throw new ObjectNotFoundError('job', query.jobId ?? '');
     const queue = new AsyncQueue<LogLine>(() => this.followers.delete(follower));
     const follower = { appId, query, queue };
-    if (!known) {
-      queue.end(new ObjectNotFoundError('job', query.jobId ?? ''));
-      return queue;
-    }
     for (const line of query.lines === undefined ? history : history.slice(-query.lines)) queue.push(line);
     if (!query.follow) queue.end();
     else {
