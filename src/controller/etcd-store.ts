@@ -1,9 +1,9 @@
 import { Etcd3, type IOptions, type Namespace } from 'etcd3';
 import { StoreUnavailableError } from './errors.js';
 import type { Kv, KvTxn } from './kv.js';
-import { KvStore } from './kv-store.js';
+import { KvStore, type KvStoreOptions } from './kv-store.js';
 
-export interface EtcdStoreOptions {
+export interface EtcdStoreOptions extends KvStoreOptions {
   /** etcd client endpoints. Default `['http://127.0.0.1:2379']`. */
   hosts?: string[];
   /** Every key lives under this prefix, so several clusters (or tests) can share one etcd. Default `/flynn-ts/controller/`. */
@@ -99,6 +99,6 @@ export class EtcdKv implements Kv {
 /** The distributed store: everything in etcd under `prefix`; a restarted controller finds it all again. */
 export class EtcdStore extends KvStore {
   constructor(options: EtcdStoreOptions = {}) {
-    super(new EtcdKv(options), 'etcd controller store');
+    super(new EtcdKv(options), 'etcd controller store', options);
   }
 }

@@ -28,6 +28,13 @@ const pad = (n: number, width: number) => String(n).padStart(width, '0');
 const eventKey = (seq: number) => `events/${pad(seq, 16)}`;
 const now = () => new Date().toISOString();
 
+export interface KvStoreOptions {
+  /** Events kept for replay (`Last-Event-Id`); older ones are deleted as new ones are written. Default 10 000 events. */
+  eventRetention?: number;
+}
+
+export const KV_STORE_DEFAULTS = Object.freeze({ eventRetention: 10_000 });
+
 type Emit = (object: EventObject, op: EventOp, appId: string | null, objectId: string, data: unknown) => void;
 
 /**
@@ -38,11 +45,15 @@ export class KvStore implements Store {
   private readonly guard: CloseGuard;
   private readonly queues = new Set<AsyncQueue<ControllerEvent>>();
 
+  private readonly eventRetention: number;
+
   constructor(
     private readonly kv: Kv,
     what = 'controller store',
+    options: KvStoreOptions = {},
   ) {
     this.guard = new CloseGuard(what);
+    this.eventRetention = options.eventRetention ?? KV_STORE_DEFAULTS.eventRetention;
   }
 
   // ---- apps ----
@@ -442,7 +453,10 @@ export class KvStore implements Store {
         events.push({ id: String(seq + events.length + 1), object, op, appId, objectId, data, createdAt: now() });
       };
       const out = await fn(tx, emit);
-      for (const e of events) tx.put(eventKey(Number(e.id)), JSON.stringify(e));
+      for (const e of events) {
+        tx.put(eventKey(Number(e.id)), JSON.stringify(e));
+        if (Number(e.id) > this.eventRetention) tx.delete(eventKey(Number(e.id) - this.eventRetention));
+      }
       if (events.length > 0) tx.put(SEQ, String(seq + events.length));
       return out;
     });

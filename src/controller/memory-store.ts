@@ -1,5 +1,5 @@
 import type { Kv, KvTxn } from './kv.js';
-import { KvStore } from './kv-store.js';
+import { KvStore, type KvStoreOptions } from './kv-store.js';
 
 /** An in-process {@link Kv}: a sorted map, transactions run one at a time. */
 export class MemoryKv implements Kv {
@@ -57,7 +57,7 @@ export class MemoryKv implements Kv {
  * {@link MemoryKv} to a new MemoryStore to reopen the data (closing a store keeps its data).
  */
 export class MemoryStore extends KvStore {
-  constructor(kv: MemoryKv = new MemoryKv()) {
-    super(kv, 'memory controller store');
+  constructor(kv: MemoryKv = new MemoryKv(), options: KvStoreOptions = {}) {
+    super(kv, 'memory controller store', options);
   }
 }

@@ -101,6 +101,20 @@ describe('controller API', () => {
     expect((await h.client.listDeployments('api')).every((d) => d.status === 'complete')).toBe(true);
   });
 
+  it('writes a formation for any release and reports status with the git host', async () => {
+    await using h = await startHarness();
+    const { release } = await deployed(h, 'form');
+    expect(await h.client.status()).toEqual({ status: 'ok', gitHost: '127.0.0.2:2222' });
+    const v2 = await h.client.createRelease('form', { artifactId: release.artifactId });
+    expect(await h.client.getFormation('form', 'v2')).toMatchObject({ releaseId: v2.id, processes: {} });
+    expect((await h.client.putFormation('form', v2.id, { worker: 2 })).processes).toEqual({ worker: 2 });
+    expect((await h.client.listAllFormations()).length).toBe(2);
+    await expect(h.client.putFormation('form', 'v9', { web: 1 })).rejects.toMatchObject({ status: 404 });
+    const noRelease = await h.client.createApp({ name: 'empty' });
+    await expect(h.client.scale(noRelease.name, { web: 1 })).rejects.toMatchObject({ status: 400, detail: { field: 'app' } });
+    await expect(h.client.currentRelease('empty')).rejects.toMatchObject({ status: 404 });
+  });
+
   it('rolls back to the previous or a named release as a new release', async () => {
     await using h = await startHarness();
     await deployed(h, 'rb');

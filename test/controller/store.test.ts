@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Etcd3 } from 'etcd3';
-import { describe } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EtcdStore, MemoryKv, MemoryStore } from '../../src/controller/index.js';
 import { describeStore } from '../../src/controller/testing/index.js';
 import { etcdEndpoints, needEtcd } from '../support/services.js';
@@ -23,4 +23,11 @@ describe.runIf(await needEtcd('controller etcd store'))('etcd store', () => {
       },
     };
   });
+});
+
+it('memory store drops events beyond its retention', async () => {
+  const store = new MemoryStore(new MemoryKv(), { eventRetention: 3 });
+  for (const name of ['a', 'b', 'c', 'd', 'e']) await store.createApp({ name });
+  expect((await store.listEvents()).map((e) => e.id)).toEqual(['3', '4', '5']);
+  await store.close();
 });
