@@ -1,4 +1,5 @@
 import { Etcd3, type IOptions, type Namespace } from 'etcd3';
+import { sleep } from '../common/lifecycle.js';
 import { StoreUnavailableError } from './errors.js';
 import type { Kv, KvTxn } from './kv.js';
 import { KvStore, type KvStoreOptions } from './kv-store.js';
@@ -25,6 +26,7 @@ export class EtcdKv implements Kv {
   private readonly client: Etcd3;
   private readonly ns: Namespace;
   private readonly maxRetries: number;
+  private chain: Promise<unknown> = Promise.resolve();
 
   constructor(options: EtcdStoreOptions = {}) {
     this.client = new Etcd3({ ...options.client, hosts: options.hosts ?? [...ETCD_STORE_DEFAULTS.hosts] });
@@ -43,7 +45,17 @@ export class EtcdKv implements Kv {
     });
   }
 
-  async txn<T>(fn: (tx: KvTxn) => Promise<T>): Promise<T> {
+  /**
+   * Writers in one process go one at a time (every store mutation bumps the event sequence, so
+   * they would only conflict); other processes are handled by compare-and-retry with jittered backoff.
+   */
+  txn<T>(fn: (tx: KvTxn) => Promise<T>): Promise<T> {
+    const run = this.chain.then(() => this.attempt(fn));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async attempt<T>(fn: (tx: KvTxn) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const reads = new Map<string, string>();
       const ops: Array<{ kind: 'put'; key: string; value: string } | { kind: 'delete'; key: string } | { kind: 'deletePrefix'; prefix: string }> = [];
@@ -73,6 +85,7 @@ export class EtcdKv implements Kv {
       const res = await this.wrap(() => builder.commit());
       if (res.succeeded) return out;
       if (attempt >= this.maxRetries) throw new StoreUnavailableError(`etcd transaction kept conflicting after ${attempt + 1} attempts`, { retryable: true });
+      await sleep(Math.random() * Math.min(100, 5 * 2 ** attempt));
     }
   }
 

@@ -11,6 +11,27 @@ describeStore('memory', async () => {
 });
 
 describe.runIf(await needEtcd('controller etcd store'))('etcd store', () => {
+  it('numbers releases densely and keeps names unique across two controllers on one etcd', async () => {
+    const prefix = `/flynn-ts-test/controller/${randomUUID()}/`;
+    const a = new EtcdStore({ hosts: etcdEndpoints, prefix });
+    const b = new EtcdStore({ hosts: etcdEndpoints, prefix });
+    try {
+      const app = await a.createApp({ name: 'shared' });
+      const made = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? a : b).createRelease(app.id, { artifactId: null, env: {}, processes: {} })));
+      expect(made.map((r) => r.version).sort((x, y) => x - y)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+      const names = await Promise.allSettled([a.createApp({ name: 'dup' }), b.createApp({ name: 'dup' })]);
+      expect(names.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const ids = (await b.listEvents()).map((e) => Number(e.id));
+      expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => i + 1));
+    } finally {
+      await a.close();
+      await b.close();
+      const client = new Etcd3({ hosts: etcdEndpoints });
+      await client.delete().prefix(prefix);
+      client.close();
+    }
+  });
+
   describeStore('etcd', async () => {
     const prefix = `/flynn-ts-test/controller/${randomUUID()}/`;
     return {
