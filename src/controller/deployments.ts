@@ -56,6 +56,14 @@ export class DeploymentManager {
     }
   }
 
+  /** Abort the app's in-flight deployment (it fails and restores the old release) and wait for it. */
+  async abort(appId: string, reason: string): Promise<void> {
+    const active = this.active.get(appId);
+    if (!active) return;
+    active.abort.abort(new Error(reason));
+    await active.done;
+  }
+
   /** Resolve when the app's in-flight deployment (if any) is finished. */
   async settled(appId: string): Promise<void> {
     await this.active.get(appId)?.done;

@@ -102,7 +102,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
     r.patch('/apps/:app', { schema: { params: S.appParams, body: S.updateAppBody } }, async (req: Req<{ app: string }, UpdateAppInput>) => store.updateApp(req.params.app, req.body));
     r.delete('/apps/:app', { schema: { params: S.appParams } }, async (req: Req) => {
       const a = await app(req.params.app);
-      await deployments.settled(a.id);
+      await deployments.abort(a.id, `app ${a.name} is being deleted`);
       const deleted = await store.deleteApp(a.id);
       await options.onAppDeleted?.(deleted);
       return deleted;

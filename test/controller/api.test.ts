@@ -183,6 +183,17 @@ describe('controller API', () => {
     expect((await h.client.currentRelease('busy')).id).toBe(r.id);
   });
 
+  it('deleting an app aborts its running deployment instead of waiting for it', async () => {
+    await using h = await startHarness({ deployer: { deploy: (_plan, options) => new Promise((_, reject) => options?.signal?.addEventListener('abort', () => reject(options.signal?.reason))) } });
+    await h.client.createApp({ name: 'stuck' });
+    const r = await h.client.createRelease('stuck', { env: {} });
+    const d = await h.client.deploy('stuck', r.id);
+    const started = Date.now();
+    await h.client.deleteApp('stuck');
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(d.status).toBe('pending');
+  });
+
   it('a controller restarted on etcd-like persistent data marks interrupted deployments failed', async () => {
     const kv = new MemoryKv();
     const store = new MemoryStore(kv);
