@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -124,6 +124,29 @@ describe('flynn CLI against a real controller', () => {
     expect(log.stdout).toMatch(/job of release v1 up/);
     expect((await flynn(['kill', '-a', 'myapp', job])).stdout.trim()).toBe(`Job ${job} killed.`);
     expect((await flynn(['kill', '-a', 'myapp', job])).code).toBe(1);
+  });
+
+  it('log -f follows new lines until stopped', async () => {
+    const child = spawn(process.execPath, ['--import', TSX, MAIN, 'log', '-f', '-t', 'run', '-a', 'myapp'], { cwd: dir, env: { ...process.env, FLYNNRC: rc, HOME: dir } });
+    try {
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      const deadline = Date.now() + 15_000;
+      let ran = false;
+      while (!out.includes('followed-2') && Date.now() < deadline) {
+        if (!ran && Date.now() > deadline - 13_000) {
+          ran = true;
+          for await (const _ of h.client.run('myapp', { cmd: ['sh', '-c', 'echo followed-1; echo followed-2'] })) {
+            // drain
+          }
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(out).toMatch(/run\.[0-9a-f]{8}: followed-1\n.*run\.[0-9a-f]{8}: followed-2/s);
+      expect(child.exitCode).toBeNull();
+    } finally {
+      child.kill('SIGTERM');
+    }
   });
 
   it('sets and unsets env as new releases, lists releases and rolls back', async () => {
