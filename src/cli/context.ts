@@ -1,8 +1,10 @@
 import type { ParseArgsConfig } from 'node:util';
+import type { Agent } from 'undici';
 import { ControllerClient } from '../controller/client.js';
 import { appFromGitUrl, configPath, pickCluster, readConfig, type ClusterConfig } from './config.js';
 import { CliError } from './errors.js';
 import { remoteUrl } from './git.js';
+import { pinnedAgent } from './tls-pin.js';
 
 /** Where the CLI reads and writes: the real process in `main.ts`, anything in tests. */
 export interface CliIo {
@@ -26,6 +28,7 @@ export type Values = Record<string, string | boolean | (string | boolean)[] | un
 export class CommandContext {
   private clientInstance: ControllerClient | undefined;
   private clusterInstance: ClusterConfig | undefined;
+  private agent: Agent | undefined;
 
   constructor(
     readonly io: CliIo,
@@ -46,7 +49,8 @@ export class CommandContext {
   async client(): Promise<ControllerClient> {
     if (!this.clientInstance) {
       const cluster = await this.cluster();
-      this.clientInstance = new ControllerClient({ url: cluster.url, key: cluster.key });
+      if (cluster.tlsPin !== undefined && cluster.url.startsWith('https:')) this.agent = pinnedAgent(cluster.tlsPin);
+      this.clientInstance = new ControllerClient({ url: cluster.url, key: cluster.key, ...(this.agent ? { dispatcher: this.agent } : {}) });
     }
     return this.clientInstance;
   }
@@ -71,6 +75,7 @@ export class CommandContext {
 
   async close(): Promise<void> {
     await this.clientInstance?.close();
+    await this.agent?.close();
   }
 }
 
