@@ -67,6 +67,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
   const keyDigest = createHash('sha256').update(options.key).digest();
 
   const api = createApiServer({ logger, bodyLimit: options.bodyLimit ?? CONTROLLER_DEFAULTS.bodyLimit });
+  api.setSchemaErrorFormatter((errors, where) => schemaError(errors, where));
   api.addHook('onRequest', async (request, reply) => {
     const presented = credential(request.headers.authorization);
     const ok = presented !== undefined && timingSafeEqual(createHash('sha256').update(presented).digest(), keyDigest);
@@ -341,6 +342,23 @@ export async function startController(options: ControllerOptions): Promise<Contr
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+interface AjvError {
+  instancePath?: string;
+  message?: string;
+  params?: { missingProperty?: string; additionalProperty?: string; allowedValues?: unknown[] };
+}
+
+/** A schema violation as a 400 naming the field, including unknown fields (`additionalProperties`). */
+function schemaError(errors: AjvError[], where: string): ControllerInputError {
+  const first = errors[0] ?? {};
+  const path = (first.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
+  const extra = first.params?.additionalProperty;
+  const missing = first.params?.missingProperty;
+  const field = [path, missing ?? extra].filter(Boolean).join('.') || where;
+  const what = missing ? 'is required' : extra ? 'is not a known field' : first.params?.allowedValues ? `must be one of ${first.params.allowedValues.join(', ')}` : (first.message ?? 'is invalid');
+  return new ControllerInputError(field, `invalid ${where}: ${field} ${what}`);
 }
 
 /** The key presented: a Bearer token, or the password of Basic auth. */

@@ -51,6 +51,14 @@ describe('controller API', () => {
     expect(wrongType).toMatchObject({ status: 400, body: { detail: { field: 'name' } } });
     const missing = await h.raw('POST', '/apps', { body: '{}', headers: json });
     expect(missing).toMatchObject({ status: 400, body: { detail: { field: 'name' } } });
+    const unknown = await h.raw('POST', '/apps', { body: JSON.stringify({ name: 'ok', colour: 'red' }), headers: json });
+    expect(unknown).toMatchObject({ status: 400, body: { message: 'invalid body: colour is not a known field', detail: { field: 'colour' } } });
+    const notObject = await h.raw('POST', '/apps', { body: '[1]', headers: json });
+    expect(notObject).toMatchObject({ status: 400, body: { detail: { field: 'body' } } });
+    const badStrategy = await h.raw('POST', '/apps', { body: JSON.stringify({ name: 'ok', strategy: 'yolo' }), headers: json });
+    expect(badStrategy).toMatchObject({ status: 400, body: { detail: { field: 'strategy' } } });
+    const badQuery = await h.raw('GET', '/events?last_event_id=x');
+    expect(badQuery).toMatchObject({ status: 400, body: { detail: { field: 'last_event_id' } } });
     await h.client.createApp({ name: 'x' });
     const scaleBad = await h.raw('PUT', '/apps/x/scale', { body: JSON.stringify({ processes: { web: 'many' } }), headers: json });
     expect(scaleBad).toMatchObject({ status: 400, body: { detail: { field: 'processes.web' } } });
