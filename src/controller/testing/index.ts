@@ -4,3 +4,4 @@ export type { FakeClusterOptions } from './fake-cluster.js';
 export { describeStore } from './store-suite.js';
 export type { StoreFactory } from './store-suite.js';
 export { RecordingDeployer } from './recording-deployer.js';
+export { KEY_ED25519, KEY_ED25519_FP } from './store-suite.js';
