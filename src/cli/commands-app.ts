@@ -1,0 +1,238 @@
+import type { ControllerClient } from '../controller/client.js';
+import type { Deployment } from '../controller/types.js';
+import { routeLabel } from './commands-cluster.js';
+import type { Command, CommandContext } from './context.js';
+import { CliError } from './errors.js';
+import { formatTable, shortTime } from './table.js';
+
+async function awaitDeployment(ctx: CommandContext, client: ControllerClient, app: string, deployment: Deployment): Promise<void> {
+  try {
+    await client.waitForDeployment(app, deployment.id);
+  } catch (err) {
+    throw new CliError(`deployment ${deployment.id} failed, the previous release keeps running: ${(err as Error).message}`);
+  }
+}
+
+export const appCommands: Command[] = [
+  {
+    name: 'routes',
+    usage: 'routes [-a APP] [--json]',
+    summary: "list an app's routes",
+    options: { json: { type: 'boolean' } },
+    async run(ctx) {
+      const routes = await (await ctx.client()).listRoutes(await ctx.app());
+      if (ctx.json) return ctx.printJson(routes);
+      ctx.out(formatTable(['ROUTE', 'SERVICE', 'ID'], routes.map((r) => [routeLabel(r), r.service, r.id])));
+    },
+  },
+  {
+    name: 'route-add-http',
+    usage: 'route-add-http [-a APP] [-s SERVICE] [-p PATH] [--sticky] DOMAIN',
+    summary: 'route HTTP requests for DOMAIN (default service <app>-web)',
+    options: { service: { type: 'string', short: 's' }, path: { type: 'string', short: 'p' }, sticky: { type: 'boolean' } },
+    args: [1, 1],
+    async run(ctx) {
+      const app = await ctx.app();
+      const route = await (await ctx.client()).createRoute(app, {
+        type: 'http',
+        domain: ctx.positionals[0] ?? '',
+        service: typeof ctx.values.service === 'string' ? ctx.values.service : `${app}-web`,
+        ...(typeof ctx.values.path === 'string' ? { path: ctx.values.path } : {}),
+        sticky: ctx.values.sticky === true,
+      });
+      ctx.out(route.id);
+    },
+  },
+  {
+    name: 'route-add-tcp',
+    usage: 'route-add-tcp [-a APP] [-s SERVICE] PORT',
+    summary: 'route TCP connections on PORT (default service <app>-web)',
+    options: { service: { type: 'string', short: 's' } },
+    args: [1, 1],
+    async run(ctx) {
+      const app = await ctx.app();
+      const raw = ctx.positionals[0] ?? '';
+      if (!/^\d+$/.test(raw)) throw new CliError(`PORT must be a number, got ${JSON.stringify(raw)}`, { usage: true });
+      const route = await (await ctx.client()).createRoute(app, { type: 'tcp', port: Number(raw), service: typeof ctx.values.service === 'string' ? ctx.values.service : `${app}-web` });
+      ctx.out(route.id);
+    },
+  },
+  {
+    name: 'route-remove',
+    usage: 'route-remove [-a APP] ID',
+    summary: 'remove a route (ID as shown by flynn routes, e.g. http/…)',
+    args: [1, 1],
+    async run(ctx) {
+      const route = await (await ctx.client()).deleteRoute(await ctx.app(), ctx.positionals[0] ?? '');
+      ctx.out(`Route ${route.id} removed.`);
+    },
+  },
+  {
+    name: 'ps',
+    usage: 'ps [-a APP] [--json]',
+    summary: "list an app's jobs across the cluster",
+    options: { json: { type: 'boolean' } },
+    async run(ctx) {
+      const client = await ctx.client();
+      const app = await ctx.app();
+      const jobs = await client.listJobs(app);
+      if (ctx.json) return ctx.printJson(jobs);
+      const versions = new Map((await client.listReleases(app)).map((r) => [r.id, `v${r.version}`]));
+      ctx.out(formatTable(['ID', 'TYPE', 'STATE', 'RELEASE', 'STARTED'], jobs.map((j) => [j.id, j.type, j.state, versions.get(j.releaseId) ?? j.releaseId, shortTime(j.createdAt)])));
+    },
+  },
+  {
+    name: 'log',
+    usage: 'log [-a APP] [-f] [-t TYPE] [-n LINES] [JOB]',
+    summary: "print an app's logs (one job's with JOB); -f follows",
+    options: { follow: { type: 'boolean', short: 'f' }, type: { type: 'string', short: 't' }, lines: { type: 'string', short: 'n' } },
+    args: [0, 1],
+    async run(ctx) {
+      const lines = typeof ctx.values.lines === 'string' ? Number(ctx.values.lines) : undefined;
+      if (lines !== undefined && !Number.isInteger(lines)) throw new CliError('-n LINES must be a number', { usage: true });
+      const job = ctx.positionals[0];
+      const stream = (await ctx.client()).logs(await ctx.app(), { follow: ctx.values.follow === true, ...(job ? { job } : {}), ...(typeof ctx.values.type === 'string' ? { type: ctx.values.type } : {}), ...(lines !== undefined ? { lines } : {}) });
+      for await (const l of stream) {
+        const text = job ? l.msg : `${shortTime(l.time)} ${l.type}.${l.jobId.slice(0, 8)}: ${l.msg}`;
+        if (l.stream === 'stderr' && job) ctx.io.stderr(text + '\n');
+        else ctx.out(text);
+      }
+    },
+  },
+  {
+    name: 'scale',
+    usage: 'scale [-a APP] [TYPE=COUNT...]',
+    summary: 'scale process types of the running release (no args: show counts)',
+    args: [0, 64],
+    async run(ctx) {
+      const client = await ctx.client();
+      const app = await ctx.app();
+      if (ctx.positionals.length === 0) {
+        const release = await client.currentRelease(app);
+        const f = await client.getFormation(app, release.id);
+        ctx.out(Object.keys(release.processes).map((t) => `${t}=${f.processes[t] ?? 0}`).join(' '));
+        return;
+      }
+      const processes: Record<string, number> = {};
+      for (const arg of ctx.positionals) {
+        const m = /^([A-Za-z0-9_-]+)=(\d+)$/.exec(arg);
+        if (!m) throw new CliError(`expected TYPE=COUNT, got ${JSON.stringify(arg)}`, { usage: true });
+        processes[m[1] as string] = Number(m[2]);
+      }
+      const f = await client.scale(app, processes);
+      ctx.out(`scaled ${app}: ${Object.entries(processes).map(([t]) => `${t}=${f.processes[t] ?? 0}`).join(' ')}`);
+    },
+  },
+  {
+    name: 'run',
+    usage: 'run [-a APP] [-d] [-e K=V...] CMD [ARG...]',
+    summary: 'run a one-off command in the current release; output streamed, exit code propagated',
+    help: '-d starts it detached and prints the job id. Options go before CMD; everything after CMD is passed to it.',
+    options: { detach: { type: 'boolean', short: 'd' }, env: { type: 'string', short: 'e', multiple: true } },
+    args: [1, Infinity],
+    passThrough: true,
+    async run(ctx) {
+      const client = await ctx.client();
+      const env: Record<string, string> = {};
+      for (const kv of (ctx.values.env as string[] | undefined) ?? []) {
+        const eq = kv.indexOf('=');
+        if (eq <= 0) throw new CliError(`-e expects K=V, got ${JSON.stringify(kv)}`, { usage: true });
+        env[kv.slice(0, eq)] = kv.slice(eq + 1);
+      }
+      const app = await ctx.app();
+      if (ctx.values.detach === true) {
+        ctx.out((await client.runDetached(app, { cmd: ctx.positionals, env })).id);
+        return;
+      }
+      let status: number | undefined;
+      for await (const o of client.run(app, { cmd: ctx.positionals, env })) {
+        if (o.kind === 'output') (o.stream === 'stderr' ? ctx.io.stderr : ctx.io.stdout)(o.data);
+        else if (o.kind === 'exit') status = o.status;
+      }
+      if (status === undefined) throw new CliError('the job ended without an exit status');
+      return status;
+    },
+  },
+  {
+    name: 'env',
+    usage: 'env [-a APP] [--json] | env set K=V... | env unset K... | env get K',
+    summary: "show or change an app's environment (each change is a new release, deployed)",
+    options: { json: { type: 'boolean' } },
+    args: [0, 256],
+    async run(ctx) {
+      const client = await ctx.client();
+      const app = await ctx.app();
+      const [sub, ...rest] = ctx.positionals;
+      if (sub === undefined) {
+        const env = await client.getEnv(app);
+        if (ctx.json) return ctx.printJson(env);
+        const lines = Object.keys(env).sort().map((k) => `${k}=${env[k]}`);
+        if (lines.length > 0) ctx.out(lines.join('\n'));
+        return;
+      }
+      if (sub === 'get') {
+        const env = await client.getEnv(app);
+        const k = rest[0];
+        if (k === undefined || rest.length !== 1) throw new CliError('usage: flynn env get K', { usage: true });
+        if (env[k] === undefined) throw new CliError(`${k} is not set`);
+        return ctx.out(env[k]);
+      }
+      let change;
+      if (sub === 'set') {
+        const set: Record<string, string> = {};
+        for (const kv of rest) {
+          const eq = kv.indexOf('=');
+          if (eq <= 0) throw new CliError(`expected K=V, got ${JSON.stringify(kv)}`, { usage: true });
+          set[kv.slice(0, eq)] = kv.slice(eq + 1);
+        }
+        if (rest.length === 0) throw new CliError('usage: flynn env set K=V...', { usage: true });
+        change = await client.setEnv(app, set);
+      } else if (sub === 'unset') {
+        if (rest.length === 0) throw new CliError('usage: flynn env unset K...', { usage: true });
+        change = await client.unsetEnv(app, rest);
+      } else {
+        throw new CliError(`unknown env subcommand ${JSON.stringify(sub)} (set, unset, get)`, { usage: true });
+      }
+      await awaitDeployment(ctx, client, app, change.deployment);
+      ctx.out(`Created release v${change.release.version} and deployed it.`);
+    },
+  },
+  {
+    name: 'releases',
+    usage: 'releases [-a APP] [--json]',
+    summary: "list an app's releases",
+    options: { json: { type: 'boolean' } },
+    async run(ctx) {
+      const client = await ctx.client();
+      const app = await client.getApp(await ctx.app());
+      const releases = await client.listReleases(app.id);
+      if (ctx.json) return ctx.printJson(releases);
+      ctx.out(formatTable(['VERSION', 'ID', 'PROCESSES', 'CREATED', ''], releases.reverse().map((r) => [`v${r.version}`, r.id, Object.keys(r.processes).join(',') || '-', shortTime(r.createdAt), r.id === app.releaseId ? '(current)' : ''])));
+    },
+  },
+  {
+    name: 'rollback',
+    usage: 'rollback [-a APP] [VERSION]',
+    summary: 'deploy an earlier release again (default: the one before the current)',
+    args: [0, 1],
+    async run(ctx) {
+      const client = await ctx.client();
+      const app = await ctx.app();
+      const target = ctx.positionals[0];
+      const change = await client.rollback(app, target);
+      await awaitDeployment(ctx, client, app, change.deployment);
+      ctx.out(`Rolled back${target ? ` to ${target.startsWith('v') ? target : `v${target}`}` : ''}: release v${change.release.version} deployed.`);
+    },
+  },
+  {
+    name: 'kill',
+    usage: 'kill [-a APP] JOB',
+    summary: 'stop a job (the scheduler starts a replacement if the formation wants one)',
+    args: [1, 1],
+    async run(ctx) {
+      const job = ctx.positionals[0] ?? '';
+      await (await ctx.client()).killJob(await ctx.app(), job);
+      ctx.out(`Job ${job} killed.`);
+    },
+  },
+];

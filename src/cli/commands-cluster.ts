@@ -1,0 +1,159 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { configPath, gitUrl, readConfig, writeConfig } from './config.js';
+import type { Command } from './context.js';
+import { CliError } from './errors.js';
+import { git, inGitRepo, remoteUrl } from './git.js';
+import { formatTable, shortTime } from './table.js';
+
+export const clusterCommands: Command[] = [
+  {
+    name: 'server-add',
+    usage: 'server-add [-g githost] [-p pin] [-d] NAME URL KEY',
+    summary: 'add a cluster to ~/.flynnrc ($FLYNNRC)',
+    help: 'The first cluster added (or one added with -d) is the default.',
+    options: { githost: { type: 'string', short: 'g' }, pin: { type: 'string', short: 'p' }, default: { type: 'boolean', short: 'd' } },
+    args: [3, 3],
+    async run(ctx) {
+      const [name, url, key] = ctx.positionals as [string, string, string];
+      try {
+        const parsed = new URL(url);
+        if (!['http:', 'https:'].includes(parsed.protocol)) throw new Error('not http(s)');
+      } catch {
+        throw new CliError(`URL ${JSON.stringify(url)} is not an http(s) URL`);
+      }
+      const path = configPath(ctx.io.env);
+      const rc = await readConfig(path);
+      if (rc.clusters.some((c) => c.name === name)) throw new CliError(`a cluster named ${JSON.stringify(name)} already exists in ${path}`);
+      const entry = { name, url, key, ...(typeof ctx.values.githost === 'string' ? { gitHost: ctx.values.githost } : {}), ...(typeof ctx.values.pin === 'string' ? { tlsPin: ctx.values.pin } : {}) };
+      rc.clusters.push(entry);
+      if (rc.clusters.length === 1 || ctx.values.default === true) rc.default = name;
+      await writeConfig(path, rc);
+      ctx.out(`Cluster "${name}" added${rc.default === name ? ' and set as default' : ''}.`);
+    },
+  },
+  {
+    name: 'key-add',
+    usage: 'key-add [FILE]',
+    summary: 'add an SSH public key allowed to git push (default ~/.ssh/id_ed25519.pub or id_rsa.pub)',
+    args: [0, 1],
+    async run(ctx) {
+      const home = ctx.io.env.HOME ?? '';
+      const candidates = ctx.positionals[0] ? [ctx.positionals[0]] : ['id_ed25519.pub', 'id_ecdsa.pub', 'id_rsa.pub'].map((f) => join(home, '.ssh', f));
+      let text: string | undefined;
+      for (const file of candidates) {
+        text = await readFile(file, 'utf8').catch(() => undefined);
+        if (text !== undefined) break;
+      }
+      if (text === undefined) throw new CliError(`cannot read a public key from ${candidates.join(', ')}`);
+      const key = await (await ctx.client()).addKey(text.trim());
+      ctx.out(`Key ${key.fingerprint} added.`);
+    },
+  },
+  {
+    name: 'keys',
+    usage: 'keys [--json]',
+    summary: 'list the SSH keys allowed to push',
+    options: { json: { type: 'boolean' } },
+    async run(ctx) {
+      const keys = await (await ctx.client()).listKeys();
+      if (ctx.json) return ctx.printJson(keys);
+      ctx.out(formatTable(['FINGERPRINT', 'COMMENT'], keys.map((k) => [k.fingerprint, k.comment])));
+    },
+  },
+  {
+    name: 'key-remove',
+    usage: 'key-remove FINGERPRINT',
+    summary: 'remove an SSH key',
+    args: [1, 1],
+    async run(ctx) {
+      const key = await (await ctx.client()).removeKey(ctx.positionals[0] ?? '');
+      ctx.out(`Key ${key.fingerprint} removed.`);
+    },
+  },
+  {
+    name: 'create',
+    usage: 'create [-r remote] NAME',
+    summary: 'create an app (and a git remote "flynn" when run in a git repo)',
+    options: { remote: { type: 'string', short: 'r' } },
+    args: [1, 1],
+    async run(ctx) {
+      const name = ctx.positionals[0] ?? '';
+      const client = await ctx.client();
+      const app = await client.createApp({ name });
+      ctx.out(`Created ${app.name}`);
+      if (!(await inGitRepo(ctx.io.cwd))) return;
+      const cluster = await ctx.cluster();
+      const gitHost = cluster.gitHost ?? (await client.status()).gitHost ?? `${new URL(cluster.url).hostname}:2222`;
+      const remote = typeof ctx.values.remote === 'string' ? ctx.values.remote : 'flynn';
+      const url = gitUrl(gitHost, app.name);
+      const args = (await remoteUrl(ctx.io.cwd, remote)) === undefined ? ['remote', 'add', remote, url] : ['remote', 'set-url', remote, url];
+      const res = await git(ctx.io.cwd, args);
+      if (res.code !== 0) throw new CliError(`app created, but git ${args.join(' ')} failed: ${res.stderr.trim()}`);
+      ctx.out(`Added git remote ${remote}: ${url}`);
+    },
+  },
+  {
+    name: 'apps',
+    usage: 'apps [--json]',
+    summary: 'list apps',
+    options: { json: { type: 'boolean' } },
+    async run(ctx) {
+      const client = await ctx.client();
+      const apps = await client.listApps();
+      if (ctx.json) return ctx.printJson(apps);
+      const rows = await Promise.all(
+        apps.map(async (a) => {
+          const release = a.releaseId ? await client.currentRelease(a.id).catch(() => undefined) : undefined;
+          return [a.name, a.id, release ? `v${release.version}` : '-', shortTime(a.createdAt)];
+        }),
+      );
+      ctx.out(formatTable(['NAME', 'ID', 'RELEASE', 'CREATED'], rows));
+    },
+  },
+  {
+    name: 'info',
+    usage: 'info [-a APP] [--json]',
+    summary: "show an app's release, formation and routes",
+    options: { json: { type: 'boolean' } },
+    async run(ctx) {
+      const client = await ctx.client();
+      const app = await client.getApp(await ctx.app());
+      const release = app.releaseId ? await client.currentRelease(app.id) : undefined;
+      const formation = release ? await client.getFormation(app.id, release.id) : undefined;
+      const routes = await client.listRoutes(app.id);
+      if (ctx.json) return ctx.printJson({ app, release: release ?? null, formation: formation ?? null, routes });
+      const rows: string[][] = [
+        ['Name', app.name],
+        ['ID', app.id],
+        ['Release', release ? `v${release.version} (${release.id})` : '-'],
+        ['Strategy', app.strategy],
+        ['Processes', formation ? Object.entries(formation.processes).map(([t, n]) => `${t}=${n}`).join(' ') || '-' : '-'],
+        ['Routes', routes.map(routeLabel).join(', ') || '-'],
+        ['Created', shortTime(app.createdAt)],
+      ];
+      ctx.out(rows.map(([k, v]) => `${(k + ':').padEnd(11)}${v}`).join('\n'));
+    },
+  },
+  {
+    name: 'delete',
+    usage: 'delete [-a APP] [-y]',
+    summary: 'delete an app with its releases, jobs and routes',
+    help: 'Asks for confirmation on stdin unless -y is given.',
+    options: { yes: { type: 'boolean', short: 'y' } },
+    async run(ctx) {
+      const name = await ctx.app();
+      if (ctx.values.yes !== true) {
+        ctx.io.stderr(`Are you sure you want to delete the app "${name}"? (yes/no): `);
+        const answer = (await ctx.io.readLine())?.trim();
+        if (answer !== 'yes') throw new CliError('not deleted');
+      }
+      const app = await (await ctx.client()).deleteApp(name);
+      ctx.out(`Deleted ${app.name} (${app.id})`);
+    },
+  },
+];
+
+export function routeLabel(r: { type: string; domain?: string; path?: string; port?: number }): string {
+  return r.type === 'http' ? `http:${r.domain}${r.path && r.path !== '/' ? r.path : ''}` : `tcp:${r.port}`;
+}

@@ -1,0 +1,76 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { CliError } from './errors.js';
+
+/** One cluster the CLI knows, as `server-add` writes it. */
+export interface ClusterConfig {
+  name: string;
+  /** Controller URL. */
+  url: string;
+  key: string;
+  /** `host[:port]` of the git receiver; `ssh://git@<gitHost>/<app>.git`. */
+  gitHost?: string;
+  /** TLS certificate pin (SHA-256, base64), kept for a TLS-fronted controller. */
+  tlsPin?: string;
+}
+
+/** The `~/.flynnrc` file (JSON). */
+export interface FlynnRc {
+  default?: string;
+  clusters: ClusterConfig[];
+}
+
+/** `$FLYNNRC`, else `~/.flynnrc`. */
+export function configPath(env: NodeJS.ProcessEnv): string {
+  return env.FLYNNRC || join(env.HOME || homedir(), '.flynnrc');
+}
+
+export async function readConfig(path: string): Promise<FlynnRc> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { clusters: [] };
+    throw err;
+  }
+  try {
+    const parsed = JSON.parse(text) as FlynnRc;
+    if (!Array.isArray(parsed.clusters)) throw new Error('no clusters list');
+    return parsed;
+  } catch (err) {
+    throw new CliError(`${path} is not a valid flynnrc (${(err as Error).message})`);
+  }
+}
+
+/** Write atomically, readable by the owner only (it holds cluster keys). */
+export async function writeConfig(path: string, rc: FlynnRc): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, JSON.stringify(rc, null, 2) + '\n', { mode: 0o600 });
+  await rename(tmp, path);
+}
+
+/** The cluster named by `-c`, else the default, else the only one. */
+export function pickCluster(rc: FlynnRc, name: string | undefined): ClusterConfig {
+  const wanted = name ?? rc.default;
+  if (wanted !== undefined) {
+    const found = rc.clusters.find((c) => c.name === wanted);
+    if (!found) throw new CliError(`no cluster named ${JSON.stringify(wanted)} (see flynn server-add)`);
+    return found;
+  }
+  const [only] = rc.clusters;
+  if (!only) throw new CliError('no cluster configured: run flynn server-add NAME URL KEY first');
+  return only;
+}
+
+/** The git URL of an app on a cluster. */
+export function gitUrl(gitHost: string, app: string): string {
+  return `ssh://git@${gitHost}/${app}.git`;
+}
+
+/** The app name in a flynn git remote URL (`ssh://git@host/<app>.git`, `git@host:<app>.git`). */
+export function appFromGitUrl(url: string): string | undefined {
+  const m = /[/:]([a-z0-9][a-z0-9-]*)(?:\.git)?\/?$/.exec(url.trim());
+  return m?.[1];
+}

@@ -1,0 +1,96 @@
+import type { ParseArgsConfig } from 'node:util';
+import type { Agent } from 'undici';
+import { ControllerClient } from '../controller/client.js';
+import { appFromGitUrl, configPath, pickCluster, readConfig, type ClusterConfig } from './config.js';
+import { CliError } from './errors.js';
+import { remoteUrl } from './git.js';
+import { pinnedAgent } from './tls-pin.js';
+
+/** Where the CLI reads and writes: the real process in `main.ts`, anything in tests. */
+export interface CliIo {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** One line from stdin (for confirmations), undefined at EOF. */
+  readLine(): Promise<string | undefined>;
+}
+
+export interface GlobalFlags {
+  app?: string;
+  cluster?: string;
+}
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+/** What a command gets: its parsed args and lazy access to the cluster, client and app. */
+export class CommandContext {
+  private clientInstance: ControllerClient | undefined;
+  private clusterInstance: ClusterConfig | undefined;
+  private agent: Agent | undefined;
+
+  constructor(
+    readonly io: CliIo,
+    readonly flags: GlobalFlags,
+    readonly values: Values,
+    readonly positionals: string[],
+  ) {}
+
+  get json(): boolean {
+    return this.values.json === true;
+  }
+
+  async cluster(): Promise<ClusterConfig> {
+    this.clusterInstance ??= pickCluster(await readConfig(configPath(this.io.env)), this.flags.cluster);
+    return this.clusterInstance;
+  }
+
+  async client(): Promise<ControllerClient> {
+    if (!this.clientInstance) {
+      const cluster = await this.cluster();
+      if (cluster.tlsPin !== undefined && cluster.url.startsWith('https:')) this.agent = pinnedAgent(cluster.tlsPin);
+      this.clientInstance = new ControllerClient({ url: cluster.url, key: cluster.key, ...(this.agent ? { dispatcher: this.agent } : {}) });
+    }
+    return this.clientInstance;
+  }
+
+  /** `-a APP`, else the app of the `flynn` git remote of the current directory. */
+  async app(): Promise<string> {
+    const explicit = typeof this.values.app === 'string' ? this.values.app : this.flags.app;
+    if (explicit) return explicit;
+    const url = await remoteUrl(this.io.cwd, 'flynn');
+    const fromRemote = url === undefined ? undefined : appFromGitUrl(url);
+    if (!fromRemote) throw new CliError('no app: give -a APP, or run in a git repo with a flynn remote');
+    return fromRemote;
+  }
+
+  out(text: string): void {
+    this.io.stdout(text.endsWith('\n') ? text : text + '\n');
+  }
+
+  printJson(value: unknown): void {
+    this.out(JSON.stringify(value, null, 2));
+  }
+
+  async close(): Promise<void> {
+    await this.clientInstance?.close();
+    await this.agent?.close();
+  }
+}
+
+/** One `flynn` command. */
+export interface Command {
+  name: string;
+  /** `flynn <usage>` */
+  usage: string;
+  summary: string;
+  /** Extra lines for `--help`. */
+  help?: string;
+  options?: OptionSpec;
+  /** Positional count bounds. Default 0..0. */
+  args?: [min: number, max: number];
+  /** Everything after the first positional is passed through untouched (`run`). */
+  passThrough?: boolean;
+  run(ctx: CommandContext): Promise<number | void>;
+}

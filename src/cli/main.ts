@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+/** The `flynn` command: maps the process to {@link runCli}. */
+import { createInterface } from 'node:readline';
+import { runCli } from './cli.js';
+
+let lines: AsyncIterator<string> | undefined;
+const code = await runCli(process.argv.slice(2), {
+  env: process.env,
+  cwd: process.cwd(),
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+  readLine: async () => {
+    lines ??= createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+    const next = await lines.next();
+    return next.done ? undefined : next.value;
+  },
+});
+// Let stdout drain before exiting with the command's status.
+process.stdout.write('', () => process.exit(code));

@@ -1,0 +1,256 @@
+import type { Dispatcher } from 'undici';
+import { parseSse, type SseEvent } from '../common/http/sse.js';
+import { HttpJsonClient } from '../common/http/json-client.js';
+import { sleep } from '../common/lifecycle.js';
+import { DeployFailedError } from './errors.js';
+import type {
+  App,
+  Artifact,
+  ControllerEvent,
+  CreateAppInput,
+  CreateArtifactInput,
+  CreateReleaseInput,
+  CreateRouteInput,
+  Deployment,
+  DeploymentStrategy,
+  Formation,
+  Job,
+  Key,
+  LogLine,
+  Release,
+  ReleaseChange,
+  Route,
+  RunJobInput,
+  RunOutput,
+  UpdateAppInput,
+} from './types.js';
+
+export interface ControllerClientOptions {
+  /** Controller URL, e.g. `http://127.0.0.1:8081`. */
+  url: string;
+  /** The cluster key. */
+  key: string;
+  /** A shared undici dispatcher (default: the client owns one). */
+  dispatcher?: Dispatcher;
+}
+
+export interface WaitOptions {
+  signal?: AbortSignal;
+  /** Give up after this many ms. Default 120 000. */
+  timeoutMs?: number;
+  /** Poll interval in ms. Default 100. */
+  pollMs?: number;
+}
+
+const e = encodeURIComponent;
+
+/**
+ * The typed client of the controller API: one method per endpoint. Errors are rebuilt into the
+ * server's FlynnError classes (match on `code`). Apps are addressed by name or id.
+ */
+export class ControllerClient {
+  private readonly http: HttpJsonClient;
+
+  constructor(options: ControllerClientOptions) {
+    this.http = new HttpJsonClient({ url: options.url, key: options.key, ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}) });
+  }
+
+  get url(): string {
+    return this.http.url;
+  }
+
+  status(): Promise<{ status: string; gitHost: string | null }> {
+    return this.http.json('GET', '/status');
+  }
+
+  // apps
+  createApp(input: CreateAppInput): Promise<App> {
+    return this.http.json('POST', '/apps', { body: input });
+  }
+  listApps(): Promise<App[]> {
+    return this.http.json('GET', '/apps');
+  }
+  getApp(app: string): Promise<App> {
+    return this.http.json('GET', `/apps/${e(app)}`);
+  }
+  updateApp(app: string, patch: UpdateAppInput): Promise<App> {
+    return this.http.json('PATCH', `/apps/${e(app)}`, { body: patch });
+  }
+  deleteApp(app: string): Promise<App> {
+    return this.http.json('DELETE', `/apps/${e(app)}`);
+  }
+
+  // artifacts and releases
+  createArtifact(input: CreateArtifactInput): Promise<Artifact> {
+    return this.http.json('POST', '/artifacts', { body: input });
+  }
+  listArtifacts(): Promise<Artifact[]> {
+    return this.http.json('GET', '/artifacts');
+  }
+  getArtifact(id: string): Promise<Artifact> {
+    return this.http.json('GET', `/artifacts/${e(id)}`);
+  }
+  createRelease(app: string, input: CreateReleaseInput): Promise<Release> {
+    return this.http.json('POST', `/apps/${e(app)}/releases`, { body: input });
+  }
+  listReleases(app: string): Promise<Release[]> {
+    return this.http.json('GET', `/apps/${e(app)}/releases`);
+  }
+  /** By id or version (`3`, `v3`). */
+  getRelease(app: string, release: string): Promise<Release> {
+    return this.http.json('GET', `/apps/${e(app)}/releases/${e(release)}`);
+  }
+  /** The running release; throws a NotFoundError when there is none. */
+  currentRelease(app: string): Promise<Release> {
+    return this.http.json('GET', `/apps/${e(app)}/release`);
+  }
+
+  // deployments
+  /** Start a deployment (it runs in the background: see {@link waitForDeployment}). */
+  deploy(app: string, release: string, strategy?: DeploymentStrategy): Promise<Deployment> {
+    return this.http.json('POST', `/apps/${e(app)}/deploy`, { body: { release, ...(strategy ? { strategy } : {}) } });
+  }
+  listDeployments(app: string): Promise<Deployment[]> {
+    return this.http.json('GET', `/apps/${e(app)}/deployments`);
+  }
+  getDeployment(app: string, id: string): Promise<Deployment> {
+    return this.http.json('GET', `/apps/${e(app)}/deployments/${e(id)}`);
+  }
+  /** Wait until the deployment completes; throws a DeployFailedError when it failed. */
+  async waitForDeployment(app: string, id: string, options: WaitOptions = {}): Promise<Deployment> {
+    const deadline = Date.now() + (options.timeoutMs ?? 120_000);
+    for (;;) {
+      const d = await this.getDeployment(app, id);
+      if (d.status === 'complete') return d;
+      if (d.status === 'failed') throw new DeployFailedError(d.error ?? `deployment ${id} failed`, { detail: d });
+      if (Date.now() > deadline) throw new DeployFailedError(`deployment ${id} still ${d.status} after ${options.timeoutMs ?? 120_000} ms`, { detail: d });
+      await sleep(options.pollMs ?? 100, options.signal);
+    }
+  }
+  /** Roll back to `release` (default: the one before the current). Creates a new release and deploys it. */
+  rollback(app: string, release?: string): Promise<ReleaseChange> {
+    return this.http.json('POST', `/apps/${e(app)}/rollback`, { body: release === undefined ? {} : { release } });
+  }
+
+  // env
+  getEnv(app: string): Promise<Record<string, string>> {
+    return this.http.json('GET', `/apps/${e(app)}/env`);
+  }
+  /** Set and/or unset variables: a new release, deployed. */
+  updateEnv(app: string, change: { set?: Record<string, string>; unset?: string[] }): Promise<ReleaseChange> {
+    return this.http.json('PATCH', `/apps/${e(app)}/env`, { body: change });
+  }
+  setEnv(app: string, vars: Record<string, string>): Promise<ReleaseChange> {
+    return this.updateEnv(app, { set: vars });
+  }
+  unsetEnv(app: string, keys: string[]): Promise<ReleaseChange> {
+    return this.updateEnv(app, { unset: keys });
+  }
+
+  // formations
+  listAllFormations(): Promise<Formation[]> {
+    return this.http.json('GET', '/formations');
+  }
+  listFormations(app: string): Promise<Formation[]> {
+    return this.http.json('GET', `/apps/${e(app)}/formations`);
+  }
+  getFormation(app: string, release: string): Promise<Formation> {
+    return this.http.json('GET', `/apps/${e(app)}/formations/${e(release)}`);
+  }
+  putFormation(app: string, release: string, processes: Record<string, number>): Promise<Formation> {
+    return this.http.json('PUT', `/apps/${e(app)}/formations/${e(release)}`, { body: { processes } });
+  }
+  /** Scale the running release: `{ web: 8, worker: 2 }` (types not named keep their count). */
+  scale(app: string, processes: Record<string, number>): Promise<Formation> {
+    return this.http.json('PUT', `/apps/${e(app)}/scale`, { body: { processes } });
+  }
+
+  // jobs
+  listJobs(app: string): Promise<Job[]> {
+    return this.http.json('GET', `/apps/${e(app)}/jobs`);
+  }
+  killJob(app: string, job: string): Promise<void> {
+    return this.http.json('DELETE', `/apps/${e(app)}/jobs/${e(job)}`);
+  }
+  /** Start a one-off job without waiting for it. */
+  runDetached(app: string, input: Omit<RunJobInput, 'attach'>): Promise<{ id: string }> {
+    return this.http.json('POST', `/apps/${e(app)}/jobs`, { body: { ...input, attach: false } });
+  }
+  /** Run a one-off job and stream its output; the last item is `{ kind: 'exit', status }`. */
+  async *run(app: string, input: Omit<RunJobInput, 'attach'>, options: { signal?: AbortSignal } = {}): AsyncGenerator<RunOutput | { kind: 'job'; id: string }> {
+    for await (const ev of this.sse('POST', `/apps/${e(app)}/jobs`, { body: { ...input, attach: true }, ...(options.signal ? { signal: options.signal } : {}) })) {
+      const data = JSON.parse(ev.data) as Record<string, unknown>;
+      if (ev.event === 'job') yield { kind: 'job', id: String(data.id) };
+      else if (ev.event === 'output') yield { kind: 'output', stream: data.stream as 'stdout' | 'stderr', data: String(data.data) };
+      else if (ev.event === 'exit') yield { kind: 'exit', status: Number(data.status) };
+      else if (ev.event === 'error') throw new Error(String(data.message));
+    }
+  }
+
+  /** An app's job logs; with `follow` the stream stays open. */
+  async *logs(app: string, query: { job?: string; type?: string; follow?: boolean; lines?: number; signal?: AbortSignal } = {}): AsyncGenerator<LogLine> {
+    const q = { job: query.job, type: query.type, follow: query.follow ? '1' : undefined, lines: query.lines };
+    for await (const ev of this.sse('GET', `/apps/${e(app)}/log`, { query: q, ...(query.signal ? { signal: query.signal } : {}) })) {
+      if (ev.event === 'log') yield JSON.parse(ev.data) as LogLine;
+      else if (ev.event === 'end') return;
+      else if (ev.event === 'error') throw new Error((JSON.parse(ev.data) as { message: string }).message);
+    }
+  }
+
+  // routes
+  listAllRoutes(): Promise<Route[]> {
+    return this.http.json('GET', '/routes');
+  }
+  listRoutes(app: string): Promise<Route[]> {
+    return this.http.json('GET', `/apps/${e(app)}/routes`);
+  }
+  createRoute(app: string, input: CreateRouteInput): Promise<Route> {
+    return this.http.json('POST', `/apps/${e(app)}/routes`, { body: input });
+  }
+  /** `id` is `http/<uuid>` or `tcp/<uuid>`. */
+  getRoute(app: string, id: string): Promise<Route> {
+    return this.http.json('GET', `/apps/${e(app)}/routes/${routePath(id)}`);
+  }
+  deleteRoute(app: string, id: string): Promise<Route> {
+    return this.http.json('DELETE', `/apps/${e(app)}/routes/${routePath(id)}`);
+  }
+
+  // keys
+  addKey(key: string): Promise<Key> {
+    return this.http.json('POST', '/keys', { body: { key } });
+  }
+  listKeys(): Promise<Key[]> {
+    return this.http.json('GET', '/keys');
+  }
+  /** By id or `SHA256:` fingerprint. */
+  removeKey(idOrFingerprint: string): Promise<Key> {
+    return this.http.json('DELETE', `/keys/${e(idOrFingerprint)}`);
+  }
+
+  /** Every change, live; `lastEventId` resumes after that event. */
+  async *events(options: { app?: string; lastEventId?: string; signal?: AbortSignal } = {}): AsyncGenerator<ControllerEvent> {
+    const headers = options.lastEventId === undefined ? undefined : { 'last-event-id': options.lastEventId };
+    for await (const ev of this.sse('GET', '/events', { query: { app: options.app }, ...(headers ? { headers } : {}), ...(options.signal ? { signal: options.signal } : {}) })) {
+      if (ev.event === 'error') throw new Error((JSON.parse(ev.data) as { message: string }).message);
+      yield JSON.parse(ev.data) as ControllerEvent;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.http.close();
+  }
+
+  private async *sse(method: Dispatcher.HttpMethod, path: string, options: Parameters<HttpJsonClient['stream']>[2]): AsyncGenerator<SseEvent> {
+    const res = await this.http.stream(method, path, { ...options, headers: { accept: 'text/event-stream', ...options?.headers } });
+    try {
+      yield* parseSse(res.body);
+    } finally {
+      res.body.destroy();
+    }
+  }
+}
+
+function routePath(id: string): string {
+  const [type, rest] = id.split('/', 2);
+  return `${e(type ?? '')}/${e(rest ?? '')}`;
+}

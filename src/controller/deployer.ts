@@ -1,0 +1,118 @@
+import { sleep } from '../common/lifecycle.js';
+import { DeployFailedError } from './errors.js';
+import type { JobRunner } from './jobs.js';
+import type { Store } from './store.js';
+import type { App, DeploymentStrategy, Formation, Job } from './types.js';
+
+/** What a deployment must achieve. */
+export interface DeployPlan {
+  deploymentId: string;
+  app: App;
+  strategy: DeploymentStrategy;
+  /** The running release's formation, or null when nothing runs yet. */
+  from: Formation | null;
+  /** The new release and the counts it must reach. */
+  to: { releaseId: string; processes: Record<string, number> };
+}
+
+export interface DeployOptions {
+  signal?: AbortSignal;
+  /** Progress lines for the event log and the CLI. */
+  onStep?: (step: string) => void;
+}
+
+/**
+ * Moves an app from one release to another. Resolves once the new release runs at its counts and
+ * the old one is stopped; rejects with a {@link DeployFailedError} when the new jobs do not come
+ * up, having put the old release back as it was.
+ */
+export interface Deployer {
+  deploy(plan: DeployPlan, options?: DeployOptions): Promise<void>;
+}
+
+export interface FormationDeployerOptions {
+  store: Store;
+  /** Where job states are read from (the scheduler's view). */
+  jobs: Pick<JobRunner, 'listJobs'>;
+  /** How long new jobs get to come up, per step, in ms. Default 60 000. */
+  timeoutMs?: number;
+  /** How often job states are polled, in ms. Default 100. */
+  pollMs?: number;
+}
+
+export const FORMATION_DEPLOYER_DEFAULTS = Object.freeze({ timeoutMs: 60_000, pollMs: 100 });
+
+/**
+ * The deployer that drives the scheduler through formations (as Flynn's deployer does): it scales
+ * the new release's formation up, waits for its jobs to be `up`, then scales the old one down.
+ * `all-at-once` does it in one step; `one-by-one` one job at a time, per process type.
+ */
+export class FormationDeployer implements Deployer {
+  private readonly timeoutMs: number;
+  private readonly pollMs: number;
+
+  constructor(private readonly options: FormationDeployerOptions) {
+    this.timeoutMs = options.timeoutMs ?? FORMATION_DEPLOYER_DEFAULTS.timeoutMs;
+    this.pollMs = options.pollMs ?? FORMATION_DEPLOYER_DEFAULTS.pollMs;
+  }
+
+  async deploy(plan: DeployPlan, options: DeployOptions = {}): Promise<void> {
+    const { store } = this.options;
+    const appId = plan.app.id;
+    const target = plan.to.processes;
+    const old = plan.from && plan.from.releaseId !== plan.to.releaseId ? plan.from : null;
+    const step = (s: string) => options.onStep?.(s);
+    try {
+      if (plan.strategy === 'all-at-once' || !old) {
+        step(`starting ${describe(target)} of the new release`);
+        await store.putFormation(appId, plan.to.releaseId, target);
+        await this.waitUp(appId, plan.to.releaseId, target, options.signal);
+      } else {
+        const current: Record<string, number> = {};
+        const remaining = { ...old.processes };
+        for (const [type, count] of Object.entries(target)) {
+          for (let i = 1; i <= count; i++) {
+            current[type] = i;
+            step(`starting ${type} ${i}/${count} of the new release`);
+            await store.putFormation(appId, plan.to.releaseId, current);
+            await this.waitUp(appId, plan.to.releaseId, current, options.signal);
+            if ((remaining[type] ?? 0) > 0) {
+              remaining[type] = (remaining[type] ?? 0) - 1;
+              await store.putFormation(appId, old.releaseId, remaining);
+            }
+          }
+        }
+      }
+    } catch (err) {
+      step('new jobs did not come up: restoring the old release');
+      await store.deleteFormation(appId, plan.to.releaseId);
+      if (old) await store.putFormation(appId, old.releaseId, old.processes);
+      if (err instanceof DeployFailedError) throw err;
+      throw new DeployFailedError(`deployment ${plan.deploymentId} failed: ${(err as Error).message}`, { cause: err });
+    }
+    if (old) {
+      step('stopping the old release');
+      await store.deleteFormation(appId, old.releaseId);
+    }
+  }
+
+  private async waitUp(appId: string, releaseId: string, counts: Record<string, number>, signal?: AbortSignal): Promise<void> {
+    const deadline = Date.now() + this.timeoutMs;
+    for (;;) {
+      const jobs = (await this.options.jobs.listJobs(appId)).filter((j) => j.releaseId === releaseId);
+      const failed = jobs.find((j) => j.state === 'crashed' || j.state === 'failed');
+      if (failed) throw new DeployFailedError(`${failed.type} job ${failed.id} of the new release ${failed.state}`, { detail: { jobId: failed.id } });
+      if (Object.entries(counts).every(([type, n]) => countUp(jobs, type) >= n)) return;
+      if (Date.now() > deadline) throw new DeployFailedError(`new jobs were not up after ${this.timeoutMs} ms (want ${describe(counts)})`);
+      await sleep(this.pollMs, signal);
+    }
+  }
+}
+
+function countUp(jobs: Job[], type: string): number {
+  return jobs.filter((j) => j.type === type && j.state === 'up').length;
+}
+
+function describe(counts: Record<string, number>): string {
+  return Object.entries(counts).map(([t, n]) => `${t}=${n}`).join(' ') || 'no processes';
+}

@@ -1,0 +1,64 @@
+import { ConflictError, FlynnError, InvalidInputError, NotFoundError, UnavailableError, type FlynnErrorOptions } from '../common/errors.js';
+
+export const ControllerErrorCodes = Object.freeze({
+  INVALID_INPUT: 'FLYNN_ERR_CONTROLLER_INVALID_INPUT',
+  APP_NOT_FOUND: 'FLYNN_ERR_CONTROLLER_APP_NOT_FOUND',
+  NOT_FOUND: 'FLYNN_ERR_CONTROLLER_NOT_FOUND',
+  NAME_TAKEN: 'FLYNN_ERR_CONTROLLER_NAME_TAKEN',
+  CONFLICT: 'FLYNN_ERR_CONTROLLER_CONFLICT',
+  DEPLOY_IN_PROGRESS: 'FLYNN_ERR_CONTROLLER_DEPLOY_IN_PROGRESS',
+  DEPLOY_FAILED: 'FLYNN_ERR_CONTROLLER_DEPLOY_FAILED',
+  STORE_UNAVAILABLE: 'FLYNN_ERR_CONTROLLER_STORE_UNAVAILABLE',
+  UNAUTHORIZED: 'FLYNN_ERR_CONTROLLER_UNAUTHORIZED',
+});
+
+/** Bad input; `detail.field` names the offending field. */
+export class ControllerInputError extends InvalidInputError {
+  constructor(field: string, message: string, options: FlynnErrorOptions = {}) {
+    super(ControllerErrorCodes.INVALID_INPUT, message, { ...options, field });
+  }
+}
+
+export class AppNotFoundError extends NotFoundError {
+  constructor(app: string) {
+    super(ControllerErrorCodes.APP_NOT_FOUND, `no app named or with id ${JSON.stringify(app)}`, { detail: { app } });
+  }
+}
+
+/** Any other missing object: release, artifact, route, key, deployment, job, formation. */
+export class ObjectNotFoundError extends NotFoundError {
+  constructor(what: string, id: string) {
+    super(ControllerErrorCodes.NOT_FOUND, `no ${what} ${JSON.stringify(id)}`, { detail: { object: what, id } });
+  }
+}
+
+export class NameTakenError extends ConflictError {
+  constructor(name: string) {
+    super(ControllerErrorCodes.NAME_TAKEN, `an app named ${JSON.stringify(name)} already exists`, { detail: { field: 'name' } });
+  }
+}
+
+export class ControllerConflictError extends ConflictError {
+  constructor(message: string, detail?: unknown) {
+    super(ControllerErrorCodes.CONFLICT, message, detail === undefined ? {} : { detail });
+  }
+}
+
+export class DeployInProgressError extends ConflictError {
+  constructor(appName: string, deploymentId: string) {
+    super(ControllerErrorCodes.DEPLOY_IN_PROGRESS, `app ${appName} already has a deployment in progress (${deploymentId})`, { detail: { deploymentId } });
+  }
+}
+
+/** A deployment whose new jobs did not come up; the old release keeps running. */
+export class DeployFailedError extends FlynnError {
+  constructor(message: string, options: FlynnErrorOptions = {}) {
+    super(ControllerErrorCodes.DEPLOY_FAILED, 'conflict', message, options);
+  }
+}
+
+export class StoreUnavailableError extends UnavailableError {
+  constructor(message: string, options: FlynnErrorOptions = {}) {
+    super(ControllerErrorCodes.STORE_UNAVAILABLE, message, options);
+  }
+}

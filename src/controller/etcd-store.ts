@@ -1,0 +1,117 @@
+import { Etcd3, type IOptions, type Namespace } from 'etcd3';
+import { sleep } from '../common/lifecycle.js';
+import { StoreUnavailableError } from './errors.js';
+import type { Kv, KvTxn } from './kv.js';
+import { KvStore, type KvStoreOptions } from './kv-store.js';
+
+export interface EtcdStoreOptions extends KvStoreOptions {
+  /** etcd client endpoints. Default `['http://127.0.0.1:2379']`. */
+  hosts?: string[];
+  /** Every key lives under this prefix, so several clusters (or tests) can share one etcd. Default `/flynn-ts/controller/`. */
+  prefix?: string;
+  /** Times a conflicting transaction is retried before giving up. Default 20. */
+  maxRetries?: number;
+  /** Extra etcd3 client options (auth, TLS). */
+  client?: Omit<IOptions, 'hosts'>;
+}
+
+export const ETCD_STORE_DEFAULTS = Object.freeze({
+  hosts: ['http://127.0.0.1:2379'],
+  prefix: '/flynn-ts/controller/',
+  maxRetries: 20,
+});
+
+/** A {@link Kv} on etcd v3: optimistic transactions compared on the mod revision of every key read. */
+export class EtcdKv implements Kv {
+  private readonly client: Etcd3;
+  private readonly ns: Namespace;
+  private readonly maxRetries: number;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(options: EtcdStoreOptions = {}) {
+    this.client = new Etcd3({ ...options.client, hosts: options.hosts ?? [...ETCD_STORE_DEFAULTS.hosts] });
+    this.ns = this.client.namespace(options.prefix ?? ETCD_STORE_DEFAULTS.prefix);
+    this.maxRetries = options.maxRetries ?? ETCD_STORE_DEFAULTS.maxRetries;
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    return this.wrap(async () => (await this.ns.get(key).string()) ?? undefined);
+  }
+
+  async list(prefix: string): Promise<Array<[string, string]>> {
+    return this.wrap(async () => {
+      const res = await this.ns.getAll().prefix(prefix).sort('Key', 'Ascend').strings();
+      return Object.entries(res).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    });
+  }
+
+  /**
+   * Writers in one process go one at a time (every store mutation bumps the event sequence, so
+   * they would only conflict); other processes are handled by compare-and-retry with jittered backoff.
+   */
+  txn<T>(fn: (tx: KvTxn) => Promise<T>): Promise<T> {
+    const run = this.chain.then(() => this.attempt(fn));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async attempt<T>(fn: (tx: KvTxn) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const reads = new Map<string, string>();
+      const ops: Array<{ kind: 'put'; key: string; value: string } | { kind: 'delete'; key: string } | { kind: 'deletePrefix'; prefix: string }> = [];
+      const tx: KvTxn = {
+        get: async (key) => {
+          const res = await this.wrap(() => this.ns.get(key).exec());
+          const kv = res.kvs[0];
+          if (!reads.has(key)) reads.set(key, kv ? String(kv.mod_revision) : '0');
+          return kv ? kv.value.toString() : undefined;
+        },
+        list: (prefix) => this.list(prefix),
+        put: (key, value) => void ops.push({ kind: 'put', key, value }),
+        delete: (key) => void ops.push({ kind: 'delete', key }),
+        deletePrefix: (prefix) => void ops.push({ kind: 'deletePrefix', prefix }),
+      };
+      const out = await fn(tx);
+      if (ops.length === 0) return out;
+      const [first, ...rest] = [...reads.entries()];
+      if (first === undefined) throw new Error('EtcdKv.txn: a writing transaction must read at least one key');
+      let builder = this.ns.if(first[0], 'Mod', '==', Number(first[1]));
+      for (const [key, rev] of rest) builder = builder.and(key, 'Mod', '==', Number(rev));
+      builder = builder.then(
+        ...ops.map((op) =>
+          op.kind === 'put' ? this.ns.put(op.key).value(op.value) : op.kind === 'delete' ? this.ns.delete().key(op.key) : this.ns.delete().prefix(op.prefix),
+        ),
+      );
+      const res = await this.wrap(() => builder.commit());
+      if (res.succeeded) return out;
+      if (attempt >= this.maxRetries) throw new StoreUnavailableError(`etcd transaction kept conflicting after ${attempt + 1} attempts`, { retryable: true });
+      await sleep(Math.random() * Math.min(100, 5 * 2 ** attempt));
+    }
+  }
+
+  async watch(prefix: string, onPut: (key: string, value: string) => void): Promise<() => Promise<void>> {
+    const watcher = await this.wrap(() => this.ns.watch().prefix(prefix).create());
+    watcher.on('put', (kv) => onPut(kv.key.toString(), kv.value.toString()));
+    watcher.on('error', () => undefined);
+    return () => watcher.cancel();
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+
+  private async wrap<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw new StoreUnavailableError(`etcd: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+/** The distributed store: everything in etcd under `prefix`; a restarted controller finds it all again. */
+export class EtcdStore extends KvStore {
+  constructor(options: EtcdStoreOptions = {}) {
+    super(new EtcdKv(options), 'etcd controller store', options);
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * The controller (flynn-controller): the HTTP API that manages apps, artifacts, releases,
+ * formations, deployments, jobs, routes, keys, logs and an event stream; its {@link Store}
+ * backends (memory, etcd) and the typed {@link ControllerClient}.
+ *
+ * ```ts
+ * import { startController, ControllerClient, EtcdStore } from 'flynn-ts/controller';
+ * const controller = await startController({ key: 'secret', store: new EtcdStore(), jobs: myJobRunner });
+ * const client = new ControllerClient({ url: controller.url, key: 'secret' });
+ * await client.createApp({ name: 'web' });
+ * ```
+ * @module
+ */
+export { startController, CONTROLLER_DEFAULTS } from './server.js';
+export type { ControllerOptions, ControllerHandle } from './server.js';
+export { ControllerClient } from './client.js';
+export type { ControllerClientOptions, WaitOptions } from './client.js';
+export type { Store, FormationChange, RouteChange, NewRelease, WatchOptions } from './store.js';
+export type { Kv, KvTxn } from './kv.js';
+export { KvStore, KV_STORE_DEFAULTS } from './kv-store.js';
+export type { KvStoreOptions } from './kv-store.js';
+export { MemoryStore, MemoryKv } from './memory-store.js';
+export { EtcdStore, EtcdKv, ETCD_STORE_DEFAULTS } from './etcd-store.js';
+export type { EtcdStoreOptions } from './etcd-store.js';
+export type { JobRunner, OneOffJobSpec, RunningJob, LogQuery } from './jobs.js';
+export { FormationDeployer, FORMATION_DEPLOYER_DEFAULTS } from './deployer.js';
+export type { Deployer, DeployPlan, DeployOptions, FormationDeployerOptions } from './deployer.js';
+export {
+  ControllerErrorCodes,
+  ControllerInputError,
+  AppNotFoundError,
+  ObjectNotFoundError,
+  NameTakenError,
+  ControllerConflictError,
+  DeployInProgressError,
+  DeployFailedError,
+  StoreUnavailableError,
+} from './errors.js';
+export { validateAppName, parsePublicKey } from './validate.js';
+export type { ParsedKey } from './validate.js';
+export { DEPLOYMENT_TRANSITIONS } from './types.js';
+export type {
+  App,
+  Artifact,
+  ControllerEvent,
+  CreateAppInput,
+  CreateArtifactInput,
+  CreateReleaseInput,
+  CreateRouteInput,
+  CreateHttpRouteInput,
+  CreateTcpRouteInput,
+  Deployment,
+  DeploymentStatus,
+  DeploymentStrategy,
+  EventObject,
+  EventOp,
+  Formation,
+  HttpRoute,
+  HttpRouteTls,
+  Job,
+  JobState,
+  Key,
+  LogLine,
+  ProcessType,
+  Release,
+  ReleaseChange,
+  Route,
+  RunJobInput,
+  RunOutput,
+  TcpRoute,
+  UpdateAppInput,
+} from './types.js';

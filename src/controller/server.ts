@@ -1,0 +1,377 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { UnauthorizedError } from '../common/errors.js';
+import { createApiServer, listenApi } from '../common/http/api-server.js';
+import { SseWriter } from '../common/http/sse.js';
+import { CloseGuard, type Closable } from '../common/lifecycle.js';
+import { silentLogger, type Logger } from '../common/logger.js';
+import { FormationDeployer, type Deployer } from './deployer.js';
+import { DeploymentManager } from './deployments.js';
+import { ControllerErrorCodes, ControllerInputError, ObjectNotFoundError } from './errors.js';
+import type { JobRunner } from './jobs.js';
+import { MemoryStore } from './memory-store.js';
+import * as S from './schemas.js';
+import type { Store } from './store.js';
+import type { App, CreateAppInput, CreateArtifactInput, CreateReleaseInput, CreateRouteInput, Release, ReleaseChange, RunJobInput, UpdateAppInput } from './types.js';
+import { validateAppName, validateDomain, validateEnvKey, validatePath, validatePort, validateService, validateUrl } from './validate.js';
+
+export interface ControllerOptions {
+  /** The cluster key: Basic-auth password or Bearer token on every request. Required, non-empty. */
+  key: string;
+  /** Where everything is kept. Default a fresh {@link MemoryStore} (closed with the controller). */
+  store?: Store;
+  /** The grid: jobs list/kill/run/logs (an adapter over the scheduler and host agents). */
+  jobs: JobRunner;
+  /** Moves apps between releases. Default a {@link FormationDeployer} over `store` and `jobs`. */
+  deployer?: Deployer;
+  /** Called after an app is deleted, to remove what lives outside the store (slugs, git repo). */
+  onAppDeleted?: (app: App) => Promise<void>;
+  /** Git host shown to clients (`ssh://git@<gitHost>/<app>.git`). Default none. */
+  gitHost?: string;
+  /** Listen address. Default `127.0.0.1`. */
+  host?: string;
+  /** Listen port. Default 0 (any free port). */
+  port?: number;
+  logger?: Logger;
+  /** Largest JSON body, in bytes. Default 1 MiB. */
+  bodyLimit?: number;
+  /** SSE keep-alive comment interval, in ms. Default 15 000. */
+  keepAliveMs?: number;
+}
+
+export const CONTROLLER_DEFAULTS = Object.freeze({ host: '127.0.0.1', port: 0, bodyLimit: 1024 * 1024, keepAliveMs: 15_000 });
+
+export interface ControllerHandle extends Closable {
+  /** `http://host:port` */
+  readonly url: string;
+  readonly store: Store;
+  /** Resolves when the app's in-flight deployment is finished (tests, scripts). */
+  deploymentSettled(app: string): Promise<void>;
+}
+
+type Req<P = { app: string }, B = unknown, Q = unknown> = FastifyRequest<{ Params: P; Body: B; Querystring: Q }>;
+
+/** Start the controller HTTP API. */
+export async function startController(options: ControllerOptions): Promise<ControllerHandle> {
+  if (typeof options.key !== 'string' || options.key.length === 0) throw new ControllerInputError('key', 'the controller needs a non-empty cluster key');
+  const logger = (options.logger ?? silentLogger).child({ component: 'controller' });
+  const ownsStore = options.store === undefined;
+  const store = options.store ?? new MemoryStore();
+  const jobs = options.jobs;
+  const deployer = options.deployer ?? new FormationDeployer({ store, jobs });
+  const deployments = new DeploymentManager(store, deployer, logger);
+  const interrupted = await deployments.failInterrupted();
+  if (interrupted > 0) logger.warn('marked interrupted deployments failed', { count: interrupted });
+  const keepAliveMs = options.keepAliveMs ?? CONTROLLER_DEFAULTS.keepAliveMs;
+  const streams = new Set<SseWriter>();
+  const keyDigest = createHash('sha256').update(options.key).digest();
+
+  const api = createApiServer({ logger, bodyLimit: options.bodyLimit ?? CONTROLLER_DEFAULTS.bodyLimit });
+  api.setSchemaErrorFormatter((errors, where) => schemaError(errors, where));
+  api.addHook('onRequest', async (request, reply) => {
+    const presented = credential(request.headers.authorization);
+    const ok = presented !== undefined && timingSafeEqual(createHash('sha256').update(presented).digest(), keyDigest);
+    if (!ok) {
+      reply.header('www-authenticate', 'Basic realm="flynn-controller"');
+      throw new UnauthorizedError(ControllerErrorCodes.UNAUTHORIZED, presented === undefined ? 'missing cluster key (Authorization: Bearer <key> or Basic auth password)' : 'wrong cluster key');
+    }
+  });
+
+  const app = (ref: string) => store.getApp(ref);
+  const sse = (_request: FastifyRequest, reply: FastifyReply) => {
+    reply.hijack();
+    const writer = new SseWriter(reply.raw, { keepAliveMs });
+    streams.add(writer);
+    void writer.closed.then(() => streams.delete(writer));
+    return writer;
+  };
+  const deployRelease = async (a: App, release: Release): Promise<ReleaseChange> => ({ release, deployment: await deployments.start(a, release) });
+
+  routes(api);
+
+  function routes(r: FastifyInstance): void {
+    r.get('/status', async () => ({ status: 'ok', gitHost: options.gitHost ?? null }));
+
+    // apps
+    r.post('/apps', { schema: { body: S.createAppBody } }, async (req: Req<unknown, CreateAppInput>, reply) => {
+      validateAppName(req.body.name);
+      reply.status(201);
+      return store.createApp(req.body);
+    });
+    r.get('/apps', async () => store.listApps());
+    r.get('/apps/:app', { schema: { params: S.appParams } }, async (req: Req) => app(req.params.app));
+    r.patch('/apps/:app', { schema: { params: S.appParams, body: S.updateAppBody } }, async (req: Req<{ app: string }, UpdateAppInput>) => store.updateApp(req.params.app, req.body));
+    r.delete('/apps/:app', { schema: { params: S.appParams } }, async (req: Req) => {
+      const a = await app(req.params.app);
+      await deployments.abort(a.id, `app ${a.name} is being deleted`);
+      const deleted = await store.deleteApp(a.id);
+      await options.onAppDeleted?.(deleted);
+      return deleted;
+    });
+
+    // artifacts
+    r.post('/artifacts', { schema: { body: S.createArtifactBody } }, async (req: Req<unknown, CreateArtifactInput>, reply) => {
+      validateUrl(req.body.url);
+      reply.status(201);
+      return store.createArtifact(req.body);
+    });
+    r.get('/artifacts', async () => store.listArtifacts());
+    r.get('/artifacts/:id', async (req: Req<{ id: string }>) => store.getArtifact(req.params.id));
+
+    // releases
+    r.post('/apps/:app/releases', { schema: { body: S.createReleaseBody } }, async (req: Req<{ app: string }, CreateReleaseInput>, reply) => {
+      const a = await app(req.params.app);
+      for (const k of Object.keys(req.body.env ?? {})) validateEnvKey(k);
+      const artifactId = req.body.artifactId ?? null;
+      let processes = req.body.processes;
+      if (processes === undefined) {
+        if (artifactId === null) processes = {};
+        else processes = (await store.getArtifact(artifactId).catch(() => { throw new ControllerInputError('artifactId', `no artifact ${JSON.stringify(artifactId)}`); })).processes;
+      }
+      reply.status(201);
+      return store.createRelease(a.id, { artifactId, env: req.body.env ?? {}, processes });
+    });
+    r.get('/apps/:app/releases', async (req: Req) => store.listReleases(req.params.app));
+    r.get('/apps/:app/releases/:release', async (req: Req<{ app: string; release: string }>) => store.getRelease(req.params.app, req.params.release));
+    r.get('/apps/:app/release', async (req: Req) => {
+      const a = await app(req.params.app);
+      if (a.releaseId === null) throw new ObjectNotFoundError('current release of app', a.name);
+      return store.getRelease(a.id, a.releaseId);
+    });
+
+    // deployments
+    r.post('/apps/:app/deploy', { schema: { body: S.deployBody } }, async (req: Req<{ app: string }, { release: string; strategy?: App['strategy'] }>, reply) => {
+      const a = await app(req.params.app);
+      const release = await store.getRelease(a.id, req.body.release);
+      reply.status(201);
+      return deployments.start(a, release, req.body.strategy);
+    });
+    r.get('/apps/:app/deployments', async (req: Req) => store.listDeployments(req.params.app));
+    r.get('/apps/:app/deployments/:id', async (req: Req<{ app: string; id: string }>) => store.getDeployment(req.params.app, req.params.id));
+
+    r.post('/apps/:app/rollback', { schema: { body: S.rollbackBody } }, async (req: Req<{ app: string }, { release?: string }>, reply) => {
+      const a = await app(req.params.app);
+      let target: Release;
+      if (req.body.release !== undefined) {
+        target = await store.getRelease(a.id, req.body.release).catch(() => { throw new ControllerInputError('release', `app ${a.name} has no release ${JSON.stringify(req.body.release)}`); });
+      } else {
+        const all = await store.listReleases(a.id);
+        const current = all.find((x) => x.id === a.releaseId);
+        const earlier = all.filter((x) => current === undefined || x.version < current.version);
+        const prev = earlier[earlier.length - 1];
+        if (!prev) throw new ControllerInputError('release', `app ${a.name} has no earlier release to roll back to`);
+        target = prev;
+      }
+      const release = await store.createRelease(a.id, { artifactId: target.artifactId, env: target.env, processes: target.processes });
+      reply.status(201);
+      return deployRelease(a, release);
+    });
+
+    // env
+    r.get('/apps/:app/env', async (req: Req) => {
+      const a = await app(req.params.app);
+      return a.releaseId === null ? {} : (await store.getRelease(a.id, a.releaseId)).env;
+    });
+    r.patch('/apps/:app/env', { schema: { body: S.envBody } }, async (req: Req<{ app: string }, { set?: Record<string, string>; unset?: string[] }>, reply) => {
+      const a = await app(req.params.app);
+      const set = req.body.set ?? {};
+      const unset = req.body.unset ?? [];
+      for (const k of Object.keys(set)) validateEnvKey(k, 'set');
+      for (const k of unset) validateEnvKey(k, 'unset');
+      if (Object.keys(set).length === 0 && unset.length === 0) throw new ControllerInputError('set', 'nothing to change: give set and/or unset');
+      const current = a.releaseId === null ? undefined : await store.getRelease(a.id, a.releaseId);
+      const env = { ...current?.env, ...set };
+      for (const k of unset) delete env[k];
+      const release = await store.createRelease(a.id, { artifactId: current?.artifactId ?? null, env, processes: current?.processes ?? {} });
+      reply.status(201);
+      return deployRelease(a, release);
+    });
+
+    // formations
+    r.get('/formations', async () => store.listFormations());
+    r.get('/apps/:app/formations', async (req: Req) => store.listFormations(req.params.app));
+    r.get('/apps/:app/formations/:release', async (req: Req<{ app: string; release: string }>) => {
+      const a = await app(req.params.app);
+      const release = await store.getRelease(a.id, req.params.release);
+      return (await store.getFormation(a.id, release.id)) ?? { appId: a.id, releaseId: release.id, processes: {}, updatedAt: release.createdAt };
+    });
+    r.put('/apps/:app/formations/:release', { schema: { body: S.formationBody } }, async (req: Req<{ app: string; release: string }, { processes: Record<string, number> }>) => {
+      const a = await app(req.params.app);
+      const release = await store.getRelease(a.id, req.params.release);
+      return scale(a, release, req.body.processes);
+    });
+    r.put('/apps/:app/scale', { schema: { body: S.formationBody } }, async (req: Req<{ app: string }, { processes: Record<string, number> }>) => {
+      const a = await app(req.params.app);
+      if (a.releaseId === null) throw new ControllerInputError('app', `app ${a.name} has no release to scale yet: deploy first`);
+      return scale(a, await store.getRelease(a.id, a.releaseId), req.body.processes);
+    });
+    async function scale(a: App, release: Release, processes: Record<string, number>) {
+      for (const type of Object.keys(processes)) {
+        if (!release.processes[type] && (processes[type] ?? 0) > 0) throw new ControllerInputError(`processes.${type}`, `release v${release.version} of ${a.name} has no process type ${JSON.stringify(type)}`);
+      }
+      const existing = await store.getFormation(a.id, release.id);
+      return store.putFormation(a.id, release.id, { ...existing?.processes, ...processes });
+    }
+
+    // jobs
+    r.get('/apps/:app/jobs', async (req: Req) => jobs.listJobs((await app(req.params.app)).id));
+    r.delete('/apps/:app/jobs/:job', async (req: Req<{ app: string; job: string }>, reply) => {
+      const a = await app(req.params.app);
+      await jobs.killJob(a.id, req.params.job);
+      return reply.status(204).send();
+    });
+    r.post('/apps/:app/jobs', { schema: { body: S.runJobBody } }, async (req: Req<{ app: string }, RunJobInput>, reply) => {
+      const a = await app(req.params.app);
+      for (const k of Object.keys(req.body.env ?? {})) validateEnvKey(k);
+      if (a.releaseId === null) throw new ControllerInputError('app', `app ${a.name} has no release to run a command in: deploy first`);
+      const release = await store.getRelease(a.id, a.releaseId);
+      const artifactUrl = release.artifactId === null ? null : (await store.getArtifact(release.artifactId)).url;
+      const abort = new AbortController();
+      const job = await jobs.runJob({ appId: a.id, appName: a.name, release, artifactUrl, cmd: req.body.cmd, env: { ...release.env, ...req.body.env } }, { signal: abort.signal });
+      if (!req.body.attach) {
+        void (async () => { for await (const _ of job.output) { /* drain */ } })().catch(() => undefined);
+        reply.status(201);
+        return { id: job.id };
+      }
+      const writer = sse(req, reply);
+      void writer.closed.then(() => abort.abort(new Error('client detached')));
+      let n = 0;
+      writer.sendJson('job', { id: job.id }, String(n++));
+      try {
+        for await (const out of job.output) {
+          if (writer.isClosed) break;
+          if (out.kind === 'output') writer.sendJson('output', { stream: out.stream, data: out.data }, String(n++));
+          else writer.sendJson('exit', { status: out.status }, String(n++));
+        }
+      } catch (err) {
+        writer.sendJson('error', { message: (err as Error).message }, String(n++));
+      }
+      writer.end();
+      return reply;
+    });
+
+    // logs
+    r.get('/apps/:app/log', { schema: { querystring: S.logQuery } }, async (req: Req<{ app: string }, unknown, { job?: string; type?: string; follow?: string; lines?: string }>, reply) => {
+      const a = await app(req.params.app);
+      const abort = new AbortController();
+      const follow = req.query.follow === '1' || req.query.follow === 'true';
+      const lines = await jobs.logs(a.id, { ...(req.query.job ? { jobId: req.query.job } : {}), ...(req.query.type ? { type: req.query.type } : {}), ...(req.query.lines ? { lines: Number(req.query.lines) } : {}), follow, signal: abort.signal });
+      const writer = sse(req, reply);
+      void writer.closed.then(() => abort.abort(new Error('client went away')));
+      let n = 0;
+      try {
+        for await (const line of lines) {
+          if (writer.isClosed) break;
+          writer.sendJson('log', line, String(n++));
+        }
+        writer.sendJson('end', {}, String(n++));
+      } catch (err) {
+        if (!abort.signal.aborted) writer.sendJson('error', { message: (err as Error).message }, String(n++));
+      }
+      writer.end();
+      return reply;
+    });
+
+    // routes
+    r.get('/routes', async () => store.listRoutes());
+    r.get('/apps/:app/routes', async (req: Req) => store.listRoutes(req.params.app));
+    r.post('/apps/:app/routes', { schema: { body: S.createRouteBody } }, async (req: Req<{ app: string }, CreateRouteInput & Record<string, unknown>>, reply) => {
+      const body = req.body;
+      validateService(body.service);
+      let input: CreateRouteInput;
+      if (body.type === 'http') {
+        if (typeof body.domain !== 'string') throw new ControllerInputError('domain', 'an http route needs a domain');
+        if (body.port !== undefined) throw new ControllerInputError('port', 'an http route has no port');
+        input = { type: 'http', domain: validateDomain(body.domain.toLowerCase()), path: validatePath(body.path ?? '/'), service: body.service, sticky: body.sticky ?? false, ...(body.tls ? { tls: body.tls } : {}) };
+      } else {
+        if (typeof body.port !== 'number') throw new ControllerInputError('port', 'a tcp route needs a port');
+        for (const f of ['domain', 'path', 'sticky', 'tls']) if (body[f] !== undefined) throw new ControllerInputError(f, `a tcp route has no ${f}`);
+        input = { type: 'tcp', port: validatePort(body.port), service: body.service };
+      }
+      reply.status(201);
+      return store.createRoute(req.params.app, input);
+    });
+    r.get('/apps/:app/routes/:type/:id', async (req: Req<{ app: string; type: string; id: string }>) => store.getRoute(req.params.app, `${req.params.type}/${req.params.id}`));
+    r.delete('/apps/:app/routes/:type/:id', async (req: Req<{ app: string; type: string; id: string }>) => store.deleteRoute(req.params.app, `${req.params.type}/${req.params.id}`));
+
+    // keys
+    r.get('/keys', async () => store.listKeys());
+    r.post('/keys', { schema: { body: S.addKeyBody } }, async (req: Req<unknown, { key: string }>, reply) => {
+      reply.status(201);
+      return store.addKey(req.body.key);
+    });
+    r.delete('/keys/:key', async (req: Req<{ key: string }>) => store.removeKey(req.params.key));
+
+    // events
+    r.get('/events', { schema: { querystring: S.eventsQuery } }, async (req: Req<unknown, unknown, { app?: string; last_event_id?: string }>, reply) => {
+      const header = req.headers['last-event-id'];
+      const last = req.query.last_event_id ?? (typeof header === 'string' ? header : undefined);
+      if (last !== undefined && !/^[0-9]+$/.test(last)) throw new ControllerInputError('last-event-id', 'Last-Event-Id must be a decimal event id');
+      const appId = req.query.app === undefined ? undefined : (await app(req.query.app)).id;
+      const abort = new AbortController();
+      const events = store.watchEvents({ signal: abort.signal, ...(last !== undefined ? { afterId: last } : {}) });
+      const writer = sse(req, reply);
+      void writer.closed.then(() => abort.abort());
+      try {
+        for await (const e of events) {
+          if (writer.isClosed) break;
+          if (appId === undefined || e.appId === appId) writer.sendJson(`${e.object}.${e.op}`, e, e.id);
+        }
+      } catch (err) {
+        writer.sendJson('error', { message: (err as Error).message });
+      }
+      writer.end();
+      return reply;
+    });
+  }
+
+  const guard = new CloseGuard('controller');
+  const address = await listenApi(api, options.host ?? CONTROLLER_DEFAULTS.host, options.port ?? CONTROLLER_DEFAULTS.port);
+  logger.info('listening', { addr: address });
+  const close = () =>
+    guard.close(async () => {
+      for (const s of streams) s.end();
+      await api.close();
+      await deployments.close();
+      if (ownsStore) await store.close();
+    });
+  return {
+    url: `http://${address}`,
+    store,
+    deploymentSettled: async (ref) => deployments.settled((await store.getApp(ref)).id),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+interface AjvError {
+  instancePath?: string;
+  message?: string;
+  params?: { missingProperty?: string; additionalProperty?: string; allowedValues?: unknown[] };
+}
+
+/** A schema violation as a 400 naming the field, including unknown fields (`additionalProperties`). */
+function schemaError(errors: AjvError[], where: string): ControllerInputError {
+  const first = errors[0] ?? {};
+  const path = (first.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
+  const extra = first.params?.additionalProperty;
+  const missing = first.params?.missingProperty;
+  const field = [path, missing ?? extra].filter(Boolean).join('.') || where;
+  const what = missing ? 'is required' : extra ? 'is not a known field' : first.params?.allowedValues ? `must be one of ${first.params.allowedValues.join(', ')}` : (first.message ?? 'is invalid');
+  return new ControllerInputError(field, `invalid ${where}: ${field} ${what}`);
+}
+
+/** The key presented: a Bearer token, or the password of Basic auth. */
+function credential(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const [scheme, value] = header.split(/\s+/, 2);
+  if (!scheme || value === undefined) return undefined;
+  if (scheme.toLowerCase() === 'bearer') return value;
+  if (scheme.toLowerCase() === 'basic') {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    return colon === -1 ? undefined : decoded.slice(colon + 1);
+  }
+  return undefined;
+}
+

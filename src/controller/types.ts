@@ -1,0 +1,213 @@
+/** Wire and domain types of the controller. Imports nothing else from the project. */
+
+/** How a deployment moves an app from one release to another. */
+export type DeploymentStrategy = 'all-at-once' | 'one-by-one';
+
+export interface App {
+  id: string;
+  /** Lowercase DNS label, unique in the cluster. */
+  name: string;
+  meta: Record<string, string>;
+  /** The release that is running (the last deployment that completed), or null. */
+  releaseId: string | null;
+  strategy: DeploymentStrategy;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** One process type of a release: the command a job of that type runs. */
+export interface ProcessType {
+  cmd: string[];
+  /** Ports the process listens on (the first is `PORT`). */
+  ports?: number[];
+}
+
+/** Something runnable: a slug tarball in the blobstore with the process types its Procfile declares. */
+export interface Artifact {
+  id: string;
+  type: 'slug';
+  url: string;
+  processes: Record<string, ProcessType>;
+  createdAt: string;
+}
+
+/** Immutable: an artifact + env + process types, numbered per app (v1, v2, ...). */
+export interface Release {
+  id: string;
+  appId: string;
+  version: number;
+  artifactId: string | null;
+  env: Record<string, string>;
+  processes: Record<string, ProcessType>;
+  createdAt: string;
+}
+
+/** Desired state read by the scheduler: how many jobs of each process type of one release. */
+export interface Formation {
+  appId: string;
+  releaseId: string;
+  processes: Record<string, number>;
+  updatedAt: string;
+}
+
+export type DeploymentStatus = 'pending' | 'running' | 'complete' | 'failed';
+
+/** Allowed deployment status transitions, in one place. */
+export const DEPLOYMENT_TRANSITIONS: Readonly<Record<DeploymentStatus, readonly DeploymentStatus[]>> = Object.freeze({
+  pending: ['running', 'failed'],
+  running: ['complete', 'failed'],
+  complete: [],
+  failed: [],
+});
+
+export interface Deployment {
+  id: string;
+  appId: string;
+  oldReleaseId: string | null;
+  newReleaseId: string;
+  strategy: DeploymentStrategy;
+  status: DeploymentStatus;
+  /** Process counts the new release is brought to. */
+  processes: Record<string, number>;
+  error?: string;
+  createdAt: string;
+  finishedAt?: string;
+}
+
+export interface HttpRouteTls {
+  cert: string;
+  key: string;
+}
+
+export interface HttpRoute {
+  /** `http/<uuid>` */
+  id: string;
+  type: 'http';
+  appId: string;
+  domain: string;
+  /** Path prefix, `/` by default. */
+  path: string;
+  /** Discovery service whose instances serve the route, e.g. `myapp-web`. */
+  service: string;
+  sticky: boolean;
+  tls?: HttpRouteTls;
+  createdAt: string;
+}
+
+export interface TcpRoute {
+  /** `tcp/<uuid>` */
+  id: string;
+  type: 'tcp';
+  appId: string;
+  port: number;
+  service: string;
+  createdAt: string;
+}
+
+export type Route = HttpRoute | TcpRoute;
+
+/** An SSH public key allowed to push. */
+export interface Key {
+  /** Hex SHA-256 of the key blob (stable, URL-safe). */
+  id: string;
+  /** `SHA256:<base64>` as `ssh-keygen -lf` prints it. */
+  fingerprint: string;
+  /** The key line as `<type> <base64> [comment]`. */
+  key: string;
+  comment: string;
+  createdAt: string;
+}
+
+export type EventObject = 'app' | 'artifact' | 'release' | 'formation' | 'deployment' | 'route' | 'key' | 'job';
+export type EventOp = 'create' | 'update' | 'delete';
+
+/** One change, in order. `id` is a decimal sequence number, strictly increasing. */
+export interface ControllerEvent {
+  id: string;
+  object: EventObject;
+  op: EventOp;
+  appId: string | null;
+  objectId: string;
+  data: unknown;
+  createdAt: string;
+}
+
+export type JobState = 'starting' | 'up' | 'down' | 'crashed' | 'failed';
+
+/** A job as the scheduler sees it, on any host. */
+export interface Job {
+  id: string;
+  appId: string;
+  releaseId: string;
+  type: string;
+  state: JobState;
+  hostId?: string;
+  cmd?: string[];
+  createdAt: string;
+}
+
+export interface LogLine {
+  jobId: string;
+  type: string;
+  stream: 'stdout' | 'stderr';
+  msg: string;
+  time: string;
+}
+
+/** Output of an attached one-off job. */
+export type RunOutput = { kind: 'output'; stream: 'stdout' | 'stderr'; data: string } | { kind: 'exit'; status: number };
+
+// ---- request bodies ----
+
+export interface CreateAppInput {
+  name: string;
+  meta?: Record<string, string>;
+  strategy?: DeploymentStrategy;
+}
+
+export interface UpdateAppInput {
+  meta?: Record<string, string>;
+  strategy?: DeploymentStrategy;
+}
+
+export interface CreateArtifactInput {
+  url: string;
+  processes?: Record<string, ProcessType>;
+}
+
+export interface CreateReleaseInput {
+  artifactId?: string | null;
+  env?: Record<string, string>;
+  /** Defaults to the artifact's process types. */
+  processes?: Record<string, ProcessType>;
+}
+
+export interface CreateHttpRouteInput {
+  type: 'http';
+  domain: string;
+  path?: string;
+  service: string;
+  sticky?: boolean;
+  tls?: HttpRouteTls;
+}
+
+export interface CreateTcpRouteInput {
+  type: 'tcp';
+  port: number;
+  service: string;
+}
+
+export type CreateRouteInput = CreateHttpRouteInput | CreateTcpRouteInput;
+
+export interface RunJobInput {
+  cmd: string[];
+  env?: Record<string, string>;
+  /** Stream output and exit status back (SSE). */
+  attach?: boolean;
+}
+
+/** What a deploy-triggering change (env set, rollback, deploy) answers. */
+export interface ReleaseChange {
+  release: Release;
+  deployment: Deployment;
+}

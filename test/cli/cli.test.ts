@@ -1,0 +1,179 @@
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KEY_ED25519, KEY_ED25519_FP } from '../../src/controller/testing/store-suite.js';
+import { KEY, startHarness, type Harness } from '../controller/harness.js';
+
+const MAIN = resolve('src/cli/main.ts');
+// `--import tsx` resolves from the cwd; the CLI runs in temp dirs, so point at the loader itself.
+const TSX = pathToFileURL(resolve('node_modules/tsx/dist/loader.mjs')).href;
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe('flynn CLI against a real controller', () => {
+  let h: Harness;
+  let dir: string;
+  let repo: string;
+  let rc: string;
+
+  const flynn = (args: string[], options: { cwd?: string; input?: string } = {}): Promise<Result> =>
+    new Promise((done) => {
+      const child = execFile(process.execPath, ['--import', TSX, MAIN, ...args], { cwd: options.cwd ?? dir, env: { ...process.env, FLYNNRC: rc, HOME: dir }, encoding: 'utf8' }, (err, stdout, stderr) => {
+        done({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      });
+      child.stdin?.end(options.input ?? '');
+    });
+
+  const git = (args: string[], cwd: string) => new Promise<string>((ok, ko) => execFile('git', args, { cwd, encoding: 'utf8' }, (err, out) => (err ? ko(err) : ok(out))));
+
+  beforeAll(async () => {
+    h = await startHarness({ host: '127.0.0.3', crashWhen: (r) => r.env.BROKEN === '1' });
+    dir = await mkdtemp(join(tmpdir(), 'flynn-cli-'));
+    rc = join(dir, 'flynnrc.json');
+    repo = join(dir, 'repo');
+    await git(['init', '-q', repo], dir);
+  });
+
+  afterAll(async () => {
+    await h?.[Symbol.asyncDispose]();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('fails in one line with a non-zero exit before a cluster is added, and prints help', async () => {
+    const none = await flynn(['apps']);
+    expect(none.code).toBe(1);
+    expect(none.stderr.trim().split('\n')).toEqual(['flynn: no cluster configured: run flynn server-add NAME URL KEY first']);
+    const help = await flynn(['scale', '--help']);
+    expect(help).toMatchObject({ code: 0 });
+    expect(help.stdout).toMatch(/^usage: flynn scale/);
+    expect((await flynn(['nope'])).code).toBe(2);
+  });
+
+  it('server-add writes $FLYNNRC; create adds the flynn git remote from the githost', async () => {
+    const add = await flynn(['server-add', '-g', '127.0.0.3:2222', 'test', h.controller.url, KEY]);
+    expect(add).toMatchObject({ code: 0 });
+    const written = JSON.parse(await readFile(rc, 'utf8'));
+    expect(written).toEqual({ default: 'test', clusters: [{ name: 'test', url: h.controller.url, key: KEY, gitHost: '127.0.0.3:2222' }] });
+    expect((await flynn(['server-add', 'test', h.controller.url, KEY])).code).toBe(1);
+    const created = await flynn(['create', 'myapp'], { cwd: repo });
+    expect(created.code).toBe(0);
+    expect(created.stdout).toContain('Created myapp');
+    expect((await git(['remote', 'get-url', 'flynn'], repo)).trim()).toBe('ssh://git@127.0.0.3:2222/myapp.git');
+    const dup = await flynn(['create', 'myapp']);
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toBe('flynn: an app named "myapp" already exists\n');
+  });
+
+  it('lists apps as an aligned table and as JSON, and shows info using the git remote', async () => {
+    const apps = await flynn(['apps']);
+    expect(apps.stdout.split('\n')[0]).toMatch(/^NAME\s+ID\s+RELEASE\s+CREATED$/);
+    expect(apps.stdout).toMatch(/^myapp\s+[0-9a-f-]{36}\s+-\s+/m);
+    const json = JSON.parse((await flynn(['apps', '--json'])).stdout);
+    expect(json.map((a: { name: string }) => a.name)).toEqual(['myapp']);
+    const info = await flynn(['info'], { cwd: repo });
+    expect(info.stdout).toMatch(/^Name:\s+myapp$/m);
+    expect((await flynn(['info'])).stderr).toMatch(/^flynn: no app: give -a APP/);
+  });
+
+  it('adds, lists and removes routes with the talk\'s table shape', async () => {
+    const http = await flynn(['route-add-http', 'myapp.example.com'], { cwd: repo });
+    expect(http.stdout.trim()).toMatch(/^http\/[0-9a-f-]{36}$/);
+    const tcp = await flynn(['-a', 'myapp', 'route-add-tcp', '-s', 'myapp-db', '4567']);
+    expect(tcp.stdout.trim()).toMatch(/^tcp\//);
+    const routes = (await flynn(['routes', '-a', 'myapp'])).stdout.split('\n');
+    expect(routes[0]).toMatch(/^ROUTE\s+SERVICE\s+ID$/);
+    const col = routes[0]?.indexOf('SERVICE');
+    expect(routes[1]?.indexOf('myapp-web')).toBe(col);
+    expect(routes[1]).toMatch(/^http:myapp\.example\.com\s+myapp-web\s+http\//);
+    expect(routes[2]).toMatch(/^tcp:4567\s+myapp-db\s+tcp\//);
+    expect((await flynn(['route-remove', '-a', 'myapp', tcp.stdout.trim()])).code).toBe(0);
+    expect(JSON.parse((await flynn(['routes', '-a', 'myapp', '--json'])).stdout)).toHaveLength(1);
+    const bad = await flynn(['route-add-tcp', '-a', 'myapp', 'port']);
+    expect(bad.code).toBe(2);
+  });
+
+  it('adds a key from a file and lists its fingerprint', async () => {
+    const file = join(dir, 'id.pub');
+    await writeFile(file, KEY_ED25519 + '\n');
+    const added = await flynn(['key-add', file]);
+    expect(added.stdout.trim()).toBe(`Key ${KEY_ED25519_FP} added.`);
+    expect((await flynn(['keys'])).stdout).toContain(KEY_ED25519_FP);
+  });
+
+  it('deploys, scales, shows ps, runs commands with their exit code, logs and kills jobs', async () => {
+    const artifact = await h.client.createArtifact({ url: 'http://127.0.0.1:9/slug.tgz', processes: { web: { cmd: ['web'] }, worker: { cmd: ['worker'] } } });
+    const release = await h.client.createRelease('myapp', { artifactId: artifact.id });
+    await h.client.waitForDeployment('myapp', (await h.client.deploy('myapp', release.id)).id);
+    const scaled = await flynn(['scale', '-a', 'myapp', 'web=3', 'worker=2']);
+    expect(scaled.stdout.trim()).toBe('scaled myapp: web=3 worker=2');
+    expect((await flynn(['scale', '-a', 'myapp'])).stdout.trim()).toBe('web=3 worker=2');
+    const ps = (await flynn(['ps', '-a', 'myapp'])).stdout.trim().split('\n');
+    expect(ps[0]).toMatch(/^ID\s+TYPE\s+STATE\s+RELEASE\s+STARTED$/);
+    expect(ps.slice(1).filter((l) => /\sweb\s+up\s+v1\s/.test(l))).toHaveLength(3);
+    const run = await flynn(['run', '-a', 'myapp', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    expect(run).toEqual({ code: 3, stdout: 'out\n', stderr: 'err\n' });
+    const job = ps[1]?.split(/\s+/)[0] ?? '';
+    const log = await flynn(['log', '-a', 'myapp', job]);
+    expect(log.stdout).toMatch(/job of release v1 up/);
+    expect((await flynn(['kill', '-a', 'myapp', job])).stdout.trim()).toBe(`Job ${job} killed.`);
+    expect((await flynn(['kill', '-a', 'myapp', job])).code).toBe(1);
+  });
+
+  it('log -f follows new lines until stopped', async () => {
+    const child = spawn(process.execPath, ['--import', TSX, MAIN, 'log', '-f', '-t', 'run', '-a', 'myapp'], { cwd: dir, env: { ...process.env, FLYNNRC: rc, HOME: dir } });
+    try {
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      const deadline = Date.now() + 15_000;
+      let ran = false;
+      while (!out.includes('followed-2') && Date.now() < deadline) {
+        if (!ran && Date.now() > deadline - 13_000) {
+          ran = true;
+          for await (const _ of h.client.run('myapp', { cmd: ['sh', '-c', 'echo followed-1; echo followed-2'] })) {
+            // drain
+          }
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(out).toMatch(/run\.[0-9a-f]{8}: followed-1\n.*run\.[0-9a-f]{8}: followed-2/s);
+      expect(child.exitCode).toBeNull();
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+
+  it('sets and unsets env as new releases, lists releases and rolls back', async () => {
+    const set = await flynn(['env', '-a', 'myapp', 'set', 'A=1', 'B=two words']);
+    expect(set.stdout.trim()).toBe('Created release v2 and deployed it.');
+    expect((await flynn(['env', '-a', 'myapp'])).stdout).toBe('A=1\nB=two words\n');
+    await flynn(['env', '-a', 'myapp', 'unset', 'A']);
+    expect(JSON.parse((await flynn(['env', '-a', 'myapp', '--json'])).stdout)).toEqual({ B: 'two words' });
+    const releases = (await flynn(['releases', '-a', 'myapp'])).stdout.split('\n');
+    expect(releases[1]).toMatch(/^v3\s.*\(current\)$/);
+    const back = await flynn(['rollback', '-a', 'myapp', 'v1']);
+    expect(back.stdout.trim()).toBe('Rolled back to v1: release v4 deployed.');
+    expect((await flynn(['env', '-a', 'myapp'])).stdout).toBe('');
+  });
+
+  it('reports a failed deployment in one line, non-zero, with the old release still current', async () => {
+    const res = await flynn(['env', '-a', 'myapp', 'set', 'BROKEN=1']);
+    expect(res.code).toBe(1);
+    expect(res.stderr.trim().split('\n')).toHaveLength(1);
+    expect(res.stderr).toMatch(/^flynn: deployment .* failed, the previous release keeps running: .*crashed/);
+    expect((await h.client.currentRelease('myapp')).version).toBe(4);
+  });
+
+  it('deletes an app after confirmation', async () => {
+    expect((await flynn(['delete', '-a', 'myapp'], { input: 'no\n' })).code).toBe(1);
+    const del = await flynn(['delete', '-a', 'myapp'], { input: 'yes\n' });
+    expect(del.code).toBe(0);
+    expect((await flynn(['info', '-a', 'myapp'])).stderr).toBe('flynn: no app named or with id "myapp"\n');
+  });
+});

@@ -1,0 +1,316 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryKv, MemoryStore } from '../../src/controller/index.js';
+import { KEY_ED25519, KEY_ED25519_FP } from '../../src/controller/testing/store-suite.js';
+import { startHarness, KEY } from './harness.js';
+
+const json = { 'content-type': 'application/json' };
+
+async function deployed(h: Awaited<ReturnType<typeof startHarness>>, name: string) {
+  await h.client.createApp({ name });
+  const artifact = await h.client.createArtifact({ url: 'http://127.0.0.1:9/slug.tgz', processes: { web: { cmd: ['node', 'web.js'] }, worker: { cmd: ['node', 'w.js'] } } });
+  const release = await h.client.createRelease(name, { artifactId: artifact.id, env: { GREETING: 'hi' } });
+  const deployment = await h.client.deploy(name, release.id);
+  await h.client.waitForDeployment(name, deployment.id);
+  return { artifact, release };
+}
+
+describe('controller API', () => {
+  it('answers 401 JSON without a key or with a wrong one, and accepts Bearer or Basic', async () => {
+    await using h = await startHarness();
+    const none = await h.raw('GET', '/apps', { headers: { authorization: '' } });
+    expect(none.status).toBe(401);
+    expect(none.body.code).toBe('FLYNN_ERR_CONTROLLER_UNAUTHORIZED');
+    expect((await h.raw('GET', '/apps', { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+    expect((await h.raw('GET', '/apps', { headers: { authorization: 'Basic ' + Buffer.from(':nope').toString('base64') } })).status).toBe(401);
+    expect((await h.raw('GET', '/apps', { headers: { authorization: 'Basic ' + Buffer.from(`user:${KEY}`).toString('base64') } })).status).toBe(200);
+    expect((await h.raw('GET', '/apps', { headers: { authorization: 'Token x' } })).status).toBe(401);
+  });
+
+  it('creates, lists, gets, updates and deletes apps; names are DNS labels and unique', async () => {
+    await using h = await startHarness();
+    const app = await h.client.createApp({ name: 'blog', meta: { owner: 'ops' } });
+    expect(app.name).toBe('blog');
+    expect((await h.client.listApps()).map((a) => a.name)).toEqual(['blog']);
+    expect(await h.client.getApp(app.id)).toEqual(app);
+    expect((await h.client.updateApp('blog', { meta: { owner: 'dev' }, strategy: 'one-by-one' })).meta).toEqual({ owner: 'dev' });
+    await expect(h.client.createApp({ name: 'blog' })).rejects.toMatchObject({ status: 409, code: 'FLYNN_ERR_CONTROLLER_NAME_TAKEN' });
+    for (const bad of ['Blog', '-x', 'a_b', 'x'.repeat(64), '']) {
+      const res = await h.raw('POST', '/apps', { body: JSON.stringify({ name: bad }), headers: json });
+      expect(res.status, bad).toBe(400);
+      expect(res.body.detail?.field).toBe('name');
+    }
+    await h.client.deleteApp('blog');
+    await expect(h.client.getApp('blog')).rejects.toMatchObject({ status: 404, code: 'FLYNN_ERR_CONTROLLER_APP_NOT_FOUND' });
+  });
+
+  it('answers malformed JSON, wrong types, unknown fields and unknown apps with 4xx JSON naming the field', async () => {
+    await using h = await startHarness();
+    const malformed = await h.raw('POST', '/apps', { body: '{"name": ', headers: json });
+    expect(malformed).toMatchObject({ status: 400, body: { code: 'FLYNN_ERR_MALFORMED_JSON' } });
+    const wrongType = await h.raw('POST', '/apps', { body: JSON.stringify({ name: 42 }), headers: json });
+    expect(wrongType).toMatchObject({ status: 400, body: { detail: { field: 'name' } } });
+    const missing = await h.raw('POST', '/apps', { body: '{}', headers: json });
+    expect(missing).toMatchObject({ status: 400, body: { detail: { field: 'name' } } });
+    const unknown = await h.raw('POST', '/apps', { body: JSON.stringify({ name: 'ok', colour: 'red' }), headers: json });
+    expect(unknown).toMatchObject({ status: 400, body: { message: 'invalid body: colour is not a known field', detail: { field: 'colour' } } });
+    const notObject = await h.raw('POST', '/apps', { body: '[1]', headers: json });
+    expect(notObject).toMatchObject({ status: 400, body: { detail: { field: 'body' } } });
+    const badStrategy = await h.raw('POST', '/apps', { body: JSON.stringify({ name: 'ok', strategy: 'yolo' }), headers: json });
+    expect(badStrategy).toMatchObject({ status: 400, body: { detail: { field: 'strategy' } } });
+    const badQuery = await h.raw('GET', '/events?last_event_id=x');
+    expect(badQuery).toMatchObject({ status: 400, body: { detail: { field: 'last_event_id' } } });
+    await h.client.createApp({ name: 'x' });
+    const scaleBad = await h.raw('PUT', '/apps/x/scale', { body: JSON.stringify({ processes: { web: 'many' } }), headers: json });
+    expect(scaleBad).toMatchObject({ status: 400, body: { detail: { field: 'processes.web' } } });
+    const routeBad = await h.raw('POST', '/apps/x/routes', { body: JSON.stringify({ type: 'tcp', service: 'x-web', port: 70000 }), headers: json });
+    expect(routeBad).toMatchObject({ status: 400, body: { detail: { field: 'port' } } });
+    const envBad = await h.raw('PATCH', '/apps/x/env', { body: JSON.stringify({ set: { '1BAD': 'v' } }), headers: json });
+    expect(envBad).toMatchObject({ status: 400, body: { detail: { field: 'set' } } });
+    const runBad = await h.raw('POST', '/apps/x/jobs', { body: JSON.stringify({ cmd: [] }), headers: json });
+    expect(runBad).toMatchObject({ status: 400, body: { detail: { field: 'cmd' } } });
+    for (const path of ['/apps/nope', '/apps/nope/releases', '/apps/nope/jobs', '/apps/nope/routes', '/apps/nope/env', '/apps/nope/log']) {
+      expect((await h.raw('GET', path)).body.code, path).toBe('FLYNN_ERR_CONTROLLER_APP_NOT_FOUND');
+    }
+    expect((await h.raw('GET', '/no/such/endpoint')).status).toBe(404);
+  });
+
+  it('keeps artifacts and numbered immutable releases, and knows the current release', async () => {
+    await using h = await startHarness();
+    const { artifact, release } = await deployed(h, 'shop');
+    expect(await h.client.getArtifact(artifact.id)).toEqual(artifact);
+    expect((await h.client.listArtifacts()).map((a) => a.id)).toContain(artifact.id);
+    expect(release).toMatchObject({ version: 1, artifactId: artifact.id, env: { GREETING: 'hi' }, processes: artifact.processes });
+    expect(await h.client.currentRelease('shop')).toEqual(release);
+    expect(await h.client.getRelease('shop', 'v1')).toEqual(release);
+    const bad = await h.raw('POST', '/artifacts', { body: JSON.stringify({ url: 'not a url' }), headers: json });
+    expect(bad).toMatchObject({ status: 400, body: { detail: { field: 'url' } } });
+    expect((await h.raw('PUT', `/apps/shop/releases/${release.id}`, { body: '{}', headers: json })).status).toBe(404);
+  });
+
+  it('deploys the first release at web=1, scales it, and env changes make new deployed releases', async () => {
+    await using h = await startHarness();
+    const { release } = await deployed(h, 'api');
+    expect((await h.client.listJobs('api')).map((j) => `${j.type}:${j.state}`)).toEqual(['web:up']);
+    expect((await h.client.scale('api', { web: 3, worker: 2 })).processes).toEqual({ web: 3, worker: 2 });
+    expect(await h.client.getFormation('api', release.id)).toMatchObject({ processes: { web: 3, worker: 2 } });
+    await expect(h.client.scale('api', { clock: 1 })).rejects.toMatchObject({ detail: { field: 'processes.clock' } });
+    const change = await h.client.setEnv('api', { DATABASE_URL: 'postgres://db' });
+    expect(change.release.version).toBe(2);
+    await h.client.waitForDeployment('api', change.deployment.id);
+    expect(await h.client.getEnv('api')).toEqual({ GREETING: 'hi', DATABASE_URL: 'postgres://db' });
+    const jobs = await h.client.listJobs('api');
+    expect(jobs.filter((j) => j.releaseId === change.release.id)).toHaveLength(5);
+    expect(jobs.filter((j) => j.releaseId === release.id)).toHaveLength(0);
+    const unset = await h.client.unsetEnv('api', ['GREETING']);
+    await h.client.waitForDeployment('api', unset.deployment.id);
+    expect(await h.client.getEnv('api')).toEqual({ DATABASE_URL: 'postgres://db' });
+    expect((await h.client.listReleases('api')).map((r) => r.version)).toEqual([1, 2, 3]);
+    expect((await h.client.listFormations('api')).map((f) => f.releaseId)).toEqual([unset.release.id]);
+    expect((await h.client.listDeployments('api')).every((d) => d.status === 'complete')).toBe(true);
+  });
+
+  it('writes a formation for any release and reports status with the git host', async () => {
+    await using h = await startHarness();
+    const { release } = await deployed(h, 'form');
+    expect(await h.client.status()).toEqual({ status: 'ok', gitHost: '127.0.0.2:2222' });
+    const v2 = await h.client.createRelease('form', { artifactId: release.artifactId });
+    expect(await h.client.getFormation('form', 'v2')).toMatchObject({ releaseId: v2.id, processes: {} });
+    expect((await h.client.putFormation('form', v2.id, { worker: 2 })).processes).toEqual({ worker: 2 });
+    expect((await h.client.listAllFormations()).length).toBe(2);
+    await expect(h.client.putFormation('form', 'v9', { web: 1 })).rejects.toMatchObject({ status: 404 });
+    const noRelease = await h.client.createApp({ name: 'empty' });
+    await expect(h.client.scale(noRelease.name, { web: 1 })).rejects.toMatchObject({ status: 400, detail: { field: 'app' } });
+    await expect(h.client.currentRelease('empty')).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('rolls back to the previous or a named release as a new release', async () => {
+    await using h = await startHarness();
+    await deployed(h, 'rb');
+    const v2 = await h.client.setEnv('rb', { V: '2' });
+    await h.client.waitForDeployment('rb', v2.deployment.id);
+    const back = await h.client.rollback('rb');
+    await h.client.waitForDeployment('rb', back.deployment.id);
+    expect(back.release).toMatchObject({ version: 3, env: { GREETING: 'hi' } });
+    const again = await h.client.rollback('rb', 'v2');
+    await h.client.waitForDeployment('rb', again.deployment.id);
+    expect((await h.client.currentRelease('rb')).env).toEqual({ GREETING: 'hi', V: '2' });
+    await expect(h.client.rollback('rb', 'v99')).rejects.toMatchObject({ detail: { field: 'release' } });
+  });
+
+  it('a deployment whose new jobs crash fails and the old release keeps running untouched', async () => {
+    await using h = await startHarness({ crashWhen: (r) => r.env.BROKEN === '1' });
+    const { release } = await deployed(h, 'safe');
+    await h.client.scale('safe', { web: 2 });
+    const before = (await h.client.listJobs('safe')).map((j) => j.id).sort();
+    for (const strategy of ['all-at-once', 'one-by-one'] as const) {
+      await h.client.updateApp('safe', { strategy });
+      const change = await h.client.setEnv('safe', { BROKEN: '1' });
+      await expect(h.client.waitForDeployment('safe', change.deployment.id)).rejects.toMatchObject({ code: 'FLYNN_ERR_CONTROLLER_DEPLOY_FAILED' });
+      const d = await h.client.getDeployment('safe', change.deployment.id);
+      expect(d.status).toBe('failed');
+      expect(d.error).toMatch(/crashed/);
+      expect((await h.client.currentRelease('safe')).id).toBe(release.id);
+      expect((await h.client.listFormations('safe')).map((f) => [f.releaseId, f.processes])).toEqual([[release.id, { web: 2 }]]);
+      expect((await h.client.listJobs('safe')).map((j) => j.id).sort()).toEqual(before);
+    }
+  });
+
+  it('deploys one-by-one, moving one job at a time', async () => {
+    await using h = await startHarness();
+    await deployed(h, 'obo');
+    await h.client.scale('obo', { web: 3 });
+    await h.client.updateApp('obo', { strategy: 'one-by-one' });
+    const seen: string[] = [];
+    const abort = new AbortController();
+    const watching = (async () => {
+      for await (const e of h.client.events({ app: 'obo', signal: abort.signal })) {
+        if (e.object === 'formation') seen.push(JSON.stringify((e.data as { processes?: unknown }).processes ?? 'deleted'));
+      }
+    })().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 100));
+    const change = await h.client.setEnv('obo', { X: '1' });
+    await h.client.waitForDeployment('obo', change.deployment.id);
+    abort.abort();
+    await watching;
+    expect(seen).toEqual(['{"web":1}', '{"web":2}', '{"web":2}', '{"web":1}', '{"web":3}', '{}', '"deleted"']);
+  });
+
+  it('refuses a second deployment while one runs', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    await using h = await startHarness({ deployer: { deploy: () => gate } });
+    await h.client.createApp({ name: 'busy' });
+    const r = await h.client.createRelease('busy', { env: {} });
+    const [a, b] = await Promise.allSettled([h.client.deploy('busy', r.id), h.client.deploy('busy', r.id)]);
+    expect([a.status, b.status].sort()).toEqual(['fulfilled', 'rejected']);
+    const rejected = (a.status === 'rejected' ? a : b) as PromiseRejectedResult;
+    expect(rejected.reason).toMatchObject({ status: 409, code: 'FLYNN_ERR_CONTROLLER_DEPLOY_IN_PROGRESS' });
+    release();
+    const first = (a.status === 'fulfilled' ? a : b) as PromiseFulfilledResult<{ id: string }>;
+    await h.client.waitForDeployment('busy', first.value.id);
+    expect((await h.client.currentRelease('busy')).id).toBe(r.id);
+  });
+
+  it('deleting an app aborts its running deployment instead of waiting for it', async () => {
+    await using h = await startHarness({ deployer: { deploy: (_plan, options) => new Promise((_, reject) => options?.signal?.addEventListener('abort', () => reject(options.signal?.reason))) } });
+    await h.client.createApp({ name: 'stuck' });
+    const r = await h.client.createRelease('stuck', { env: {} });
+    const d = await h.client.deploy('stuck', r.id);
+    const started = Date.now();
+    await h.client.deleteApp('stuck');
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(d.status).toBe('pending');
+  });
+
+  it('a controller restarted on etcd-like persistent data marks interrupted deployments failed', async () => {
+    const kv = new MemoryKv();
+    const store = new MemoryStore(kv);
+    const app = await store.createApp({ name: 'int' });
+    const r = await store.createRelease(app.id, { artifactId: null, env: {}, processes: {} });
+    const d = await store.createDeployment({ appId: app.id, oldReleaseId: null, newReleaseId: r.id, strategy: 'all-at-once', status: 'running', processes: {} });
+    await using h = await startHarness({ store });
+    expect(await h.client.getDeployment('int', d.id)).toMatchObject({ status: 'failed', error: 'interrupted by a controller restart' });
+  });
+
+  it('runs one-off jobs with streamed output and exit code, lists and kills jobs', async () => {
+    await using h = await startHarness();
+    await deployed(h, 'runner');
+    const out: string[] = [];
+    let status = -1;
+    for await (const o of h.client.run('runner', { cmd: ['sh', '-c', 'echo "$GREETING $EXTRA"; echo oops >&2; exit 7'], env: { EXTRA: 'there' } })) {
+      if (o.kind === 'output') out.push(`${o.stream}:${o.data.trim()}`);
+      if (o.kind === 'exit') status = o.status;
+    }
+    expect(out.sort()).toEqual(['stderr:oops', 'stdout:hi there']);
+    expect(status).toBe(7);
+    const web = (await h.client.listJobs('runner')).find((j) => j.type === 'web');
+    await h.client.killJob('runner', web?.id ?? '');
+    expect((await h.client.listJobs('runner')).map((j) => j.id)).not.toContain(web?.id);
+    await expect(h.client.killJob('runner', 'no-such-job')).rejects.toMatchObject({ status: 404 });
+    const detached = await h.client.runDetached('runner', { cmd: ['true'] });
+    expect(detached.id).toMatch(/[0-9a-f-]{36}/);
+  });
+
+  it('streams logs by job and follows new lines', async () => {
+    await using h = await startHarness();
+    await deployed(h, 'logs');
+    const [web] = await h.client.listJobs('logs');
+    const lines = [];
+    for await (const l of h.client.logs('logs', { job: web?.id ?? '' })) lines.push(l.msg);
+    expect(lines).toEqual(['web job of release v1 up']);
+    const abort = new AbortController();
+    const followed: string[] = [];
+    const following = (async () => {
+      for await (const l of h.client.logs('logs', { type: 'run', follow: true, signal: abort.signal })) {
+        followed.push(l.msg);
+        if (followed.length === 2) abort.abort();
+      }
+    })().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 100));
+    for await (const _ of h.client.run('logs', { cmd: ['sh', '-c', 'echo one; sleep 0.05; echo two'] })) {
+      // drain
+    }
+    await following;
+    expect(followed).toEqual(['one', 'two']);
+    await expect(h.client.logs('logs', { job: 'nope' }).next()).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('adds, lists and removes http and tcp routes with typed ids', async () => {
+    await using h = await startHarness();
+    await h.client.createApp({ name: 'site' });
+    const http = await h.client.createRoute('site', { type: 'http', domain: 'Site.Example.com', service: 'site-web', path: '/shop', sticky: true });
+    expect(http).toMatchObject({ type: 'http', domain: 'site.example.com', path: '/shop', sticky: true });
+    const tcp = await h.client.createRoute('site', { type: 'tcp', port: 2200, service: 'site-ssh' });
+    expect((await h.client.listRoutes('site')).map((r) => r.id)).toEqual([http.id, tcp.id]);
+    expect((await h.client.listAllRoutes()).length).toBe(2);
+    expect(await h.client.getRoute('site', http.id)).toEqual(http);
+    await expect(h.client.createRoute('site', { type: 'tcp', port: 2200, service: 'x' })).rejects.toMatchObject({ status: 409 });
+    await expect(h.client.createRoute('site', { type: 'http', domain: 'bad domain', service: 'x' })).rejects.toMatchObject({ detail: { field: 'domain' } });
+    await expect(h.client.createRoute('site', { type: 'http', service: 'x' } as never)).rejects.toMatchObject({ detail: { field: 'domain' } });
+    await h.client.deleteRoute('site', http.id);
+    await expect(h.client.getRoute('site', http.id)).rejects.toMatchObject({ status: 404 });
+    await h.client.deleteApp('site');
+    expect(await h.client.listAllRoutes()).toEqual([]);
+  });
+
+  it('adds, lists and removes SSH keys with SHA256 fingerprints', async () => {
+    await using h = await startHarness();
+    const key = await h.client.addKey(KEY_ED25519);
+    expect(key.fingerprint).toBe(KEY_ED25519_FP);
+    expect(await h.client.listKeys()).toEqual([key]);
+    await expect(h.client.addKey('ssh-rsa AAAA')).rejects.toMatchObject({ status: 400, detail: { field: 'key' } });
+    await expect(h.client.addKey(KEY_ED25519)).rejects.toMatchObject({ status: 409 });
+    await h.client.removeKey(key.fingerprint);
+    expect(await h.client.listKeys()).toEqual([]);
+    await expect(h.client.removeKey(key.id)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('streams events over SSE with ids and resumes after Last-Event-Id', async () => {
+    await using h = await startHarness();
+    await h.client.createApp({ name: 'ev1' });
+    await h.client.createApp({ name: 'ev2' });
+    await h.client.addKey(KEY_ED25519);
+    const got = [];
+    for await (const e of h.client.events({ lastEventId: '1' })) {
+      got.push(`${e.id}:${e.object}.${e.op}`);
+      if (got.length === 2) break;
+    }
+    expect(got).toEqual(['2:app.create', '3:key.create']);
+    const filtered = [];
+    for await (const e of h.client.events({ app: 'ev2', lastEventId: '0' })) {
+      filtered.push(e.id);
+      break;
+    }
+    expect(filtered).toEqual(['2']);
+    expect((await h.raw('GET', '/events', { headers: { 'last-event-id': 'abc' } })).body.detail?.field).toBe('last-event-id');
+  });
+
+  it('deleting an app removes its formations so the scheduler stops its jobs', async () => {
+    await using h = await startHarness();
+    await deployed(h, 'bye');
+    await h.client.createRoute('bye', { type: 'http', domain: 'bye.example.com', service: 'bye-web' });
+    await h.client.deleteApp('bye');
+    expect(await h.client.listAllFormations()).toEqual([]);
+    expect(await h.client.listAllRoutes()).toEqual([]);
+  });
+});

@@ -1,0 +1,54 @@
+import { randomUUID } from 'node:crypto';
+import { Etcd3 } from 'etcd3';
+import { describe, expect, it } from 'vitest';
+import { EtcdStore, MemoryKv, MemoryStore } from '../../src/controller/index.js';
+import { describeStore } from '../../src/controller/testing/index.js';
+import { etcdEndpoints, needEtcd } from '../support/services.js';
+
+describeStore('memory', async () => {
+  const kv = new MemoryKv();
+  return { store: new MemoryStore(kv), reopen: async () => new MemoryStore(kv) };
+});
+
+describe.runIf(await needEtcd('controller etcd store'))('etcd store', () => {
+  it('numbers releases densely and keeps names unique across two controllers on one etcd', async () => {
+    const prefix = `/flynn-ts-test/controller/${randomUUID()}/`;
+    const a = new EtcdStore({ hosts: etcdEndpoints, prefix });
+    const b = new EtcdStore({ hosts: etcdEndpoints, prefix });
+    try {
+      const app = await a.createApp({ name: 'shared' });
+      const made = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? a : b).createRelease(app.id, { artifactId: null, env: {}, processes: {} })));
+      expect(made.map((r) => r.version).sort((x, y) => x - y)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+      const names = await Promise.allSettled([a.createApp({ name: 'dup' }), b.createApp({ name: 'dup' })]);
+      expect(names.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const ids = (await b.listEvents()).map((e) => Number(e.id));
+      expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => i + 1));
+    } finally {
+      await a.close();
+      await b.close();
+      const client = new Etcd3({ hosts: etcdEndpoints });
+      await client.delete().prefix(prefix);
+      client.close();
+    }
+  });
+
+  describeStore('etcd', async () => {
+    const prefix = `/flynn-ts-test/controller/${randomUUID()}/`;
+    return {
+      store: new EtcdStore({ hosts: etcdEndpoints, prefix }),
+      reopen: async () => new EtcdStore({ hosts: etcdEndpoints, prefix }),
+      cleanup: async () => {
+        const client = new Etcd3({ hosts: etcdEndpoints });
+        await client.delete().prefix(prefix);
+        client.close();
+      },
+    };
+  });
+});
+
+it('memory store drops events beyond its retention', async () => {
+  const store = new MemoryStore(new MemoryKv(), { eventRetention: 3 });
+  for (const name of ['a', 'b', 'c', 'd', 'e']) await store.createApp({ name });
+  expect((await store.listEvents()).map((e) => e.id)).toEqual(['3', '4', '5']);
+  await store.close();
+});
