@@ -50,8 +50,9 @@ function fastifyErrorToWire(error: FastifyError): { status: number; wire: WireEr
   if (error.validation) {
     const first = error.validation[0];
     const path = first?.instancePath ? first.instancePath.replace(/^\//, '').replace(/\//g, '.') : '';
-    const missing = (first?.params as { missingProperty?: string } | undefined)?.missingProperty;
-    const field = [path, missing].filter(Boolean).join('.') || undefined;
+    const params = first?.params as { missingProperty?: string; additionalProperty?: string } | undefined;
+    const missing = params?.missingProperty;
+    const field = [path, missing ?? params?.additionalProperty].filter(Boolean).join('.') || undefined;
     const where = error.validationContext ?? 'body';
     const message = field ? `invalid ${where}: ${field} ${missing ? 'is required' : first?.message ?? 'is invalid'}` : `invalid ${where}: ${first?.message ?? error.message}`;
     return { status: 400, wire: { code: 'FLYNN_ERR_INVALID_REQUEST', message, retryable: false, ...(field ? { detail: { field } } : {}) } };
