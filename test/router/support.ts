@@ -1,7 +1,7 @@
 /** Real backend servers and a router on loopback, for the router suites. */
 import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createDiscovery, type Discovery, type Registration } from '../../src/discovery/index.js';
+import { createDiscovery, type Discovery, type DiscoveryConfig, type Registration } from '../../src/discovery/index.js';
 import { MemoryRouteSource, startRouter, type Route, type Router, type RouterOptions } from '../../src/router/index.js';
 
 export interface TestBackend {
@@ -65,9 +65,17 @@ export interface Rig {
   close(): Promise<void>;
 }
 
-/** Memory discovery + memory routes + a router on 127.0.0.1:0. */
-export async function startRig(routes: Route[], extra: Partial<RouterOptions> = {}): Promise<Rig> {
-  const discovery = createDiscovery({ backend: 'memory' });
+/**
+ * The discovery backends the live-backend suites run against. When the etcd backend lands on main,
+ * add `{ name: 'etcd', config: () => ({ backend: 'etcd', endpoints: etcdEndpoints, prefix: `/router-test-${randomUUID()}` }), need: () => needEtcd('router on etcd') }`.
+ */
+export const DISCOVERY_BACKENDS: { name: string; config: () => DiscoveryConfig; need: () => Promise<boolean> }[] = [
+  { name: 'memory', config: () => ({ backend: 'memory' }), need: async () => true },
+];
+
+/** Discovery (memory unless given) + memory routes + a router on 127.0.0.1:0. */
+export async function startRig(routes: Route[], extra: Partial<RouterOptions> = {}, discoveryConfig: DiscoveryConfig = { backend: 'memory' }): Promise<Rig> {
+  const discovery = createDiscovery(discoveryConfig);
   const source = new MemoryRouteSource(routes);
   const router = await startRouter({ discovery, routes: source, http: { host: '127.0.0.1', port: 0 }, drainTimeoutMs: 3000, ...extra });
   const regs: Registration[] = [];
