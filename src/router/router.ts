@@ -120,6 +120,13 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   const current = new Map<string, Route>();
   const byKey = new Map<string, string>();
   const tcp = new Map<string, TcpListener>();
+  /** Listeners of removed or replaced TCP routes whose connections are still open. */
+  const retired = new Set<TcpListener>();
+  const retire = async (listener: TcpListener | undefined) => {
+    if (!listener) return;
+    await listener.stop();
+    if (listener.open > 0) retired.add(listener);
+  };
   const tls = new Map<string, SecureContext>();
 
   const httpServer = createHttpServer({ keepAliveTimeout: config.keepAliveTimeoutMs });
@@ -134,7 +141,13 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     httpsServer.on('upgrade', createUpgradeHandler(ctx, 'https', () => httpsPort));
     httpsServer.on('tlsClientError', (err) => logger.debug('tls handshake failed', { error: err.message }));
   }
-  for (const server of [httpServer, httpsServer]) server?.on('clientError', (_err, socket) => socket.destroy());
+  // Unparseable requests get a 400 (when the socket can still take it), never a hang.
+  for (const server of [httpServer, httpsServer]) {
+    server?.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 29\r\nconnection: close\r\n\r\n400 Bad Request: bad request\n');
+      else socket.destroy();
+    });
+  }
 
   const rebuildTls = () => {
     tls.clear();
@@ -159,7 +172,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     } else {
       const listener = tcp.get(id);
       tcp.delete(id);
-      await listener?.stop();
+      await retire(listener);
     }
     backends.release(old.service);
   };
@@ -192,7 +205,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
         byKey.delete(routeKey(old));
         const listener = tcp.get(old.id);
         tcp.delete(old.id);
-        await listener?.stop();
+        await retire(listener);
       }
       const listener = new TcpListener(route, config.tcpHost, backends, logger, config.maxAttempts);
       try {
@@ -262,14 +275,14 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     for (const s of [httpServer, httpsServer]) s?.closeIdleConnections();
     await Promise.all([...tcp.values()].map((l) => l.stop()));
     const tcpIdle = async () => {
-      while ([...tcp.values()].some((l) => l.open > 0)) await sleep(50);
+      while ([...tcp.values(), ...retired].some((l) => l.open > 0)) await sleep(50);
     };
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all([inFlight.whenIdle(), tcpIdle()]), new Promise((resolve) => (timer = setTimeout(resolve, config.drainTimeoutMs)))]);
     clearTimeout(timer);
     for (const s of [httpServer, httpsServer]) s?.closeAllConnections();
     for (const socket of inFlight.sockets) socket.destroy();
-    for (const l of tcp.values()) l.destroy();
+    for (const l of [...tcp.values(), ...retired]) l.destroy();
     await Promise.all(stopped);
     await applying;
     backends.close();
@@ -295,7 +308,15 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     https: options.https ? bound(options.https.host, httpsPort, 'https') : undefined,
     routes: () => [...current.values()],
     inFlight: () => inFlight.count + inFlight.sockets.size,
-    settled: () => applying,
+    settled: async () => {
+      // Let events already queued by the source reach the applier, then wait until it is quiet.
+      let seen: Promise<void>;
+      do {
+        seen = applying;
+        await new Promise((resolve) => setImmediate(resolve));
+        await seen;
+      } while (seen !== applying);
+    },
     close: () => guard.close(shutdown),
     [Symbol.asyncDispose]() {
       return guard.close(shutdown);

@@ -36,9 +36,13 @@ export class TcpListener {
     });
   }
 
-  /** Stop accepting; open connections are left to finish (or cut by `destroy()`). */
+  /** Stop accepting (the port is free once this resolves); open connections are left to finish (or cut by `destroy()`). */
   stop(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    if (!this.server.listening) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.server.close();
+      setImmediate(resolve);
+    });
   }
 
   get open(): number {

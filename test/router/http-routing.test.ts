@@ -40,6 +40,19 @@ describe('router: HTTP routing', () => {
     expect(res.body).toBe('404 Not Found: no route for nope.example.org\n');
   });
 
+  it('answers 400 to a request it cannot parse', async () => {
+    const rig = track(await startRig([]));
+    const { connect } = await import('node:net');
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(rig.router.http.port, '127.0.0.1', () => socket.write('NOT HTTP AT ALL\r\n\r\n'));
+      let out = '';
+      socket.on('data', (c: Buffer) => (out += c.toString()));
+      socket.on('end', () => resolve(out));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1.1 400 Bad Request\r\n[\s\S]*\r\n\r\n400 Bad Request: bad request\n$/);
+  });
+
   it('answers 503 when the route has no live backend', async () => {
     const rig = track(await startRig([{ id: 'app', type: 'http', domain: 'app.example.com', service: 'app-web' }]));
     const res = await get(rig.router.http.url, 'app.example.com');

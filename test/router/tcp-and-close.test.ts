@@ -58,6 +58,26 @@ describe('router: TCP routes and graceful close', () => {
     await expect(talk(port, 'ping')).rejects.toThrow(/ECONNREFUSED/);
   });
 
+  it('keeps an open TCP connection when its route is removed, and frees the port at once', async () => {
+    const one = track(await echoServer('127.0.0.2', 'one'));
+    const port = await freePort();
+    const r: Rig = track(await startRig([{ id: 'tcp', type: 'tcp', port, service: 'echo' }]));
+    await r.register('echo', one.addr);
+    const socket = connect(port, '127.0.0.1');
+    const next = () => new Promise<string>((resolve) => socket.once('data', (c: Buffer) => resolve(c.toString())));
+    socket.write('a');
+    expect(await next()).toBe('one:a');
+    r.routes.remove('tcp');
+    await r.router.settled();
+    socket.write('b');
+    expect(await next()).toBe('one:b');
+    // the port is free again: a new route may take it while the old connection lives
+    r.routes.set({ id: 'tcp2', type: 'tcp', port, service: 'echo' });
+    await r.router.settled();
+    expect(await talk(port, 'c')).toBe('one:c');
+    socket.destroy();
+  });
+
   it('finishes in-flight requests on close, then stops accepting', async () => {
     const slow: TestBackend = track(await startBackend('slow', '127.0.0.2', (_req, res) => setTimeout(() => res.end('finished'), 300)));
     const r = await startRig([{ id: 'app', type: 'http', domain: 'app.test', service: 'app-web' }]);
