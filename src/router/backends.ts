@@ -1,4 +1,5 @@
 import { Agent } from 'node:http';
+import { Pool } from 'undici';
 import type { Logger } from '../common/logger.js';
 import { sleep } from '../common/lifecycle.js';
 import type { Discovery, ServiceWatch } from '../discovery/discovery.js';
@@ -15,6 +16,7 @@ export class Backend {
   /** Gone from discovery: no new requests, in-flight ones finish. */
   removed = false;
   private pool: Agent | undefined;
+  private undiciPool: Pool | undefined;
 
   constructor(
     readonly id: string,
@@ -27,7 +29,13 @@ export class Backend {
     this.port = Number(addr.slice(colon + 1));
   }
 
-  /** The keep-alive connection pool to this backend (made on first use). */
+  /** The undici keep-alive pool for requests without a body (made on first use). */
+  get dispatcher(): Pool {
+    this.undiciPool ??= new Pool(`http://${this.addr}`, { pipelining: 1, keepAliveTimeout: 60_000 });
+    return this.undiciPool;
+  }
+
+  /** The node:http keep-alive pool for requests with a body (made on first use). */
   get agent(): Agent {
     this.pool ??= new Agent({ keepAlive: true, maxFreeSockets: this.maxIdleSockets, scheduling: 'lifo' });
     return this.pool;
@@ -46,6 +54,8 @@ export class Backend {
   destroy(): void {
     this.pool?.destroy();
     this.pool = undefined;
+    void this.undiciPool?.close().catch(() => undefined);
+    this.undiciPool = undefined;
   }
 }
 

@@ -96,13 +96,6 @@ function forwardHeaders(req: IncomingMessage, proto: string, port: number, upgra
   return out;
 }
 
-function responseHeaders(pres: IncomingMessage): OutgoingHttpHeaders {
-  const src = pres.headers;
-  const out: OutgoingHttpHeaders = {};
-  for (const name in src) if (!HOP_BY_HOP.has(name)) out[name] = src[name];
-  return out;
-}
-
 function hasBody(req: IncomingMessage): boolean {
   const len = req.headers['content-length'];
   return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
@@ -152,18 +145,108 @@ export function createRequestHandler(ctx: ProxyContext, proto: 'http' | 'https',
     };
     res.once('close', finish);
     const pool = ctx.backends.get(route.service);
-    if (pool?.isReady) proxy(ctx, route, pool, req, res, forwardHeaders(req, proto, port(), false));
+    const go = (p: ServicePool) => {
+      const headers = forwardHeaders(req, proto, port(), false);
+      if (hasBody(req)) proxy(ctx, route, p, req, res, headers);
+      else proxyBodyless(ctx, route, p, req, res, headers);
+    };
+    if (pool?.isReady) go(pool);
     else {
       void readyPool(ctx, route).then((p) => {
         if (!p) return reply(res, 503, `no live backend for ${route.service}`);
-        proxy(ctx, route, p, req, res, forwardHeaders(req, proto, port(), false));
+        go(p);
       });
     }
   };
 }
 
+/** Methods that may be sent again when a pooled connection fails before an answer. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** Response headers for the client, with the sticky cookie and the drain `Connection: close` added. */
+function clientHeaders(ctx: ProxyContext, route: HttpRoute, backend: Backend, pinned: boolean, src: Record<string, string | string[] | undefined>, https: boolean): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const name in src) if (!HOP_BY_HOP.has(name)) out[name] = src[name];
+  if (route.sticky && !pinned) {
+    const cookie = `${ctx.stickyCookie}=${ctx.signer.sign(route.id, backend.addr)}; Path=/; HttpOnly${https ? '; Secure' : ''}`;
+    const prev = out['set-cookie'];
+    out['set-cookie'] = prev === undefined ? [cookie] : Array.isArray(prev) ? [...prev, cookie] : [String(prev), cookie];
+  }
+  if (ctx.inFlight.draining) out.connection = 'close';
+  return out;
+}
+
+/**
+ * Requests without a body (most of them) go through an undici Pool per backend: measured faster
+ * than node:http's client (docs/decisions.md). Nothing is read from the client, so a refused
+ * connection is retried on another backend.
+ */
+function proxyBodyless(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, req: IncomingMessage, res: ServerResponse, headers: OutgoingHttpHeaders): void {
+  req.resume();
+  delete headers.expect;
+  delete headers['transfer-encoding'];
+  const https = headers['x-forwarded-proto'] === 'https';
+  const method = req.method ?? 'GET';
+  const tried = new Set<Backend>();
+  const abort = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  const first = firstBackend(ctx, route, pool, req);
+  let resent = false;
+  const attempt = (backend: Backend | undefined, pinned: boolean): void => {
+    if (!backend) return reply(res, 503, tried.size === 0 ? `no live backend for ${route.service}` : `no backend of ${route.service} accepted the connection`);
+    tried.add(backend);
+    backend.acquire();
+    let answered = false;
+    backend.dispatcher
+      .stream(
+        { path: req.url ?? '/', method: method as 'GET', headers: headers as Record<string, string>, signal: abort.signal },
+        ({ statusCode, headers: rh }) => {
+          answered = true;
+          res.writeHead(statusCode, clientHeaders(ctx, route, backend, pinned, rh, https));
+          return res;
+        },
+      )
+      .then(
+        () => backend.release(),
+        (err: Error & { code?: string }) => {
+          backend.release();
+          if (answered || res.headersSent || res.destroyed) {
+            // The backend went away mid-response: cut the client off so it cannot mistake a truncated body for a whole one.
+            res.destroy();
+            return;
+          }
+          const code = err.code ?? '';
+          const refused = code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EADDRNOTAVAIL';
+          const reset = IDEMPOTENT.has(method) && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE');
+          if (refused) {
+            pool.markRefused(backend);
+            ctx.logger.debug('backend refused; trying another', { service: route.service, addr: backend.addr, error: code });
+            if (tried.size < ctx.maxAttempts) return attempt(pool.pick(tried), false);
+            return reply(res, 503, `no backend of ${route.service} accepted the connection`);
+          }
+          if (reset && !resent) {
+            // Most likely a pooled connection the backend closed while idle: send once more.
+            resent = true;
+            ctx.logger.debug('backend connection reset; sending again', { service: route.service, addr: backend.addr, error: code });
+            return attempt(backend, pinned);
+          }
+          ctx.logger.warn('backend failed', { service: route.service, addr: backend.addr, error: err.message });
+          reply(res, 502, `backend ${backend.addr} failed before answering`);
+        },
+      );
+  };
+  attempt(first.backend, first.pinned);
+}
+
+/**
+ * Requests with a body go through node:http with a keep-alive Agent per backend: the body is piped
+ * only once the backend accepted the connection, so a refused connection leaves it unread and the
+ * request can be retried on another backend.
+ */
 function proxy(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, req: IncomingMessage, res: ServerResponse, headers: OutgoingHttpHeaders): void {
-  const bodyless = !hasBody(req);
+  const bodyless = false;
   const tried = new Set<Backend>();
   const first = firstBackend(ctx, route, pool, req);
   let current: ClientRequest | undefined;
@@ -200,13 +283,7 @@ function proxy(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, req: Inco
       });
     }
     preq.once('response', (pres) => {
-      const out = responseHeaders(pres);
-      if (route.sticky && !pinned) {
-        const cookie = `${ctx.stickyCookie}=${ctx.signer.sign(route.id, backend.addr)}; Path=/; HttpOnly${headers['x-forwarded-proto'] === 'https' ? '; Secure' : ''}`;
-        const prev = out['set-cookie'];
-        out['set-cookie'] = prev === undefined ? [cookie] : Array.isArray(prev) ? [...prev, cookie] : [String(prev), cookie];
-      }
-      if (ctx.inFlight.draining) out.connection = 'close';
+      const out = clientHeaders(ctx, route, backend, pinned, pres.headers, headers['x-forwarded-proto'] === 'https');
       res.writeHead(pres.statusCode ?? 502, pres.statusMessage, out);
       pres.pipe(res);
       pres.once('close', () => {

@@ -80,6 +80,8 @@ describe('router: HTTP routing', () => {
     const res = await get(rig.router.http.url, 'dies.test');
     expect(res.status).toBe(502);
     expect(res.body).toMatch(/^502 Bad Gateway: backend .* failed before answering\n$/);
+    const withBody = await get(rig.router.http.url, 'dies.test', { method: 'POST', body: 'x', headers: { 'content-length': '1' } });
+    expect(withBody.status).toBe(502);
     await expect(get(rig.router.http.url, 'half.test')).rejects.toThrow(/aborted|socket hang up|ECONNRESET/);
   });
 
