@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { get, startBackend, startRig, type Rig, type TestBackend } from './support.js';
+import { get, startBackend, startRig, until, type Rig, type TestBackend } from './support.js';
 
 describe('router: HTTP routing', () => {
   const cleanup: (() => Promise<void>)[] = [];
@@ -149,5 +149,39 @@ describe('router: HTTP routing', () => {
       rig.routes.set({ id: 'one', type: 'http', domain: 'a.test', service: 'ok' });
       expect(() => rig.routes.set({ id: 'two', type: 'http', domain: 'a.test', service: 'ok' })).toThrow(expect.objectContaining({ code: 'FLYNN_ERR_ROUTER_ROUTE_CONFLICT' }));
     });
+  });
+});
+
+describe('router: route source failures', () => {
+  it('watches the route source again when its watch fails, and applies the new table', async () => {
+    const { createDiscovery } = await import('../../src/discovery/index.js');
+    const { startRouter } = await import('../../src/router/index.js');
+    const app = await startBackend('app');
+    const discovery = createDiscovery({ backend: 'memory' });
+    const reg = await discovery.register({ service: 'app-web', addr: app.addr });
+    let watches = 0;
+    const source = {
+      list: async () => [],
+      async *watch() {
+        watches++;
+        if (watches === 1) {
+          yield { type: 'current' as const, routes: [] };
+          throw new Error('controller went away');
+        }
+        yield { type: 'current' as const, routes: [{ id: 'app', type: 'http' as const, domain: 'app.test', service: 'app-web' }] };
+        await new Promise(() => {});
+      },
+    };
+    const router = await startRouter({ discovery, routes: source, http: { host: '127.0.0.1', port: 0 }, rewatchDelayMs: 20 });
+    try {
+      await until(() => router.routes().length === 1);
+      expect((await get(router.http.url, 'app.test')).status).toBe(200);
+      expect(watches).toBe(2);
+    } finally {
+      await router.close();
+      await reg.unregister();
+      await discovery.close();
+      await app.close();
+    }
   });
 });
