@@ -97,7 +97,7 @@ export async function startRig(routes: Route[], extra: Partial<RouterOptions> = 
 }
 
 /** Wait until `check` holds (polling), or fail after `ms`. */
-export async function until(check: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
+export async function until(check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > end) throw new Error('condition not met in time');
