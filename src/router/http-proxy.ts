@@ -101,11 +101,9 @@ function hasBody(req: IncomingMessage): boolean {
   return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
-/** Errors where nothing reached the backend, so another backend may take the request. */
-function connectFailed(err: NodeJS.ErrnoException, preq: ClientRequest, bodyless: boolean): boolean {
-  if (err.code === 'ECONNREFUSED' || err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' || err.code === 'EADDRNOTAVAIL') return true;
-  // A pooled connection the backend closed while idle: safe to resend a request without a body.
-  return bodyless && preq.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+/** Errors where the backend never accepted the connection, so another backend may take the request. */
+function refused(code: string | undefined): boolean {
+  return code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EADDRNOTAVAIL';
 }
 
 /** Resolve the route's pool, waiting briefly for discovery's first answer on a new service. */
@@ -218,9 +216,8 @@ function proxyBodyless(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, r
             return;
           }
           const code = err.code ?? '';
-          const refused = code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EADDRNOTAVAIL';
           const reset = IDEMPOTENT.has(method) && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE');
-          if (refused) {
+          if (refused(code)) {
             pool.markRefused(backend);
             ctx.logger.debug('backend refused; trying another', { service: route.service, addr: backend.addr, error: code });
             if (tried.size < ctx.maxAttempts) return attempt(pool.pick(tried), false);
@@ -246,7 +243,6 @@ function proxyBodyless(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, r
  * request can be retried on another backend.
  */
 function proxy(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, req: IncomingMessage, res: ServerResponse, headers: OutgoingHttpHeaders): void {
-  const bodyless = false;
   const tried = new Set<Backend>();
   const first = firstBackend(ctx, route, pool, req);
   let current: ClientRequest | undefined;
@@ -274,14 +270,11 @@ function proxy(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, req: Inco
       setHost: false,
     });
     current = preq;
-    if (bodyless) preq.end();
-    else {
-      // Send the body only once connected: a refused connection leaves it unread for the next backend.
-      preq.once('socket', (socket) => {
-        if ((socket as { connecting?: boolean }).connecting) socket.once('connect', () => req.pipe(preq));
-        else req.pipe(preq);
-      });
-    }
+    // Send the body only once connected: a refused connection leaves it unread for the next backend.
+    preq.once('socket', (socket) => {
+      if ((socket as { connecting?: boolean }).connecting) socket.once('connect', () => req.pipe(preq));
+      else req.pipe(preq);
+    });
     preq.once('response', (pres) => {
       const out = clientHeaders(ctx, route, backend, pinned, pres.headers, headers['x-forwarded-proto'] === 'https');
       res.writeHead(pres.statusCode ?? 502, pres.statusMessage, out);
@@ -298,8 +291,8 @@ function proxy(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, req: Inco
         res.destroy();
         return;
       }
-      if (connectFailed(err, preq, bodyless)) {
-        if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') pool.markRefused(backend);
+      if (refused(err.code)) {
+        pool.markRefused(backend);
         ctx.logger.debug('backend refused; trying another', { service: route.service, addr: backend.addr, error: err.code });
         if (tried.size < ctx.maxAttempts) return attempt(pool.pick(tried), false);
         return reply(res, 503, `no backend of ${route.service} accepted the connection`);
@@ -360,7 +353,7 @@ export function createUpgradeHandler(ctx: ProxyContext, proto: 'http' | 'https',
         });
         preq.once('error', (err: NodeJS.ErrnoException) => {
           release();
-          if (connectFailed(err, preq, true) && tried.size < ctx.maxAttempts) {
+          if (refused(err.code) && tried.size < ctx.maxAttempts) {
             pool.markRefused(backend);
             return attempt(pool.pick(tried));
           }
