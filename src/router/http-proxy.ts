@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { request, STATUS_CODES, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../common/logger.js';
@@ -186,9 +187,12 @@ function proxyBodyless(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, r
   const https = headers['x-forwarded-proto'] === 'https';
   const method = req.method ?? 'GET';
   const tried = new Set<Backend>();
-  const abort = new AbortController();
+  // undici takes an EventEmitter as abort signal: much cheaper per request than an AbortController.
+  const abort = new EventEmitter() as EventEmitter & { aborted?: boolean };
   res.once('close', () => {
-    if (!res.writableFinished) abort.abort();
+    if (res.writableFinished) return;
+    abort.aborted = true;
+    abort.emit('abort');
   });
   const first = firstBackend(ctx, route, pool, req);
   let resent = false;
@@ -199,7 +203,7 @@ function proxyBodyless(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, r
     let answered = false;
     backend.dispatcher
       .stream(
-        { path: req.url ?? '/', method: method as 'GET', headers: headers as Record<string, string>, signal: abort.signal },
+        { path: req.url ?? '/', method: method as 'GET', headers: headers as Record<string, string>, signal: abort },
         ({ statusCode, headers: rh }) => {
           answered = true;
           res.writeHead(statusCode, clientHeaders(ctx, route, backend, pinned, rh, https));

@@ -123,6 +123,25 @@ describe('router: HTTP routing', () => {
     expect(sockets.size).toBe(1);
   });
 
+  it('cancels the backend request when the client goes away before the answer', async () => {
+    let backendSawClose = false;
+    const hang = track(
+      await startBackend('hang', '127.0.0.2', (req) => {
+        req.socket.once('close', () => (backendSawClose = true));
+      }),
+    );
+    const rig = track(await startRig([{ id: 'hang', type: 'http', domain: 'hang.test', service: 'hang' }]));
+    await rig.register('hang', hang.addr);
+    const { request } = await import('node:http');
+    const u = new URL(rig.router.http.url);
+    const req = request({ host: u.hostname, port: u.port, headers: { host: 'hang.test' }, agent: false });
+    req.on('error', () => {});
+    req.end();
+    await until(() => hang.hits === 1 && rig.router.inFlight() === 1);
+    req.destroy();
+    await until(() => backendSawClose && rig.router.inFlight() === 0);
+  });
+
   it('applies route changes at once, without a restart', async () => {
     const a = track(await startBackend('a'));
     const b = track(await startBackend('b', '127.0.0.3'));
