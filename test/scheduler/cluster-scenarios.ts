@@ -1,5 +1,6 @@
 /** The real-cluster scenarios of the scheduler, run once per runtime (cluster-process / cluster-docker). */
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ensureRuntimeImage } from '../../src/host/runtime-image.js';
 import type { SchedulerEvent } from '../../src/scheduler/types.js';
 import { HOST_TTL_MS, HELLO_CMD, RealCluster, orphanPids, until, type RuntimeName } from './support-cluster.js';
 
@@ -11,6 +12,7 @@ export function clusterScenarios(runtime: RuntimeName): void {
   const app = () => c.app('shop');
 
   beforeAll(async () => {
+    if (runtime === 'docker') await ensureRuntimeImage(); // built once per engine; the agents would each build it otherwise
     c = new RealCluster(runtime);
     await Promise.all([
       c.addAgent('h1', '127.0.0.2', { memoryBytes: 2 * GiB }),
@@ -20,7 +22,7 @@ export function clusterScenarios(runtime: RuntimeName): void {
     const a = await c.addScheduler('a');
     await until('scheduler a to lead', () => a?.leading, 10_000);
     await c.addScheduler('b');
-  }, 60_000);
+  }, 240_000);
   afterAll(() => c?.close(), 60_000);
 
   it('scales web to 6 as 2 jobs per host, every one answering at its published address', async () => {
