@@ -236,6 +236,11 @@ async function main(): Promise<number> {
     const rpsRatio = mr.rps / mn.rps;
     const p99Ratio = mr.p99ms / mn.p99ms;
     console.log(`router/nginx: req/s ${rpsRatio.toFixed(2)}x (goal >= 1.0x), p99 ${p99Ratio.toFixed(2)}x (goal <= 1.5x)`);
+    if (rounds > 1) {
+      const rr = viaRouter.map((r, i) => r.rps / (viaNginx[i] as WrkResult).rps);
+      const pr = viaRouter.map((r, i) => r.p99ms / (viaNginx[i] as WrkResult).p99ms);
+      console.log(`per-round ratios: req/s ${rr.map((x) => x.toFixed(2)).join(' ')} (median ${median(rr).toFixed(2)}x), p99 ${pr.map((x) => x.toFixed(2)).join(' ')} (median ${median(pr).toFixed(2)}x)`);
+    }
     if (profDir) console.log(`router CPU profile written under ${profDir}`);
     return 0;
   } finally {
