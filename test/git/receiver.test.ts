@@ -37,6 +37,8 @@ describe('git receiver over real SSH', () => {
   let maxActivePerApp = 0;
   /** When set, each deploy waits here (used to prove two deploys overlap). */
   let barrier: ((app: string) => Promise<void>) | undefined;
+  /** How many git commands reached the receiver (each asks whether the app exists). */
+  let execs = 0;
   let goodKey: string;
   let badKey: string;
 
@@ -56,7 +58,10 @@ describe('git receiver over real SSH', () => {
       reposDir: join(dir, 'repos'),
       platform: {
         authorize: async (key) => authorized.has(key.fingerprint),
-        appExists: async (app) => apps.has(app),
+        appExists: async (app) => {
+          execs++;
+          return apps.has(app);
+        },
         deploy: async (push: Push) => {
           active++;
           maxActivePerApp = Math.max(maxActivePerApp, active);
@@ -166,6 +171,15 @@ describe('git receiver over real SSH', () => {
     const before = deploys.length;
     const w1 = await repo('f1', { 'a.txt': '1' });
     const w2 = await repo('f2', { 'a.txt': '2' });
+    // The first deploy holds until the second push has reached the receiver too (plus time for its
+    // hook to queue behind the first), so the two really overlap even on a slow machine.
+    const execsBefore = execs;
+    barrier = async () => {
+      barrier = undefined;
+      const deadline = Date.now() + 15_000;
+      while (execs < execsBefore + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 1500));
+    };
     const results = await Promise.all([push(w1, 'myapp', goodKey, '+main:main'), push(w2, 'myapp', goodKey, '+main:main')]);
     expect(maxActivePerApp).toBe(1);
     expect(results.map((r) => r.code).sort()).toEqual([0, 1]);

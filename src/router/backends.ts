@@ -1,0 +1,246 @@
+import { Agent } from 'node:http';
+import { Pool } from 'undici';
+import type { Logger } from '../common/logger.js';
+import { sleep } from '../common/lifecycle.js';
+import type { Discovery, ServiceWatch } from '../discovery/discovery.js';
+import type { Instance } from '../discovery/types.js';
+
+/** One live instance of a service as the router sees it: its address, load and connection pool. */
+export class Backend {
+  readonly host: string;
+  readonly port: number;
+  /** Requests (or TCP connections) being served right now. */
+  inFlight = 0;
+  /** Until this time (ms epoch) the balancer avoids this backend: it refused a connection. */
+  refusedUntil = 0;
+  /** Gone from discovery: no new requests, in-flight ones finish. */
+  removed = false;
+  private pool: Agent | undefined;
+  private undiciPool: Pool | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly addr: string,
+    private readonly maxIdleSockets: number,
+  ) {
+    const colon = addr.lastIndexOf(':');
+    const host = addr.slice(0, colon);
+    this.host = host.startsWith('[') ? host.slice(1, -1) : host;
+    this.port = Number(addr.slice(colon + 1));
+  }
+
+  /** The undici keep-alive pool for requests without a body (made on first use). */
+  get dispatcher(): Pool {
+    this.undiciPool ??= new Pool(`http://${this.addr}`, { pipelining: 1, keepAliveTimeout: 60_000 });
+    return this.undiciPool;
+  }
+
+  /** The node:http keep-alive pool for requests with a body (made on first use). */
+  get agent(): Agent {
+    this.pool ??= new Agent({ keepAlive: true, maxFreeSockets: this.maxIdleSockets, scheduling: 'lifo' });
+    return this.pool;
+  }
+
+  acquire(): void {
+    this.inFlight++;
+  }
+
+  release(): void {
+    this.inFlight--;
+    if (this.removed && this.inFlight === 0) this.destroy();
+  }
+
+  /** Close idle pooled connections; busy ones close when their request ends. */
+  destroy(): void {
+    this.pool?.destroy();
+    this.pool = undefined;
+    void this.undiciPool?.close().catch(() => undefined);
+    this.undiciPool = undefined;
+  }
+}
+
+/** The live backends of one service, kept current from a discovery watch. */
+export class ServicePool {
+  /** Array for O(1) random picks. */
+  backends: Backend[] = [];
+  private readonly byId = new Map<string, Backend>();
+  private readyResolve!: () => void;
+  /** Resolves once discovery delivered the first instance list. */
+  readonly ready: Promise<void>;
+  isReady = false;
+  refs = 0;
+
+  constructor(
+    readonly service: string,
+    private readonly maxIdleSockets: number,
+    private readonly refusedBackoffMs: number,
+  ) {
+    this.ready = new Promise((resolve) => (this.readyResolve = resolve));
+  }
+
+  /**
+   * Power of two choices: two random live backends, the one with fewer requests in flight.
+   * Backends in `exclude` (already tried for this request) and those that recently refused a
+   * connection are avoided, the latter only while others are left.
+   */
+  pick(exclude?: ReadonlySet<Backend>): Backend | undefined {
+    const all = this.backends;
+    if (all.length === 0) return undefined;
+    if (all.length === 1 && exclude === undefined) return all[0];
+    const now = Date.now();
+    let candidates = all;
+    if (exclude !== undefined || all.some((b) => b.refusedUntil > now)) {
+      const open = all.filter((b) => !exclude?.has(b));
+      const healthy = open.filter((b) => b.refusedUntil <= now);
+      candidates = healthy.length > 0 ? healthy : open;
+    }
+    const n = candidates.length;
+    if (n === 0) return undefined;
+    if (n === 1) return candidates[0];
+    const i = Math.floor(Math.random() * n);
+    let j = Math.floor(Math.random() * (n - 1));
+    if (j >= i) j++;
+    const a = candidates[i] as Backend;
+    const b = candidates[j] as Backend;
+    return b.inFlight < a.inFlight ? b : a;
+  }
+
+  byAddr(addr: string): Backend | undefined {
+    for (const b of this.backends) if (b.addr === addr) return b;
+    return undefined;
+  }
+
+  markRefused(backend: Backend): void {
+    backend.refusedUntil = Date.now() + this.refusedBackoffMs;
+  }
+
+  /** Replace the whole set (a `current` event): unchanged instances keep their pools and counts. */
+  reset(instances: Instance[]): void {
+    const seen = new Set<string>();
+    for (const instance of instances) {
+      seen.add(instance.id);
+      this.upsert(instance);
+    }
+    for (const id of [...this.byId.keys()]) if (!seen.has(id)) this.remove(id);
+    if (!this.isReady) {
+      this.isReady = true;
+      this.readyResolve();
+    }
+  }
+
+  upsert(instance: Instance): void {
+    const existing = this.byId.get(instance.id);
+    if (existing && existing.addr === instance.addr) return;
+    if (existing) this.remove(instance.id);
+    const backend = new Backend(instance.id, instance.addr, this.maxIdleSockets);
+    this.byId.set(instance.id, backend);
+    this.backends = [...this.backends, backend];
+  }
+
+  remove(id: string): void {
+    const backend = this.byId.get(id);
+    if (!backend) return;
+    this.byId.delete(id);
+    this.backends = this.backends.filter((b) => b !== backend);
+    backend.removed = true;
+    if (backend.inFlight === 0) backend.destroy();
+  }
+
+  /** Drop everything (the service is no longer routed to, or the router closes). */
+  clear(): void {
+    for (const id of [...this.byId.keys()]) this.remove(id);
+  }
+}
+
+export interface BackendRegistryOptions {
+  discovery: Discovery;
+  logger: Logger;
+  maxIdleSocketsPerBackend: number;
+  refusedBackoffMs: number;
+  rewatchDelayMs: number;
+}
+
+/** One {@link ServicePool} per routed service, each fed by its own discovery watch, shared by routes. */
+export class BackendRegistry {
+  private readonly pools = new Map<string, { pool: ServicePool; watch: ServiceWatch | undefined; stop: AbortController }>();
+  private closed = false;
+
+  constructor(private readonly options: BackendRegistryOptions) {}
+
+  get(service: string): ServicePool | undefined {
+    return this.pools.get(service)?.pool;
+  }
+
+  services(): string[] {
+    return [...this.pools.keys()];
+  }
+
+  /** Take a reference on a service's pool, starting its watch on first use. */
+  acquire(service: string): ServicePool {
+    let entry = this.pools.get(service);
+    if (!entry) {
+      const pool = new ServicePool(service, this.options.maxIdleSocketsPerBackend, this.options.refusedBackoffMs);
+      entry = { pool, watch: undefined, stop: new AbortController() };
+      this.pools.set(service, entry);
+      void this.follow(entry);
+    }
+    entry.pool.refs++;
+    return entry.pool;
+  }
+
+  /** Drop a reference; the last one stops the watch (in-flight requests still finish). */
+  release(service: string): void {
+    const entry = this.pools.get(service);
+    if (!entry || --entry.pool.refs > 0) return;
+    this.pools.delete(service);
+    entry.stop.abort();
+    entry.watch?.close();
+    entry.pool.clear();
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const service of [...this.pools.keys()]) {
+      const entry = this.pools.get(service);
+      if (entry) entry.pool.refs = 1;
+      this.release(service);
+    }
+  }
+
+  private async follow(entry: { pool: ServicePool; watch: ServiceWatch | undefined; stop: AbortController }): Promise<void> {
+    const { pool, stop } = entry;
+    const log = this.options.logger;
+    while (!stop.signal.aborted && !this.closed) {
+      try {
+        entry.watch = this.options.discovery.watch(pool.service, { signal: stop.signal });
+        for await (const event of entry.watch) {
+          switch (event.type) {
+            case 'current':
+              pool.reset(event.instances);
+              log.debug('backends', { service: pool.service, addrs: event.instances.map((i) => i.addr) });
+              break;
+            case 'up':
+            case 'update':
+              pool.upsert(event.instance);
+              log.debug('backend up', { service: pool.service, addr: event.instance.addr });
+              break;
+            case 'down':
+              pool.remove(event.instance.id);
+              log.debug('backend down', { service: pool.service, addr: event.instance.addr });
+              break;
+          }
+        }
+        if (stop.signal.aborted || this.closed) return;
+        log.warn('discovery watch ended; watching again', { service: pool.service });
+      } catch (err) {
+        if (stop.signal.aborted || this.closed) return;
+        log.warn('discovery watch failed; watching again', { service: pool.service, error: (err as Error).message });
+      }
+      try {
+        await sleep(this.options.rewatchDelayMs, stop.signal);
+      } catch {
+        return;
+      }
+    }
+  }
+}

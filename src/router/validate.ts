@@ -1,0 +1,61 @@
+import { validateService } from '../discovery/validate.js';
+import { RouterErrorCodes as Codes, RouterInputError } from './errors.js';
+import type { HttpRoute, Route, TcpRoute } from './types.js';
+
+const LABEL = '[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?';
+const DOMAIN_RE = new RegExp(`^(\\*\\.)?${LABEL}(\\.${LABEL})*$`);
+const PATH_RE = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/;
+
+function bad(message: string, field: string): RouterInputError {
+  return new RouterInputError(Codes.INVALID_ROUTE, message, { field });
+}
+
+/** Normalise a path prefix: leading `/`, no trailing `/` except for the root. */
+export function normalizePath(path: string): string {
+  return path.length > 1 && path.endsWith('/') ? path.replace(/\/+$/, '') || '/' : path;
+}
+
+/** Check a route from any source and return a normalised frozen copy. */
+export function validateRoute(input: unknown): Route {
+  if (typeof input !== 'object' || input === null) throw bad('route must be an object', 'route');
+  const r = input as Record<string, unknown>;
+  if (typeof r.id !== 'string' || r.id.length < 1 || r.id.length > 200) throw bad(`invalid route id ${JSON.stringify(r.id)}: expected 1-200 characters`, 'id');
+  let service: string;
+  try {
+    service = validateService(r.service);
+  } catch (err) {
+    throw new RouterInputError(Codes.INVALID_ROUTE, `route ${r.id}: ${(err as Error).message}`, { field: 'service', cause: err });
+  }
+  if (r.type === 'tcp') {
+    if (typeof r.port !== 'number' || !Number.isInteger(r.port) || r.port < 1 || r.port > 65535) {
+      throw bad(`route ${r.id}: invalid port ${JSON.stringify(r.port)}: expected 1-65535`, 'port');
+    }
+    const route: TcpRoute = { id: r.id, type: 'tcp', port: r.port, service };
+    return Object.freeze(route);
+  }
+  if (r.type !== 'http') throw bad(`route ${r.id}: invalid type ${JSON.stringify(r.type)}: expected http or tcp`, 'type');
+  const domain = typeof r.domain === 'string' ? r.domain.toLowerCase() : r.domain;
+  if (typeof domain !== 'string' || domain.length > 253 || !DOMAIN_RE.test(domain)) {
+    throw bad(`route ${r.id}: invalid domain ${JSON.stringify(r.domain)}: expected e.g. app.example.com or *.example.com`, 'domain');
+  }
+  const path = r.path === undefined ? '/' : r.path;
+  if (typeof path !== 'string' || path.length > 1024 || !PATH_RE.test(path)) {
+    throw bad(`route ${r.id}: invalid path ${JSON.stringify(r.path)}: expected a prefix starting with /`, 'path');
+  }
+  if (r.sticky !== undefined && typeof r.sticky !== 'boolean') throw bad(`route ${r.id}: sticky must be a boolean`, 'sticky');
+  const route: HttpRoute = { id: r.id, type: 'http', domain, path: normalizePath(path), service };
+  if (r.sticky) route.sticky = true;
+  if (r.tls !== undefined) {
+    const tls = r.tls as Record<string, unknown> | null;
+    if (typeof tls !== 'object' || tls === null || typeof tls.cert !== 'string' || typeof tls.key !== 'string' || !tls.cert.includes('-----BEGIN') || !tls.key.includes('-----BEGIN')) {
+      throw bad(`route ${r.id}: tls must be { cert, key } in PEM`, 'tls');
+    }
+    route.tls = Object.freeze({ cert: tls.cert, key: tls.key });
+  }
+  return Object.freeze(route);
+}
+
+/** The key two routes must not share: `http host/path` or `tcp port`. */
+export function routeKey(route: Route): string {
+  return route.type === 'http' ? `http ${route.domain}${route.path ?? '/'}` : `tcp ${route.port}`;
+}

@@ -1,0 +1,106 @@
+/** Real backend servers and a router on loopback, for the router suites. */
+import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createDiscovery, type Discovery, type DiscoveryConfig, type Registration } from '../../src/discovery/index.js';
+import { MemoryRouteSource, startRouter, type Route, type Router, type RouterOptions } from '../../src/router/index.js';
+
+export interface TestBackend {
+  name: string;
+  server: Server;
+  addr: string;
+  /** Requests received so far. */
+  hits: number;
+  close(): Promise<void>;
+}
+
+/** A backend that answers `name` (or what `handler` writes) on `host`:0. */
+export async function startBackend(name: string, host = '127.0.0.2', handler?: (req: IncomingMessage, res: ServerResponse) => void): Promise<TestBackend> {
+  const backend: Partial<TestBackend> = { name, hits: 0 };
+  const server = createServer((req, res) => {
+    backend.hits = (backend.hits ?? 0) + 1;
+    if (handler) return handler(req, res);
+    res.setHeader('x-backend', name);
+    res.end(JSON.stringify({ backend: name, url: req.url, headers: req.headers }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  backend.server = server;
+  backend.addr = `${host}:${(server.address() as AddressInfo).port}`;
+  backend.close = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+  return backend as TestBackend;
+}
+
+export interface GetResult {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** One HTTP request through the router with a chosen Host header (no connection reuse). */
+export function get(url: string, host: string, options: { path?: string; headers?: Record<string, string>; method?: string; body?: string } = {}): Promise<GetResult> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: u.hostname, port: u.port, path: options.path ?? '/', method: options.method ?? 'GET', headers: { host, ...options.headers }, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+export interface Rig {
+  discovery: Discovery;
+  routes: MemoryRouteSource;
+  router: Router;
+  register(service: string, addr: string): Promise<Registration>;
+  close(): Promise<void>;
+}
+
+/**
+ * The discovery backends the live-backend suites run against. When the etcd backend lands on main,
+ * add `{ name: 'etcd', config: () => ({ backend: 'etcd', endpoints: etcdEndpoints, prefix: `/router-test-${randomUUID()}` }), need: () => needEtcd('router on etcd') }`.
+ */
+export const DISCOVERY_BACKENDS: { name: string; config: () => DiscoveryConfig; need: () => Promise<boolean> }[] = [
+  { name: 'memory', config: () => ({ backend: 'memory' }), need: async () => true },
+];
+
+/** Discovery (memory unless given) + memory routes + a router on 127.0.0.1:0. */
+export async function startRig(routes: Route[], extra: Partial<RouterOptions> = {}, discoveryConfig: DiscoveryConfig = { backend: 'memory' }): Promise<Rig> {
+  const discovery = createDiscovery(discoveryConfig);
+  const source = new MemoryRouteSource(routes);
+  const router = await startRouter({ discovery, routes: source, http: { host: '127.0.0.1', port: 0 }, drainTimeoutMs: 3000, ...extra });
+  const regs: Registration[] = [];
+  return {
+    discovery,
+    routes: source,
+    router,
+    async register(service, addr) {
+      const reg = await discovery.register({ service, addr });
+      regs.push(reg);
+      return reg;
+    },
+    async close() {
+      await router.close();
+      for (const reg of regs) await reg.unregister();
+      await discovery.close();
+    },
+  };
+}
+
+/** Wait until `check` holds (polling), or fail after `ms`. */
+export async function until(check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -1,0 +1,95 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { get, startBackend, startRig, until, type Rig, type TestBackend } from './support.js';
+
+async function echoServer(host: string, tag: string): Promise<{ server: Server; addr: string; close(): Promise<void> }> {
+  const server = createServer((s) => s.on('data', (c: Buffer) => s.write(`${tag}:${c.toString()}`)));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  return {
+    server,
+    addr: `${host}:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+function talk(port: number, message: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket: Socket = connect(port, '127.0.0.1', () => socket.write(message));
+    socket.once('data', (c: Buffer) => {
+      resolve(c.toString());
+      socket.end();
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('router: TCP routes and graceful close', () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    while (cleanup.length > 0) await cleanup.pop()?.();
+  });
+  const track = <T extends { close(): Promise<void> }>(x: T): T => (cleanup.push(() => x.close()), x);
+
+  it('listens on a TCP route port and spreads connections over the backends', async () => {
+    const one = track(await echoServer('127.0.0.2', 'one'));
+    const two = track(await echoServer('127.0.0.3', 'two'));
+    const port = await freePort();
+    const r: Rig = track(await startRig([{ id: 'tcp', type: 'tcp', port, service: 'echo' }]));
+    await r.register('echo', one.addr);
+    await r.register('echo', two.addr);
+    const answers = new Set<string>();
+    for (let i = 0; i < 30; i++) {
+      const answer = await talk(port, 'ping');
+      expect(answer).toMatch(/^(one|two):ping$/);
+      answers.add(answer);
+    }
+    expect(answers.size).toBe(2);
+    r.routes.remove('tcp');
+    await r.router.settled();
+    await expect(talk(port, 'ping')).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('keeps an open TCP connection when its route is removed, and frees the port at once', async () => {
+    const one = track(await echoServer('127.0.0.2', 'one'));
+    const port = await freePort();
+    const r: Rig = track(await startRig([{ id: 'tcp', type: 'tcp', port, service: 'echo' }]));
+    await r.register('echo', one.addr);
+    const socket = connect(port, '127.0.0.1');
+    const next = () => new Promise<string>((resolve) => socket.once('data', (c: Buffer) => resolve(c.toString())));
+    socket.write('a');
+    expect(await next()).toBe('one:a');
+    r.routes.remove('tcp');
+    await r.router.settled();
+    socket.write('b');
+    expect(await next()).toBe('one:b');
+    // the port is free again: a new route may take it while the old connection lives
+    r.routes.set({ id: 'tcp2', type: 'tcp', port, service: 'echo' });
+    await r.router.settled();
+    expect(await talk(port, 'c')).toBe('one:c');
+    socket.destroy();
+  });
+
+  it('finishes in-flight requests on close, then stops accepting', async () => {
+    const slow: TestBackend = track(await startBackend('slow', '127.0.0.2', (_req, res) => setTimeout(() => res.end('finished'), 300)));
+    const r = await startRig([{ id: 'app', type: 'http', domain: 'app.test', service: 'app-web' }]);
+    await r.register('app-web', slow.addr);
+    const url = r.router.http.url;
+    const pending = get(url, 'app.test');
+    await until(() => r.router.inFlight() === 1);
+    const closing = r.close();
+    await expect(get(url, 'app.test')).rejects.toThrow(/ECONNREFUSED/);
+    expect(await pending).toMatchObject({ status: 200, body: 'finished' });
+    await closing;
+    await r.close();
+    expect(r.router.inFlight()).toBe(0);
+  });
+});
