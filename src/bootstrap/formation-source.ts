@@ -81,19 +81,19 @@ export class StoreFormationSource implements FormationSource {
     const changes = this.options.store.watchFormations(options.signal ? { signal: options.signal } : {})[Symbol.asyncIterator]();
     const first = changes.next();
     first.catch(() => undefined); // seen when iterated; not unhandled if nobody iterates
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const self = this;
+    const list = () => this.list();
+    const map = (f: ControllerFormation) => this.map(f);
     return {
       async *[Symbol.asyncIterator]() {
         try {
-          yield { type: 'current', formations: await self.list() };
+          yield { type: 'current', formations: await list() };
           for (let next = await first; !next.done; next = await changes.next()) {
             const change = next.value;
             if (change.type === 'delete') {
               yield { type: 'delete', app: change.appId, release: change.releaseId };
               continue;
             }
-            const mapped = await self.map(change.formation);
+            const mapped = await map(change.formation);
             if (mapped) yield { type: 'put', formation: mapped };
           }
         } finally {
