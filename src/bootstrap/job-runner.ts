@@ -162,12 +162,13 @@ export class SchedulerJobRunner implements JobRunner {
     try {
       const deadline = Date.now() + this.oneOffStartMs;
       let job: HostJob | undefined;
-      while (!job || job.state === 'pending') {
+      // `starting` covers the artifact download: the runtime has no output for the job before it is up.
+      while (!job || job.state === 'pending' || job.state === 'starting') {
         job = await client.getJob(placed.id).catch((err: unknown) => {
           if (isNotFound(err) && Date.now() < deadline) return undefined;
           throw err;
         });
-        if (!job || job.state === 'pending') await sleep(SCHEDULER_JOB_RUNNER_DEFAULTS.pollMs);
+        if (!job || job.state === 'pending' || job.state === 'starting') await sleep(SCHEDULER_JOB_RUNNER_DEFAULTS.pollMs);
       }
       if (job.state === 'failed') {
         output.push({ kind: 'output', stream: 'stderr', data: `${job.error?.message ?? 'the job failed to start'}\n` });
