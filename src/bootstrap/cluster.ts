@@ -231,10 +231,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     closers.push(() => router.close());
 
     // The git receiver starts before the controller (whose gitHost is its address); its platform is set once the controller runs.
-    let platform: GitPlatform | undefined;
+    const slot: { platform?: GitPlatform } = {};
     const ready = (): GitPlatform => {
-      if (!platform) throw new Error('the cluster is still starting');
-      return platform;
+      if (!slot.platform) throw new UnavailableError(BootstrapErrorCodes.NOT_READY, 'the cluster is still starting');
+      return slot.platform;
     };
     const git: GitReceiver = await startGitReceiver({
       host,
@@ -264,7 +264,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     closers.push(() => client.close());
 
     const executor = runtimeName === 'docker' ? createBuildExecutor({ backend: 'docker', labels }) : createBuildExecutor({ backend: 'process' });
-    platform = new ControllerGitPlatform({ store, client, shelf: shelfClient, executor, domain, routerPort: router.http.port });
+    slot.platform = new ControllerGitPlatform({ store, client, shelf: shelfClient, executor, domain, routerPort: router.http.port });
 
     let closing: Promise<void> | undefined;
     const cluster: Cluster = {
