@@ -14,6 +14,8 @@
  */
 export { startCluster, CLUSTER_DEFAULTS } from './cluster.js';
 export type { Cluster, ClusterOptions, ClusterRuntime } from './cluster.js';
+export { createTestCluster, TEST_CLUSTER_DEFAULTS } from './test-cluster.js';
+export type { TestCluster, TestClusterOptions } from './test-cluster.js';
 export { StoreFormationSource, STORE_FORMATION_DEFAULTS, toSchedulerFormation, webService } from './formation-source.js';
 export type { StoreFormationSourceOptions } from './formation-source.js';
 export { StoreRouteSource, toRouterRoute } from './route-source.js';

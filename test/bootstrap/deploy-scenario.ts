@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCluster, type Cluster, type ClusterOptions } from '../../src/bootstrap/index.js';
+import type { Cluster } from '../../src/bootstrap/index.js';
 import { generatePrivateKey, publicKeyLine } from '../../src/git/index.js';
 
 const exec = promisify(execFile);
@@ -48,8 +48,8 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
  * SSH, fetch it through the router, scale to 3, run a one-off job, read logs, and have a failing
  * build rejected while the old release keeps answering.
  */
-export function describeDeploy(name: string, options: ClusterOptions, appName: string): void {
-  describe(`git push deploys on a one-process cluster (${name} runtime)`, () => {
+export function describeDeploy(name: string, start: () => Promise<Cluster>, appName: string, hosts = 1): void {
+  describe(`git push deploys on a one-process cluster (${name})`, () => {
     let cluster: Cluster;
     let dir: string;
     let keyFile: string;
@@ -74,7 +74,7 @@ export function describeDeploy(name: string, options: ClusterOptions, appName: s
 
     beforeAll(async () => {
       dir = await mkdtemp(join(tmpdir(), 'flynn-ts-e2e-'));
-      cluster = await startCluster({ ...options, ports: { controller: 0, router: 0, git: 0, shelf: 0 } });
+      cluster = await start();
       const key = generatePrivateKey();
       keyFile = join(dir, 'id_rsa');
       await writeFile(keyFile, key, { mode: 0o600 });
@@ -119,7 +119,10 @@ export function describeDeploy(name: string, options: ClusterOptions, appName: s
     it('scales web to 3 and answers from 3 jobs', async () => {
       await cluster.client.scale(appName, { web: 3 });
       await until('3 web jobs up', async () => ((await cluster.client.listJobs(appName)).filter((j) => j.type === 'web' && j.state === 'up').length === 3 ? true : undefined));
-      const webJobs = (await cluster.client.listJobs(appName)).filter((j) => j.type === 'web').map((j) => j.id);
+      const web = (await cluster.client.listJobs(appName)).filter((j) => j.type === 'web');
+      const webJobs = web.map((j) => j.id);
+      // Spread over the hosts: as many different hosts as there are (up to 3).
+      expect(new Set(web.map((j) => j.hostId)).size).toBe(Math.min(3, hosts));
       const seen = new Set<string>();
       await until('answers from 3 jobs', async () => {
         const r = await getVia(cluster.routerUrl, host());
