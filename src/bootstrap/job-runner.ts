@@ -2,6 +2,7 @@
  * The controller's {@link JobRunner} over the scheduler (the jobs of an app across hosts, one-off
  * jobs) and the host agents' clients (logs, stopping a job, attached output of `flynn run`).
  */
+import { connect } from 'node:net';
 import { AsyncQueue } from '../common/async-queue.js';
 import { sleep } from '../common/lifecycle.js';
 import { ObjectNotFoundError } from '../controller/errors.js';
@@ -19,14 +20,20 @@ export const SCHEDULER_JOB_RUNNER_DEFAULTS = Object.freeze({
   oneOffStartMs: 30_000,
   /** Poll interval while waiting for a one-off job to start or end, in ms. */
   pollMs: 50,
+  /** How long a crashed job stays in `listJobs` (as `crashed`) after the scheduler replaced it, in ms. */
+  crashMemoryMs: 30_000,
+  /** Timeout of one readiness probe (a TCP connect to a job's first port), in ms. */
+  probeTimeoutMs: 1_000,
 });
 
 export interface SchedulerJobRunnerOptions {
-  scheduler: Pick<Scheduler, 'view' | 'runJob'>;
+  scheduler: Pick<Scheduler, 'view' | 'runJob' | 'events'>;
   /** Image of one-off jobs. Default {@link STORE_FORMATION_DEFAULTS}.image. */
   image?: string;
   /** Default {@link SCHEDULER_JOB_RUNNER_DEFAULTS}.oneOffStartMs. */
   oneOffStartMs?: number;
+  /** Default {@link SCHEDULER_JOB_RUNNER_DEFAULTS}.crashMemoryMs. */
+  crashMemoryMs?: number;
 }
 
 const STATE_MAP: Record<SchedulerJobState, JobState> = {
@@ -47,19 +54,84 @@ function isNotFound(err: unknown): boolean {
   return (err as { kind?: string }).kind === 'not_found';
 }
 
-/** Implements the controller's JobRunner with the scheduler's view and the host agents' APIs. */
+/** Whether something accepts TCP connections at host:port. */
+function accepts(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: timeoutMs });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', () => done(false));
+  });
+}
+
+/**
+ * Implements the controller's JobRunner with the scheduler's view and the host agents' APIs.
+ *
+ * A job with ports counts as `up` only once its first port accepts connections (the host reports
+ * `up` as soon as the process started), and a job that crashed stays listed as `crashed` for a
+ * while after the scheduler restarted it: so a deployment waits for servers that answer and fails
+ * fast on a release whose processes crash.
+ */
 export class SchedulerJobRunner implements JobRunner {
   private readonly clients = new Map<string, HostClient>();
   private readonly image: string;
   private readonly oneOffStartMs: number;
+  private readonly crashMemoryMs: number;
+  private readonly crashes = new Map<string, { job: ScheduledJob; state: SchedulerJobState; at: number }>();
+  private readonly listening = new Set<string>();
+  private readonly stop = new AbortController();
 
   constructor(private readonly options: SchedulerJobRunnerOptions) {
     this.image = options.image ?? STORE_FORMATION_DEFAULTS.image;
     this.oneOffStartMs = options.oneOffStartMs ?? SCHEDULER_JOB_RUNNER_DEFAULTS.oneOffStartMs;
+    this.crashMemoryMs = options.crashMemoryMs ?? SCHEDULER_JOB_RUNNER_DEFAULTS.crashMemoryMs;
+    void (async () => {
+      for await (const event of options.scheduler.events({ types: ['crashed'], signal: this.stop.signal })) {
+        if (event.type === 'crashed' && !event.job.oneOff) this.crashes.set(event.job.id, { job: event.job, state: event.state, at: Date.now() });
+      }
+    })().catch(() => {});
   }
 
   async listJobs(appId: string): Promise<Job[]> {
-    return this.scheduled(appId).map(toJob);
+    const now = Date.now();
+    for (const [id, c] of this.crashes) if (now - c.at > this.crashMemoryMs) this.crashes.delete(id);
+    const live = this.scheduled(appId);
+    const known = new Set(live.map((j) => j.id));
+    const jobs = await Promise.all(
+      live.map(async (j) => {
+        const job = toJob(j);
+        if (job.state === 'up' && !j.oneOff && !(await this.answers(j))) job.state = 'starting';
+        return job;
+      }),
+    );
+    for (const c of this.crashes.values()) {
+      if (c.job.app === appId && !known.has(c.job.id)) jobs.push({ ...toJob(c.job), state: STATE_MAP[c.state] });
+    }
+    return jobs;
+  }
+
+  /** True when the job has no ports, or its first port accepts connections (remembered once true). */
+  private async answers(job: ScheduledJob): Promise<boolean> {
+    if (this.listening.has(job.id)) return true;
+    try {
+      const hostJob = await this.host(job.hostId).getJob(job.id);
+      const first = hostJob.boundPorts[0];
+      const ok = !first || (await accepts(this.advertiseHost(job.hostId), first.hostPort, SCHEDULER_JOB_RUNNER_DEFAULTS.probeTimeoutMs));
+      if (ok) this.listening.add(job.id);
+      if (this.listening.size > 10_000) this.listening.clear();
+      return ok;
+    } catch {
+      return false;
+    }
+  }
+
+  private advertiseHost(hostId: string): string {
+    const addr = this.options.scheduler.view().hosts.find((h) => h.id === hostId)?.addr ?? '';
+    return addr.slice(0, addr.lastIndexOf(':'));
   }
 
   async killJob(appId: string, jobId: string): Promise<void> {
@@ -127,8 +199,9 @@ export class SchedulerJobRunner implements JobRunner {
     return queue;
   }
 
-  /** Release the host connections. */
+  /** Stop following the scheduler and release the host connections. */
   async close(): Promise<void> {
+    this.stop.abort();
     const clients = [...this.clients.values()];
     this.clients.clear();
     await Promise.all(clients.map((c) => c.close().catch(() => {})));

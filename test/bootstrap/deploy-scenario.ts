@@ -178,5 +178,23 @@ export function describeDeploy(name: string, start: () => Promise<Cluster>, appN
       expect(ok).toBeGreaterThan(0);
       expect((await getVia(cluster.routerUrl, host())).body).toContain('Hello from flynn-ts');
     }, 120_000);
+
+    it('rejects a push whose web process crashes on start, and the previous release keeps serving', async () => {
+      const pkg = JSON.parse(await readFile(join(work, 'package.json'), 'utf8')) as Record<string, unknown>;
+      delete pkg.scripts;
+      await writeFile(join(work, 'package.json'), JSON.stringify(pkg, null, 2));
+      await writeFile(join(work, 'Procfile'), 'web: echo crashing on purpose; exit 4\n');
+      await commit('a web process that crashes');
+      const before = (await cluster.client.getApp(appName)).releaseId;
+      const pushed = await push(keyFile);
+      expect(pushed.code).not.toBe(0);
+      expect(pushed.output).toMatch(/web job \S+ of the new release (crashed|failed)/);
+      expect((await cluster.client.getApp(appName)).releaseId).toBe(before);
+      const res = await until('the old release to answer', async () => {
+        const r = await getVia(cluster.routerUrl, host());
+        return r.status === 200 ? r : undefined;
+      });
+      expect(res.body).toContain('Hello from flynn-ts');
+    }, 120_000);
   });
 }
