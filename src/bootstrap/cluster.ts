@@ -66,8 +66,13 @@ export interface ClusterOptions {
   host?: string;
   /** Ports (0 picks a free one). Defaults: controller 8081, router 8080, git 2222, shelf 8082. */
   ports?: { controller?: number; router?: number; git?: number; shelf?: number };
-  /** Advertised addresses of the host agents, one agent each (127.0.0.0/8). Default `[host]`. */
+  /**
+   * Advertised addresses of the host agents started in this process, one agent each. Default
+   * `[host]`. `[]` starts none: host agents elsewhere join through a shared (etcd) discovery.
+   */
   hostAddrs?: string[];
+  /** The controller's store (e.g. an `EtcdStore`); the caller owns and closes it. Default: a `MemoryStore` owned by the cluster. */
+  store?: Store;
   /** Default `{ backend: 'memory' }`. */
   discovery?: DiscoveryConfig;
   /** `auto` (default): Docker when the engine answers and the runtime image can be ensured, else processes. */
@@ -159,7 +164,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     shelf: port(options.ports?.shelf, CLUSTER_DEFAULTS.shelfPort, 'shelf'),
   };
   const hostAddrs = options.hostAddrs ?? [host];
-  if (hostAddrs.length === 0) throw new BootstrapInputError('hostAddrs must name at least one address', 'hostAddrs');
+  if (!Array.isArray(hostAddrs)) throw new BootstrapInputError('hostAddrs must be a list of addresses', 'hostAddrs');
   const runtimeChoice = options.runtime ?? 'auto';
   if (!['auto', 'docker', 'process'].includes(runtimeChoice)) throw new BootstrapInputError(`runtime must be auto, docker or process, got ${JSON.stringify(runtimeChoice)}`, 'runtime');
   const domain = options.domain ?? CLUSTER_DEFAULTS.domain;
@@ -189,6 +194,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 
     const runtime: Runtime = runtimeName === 'docker' ? createRuntime({ backend: 'docker', labels, logger }) : createRuntime({ backend: 'process', baseDir: join(dataDir, 'jobs'), logger });
     closers.push(() => runtime.close());
+    // Without local hosts the runtime choice only decides where builds run.
     const hosts: HostAgentHandle[] = [];
     for (const [i, addr] of hostAddrs.entries()) {
       const agent = await startHostAgent({ id: `host${i + 1}`, advertiseAddr: addr, discovery, runtime, stopGraceMs, artifactsDir: join(dataDir, 'artifacts'), logger });
@@ -208,8 +214,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const shelfClient = new ShelfClient({ url: shelf.url });
     closers.push(() => shelfClient.close());
 
-    const store: Store = new MemoryStore();
-    closers.push(() => store.close());
+    const store: Store = options.store ?? new MemoryStore();
+    if (!options.store) closers.push(() => store.close());
 
     const scheduler = await startScheduler({
       discovery,
