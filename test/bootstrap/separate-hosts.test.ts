@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
 import { startCluster } from '../../src/bootstrap/index.js';
 import { EtcdStore } from '../../src/controller/index.js';
 import { createDiscovery } from '../../src/discovery/create.js';
@@ -32,6 +33,9 @@ if (await needEtcd('platform with separate host agents')) {
           await runtime.close();
           await discovery.close();
           await store.close();
+          const etcd = new Etcd3({ hosts: etcdEndpoints });
+          await etcd.delete().prefix(`${prefix}/`).catch(() => {});
+          etcd.close();
           await rm(jobsDir, { recursive: true, force: true });
         },
       });
