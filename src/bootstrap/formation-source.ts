@@ -3,6 +3,7 @@
  * release + counts) becomes a scheduler formation whose per-type spec starts the release's slug
  * with the slug runner.
  */
+import { AsyncQueue } from '../common/async-queue.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import type { Store } from '../controller/store.js';
@@ -77,30 +78,34 @@ export class StoreFormationSource implements FormationSource {
   }
 
   watch(options: { signal?: AbortSignal } = {}): AsyncIterable<FormationEvent> {
+    // The store watch is cancelled as soon as the consumer stops or its signal aborts, even while
+    // it waits for a change (an async generator could not be returned from in that state).
+    const abort = new AbortController();
+    const onAbort = () => abort.abort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const out = new AsyncQueue<FormationEvent>(() => {
+      options.signal?.removeEventListener('abort', onAbort);
+      abort.abort();
+    });
     // Subscribe before listing, so that no change between the two is lost (a put seen twice is harmless).
-    const changes = this.options.store.watchFormations(options.signal ? { signal: options.signal } : {})[Symbol.asyncIterator]();
-    const first = changes.next();
-    first.catch(() => undefined); // seen when iterated; not unhandled if nobody iterates
-    const list = () => this.list();
-    const map = (f: ControllerFormation) => this.map(f);
-    return {
-      async *[Symbol.asyncIterator]() {
-        try {
-          yield { type: 'current', formations: await list() };
-          for (let next = await first; !next.done; next = await changes.next()) {
-            const change = next.value;
-            if (change.type === 'delete') {
-              yield { type: 'delete', app: change.appId, release: change.releaseId };
-              continue;
-            }
-            const mapped = await map(change.formation);
-            if (mapped) yield { type: 'put', formation: mapped };
-          }
-        } finally {
-          await changes.return?.();
+    const changes = this.options.store.watchFormations({ signal: abort.signal });
+    void (async () => {
+      const iterator = changes[Symbol.asyncIterator]();
+      const first = iterator.next();
+      first.catch(() => undefined);
+      out.push({ type: 'current', formations: await this.list() });
+      for (let next = await first; !next.done; next = await iterator.next()) {
+        const change = next.value;
+        if (change.type === 'delete') {
+          out.push({ type: 'delete', app: change.appId, release: change.releaseId });
+          continue;
         }
-      },
-    };
+        const mapped = await this.map(change.formation);
+        if (mapped) out.push({ type: 'put', formation: mapped });
+      }
+      out.end();
+    })().catch((err: unknown) => out.end(abort.signal.aborted ? undefined : err));
+    return out;
   }
 
   private async map(f: ControllerFormation): Promise<Formation | undefined> {

@@ -1,4 +1,5 @@
 /** The controller's store as the router's {@link RouteSource}: list + watch. */
+import { AsyncQueue } from '../common/async-queue.js';
 import type { Store } from '../controller/store.js';
 import type { Route as ControllerRoute } from '../controller/types.js';
 import type { RouteSource, RouteWatchOptions } from '../router/route-source.js';
@@ -20,23 +21,28 @@ export class StoreRouteSource implements RouteSource {
   }
 
   watch(options: RouteWatchOptions = {}): AsyncIterable<RouteEvent> {
+    // The store watch is cancelled as soon as the consumer stops or its signal aborts, even while
+    // it waits for a change (an async generator could not be returned from in that state).
+    const abort = new AbortController();
+    const onAbort = () => abort.abort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const out = new AsyncQueue<RouteEvent>(() => {
+      options.signal?.removeEventListener('abort', onAbort);
+      abort.abort();
+    });
     // Subscribe before listing, so that no change between the two is lost.
-    const changes = this.store.watchRoutes(options.signal ? { signal: options.signal } : {})[Symbol.asyncIterator]();
-    const first = changes.next();
-    first.catch(() => undefined); // seen when iterated; not unhandled if nobody iterates
-    const list = () => this.list();
-    return {
-      async *[Symbol.asyncIterator]() {
-        try {
-          yield { type: 'current', routes: await list() };
-          for (let next = await first; !next.done; next = await changes.next()) {
-            const change = next.value;
-            yield change.type === 'put' ? { type: 'set', route: toRouterRoute(change.route) } : { type: 'remove', id: change.id };
-          }
-        } finally {
-          await changes.return?.();
-        }
-      },
-    };
+    const changes = this.store.watchRoutes({ signal: abort.signal });
+    void (async () => {
+      const iterator = changes[Symbol.asyncIterator]();
+      const first = iterator.next();
+      first.catch(() => undefined);
+      out.push({ type: 'current', routes: await this.list() });
+      for (let next = await first; !next.done; next = await iterator.next()) {
+        const change = next.value;
+        out.push(change.type === 'put' ? { type: 'set', route: toRouterRoute(change.route) } : { type: 'remove', id: change.id });
+      }
+      out.end();
+    })().catch((err: unknown) => out.end(abort.signal.aborted ? undefined : err));
+    return out;
   }
 }

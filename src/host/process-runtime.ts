@@ -127,7 +127,7 @@ export class ProcessRuntime implements Runtime {
       lines: new EventFanout(),
     };
     this.jobs.set(key, proc);
-    await writeFile(join(dir, 'job.json'), JSON.stringify({ pid: pgid, spec }));
+    // Listeners first, with no await before them: a job that exits at once must not be missed.
     const streamsDone = Promise.all(
       (['stdout', 'stderr'] as const).map(async (stream) => {
         const source = child[stream];
@@ -153,6 +153,7 @@ export class ProcessRuntime implements Runtime {
         });
       });
     });
+    await writeFile(join(dir, 'job.json'), JSON.stringify({ pid: pgid, spec }));
     this.updateSampler();
     return this.view(proc);
   }

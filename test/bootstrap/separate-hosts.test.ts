@@ -29,6 +29,8 @@ if (await needEtcd('platform with separate host agents')) {
       return Object.assign(cluster, {
         close: async () => {
           await close();
+          // Stop its jobs first, as a host daemon's shutdown does.
+          await Promise.all(agent.agent.listJobs().map((j) => agent.agent.stopJob(j.id, { graceMs: 500 }).catch(() => {})));
           await agent.close();
           await runtime.close();
           await discovery.close();
