@@ -3,7 +3,12 @@
  * hands out host ports, registers itself and its jobs' services in discovery, and serves the
  * HTTP API (server.ts).
  */
-import { totalmem } from 'node:os';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { AsyncQueue } from '../common/async-queue.js';
 import { FlynnError } from '../common/errors.js';
 import { CloseGuard, sleep } from '../common/lifecycle.js';
@@ -11,7 +16,7 @@ import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import type { Discovery, Registration } from '../discovery/discovery.js';
 import { listenApi } from '../common/http/api-server.js';
-import { CapacityError, HostErrorCodes, HostInputError, JobExistsError, JobNotFoundError, JobNotRunningError } from './errors.js';
+import { ArtifactFetchError, CapacityError, HostErrorCodes, HostInputError, JobExistsError, JobNotFoundError, JobNotRunningError } from './errors.js';
 import { EventFanout } from './event-fanout.js';
 import { PortAllocator } from './ports.js';
 import { createHostServer } from './server.js';
@@ -30,6 +35,10 @@ export const HOST_AGENT_DEFAULTS = Object.freeze({
   registrationTtlMs: 10_000,
   /** State change events kept for SSE resume (`Last-Event-Id`). */
   eventBacklog: 1000,
+  /** Where job artifacts are downloaded (`<artifactsDir>/<hostId>/<jobId>/slug.tgz`). */
+  artifactsDir: join(tmpdir(), 'flynn-ts-artifacts'),
+  /** How long downloading one artifact may take, in ms. */
+  artifactTimeoutMs: 60_000,
 });
 
 export interface HostAgentConfig {
@@ -52,6 +61,10 @@ export interface HostAgentConfig {
   retainEndedMs?: number;
   /** Default {@link HOST_AGENT_DEFAULTS}.registrationTtlMs. */
   registrationTtlMs?: number;
+  /** Default {@link HOST_AGENT_DEFAULTS}.artifactsDir. */
+  artifactsDir?: string;
+  /** Default {@link HOST_AGENT_DEFAULTS}.artifactTimeoutMs. */
+  artifactTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -105,6 +118,8 @@ export class HostAgent {
       stopGraceMs: config.stopGraceMs ?? HOST_AGENT_DEFAULTS.stopGraceMs,
       retainEndedMs: config.retainEndedMs ?? HOST_AGENT_DEFAULTS.retainEndedMs,
       registrationTtlMs: config.registrationTtlMs ?? HOST_AGENT_DEFAULTS.registrationTtlMs,
+      artifactsDir: config.artifactsDir ?? HOST_AGENT_DEFAULTS.artifactsDir,
+      artifactTimeoutMs: config.artifactTimeoutMs ?? HOST_AGENT_DEFAULTS.artifactTimeoutMs,
     });
     this.logger = (config.logger ?? silentLogger).child({ component: 'host', hostId: this.id });
     this.ports = new PortAllocator(this.advertiseAddr, first, last);
@@ -148,7 +163,9 @@ export class HostAgent {
       if (first) env.PORT = String(this.config.runtime.mapsPorts ? first.port : first.hostPort);
       rec.job.env = env;
       this.transition(rec, 'starting');
-      await this.config.runtime.start({ hostId: this.id, bindAddr: this.advertiseAddr, job: { ...spec, env }, ports: rec.job.boundPorts });
+      const artifactPath = spec.artifact ? await this.fetchArtifact(spec.id, spec.artifact.url) : undefined;
+      const runtimeSpec = { hostId: this.id, bindAddr: this.advertiseAddr, job: { ...spec, env }, ports: rec.job.boundPorts };
+      await this.config.runtime.start(artifactPath === undefined ? runtimeSpec : { ...runtimeSpec, artifactPath });
       if (rec.job.state === 'starting') {
         this.transition(rec, 'up');
         await this.registerServices(rec);
@@ -160,6 +177,7 @@ export class HostAgent {
       this.logger.warn('job failed to start', { jobId: spec.id, err: error.message });
       // Whatever the runtime got as far as creating must not linger.
       await this.config.runtime.remove(this.id, spec.id).catch(() => {});
+      await this.removeArtifact(spec.id);
     } finally {
       rec.markStarted();
     }
@@ -332,9 +350,35 @@ export class HostAgent {
     rec.removeTimer = setTimeout(() => {
       if (this.jobs.get(rec.job.id) !== rec) return;
       this.jobs.delete(rec.job.id);
-      this.config.runtime.remove(this.id, rec.job.id).catch((err: unknown) => this.logger.warn('cannot remove an ended job', { jobId: rec.job.id, err: (err as Error).message }));
+      this.config.runtime
+        .remove(this.id, rec.job.id)
+        .then(() => this.removeArtifact(rec.job.id))
+        .catch((err: unknown) => this.logger.warn('cannot remove an ended job', { jobId: rec.job.id, err: (err as Error).message }));
     }, this.config.retainEndedMs);
     rec.removeTimer.unref();
+  }
+
+  private artifactDir(jobId: string): string {
+    return join(this.config.artifactsDir, this.id, jobId);
+  }
+
+  /** Download a job's artifact onto the host; returns its path. */
+  private async fetchArtifact(jobId: string, url: string): Promise<string> {
+    const dir = this.artifactDir(jobId);
+    const path = join(dir, 'slug.tgz');
+    await mkdir(dir, { recursive: true });
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(this.config.artifactTimeoutMs) });
+      if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+      await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), createWriteStream(path));
+    } catch (err) {
+      throw new ArtifactFetchError(`cannot fetch the artifact of job ${jobId} from ${url}: ${(err as Error).message}`, { cause: err });
+    }
+    return path;
+  }
+
+  private async removeArtifact(jobId: string): Promise<void> {
+    await rm(this.artifactDir(jobId), { recursive: true, force: true }).catch(() => {});
   }
 
   /** Take over a job a previous agent of this host started. */

@@ -12,6 +12,7 @@ import { DockerUnavailableError, RuntimeError } from './errors.js';
 import { EventFanout } from './event-fanout.js';
 import { ensureRuntimeImage } from './runtime-image.js';
 import type { LogOptions, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
+import { ARTIFACT_MOUNT_PATH } from './runtime.js';
 import type { ExitStatus, LogLine } from './types.js';
 
 /** Label names on every container this runtime creates. */
@@ -105,13 +106,18 @@ export class DockerRuntime implements Runtime {
       hostConfig.MemorySwap = job.limits.memoryBytes; // equal to Memory: no swap
     }
     if (job.limits.cpuShares !== undefined) hostConfig.CpuShares = job.limits.cpuShares;
+    const env = { ...job.env };
+    if (spec.artifactPath !== undefined) {
+      hostConfig.Binds = [`${spec.artifactPath}:${ARTIFACT_MOUNT_PATH}:ro`];
+      env.SLUG_URL = `file://${ARTIFACT_MOUNT_PATH}`;
+    }
     let container: Dockerode.Container;
     try {
       container = await this.docker.createContainer({
         name: containerName(hostId, job.id),
         Image: image,
         Cmd: job.cmd,
-        Env: Object.entries(job.env).map(([k, v]) => `${k}=${v}`),
+        Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
         Hostname: typeof job.env.HOSTNAME === 'string' ? job.env.HOSTNAME.slice(0, 63) : undefined,
         ExposedPorts: exposed,
         Labels: labels,

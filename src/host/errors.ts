@@ -11,6 +11,7 @@ export const HostErrorCodes = Object.freeze({
   RUNTIME: 'FLYNN_ERR_HOST_RUNTIME',
   DOCKER_UNAVAILABLE: 'FLYNN_ERR_HOST_DOCKER_UNAVAILABLE',
   IMAGE_BUILD: 'FLYNN_ERR_HOST_IMAGE_BUILD',
+  ARTIFACT_FETCH: 'FLYNN_ERR_HOST_ARTIFACT_FETCH',
 });
 
 /** A job spec, query or config the agent refuses. `detail.field` names the field. */
@@ -65,5 +66,12 @@ export type RuntimeImageErrorCode = typeof HostErrorCodes.IMAGE_BUILD | typeof H
 export class RuntimeImageError extends FlynnError {
   constructor(code: RuntimeImageErrorCode, message: string, options: FlynnErrorOptions = {}) {
     super(code, code === HostErrorCodes.DOCKER_UNAVAILABLE ? 'unavailable' : 'internal', message, options);
+  }
+}
+
+/** The agent could not download a job's artifact; the job fails without starting. */
+export class ArtifactFetchError extends FlynnError {
+  constructor(message: string, options: FlynnErrorOptions = {}) {
+    super(HostErrorCodes.ARTIFACT_FETCH, 'unavailable', message, { retryable: true, ...options });
   }
 }

@@ -97,6 +97,7 @@ export class ProcessRuntime implements Runtime {
     const env: Record<string, string> = { HOME: dir };
     for (const name of this.inheritEnv) if (process.env[name] !== undefined) env[name] = process.env[name];
     Object.assign(env, job.env);
+    if (spec.artifactPath !== undefined) env.SLUG_URL = `file://${spec.artifactPath}`;
     const [file, ...args] = job.cmd as [string, ...string[]];
     const child = spawn(file, args, { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     try {
@@ -126,7 +127,7 @@ export class ProcessRuntime implements Runtime {
       lines: new EventFanout(),
     };
     this.jobs.set(key, proc);
-    await writeFile(join(dir, 'job.json'), JSON.stringify({ pid: pgid, spec }));
+    // Listeners first, with no await before them: a job that exits at once must not be missed.
     const streamsDone = Promise.all(
       (['stdout', 'stderr'] as const).map(async (stream) => {
         const source = child[stream];
@@ -152,6 +153,7 @@ export class ProcessRuntime implements Runtime {
         });
       });
     });
+    await writeFile(join(dir, 'job.json'), JSON.stringify({ pid: pgid, spec }));
     this.updateSampler();
     return this.view(proc);
   }

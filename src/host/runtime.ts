@@ -10,7 +10,15 @@ export interface RuntimeJobSpec {
   job: JobSpec;
   /** One bound port per `job.ports` entry, same order. */
   ports: BoundPort[];
+  /**
+   * Where the agent stored `job.artifact` on the host. The runtime hands it to the job read-only and
+   * sets `SLUG_URL` to it (Docker: mounted at {@link ARTIFACT_MOUNT_PATH}; process: `file://<path>`).
+   */
+  artifactPath?: string;
 }
+
+/** Where a Docker job finds its artifact. */
+export const ARTIFACT_MOUNT_PATH = '/flynn/slug.tgz';
 
 /** A job as the runtime sees it. */
 export interface RuntimeJob {

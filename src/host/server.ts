@@ -37,6 +37,7 @@ const jobBody = {
     },
     meta: { type: 'object', additionalProperties: { type: 'string' } },
     oneOff: { type: 'boolean' },
+    artifact: { type: 'object', required: ['url'], properties: { url: { type: 'string', minLength: 1 } }, additionalProperties: false },
   },
   additionalProperties: false,
 } as const;

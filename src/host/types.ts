@@ -36,6 +36,19 @@ export interface JobSpec {
   meta: Record<string, string>;
   /** A one-off job (`flynn run`): never registered under a service. */
   oneOff?: boolean;
+  /**
+   * A slug the agent downloads on the host before starting the job and hands to it, so the job
+   * never has to reach the URL itself (a container on the bridge network cannot reach a shelf on
+   * the host's loopback). Docker: bind-mounted read-only at `/flynn/slug.tgz` with
+   * `SLUG_URL=file:///flynn/slug.tgz`; process: `SLUG_URL=file://<path on the host>`.
+   */
+  artifact?: JobArtifact;
+}
+
+/** A file fetched by the agent for a job (see {@link JobSpec.artifact}). */
+export interface JobArtifact {
+  /** `http(s)://` URL the agent can reach (e.g. a shelf on the host's loopback). */
+  url: string;
 }
 
 /** A port as bound on the host. */

@@ -76,6 +76,13 @@ export function validateJobSpec(input: unknown): JobSpec {
     if (typeof input.oneOff !== 'boolean') throw new HostInputError('oneOff must be a boolean', 'oneOff');
     spec.oneOff = input.oneOff;
   }
+  if (input.artifact !== undefined) {
+    const artifact = input.artifact as { url?: unknown } | null;
+    if (typeof artifact !== 'object' || artifact === null || typeof artifact.url !== 'string' || !/^https?:\/\/[^\s]+$/.test(artifact.url)) {
+      throw new HostInputError('artifact must be { url } with an http(s) URL', 'artifact.url');
+    }
+    spec.artifact = { url: artifact.url };
+  }
   return spec;
 }
 

@@ -33,6 +33,7 @@ export interface AgentJobRequest {
   ports: { port: number; proto: 'tcp' | 'udp'; service?: string }[];
   limits: { memoryBytes?: number };
   meta: Record<string, string>;
+  artifact?: { url: string };
 }
 
 /** The slice of the host agent's client the scheduler uses. */
@@ -65,6 +66,7 @@ function toAgentRequest(request: StartJobRequest): AgentJobRequest {
     meta: { ...l },
   };
   if (l[JOB_LABELS.oneOff] === 'true') spec.oneOff = true;
+  if (request.artifact) spec.artifact = { ...request.artifact };
   return spec;
 }
 

@@ -251,6 +251,7 @@ export class LeaderTerm {
       labels,
     };
     if (spec.ports) request.ports = spec.ports.map((p) => ({ ...p }));
+    if (spec.artifact) request.artifact = { ...spec.artifact };
     if (o.memoryBytes > 0) request.memoryBytes = o.memoryBytes;
     host.jobs.set(id, job);
     this.o.emit({ type: 'placed', job: { ...job } });
@@ -335,6 +336,7 @@ export class LeaderTerm {
     const host = this.tracker.hosts.get(placed.hostId) as TrackedHost;
     const spec: ProcessSpec = { image: request.image, cmd: request.cmd };
     if (request.ports) spec.ports = request.ports;
+    if (request.artifact) spec.artifact = request.artifact;
     return { ...this.startJob(host, request.app, request.release, type, spec, { env: request.env ?? {}, memoryBytes, restarts: 0, oneOff: true }) };
   }
 

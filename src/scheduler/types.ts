@@ -19,6 +19,8 @@ export interface ProcessSpec {
    * registers the job's bound address under it in discovery while the job is up (the router's backends).
    */
   ports?: { port: number; proto?: 'tcp' | 'udp'; service?: string }[];
+  /** A file the host fetches before starting the job and hands to it (a slug: see the host's `JobSpec.artifact`). */
+  artifact?: { url: string };
 }
 
 /**

@@ -74,6 +74,10 @@ export function validateProcessSpec(input: unknown, field = 'spec'): ProcessSpec
       return port;
     });
   }
+  if (s.artifact !== undefined) {
+    if (!isObject(s.artifact) || typeof s.artifact.url !== 'string' || s.artifact.url === '') throw bad('artifact must be { url } with a non-empty url');
+    spec.artifact = { url: s.artifact.url };
+  }
   return spec;
 }
 

@@ -1,0 +1,82 @@
+/**
+ * `git push` → first 200 through the router with the new code, for the dependency-free node app,
+ * on the process and Docker runtimes (median of 5 pushes each, after one warm-up push). Each push
+ * changes the app's answer, so the clock stops only once the new release serves.
+ */
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import Dockerode from 'dockerode';
+import { startCluster } from '../../src/bootstrap/index.js';
+import { generatePrivateKey, publicKeyLine } from '../../src/git/index.js';
+
+const exec = promisify(execFile);
+const RUNS = 5;
+
+function get(url: string, host: string): Promise<string> {
+  return new Promise((resolve) => {
+    const req = request(url, { headers: { host }, agent: false, timeout: 2000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve(res.statusCode === 200 ? body : ''));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(''));
+    req.end();
+  });
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+async function bench(runtime: 'process' | 'docker'): Promise<number[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'flynn-ts-bench-deploy-'));
+  const cluster = await startCluster({ runtime, ports: { controller: 0, router: 0, git: 0, shelf: 0 }, labels: { 'io.flynn-ts.bench': 'deploy' } });
+  try {
+    const key = generatePrivateKey();
+    const keyFile = join(dir, 'id_rsa');
+    await writeFile(keyFile, key, { mode: 0o600 });
+    await cluster.client.addKey(publicKeyLine(key));
+    await cluster.client.createApp({ name: 'bench' });
+    const work = join(dir, 'app');
+    await cp(new URL('../../test/fixtures/apps/node-hello', import.meta.url), work, { recursive: true });
+    const original = await readFile(join(work, 'server.js'), 'utf8');
+    await exec('git', ['init', '-q', '-b', 'main', work]);
+    const [host, port] = cluster.gitHost.split(':');
+    const ssh = `ssh -i ${keyFile} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p ${port}`;
+    const times: number[] = [];
+    for (let i = 0; i <= RUNS; i++) {
+      const marker = `build-${i}-${Date.now()}`;
+      await writeFile(join(work, 'server.js'), original.replace('Hello from flynn-ts on port ${port}', `Hello from flynn-ts ${marker}`));
+      await exec('git', ['-C', work, 'add', '-A']);
+      await exec('git', ['-C', work, '-c', 'user.email=b@b', '-c', 'user.name=b', 'commit', '-qm', marker]);
+      const started = performance.now();
+      await exec('git', ['-C', work, 'push', `ssh://git@${host}:${port}/bench.git`, 'main'], { env: { ...process.env, GIT_SSH_COMMAND: ssh } });
+      while (!(await get(cluster.routerUrl, `bench.${cluster.domain}`)).includes(marker)) await new Promise((r) => setTimeout(r, 10));
+      const ms = performance.now() - started;
+      if (i > 0) times.push(ms); // the first push is a warm-up (no build cache, first route)
+    }
+    return times;
+  } finally {
+    await cluster.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const dockerUp = await new Dockerode().ping().then(
+  () => true,
+  () => false,
+);
+const results: Record<string, number> = {};
+for (const runtime of dockerUp ? (['process', 'docker'] as const) : (['process'] as const)) {
+  const times = await bench(runtime);
+  results[runtime] = median(times);
+  console.log(`${runtime.padEnd(8)} git push → first 200 of the new release: median ${(median(times) / 1000).toFixed(2)} s  (runs: ${times.map((t) => (t / 1000).toFixed(2)).join(', ')} s)`);
+}
+if (!dockerUp) console.log('docker   (engine not reachable: skipped)');
+if (results.docker !== undefined && results.process !== undefined) {
+  console.log(`docker / process: ${(results.docker / results.process).toFixed(2)}x   goal on docker: < 2 s → ${results.docker < 2000 ? 'met' : 'not met'}`);
+}

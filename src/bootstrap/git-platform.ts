@@ -1,0 +1,99 @@
+/**
+ * The git receiver's {@link GitPlatform} over the controller: keys and apps from its store, and a
+ * push deployed as flynn-receive does it (build the slug → artifact → release → deploy → wait).
+ */
+import type { Readable } from 'node:stream';
+import type { ControllerClient } from '../controller/client.js';
+import type { Store } from '../controller/store.js';
+import type { GitPlatform } from '../git/receiver.js';
+import type { OfferedKey, Push } from '../git/types.js';
+import { buildSlug, type BuildSlugOptions } from '../slug/builder.js';
+import type { BuildExecutor } from '../slug/executor.js';
+import type { SlugShelf } from '../slug/types.js';
+import { webService } from './formation-source.js';
+
+export const CONTROLLER_GIT_PLATFORM_DEFAULTS = Object.freeze({
+  /** How long a deployment may take before the push is rejected, in ms. */
+  deployTimeoutMs: 120_000,
+});
+
+export interface ControllerGitPlatformOptions {
+  /** Read directly: keys (authorize) and apps. */
+  store: Store;
+  /** Artifacts, releases and deployments go through the controller's API (its deployment manager). */
+  client: ControllerClient;
+  shelf: SlugShelf;
+  executor: BuildExecutor;
+  /** Cluster domain: the default route of app `a` is `a.<domain>`. */
+  domain: string;
+  /** The URL printed to the pusher: `http://<app>.<domain>:<routerPort>`. Omit the port for 80. */
+  routerPort?: number;
+  /** Extra build options (buildpacks, memory, timeouts). */
+  build?: Pick<BuildSlugOptions, 'buildpacksDir' | 'buildpacks' | 'npmDir' | 'offline' | 'cache' | 'memoryBytes' | 'timeoutMs'>;
+  /** Default {@link CONTROLLER_GIT_PLATFORM_DEFAULTS}.deployTimeoutMs. */
+  deployTimeoutMs?: number;
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as { kind?: string }).kind === 'not_found';
+}
+
+/** The URL an app answers at through the router. */
+export function appUrl(app: string, domain: string, routerPort?: number): string {
+  return `http://${app}.${domain}${routerPort === undefined || routerPort === 80 ? '' : `:${routerPort}`}`;
+}
+
+export class ControllerGitPlatform implements GitPlatform {
+  constructor(private readonly options: ControllerGitPlatformOptions) {}
+
+  async authorize(key: OfferedKey): Promise<boolean> {
+    return (await this.options.store.listKeys()).some((k) => k.fingerprint === key.fingerprint);
+  }
+
+  async appExists(app: string): Promise<boolean> {
+    try {
+      return (await this.options.store.getApp(app)).name === app;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async deploy(push: Push): Promise<void> {
+    const { store, client, domain } = this.options;
+    const app = await store.getApp(push.app);
+    const current = app.releaseId ? await store.getRelease(app.id, app.releaseId) : null;
+    const build: BuildSlugOptions = {
+      ...this.options.build,
+      source: push.archive as Readable,
+      app: app.name,
+      env: current ? { ...current.env } : {},
+      executor: this.options.executor,
+      shelf: this.options.shelf,
+      onOutput: push.output,
+      signal: push.signal,
+    };
+    const result = await buildSlug(build);
+    const processes: Record<string, { cmd: string[] }> = {};
+    for (const [type, command] of Object.entries(result.processTypes)) processes[type] = { cmd: ['/bin/sh', '-c', command] };
+    const artifact = await client.createArtifact({ url: result.slugUrl, processes });
+    const release = await client.createRelease(app.name, { artifactId: artifact.id, env: current ? { ...current.env } : {} });
+    push.output(`-----> Releasing v${release.version}...`);
+    if (app.releaseId === null && processes.web) {
+      const domainName = `${app.name}.${domain}`;
+      const routes = await store.listRoutes(app.id);
+      if (!routes.some((r) => r.type === 'http' && r.domain === domainName)) {
+        try {
+          await client.createRoute(app.name, { type: 'http', domain: domainName, service: webService(app.name) });
+        } catch (err) {
+          push.output(` !     cannot add the default route ${domainName}: ${(err as Error).message}`);
+        }
+      }
+    }
+    const deployment = await client.deploy(app.name, release.id);
+    push.output(`-----> Deploying v${release.version} (${Object.entries(deployment.processes).map(([t, n]) => `${t}=${n}`).join(' ') || 'no processes'})...`);
+    // A failed deployment throws: the push is rejected and the previous release keeps serving.
+    await client.waitForDeployment(app.name, deployment.id, { timeoutMs: this.options.deployTimeoutMs ?? CONTROLLER_GIT_PLATFORM_DEFAULTS.deployTimeoutMs, signal: push.signal });
+    push.output(`=====> ${app.name} deployed to ${appUrl(app.name, domain, this.options.routerPort)}`);
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * Bootstrap: the composition layer. Starts a whole cluster in one process (`startCluster`,
+ * `createTestCluster`) and provides the adapters that wire the modules together: the controller's
+ * store as the scheduler's formation source and the router's route source, the controller's job
+ * runner over the scheduler and host agents, and the git receiver's platform over the controller.
+ *
+ * ```ts
+ * import { startCluster } from 'flynn-ts/bootstrap';
+ * await using cluster = await startCluster({ runtime: 'process' });
+ * await cluster.client.createApp({ name: 'hello' });
+ * // git push ssh://git@<cluster.gitHost>/hello.git main → http://hello.flynn.local:8080
+ * ```
+ * @module
+ */
+export { startCluster, CLUSTER_DEFAULTS } from './cluster.js';
+export type { Cluster, ClusterOptions, ClusterRuntime } from './cluster.js';
+export { createTestCluster, TEST_CLUSTER_DEFAULTS } from './test-cluster.js';
+export type { TestCluster, TestClusterOptions } from './test-cluster.js';
+export { StoreFormationSource, STORE_FORMATION_DEFAULTS, toSchedulerFormation, webService } from './formation-source.js';
+export type { StoreFormationSourceOptions } from './formation-source.js';
+export { StoreRouteSource, toRouterRoute } from './route-source.js';
+export { SchedulerJobRunner, SCHEDULER_JOB_RUNNER_DEFAULTS } from './job-runner.js';
+export type { SchedulerJobRunnerOptions } from './job-runner.js';
+export { ControllerGitPlatform, CONTROLLER_GIT_PLATFORM_DEFAULTS, appUrl } from './git-platform.js';
+export type { ControllerGitPlatformOptions } from './git-platform.js';
+export { BootstrapErrorCodes, BootstrapInputError } from './errors.js';

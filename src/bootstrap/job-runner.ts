@@ -1,0 +1,265 @@
+/**
+ * The controller's {@link JobRunner} over the scheduler (the jobs of an app across hosts, one-off
+ * jobs) and the host agents' clients (logs, stopping a job, attached output of `flynn run`).
+ */
+import { connect } from 'node:net';
+import { AsyncQueue } from '../common/async-queue.js';
+import { sleep } from '../common/lifecycle.js';
+import { ObjectNotFoundError } from '../controller/errors.js';
+import type { JobRunner, LogQuery, OneOffJobSpec, RunningJob } from '../controller/jobs.js';
+import type { Job, JobState, LogLine, RunOutput } from '../controller/types.js';
+import { HostClient } from '../host/client.js';
+import type { Job as HostJob } from '../host/types.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
+import type { JobState as SchedulerJobState, ScheduledJob } from '../scheduler/types.js';
+import { slugRunnerExec } from '../slug/runner.js';
+import { STORE_FORMATION_DEFAULTS } from './formation-source.js';
+
+export const SCHEDULER_JOB_RUNNER_DEFAULTS = Object.freeze({
+  /** How long a one-off job may take to appear on its host, in ms. */
+  oneOffStartMs: 30_000,
+  /** Poll interval while waiting for a one-off job to start or end, in ms. */
+  pollMs: 50,
+  /** How long a crashed job stays in `listJobs` (as `crashed`) after the scheduler replaced it, in ms. */
+  crashMemoryMs: 30_000,
+  /** Timeout of one readiness probe (a TCP connect to a job's first port), in ms. */
+  probeTimeoutMs: 1_000,
+});
+
+export interface SchedulerJobRunnerOptions {
+  scheduler: Pick<Scheduler, 'view' | 'runJob' | 'events'>;
+  /** Image of one-off jobs. Default {@link STORE_FORMATION_DEFAULTS}.image. */
+  image?: string;
+  /** Default {@link SCHEDULER_JOB_RUNNER_DEFAULTS}.oneOffStartMs. */
+  oneOffStartMs?: number;
+  /** Default {@link SCHEDULER_JOB_RUNNER_DEFAULTS}.crashMemoryMs. */
+  crashMemoryMs?: number;
+}
+
+const STATE_MAP: Record<SchedulerJobState, JobState> = {
+  pending: 'starting',
+  starting: 'starting',
+  up: 'up',
+  stopping: 'down',
+  down: 'down',
+  crashed: 'crashed',
+  failed: 'failed',
+};
+
+function toJob(j: ScheduledJob): Job {
+  return { id: j.id, appId: j.app, releaseId: j.release, type: j.type, state: STATE_MAP[j.state], hostId: j.hostId, createdAt: new Date(j.createdAt).toISOString() };
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as { kind?: string }).kind === 'not_found';
+}
+
+/** Whether something accepts TCP connections at host:port. */
+function accepts(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: timeoutMs });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', () => done(false));
+  });
+}
+
+/**
+ * Implements the controller's JobRunner with the scheduler's view and the host agents' APIs.
+ *
+ * A job with ports counts as `up` only once its first port accepts connections (the host reports
+ * `up` as soon as the process started), and a job that crashed stays listed as `crashed` for a
+ * while after the scheduler restarted it: so a deployment waits for servers that answer and fails
+ * fast on a release whose processes crash.
+ */
+export class SchedulerJobRunner implements JobRunner {
+  private readonly clients = new Map<string, HostClient>();
+  private readonly image: string;
+  private readonly oneOffStartMs: number;
+  private readonly crashMemoryMs: number;
+  private readonly crashes = new Map<string, { job: ScheduledJob; state: SchedulerJobState; at: number }>();
+  private readonly listening = new Set<string>();
+  private readonly stop = new AbortController();
+
+  constructor(private readonly options: SchedulerJobRunnerOptions) {
+    this.image = options.image ?? STORE_FORMATION_DEFAULTS.image;
+    this.oneOffStartMs = options.oneOffStartMs ?? SCHEDULER_JOB_RUNNER_DEFAULTS.oneOffStartMs;
+    this.crashMemoryMs = options.crashMemoryMs ?? SCHEDULER_JOB_RUNNER_DEFAULTS.crashMemoryMs;
+    void (async () => {
+      for await (const event of options.scheduler.events({ types: ['crashed'], signal: this.stop.signal })) {
+        if (event.type === 'crashed' && !event.job.oneOff) this.crashes.set(event.job.id, { job: event.job, state: event.state, at: Date.now() });
+      }
+    })().catch(() => {});
+  }
+
+  async listJobs(appId: string): Promise<Job[]> {
+    const now = Date.now();
+    for (const [id, c] of this.crashes) if (now - c.at > this.crashMemoryMs) this.crashes.delete(id);
+    const live = this.scheduled(appId);
+    const known = new Set(live.map((j) => j.id));
+    const jobs = await Promise.all(
+      live.map(async (j) => {
+        const job = toJob(j);
+        if (job.state === 'up' && !j.oneOff && !(await this.answers(j))) job.state = 'starting';
+        return job;
+      }),
+    );
+    for (const c of this.crashes.values()) {
+      if (c.job.app === appId && !known.has(c.job.id)) jobs.push({ ...toJob(c.job), state: STATE_MAP[c.state] });
+    }
+    return jobs;
+  }
+
+  /** True when the job has no ports, or its first port accepts connections (remembered once true). */
+  private async answers(job: ScheduledJob): Promise<boolean> {
+    if (this.listening.has(job.id)) return true;
+    try {
+      const hostJob = await this.host(job.hostId).getJob(job.id);
+      const first = hostJob.boundPorts[0];
+      const ok = !first || (await accepts(this.advertiseHost(job.hostId), first.hostPort, SCHEDULER_JOB_RUNNER_DEFAULTS.probeTimeoutMs));
+      if (ok) this.listening.add(job.id);
+      if (this.listening.size > 10_000) this.listening.clear();
+      return ok;
+    } catch {
+      return false;
+    }
+  }
+
+  private advertiseHost(hostId: string): string {
+    const addr = this.options.scheduler.view().hosts.find((h) => h.id === hostId)?.addr ?? '';
+    return addr.slice(0, addr.lastIndexOf(':'));
+  }
+
+  async killJob(appId: string, jobId: string): Promise<void> {
+    const job = this.scheduled(appId).find((j) => j.id === jobId);
+    if (!job) throw new ObjectNotFoundError('job', jobId);
+    try {
+      await this.host(job.hostId).stopJob(jobId);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  async runJob(spec: OneOffJobSpec, options: { signal?: AbortSignal } = {}): Promise<RunningJob> {
+    const request: Parameters<Scheduler['runJob']>[0] = {
+      app: spec.appId,
+      release: spec.release.id,
+      type: 'run',
+      image: this.image,
+      cmd: spec.artifactUrl ? slugRunnerExec(spec.cmd) : [...spec.cmd],
+      env: { ...spec.env },
+    };
+    if (spec.artifactUrl) {
+      request.artifact = { url: spec.artifactUrl };
+      request.env = { ...request.env, SLUG_URL: spec.artifactUrl };
+    }
+    const placed = await this.options.scheduler.runJob(request);
+    const output = new AsyncQueue<RunOutput>();
+    void this.follow(placed, output, options.signal).catch((err: unknown) => {
+      output.push({ kind: 'output', stream: 'stderr', data: `${(err as Error).message}\n` });
+      output.push({ kind: 'exit', status: 1 });
+      output.end();
+    });
+    return { id: placed.id, output };
+  }
+
+  async logs(appId: string, query: LogQuery): Promise<AsyncIterable<LogLine>> {
+    let jobs = this.scheduled(appId);
+    if (query.jobId !== undefined) {
+      jobs = jobs.filter((j) => j.id === query.jobId);
+      if (jobs.length === 0) throw new ObjectNotFoundError('job', query.jobId);
+    }
+    if (query.type !== undefined) jobs = jobs.filter((j) => j.type === query.type);
+    const abort = new AbortController();
+    query.signal?.addEventListener('abort', () => abort.abort(), { once: true });
+    const queue = new AsyncQueue<LogLine>(() => abort.abort());
+    const streamOpts = { signal: abort.signal, ...(query.lines === undefined ? {} : { lines: query.lines }), ...(query.follow ? { follow: true } : {}) };
+    const read = async (job: ScheduledJob, onLine: (line: LogLine) => void) => {
+      try {
+        for await (const l of this.host(job.hostId).logs(job.id, streamOpts)) onLine({ jobId: job.id, type: job.type, stream: l.stream, msg: l.line, time: l.time });
+      } catch (err) {
+        // A job (or host) that went away has no more lines.
+        if (!isNotFound(err) && !abort.signal.aborted && !query.follow) throw err;
+      }
+    };
+    if (query.follow) {
+      void Promise.all(jobs.map((job) => read(job, (l) => queue.push(l)))).then(() => queue.end());
+      return queue;
+    }
+    // History of every job, merged by time.
+    const history: LogLine[] = [];
+    await Promise.all(jobs.map((job) => read(job, (l) => history.push(l))));
+    history.sort((a, b) => a.time.localeCompare(b.time));
+    for (const l of query.lines === undefined ? history : history.slice(-query.lines)) queue.push(l);
+    queue.end();
+    return queue;
+  }
+
+  /** Stop following the scheduler and release the host connections. */
+  async close(): Promise<void> {
+    this.stop.abort();
+    const clients = [...this.clients.values()];
+    this.clients.clear();
+    await Promise.all(clients.map((c) => c.close().catch(() => {})));
+  }
+
+  /** The jobs of an app the scheduler knows: formation jobs and running one-off jobs. */
+  private scheduled(appId: string): ScheduledJob[] {
+    const view = this.options.scheduler.view();
+    const jobs = view.formations.filter((f) => f.app === appId).flatMap((f) => f.processes.flatMap((p) => p.jobs));
+    return [...jobs, ...view.oneOff.filter((j) => j.app === appId)];
+  }
+
+  private host(hostId: string): HostClient {
+    const view = this.options.scheduler.view();
+    const host = view.hosts.find((h) => h.id === hostId);
+    if (!host) throw new ObjectNotFoundError('host', hostId);
+    const url = `http://${host.addr}`;
+    let client = this.clients.get(url);
+    if (!client) {
+      client = new HostClient(url);
+      this.clients.set(url, client);
+    }
+    return client;
+  }
+
+  /** Stream a one-off job's output from its host, then its exit status. */
+  private async follow(placed: ScheduledJob, output: AsyncQueue<RunOutput>, signal?: AbortSignal): Promise<void> {
+    const client = this.host(placed.hostId);
+    const onAbort = () => void client.stopJob(placed.id, { graceMs: 0 }).catch(() => {});
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const deadline = Date.now() + this.oneOffStartMs;
+      let job: HostJob | undefined;
+      // `starting` covers the artifact download: the runtime has no output for the job before it is up.
+      while (!job || job.state === 'pending' || job.state === 'starting') {
+        job = await client.getJob(placed.id).catch((err: unknown) => {
+          if (isNotFound(err) && Date.now() < deadline) return undefined;
+          throw err;
+        });
+        if (!job || job.state === 'pending' || job.state === 'starting') await sleep(SCHEDULER_JOB_RUNNER_DEFAULTS.pollMs);
+      }
+      if (job.state === 'failed') {
+        output.push({ kind: 'output', stream: 'stderr', data: `${job.error?.message ?? 'the job failed to start'}\n` });
+        output.push({ kind: 'exit', status: 1 });
+        output.end();
+        return;
+      }
+      for await (const l of client.logs(placed.id, { follow: true })) output.push({ kind: 'output', stream: l.stream, data: `${l.line}\n` });
+      // The log stream ends with the job; its exit status follows shortly after.
+      for (;;) {
+        job = await client.getJob(placed.id);
+        if (job.exit || job.state === 'down' || job.state === 'crashed' || job.state === 'failed') break;
+        await sleep(SCHEDULER_JOB_RUNNER_DEFAULTS.pollMs);
+      }
+      output.push({ kind: 'exit', status: job.exit?.code ?? (job.state === 'down' ? 0 : 1) });
+      output.end();
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+}
