@@ -75,7 +75,7 @@ function describeArtifacts(name: string, makeRuntime: () => Runtime, expectedUrl
         return got;
       });
       expect(lines).toEqual([`url=${expectedUrl(artifactsDir, hostId, id)}`, CONTENT]);
-      await waitFor('the artifact to be deleted', async () => (await readdir(join(artifactsDir, hostId)).catch(() => [])).includes(id) === false || undefined, 5000);
+      await waitFor('the artifact to be deleted', async () => !(await readdir(join(artifactsDir, hostId)).catch(() => [] as string[])).includes(id) || undefined, 5000);
     });
 
     it('fails the job with FLYNN_ERR_HOST_ARTIFACT_FETCH when the artifact cannot be downloaded', async () => {
