@@ -2,7 +2,7 @@
  * The controller's {@link JobRunner} over the scheduler (the jobs of an app across hosts, one-off
  * jobs) and the host agents' clients (logs, stopping a job, attached output of `flynn run`).
  */
-import { connect } from 'node:net';
+import { portServes } from '../host/readiness.js';
 import { AsyncQueue } from '../common/async-queue.js';
 import { sleep } from '../common/lifecycle.js';
 import { ObjectNotFoundError } from '../controller/errors.js';
@@ -54,20 +54,6 @@ function isNotFound(err: unknown): boolean {
   return (err as { kind?: string }).kind === 'not_found';
 }
 
-/** Whether something accepts TCP connections at host:port. */
-function accepts(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port, timeout: timeoutMs });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.once('connect', () => done(true));
-    socket.once('timeout', () => done(false));
-    socket.once('error', () => done(false));
-  });
-}
-
 /**
  * Implements the controller's JobRunner with the scheduler's view and the host agents' APIs.
  *
@@ -114,13 +100,13 @@ export class SchedulerJobRunner implements JobRunner {
     return jobs;
   }
 
-  /** True when the job has no ports, or its first port accepts connections (remembered once true). */
+  /** True when the job has no ports, or its first port really serves (remembered once true; see portServes). */
   private async answers(job: ScheduledJob): Promise<boolean> {
     if (this.listening.has(job.id)) return true;
     try {
       const hostJob = await this.host(job.hostId).getJob(job.id);
       const first = hostJob.boundPorts[0];
-      const ok = !first || (await accepts(this.advertiseHost(job.hostId), first.hostPort, SCHEDULER_JOB_RUNNER_DEFAULTS.probeTimeoutMs));
+      const ok = !first || (await portServes(this.advertiseHost(job.hostId), first.hostPort, { connectTimeoutMs: SCHEDULER_JOB_RUNNER_DEFAULTS.probeTimeoutMs }));
       if (ok) this.listening.add(job.id);
       if (this.listening.size > 10_000) this.listening.clear();
       return ok;
