@@ -230,7 +230,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       if (Date.now() > deadline) throw new UnavailableError(BootstrapErrorCodes.NOT_READY, `the scheduler did not lead with ${hosts.length} ready host(s) within ${CLUSTER_DEFAULTS.schedulerReadyMs} ms`);
       await sleep(20);
     }
-    const jobs = new SchedulerJobRunner({ scheduler });
+    const jobs = new SchedulerJobRunner({ scheduler, discovery });
     closers.push(() => jobs.close());
 
     const router: Router = await startRouter({ discovery, routes: new StoreRouteSource(store), http: { host, port: ports.router }, logger });

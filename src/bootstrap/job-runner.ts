@@ -2,6 +2,7 @@
  * The controller's {@link JobRunner} over the scheduler (the jobs of an app across hosts, one-off
  * jobs) and the host agents' clients (logs, stopping a job, attached output of `flynn run`).
  */
+import type { Discovery } from '../discovery/discovery.js';
 import { portServes } from '../host/readiness.js';
 import { AsyncQueue } from '../common/async-queue.js';
 import { sleep } from '../common/lifecycle.js';
@@ -28,6 +29,11 @@ export const SCHEDULER_JOB_RUNNER_DEFAULTS = Object.freeze({
 
 export interface SchedulerJobRunnerOptions {
   scheduler: Pick<Scheduler, 'view' | 'runJob' | 'events'>;
+  /**
+   * Where host agents register job services once they serve. A job whose port has a service
+   * counts as up only once it is registered there, i.e. once the router can send it traffic.
+   */
+  discovery?: Pick<Discovery, 'instances'>;
   /** Image of one-off jobs. Default {@link STORE_FORMATION_DEFAULTS}.image. */
   image?: string;
   /** Default {@link SCHEDULER_JOB_RUNNER_DEFAULTS}.oneOffStartMs. */
@@ -100,13 +106,23 @@ export class SchedulerJobRunner implements JobRunner {
     return jobs;
   }
 
-  /** True when the job has no ports, or its first port really serves (remembered once true; see portServes). */
+  /**
+   * True when the job has no ports; when its first port has a service, once the job is registered
+   * under it in discovery (the host agent registers only ports that really serve, and the router
+   * routes to exactly those); else once the port serves. Remembered once true.
+   */
   private async answers(job: ScheduledJob): Promise<boolean> {
     if (this.listening.has(job.id)) return true;
     try {
       const hostJob = await this.host(job.hostId).getJob(job.id);
       const first = hostJob.boundPorts[0];
-      const ok = !first || (await portServes(this.advertiseHost(job.hostId), first.hostPort, { connectTimeoutMs: SCHEDULER_JOB_RUNNER_DEFAULTS.probeTimeoutMs }));
+      let ok: boolean;
+      if (!first) ok = true;
+      else if (first.service && this.options.discovery) {
+        ok = (await this.options.discovery.instances(first.service)).some((i) => i.meta.jobId === job.id);
+      } else {
+        ok = await portServes(this.advertiseHost(job.hostId), first.hostPort, { connectTimeoutMs: SCHEDULER_JOB_RUNNER_DEFAULTS.probeTimeoutMs });
+      }
       if (ok) this.listening.add(job.id);
       if (this.listening.size > 10_000) this.listening.clear();
       return ok;
