@@ -170,7 +170,11 @@ export class SchedulerJobRunner implements JobRunner {
   }
 
   async logs(appId: string, query: LogQuery): Promise<AsyncIterable<LogLine>> {
-    let jobs = this.scheduled(appId);
+    // Jobs that crashed a moment ago are gone from the scheduler but their logs tell why.
+    const scheduled = this.scheduled(appId);
+    const known = new Set(scheduled.map((j) => j.id));
+    const crashed = [...this.crashes.values()].map((c) => c.job).filter((j) => j.app === appId && !known.has(j.id));
+    let jobs = [...scheduled, ...crashed];
     if (query.jobId !== undefined) {
       jobs = jobs.filter((j) => j.id === query.jobId);
       if (jobs.length === 0) throw new ObjectNotFoundError('job', query.jobId);

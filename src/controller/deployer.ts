@@ -33,7 +33,7 @@ export interface Deployer {
 export interface FormationDeployerOptions {
   store: Store;
   /** Where job states are read from (the scheduler's view). */
-  jobs: Pick<JobRunner, 'listJobs'>;
+  jobs: Pick<JobRunner, 'listJobs' | 'logs'>;
   /** How long new jobs get to come up, per step, in ms. Default 60 000. */
   timeoutMs?: number;
   /** How often job states are polled, in ms. Default 100. */
@@ -96,12 +96,27 @@ export class FormationDeployer implements Deployer {
     }
   }
 
+  /** The last lines a job wrote, to show why it failed; none when they cannot be read. */
+  private async lastLines(appId: string, jobId: string): Promise<string[]> {
+    try {
+      const lines: string[] = [];
+      for await (const line of await this.options.jobs.logs(appId, { jobId, lines: 10 })) lines.push(`       ${line.msg}`);
+      return lines;
+    } catch {
+      return [];
+    }
+  }
+
   private async waitUp(appId: string, releaseId: string, counts: Record<string, number>, signal?: AbortSignal): Promise<void> {
     const deadline = Date.now() + this.timeoutMs;
     for (;;) {
       const jobs = (await this.options.jobs.listJobs(appId)).filter((j) => j.releaseId === releaseId);
       const failed = jobs.find((j) => j.state === 'crashed' || j.state === 'failed');
-      if (failed) throw new DeployFailedError(`${failed.type} job ${failed.id} of the new release ${failed.state}`, { detail: { jobId: failed.id } });
+      if (failed) {
+        const tail = await this.lastLines(appId, failed.id);
+        const why = tail.length > 0 ? `; its last output:\n${tail.join('\n')}` : '';
+        throw new DeployFailedError(`${failed.type} job ${failed.id} of the new release ${failed.state}${why}`, { detail: { jobId: failed.id, output: tail } });
+      }
       if (Object.entries(counts).every(([type, n]) => countUp(jobs, type) >= n)) return;
       if (Date.now() > deadline) throw new DeployFailedError(`new jobs were not up after ${this.timeoutMs} ms (want ${describe(counts)})`);
       await sleep(this.pollMs, signal);

@@ -188,6 +188,7 @@ export function describeDeploy(name: string, start: () => Promise<Cluster>, appN
       const pushed = await push(keyFile);
       expect(pushed.code).not.toBe(0);
       expect(pushed.output).toMatch(/web job \S+ of the new release (crashed|failed)/);
+      expect(pushed.output).toContain('crashing on purpose'); // its output tells the pusher why
       expect((await cluster.client.getApp(appName)).releaseId).toBe(before);
       const res = await until('the old release to answer', async () => {
         const r = await getVia(cluster.routerUrl, host());
