@@ -22,7 +22,7 @@ export const SCHEDULER_JOB_RUNNER_DEFAULTS = Object.freeze({
   pollMs: 50,
   /** How long a crashed job stays in `listJobs` (as `crashed`) after the scheduler replaced it, in ms. */
   crashMemoryMs: 30_000,
-  /** Timeout of one readiness probe (a TCP connect to a job's first port), in ms. */
+  /** Timeout of one readiness probe (`HEAD /` to a job's first port), in ms. */
   probeTimeoutMs: 1_000,
 });
 
@@ -54,24 +54,32 @@ function isNotFound(err: unknown): boolean {
   return (err as { kind?: string }).kind === 'not_found';
 }
 
-/** Whether something accepts TCP connections at host:port. */
-function accepts(host: string, port: number, timeoutMs: number): Promise<boolean> {
+/**
+ * Whether an HTTP server answers at host:port: any bytes back to a `HEAD /` count. A bare TCP
+ * connect is not enough: Docker's port proxy accepts connections before the container listens.
+ */
+function answersHttp(host: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host, port, timeout: timeoutMs });
+    let settled = false;
     const done = (ok: boolean) => {
+      if (settled) return;
+      settled = true;
       socket.destroy();
       resolve(ok);
     };
-    socket.once('connect', () => done(true));
+    socket.once('connect', () => socket.write('HEAD / HTTP/1.0\r\nHost: flynn-probe\r\n\r\n'));
+    socket.once('data', () => done(true));
     socket.once('timeout', () => done(false));
     socket.once('error', () => done(false));
+    socket.once('close', () => done(false));
   });
 }
 
 /**
  * Implements the controller's JobRunner with the scheduler's view and the host agents' APIs.
  *
- * A job with ports counts as `up` only once its first port accepts connections (the host reports
+ * A job with ports counts as `up` only once an HTTP server answers on its first port (the host reports
  * `up` as soon as the process started), and a job that crashed stays listed as `crashed` for a
  * while after the scheduler restarted it: so a deployment waits for servers that answer and fails
  * fast on a release whose processes crash.
@@ -114,13 +122,13 @@ export class SchedulerJobRunner implements JobRunner {
     return jobs;
   }
 
-  /** True when the job has no ports, or its first port accepts connections (remembered once true). */
+  /** True when the job has no ports, or an HTTP server answers on its first port (remembered once true). */
   private async answers(job: ScheduledJob): Promise<boolean> {
     if (this.listening.has(job.id)) return true;
     try {
       const hostJob = await this.host(job.hostId).getJob(job.id);
       const first = hostJob.boundPorts[0];
-      const ok = !first || (await accepts(this.advertiseHost(job.hostId), first.hostPort, SCHEDULER_JOB_RUNNER_DEFAULTS.probeTimeoutMs));
+      const ok = !first || (await answersHttp(this.advertiseHost(job.hostId), first.hostPort, SCHEDULER_JOB_RUNNER_DEFAULTS.probeTimeoutMs));
       if (ok) this.listening.add(job.id);
       if (this.listening.size > 10_000) this.listening.clear();
       return ok;
