@@ -4,9 +4,10 @@
  * p50/p99 latency and the router/nginx ratios. Installs nothing: if wrk or nginx is missing it says
  * what to apt-get install and exits non-zero.
  *
- *   npm run bench -- router                 # wrk -t2 -c50 -d10s per proxy
- *   BENCH_DURATION=5s BENCH_CONNECTIONS=100 npm run bench -- router
+ *   npm run bench -- router                 # 3 interleaved rounds of wrk -t2 -c50 -d10s per proxy, medians
+ *   BENCH_DURATION=5s BENCH_CONNECTIONS=100 BENCH_ROUNDS=5 npm run bench -- router
  *   BENCH_CPU_PROF=/tmp/prof npm run bench -- router   # node --cpu-prof of the router process
+ *   BENCH_ROUTER_NODE_FLAGS='--max-semi-space-size=16' npm run bench -- router   # node flags for the router
  *
  * The same file is also the child processes (`--backend`, `--router`), so the bench is one file.
  */
@@ -14,7 +15,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -106,6 +107,22 @@ function wrk(port: number, duration: string, connections: string): WrkResult {
   return { rps, p50ms: p50, p99ms: p99, errors };
 }
 
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** Medians of each figure separately over the rounds. */
+function medianOf(results: WrkResult[]): WrkResult {
+  return {
+    rps: median(results.map((r) => r.rps)),
+    p50ms: median(results.map((r) => r.p50ms)),
+    p99ms: median(results.map((r) => r.p99ms)),
+    errors: results.map((r) => r.errors).filter(Boolean).join(' | '),
+  };
+}
+
 function nginxConfig(dir: string, port: number, backends: string[]): string {
   const user = process.getuid?.() === 0 ? 'user root root;\n' : '';
   return `${user}worker_processes 1;
@@ -167,6 +184,8 @@ async function main(): Promise<number> {
   const connections = process.env.BENCH_CONNECTIONS ?? '50';
   const warmup = process.env.BENCH_WARMUP ?? '2s';
   const profDir = process.env.BENCH_CPU_PROF;
+  const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? '3') || 3);
+  const routerFlags = (process.env.BENCH_ROUTER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
   const children: ChildProcess[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'flynn-router-bench-'));
   try {
@@ -184,22 +203,44 @@ async function main(): Promise<number> {
     children.push(nginx);
     await new Promise((r) => setTimeout(r, 500));
     if (nginx.exitCode !== null) throw new Error(`nginx exited: ${readFileSync(join(dir, 'error.log'), 'utf8')}`);
-    wrk(nginxPort, warmup, connections);
-    const viaNginx = wrk(nginxPort, duration, connections);
-    await stop(nginx);
 
-    const router = spawnSelf(['--router', ...backends], profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []);
+    const router = spawnSelf(['--router', ...backends], [...routerFlags, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]);
     children.push(router);
     const routerPort = await waitPort(router, 'router');
-    wrk(routerPort, warmup, connections);
-    const viaRouter = wrk(routerPort, duration, connections);
-    await stop(router);
+    if (routerFlags.length > 0) console.log(`router node flags: ${routerFlags.join(' ')}`);
 
-    console.log(`nginx 1w  ${fmt(viaNginx)}`);
-    console.log(`flynn-ts  ${fmt(viaRouter)}`);
-    const rpsRatio = viaRouter.rps / viaNginx.rps;
-    const p99Ratio = viaRouter.p99ms / viaNginx.p99ms;
+    // Both proxies stay up (idle while the other is measured); rounds alternate which goes first.
+    wrk(nginxPort, warmup, connections);
+    wrk(routerPort, warmup, connections);
+    const viaNginx: WrkResult[] = [];
+    const viaRouter: WrkResult[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? (['nginx', 'router'] as const) : (['router', 'nginx'] as const);
+      for (const which of order) {
+        if (which === 'nginx') viaNginx.push(wrk(nginxPort, duration, connections));
+        else viaRouter.push(wrk(routerPort, duration, connections));
+      }
+      const n = viaNginx[round] as WrkResult;
+      const r = viaRouter[round] as WrkResult;
+      console.log(`round ${round + 1} (load avg ${loadavg()[0]?.toFixed(1)}): nginx ${fmt(n)}`);
+      console.log(`                     flynn-ts ${fmt(r)}   ratio req/s ${(r.rps / n.rps).toFixed(2)}x p99 ${(r.p99ms / n.p99ms).toFixed(2)}x`);
+    }
+    await stop(router);
+    await stop(nginx);
+
+    const mn = medianOf(viaNginx);
+    const mr = medianOf(viaRouter);
+    console.log(`median of ${rounds} round(s):`);
+    console.log(`nginx 1w  ${fmt(mn)}`);
+    console.log(`flynn-ts  ${fmt(mr)}`);
+    const rpsRatio = mr.rps / mn.rps;
+    const p99Ratio = mr.p99ms / mn.p99ms;
     console.log(`router/nginx: req/s ${rpsRatio.toFixed(2)}x (goal >= 1.0x), p99 ${p99Ratio.toFixed(2)}x (goal <= 1.5x)`);
+    if (rounds > 1) {
+      const rr = viaRouter.map((r, i) => r.rps / (viaNginx[i] as WrkResult).rps);
+      const pr = viaRouter.map((r, i) => r.p99ms / (viaNginx[i] as WrkResult).p99ms);
+      console.log(`per-round ratios: req/s ${rr.map((x) => x.toFixed(2)).join(' ')} (median ${median(rr).toFixed(2)}x), p99 ${pr.map((x) => x.toFixed(2)).join(' ')} (median ${median(pr).toFixed(2)}x)`);
+    }
     if (profDir) console.log(`router CPU profile written under ${profDir}`);
     return 0;
   } finally {

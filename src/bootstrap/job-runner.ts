@@ -2,7 +2,7 @@
  * The controller's {@link JobRunner} over the scheduler (the jobs of an app across hosts, one-off
  * jobs) and the host agents' clients (logs, stopping a job, attached output of `flynn run`).
  */
-import { connect } from 'node:net';
+import { portServes } from '../host/readiness.js';
 import { AsyncQueue } from '../common/async-queue.js';
 import { sleep } from '../common/lifecycle.js';
 import { ObjectNotFoundError } from '../controller/errors.js';
@@ -22,7 +22,7 @@ export const SCHEDULER_JOB_RUNNER_DEFAULTS = Object.freeze({
   pollMs: 50,
   /** How long a crashed job stays in `listJobs` (as `crashed`) after the scheduler replaced it, in ms. */
   crashMemoryMs: 30_000,
-  /** Timeout of one readiness probe (`HEAD /` to a job's first port), in ms. */
+  /** Timeout of one readiness probe (a TCP connect to a job's first port), in ms. */
   probeTimeoutMs: 1_000,
 });
 
@@ -55,31 +55,9 @@ function isNotFound(err: unknown): boolean {
 }
 
 /**
- * Whether an HTTP server answers at host:port: any bytes back to a `HEAD /` count. A bare TCP
- * connect is not enough: Docker's port proxy accepts connections before the container listens.
- */
-function answersHttp(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port, timeout: timeoutMs });
-    let settled = false;
-    const done = (ok: boolean) => {
-      if (settled) return;
-      settled = true;
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.once('connect', () => socket.write('HEAD / HTTP/1.0\r\nHost: flynn-probe\r\n\r\n'));
-    socket.once('data', () => done(true));
-    socket.once('timeout', () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('close', () => done(false));
-  });
-}
-
-/**
  * Implements the controller's JobRunner with the scheduler's view and the host agents' APIs.
  *
- * A job with ports counts as `up` only once an HTTP server answers on its first port (the host reports
+ * A job with ports counts as `up` only once its first port accepts connections (the host reports
  * `up` as soon as the process started), and a job that crashed stays listed as `crashed` for a
  * while after the scheduler restarted it: so a deployment waits for servers that answer and fails
  * fast on a release whose processes crash.
@@ -122,13 +100,13 @@ export class SchedulerJobRunner implements JobRunner {
     return jobs;
   }
 
-  /** True when the job has no ports, or an HTTP server answers on its first port (remembered once true). */
+  /** True when the job has no ports, or its first port really serves (remembered once true; see portServes). */
   private async answers(job: ScheduledJob): Promise<boolean> {
     if (this.listening.has(job.id)) return true;
     try {
       const hostJob = await this.host(job.hostId).getJob(job.id);
       const first = hostJob.boundPorts[0];
-      const ok = !first || (await answersHttp(this.advertiseHost(job.hostId), first.hostPort, SCHEDULER_JOB_RUNNER_DEFAULTS.probeTimeoutMs));
+      const ok = !first || (await portServes(this.advertiseHost(job.hostId), first.hostPort, { connectTimeoutMs: SCHEDULER_JOB_RUNNER_DEFAULTS.probeTimeoutMs }));
       if (ok) this.listening.add(job.id);
       if (this.listening.size > 10_000) this.listening.clear();
       return ok;

@@ -18,6 +18,7 @@ import type { Discovery, Registration } from '../discovery/discovery.js';
 import { listenApi } from '../common/http/api-server.js';
 import { ArtifactFetchError, CapacityError, HostErrorCodes, HostInputError, JobExistsError, JobNotFoundError, JobNotRunningError } from './errors.js';
 import { EventFanout } from './event-fanout.js';
+import { waitUntilServing } from './readiness.js';
 import { PortAllocator } from './ports.js';
 import { createHostServer } from './server.js';
 import { ALLOWED_SIGNALS, type Runtime, type RuntimeEvent, type RuntimeJob } from './runtime.js';
@@ -168,7 +169,7 @@ export class HostAgent {
       await this.config.runtime.start(artifactPath === undefined ? runtimeSpec : { ...runtimeSpec, artifactPath });
       if (rec.job.state === 'starting') {
         this.transition(rec, 'up');
-        await this.registerServices(rec);
+        this.registerServices(rec);
       }
     } catch (err) {
       this.ports.release(rec.job.boundPorts.map((p) => p.hostPort));
@@ -394,15 +395,30 @@ export class HostAgent {
     this.pendingExits.delete(job.id);
     if (found.running && !exit) {
       this.transition(rec, 'up');
-      await this.registerServices(rec);
+      this.registerServices(rec);
     } else {
       this.ended(rec, exit ?? { code: 137, reason: 'killed' });
     }
     this.logger.info('adopted a job', { jobId: job.id, state: rec.job.state });
   }
 
-  private async registerServices(rec: JobRecord): Promise<void> {
+  /**
+   * Register the job's services once its ports really serve, so that the router never sends a
+   * request to a job that is still booting (and a deploy never routes to a release that cannot
+   * answer). Runs in the background: a job that never listens is simply never registered.
+   */
+  private registerServices(rec: JobRecord): void {
     if (rec.job.oneOff || this.guard.closed) return;
+    const wanted = () => rec.job.state === 'up' && !this.guard.closed;
+    void (async () => {
+      for (const port of rec.job.boundPorts) {
+        if (port.service && port.proto === 'tcp' && !(await waitUntilServing(this.advertiseAddr, port.hostPort, wanted))) return;
+      }
+      await this.registerServicesNow(rec);
+    })().catch((err: Error) => this.logger.error('cannot register job services', { jobId: rec.job.id, err: err.message }));
+  }
+
+  private async registerServicesNow(rec: JobRecord): Promise<void> {
     for (const port of rec.job.boundPorts) {
       if (!port.service) continue;
       try {

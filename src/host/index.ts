@@ -39,6 +39,7 @@ export { HostAgent, startHostAgent, HOST_AGENT_DEFAULTS } from './agent.js';
 export type { HostAgentConfig, HostAgentHandle, StartHostAgentOptions } from './agent.js';
 export { createHostServer } from './server.js';
 export { HostClient } from './client.js';
+export { portServes, waitUntilServing, READINESS_DEFAULTS } from './readiness.js';
 export type { JobRequest } from './client.js';
 export { validateJobSpec } from './validate.js';
 export {

@@ -1,17 +1,13 @@
-import { randomUUID } from 'node:crypto';
-import { EventEmitter } from 'node:events';
-import { request, STATUS_CODES, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import { request, STATUS_CODES, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../common/logger.js';
+import type { Dispatcher } from 'undici';
 import type { Backend, BackendRegistry, ServicePool } from './backends.js';
+import { forwardRequest, responseHeaders, type ForwardedRequest } from './headers.js';
 import { hostname, type HttpRouteTable } from './route-table.js';
 import { readCookie, type StickySigner } from './sticky.js';
 import type { HttpRoute } from './types.js';
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1) that are not forwarded. `transfer-encoding` is kept: node re-frames it. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade']);
-/** Heroku's rule for a client-supplied request id. */
-const REQUEST_ID_RE = /^[A-Za-z0-9+/=_.-]{20,200}$/;
 
 /** Counts requests and upgraded connections being served, so that close can wait for them. */
 export class InFlight {
@@ -65,43 +61,6 @@ function replyRaw(socket: Duplex, status: number, message: string): void {
   );
 }
 
-function clientIp(req: IncomingMessage): string {
-  const addr = req.socket.remoteAddress ?? '';
-  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
-}
-
-/** Request headers as the backend gets them: hop-by-hop removed, X-Forwarded-* and X-Request-* set. */
-function forwardHeaders(req: IncomingMessage, proto: string, port: number, upgrade: boolean): OutgoingHttpHeaders {
-  const src = req.headers;
-  const out: OutgoingHttpHeaders = {};
-  const connection = src.connection;
-  const named = connection !== undefined && connection !== 'keep-alive' && connection !== 'close' && !upgrade
-    ? new Set(connection.toLowerCase().split(',').map((s) => s.trim()))
-    : undefined;
-  for (const name in src) {
-    if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
-    out[name] = src[name];
-  }
-  if (upgrade) {
-    out.connection = 'upgrade';
-    if (src.upgrade !== undefined) out.upgrade = src.upgrade;
-  }
-  const ip = clientIp(req);
-  const xff = src['x-forwarded-for'];
-  out['x-forwarded-for'] = xff ? `${xff}, ${ip}` : ip;
-  out['x-forwarded-proto'] = proto;
-  out['x-forwarded-port'] = String(port);
-  out['x-request-start'] = `t=${Date.now()}`;
-  const id = src['x-request-id'];
-  out['x-request-id'] = typeof id === 'string' && REQUEST_ID_RE.test(id) ? id : randomUUID();
-  return out;
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  const len = req.headers['content-length'];
-  return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
-}
-
 /** Errors where the backend never accepted the connection, so another backend may take the request. */
 function refused(code: string | undefined): boolean {
   return code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EADDRNOTAVAIL';
@@ -118,9 +77,9 @@ async function readyPool(ctx: ProxyContext, route: HttpRoute): Promise<ServicePo
 }
 
 /** The backend a request starts on: the sticky one if its cookie is valid and it lives, else the balancer's pick. */
-function firstBackend(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, req: IncomingMessage): { backend: Backend | undefined; pinned: boolean } {
+function firstBackend(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, cookie: string | undefined): { backend: Backend | undefined; pinned: boolean } {
   if (route.sticky) {
-    const value = readCookie(req.headers.cookie, ctx.stickyCookie);
+    const value = readCookie(cookie, ctx.stickyCookie);
     const addr = value === undefined ? undefined : ctx.signer.verify(route.id, value);
     const backend = addr === undefined ? undefined : pool.byAddr(addr);
     if (backend) return { backend, pinned: true };
@@ -131,114 +90,190 @@ function firstBackend(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, re
 /** The `request` handler of the router's HTTP and HTTPS servers. */
 export function createRequestHandler(ctx: ProxyContext, proto: 'http' | 'https', port: () => number): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    const host = req.headers.host;
+    const fwd = forwardRequest(req, proto, String(port()), false);
+    const host = fwd.host;
     if (host === undefined) return reply(res, 400, 'missing Host header');
     const route = ctx.table.match(host, req.url ?? '/');
     if (!route) return reply(res, 404, `no route for ${hostname(host)}`);
     ctx.inFlight.start();
-    let finished = false;
-    const finish = () => {
-      if (finished) return;
-      finished = true;
-      ctx.inFlight.done();
-    };
-    res.once('close', finish);
+    res.once('close', () => ctx.inFlight.done());
     const pool = ctx.backends.get(route.service);
-    const go = (p: ServicePool) => {
-      const headers = forwardHeaders(req, proto, port(), false);
-      if (hasBody(req)) proxy(ctx, route, p, req, res, headers);
-      else proxyBodyless(ctx, route, p, req, res, headers);
-    };
-    if (pool?.isReady) go(pool);
+    if (pool?.isReady) go(ctx, route, pool, req, res, fwd);
     else {
       void readyPool(ctx, route).then((p) => {
         if (!p) return reply(res, 503, `no live backend for ${route.service}`);
-        go(p);
+        go(ctx, route, p, req, res, fwd);
       });
     }
   };
+}
+
+function go(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, req: IncomingMessage, res: ServerResponse, fwd: ForwardedRequest): void {
+  if (fwd.hasBody) proxy(ctx, route, pool, req, res, fwd);
+  else {
+    req.resume();
+    const first = firstBackend(ctx, route, pool, fwd.cookie);
+    new BodylessExchange(ctx, route, pool, req, res, fwd.headers).attempt(first.backend, first.pinned);
+  }
 }
 
 /** Methods that may be sent again when a pooled connection fails before an answer. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Response headers for the client, with the sticky cookie and the drain `Connection: close` added. */
-function clientHeaders(ctx: ProxyContext, route: HttpRoute, backend: Backend, pinned: boolean, src: Record<string, string | string[] | undefined>, https: boolean): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  for (const name in src) if (!HOP_BY_HOP.has(name)) out[name] = src[name];
-  if (route.sticky && !pinned) {
-    const cookie = `${ctx.stickyCookie}=${ctx.signer.sign(route.id, backend.addr)}; Path=/; HttpOnly${https ? '; Secure' : ''}`;
-    const prev = out['set-cookie'];
-    out['set-cookie'] = prev === undefined ? [cookie] : Array.isArray(prev) ? [...prev, cookie] : [String(prev), cookie];
-  }
-  if (ctx.inFlight.draining) out.connection = 'close';
+function clientHeaders(ctx: ProxyContext, route: HttpRoute, backend: Backend, pinned: boolean, raw: ReadonlyArray<Buffer | string>, https: boolean): string[] {
+  const out = responseHeaders(raw);
+  if (route.sticky && !pinned) out.push('set-cookie', `${ctx.stickyCookie}=${ctx.signer.sign(route.id, backend.addr)}; Path=/; HttpOnly${https ? '; Secure' : ''}`);
+  if (ctx.inFlight.draining) out.push('connection', 'close');
   return out;
 }
 
+/** Largest body the bodyless path gathers before writing, so that head and body leave in one write. */
+const COALESCE_BYTES = 64 * 1024;
+
 /**
- * Requests without a body (most of them) go through an undici Pool per backend: measured faster
- * than node:http's client (docs/decisions.md). Nothing is read from the client, so a refused
- * connection is retried on another backend.
+ * One request without a body (most of them), sent through the backend's undici Pool with undici's
+ * low-level handler interface: no stream, promise or abort-signal objects per request (measured
+ * faster than undici's `stream()` and than node:http's client, docs/decisions.md). The body chunks
+ * that arrive together with the head are written with it in one `res.end`; a longer or slower body
+ * is written as it comes, with backpressure. Nothing is read from the client, so a refused
+ * connection is retried on another backend, and an idle pooled connection the backend closed is
+ * retried once for idempotent methods.
  */
-function proxyBodyless(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, req: IncomingMessage, res: ServerResponse, headers: OutgoingHttpHeaders): void {
-  req.resume();
-  delete headers.expect;
-  delete headers['transfer-encoding'];
-  const https = headers['x-forwarded-proto'] === 'https';
-  const method = req.method ?? 'GET';
-  const tried = new Set<Backend>();
-  // undici takes an EventEmitter as abort signal: much cheaper per request than an AbortController.
-  const abort = new EventEmitter() as EventEmitter & { aborted?: boolean };
-  res.once('close', () => {
-    if (res.writableFinished) return;
-    abort.aborted = true;
-    abort.emit('abort');
-  });
-  const first = firstBackend(ctx, route, pool, req);
-  let resent = false;
-  const attempt = (backend: Backend | undefined, pinned: boolean): void => {
-    if (!backend) return reply(res, 503, tried.size === 0 ? `no live backend for ${route.service}` : `no backend of ${route.service} accepted the connection`);
-    tried.add(backend);
+class BodylessExchange implements Dispatcher.DispatchHandler {
+  private readonly tried = new Set<Backend>();
+  private readonly https: boolean;
+  private readonly method: string;
+  private backend: Backend | undefined;
+  private pinned = false;
+  private resent = false;
+  private answered = false;
+  private done = false;
+  private aborted = false;
+  private abortFn: ((err?: Error) => void) | undefined;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private flushScheduled = false;
+  private resume: (() => void) | undefined;
+
+  constructor(
+    private readonly ctx: ProxyContext,
+    private readonly route: HttpRoute,
+    private readonly pool: ServicePool,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly headers: string[],
+  ) {
+    this.https = (req.socket as { encrypted?: boolean }).encrypted === true;
+    this.method = req.method ?? 'GET';
+    res.once('close', () => {
+      if (res.writableFinished || this.done) return;
+      this.aborted = true;
+      this.abortFn?.(new Error('client went away'));
+    });
+  }
+
+  attempt(backend: Backend | undefined, pinned: boolean): void {
+    const { route, res } = this;
+    if (!backend) return reply(res, 503, this.tried.size === 0 ? `no live backend for ${route.service}` : `no backend of ${route.service} accepted the connection`);
+    this.tried.add(backend);
+    this.backend = backend;
+    this.pinned = pinned;
+    this.abortFn = undefined;
     backend.acquire();
-    let answered = false;
-    backend.dispatcher
-      .stream(
-        { path: req.url ?? '/', method: method as 'GET', headers: headers as Record<string, string>, signal: abort },
-        ({ statusCode, headers: rh }) => {
-          answered = true;
-          res.writeHead(statusCode, clientHeaders(ctx, route, backend, pinned, rh, https));
-          return res;
-        },
-      )
-      .then(
-        () => backend.release(),
-        (err: Error & { code?: string }) => {
-          backend.release();
-          if (answered || res.headersSent || res.destroyed) {
-            // The backend went away mid-response: cut the client off so it cannot mistake a truncated body for a whole one.
-            res.destroy();
-            return;
-          }
-          const code = err.code ?? '';
-          const reset = IDEMPOTENT.has(method) && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE');
-          if (refused(code)) {
-            pool.markRefused(backend);
-            ctx.logger.debug('backend refused; trying another', { service: route.service, addr: backend.addr, error: code });
-            if (tried.size < ctx.maxAttempts) return attempt(pool.pick(tried), false);
-            return reply(res, 503, `no backend of ${route.service} accepted the connection`);
-          }
-          if (reset && !resent) {
-            // Most likely a pooled connection the backend closed while idle: send once more.
-            resent = true;
-            ctx.logger.debug('backend connection reset; sending again', { service: route.service, addr: backend.addr, error: code });
-            return attempt(backend, pinned);
-          }
-          ctx.logger.warn('backend failed', { service: route.service, addr: backend.addr, error: err.message });
-          reply(res, 502, `backend ${backend.addr} failed before answering`);
-        },
-      );
-  };
-  attempt(first.backend, first.pinned);
+    backend.dispatcher.dispatch({ path: this.req.url ?? '/', method: this.method as 'GET', headers: this.headers }, this);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.aborted) abort(new Error('client went away'));
+    else this.abortFn = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null, resume: () => void): boolean {
+    if (statusCode < 200) return true; // 1xx: node's server answers `Expect` itself; the final head follows.
+    const backend = this.backend as Backend;
+    this.answered = true;
+    this.resume = resume;
+    this.res.writeHead(statusCode, clientHeaders(this.ctx, this.route, backend, this.pinned, rawHeaders ?? [], this.https));
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes < COALESCE_BYTES) {
+      // Usually the whole answer is parsed in this same tick and onComplete writes it at once.
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        queueMicrotask(() => this.flushLater());
+      }
+      return true;
+    }
+    if (this.flush()) return true;
+    this.res.once('drain', () => this.resume?.());
+    return false;
+  }
+
+  onComplete(): void {
+    this.done = true;
+    const { res } = this;
+    const pending = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (pending.length === 0) res.end();
+    else if (pending.length === 1) res.end(pending[0]);
+    else res.end(Buffer.concat(pending));
+    this.release();
+  }
+
+  onError(err: Error & { code?: string }): void {
+    const { ctx, route, pool, res } = this;
+    const backend = this.backend as Backend;
+    this.release();
+    if (this.answered || res.headersSent || res.destroyed || this.aborted) {
+      // The backend went away mid-response: cut the client off so it cannot mistake a truncated body for a whole one.
+      res.destroy();
+      return;
+    }
+    const code = err.code ?? '';
+    if (refused(code)) {
+      pool.markRefused(backend);
+      ctx.logger.debug('backend refused; trying another', { service: route.service, addr: backend.addr, error: code });
+      if (this.tried.size < ctx.maxAttempts) return this.attempt(pool.pick(this.tried), false);
+      return reply(res, 503, `no backend of ${route.service} accepted the connection`);
+    }
+    const reset = IDEMPOTENT.has(this.method) && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE');
+    if (reset && !this.resent) {
+      // Most likely a pooled connection the backend closed while idle: send once more.
+      this.resent = true;
+      ctx.logger.debug('backend connection reset; sending again', { service: route.service, addr: backend.addr, error: code });
+      return this.attempt(backend, this.pinned);
+    }
+    ctx.logger.warn('backend failed', { service: route.service, addr: backend.addr, error: err.message });
+    reply(res, 502, `backend ${backend.addr} failed before answering`);
+  }
+
+  private release(): void {
+    const backend = this.backend;
+    this.backend = undefined;
+    if (backend) backend.release();
+  }
+
+  /** A body that did not complete in the tick it started in: write what came so far. */
+  private flushLater(): void {
+    this.flushScheduled = false;
+    if (this.done || this.pending.length === 0 || this.res.destroyed) return;
+    // A full socket buffer here is handled by the next onData: it pauses undici until `drain`.
+    this.flush();
+  }
+
+  /** Write the gathered chunks; false when the client is slow (undici pauses until `drain`). */
+  private flush(): boolean {
+    const pending = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    return this.res.write(pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending));
+  }
 }
 
 /**
@@ -246,9 +281,11 @@ function proxyBodyless(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, r
  * only once the backend accepted the connection, so a refused connection leaves it unread and the
  * request can be retried on another backend.
  */
-function proxy(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, req: IncomingMessage, res: ServerResponse, headers: OutgoingHttpHeaders): void {
+function proxy(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, req: IncomingMessage, res: ServerResponse, fwd: ForwardedRequest): void {
   const tried = new Set<Backend>();
-  const first = firstBackend(ctx, route, pool, req);
+  const first = firstBackend(ctx, route, pool, fwd.cookie);
+  const headers = fwd.headers;
+  const https = (req.socket as { encrypted?: boolean }).encrypted === true;
   let current: ClientRequest | undefined;
   res.once('close', () => {
     if (!res.writableFinished) current?.destroy();
@@ -280,7 +317,7 @@ function proxy(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, req: Inco
       else req.pipe(preq);
     });
     preq.once('response', (pres) => {
-      const out = clientHeaders(ctx, route, backend, pinned, pres.headers, headers['x-forwarded-proto'] === 'https');
+      const out = clientHeaders(ctx, route, backend, pinned, pres.rawHeaders, https);
       res.writeHead(pres.statusCode ?? 502, pres.statusMessage, out);
       pres.pipe(res);
       pres.once('close', () => {
@@ -312,13 +349,12 @@ function proxy(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, req: Inco
 export function createUpgradeHandler(ctx: ProxyContext, proto: 'http' | 'https', port: () => number): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
   return (req, socket, head) => {
     socket.on('error', () => socket.destroy());
-    const host = req.headers.host;
+    const { host, headers } = forwardRequest(req, proto, String(port()), true);
     if (host === undefined) return replyRaw(socket, 400, 'missing Host header');
     const route = ctx.table.match(host, req.url ?? '/');
     if (!route) return replyRaw(socket, 404, `no route for ${hostname(host)}`);
     ctx.inFlight.sockets.add(socket);
     socket.once('close', () => ctx.inFlight.sockets.delete(socket));
-    const headers = forwardHeaders(req, proto, port(), true);
     void readyPool(ctx, route).then((pool) => {
       if (!pool) return replyRaw(socket, 503, `no live backend for ${route.service}`);
       const tried = new Set<Backend>();

@@ -43,7 +43,11 @@ describe.runIf(await needDocker('host agent restart and multi-host'))('host agen
     try {
       const adopted = await c2.getJob(job.id);
       expect(adopted).toMatchObject({ state: 'up', boundPorts: job.boundPorts, app: job.app });
-      expect((await discovery.instances(service)).map((i) => i.addr)).toEqual([`127.0.0.2:${job.boundPorts[0]?.hostPort}`]);
+      const registered = await waitFor('the adopted job service in discovery', async () => {
+        const found = await discovery.instances(service);
+        return found.length > 0 ? found : undefined;
+      });
+      expect(registered.map((i) => i.addr)).toEqual([`127.0.0.2:${job.boundPorts[0]?.hostPort}`]);
       expect(await containersOf(id, job.id)).toHaveLength(1);
       // A job with the same id cannot be started twice, and a new job does not take the adopted port.
       await expect(c2.createJob(jobRequest(run, { id: job.id }))).rejects.toMatchObject({ code: 'FLYNN_ERR_HOST_JOB_EXISTS' });

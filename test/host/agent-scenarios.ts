@@ -64,7 +64,11 @@ export function describeAgentScenarios(name: string, makeRuntime: () => Runtime,
       expect(env).toMatchObject({ FLYNN_APP: `app${run}`, FLYNN_PROCESS_TYPE: 'web', FLYNN_JOB_ID: job.id, HOSTNAME: job.id });
       expect(env.PORT).toBe(name === 'process' ? String(hostPort) : '8080');
 
-      const instances = await discovery.instances(service);
+      // The service is registered once the port really serves, a moment after the job is up.
+      const instances = await waitFor('the job service in discovery', async () => {
+        const found = await discovery.instances(service);
+        return found.length > 0 ? found : undefined;
+      });
       expect(instances.map((i) => i.addr)).toEqual([`127.0.0.2:${hostPort}`]);
       expect(instances[0]?.meta).toMatchObject({ jobId: job.id, app: `app${run}`, type: 'web', release: 'r1' });
 
@@ -102,6 +106,22 @@ export function describeAgentScenarios(name: string, makeRuntime: () => Runtime,
       expect(crashed.exit).toEqual({ code: 7, reason: 'exit' });
       expect(crashed.error?.code).toBe('FLYNN_ERR_HOST_JOB_CRASHED');
       expect(await discovery.instances(service)).toEqual([]);
+    });
+
+    it('registers a job service only once its port serves, not while the app is still booting', async () => {
+      const service = `app${run}-slow`;
+      const slowBoot = ['node', '-e', "setTimeout(() => require('http').createServer((q, r) => r.end('late')).listen(Number(process.env.PORT)), 2000)"];
+      const job = await client.createJob(jobRequest(run, { cmd: slowBoot, ports: [{ port: 8080, proto: 'tcp', service }] }));
+      await new Promise((r) => setTimeout(r, 1000));
+      expect((await client.getJob(job.id)).state).toBe('up');
+      expect(await discovery.instances(service)).toEqual([]);
+      const found = await waitFor('the service once the app listens', async () => {
+        const got = await discovery.instances(service);
+        return got.length > 0 ? got : undefined;
+      });
+      expect(found[0]?.addr).toBe(`127.0.0.2:${job.boundPorts[0]?.hostPort}`);
+      expect(await fetchWhenUp(`http://${found[0]?.addr}`)).toBe('late');
+      await client.stopJob(job.id, { graceMs: 500 });
     });
 
     it('kills a job over its memory limit and reports it crashed for oom', async () => {

@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 /** Real backend servers and a router on loopback, for the router suites. */
 import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createDiscovery, type Discovery, type DiscoveryConfig, type Registration } from '../../src/discovery/index.js';
 import { MemoryRouteSource, startRouter, type Route, type Router, type RouterOptions } from '../../src/router/index.js';
+import { etcdEndpoints, needEtcd } from '../support/services.js';
 
 export interface TestBackend {
   name: string;
@@ -65,12 +67,14 @@ export interface Rig {
   close(): Promise<void>;
 }
 
-/**
- * The discovery backends the live-backend suites run against. When the etcd backend lands on main,
- * add `{ name: 'etcd', config: () => ({ backend: 'etcd', endpoints: etcdEndpoints, prefix: `/router-test-${randomUUID()}` }), need: () => needEtcd('router on etcd') }`.
- */
+/** The discovery backends the live-backend suites run against: real etcd as well as memory. */
 export const DISCOVERY_BACKENDS: { name: string; config: () => DiscoveryConfig; need: () => Promise<boolean> }[] = [
   { name: 'memory', config: () => ({ backend: 'memory' }), need: async () => true },
+  {
+    name: 'etcd',
+    config: () => ({ backend: 'etcd', endpoints: etcdEndpoints, prefix: `/router-test-${randomUUID()}` }),
+    need: () => needEtcd('router on etcd discovery'),
+  },
 ];
 
 /** Discovery (memory unless given) + memory routes + a router on 127.0.0.1:0. */

@@ -60,7 +60,10 @@ describe('scheduler placement on fake hosts', () => {
       spec: { shipper: spec, edge: spec },
     };
     r.formations.put(f);
-    await waitFor('2 shippers per host', () => Object.values(r.cluster.upPerHost('shipper')).every((n) => n === 2) && r.cluster.liveJobs('shipper').length === 6);
+    await waitFor(
+      '2 shippers per host and the edge job up',
+      () => Object.values(r.cluster.upPerHost('shipper')).every((n) => n === 2) && r.cluster.liveJobs('shipper').length === 6 && r.cluster.upPerHost('edge').h3 === 1,
+    );
     expect(r.cluster.upPerHost('edge')).toEqual({ h1: 0, h2: 0, h3: 1 });
     await r.cluster.addHost({ id: 'h4', tags: { role: 'edge' } });
     await waitFor('h4 has its omni jobs', () => r.cluster.upPerHost('shipper').h4 === 2 && r.cluster.upPerHost('edge').h4 === 1);

@@ -1,0 +1,56 @@
+/**
+ * A scheduler instance as its own process, for the real-cluster suite and benchmark: it can be
+ * SIGKILLed like a real one (its etcd lease then runs out instead of being revoked).
+ *
+ *   node --import tsx test/scheduler/support-cluster-scheduler.ts   (config in env FLYNN_TEST_SCHEDULER, JSON)
+ *
+ * stdin, one JSON command per line: `{ op: 'put', formation }`, `{ op: 'scale', app, release,
+ * processes }`, `{ op: 'run', request }`, `{ op: 'view' }`. stdout, one JSON line each: every
+ * scheduler event (`{ at, event }`), `{ view }` answers, `{ error }` for a failed command.
+ */
+import { createInterface } from 'node:readline';
+import { createDiscovery } from '../../src/discovery/create.js';
+import { HostClient } from '../../src/host/client.js';
+import { hostAgentConnector } from '../../src/scheduler/host-agent-connector.js';
+import { MemoryFormationSource } from '../../src/scheduler/memory-formation-source.js';
+import { startScheduler, type SchedulerOptions } from '../../src/scheduler/scheduler.js';
+
+interface Config {
+  id: string;
+  endpoints: string[];
+  prefix: string;
+  timing: SchedulerOptions['timing'];
+}
+
+const config = JSON.parse(process.env.FLYNN_TEST_SCHEDULER ?? '{}') as Config;
+const out = (value: unknown) => process.stdout.write(JSON.stringify(value) + '\n');
+const discovery = createDiscovery({ backend: 'etcd', endpoints: config.endpoints, prefix: config.prefix });
+const formations = new MemoryFormationSource();
+const scheduler = await startScheduler({
+  id: config.id,
+  discovery,
+  formations,
+  connectHost: hostAgentConnector((url) => new HostClient(url)),
+  ...(config.timing ? { timing: config.timing } : {}),
+});
+void (async () => {
+  for await (const event of scheduler.events()) out({ at: Date.now(), event });
+})();
+
+for await (const line of createInterface({ input: process.stdin })) {
+  if (!line.trim()) continue;
+  try {
+    const cmd = JSON.parse(line) as { op: string; [k: string]: unknown };
+    if (cmd.op === 'put') formations.put(cmd.formation as never);
+    else if (cmd.op === 'scale') formations.scale(cmd.app as string, cmd.release as string, cmd.processes as Record<string, number>);
+    else if (cmd.op === 'run') out({ ran: await scheduler.runJob(cmd.request as never) });
+    else if (cmd.op === 'view') out({ view: scheduler.view() });
+    else throw new Error(`unknown op ${cmd.op}`);
+  } catch (err) {
+    out({ error: (err as Error).message });
+  }
+}
+// stdin closed: the test is done with us
+await scheduler.close();
+await discovery.close();
+process.exit(0);
