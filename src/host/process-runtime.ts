@@ -100,6 +100,8 @@ export class ProcessRuntime implements Runtime {
     if (spec.artifactPath !== undefined) env.SLUG_URL = `file://${spec.artifactPath}`;
     const [file, ...args] = job.cmd as [string, ...string[]];
     const child = spawn(file, args, { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Caught before any await: a job that exits at once must not be missed.
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     try {
       await new Promise<void>((resolve, reject) => {
         child.once('spawn', resolve);
@@ -127,7 +129,7 @@ export class ProcessRuntime implements Runtime {
       lines: new EventFanout(),
     };
     this.jobs.set(key, proc);
-    // Listeners first, with no await before them: a job that exits at once must not be missed.
+    await writeFile(join(dir, 'job.json'), JSON.stringify({ pid: pgid, spec }));
     const streamsDone = Promise.all(
       (['stdout', 'stderr'] as const).map(async (stream) => {
         const source = child[stream];
@@ -136,7 +138,7 @@ export class ProcessRuntime implements Runtime {
       }),
     ).catch(() => {});
     proc.done = new Promise<ExitStatus>((resolve) => {
-      child.once('exit', (code, signal) => {
+      void exited.then(({ code, signal }) => {
         // Stragglers the job forked die with it, so its pipes close.
         killGroup(pgid, 'SIGKILL');
         const exit: ExitStatus = {
@@ -153,7 +155,6 @@ export class ProcessRuntime implements Runtime {
         });
       });
     });
-    await writeFile(join(dir, 'job.json'), JSON.stringify({ pid: pgid, spec }));
     this.updateSampler();
     return this.view(proc);
   }
