@@ -51,7 +51,7 @@ function describeArtifacts(name: string, makeRuntime: () => Runtime, expectedUrl
 
     beforeAll(async () => {
       runtime = makeRuntime();
-      host = await startHostAgent({ id: hostId, advertiseAddr: '127.0.0.3', discovery, runtime, artifactsDir, retainEndedMs: 200, stopGraceMs: 500 });
+      host = await startHostAgent({ id: hostId, advertiseAddr: '127.0.0.3', discovery, runtime, artifactsDir, retainEndedMs: 3000, stopGraceMs: 500 });
       client = new HostClient(host.url);
     });
 
@@ -76,7 +76,7 @@ function describeArtifacts(name: string, makeRuntime: () => Runtime, expectedUrl
         return got.length >= 2 ? got : undefined;
       });
       expect(lines).toEqual([`url=${expectedUrl(artifactsDir, hostId, id)}`, CONTENT]);
-      await waitFor('the artifact to be deleted', async () => !(await readdir(join(artifactsDir, hostId)).catch(() => [] as string[])).includes(id) || undefined, 5000);
+      await waitFor('the artifact to be deleted', async () => !(await readdir(join(artifactsDir, hostId)).catch(() => [] as string[])).includes(id) || undefined, 15_000);
     });
 
     it('fails the job with FLYNN_ERR_HOST_ARTIFACT_FETCH when the artifact cannot be downloaded', async () => {
