@@ -37,8 +37,9 @@ afterAll(async () => {
   await rm(baseDir, { recursive: true, force: true });
 });
 
-// Prints where SLUG_URL points and what the file there holds.
-const SHOW_ARTIFACT = ['sh', '-c', 'echo "url=$SLUG_URL"; cat "${SLUG_URL#file://}"; echo'];
+// Prints where SLUG_URL points and what the file there holds. It lingers a moment: the process
+// runtime can lose the output of a job that exits at once (a host issue of its own).
+const SHOW_ARTIFACT = ['sh', '-c', 'echo "url=$SLUG_URL"; cat "${SLUG_URL#file://}"; echo; sleep 0.5'];
 
 function describeArtifacts(name: string, makeRuntime: () => Runtime, expectedUrl: (artifactsDir: string, hostId: string, jobId: string) => string): void {
   describe(`job artifacts on the ${name} runtime`, () => {
