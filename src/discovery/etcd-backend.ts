@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Etcd3, type IKeyValue, type IOptions, type Lease, type Watcher } from 'etcd3';
-import { AsyncQueue } from '../common/async-queue.js';
 import { CloseGuard, sleep } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { Discovery, Registration, ServiceWatch, WatchOptions } from './discovery.js';
 import { DiscoveryErrorCodes, DiscoveryInputError, DiscoveryUnavailableError, InstanceNotFoundError } from './errors.js';
 import { ServiceView } from './service-view.js';
 import type { Instance, RegisterOptions, ServiceEvent } from './types.js';
+import { openWatch } from './watch-handle.js';
 import { validateMeta, validateRegistration, validateService } from './validate.js';
 
 export interface EtcdDiscoveryOptions {
@@ -194,15 +194,10 @@ export class EtcdDiscovery implements Discovery {
     const view = new ServiceView(service);
     let watcher: Watcher | undefined;
     let ended = false;
-    const onAbort = () => queue.end();
-    const queue = new AsyncQueue<ServiceEvent>(() => {
+    const { queue, watch, follow } = openWatch(this.watches, options.signal, () => {
       ended = true;
-      options.signal?.removeEventListener('abort', onAbort);
-      this.watches.delete(watch);
       watcher?.cancel().catch(() => {});
     });
-    const watch: ServiceWatch = { [Symbol.asyncIterator]: () => queue, close: () => queue.end() };
-    this.watches.add(watch);
     const log = this.logger.child({ service, watch: true });
     const emit = (events: ServiceEvent[]) => {
       for (const event of events) queue.push(event);
@@ -249,8 +244,7 @@ export class EtcdDiscovery implements Discovery {
       }
     };
     void sync(true);
-    if (options.signal?.aborted) queue.end();
-    else options.signal?.addEventListener('abort', onAbort, { once: true });
+    follow();
     return watch;
   }
 

@@ -1,4 +1,3 @@
-import { AsyncQueue } from '../common/async-queue.js';
 import { FlynnError } from '../common/errors.js';
 import { HttpJsonClient } from '../common/http/json-client.js';
 import { parseSse } from '../common/http/sse.js';
@@ -8,6 +7,7 @@ import type { Discovery, Registration, ServiceWatch, WatchOptions } from './disc
 import { DiscoveryErrorCodes, DiscoveryInputError, DiscoveryUnavailableError, InstanceNotFoundError } from './errors.js';
 import { ServiceView } from './service-view.js';
 import type { Instance, RegisterOptions, RegisterResponse, ServiceEvent } from './types.js';
+import { openWatch } from './watch-handle.js';
 import { validateMeta, validateRegistration, validateService } from './validate.js';
 
 export interface HttpDiscoveryOptions {
@@ -123,14 +123,7 @@ export class HttpDiscovery implements Discovery {
     validateService(service);
     const view = new ServiceView(service);
     const abort = new AbortController();
-    const onAbort = () => queue.end();
-    const queue = new AsyncQueue<ServiceEvent>(() => {
-      abort.abort();
-      options.signal?.removeEventListener('abort', onAbort);
-      this.watches.delete(watch);
-    });
-    const watch: ServiceWatch = { [Symbol.asyncIterator]: () => queue, close: () => queue.end() };
-    this.watches.add(watch);
+    const { queue, watch, follow: followSignal } = openWatch(this.watches, options.signal, () => abort.abort());
     const log = this.logger.child({ service, watch: true });
 
     const follow = async () => {
@@ -171,8 +164,7 @@ export class HttpDiscovery implements Discovery {
       }
     };
     void follow();
-    if (options.signal?.aborted) queue.end();
-    else options.signal?.addEventListener('abort', onAbort, { once: true });
+    followSignal();
     return watch;
   }
 

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { AsyncQueue } from '../common/async-queue.js';
 import { CloseGuard } from '../common/lifecycle.js';
 import type { Discovery, Registration, ServiceWatch, WatchOptions } from './discovery.js';
 import { InstanceNotFoundError } from './errors.js';
+import { openWatch } from './watch-handle.js';
 import type { Instance, RegisterOptions, ServiceEvent } from './types.js';
 import { validateMeta, validateRegistration, validateService } from './validate.js';
 
@@ -194,20 +194,9 @@ export class MemoryDiscovery implements Discovery {
     this.guard.assertOpen();
     validateService(service);
     let unsubscribe = () => {};
-    const onAbort = () => queue.end();
-    const queue = new AsyncQueue<ServiceEvent>(() => {
-      unsubscribe();
-      options.signal?.removeEventListener('abort', onAbort);
-      this.watches.delete(watch);
-    });
-    const watch: ServiceWatch = {
-      [Symbol.asyncIterator]: () => queue,
-      close: () => queue.end(),
-    };
-    this.watches.add(watch);
+    const { queue, watch, follow } = openWatch(this.watches, options.signal, () => unsubscribe());
     unsubscribe = this.registry.subscribe(service, (event) => queue.push(event));
-    if (options.signal?.aborted) queue.end();
-    else options.signal?.addEventListener('abort', onAbort, { once: true });
+    follow();
     return watch;
   }
 
