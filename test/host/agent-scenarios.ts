@@ -81,11 +81,19 @@ export function describeAgentScenarios(name: string, makeRuntime: () => Runtime,
       expect(lines).toContainEqual(expect.objectContaining({ stream: 'stderr', line: 'this goes to stderr' }));
       expect(lines).toContainEqual(expect.objectContaining({ stream: 'stdout', line: `listening on ${env.PORT}` }));
 
+      // Follow from the last line of history: once that line arrives, the follow is connected
+      // and the stop below cannot race ahead of it.
+      let connected!: () => void;
+      const following = new Promise<void>((resolve) => (connected = resolve));
       const follow = (async () => {
         const seen: string[] = [];
-        for await (const line of client.logs(job.id, { follow: true, lines: 0 })) seen.push(line.line);
+        for await (const line of client.logs(job.id, { follow: true, lines: 1 })) {
+          seen.push(line.line);
+          connected();
+        }
         return seen;
       })();
+      await following;
       const stopped = await client.stopJob(job.id);
       expect(stopped.state).toBe('down');
       expect(await follow).toContain('got SIGTERM');
