@@ -50,6 +50,17 @@ export class Backend {
     if (this.removed && this.inFlight === 0) this.destroy();
   }
 
+  /** Count one request in flight; the returned function ends it, however often it is called. */
+  lease(): () => void {
+    this.acquire();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.release();
+    };
+  }
+
   /** Close idle pooled connections; busy ones close when their request ends. */
   destroy(): void {
     this.pool?.destroy();

@@ -294,13 +294,7 @@ function proxy(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, req: Inco
   const attempt = (backend: Backend | undefined, pinned: boolean): void => {
     if (!backend) return reply(res, 503, tried.size === 0 ? `no live backend for ${route.service}` : `no backend of ${route.service} accepted the connection`);
     tried.add(backend);
-    backend.acquire();
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      backend.release();
-    };
+    const release = backend.lease();
     const preq = request({
       host: backend.host,
       port: backend.port,
@@ -362,13 +356,7 @@ export function createUpgradeHandler(ctx: ProxyContext, proto: 'http' | 'https',
         if (!backend) return replyRaw(socket, 503, tried.size === 0 ? `no live backend for ${route.service}` : `no backend of ${route.service} accepted the connection`);
         if (socket.destroyed) return;
         tried.add(backend);
-        backend.acquire();
-        let released = false;
-        const release = () => {
-          if (released) return;
-          released = true;
-          backend.release();
-        };
+        const release = backend.lease();
         const preq = request({ host: backend.host, port: backend.port, method: req.method, path: req.url, headers, agent: false, setHost: false });
         preq.end();
         socket.once('close', () => preq.destroy());
