@@ -56,25 +56,48 @@ export class HttpDiscovery implements Discovery {
     this.guard.assertOpen();
     const valid = validateRegistration(options);
     const { service, ...body } = valid;
-    const res = await call(() => this.client.json<RegisterResponse>('PUT', `/services/${service}/instances`, { body }));
+    const put = (meta = body.meta) => call(() => this.client.json<RegisterResponse>('PUT', `/services/${service}/instances`, { body: { ...body, meta } }));
+    const res = await put();
     let instance = res.instance;
-    const path = `/services/${service}/instances/${instance.id}`;
-    const log = this.logger.child({ service, id: instance.id });
+    const path = () => `/services/${service}/instances/${instance.id}`;
+    let log = this.logger.child({ service, id: instance.id });
     let done = false;
-    let resolveLost!: (err: Error) => void;
-    const lost = new Promise<Error>((resolve) => (resolveLost = resolve));
+    let registering = false;
+    const lost = new Promise<Error>(() => {}); // like etcd leases, registrations are renewed rather than given up
     const stop = () => {
       done = true;
       clearInterval(heartbeat);
       this.registrations.delete(registration);
     };
+    // The server forgot the instance (it restarted, or our heartbeats stopped for its TTL): register
+    // again. The server assigns ids, so the instance comes back under a new id.
+    const registerAgain = async () => {
+      registering = true;
+      while (!done && !this.guard.closed) {
+        try {
+          const again = await put(instance.meta);
+          if (done) {
+            await this.client.json('DELETE', `/services/${service}/instances/${again.instance.id}`).catch(() => {});
+            break;
+          }
+          instance = again.instance;
+          log = this.logger.child({ service, id: instance.id });
+          log.info('registered again');
+          break;
+        } catch (err) {
+          log.debug('re-register failed; retrying', { err: (err as Error).message });
+          await sleep(this.retryDelayMs);
+        }
+      }
+      registering = false;
+    };
     const heartbeat = setInterval(() => {
-      this.client.json('POST', `${path}/heartbeat`).catch((err: unknown) => {
-        if (done) return;
+      if (registering) return;
+      this.client.json('POST', `${path()}/heartbeat`).catch((err: unknown) => {
+        if (done || registering) return;
         if (err instanceof FlynnError && err.kind === 'not_found') {
-          log.warn('server dropped the instance');
-          stop();
-          resolveLost(new InstanceNotFoundError(instance.id, { cause: err }));
+          log.warn('server forgot the instance; registering again');
+          void registerAgain();
         } else {
           log.debug('heartbeat failed; will retry', { err: (err as Error).message });
         }
@@ -84,7 +107,7 @@ export class HttpDiscovery implements Discovery {
     const unregister = async () => {
       if (done) return;
       stop();
-      await call(() => this.client.json('DELETE', path)).catch((err: unknown) => {
+      await call(() => this.client.json('DELETE', path())).catch((err: unknown) => {
         if (!(err instanceof InstanceNotFoundError)) throw err;
       });
     };
@@ -95,7 +118,7 @@ export class HttpDiscovery implements Discovery {
       lost,
       setMeta: async (meta) => {
         if (done) throw new InstanceNotFoundError(instance.id);
-        const answer = await call(() => this.client.json<{ instance: Instance }>('PATCH', path, { body: { meta: validateMeta(meta) } }));
+        const answer = await call(() => this.client.json<{ instance: Instance }>('PATCH', path(), { body: { meta: validateMeta(meta) } }));
         instance = answer.instance;
       },
       unregister,

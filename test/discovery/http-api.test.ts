@@ -185,3 +185,37 @@ describe('http discovery across a server restart', () => {
     }
   });
 });
+
+describe('http discovery when the server forgets an instance', () => {
+  it('registers again, with its current meta, on a discovery server restarted with an empty backend', async () => {
+    const first = new MemoryDiscovery();
+    let server = await startDiscoveryServer({ discovery: first, host: '127.0.0.2', port: 0 });
+    const port = Number(new URL(server.url).port);
+    const client = new HttpDiscovery({ url: server.url, retryDelayMs: 50 });
+    let second: MemoryDiscovery | undefined;
+    try {
+      const reg = await client.register({ service: 'forgotten', addr: '127.0.0.1:7000', ttlMs: 1000 });
+      await reg.setMeta({ v: '2' });
+      const firstId = reg.instance.id;
+      await server.close();
+      await first.close();
+      second = new MemoryDiscovery();
+      server = await startDiscoveryServer({ discovery: second, host: '127.0.0.2', port });
+      const deadline = Date.now() + 5_000;
+      let instances = await second.instances('forgotten');
+      while (instances.length === 0 && Date.now() < deadline) {
+        await sleep(50);
+        instances = await second.instances('forgotten');
+      }
+      expect(instances).toEqual([expect.objectContaining({ addr: '127.0.0.1:7000', meta: { v: '2' } })]);
+      expect(reg.instance.id).toBe(instances[0]?.id);
+      expect(reg.instance.id).not.toBe(firstId);
+      await reg.unregister();
+      expect(await second.instances('forgotten')).toEqual([]);
+    } finally {
+      await client.close();
+      await server.close();
+      await second?.close();
+    }
+  });
+});
