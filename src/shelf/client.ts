@@ -9,6 +9,8 @@ export interface ShelfClientOptions {
   url: string;
   /** A shared undici dispatcher; by default the client owns a keep-alive Agent. */
   dispatcher?: Dispatcher;
+  /** The shelf key, for a shelf started with one (sent as `Authorization: Bearer <key>`). */
+  key?: string;
 }
 
 /** A blob as read over HTTP: its info and its (possibly partial) body. */
@@ -29,7 +31,7 @@ export class ShelfClient {
   private readonly http: HttpJsonClient;
 
   constructor(options: ShelfClientOptions) {
-    this.http = new HttpJsonClient(options.dispatcher ? { url: options.url, dispatcher: options.dispatcher } : { url: options.url });
+    this.http = new HttpJsonClient({ url: options.url, ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}), ...(options.key === undefined ? {} : { key: options.key }) });
     this.url = this.http.url;
   }
 

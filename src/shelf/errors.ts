@@ -1,4 +1,4 @@
-import { ConflictError, FlynnError, InvalidInputError, NotFoundError, type FlynnErrorOptions } from '../common/errors.js';
+import { ConflictError, FlynnError, InvalidInputError, NotFoundError, UnauthorizedError, type FlynnErrorOptions } from '../common/errors.js';
 
 export const ShelfErrorCodes = Object.freeze({
   INVALID_PATH: 'FLYNN_ERR_SHELF_INVALID_PATH',
@@ -8,7 +8,16 @@ export const ShelfErrorCodes = Object.freeze({
   METHOD_NOT_ALLOWED: 'FLYNN_ERR_SHELF_METHOD_NOT_ALLOWED',
   UPLOAD_ABORTED: 'FLYNN_ERR_SHELF_UPLOAD_ABORTED',
   PATH_CONFLICT: 'FLYNN_ERR_SHELF_PATH_CONFLICT',
+  UNAUTHORIZED: 'FLYNN_ERR_SHELF_UNAUTHORIZED',
+  INVALID_OPTIONS: 'FLYNN_ERR_SHELF_INVALID_OPTIONS',
 });
+
+/** A write or listing without the shelf key, or with a wrong one (HTTP 401). */
+export class ShelfUnauthorizedError extends UnauthorizedError {
+  constructor(message: string, options: FlynnErrorOptions = {}) {
+    super(ShelfErrorCodes.UNAUTHORIZED, message, options);
+  }
+}
 
 /** A blob path that is empty, escapes the root (`..`), holds a NUL or a control character, or is too long. */
 export class InvalidBlobPathError extends InvalidInputError {

@@ -31,4 +31,5 @@ export {
   InvalidRangeError,
   UploadAbortedError,
   BlobPathConflictError,
+  ShelfUnauthorizedError,
 } from './errors.js';

@@ -1,12 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
-import { FlynnError, type WireError } from '../common/errors.js';
+import { FlynnError, InvalidInputError, type WireError } from '../common/errors.js';
 import type { Closable } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { BlobStore } from './blob-store.js';
-import { BlobNotFoundError, BlobTooLargeError, InvalidBlobPathError, InvalidRangeError, ShelfErrorCodes, UploadAbortedError } from './errors.js';
+import { BlobNotFoundError, BlobTooLargeError, InvalidBlobPathError, InvalidRangeError, ShelfErrorCodes, ShelfUnauthorizedError, UploadAbortedError } from './errors.js';
 import { normalizeBlobPath } from './path.js';
+import { keyChecker } from '../common/http/key-auth.js';
 import { SHELF_DEFAULTS, type BlobInfo, type ByteRange } from './types.js';
 
 export interface ShelfOptions {
@@ -18,6 +19,12 @@ export interface ShelfOptions {
   port?: number;
   /** Largest upload accepted, in bytes; larger ones get 413 and store nothing. Default 1 GiB. */
   maxBytes?: number;
+  /**
+   * When set, writes (`PUT`, `DELETE`) and listings need `Authorization: Bearer <key>` (or Basic
+   * with the key as password); a missing or wrong key gets 401. Reading one blob by its path stays
+   * open, so that hosts and slug runners can fetch an artifact from its URL alone. Default: none.
+   */
+  key?: string;
   /** Logs unexpected (5xx) failures. Default silent. */
   logger?: Logger;
 }
@@ -47,6 +54,14 @@ export async function startShelf(options: ShelfOptions): Promise<Shelf> {
   const maxBytes = options.maxBytes ?? SHELF_DEFAULTS.maxBytes;
   const logger = options.logger ?? silentLogger;
   const { store } = options;
+  if (options.key !== undefined && (typeof options.key !== 'string' || options.key.length === 0)) {
+    throw new InvalidInputError(ShelfErrorCodes.INVALID_OPTIONS, 'key must be a non-empty string when set', { field: 'key' });
+  }
+  const checkKey = options.key === undefined ? undefined : keyChecker(options.key);
+  const authorize = (req: IncomingMessage) => {
+    const check = checkKey?.(req.headers.authorization) ?? 'ok';
+    if (check !== 'ok') throw new ShelfUnauthorizedError(check === 'missing' ? `${req.method} needs the shelf key (Authorization: Bearer <key>)` : 'wrong shelf key');
+  };
 
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => sendError(res, req, err, logger));
@@ -54,6 +69,7 @@ export async function startShelf(options: ShelfOptions): Promise<Shelf> {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { path, query } = parseTarget(req.url ?? '/');
+    if (req.method === 'PUT' || req.method === 'DELETE' || query.has('list')) authorize(req);
     switch (req.method) {
       case 'PUT':
         return put(req, res, path);
@@ -198,6 +214,7 @@ function sendError(res: ServerResponse, req: IncomingMessage, err: unknown, logg
   const wire: WireError = flynn ? flynn.toWire() : { code: 'FLYNN_ERR_INTERNAL', message: 'internal error', retryable: false };
   if (flynn instanceof InvalidRangeError) status = 416;
   if (flynn?.code === ShelfErrorCodes.METHOD_NOT_ALLOWED) status = 405;
+  if (flynn instanceof ShelfUnauthorizedError) res.setHeader('www-authenticate', 'Bearer realm="flynn-shelf"');
   if (status >= 500) logger.error('shelf request failed', { method: req.method, url: req.url, err: (err as Error).message });
   if (res.headersSent) {
     res.destroy();

@@ -170,3 +170,29 @@ describe('shelf over HTTP (filesystem store)', () => {
     await expect(new ShelfClient({ url: other.url }).head('/x')).rejects.toMatchObject({ code: 'FLYNN_ERR_HTTP_UNREACHABLE', retryable: true });
   });
 });
+
+describe('shelf with a key', () => {
+  it('refuses writes, deletes and listings without the key (401), and still serves a blob by its URL', async () => {
+    const store = new FsBlobStore({ root: await mkdtemp(path.join(tmpdir(), 'flynn-shelf-key-')) });
+    const shelf = await startShelf({ store, host: HOST, port: 0, key: 'sekrit' });
+    const owner = new ShelfClient({ url: shelf.url, key: 'sekrit' });
+    const stranger = new ShelfClient({ url: shelf.url });
+    const wrong = new ShelfClient({ url: shelf.url, key: 'guess' });
+    try {
+      await owner.put('/slugs/a.tgz', 'slug bytes');
+      await expect(stranger.put('/slugs/a.tgz', 'evil')).rejects.toMatchObject({ code: 'FLYNN_ERR_SHELF_UNAUTHORIZED', message: expect.stringContaining('needs the shelf key') });
+      await expect(wrong.put('/slugs/b.tgz', 'evil')).rejects.toMatchObject({ code: 'FLYNN_ERR_SHELF_UNAUTHORIZED', message: 'wrong shelf key' });
+      await expect(stranger.delete('/slugs/a.tgz')).rejects.toMatchObject({ code: 'FLYNN_ERR_SHELF_UNAUTHORIZED' });
+      await expect(stranger.list('/slugs')).rejects.toMatchObject({ code: 'FLYNN_ERR_SHELF_UNAUTHORIZED' });
+      const res = await request(owner.urlFor('/slugs/a.tgz'));
+      expect(res.statusCode).toBe(200);
+      expect(await res.body.text()).toBe('slug bytes');
+      expect((await owner.list('/slugs')).map((b) => b.path)).toEqual(['/slugs/a.tgz']);
+      expect(await owner.delete('/slugs/a.tgz')).toBe(true);
+      await expect(startShelf({ store, key: '' })).rejects.toMatchObject({ code: 'FLYNN_ERR_SHELF_INVALID_OPTIONS' });
+    } finally {
+      await Promise.all([owner.close(), stranger.close(), wrong.close()]);
+      await shelf.close();
+    }
+  });
+});
