@@ -205,12 +205,14 @@ export class EtcdDiscovery implements Discovery {
 
     // List, then watch from the list's revision + 1. `first` emits `current`; later rounds (after a
     // compaction cancelled the watch) emit the difference.
-    const sync = async (first: boolean): Promise<void> => {
+    const sync = async (initial: boolean): Promise<void> => {
+      let first = initial;
       while (!ended) {
         try {
           const { instances, revision } = await this.list(service);
           if (ended) return;
           if (first) {
+            first = false;
             view.reset(instances);
             queue.push(view.current());
           } else {
@@ -221,6 +223,13 @@ export class EtcdDiscovery implements Discovery {
             await w.cancel().catch(() => {});
             return;
           }
+          // etcd3 starts a watch at the revision it connected at; below the listed one, the cluster
+          // went back (wiped or restored) between list and watch: list again.
+          if (Number(w.lastRevision() ?? revision) < revision) {
+            log.warn('etcd revision went backwards (cluster wiped or restored); listing again', { listed: String(revision), now: w.lastRevision() });
+            await w.cancel().catch(() => {});
+            continue;
+          }
           watcher = w;
           w.on('put', (kv) => {
             const instance = parseKv(kv);
@@ -228,6 +237,21 @@ export class EtcdDiscovery implements Discovery {
           });
           w.on('delete', (kv) => emit(view.remove(kv.key.toString().slice(this.serviceKey(service).length))));
           w.on('disconnected', (err) => log.debug('watch disconnected; resuming', { err: err.message, from: w.lastRevision() }));
+          // A cluster restored from an older backup, or wiped, counts revisions from further back:
+          // whatever happened there before our resume point went unseen. List again.
+          let resumeFrom: number | undefined;
+          w.on('connecting', (req) => {
+            const start = (req as { start_revision?: string | number }).start_revision; // etcd3 passes the create request
+            resumeFrom = start === undefined ? undefined : Number(start);
+          });
+          w.on('connected', (res) => {
+            const now = Number(res.header?.revision);
+            if (ended || watcher !== w || resumeFrom === undefined || !(now < resumeFrom - 1)) return;
+            log.warn('etcd revision went backwards (cluster wiped or restored); listing again', { resumeFrom, now });
+            watcher = undefined;
+            w.cancel().catch(() => {});
+            void sync(false);
+          });
           w.on('error', (err) => {
             // Cancelled by etcd, e.g. the revision to resume from was compacted: list again.
             if (ended || watcher !== w) return;

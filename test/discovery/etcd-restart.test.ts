@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../../src/common/lifecycle.js';
@@ -118,6 +119,35 @@ describe.runIf(await needEtcd('discovery etcd restart (needs the etcd binary)'))
       await direct.close();
       await watcher.close();
       await proxy.close();
+    }
+  });
+
+  // Last: it wipes this private etcd.
+  it('follows an etcd that was wiped: registrations come back and watchers see them again', async () => {
+    const owner = new EtcdDiscovery({ endpoints: [etcd.endpoint], prefix: '/wiped' });
+    const watcher = new EtcdDiscovery({ endpoints: [etcd.endpoint], prefix: '/wiped' });
+    const raw = new Etcd3({ hosts: [etcd.endpoint] });
+    try {
+      const reg = await owner.register({ service: 'api', addr: '127.0.0.1:7401', ttlMs: 1_000 });
+      for (let i = 0; i < 40; i++) await raw.put('/wiped/noise').value(String(i)).exec(); // revisions a fresh cluster will not reach soon
+      const events = new EventReader(watcher.watch('api'));
+      expect(await events.next()).toMatchObject({ type: 'current', instances: [{ id: reg.instance.id }] });
+      await sleep(500); // a long-lived watch: established well before the wipe
+
+      await etcd.stop();
+      await rm(etcd.dataDir, { recursive: true, force: true });
+      await etcd.start();
+
+      // The owner's lease is unknown to the new cluster: it registers again under the same id, and
+      // the watch, whose last revision is ahead of the new cluster's, lists again.
+      const other = await retry(() => owner.register({ service: 'api', addr: '127.0.0.1:7402', ttlMs: 1_000 }));
+      const up = await events.until((e) => e.type === 'up' && e.instance.id === other.instance.id, 15_000);
+      expect(up).toMatchObject({ instance: { addr: '127.0.0.1:7402' } });
+      await expect.poll(async () => (await watcher.instances('api')).map((i) => i.id).sort(), { timeout: 10_000 }).toEqual([reg.instance.id, other.instance.id].sort());
+    } finally {
+      raw.close();
+      await owner.close();
+      await watcher.close();
     }
   });
 });
