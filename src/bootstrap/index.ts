@@ -1,6 +1,7 @@
 /**
  * Bootstrap: the composition layer. Starts a whole cluster in one process (`startCluster`,
- * `createTestCluster`) and provides the adapters that wire the modules together: the controller's
+ * `createTestCluster`), layer 1 onto a running layer 0 (`startPlatform`, or `bootstrap` from a
+ * JSON/YAML manifest: `loadManifest`), and provides the adapters that wire the modules together: the controller's
  * store as the scheduler's formation source and the router's route source, the controller's job
  * runner over the scheduler and host agents, and the git receiver's platform over the controller.
  *
@@ -25,4 +26,9 @@ export { SchedulerJobRunner, SCHEDULER_JOB_RUNNER_DEFAULTS } from './job-runner.
 export type { SchedulerJobRunnerOptions } from './job-runner.js';
 export { ControllerGitPlatform, CONTROLLER_GIT_PLATFORM_DEFAULTS, appUrl } from './git-platform.js';
 export type { ControllerGitPlatformOptions } from './git-platform.js';
-export { BootstrapErrorCodes, BootstrapInputError } from './errors.js';
+export { bootstrap, BOOTSTRAP_DEFAULTS } from './bootstrap.js';
+export type { BootstrapHandle, BootstrapOptions } from './bootstrap.js';
+export { parseManifest, loadManifest, validateManifest } from './manifest.js';
+export type { BootstrapManifest, ManifestDiscovery, ManifestStore, ManifestFormat, ManifestOptions, ValidateManifestOptions } from './manifest.js';
+export { BootstrapErrorCodes, BootstrapInputError, BootstrapManifestError } from './errors.js';
+export type { ManifestProblem } from './errors.js';
