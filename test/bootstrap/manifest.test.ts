@@ -40,6 +40,12 @@ describe('bootstrap manifest', () => {
     });
   });
 
+  it('accepts the commented sample manifest of examples/bootstrap', async () => {
+    const m = await loadManifest('examples/bootstrap/manifest.yaml', { env: { CONTROLLER_KEY: 'k' } });
+    expect(m).toMatchObject({ discovery: { backend: 'etcd', endpoints: ['http://127.0.0.1:2379'], prefix: '/flynn-ts' }, key: 'k', dataDir: '/tmp/flynn-ts-platform', waitHosts: { min: 1 } });
+    await expect(loadManifest('examples/bootstrap/manifest.yaml', { env: {} })).rejects.toThrow('key refers to the environment variable CONTROLLER_KEY, which is not set');
+  });
+
   it('parses JSON, chosen by the text or by a .json file name', async () => {
     const json = JSON.stringify({ discovery: { backend: 'http', url: 'http://127.0.0.1:1111' }, router: { port: 0 } });
     expect(parseManifest(json)).toEqual({ discovery: { backend: 'http', url: 'http://127.0.0.1:1111' }, router: { port: 0 } });
