@@ -2,7 +2,11 @@ import { InvalidInputError } from '../common/errors.js';
 
 export const BootstrapErrorCodes = Object.freeze({
   INVALID_OPTIONS: 'FLYNN_ERR_BOOTSTRAP_INVALID_OPTIONS',
-  /** A component did not come up in time while the cluster started. */
+  /** A bootstrap manifest that cannot be parsed or used. */
+  INVALID_MANIFEST: 'FLYNN_ERR_BOOTSTRAP_INVALID_MANIFEST',
+  /** Discovery (layer 0) did not answer at bootstrap. */
+  DISCOVERY_UNAVAILABLE: 'FLYNN_ERR_BOOTSTRAP_DISCOVERY_UNAVAILABLE',
+  /** A component did not come up in time while the cluster started (or too few host agents registered). */
   NOT_READY: 'FLYNN_ERR_BOOTSTRAP_NOT_READY',
 });
 
@@ -10,5 +14,27 @@ export const BootstrapErrorCodes = Object.freeze({
 export class BootstrapInputError extends InvalidInputError {
   constructor(message: string, field: string) {
     super(BootstrapErrorCodes.INVALID_OPTIONS, message, { field });
+  }
+}
+
+/** One thing wrong with a manifest; `field` is its path (`controller.port`, `discovery.endpoints[0]`), empty for the text as a whole. */
+export interface ManifestProblem {
+  field: string;
+  message: string;
+}
+
+/**
+ * A manifest that cannot be used. The message lists every problem; `detail` has `field` (the
+ * first), `problems`, and for a syntax error `line` and `column`; `source` is the file.
+ */
+export class BootstrapManifestError extends InvalidInputError {
+  readonly problems: readonly ManifestProblem[];
+
+  constructor(problems: ManifestProblem[], where: { source?: string; line?: number; column?: number }) {
+    const list = problems.length > 0 ? problems : [{ field: '', message: 'the manifest is invalid' }];
+    const head = `invalid bootstrap manifest${where.source === undefined ? '' : ` ${where.source}`}`;
+    const message = list.length === 1 ? `${head}: ${list[0]?.message}` : `${head}:\n${list.map((p) => `  - ${p.message}`).join('\n')}`;
+    super(BootstrapErrorCodes.INVALID_MANIFEST, message, { field: list[0]?.field ?? '', detail: { problems: list, ...where } });
+    this.problems = list;
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Bootstrap: the composition layer. Starts a whole cluster in one process (`startCluster`,
- * `createTestCluster`) and provides the adapters that wire the modules together: the controller's
+ * `createTestCluster`), layer 1 onto a running layer 0 (`startPlatform`, or `bootstrap` from a
+ * JSON/YAML manifest: `loadManifest`), and provides the adapters that wire the modules together: the controller's
  * store as the scheduler's formation source and the router's route source, the controller's job
  * runner over the scheduler and host agents, and the git receiver's platform over the controller.
  *
@@ -13,7 +14,9 @@
  * @module
  */
 export { startCluster, CLUSTER_DEFAULTS } from './cluster.js';
-export type { Cluster, ClusterOptions, ClusterRuntime } from './cluster.js';
+export type { Cluster, ClusterOptions } from './cluster.js';
+export { startPlatform, PLATFORM_DEFAULTS } from './platform.js';
+export type { Platform, PlatformOptions, ClusterRuntime, BootstrapStep } from './platform.js';
 export { createTestCluster, TEST_CLUSTER_DEFAULTS } from './test-cluster.js';
 export type { TestCluster, TestClusterOptions } from './test-cluster.js';
 export { StoreFormationSource, STORE_FORMATION_DEFAULTS, toSchedulerFormation, webService } from './formation-source.js';
@@ -23,4 +26,9 @@ export { SchedulerJobRunner, SCHEDULER_JOB_RUNNER_DEFAULTS } from './job-runner.
 export type { SchedulerJobRunnerOptions } from './job-runner.js';
 export { ControllerGitPlatform, CONTROLLER_GIT_PLATFORM_DEFAULTS, appUrl } from './git-platform.js';
 export type { ControllerGitPlatformOptions } from './git-platform.js';
-export { BootstrapErrorCodes, BootstrapInputError } from './errors.js';
+export { bootstrap, BOOTSTRAP_DEFAULTS } from './bootstrap.js';
+export type { BootstrapHandle, BootstrapOptions } from './bootstrap.js';
+export { parseManifest, loadManifest, validateManifest } from './manifest.js';
+export type { BootstrapManifest, ManifestDiscovery, ManifestStore, ManifestFormat, ManifestOptions, ValidateManifestOptions } from './manifest.js';
+export { BootstrapErrorCodes, BootstrapInputError, BootstrapManifestError } from './errors.js';
+export type { ManifestProblem } from './errors.js';

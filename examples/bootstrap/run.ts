@@ -1,0 +1,66 @@
+/**
+ * What the bootstrap and platform binaries share: bootstrap a manifest, print each step, print how
+ * to add the cluster to the CLI, and close everything on SIGINT/SIGTERM.
+ */
+import { bootstrap, type BootstrapHandle, type BootstrapManifest } from '../../src/bootstrap/index.js';
+import { FlynnError } from '../../src/common/errors.js';
+import { createConsoleLogger, type Logger } from '../../src/common/logger.js';
+
+export interface RunOptions {
+  /** Prefix of error lines, e.g. `bootstrap`. */
+  name: string;
+  /** One JSON object per line (`{"step","message"}`; `ready` adds the URLs; last `server-add`) instead of text. */
+  json?: boolean;
+  /** Print the key in the `server-add` line (else `$CONTROLLER_KEY`). */
+  showKey?: boolean;
+  logger?: Logger;
+}
+
+const urlsOf = (p: BootstrapHandle) => ({
+  controllerUrl: p.controllerUrl,
+  routerUrl: p.routerUrl,
+  gitHost: p.gitHost,
+  gitFingerprint: p.gitFingerprint,
+  shelfUrl: p.shelfUrl,
+  domain: p.domain,
+  hostIds: p.hostIds,
+});
+
+export async function runBootstrap(manifest: BootstrapManifest, options: RunOptions): Promise<void> {
+  const logger = options.logger ?? createConsoleLogger({ level: 'warn' });
+  const say = (step: string, message: string) => console.log(options.json ? JSON.stringify({ step, message }) : `-----> ${step}: ${message}`);
+  let platform: BootstrapHandle;
+  try {
+    // In JSON the `ready` step is the last line, with the URLs (below).
+    let readyMessage = '';
+    platform = await bootstrap(manifest, { logger, onStep: (s) => (options.json && s.step === 'ready' ? (readyMessage = s.message) : say(s.step, s.message)) });
+    if (options.json) console.log(JSON.stringify({ step: 'ready', message: readyMessage, ...urlsOf(platform) }));
+  } catch (err) {
+    const code = err instanceof FlynnError ? ` (${err.code})` : '';
+    console.error(`${options.name}: ${(err as Error).message}${code}`);
+    process.exit(1);
+  }
+  const key = options.showKey ? platform.key : '$CONTROLLER_KEY';
+  const serverAdd = `flynn server-add -g ${platform.gitHost} default ${platform.controllerUrl} ${key}`;
+  if (options.json) console.log(JSON.stringify({ step: 'server-add', message: serverAdd }));
+  else {
+    console.log(`
+flynn-ts layer 1 up on ${platform.hostIds.length} host(s): ${platform.hostIds.join(', ')}
+  controller  ${platform.controllerUrl}
+  router      ${platform.routerUrl}   (apps at http://<app>.${platform.domain}:${platform.routerPort})
+  git         ssh://git@${platform.gitHost}   host key ${platform.gitFingerprint}
+  shelf       ${platform.shelfUrl}   (the hosts download slugs from it)
+
+  ${serverAdd}
+`);
+  }
+  let stopping = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      say('stop', `${signal}: closing layer 1 (the host agents and their jobs keep running)`);
+      void platform.close().then(() => process.exit(0));
+    });
+  }
+}

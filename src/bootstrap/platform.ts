@@ -1,0 +1,327 @@
+/**
+ * Layer 1 of a cluster (Flynn's bootstrap targets): shelf, scheduler, router, git receiver and
+ * controller, started onto a discovery where host agents (layer 0) register, wired so that
+ * `git push` deploys. `startCluster` is local layer 0 + this; `bootstrap` is a manifest + this.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Dockerode from 'dockerode';
+import { UnavailableError } from '../common/errors.js';
+import { sleep } from '../common/lifecycle.js';
+import type { Logger } from '../common/logger.js';
+import { silentLogger } from '../common/logger.js';
+import { ControllerClient } from '../controller/client.js';
+import { MemoryStore } from '../controller/memory-store.js';
+import { startController, type ControllerHandle } from '../controller/server.js';
+import type { Store } from '../controller/store.js';
+import type { Discovery } from '../discovery/discovery.js';
+import { loadOrCreateHostKey } from '../git/keys.js';
+import { startGitReceiver, type GitPlatform, type GitReceiver } from '../git/receiver.js';
+import { HostClient } from '../host/client.js';
+import { ensureRuntimeImage } from '../host/runtime-image.js';
+import { startRouter, type Router } from '../router/router.js';
+import { hostAgentConnector } from '../scheduler/host-agent-connector.js';
+import { startScheduler, type Scheduler } from '../scheduler/scheduler.js';
+import { createBlobStore } from '../shelf/create.js';
+import { ShelfClient } from '../shelf/client.js';
+import { startShelf, type Shelf } from '../shelf/server.js';
+import { createBuildExecutor } from '../slug/create.js';
+import { BootstrapErrorCodes, BootstrapInputError } from './errors.js';
+import { StoreFormationSource } from './formation-source.js';
+import { appUrl, ControllerGitPlatform } from './git-platform.js';
+import { SchedulerJobRunner } from './job-runner.js';
+import { StoreRouteSource } from './route-source.js';
+
+export const PLATFORM_DEFAULTS = Object.freeze({
+  /** Address every service listens on. */
+  host: '127.0.0.1',
+  /** Controller API port. */
+  controllerPort: 8081,
+  /** Router HTTP port. */
+  routerPort: 8080,
+  /** Git (SSH) port. */
+  gitPort: 2222,
+  /** Shelf (blob store) port. */
+  shelfPort: 8082,
+  /** Apps answer at `<app>.<domain>`. */
+  domain: 'flynn.local',
+  /** Longest wait at start for the scheduler to lead with the wanted hosts ready, in ms. */
+  schedulerReadyMs: 15_000,
+});
+
+/** Where builds (and, in `startCluster`, jobs) run. `auto`: Docker when the engine answers and the runtime image can be ensured, else processes. */
+export type ClusterRuntime = 'auto' | 'docker' | 'process';
+
+/** One step of a start, as reported to `onStep` (e.g. `{ step: 'shelf', message: 'http://127.0.0.1:8082' }`). */
+export interface BootstrapStep {
+  /** `build`, `shelf`, `scheduler`, `router`, `git`, `controller` here; `bootstrap` adds `discovery`, `wait-hosts`, `store`, `ready`. */
+  step: string;
+  message: string;
+}
+
+export interface PlatformOptions {
+  /** Where host agents register (`flynn-host`) and the platform's services are found. The caller owns and closes it. */
+  discovery: Discovery;
+  /** The controller's store (e.g. an `EtcdStore`); the caller owns and closes it. Default: a `MemoryStore` owned by the platform. */
+  store?: Store;
+  /** Where shelf blobs, git repositories and the SSH host key live. Default: a temp dir removed on close. */
+  dataDir?: string;
+  /** Address every service listens on. Default {@link PLATFORM_DEFAULTS}.host. */
+  host?: string;
+  /** Ports (0 picks a free one). Defaults: controller 8081, router 8080, git 2222, shelf 8082. */
+  ports?: { controller?: number; router?: number; git?: number; shelf?: number };
+  /** Where builds run. Default `auto`. */
+  build?: ClusterRuntime;
+  /** Start only once the scheduler leads with at least this many ready hosts. Default 0. */
+  readyHosts?: number;
+  /** Longest wait for {@link readyHosts}, in ms. Default {@link PLATFORM_DEFAULTS}.schedulerReadyMs. */
+  readyTimeoutMs?: number;
+  /** Extra labels on every build container. */
+  labels?: Record<string, string>;
+  /** Cluster key (controller auth). Default: generated. */
+  key?: string;
+  /** Default {@link PLATFORM_DEFAULTS}.domain. */
+  domain?: string;
+  /** Default silent. */
+  logger?: Logger;
+  /** Progress lines while choosing the build runtime (e.g. building the runtime image). */
+  onProgress?: (line: string) => void;
+  /** Each component as it comes up. */
+  onStep?: (step: BootstrapStep) => void;
+}
+
+/** A started layer 1. */
+export interface Platform extends AsyncDisposable {
+  /** Where builds run. */
+  readonly runtime: 'docker' | 'process';
+  readonly key: string;
+  readonly domain: string;
+  readonly dataDir: string;
+  /** `http://host:port` of the controller. */
+  readonly controllerUrl: string;
+  /** `http://host:port` of the router's HTTP listener. */
+  readonly routerUrl: string;
+  readonly routerPort: number;
+  /** `host:port` of the git receiver (`ssh://git@<gitHost>/<app>.git`). */
+  readonly gitHost: string;
+  /** SSH host key fingerprint of the git receiver (`SHA256:...`). */
+  readonly gitFingerprint: string;
+  readonly shelfUrl: string;
+  readonly discovery: Discovery;
+  readonly store: Store;
+  readonly scheduler: Scheduler;
+  /** A typed client of the controller, owned by the platform. */
+  readonly client: ControllerClient;
+  /** `http://<app>.<domain>:<routerPort>`. */
+  appUrl(app: string): string;
+  /** Stop every component in reverse order of start (not the discovery, the store given, nor the hosts). Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Platform options, checked once: what {@link launchPlatform} starts. */
+export interface PlatformPlan {
+  discovery: Discovery;
+  store?: Store;
+  dataDir?: string;
+  host: string;
+  ports: { controller: number; router: number; git: number; shelf: number };
+  build: ClusterRuntime;
+  readyHosts: number;
+  readyTimeoutMs: number;
+  labels: Record<string, string>;
+  key: string;
+  domain: string;
+  logger: Logger;
+  onProgress: (line: string) => void;
+  onStep: (step: BootstrapStep) => void;
+}
+
+async function dockerAnswers(): Promise<boolean> {
+  try {
+    await new Dockerode().ping();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Pick the runtime: `auto` is Docker when the engine answers and the runtime image is there or can be built. */
+export async function chooseRuntime(choice: ClusterRuntime, progress: (line: string) => void): Promise<'docker' | 'process'> {
+  if (choice === 'process') return 'process';
+  if (choice === 'docker') {
+    await ensureRuntimeImage({ onProgress: progress });
+    return 'docker';
+  }
+  if (!(await dockerAnswers())) {
+    progress('Docker is not reachable: running jobs as processes');
+    return 'process';
+  }
+  try {
+    await ensureRuntimeImage({ onProgress: progress });
+    return 'docker';
+  } catch (err) {
+    progress(`cannot ensure the runtime image (${(err as Error).message}): running jobs as processes`);
+    return 'process';
+  }
+}
+
+function port(value: number | undefined, fallback: number, field: string): number {
+  const p = value ?? fallback;
+  if (!Number.isInteger(p) || p < 0 || p > 65535) throw new BootstrapInputError(`ports.${field} must be 0-65535, got ${JSON.stringify(value)}`, `ports.${field}`);
+  return p;
+}
+
+/** Check platform options (before anything starts) and fill in the defaults. */
+export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<PlatformPlan, 'discovery'> {
+  const build = options.build ?? 'auto';
+  if (!['auto', 'docker', 'process'].includes(build)) throw new BootstrapInputError(`runtime must be auto, docker or process, got ${JSON.stringify(build)}`, 'runtime');
+  const readyHosts = options.readyHosts ?? 0;
+  if (!Number.isInteger(readyHosts) || readyHosts < 0) throw new BootstrapInputError(`readyHosts must be an integer ≥ 0, got ${JSON.stringify(options.readyHosts)}`, 'readyHosts');
+  const plan: Omit<PlatformPlan, 'discovery'> = {
+    host: options.host ?? PLATFORM_DEFAULTS.host,
+    ports: {
+      controller: port(options.ports?.controller, PLATFORM_DEFAULTS.controllerPort, 'controller'),
+      router: port(options.ports?.router, PLATFORM_DEFAULTS.routerPort, 'router'),
+      git: port(options.ports?.git, PLATFORM_DEFAULTS.gitPort, 'git'),
+      shelf: port(options.ports?.shelf, PLATFORM_DEFAULTS.shelfPort, 'shelf'),
+    },
+    build,
+    readyHosts,
+    readyTimeoutMs: options.readyTimeoutMs ?? PLATFORM_DEFAULTS.schedulerReadyMs,
+    labels: { ...options.labels },
+    key: options.key ?? randomBytes(24).toString('hex'),
+    domain: options.domain ?? PLATFORM_DEFAULTS.domain,
+    logger: options.logger ?? silentLogger,
+    onProgress: options.onProgress ?? (() => {}),
+    onStep: options.onStep ?? (() => {}),
+  };
+  if (options.store) plan.store = options.store;
+  if (options.dataDir !== undefined) plan.dataDir = options.dataDir;
+  return plan;
+}
+
+/** Start layer 1 onto a running layer 0 reachable through `options.discovery`. */
+export async function startPlatform(options: PlatformOptions): Promise<Platform> {
+  if (!options?.discovery) throw new BootstrapInputError('discovery is required: the Discovery where the host agents register', 'discovery');
+  const plan: PlatformPlan = { ...planPlatform(options), discovery: options.discovery };
+  const runtime = await chooseRuntime(plan.build, plan.onProgress);
+  return launchPlatform(plan, runtime);
+}
+
+/** Start the components of a checked plan, builds on `runtime` (already chosen). */
+export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'process'): Promise<Platform> {
+  const { discovery, host, ports, key, domain, logger, labels } = plan;
+  const step = (name: string, message: string) => plan.onStep({ step: name, message });
+  // Everything started so far, closed in reverse order on failure or close().
+  const closers: (() => Promise<unknown>)[] = [];
+  const dataDir = plan.dataDir ?? (await mkdtemp(join(tmpdir(), 'flynn-ts-platform-')));
+  if (plan.dataDir === undefined) closers.push(() => rm(dataDir, { recursive: true, force: true }));
+  const closeAll = async () => {
+    for (const close of closers.splice(0).reverse()) {
+      await close().catch((err: unknown) => logger.warn('close failed', { err: (err as Error).message }));
+    }
+  };
+
+  try {
+    await mkdir(dataDir, { recursive: true });
+    step('build', `${runtime} builds, data in ${dataDir}`);
+    const shelf: Shelf = await startShelf({ store: createBlobStore({ backend: 'fs', root: join(dataDir, 'shelf') }), host, port: ports.shelf, logger });
+    closers.push(() => shelf.close());
+    const shelfClient = new ShelfClient({ url: shelf.url });
+    closers.push(() => shelfClient.close());
+    step('shelf', shelf.url);
+
+    const store: Store = plan.store ?? new MemoryStore();
+    if (!plan.store) closers.push(() => store.close());
+
+    const scheduler = await startScheduler({
+      discovery,
+      formations: new StoreFormationSource({ store, logger }),
+      connectHost: hostAgentConnector((url) => new HostClient(url)),
+      logger,
+    });
+    closers.push(() => scheduler.close());
+    // Ready once the scheduler leads and knows the hosts: a deploy right after start then places its jobs at once.
+    const deadline = Date.now() + plan.readyTimeoutMs;
+    const readyCount = () => scheduler.view().hosts.filter((h) => h.ready).length;
+    while (!scheduler.leading || readyCount() < plan.readyHosts) {
+      if (Date.now() > deadline) {
+        throw new UnavailableError(BootstrapErrorCodes.NOT_READY, `the scheduler did not lead with ${plan.readyHosts} ready host(s) within ${plan.readyTimeoutMs} ms (leading: ${scheduler.leading}, ready hosts: ${readyCount()})`);
+      }
+      await sleep(20);
+    }
+    step('scheduler', `leading, ${readyCount()} host(s) ready`);
+    const jobs = new SchedulerJobRunner({ scheduler, discovery });
+    closers.push(() => jobs.close());
+
+    const router: Router = await startRouter({ discovery, routes: new StoreRouteSource(store), http: { host, port: ports.router }, logger });
+    closers.push(() => router.close());
+    const routerUrl = `http://${router.http.host}:${router.http.port}`;
+    step('router', `${routerUrl} (apps at http://<app>.${domain}:${router.http.port})`);
+
+    // The git receiver starts before the controller (whose gitHost is its address); its platform is set once the controller runs.
+    const slot: { platform?: GitPlatform } = {};
+    const ready = (): GitPlatform => {
+      if (!slot.platform) throw new UnavailableError(BootstrapErrorCodes.NOT_READY, 'the cluster is still starting');
+      return slot.platform;
+    };
+    const git: GitReceiver = await startGitReceiver({
+      host,
+      port: ports.git,
+      hostKey: await loadOrCreateHostKey(join(dataDir, 'ssh_host_rsa_key')),
+      reposDir: join(dataDir, 'repos'),
+      platform: { authorize: (k) => ready().authorize(k), appExists: (a) => ready().appExists(a), deploy: (p) => ready().deploy(p) },
+      logger,
+    });
+    closers.push(() => git.close());
+    step('git', `ssh://git@${git.addr} host key ${git.fingerprint}`);
+
+    const controller: ControllerHandle = await startController({
+      key,
+      store,
+      jobs,
+      gitHost: git.addr,
+      host,
+      port: ports.controller,
+      logger,
+      onAppDeleted: async (app) => {
+        await rm(join(dataDir, 'repos', `${app.name}.git`), { recursive: true, force: true });
+        await shelfClient.delete(`/cache/${app.name}.tgz`).catch(() => {});
+      },
+    });
+    closers.push(() => controller.close());
+    const client = new ControllerClient({ url: controller.url, key });
+    closers.push(() => client.close());
+
+    const executor = runtime === 'docker' ? createBuildExecutor({ backend: 'docker', labels }) : createBuildExecutor({ backend: 'process' });
+    slot.platform = new ControllerGitPlatform({ store, client, shelf: shelfClient, executor, domain, routerPort: router.http.port });
+    step('controller', controller.url);
+
+    let closing: Promise<void> | undefined;
+    const platform: Platform = {
+      runtime,
+      key,
+      domain,
+      dataDir,
+      controllerUrl: controller.url,
+      routerUrl,
+      routerPort: router.http.port,
+      gitHost: git.addr,
+      gitFingerprint: git.fingerprint,
+      shelfUrl: shelf.url,
+      discovery,
+      store,
+      scheduler,
+      client,
+      appUrl: (app) => appUrl(app, domain, router.http.port),
+      close: () => (closing ??= closeAll()),
+      [Symbol.asyncDispose]: () => platform.close(),
+    };
+    return platform;
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
