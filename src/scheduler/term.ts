@@ -176,6 +176,8 @@ export class LeaderTerm {
 
   /** One reconcile pass: plan, then act on the plan without waiting for the hosts to answer. */
   private pass(): void {
+    // Before the first formation list every running job would look removed, and be stopped.
+    if (!this.formationsKnown) return;
     const now = Date.now();
     const ready = [...this.tracker.hosts.values()].filter((h) => h.ready);
     const result = plan({
