@@ -227,9 +227,9 @@ export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'pr
   try {
     await mkdir(dataDir, { recursive: true });
     step('build', `${runtime} builds, data in ${dataDir}`);
-    const shelf: Shelf = await startShelf({ store: createBlobStore({ backend: 'fs', root: join(dataDir, 'shelf') }), host, port: ports.shelf, logger });
+    const shelf: Shelf = await startShelf({ store: createBlobStore({ backend: 'fs', root: join(dataDir, 'shelf') }), host, port: ports.shelf, key, logger });
     closers.push(() => shelf.close());
-    const shelfClient = new ShelfClient({ url: shelf.url });
+    const shelfClient = new ShelfClient({ url: shelf.url, key });
     closers.push(() => shelfClient.close());
     step('shelf', shelf.url);
 
