@@ -12,7 +12,6 @@ import type { Cluster } from '../../src/bootstrap/index.js';
 import { knownHostsPath } from '../../src/cli/ssh-pin.js';
 import { fingerprintOfKey, generatePrivateKey, publicKeyLine } from '../../src/git/index.js';
 import { removeTestContainers } from '../host/support.js';
-import { RealCluster, type Agent } from '../scheduler/support-cluster.js';
 import { needDocker, needEtcd } from '../support/services.js';
 import {
   answeringJob,
@@ -20,12 +19,17 @@ import {
   flynn,
   getOrZero,
   getVia,
+  Journal,
+  newRun,
   pollRouter,
   removeHostContainers,
   runProc,
+  spawnHostAgent,
   startPlatformForTest,
   startSshAgent,
+  stopChild,
   until,
+  type HostProc,
   type Result,
 } from './support.js';
 
@@ -35,13 +39,15 @@ const FIXTURE = join(import.meta.dirname, '../fixtures/apps/node-hello');
 const services = (await needEtcd('the talk end to end (etcd)')) && (await needDocker('the talk end to end (Docker)'));
 
 describe.runIf(services)('the talk end to end: 3 host agent processes, Docker, etcd, the flynn CLI and git over SSH', () => {
-  let r: RealCluster | undefined;
+  const r = newRun();
   let dir: string;
   let work: string;
   let env: NodeJS.ProcessEnv;
   let platform: Cluster | undefined;
-  let hosts: Agent[] = [];
+  let platformStarting: Promise<Cluster> | undefined;
+  const hosts: HostProc[] = [];
   let agent: Awaited<ReturnType<typeof startSshAgent>> | undefined;
+  const journal = new Journal();
   const appHost = () => `${APP}.${platform!.domain}`;
 
   const cli = async (...args: string[]): Promise<Result> => {
@@ -80,14 +86,16 @@ describe.runIf(services)('the talk end to end: 3 host agent processes, Docker, e
     delete env.GIT_SSH_COMMAND;
     delete env.GIT_SSH;
     delete env.SSH_AUTH_SOCK;
-    const cluster = (r = new RealCluster('docker'));
-    // Settle both before going on, so that afterAll finds whatever did start.
-    const started = await Promise.allSettled([
-      (async () => (hosts = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4'].map((ip, i) => cluster.addAgent(`host${i + 1}`, ip)))))(),
-      (async () => (platform = await startPlatformForTest(cluster)))(),
-    ]);
-    for (const s of started) if (s.status === 'rejected') throw s.reason;
-    await until('the scheduler to know 3 ready hosts', async () => (platform!.scheduler.view().hosts.filter((h) => h.ready).length === 3 ? true : undefined), 20_000);
+    for (const [i, ip] of ['127.0.0.2', '127.0.0.3', '127.0.0.4'].entries()) {
+      const host = spawnHostAgent(r, `host${i + 1}`, ip);
+      hosts.push(host);
+      journal.follow(host.id, host.proc.stderr!);
+    }
+    const exited = Promise.race(hosts.map((h) => new Promise<never>((_, ko) => h.proc.once('exit', (code) => ko(new Error(`host agent ${h.id} exited with ${code} while starting:\n${journal}`))))));
+    exited.catch(() => {});
+    platformStarting = startPlatformForTest(r, journal.logger('platform'));
+    platform = await Promise.race([platformStarting, exited]);
+    await Promise.race([until('the scheduler to know the 3 host agents, ready', async () => (platform!.scheduler.view().hosts.filter((h) => h.ready).length === 3 ? true : undefined), 30_000), exited]);
 
     const key = generatePrivateKey();
     await writeFile(join(home, '.ssh', 'id_rsa'), key, { mode: 0o600 });
@@ -113,15 +121,12 @@ describe.runIf(services)('the talk end to end: 3 host agent processes, Docker, e
         errors.push(err);
       }
     };
-    await step(async () => platform?.close());
-    // The host agent processes (by pid) and their containers.
-    await step(async () => r?.close());
+    // Started even when a host agent failed first: wait for it, then close it.
+    await step(async () => (await platformStarting?.catch(() => undefined))?.close());
+    await step(() => Promise.all(hosts.map((h) => stopChild(h.proc))));
     await step(async () => agent?.close());
-    if (r) {
-      const run = r;
-      await step(() => removeTestContainers(run.run));
-      await step(() => deleteEtcdPrefix(run));
-    }
+    await step(() => removeTestContainers(r.run));
+    await step(() => deleteEtcdPrefix(r));
     if (dir) await step(() => rm(dir, { recursive: true, force: true }));
     if (errors.length > 0) throw new AggregateError(errors, 'e2e cleanup failed');
   }, 60_000);
@@ -222,6 +227,7 @@ describe.runIf(services)('the talk end to end: 3 host agent processes, Docker, e
     await writeFile(join(work, 'package.json'), JSON.stringify(pkg, null, 2));
     await commit('break the build');
     const before = (await platform!.client.getApp(APP)).releaseId;
+    const started = new Date().toISOString().slice(11, 23);
     const poll = pollRouter(platform!.routerUrl, appHost());
     const pushed = await push();
     const { ok, failed } = await poll.stop();
@@ -229,7 +235,7 @@ describe.runIf(services)('the talk end to end: 3 host agent processes, Docker, e
     expect(pushed.output).toContain('broken on purpose');
     expect(pushed.output).toMatch(/build failed/i);
     expect((await platform!.client.getApp(APP)).releaseId).toBe(before);
-    expect(failed).toEqual([]);
+    expect(failed, `${failed.length} of ${failed.length + ok} requests failed during the push started at ${started}; the cluster said:\n${journal}`).toEqual([]);
     expect(ok).toBeGreaterThan(10);
   }, 120_000);
 
@@ -240,7 +246,7 @@ describe.runIf(services)('the talk end to end: 3 host agent processes, Docker, e
     const t0 = Date.now();
     victim.proc.kill('SIGKILL');
     // A dead machine takes its containers with it.
-    expect(await removeHostContainers(r!, victim.id)).toBeGreaterThan(0);
+    expect(await removeHostContainers(r, victim.id)).toBeGreaterThan(0);
     const recovered = await until('3 web jobs up on the 2 live hosts, all answering through the router', async () => {
       const jobs = await webJobs();
       if (jobs.length !== 3 || jobs.some((j) => j.hostId === victim.id)) return undefined;
@@ -256,10 +262,10 @@ describe.runIf(services)('the talk end to end: 3 host agent processes, Docker, e
     }, 40_000);
     const recoveryMs = Date.now() - t0;
     console.log(`[e2e] host ${victim.id} SIGKILLed: 3 web jobs up and answering again after ${recoveryMs} ms`);
-    expect(victim.alive).toBe(false);
+    expect(victim.alive()).toBe(false);
     expect(new Set(recovered.map((j) => j.hostId))).toEqual(new Set([hosts[0]!.id, hosts[2]!.id]));
     // After recovery, every request succeeds.
     const results = await Promise.all(Array.from({ length: 60 }, () => getOrZero(platform!.routerUrl, appHost())));
-    expect(results.filter((x) => x.status !== 200)).toEqual([]);
+    expect(results.filter((x) => x.status !== 200), `the cluster said:\n${journal}`).toEqual([]);
   }, 60_000);
 });
