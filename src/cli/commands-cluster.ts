@@ -4,15 +4,25 @@ import { configPath, gitUrl, readConfig, writeConfig } from './config.js';
 import type { Command } from './context.js';
 import { CliError } from './errors.js';
 import { git, inGitRepo, remoteUrl } from './git.js';
+import { knownHostsPath, pinGitHost, pinnedSshCommand } from './ssh-pin.js';
 import { formatTable, shortTime } from './table.js';
 
 export const clusterCommands: Command[] = [
   {
     name: 'server-add',
-    usage: 'server-add [-g githost] [-p pin] [-d] NAME URL KEY',
+    usage: 'server-add [-g githost] [--git-fingerprint SHA256:...] [-p pin] [-d] NAME URL KEY',
     summary: 'add a cluster to ~/.flynnrc ($FLYNNRC)',
-    help: 'The first cluster added (or one added with -d) is the default.',
-    options: { githost: { type: 'string', short: 'g' }, pin: { type: 'string', short: 'p' }, default: { type: 'boolean', short: 'd' } },
+    help: [
+      'The first cluster added (or one added with -d) is the default.',
+      '--git-fingerprint (with -g) pins the git server: its SSH host key is fetched, checked against the',
+      'fingerprint and kept in ~/.flynn/known_hosts ($FLYNN_KNOWN_HOSTS); flynn create makes git trust it.',
+    ].join('\n'),
+    options: {
+      githost: { type: 'string', short: 'g' },
+      'git-fingerprint': { type: 'string' },
+      pin: { type: 'string', short: 'p' },
+      default: { type: 'boolean', short: 'd' },
+    },
     args: [3, 3],
     async run(ctx) {
       const [name, url, key] = ctx.positionals as [string, string, string];
@@ -25,11 +35,24 @@ export const clusterCommands: Command[] = [
       const path = configPath(ctx.io.env);
       const rc = await readConfig(path);
       if (rc.clusters.some((c) => c.name === name)) throw new CliError(`a cluster named ${JSON.stringify(name)} already exists in ${path}`);
-      const entry = { name, url, key, ...(typeof ctx.values.githost === 'string' ? { gitHost: ctx.values.githost } : {}), ...(typeof ctx.values.pin === 'string' ? { tlsPin: ctx.values.pin } : {}) };
+      const gitHost = typeof ctx.values.githost === 'string' ? ctx.values.githost : undefined;
+      const gitFingerprint = typeof ctx.values['git-fingerprint'] === 'string' ? ctx.values['git-fingerprint'] : undefined;
+      if (gitFingerprint !== undefined && gitHost === undefined) throw new CliError('--git-fingerprint needs -g githost', { usage: true });
+      // Pin before writing anything: a host key that does not match adds no cluster.
+      const knownHosts = gitFingerprint !== undefined && gitHost !== undefined ? await pinGitHost(ctx.io.env, gitHost, gitFingerprint) : undefined;
+      const entry = {
+        name,
+        url,
+        key,
+        ...(gitHost !== undefined ? { gitHost } : {}),
+        ...(gitFingerprint !== undefined ? { gitFingerprint: gitFingerprint.trim().replace(/=+$/, '') } : {}),
+        ...(typeof ctx.values.pin === 'string' ? { tlsPin: ctx.values.pin } : {}),
+      };
       rc.clusters.push(entry);
       if (rc.clusters.length === 1 || ctx.values.default === true) rc.default = name;
       await writeConfig(path, rc);
       ctx.out(`Cluster "${name}" added${rc.default === name ? ' and set as default' : ''}.`);
+      if (knownHosts !== undefined) ctx.out(`Git host ${gitHost} pinned to ${entry.gitFingerprint} in ${knownHosts}.`);
     },
   },
   {
@@ -91,6 +114,11 @@ export const clusterCommands: Command[] = [
       const res = await git(ctx.io.cwd, args);
       if (res.code !== 0) throw new CliError(`app created, but git ${args.join(' ')} failed: ${res.stderr.trim()}`);
       ctx.out(`Added git remote ${remote}: ${url}`);
+      // A pinned git host: make this repository's ssh trust the key server-add checked (unless the user set their own ssh command).
+      if (cluster.gitFingerprint !== undefined && (await git(ctx.io.cwd, ['config', '--local', 'core.sshCommand'])).code !== 0) {
+        const set = await git(ctx.io.cwd, ['config', '--local', 'core.sshCommand', pinnedSshCommand(knownHostsPath(ctx.io.env))]);
+        if (set.code !== 0) throw new CliError(`app created, but git config core.sshCommand failed: ${set.stderr.trim()}`);
+      }
     },
   },
   {

@@ -11,6 +11,8 @@ export interface ClusterConfig {
   key: string;
   /** `host[:port]` of the git receiver; `ssh://git@<gitHost>/<app>.git`. */
   gitHost?: string;
+  /** SSH host key fingerprint (`SHA256:...`) of the git receiver, pinned by `server-add --git-fingerprint`. */
+  gitFingerprint?: string;
   /** TLS certificate pin (SHA-256, base64), kept for a TLS-fronted controller. */
   tlsPin?: string;
 }
