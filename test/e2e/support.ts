@@ -12,11 +12,9 @@ import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import Dockerode from 'dockerode';
 import { Etcd3 } from 'etcd3';
-import { startCluster, type Cluster } from '../../src/bootstrap/index.js';
+import { bootstrap, parseManifest, type BootstrapHandle } from '../../src/bootstrap/index.js';
 import { createConsoleLogger, type Logger } from '../../src/common/logger.js';
-import { EtcdStore } from '../../src/controller/index.js';
 import { getVia } from '../bootstrap/deploy-scenario.js';
-import { TEST_LABELS } from '../host/support.js';
 import { etcdEndpoints } from '../support/services.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -42,28 +40,23 @@ export function newRun(): E2eRun {
 }
 
 /**
- * The platform (controller on an etcd store, scheduler, router, shelf, git receiver) with no local
- * host agents, discovering the host agents under the run's etcd prefix; builds run in Docker with
- * the run's labels. Closing it closes the store too.
+ * The platform, as flynn-bootstrap starts it from a YAML manifest onto the running layer 0: shelf,
+ * scheduler, router, git receiver and controller (etcd store) on the run's etcd prefix, once the 3
+ * host agents registered there; builds run in Docker with the run's labels.
  */
-export async function startPlatformForTest(r: E2eRun, logger?: Logger): Promise<Cluster> {
-  const store = new EtcdStore({ hosts: etcdEndpoints, prefix: `${r.prefix}/controller/` });
-  try {
-    const cluster = await startCluster({
-      hostAddrs: [],
-      runtime: 'docker',
-      labels: TEST_LABELS(r.run),
-      store,
-      discovery: { backend: 'etcd', endpoints: etcdEndpoints, prefix: r.prefix },
-      ports: { controller: 0, router: 0, git: 0, shelf: 0 },
-      ...(logger ? { logger } : {}),
-    });
-    const close = cluster.close;
-    return Object.assign(cluster, { close: async () => (await close(), await store.close()) });
-  } catch (err) {
-    await store.close();
-    throw err;
-  }
+export async function startPlatformForTest(r: E2eRun, logger?: Logger): Promise<BootstrapHandle> {
+  const manifest = parseManifest(`
+discovery: { backend: etcd, endpoints: ${JSON.stringify(etcdEndpoints)}, prefix: ${r.prefix} }
+waitHosts: { min: 3, timeoutMs: 60000 }
+listen: 127.0.0.1
+build: docker
+controller: { port: 0, store: { backend: etcd, prefix: ${r.prefix}/controller/ } }
+router: { port: 0 }
+git: { port: 0 }
+shelf: { port: 0 }
+labels: { io.flynn-ts.test: "1", io.flynn-ts.test-run: ${r.run} }
+`);
+  return bootstrap(manifest, logger ? { logger } : {});
 }
 
 /** A host agent process (`examples/host/main.ts`). */
