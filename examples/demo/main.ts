@@ -90,13 +90,15 @@ try {
   await exec('git', ['-C', work, '-c', 'user.email=demo@flynn-ts', '-c', 'user.name=demo', 'commit', '-qm', 'node-demo']);
 
   say('add the cluster to the CLI, add a key, create the app');
-  await flynn('server-add', '-g', cluster.gitHost, 'demo', cluster.controllerUrl, cluster.key);
+  await flynn('server-add', '-g', cluster.gitHost, '--git-fingerprint', cluster.gitFingerprint, 'demo', cluster.controllerUrl, cluster.key);
   await flynn('key-add', `${keyFile}.pub`);
   await flynn('create', APP);
 
   say('git push flynn main');
-  const ssh = `ssh -i ${keyFile} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR`;
-  const pushed = execFile('git', ['-C', work, 'push', 'flynn', 'main'], { env: { ...env, GIT_SSH_COMMAND: ssh } });
+  // `flynn create` pointed the repository's ssh at the pinned host key; add the demo's own key file.
+  const pinned = (await exec('git', ['-C', work, 'config', 'core.sshCommand'])).stdout.trim();
+  await exec('git', ['-C', work, 'config', 'core.sshCommand', `${pinned} -i ${keyFile} -o IdentitiesOnly=yes`]);
+  const pushed = execFile('git', ['-C', work, 'push', 'flynn', 'main'], { env });
   pushed.stdout?.pipe(process.stdout);
   pushed.stderr?.pipe(process.stderr);
   const code = await new Promise<number | null>((resolve) => pushed.on('close', resolve));

@@ -2,7 +2,8 @@
  * The whole cluster in one process: discovery, host agent(s), scheduler, shelf, controller, router
  * and git receiver, wired together so that `git push` deploys.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../common/logger.js';
@@ -101,6 +102,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 
   try {
     await mkdir(dataDir, { recursive: true });
+    const id = await clusterId(dataDir);
     const runtimeName = await chooseRuntime(plan.build, progress);
 
     const discovery = createDiscovery(options.discovery ?? { backend: 'memory' }, { logger });
@@ -111,7 +113,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     // Without local hosts the runtime choice only decides where builds run.
     const hosts: HostAgentHandle[] = [];
     for (const [i, addr] of hostAddrs.entries()) {
-      const agent = await startHostAgent({ id: `host${i + 1}`, advertiseAddr: addr, discovery, runtime, stopGraceMs, artifactsDir: join(dataDir, 'artifacts'), logger });
+      const agent = await startHostAgent({ id: `host${i + 1}-${id}`, advertiseAddr: addr, discovery, runtime, stopGraceMs, artifactsDir: join(dataDir, 'artifacts'), logger });
       hosts.push(agent);
       closers.push(async () => {
         // The cluster's jobs go with it (a Docker runtime would otherwise leave them running).
@@ -138,4 +140,19 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     await closeAll();
     throw err;
   }
+}
+
+/**
+ * This cluster's id, kept in its data dir. Host ids carry it, and with them the containers' names
+ * and labels, so two clusters on one Docker engine never take each other's containers for their
+ * own (an agent adopts the containers labelled with its host id, and the scheduler then stops the
+ * ones it has no formation for).
+ */
+async function clusterId(dataDir: string): Promise<string> {
+  const file = join(dataDir, 'cluster-id');
+  const kept = (await readFile(file, 'utf8').catch(() => '')).trim();
+  if (/^[0-9a-f]{8}$/.test(kept)) return kept;
+  const id = randomBytes(4).toString('hex');
+  await writeFile(file, `${id}\n`);
+  return id;
 }
