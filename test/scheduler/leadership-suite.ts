@@ -56,7 +56,7 @@ export function describeLeadership(name: string, makeBackend: () => Promise<Lead
       const a = await start('sched-a', formations);
       await waitFor('a leads', () => a.s.leading);
       const b = await start('sched-b', formations);
-      await waitFor('6 up', () => backend.cluster.liveJobs('web').filter((j) => j.state === 'up').length === 6);
+      await waitFor('6 up', () => backend.cluster.liveJobs('web').filter((j) => j.state === 'up').length === 6, 15_000); // not a timing assertion: generous on a loaded machine
       const before = backend.cluster.liveJobs('web').map((j) => j.id).sort();
       const startsBefore = [...backend.cluster.hosts.values()].reduce((n, h) => n + h.started.length, 0);
       const bEvents: string[] = [];
