@@ -1,18 +1,20 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ControllerClient } from '../controller/client.js';
 import { configPath, gitUrl, readConfig, writeConfig } from './config.js';
 import type { Command } from './context.js';
 import { CliError } from './errors.js';
 import { git, inGitRepo, remoteUrl } from './git.js';
 import { formatTable, shortTime } from './table.js';
+import { pinnedAgent } from './tls-pin.js';
 
 export const clusterCommands: Command[] = [
   {
     name: 'server-add',
-    usage: 'server-add [-g githost] [-p pin] [-d] NAME URL KEY',
+    usage: 'server-add [-g githost] [-p pin] [-d] [--no-verify] NAME URL KEY',
     summary: 'add a cluster to ~/.flynnrc ($FLYNNRC)',
-    help: 'The first cluster added (or one added with -d) is the default.',
-    options: { githost: { type: 'string', short: 'g' }, pin: { type: 'string', short: 'p' }, default: { type: 'boolean', short: 'd' } },
+    help: 'The first cluster added (or one added with -d) is the default. The controller must answer and accept KEY, unless --no-verify is given.',
+    options: { githost: { type: 'string', short: 'g' }, pin: { type: 'string', short: 'p' }, default: { type: 'boolean', short: 'd' }, 'no-verify': { type: 'boolean' } },
     args: [3, 3],
     async run(ctx) {
       const [name, url, key] = ctx.positionals as [string, string, string];
@@ -26,6 +28,7 @@ export const clusterCommands: Command[] = [
       const rc = await readConfig(path);
       if (rc.clusters.some((c) => c.name === name)) throw new CliError(`a cluster named ${JSON.stringify(name)} already exists in ${path}`);
       const entry = { name, url, key, ...(typeof ctx.values.githost === 'string' ? { gitHost: ctx.values.githost } : {}), ...(typeof ctx.values.pin === 'string' ? { tlsPin: ctx.values.pin } : {}) };
+      if (ctx.values['no-verify'] !== true) await verifyCluster(entry);
       rc.clusters.push(entry);
       if (rc.clusters.length === 1 || ctx.values.default === true) rc.default = name;
       await writeConfig(path, rc);
@@ -45,7 +48,10 @@ export const clusterCommands: Command[] = [
         text = await readFile(file, 'utf8').catch(() => undefined);
         if (text !== undefined) break;
       }
-      if (text === undefined) throw new CliError(`cannot read a public key from ${candidates.join(', ')}`);
+      if (text === undefined) {
+        const hint = ctx.positionals[0] ? '' : ': create one with ssh-keygen -t ed25519, or give the public key file';
+        throw new CliError(`cannot read a public key from ${candidates.join(', ')}${hint}`);
+      }
       const key = await (await ctx.client()).addKey(text.trim());
       ctx.out(`Key ${key.fingerprint} added.`);
     },
@@ -139,20 +145,42 @@ export const clusterCommands: Command[] = [
     name: 'delete',
     usage: 'delete [-a APP] [-y]',
     summary: 'delete an app with its releases, jobs and routes',
-    help: 'Asks for confirmation on stdin unless -y is given.',
+    help: 'Asks for confirmation on stdin (y, yes or the app name) unless -y is given.',
     options: { yes: { type: 'boolean', short: 'y' } },
     async run(ctx) {
       const name = await ctx.app();
       if (ctx.values.yes !== true) {
-        ctx.io.stderr(`Are you sure you want to delete the app "${name}"? (yes/no): `);
-        const answer = (await ctx.io.readLine())?.trim();
-        if (answer !== 'yes') throw new CliError('not deleted');
+        ctx.io.stderr(`Are you sure you want to delete the app "${name}"? Type yes or the app name to confirm: `);
+        const answer = (await ctx.io.readLine())?.trim() ?? '';
+        // y/yes in any case, or the app's name as given (Heroku's --confirm APP).
+        if (!/^y(es)?$/i.test(answer) && answer !== name) throw new CliError('not deleted');
       }
       const app = await (await ctx.client()).deleteApp(name);
       ctx.out(`Deleted ${app.name} (${app.id})`);
     },
   },
 ];
+
+/** Check that the controller answers at the cluster's URL and accepts its key, with a one-line reason if not. */
+async function verifyCluster(cluster: { url: string; key: string; tlsPin?: string }): Promise<void> {
+  const agent = cluster.tlsPin !== undefined && cluster.url.startsWith('https:') ? pinnedAgent(cluster.tlsPin) : undefined;
+  const client = new ControllerClient({ url: cluster.url, key: cluster.key, ...(agent ? { dispatcher: agent } : {}) });
+  try {
+    await client.listApps();
+  } catch (err) {
+    const kind = (err as { kind?: string }).kind;
+    const why =
+      kind === 'unauthorized'
+        ? `the controller at ${cluster.url} refused the key (HTTP 401): check KEY`
+        : kind === 'unavailable'
+          ? `cannot reach a controller at ${cluster.url}: ${(err as Error).message.replace(/^cannot reach \S+: /, '')}`
+          : `${cluster.url} does not answer like a flynn controller: ${(err as Error).message}`;
+    throw new CliError(`${why} (not added; --no-verify adds it anyway)`);
+  } finally {
+    await client.close();
+    await agent?.close();
+  }
+}
 
 export function routeLabel(r: { type: string; domain?: string; path?: string; port?: number }): string {
   return r.type === 'http' ? `http:${r.domain}${r.path && r.path !== '/' ? r.path : ''}` : `tcp:${r.port}`;
