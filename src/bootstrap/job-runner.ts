@@ -181,8 +181,14 @@ export class SchedulerJobRunner implements JobRunner {
     }
     if (query.type !== undefined) jobs = jobs.filter((j) => j.type === query.type);
     const abort = new AbortController();
-    query.signal?.addEventListener('abort', () => abort.abort(), { once: true });
-    const queue = new AsyncQueue<LogLine>(() => abort.abort());
+    const onAbort = () => abort.abort();
+    if (query.signal?.aborted) abort.abort();
+    query.signal?.addEventListener('abort', onAbort, { once: true });
+    // Ended by either side (or failed): stop the host streams and leave the caller's signal alone.
+    const queue = new AsyncQueue<LogLine>(() => {
+      query.signal?.removeEventListener('abort', onAbort);
+      abort.abort();
+    });
     const streamOpts = { signal: abort.signal, ...(query.lines === undefined ? {} : { lines: query.lines }), ...(query.follow ? { follow: true } : {}) };
     const read = async (job: ScheduledJob, onLine: (line: LogLine) => void) => {
       try {
@@ -198,7 +204,10 @@ export class SchedulerJobRunner implements JobRunner {
     }
     // History of every job, merged by time.
     const history: LogLine[] = [];
-    await Promise.all(jobs.map((job) => read(job, (l) => history.push(l))));
+    await Promise.all(jobs.map((job) => read(job, (l) => history.push(l)))).catch((err: unknown) => {
+      queue.end();
+      throw err;
+    });
     history.sort((a, b) => a.time.localeCompare(b.time));
     for (const l of query.lines === undefined ? history : history.slice(-query.lines)) queue.push(l);
     queue.end();

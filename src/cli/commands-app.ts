@@ -1,5 +1,5 @@
 import type { ControllerClient } from '../controller/client.js';
-import type { Deployment } from '../controller/types.js';
+import type { Deployment, EnvChange } from '../controller/types.js';
 import { routeLabel } from './commands-cluster.js';
 import type { Command, CommandContext } from './context.js';
 import { CliError } from './errors.js';
@@ -177,7 +177,7 @@ export const appCommands: Command[] = [
         if (env[k] === undefined) throw new CliError(`${k} is not set`);
         return ctx.out(env[k]);
       }
-      let change;
+      let change: EnvChange;
       if (sub === 'set') {
         const set: Record<string, string> = {};
         for (const kv of rest) {
@@ -192,6 +192,12 @@ export const appCommands: Command[] = [
         change = await client.unsetEnv(app, rest);
       } else {
         throw new CliError(`unknown env subcommand ${JSON.stringify(sub)} (set, unset, get)`, { usage: true });
+      }
+      // Like `heroku config:unset` of a missing variable: nothing to do is a success, said plainly.
+      for (const k of change.unchanged) ctx.out(sub === 'unset' ? `${k} is not set.` : `${k} already has that value.`);
+      if (change.deployment === null) {
+        ctx.out(change.release ? `No change: release v${change.release.version} stays current.` : 'No change.');
+        return;
       }
       await awaitDeployment(ctx, client, app, change.deployment);
       ctx.out(`Created release v${change.release.version} and deployed it.`);
@@ -221,7 +227,7 @@ export const appCommands: Command[] = [
       const target = ctx.positionals[0];
       const change = await client.rollback(app, target);
       await awaitDeployment(ctx, client, app, change.deployment);
-      ctx.out(`Rolled back${target ? ` to ${target.startsWith('v') ? target : `v${target}`}` : ''}: release v${change.release.version} deployed.`);
+      ctx.out(`Rolled back to v${change.target.version}: release v${change.release.version} deployed.`);
     },
   },
   {

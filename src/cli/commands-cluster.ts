@@ -1,19 +1,22 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ControllerClient } from '../controller/client.js';
 import { configPath, gitUrl, readConfig, writeConfig } from './config.js';
 import type { Command } from './context.js';
 import { CliError } from './errors.js';
 import { git, inGitRepo, remoteUrl } from './git.js';
 import { knownHostsPath, pinGitHost, pinnedSshCommand } from './ssh-pin.js';
 import { formatTable, shortTime } from './table.js';
+import { pinnedAgent } from './tls-pin.js';
 
 export const clusterCommands: Command[] = [
   {
     name: 'server-add',
-    usage: 'server-add [-g githost] [--git-fingerprint SHA256:...] [-p pin] [-d] NAME URL KEY',
+    usage: 'server-add [-g githost] [--git-fingerprint SHA256:...] [-p pin] [-d] [--no-verify] NAME URL KEY',
     summary: 'add a cluster to ~/.flynnrc ($FLYNNRC)',
     help: [
-      'The first cluster added (or one added with -d) is the default.',
+      'The first cluster added (or one added with -d) is the default. The controller must answer and',
+      'accept KEY, unless --no-verify is given.',
       '--git-fingerprint (with -g) pins the git server: its SSH host key is fetched, checked against the',
       'fingerprint and kept in ~/.flynn/known_hosts ($FLYNN_KNOWN_HOSTS); flynn create makes git trust it.',
     ].join('\n'),
@@ -22,6 +25,7 @@ export const clusterCommands: Command[] = [
       'git-fingerprint': { type: 'string' },
       pin: { type: 'string', short: 'p' },
       default: { type: 'boolean', short: 'd' },
+      'no-verify': { type: 'boolean' },
     },
     args: [3, 3],
     async run(ctx) {
@@ -38,8 +42,6 @@ export const clusterCommands: Command[] = [
       const gitHost = typeof ctx.values.githost === 'string' ? ctx.values.githost : undefined;
       const gitFingerprint = typeof ctx.values['git-fingerprint'] === 'string' ? ctx.values['git-fingerprint'] : undefined;
       if (gitFingerprint !== undefined && gitHost === undefined) throw new CliError('--git-fingerprint needs -g githost', { usage: true });
-      // Pin before writing anything: a host key that does not match adds no cluster.
-      const knownHosts = gitFingerprint !== undefined && gitHost !== undefined ? await pinGitHost(ctx.io.env, gitHost, gitFingerprint) : undefined;
       const entry = {
         name,
         url,
@@ -48,6 +50,9 @@ export const clusterCommands: Command[] = [
         ...(gitFingerprint !== undefined ? { gitFingerprint: gitFingerprint.trim().replace(/=+$/, '') } : {}),
         ...(typeof ctx.values.pin === 'string' ? { tlsPin: ctx.values.pin } : {}),
       };
+      // Check before writing anything: a controller that refuses the key, or a git host key that does not match, adds no cluster.
+      if (ctx.values['no-verify'] !== true) await verifyCluster(entry);
+      const knownHosts = gitFingerprint !== undefined && gitHost !== undefined ? await pinGitHost(ctx.io.env, gitHost, gitFingerprint) : undefined;
       rc.clusters.push(entry);
       if (rc.clusters.length === 1 || ctx.values.default === true) rc.default = name;
       await writeConfig(path, rc);
@@ -68,7 +73,10 @@ export const clusterCommands: Command[] = [
         text = await readFile(file, 'utf8').catch(() => undefined);
         if (text !== undefined) break;
       }
-      if (text === undefined) throw new CliError(`cannot read a public key from ${candidates.join(', ')}`);
+      if (text === undefined) {
+        const hint = ctx.positionals[0] ? '' : ': create one with ssh-keygen -t ed25519, or give the public key file';
+        throw new CliError(`cannot read a public key from ${candidates.join(', ')}${hint}`);
+      }
       const key = await (await ctx.client()).addKey(text.trim());
       ctx.out(`Key ${key.fingerprint} added.`);
     },
@@ -167,20 +175,42 @@ export const clusterCommands: Command[] = [
     name: 'delete',
     usage: 'delete [-a APP] [-y]',
     summary: 'delete an app with its releases, jobs and routes',
-    help: 'Asks for confirmation on stdin unless -y is given.',
+    help: 'Asks for confirmation on stdin (y, yes or the app name) unless -y is given.',
     options: { yes: { type: 'boolean', short: 'y' } },
     async run(ctx) {
       const name = await ctx.app();
       if (ctx.values.yes !== true) {
-        ctx.io.stderr(`Are you sure you want to delete the app "${name}"? (yes/no): `);
-        const answer = (await ctx.io.readLine())?.trim();
-        if (answer !== 'yes') throw new CliError('not deleted');
+        ctx.io.stderr(`Are you sure you want to delete the app "${name}"? Type yes or the app name to confirm: `);
+        const answer = (await ctx.io.readLine())?.trim() ?? '';
+        // y/yes in any case, or the app's name as given (Heroku's --confirm APP).
+        if (!/^y(es)?$/i.test(answer) && answer !== name) throw new CliError('not deleted');
       }
       const app = await (await ctx.client()).deleteApp(name);
       ctx.out(`Deleted ${app.name} (${app.id})`);
     },
   },
 ];
+
+/** Check that the controller answers at the cluster's URL and accepts its key, with a one-line reason if not. */
+async function verifyCluster(cluster: { url: string; key: string; tlsPin?: string }): Promise<void> {
+  const agent = cluster.tlsPin !== undefined && cluster.url.startsWith('https:') ? pinnedAgent(cluster.tlsPin) : undefined;
+  const client = new ControllerClient({ url: cluster.url, key: cluster.key, ...(agent ? { dispatcher: agent } : {}) });
+  try {
+    await client.listApps();
+  } catch (err) {
+    const kind = (err as { kind?: string }).kind;
+    const why =
+      kind === 'unauthorized'
+        ? `the controller at ${cluster.url} refused the key (HTTP 401): check KEY`
+        : kind === 'unavailable'
+          ? `cannot reach a controller at ${cluster.url}: ${(err as Error).message.replace(/^cannot reach \S+: /, '')}`
+          : `${cluster.url} does not answer like a flynn controller: ${(err as Error).message}`;
+    throw new CliError(`${why} (not added; --no-verify adds it anyway)`);
+  } finally {
+    await client.close();
+    await agent?.close();
+  }
+}
 
 export function routeLabel(r: { type: string; domain?: string; path?: string; port?: number }): string {
   return r.type === 'http' ? `http:${r.domain}${r.path && r.path !== '/' ? r.path : ''}` : `tcp:${r.port}`;

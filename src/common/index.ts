@@ -19,7 +19,7 @@ export type { ErrorKind, WireError, FlynnErrorOptions } from './errors.js';
 export { silentLogger, createConsoleLogger } from './logger.js';
 export type { Logger, LogLevel, ConsoleLoggerOptions } from './logger.js';
 export { AsyncQueue } from './async-queue.js';
-export { CloseGuard, sleep } from './lifecycle.js';
+export { CloseGuard, childSignal, sleep } from './lifecycle.js';
 export type { Closable } from './lifecycle.js';
 export { createApiServer, listenApi } from './http/api-server.js';
 export type { ApiServerOptions } from './http/api-server.js';

@@ -47,3 +47,48 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+interface Children {
+  controllers: Set<AbortController>;
+  onAbort: () => void;
+}
+
+const childrenOf = new WeakMap<AbortSignal, Children>();
+
+/**
+ * A signal for one operation that aborts when `parent` does. However many operations are in
+ * flight, `parent` carries at most one listener for all of them (none once every child is
+ * released), so a long-lived signal shared by many concurrent requests neither leaks listeners
+ * nor trips Node's MaxListenersExceededWarning. Call `release()` once the operation is over
+ * (idempotent). Node 20's `AbortSignal.any` is no substitute: it keeps every dependent signal
+ * that has a listener alive as long as the parent lives.
+ */
+export function childSignal(parent: AbortSignal): { signal: AbortSignal; release: () => void } {
+  const child = new AbortController();
+  if (parent.aborted) {
+    child.abort(parent.reason);
+    return { signal: child.signal, release: () => {} };
+  }
+  let entry = childrenOf.get(parent);
+  if (!entry) {
+    const controllers = new Set<AbortController>();
+    const onAbort = () => {
+      childrenOf.delete(parent);
+      for (const c of controllers) c.abort(parent.reason);
+      controllers.clear();
+    };
+    entry = { controllers, onAbort };
+    childrenOf.set(parent, entry);
+    parent.addEventListener('abort', onAbort, { once: true });
+  }
+  const { controllers, onAbort } = entry;
+  controllers.add(child);
+  return {
+    signal: child.signal,
+    release: () => {
+      if (!controllers.delete(child) || controllers.size > 0) return;
+      parent.removeEventListener('abort', onAbort);
+      if (childrenOf.get(parent) === entry) childrenOf.delete(parent);
+    },
+  };
+}

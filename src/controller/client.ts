@@ -18,7 +18,8 @@ import type {
   Key,
   LogLine,
   Release,
-  ReleaseChange,
+  RollbackChange,
+  EnvChange,
   Route,
   RunJobInput,
   RunOutput,
@@ -127,8 +128,8 @@ export class ControllerClient {
       await sleep(options.pollMs ?? 100, options.signal);
     }
   }
-  /** Roll back to `release` (default: the one before the current). Creates a new release and deploys it. */
-  rollback(app: string, release?: string): Promise<ReleaseChange> {
+  /** Roll back to `release` (default: the one before the current). Creates a new release (a copy of `target`) and deploys it. */
+  rollback(app: string, release?: string): Promise<RollbackChange> {
     return this.http.json('POST', `/apps/${e(app)}/rollback`, { body: release === undefined ? {} : { release } });
   }
 
@@ -136,14 +137,17 @@ export class ControllerClient {
   getEnv(app: string): Promise<Record<string, string>> {
     return this.http.json('GET', `/apps/${e(app)}/env`);
   }
-  /** Set and/or unset variables: a new release, deployed. */
-  updateEnv(app: string, change: { set?: Record<string, string>; unset?: string[] }): Promise<ReleaseChange> {
+  /**
+   * Set and/or unset variables: a new release, deployed. A change that changes nothing creates no
+   * release (`deployment: null`); `unchanged` names the keys that had no effect.
+   */
+  updateEnv(app: string, change: { set?: Record<string, string>; unset?: string[] }): Promise<EnvChange> {
     return this.http.json('PATCH', `/apps/${e(app)}/env`, { body: change });
   }
-  setEnv(app: string, vars: Record<string, string>): Promise<ReleaseChange> {
+  setEnv(app: string, vars: Record<string, string>): Promise<EnvChange> {
     return this.updateEnv(app, { set: vars });
   }
-  unsetEnv(app: string, keys: string[]): Promise<ReleaseChange> {
+  unsetEnv(app: string, keys: string[]): Promise<EnvChange> {
     return this.updateEnv(app, { unset: keys });
   }
 

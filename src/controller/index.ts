@@ -64,6 +64,8 @@ export type {
   ProcessType,
   Release,
   ReleaseChange,
+  RollbackChange,
+  EnvChange,
   Route,
   RunJobInput,
   RunOutput,

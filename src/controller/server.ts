@@ -12,7 +12,7 @@ import type { JobRunner } from './jobs.js';
 import { MemoryStore } from './memory-store.js';
 import * as S from './schemas.js';
 import type { Store } from './store.js';
-import type { App, CreateAppInput, CreateArtifactInput, CreateReleaseInput, CreateRouteInput, Release, ReleaseChange, RunJobInput, UpdateAppInput } from './types.js';
+import type { App, CreateAppInput, CreateArtifactInput, CreateReleaseInput, CreateRouteInput, EnvChange, Release, ReleaseChange, RollbackChange, RunJobInput, UpdateAppInput } from './types.js';
 import { validateAppName, validateDomain, validateEnvKey, validatePath, validatePort, validateService, validateUrl } from './validate.js';
 
 export interface ControllerOptions {
@@ -164,7 +164,8 @@ export async function startController(options: ControllerOptions): Promise<Contr
       }
       const release = await store.createRelease(a.id, { artifactId: target.artifactId, env: target.env, processes: target.processes });
       reply.status(201);
-      return deployRelease(a, release);
+      const change: RollbackChange = { ...(await deployRelease(a, release)), target };
+      return change;
     });
 
     // env
@@ -180,11 +181,20 @@ export async function startController(options: ControllerOptions): Promise<Contr
       for (const k of unset) validateEnvKey(k, 'unset');
       if (Object.keys(set).length === 0 && unset.length === 0) throw new ControllerInputError('set', 'nothing to change: give set and/or unset');
       const current = a.releaseId === null ? undefined : await store.getRelease(a.id, a.releaseId);
-      const env = { ...current?.env, ...set };
+      const before: Record<string, string> = current?.env ?? {};
+      const unchanged = [...Object.keys(set).filter((k) => before[k] === set[k] && !unset.includes(k)), ...unset.filter((k) => before[k] === undefined && set[k] === undefined)];
+      const env = { ...before, ...set };
       for (const k of unset) delete env[k];
+      // A change that changes nothing is no new release (like `heroku config:unset` of a missing var).
+      const same = Object.keys(env).length === Object.keys(before).length && Object.entries(env).every(([k, v]) => before[k] === v);
+      if (same) {
+        const answer: EnvChange = { release: current ?? null, deployment: null, unchanged };
+        return answer;
+      }
       const release = await store.createRelease(a.id, { artifactId: current?.artifactId ?? null, env, processes: current?.processes ?? {} });
       reply.status(201);
-      return deployRelease(a, release);
+      const change: EnvChange = { ...(await deployRelease(a, release)), unchanged };
+      return change;
     });
 
     // formations
@@ -291,8 +301,10 @@ export async function startController(options: ControllerOptions): Promise<Contr
       reply.status(201);
       return store.createRoute(req.params.app, input);
     });
-    r.get('/apps/:app/routes/:type/:id', async (req: Req<{ app: string; type: string; id: string }>) => store.getRoute(req.params.app, `${req.params.type}/${req.params.id}`));
-    r.delete('/apps/:app/routes/:type/:id', async (req: Req<{ app: string; type: string; id: string }>) => store.deleteRoute(req.params.app, `${req.params.type}/${req.params.id}`));
+    // A route id is `<type>/<uuid>`; a malformed one (no `/`) arrives as `<it>/` and is named as given.
+    const routeId = (p: { type: string; id: string }) => (p.id === '' ? p.type : `${p.type}/${p.id}`);
+    r.get('/apps/:app/routes/:type/:id', async (req: Req<{ app: string; type: string; id: string }>) => store.getRoute(req.params.app, routeId(req.params)));
+    r.delete('/apps/:app/routes/:type/:id', async (req: Req<{ app: string; type: string; id: string }>) => store.deleteRoute(req.params.app, routeId(req.params)));
 
     // keys
     r.get('/keys', async () => store.listKeys());

@@ -211,3 +211,17 @@ export interface ReleaseChange {
   release: Release;
   deployment: Deployment;
 }
+
+/** What a rollback answers: the new release (a copy of `target`) and its deployment. */
+export interface RollbackChange extends ReleaseChange {
+  /** The earlier release whose artifact, env and processes the new release copies. */
+  target: Release;
+}
+
+/**
+ * What an env change answers: the new release and its deployment; or, for a change that changes
+ * nothing (unset of a variable that is not set, set to the value it has), no new release —
+ * `deployment` is null and `release` is the current one (null when the app has none).
+ * `unchanged` names the keys of the request that had no effect.
+ */
+export type EnvChange = (ReleaseChange & { unchanged: string[] }) | { release: Release | null; deployment: null; unchanged: string[] };

@@ -3,7 +3,8 @@
  * on stdin, inside the push's object quarantine, before any ref moves. For an update of a deploy
  * branch it streams `git archive <rev>` to the receiver over its private unix socket and copies the
  * receiver's answer, line by line, to stderr, which git relays to the pusher as `remote:` lines.
- * It exits non-zero, rejecting the push, when the receiver says the deploy failed.
+ * It exits non-zero, rejecting the push, when the receiver says the deploy failed. A push to any
+ * other branch is stored without a deploy, and the pusher is told so.
  *
  * Kept as source text: it is written into each repo's hooks/ directory and run by the `node`
  * binary that runs the receiver, so it must be plain JavaScript with no imports beyond node:.
@@ -24,6 +25,13 @@ const updates = input.split('\\n').filter(Boolean).map((l) => {
   const [oldRev, newRev, ref] = l.split(' ');
   return { oldRev, newRev, ref };
 });
+// A branch that does not deploy is stored all the same: say so, or the push looks like a deploy that went quiet.
+const deployNames = deployRefs.map((r) => r.replace('refs/heads/', ''));
+for (const u of updates) {
+  if (deployRefs.includes(u.ref) || zero.test(u.newRev) || !u.ref.startsWith('refs/heads/')) continue;
+  const branch = u.ref.slice('refs/heads/'.length);
+  process.stderr.write('flynn-ts: ' + branch + ' stored but not deployed: only pushes to ' + deployNames.join(' or ') + ' deploy\\n');
+}
 const update = updates.find((u) => deployRefs.includes(u.ref) && !zero.test(u.newRev));
 if (!update) process.exit(0);
 if (!socketPath || !token) {

@@ -99,26 +99,16 @@ export class ProcessRuntime implements Runtime {
     Object.assign(env, job.env);
     if (spec.artifactPath !== undefined) env.SLUG_URL = `file://${spec.artifactPath}`;
     const [file, ...args] = job.cmd as [string, ...string[]];
+    const out = createWriteStream(join(dir, 'output.ndjson'), { flags: 'a' });
+    out.on('error', (err) => this.logger.warn('cannot write job output', { jobId: job.id, err: err.message }));
     const child = spawn(file, args, { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     // Caught before any await: a job that exits at once must not be missed.
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-    try {
-      await new Promise<void>((resolve, reject) => {
-        child.once('spawn', resolve);
-        child.once('error', reject);
-      });
-    } catch (err) {
-      await rm(dir, { recursive: true, force: true });
-      throw new RuntimeError(`cannot start job ${job.id}: ${(err as Error).message}`, { cause: err });
-    }
-    const pgid = child.pid as number;
-    const out = createWriteStream(join(dir, 'output.ndjson'), { flags: 'a' });
-    out.on('error', (err) => this.logger.warn('cannot write job output', { jobId: job.id, err: err.message }));
     const proc: ProcJob = {
       spec,
       dir,
       child,
-      pgid,
+      pgid: child.pid ?? 0,
       startedAt: new Date().toISOString(),
       done: Promise.resolve({ code: 0, reason: 'exit' }),
       killed: false,
@@ -128,8 +118,8 @@ export class ProcessRuntime implements Runtime {
       unflushed: [],
       lines: new EventFanout(),
     };
-    this.jobs.set(key, proc);
-    await writeFile(join(dir, 'job.json'), JSON.stringify({ pid: pgid, spec }));
+    // Read the output before any await too: once the child has exited, Node resumes (drains and
+    // discards) every stdio stream that has no reader yet, so a quick job's output would be lost.
     const streamsDone = Promise.all(
       (['stdout', 'stderr'] as const).map(async (stream) => {
         const source = child[stream];
@@ -137,6 +127,19 @@ export class ProcessRuntime implements Runtime {
         for await (const line of createInterface({ input: source, crlfDelay: Infinity })) this.record(proc, stream, line);
       }),
     ).catch(() => {});
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+    } catch (err) {
+      await new Promise<void>((r) => out.end(r));
+      await rm(dir, { recursive: true, force: true });
+      throw new RuntimeError(`cannot start job ${job.id}: ${(err as Error).message}`, { cause: err });
+    }
+    const pgid = proc.pgid;
+    this.jobs.set(key, proc);
+    await writeFile(join(dir, 'job.json'), JSON.stringify({ pid: pgid, spec }));
     proc.done = new Promise<ExitStatus>((resolve) => {
       void exited.then(({ code, signal }) => {
         // Stragglers the job forked die with it, so its pipes close.
@@ -231,6 +234,8 @@ export class ProcessRuntime implements Runtime {
     if (!proc) throw new RuntimeError(`no process job ${jobId}`);
     const live = options.follow ? proc.lines.subscribe(options.signal) : undefined;
     try {
+      // Lines whose write is in flight while the file is read are in one of the two snapshots.
+      const before = [...proc.unflushed];
       const text = await readFile(join(proc.dir, 'output.ndjson'), 'utf8').catch(() => '');
       const records: Record_[] = [];
       for (const raw of text.split('\n')) {
@@ -242,7 +247,12 @@ export class ProcessRuntime implements Runtime {
         }
       }
       let last = records.at(-1)?.seq ?? 0;
-      for (const r of proc.unflushed) if (r.seq > last) records.push(r);
+      for (const r of [...before, ...proc.unflushed].sort((a, b) => a.seq - b.seq)) {
+        if (r.seq > last) {
+          records.push(r);
+          last = r.seq;
+        }
+      }
       const start = options.tail === undefined ? 0 : Math.max(0, records.length - options.tail);
       for (const r of records.slice(start)) {
         last = Math.max(last, r.seq);

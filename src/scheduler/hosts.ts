@@ -119,6 +119,8 @@ export class HostTracker {
 
   async close(): Promise<void> {
     this.abort.abort();
+    // Each host's own signal ends its connection loop (see keepConnected).
+    for (const host of this.hosts.values()) host.abort.abort();
     await this.watchTask;
     await Promise.all([...this.hostTasks]);
     await Promise.all([...this.hosts.values()].map((h) => h.client?.close().catch(() => {})));
@@ -195,7 +197,10 @@ export class HostTracker {
 
   /** Connect, follow events, read the job list; on failure wait and start over while the host is registered. */
   private async keepConnected(host: TrackedHost, instance: Instance): Promise<void> {
-    const signal = AbortSignal.any([this.abort.signal, host.abort.signal]);
+    // The host's own signal, aborted when it is lost and on close: not `AbortSignal.any` with the
+    // tracker's signal, which (Node 20) keeps every such signal alive as long as the tracker lives.
+    const signal = host.abort.signal;
+    if (this.abort.signal.aborted) host.abort.abort();
     let failures = 0;
     while (!signal.aborted) {
       try {

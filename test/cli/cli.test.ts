@@ -71,6 +71,26 @@ describe('flynn CLI against a real controller', () => {
     expect(dup.stderr).toBe('flynn: an app named "myapp" already exists\n');
   });
 
+  it('server-add checks the controller and the key first, unless --no-verify', async () => {
+    const before = await readFile(rc, 'utf8');
+    const wrongKey = await flynn(['server-add', 'bad', h.controller.url, 'not-the-key']);
+    expect(wrongKey.code).toBe(1);
+    expect(wrongKey.stderr).toBe(`flynn: the controller at ${h.controller.url} refused the key (HTTP 401): check KEY (not added; --no-verify adds it anyway)\n`);
+    const down = await flynn(['server-add', 'down', 'http://127.0.0.1:9', KEY]);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/^flynn: cannot reach a controller at http:\/\/127\.0\.0\.1:9: .*\(not added; --no-verify adds it anyway\)\n$/);
+    expect(await readFile(rc, 'utf8')).toBe(before);
+    const forced = await flynn(['server-add', '--no-verify', 'offline', 'http://127.0.0.1:9', KEY]);
+    expect(forced).toMatchObject({ code: 0, stdout: 'Cluster "offline" added.\n' });
+    expect(JSON.parse(await readFile(rc, 'utf8')).clusters.map((c: { name: string }) => c.name)).toEqual(['test', 'offline']);
+  });
+
+  it('key-add without a key file says how to make one', async () => {
+    const none = await flynn(['key-add']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/^flynn: cannot read a public key from .*id_ed25519\.pub.*: create one with ssh-keygen -t ed25519, or give the public key file\n$/);
+  });
+
   it('lists apps as an aligned table and as JSON, and shows info using the git remote', async () => {
     const apps = await flynn(['apps']);
     expect(apps.stdout.split('\n')[0]).toMatch(/^NAME\s+ID\s+RELEASE\s+CREATED$/);
@@ -79,6 +99,8 @@ describe('flynn CLI against a real controller', () => {
     expect(json.map((a: { name: string }) => a.name)).toEqual(['myapp']);
     const info = await flynn(['info'], { cwd: repo });
     expect(info.stdout).toMatch(/^Name:\s+myapp$/m);
+    expect(info.stdout).toMatch(/^Created:\s+\S.*\n$/m);
+    expect(info.stdout.endsWith('\n')).toBe(true);
     expect((await flynn(['info'])).stderr).toMatch(/^flynn: no app: give -a APP/);
   });
 
@@ -95,6 +117,9 @@ describe('flynn CLI against a real controller', () => {
     expect(routes[2]).toMatch(/^tcp:4567\s+myapp-db\s+tcp\//);
     expect((await flynn(['route-remove', '-a', 'myapp', tcp.stdout.trim()])).code).toBe(0);
     expect(JSON.parse((await flynn(['routes', '-a', 'myapp', '--json'])).stdout)).toHaveLength(1);
+    const bogus = await flynn(['route-remove', '-a', 'myapp', 'bogus']);
+    expect(bogus.code).toBe(1);
+    expect(bogus.stderr).toBe('flynn: no route "bogus"\n');
     const bad = await flynn(['route-add-tcp', '-a', 'myapp', 'port']);
     expect(bad.code).toBe(2);
   });
@@ -160,6 +185,22 @@ describe('flynn CLI against a real controller', () => {
     const back = await flynn(['rollback', '-a', 'myapp', 'v1']);
     expect(back.stdout.trim()).toBe('Rolled back to v1: release v4 deployed.');
     expect((await flynn(['env', '-a', 'myapp'])).stdout).toBe('');
+    const previous = await flynn(['rollback', '-a', 'myapp']);
+    expect(previous.stdout).toBe('Rolled back to v3: release v5 deployed.\n');
+    expect((await flynn(['env', '-a', 'myapp'])).stdout).toBe('B=two words\n');
+  });
+
+  it('env unset of a variable that is not set, or set to the value it has, makes no release', async () => {
+    const versions = async () => (await h.client.listReleases('myapp')).map((r) => r.version);
+    const before = await versions();
+    const unset = await flynn(['env', '-a', 'myapp', 'unset', 'NOPE']);
+    expect(unset).toEqual({ code: 0, stdout: 'NOPE is not set.\nNo change: release v5 stays current.\n', stderr: '' });
+    const same = await flynn(['env', '-a', 'myapp', 'set', 'B=two words']);
+    expect(same).toEqual({ code: 0, stdout: 'B already has that value.\nNo change: release v5 stays current.\n', stderr: '' });
+    expect(await versions()).toEqual(before);
+    const partly = await flynn(['env', '-a', 'myapp', 'unset', 'B', 'NOPE']);
+    expect(partly.stdout).toBe('NOPE is not set.\nCreated release v6 and deployed it.\n');
+    expect((await flynn(['env', '-a', 'myapp'])).stdout).toBe('');
   });
 
   it('reports a failed deployment in one line, non-zero, with the old release still current', async () => {
@@ -167,12 +208,18 @@ describe('flynn CLI against a real controller', () => {
     expect(res.code).toBe(1);
     expect(res.stderr.trim().split('\n')).toHaveLength(1);
     expect(res.stderr).toMatch(/^flynn: deployment .* failed, the previous release keeps running: .*crashed/);
-    expect((await h.client.currentRelease('myapp')).version).toBe(4);
+    expect((await h.client.currentRelease('myapp')).version).toBe(6);
   });
 
-  it('deletes an app after confirmation', async () => {
-    expect((await flynn(['delete', '-a', 'myapp'], { input: 'no\n' })).code).toBe(1);
-    const del = await flynn(['delete', '-a', 'myapp'], { input: 'yes\n' });
+  it('deletes an app after confirmation with y, yes (any case) or the app name', async () => {
+    for (const no of ['no\n', 'n\n', 'myap\n', '\n', '']) expect((await flynn(['delete', '-a', 'myapp'], { input: no })).code, no).toBe(1);
+    for (const [name, yes] of [['gone1', 'y'], ['gone2', 'YES'], ['gone3', 'gone3']] as const) {
+      await h.client.createApp({ name });
+      const res = await flynn(['delete', '-a', name], { input: `${yes}\n` });
+      expect(res.code, yes).toBe(0);
+      expect(res.stdout).toMatch(new RegExp(`^Deleted ${name} \\(`));
+    }
+    const del = await flynn(['delete', '-a', 'myapp'], { input: 'Yes\n' });
     expect(del.code).toBe(0);
     expect((await flynn(['info', '-a', 'myapp'])).stderr).toBe('flynn: no app named or with id "myapp"\n');
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryKv, MemoryStore } from '../../src/controller/index.js';
 import { KEY_ED25519, KEY_ED25519_FP } from '../../src/controller/testing/store-suite.js';
-import { startHarness, KEY } from './harness.js';
+import { changed, startHarness, KEY } from './harness.js';
 
 const json = { 'content-type': 'application/json' };
 
@@ -94,19 +94,46 @@ describe('controller API', () => {
     expect((await h.client.scale('api', { web: 3, worker: 2 })).processes).toEqual({ web: 3, worker: 2 });
     expect(await h.client.getFormation('api', release.id)).toMatchObject({ processes: { web: 3, worker: 2 } });
     await expect(h.client.scale('api', { clock: 1 })).rejects.toMatchObject({ detail: { field: 'processes.clock' } });
-    const change = await h.client.setEnv('api', { DATABASE_URL: 'postgres://db' });
+    const change = changed(await h.client.setEnv('api', { DATABASE_URL: 'postgres://db' }));
     expect(change.release.version).toBe(2);
     await h.client.waitForDeployment('api', change.deployment.id);
     expect(await h.client.getEnv('api')).toEqual({ GREETING: 'hi', DATABASE_URL: 'postgres://db' });
     const jobs = await h.client.listJobs('api');
     expect(jobs.filter((j) => j.releaseId === change.release.id)).toHaveLength(5);
     expect(jobs.filter((j) => j.releaseId === release.id)).toHaveLength(0);
-    const unset = await h.client.unsetEnv('api', ['GREETING']);
+    const unset = changed(await h.client.unsetEnv('api', ['GREETING']));
     await h.client.waitForDeployment('api', unset.deployment.id);
     expect(await h.client.getEnv('api')).toEqual({ DATABASE_URL: 'postgres://db' });
     expect((await h.client.listReleases('api')).map((r) => r.version)).toEqual([1, 2, 3]);
     expect((await h.client.listFormations('api')).map((f) => f.releaseId)).toEqual([unset.release.id]);
     expect((await h.client.listDeployments('api')).every((d) => d.status === 'complete')).toBe(true);
+  });
+
+  it('an env change that changes nothing makes no release and no deployment, and names the keys', async () => {
+    await using h = await startHarness();
+    const { release } = await deployed(h, 'noop');
+    const missing = await h.client.unsetEnv('noop', ['NOPE']);
+    expect(missing).toEqual({ release: expect.objectContaining({ id: release.id, version: 1 }), deployment: null, unchanged: ['NOPE'] });
+    const same = await h.client.setEnv('noop', { GREETING: 'hi' });
+    expect(same).toMatchObject({ deployment: null, unchanged: ['GREETING'] });
+    expect((await h.client.listReleases('noop')).map((r) => r.version)).toEqual([1]);
+    expect(await h.client.listDeployments('noop')).toHaveLength(1);
+    const partly = changed(await h.client.updateEnv('noop', { set: { GREETING: 'hi', A: '1' }, unset: ['NOPE'] }));
+    expect(partly).toMatchObject({ release: { version: 2, env: { GREETING: 'hi', A: '1' } }, unchanged: ['GREETING', 'NOPE'] });
+    await h.client.createApp({ name: 'bare' });
+    expect(await h.client.unsetEnv('bare', ['X'])).toEqual({ release: null, deployment: null, unchanged: ['X'] });
+    const raw = await h.raw('PATCH', '/apps/noop/env', { body: JSON.stringify({ unset: ['NOPE'] }), headers: json });
+    expect(raw.status).toBe(200);
+  });
+
+  it('a rollback names the release it rolled back to; a malformed route id is named as given', async () => {
+    await using h = await startHarness();
+    await deployed(h, 'rbt');
+    await h.client.waitForDeployment('rbt', changed(await h.client.setEnv('rbt', { V: '2' })).deployment.id);
+    const back = await h.client.rollback('rbt');
+    expect(back.target).toMatchObject({ version: 1 });
+    expect(back.release).toMatchObject({ version: 3 });
+    await expect(h.client.deleteRoute('rbt', 'bogus')).rejects.toMatchObject({ status: 404, message: 'no route "bogus"' });
   });
 
   it('writes a formation for any release and reports status with the git host', async () => {
@@ -126,7 +153,7 @@ describe('controller API', () => {
   it('rolls back to the previous or a named release as a new release', async () => {
     await using h = await startHarness();
     await deployed(h, 'rb');
-    const v2 = await h.client.setEnv('rb', { V: '2' });
+    const v2 = changed(await h.client.setEnv('rb', { V: '2' }));
     await h.client.waitForDeployment('rb', v2.deployment.id);
     const back = await h.client.rollback('rb');
     await h.client.waitForDeployment('rb', back.deployment.id);
@@ -144,7 +171,7 @@ describe('controller API', () => {
     const before = (await h.client.listJobs('safe')).map((j) => j.id).sort();
     for (const strategy of ['all-at-once', 'one-by-one'] as const) {
       await h.client.updateApp('safe', { strategy });
-      const change = await h.client.setEnv('safe', { BROKEN: '1' });
+      const change = changed(await h.client.setEnv('safe', { BROKEN: '1' }));
       await expect(h.client.waitForDeployment('safe', change.deployment.id)).rejects.toMatchObject({ code: 'FLYNN_ERR_CONTROLLER_DEPLOY_FAILED' });
       const d = await h.client.getDeployment('safe', change.deployment.id);
       expect(d.status).toBe('failed');
@@ -168,7 +195,7 @@ describe('controller API', () => {
       }
     })().catch(() => undefined);
     await new Promise((r) => setTimeout(r, 100));
-    const change = await h.client.setEnv('obo', { X: '1' });
+    const change = changed(await h.client.setEnv('obo', { X: '1' }));
     await h.client.waitForDeployment('obo', change.deployment.id);
     abort.abort();
     await watching;

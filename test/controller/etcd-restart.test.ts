@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { EtcdStore } from '../../src/controller/index.js';
 import { KEY_ED25519_FP, KEY_ED25519 } from '../../src/controller/testing/store-suite.js';
 import { etcdEndpoints, needEtcd } from '../support/services.js';
-import { startHarness } from './harness.js';
+import { changed, startHarness } from './harness.js';
 
 describe.runIf(await needEtcd('controller on etcd'))('controller on etcd', () => {
   const prefix = `/flynn-ts-test/controller-restart/${randomUUID()}/`;
@@ -38,7 +38,7 @@ describe.runIf(await needEtcd('controller on etcd'))('controller on etcd', () =>
     expect((await h.client.listRoutes('durable')).map((r) => (r.type === 'http' ? r.domain : r.port))).toEqual(['durable.example.com']);
     expect((await h.client.listKeys()).map((k) => k.fingerprint)).toEqual([KEY_ED25519_FP]);
     expect((await h.client.listDeployments('durable'))[0]?.status).toBe('complete');
-    const change = await h.client.setEnv('durable', { B: '2' });
+    const change = changed(await h.client.setEnv('durable', { B: '2' }));
     expect(change.release.version).toBe(2);
     await h.client.waitForDeployment('durable', change.deployment.id);
     for await (const e of h.client.events({ lastEventId: lastId })) {

@@ -1,7 +1,7 @@
 import { request } from 'undici';
 import { ControllerClient, MemoryStore, startController, type ControllerHandle, type Store } from '../../src/controller/index.js';
 import { FakeCluster } from '../../src/controller/testing/index.js';
-import type { Deployer, Release } from '../../src/controller/index.js';
+import type { Deployer, EnvChange, Release, ReleaseChange } from '../../src/controller/index.js';
 
 export interface WireBody {
   code?: string;
@@ -10,6 +10,12 @@ export interface WireBody {
 }
 
 export const KEY = 'test-cluster-key';
+
+/** The release and deployment of an env change that must have changed something. */
+export function changed(change: EnvChange): ReleaseChange {
+  if (change.deployment === null) throw new Error(`the env change changed nothing (${change.unchanged.join(', ')})`);
+  return change;
+}
 
 export interface Harness extends AsyncDisposable {
   controller: ControllerHandle;

@@ -130,12 +130,14 @@ describe('git receiver over real SSH', () => {
     expect(stdout.trim()).toBe('');
   });
 
-  it('stores pushes to other branches without deploying them', async () => {
+  it('stores pushes to other branches without deploying them, and tells the pusher so', async () => {
     const before = deploys.length;
     const work = await repo('c', { 'a.txt': 'x' });
-    const { code } = await push(work, 'myapp', goodKey, 'main:feature');
+    const { code, output } = await push(work, 'myapp', goodKey, 'main:feature');
     expect(code).toBe(0);
     expect(deploys.length).toBe(before);
+    expect(output).toContain('remote: flynn-ts: feature stored but not deployed: only pushes to main or master deploy');
+    expect(output).not.toContain('-----> Building');
   });
 
   it('refuses keys that are not registered', async () => {

@@ -1,5 +1,6 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { errorFromWire, UnavailableError } from '../errors.js';
+import { childSignal } from '../lifecycle.js';
 
 export interface HttpClientOptions {
   /** Base URL of the server, e.g. `http://127.0.0.1:1111`. */
@@ -66,12 +67,20 @@ export class HttpJsonClient {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(options.body);
     }
+    // The request (and its response body) listens on a child of the caller's signal: callers share
+    // long-lived signals across many concurrent requests, which must not pile listeners on them.
+    const link = options.signal ? childSignal(options.signal) : undefined;
     let res: Dispatcher.ResponseData;
     try {
-      res = await request(url, { method, headers, body, dispatcher: this.dispatcher, signal: options.signal });
+      res = await request(url, { method, headers, body, dispatcher: this.dispatcher, signal: link?.signal });
     } catch (err) {
+      link?.release();
       if (options.signal?.aborted) throw err;
       throw new UnavailableError('FLYNN_ERR_HTTP_UNREACHABLE', `cannot reach ${this.url}: ${(err as Error).message}`, { cause: err });
+    }
+    if (link) {
+      if (res.body.closed) link.release();
+      else res.body.once('close', link.release);
     }
     if (res.statusCode >= 400) {
       const text = await res.body.text();
