@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { keyChecker } from '../common/http/key-auth.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { UnauthorizedError } from '../common/errors.js';
 import { createApiServer, listenApi } from '../common/http/api-server.js';
@@ -64,16 +64,15 @@ export async function startController(options: ControllerOptions): Promise<Contr
   if (interrupted > 0) logger.warn('marked interrupted deployments failed', { count: interrupted });
   const keepAliveMs = options.keepAliveMs ?? CONTROLLER_DEFAULTS.keepAliveMs;
   const streams = new Set<SseWriter>();
-  const keyDigest = createHash('sha256').update(options.key).digest();
+  const checkKey = keyChecker(options.key);
 
   const api = createApiServer({ logger, bodyLimit: options.bodyLimit ?? CONTROLLER_DEFAULTS.bodyLimit });
   api.setSchemaErrorFormatter((errors, where) => schemaError(errors, where));
   api.addHook('onRequest', async (request, reply) => {
-    const presented = credential(request.headers.authorization);
-    const ok = presented !== undefined && timingSafeEqual(createHash('sha256').update(presented).digest(), keyDigest);
-    if (!ok) {
+    const check = checkKey(request.headers.authorization);
+    if (check !== 'ok') {
       reply.header('www-authenticate', 'Basic realm="flynn-controller"');
-      throw new UnauthorizedError(ControllerErrorCodes.UNAUTHORIZED, presented === undefined ? 'missing cluster key (Authorization: Bearer <key> or Basic auth password)' : 'wrong cluster key');
+      throw new UnauthorizedError(ControllerErrorCodes.UNAUTHORIZED, check === 'missing' ? 'missing cluster key (Authorization: Bearer <key> or Basic auth password)' : 'wrong cluster key');
     }
   });
 
@@ -371,19 +370,5 @@ function schemaError(errors: AjvError[], where: string): ControllerInputError {
   const field = [path, missing ?? extra].filter(Boolean).join('.') || where;
   const what = missing ? 'is required' : extra ? 'is not a known field' : first.params?.allowedValues ? `must be one of ${first.params.allowedValues.join(', ')}` : (first.message ?? 'is invalid');
   return new ControllerInputError(field, `invalid ${where}: ${field} ${what}`);
-}
-
-/** The key presented: a Bearer token, or the password of Basic auth. */
-function credential(header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  const [scheme, value] = header.split(/\s+/, 2);
-  if (!scheme || value === undefined) return undefined;
-  if (scheme.toLowerCase() === 'bearer') return value;
-  if (scheme.toLowerCase() === 'basic') {
-    const decoded = Buffer.from(value, 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    return colon === -1 ? undefined : decoded.slice(colon + 1);
-  }
-  return undefined;
 }
 
