@@ -2,6 +2,7 @@
  * The git receiver's {@link GitPlatform} over the controller: keys and apps from its store, and a
  * push deployed as flynn-receive does it (build the slug → artifact → release → deploy → wait).
  */
+import { channel } from 'node:diagnostics_channel';
 import type { Readable } from 'node:stream';
 import type { ControllerClient } from '../controller/client.js';
 import type { Store } from '../controller/store.js';
@@ -15,6 +16,8 @@ import { webService } from './formation-source.js';
 export const CONTROLLER_GIT_PLATFORM_DEFAULTS = Object.freeze({
   /** How long a deployment may take before the push is rejected, in ms. */
   deployTimeoutMs: 120_000,
+  /** How often the deployment's status is polled while the pusher waits, in ms. */
+  deployPollMs: 25,
 });
 
 export interface ControllerGitPlatformOptions {
@@ -32,6 +35,14 @@ export interface ControllerGitPlatformOptions {
   build?: Pick<BuildSlugOptions, 'buildpacksDir' | 'buildpacks' | 'npmDir' | 'offline' | 'cache' | 'memoryBytes' | 'timeoutMs'>;
   /** Default {@link CONTROLLER_GIT_PLATFORM_DEFAULTS}.deployTimeoutMs. */
   deployTimeoutMs?: number;
+}
+
+/** Deploy phases are published on this `node:diagnostics_channel` as `{ phase, app }` (tracing, benchmarks). */
+export const DEPLOY_TRACE_CHANNEL = 'flynn-ts:deploy';
+const trace = channel(DEPLOY_TRACE_CHANNEL);
+/** Publish a deploy phase on {@link DEPLOY_TRACE_CHANNEL}. */
+export function traceDeploy(phase: string, app: string, jobId?: string): void {
+  if (trace.hasSubscribers) trace.publish({ phase, app, jobId });
 }
 
 function isNotFound(err: unknown): boolean {
@@ -73,12 +84,15 @@ export class ControllerGitPlatform implements GitPlatform {
       onOutput: push.output,
       signal: push.signal,
     };
+    traceDeploy('build start', app.name);
     const result = await buildSlug(build);
+    traceDeploy('build done', app.name);
     const processes: Record<string, { cmd: string[] }> = {};
     for (const [type, command] of Object.entries(result.processTypes)) processes[type] = { cmd: ['/bin/sh', '-c', command] };
     const artifact = await client.createArtifact({ url: result.slugUrl, processes });
     const release = await client.createRelease(app.name, { artifactId: artifact.id, env: current ? { ...current.env } : {} });
     push.output(`-----> Releasing v${release.version}...`);
+    traceDeploy('release created', app.name);
     if (app.releaseId === null && processes.web) {
       const domainName = `${app.name}.${domain}`;
       const routes = await store.listRoutes(app.id);
@@ -91,9 +105,11 @@ export class ControllerGitPlatform implements GitPlatform {
       }
     }
     const deployment = await client.deploy(app.name, release.id);
+    traceDeploy('deployment started', app.name);
     push.output(`-----> Deploying v${release.version} (${Object.entries(deployment.processes).map(([t, n]) => `${t}=${n}`).join(' ') || 'no processes'})...`);
     // A failed deployment throws: the push is rejected and the previous release keeps serving.
-    await client.waitForDeployment(app.name, deployment.id, { timeoutMs: this.options.deployTimeoutMs ?? CONTROLLER_GIT_PLATFORM_DEFAULTS.deployTimeoutMs, signal: push.signal });
+    await client.waitForDeployment(app.name, deployment.id, { timeoutMs: this.options.deployTimeoutMs ?? CONTROLLER_GIT_PLATFORM_DEFAULTS.deployTimeoutMs, pollMs: CONTROLLER_GIT_PLATFORM_DEFAULTS.deployPollMs, signal: push.signal });
+    traceDeploy('deployment complete', app.name);
     push.output(`=====> ${app.name} deployed to ${appUrl(app.name, domain, this.options.routerPort)}`);
   }
 }

@@ -1,5 +1,6 @@
 import { spawn, execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { channel } from 'node:diagnostics_channel';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
@@ -17,6 +18,13 @@ import { fingerprintOf, fingerprintOfKey } from './keys.js';
 import type { OfferedKey, Push, RefUpdate } from './types.js';
 
 const { Server: SshServer, utils } = ssh2;
+
+/** Push phases are published on this `node:diagnostics_channel` as `{ phase, app }` (tracing, benchmarks). */
+export const GIT_TRACE_CHANNEL = 'flynn-ts:git';
+const trace = channel(GIT_TRACE_CHANNEL);
+function traceGit(phase: string, app: string): void {
+  if (trace.hasSubscribers) trace.publish({ phase, app });
+}
 const run = promisify(execFile);
 
 /** What the receiver needs from the platform (the controller, in a flynn-ts cluster). */
@@ -127,8 +135,10 @@ export async function startGitReceiver(options: GitReceiverOptions): Promise<Git
       if ((await currentRev(session.repo, update.ref)) !== update.oldRev) {
         throw new PushRejectedError(`${update.ref.replace('refs/heads/', '')} moved while this push waited (another push deployed first): pull and push again`);
       }
+      traceGit('pack received', session.app);
       logger.info('deploying push', { app: session.app, rev: update.newRev, ref: update.ref });
       await platform.deploy({ app: session.app, fingerprint: session.fingerprint, update, archive: req, output, signal: session.abort.signal });
+      traceGit('deployed', session.app);
       res.end(JSON.stringify({ done: true, ok: true }) + '\n');
     } catch (err) {
       req.resume();
@@ -166,6 +176,7 @@ export async function startGitReceiver(options: GitReceiverOptions): Promise<Git
     const [, gitCommand, app] = match as unknown as [string, string, string];
     void (async () => {
       if (!(await platform.appExists(app))) return fail(`no such app: ${app} (create it first: flynn create ${app})`);
+      traceGit('ssh exec', app);
       const repo = await ensureRepo(app);
       const token = randomBytes(24).toString('hex');
       let finish!: () => void;

@@ -11,6 +11,7 @@ import { BUILD_DRIVER_SCRIPT } from './driver.js';
 import { BuildFailedError, SlugErrorCodes, SlugInputError } from './errors.js';
 import type { BuildExecutor, BuildMount } from './executor.js';
 import { parseProcfile, parseRelease } from './procfile.js';
+import { traceSlug } from './trace.js';
 import { BUILD_PATHS, PROCESS_TYPES_FILE, SLUG_DEFAULTS, type BuildResult, type ProcessTypes, type SlugShelf } from './types.js';
 
 export interface BuildSlugOptions {
@@ -105,6 +106,7 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
     await Promise.all(Object.values(host).map((d) => mkdir(d, { recursive: true })));
 
     await step('unpack source', () => unpackTar(options.source, host.build, { gzip: options.sourceGzip ?? false }));
+    traceSlug('source unpacked', app);
 
     const slugignore = await readFile(path.join(host.build, '.slugignore'), 'utf8').catch(() => undefined);
     if (slugignore !== undefined) {
@@ -144,6 +146,7 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
       });
     }
 
+    traceSlug('cache restored', app);
     await writeFile(path.join(host.meta, 'driver.sh'), BUILD_DRIVER_SCRIPT, { mode: 0o755 });
     const jobEnv: Record<string, string> = {
       BUILD_DIR: BUILD_PATHS.build,
@@ -171,6 +174,7 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
       signal,
       onLine: emit,
     });
+    traceSlug('build job done', app);
     const jobStep = (await readFile(path.join(host.meta, 'step'), 'utf8').catch(() => 'start build')).trim();
     if (result.aborted) throw new BuildFailedError(jobStep, 'the build was cancelled', { code: SlugErrorCodes.BUILD_ABORTED, output: [...tail] });
     if (result.timedOut) {
@@ -206,8 +210,10 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
     emit('-----> Compressing slug');
     const slugBytes = await step('compress slug', () => packDir(host.build, slugFile));
     emit(`       done, ${formatBytes(slugBytes)}`);
+    traceSlug('slug packed', app);
     const slugPath = `/slugs/${app}/${id}.tgz`;
     await step('store slug', () => shelf.put(slugPath, createReadStream(slugFile), { signal }));
+    traceSlug('slug stored', app);
 
     if (useCache) {
       // A cache that cannot be saved costs the next build time, not this build its slug.
@@ -219,6 +225,7 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
         emit(` !     Warning: the build cache was not saved: ${(err as Error).message}`);
       }
     }
+    traceSlug('cache saved', app);
     const durationMs = Math.round(performance.now() - started);
     emit(`-----> Build finished in ${(durationMs / 1000).toFixed(1)}s: ${shelf.urlFor(slugPath)}`);
     return { id, slugUrl: shelf.urlFor(slugPath), slugPath, slugBytes, processTypes, buildpacks: usedPacks, durationMs, cached };

@@ -3,6 +3,7 @@ import Dockerode from 'dockerode';
 import { SlugErrorCodes, BuildFailedError } from './errors.js';
 import type { BuildExecutor, BuildJob, BuildJobResult } from './executor.js';
 import { LineSplitter } from './executor.js';
+import { traceSlug } from './trace.js';
 
 export const DOCKER_EXECUTOR_DEFAULTS = Object.freeze({
   /** The runtime image (`ensureRuntimeImage` builds it): node + busybox. */
@@ -67,6 +68,7 @@ export class DockerBuildExecutor implements BuildExecutor {
         cause: err,
       });
     }
+    traceSlug('build container created');
     let timedOut = false;
     let aborted = false;
     const kill = () => container.kill().catch(() => {});
@@ -92,15 +94,19 @@ export class DockerBuildExecutor implements BuildExecutor {
       job.signal?.addEventListener('abort', onAbort, { once: true });
       if (job.signal?.aborted) onAbort();
       await container.start();
+      traceSlug('build container started');
       const { StatusCode } = (await container.wait()) as { StatusCode: number };
+      traceSlug('build container exited');
       await Promise.race([ended, new Promise((r) => setTimeout(r, 1000))]);
       lines.flush();
-      const state = (await container.inspect().catch(() => undefined))?.State;
+      // Only a killed build (137) can have been killed for its memory: spare the engine a round trip otherwise.
+      const state = StatusCode === 137 ? (await container.inspect().catch(() => undefined))?.State : undefined;
       return { exitCode: timedOut || aborted ? -1 : StatusCode, timedOut, aborted, oomKilled: state?.OOMKilled === true };
     } finally {
       clearTimeout(timer);
       job.signal?.removeEventListener('abort', onAbort);
       await container.remove({ force: true }).catch(() => {});
+      traceSlug('build container removed');
     }
   }
 }
