@@ -7,8 +7,8 @@ import type { Readable } from 'node:stream';
 import type { ControllerClient } from '../controller/client.js';
 import type { Store } from '../controller/store.js';
 import type { GitPlatform } from '../git/receiver.js';
-import type { OfferedKey, Push } from '../git/types.js';
-import { buildSlug, type BuildSlugOptions } from '../slug/builder.js';
+import type { OfferedKey, Push, PushPreparation } from '../git/types.js';
+import { buildSlug, prepareSlugBuild, SlugBuildPreparation, type BuildSlugOptions } from '../slug/builder.js';
 import type { BuildExecutor } from '../slug/executor.js';
 import type { SlugShelf } from '../slug/types.js';
 import { webService } from './formation-source.js';
@@ -54,8 +54,33 @@ export function appUrl(app: string, domain: string, routerPort?: number): string
   return `http://${app}.${domain}${routerPort === undefined || routerPort === 80 ? '' : `:${routerPort}`}`;
 }
 
+/** A push's build, started when the push began (see {@link ControllerGitPlatform.preparePush}). */
+class PreparedPushBuild implements PushPreparation {
+  constructor(readonly build: SlugBuildPreparation) {}
+  dispose(): Promise<void> {
+    return this.build.discard();
+  }
+}
+
 export class ControllerGitPlatform implements GitPlatform {
   constructor(private readonly options: ControllerGitPlatformOptions) {}
+
+  /**
+   * Start the push's build environment (with the Docker executor: its build container) while git
+   * is still receiving the pack, so the container start does not add to the deploy.
+   */
+  preparePush(app: string): PushPreparation | undefined {
+    const { build } = this.options;
+    return new PreparedPushBuild(
+      prepareSlugBuild({
+        app,
+        executor: this.options.executor,
+        ...(build?.buildpacksDir === undefined ? {} : { buildpacksDir: build.buildpacksDir }),
+        ...(build?.npmDir === undefined ? {} : { npmDir: build.npmDir }),
+        ...(build?.memoryBytes === undefined ? {} : { memoryBytes: build.memoryBytes }),
+      }),
+    );
+  }
 
   async authorize(key: OfferedKey): Promise<boolean> {
     return (await this.options.store.listKeys()).some((k) => k.fingerprint === key.fingerprint);
@@ -84,6 +109,7 @@ export class ControllerGitPlatform implements GitPlatform {
       onOutput: push.output,
       signal: push.signal,
     };
+    if (push.preparation instanceof PreparedPushBuild) build.preparation = push.preparation.build;
     traceDeploy('build start', app.name);
     const result = await buildSlug(build);
     traceDeploy('build done', app.name);
