@@ -4,7 +4,7 @@
  * when the deploy fails.
  * @module
  */
-export { startGitReceiver, GIT_RECEIVER_DEFAULTS } from './receiver.js';
+export { startGitReceiver, GIT_RECEIVER_DEFAULTS, GIT_TRACE_CHANNEL } from './receiver.js';
 export type { GitReceiver, GitReceiverOptions, GitPlatform } from './receiver.js';
 export type { OfferedKey, Push, PushPreparation, RefUpdate } from './types.js';
 export { fingerprintOf, fingerprintOfKey, generatePrivateKey, publicKeyLine, loadOrCreateHostKey } from './keys.js';

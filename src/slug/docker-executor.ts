@@ -33,6 +33,8 @@ interface Attached {
   stream: Duplex;
   /** Settles when the output stream has ended. */
   ended: Promise<void>;
+  /** The output stream has ended: the container exited or is gone. */
+  closed: boolean;
   /** Where output lines go; set once the job is known. */
   sink: { onLine: (line: string) => void };
   lines: LineSplitter;
@@ -112,12 +114,17 @@ export class DockerBuildExecutor implements BuildExecutor {
       const out = new PassThrough();
       out.on('data', (d: Buffer) => lines.push(d));
       this.docker.modem.demuxStream(stream, out, out);
-      const ended = new Promise<void>((resolve) => {
-        stream.once('end', resolve);
-        stream.once('close', resolve);
-        stream.once('error', () => resolve());
+      const attached: Attached = { container, stream, ended: Promise.resolve(), closed: false, sink, lines };
+      attached.ended = new Promise<void>((resolve) => {
+        const done = () => {
+          attached.closed = true;
+          resolve();
+        };
+        stream.once('end', done);
+        stream.once('close', done);
+        stream.once('error', done);
       });
-      return { container, stream, ended, sink, lines };
+      return attached;
     } catch (err) {
       await this.removeContainer(container);
       throw new BuildFailedError('start build container', `cannot attach to the build container: ${(err as Error).message}`, { code: SlugErrorCodes.EXECUTOR_UNAVAILABLE, cause: err });
@@ -222,6 +229,11 @@ class PreparedDockerBuild implements PreparedBuildJob {
       attached = await this.ready;
     } catch {
       return this.executor.run(job); // it reports why a container cannot be had
+    }
+    if (attached.closed) {
+      // The waiting container died or was removed by someone else: start a fresh one.
+      await this.executor.removeContainer(attached.container);
+      return this.executor.run(job);
     }
     attached.sink.onLine = job.onLine;
     return this.executor.finish(attached, job, async () => {
