@@ -15,6 +15,7 @@ import type { Scheduler } from '../scheduler/scheduler.js';
 import type { JobState as SchedulerJobState, ScheduledJob } from '../scheduler/types.js';
 import { slugRunnerExec } from '../slug/runner.js';
 import { STORE_FORMATION_DEFAULTS } from './formation-source.js';
+import { traceDeploy } from './git-platform.js';
 
 export const SCHEDULER_JOB_RUNNER_DEFAULTS = Object.freeze({
   /** How long a one-off job may take to appear on its host, in ms. */
@@ -123,7 +124,10 @@ export class SchedulerJobRunner implements JobRunner {
       } else {
         ok = await portServes(this.advertiseHost(job.hostId), first.hostPort, { connectTimeoutMs: SCHEDULER_JOB_RUNNER_DEFAULTS.probeTimeoutMs });
       }
-      if (ok) this.listening.add(job.id);
+      if (ok) {
+        this.listening.add(job.id);
+        traceDeploy('job answers', job.app, job.id);
+      }
       if (this.listening.size > 10_000) this.listening.clear();
       return ok;
     } catch {

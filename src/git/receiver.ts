@@ -1,5 +1,6 @@
 import { spawn, execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { channel } from 'node:diagnostics_channel';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
@@ -14,9 +15,16 @@ import { silentLogger, type Logger } from '../common/logger.js';
 import { GitOptionsError, PushRejectedError } from './errors.js';
 import { preReceiveHook } from './hook-script.js';
 import { fingerprintOf, fingerprintOfKey } from './keys.js';
-import type { OfferedKey, Push, RefUpdate } from './types.js';
+import type { OfferedKey, Push, PushPreparation, RefUpdate } from './types.js';
 
 const { Server: SshServer, utils } = ssh2;
+
+/** Push phases are published on this `node:diagnostics_channel` as `{ phase, app }` (tracing, benchmarks). */
+export const GIT_TRACE_CHANNEL = 'flynn-ts:git';
+const trace = channel(GIT_TRACE_CHANNEL);
+function traceGit(phase: string, app: string): void {
+  if (trace.hasSubscribers) trace.publish({ phase, app });
+}
 const run = promisify(execFile);
 
 /** What the receiver needs from the platform (the controller, in a flynn-ts cluster). */
@@ -27,6 +35,13 @@ export interface GitPlatform {
   appExists(app: string): Promise<boolean>;
   /** Build and deploy a push. Throw to reject the push; the message is shown to the pusher. */
   deploy(push: Push): Promise<void>;
+  /**
+   * Optional: called when a push to an existing app begins, before its pack has arrived, to get
+   * ready for its deploy (e.g. start a build container while git receives the objects). What it
+   * returns is given to `deploy` as `push.preparation` and disposed of when the push ends. It must
+   * not throw; a platform that cannot prepare returns undefined.
+   */
+  preparePush?(app: string): PushPreparation | undefined;
 }
 
 export interface GitReceiverOptions {
@@ -61,6 +76,7 @@ interface Session {
   repo: string;
   fingerprint: string;
   abort: AbortController;
+  preparation?: PushPreparation;
   /** Resolves when this push's git process has exited, i.e. after it moved (or not) its refs. */
   finished: Promise<void>;
 }
@@ -127,8 +143,12 @@ export async function startGitReceiver(options: GitReceiverOptions): Promise<Git
       if ((await currentRev(session.repo, update.ref)) !== update.oldRev) {
         throw new PushRejectedError(`${update.ref.replace('refs/heads/', '')} moved while this push waited (another push deployed first): pull and push again`);
       }
+      traceGit('pack received', session.app);
       logger.info('deploying push', { app: session.app, rev: update.newRev, ref: update.ref });
-      await platform.deploy({ app: session.app, fingerprint: session.fingerprint, update, archive: req, output, signal: session.abort.signal });
+      const push: Push = { app: session.app, fingerprint: session.fingerprint, update, archive: req, output, signal: session.abort.signal };
+      if (session.preparation) push.preparation = session.preparation;
+      await platform.deploy(push);
+      traceGit('deployed', session.app);
       res.end(JSON.stringify({ done: true, ok: true }) + '\n');
     } catch (err) {
       req.resume();
@@ -155,6 +175,16 @@ export async function startGitReceiver(options: GitReceiverOptions): Promise<Git
     return dir;
   }
 
+  /** The platform's preparation for a push, if it makes one; never throws. */
+  function prepare(app: string): PushPreparation | undefined {
+    try {
+      return platform.preparePush?.(app);
+    } catch (err) {
+      logger.warn('preparing a push failed', { app, err: (err as Error).message });
+      return undefined;
+    }
+  }
+
   function onExec(channel: ServerChannel, command: string, key: OfferedKey): void {
     const fail = (message: string) => {
       channel.stderr.write(`flynn-ts: ${message}\n`);
@@ -166,11 +196,13 @@ export async function startGitReceiver(options: GitReceiverOptions): Promise<Git
     const [, gitCommand, app] = match as unknown as [string, string, string];
     void (async () => {
       if (!(await platform.appExists(app))) return fail(`no such app: ${app} (create it first: flynn create ${app})`);
+      traceGit('ssh exec', app);
       const repo = await ensureRepo(app);
       const token = randomBytes(24).toString('hex');
       let finish!: () => void;
       const finished = new Promise<void>((resolve) => (finish = resolve));
       const session: Session = { app, repo, fingerprint: key.fingerprint, abort: new AbortController(), finished };
+      if (gitCommand === 'git-receive-pack') session.preparation = prepare(app);
       sessions.set(token, session);
       const child = spawn(gitCommand, [repo], {
         env: { ...process.env, FLYNN_RECEIVE_SOCKET: socketPath, FLYNN_RECEIVE_TOKEN: token, FLYNN_DEPLOY_REFS: deployRefs.join(' ') },
@@ -186,6 +218,7 @@ export async function startGitReceiver(options: GitReceiverOptions): Promise<Git
       child.on('error', (err) => logger.error('git failed to start', { err: err.message }));
       child.on('close', (code) => {
         sessions.delete(token);
+        void session.preparation?.dispose().catch((err: Error) => logger.warn('disposing of a push preparation failed', { app, err: err.message }));
         finish();
         channel.exit(code ?? 1);
         channel.end();

@@ -18,6 +18,16 @@ export interface RefUpdate {
   ref: string;
 }
 
+/**
+ * What a platform got ready for a push before its pack arrived (see `GitPlatform.preparePush`).
+ * The receiver hands it to `deploy` as `Push.preparation` and disposes of it when the push ends,
+ * deployed or not.
+ */
+export interface PushPreparation {
+  /** Let go of whatever is still held. Idempotent; may be called after the deploy used it. */
+  dispose(): Promise<void>;
+}
+
 /** A push to an app's default branch that the receiver hands to the platform. */
 export interface Push {
   app: string;
@@ -30,4 +40,6 @@ export interface Push {
   /** Lines written here reach the pusher as `remote:` lines, live. */
   output: (line: string) => void;
   signal: AbortSignal;
+  /** What `GitPlatform.preparePush` returned for this push, if anything. */
+  preparation?: PushPreparation;
 }

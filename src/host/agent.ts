@@ -19,6 +19,7 @@ import { listenApi } from '../common/http/api-server.js';
 import { ArtifactFetchError, CapacityError, HostErrorCodes, HostInputError, JobExistsError, JobNotFoundError, JobNotRunningError } from './errors.js';
 import { EventFanout } from './event-fanout.js';
 import { waitUntilServing } from './readiness.js';
+import { traceHost } from './trace.js';
 import { PortAllocator } from './ports.js';
 import { createHostServer } from './server.js';
 import { ALLOWED_SIGNALS, type Runtime, type RuntimeEvent, type RuntimeJob } from './runtime.js';
@@ -149,6 +150,7 @@ export class HostAgent {
     const rec = this.record({ ...spec, hostId: this.id, state: 'pending', boundPorts: [], createdAt: now, updatedAt: now });
     this.jobs.set(spec.id, rec);
     this.emit(rec);
+    traceHost('job created', spec.id);
     try {
       const hostPorts = await this.ports.allocate(spec.ports.length);
       rec.job.boundPorts = spec.ports.map((p, i) => ({ ...p, hostPort: hostPorts[i] as number }));
@@ -165,8 +167,10 @@ export class HostAgent {
       rec.job.env = env;
       this.transition(rec, 'starting');
       const artifactPath = spec.artifact ? await this.fetchArtifact(spec.id, spec.artifact.url) : undefined;
+      if (artifactPath !== undefined) traceHost('artifact fetched', spec.id);
       const runtimeSpec = { hostId: this.id, bindAddr: this.advertiseAddr, job: { ...spec, env }, ports: rec.job.boundPorts };
       await this.config.runtime.start(artifactPath === undefined ? runtimeSpec : { ...runtimeSpec, artifactPath });
+      traceHost('runtime started', spec.id);
       if (rec.job.state === 'starting') {
         this.transition(rec, 'up');
         this.registerServices(rec);
@@ -410,11 +414,15 @@ export class HostAgent {
   private registerServices(rec: JobRecord): void {
     if (rec.job.oneOff || this.guard.closed) return;
     const wanted = () => rec.job.state === 'up' && !this.guard.closed;
+    // Without a port-mapping proxy in front of the job, an accepted connection is the job's own.
+    const probe = this.config.runtime.mapsPorts ? {} : { settleMs: 0 };
     void (async () => {
       for (const port of rec.job.boundPorts) {
-        if (port.service && port.proto === 'tcp' && !(await waitUntilServing(this.advertiseAddr, port.hostPort, wanted))) return;
+        if (port.service && port.proto === 'tcp' && !(await waitUntilServing(this.advertiseAddr, port.hostPort, wanted, probe))) return;
       }
+      traceHost('serving', rec.job.id);
       await this.registerServicesNow(rec);
+      traceHost('registered', rec.job.id);
     })().catch((err: Error) => this.logger.error('cannot register job services', { jobId: rec.job.id, err: err.message }));
   }
 

@@ -11,6 +11,7 @@ import { silentLogger } from '../common/logger.js';
 import { DockerUnavailableError, RuntimeError } from './errors.js';
 import { EventFanout } from './event-fanout.js';
 import { ensureRuntimeImage } from './runtime-image.js';
+import { traceHost } from './trace.js';
 import type { LogOptions, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
 import { ARTIFACT_MOUNT_PATH } from './runtime.js';
 import type { ExitStatus, LogLine } from './types.js';
@@ -126,12 +127,14 @@ export class DockerRuntime implements Runtime {
     } catch (err) {
       throw dockerError(`cannot create the container of job ${job.id}`, err);
     }
+    traceHost('container created', job.id);
     try {
       await container.start();
     } catch (err) {
       await container.remove({ force: true }).catch(() => {});
       throw dockerError(`cannot start the container of job ${job.id}`, err);
     }
+    traceHost('container started', job.id);
     this.watch(hostId, job.id);
     const found = await this.inspect(hostId, job.id);
     if (!found) throw new RuntimeError(`the container of job ${job.id} vanished right after it started`);

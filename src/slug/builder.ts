@@ -9,9 +9,10 @@ import { applySlugignore, packDir, unpackTar } from './archive.js';
 import { bundledBuildpacksDir, cloneBuildpack, findNpmDir, parseBuildpackRef, readOrder, type BuildpackRef } from './buildpack-source.js';
 import { BUILD_DRIVER_SCRIPT } from './driver.js';
 import { BuildFailedError, SlugErrorCodes, SlugInputError } from './errors.js';
-import type { BuildExecutor, BuildMount } from './executor.js';
+import type { BuildExecutor, BuildMount, PreparedBuildJob } from './executor.js';
 import { parseProcfile, parseRelease } from './procfile.js';
-import { BUILD_PATHS, PROCESS_TYPES_FILE, SLUG_DEFAULTS, type BuildResult, type ProcessTypes, type SlugShelf } from './types.js';
+import { traceSlug } from './trace.js';
+import { BUILD_PATHS, PROCESS_COMMANDS_DIR, PROCESS_TYPES_FILE, SLUG_DEFAULTS, type BuildResult, type ProcessTypes, type SlugShelf } from './types.js';
 
 export interface BuildSlugOptions {
   /** The app's source as a tar stream (e.g. `git archive` output). */
@@ -45,6 +46,105 @@ export interface BuildSlugOptions {
   signal?: AbortSignal;
   /** Parent of the build's scratch directory. Default the OS temp dir. */
   workDir?: string;
+  /**
+   * A build of this app started ahead with {@link prepareSlugBuild} (e.g. when the push began).
+   * The build takes it over: it is used (when it fits) or discarded, never reused.
+   */
+  preparation?: SlugBuildPreparation;
+}
+
+/** What {@link prepareSlugBuild} needs: the options of the coming build that do not depend on its source. */
+export type PrepareSlugBuildOptions = Pick<BuildSlugOptions, 'app' | 'executor' | 'buildpacksDir' | 'npmDir' | 'memoryBytes' | 'workDir'>;
+
+type HostDirs = Record<'build' | 'cache' | 'env' | 'meta' | 'home' | 'custom', string>;
+
+/** A build's scratch directory and mounts, with its job's environment when started ahead. */
+interface Scratch {
+  work: string;
+  host: HostDirs;
+  mounts: BuildMount[];
+  prepared?: PreparedBuildJob;
+}
+
+/**
+ * A build started before its source arrived: its scratch directory exists and, with an executor
+ * that supports it (Docker), its build container is already started and waits for the job. Give
+ * it to {@link buildSlug} as `preparation`, or `discard` it.
+ */
+export class SlugBuildPreparation {
+  private scratch: Promise<Scratch> | undefined;
+
+  /** @internal Use {@link prepareSlugBuild}. */
+  constructor(
+    readonly app: string,
+    readonly executor: BuildExecutor,
+    scratch: Promise<Scratch>,
+  ) {
+    this.scratch = scratch;
+    scratch.catch(() => {});
+  }
+
+  /** @internal Hand the scratch over to the build (once). */
+  take(): Promise<Scratch> | undefined {
+    const s = this.scratch;
+    this.scratch = undefined;
+    return s;
+  }
+
+  /** Remove the scratch directory and the started build environment. Idempotent; a no-op once a build took it. */
+  async discard(): Promise<void> {
+    const s = await this.take()?.catch(() => undefined);
+    if (s) await releaseScratch(s);
+  }
+}
+
+/**
+ * Start what a build of `app` needs before its source is there: the scratch directory and, when
+ * the executor can (`prepare`), the build container (created and started, waiting for the job).
+ * Docker's container start then overlaps with the push instead of adding to the build.
+ */
+export function prepareSlugBuild(options: PrepareSlugBuildOptions): SlugBuildPreparation {
+  const { app } = options;
+  if (typeof app !== 'string' || !APP_RE.test(app)) throw new SlugInputError(`invalid app name ${JSON.stringify(app)}: use lowercase letters, digits and dashes`, { field: 'app' });
+  return new SlugBuildPreparation(app, options.executor, createScratch(options, true));
+}
+
+async function createScratch(options: PrepareSlugBuildOptions, prepare: boolean): Promise<Scratch> {
+  const work = await mkdtemp(path.join(options.workDir ?? tmpdir(), `flynn-build-${options.app}-`));
+  const dirs = { build: 'build', cache: 'cache', env: 'env', meta: 'meta', home: 'home', custom: 'custom' } as const;
+  const host = Object.fromEntries(Object.entries(dirs).map(([k, v]) => [k, path.join(work, v)])) as HostDirs;
+  try {
+    await Promise.all(Object.values(host).map((d) => mkdir(d, { recursive: true })));
+  } catch (err) {
+    await rm(work, { recursive: true, force: true }).catch(() => {});
+    throw err;
+  }
+  const mounts = baseMounts(host, options);
+  const scratch: Scratch = { work, host, mounts };
+  if (prepare && options.executor.prepare) scratch.prepared = options.executor.prepare({ mounts, memoryBytes: options.memoryBytes ?? SLUG_DEFAULTS.memoryBytes });
+  return scratch;
+}
+
+/** The mounts of every build job; a source's `.buildpacks` may add local buildpacks. */
+function baseMounts(host: HostDirs, options: Pick<BuildSlugOptions, 'buildpacksDir' | 'npmDir'>): BuildMount[] {
+  const npmDir = options.npmDir === null ? undefined : (options.npmDir ?? findNpmDir());
+  const mounts: BuildMount[] = [
+    { hostPath: host.build, path: BUILD_PATHS.build },
+    { hostPath: host.cache, path: BUILD_PATHS.cache },
+    { hostPath: host.env, path: BUILD_PATHS.env, readOnly: true },
+    { hostPath: host.meta, path: BUILD_PATHS.meta },
+    { hostPath: host.home, path: BUILD_PATHS.home },
+    { hostPath: options.buildpacksDir ?? bundledBuildpacksDir(), path: BUILD_PATHS.buildpacks, readOnly: true },
+    // Git buildpacks are cloned here once the source names them; a bind mount shows them then.
+    { hostPath: host.custom, path: BUILD_PATHS.custom, readOnly: true },
+  ];
+  if (npmDir !== undefined) mounts.push({ hostPath: npmDir, path: BUILD_PATHS.npm, readOnly: true });
+  return mounts;
+}
+
+async function releaseScratch(scratch: Scratch): Promise<void> {
+  await scratch.prepared?.discard().catch(() => {});
+  await rm(scratch.work, { recursive: true, force: true }).catch(() => {});
 }
 
 const APP_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -67,14 +167,22 @@ export function cachePath(app: string): string {
 export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult> {
   const started = performance.now();
   const { app, executor, shelf, signal } = options;
-  if (typeof app !== 'string' || !APP_RE.test(app)) throw new SlugInputError(`invalid app name ${JSON.stringify(app)}: use lowercase letters, digits and dashes`, { field: 'app' });
   const env = options.env ?? {};
-  for (const [k, v] of Object.entries(env)) {
-    if (!VAR_RE.test(k)) throw new SlugInputError(`invalid config var name ${JSON.stringify(k)}`, { field: `env.${k}` });
-    if (typeof v !== 'string') throw new SlugInputError(`config var ${k} must be a string`, { field: `env.${k}` });
+  // A preparation handed in is this build's, to use or to discard, whatever happens below.
+  const preparation = options.preparation;
+  try {
+    if (typeof app !== 'string' || !APP_RE.test(app)) throw new SlugInputError(`invalid app name ${JSON.stringify(app)}: use lowercase letters, digits and dashes`, { field: 'app' });
+    for (const [k, v] of Object.entries(env)) {
+      if (!VAR_RE.test(k)) throw new SlugInputError(`invalid config var name ${JSON.stringify(k)}`, { field: `env.${k}` });
+      if (typeof v !== 'string') throw new SlugInputError(`config var ${k} must be a string`, { field: `env.${k}` });
+    }
+  } catch (err) {
+    await preparation?.discard();
+    throw err;
   }
+  const prepared = preparation && preparation.app === app && preparation.executor === executor ? preparation.take() : undefined;
+  if (preparation && !prepared) await preparation.discard();
   const buildpacksDir = options.buildpacksDir ?? bundledBuildpacksDir();
-  const npmDir = options.npmDir === null ? undefined : (options.npmDir ?? findNpmDir());
   const useCache = options.cache ?? true;
   const tail: string[] = [];
   const emit = (line: string) => {
@@ -98,13 +206,14 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
     }
   };
 
-  const work = await mkdtemp(path.join(options.workDir ?? tmpdir(), `flynn-build-${app}-`));
-  const dirs = { build: 'build', cache: 'cache', env: 'env', meta: 'meta', home: 'home', custom: 'custom' } as const;
-  const host = Object.fromEntries(Object.entries(dirs).map(([k, v]) => [k, path.join(work, v)])) as Record<keyof typeof dirs, string>;
+  // A preparation that failed (e.g. no disk space) leaves the build to start afresh, which reports why.
+  const scratch = (await prepared?.catch(() => undefined)) ?? (await createScratch(options, false));
+  const { work, host } = scratch;
+  // This build's own options decide the mounts; a preparation made with others is not used.
+  const mounts = baseMounts(host, options);
   try {
-    await Promise.all(Object.values(host).map((d) => mkdir(d, { recursive: true })));
-
     await step('unpack source', () => unpackTar(options.source, host.build, { gzip: options.sourceGzip ?? false }));
+    traceSlug('source unpacked', app);
 
     const slugignore = await readFile(path.join(host.build, '.slugignore'), 'utf8').catch(() => undefined);
     if (slugignore !== undefined) {
@@ -115,14 +224,6 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
 
     for (const [k, v] of Object.entries(env)) await writeFile(path.join(host.env, k), v, { mode: 0o600 });
 
-    const mounts: BuildMount[] = [
-      { hostPath: host.build, path: BUILD_PATHS.build },
-      { hostPath: host.cache, path: BUILD_PATHS.cache },
-      { hostPath: host.env, path: BUILD_PATHS.env, readOnly: true },
-      { hostPath: host.meta, path: BUILD_PATHS.meta },
-      { hostPath: host.home, path: BUILD_PATHS.home },
-      { hostPath: buildpacksDir, path: BUILD_PATHS.buildpacks, readOnly: true },
-    ];
     const { paths: packPaths, detect } = await step('resolve buildpacks', () => resolveBuildpacks(options, env, host, buildpacksDir, mounts, emit));
 
     let cached = false;
@@ -144,6 +245,7 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
       });
     }
 
+    traceSlug('cache restored', app);
     await writeFile(path.join(host.meta, 'driver.sh'), BUILD_DRIVER_SCRIPT, { mode: 0o755 });
     const jobEnv: Record<string, string> = {
       BUILD_DIR: BUILD_PATHS.build,
@@ -155,13 +257,10 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
       STACK: 'flynn-ts',
     };
     if (options.offline ?? true) jobEnv.FLYNN_NPM_OFFLINE = '1';
-    if (npmDir !== undefined) {
-      mounts.push({ hostPath: npmDir, path: BUILD_PATHS.npm, readOnly: true });
-      jobEnv.FLYNN_NPM_CLI = `${BUILD_PATHS.npm}/bin/npm-cli.js`;
-    }
+    if (mounts.some((m) => m.path === BUILD_PATHS.npm)) jobEnv.FLYNN_NPM_CLI = `${BUILD_PATHS.npm}/bin/npm-cli.js`;
     const timeoutMs = options.timeoutMs ?? SLUG_DEFAULTS.timeoutMs;
     signal?.throwIfAborted();
-    const result = await executor.run({
+    const job = {
       argv: ['/bin/sh', `${BUILD_PATHS.meta}/driver.sh`, ...packPaths],
       env: jobEnv,
       mounts,
@@ -170,7 +269,9 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
       timeoutMs,
       signal,
       onLine: emit,
-    });
+    };
+    const result = await (scratch.prepared ? scratch.prepared.run(job) : executor.run(job));
+    traceSlug('build job done', app);
     const jobStep = (await readFile(path.join(host.meta, 'step'), 'utf8').catch(() => 'start build')).trim();
     if (result.aborted) throw new BuildFailedError(jobStep, 'the build was cancelled', { code: SlugErrorCodes.BUILD_ABORTED, output: [...tail] });
     if (result.timedOut) {
@@ -198,6 +299,11 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
       const merged: ProcessTypes = { ...defaults, ...declared };
       await mkdir(path.join(host.build, path.dirname(PROCESS_TYPES_FILE)), { recursive: true });
       await writeFile(path.join(host.build, PROCESS_TYPES_FILE), `${JSON.stringify(merged, null, 2)}\n`);
+      const commandsDir = path.join(host.build, PROCESS_COMMANDS_DIR);
+      await rm(commandsDir, { recursive: true, force: true });
+      await mkdir(commandsDir, { recursive: true });
+      // Type names are [A-Za-z0-9_-]+ (parseProcfile and parseRelease check): safe as file names.
+      for (const [type, command] of Object.entries(merged)) await writeFile(path.join(commandsDir, type), command);
       return merged;
     });
 
@@ -206,8 +312,10 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
     emit('-----> Compressing slug');
     const slugBytes = await step('compress slug', () => packDir(host.build, slugFile));
     emit(`       done, ${formatBytes(slugBytes)}`);
+    traceSlug('slug packed', app);
     const slugPath = `/slugs/${app}/${id}.tgz`;
     await step('store slug', () => shelf.put(slugPath, createReadStream(slugFile), { signal }));
+    traceSlug('slug stored', app);
 
     if (useCache) {
       // A cache that cannot be saved costs the next build time, not this build its slug.
@@ -219,11 +327,12 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
         emit(` !     Warning: the build cache was not saved: ${(err as Error).message}`);
       }
     }
+    traceSlug('cache saved', app);
     const durationMs = Math.round(performance.now() - started);
     emit(`-----> Build finished in ${(durationMs / 1000).toFixed(1)}s: ${shelf.urlFor(slugPath)}`);
     return { id, slugUrl: shelf.urlFor(slugPath), slugPath, slugBytes, processTypes, buildpacks: usedPacks, durationMs, cached };
   } finally {
-    await rm(work, { recursive: true, force: true }).catch(() => {});
+    await releaseScratch(scratch);
   }
 }
 
@@ -268,7 +377,6 @@ async function resolveBuildpacks(
       paths.push(`${BUILD_PATHS.custom}/${name}`);
     }
   }
-  if (paths.some((p) => p.startsWith(`${BUILD_PATHS.custom}/`))) mounts.push({ hostPath: host.custom, path: BUILD_PATHS.custom, readOnly: true });
   return { paths, detect };
 }
 

@@ -1,14 +1,17 @@
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Duplex } from 'node:stream';
 import Dockerode from 'dockerode';
 import { SlugErrorCodes, BuildFailedError } from './errors.js';
-import type { BuildExecutor, BuildJob, BuildJobResult } from './executor.js';
-import { LineSplitter } from './executor.js';
+import type { BuildExecutor, BuildJob, BuildJobResult, BuildJobSetup, PreparedBuildJob } from './executor.js';
+import { LineSplitter, matchesSetup } from './executor.js';
+import { traceSlug } from './trace.js';
 
 export const DOCKER_EXECUTOR_DEFAULTS = Object.freeze({
   /** The runtime image (`ensureRuntimeImage` builds it): node + busybox. */
   image: 'flynn-ts/runtime:latest',
   /** Builds get no network: the bundled buildpacks need none. */
   network: 'none',
+  /** A prepared build container that gets no job within this many ms is removed, in ms. */
+  preparedIdleMs: 120_000,
 });
 
 export interface DockerBuildExecutorOptions {
@@ -20,12 +23,32 @@ export interface DockerBuildExecutorOptions {
   network?: string;
   /** Extra labels on every build container (tests add their own to clean up). */
   labels?: Record<string, string>;
+  /** Default {@link DOCKER_EXECUTOR_DEFAULTS}.preparedIdleMs. */
+  preparedIdleMs?: number;
+}
+
+/** A created build container with its output attached. */
+interface Attached {
+  container: Dockerode.Container;
+  stream: Duplex;
+  /** Settles when the output stream has ended. */
+  ended: Promise<void>;
+  /** The output stream has ended: the container exited or is gone. */
+  closed: boolean;
+  /** Where output lines go; set once the job is known. */
+  sink: { onLine: (line: string) => void };
+  lines: LineSplitter;
 }
 
 /**
  * Runs the build in a container of the runtime image: labelled `io.flynn-ts=1`,
  * `io.flynn-ts.role=build`, with the job's mounts as bind mounts, its memory limit (swap
  * included), no network by default, and removed when done, whatever happened.
+ *
+ * {@link prepare} creates and starts such a container before the job is known (e.g. while the
+ * source is still being pushed, which hides the engine's container start from the build time):
+ * the container's shell waits on its stdin, and `run` writes the job's environment and command
+ * there. Each prepared container serves one job and is never reused.
  */
 export class DockerBuildExecutor implements BuildExecutor {
   readonly name = 'docker';
@@ -33,30 +56,46 @@ export class DockerBuildExecutor implements BuildExecutor {
   private readonly image: string;
   private readonly network: string;
   private readonly labels: Record<string, string>;
+  private readonly preparedIdleMs: number;
 
   constructor(options: DockerBuildExecutorOptions = {}) {
     this.docker = options.docker ?? new Dockerode();
     this.image = options.image ?? DOCKER_EXECUTOR_DEFAULTS.image;
     this.network = options.network ?? DOCKER_EXECUTOR_DEFAULTS.network;
     this.labels = { ...options.labels, 'io.flynn-ts': '1', 'io.flynn-ts.role': 'build' };
+    this.preparedIdleMs = options.preparedIdleMs ?? DOCKER_EXECUTOR_DEFAULTS.preparedIdleMs;
   }
 
   async run(job: BuildJob): Promise<BuildJobResult> {
+    const attached = await this.createAttached(job, { cmd: job.argv, env: job.env, workDir: job.workDir, stdin: false });
+    attached.sink.onLine = job.onLine;
+    return this.finish(attached, job, () => attached.container.start().then(() => traceSlug('build container started')));
+  }
+
+  prepare(setup: BuildJobSetup): PreparedBuildJob {
+    return new PreparedDockerBuild(this, { mounts: setup.mounts.map((m) => ({ ...m })), memoryBytes: setup.memoryBytes }, this.preparedIdleMs);
+  }
+
+  /** Create a build container and attach to its output (and, with `stdin`, its input). */
+  async createAttached(setup: BuildJobSetup, how: { cmd: string[]; env: Record<string, string>; workDir?: string; stdin: boolean }): Promise<Attached> {
     let container: Dockerode.Container;
     try {
       container = await this.docker.createContainer({
         Image: this.image,
-        Cmd: job.argv,
-        Env: Object.entries(job.env).map(([k, v]) => `${k}=${v}`),
-        WorkingDir: job.workDir,
+        Cmd: how.cmd,
+        Env: Object.entries(how.env).map(([k, v]) => `${k}=${v}`),
+        WorkingDir: how.workDir,
         Labels: this.labels,
+        AttachStdin: how.stdin,
+        OpenStdin: how.stdin,
+        StdinOnce: how.stdin,
         AttachStdout: true,
         AttachStderr: true,
         Tty: false,
         HostConfig: {
-          Binds: job.mounts.map((m) => `${m.hostPath}:${m.path}:${m.readOnly ? 'ro' : 'rw'}`),
-          Memory: job.memoryBytes,
-          MemorySwap: job.memoryBytes,
+          Binds: setup.mounts.map((m) => `${m.hostPath}:${m.path}:${m.readOnly ? 'ro' : 'rw'}`),
+          Memory: setup.memoryBytes,
+          MemorySwap: setup.memoryBytes,
           NetworkMode: this.network,
         },
       });
@@ -67,6 +106,34 @@ export class DockerBuildExecutor implements BuildExecutor {
         cause: err,
       });
     }
+    traceSlug('build container created');
+    try {
+      const stream = (await container.attach({ stream: true, stdout: true, stderr: true, ...(how.stdin ? { stdin: true, hijack: true } : {}) })) as Duplex;
+      const sink = { onLine: (_line: string) => {} };
+      const lines = new LineSplitter((line) => sink.onLine(line));
+      const out = new PassThrough();
+      out.on('data', (d: Buffer) => lines.push(d));
+      this.docker.modem.demuxStream(stream, out, out);
+      const attached: Attached = { container, stream, ended: Promise.resolve(), closed: false, sink, lines };
+      attached.ended = new Promise<void>((resolve) => {
+        const done = () => {
+          attached.closed = true;
+          resolve();
+        };
+        stream.once('end', done);
+        stream.once('close', done);
+        stream.once('error', done);
+      });
+      return attached;
+    } catch (err) {
+      await this.removeContainer(container);
+      throw new BuildFailedError('start build container', `cannot attach to the build container: ${(err as Error).message}`, { code: SlugErrorCodes.EXECUTOR_UNAVAILABLE, cause: err });
+    }
+  }
+
+  /** Start the job (`begin`), wait for it under its timeout and signal, then remove the container. */
+  async finish(attached: Attached, job: BuildJob, begin: () => Promise<void>): Promise<BuildJobResult> {
+    const { container } = attached;
     let timedOut = false;
     let aborted = false;
     const kill = () => container.kill().catch(() => {});
@@ -79,28 +146,110 @@ export class DockerBuildExecutor implements BuildExecutor {
       void kill();
     };
     try {
-      const stream = await container.attach({ stream: true, stdout: true, stderr: true });
-      const lines = new LineSplitter(job.onLine);
-      const out = new PassThrough();
-      out.on('data', (d: Buffer) => lines.push(d));
-      this.docker.modem.demuxStream(stream, out, out);
-      const ended = new Promise<void>((resolve) => {
-        stream.once('end', resolve);
-        stream.once('close', resolve);
-        stream.once('error', () => resolve());
-      });
       job.signal?.addEventListener('abort', onAbort, { once: true });
       if (job.signal?.aborted) onAbort();
-      await container.start();
+      await begin();
       const { StatusCode } = (await container.wait()) as { StatusCode: number };
-      await Promise.race([ended, new Promise((r) => setTimeout(r, 1000))]);
-      lines.flush();
-      const state = (await container.inspect().catch(() => undefined))?.State;
+      traceSlug('build container exited');
+      await Promise.race([attached.ended, new Promise((r) => setTimeout(r, 1000))]);
+      attached.lines.flush();
+      // Only a killed build (137) can have been killed for its memory: spare the engine a round trip otherwise.
+      const state = StatusCode === 137 ? (await container.inspect().catch(() => undefined))?.State : undefined;
       return { exitCode: timedOut || aborted ? -1 : StatusCode, timedOut, aborted, oomKilled: state?.OOMKilled === true };
     } finally {
       clearTimeout(timer);
       job.signal?.removeEventListener('abort', onAbort);
-      await container.remove({ force: true }).catch(() => {});
+      await this.removeContainer(container);
     }
+  }
+
+  async removeContainer(container: Dockerode.Container): Promise<void> {
+    await container.remove({ force: true }).catch(() => {});
+    traceSlug('build container removed');
+  }
+}
+
+const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `'...'` for sh: the value exactly, whatever it holds. */
+function shQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The script a prepared container's shell reads on stdin: the job's environment, directory and command. */
+function launchScript(job: BuildJob): string {
+  const lines: string[] = [];
+  for (const [k, v] of Object.entries(job.env)) {
+    if (!ENV_NAME_RE.test(k)) throw new BuildFailedError('start build container', `invalid environment variable name ${JSON.stringify(k)}`);
+    lines.push(`export ${k}=${shQuote(v)}`);
+  }
+  if (job.workDir !== undefined) lines.push(`cd ${shQuote(job.workDir)} || exit 1`);
+  lines.push(`exec ${job.argv.map(shQuote).join(' ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** A started build container whose shell waits on stdin for its one job. */
+class PreparedDockerBuild implements PreparedBuildJob {
+  private readonly ready: Promise<Attached>;
+  private state: 'waiting' | 'used' | 'discarded' = 'waiting';
+  private readonly idle: NodeJS.Timeout;
+
+  constructor(
+    private readonly executor: DockerBuildExecutor,
+    private readonly setup: BuildJobSetup,
+    idleMs: number,
+  ) {
+    this.ready = (async () => {
+      // `sh -s` reads its commands from stdin: nothing runs until the job is written there.
+      const attached = await executor.createAttached(setup, { cmd: ['/bin/sh', '-s'], env: {}, stdin: true });
+      try {
+        await attached.container.start();
+      } catch (err) {
+        attached.stream.destroy();
+        await executor.removeContainer(attached.container);
+        throw err;
+      }
+      traceSlug('build container started');
+      return attached;
+    })();
+    this.ready.catch(() => {});
+    this.idle = setTimeout(() => void this.discard(), idleMs);
+    this.idle.unref();
+  }
+
+  async run(job: BuildJob): Promise<BuildJobResult> {
+    if (this.state !== 'waiting' || !matchesSetup(job, this.setup)) {
+      await this.discard();
+      return this.executor.run(job);
+    }
+    this.state = 'used';
+    clearTimeout(this.idle);
+    let attached: Attached;
+    try {
+      attached = await this.ready;
+    } catch {
+      return this.executor.run(job); // it reports why a container cannot be had
+    }
+    if (attached.closed) {
+      // The waiting container died or was removed by someone else: start a fresh one.
+      await this.executor.removeContainer(attached.container);
+      return this.executor.run(job);
+    }
+    attached.sink.onLine = job.onLine;
+    return this.executor.finish(attached, job, async () => {
+      const script = launchScript(job);
+      await new Promise<void>((resolve, reject) => attached.stream.write(script, (err) => (err ? reject(err) : resolve())));
+      attached.stream.end(); // closes the shell's stdin (StdinOnce): the job gets no input
+    });
+  }
+
+  async discard(): Promise<void> {
+    if (this.state !== 'waiting') return;
+    this.state = 'discarded';
+    clearTimeout(this.idle);
+    const attached = await this.ready.catch(() => undefined);
+    if (!attached) return;
+    attached.stream.destroy();
+    await this.executor.removeContainer(attached.container);
   }
 }

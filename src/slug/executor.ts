@@ -39,10 +39,45 @@ export interface BuildJobResult {
   oomKilled?: boolean;
 }
 
+/** What is known of a build job before its source has arrived: enough to start its environment. */
+export interface BuildJobSetup {
+  mounts: BuildMount[];
+  /** Memory limit in bytes. */
+  memoryBytes: number;
+}
+
+/**
+ * A build environment started ahead of its job (e.g. while the source is still being pushed),
+ * for exactly one job: it is never reused, and it is torn down after that job or on `discard`.
+ */
+export interface PreparedBuildJob {
+  /**
+   * Run the job in the prepared environment. A job whose mounts or memory limit differ from the
+   * setup's runs as {@link BuildExecutor.run} would, and the prepared environment is discarded.
+   */
+  run(job: BuildJob): Promise<BuildJobResult>;
+  /** Tear the environment down unused. Idempotent; a no-op once `run` was called. */
+  discard(): Promise<void>;
+}
+
 export interface BuildExecutor {
   /** `docker` or `process`, for messages. */
   readonly name: string;
   run(job: BuildJob): Promise<BuildJobResult>;
+  /**
+   * Start the environment of a job ahead of time (optional: an executor whose environments cost
+   * nothing to start leaves it out). Must not throw: a preparation that fails makes `run` fall
+   * back to a fresh start, which reports the failure.
+   */
+  prepare?(setup: BuildJobSetup): PreparedBuildJob;
+}
+
+/** Whether a job's mounts and memory limit are those a setup prepared. */
+export function matchesSetup(job: BuildJob, setup: BuildJobSetup): boolean {
+  if (job.memoryBytes !== setup.memoryBytes || job.mounts.length !== setup.mounts.length) return false;
+  const key = (m: BuildMount) => `${m.hostPath}\0${m.path}\0${m.readOnly === true}`;
+  const want = new Set(setup.mounts.map(key));
+  return job.mounts.every((m) => want.has(key(m)));
 }
 
 /** Turns chunks into lines (LF or CRLF), holding a partial last line until more comes or `flush`. */

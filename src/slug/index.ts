@@ -11,11 +11,11 @@
  * ```
  * @module
  */
-export { buildSlug, cachePath } from './builder.js';
-export type { BuildSlugOptions } from './builder.js';
+export { buildSlug, cachePath, prepareSlugBuild, SlugBuildPreparation } from './builder.js';
+export type { BuildSlugOptions, PrepareSlugBuildOptions } from './builder.js';
 export type { BuildResult, ProcessTypes, SlugShelf } from './types.js';
 export { SLUG_DEFAULTS, BUILD_PATHS, PROCESS_TYPES_FILE } from './types.js';
-export type { BuildExecutor, BuildJob, BuildJobResult, BuildMount } from './executor.js';
+export type { BuildExecutor, BuildJob, BuildJobResult, BuildJobSetup, BuildMount, PreparedBuildJob } from './executor.js';
 export { LineSplitter } from './executor.js';
 export { DockerBuildExecutor, DOCKER_EXECUTOR_DEFAULTS } from './docker-executor.js';
 export type { DockerBuildExecutorOptions } from './docker-executor.js';
@@ -28,4 +28,5 @@ export { parseProcfile, parseRelease } from './procfile.js';
 export { applySlugignore, packDir, unpackTar } from './archive.js';
 export { bundledBuildpacksDir, parseBuildpackRef, findNpmDir } from './buildpack-source.js';
 export type { BuildpackRef } from './buildpack-source.js';
+export { SLUG_TRACE_CHANNEL } from './trace.js';
 export { SlugErrorCodes, SlugInputError, BuildFailedError } from './errors.js';

@@ -56,3 +56,9 @@ export const BUILD_PATHS = Object.freeze({
 /** The file in a slug that records its process types, read by the slug runner. */
 export const PROCESS_TYPES_FILE = '.flynn/process-types.json';
 
+/**
+ * The same process types as one file per type (`<dir>/<type>` holds its command), so the slug
+ * runner's shell fast path can start a type without parsing JSON.
+ */
+export const PROCESS_COMMANDS_DIR = '.flynn/process-types';
+

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { extract } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fingerprintOfKey, generatePrivateKey, publicKeyLine, startGitReceiver, PushRejectedError, type GitReceiver, type Push } from '../../src/git/index.js';
+import { fingerprintOfKey, generatePrivateKey, publicKeyLine, startGitReceiver, PushRejectedError, type GitReceiver, type Push, type PushPreparation } from '../../src/git/index.js';
 
 const exec = promisify(execFile);
 
@@ -30,9 +30,11 @@ async function untar(stream: NodeJS.ReadableStream): Promise<Map<string, string>
 describe('git receiver over real SSH', () => {
   let dir: string;
   let receiver: GitReceiver;
-  const apps = new Set(['myapp', 'other']);
+  const apps = new Set(['myapp', 'other', 'prepared']);
   const authorized = new Set<string>();
-  const deploys: { app: string; files: Map<string, string>; fingerprint: string }[] = [];
+  const deploys: { app: string; files: Map<string, string>; fingerprint: string; preparation?: PushPreparation }[] = [];
+  /** What preparePush handed out, and how often each was disposed of. */
+  const preparations: (PushPreparation & { app: string; disposed: number })[] = [];
   let active = 0;
   let maxActivePerApp = 0;
   /** When set, each deploy waits here (used to prove two deploys overlap). */
@@ -62,6 +64,17 @@ describe('git receiver over real SSH', () => {
           execs++;
           return apps.has(app);
         },
+        preparePush: (app) => {
+          const p = {
+            app,
+            disposed: 0,
+            async dispose() {
+              p.disposed++;
+            },
+          };
+          preparations.push(p);
+          return p;
+        },
         deploy: async (push: Push) => {
           active++;
           maxActivePerApp = Math.max(maxActivePerApp, active);
@@ -70,7 +83,7 @@ describe('git receiver over real SSH', () => {
             const files = await untar(push.archive);
             await (barrier ? barrier(push.app) : new Promise((r) => setTimeout(r, 200)));
             if (files.has('FAIL')) throw new PushRejectedError(`build failed: ${files.get('FAIL')?.trim()}`);
-            deploys.push({ app: push.app, files, fingerprint: push.fingerprint });
+            deploys.push({ app: push.app, files, fingerprint: push.fingerprint, ...(push.preparation ? { preparation: push.preparation } : {}) });
             push.output('=====> deployed');
           } finally {
             active--;
@@ -118,6 +131,23 @@ describe('git receiver over real SSH', () => {
     expect(deploy?.app).toBe('myapp');
     expect(deploy?.files.get('Procfile')).toBe('web: node server.js');
     expect(deploy?.fingerprint).toMatch(/^SHA256:/);
+  });
+
+  it('prepares a push when it begins, hands the preparation to its deploy and disposes of it when the push ends', async () => {
+    const before = preparations.length;
+    const work = await repo('prep', { 'server.js': 'console.log(2)' });
+    const { code } = await push(work, 'prepared', goodKey);
+    expect(code).toBe(0);
+    expect(preparations.length).toBe(before + 1);
+    const prepared = preparations.at(-1);
+    expect(prepared?.app).toBe('prepared');
+    expect(deploys.at(-1)?.preparation).toBe(prepared);
+    expect(prepared?.disposed).toBe(1);
+    // A fetch deploys nothing, so nothing is prepared for it.
+    await exec('git', ['-C', work, 'fetch', '-q', `ssh://git@127.0.0.1:${receiver.port}/prepared.git`, 'main'], {
+      env: { ...process.env, GIT_SSH_COMMAND: `ssh -i ${goodKey} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p ${receiver.port}` },
+    });
+    expect(preparations.length).toBe(before + 1);
   });
 
   it('rejects a push whose deploy fails, with the reason, and leaves the branch where it was', async () => {
