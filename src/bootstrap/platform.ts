@@ -272,7 +272,7 @@ export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'pr
       port: ports.git,
       hostKey: await loadOrCreateHostKey(join(dataDir, 'ssh_host_rsa_key')),
       reposDir: join(dataDir, 'repos'),
-      platform: { authorize: (k) => ready().authorize(k), appExists: (a) => ready().appExists(a), deploy: (p) => ready().deploy(p) },
+      platform: { authorize: (k) => ready().authorize(k), appExists: (a) => ready().appExists(a), deploy: (p) => ready().deploy(p), preparePush: (a) => slot.platform?.preparePush?.(a) },
       logger,
     });
     closers.push(() => git.close());
