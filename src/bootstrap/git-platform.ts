@@ -2,7 +2,7 @@
  * The git receiver's {@link GitPlatform} over the controller: keys and apps from its store, and a
  * push deployed as flynn-receive does it (build the slug → artifact → release → deploy → wait).
  */
-import { channel } from 'node:diagnostics_channel';
+import { tracer } from '../common/trace.js';
 import type { Readable } from 'node:stream';
 import type { ControllerClient } from '../controller/client.js';
 import type { Store } from '../controller/store.js';
@@ -39,11 +39,9 @@ export interface ControllerGitPlatformOptions {
 
 /** Deploy phases are published on this `node:diagnostics_channel` as `{ phase, app }` (tracing, benchmarks). */
 export const DEPLOY_TRACE_CHANNEL = 'flynn-ts:deploy';
-const trace = channel(DEPLOY_TRACE_CHANNEL);
+const publish = tracer(DEPLOY_TRACE_CHANNEL);
 /** Publish a deploy phase on {@link DEPLOY_TRACE_CHANNEL}. */
-export function traceDeploy(phase: string, app: string, jobId?: string): void {
-  if (trace.hasSubscribers) trace.publish({ phase, app, jobId });
-}
+export const traceDeploy = (phase: string, app: string, jobId?: string) => publish(phase, jobId === undefined ? { app } : { app, jobId });
 
 function isNotFound(err: unknown): boolean {
   return (err as { kind?: string }).kind === 'not_found';

@@ -24,7 +24,7 @@ export type { StoreFormationSourceOptions } from './formation-source.js';
 export { StoreRouteSource, toRouterRoute } from './route-source.js';
 export { SchedulerJobRunner, SCHEDULER_JOB_RUNNER_DEFAULTS } from './job-runner.js';
 export type { SchedulerJobRunnerOptions } from './job-runner.js';
-export { ControllerGitPlatform, CONTROLLER_GIT_PLATFORM_DEFAULTS, appUrl } from './git-platform.js';
+export { ControllerGitPlatform, CONTROLLER_GIT_PLATFORM_DEFAULTS, DEPLOY_TRACE_CHANNEL, appUrl } from './git-platform.js';
 export type { ControllerGitPlatformOptions } from './git-platform.js';
 export { bootstrap, BOOTSTRAP_DEFAULTS } from './bootstrap.js';
 export type { BootstrapHandle, BootstrapOptions } from './bootstrap.js';

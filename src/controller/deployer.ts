@@ -1,4 +1,4 @@
-import { channel } from 'node:diagnostics_channel';
+import { tracer } from '../common/trace.js';
 import { sleep } from '../common/lifecycle.js';
 import { DeployFailedError } from './errors.js';
 import type { JobRunner } from './jobs.js';
@@ -7,10 +7,8 @@ import type { App, DeploymentStrategy, Formation, Job } from './types.js';
 
 /** Deployment steps are published on this `node:diagnostics_channel` as `{ phase, app }` (tracing, benchmarks). */
 export const DEPLOYER_TRACE_CHANNEL = 'flynn-ts:deployer';
-const trace = channel(DEPLOYER_TRACE_CHANNEL);
-function traceDeployer(phase: string, app: string): void {
-  if (trace.hasSubscribers) trace.publish({ phase, app });
-}
+const publish = tracer(DEPLOYER_TRACE_CHANNEL);
+const traceDeployer = (phase: string, app: string) => publish(phase, { app });
 
 /** What a deployment must achieve. */
 export interface DeployPlan {

@@ -23,7 +23,7 @@ export { MemoryStore, MemoryKv } from './memory-store.js';
 export { EtcdStore, EtcdKv, ETCD_STORE_DEFAULTS } from './etcd-store.js';
 export type { EtcdStoreOptions } from './etcd-store.js';
 export type { JobRunner, OneOffJobSpec, RunningJob, LogQuery } from './jobs.js';
-export { FormationDeployer, FORMATION_DEPLOYER_DEFAULTS } from './deployer.js';
+export { FormationDeployer, FORMATION_DEPLOYER_DEFAULTS, DEPLOYER_TRACE_CHANNEL } from './deployer.js';
 export type { Deployer, DeployPlan, DeployOptions, FormationDeployerOptions } from './deployer.js';
 export {
   ControllerErrorCodes,

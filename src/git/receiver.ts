@@ -1,6 +1,6 @@
 import { spawn, execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { channel } from 'node:diagnostics_channel';
+import { tracer } from '../common/trace.js';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
@@ -21,10 +21,8 @@ const { Server: SshServer, utils } = ssh2;
 
 /** Push phases are published on this `node:diagnostics_channel` as `{ phase, app }` (tracing, benchmarks). */
 export const GIT_TRACE_CHANNEL = 'flynn-ts:git';
-const trace = channel(GIT_TRACE_CHANNEL);
-function traceGit(phase: string, app: string): void {
-  if (trace.hasSubscribers) trace.publish({ phase, app });
-}
+const publish = tracer(GIT_TRACE_CHANNEL);
+const traceGit = (phase: string, app: string) => publish(phase, { app });
 const run = promisify(execFile);
 
 /** What the receiver needs from the platform (the controller, in a flynn-ts cluster). */

@@ -5,7 +5,7 @@
  */
 import { PassThrough, type Readable } from 'node:stream';
 import Dockerode from 'dockerode';
-import { CloseGuard, sleep } from '../common/lifecycle.js';
+import { childSignal, CloseGuard, sleep } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { DockerUnavailableError, RuntimeError } from './errors.js';
@@ -284,7 +284,13 @@ export class DockerRuntime implements Runtime {
     watched.done = (async (): Promise<ExitStatus> => {
       while (!this.abort.signal.aborted) {
         try {
-          await container.wait({ abortSignal: this.abort.signal });
+          // A child signal per wait: one listener on the runtime's signal however many containers run.
+          const link = childSignal(this.abort.signal);
+          try {
+            await container.wait({ abortSignal: link.signal });
+          } finally {
+            link.release();
+          }
           const info = await container.inspect();
           if (info.State.Running) continue;
           const exit: ExitStatus = {

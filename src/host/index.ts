@@ -40,6 +40,8 @@ export type { HostAgentConfig, HostAgentHandle, StartHostAgentOptions } from './
 export { createHostServer } from './server.js';
 export { HostClient } from './client.js';
 export { portServes, waitUntilServing, READINESS_DEFAULTS } from './readiness.js';
+export type { WaitUntilServingOptions } from './readiness.js';
+export { HOST_TRACE_CHANNEL } from './trace.js';
 export type { JobRequest } from './client.js';
 export { validateJobSpec } from './validate.js';
 export {

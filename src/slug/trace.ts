@@ -1,12 +1,10 @@
-import { channel } from 'node:diagnostics_channel';
+import { tracer } from '../common/trace.js';
 
 /**
  * Build phases are published on this `node:diagnostics_channel` as `{ phase, app? }` (for
  * benchmarks and tracing; free when nobody subscribes). Subscribers take the time on receipt.
  */
 export const SLUG_TRACE_CHANNEL = 'flynn-ts:slug';
-const trace = channel(SLUG_TRACE_CHANNEL);
+const publish = tracer(SLUG_TRACE_CHANNEL);
 
-export function traceSlug(phase: string, app?: string): void {
-  if (trace.hasSubscribers) trace.publish({ phase, app });
-}
+export const traceSlug = (phase: string, app?: string) => publish(phase, app === undefined ? {} : { app });
