@@ -329,6 +329,18 @@ describe.each(SHELLS)('buildpack scripts under $name', (shell) => {
     expect(result.stdout).toContain(`Warning: package.json asks for node "0.10.x" (engines.node); building and running with ${process.version} anyway`);
   });
 
+  it('runs package.json scripts exactly as written, quotes and $ included', async () => {
+    const build = await copyFixture('node-hello');
+    const pkgFile = path.join(build, 'package.json');
+    const pkg = JSON.parse(await readFile(pkgFile, 'utf8'));
+    const scripts = { 'heroku-prebuild': "echo \"pre: it's $((1 + 1))\"", build: "printf '%s\\n' 'b`uild' > built.txt; echo \"$(cat built.txt) done\"" };
+    await writeFile(pkgFile, JSON.stringify({ ...pkg, scripts }));
+    const result = await compile('nodejs', build, await tempDir('cache'), await envDir({}));
+    expect(result.code, result.output).toBe(0);
+    expect(result.stdout).toContain("pre: it's 2");
+    expect(result.stdout).toContain('b`uild done');
+  });
+
   it('fails on a package.json that is not JSON', async () => {
     const build = await copyFixture('node-hello');
     await writeFile(path.join(build, 'package.json'), '{ "name": ');

@@ -8,6 +8,8 @@
 //   node pkg.mjs cache-key FILE...       print a sha256 of the files (missing ones count as absent),
 //                                        the node version and the platform
 //   node pkg.mjs release DIR             print the bin/release YAML for the app in DIR
+//   node pkg.mjs facts FILE              print, as sh assignments for `eval`, everything bin/compile
+//                                        needs from FILE (one node start instead of one per fact)
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -131,6 +133,25 @@ function webCommand(dir) {
   return undefined;
 }
 
+/** Single-quoted for sh: safe to `eval` whatever the string holds. */
+const shQuote = (text) => `'${String(text).replaceAll("'", `'\\''`)}'`;
+
+/** The facts bin/compile reads, as `name='value'` lines. */
+function facts(file) {
+  const pkg = readPackage(file);
+  const count = (...names) => names.reduce((n, name) => n + (pkg[name] && typeof pkg[name] === 'object' ? Object.keys(pkg[name]).length : 0), 0);
+  const range = field(pkg, 'engines.node') ?? '';
+  const lines = {
+    node_version: process.version,
+    range,
+    engines_rc: range ? satisfies(range, process.version) : 0,
+    deps: count('dependencies', 'devDependencies', 'optionalDependencies'),
+    dev_deps: count('devDependencies'),
+  };
+  for (const script of ['heroku-prebuild', 'heroku-postbuild', 'build']) lines[`script_${script.replace('-', '_')}`] = field(pkg, `scripts.${script}`) ?? '';
+  return Object.entries(lines).map(([name, value]) => `${name}=${shQuote(value)}`).join('\n');
+}
+
 const [command, ...args] = process.argv.slice(2);
 switch (command) {
   case 'check':
@@ -156,6 +177,9 @@ switch (command) {
     break;
   case 'cache-key':
     console.log(cacheKey(args));
+    break;
+  case 'facts':
+    console.log(facts(args[0]));
     break;
   case 'release': {
     const web = webCommand(args[0]);
