@@ -32,6 +32,20 @@ export class CloseGuard {
   }
 }
 
+/**
+ * Whether `work` settles within `ms` (true) or the time runs out first (false); a rejection of
+ * `work` is passed on. Unlike racing `sleep(ms)`, no timer outlives the answer and keeps a
+ * finished process alive.
+ */
+export async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Resolve after `ms`, or reject with the signal's reason when aborted first. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

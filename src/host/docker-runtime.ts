@@ -5,7 +5,7 @@
  */
 import { PassThrough, type Readable } from 'node:stream';
 import Dockerode from 'dockerode';
-import { childSignal, CloseGuard, sleep } from '../common/lifecycle.js';
+import { childSignal, CloseGuard, settlesWithin, sleep } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { DockerUnavailableError, RuntimeError } from './errors.js';
@@ -148,8 +148,7 @@ export class DockerRuntime implements Runtime {
     const watched = this.watch(hostId, jobId);
     const container = this.docker.getContainer(containerName(hostId, jobId));
     await container.kill({ signal: 'SIGTERM' }).catch(ignoreGone);
-    const first = await Promise.race([watched.done.then(() => 'exited' as const), sleep(options.graceMs).then(() => 'grace' as const)]);
-    if (first === 'grace') {
+    if (!(await settlesWithin(watched.done, options.graceMs))) {
       watched.killed = true;
       await container.kill({ signal: 'SIGKILL' }).catch(ignoreGone);
     }

@@ -14,7 +14,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { CloseGuard, sleep } from '../common/lifecycle.js';
+import { CloseGuard, settlesWithin } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { JobExistsError, JobNotRunningError, RuntimeError } from './errors.js';
@@ -148,7 +148,7 @@ export class ProcessRuntime implements Runtime {
           code: code ?? 128 + (signal ? (constants.signals[signal] ?? 9) : 9),
           reason: proc.oom ? 'oom' : proc.killed ? 'killed' : 'exit',
         };
-        void Promise.race([streamsDone, sleep(2000)]).then(async () => {
+        void settlesWithin(streamsDone, 2000).then(async () => {
           await new Promise<void>((r) => out.end(r));
           proc.exit = exit;
           proc.lines.end();
@@ -167,8 +167,7 @@ export class ProcessRuntime implements Runtime {
     const proc = this.jobs.get(keyOf(hostId, jobId));
     if (!proc || proc.exit) return;
     killGroup(proc.pgid, 'SIGTERM');
-    const first = await Promise.race([proc.done.then(() => 'exited' as const), sleep(options.graceMs).then(() => 'grace' as const)]);
-    if (first === 'grace' && !proc.exit) {
+    if (!(await settlesWithin(proc.done, options.graceMs)) && !proc.exit) {
       proc.killed = true;
       killGroup(proc.pgid, 'SIGKILL');
     }

@@ -3,7 +3,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
-import { CloseGuard, sleep, type Closable } from '../common/lifecycle.js';
+import { CloseGuard, settlesWithin, sleep, type Closable } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { Discovery } from '../discovery/discovery.js';
 import { BackendRegistry } from './backends.js';
@@ -299,7 +299,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   void follow();
   await first;
   // Give the services routed at start their first backend list, so the first requests find them.
-  await Promise.race([Promise.all(backends.services().map((s) => backends.get(s)?.ready)), sleep(config.backendsReadyTimeoutMs)]);
+  await settlesWithin(Promise.all(backends.services().map((s) => backends.get(s)?.ready)), config.backendsReadyTimeoutMs);
   logger.info('router listening', { http: `${options.http.host}:${httpPort}`, ...(httpsServer ? { https: `${options.https?.host}:${httpsPort}` } : {}) });
 
   const bound = (host: string, port: number, scheme: string): BoundAddress => ({ host, port, url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}` });
