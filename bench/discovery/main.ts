@@ -92,11 +92,9 @@ async function main(): Promise<void> {
   const server = await startDiscoveryServer({ discovery: backend, host: '127.0.0.1', port: 0 });
   const httpConfig: DiscoveryConfig = { backend: 'http', url: server.url };
   const httpWatcher = createDiscovery(httpConfig);
+  let httpMedian: number | undefined;
   try {
-    const httpMedian = report('http (server on memory)', await measure('http', httpConfig, httpWatcher));
-    if (etcdMedian !== undefined) {
-      console.log(`etcd median vs 50 ms target: ${(etcdMedian / 50).toFixed(2)}x of budget; http/etcd median ratio ${(httpMedian / etcdMedian).toFixed(2)}`);
-    }
+    httpMedian = report('http (server on memory)', await measure('http', httpConfig, httpWatcher));
   } finally {
     await httpWatcher.close();
     await server.close();
@@ -115,5 +113,11 @@ async function main(): Promise<void> {
     await frontWatcher.close();
     await front.close();
     await etcdBehind.close();
+  }
+
+  if (etcdMedian !== undefined) {
+    console.log(`\ngoal: a registration seen 'up' by a watcher in another process within 50 ms`);
+    console.log(`  etcd median ${etcdMedian.toFixed(1)} ms = ${(etcdMedian / 50).toFixed(2)}x the goal (${etcdMedian < 50 ? 'met' : 'not met'})`);
+    if (httpMedian !== undefined) console.log(`  http-over-memory / etcd medians: ${(httpMedian / etcdMedian).toFixed(2)}x`);
   }
 }
