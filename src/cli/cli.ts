@@ -1,10 +1,11 @@
 import { parseArgs } from 'node:util';
 import { appCommands } from './commands-app.js';
 import { clusterCommands } from './commands-cluster.js';
+import { serverCommands } from './commands-server.js';
 import { CommandContext, type CliIo, type Command, type GlobalFlags, type OptionSpec, type Values } from './context.js';
 import { CliError } from './errors.js';
 
-export const COMMANDS: readonly Command[] = [...clusterCommands, ...appCommands];
+export const COMMANDS: readonly Command[] = [...serverCommands, ...clusterCommands, ...appCommands];
 
 const COMMON: OptionSpec = { app: { type: 'string', short: 'a' }, help: { type: 'boolean', short: 'h' } };
 
@@ -67,7 +68,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return 2;
   }
   const cmd = COMMANDS.find((c) => c.name === name);
-  if (!cmd) return fail(io, new CliError(`unknown command ${JSON.stringify(name)} (see flynn --help)`, { usage: true }));
+  if (!cmd) {
+    const near = closestCommand(name);
+    return fail(io, new CliError(`unknown command ${JSON.stringify(name)}${near ? `; did you mean ${JSON.stringify(near)}?` : ' (see flynn --help)'}`, { usage: true }));
+  }
   const options = { ...COMMON, ...cmd.options };
   const args = argv.slice(i + 1);
   const { own, rest } = cmd.passThrough ? splitPassThrough(args, options) : { own: args, rest: [] };
@@ -93,6 +97,35 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   } finally {
     await ctx.close();
   }
+}
+
+/**
+ * Edit distance with adjacent transpositions (optimal string alignment): `scael` is 1 from
+ * `scale`, where plain Levenshtein counts 2.
+ */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const at = (i: number, j: number) => (d[i] as number[])[j] as number;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, at(i - 2, j - 2) + 1);
+      (d[i] as number[])[j] = best;
+    }
+  }
+  return at(a.length, b.length);
+}
+
+/** The command nearest to a mistyped name: at most 2 edits away (1 for names of up to 4 letters), ties to the first listed. */
+function closestCommand(name: string): string | undefined {
+  const limit = name.length <= 4 ? 1 : 2;
+  let best: { name: string; distance: number } | undefined;
+  for (const c of COMMANDS) {
+    const distance = editDistance(name.toLowerCase(), c.name);
+    if (distance <= limit && (best === undefined || distance < best.distance)) best = { name: c.name, distance };
+  }
+  return best?.name;
 }
 
 function fail(io: CliIo, err: unknown): number {

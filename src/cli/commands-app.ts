@@ -85,6 +85,7 @@ export const appCommands: Command[] = [
     name: 'log',
     usage: 'log [-a APP] [-f] [-t TYPE] [-n LINES] [JOB]',
     summary: "print an app's logs (one job's with JOB); -f follows",
+    help: 'JOB is a job id or a unique prefix of one (at least 8 characters, as the log lines show: web.a8d84235).',
     options: { follow: { type: 'boolean', short: 'f' }, type: { type: 'string', short: 't' }, lines: { type: 'string', short: 'n' } },
     args: [0, 1],
     async run(ctx) {
@@ -206,14 +207,38 @@ export const appCommands: Command[] = [
   {
     name: 'releases',
     usage: 'releases [-a APP] [--json]',
-    summary: "list an app's releases",
+    summary: "list an app's releases, newest first: which one is serving, which failed to deploy",
+    help: [
+      'STATUS is "current" for the release that is serving, else the status of its last deployment:',
+      '"failed" (with why), "running", "pending", or empty when it served once and was replaced.',
+      '--json adds "status" to each release.',
+    ].join('\n'),
     options: { json: { type: 'boolean' } },
     async run(ctx) {
       const client = await ctx.client();
       const app = await client.getApp(await ctx.app());
-      const releases = await client.listReleases(app.id);
-      if (ctx.json) return ctx.printJson(releases);
-      ctx.out(formatTable(['VERSION', 'ID', 'PROCESSES', 'CREATED', ''], releases.reverse().map((r) => [`v${r.version}`, r.id, Object.keys(r.processes).join(',') || '-', shortTime(r.createdAt), r.id === app.releaseId ? '(current)' : ''])));
+      const [releases, deployments] = await Promise.all([client.listReleases(app.id), client.listDeployments(app.id)]);
+      const last = new Map<string, Deployment>();
+      for (const d of deployments) {
+        const seen = last.get(d.newReleaseId);
+        if (seen === undefined || d.createdAt >= seen.createdAt) last.set(d.newReleaseId, d);
+      }
+      const status = (id: string): string => {
+        if (id === app.releaseId) return 'current';
+        const d = last.get(id);
+        return d === undefined || d.status === 'complete' ? '' : d.status;
+      };
+      const rows = releases.reverse().map((r) => ({ ...r, status: status(r.id) }));
+      if (ctx.json) return ctx.printJson(rows);
+      ctx.out(
+        formatTable(
+          ['VERSION', 'ID', 'PROCESSES', 'CREATED', 'STATUS'],
+          rows.map((r) => {
+            const error = r.status === 'failed' ? last.get(r.id)?.error : undefined;
+            return [`v${r.version}`, r.id, Object.keys(r.processes).join(',') || '-', shortTime(r.createdAt), error ? `failed: ${error.split('\n')[0]}` : r.status];
+          }),
+        ),
+      );
     },
   },
   {
@@ -234,6 +259,7 @@ export const appCommands: Command[] = [
     name: 'kill',
     usage: 'kill [-a APP] JOB',
     summary: 'stop a job (the scheduler starts a replacement if the formation wants one)',
+    help: 'JOB is a job id or a unique prefix of one (at least 8 characters, as flynn log shows).',
     args: [1, 1],
     async run(ctx) {
       const job = ctx.positionals[0] ?? '';

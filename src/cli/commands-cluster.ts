@@ -1,65 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ControllerClient } from '../controller/client.js';
-import { configPath, gitUrl, readConfig, writeConfig } from './config.js';
+import type { ControllerClient } from '../controller/client.js';
+import { appFromGitUrl, gitUrl, type ClusterConfig } from './config.js';
 import type { Command } from './context.js';
 import { CliError } from './errors.js';
-import { git, inGitRepo, remoteUrl } from './git.js';
-import { knownHostsPath, pinGitHost, pinnedSshCommand } from './ssh-pin.js';
+import { git, inGitRepo, remotes, remoteUrl } from './git.js';
+import { knownHostsPath, pinnedSshCommand } from './ssh-pin.js';
 import { formatTable, shortTime } from './table.js';
-import { pinnedAgent } from './tls-pin.js';
+
+/** Where a cluster's git receiver is: the configured host, else what the controller says, else port 2222 of the controller's host. */
+async function clusterGitHost(cluster: ClusterConfig, client: ControllerClient): Promise<string> {
+  return cluster.gitHost ?? (await client.status()).gitHost ?? `${new URL(cluster.url).hostname}:2222`;
+}
 
 export const clusterCommands: Command[] = [
-  {
-    name: 'server-add',
-    usage: 'server-add [-g githost] [--git-fingerprint SHA256:...] [-p pin] [-d] [--no-verify] NAME URL KEY',
-    summary: 'add a cluster to ~/.flynnrc ($FLYNNRC)',
-    help: [
-      'The first cluster added (or one added with -d) is the default. The controller must answer and',
-      'accept KEY, unless --no-verify is given.',
-      '--git-fingerprint (with -g) pins the git server: its SSH host key is fetched, checked against the',
-      'fingerprint and kept in ~/.flynn/known_hosts ($FLYNN_KNOWN_HOSTS); flynn create makes git trust it.',
-    ].join('\n'),
-    options: {
-      githost: { type: 'string', short: 'g' },
-      'git-fingerprint': { type: 'string' },
-      pin: { type: 'string', short: 'p' },
-      default: { type: 'boolean', short: 'd' },
-      'no-verify': { type: 'boolean' },
-    },
-    args: [3, 3],
-    async run(ctx) {
-      const [name, url, key] = ctx.positionals as [string, string, string];
-      try {
-        const parsed = new URL(url);
-        if (!['http:', 'https:'].includes(parsed.protocol)) throw new Error('not http(s)');
-      } catch {
-        throw new CliError(`URL ${JSON.stringify(url)} is not an http(s) URL`);
-      }
-      const path = configPath(ctx.io.env);
-      const rc = await readConfig(path);
-      if (rc.clusters.some((c) => c.name === name)) throw new CliError(`a cluster named ${JSON.stringify(name)} already exists in ${path}`);
-      const gitHost = typeof ctx.values.githost === 'string' ? ctx.values.githost : undefined;
-      const gitFingerprint = typeof ctx.values['git-fingerprint'] === 'string' ? ctx.values['git-fingerprint'] : undefined;
-      if (gitFingerprint !== undefined && gitHost === undefined) throw new CliError('--git-fingerprint needs -g githost', { usage: true });
-      const entry = {
-        name,
-        url,
-        key,
-        ...(gitHost !== undefined ? { gitHost } : {}),
-        ...(gitFingerprint !== undefined ? { gitFingerprint: gitFingerprint.trim().replace(/=+$/, '') } : {}),
-        ...(typeof ctx.values.pin === 'string' ? { tlsPin: ctx.values.pin } : {}),
-      };
-      // Check before writing anything: a controller that refuses the key, or a git host key that does not match, adds no cluster.
-      if (ctx.values['no-verify'] !== true) await verifyCluster(entry);
-      const knownHosts = gitFingerprint !== undefined && gitHost !== undefined ? await pinGitHost(ctx.io.env, gitHost, gitFingerprint) : undefined;
-      rc.clusters.push(entry);
-      if (rc.clusters.length === 1 || ctx.values.default === true) rc.default = name;
-      await writeConfig(path, rc);
-      ctx.out(`Cluster "${name}" added${rc.default === name ? ' and set as default' : ''}.`);
-      if (knownHosts !== undefined) ctx.out(`Git host ${gitHost} pinned to ${entry.gitFingerprint} in ${knownHosts}.`);
-    },
-  },
   {
     name: 'key-add',
     usage: 'key-add [FILE]',
@@ -115,7 +69,7 @@ export const clusterCommands: Command[] = [
       ctx.out(`Created ${app.name}`);
       if (!(await inGitRepo(ctx.io.cwd))) return;
       const cluster = await ctx.cluster();
-      const gitHost = cluster.gitHost ?? (await client.status()).gitHost ?? `${new URL(cluster.url).hostname}:2222`;
+      const gitHost = await clusterGitHost(cluster, client);
       const remote = typeof ctx.values.remote === 'string' ? ctx.values.remote : 'flynn';
       const url = gitUrl(gitHost, app.name);
       const args = (await remoteUrl(ctx.io.cwd, remote)) === undefined ? ['remote', 'add', remote, url] : ['remote', 'set-url', remote, url];
@@ -185,32 +139,22 @@ export const clusterCommands: Command[] = [
         // y/yes in any case, or the app's name as given (Heroku's --confirm APP).
         if (!/^y(es)?$/i.test(answer) && answer !== name) throw new CliError('not deleted');
       }
-      const app = await (await ctx.client()).deleteApp(name);
+      const client = await ctx.client();
+      const app = await client.deleteApp(name);
       ctx.out(`Deleted ${app.name} (${app.id})`);
+      // Like heroku apps:destroy: the repository's remotes that push to the deleted app go too.
+      const found = await remotes(ctx.io.cwd);
+      if (found.size === 0) return;
+      const url = gitUrl(await clusterGitHost(await ctx.cluster(), client).catch(() => ''), app.name);
+      for (const [remote, remoteTo] of found) {
+        if (remoteTo !== url && !(remote === 'flynn' && appFromGitUrl(remoteTo) === app.name)) continue;
+        const res = await git(ctx.io.cwd, ['remote', 'remove', remote]);
+        if (res.code === 0) ctx.out(`Removed git remote ${remote} (${remoteTo}).`);
+        else ctx.io.stderr(`flynn: could not remove git remote ${remote}: ${res.stderr.trim()}\n`);
+      }
     },
   },
 ];
-
-/** Check that the controller answers at the cluster's URL and accepts its key, with a one-line reason if not. */
-async function verifyCluster(cluster: { url: string; key: string; tlsPin?: string }): Promise<void> {
-  const agent = cluster.tlsPin !== undefined && cluster.url.startsWith('https:') ? pinnedAgent(cluster.tlsPin) : undefined;
-  const client = new ControllerClient({ url: cluster.url, key: cluster.key, ...(agent ? { dispatcher: agent } : {}) });
-  try {
-    await client.listApps();
-  } catch (err) {
-    const kind = (err as { kind?: string }).kind;
-    const why =
-      kind === 'unauthorized'
-        ? `the controller at ${cluster.url} refused the key (HTTP 401): check KEY`
-        : kind === 'unavailable'
-          ? `cannot reach a controller at ${cluster.url}: ${(err as Error).message.replace(/^cannot reach \S+: /, '')}`
-          : `${cluster.url} does not answer like a flynn controller: ${(err as Error).message}`;
-    throw new CliError(`${why} (not added; --no-verify adds it anyway)`);
-  } finally {
-    await client.close();
-    await agent?.close();
-  }
-}
 
 export function routeLabel(r: { type: string; domain?: string; path?: string; port?: number }): string {
   return r.type === 'http' ? `http:${r.domain}${r.path && r.path !== '/' ? r.path : ''}` : `tcp:${r.port}`;

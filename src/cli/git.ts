@@ -24,3 +24,15 @@ export async function remoteUrl(cwd: string, remote: string): Promise<string | u
   const res = await git(cwd, ['remote', 'get-url', remote]);
   return res.code === 0 ? res.stdout.trim() : undefined;
 }
+
+/** The repository's remotes: name → fetch URL (none outside a repository). */
+export async function remotes(cwd: string): Promise<Map<string, string>> {
+  const res = await git(cwd, ['config', '--local', '--get-regexp', '^remote\\..*\\.url$']);
+  const found = new Map<string, string>();
+  if (res.code !== 0) return found;
+  for (const line of res.stdout.split('\n')) {
+    const m = /^remote\.(.+)\.url (.*)$/.exec(line.trim());
+    if (m) found.set(m[1] as string, m[2] as string);
+  }
+  return found;
+}

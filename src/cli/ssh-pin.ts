@@ -4,7 +4,7 @@
  * known_hosts file of the CLI's own that `flynn create` points the repository's ssh at. OpenSSH
  * reads `~/.ssh` from the passwd entry, not `$HOME`, so the CLI cannot rely on the user's file.
  */
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import ssh2 from 'ssh2';
@@ -66,9 +66,9 @@ function keyType(blob: Buffer): string {
 
 /**
  * Fetch the host key of `gitHost`, check it has `fingerprint` (`SHA256:...`, as `ssh-keygen -l`
- * prints it) and record it in the CLI's known_hosts file. Returns that file's path.
+ * prints it) and record it in the CLI's known_hosts file. Returns that file's path and the line.
  */
-export async function pinGitHost(env: NodeJS.ProcessEnv, gitHost: string, fingerprint: string): Promise<string> {
+export async function pinGitHost(env: NodeJS.ProcessEnv, gitHost: string, fingerprint: string): Promise<{ path: string; line: string }> {
   const want = fingerprint.trim().replace(/=+$/, '');
   if (!/^SHA256:[A-Za-z0-9+/]{43}$/.test(want)) throw new CliError(`git fingerprint must be SHA256:<43 base64 chars> (as ssh-keygen -l prints it), got ${JSON.stringify(fingerprint)}`, { usage: true });
   const blob = await fetchHostKey(gitHost);
@@ -81,7 +81,28 @@ export async function pinGitHost(env: NodeJS.ProcessEnv, gitHost: string, finger
     await mkdir(dirname(path), { recursive: true });
     await appendFile(path, `${line}\n`, { mode: 0o644 });
   }
-  return path;
+  return { path, line };
+}
+
+/**
+ * Remove the keys pinned for `gitHost` from the CLI's known_hosts file, except the line `keep`
+ * (the key just pinned when a cluster is replaced). Returns how many lines were removed.
+ */
+export async function unpinGitHost(env: NodeJS.ProcessEnv, gitHost: string, keep?: string): Promise<number> {
+  const path = knownHostsPath(env);
+  const existing = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (existing === undefined) return 0;
+  const name = knownHostsName(gitHost);
+  const lines = existing.split('\n').filter((l) => l !== '');
+  const kept = lines.filter((l) => l === keep || l.split(' ')[0] !== name);
+  if (kept.length === lines.length) return 0;
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, kept.map((l) => `${l}\n`).join(''), { mode: 0o644 });
+  await rename(tmp, path);
+  return lines.length - kept.length;
 }
 
 /** Single-quote for sh (git runs `core.sshCommand` through the shell). */

@@ -2,6 +2,7 @@ import { ConflictError, FlynnError, InvalidInputError, NotFoundError, Unavailabl
 
 export const ControllerErrorCodes = Object.freeze({
   INVALID_INPUT: 'FLYNN_ERR_CONTROLLER_INVALID_INPUT',
+  AMBIGUOUS_JOB: 'FLYNN_ERR_CONTROLLER_AMBIGUOUS_JOB',
   APP_NOT_FOUND: 'FLYNN_ERR_CONTROLLER_APP_NOT_FOUND',
   NOT_FOUND: 'FLYNN_ERR_CONTROLLER_NOT_FOUND',
   NAME_TAKEN: 'FLYNN_ERR_CONTROLLER_NAME_TAKEN',
@@ -60,5 +61,12 @@ export class DeployFailedError extends FlynnError {
 export class StoreUnavailableError extends UnavailableError {
   constructor(message: string, options: FlynnErrorOptions = {}) {
     super(ControllerErrorCodes.STORE_UNAVAILABLE, message, options);
+  }
+}
+
+/** A job id prefix that more than one of the app's jobs start with; `detail.candidates` lists them. */
+export class AmbiguousJobError extends InvalidInputError {
+  constructor(prefix: string, candidates: string[]) {
+    super(ControllerErrorCodes.AMBIGUOUS_JOB, `job id prefix ${JSON.stringify(prefix)} matches ${candidates.length} jobs: ${candidates.join(', ')}`, { field: 'job', detail: { candidates } });
   }
 }

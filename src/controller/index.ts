@@ -30,13 +30,15 @@ export {
   ControllerInputError,
   AppNotFoundError,
   ObjectNotFoundError,
+  AmbiguousJobError,
   NameTakenError,
   ControllerConflictError,
   DeployInProgressError,
   DeployFailedError,
   StoreUnavailableError,
 } from './errors.js';
-export { validateAppName, parsePublicKey } from './validate.js';
+export { validateAppName, parsePublicKey, reservedEnvReason, RESERVED_ENV, RESERVED_ENV_PREFIX } from './validate.js';
+export { resolveJobId, JOB_PREFIX_MIN } from './job-ref.js';
 export type { ParsedKey } from './validate.js';
 export { DEPLOYMENT_TRANSITIONS } from './types.js';
 export type {

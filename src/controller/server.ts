@@ -13,7 +13,8 @@ import { MemoryStore } from './memory-store.js';
 import * as S from './schemas.js';
 import type { Store } from './store.js';
 import type { App, CreateAppInput, CreateArtifactInput, CreateReleaseInput, CreateRouteInput, EnvChange, Release, ReleaseChange, RollbackChange, RunJobInput, UpdateAppInput } from './types.js';
-import { validateAppName, validateDomain, validateEnvKey, validatePath, validatePort, validateService, validateUrl } from './validate.js';
+import { validateAppName, validateConfigKey, validateDomain, validateEnvKey, validatePath, validatePort, validateService, validateUrl } from './validate.js';
+import { resolveJobId } from './job-ref.js';
 
 export interface ControllerOptions {
   /** The cluster key: Basic-auth password or Bearer token on every request. Required, non-empty. */
@@ -120,7 +121,12 @@ export async function startController(options: ControllerOptions): Promise<Contr
     // releases
     r.post('/apps/:app/releases', { schema: { body: S.createReleaseBody } }, async (req: Req<{ app: string }, CreateReleaseInput>, reply) => {
       const a = await app(req.params.app);
-      for (const k of Object.keys(req.body.env ?? {})) validateEnvKey(k);
+      // A platform-set name is refused unless it is carried over unchanged from the current release (set before it was refused).
+      const carried = a.releaseId === null ? {} : (await store.getRelease(a.id, a.releaseId)).env;
+      for (const [k, v] of Object.entries(req.body.env ?? {})) {
+        if (carried[k] === v) validateEnvKey(k);
+        else validateConfigKey(k);
+      }
       const artifactId = req.body.artifactId ?? null;
       let processes = req.body.processes;
       if (processes === undefined) {
@@ -176,7 +182,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
       const a = await app(req.params.app);
       const set = req.body.set ?? {};
       const unset = req.body.unset ?? [];
-      for (const k of Object.keys(set)) validateEnvKey(k, 'set');
+      for (const k of Object.keys(set)) validateConfigKey(k, 'set');
       for (const k of unset) validateEnvKey(k, 'unset');
       if (Object.keys(set).length === 0 && unset.length === 0) throw new ControllerInputError('set', 'nothing to change: give set and/or unset');
       const current = a.releaseId === null ? undefined : await store.getRelease(a.id, a.releaseId);
@@ -226,12 +232,12 @@ export async function startController(options: ControllerOptions): Promise<Contr
     r.get('/apps/:app/jobs', async (req: Req) => jobs.listJobs((await app(req.params.app)).id));
     r.delete('/apps/:app/jobs/:job', async (req: Req<{ app: string; job: string }>, reply) => {
       const a = await app(req.params.app);
-      await jobs.killJob(a.id, req.params.job);
+      await jobs.killJob(a.id, await resolveJobId(jobs, a.id, req.params.job));
       return reply.status(204).send();
     });
     r.post('/apps/:app/jobs', { schema: { body: S.runJobBody } }, async (req: Req<{ app: string }, RunJobInput>, reply) => {
       const a = await app(req.params.app);
-      for (const k of Object.keys(req.body.env ?? {})) validateEnvKey(k);
+      for (const k of Object.keys(req.body.env ?? {})) validateConfigKey(k);
       if (a.releaseId === null) throw new ControllerInputError('app', `app ${a.name} has no release to run a command in: deploy first`);
       const release = await store.getRelease(a.id, a.releaseId);
       const artifactUrl = release.artifactId === null ? null : (await store.getArtifact(release.artifactId)).url;
@@ -264,7 +270,8 @@ export async function startController(options: ControllerOptions): Promise<Contr
       const a = await app(req.params.app);
       const abort = new AbortController();
       const follow = req.query.follow === '1' || req.query.follow === 'true';
-      const lines = await jobs.logs(a.id, { ...(req.query.job ? { jobId: req.query.job } : {}), ...(req.query.type ? { type: req.query.type } : {}), ...(req.query.lines ? { lines: Number(req.query.lines) } : {}), follow, signal: abort.signal });
+      const jobId = req.query.job ? await resolveJobId(jobs, a.id, req.query.job) : undefined;
+      const lines = await jobs.logs(a.id, { ...(jobId !== undefined ? { jobId } : {}), ...(req.query.type ? { type: req.query.type } : {}), ...(req.query.lines ? { lines: Number(req.query.lines) } : {}), follow, signal: abort.signal });
       const writer = sse(req, reply);
       void writer.closed.then(() => abort.abort(new Error('client went away')));
       let n = 0;

@@ -17,6 +17,35 @@ export function validateEnvKey(key: string, field = 'env'): string {
   return key;
 }
 
+/**
+ * Names the platform sets in every job's environment itself: a value in an app's env would be
+ * overridden in web jobs (PORT) or break the job (SLUG_URL, HOME), so the controller refuses them,
+ * as Heroku refuses PORT. `FLYNN_*` is reserved as a whole for the platform's own variables.
+ */
+export const RESERVED_ENV: Readonly<Record<string, string>> = Object.freeze({
+  PORT: 'the platform sets PORT to the port each web job must listen on',
+  HOSTNAME: 'the platform sets HOSTNAME to the job id',
+  HOME: 'the slug runner sets HOME to the app directory',
+  SLUG_URL: "the platform sets SLUG_URL to the release's slug",
+  APP_DIR: 'the platform sets APP_DIR to where the slug is unpacked',
+});
+export const RESERVED_ENV_PREFIX = 'FLYNN_';
+
+/** Why `key` is the platform's to set, or undefined when an app may set it. */
+export function reservedEnvReason(key: string): string | undefined {
+  if (Object.hasOwn(RESERVED_ENV, key)) return RESERVED_ENV[key];
+  if (key.startsWith(RESERVED_ENV_PREFIX)) return `${RESERVED_ENV_PREFIX}* names are reserved for the platform (FLYNN_APP, FLYNN_JOB_ID, ...)`;
+  return undefined;
+}
+
+/** A key an app may set in its env: a valid name that the platform does not set itself. */
+export function validateConfigKey(key: string, field = 'env'): string {
+  validateEnvKey(key, field);
+  const why = reservedEnvReason(key);
+  if (why !== undefined) throw new ControllerInputError(field, `${key} cannot be set in an app's env: ${why}`);
+  return key;
+}
+
 export function validateDomain(domain: string, field = 'domain'): string {
   if (domain.length > 253 || !DOMAIN.test(domain)) throw new ControllerInputError(field, `${field} ${JSON.stringify(domain)} is not a valid lowercase domain name`);
   return domain;

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -53,7 +53,8 @@ describe('flynn CLI against a real controller', () => {
     const help = await flynn(['scale', '--help']);
     expect(help).toMatchObject({ code: 0 });
     expect(help.stdout).toMatch(/^usage: flynn scale/);
-    expect((await flynn(['nope'])).code).toBe(2);
+    expect(await flynn(['nope'])).toEqual({ code: 2, stdout: '', stderr: 'flynn: unknown command "nope" (see flynn --help)\n' });
+    expect(await flynn(['scael'])).toEqual({ code: 2, stdout: '', stderr: 'flynn: unknown command "scael"; did you mean "scale"?\n' });
   });
 
   it('server-add writes $FLYNNRC; create adds the flynn git remote from the githost', async () => {
@@ -61,7 +62,11 @@ describe('flynn CLI against a real controller', () => {
     expect(add).toMatchObject({ code: 0 });
     const written = JSON.parse(await readFile(rc, 'utf8'));
     expect(written).toEqual({ default: 'test', clusters: [{ name: 'test', url: h.controller.url, key: KEY, gitHost: '127.0.0.3:2222' }] });
-    expect((await flynn(['server-add', 'test', h.controller.url, KEY])).code).toBe(1);
+    expect(await flynn(['server-add', 'test', h.controller.url, KEY])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `flynn: a cluster named "test" already exists in ${rc}: replace it with flynn server-add --force, or remove it with flynn server-remove test\n`,
+    });
     const created = await flynn(['create', 'myapp'], { cwd: repo });
     expect(created.code).toBe(0);
     expect(created.stdout).toContain('Created myapp');
@@ -83,6 +88,33 @@ describe('flynn CLI against a real controller', () => {
     const forced = await flynn(['server-add', '--no-verify', 'offline', 'http://127.0.0.1:9', KEY]);
     expect(forced).toMatchObject({ code: 0, stdout: 'Cluster "offline" added.\n' });
     expect(JSON.parse(await readFile(rc, 'utf8')).clusters.map((c: { name: string }) => c.name)).toEqual(['test', 'offline']);
+  });
+
+  it('lists clusters, replaces one with --force and removes one with its pinned git host key', async () => {
+    const list = (await flynn(['servers'])).stdout.split('\n');
+    expect(list[0]).toMatch(/^NAME\s+URL\s+GIT HOST$/);
+    expect(list[1]).toMatch(new RegExp(`^test\\s+${h.controller.url}\\s+127\\.0\\.0\\.3:2222\\s+\\(default\\)$`));
+    expect(list[2]).toMatch(/^offline\s+http:\/\/127\.0\.0\.1:9\s+-$/);
+    expect(JSON.parse((await flynn(['servers', '--json'])).stdout)).toEqual([
+      { name: 'test', url: h.controller.url, gitHost: '127.0.0.3:2222', default: true },
+      { name: 'offline', url: 'http://127.0.0.1:9', default: false },
+    ]);
+    // A cluster whose git host was pinned (as server-add --git-fingerprint leaves it), next to another host's pin.
+    const fp = 'SHA256:' + 'A'.repeat(43);
+    const config = JSON.parse(await readFile(rc, 'utf8'));
+    config.clusters.push({ name: 'pinned', url: 'http://127.0.0.1:9', key: KEY, gitHost: '127.0.0.9:2022', gitFingerprint: fp });
+    await writeFile(rc, JSON.stringify(config));
+    const knownHosts = join(dir, '.flynn', 'known_hosts');
+    await mkdir(join(dir, '.flynn'), { recursive: true });
+    await writeFile(knownHosts, '[127.0.0.9]:2022 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOne\n[127.0.0.8]:2022 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITwo\n');
+    const replaced = await flynn(['server-add', '-f', '--no-verify', 'offline', 'http://127.0.0.1:10', KEY]);
+    expect(replaced).toEqual({ code: 0, stdout: 'Cluster "offline" replaced.\n', stderr: '' });
+    expect(JSON.parse(await readFile(rc, 'utf8')).clusters.map((c: { name: string; url: string }) => `${c.name} ${c.url}`)).toEqual([`test ${h.controller.url}`, 'offline http://127.0.0.1:10', 'pinned http://127.0.0.1:9']);
+    const removed = await flynn(['server-remove', 'pinned']);
+    expect(removed).toEqual({ code: 0, stdout: `Cluster "pinned" removed.\nPinned key of git host 127.0.0.9:2022 removed from ${knownHosts}.\n`, stderr: '' });
+    expect(await readFile(knownHosts, 'utf8')).toBe('[127.0.0.8]:2022 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITwo\n');
+    expect(await flynn(['server-remove', 'pinned'])).toEqual({ code: 1, stdout: '', stderr: `flynn: no cluster named "pinned" in ${rc} (see flynn servers)\n` });
+    expect(JSON.parse(await readFile(rc, 'utf8'))).toMatchObject({ default: 'test', clusters: [{ name: 'test' }, { name: 'offline' }] });
   });
 
   it('key-add without a key file says how to make one', async () => {
@@ -145,9 +177,12 @@ describe('flynn CLI against a real controller', () => {
     const run = await flynn(['run', '-a', 'myapp', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
     expect(run).toEqual({ code: 3, stdout: 'out\n', stderr: 'err\n' });
     const job = ps[1]?.split(/\s+/)[0] ?? '';
-    const log = await flynn(['log', '-a', 'myapp', job]);
+    // The 8 characters a log line shows (web.a8d84235) name the job.
+    const short = job.slice(0, 8);
+    const log = await flynn(['log', '-a', 'myapp', short]);
     expect(log.stdout).toMatch(/job of release v1 up/);
-    expect((await flynn(['kill', '-a', 'myapp', job])).stdout.trim()).toBe(`Job ${job} killed.`);
+    expect((await flynn(['kill', '-a', 'myapp', short])).stdout.trim()).toBe(`Job ${short} killed.`);
+    expect((await h.client.listJobs('myapp')).map((j) => j.id)).not.toContain(job);
     expect((await flynn(['kill', '-a', 'myapp', job])).code).toBe(1);
   });
 
@@ -181,7 +216,9 @@ describe('flynn CLI against a real controller', () => {
     await flynn(['env', '-a', 'myapp', 'unset', 'A']);
     expect(JSON.parse((await flynn(['env', '-a', 'myapp', '--json'])).stdout)).toEqual({ B: 'two words' });
     const releases = (await flynn(['releases', '-a', 'myapp'])).stdout.split('\n');
-    expect(releases[1]).toMatch(/^v3\s.*\(current\)$/);
+    expect(releases[0]).toMatch(/^VERSION\s+ID\s+PROCESSES\s+CREATED\s+STATUS$/);
+    expect(releases[1]).toMatch(/^v3\s.*\scurrent$/);
+    expect(releases[2]).toMatch(/^v2\s.*\d$/);
     const back = await flynn(['rollback', '-a', 'myapp', 'v1']);
     expect(back.stdout.trim()).toBe('Rolled back to v1: release v4 deployed.');
     expect((await flynn(['env', '-a', 'myapp'])).stdout).toBe('');
@@ -201,6 +238,10 @@ describe('flynn CLI against a real controller', () => {
     const partly = await flynn(['env', '-a', 'myapp', 'unset', 'B', 'NOPE']);
     expect(partly.stdout).toBe('NOPE is not set.\nCreated release v6 and deployed it.\n');
     expect((await flynn(['env', '-a', 'myapp'])).stdout).toBe('');
+    // The platform owns PORT: refused in one line, no release made.
+    const port = await flynn(['env', '-a', 'myapp', 'set', 'PORT=1234']);
+    expect(port).toEqual({ code: 1, stdout: '', stderr: "flynn: PORT cannot be set in an app's env: the platform sets PORT to the port each web job must listen on\n" });
+    expect((await versions()).length).toBe(before.length + 1);
   });
 
   it('reports a failed deployment in one line, non-zero, with the old release still current', async () => {
@@ -209,6 +250,11 @@ describe('flynn CLI against a real controller', () => {
     expect(res.stderr.trim().split('\n')).toHaveLength(1);
     expect(res.stderr).toMatch(/^flynn: deployment .* failed, the previous release keeps running: .*crashed/);
     expect((await h.client.currentRelease('myapp')).version).toBe(6);
+    const releases = (await flynn(['releases', '-a', 'myapp'])).stdout.split('\n');
+    expect(releases[1]).toMatch(/^v7\s.*\sfailed: .*crashed/);
+    expect(releases[2]).toMatch(/^v6\s.*\scurrent$/);
+    const json = JSON.parse((await flynn(['releases', '-a', 'myapp', '--json'])).stdout) as { version: number; status: string }[];
+    expect(json.slice(0, 3).map((r) => `v${r.version}:${r.status}`)).toEqual(['v7:failed', 'v6:current', 'v5:']);
   });
 
   it('deletes an app after confirmation with y, yes (any case) or the app name', async () => {
@@ -219,8 +265,12 @@ describe('flynn CLI against a real controller', () => {
       expect(res.code, yes).toBe(0);
       expect(res.stdout).toMatch(new RegExp(`^Deleted ${name} \\(`));
     }
-    const del = await flynn(['delete', '-a', 'myapp'], { input: 'Yes\n' });
+    // Deleting the app of the repo's flynn remote removes that remote (and only remotes of that app).
+    await git(['remote', 'add', 'origin', 'git@github.com:someone/myapp.git'], repo);
+    const del = await flynn(['delete'], { input: 'Yes\n', cwd: repo });
     expect(del.code).toBe(0);
+    expect(del.stdout).toMatch(/^Deleted myapp \(.*\)\nRemoved git remote flynn \(ssh:\/\/git@127\.0\.0\.3:2222\/myapp\.git\)\.\n$/);
+    expect((await git(['remote'], repo)).trim()).toBe('origin');
     expect((await flynn(['info', '-a', 'myapp'])).stderr).toBe('flynn: no app named or with id "myapp"\n');
   });
 });

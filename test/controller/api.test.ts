@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryKv, MemoryStore } from '../../src/controller/index.js';
+import { ControllerClient, MemoryKv, MemoryStore, startController, type Job, type JobRunner } from '../../src/controller/index.js';
 import { KEY_ED25519, KEY_ED25519_FP } from '../../src/controller/testing/store-suite.js';
 import { changed, startHarness, KEY } from './harness.js';
 
@@ -339,5 +339,78 @@ describe('controller API', () => {
     await h.client.deleteApp('bye');
     expect(await h.client.listAllFormations()).toEqual([]);
     expect(await h.client.listAllRoutes()).toEqual([]);
+  });
+
+  it('refuses platform-set names (PORT, HOSTNAME, FLYNN_*) in env with a 400 naming the key and why', async () => {
+    await using h = await startHarness();
+    const { release } = await deployed(h, 'owned');
+    for (const key of ['PORT', 'HOSTNAME', 'SLUG_URL', 'FLYNN_APP', 'FLYNN_ANYTHING']) {
+      const res = await h.raw('PATCH', '/apps/owned/env', { body: JSON.stringify({ set: { [key]: '1234' } }), headers: json });
+      expect(res.status, key).toBe(400);
+      expect(res.body, key).toMatchObject({ code: 'FLYNN_ERR_CONTROLLER_INVALID_INPUT', detail: { field: 'set' } });
+      expect(res.body.message, key).toMatch(new RegExp(`^${key} cannot be set in an app's env: `));
+    }
+    await expect(h.client.setEnv('owned', { PORT: '1234' })).rejects.toMatchObject({ status: 400, message: "PORT cannot be set in an app's env: the platform sets PORT to the port each web job must listen on" });
+    await expect(h.client.createRelease('owned', { artifactId: release.artifactId, env: { PORT: '1' } })).rejects.toMatchObject({ status: 400, detail: { field: 'env' } });
+    await expect(h.client.runDetached('owned', { cmd: ['true'], env: { FLYNN_JOB_ID: 'x' } })).rejects.toMatchObject({ status: 400 });
+    // Names that merely look alike are the app's own.
+    expect(changed(await h.client.setEnv('owned', { PORTS: '1', MY_PORT: '2', FLYNNISH: '3' })).release.env).toMatchObject({ PORTS: '1', MY_PORT: '2' });
+    expect((await h.client.listReleases('owned')).map((r) => r.version)).toEqual([1, 2]);
+  });
+
+  it('a PORT set before it was refused is carried over unchanged, and can be unset', async () => {
+    await using h = await startHarness();
+    const { artifact } = await deployed(h, 'legacy');
+    const app = await h.client.getApp('legacy');
+    const old = await h.store.createRelease(app.id, { artifactId: artifact.id, env: { PORT: '1234', A: '1' }, processes: artifact.processes });
+    await h.client.waitForDeployment('legacy', (await h.client.deploy('legacy', old.id)).id);
+    // What a git push does: a new release with the current env copied.
+    const pushed = await h.client.createRelease('legacy', { artifactId: artifact.id, env: { PORT: '1234', A: '1' } });
+    expect(pushed.env).toEqual({ PORT: '1234', A: '1' });
+    await expect(h.client.createRelease('legacy', { artifactId: artifact.id, env: { PORT: '999' } })).rejects.toMatchObject({ status: 400 });
+    const unset = changed(await h.client.unsetEnv('legacy', ['PORT']));
+    expect(unset.release.env).toEqual({ A: '1' });
+  });
+
+  it('takes a unique job id prefix of 8+ characters wherever a job id is taken', async () => {
+    await using h = await startHarness();
+    await deployed(h, 'short');
+    await h.client.scale('short', { web: 2 });
+    const [a, b] = await h.client.listJobs('short');
+    const lines = [];
+    for await (const l of h.client.logs('short', { job: (a?.id ?? '').slice(0, 8) })) lines.push(l);
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.every((l) => l.jobId === a?.id)).toBe(true);
+    await h.client.killJob('short', (b?.id ?? '').slice(0, 12));
+    expect((await h.client.listJobs('short')).map((j) => j.id)).not.toContain(b?.id);
+    const tooShort = await h.raw('DELETE', `/apps/short/jobs/${(a?.id ?? '').slice(0, 4)}`);
+    expect(tooShort).toMatchObject({ status: 400, body: { detail: { field: 'job' } } });
+    expect(tooShort.body.message).toMatch(/too short: give at least 8 characters/);
+    await expect(h.client.killJob('short', 'ffffffff-no-such')).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('an ambiguous job id prefix is a 400 listing the candidates, and nothing is killed', async () => {
+    const killed: string[] = [];
+    const job = (id: string): Job => ({ id, appId: '', releaseId: 'r', type: 'web', state: 'up', cmd: [], createdAt: new Date(0).toISOString() });
+    const grid: JobRunner = {
+      listJobs: async () => [job('abcdef01-1111-4000-8000-000000000000'), job('abcdef01-2222-4000-8000-000000000000'), job('12345678-3333-4000-8000-000000000000')],
+      killJob: async (_app, id) => void killed.push(id),
+      runJob: async () => { throw new Error('not used'); },
+      logs: async () => { throw new Error('not used'); },
+    };
+    await using controller = await startController({ key: KEY, jobs: grid, host: '127.0.0.2' });
+    const client = new ControllerClient({ url: controller.url, key: KEY });
+    try {
+      await client.createApp({ name: 'amb' });
+      const err = await client.killJob('amb', 'abcdef01').catch((e: unknown) => e);
+      expect(err).toMatchObject({ status: 400, code: 'FLYNN_ERR_CONTROLLER_AMBIGUOUS_JOB', detail: { field: 'job', candidates: ['abcdef01-1111-4000-8000-000000000000', 'abcdef01-2222-4000-8000-000000000000'] } });
+      expect((err as Error).message).toBe('job id prefix "abcdef01" matches 2 jobs: abcdef01-1111-4000-8000-000000000000, abcdef01-2222-4000-8000-000000000000');
+      expect(killed).toEqual([]);
+      await client.killJob('amb', 'abcdef01-2');
+      await client.killJob('amb', '12345678');
+      expect(killed).toEqual(['abcdef01-2222-4000-8000-000000000000', '12345678-3333-4000-8000-000000000000']);
+    } finally {
+      await client.close();
+    }
   });
 });
