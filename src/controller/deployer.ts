@@ -216,7 +216,8 @@ export class FormationDeployer implements Deployer {
         `Does the app listen on $PORT? Its ${late.type} process must listen on the port in the PORT environment variable (${boot.port} for this job), not on a port of its own choosing.`,
       ]);
     }
-    return this.jobFailure(app, late, `${name} was still starting after ${formatSeconds(timeoutMs)} (boot timeout)`);
+    if (boot && !boot.running) return this.jobFailure(app, late, `${name} was still starting after ${formatSeconds(timeoutMs)} (boot timeout)`);
+    return this.jobFailure(app, late, `${name} was not up ${within}`);
   }
 
   private async waitUp(app: App, releaseId: string, counts: Record<string, number>, timeoutMs: number, signal?: AbortSignal): Promise<void> {

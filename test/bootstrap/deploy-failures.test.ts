@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestCluster, type TestCluster } from '../../src/bootstrap/index.js';
-import { errorExcerpt } from '../../src/controller/deployer.js';
+import { errorExcerpt, FormationDeployer, type FormationDeployerOptions } from '../../src/controller/deployer.js';
+import type { App, Job, LogLine } from '../../src/controller/types.js';
 import { generatePrivateKey, publicKeyLine } from '../../src/git/index.js';
 import { needDocker } from '../support/services.js';
 
@@ -185,6 +186,35 @@ describe('errorExcerpt picks the lines of a failed job that say why', () => {
   it('starts a Python traceback at its first line', () => {
     const tb = ['Traceback (most recent call last):', '  File "/app/app.py", line 3, in <module>', '    import flask', "ModuleNotFoundError: No module named 'flask'"];
     expect(errorExcerpt(['starting', ...tb])).toEqual(tb);
+  });
+});
+
+describe('FormationDeployer boot timeout with a job runner that cannot diagnose boots', () => {
+  const app: App = { id: 'a1', name: 'plain', meta: {}, releaseId: null, strategy: 'all-at-once', createdAt: '', updatedAt: '' };
+  const plan = { deploymentId: 'd1', app, strategy: 'all-at-once' as const, from: null, to: { releaseId: 'r2', processes: { web: 1 } } };
+  const formations: string[] = [];
+  const store = {
+    putFormation: async (_a: string, release: string) => void formations.push(`put ${release}`),
+    deleteFormation: async (_a: string, release: string) => void formations.push(`delete ${release}`),
+  } as unknown as FormationDeployerOptions['store'];
+  const runner = (jobs: Job[], output: string[]): FormationDeployerOptions['jobs'] => ({
+    listJobs: async () => jobs,
+    logs: async () =>
+      (async function* (): AsyncGenerator<LogLine> {
+        for (const msg of output) yield { jobId: 'j1', type: 'web', stream: 'stdout', msg, time: '' };
+      })(),
+  });
+
+  it('names the job that was not up, with its output, and removes the new formation', async () => {
+    const job: Job = { id: 'j1', appId: 'a1', releaseId: 'r2', type: 'web', state: 'starting', createdAt: '' };
+    const deployer = new FormationDeployer({ store, jobs: runner([job], ['still warming up']), timeoutMs: 100, pollMs: 10 });
+    await expect(deployer.deploy(plan)).rejects.toThrow(/^web job j1 of the new release was not up within 0\.1 s \(boot timeout\)\n {7}Its last output:\n {7}still warming up\n/);
+    expect(formations).toEqual(['put r2', 'delete r2']);
+  });
+
+  it('says when no job of the new release was started at all', async () => {
+    const deployer = new FormationDeployer({ store, jobs: runner([], []), timeoutMs: 100, pollMs: 10 });
+    await expect(deployer.deploy(plan)).rejects.toThrow("the new release's jobs were not started within 0.1 s (boot timeout): want web=1, up web=0");
   });
 });
 
