@@ -5,20 +5,34 @@
 import { tracer } from '../common/trace.js';
 import type { Readable } from 'node:stream';
 import type { ControllerClient } from '../controller/client.js';
+import { bootTimeoutMs } from '../controller/deployer.js';
+import { PushRejectedError } from '../git/errors.js';
 import type { Store } from '../controller/store.js';
 import type { GitPlatform } from '../git/receiver.js';
 import type { OfferedKey, Push, PushPreparation } from '../git/types.js';
 import { buildSlug, prepareSlugBuild, SlugBuildPreparation, type BuildSlugOptions } from '../slug/builder.js';
+import { BuildFailedError } from '../slug/errors.js';
 import type { BuildExecutor } from '../slug/executor.js';
 import type { SlugShelf } from '../slug/types.js';
 import { webService } from './formation-source.js';
 
 export const CONTROLLER_GIT_PLATFORM_DEFAULTS = Object.freeze({
-  /** How long a deployment may take before the push is rejected, in ms. */
+  /**
+   * Least time the pusher waits for the deployment, in ms. The wait is longer when the app's boot
+   * timeout (`deploy_timeout` meta) times the deployment's steps asks for more, so the deployer's
+   * own failure message always reaches the pusher.
+   */
   deployTimeoutMs: 120_000,
+  /** Added to the boot timeouts of a deployment's steps for the pusher's wait, in ms. */
+  deployMarginMs: 30_000,
   /** How often the deployment's status is polled while the pusher waits, in ms. */
   deployPollMs: 25,
+  /** While the new jobs are not up, a line tells the pusher so this often, in ms. */
+  waitingLineMs: 10_000,
 });
+
+/** A line that says why a push fails, as builds and the receiver print it (` !     ...`; warnings aside). */
+const FAILURE_LINE_RE = /^ ! {5}(?!Warning:)(.*)$/;
 
 export interface ControllerGitPlatformOptions {
   /** Read directly: keys (authorize) and apps. */
@@ -33,7 +47,7 @@ export interface ControllerGitPlatformOptions {
   routerPort?: number;
   /** Extra build options (buildpacks, memory, timeouts). */
   build?: Pick<BuildSlugOptions, 'buildpacksDir' | 'buildpacks' | 'npmDir' | 'offline' | 'cache' | 'memoryBytes' | 'timeoutMs'>;
-  /** Default {@link CONTROLLER_GIT_PLATFORM_DEFAULTS}.deployTimeoutMs. */
+  /** How long the pusher waits for the deployment, in ms. Default: {@link CONTROLLER_GIT_PLATFORM_DEFAULTS}.deployTimeoutMs, or more for a long boot timeout. */
   deployTimeoutMs?: number;
 }
 
@@ -96,7 +110,10 @@ export class ControllerGitPlatform implements GitPlatform {
   async deploy(push: Push): Promise<void> {
     const { store, client, domain } = this.options;
     const app = await store.getApp(push.app);
+    // A bad deploy_timeout fails the push before its build, not after.
+    const bootMs = bootTimeoutMs(app);
     const current = app.releaseId ? await store.getRelease(app.id, app.releaseId) : null;
+    let lastLine = '';
     const build: BuildSlugOptions = {
       ...this.options.build,
       source: push.archive as Readable,
@@ -104,12 +121,24 @@ export class ControllerGitPlatform implements GitPlatform {
       env: current ? { ...current.env } : {},
       executor: this.options.executor,
       shelf: this.options.shelf,
-      onOutput: push.output,
+      onOutput: (line) => {
+        lastLine = line;
+        push.output(line);
+      },
       signal: push.signal,
     };
     if (push.preparation instanceof PreparedPushBuild) build.preparation = push.preparation.build;
     traceDeploy('build start', app.name);
-    const result = await buildSlug(build);
+    let result: Awaited<ReturnType<typeof buildSlug>>;
+    try {
+      result = await buildSlug(build);
+    } catch (err) {
+      // The build's last line already says why (` !     npm install exited ...`): reject the push with
+      // that very line, which the receiver does not print twice, rather than a second "build failed".
+      const said = FAILURE_LINE_RE.exec(lastLine)?.[1];
+      if (err instanceof BuildFailedError && said !== undefined) throw new PushRejectedError(said, { cause: err });
+      throw err;
+    }
     traceDeploy('build done', app.name);
     const processes: Record<string, { cmd: string[] }> = {};
     for (const [type, command] of Object.entries(result.processTypes)) processes[type] = { cmd: ['/bin/sh', '-c', command] };
@@ -131,8 +160,20 @@ export class ControllerGitPlatform implements GitPlatform {
     const deployment = await client.deploy(app.name, release.id);
     traceDeploy('deployment started', app.name);
     push.output(`-----> Deploying v${release.version} (${Object.entries(deployment.processes).map(([t, n]) => `${t}=${n}`).join(' ') || 'no processes'})...`);
-    // A failed deployment throws: the push is rejected and the previous release keeps serving.
-    await client.waitForDeployment(app.name, deployment.id, { timeoutMs: this.options.deployTimeoutMs ?? CONTROLLER_GIT_PLATFORM_DEFAULTS.deployTimeoutMs, pollMs: CONTROLLER_GIT_PLATFORM_DEFAULTS.deployPollMs, signal: push.signal });
+    // One-by-one moves one job per step, each with its own boot timeout.
+    const steps = app.strategy === 'one-by-one' && current ? Math.max(1, Object.values(deployment.processes).reduce((a, n) => a + n, 0)) : 1;
+    const timeoutMs = this.options.deployTimeoutMs ?? Math.max(CONTROLLER_GIT_PLATFORM_DEFAULTS.deployTimeoutMs, steps * bootMs + CONTROLLER_GIT_PLATFORM_DEFAULTS.deployMarginMs);
+    // A boot that takes long should not look like a hung push.
+    const waitStart = Date.now();
+    const waiting = setInterval(() => {
+      push.output(`       waiting for the new jobs to come up (${Math.round((Date.now() - waitStart) / 1000)} s; boot timeout ${Math.round(bootMs / 1000)} s${steps > 1 ? ' per job' : ''})`);
+    }, CONTROLLER_GIT_PLATFORM_DEFAULTS.waitingLineMs);
+    try {
+      // A failed deployment throws: the push is rejected and the previous release keeps serving.
+      await client.waitForDeployment(app.name, deployment.id, { timeoutMs, pollMs: CONTROLLER_GIT_PLATFORM_DEFAULTS.deployPollMs, signal: push.signal });
+    } finally {
+      clearInterval(waiting);
+    }
     traceDeploy('deployment complete', app.name);
     push.output(`=====> ${app.name} deployed to ${appUrl(app.name, domain, this.options.routerPort)}`);
   }

@@ -7,8 +7,10 @@ import { portServes } from '../host/readiness.js';
 import { AsyncQueue } from '../common/async-queue.js';
 import { sleep } from '../common/lifecycle.js';
 import { ObjectNotFoundError } from '../controller/errors.js';
+import type { BootDiagnosis } from '../controller/deployer.js';
 import type { JobRunner, LogQuery, OneOffJobSpec, RunningJob } from '../controller/jobs.js';
 import type { Job, JobState, LogLine, RunOutput } from '../controller/types.js';
+import { HOST_AGENT_DEFAULTS } from '../host/agent.js';
 import { HostClient } from '../host/client.js';
 import type { Job as HostJob } from '../host/types.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
@@ -22,8 +24,16 @@ export const SCHEDULER_JOB_RUNNER_DEFAULTS = Object.freeze({
   oneOffStartMs: 30_000,
   /** Poll interval while waiting for a one-off job to start or end, in ms. */
   pollMs: 50,
-  /** How long a crashed job stays in `listJobs` (as `crashed`) after the scheduler replaced it, in ms. */
+  /** How long a crashed job (or one that failed to boot) stays in `listJobs` (as `crashed`) after the scheduler replaced or stopped it, in ms. */
   crashMemoryMs: 30_000,
+  /**
+   * How long the logs of a job that ended (crashed, failed to boot, or stopped by a scale down or a
+   * deploy) stay readable through `logs` after the scheduler forgot it, in ms: as long as a host
+   * agent keeps an ended job by default (its `retainEndedMs`).
+   */
+  endedLogsMs: HOST_AGENT_DEFAULTS.retainEndedMs,
+  /** Most ended jobs remembered at once (the oldest are forgotten first). */
+  endedMax: 10_000,
   /** Timeout of one readiness probe (a TCP connect to a job's first port), in ms. */
   probeTimeoutMs: 1_000,
 });
@@ -41,6 +51,16 @@ export interface SchedulerJobRunnerOptions {
   oneOffStartMs?: number;
   /** Default {@link SCHEDULER_JOB_RUNNER_DEFAULTS}.crashMemoryMs. */
   crashMemoryMs?: number;
+  /** Default {@link SCHEDULER_JOB_RUNNER_DEFAULTS}.endedLogsMs. */
+  endedLogsMs?: number;
+}
+
+/** A job the scheduler no longer shows (or soon will not): its logs stay readable; `listed` ones stay in `listJobs`. */
+interface EndedJob {
+  job: ScheduledJob;
+  state: SchedulerJobState;
+  at: number;
+  listed: boolean;
 }
 
 const STATE_MAP: Record<SchedulerJobState, JobState> = {
@@ -65,16 +85,18 @@ function isNotFound(err: unknown): boolean {
  * Implements the controller's JobRunner with the scheduler's view and the host agents' APIs.
  *
  * A job with ports counts as `up` only once its first port accepts connections (the host reports
- * `up` as soon as the process started), and a job that crashed stays listed as `crashed` for a
- * while after the scheduler restarted it: so a deployment waits for servers that answer and fails
- * fast on a release whose processes crash.
+ * `up` as soon as the process started), and a job that crashed (or failed to boot: see
+ * {@link markBootFailed}) stays listed as `crashed` for a while after the scheduler restarted or
+ * stopped it: so a deployment waits for servers that answer and fails fast on a release whose
+ * processes crash. The logs of every job that ended stay readable for longer (`endedLogsMs`).
  */
-export class SchedulerJobRunner implements JobRunner {
+export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
   private readonly clients = new Map<string, HostClient>();
   private readonly image: string;
   private readonly oneOffStartMs: number;
   private readonly crashMemoryMs: number;
-  private readonly crashes = new Map<string, { job: ScheduledJob; state: SchedulerJobState; at: number }>();
+  private readonly endedLogsMs: number;
+  private readonly ended = new Map<string, EndedJob>();
   private readonly listening = new Set<string>();
   private readonly stop = new AbortController();
 
@@ -82,29 +104,69 @@ export class SchedulerJobRunner implements JobRunner {
     this.image = options.image ?? STORE_FORMATION_DEFAULTS.image;
     this.oneOffStartMs = options.oneOffStartMs ?? SCHEDULER_JOB_RUNNER_DEFAULTS.oneOffStartMs;
     this.crashMemoryMs = options.crashMemoryMs ?? SCHEDULER_JOB_RUNNER_DEFAULTS.crashMemoryMs;
+    this.endedLogsMs = options.endedLogsMs ?? SCHEDULER_JOB_RUNNER_DEFAULTS.endedLogsMs;
     void (async () => {
-      for await (const event of options.scheduler.events({ types: ['crashed'], signal: this.stop.signal })) {
-        if (event.type === 'crashed' && !event.job.oneOff) this.crashes.set(event.job.id, { job: event.job, state: event.state, at: Date.now() });
+      for await (const event of options.scheduler.events({ types: ['crashed', 'stopped'], signal: this.stop.signal })) {
+        if (event.type === 'crashed' && !event.job.oneOff) this.remember(event.job, event.state, true);
+        // A job that failed to boot was remembered as crashed before its stop: keep it so.
+        if (event.type === 'stopped' && !event.job.oneOff && !this.ended.get(event.job.id)?.listed) this.remember(event.job, 'down', false);
       }
     })().catch(() => {});
   }
 
-  async listJobs(appId: string): Promise<Job[]> {
+  private remember(job: ScheduledJob, state: SchedulerJobState, listed: boolean): void {
+    this.ended.delete(job.id);
+    this.ended.set(job.id, { job, state, at: Date.now(), listed });
+    this.forget();
+  }
+
+  /** Drop what is older than its memory (a Map iterates oldest first) or over the cap. */
+  private forget(): void {
     const now = Date.now();
-    for (const [id, c] of this.crashes) if (now - c.at > this.crashMemoryMs) this.crashes.delete(id);
+    for (const [id, e] of this.ended) {
+      if (e.listed && now - e.at > this.crashMemoryMs) e.listed = false;
+      if (now - e.at > this.endedLogsMs || this.ended.size > SCHEDULER_JOB_RUNNER_DEFAULTS.endedMax) this.ended.delete(id);
+    }
+  }
+
+  async listJobs(appId: string): Promise<Job[]> {
+    this.forget();
     const live = this.scheduled(appId);
     const known = new Set(live.map((j) => j.id));
     const jobs = await Promise.all(
       live.map(async (j) => {
         const job = toJob(j);
-        if (job.state === 'up' && !j.oneOff && !(await this.answers(j))) job.state = 'starting';
+        const ended = this.ended.get(j.id);
+        // A job that failed to boot is crashed while the scheduler still stops it.
+        if (ended?.listed) job.state = STATE_MAP[ended.state];
+        else if (job.state === 'up' && !j.oneOff && !(await this.answers(j))) job.state = 'starting';
         return job;
       }),
     );
-    for (const c of this.crashes.values()) {
-      if (c.job.app === appId && !known.has(c.job.id)) jobs.push({ ...toJob(c.job), state: STATE_MAP[c.state] });
+    for (const e of this.ended.values()) {
+      if (e.listed && e.job.app === appId && !known.has(e.job.id)) jobs.push({ ...toJob(e.job), state: STATE_MAP[e.state] });
     }
     return jobs;
+  }
+
+  /** The job's `$PORT` and whether its process runs (for a deploy's boot timeout message). */
+  async inspectBoot(appId: string, jobId: string): Promise<{ port?: number; running: boolean } | undefined> {
+    const job = this.scheduled(appId).find((j) => j.id === jobId);
+    if (!job) return undefined;
+    try {
+      const hostJob = await this.host(job.hostId).getJob(jobId);
+      const port = Number(hostJob.env.PORT);
+      return { running: hostJob.state === 'up', ...(hostJob.boundPorts.length > 0 && Number.isInteger(port) && port > 0 ? { port } : {}) };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** A deploy gave up on this job (it did not come up in time): list it as `crashed` for a while, and keep its logs readable, after it is stopped. */
+  markBootFailed(appId: string, jobId: string): void {
+    const job = this.scheduled(appId).find((j) => j.id === jobId);
+    if (job && !job.oneOff) this.remember(job, 'crashed', true);
   }
 
   /**
@@ -174,11 +236,12 @@ export class SchedulerJobRunner implements JobRunner {
   }
 
   async logs(appId: string, query: LogQuery): Promise<AsyncIterable<LogLine>> {
-    // Jobs that crashed a moment ago are gone from the scheduler but their logs tell why.
+    // Jobs that ended a while ago (crashed, failed to boot, stopped) are gone from the scheduler but their logs tell why.
+    this.forget();
     const scheduled = this.scheduled(appId);
     const known = new Set(scheduled.map((j) => j.id));
-    const crashed = [...this.crashes.values()].map((c) => c.job).filter((j) => j.app === appId && !known.has(j.id));
-    let jobs = [...scheduled, ...crashed];
+    const ended = [...this.ended.values()].map((e) => e.job).filter((j) => j.app === appId && !known.has(j.id));
+    let jobs = [...scheduled, ...ended];
     if (query.jobId !== undefined) {
       jobs = jobs.filter((j) => j.id === query.jobId);
       if (jobs.length === 0) throw new ObjectNotFoundError('job', query.jobId);

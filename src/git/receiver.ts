@@ -31,7 +31,11 @@ export interface GitPlatform {
   authorize(key: OfferedKey): Promise<boolean>;
   /** Is there an app of this name (one repository per app)? */
   appExists(app: string): Promise<boolean>;
-  /** Build and deploy a push. Throw to reject the push; the message is shown to the pusher. */
+  /**
+   * Build and deploy a push. Throw to reject the push; the message is shown to the pusher as
+   * ` !     <message>`, unless that is the very line the pusher saw last (a build that already
+   * said why it failed is rejected with that line, and the pusher sees it once).
+   */
   deploy(push: Push): Promise<void>;
   /**
    * Optional: called when a push to an existing app begins, before its pack has arrived, to get
@@ -122,7 +126,9 @@ export async function startGitReceiver(options: GitReceiverOptions): Promise<Git
     }
     const update = JSON.parse(String(req.headers['x-flynn-update'])) as RefUpdate;
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    let lastLine: string | undefined;
     const output = (line: string) => {
+      lastLine = line;
       if (!res.writableEnded) res.write(JSON.stringify({ line }) + '\n');
     };
     // One deploy per app at a time: chain behind the previous push of the same app.
@@ -151,7 +157,8 @@ export async function startGitReceiver(options: GitReceiverOptions): Promise<Git
     } catch (err) {
       req.resume();
       logger.warn('push rejected', { app: session.app, err: (err as Error).message });
-      output(` !     ${(err as Error).message}`);
+      const rejection = ` !     ${(err as Error).message}`;
+      if (rejection !== lastLine) output(rejection);
       res.end(JSON.stringify({ done: true, ok: false }) + '\n');
     } finally {
       // Hold the app until git has moved the branch, so the next push sees where it now is.

@@ -148,6 +148,10 @@ async function releaseScratch(scratch: Scratch): Promise<void> {
 }
 
 const APP_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** A build output line that says why the build fails (` !     ...`, not a ` !     Warning:`). */
+const FAILURE_LINE_RE = /^ ! {5}(?!Warning:)(.*)$/;
+/** The driver's line for a buildpack that exited non-zero: a repeat once the buildpack said why itself. */
+const DRIVER_FAILURE_RE = /^ ! {5}Build failed: buildpack \S+ bin\/(compile|release) exited with status \d+$/;
 const VAR_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Shelf path of an app's build cache. */
@@ -260,6 +264,8 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
     if (mounts.some((m) => m.path === BUILD_PATHS.npm)) jobEnv.FLYNN_NPM_CLI = `${BUILD_PATHS.npm}/bin/npm-cli.js`;
     const timeoutMs = options.timeoutMs ?? SLUG_DEFAULTS.timeoutMs;
     signal?.throwIfAborted();
+    // The last line of the job that said why it fails: the pusher sees it once, and it is the error's reason.
+    let said: string | undefined;
     const job = {
       argv: ['/bin/sh', `${BUILD_PATHS.meta}/driver.sh`, ...packPaths],
       env: jobEnv,
@@ -268,7 +274,12 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
       memoryBytes: options.memoryBytes ?? SLUG_DEFAULTS.memoryBytes,
       timeoutMs,
       signal,
-      onLine: emit,
+      onLine: (line: string) => {
+        if (said !== undefined && DRIVER_FAILURE_RE.test(line)) return;
+        const failure = FAILURE_LINE_RE.exec(line)?.[1];
+        if (failure !== undefined) said = failure;
+        emit(line);
+      },
     };
     const result = await (scratch.prepared ? scratch.prepared.run(job) : executor.run(job));
     traceSlug('build job done', app);
@@ -284,7 +295,7 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
       throw new BuildFailedError(jobStep, `killed for using more than its ${limit} memory limit`, { output: [...tail] });
     }
     if (result.exitCode !== 0 || jobStep !== 'done') {
-      const reason = jobStep === 'detect' ? 'no buildpack detected the app' : `exited with status ${result.exitCode}`;
+      const reason = jobStep === 'detect' ? 'no buildpack detected the app' : said !== undefined ? said.replace(/^build failed:\s*/i, '') : `exited with status ${result.exitCode}`;
       throw new BuildFailedError(jobStep, reason, { output: [...tail] });
     }
 

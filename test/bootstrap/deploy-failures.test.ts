@@ -1,0 +1,235 @@
+/**
+ * What a pusher sees when a deploy fails: a web process that never answers on $PORT (boot
+ * timeout), a web process that crashes on a syntax error, and an `npm install` that fails. Real
+ * `git push` over SSH into a cluster (process runtime; Docker where the behaviour differs).
+ */
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestCluster, type TestCluster } from '../../src/bootstrap/index.js';
+import { errorExcerpt, FormationDeployer, type FormationDeployerOptions } from '../../src/controller/deployer.js';
+import type { App, Job, LogLine } from '../../src/controller/types.js';
+import { generatePrivateKey, publicKeyLine } from '../../src/git/index.js';
+import { needDocker } from '../support/services.js';
+
+const exec = promisify(execFile);
+const FIXTURES = join(import.meta.dirname, '../fixtures/apps');
+
+interface Pushed {
+  code: number;
+  output: string;
+  /** The `remote:` lines, without that prefix and git's trailing padding. */
+  remote: string[];
+  ms: number;
+}
+
+/** A cluster with one key, and a way to push a fixture app to a new app of it. */
+function pusher(start: () => Promise<TestCluster>) {
+  const ctx = { cluster: undefined as unknown as TestCluster, dir: '', keyFile: '' };
+  beforeAll(async () => {
+    ctx.dir = await mkdtemp(join(tmpdir(), 'flynn-ts-deploy-failures-'));
+    ctx.cluster = await start();
+    const key = generatePrivateKey();
+    ctx.keyFile = join(ctx.dir, 'id_rsa');
+    await writeFile(ctx.keyFile, key, { mode: 0o600 });
+    await ctx.cluster.client.addKey(publicKeyLine(key));
+  }, 120_000);
+  afterAll(async () => {
+    await ctx.cluster?.close();
+    await rm(ctx.dir, { recursive: true, force: true });
+  }, 60_000);
+
+  /** Create `app` (with `meta`), commit the fixture into a fresh repository and `git push` it. */
+  const push = async (fixture: string, app: string, meta: Record<string, string> = {}): Promise<Pushed> => {
+    await ctx.cluster.client.createApp({ name: app, meta });
+    const work = join(ctx.dir, app);
+    await cp(join(FIXTURES, fixture), work, { recursive: true });
+    const git = (...args: string[]) => exec('git', ['-C', work, '-c', 'user.email=t@t', '-c', 'user.name=t', ...args]);
+    await exec('git', ['init', '-q', '-b', 'main', work]);
+    await git('add', '-A');
+    await git('commit', '-qm', fixture);
+    const [host, port] = ctx.cluster.gitHost.split(':');
+    const ssh = `ssh -i ${ctx.keyFile} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p ${port}`;
+    const started = Date.now();
+    let code = 0;
+    let output: string;
+    try {
+      const r = await exec('git', ['-C', work, 'push', `ssh://git@${host}:${port}/${app}.git`, 'main'], { env: { ...process.env, GIT_SSH_COMMAND: ssh }, timeout: 120_000 });
+      output = r.stdout + r.stderr;
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      code = e.code;
+      output = e.stdout + e.stderr;
+    }
+    const remote = output.split('\n').filter((l) => l.startsWith('remote: ')).map((l) => l.slice('remote: '.length).trimEnd());
+    return { code, output, remote, ms: Date.now() - started };
+  };
+  const logs = async (app: string, job?: string) => {
+    const lines: string[] = [];
+    for await (const l of ctx.cluster.client.logs(app, job ? { job } : {})) lines.push(l.msg);
+    return lines;
+  };
+  return { ctx, push, logs };
+}
+
+/** The job a boot timeout message names, and the $PORT it gives. */
+function bootTimeout(pushed: Pushed): { jobId: string; port: number } {
+  const m = /web job (\S+) of the new release did not answer on \$PORT \((\d+)\) within 3 s \(boot timeout\)/.exec(pushed.output);
+  expect(m, pushed.output).not.toBeNull();
+  return { jobId: m?.[1] as string, port: Number(m?.[2]) };
+}
+
+/** Lines that say why a push failed (` !     ...`), warnings aside. */
+const failureLines = (p: Pushed) => p.remote.filter((l) => /^ ! {5}(?!Warning:)/.test(l));
+
+describe('a failed deploy tells the pusher why (process runtime)', () => {
+  const { ctx, push, logs } = pusher(() => createTestCluster({ runtime: 'process' }));
+
+  it('names a web job that never answers on $PORT, with its port, its output and a hint, after the boot timeout', async () => {
+    const pushed = await push('wrong-port', 'wrong-port', { deploy_timeout: '3' });
+    expect(pushed.code).not.toBe(0);
+    const { jobId, port } = bootTimeout(pushed);
+    expect(port).toBeGreaterThan(0);
+    expect(pushed.output).toContain('Does the app listen on $PORT?');
+    expect(pushed.output).toContain(`(${port} for this job)`);
+    const at = pushed.remote.indexOf('       Its last output:');
+    expect(pushed.remote[at + 1]).toMatch(/^ +wrong-port listening on port \d+, not on \$PORT$/);
+    expect(pushed.output).toContain(`flynn log -a wrong-port ${jobId}`);
+    expect(pushed.output).not.toContain('new jobs were not up');
+    // The boot timeout, not a 60 s wait (nor the pusher's 120 s).
+    expect(pushed.ms).toBeLessThan(30_000);
+    expect((await ctx.cluster.client.getApp('wrong-port')).releaseId).toBeNull();
+  }, 60_000);
+
+  it('keeps the job that failed to boot in ps (crashed) and its output readable with flynn log afterwards', async () => {
+    const jobs = await ctx.cluster.client.listJobs('wrong-port');
+    expect(jobs).toEqual([expect.objectContaining({ type: 'web', state: 'crashed' })]);
+    const jobId = (jobs[0] as { id: string }).id;
+    // Gone from the scheduler by now: the deployer removed the release's formation.
+    expect(ctx.cluster.scheduler.view().formations.flatMap((f) => f.processes.flatMap((p) => p.jobs.map((j) => j.id)))).not.toContain(jobId);
+    expect(await logs('wrong-port', jobId)).toEqual([expect.stringMatching(/^wrong-port listening on port \d+, not on \$PORT$/)]);
+    expect(await logs('wrong-port')).toEqual([expect.stringContaining('wrong-port listening on port')]);
+  });
+
+  it('shows the file:line, the source line and the caret of a web process that crashes on a syntax error', async () => {
+    const pushed = await push('syntax-error', 'syntax-error');
+    expect(pushed.code).not.toBe(0);
+    expect(pushed.output).toMatch(/web job \S+ of the new release crashed/);
+    const at = pushed.remote.findIndex((l) => /^ {7}file:\/\/\/app\/server\.js:7$/.test(l));
+    expect(at, pushed.output).toBeGreaterThan(-1);
+    expect(pushed.remote[at + 1]).toBe("       let greeting = 'hello again';");
+    expect(pushed.remote[at + 2]).toBe('           ^');
+    expect(pushed.output).toContain("SyntaxError: Identifier 'greeting' has already been declared");
+    // The error starts the excerpt: nothing of the job's output before it.
+    expect(pushed.remote[at - 1]?.trim()).toBe('Its last output:');
+  }, 60_000);
+
+  it('rejects a failed npm install with one failure line that points at no file', async () => {
+    const pushed = await push('npm-fails', 'npm-fails');
+    expect(pushed.code).not.toBe(0);
+    expect(pushed.output).toContain('npm error code ENOTCACHED');
+    expect(failureLines(pushed)).toEqual([expect.stringMatching(/^ ! {5}Build failed: npm install exited with status 1 \(see its output above\)/)]);
+    expect(pushed.output).not.toMatch(/complete log of this run|Log files were not written|debug-0\.log/);
+    expect(pushed.output).not.toMatch(/\/tmp\/|flynn-build-/);
+  }, 60_000);
+
+  it('rejects a push to an app whose deploy_timeout is not a number of seconds, before building it', async () => {
+    const pushed = await push('node-hello', 'bad-timeout', { deploy_timeout: 'soon' });
+    expect(pushed.code).not.toBe(0);
+    expect(failureLines(pushed)).toEqual([' !     app bad-timeout has meta deploy_timeout="soon": it must be a whole number of seconds, 1-3600']);
+    expect(pushed.output).not.toContain('-----> ');
+  }, 60_000);
+
+  it("keeps a replaced job's output readable after a redeploy stopped it", async () => {
+    expect((await push('node-hello', 'redeployed')).code).toBe(0);
+    const [first] = await ctx.cluster.client.listJobs('redeployed');
+    const release = await ctx.cluster.client.currentRelease('redeployed');
+    await ctx.cluster.client.waitForDeployment('redeployed', (await ctx.cluster.client.deploy('redeployed', (await ctx.cluster.client.createRelease('redeployed', { artifactId: release.artifactId as string, env: { REDEPLOYED: '1' } })).id)).id);
+    expect((await ctx.cluster.client.listJobs('redeployed')).map((j) => j.id)).not.toContain(first?.id);
+    expect(await logs('redeployed', first?.id)).toEqual([expect.stringContaining('node-hello listening on')]);
+  }, 60_000);
+});
+
+describe('errorExcerpt picks the lines of a failed job that say why', () => {
+  const nodeSyntaxError = [
+    '/app/server.js:1',
+    "const greeting = 'hello' +;",
+    '                          ^',
+    '',
+    "SyntaxError: Unexpected token ';'",
+    ...Array.from({ length: 7 }, (_, i) => `    at frame${i} (node:internal/modules/cjs/loader:${i}:1)`),
+    '',
+    'Node.js v20.20.2',
+  ];
+
+  it('starts at the file:line header of an error, not at the output before it', () => {
+    const noise = Array.from({ length: 40 }, (_, i) => `booting step ${i}`);
+    expect(errorExcerpt([...noise, ...nodeSyntaxError, '', ''])).toEqual(nodeSyntaxError);
+  });
+
+  it('keeps the start of an error report too long to show whole, and says how much is cut', () => {
+    const long = [...nodeSyntaxError.slice(0, 5), ...Array.from({ length: 60 }, (_, i) => `    at deep${i} (/app/x.js:${i}:1)`)];
+    const got = errorExcerpt(long, 30);
+    expect(got).toHaveLength(30);
+    expect(got.slice(0, 3)).toEqual(nodeSyntaxError.slice(0, 3));
+    expect(got.at(-1)).toBe('… 36 more lines');
+  });
+
+  it('shows the last lines when nothing looks like an error', () => {
+    const lines = Array.from({ length: 50 }, (_, i) => `line ${i}`);
+    expect(errorExcerpt(lines, 30)).toEqual(lines.slice(-30));
+  });
+
+  it('starts a Python traceback at its first line', () => {
+    const tb = ['Traceback (most recent call last):', '  File "/app/app.py", line 3, in <module>', '    import flask', "ModuleNotFoundError: No module named 'flask'"];
+    expect(errorExcerpt(['starting', ...tb])).toEqual(tb);
+  });
+});
+
+describe('FormationDeployer boot timeout with a job runner that cannot diagnose boots', () => {
+  const app: App = { id: 'a1', name: 'plain', meta: {}, releaseId: null, strategy: 'all-at-once', createdAt: '', updatedAt: '' };
+  const plan = { deploymentId: 'd1', app, strategy: 'all-at-once' as const, from: null, to: { releaseId: 'r2', processes: { web: 1 } } };
+  const formations: string[] = [];
+  const store = {
+    putFormation: async (_a: string, release: string) => void formations.push(`put ${release}`),
+    deleteFormation: async (_a: string, release: string) => void formations.push(`delete ${release}`),
+  } as unknown as FormationDeployerOptions['store'];
+  const runner = (jobs: Job[], output: string[]): FormationDeployerOptions['jobs'] => ({
+    listJobs: async () => jobs,
+    logs: async () =>
+      (async function* (): AsyncGenerator<LogLine> {
+        for (const msg of output) yield { jobId: 'j1', type: 'web', stream: 'stdout', msg, time: '' };
+      })(),
+  });
+
+  it('names the job that was not up, with its output, and removes the new formation', async () => {
+    const job: Job = { id: 'j1', appId: 'a1', releaseId: 'r2', type: 'web', state: 'starting', createdAt: '' };
+    const deployer = new FormationDeployer({ store, jobs: runner([job], ['still warming up']), timeoutMs: 100, pollMs: 10 });
+    await expect(deployer.deploy(plan)).rejects.toThrow(/^web job j1 of the new release was not up within 0\.1 s \(boot timeout\)\n {7}Its last output:\n {7}still warming up\n/);
+    expect(formations).toEqual(['put r2', 'delete r2']);
+  });
+
+  it('says when no job of the new release was started at all', async () => {
+    const deployer = new FormationDeployer({ store, jobs: runner([], []), timeoutMs: 100, pollMs: 10 });
+    await expect(deployer.deploy(plan)).rejects.toThrow("the new release's jobs were not started within 0.1 s (boot timeout): want web=1, up web=0");
+  });
+});
+
+const docker = await needDocker('deploy failures on docker');
+
+describe.runIf(docker)('a web job that never answers on $PORT fails its deploy on Docker too', () => {
+  const { ctx, push, logs } = pusher(() => createTestCluster({ runtime: 'docker' }));
+
+  it("names the job and the container's $PORT (8080), shows its output, and keeps it readable", async () => {
+    const pushed = await push('wrong-port', 'wrong-port', { deploy_timeout: '3' });
+    expect(pushed.code).not.toBe(0);
+    const { jobId, port } = bootTimeout(pushed);
+    expect(port).toBe(8080);
+    expect(pushed.output).toContain('wrong-port listening on port');
+    expect(await logs('wrong-port', jobId)).toEqual([expect.stringContaining('wrong-port listening on port')]);
+    expect(await ctx.cluster.client.listJobs('wrong-port')).toEqual([expect.objectContaining({ id: jobId, state: 'crashed' })]);
+  }, 120_000);
+});
