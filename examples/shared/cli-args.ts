@@ -176,7 +176,9 @@ export function startFailure(err: unknown, hint: Partial<Record<ListeningCompone
  */
 export function listenFailure(err: unknown, what: string, addr: string, flag: string): string | undefined {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
-    const code = (e as NodeJS.ErrnoException).code;
+    const { code, address, port } = e as NodeJS.ErrnoException & { address?: string; port?: number };
+    // The address the listen failed on, when the error has it (a binary may listen on two).
+    if (typeof address === 'string' && typeof port === 'number') addr = `${address.includes(':') ? `[${address}]` : address}:${port}`;
     if (code === 'EADDRINUSE') return `the ${what} cannot listen on ${addr}: the port is in use. Pick another with ${flag}`;
     if (code === 'EACCES') return `the ${what} cannot listen on ${addr}: permission denied (ports below 1024 need privileges). Pick another with ${flag}`;
     if (code === 'EADDRNOTAVAIL') return `the ${what} cannot listen on ${addr}: no such local address. Pick another with ${flag}`;
