@@ -209,13 +209,22 @@ export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<
   return plan;
 }
 
-/** Whether `host:port` can be listened on right now (bound and released at once). */
+/** Whether `host:port` can be listened on right now (bound and released at once); other listen errors are thrown. */
 function portFree(host: string, port: number): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once('error', (err) => (isAddressInUse(err) ? resolve(false) : reject(err)));
     probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)));
   });
+}
+
+/** A listen that fails for another reason than a busy port: no such local address (`host`), or a privileged port. */
+function cannotListen(component: ListeningComponent, host: string, port: number, err: unknown): BootstrapInputError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'EADDRNOTAVAIL' ? 'no such local address' : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : (err as Error).message;
+  const error = new BootstrapInputError(`the ${component} cannot listen on ${host}:${port}: ${why}`, code === 'EADDRNOTAVAIL' ? 'host' : `ports.${component}`);
+  Object.defineProperty(error, 'cause', { value: err, enumerable: false });
+  return error;
 }
 
 /**
@@ -226,7 +235,11 @@ function portFree(host: string, port: number): Promise<boolean> {
 export async function checkPorts(host: string, ports: PlatformPlan['ports']): Promise<void> {
   for (const component of ['shelf', 'router', 'git', 'controller'] as const) {
     const p = ports[component];
-    if (p !== 0 && !(await portFree(host, p))) throw new BootstrapPortInUseError(component, host, p);
+    if (p === 0) continue;
+    const free = await portFree(host, p).catch((err: unknown) => {
+      throw cannotListen(component, host, p, err);
+    });
+    if (!free) throw new BootstrapPortInUseError(component, host, p);
   }
 }
 
