@@ -2,9 +2,9 @@
  * What the bootstrap and platform binaries share: bootstrap a manifest, print each step, print how
  * to add the cluster to the CLI, and close everything on SIGINT/SIGTERM.
  */
-import { bootstrap, type BootstrapHandle, type BootstrapManifest } from '../../src/bootstrap/index.js';
-import { FlynnError } from '../../src/common/errors.js';
+import { bootstrap, type BootstrapHandle, type BootstrapManifest, type ListeningComponent } from '../../src/bootstrap/index.js';
 import { createConsoleLogger, type Logger } from '../../src/common/logger.js';
+import { startFailure } from '../shared/cli-args.js';
 
 export interface RunOptions {
   /** Prefix of error lines, e.g. `bootstrap`. */
@@ -13,6 +13,8 @@ export interface RunOptions {
   json?: boolean;
   /** Print the key in the `server-add` line (else `$CONTROLLER_KEY`). */
   showKey?: boolean;
+  /** How to pick another port per component, for a busy port (`--shelf-port N`, `shelf.port in the manifest`). */
+  portHint?: Partial<Record<ListeningComponent, string>>;
   logger?: Logger;
 }
 
@@ -36,8 +38,8 @@ export async function runBootstrap(manifest: BootstrapManifest, options: RunOpti
     platform = await bootstrap(manifest, { logger, onStep: (s) => (options.json && s.step === 'ready' ? (readyMessage = s.message) : say(s.step, s.message)) });
     if (options.json) console.log(JSON.stringify({ step: 'ready', message: readyMessage, ...urlsOf(platform) }));
   } catch (err) {
-    const code = err instanceof FlynnError ? ` (${err.code})` : '';
-    console.error(`${options.name}: ${(err as Error).message}${code}`);
+    // bootstrap has closed whatever it had started.
+    console.error(`${options.name}: ${startFailure(err, options.portHint)}`);
     process.exit(1);
   }
   const key = options.showKey ? platform.key : '$CONTROLLER_KEY';

@@ -3,58 +3,66 @@
  * shelf, the controller, the router and the git receiver. Maps flags/env to options, prints how to
  * add the cluster to the CLI and push to it, and stops everything on SIGINT/SIGTERM.
  *
- *   npx tsx examples/cluster/main.ts [--runtime auto|docker|process] [--data-dir DIR] [--domain D]
+ *   npm start -- [--runtime auto|docker|process] [--data-dir DIR] [--domain D] [--host 127.0.0.1]
  *     [--controller-port 8081] [--router-port 8080] [--git-port 2222] [--shelf-port 8082]
- *     [--discovery memory|etcd --etcd http://127.0.0.1:2379]
+ *     [--discovery memory|etcd --etcd http://127.0.0.1:2379 --etcd-prefix /flynn-ts] [--verbose]
  *
- * Env: CONTROLLER_KEY (default generated), FLYNN_RUNTIME, FLYNN_DATA_DIR, FLYNN_DOMAIN, ETCD_ENDPOINTS.
+ * `npm start -- --help` lists every flag with its env twin and default. A busy port stops the start
+ * with one line naming the component, the port and the flag to pick another (exit 1, nothing left
+ * running); a bad command line exits 2.
  */
-import { parseArgs } from 'node:util';
-import { startCluster, type ClusterRuntime } from '../../src/bootstrap/index.js';
+import { PLATFORM_DEFAULTS, startCluster, type Cluster } from '../../src/bootstrap/index.js';
 import { createConsoleLogger } from '../../src/common/logger.js';
+import { ETCD_DISCOVERY_DEFAULTS } from '../../src/discovery/etcd-backend.js';
+import { parseCli, startFailure } from '../shared/cli-args.js';
 
-const { values } = parseArgs({
-  options: {
-    runtime: { type: 'string', default: process.env.FLYNN_RUNTIME ?? 'auto' },
-    'data-dir': { type: 'string', default: process.env.FLYNN_DATA_DIR },
-    domain: { type: 'string', default: process.env.FLYNN_DOMAIN ?? 'flynn.local' },
-    'controller-port': { type: 'string', default: '8081' },
-    'router-port': { type: 'string', default: '8080' },
-    'git-port': { type: 'string', default: '2222' },
-    'shelf-port': { type: 'string', default: '8082' },
-    discovery: { type: 'string', default: 'memory' },
-    etcd: { type: 'string', default: process.env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379' },
-    verbose: { type: 'boolean', short: 'v', default: false },
+const cli = parseCli({
+  name: 'flynn-ts',
+  usage: 'npm start -- [flags]   (or: node --import tsx examples/cluster/main.ts [flags])',
+  summary: 'Start a whole flynn-ts cluster in this process: discovery, a host agent, scheduler, shelf,\ncontroller, router and git receiver. Ctrl-C stops it and its apps.',
+  flags: {
+    runtime: { type: 'string', value: 'auto|docker|process', env: 'FLYNN_RUNTIME', default: 'auto', help: 'where jobs and builds run (auto: Docker when it answers)' },
+    'data-dir': { type: 'string', value: 'DIR', env: 'FLYNN_DATA_DIR', help: 'shelf blobs, git repos, SSH host key, jobs (default: a temp dir removed on exit)' },
+    domain: { type: 'string', value: 'DOMAIN', env: 'FLYNN_DOMAIN', default: PLATFORM_DEFAULTS.domain, help: 'apps answer at <app>.<DOMAIN>' },
+    host: { type: 'string', value: 'IP', env: 'FLYNN_LISTEN_HOST', default: PLATFORM_DEFAULTS.host, help: 'address every service listens on' },
+    'controller-port': { type: 'string', value: 'N', env: 'FLYNN_CONTROLLER_PORT', default: String(PLATFORM_DEFAULTS.controllerPort), help: 'controller API port (0 = any free port)' },
+    'router-port': { type: 'string', value: 'N', env: 'FLYNN_ROUTER_PORT', default: String(PLATFORM_DEFAULTS.routerPort), help: 'router HTTP port (0 = any free port)' },
+    'git-port': { type: 'string', value: 'N', env: 'FLYNN_GIT_PORT', default: String(PLATFORM_DEFAULTS.gitPort), help: 'git (SSH) port (0 = any free port)' },
+    'shelf-port': { type: 'string', value: 'N', env: 'FLYNN_SHELF_PORT', default: String(PLATFORM_DEFAULTS.shelfPort), help: 'shelf (blob store) port (0 = any free port)' },
+    discovery: { type: 'string', value: 'memory|etcd', env: 'FLYNN_DISCOVERY', default: 'memory', help: 'where services register (etcd: host agents elsewhere can join)' },
+    etcd: { type: 'string', value: 'URL[,URL]', env: 'ETCD_ENDPOINTS', default: 'http://127.0.0.1:2379', help: 'etcd endpoints, with --discovery etcd' },
+    'etcd-prefix': { type: 'string', value: 'PREFIX', env: 'FLYNN_ETCD_PREFIX', default: ETCD_DISCOVERY_DEFAULTS.prefix, help: 'etcd key prefix, with --discovery etcd (one per cluster on a shared etcd)' },
+    verbose: { type: 'boolean', short: 'v', help: 'debug logs' },
   },
+  notes: 'environment without a flag:\n  CONTROLLER_KEY   the cluster key (default: generated and printed)',
 });
-
-const fail = (msg: string): never => {
-  console.error(`cluster: ${msg}`);
-  process.exit(2);
-};
-const portOf = (name: string, v: string | undefined): number => {
-  const n = Number(v);
-  return Number.isInteger(n) && n >= 0 && n <= 65535 ? n : fail(`--${name} must be a port (0-65535), got ${v}`);
-};
-if (!['auto', 'docker', 'process'].includes(values.runtime)) fail(`--runtime must be auto, docker or process, got ${values.runtime}`);
-if (values.discovery !== 'memory' && values.discovery !== 'etcd') fail(`--discovery must be memory or etcd, got ${values.discovery}`);
+const { values } = cli;
+const runtime = cli.oneOf('runtime', ['auto', 'docker', 'process'] as const);
+const discovery = cli.oneOf('discovery', ['memory', 'etcd'] as const);
+const ports = { controller: cli.port('controller-port'), router: cli.port('router-port'), git: cli.port('git-port'), shelf: cli.port('shelf-port') };
 
 const logger = createConsoleLogger({ level: values.verbose ? 'debug' : 'warn' });
-const cluster = await startCluster({
-  runtime: values.runtime as ClusterRuntime,
-  ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
-  ...(process.env.CONTROLLER_KEY ? { key: process.env.CONTROLLER_KEY } : {}),
-  domain: values.domain,
-  ports: {
-    controller: portOf('controller-port', values['controller-port']),
-    router: portOf('router-port', values['router-port']),
-    git: portOf('git-port', values['git-port']),
-    shelf: portOf('shelf-port', values['shelf-port']),
-  },
-  discovery: values.discovery === 'etcd' ? { backend: 'etcd', endpoints: values.etcd.split(',') } : { backend: 'memory' },
-  logger,
-  onProgress: (line) => console.log(`-----> ${line}`),
-});
+let cluster: Cluster;
+try {
+  cluster = await startCluster({
+    runtime,
+    ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
+    ...(process.env.CONTROLLER_KEY ? { key: process.env.CONTROLLER_KEY } : {}),
+    domain: values.domain,
+    host: values.host,
+    ports,
+    discovery:
+      discovery === 'etcd'
+        ? { backend: 'etcd', endpoints: values.etcd.split(',').map((e) => e.trim()).filter(Boolean), prefix: values['etcd-prefix'] }
+        : { backend: 'memory' },
+    logger,
+    onProgress: (line) => console.log(`-----> ${line}`),
+  });
+} catch (err) {
+  // startCluster has closed whatever it had started.
+  console.error(`flynn-ts: ${startFailure(err, { controller: '--controller-port N', router: '--router-port N', git: '--git-port N', shelf: '--shelf-port N' })}`);
+  process.exit(1);
+}
 
 console.log(`
 flynn-ts cluster up (${cluster.runtime} runtime, data in ${cluster.dataDir})
@@ -80,7 +88,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     void cluster.close().then(
       () => process.exit(0),
       (err: unknown) => {
-        console.error(`cluster: ${(err as Error).message}`);
+        console.error(`flynn-ts: ${(err as Error).message}`);
         process.exit(1);
       },
     );

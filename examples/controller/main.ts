@@ -7,46 +7,50 @@
  * the scheduler adapter is wired in, this binary uses the in-process `FakeCluster` (formation jobs
  * are simulated; `flynn run` runs real local processes), which is enough to drive the API and CLI.
  */
-import { parseArgs } from 'node:util';
 import { createConsoleLogger } from '../../src/common/logger.js';
 import { EtcdStore, MemoryStore, startController, type Store } from '../../src/controller/index.js';
 import { FakeCluster } from '../../src/controller/testing/index.js';
+import { listenFailure, parseCli } from '../shared/cli-args.js';
 
-const { values } = parseArgs({
-  options: {
-    host: { type: 'string', default: process.env.CONTROLLER_HOST ?? '127.0.0.1' },
-    port: { type: 'string', default: process.env.PORT ?? '8081' },
-    store: { type: 'string', default: process.env.CONTROLLER_STORE ?? 'memory' },
-    etcd: { type: 'string', default: process.env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379' },
-    prefix: { type: 'string', default: process.env.CONTROLLER_ETCD_PREFIX ?? '/flynn-ts/controller/' },
-    'git-host': { type: 'string', default: process.env.GIT_HOST },
+const cli = parseCli({
+  name: 'controller',
+  usage: 'CONTROLLER_KEY=secret node --import tsx examples/controller/main.ts [flags]',
+  summary: 'The controller API alone, on a simulated grid (FakeCluster): enough to drive the API and the CLI.',
+  flags: {
+    host: { type: 'string', value: 'IP', env: 'CONTROLLER_HOST', default: '127.0.0.1', help: 'listen address' },
+    port: { type: 'string', value: 'N', env: 'PORT', default: '8081', help: 'listen port (0 = any free port)' },
+    store: { type: 'string', value: 'memory|etcd', env: 'CONTROLLER_STORE', default: 'memory', help: 'where apps, releases and formations live' },
+    etcd: { type: 'string', value: 'URL[,URL]', env: 'ETCD_ENDPOINTS', default: 'http://127.0.0.1:2379', help: 'etcd endpoints, with --store etcd' },
+    prefix: { type: 'string', value: 'PREFIX', env: 'CONTROLLER_ETCD_PREFIX', default: '/flynn-ts/controller/', help: 'etcd key prefix, with --store etcd' },
+    'git-host': { type: 'string', value: 'HOST:PORT', env: 'GIT_HOST', help: 'git receiver address the CLI is told' },
   },
+  notes: 'environment without a flag:\n  CONTROLLER_KEY   the cluster key (required)',
 });
-
+const { values } = cli;
+const port = cli.port('port');
+const storeKind = cli.oneOf('store', ['memory', 'etcd'] as const);
 const key = process.env.CONTROLLER_KEY;
 if (!key) {
   console.error('controller: set CONTROLLER_KEY to the cluster key');
   process.exit(2);
 }
 const logger = createConsoleLogger({ level: 'info' });
-let store: Store;
-if (values.store === 'etcd') store = new EtcdStore({ hosts: values.etcd.split(','), prefix: values.prefix });
-else if (values.store === 'memory') store = new MemoryStore();
-else {
-  console.error(`controller: --store must be memory or etcd, got ${values.store}`);
-  process.exit(2);
-}
+const store: Store = storeKind === 'etcd' ? new EtcdStore({ hosts: values.etcd.split(','), prefix: values.prefix }) : new MemoryStore();
 
 const controller = await startController({
   key,
   store,
   jobs: new FakeCluster({ store }),
   host: values.host,
-  port: Number(values.port),
+  port,
   logger,
   ...(values['git-host'] ? { gitHost: values['git-host'] } : {}),
+}).catch(async (err: unknown) => {
+  await store.close().catch(() => {});
+  console.error(`controller: ${listenFailure(err, 'controller', `${values.host}:${port}`, '--port N (0 = any free port)') ?? (err as Error).message}`);
+  process.exit(1);
 });
-logger.info('controller ready', { url: controller.url, store: values.store });
+logger.info('controller ready', { url: controller.url, store: storeKind });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

@@ -12,22 +12,23 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
-import { startCluster, type ClusterRuntime } from '../../src/bootstrap/index.js';
+import { promisify } from 'node:util';
+import { startCluster } from '../../src/bootstrap/index.js';
 import { runCli } from '../../src/cli/index.js';
 import { generatePrivateKey, publicKeyLine } from '../../src/git/index.js';
+import { parseCli } from '../shared/cli-args.js';
 
 const exec = promisify(execFile);
-const { values } = parseArgs({
-  options: {
-    runtime: { type: 'string', default: process.env.FLYNN_RUNTIME ?? 'auto' },
-    keep: { type: 'boolean', default: false },
+const cli = parseCli({
+  name: 'demo',
+  usage: 'npm run demo -- [flags]   (or: node --import tsx examples/demo/main.ts [flags])',
+  summary: 'The talk demo, unattended: start a cluster, create node-demo, git push it, curl it, add a route,\nscale to 3, ps, log, run, remove the route, stop everything.',
+  flags: {
+    runtime: { type: 'string', value: 'auto|docker|process', env: 'FLYNN_RUNTIME', default: 'auto', help: 'where jobs and builds run' },
+    keep: { type: 'boolean', help: 'leave the cluster running at the end (Ctrl-C stops it)' },
   },
 });
-if (!['auto', 'docker', 'process'].includes(values.runtime)) {
-  console.error(`demo: --runtime must be auto, docker or process, got ${values.runtime}`);
-  process.exit(2);
-}
+const values = { ...cli.values, runtime: cli.oneOf('runtime', ['auto', 'docker', 'process'] as const) };
 
 const APP = 'node-demo';
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
@@ -50,7 +51,7 @@ function get(url: string, host: string): Promise<{ status: number; body: string 
 const dir = await mkdtemp(join(tmpdir(), 'flynn-ts-demo-'));
 say('starting a one-process cluster');
 const cluster = await startCluster({
-  runtime: values.runtime as ClusterRuntime,
+  runtime: values.runtime,
   ports: { controller: 0, router: 0, git: 0, shelf: 0 },
   onProgress: (line) => console.log(`-----> ${line}`),
 });

@@ -12,24 +12,29 @@ import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
 import { startCluster, type Cluster } from '../../src/bootstrap/index.js';
 import { ControllerClient } from '../../src/controller/index.js';
 import { generatePrivateKey, publicKeyLine } from '../../src/git/index.js';
+import { parseCli } from '../shared/cli-args.js';
 
 const exec = promisify(execFile);
-const { values } = parseArgs({
-  options: {
-    app: { type: 'string', default: 'hello' },
-    dir: { type: 'string', default: 'test/fixtures/apps/node-hello' },
-    scale: { type: 'string', default: 'web=2' },
-    domain: { type: 'string', default: process.env.FLYNN_DOMAIN ?? 'flynn.local' },
+const cli = parseCli({
+  name: 'deploy',
+  usage: 'node --import tsx examples/deploy/main.ts [flags]',
+  summary: 'Deploy a directory with the typed client: create the app, git push, scale, curl through the router.\nWithout CONTROLLER_URL it starts its own one-process cluster for the run.',
+  flags: {
+    app: { type: 'string', value: 'NAME', default: 'hello', help: 'app name' },
+    dir: { type: 'string', value: 'DIR', default: 'test/fixtures/apps/node-hello', help: 'the app source to push' },
+    scale: { type: 'string', value: 'TYPE=N,...', default: 'web=2', help: 'formation after the push' },
+    domain: { type: 'string', value: 'DOMAIN', env: 'FLYNN_DOMAIN', default: 'flynn.local', help: "the cluster's app domain" },
   },
+  notes: 'environment without a flag (all four to use a running cluster):\n  CONTROLLER_URL, CONTROLLER_KEY, GIT_HOST (host:port), ROUTER_URL',
 });
-const fail = (msg: string): never => {
-  console.error(`deploy: ${msg}`);
-  process.exit(2);
-};
+const { values } = cli;
+function fail(message: string): never {
+  return cli.fail(message);
+}
 const scale: Record<string, number> = {};
 for (const part of values.scale.split(',')) {
   const m = /^([a-z][a-z0-9-]*)=(\d+)$/.exec(part.trim());

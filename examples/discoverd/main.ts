@@ -1,64 +1,42 @@
 /**
  * discoverd: the discovery HTTP server as a daemon (Flynn's discoverd).
  *
- *   npm start                                   # memory backend on 127.0.0.1:1111
- *   npm start -- --backend etcd --etcd http://127.0.0.1:2379 --listen 127.0.0.1:1111
+ *   npm run discoverd                           # memory backend on 127.0.0.1:1111
+ *   npm run discoverd -- --backend etcd --etcd http://127.0.0.1:2379 --listen 127.0.0.1:1111
  *
- * Flags win over env: DISCOVERD_BACKEND, ETCD_ENDPOINTS (comma separated), DISCOVERD_PREFIX,
- * DISCOVERD_LISTEN, LOG_LEVEL. Stops cleanly on SIGINT/SIGTERM.
+ * Flags win over env (`--help` lists every flag, its env twin and default). Stops cleanly on
+ * SIGINT/SIGTERM.
  */
-import { parseArgs } from 'node:util';
-import { createConsoleLogger, type LogLevel } from '../../src/common/logger.js';
+import { createConsoleLogger } from '../../src/common/logger.js';
 import { createDiscovery, type DiscoveryConfig } from '../../src/discovery/create.js';
 import { startDiscoveryServer } from '../../src/discovery/server.js';
+import { listenFailure, parseCli } from '../shared/cli-args.js';
 
-const usage = `usage: discoverd [--backend memory|etcd] [--etcd URL[,URL...]] [--prefix /flynn-ts] [--listen HOST:PORT] [--log-level debug|info|warn|error]`;
-
-function fail(message: string): never {
-  process.stderr.write(`discoverd: ${message}\n${usage}\n`);
-  process.exit(2);
-}
-
-let flags;
-try {
-  flags = parseArgs({
-    options: {
-      backend: { type: 'string' },
-      etcd: { type: 'string' },
-      prefix: { type: 'string' },
-      listen: { type: 'string' },
-      'log-level': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  }).values;
-} catch (err) {
-  fail((err as Error).message);
-}
-if (flags.help) {
-  process.stdout.write(usage + '\n');
-  process.exit(0);
-}
-
-const env = process.env;
-const level = (flags['log-level'] ?? env.LOG_LEVEL ?? 'info') as LogLevel;
-if (!['debug', 'info', 'warn', 'error'].includes(level)) fail(`unknown log level ${level}`);
-const logger = createConsoleLogger({ level });
-
-const backend = flags.backend ?? env.DISCOVERD_BACKEND ?? 'memory';
-const listen = flags.listen ?? env.DISCOVERD_LISTEN ?? '127.0.0.1:1111';
-const match = /^(.+):(\d{1,5})$/.exec(listen);
-if (!match) fail(`--listen expects HOST:PORT, got ${listen}`);
+const cli = parseCli({
+  name: 'discoverd',
+  usage: 'npm run discoverd -- [flags]   (or: node --import tsx examples/discoverd/main.ts [flags])',
+  summary: 'The discovery HTTP server as a daemon (Flynn discoverd), on a memory or etcd backend.',
+  flags: {
+    backend: { type: 'string', value: 'memory|etcd', env: 'DISCOVERD_BACKEND', default: 'memory', help: 'where registrations live' },
+    etcd: { type: 'string', value: 'URL[,URL]', env: 'ETCD_ENDPOINTS', default: 'http://127.0.0.1:2379', help: 'etcd endpoints, with --backend etcd' },
+    prefix: { type: 'string', value: 'PREFIX', env: 'DISCOVERD_PREFIX', help: 'etcd key prefix (default /flynn-ts)' },
+    listen: { type: 'string', value: 'HOST:PORT', env: 'DISCOVERD_LISTEN', default: '127.0.0.1:1111', help: 'HTTP listen address' },
+    'log-level': { type: 'string', value: 'debug|info|warn|error', env: 'LOG_LEVEL', default: 'info', help: 'log level' },
+  },
+});
+const { values } = cli;
+const logger = createConsoleLogger({ level: cli.oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const) });
+const backend = cli.oneOf('backend', ['memory', 'etcd'] as const);
+const match = /^(.+):(\d{1,5})$/.exec(values.listen);
+if (!match) cli.fail(`--listen expects HOST:PORT, got ${values.listen}`);
 const [, host, port] = match as unknown as [string, string, string];
 
 let config: DiscoveryConfig;
-if (backend === 'memory') {
-  config = { backend: 'memory' };
-} else if (backend === 'etcd') {
-  const endpoints = (flags.etcd ?? env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379').split(',').map((s) => s.trim()).filter(Boolean);
-  const prefix = flags.prefix ?? env.DISCOVERD_PREFIX;
-  config = { backend: 'etcd', endpoints, ...(prefix === undefined ? {} : { prefix }) };
+if (backend === 'etcd') {
+  const endpoints = values.etcd.split(',').map((s) => s.trim()).filter(Boolean);
+  config = { backend: 'etcd', endpoints, ...(values.prefix === undefined ? {} : { prefix: values.prefix }) };
 } else {
-  fail(`unknown backend ${backend}: expected memory or etcd`);
+  config = { backend: 'memory' };
 }
 
 try {
@@ -77,6 +55,6 @@ try {
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
 } catch (err) {
-  logger.error('cannot start', { err: (err as Error).message });
+  console.error(`discoverd: ${listenFailure(err, 'discovery server', values.listen, '--listen HOST:PORT') ?? (err as Error).message}`);
   process.exit(1);
 }

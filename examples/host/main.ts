@@ -7,50 +7,44 @@
  *     [--etcd-prefix /flynn-ts] [--registration-ttl 10000] [--container-labels k=v,...]
  *     [--log-level info] [--json-logs]
  *
- * Every flag has an environment twin: FLYNN_HOST_ID, FLYNN_ADVERTISE_ADDR, FLYNN_HOST_LISTEN,
- * FLYNN_RUNTIME, FLYNN_RUNTIME_IMAGE, FLYNN_HOST_TAGS, FLYNN_HOST_MEMORY, FLYNN_DISCOVERY,
- * ETCD_ENDPOINTS, FLYNN_ETCD_PREFIX, FLYNN_REGISTRATION_TTL, FLYNN_CONTAINER_LABELS,
- * FLYNN_LOG_LEVEL. SIGINT/SIGTERM close the agent (docker jobs keep running and are adopted by
+ * Every flag has an environment twin (`--help` lists them: FLYNN_HOST_ID, FLYNN_ADVERTISE_ADDR,
+ * FLYNN_HOST_LISTEN, FLYNN_RUNTIME, ..., ETCD_ENDPOINTS, FLYNN_ETCD_PREFIX). SIGINT/SIGTERM close the agent (docker jobs keep running and are adopted by
  * the next agent with the same id; process jobs are stopped).
  */
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { createConsoleLogger, type LogLevel } from '../../src/common/logger.js';
 import { createDiscovery } from '../../src/discovery/create.js';
 import { startHostAgent } from '../../src/host/agent.js';
 import { createRuntime } from '../../src/host/create.js';
+import { listenFailure, parseCli } from '../shared/cli-args.js';
 
-const { values } = parseArgs({
-  options: {
-    id: { type: 'string', default: process.env.FLYNN_HOST_ID ?? hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63) },
-    'advertise-addr': { type: 'string', default: process.env.FLYNN_ADVERTISE_ADDR ?? '127.0.0.2' },
-    listen: { type: 'string', default: process.env.FLYNN_HOST_LISTEN },
-    runtime: { type: 'string', default: process.env.FLYNN_RUNTIME ?? 'docker' },
-    image: { type: 'string', default: process.env.FLYNN_RUNTIME_IMAGE },
-    tags: { type: 'string', default: process.env.FLYNN_HOST_TAGS ?? '' },
-    memory: { type: 'string', default: process.env.FLYNN_HOST_MEMORY },
-    discovery: { type: 'string', default: process.env.FLYNN_DISCOVERY ?? 'memory' },
-    'etcd-endpoints': { type: 'string', default: process.env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379' },
-    'etcd-prefix': { type: 'string', default: process.env.FLYNN_ETCD_PREFIX },
-    'registration-ttl': { type: 'string', default: process.env.FLYNN_REGISTRATION_TTL },
-    'container-labels': { type: 'string', default: process.env.FLYNN_CONTAINER_LABELS ?? '' },
-    'log-level': { type: 'string', default: process.env.FLYNN_LOG_LEVEL ?? 'info' },
-    'json-logs': { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h' },
+const cli = parseCli({
+  name: 'flynn-host',
+  usage: 'node --import tsx examples/host/main.ts [flags]',
+  summary: 'One host agent on this machine (flynn-host): runs jobs for the scheduler, registered in discovery.',
+  flags: {
+    id: { type: 'string', value: 'ID', env: 'FLYNN_HOST_ID', default: hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63), help: 'host id' },
+    'advertise-addr': { type: 'string', value: 'IP', env: 'FLYNN_ADVERTISE_ADDR', default: '127.0.0.2', help: 'address jobs and the API are reached at' },
+    listen: { type: 'string', value: 'HOST:PORT', env: 'FLYNN_HOST_LISTEN', help: 'API listen address (default: the advertise address, any free port)' },
+    runtime: { type: 'string', value: 'docker|process', env: 'FLYNN_RUNTIME', default: 'docker', help: 'where jobs run' },
+    image: { type: 'string', value: 'IMAGE', env: 'FLYNN_RUNTIME_IMAGE', help: 'runtime image (default flynn-ts/runtime:latest)' },
+    tags: { type: 'string', value: 'k=v,...', env: 'FLYNN_HOST_TAGS', default: '', help: 'host tags for placement' },
+    memory: { type: 'string', value: 'BYTES', env: 'FLYNN_HOST_MEMORY', help: 'memory capacity' },
+    discovery: { type: 'string', value: 'memory|etcd', env: 'FLYNN_DISCOVERY', default: 'memory', help: 'where the agent registers' },
+    'etcd-endpoints': { type: 'string', value: 'URL[,URL]', env: 'ETCD_ENDPOINTS', default: 'http://127.0.0.1:2379', help: 'etcd endpoints, with --discovery etcd' },
+    'etcd-prefix': { type: 'string', value: 'PREFIX', env: 'FLYNN_ETCD_PREFIX', help: 'etcd key prefix (default /flynn-ts)' },
+    'registration-ttl': { type: 'string', value: 'MS', env: 'FLYNN_REGISTRATION_TTL', help: 'discovery registration TTL' },
+    'container-labels': { type: 'string', value: 'k=v,...', env: 'FLYNN_CONTAINER_LABELS', default: '', help: 'extra labels on every container' },
+    'log-level': { type: 'string', value: 'debug|info|warn|error', env: 'FLYNN_LOG_LEVEL', default: 'info', help: 'log level' },
+    'json-logs': { type: 'boolean', help: 'logs as JSON lines' },
   },
 });
-
-if (values.help) {
-  console.log('usage: tsx examples/host/main.ts [--id ID] [--advertise-addr IP] [--listen HOST:PORT] [--runtime docker|process] [--image IMAGE] [--tags k=v,...] [--memory BYTES] [--discovery memory|etcd] [--etcd-endpoints URL,...] [--etcd-prefix PREFIX] [--registration-ttl MS] [--container-labels k=v,...]');
-  process.exit(0);
-}
-
+const { values } = cli;
 function fail(message: string): never {
-  console.error(`error: ${message}`);
-  process.exit(2);
+  return cli.fail(message);
 }
 
-const logger = createConsoleLogger({ level: values['log-level'] as LogLevel, json: values['json-logs'] });
+const logger = createConsoleLogger({ level: cli.oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const) satisfies LogLevel, json: values['json-logs'] });
 function pairs(flag: string, text: string): Record<string, string> {
   return Object.fromEntries(
     text
@@ -119,5 +113,6 @@ try {
 } catch (err) {
   await runtime.close().catch(() => {});
   await discovery.close().catch(() => {});
-  fail((err as Error).message);
+  console.error(`flynn-host: ${listenFailure(err, 'host agent', values.listen ?? `${values['advertise-addr']}:0`, '--listen HOST:PORT') ?? (err as Error).message}`);
+  process.exit(1);
 }

@@ -6,20 +6,24 @@
  * Without --force an image already present under NAME is kept. Progress goes to stderr, the
  * result (`name id size time`) to stdout.
  */
-import { parseArgs } from 'node:util';
 import { FlynnError } from '../../src/common/errors.js';
 import { createConsoleLogger } from '../../src/common/logger.js';
 import { buildRuntimeImage, ensureRuntimeImage, RUNTIME_IMAGE_DEFAULTS } from '../../src/host/runtime-image.js';
-
-const USAGE = 'usage: tsx examples/images/main.ts build [--name NAME] [--force]';
+import { parseCli } from '../shared/cli-args.js';
 
 async function main(): Promise<void> {
-  const { positionals, values } = parseArgs({
-    allowPositionals: true,
-    options: { name: { type: 'string' }, force: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+  const cli = parseCli({
+    name: 'images',
+    usage: 'npm run images -- [flags]   (or: node --import tsx examples/images/main.ts build [flags])',
+    summary: 'Build the flynn-ts runtime image locally (node + busybox), with no registry and no network.',
+    positionals: true,
+    flags: {
+      name: { type: 'string', value: 'NAME', default: RUNTIME_IMAGE_DEFAULTS.name, help: 'image name' },
+      force: { type: 'boolean', help: 'build even when an image is already there under NAME' },
+    },
   });
-  if (values.help) return void console.log(`${USAGE}\ndefault name: ${RUNTIME_IMAGE_DEFAULTS.name}`);
-  if (positionals.length !== 1 || positionals[0] !== 'build') throw new Error(USAGE);
+  const { positionals, values } = cli;
+  if (positionals.length !== 1 || positionals[0] !== 'build') cli.fail(`the only command is build, got ${JSON.stringify(positionals.join(' '))}`);
 
   const log = createConsoleLogger({}, { component: 'images' });
   const opts = { name: values.name, onProgress: (line: string) => log.info(line) };

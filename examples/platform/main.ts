@@ -10,33 +10,37 @@
  *     [--wait-hosts 0] [--json]
  *   npx tsx examples/platform/main.ts --manifest examples/bootstrap/manifest.yaml
  *
- * Env twins: ETCD_ENDPOINTS, FLYNN_ETCD_PREFIX, FLYNN_DATA_DIR, FLYNN_DOMAIN. Shelf must be reachable
- * from every host at its URL (the hosts download slugs from it).
+ * `--help` lists every flag with its env twin and default. Shelf must be reachable from every host
+ * at its URL (the hosts download slugs from it).
  */
-import { parseArgs } from 'node:util';
-import { loadManifest, validateManifest, type BootstrapManifest } from '../../src/bootstrap/index.js';
+import { loadManifest, PLATFORM_DEFAULTS, validateManifest, type BootstrapManifest } from '../../src/bootstrap/index.js';
 import { runBootstrap } from '../bootstrap/run.js';
+import { parseCli } from '../shared/cli-args.js';
 
-const { values } = parseArgs({
-  options: {
-    manifest: { type: 'string' },
-    etcd: { type: 'string', default: process.env.ETCD_ENDPOINTS ?? 'http://127.0.0.1:2379' },
-    prefix: { type: 'string', default: process.env.FLYNN_ETCD_PREFIX ?? '/flynn-ts' },
-    host: { type: 'string', default: '127.0.0.1' },
-    'data-dir': { type: 'string', default: process.env.FLYNN_DATA_DIR },
-    domain: { type: 'string', default: process.env.FLYNN_DOMAIN ?? 'flynn.local' },
-    build: { type: 'string', default: 'auto' },
-    'controller-port': { type: 'string', default: '8081' },
-    'router-port': { type: 'string', default: '8080' },
-    'git-port': { type: 'string', default: '2222' },
-    'shelf-port': { type: 'string', default: '8082' },
-    'wait-hosts': { type: 'string', default: '0' },
-    json: { type: 'boolean', default: false },
+const cli = parseCli({
+  name: 'platform',
+  usage: 'node --import tsx examples/platform/main.ts [flags]   (CONTROLLER_KEY must be set unless --manifest)',
+  summary: 'Layer 1 for multi-machine use (scheduler, shelf, controller on an etcd store, router, git receiver)\non etcd discovery; run examples/host/main.ts --discovery etcd on each machine to add hosts.',
+  flags: {
+    manifest: { type: 'string', value: 'FILE', help: 'take everything from this bootstrap manifest instead of the flags' },
+    etcd: { type: 'string', value: 'URL[,URL]', env: 'ETCD_ENDPOINTS', default: 'http://127.0.0.1:2379', help: 'etcd endpoints' },
+    prefix: { type: 'string', value: 'PREFIX', env: 'FLYNN_ETCD_PREFIX', default: '/flynn-ts', help: "etcd key prefix (the hosts' --etcd-prefix)" },
+    host: { type: 'string', value: 'IP', env: 'FLYNN_LISTEN_HOST', default: PLATFORM_DEFAULTS.host, help: 'address every listener binds' },
+    'data-dir': { type: 'string', value: 'DIR', env: 'FLYNN_DATA_DIR', help: 'shelf blobs, git repos, SSH host key (default: a temp dir)' },
+    domain: { type: 'string', value: 'DOMAIN', env: 'FLYNN_DOMAIN', default: PLATFORM_DEFAULTS.domain, help: 'apps answer at <app>.<DOMAIN>' },
+    build: { type: 'string', value: 'auto|docker|process', env: 'FLYNN_RUNTIME', default: 'auto', help: 'where builds run' },
+    'controller-port': { type: 'string', value: 'N', env: 'FLYNN_CONTROLLER_PORT', default: String(PLATFORM_DEFAULTS.controllerPort), help: 'controller API port (0 = any free port)' },
+    'router-port': { type: 'string', value: 'N', env: 'FLYNN_ROUTER_PORT', default: String(PLATFORM_DEFAULTS.routerPort), help: 'router HTTP port (0 = any free port)' },
+    'git-port': { type: 'string', value: 'N', env: 'FLYNN_GIT_PORT', default: String(PLATFORM_DEFAULTS.gitPort), help: 'git (SSH) port (0 = any free port)' },
+    'shelf-port': { type: 'string', value: 'N', env: 'FLYNN_SHELF_PORT', default: String(PLATFORM_DEFAULTS.shelfPort), help: 'shelf port, reachable from every host (0 = any free port)' },
+    'wait-hosts': { type: 'string', value: 'N', default: '0', help: 'start once this many host agents are registered' },
+    json: { type: 'boolean', help: 'one JSON object per step instead of text' },
   },
+  notes: 'environment without a flag:\n  CONTROLLER_KEY   the cluster key (required without --manifest)',
 });
-function fail(msg: string): never {
-  console.error(`platform: ${msg}`);
-  process.exit(2);
+const { values } = cli;
+function fail(message: string): never {
+  return cli.fail(message);
 }
 
 let manifest: BootstrapManifest;
@@ -44,8 +48,6 @@ if (values.manifest) {
   manifest = await loadManifest(values.manifest, { env: process.env }).catch((err: Error) => fail(err.message));
 } else {
   const key = process.env.CONTROLLER_KEY ?? fail('set CONTROLLER_KEY to the cluster key');
-  // Flags are strings; the manifest check names the flag's field when one is wrong.
-  const num = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : v);
   try {
     manifest = validateManifest(
       {
@@ -53,13 +55,13 @@ if (values.manifest) {
         key,
         listen: values.host,
         domain: values.domain,
-        build: values.build,
+        build: cli.oneOf('build', ['auto', 'docker', 'process'] as const),
         dataDir: values['data-dir'],
-        waitHosts: { min: num(values['wait-hosts']) },
-        controller: { port: num(values['controller-port']), store: { backend: 'etcd', prefix: `${values.prefix}/controller/` } },
-        router: { port: num(values['router-port']) },
-        git: { port: num(values['git-port']) },
-        shelf: { port: num(values['shelf-port']) },
+        waitHosts: { min: cli.integer('wait-hosts') },
+        controller: { port: cli.port('controller-port'), store: { backend: 'etcd', prefix: `${values.prefix}/controller/` } },
+        router: { port: cli.port('router-port') },
+        git: { port: cli.port('git-port') },
+        shelf: { port: cli.port('shelf-port') },
       },
       { interpolate: false },
     );
@@ -67,4 +69,11 @@ if (values.manifest) {
     fail((err as Error).message.replace('invalid bootstrap manifest', 'invalid flags'));
   }
 }
-await runBootstrap(manifest, { name: 'platform', json: values.json });
+const inManifest = (field: string) => `${field}: N in the manifest`;
+await runBootstrap(manifest, {
+  name: 'platform',
+  json: values.json,
+  portHint: values.manifest
+    ? { controller: inManifest('controller.port'), router: inManifest('router.port'), git: inManifest('git.port'), shelf: inManifest('shelf.port') }
+    : { controller: '--controller-port N', router: '--router-port N', git: '--git-port N', shelf: '--shelf-port N' },
+});

@@ -19,30 +19,41 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseArgs } from 'node:util';
 import { createConsoleLogger } from '../../src/common/index.js';
 import { createDiscovery } from '../../src/discovery/index.js';
 import { MemoryRouteSource, startRouter, type ListenAddress, type Route } from '../../src/router/index.js';
+import { listenFailure, parseCli } from '../shared/cli-args.js';
 
-function addr(value: string, flag: string): ListenAddress {
-  const m = /^(.+):(\d+)$/.exec(value);
-  if (!m) throw new Error(`${flag}: expected host:port, got ${value}`);
-  return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port: Number(m[2]) };
-}
-
-const { values } = parseArgs({
-  options: {
-    http: { type: 'string', default: process.env.ROUTER_HTTP ?? '127.0.0.1:8080' },
-    https: { type: 'string', default: process.env.ROUTER_HTTPS },
-    routes: { type: 'string', default: process.env.ROUTER_ROUTES },
-    'sticky-key': { type: 'string', default: process.env.ROUTER_STICKY_KEY },
-    demo: { type: 'boolean', default: false },
+const cli = parseCli({
+  name: 'router',
+  usage: 'node --import tsx examples/router/main.ts [flags]',
+  summary: 'The router (strowger) alone: HTTP(S) virtual hosts and TCP routes from a JSON file, backends from discovery.',
+  flags: {
+    http: { type: 'string', value: 'HOST:PORT', env: 'ROUTER_HTTP', default: '127.0.0.1:8080', help: 'HTTP listen address (port 0 = any free port)' },
+    https: { type: 'string', value: 'HOST:PORT', env: 'ROUTER_HTTPS', help: 'HTTPS listen address (off unless given)' },
+    routes: { type: 'string', value: 'FILE', env: 'ROUTER_ROUTES', help: 'a JSON array of routes (HttpRoute | TcpRoute)' },
+    'sticky-key': { type: 'string', value: 'SECRET', env: 'ROUTER_STICKY_KEY', help: 'HMAC key for sticky cookies (≥ 16 bytes)' },
+    demo: { type: 'boolean', help: 'also start a hello backend on 127.0.0.2 behind demo.localhost' },
   },
 });
+const { values } = cli;
+function addr(value: string, flag: string): ListenAddress {
+  const m = /^(.+):(\d{1,5})$/.exec(value);
+  if (!m || Number(m[2]) > 65535) return cli.fail(`--${flag} expects HOST:PORT, got ${JSON.stringify(value)}`);
+  return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+const http = addr(values.http, 'http');
+const https = values.https ? addr(values.https, 'https') : undefined;
+let initialRoutes: Route[] = [];
+try {
+  initialRoutes = values.routes ? (JSON.parse(readFileSync(values.routes, 'utf8')) as Route[]) : [];
+} catch (err) {
+  cli.fail(`--routes ${values.routes}: ${(err as Error).message}`);
+}
 
 const logger = createConsoleLogger({ level: 'info' });
 const discovery = createDiscovery({ backend: 'memory' });
-const routes = new MemoryRouteSource(values.routes ? (JSON.parse(readFileSync(values.routes, 'utf8')) as Route[]) : []);
+const routes = new MemoryRouteSource(initialRoutes);
 
 const cleanups: (() => Promise<void>)[] = [];
 if (values.demo) {
@@ -59,10 +70,15 @@ if (values.demo) {
 const router = await startRouter({
   discovery,
   routes,
-  http: addr(values.http, '--http'),
-  ...(values.https ? { https: addr(values.https, '--https') } : {}),
+  http,
+  ...(https ? { https } : {}),
   ...(values['sticky-key'] ? { stickyKey: values['sticky-key'] } : {}),
   logger,
+}).catch(async (err: unknown) => {
+  for (const cleanup of cleanups) await cleanup();
+  await discovery.close();
+  console.error(`router: ${listenFailure(err, 'router', values.http, https ? '--http / --https HOST:PORT' : '--http HOST:PORT') ?? (err as Error).message}`);
+  process.exit(1);
 });
 logger.info('routes', { routes: router.routes().map((r) => (r.type === 'http' ? `${r.domain}${r.path ?? '/'} -> ${r.service}` : `tcp:${r.port} -> ${r.service}`)) });
 

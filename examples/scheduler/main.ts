@@ -2,7 +2,7 @@
  * Scheduler demo on fake host agents (no Docker needed): two scheduler instances, three hosts,
  * `web=6`, then a host dies and its jobs move. Prints every decision and a `flynn ps` view.
  *
- *   npx tsx examples/scheduler/main.ts            # HOST_TTL_MS=2000 by default
+ *   npx tsx examples/scheduler/main.ts [--host-ttl 2000] [--log-level info]   # --help for env twins
  *
  * Swap `cluster.connector` for the host-agent connector and `cluster.mortal()` for a real discovery
  * backend to run it on a real cluster.
@@ -10,9 +10,19 @@
 import { createConsoleLogger } from '../../src/common/logger.js';
 import { MemoryFormationSource, startScheduler, type SchedulerView } from '../../src/scheduler/index.js';
 import { FakeCluster } from '../../src/scheduler/testing/index.js';
+import { parseCli } from '../shared/cli-args.js';
 
-const hostTtlMs = Number(process.env.HOST_TTL_MS ?? 2000);
-const logger = createConsoleLogger({ level: (process.env.LOG_LEVEL as 'info' | 'debug' | undefined) ?? 'info' });
+const cli = parseCli({
+  name: 'scheduler',
+  usage: 'node --import tsx examples/scheduler/main.ts [flags]',
+  summary: 'Scheduler demo on fake host agents: two schedulers, three hosts, web=6, then a host dies and its jobs move.',
+  flags: {
+    'host-ttl': { type: 'string', value: 'MS', env: 'HOST_TTL_MS', default: '2000', help: 'how long a dead host stays registered' },
+    'log-level': { type: 'string', value: 'debug|info|warn|error', env: 'LOG_LEVEL', default: 'info', help: 'log level' },
+  },
+});
+const hostTtlMs = cli.integer('host-ttl', 1) as number;
+const logger = createConsoleLogger({ level: cli.oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const) });
 const cluster = new FakeCluster({ latencyMs: 1 });
 const hosts = await Promise.all(['host-a', 'host-b', 'host-c'].map((id, i) => cluster.addHost({ id, ttlMs: hostTtlMs, tags: { disk: i === 0 ? 'hdd' : 'ssd' } })));
 const formations = new MemoryFormationSource();

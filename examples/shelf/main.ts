@@ -3,33 +3,38 @@
  *
  *   tsx examples/shelf/main.ts [--root DIR] [--host 127.0.0.1] [--port 0] [--max-bytes 1073741824]
  *
- * Env: SHELF_ROOT, SHELF_HOST, SHELF_PORT, SHELF_MAX_BYTES (flags win). Prints the URL on stdout
+ * Env twins (`--help`): SHELF_ROOT, SHELF_HOST, SHELF_PORT, SHELF_MAX_BYTES (flags win). Prints the URL on stdout
  * and stops cleanly on SIGINT / SIGTERM.
  *
  *   curl -T slug.tgz http://127.0.0.1:PORT/slugs/app/1.tgz
  *   curl -r 0-99 http://127.0.0.1:PORT/slugs/app/1.tgz
  */
-import { parseArgs } from 'node:util';
 import { createConsoleLogger } from '../../src/common/logger.js';
 import { FsBlobStore, SHELF_DEFAULTS, startShelf } from '../../src/shelf/index.js';
+import { listenFailure, parseCli } from '../shared/cli-args.js';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      root: { type: 'string', default: process.env.SHELF_ROOT ?? '/var/lib/flynn-ts/shelf' },
-      host: { type: 'string', default: process.env.SHELF_HOST ?? SHELF_DEFAULTS.host },
-      port: { type: 'string', default: process.env.SHELF_PORT ?? '0' },
-      'max-bytes': { type: 'string', default: process.env.SHELF_MAX_BYTES ?? String(SHELF_DEFAULTS.maxBytes) },
+  const cli = parseCli({
+    name: 'shelf',
+    usage: 'node --import tsx examples/shelf/main.ts [flags]',
+    summary: 'Shelf, the blob store, as a daemon on a filesystem directory. Prints its URL on stdout.',
+    flags: {
+      root: { type: 'string', value: 'DIR', env: 'SHELF_ROOT', default: '/var/lib/flynn-ts/shelf', help: 'where blobs are kept' },
+      host: { type: 'string', value: 'IP', env: 'SHELF_HOST', default: SHELF_DEFAULTS.host, help: 'listen address' },
+      port: { type: 'string', value: 'N', env: 'SHELF_PORT', default: '0', help: 'listen port (0 = any free port)' },
+      'max-bytes': { type: 'string', value: 'BYTES', env: 'SHELF_MAX_BYTES', default: String(SHELF_DEFAULTS.maxBytes), help: 'largest blob accepted' },
     },
   });
-  const port = Number(values.port);
-  const maxBytes = Number(values['max-bytes']);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got ${values.port}`);
-  if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) throw new Error(`--max-bytes must be a positive integer, got ${values['max-bytes']}`);
+  const { values } = cli;
+  const port = cli.port('port');
+  const maxBytes = cli.integer('max-bytes', 1) as number;
 
   const logger = createConsoleLogger({}, { component: 'shelf' });
   const store = new FsBlobStore({ root: values.root });
-  const shelf = await startShelf({ store, host: values.host, port, maxBytes, logger });
+  const shelf = await startShelf({ store, host: values.host, port, maxBytes, logger }).catch(async (err: unknown) => {
+    await store.close();
+    throw new Error(listenFailure(err, 'shelf', `${values.host}:${port}`, '--port N (0 = any free port)') ?? (err as Error).message, { cause: err });
+  });
   logger.info('shelf listening', { url: shelf.url, root: store.root, maxBytes });
   console.log(shelf.url);
 
@@ -44,6 +49,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error((err as Error).message);
+  console.error(`shelf: ${(err as Error).message}`);
   process.exit(1);
 });

@@ -15,7 +15,7 @@ import { createRuntime } from '../host/create.js';
 import type { Runtime } from '../host/runtime.js';
 import { TERMINAL_STATES } from '../host/types.js';
 import { BootstrapInputError } from './errors.js';
-import { chooseRuntime, launchPlatform, planPlatform, PLATFORM_DEFAULTS, type ClusterRuntime, type Platform } from './platform.js';
+import { checkPorts, chooseRuntime, launchPlatform, planPlatform, PLATFORM_DEFAULTS, type ClusterRuntime, type Platform } from './platform.js';
 
 export type { ClusterRuntime } from './platform.js';
 
@@ -66,7 +66,11 @@ export interface Cluster extends Platform {
   close(): Promise<void>;
 }
 
-/** Start a one-process cluster. Everything listens on `host` (127.0.0.1 by default). */
+/**
+ * Start a one-process cluster. Everything listens on `host` (127.0.0.1 by default).
+ * @throws {BootstrapPortInUseError} when a fixed port is taken (checked before anything starts, and
+ *   again as each component listens); nothing started is left running.
+ */
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
   const host = options.host ?? CLUSTER_DEFAULTS.host;
   const hostAddrs = options.hostAddrs ?? [host];
@@ -103,6 +107,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   try {
     await mkdir(dataDir, { recursive: true });
     const id = await clusterId(dataDir);
+    // A busy port fails the start before the runtime image is built or any host agent starts.
+    await checkPorts(plan.host, plan.ports);
     const runtimeName = await chooseRuntime(plan.build, progress);
 
     const discovery = createDiscovery(options.discovery ?? { backend: 'memory' }, { logger });

@@ -1,4 +1,4 @@
-import { InvalidInputError } from '../common/errors.js';
+import { ConflictError, InvalidInputError } from '../common/errors.js';
 
 export const BootstrapErrorCodes = Object.freeze({
   INVALID_OPTIONS: 'FLYNN_ERR_BOOTSTRAP_INVALID_OPTIONS',
@@ -8,6 +8,8 @@ export const BootstrapErrorCodes = Object.freeze({
   DISCOVERY_UNAVAILABLE: 'FLYNN_ERR_BOOTSTRAP_DISCOVERY_UNAVAILABLE',
   /** A component did not come up in time while the cluster started (or too few host agents registered). */
   NOT_READY: 'FLYNN_ERR_BOOTSTRAP_NOT_READY',
+  /** A component's port is taken (another cluster, or another program, listens there). */
+  PORT_IN_USE: 'FLYNN_ERR_BOOTSTRAP_PORT_IN_USE',
 });
 
 /** Cluster options that cannot be used. `detail.field` names the option. */
@@ -37,4 +39,39 @@ export class BootstrapManifestError extends InvalidInputError {
     super(BootstrapErrorCodes.INVALID_MANIFEST, message, { field: list[0]?.field ?? '', detail: { problems: list, ...where } });
     this.problems = list;
   }
+}
+
+/** The components of a platform that listen on a port of their own. */
+export type ListeningComponent = 'controller' | 'router' | 'git' | 'shelf';
+
+/**
+ * A component cannot listen because its port is in use. `component` names it, `host`/`port` the
+ * address, `option` the option that sets the port (`ports.shelf`); `detail` carries the same.
+ * Nothing the start had begun is left running when this is thrown.
+ */
+export class BootstrapPortInUseError extends ConflictError {
+  readonly component: ListeningComponent;
+  readonly host: string;
+  readonly port: number;
+  readonly option: string;
+
+  constructor(component: ListeningComponent, host: string, port: number, cause?: unknown) {
+    const option = `ports.${component}`;
+    super(BootstrapErrorCodes.PORT_IN_USE, `the ${component} cannot listen on ${host}:${port}: the port is in use (set ${option} to another port, 0 = any free port)`, {
+      cause,
+      detail: { component, host, port, option },
+    });
+    this.component = component;
+    this.host = host;
+    this.port = port;
+    this.option = option;
+  }
+}
+
+/** Whether `err` (or an error in its `cause` chain) is a listen on a port already in use. */
+export function isAddressInUse(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') return true;
+  }
+  return false;
 }

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { UnavailableError } from '../common/errors.js';
@@ -28,7 +29,7 @@ import { createBlobStore } from '../shelf/create.js';
 import { ShelfClient } from '../shelf/client.js';
 import { startShelf, type Shelf } from '../shelf/server.js';
 import { createBuildExecutor } from '../slug/create.js';
-import { BootstrapErrorCodes, BootstrapInputError } from './errors.js';
+import { BootstrapErrorCodes, BootstrapInputError, BootstrapPortInUseError, isAddressInUse, type ListeningComponent } from './errors.js';
 import { StoreFormationSource } from './formation-source.js';
 import { appUrl, ControllerGitPlatform } from './git-platform.js';
 import { SchedulerJobRunner } from './job-runner.js';
@@ -197,15 +198,69 @@ export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<
     onProgress: options.onProgress ?? (() => {}),
     onStep: options.onStep ?? (() => {}),
   };
+  const taken = new Map<number, string>();
+  for (const [name, p] of Object.entries(plan.ports)) {
+    const other = taken.get(p);
+    if (p !== 0 && other !== undefined) throw new BootstrapInputError(`ports.${name} and ports.${other} are both ${p}: each component needs its own port`, `ports.${name}`);
+    taken.set(p, name);
+  }
   if (options.store) plan.store = options.store;
   if (options.dataDir !== undefined) plan.dataDir = options.dataDir;
   return plan;
 }
 
-/** Start layer 1 onto a running layer 0 reachable through `options.discovery`. */
+/** Whether `host:port` can be listened on right now (bound and released at once); other listen errors are thrown. */
+function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (err) => (isAddressInUse(err) ? resolve(false) : reject(err)));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)));
+  });
+}
+
+/** A listen that fails for another reason than a busy port: no such local address (`host`), or a privileged port. */
+function cannotListen(component: ListeningComponent, host: string, port: number, err: unknown): BootstrapInputError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'EADDRNOTAVAIL' ? 'no such local address' : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : (err as Error).message;
+  const error = new BootstrapInputError(`the ${component} cannot listen on ${host}:${port}: ${why}`, code === 'EADDRNOTAVAIL' ? 'host' : `ports.${component}`);
+  Object.defineProperty(error, 'cause', { value: err, enumerable: false });
+  return error;
+}
+
+/**
+ * Throw {@link BootstrapPortInUseError} for the first fixed port of the plan that is in use, before
+ * anything starts (a runtime image build or a wait for hosts would otherwise come first). Each
+ * listen is still checked as the component starts: a port taken in between fails the same way.
+ */
+export async function checkPorts(host: string, ports: PlatformPlan['ports']): Promise<void> {
+  for (const component of ['shelf', 'router', 'git', 'controller'] as const) {
+    const p = ports[component];
+    if (p === 0) continue;
+    const free = await portFree(host, p).catch((err: unknown) => {
+      throw cannotListen(component, host, p, err);
+    });
+    if (!free) throw new BootstrapPortInUseError(component, host, p);
+  }
+}
+
+/** Run the start of a component that listens on `host:port`, turning "address in use" into {@link BootstrapPortInUseError}. */
+async function listening<T>(component: ListeningComponent, host: string, port: number, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    if (isAddressInUse(err)) throw new BootstrapPortInUseError(component, host, port, err);
+    throw err;
+  }
+}
+
+/**
+ * Start layer 1 onto a running layer 0 reachable through `options.discovery`.
+ * @throws {BootstrapPortInUseError} when a fixed port is taken; nothing started is left running.
+ */
 export async function startPlatform(options: PlatformOptions): Promise<Platform> {
   if (!options?.discovery) throw new BootstrapInputError('discovery is required: the Discovery where the host agents register', 'discovery');
   const plan: PlatformPlan = { ...planPlatform(options), discovery: options.discovery };
+  await checkPorts(plan.host, plan.ports);
   const runtime = await chooseRuntime(plan.build, plan.onProgress);
   return launchPlatform(plan, runtime);
 }
@@ -226,8 +281,9 @@ export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'pr
 
   try {
     await mkdir(dataDir, { recursive: true });
+    await checkPorts(host, ports);
     step('build', `${runtime} builds, data in ${dataDir}`);
-    const shelf: Shelf = await startShelf({ store: createBlobStore({ backend: 'fs', root: join(dataDir, 'shelf') }), host, port: ports.shelf, key, logger });
+    const shelf: Shelf = await listening('shelf', host, ports.shelf, () => startShelf({ store: createBlobStore({ backend: 'fs', root: join(dataDir, 'shelf') }), host, port: ports.shelf, key, logger }));
     closers.push(() => shelf.close());
     const shelfClient = new ShelfClient({ url: shelf.url, key });
     closers.push(() => shelfClient.close());
@@ -256,7 +312,7 @@ export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'pr
     const jobs = new SchedulerJobRunner({ scheduler, discovery });
     closers.push(() => jobs.close());
 
-    const router: Router = await startRouter({ discovery, routes: new StoreRouteSource(store), http: { host, port: ports.router }, logger });
+    const router: Router = await listening('router', host, ports.router, () => startRouter({ discovery, routes: new StoreRouteSource(store), http: { host, port: ports.router }, logger }));
     closers.push(() => router.close());
     const routerUrl = `http://${router.http.host}:${router.http.port}`;
     step('router', `${routerUrl} (apps at http://<app>.${domain}:${router.http.port})`);
@@ -267,18 +323,19 @@ export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'pr
       if (!slot.platform) throw new UnavailableError(BootstrapErrorCodes.NOT_READY, 'the cluster is still starting');
       return slot.platform;
     };
-    const git: GitReceiver = await startGitReceiver({
+    const hostKey = await loadOrCreateHostKey(join(dataDir, 'ssh_host_rsa_key'));
+    const git: GitReceiver = await listening('git', host, ports.git, () => startGitReceiver({
       host,
       port: ports.git,
-      hostKey: await loadOrCreateHostKey(join(dataDir, 'ssh_host_rsa_key')),
+      hostKey,
       reposDir: join(dataDir, 'repos'),
       platform: { authorize: (k) => ready().authorize(k), appExists: (a) => ready().appExists(a), deploy: (p) => ready().deploy(p), preparePush: (a) => slot.platform?.preparePush?.(a) },
       logger,
-    });
+    }));
     closers.push(() => git.close());
     step('git', `ssh://git@${git.addr} host key ${git.fingerprint}`);
 
-    const controller: ControllerHandle = await startController({
+    const controller: ControllerHandle = await listening('controller', host, ports.controller, () => startController({
       key,
       store,
       jobs,
@@ -290,7 +347,7 @@ export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'pr
         await rm(join(dataDir, 'repos', `${app.name}.git`), { recursive: true, force: true });
         await shelfClient.delete(`/cache/${app.name}.tgz`).catch(() => {});
       },
-    });
+    }));
     closers.push(() => controller.close());
     const client = new ControllerClient({ url: controller.url, key });
     closers.push(() => client.close());

@@ -1,0 +1,154 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Etcd3 } from 'etcd3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { etcdEndpoints, needEtcd } from '../support/services.js';
+
+// `--import tsx` resolves from the cwd; point at the loader itself (as test/cli/cli.test.ts does).
+const TSX = pathToFileURL(resolve('node_modules/tsx/dist/loader.mjs')).href;
+const main = (bin: string) => resolve(`examples/${bin}/main.ts`);
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** What `whileUp` returned (or threw). */
+  up?: unknown;
+}
+
+/** Run an example binary to its exit (SIGKILL after `timeoutMs`, which the test then sees). */
+function run(
+  bin: string,
+  args: string[],
+  options: { env?: Record<string, string>; timeoutMs?: number; until?: string; whileUp?: () => Promise<unknown> } = {},
+): Promise<Run> {
+  return new Promise((done, fail) => {
+    const proc = spawn(process.execPath, ['--import', TSX, main(bin), ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let up: unknown;
+    let seen = false;
+    proc.stdout.setEncoding('utf8').on('data', (c: string) => {
+      stdout += c;
+      // A long-running binary is looked at (`whileUp`) once it printed `until`, then stopped with SIGTERM.
+      if (seen || options.until === undefined || !stdout.includes(options.until)) return;
+      seen = true;
+      void (options.whileUp?.() ?? Promise.resolve())
+        .then(
+          (v: unknown) => (up = v),
+          (e: unknown) => (up = e),
+        )
+        .finally(() => proc.kill('SIGTERM'));
+    });
+    proc.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => proc.kill('SIGKILL'), options.timeoutMs ?? 20_000);
+    proc.once('error', fail);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      done({ code, stdout, stderr, up });
+    });
+  });
+}
+
+const servers: Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise<void>((r) => s.close(() => r()))));
+});
+function occupy(host: string): Promise<number> {
+  const server = createServer();
+  servers.push(server);
+  return new Promise((ok, ko) => {
+    server.once('error', ko);
+    server.listen(0, host, () => ok((server.address() as AddressInfo).port));
+  });
+}
+
+describe('npm start (examples/cluster) on a busy port', () => {
+  it('exits 1 with one line naming the router, its address and --router-port, and no stack', async () => {
+    const port = await occupy('127.0.0.4');
+    const r = await run('cluster', ['--host', '127.0.0.4', '--runtime', 'process', '--router-port', String(port), '--controller-port', '0', '--git-port', '0', '--shelf-port', '0']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `flynn-ts: the router cannot listen on 127.0.0.4:${port}: the port is in use (another cluster?). Pick another with --router-port N (0 = any free port)`,
+    ]);
+  });
+
+  it('names the shelf and --shelf-port when the busy port comes from FLYNN_SHELF_PORT', async () => {
+    const port = await occupy('127.0.0.4');
+    const r = await run('cluster', ['--host', '127.0.0.4', '--runtime', 'process', '--router-port', '0', '--controller-port', '0', '--git-port', '0'], { env: { FLYNN_SHELF_PORT: String(port) } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`flynn-ts: the shelf cannot listen on 127.0.0.4:${port}: the port is in use`);
+    expect(r.stderr).toContain('--shelf-port N');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('--help and bad flags', () => {
+  it('npm start -- --help lists every flag with its env twin and default, and exits 0', async () => {
+    const r = await run('cluster', ['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    for (const line of [
+      /--router-port N .*env FLYNN_ROUTER_PORT, default 8080/,
+      /--controller-port N .*env FLYNN_CONTROLLER_PORT, default 8081/,
+      /--git-port N .*env FLYNN_GIT_PORT, default 2222/,
+      /--shelf-port N .*env FLYNN_SHELF_PORT, default 8082/,
+      /--data-dir DIR .*env FLYNN_DATA_DIR/,
+      /--etcd-prefix PREFIX .*env FLYNN_ETCD_PREFIX, default \/flynn-ts/,
+      /-h, --help/,
+    ]) {
+      expect(r.stdout).toMatch(line);
+    }
+  });
+
+  for (const bin of ['cluster', 'bootstrap', 'platform', 'host', 'shelf', 'images']) {
+    it(`examples/${bin} answers an unknown flag with one line and the usage, exit 2`, async () => {
+      const r = await run(bin, ['--no-such-flag']);
+      expect(r.code).toBe(2);
+      const [first, second] = r.stderr.split('\n');
+      expect(first).toMatch(/^[a-z-]+: unknown flag --no-such-flag$/);
+      expect(second).toMatch(/^usage: /);
+      expect(r.stderr).not.toMatch(/ERR_PARSE_ARGS|\n\s+at /);
+    });
+  }
+
+  it('examples/bootstrap --help exits 0 with its usage', async () => {
+    const r = await run('bootstrap', ['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^usage: npm run bootstrap -- MANIFEST/);
+    expect(r.stdout).toContain('--json');
+  });
+
+  it('a flag without its value or a bad port is one line, exit 2', async () => {
+    const missing = await run('cluster', ['--router-port']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr.split('\n')[0]).toBe('flynn-ts: --router-port needs a value: --router-port N');
+    const bad = await run('cluster', ['--git-port', '70000']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim()).toBe('flynn-ts: --git-port must be a port (0-65535, 0 = any free port), got "70000" (see --help)');
+  });
+});
+
+describe.runIf(await needEtcd('npm start with --discovery etcd --etcd-prefix'))('npm start with etcd discovery', () => {
+  it('registers its host agent under --etcd-prefix, not the default /flynn-ts', async () => {
+    const prefix = `/flynn-ts-test/clusterux-${randomUUID().slice(0, 8)}`;
+    const etcd = new Etcd3({ hosts: etcdEndpoints });
+    try {
+      const r = await run(
+        'cluster',
+        ['--host', '127.0.0.5', '--runtime', 'process', '--discovery', 'etcd', '--etcd-prefix', prefix, '--router-port', '0', '--controller-port', '0', '--git-port', '0', '--shelf-port', '0'],
+        { env: { ETCD_ENDPOINTS: etcdEndpoints.join(',') }, timeoutMs: 60_000, until: 'flynn-ts cluster up', whileUp: () => etcd.getAll().prefix(`${prefix}/`).keys() },
+      );
+      expect(r.stdout).toContain('flynn-ts cluster up');
+      expect(r.code).toBe(0);
+      // While it was up, its registrations (the host agent's among them) were under the prefix.
+      expect(r.up).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^${prefix}/services/flynn-host/`))]));
+    } finally {
+      await etcd.delete().prefix(`${prefix}/`);
+      etcd.close();
+    }
+  }, 90_000);
+});
