@@ -43,7 +43,7 @@ export async function runBootstrap(manifest: BootstrapManifest, options: RunOpti
     process.exit(1);
   }
   const key = options.showKey ? platform.key : '$CONTROLLER_KEY';
-  const serverAdd = `flynn server-add -g ${platform.gitHost} --git-fingerprint ${platform.gitFingerprint} default ${platform.controllerUrl} ${key}`;
+  const serverAdd = `flynn server-add -f -g ${platform.gitHost} --git-fingerprint ${platform.gitFingerprint} default ${platform.controllerUrl} ${key}`;
   if (options.json) console.log(JSON.stringify({ step: 'server-add', message: serverAdd }));
   else {
     console.log(`

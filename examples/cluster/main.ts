@@ -73,7 +73,7 @@ flynn-ts cluster up (${cluster.runtime} runtime, data in ${cluster.dataDir})
 
 Add it to the CLI and push an app:
 
-  flynn server-add -g ${cluster.gitHost} --git-fingerprint ${cluster.gitFingerprint} local ${cluster.controllerUrl} ${cluster.key}
+  flynn server-add -f -g ${cluster.gitHost} --git-fingerprint ${cluster.gitFingerprint} local ${cluster.controllerUrl} ${cluster.key}
   flynn key-add
   cd myapp && flynn create myapp
   git push flynn main

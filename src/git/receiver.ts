@@ -274,6 +274,11 @@ export async function startGitReceiver(options: GitReceiverOptions): Promise<Git
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? GIT_RECEIVER_DEFAULTS.port, host, () => resolve());
+  }).catch(async (err: unknown) => {
+    // Not listening: take the hook socket down with it.
+    await new Promise<void>((resolve) => hookServer.close(() => resolve()));
+    await rm(socketDir, { recursive: true, force: true });
+    throw err;
   });
   const port = (server.address() as AddressInfo).port;
   logger.info('git receiver listening', { addr: `${host}:${port}`, fingerprint });

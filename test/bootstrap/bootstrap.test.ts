@@ -134,7 +134,7 @@ if (await needEtcd('bootstrap from a manifest onto separately started host agent
       expect(steps.find((s) => s.step === 'discovery')?.message).toContain(`etcd at ${etcdEndpoints.join(',')} (prefix ${prefix}) ok`);
       expect(steps.filter((s) => s.step === 'wait-hosts').at(-1)?.message).toMatch(/^2\/2 hosts up/);
       expect([...ready.hostIds].sort()).toEqual(hostIds);
-      expect(serverAdd).toBe(`flynn server-add -g ${ready.gitHost} --git-fingerprint ${ready.gitFingerprint} default ${ready.controllerUrl} $CONTROLLER_KEY`);
+      expect(serverAdd).toBe(`flynn server-add -f -g ${ready.gitHost} --git-fingerprint ${ready.gitFingerprint} default ${ready.controllerUrl} $CONTROLLER_KEY`);
       expect(ready.gitFingerprint).toMatch(/^SHA256:/);
 
       // The typed client with the key from the environment; then a real git push over SSH.
