@@ -4,6 +4,18 @@ import { PROCESS_COMMANDS_DIR, PROCESS_TYPES_FILE } from './types.js';
 const PROFILE_PRELUDE = 'cd "$HOME" || exit 1; for f in .profile.d/*.sh; do [ -f "$f" ] && . "./$f"; done; [ -f .profile ] && . ./.profile; ';
 
 /**
+ * The script that starts a process type, its command given as `$1`: the profile, then the command,
+ * by `exec` when it is one simple command (most are: `node server.js --port $PORT`), so that the
+ * app itself is the process that gets the job's SIGTERM on stop. A shell in between would die of
+ * it and leave the app to be killed without warning. A compound command (operators, redirections,
+ * substitutions, several lines, leading assignments, keywords) is evaluated as written.
+ */
+const START_SCRIPT =
+  'c=$1; ' +
+  PROFILE_PRELUDE +
+  `case "\${c%%[ \t]*}" in *=*|if|for|while|until|case|'{'|'!'|exec) ;; *) case "$c" in *[';&|<>()']*|*'\`'*|*'$('*|*'\n'*) ;; *) c="exec $c" ;; esac ;; esac; eval "$c"`;
+
+/**
  * The slug runner: the program a job runs to start one process of an app from its slug. It is
  * plain dependency-free CommonJS for the node in the runtime image (and on a process-runtime
  * host), shipped as a string so no file has to be installed anywhere: the job's command is
@@ -72,7 +84,8 @@ async function main() {
     else if (fs.existsSync(path.join(appDir, 'Procfile'))) types = procfileTypes(fs.readFileSync(path.join(appDir, 'Procfile'), 'utf8'));
     const command = types[type];
     if (!command) die('the slug has no process type ' + JSON.stringify(type) + ' (it has: ' + (Object.keys(types).join(', ') || 'none') + ')');
-    script = prelude + command;
+    script = ${JSON.stringify(START_SCRIPT)};
+    rest = [command];
   } else if (args.length > 0) {
     script = prelude + 'exec "$@"';
     rest = args;
@@ -120,7 +133,7 @@ HOME=$app
 PORT=\${PORT:-8080}
 export HOME PORT
 cd "$app" || exit 1
-exec /bin/sh -c ${shQuote(PROFILE_PRELUDE)}"$cmd"
+exec /bin/sh -c ${shQuote(START_SCRIPT)} sh "$cmd"
 `;
 
 function shQuote(value: string): string {

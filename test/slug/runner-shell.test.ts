@@ -61,6 +61,36 @@ describe('the slug runner’s shell front', () => {
     expect(out).not.toContain(`pid=${pid} `);
   });
 
+  it('hands a stop (SIGTERM to the runner, as a container\'s init sends it) to the app itself, by both runners', async () => {
+    // An app that shuts down cleanly on SIGTERM; `$PORT` keeps it a simple command (exec'd).
+    const app = 'process.on("SIGTERM", () => { console.log("clean stop"); process.exit(0) }); console.log("up"); setInterval(() => {}, 1000)';
+    await writeFile(path.join(dir, 'app.js'), app);
+    const web = `node ${path.join(dir, 'app.js')} --port $PORT`;
+    const fast = await slug('term', { [`${PROCESS_COMMANDS_DIR}/web`]: web, [PROCESS_TYPES_FILE]: JSON.stringify({ web }) });
+    const older = await slug('term-older', { [PROCESS_TYPES_FILE]: JSON.stringify({ web }) });
+    for (const [name, file] of [['shell front', fast], ['node runner', older]] as const) {
+      const [cmd, ...args] = slugRunnerCommand('web');
+      const child = spawn(cmd!, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SLUG_URL: `file://${file}`, APP_DIR: path.join(dir, `app-term-${name.replace(' ', '-')}`) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d));
+      child.stderr.on('data', (d: Buffer) => (out += d));
+      const closed = new Promise<number | null>((resolve) => child.once('close', resolve));
+      const deadline = Date.now() + 10_000;
+      while (!out.includes('up') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      child.kill('SIGTERM'); // the runner's pid only, not its group
+      expect(await closed, `${name}: ${out}`).toBe(0);
+      expect(out, name).toContain('clean stop');
+    }
+  });
+
+  it('runs a compound command as written', async () => {
+    const web = 'echo one; echo "two $PORT" | tr a-z A-Z';
+    const file = await slug('compound', { [`${PROCESS_COMMANDS_DIR}/web`]: web, [PROCESS_TYPES_FILE]: JSON.stringify({ web }) });
+    const { code, out } = await start('web', { SLUG_URL: `file://${file}`, APP_DIR: path.join(dir, 'app-compound'), PORT: '7' });
+    expect(code).toBe(0);
+    expect(out).toBe('one\nTWO 7\n');
+  });
+
   it('lets the node runner explain a type the slug does not have', async () => {
     const file = await slug('types', { [`${PROCESS_COMMANDS_DIR}/web`]: web, [PROCESS_TYPES_FILE]: JSON.stringify({ web }) });
     const { code, out } = await start('worker', { SLUG_URL: `file://${file}`, APP_DIR: path.join(dir, 'app-types') });
