@@ -18,6 +18,8 @@ export interface AgentJob {
   state: JobState;
   meta: Record<string, string>;
   limits?: { memoryBytes?: number };
+  /** ISO time of the last state change: for an ended job, when it ended. */
+  updatedAt?: string;
 }
 
 /** A job as the host agent takes it. */
@@ -48,6 +50,10 @@ export interface HostAgentApi {
 function toHostJob(job: AgentJob): HostJob {
   const out: HostJob = { id: job.id, state: job.state, labels: { ...job.meta } };
   if (job.limits?.memoryBytes !== undefined) out.memoryBytes = job.limits.memoryBytes;
+  if ((job.state === 'down' || job.state === 'crashed' || job.state === 'failed') && job.updatedAt) {
+    const endedAt = Date.parse(job.updatedAt);
+    if (Number.isFinite(endedAt)) out.endedAt = endedAt;
+  }
   return out;
 }
 

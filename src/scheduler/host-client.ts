@@ -29,6 +29,12 @@ export interface HostJob {
   state: JobState;
   labels: Record<string, string>;
   memoryBytes?: number;
+  /**
+   * When the job ended (`down`, `crashed`, `failed`), ms since the epoch. Host agents keep ended jobs
+   * in their list for a while; a new leader reads the recent crashes from them to keep the restart
+   * backoff going.
+   */
+  endedAt?: number;
 }
 
 /**

@@ -18,7 +18,11 @@ export interface TrackedHost {
   /** Was ready once; its last known jobs still count while it reconnects. */
   listedOnce: boolean;
   since: number;
+  /** When it last became ready (its list read after a (re)connect); undefined while not ready. */
+  readyAt?: number;
   jobs: Map<string, ScheduledJob>;
+  /** The scheduler's jobs its last job list showed as ended (with `endedAt`): a new leader's memory of recent crashes. */
+  ended: ScheduledJob[];
   abort: AbortController;
 }
 
@@ -61,6 +65,7 @@ export function scheduledJobFromHost(hostId: string, job: HostJob): ScheduledJob
     createdAt: Number.isFinite(createdAt) ? createdAt : 0,
   };
   if (job.state === 'up') out.upAt = Date.now();
+  if (job.endedAt !== undefined && Number.isFinite(job.endedAt)) out.endedAt = job.endedAt;
   return out;
 }
 
@@ -176,6 +181,7 @@ export class HostTracker {
       listedOnce: false,
       since: Date.now(),
       jobs: new Map(),
+      ended: [],
       abort: new AbortController(),
     };
     this.hosts.set(info.id, host);
@@ -230,6 +236,7 @@ export class HostTracker {
         for (const e of buffered) this.apply(host, e.job);
         listed = true;
         host.ready = true;
+        host.readyAt = Date.now();
         host.listedOnce = true;
         if (failures > 0) this.o.logger.info('host reachable again', { hostId: host.info.id });
         failures = 0;
@@ -243,6 +250,7 @@ export class HostTracker {
       }
       if (signal.aborted) break;
       host.ready = false;
+      delete host.readyAt;
       this.o.onChange();
       await sleep(this.o.retryMs, signal).catch(() => {});
     }
@@ -251,10 +259,12 @@ export class HostTracker {
   /** Take a fresh job list as the truth, keeping what the scheduler knows that the list cannot say. */
   private replace(host: TrackedHost, list: HostJob[]): void {
     const seen = new Set<string>();
+    const ended: ScheduledJob[] = [];
     for (const hj of list) {
       const job = scheduledJobFromHost(host.info.id, hj);
       if (!job) continue;
       seen.add(job.id);
+      if (job.state === 'down' || job.state === 'crashed' || job.state === 'failed') ended.push(job);
       const previous = host.jobs.get(job.id);
       // A list can be older than an event already applied: never move a job back in its life.
       if (previous && STATE_RANK[job.state] < STATE_RANK[previous.state]) continue;
@@ -265,6 +275,7 @@ export class HostTracker {
       } else if (job.state === previous.state) host.jobs.set(job.id, job);
       else this.apply(host, hj);
     }
+    host.ended = ended;
     // A job asked for moments ago may not be listed yet; anything else unlisted is gone.
     const now = Date.now();
     let changed = false;

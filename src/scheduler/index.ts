@@ -1,7 +1,7 @@
 /**
  * The cluster scheduler (Flynn's sampi): one leader elected through discovery keeps every app's
  * formation running on the hosts — spread, tag- and capacity-aware placement, crash restarts with
- * backoff, rescheduling of lost hosts' jobs.
+ * backoff (carried over to a new leader), rescheduling of lost hosts' jobs, rebalancing onto hosts that join.
  *
  * ```ts
  * import { startScheduler, MemoryFormationSource } from 'flynn-ts/scheduler';
@@ -24,7 +24,9 @@ export type { HostAgentApi, AgentJob, AgentJobRequest } from './host-agent-conne
 export { BACKOFF_DEFAULTS, restartDelay } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
 export { plan } from './reconcile.js';
-export type { PlanInput, Plan, PendingRestart, PlannedStart, PlannedBlock } from './reconcile.js';
+export type { PlanInput, Plan, PendingRestart, PlannedStart, PlannedStop, PlannedBlock, RebalanceMove } from './reconcile.js';
+export { recoverRestarts } from './recovery.js';
+export type { RecoverInput } from './recovery.js';
 export { tagsMatch } from './placement.js';
 export { validateFormation } from './validate.js';
 export { formationKey, LIVE_STATES } from './types.js';
@@ -40,5 +42,6 @@ export type {
   FormationView,
   ProcessView,
   BlockedReason,
+  StopReason,
 } from './types.js';
 export { SchedulerErrorCodes, SchedulerInputError, NotLeaderError, NoHostError, HostUnavailableError } from './errors.js';

@@ -56,15 +56,15 @@ export class ClusterLoad {
   /**
    * Choose a host for one job: among the hosts it fits, the one with the fewest jobs of the same
    * type of the formation, then of the formation, then in all, then the lowest id (stable). Records
-   * the job on the chosen host. Returns why nothing fits otherwise.
+   * the job on the chosen host. Returns why nothing fits otherwise. `among` narrows the hosts considered.
    */
-  place(need: PlacementNeed): { hostId: string } | { blocked: BlockedReason } {
-    if (this.hosts.length === 0) return { blocked: 'no-hosts' };
+  place(need: PlacementNeed, among: readonly HostInfo[] = this.hosts): { hostId: string } | { blocked: BlockedReason } {
+    if (among.length === 0) return { blocked: 'no-hosts' };
     let best: HostInfo | undefined;
     let bestScore: number[] = [];
     let reason: BlockedReason = 'tags';
     const typeKey = `${need.formationKey}\u0000${need.type}`;
-    for (const host of this.hosts) {
+    for (const host of among) {
       const fit = this.fits(host, need);
       if (fit !== true) {
         if (fit === 'capacity') reason = 'capacity';

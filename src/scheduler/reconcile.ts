@@ -5,7 +5,7 @@
  */
 import type { HostInfo } from './host-client.js';
 import { ClusterLoad, tagsMatch } from './placement.js';
-import { formationKey, type BlockedReason, type Formation, type ScheduledJob } from './types.js';
+import { formationKey, type BlockedReason, type Formation, type ScheduledJob, type StopReason } from './types.js';
 
 /** A crash restart waiting for its backoff delay. */
 export interface PendingRestart {
@@ -20,6 +20,19 @@ export interface PendingRestart {
   previousJobId: string;
 }
 
+/**
+ * A job being moved to an emptier host (rebalance): `job` was started on `toHostId`; once it is up,
+ * the newest job of the type on `fromHostId` is stopped.
+ */
+export interface RebalanceMove {
+  formationKey: string;
+  type: string;
+  fromHostId: string;
+  toHostId: string;
+  /** The replacement as placed (its id is followed if the host chose another). */
+  job: ScheduledJob;
+}
+
 export interface PlanInput {
   formations: ReadonlyMap<string, Formation>;
   /** Hosts whose job lists are known. */
@@ -30,6 +43,14 @@ export interface PlanInput {
   jobs: readonly ScheduledJob[];
   restarts: readonly PendingRestart[];
   now: number;
+  /** Moves under way (rebalance). */
+  moves?: readonly RebalanceMove[];
+  /**
+   * Hosts that may receive a moved job (ready for the settle time). Absent: no rebalancing. A
+   * non-omni type whose jobs are all up is rebalanced, one move at a time, when the fullest host
+   * runs 2 or more jobs of it more than the emptiest of these hosts that fits it.
+   */
+  rebalanceTo?: ReadonlySet<string>;
 }
 
 export interface PlannedStart {
@@ -37,6 +58,15 @@ export interface PlannedStart {
   type: string;
   hostId: string;
   restart?: PendingRestart;
+  /** Set for a rebalance start: the host a job of the type moves away from once this one is up. */
+  moveFrom?: string;
+}
+
+export interface PlannedStop {
+  job: ScheduledJob;
+  reason: StopReason;
+  /** For reason `rebalance`: the move this stop completes. */
+  move?: RebalanceMove;
 }
 
 export interface PlannedBlock {
@@ -48,12 +78,14 @@ export interface PlannedBlock {
 
 export interface Plan {
   starts: PlannedStart[];
-  stops: { job: ScheduledJob; reason: 'scale' | 'removed' }[];
+  stops: PlannedStop[];
   blocked: PlannedBlock[];
   /** Restarts still waiting (neither started now nor dropped because the type was scaled down). */
   restarts: PendingRestart[];
   /** When the earliest waiting restart is due, if any. */
   wakeAt?: number;
+  /** Moves still under way (their replacement is not up yet). */
+  moves: RebalanceMove[];
 }
 
 /** Stop order for surplus jobs: not yet up first, then the newest. */
@@ -63,7 +95,7 @@ function surplusOrder(a: ScheduledJob, b: ScheduledJob): number {
 }
 
 export function plan(input: PlanInput): Plan {
-  const out: Plan = { starts: [], stops: [], blocked: [], restarts: [] };
+  const out: Plan = { starts: [], stops: [], blocked: [], restarts: [], moves: [] };
   const load = new ClusterLoad(input.hosts);
   const groups = new Map<string, ScheduledJob[]>();
   for (const job of input.jobs) {
@@ -92,6 +124,13 @@ export function plan(input: PlanInput): Plan {
     if (!list) restartsByGroup.set(gkey, (list = []));
     list.push(r);
   }
+  const movesByGroup = new Map<string, RebalanceMove[]>();
+  for (const m of input.moves ?? []) {
+    const gkey = groupKey(m.formationKey, m.type, undefined);
+    let list = movesByGroup.get(gkey);
+    if (!list) movesByGroup.set(gkey, (list = []));
+    list.push(m);
+  }
   const blocked = new Map<string, PlannedBlock>();
   const block = (formation: Formation, type: string, reason: BlockedReason) => {
     const bkey = groupKey(formationKey(formation.app, formation.release), type, undefined);
@@ -102,17 +141,55 @@ export function plan(input: PlanInput): Plan {
     } else blocked.set(bkey, { formation, type, count: 1, reason });
   };
 
+  /** Plan at most one move of a balanced-in-count, all-up, non-omni type from its fullest host to the emptiest settled host that fits it. */
+  const rebalance = (formation: Formation, type: string, jobs: ScheduledJob[]) => {
+    const to = input.rebalanceTo;
+    if (!to || to.size === 0 || !input.placeable || jobs.length < 2 || jobs.some((j) => j.state !== 'up')) return;
+    const perHost = new Map<string, number>();
+    for (const h of input.hosts) perHost.set(h.id, 0);
+    for (const j of jobs) perHost.set(j.hostId, (perHost.get(j.hostId) ?? 0) + 1);
+    let from: string | undefined;
+    for (const [id, n] of perHost) if (from === undefined || n > (perHost.get(from) as number) || (n === perHost.get(from) && id < from)) from = id;
+    const key = formationKey(formation.app, formation.release);
+    const need = { formationKey: key, type, tags: formation.tags?.[type] ?? {}, memoryBytes: formation.memory?.[type] ?? 0 };
+    const max = perHost.get(from as string) as number;
+    const candidates = input.hosts.filter((h) => to.has(h.id) && max - (perHost.get(h.id) ?? 0) >= 2 && load.fits(h, need) === true);
+    const placed = load.place(need, candidates);
+    if ('hostId' in placed) out.starts.push({ formation, type, hostId: placed.hostId, moveFrom: from as string });
+  };
+
   const reconcileGroup = (formation: Formation, type: string, gkey: string, want: number, placeOn?: HostInfo) => {
     const key = formationKey(formation.app, formation.release);
-    const jobs = groups.get(gkey) ?? [];
+    const memoryBytes = formation.memory?.[type] ?? 0;
+    let jobs = groups.get(gkey) ?? [];
     const restarts = (restartsByGroup.get(gkey) ?? []).sort((a, b) => a.dueAt - b.dueAt);
+    // Moves under way: the replacement counts extra until it is up; then a job leaves the source host.
+    let moving = 0;
+    let moved = false;
+    for (const m of movesByGroup.get(gkey) ?? []) {
+      const replacement = jobs.find((j) => j.id === m.job.id);
+      if (!replacement) continue; // it failed to start, crashed or was stopped: the move is off
+      if (replacement.state !== 'up') {
+        out.moves.push(m);
+        moving++;
+        continue;
+      }
+      const leaving = jobs.filter((j) => j.hostId === m.fromHostId && j.id !== replacement.id).sort(surplusOrder)[0];
+      if (!leaving) continue;
+      out.stops.push({ job: leaving, reason: 'rebalance', move: m });
+      load.add(leaving.hostId, key, type, leaving.memoryBytes, -1);
+      jobs = jobs.filter((j) => j !== leaving);
+      moved = true;
+    }
+    want += moving;
     if (jobs.length >= want) {
       for (const job of [...jobs].sort(surplusOrder).slice(0, jobs.length - want)) out.stops.push({ job, reason: 'scale' });
+      if (jobs.length === want && moving === 0 && !moved && restarts.length === 0 && !placeOn) rebalance(formation, type, jobs);
       return;
     }
     const missing = want - jobs.length;
     const kept = restarts.slice(0, missing);
-    const need = { formationKey: key, type, tags: formation.tags?.[type] ?? {}, memoryBytes: formation.memory?.[type] ?? 0 };
+    const need = { formationKey: key, type, tags: formation.tags?.[type] ?? {}, memoryBytes };
     const placeOne = (): { hostId: string } | { blocked: BlockedReason } => {
       if (!placeOn) return load.place(need);
       const fit = load.fits(placeOn, need);

@@ -28,6 +28,11 @@ export interface SchedulerTiming {
    * passed (then unreachable hosts are left out). Default 5000.
    */
   hostReadyTimeoutMs: number;
+  /**
+   * A host receives jobs moved by rebalancing only after it has been ready (registered, job list
+   * read) this long, so a host that joins and leaves again causes no churn. Default 5000.
+   */
+  rebalanceSettleMs: number;
   /** Crash restart backoff. */
   backoff: BackoffOptions;
 }
@@ -40,6 +45,7 @@ export const SCHEDULER_DEFAULTS = Object.freeze({
     leaderTtlMs: 3_000,
     hostRetryMs: 500,
     hostReadyTimeoutMs: 5_000,
+    rebalanceSettleMs: 5_000,
     backoff: BACKOFF_DEFAULTS,
   }) as Readonly<SchedulerTiming>,
 });
@@ -60,6 +66,12 @@ export interface SchedulerOptions {
   /** `host:port` registered for this instance in the election (informational). Default `127.0.0.1:1`. */
   addr?: string;
   timing?: Partial<Omit<SchedulerTiming, 'backoff'>> & { backoff?: Partial<BackoffOptions> };
+  /**
+   * Move running jobs to a host that joined, one at a time per type, without downtime: the
+   * replacement starts on the emptier host, and once it is up the newest job on the fullest host
+   * stops. Only when the spread differs by 2 or more; never omni types. Default true.
+   */
+  rebalance?: boolean;
 }
 
 export interface SchedulerEventsOptions {
@@ -90,6 +102,7 @@ function resolveTiming(input: SchedulerOptions['timing'] = {}): SchedulerTiming 
     leaderTtlMs: input.leaderTtlMs ?? d.leaderTtlMs,
     hostRetryMs: input.hostRetryMs ?? d.hostRetryMs,
     hostReadyTimeoutMs: input.hostReadyTimeoutMs ?? d.hostReadyTimeoutMs,
+    rebalanceSettleMs: input.rebalanceSettleMs ?? d.rebalanceSettleMs,
     backoff: { ...d.backoff, ...input.backoff },
   };
   const check = (field: string, value: number, min: number) => {
@@ -101,6 +114,7 @@ function resolveTiming(input: SchedulerOptions['timing'] = {}): SchedulerTiming 
   check('leaderTtlMs', timing.leaderTtlMs, 1000);
   check('hostRetryMs', timing.hostRetryMs, 1);
   check('hostReadyTimeoutMs', timing.hostReadyTimeoutMs, 0);
+  check('rebalanceSettleMs', timing.rebalanceSettleMs, 0);
   check('backoff.immediateRestarts', timing.backoff.immediateRestarts, 0);
   check('backoff.initialDelayMs', timing.backoff.initialDelayMs, 0);
   check('backoff.factor', timing.backoff.factor, 1);
@@ -118,6 +132,9 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
   const timing = resolveTiming(options.timing);
   for (const field of ['discovery', 'formations', 'connectHost'] as const) {
     if (!options[field]) throw new SchedulerInputError(SchedulerErrorCodes.INVALID_OPTIONS, `${field} is required`, { field });
+  }
+  if (options.rebalance !== undefined && typeof options.rebalance !== 'boolean') {
+    throw new SchedulerInputError(SchedulerErrorCodes.INVALID_OPTIONS, `invalid rebalance ${String(options.rebalance)}: expected true or false`, { field: 'rebalance' });
   }
   const id = options.id ?? randomUUID();
   const logger = (options.logger ?? silentLogger).child({ component: 'scheduler', schedulerId: id });
@@ -150,6 +167,8 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
           hostRetryMs: timing.hostRetryMs,
           hostReadyTimeoutMs: timing.hostReadyTimeoutMs,
           backoff: timing.backoff,
+          rebalance: options.rebalance ?? true,
+          rebalanceSettleMs: timing.rebalanceSettleMs,
           emit,
         });
         logger.info('leading');

@@ -12,7 +12,8 @@ import type { FormationSource } from './formation-source.js';
 import { JOB_LABELS, type HostConnector, type StartJobRequest } from './host-client.js';
 import { HostTracker, type TrackedHost } from './hosts.js';
 import { ClusterLoad } from './placement.js';
-import { plan, type PendingRestart, type PlannedBlock } from './reconcile.js';
+import { plan, type PendingRestart, type PlannedBlock, type RebalanceMove } from './reconcile.js';
+import { recoverRestarts } from './recovery.js';
 import {
   formationKey,
   LIVE_STATES,
@@ -22,6 +23,7 @@ import {
   type ScheduledJob,
   type SchedulerEvent,
   type SchedulerView,
+  type StopReason,
 } from './types.js';
 
 export interface TermOptions {
@@ -34,6 +36,10 @@ export interface TermOptions {
   hostRetryMs: number;
   hostReadyTimeoutMs: number;
   backoff: BackoffOptions;
+  /** Move running jobs to hosts that joined (see `plan`'s `rebalanceTo`). */
+  rebalance: boolean;
+  /** A host receives moved jobs only after it has been ready this long, ms. */
+  rebalanceSettleMs: number;
   emit(event: SchedulerEvent): void;
 }
 
@@ -51,6 +57,10 @@ export class LeaderTerm {
   private readonly formations = new Map<string, Formation>();
   private readonly tracker: HostTracker;
   private restarts: PendingRestart[] = [];
+  private moves: RebalanceMove[] = [];
+  /** The restarts owed for crashes before this term have been read from the hosts' ended jobs. */
+  private recovered = false;
+  private settleTimer: NodeJS.Timeout | undefined;
   private blocked = new Map<string, PlannedBlock>();
   private readonly stopping = new Set<string>();
   private readonly calls = new Set<Promise<void>>();
@@ -123,6 +133,7 @@ export class LeaderTerm {
     clearInterval(this.resyncTimer);
     clearTimeout(this.wakeTimer);
     clearTimeout(this.readyTimer);
+    clearTimeout(this.settleTimer);
     await this.running;
     await this.formationTask;
     await Promise.all([...this.calls]);
@@ -180,18 +191,38 @@ export class LeaderTerm {
     if (!this.formationsKnown) return;
     const now = Date.now();
     const ready = [...this.tracker.hosts.values()].filter((h) => h.ready);
-    const result = plan({
+    const placeable = this.placeable(now);
+    if (placeable && !this.recovered) this.recover();
+    const input: Parameters<typeof plan>[0] = {
       formations: this.formations,
       hosts: ready.map((h) => h.info),
-      placeable: this.placeable(now),
+      placeable,
       jobs: this.tracker.jobs().filter((j) => LIVE_STATES.has(j.state) && !this.stopping.has(j.id)),
       restarts: this.restarts,
       now,
-    });
+      moves: this.moves,
+    };
+    if (this.o.rebalance) input.rebalanceTo = this.settledHosts(ready, now);
+    const result = plan(input);
     this.restarts = result.restarts;
+    this.moves = result.moves;
     clearTimeout(this.wakeTimer);
     if (result.wakeAt !== undefined) this.wakeTimer = setTimeout(() => this.request(), Math.max(0, result.wakeAt - Date.now()));
-    for (const { job, reason } of result.stops) this.stop(job, reason);
+    for (const { job, reason, move } of result.stops) {
+      this.stop(job, reason);
+      if (move) {
+        this.o.emit({
+          type: 'rebalanced',
+          app: job.app,
+          release: job.release,
+          processType: job.type,
+          fromHostId: move.fromHostId,
+          toHostId: move.toHostId,
+          startedJobId: move.job.id,
+          stoppedJobId: job.id,
+        });
+      }
+    }
     for (const s of result.starts) {
       const host = this.tracker.hosts.get(s.hostId) as TrackedHost;
       const spec = s.formation.spec[s.type] as ProcessSpec;
@@ -205,6 +236,7 @@ export class LeaderTerm {
         },
       });
       if (s.restart) this.o.emit({ type: 'restarted', job: { ...job }, previousJobId: s.restart.previousJobId });
+      if (s.moveFrom !== undefined) this.moves.push({ formationKey: formationKey(job.app, job.release), type: job.type, fromHostId: s.moveFrom, toHostId: job.hostId, job });
     }
     const blocked = new Map<string, PlannedBlock>();
     for (const b of result.blocked) {
@@ -216,6 +248,37 @@ export class LeaderTerm {
       }
     }
     this.blocked = blocked;
+  }
+
+  /** Ready hosts that have been ready for the settle time; a pass is due when the next one settles. */
+  private settledHosts(ready: TrackedHost[], now: number): Set<string> {
+    const settled = new Set<string>();
+    let next = Infinity;
+    for (const h of ready) {
+      const at = (h.readyAt ?? now) + this.o.rebalanceSettleMs;
+      if (at <= now) settled.add(h.info.id);
+      else next = Math.min(next, at);
+    }
+    clearTimeout(this.settleTimer);
+    if (next !== Infinity) this.settleTimer = setTimeout(() => this.request(), next - now + 1);
+    return settled;
+  }
+
+  /** Once per term, before the first start: take over the crash restarts the previous leader still owed. */
+  private recover(): void {
+    this.recovered = true;
+    const owed = recoverRestarts({
+      formations: this.formations,
+      live: this.tracker.jobs().filter((j) => LIVE_STATES.has(j.state)),
+      ended: [...this.tracker.hosts.values()].flatMap((h) => h.ended),
+      backoff: this.o.backoff,
+    });
+    const known = new Set(this.restarts.map((r) => r.previousJobId));
+    for (const r of owed) {
+      if (known.has(r.previousJobId)) continue;
+      this.restarts.push(r);
+      this.o.logger.info('carrying over a crash restart', { jobId: r.previousJobId, attempt: r.attempt, dueInMs: Math.max(0, r.dueAt - Date.now()) });
+    }
   }
 
   private track(call: Promise<void>): void {
@@ -283,7 +346,7 @@ export class LeaderTerm {
     return job;
   }
 
-  private stop(job: ScheduledJob, reason: 'scale' | 'removed'): void {
+  private stop(job: ScheduledJob, reason: StopReason): void {
     const host = this.tracker.hosts.get(job.hostId);
     if (!host?.client) return;
     const client = host.client;

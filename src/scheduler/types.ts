@@ -68,10 +68,15 @@ export interface ScheduledJob {
   createdAt: number;
   /** When it was last seen `up`, ms since the epoch. */
   upAt?: number;
+  /** When it ended (`down`, `crashed`, `failed`), ms since the epoch, as its host reports it. */
+  endedAt?: number;
 }
 
 /** Why a job is not placed. */
 export type BlockedReason = 'no-hosts' | 'tags' | 'capacity';
+
+/** Why the scheduler stopped a job: scaled down, formation removed, or moved to an emptier host. */
+export type StopReason = 'scale' | 'removed' | 'rebalance';
 
 /** Every decision the scheduler takes, as callers of `events()` see it. */
 export type SchedulerEvent =
@@ -80,10 +85,12 @@ export type SchedulerEvent =
   | { type: 'host-lost'; hostId: string; jobIds: string[] }
   | { type: 'placed'; job: ScheduledJob }
   | { type: 'started'; job: ScheduledJob }
-  | { type: 'stopped'; job: ScheduledJob; reason: 'scale' | 'removed' }
+  | { type: 'stopped'; job: ScheduledJob; reason: StopReason }
   | { type: 'crashed'; job: ScheduledJob; state: JobState; restartInMs: number | null }
   | { type: 'restarted'; job: ScheduledJob; previousJobId: string }
   | { type: 'blocked'; app: string; release: string; processType: string; count: number; reason: BlockedReason }
+  /** A job moved to a host that joined: `started` on `toHostId` is up, `stopped` on `fromHostId` is asked to stop. */
+  | { type: 'rebalanced'; app: string; release: string; processType: string; fromHostId: string; toHostId: string; startedJobId: string; stoppedJobId: string }
   | { type: 'start-failed'; app: string; release: string; processType: string; hostId: string; message: string };
 
 export type SchedulerEventType = SchedulerEvent['type'];

@@ -143,4 +143,22 @@ export function clusterScenarios(runtime: RuntimeName): void {
     }, 15_000);
     expect(await c.liveJobs(extra)).toHaveLength(5);
   }, 40_000);
+
+  it('rebalances running web jobs onto the joined host without downtime: 4+4 becomes 3+3+2', async () => {
+    const s = c.leader()!;
+    await until('web 3+3+2', async () => {
+      const per = await c.upPerHost(app());
+      return per.h1 === 3 && per.h3 === 3 && per.h4 === 2 && (await c.liveJobs(app(), 'web')).length === 8;
+    }, 20_000);
+    await c.allAnswering(app(), 8);
+    const moves = s.events.filter((e) => e.event.type === 'rebalanced' && e.event.app === app()).map((e) => e.event as Extract<SchedulerEvent, { type: 'rebalanced' }>);
+    expect(moves.map((m) => m.toHostId)).toEqual([c.agents.get('h4')?.id, c.agents.get('h4')?.id]);
+    // every job stopped for a move was stopped only after its replacement was up
+    for (const m of moves) {
+      const started = s.events.findIndex((e) => e.event.type === 'started' && e.event.job.id === m.startedJobId);
+      const stopped = s.events.findIndex((e) => e.event.type === 'stopped' && e.event.job.id === m.stoppedJobId);
+      expect(started).toBeGreaterThanOrEqual(0);
+      expect(started).toBeLessThan(stopped);
+    }
+  }, 30_000);
 }

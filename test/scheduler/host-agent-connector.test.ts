@@ -21,7 +21,8 @@ function recordingApi() {
       if (id === 'down') throw new Error('agent unreachable');
     },
     events: async function* () {
-      yield { job: { ...job, state: 'crashed' as const } };
+      yield { job: { ...job, state: 'crashed' as const, updatedAt: '2026-01-02T03:04:05.678Z' } };
+      yield { job: { ...job, updatedAt: '2026-01-02T03:04:05.678Z' } };
     },
     close: async () => {},
   };
@@ -47,7 +48,11 @@ describe('hostAgentConnector', () => {
     });
     const events = [];
     for await (const e of host.events()) events.push(e);
-    expect(events).toEqual([{ job: { id: 'j1', state: 'crashed', labels: { [JOB_LABELS.app]: 'shop' }, memoryBytes: 512 } }]);
+    // an ended job carries its end time (the agent's updatedAt), which a new leader's backoff needs; a live one does not
+    expect(events).toEqual([
+      { job: { id: 'j1', state: 'crashed', labels: { [JOB_LABELS.app]: 'shop' }, memoryBytes: 512, endedAt: Date.parse('2026-01-02T03:04:05.678Z') } },
+      { job: { id: 'j1', state: 'up', labels: { [JOB_LABELS.app]: 'shop' }, memoryBytes: 512 } },
+    ]);
   });
 
   it('takes stopping an unknown job as done, but passes other failures on', async () => {

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Discovery } from '../../src/discovery/discovery.js';
 import type { Scheduler } from '../../src/scheduler/scheduler.js';
+import type { SchedulerEvent } from '../../src/scheduler/types.js';
 import type { FakeCluster } from '../../src/scheduler/testing/fake-hosts.js';
 import { MemoryFormationSource } from '../../src/scheduler/memory-formation-source.js';
 import { startScheduler } from '../../src/scheduler/scheduler.js';
@@ -29,9 +30,9 @@ export function describeLeadership(name: string, makeBackend: () => Promise<Lead
       await backend.close();
     });
 
-    const start = async (id: string, formations: MemoryFormationSource) => {
+    const start = async (id: string, formations: MemoryFormationSource, timing = FAST_TIMING) => {
       const h = await backend.handle();
-      const s = await startScheduler({ id, discovery: h.discovery, formations, connectHost: backend.cluster.connector, timing: FAST_TIMING });
+      const s = await startScheduler({ id, discovery: h.discovery, formations, connectHost: backend.cluster.connector, timing });
       schedulers.push(s);
       return { s, die: h.die };
     };
@@ -101,6 +102,43 @@ export function describeLeadership(name: string, makeBackend: () => Promise<Lead
       expect(Date.now() - t0).toBeLessThan(500);
       await b.s.settle();
       expect(backend.cluster.liveJobs('web')).toHaveLength(2);
+    });
+
+    it('a new leader keeps the backoff delay of a crash restart the old leader had pending', async () => {
+      backend = await makeBackend();
+      const h1 = await backend.cluster.addHost({ id: 'h1', ttlMs: 2000 });
+      // the first restart already waits 2.5 s, far longer than a clean handover takes
+      const timing = { ...FAST_TIMING, backoff: { immediateRestarts: 0, initialDelayMs: 2500, factor: 2, maxDelayMs: 2500, resetAfterMs: 60_000 } };
+      const formations = new MemoryFormationSource([webFormation(1)]);
+      const a = await start('sched-a', formations, timing);
+      await waitFor('a leads', () => a.s.leading);
+      const b = await start('sched-b', formations, timing);
+      const [first] = await waitFor('1 up', () => {
+        const up = backend.cluster.liveJobs('web').filter((j) => j.state === 'up');
+        return up.length === 1 && up;
+      });
+      const aCrash = (async () => {
+        for await (const e of a.s.events({ types: ['crashed'] })) return e;
+        return undefined;
+      })();
+      const bEvents: { e: SchedulerEvent; at: number }[] = [];
+      void (async () => {
+        for await (const e of b.s.events()) bEvents.push({ e, at: Date.now() });
+      })();
+      const crashedAt = Date.now();
+      h1.crash(first!.id);
+      expect(await aCrash).toMatchObject({ job: { id: first!.id }, restartInMs: 2500 });
+      await a.s.close(); // hands over at once, with the restart still waiting
+      await waitFor('b leads', () => b.s.leading, 2000);
+      await b.s.settle();
+      await new Promise((r) => setTimeout(r, 300));
+      // b read the crash from the host's ended jobs: nothing started yet
+      expect(bEvents.filter((x) => x.e.type === 'placed')).toEqual([]);
+      expect(b.s.view().formations[0]?.processes[0]).toMatchObject({ restartsPending: 1 });
+      const restarted = await waitFor('the restart', () => bEvents.find((x) => x.e.type === 'restarted'), 6000);
+      expect(restarted.e).toMatchObject({ previousJobId: first!.id, job: { restarts: 1 } });
+      expect(restarted.at - crashedAt).toBeGreaterThanOrEqual(2400);
+      await waitFor('1 up again', () => backend.cluster.liveJobs('web').filter((j) => j.state === 'up').length === 1);
     });
 
     it('a leader cut off from discovery stops acting; the new leader alone scales', async () => {

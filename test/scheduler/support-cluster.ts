@@ -27,6 +27,7 @@ export const CLUSTER_TIMING: NonNullable<SchedulerOptions['timing']> = {
   leaderTtlMs: 2000,
   hostRetryMs: 100,
   hostReadyTimeoutMs: 3000,
+  rebalanceSettleMs: 1000,
   backoff: { immediateRestarts: 1, initialDelayMs: 300, factor: 2, maxDelayMs: 1200, resetAfterMs: 30_000 },
 };
 

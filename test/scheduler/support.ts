@@ -11,6 +11,7 @@ export const FAST_TIMING: SchedulerOptions['timing'] = {
   leaderTtlMs: 1000,
   hostRetryMs: 50,
   hostReadyTimeoutMs: 2000,
+  rebalanceSettleMs: 300,
   backoff: { immediateRestarts: 2, initialDelayMs: 100, factor: 2, maxDelayMs: 400, resetAfterMs: 10_000 },
 };
 

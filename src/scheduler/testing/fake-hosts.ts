@@ -202,6 +202,7 @@ export class FakeHost {
 
   private setState(fj: FakeJob, state: JobState): void {
     fj.job = { ...fj.job, state };
+    if (state === 'down' || state === 'crashed' || state === 'failed') fj.job.endedAt = Date.now();
     if (state === 'crashed' || state === 'down') for (const t of fj.timers) clearTimeout(t);
     this.publish(fj.job);
   }
