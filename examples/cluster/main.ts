@@ -64,6 +64,9 @@ try {
   process.exit(1);
 }
 
+// The CLI's name for it: `local` on the default ports; a cluster beside it gets a name of its own.
+const controllerPort = new URL(cluster.controllerUrl).port;
+const cliName = controllerPort === String(PLATFORM_DEFAULTS.controllerPort) ? 'local' : `local-${controllerPort}`;
 console.log(`
 flynn-ts cluster up (${cluster.runtime} runtime, data in ${cluster.dataDir})
   controller  ${cluster.controllerUrl}
@@ -73,7 +76,7 @@ flynn-ts cluster up (${cluster.runtime} runtime, data in ${cluster.dataDir})
 
 Add it to the CLI and push an app:
 
-  flynn server-add -f -g ${cluster.gitHost} --git-fingerprint ${cluster.gitFingerprint} local ${cluster.controllerUrl} ${cluster.key}
+  flynn server-add -f -g ${cluster.gitHost} --git-fingerprint ${cluster.gitFingerprint} ${cliName} ${cluster.controllerUrl} ${cluster.key}
   flynn key-add
   cd myapp && flynn create myapp
   git push flynn main

@@ -14,7 +14,7 @@
  * ```
  */
 import { parseArgs } from 'node:util';
-import { BootstrapPortInUseError, type ListeningComponent } from '../../src/bootstrap/errors.js';
+import { BootstrapPortInUseError, COMPONENT_NAMES, type ListeningComponent } from '../../src/bootstrap/errors.js';
 
 /** One flag of a binary. */
 export interface FlagSpec {
@@ -163,7 +163,7 @@ export function parseCli<F extends FlagSpecs>(spec: CliSpec<F>, argv: string[] =
 export function startFailure(err: unknown, hint: Partial<Record<ListeningComponent, string>> = {}): string {
   if (err instanceof BootstrapPortInUseError) {
     const how = hint[err.component] ?? `${err.option}: N`;
-    return `the ${err.component} cannot listen on ${err.host}:${err.port}: the port is in use (another cluster?). Pick another with ${how} (0 = any free port)`;
+    return `the ${COMPONENT_NAMES[err.component]} cannot listen on ${err.host}:${err.port}: the port is in use (another cluster?). Pick another with ${how} (0 = any free port)`;
   }
   const code = (err as { code?: unknown } | undefined)?.code;
   return `${err instanceof Error ? err.message : String(err)}${typeof code === 'string' && code.startsWith('FLYNN_ERR_') ? ` (${code})` : ''}`;

@@ -44,6 +44,9 @@ export class BootstrapManifestError extends InvalidInputError {
 /** The components of a platform that listen on a port of their own. */
 export type ListeningComponent = 'controller' | 'router' | 'git' | 'shelf';
 
+/** How messages name a component: `the git receiver cannot listen ...`. */
+export const COMPONENT_NAMES: Readonly<Record<ListeningComponent, string>> = Object.freeze({ controller: 'controller', router: 'router', git: 'git receiver', shelf: 'shelf' });
+
 /**
  * A component cannot listen because its port is in use. `component` names it, `host`/`port` the
  * address, `option` the option that sets the port (`ports.shelf`); `detail` carries the same.
@@ -57,7 +60,7 @@ export class BootstrapPortInUseError extends ConflictError {
 
   constructor(component: ListeningComponent, host: string, port: number, cause?: unknown) {
     const option = `ports.${component}`;
-    super(BootstrapErrorCodes.PORT_IN_USE, `the ${component} cannot listen on ${host}:${port}: the port is in use (set ${option} to another port, 0 = any free port)`, {
+    super(BootstrapErrorCodes.PORT_IN_USE, `the ${COMPONENT_NAMES[component]} cannot listen on ${host}:${port}: the port is in use (set ${option} to another port, 0 = any free port)`, {
       cause,
       detail: { component, host, port, option },
     });

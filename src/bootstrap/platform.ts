@@ -29,7 +29,7 @@ import { createBlobStore } from '../shelf/create.js';
 import { ShelfClient } from '../shelf/client.js';
 import { startShelf, type Shelf } from '../shelf/server.js';
 import { createBuildExecutor } from '../slug/create.js';
-import { BootstrapErrorCodes, BootstrapInputError, BootstrapPortInUseError, isAddressInUse, type ListeningComponent } from './errors.js';
+import { BootstrapErrorCodes, BootstrapInputError, BootstrapPortInUseError, COMPONENT_NAMES, isAddressInUse, type ListeningComponent } from './errors.js';
 import { StoreFormationSource } from './formation-source.js';
 import { appUrl, ControllerGitPlatform } from './git-platform.js';
 import { SchedulerJobRunner } from './job-runner.js';
@@ -222,7 +222,7 @@ function portFree(host: string, port: number): Promise<boolean> {
 function cannotListen(component: ListeningComponent, host: string, port: number, err: unknown): BootstrapInputError {
   const code = (err as NodeJS.ErrnoException).code;
   const why = code === 'EADDRNOTAVAIL' ? 'no such local address' : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : (err as Error).message;
-  const error = new BootstrapInputError(`the ${component} cannot listen on ${host}:${port}: ${why}`, code === 'EADDRNOTAVAIL' ? 'host' : `ports.${component}`);
+  const error = new BootstrapInputError(`the ${COMPONENT_NAMES[component]} cannot listen on ${host}:${port}: ${why}`, code === 'EADDRNOTAVAIL' ? 'host' : `ports.${component}`);
   Object.defineProperty(error, 'cause', { value: err, enumerable: false });
   return error;
 }

@@ -71,6 +71,18 @@ export function gitUrl(gitHost: string, app: string): string {
   return `ssh://git@${gitHost}/${app}.git`;
 }
 
+/** The one configured cluster whose git host a `ssh://git@host:port/app.git` remote points at, if any. */
+export function clusterOfGitUrl(rc: FlynnRc, url: string): string | undefined {
+  let host: string;
+  try {
+    host = new URL(url).host;
+  } catch {
+    return undefined; // scp-like `git@host:app.git`: no port to tell clusters apart by
+  }
+  const matches = rc.clusters.filter((c) => c.gitHost !== undefined && (c.gitHost === host || `${c.gitHost}:22` === host));
+  return matches.length === 1 ? matches[0]?.name : undefined;
+}
+
 /** The app name in a flynn git remote URL (`ssh://git@host/<app>.git`, `git@host:<app>.git`). */
 export function appFromGitUrl(url: string): string | undefined {
   const m = /[/:]([a-z0-9][a-z0-9-]*)(?:\.git)?\/?$/.exec(url.trim());

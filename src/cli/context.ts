@@ -1,7 +1,7 @@
 import type { ParseArgsConfig } from 'node:util';
 import type { Agent } from 'undici';
 import { ControllerClient } from '../controller/client.js';
-import { appFromGitUrl, configPath, pickCluster, readConfig, type ClusterConfig } from './config.js';
+import { appFromGitUrl, clusterOfGitUrl, configPath, pickCluster, readConfig, type ClusterConfig } from './config.js';
 import { CliError } from './errors.js';
 import { remoteUrl } from './git.js';
 import { pinnedAgent } from './tls-pin.js';
@@ -41,8 +41,17 @@ export class CommandContext {
     return this.values.json === true;
   }
 
+  /** `-c CLUSTER`, else the cluster the `flynn` git remote of the current directory points at, else the default one. */
   async cluster(): Promise<ClusterConfig> {
-    this.clusterInstance ??= pickCluster(await readConfig(configPath(this.io.env)), this.flags.cluster);
+    if (!this.clusterInstance) {
+      const rc = await readConfig(configPath(this.io.env));
+      let name = this.flags.cluster;
+      if (name === undefined) {
+        const url = await remoteUrl(this.io.cwd, 'flynn');
+        name = url === undefined ? undefined : clusterOfGitUrl(rc, url);
+      }
+      this.clusterInstance = pickCluster(rc, name);
+    }
     return this.clusterInstance;
   }
 

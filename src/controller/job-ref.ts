@@ -1,6 +1,6 @@
 /**
  * Job references as users type them: a full job id, or a unique prefix of one as `flynn log`
- * prints it (`web.a8d84235` → `a8d84235`). Resolved here, in the controller, so every client (the
+ * prints it (`a8d84235`, or `web.a8d84235` as a log line names it). Resolved here, in the controller, so every client (the
  * CLI, scripts) takes the same short ids.
  */
 import { AmbiguousJobError, ControllerInputError } from './errors.js';
@@ -14,8 +14,13 @@ export const JOB_PREFIX_MIN = 8;
  * it is a prefix of, else `ref` unchanged (the runner then answers for it, e.g. a finished job's
  * logs by full id, or its own 404). A prefix of several jobs is an {@link AmbiguousJobError}.
  */
-export async function resolveJobId(jobs: Pick<JobRunner, 'listJobs'>, appId: string, ref: string): Promise<string> {
-  const ids = (await jobs.listJobs(appId)).map((j) => j.id);
+export async function resolveJobId(jobs: Pick<JobRunner, 'listJobs'>, appId: string, given: string): Promise<string> {
+  const listed = await jobs.listJobs(appId);
+  const ids = listed.map((j) => j.id);
+  if (ids.includes(given)) return given;
+  // `web.a8d84235`, exactly as a log line names the job: the type, a dot, then the id's start.
+  const dot = given.indexOf('.');
+  const ref = dot > 0 && listed.some((j) => j.type === given.slice(0, dot)) ? given.slice(dot + 1) : given;
   if (ids.includes(ref)) return ref;
   const matches = ids.filter((id) => id.startsWith(ref));
   if (matches.length === 0) return ref;

@@ -280,8 +280,8 @@ export class KvStore implements Store {
       const index = routeIndexKey(route);
       const holder = await tx.get(index);
       if (holder !== undefined) {
-        const what = route.type === 'http' ? `http route for ${route.domain}${route.path}` : `tcp route on port ${route.port}`;
-        throw new ControllerConflictError(`a ${what} already exists (${holder.split(' ')[1]})`, { field: route.type === 'http' ? 'domain' : 'port' });
+        const what = route.type === 'http' ? `an HTTP route for ${route.domain}${route.path}` : `a TCP route on port ${route.port}`;
+        throw new ControllerConflictError(`${what} already exists (${holder.split(' ')[1]})`, { field: route.type === 'http' ? 'domain' : 'port' });
       }
       tx.put(index, `${app.id} ${route.id}`);
       tx.put(`routes/${app.id}/${route.id}`, JSON.stringify(route));

@@ -117,6 +117,22 @@ describe('flynn CLI against a real controller', () => {
     expect(JSON.parse(await readFile(rc, 'utf8'))).toMatchObject({ default: 'test', clusters: [{ name: 'test' }, { name: 'offline' }] });
   });
 
+  it('talks to the cluster the flynn git remote points at, unless -c says otherwise', async () => {
+    const other = join(dir, 'other-repo');
+    await mkdir(other, { recursive: true });
+    await git(['init', '-q'], other);
+    await git(['remote', 'add', 'flynn', 'ssh://git@127.0.0.4:2222/myapp.git'], other);
+    expect((await flynn(['server-add', '--no-verify', '-g', '127.0.0.4:2222', 'elsewhere', 'http://127.0.0.1:9', KEY])).code).toBe(0);
+    try {
+      const viaRemote = await flynn(['ps'], { cwd: other });
+      expect(viaRemote.code).toBe(1);
+      expect(viaRemote.stderr).toContain('http://127.0.0.1:9'); // not the default cluster "test"
+      expect((await flynn(['-c', 'test', 'ps'], { cwd: other })).code).toBe(0);
+    } finally {
+      await flynn(['server-remove', 'elsewhere']);
+    }
+  });
+
   it('key-add without a key file says how to make one', async () => {
     const none = await flynn(['key-add']);
     expect(none.code).toBe(1);

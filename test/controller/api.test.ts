@@ -381,6 +381,9 @@ describe('controller API', () => {
     for await (const l of h.client.logs('short', { job: (a?.id ?? '').slice(0, 8) })) lines.push(l);
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.every((l) => l.jobId === a?.id)).toBe(true);
+    const named = []; // as a log line names the job: `web.<first 8>`
+    for await (const l of h.client.logs('short', { job: `${a?.type}.${(a?.id ?? '').slice(0, 8)}` })) named.push(l);
+    expect(named).toEqual(lines);
     await h.client.killJob('short', (b?.id ?? '').slice(0, 12));
     expect((await h.client.listJobs('short')).map((j) => j.id)).not.toContain(b?.id);
     const tooShort = await h.raw('DELETE', `/apps/short/jobs/${(a?.id ?? '').slice(0, 4)}`);
