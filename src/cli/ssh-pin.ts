@@ -11,9 +11,13 @@ import ssh2 from 'ssh2';
 import { fingerprintOf } from '../git/keys.js';
 import { CliError } from './errors.js';
 
-/** `$FLYNN_KNOWN_HOSTS`, else `~/.flynn/known_hosts` (`$HOME` first). */
+/**
+ * `$FLYNN_KNOWN_HOSTS`, else `.flynn/known_hosts` beside the config: next to `$FLYNNRC` when that
+ * moves the config, else in `~` (`$HOME` first). So a separate config keeps its pins separate too.
+ */
 export function knownHostsPath(env: NodeJS.ProcessEnv): string {
-  return env.FLYNN_KNOWN_HOSTS || join(env.HOME || homedir(), '.flynn', 'known_hosts');
+  if (env.FLYNN_KNOWN_HOSTS) return env.FLYNN_KNOWN_HOSTS;
+  return join(env.FLYNNRC ? dirname(env.FLYNNRC) : env.HOME || homedir(), '.flynn', 'known_hosts');
 }
 
 /** `host:port` split; the port defaults to 22. */
