@@ -5,14 +5,14 @@
 import type { Discovery } from '../discovery/discovery.js';
 import { portServes } from '../host/readiness.js';
 import { AsyncQueue } from '../common/async-queue.js';
-import { sleep } from '../common/lifecycle.js';
+import { childSignal, sleep } from '../common/lifecycle.js';
 import { ObjectNotFoundError } from '../controller/errors.js';
 import type { BootDiagnosis } from '../controller/deployer.js';
 import type { JobRunner, LogQuery, OneOffJobSpec, RunningJob } from '../controller/jobs.js';
 import type { Job, JobState, LogLine, RunOutput } from '../controller/types.js';
 import { HOST_AGENT_DEFAULTS } from '../host/agent.js';
 import { HostClient } from '../host/client.js';
-import type { Job as HostJob } from '../host/types.js';
+import type { Job as HostJob, LogLine as HostLogLine } from '../host/types.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { JobState as SchedulerJobState, ScheduledJob } from '../scheduler/types.js';
 import { slugRunnerExec } from '../slug/runner.js';
@@ -34,6 +34,8 @@ export const SCHEDULER_JOB_RUNNER_DEFAULTS = Object.freeze({
   endedLogsMs: HOST_AGENT_DEFAULTS.retainEndedMs,
   /** Most ended jobs remembered at once (the oldest are forgotten first). */
   endedMax: 10_000,
+  /** How often a log follow looks for new jobs of the app in the scheduler's view (besides its events), in ms. */
+  followResyncMs: 1_000,
   /** Timeout of one readiness probe (a TCP connect to a job's first port), in ms. */
   probeTimeoutMs: 1_000,
 });
@@ -75,6 +77,10 @@ const STATE_MAP: Record<SchedulerJobState, JobState> = {
 
 function toJob(j: ScheduledJob): Job {
   return { id: j.id, appId: j.app, releaseId: j.release, type: j.type, state: STATE_MAP[j.state], hostId: j.hostId, createdAt: new Date(j.createdAt).toISOString() };
+}
+
+function toLogLine(job: ScheduledJob, l: HostLogLine): LogLine {
+  return { jobId: job.id, type: job.type, stream: l.stream, msg: l.line, time: l.time };
 }
 
 function isNotFound(err: unknown): boolean {
@@ -235,6 +241,12 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
     return { id: placed.id, output };
   }
 
+  /**
+   * The history of the app's jobs (or one job's), merged by time; with `follow`, then their new
+   * lines, attaching every job of the app (and `type`) the scheduler starts later (a scale, a
+   * deploy, a restart, a one-off job) from its first line, until the caller aborts or stops
+   * iterating (a follow of one job ends with that job).
+   */
   async logs(appId: string, query: LogQuery): Promise<AsyncIterable<LogLine>> {
     // Jobs that ended a while ago (crashed, failed to boot, stopped) are gone from the scheduler but their logs tell why.
     this.forget();
@@ -247,38 +259,128 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
       if (jobs.length === 0) throw new ObjectNotFoundError('job', query.jobId);
     }
     if (query.type !== undefined) jobs = jobs.filter((j) => j.type === query.type);
+    // One listener on the caller's signal and on the runner's own (childSignal), removed when the read is over.
     const abort = new AbortController();
-    const onAbort = () => abort.abort();
-    if (query.signal?.aborted) abort.abort();
-    query.signal?.addEventListener('abort', onAbort, { once: true });
+    const parents = [query.signal, this.stop.signal].filter((s): s is AbortSignal => s !== undefined).map((s) => childSignal(s));
+    const onAbort = () => queue.end();
     // Ended by either side (or failed): stop the host streams and leave the caller's signal alone.
     const queue = new AsyncQueue<LogLine>(() => {
-      query.signal?.removeEventListener('abort', onAbort);
+      for (const p of parents) {
+        p.signal.removeEventListener('abort', onAbort);
+        p.release();
+      }
       abort.abort();
     });
-    const streamOpts = { signal: abort.signal, ...(query.lines === undefined ? {} : { lines: query.lines }), ...(query.follow ? { follow: true } : {}) };
-    const read = async (job: ScheduledJob, onLine: (line: LogLine) => void) => {
-      try {
-        for await (const l of this.host(job.hostId).logs(job.id, streamOpts)) onLine({ jobId: job.id, type: job.type, stream: l.stream, msg: l.line, time: l.time });
-      } catch (err) {
-        // A job (or host) that went away has no more lines.
-        if (!isNotFound(err) && !abort.signal.aborted && !query.follow) throw err;
-      }
-    };
-    if (query.follow) {
-      void Promise.all(jobs.map((job) => read(job, (l) => queue.push(l)))).then(() => queue.end());
-      return queue;
-    }
+    for (const p of parents) p.signal.addEventListener('abort', onAbort, { once: true });
+    if (parents.some((p) => p.signal.aborted)) queue.end();
+    const signal = abort.signal;
+
     // History of every job, merged by time.
+    const read = query.follow ? new Map<string, LogLine[]>() : undefined;
     const history: LogLine[] = [];
-    await Promise.all(jobs.map((job) => read(job, (l) => history.push(l)))).catch((err: unknown) => {
+    try {
+      await Promise.all(
+        jobs.map(async (job) => {
+          const got: LogLine[] = [];
+          read?.set(job.id, got);
+          try {
+            for await (const l of this.host(job.hostId).logs(job.id, { signal, ...(query.lines === undefined ? {} : { lines: query.lines }) })) got.push(toLogLine(job, l));
+          } catch (err) {
+            // A job (or host) that went away has no more lines; a follow attaches the job afresh.
+            // A job still starting may have no output on its host yet.
+            if (read) read.delete(job.id);
+            else if (!isNotFound(err) && !signal.aborted && job.state !== 'pending' && job.state !== 'starting') throw err;
+          }
+          history.push(...got);
+        }),
+      );
+    } catch (err) {
       queue.end();
       throw err;
-    });
+    }
     history.sort((a, b) => a.time.localeCompare(b.time));
     for (const l of query.lines === undefined ? history : history.slice(-query.lines)) queue.push(l);
-    queue.end();
+    if (!read) {
+      queue.end();
+      return queue;
+    }
+
+    const attached = new Set<string>();
+    const attach = (job: ScheduledJob, after?: LogLine[]): Promise<void> => {
+      if (attached.has(job.id) || signal.aborted) return Promise.resolve();
+      attached.add(job.id);
+      return this.followJob(job, queue, signal, after).catch(() => {
+        // A job (or host) that went away has no more lines.
+      });
+    };
+    const initial = jobs.map((job) => attach(job, read.get(job.id)));
+    if (query.jobId !== undefined) {
+      void Promise.all(initial).then(() => queue.end());
+      return queue;
+    }
+    const wanted = (j: ScheduledJob) => j.app === appId && (query.type === undefined || j.type === query.type);
+    void (async () => {
+      for await (const event of this.options.scheduler.events({ types: ['placed', 'restarted'], signal })) {
+        if ((event.type === 'placed' || event.type === 'restarted') && wanted(event.job)) void attach(event.job);
+      }
+    })().catch(() => {});
+    // Also from the scheduler's view: a job placed before the subscription, or on a new leader.
+    void (async () => {
+      for (;;) {
+        for (const j of this.scheduled(appId)) if (wanted(j)) void attach(j);
+        await sleep(SCHEDULER_JOB_RUNNER_DEFAULTS.followResyncMs, signal);
+      }
+    })().catch(() => {});
     return queue;
+  }
+
+  /**
+   * Push a job's new lines until it ends or `signal` aborts. `after` is the history already read
+   * (its lines are skipped); without it the job is read from its first line, once it has started.
+   */
+  private async followJob(job: ScheduledJob, queue: AsyncQueue<LogLine>, signal: AbortSignal, after?: LogLine[]): Promise<void> {
+    const client = this.host(job.hostId);
+    if (!after || after.length === 0) {
+      // A job just placed is not on its host yet, and a pending one has no output to follow yet.
+      const deadline = Date.now() + this.oneOffStartMs;
+      for (;;) {
+        const state = await client.getJob(job.id, { signal }).then(
+          (j) => j.state,
+          (err: unknown) => {
+            if (isNotFound(err) && Date.now() < deadline) return 'pending';
+            throw err;
+          },
+        );
+        if (state === 'failed') return;
+        if (state !== 'pending' && state !== 'starting') break;
+        await sleep(SCHEDULER_JOB_RUNNER_DEFAULTS.pollMs, signal);
+      }
+    }
+    // The tail as long as the history read, which starts at or before its last line: skip up to that line.
+    const last = after?.at(-1);
+    let skipping = last ? (after?.length ?? 0) : 0;
+    let held: LogLine[] = [];
+    try {
+      for await (const l of client.logs(job.id, { signal, follow: true, ...(skipping > 0 ? { lines: skipping } : {}) })) {
+        const line = toLogLine(job, l);
+        if (skipping > 0 && last) {
+          if (line.time === last.time && line.stream === last.stream && line.msg === last.msg) {
+            skipping = 0;
+            held = [];
+            continue;
+          }
+          held.push(line);
+          if (--skipping > 0) continue;
+          // The whole tail is newer than the history (many lines came in between): all new.
+          for (const h of held) queue.push(h);
+          held = [];
+          continue;
+        }
+        queue.push(line);
+      }
+    } finally {
+      for (const h of held) queue.push(h);
+    }
   }
 
   /** Stop following the scheduler and release the host connections. */
