@@ -193,6 +193,10 @@ export class FormationDeployer implements Deployer {
   /** A failure naming `job`: `headline`, then `hints`, the job's last output and where to read all of it. */
   private async jobFailure(app: App, job: Job, headline: string, hints: string[] = []): Promise<DeployFailedError> {
     const output = await this.lastOutput(app.id, job.id);
+    // Two jobs of a type on one host, both on a fixed port: the second dies of EADDRINUSE.
+    if (hints.length === 0 && output.some((l) => l.includes('EADDRINUSE'))) {
+      hints = [`Its port was already in use (EADDRINUSE): does the app listen on $PORT? Every job gets a PORT of its own; a fixed port clashes as soon as two jobs share a host.`];
+    }
     const lines = [headline, ...hints.map((h) => `${INDENT}${h}`)];
     if (output.length > 0) lines.push(`${INDENT}Its last output:`, ...output.map((l) => `${INDENT}${l}`), `${INDENT}Its whole output: flynn log -a ${app.name} ${job.id}`);
     else lines.push(`${INDENT}It wrote no output.`);

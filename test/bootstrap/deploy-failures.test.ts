@@ -212,6 +212,12 @@ describe('FormationDeployer boot timeout with a job runner that cannot diagnose 
     expect(formations).toEqual(['put r2', 'delete r2']);
   });
 
+  it('points a crash of a busy port (EADDRINUSE) at $PORT', async () => {
+    const job: Job = { id: 'j1', appId: 'a1', releaseId: 'r2', type: 'web', state: 'crashed', createdAt: '' };
+    const deployer = new FormationDeployer({ store, jobs: runner([job], ['Error: listen EADDRINUSE: address already in use :::3999']), timeoutMs: 1000, pollMs: 10 });
+    await expect(deployer.deploy(plan)).rejects.toThrow(/^web job j1 of the new release crashed\n {7}Its port was already in use \(EADDRINUSE\): does the app listen on \$PORT\?/);
+  });
+
   it('says when no job of the new release was started at all', async () => {
     const deployer = new FormationDeployer({ store, jobs: runner([], []), timeoutMs: 100, pollMs: 10 });
     await expect(deployer.deploy(plan)).rejects.toThrow("the new release's jobs were not started within 0.1 s (boot timeout): want web=1, up web=0");
