@@ -13,6 +13,7 @@ import { createDiscovery, type DiscoveryConfig } from '../discovery/create.js';
 import type { Discovery } from '../discovery/discovery.js';
 import type { Instance } from '../discovery/types.js';
 import { HOST_SERVICE } from '../scheduler/host-client.js';
+import { CloseStack } from './close-stack.js';
 import { BootstrapErrorCodes } from './errors.js';
 import { validateManifest, type BootstrapManifest, type ManifestDiscovery } from './manifest.js';
 import { chooseRuntime, launchPlatform, planPlatform, type BootstrapStep, type Platform } from './platform.js';
@@ -125,12 +126,7 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
     ...(m.dataDir === undefined ? {} : { dataDir: m.dataDir }),
   });
 
-  const closers: (() => Promise<unknown>)[] = [];
-  const closeAll = async () => {
-    for (const close of closers.splice(0).reverse()) {
-      await close().catch((err: unknown) => logger.warn('close failed', { err: (err as Error).message }));
-    }
-  };
+  const closers = new CloseStack(logger);
   try {
     // 1. discovery answers (a bounded wait: an unreachable etcd must not hang the start).
     const where = describeDiscovery(m.discovery);
@@ -175,16 +171,15 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
     closers.push(() => platform.close());
     step('ready', `controller ${platform.controllerUrl}, router ${platform.routerUrl}, git ${platform.gitHost}`);
 
-    let closing: Promise<void> | undefined;
     const handle: BootstrapHandle = {
       ...platform,
       hostIds: hosts.map((i) => i.meta.id ?? i.id),
-      close: () => (closing ??= closeAll()),
+      close: () => closers.close(),
       [Symbol.asyncDispose]: () => handle.close(),
     };
     return handle;
   } catch (err) {
-    await closeAll();
+    await closers.close();
     throw err;
   }
 }

@@ -14,6 +14,7 @@ import { startHostAgent, type HostAgentHandle } from '../host/agent.js';
 import { createRuntime } from '../host/create.js';
 import type { Runtime } from '../host/runtime.js';
 import { TERMINAL_STATES } from '../host/types.js';
+import { CloseStack } from './close-stack.js';
 import { BootstrapInputError } from './errors.js';
 import { checkPorts, chooseRuntime, launchPlatform, planPlatform, PLATFORM_DEFAULTS, type ClusterRuntime, type Platform } from './platform.js';
 
@@ -94,15 +95,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   });
 
   // Everything started so far, closed in reverse order on failure or close().
-  const closers: (() => Promise<unknown>)[] = [];
+  const closers = new CloseStack(logger);
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'flynn-ts-cluster-')));
   if (ownsDataDir) closers.push(() => rm(dataDir, { recursive: true, force: true }));
-  const closeAll = async () => {
-    for (const close of closers.splice(0).reverse()) {
-      await close().catch((err: unknown) => logger.warn('close failed', { err: (err as Error).message }));
-    }
-  };
 
   try {
     await mkdir(dataDir, { recursive: true });
@@ -134,16 +130,15 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const platform = await launchPlatform({ ...plan, discovery, dataDir }, runtimeName);
     closers.push(() => platform.close());
 
-    let closing: Promise<void> | undefined;
     const cluster: Cluster = {
       ...platform,
       hosts,
-      close: () => (closing ??= closeAll()),
+      close: () => closers.close(),
       [Symbol.asyncDispose]: () => cluster.close(),
     };
     return cluster;
   } catch (err) {
-    await closeAll();
+    await closers.close();
     throw err;
   }
 }

@@ -29,6 +29,7 @@ import { createBlobStore } from '../shelf/create.js';
 import { ShelfClient } from '../shelf/client.js';
 import { startShelf, type Shelf } from '../shelf/server.js';
 import { createBuildExecutor } from '../slug/create.js';
+import { CloseStack } from './close-stack.js';
 import { BootstrapErrorCodes, BootstrapInputError, BootstrapPortInUseError, COMPONENT_NAMES, isAddressInUse, type ListeningComponent } from './errors.js';
 import { StoreFormationSource } from './formation-source.js';
 import { appUrl, ControllerGitPlatform } from './git-platform.js';
@@ -270,14 +271,9 @@ export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'pr
   const { discovery, host, ports, key, domain, logger, labels } = plan;
   const step = (name: string, message: string) => plan.onStep({ step: name, message });
   // Everything started so far, closed in reverse order on failure or close().
-  const closers: (() => Promise<unknown>)[] = [];
+  const closers = new CloseStack(logger);
   const dataDir = plan.dataDir ?? (await mkdtemp(join(tmpdir(), 'flynn-ts-platform-')));
   if (plan.dataDir === undefined) closers.push(() => rm(dataDir, { recursive: true, force: true }));
-  const closeAll = async () => {
-    for (const close of closers.splice(0).reverse()) {
-      await close().catch((err: unknown) => logger.warn('close failed', { err: (err as Error).message }));
-    }
-  };
 
   try {
     await mkdir(dataDir, { recursive: true });
@@ -356,7 +352,6 @@ export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'pr
     slot.platform = new ControllerGitPlatform({ store, client, shelf: shelfClient, executor, domain, routerPort: router.http.port });
     step('controller', controller.url);
 
-    let closing: Promise<void> | undefined;
     const platform: Platform = {
       runtime,
       key,
@@ -373,12 +368,12 @@ export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'pr
       scheduler,
       client,
       appUrl: (app) => appUrl(app, domain, router.http.port),
-      close: () => (closing ??= closeAll()),
+      close: () => closers.close(),
       [Symbol.asyncDispose]: () => platform.close(),
     };
     return platform;
   } catch (err) {
-    await closeAll();
+    await closers.close();
     throw err;
   }
 }
