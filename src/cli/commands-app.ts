@@ -13,6 +13,9 @@ async function awaitDeployment(ctx: CommandContext, client: ControllerClient, ap
   }
 }
 
+/** How long `flynn scale` waits for the jobs it asked for, in ms. */
+const SCALE_WAIT_MS = 60_000;
+
 export const appCommands: Command[] = [
   {
     name: 'routes',
@@ -102,8 +105,10 @@ export const appCommands: Command[] = [
   },
   {
     name: 'scale',
-    usage: 'scale [-a APP] [TYPE=COUNT...]',
+    usage: 'scale [-a APP] [--no-wait] [TYPE=COUNT...]',
     summary: 'scale process types of the running release (no args: show counts)',
+    help: `Waits until the release runs exactly that many jobs of each type, all up (at most ${SCALE_WAIT_MS / 1000} s), as Flynn's scale does; --no-wait returns at once.`,
+    options: { 'no-wait': { type: 'boolean' } },
     args: [0, 64],
     async run(ctx) {
       const client = await ctx.client();
@@ -120,8 +125,28 @@ export const appCommands: Command[] = [
         if (!m) throw new CliError(`expected TYPE=COUNT, got ${JSON.stringify(arg)}`, { usage: true });
         processes[m[1] as string] = Number(m[2]);
       }
+      const started = Date.now();
       const f = await client.scale(app, processes);
-      ctx.out(`scaled ${app}: ${Object.entries(processes).map(([t]) => `${t}=${f.processes[t] ?? 0}`).join(' ')}`);
+      const asked = Object.keys(processes).map((t) => `${t}=${f.processes[t] ?? 0}`).join(' ');
+      if (ctx.values['no-wait'] === true) {
+        ctx.out(`scaled ${app}: ${asked}`);
+        return;
+      }
+      // Done when every type runs exactly its count of live jobs of the release, all of them up.
+      const counts = async () => {
+        const live = (await client.listJobs(app)).filter((j) => j.releaseId === f.releaseId && (j.state === 'up' || j.state === 'starting'));
+        return Object.keys(processes).map((t) => ({ type: t, want: f.processes[t] ?? 0, live: live.filter((j) => j.type === t).length, up: live.filter((j) => j.type === t && j.state === 'up').length }));
+      };
+      for (;;) {
+        const now = await counts();
+        if (now.every((c) => c.live === c.want && c.up === c.want)) break;
+        if (Date.now() - started > SCALE_WAIT_MS) {
+          const where = now.map((c) => `${c.type}: ${c.up} up of ${c.want}`).join(', ');
+          throw new CliError(`scaled ${app} to ${asked}, but after ${SCALE_WAIT_MS / 1000} s ${where} (see flynn ps and flynn log)`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      ctx.out(`scaled ${app}: ${asked} (up in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
     },
   },
   {

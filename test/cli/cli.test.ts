@@ -185,7 +185,8 @@ describe('flynn CLI against a real controller', () => {
     const release = await h.client.createRelease('myapp', { artifactId: artifact.id });
     await h.client.waitForDeployment('myapp', (await h.client.deploy('myapp', release.id)).id);
     const scaled = await flynn(['scale', '-a', 'myapp', 'web=3', 'worker=2']);
-    expect(scaled.stdout.trim()).toBe('scaled myapp: web=3 worker=2');
+    expect(scaled.stdout.trim()).toMatch(/^scaled myapp: web=3 worker=2 \(up in \d+\.\d s\)$/); // it waited: ps shows them up
+    expect((await flynn(['scale', '-a', 'myapp', '--no-wait', 'worker=2'])).stdout.trim()).toBe('scaled myapp: worker=2');
     expect((await flynn(['scale', '-a', 'myapp'])).stdout.trim()).toBe('web=3 worker=2');
     const ps = (await flynn(['ps', '-a', 'myapp'])).stdout.trim().split('\n');
     expect(ps[0]).toMatch(/^ID\s+TYPE\s+STATE\s+RELEASE\s+STARTED$/);

@@ -172,7 +172,7 @@ describe.runIf(services)('the talk end to end: 3 host agent processes, Docker, e
   });
 
   it('scale web=3 runs 3 jobs on 3 different hosts that all answer through the router, and ps lists them', async () => {
-    expect((await cli('scale', 'web=3')).stdout.trim()).toBe(`scaled ${APP}: web=3`);
+    expect((await cli('scale', 'web=3')).stdout.trim()).toMatch(new RegExp(`^scaled ${APP}: web=3 \\(up in \\d+\\.\\d s\\)$`));
     const up = await until('3 web jobs up', async () => {
       const jobs = await webJobs();
       return jobs.length === 3 ? jobs : undefined;
