@@ -4,6 +4,7 @@
  * then shelf, scheduler, router, git receiver and controller.
  */
 import { UnavailableError } from '../common/errors.js';
+import { settlesWithin } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { EtcdStore } from '../controller/etcd-store.js';
@@ -53,12 +54,8 @@ function discoveryConfig(d: ManifestDiscovery): DiscoveryConfig {
 
 /** Resolve with `work`, or reject after `ms` with `onTimeout()`. */
 async function within<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(onTimeout()), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
+  if (!(await settlesWithin(work, ms))) throw onTimeout();
+  return work;
 }
 
 const hostName = (i: Instance) => `${i.meta.id ?? i.id} at ${i.addr}`;

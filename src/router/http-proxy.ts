@@ -1,5 +1,6 @@
 import { request, STATUS_CODES, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { settlesWithin } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import type { Dispatcher } from 'undici';
 import type { Backend, BackendRegistry, ServicePool } from './backends.js';
@@ -70,9 +71,7 @@ function refused(code: string | undefined): boolean {
 async function readyPool(ctx: ProxyContext, route: HttpRoute): Promise<ServicePool | undefined> {
   const pool = ctx.backends.get(route.service);
   if (!pool || pool.isReady) return pool;
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([pool.ready, new Promise<void>((resolve) => (timer = setTimeout(resolve, ctx.backendsReadyTimeoutMs)))]);
-  clearTimeout(timer);
+  await settlesWithin(pool.ready, ctx.backendsReadyTimeoutMs);
   return pool;
 }
 

@@ -277,9 +277,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     const tcpIdle = async () => {
       while ([...tcp.values(), ...retired].some((l) => l.open > 0)) await sleep(50);
     };
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all([inFlight.whenIdle(), tcpIdle()]), new Promise((resolve) => (timer = setTimeout(resolve, config.drainTimeoutMs)))]);
-    clearTimeout(timer);
+    await settlesWithin(Promise.all([inFlight.whenIdle(), tcpIdle()]), config.drainTimeoutMs);
     for (const s of [httpServer, httpsServer]) s?.closeAllConnections();
     for (const socket of inFlight.sockets) socket.destroy();
     for (const l of [...tcp.values(), ...retired]) l.destroy();

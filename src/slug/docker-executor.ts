@@ -1,4 +1,5 @@
 import { PassThrough, type Duplex } from 'node:stream';
+import { settlesWithin } from '../common/lifecycle.js';
 import Dockerode from 'dockerode';
 import { SlugErrorCodes, BuildFailedError } from './errors.js';
 import type { BuildExecutor, BuildJob, BuildJobResult, BuildJobSetup, PreparedBuildJob } from './executor.js';
@@ -151,7 +152,7 @@ export class DockerBuildExecutor implements BuildExecutor {
       await begin();
       const { StatusCode } = (await container.wait()) as { StatusCode: number };
       traceSlug('build container exited');
-      await Promise.race([attached.ended, new Promise((r) => setTimeout(r, 1000))]);
+      await settlesWithin(attached.ended, 1000);
       attached.lines.flush();
       // Only a killed build (137) can have been killed for its memory: spare the engine a round trip otherwise.
       const state = StatusCode === 137 ? (await container.inspect().catch(() => undefined))?.State : undefined;
