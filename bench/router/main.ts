@@ -18,6 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../src/host/testing/jobs.js';
 
 const self = fileURLToPath(import.meta.url);
 const HOST = 'bench.test';
@@ -71,14 +72,6 @@ function spawnSelf(args: string[], nodeFlags: string[] = []): ChildProcess {
 
 function has(bin: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }
 
 interface WrkResult {
@@ -197,7 +190,7 @@ async function main(): Promise<number> {
     }
     console.log(`backends: ${backends.join(', ')} (separate node processes); wrk -t2 -c${connections} -d${duration} after a ${warmup} warm-up`);
 
-    const nginxPort = await freePort();
+    const nginxPort = await freePort('127.0.0.1');
     writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, nginxPort, backends));
     const nginx = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
     children.push(nginx);

@@ -1,7 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -13,6 +12,7 @@ import { ControllerClient } from '../../src/controller/index.js';
 import { generatePrivateKey, publicKeyLine } from '../../src/git/index.js';
 import { etcdEndpoints, needEtcd } from '../support/services.js';
 import { getVia, until } from './deploy-scenario.js';
+import { freePort } from '../../src/host/testing/jobs.js';
 
 const exec = promisify(execFile);
 // `--import tsx` resolves from the cwd; point at the loader itself.
@@ -43,15 +43,6 @@ function start(script: string, args: string[], env: Record<string, string> = {})
   proc.stderr?.setEncoding('utf8').on('data', (c: string) => (err += c));
   const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
   return { proc, lines, stderr: () => err, exited };
-}
-
-/** A port that was free a moment ago on 127.0.0.1. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((res) => server.close(res));
-  return port;
 }
 
 /** Stop a child we started (by its pid) and wait for it; SIGKILL if it lingers. */
@@ -111,7 +102,7 @@ if (await needEtcd('bootstrap from a manifest onto separately started host agent
           'router: {port: 0}',
           'git: {port: 0}',
           // Artifacts keep the shelf's URL: a restarted layer 1 must serve them at the same one.
-          `shelf: {port: ${await freePort()}}`,
+          `shelf: {port: ${await freePort('127.0.0.1')}}`,
           '',
         ].join('\n'),
       );

@@ -2,6 +2,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { get, startBackend, startRig, until, type Rig, type TestBackend } from './support.js';
+import { freePort } from '../../src/host/testing/jobs.js';
 
 async function echoServer(host: string, tag: string): Promise<{ server: Server; addr: string; close(): Promise<void> }> {
   const server = createServer((s) => s.on('data', (c: Buffer) => s.write(`${tag}:${c.toString()}`)));
@@ -11,14 +12,6 @@ async function echoServer(host: string, tag: string): Promise<{ server: Server; 
     addr: `${host}:${(server.address() as AddressInfo).port}`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }
 
 function talk(port: number, message: string): Promise<string> {
@@ -42,7 +35,7 @@ describe('router: TCP routes and graceful close', () => {
   it('listens on a TCP route port and spreads connections over the backends', async () => {
     const one = track(await echoServer('127.0.0.2', 'one'));
     const two = track(await echoServer('127.0.0.3', 'two'));
-    const port = await freePort();
+    const port = await freePort('127.0.0.1');
     const r: Rig = track(await startRig([{ id: 'tcp', type: 'tcp', port, service: 'echo' }]));
     await r.register('echo', one.addr);
     await r.register('echo', two.addr);
@@ -60,7 +53,7 @@ describe('router: TCP routes and graceful close', () => {
 
   it('keeps an open TCP connection when its route is removed, and frees the port at once', async () => {
     const one = track(await echoServer('127.0.0.2', 'one'));
-    const port = await freePort();
+    const port = await freePort('127.0.0.1');
     const r: Rig = track(await startRig([{ id: 'tcp', type: 'tcp', port, service: 'echo' }]));
     await r.register('echo', one.addr);
     const socket = connect(port, '127.0.0.1');

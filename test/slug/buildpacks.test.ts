@@ -6,11 +6,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
 import { appendFile, cp, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { freePort } from '../../src/host/testing/jobs.js';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 const PACKS = path.join(REPO, 'buildpacks');
@@ -94,17 +94,6 @@ async function filesContaining(dir: string, needle: string): Promise<string[]> {
   return hits;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 interface RawResponse { status: number; headers: Record<string, string | string[] | undefined>; body: string }
 
 /** An HTTP request with the path sent exactly as given (fetch would normalise "/../"). */
@@ -123,7 +112,7 @@ function rawRequest(port: number, rawPath: string, method = 'GET'): Promise<RawR
 
 /** Starts a web process on 127.0.0.1 and waits until it answers. Killed by pid in afterAll. */
 async function startWeb(argv: string[], cwd: string, env: Record<string, string> = {}): Promise<number> {
-  const port = await freePort();
+  const port = await freePort('127.0.0.1');
   const [cmd, ...args] = argv;
   const child = spawn(cmd!, args, {
     cwd,

@@ -14,6 +14,7 @@ import { ShelfClient } from '../../src/shelf/client.js';
 import { FsBlobStore } from '../../src/shelf/fs-blob-store.js';
 import { startShelf, type Shelf } from '../../src/shelf/server.js';
 import { slugRunnerCommand } from '../../src/slug/runner.js';
+export { freePort } from '../../src/host/testing/jobs.js';
 
 export const REPO = path.resolve(import.meta.dirname, '../..');
 export const FIXTURES = path.join(REPO, 'test/fixtures/apps');
@@ -190,19 +191,6 @@ export async function runSlugAsProcess(opts: { client: ShelfClient; slugPath: st
       await rm(appDir, { recursive: true, force: true });
     },
   };
-}
-
-/** A free TCP port on `host`. */
-export async function freePort(host: string): Promise<number> {
-  const net = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Remove the containers this run created (by its unique label), whatever state they are in. */
