@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Etcd3 } from 'etcd3';
 import { describe } from 'vitest';
+import type { Discovery } from '../../src/discovery/discovery.js';
 import { EtcdDiscovery } from '../../src/discovery/etcd-backend.js';
 import { HttpDiscovery } from '../../src/discovery/http-backend.js';
 import { MemoryDiscovery, MemoryRegistry } from '../../src/discovery/memory-backend.js';
@@ -33,31 +34,26 @@ describe.runIf(await needEtcd('discovery conformance on etcd'))('etcd backend', 
 
   // The path a job in a container takes: http client → discovery server → etcd.
   describeDiscoveryConformance('http (server on etcd)', async () => {
-    const backend = new EtcdDiscovery({ endpoints: etcdEndpoints, prefix: `${prefix}-behind-http` });
-    const server = await startDiscoveryServer({ discovery: backend, host: '127.0.0.1', port: 0 });
-    return {
-      connect: () => new HttpDiscovery({ url: server.url }),
-      config: { backend: 'http', url: server.url },
-      close: async () => {
-        await server.close();
-        await backend.close();
-        const client = new Etcd3({ hosts: etcdEndpoints });
-        await client.delete().prefix(`${prefix}-behind-http/`).exec();
-        client.close();
-      },
-    };
+    return httpOver(new EtcdDiscovery({ endpoints: etcdEndpoints, prefix: `${prefix}-behind-http` }), async () => {
+      const client = new Etcd3({ hosts: etcdEndpoints });
+      await client.delete().prefix(`${prefix}-behind-http/`).exec();
+      client.close();
+    });
   });
 });
 
-describeDiscoveryConformance('http (server on memory)', async () => {
-  const backend = new MemoryDiscovery();
+describeDiscoveryConformance('http (server on memory)', () => httpOver(new MemoryDiscovery()));
+
+/** The HTTP backend against a discovery server on `backend`; `cleanup` runs after both are closed. */
+async function httpOver(backend: Discovery, cleanup: () => Promise<void> = async () => {}) {
   const server = await startDiscoveryServer({ discovery: backend, host: '127.0.0.1', port: 0 });
   return {
     connect: () => new HttpDiscovery({ url: server.url }),
-    config: { backend: 'http', url: server.url },
+    config: { backend: 'http' as const, url: server.url },
     close: async () => {
       await server.close();
       await backend.close();
+      await cleanup();
     },
   };
-});
+}
