@@ -3,11 +3,12 @@ import { Etcd3, type IKeyValue, type IOptions, type Lease, type Watcher } from '
 import { CloseGuard, sleep } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { Discovery, Registration, ServiceWatch, WatchOptions } from './discovery.js';
-import { DiscoveryErrorCodes, DiscoveryInputError, DiscoveryUnavailableError, InstanceNotFoundError } from './errors.js';
+import { DiscoveryErrorCodes, DiscoveryInputError, DiscoveryUnavailableError } from './errors.js';
 import { ServiceView } from './service-view.js';
 import type { Instance, RegisterOptions, ServiceEvent } from './types.js';
 import { openWatch } from './watch-handle.js';
-import { validateMeta, validateRegistration, validateService } from './validate.js';
+import { registrationHandle } from './registration-handle.js';
+import { validateRegistration, validateService } from './validate.js';
 
 export interface EtcdDiscoveryOptions {
   /** etcd v3 client endpoints, e.g. `['http://127.0.0.1:2379']`. */
@@ -144,25 +145,20 @@ export class EtcdDiscovery implements Discovery {
         lease.release();
       }
     };
-    const registration: Registration = {
-      get instance() {
-        return { ...stored, meta: { ...stored.meta }, index };
-      },
+    const registration = registrationHandle({
+      instance: () => ({ ...stored, meta: { ...stored.meta }, index }),
       lost,
-      setMeta: async (meta) => {
-        if (done) throw new InstanceNotFoundError(stored.id);
-        const next = validateMeta(meta);
+      done: () => done,
+      putMeta: async (meta) => {
         try {
-          await lease.put(key).value(JSON.stringify({ ...stored, meta: next })).exec();
+          await lease.put(key).value(JSON.stringify({ ...stored, meta })).exec();
         } catch (err) {
           throw unavailable(err);
         }
-        stored.meta = next;
+        stored.meta = meta;
       },
       unregister,
-      close: unregister,
-      [Symbol.asyncDispose]: unregister,
-    };
+    });
     void resolveLost; // etcd registrations are renewed rather than given up; `lost` stays pending
     this.registrations.add(registration);
     return registration;

@@ -8,7 +8,8 @@ import { DiscoveryErrorCodes, DiscoveryInputError, DiscoveryUnavailableError, In
 import { ServiceView } from './service-view.js';
 import type { Instance, RegisterOptions, RegisterResponse, ServiceEvent } from './types.js';
 import { openWatch } from './watch-handle.js';
-import { validateMeta, validateRegistration, validateService } from './validate.js';
+import { registrationHandle } from './registration-handle.js';
+import { validateRegistration, validateService } from './validate.js';
 
 export interface HttpDiscoveryOptions {
   /** Base URL of a discovery server, e.g. `http://127.0.0.1:1111`. */
@@ -111,20 +112,15 @@ export class HttpDiscovery implements Discovery {
         if (!(err instanceof InstanceNotFoundError)) throw err;
       });
     };
-    const registration: Registration = {
-      get instance() {
-        return { ...instance, meta: { ...instance.meta } };
-      },
+    const registration = registrationHandle({
+      instance: () => ({ ...instance, meta: { ...instance.meta } }),
       lost,
-      setMeta: async (meta) => {
-        if (done) throw new InstanceNotFoundError(instance.id);
-        const answer = await call(() => this.client.json<{ instance: Instance }>('PATCH', path(), { body: { meta: validateMeta(meta) } }));
-        instance = answer.instance;
+      done: () => done,
+      putMeta: async (meta) => {
+        instance = (await call(() => this.client.json<{ instance: Instance }>('PATCH', path(), { body: { meta } }))).instance;
       },
       unregister,
-      close: unregister,
-      [Symbol.asyncDispose]: unregister,
-    };
+    });
     this.registrations.add(registration);
     return registration;
   }

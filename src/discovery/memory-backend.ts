@@ -4,7 +4,8 @@ import type { Discovery, Registration, ServiceWatch, WatchOptions } from './disc
 import { InstanceNotFoundError } from './errors.js';
 import { openWatch } from './watch-handle.js';
 import type { Instance, RegisterOptions, ServiceEvent } from './types.js';
-import { validateMeta, validateRegistration, validateService } from './validate.js';
+import { registrationHandle } from './registration-handle.js';
+import { validateRegistration, validateService } from './validate.js';
 
 interface Entry {
   instance: Instance;
@@ -164,19 +165,15 @@ export class MemoryDiscovery implements Discovery {
       stop();
       registry.remove(instance.service, instance.id);
     };
-    const registration: Registration = {
-      get instance() {
-        return instance;
-      },
+    const registration = registrationHandle({
+      instance: () => instance,
       lost,
-      async setMeta(meta) {
-        if (done) throw new InstanceNotFoundError(instance.id);
-        instance = registry.setMeta(instance.service, instance.id, validateMeta(meta));
+      done: () => done,
+      putMeta: async (meta) => {
+        instance = registry.setMeta(instance.service, instance.id, meta);
       },
       unregister,
-      close: unregister,
-      [Symbol.asyncDispose]: unregister,
-    };
+    });
     this.registrations.add(registration);
     return registration;
   }
