@@ -187,14 +187,15 @@ export class ControllerGitPlatform implements GitPlatform {
 
 /**
  * What a push of a release without a `web` type says instead of a URL: that nothing answers, the
- * types the release has (with their counts) and the ways to declare a web process.
+ * types the release has (with their counts, and how to start one when none runs) and the ways to
+ * declare a web process.
  */
 function noWebLines(app: string, version: number, url: string, running: Record<string, number>, types: string[]): string[] {
-  const idle = types.filter((t) => !running[t]);
+  const idle = types.every((t) => !running[t]);
   const has =
     types.length === 0
       ? 'It has no process types.'
-      : `Its process types: ${types.map((t) => `${t}=${running[t] ?? 0}`).join(' ')}${idle.length > 0 ? ` (start one with: flynn -a ${app} scale ${idle[0]}=1)` : ''}`;
+      : `Its process types: ${types.map((t) => `${t}=${running[t] ?? 0}`).join(' ')}${idle ? ` (start one with: flynn -a ${app} scale ${types[0]}=1)` : ''}`;
   return [
     `=====> Released v${version}, but ${app} has no web process: nothing answers at ${url}`,
     `       ${has}`,
