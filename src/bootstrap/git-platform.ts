@@ -6,6 +6,7 @@ import { tracer } from '../common/trace.js';
 import type { Readable } from 'node:stream';
 import type { ControllerClient } from '../controller/client.js';
 import { bootTimeoutMs } from '../controller/deployer.js';
+import { appScale, countsForRelease } from '../controller/scale.js';
 import { PushRejectedError } from '../git/errors.js';
 import type { Store } from '../controller/store.js';
 import type { GitPlatform } from '../git/receiver.js';
@@ -146,7 +147,10 @@ export class ControllerGitPlatform implements GitPlatform {
     const release = await client.createRelease(app.name, { artifactId: artifact.id, env: current ? { ...current.env } : {} });
     push.output(`-----> Releasing v${release.version}...`);
     traceDeploy('release created', app.name);
-    if (app.releaseId === null && processes.web) {
+    // The deploy starts web=1 when the app's web was never scaled (controller/scale.ts); the app gets its default route then.
+    const now = await store.getApp(app.id);
+    const running = now.releaseId ? await store.getFormation(now.id, now.releaseId) : undefined;
+    if (countsForRelease(appScale(now, running), processes).firstWeb) {
       const domainName = `${app.name}.${domain}`;
       const routes = await store.listRoutes(app.id);
       if (!routes.some((r) => r.type === 'http' && r.domain === domainName)) {
@@ -175,6 +179,26 @@ export class ControllerGitPlatform implements GitPlatform {
       clearInterval(waiting);
     }
     traceDeploy('deployment complete', app.name);
-    push.output(`=====> ${app.name} deployed to ${appUrl(app.name, domain, this.options.routerPort)}`);
+    const url = appUrl(app.name, domain, this.options.routerPort);
+    if (processes.web) push.output(`=====> ${app.name} deployed to ${url}`);
+    else for (const line of noWebLines(app.name, release.version, url, deployment.processes, Object.keys(processes))) push.output(line);
   }
+}
+
+/**
+ * What a push of a release without a `web` type says instead of a URL: that nothing answers, the
+ * types the release has (with their counts, and how to start one when none runs) and the ways to
+ * declare a web process.
+ */
+function noWebLines(app: string, version: number, url: string, running: Record<string, number>, types: string[]): string[] {
+  const idle = types.every((t) => !running[t]);
+  const has =
+    types.length === 0
+      ? 'It has no process types.'
+      : `Its process types: ${types.map((t) => `${t}=${running[t] ?? 0}`).join(' ')}${idle ? ` (start one with: flynn -a ${app} scale ${types[0]}=1)` : ''}`;
+  return [
+    `=====> Released v${version}, but ${app} has no web process: nothing answers at ${url}`,
+    `       ${has}`,
+    '       To serve HTTP, add a web process: a "web: <command>" line in a Procfile, a "start" script in package.json, or a server.js',
+  ];
 }

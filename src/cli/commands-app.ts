@@ -107,16 +107,23 @@ export const appCommands: Command[] = [
     name: 'scale',
     usage: 'scale [-a APP] [--no-wait] [TYPE=COUNT...]',
     summary: 'scale process types of the running release (no args: show counts)',
-    help: `Waits until the release runs exactly that many jobs of each type, all up (at most ${SCALE_WAIT_MS / 1000} s), as Flynn's scale does; --no-wait returns at once.`,
+    help: [
+      `Waits until the release runs exactly that many jobs of each type, all up (at most ${SCALE_WAIT_MS / 1000} s), as Flynn's scale does; --no-wait returns at once.`,
+      'A TYPE the running release does not have is refused, naming the types it has. Counts are kept per app across releases:',
+      'a type a rollback left out keeps its count (shown without args) and runs again in a release that has it.',
+    ].join('\n'),
     options: { 'no-wait': { type: 'boolean' } },
     args: [0, 64],
     async run(ctx) {
       const client = await ctx.client();
       const app = await ctx.app();
       if (ctx.positionals.length === 0) {
-        const release = await client.currentRelease(app);
+        const [release, a] = await Promise.all([client.currentRelease(app), client.getApp(app)]);
         const f = await client.getFormation(app, release.id);
         ctx.out(Object.keys(release.processes).map((t) => `${t}=${f.processes[t] ?? 0}`).join(' '));
+        // Counts of types this release lacks are kept for a later release that has them (docs/controller.md).
+        const kept = Object.entries(a.scale ?? {}).filter(([t, n]) => n > 0 && !Object.hasOwn(release.processes, t));
+        if (kept.length > 0) ctx.out(`kept for a release that has them (v${release.version} has not): ${kept.map(([t, n]) => `${t}=${n}`).join(' ')}`);
         return;
       }
       const processes: Record<string, number> = {};

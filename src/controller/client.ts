@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import { parseSse, type SseEvent } from '../common/http/sse.js';
 import { HttpJsonClient } from '../common/http/json-client.js';
 import { sleep } from '../common/lifecycle.js';
-import { DeployFailedError } from './errors.js';
+import { controllerError, DeployFailedError } from './errors.js';
 import type {
   App,
   Artifact,
@@ -61,61 +61,61 @@ export class ControllerClient {
   }
 
   status(): Promise<{ status: string; gitHost: string | null }> {
-    return this.http.json('GET', '/status');
+    return this.json('GET', '/status');
   }
 
   // apps
   createApp(input: CreateAppInput): Promise<App> {
-    return this.http.json('POST', '/apps', { body: input });
+    return this.json('POST', '/apps', { body: input });
   }
   listApps(): Promise<App[]> {
-    return this.http.json('GET', '/apps');
+    return this.json('GET', '/apps');
   }
   getApp(app: string): Promise<App> {
-    return this.http.json('GET', `/apps/${e(app)}`);
+    return this.json('GET', `/apps/${e(app)}`);
   }
   updateApp(app: string, patch: UpdateAppInput): Promise<App> {
-    return this.http.json('PATCH', `/apps/${e(app)}`, { body: patch });
+    return this.json('PATCH', `/apps/${e(app)}`, { body: patch });
   }
   deleteApp(app: string): Promise<App> {
-    return this.http.json('DELETE', `/apps/${e(app)}`);
+    return this.json('DELETE', `/apps/${e(app)}`);
   }
 
   // artifacts and releases
   createArtifact(input: CreateArtifactInput): Promise<Artifact> {
-    return this.http.json('POST', '/artifacts', { body: input });
+    return this.json('POST', '/artifacts', { body: input });
   }
   listArtifacts(): Promise<Artifact[]> {
-    return this.http.json('GET', '/artifacts');
+    return this.json('GET', '/artifacts');
   }
   getArtifact(id: string): Promise<Artifact> {
-    return this.http.json('GET', `/artifacts/${e(id)}`);
+    return this.json('GET', `/artifacts/${e(id)}`);
   }
   createRelease(app: string, input: CreateReleaseInput): Promise<Release> {
-    return this.http.json('POST', `/apps/${e(app)}/releases`, { body: input });
+    return this.json('POST', `/apps/${e(app)}/releases`, { body: input });
   }
   listReleases(app: string): Promise<Release[]> {
-    return this.http.json('GET', `/apps/${e(app)}/releases`);
+    return this.json('GET', `/apps/${e(app)}/releases`);
   }
   /** By id or version (`3`, `v3`). */
   getRelease(app: string, release: string): Promise<Release> {
-    return this.http.json('GET', `/apps/${e(app)}/releases/${e(release)}`);
+    return this.json('GET', `/apps/${e(app)}/releases/${e(release)}`);
   }
   /** The running release; throws a NotFoundError when there is none. */
   currentRelease(app: string): Promise<Release> {
-    return this.http.json('GET', `/apps/${e(app)}/release`);
+    return this.json('GET', `/apps/${e(app)}/release`);
   }
 
   // deployments
   /** Start a deployment (it runs in the background: see {@link waitForDeployment}). */
   deploy(app: string, release: string, strategy?: DeploymentStrategy): Promise<Deployment> {
-    return this.http.json('POST', `/apps/${e(app)}/deploy`, { body: { release, ...(strategy ? { strategy } : {}) } });
+    return this.json('POST', `/apps/${e(app)}/deploy`, { body: { release, ...(strategy ? { strategy } : {}) } });
   }
   listDeployments(app: string): Promise<Deployment[]> {
-    return this.http.json('GET', `/apps/${e(app)}/deployments`);
+    return this.json('GET', `/apps/${e(app)}/deployments`);
   }
   getDeployment(app: string, id: string): Promise<Deployment> {
-    return this.http.json('GET', `/apps/${e(app)}/deployments/${e(id)}`);
+    return this.json('GET', `/apps/${e(app)}/deployments/${e(id)}`);
   }
   /** Wait until the deployment completes; throws a DeployFailedError when it failed. */
   async waitForDeployment(app: string, id: string, options: WaitOptions = {}): Promise<Deployment> {
@@ -130,19 +130,19 @@ export class ControllerClient {
   }
   /** Roll back to `release` (default: the one before the current). Creates a new release (a copy of `target`) and deploys it. */
   rollback(app: string, release?: string): Promise<RollbackChange> {
-    return this.http.json('POST', `/apps/${e(app)}/rollback`, { body: release === undefined ? {} : { release } });
+    return this.json('POST', `/apps/${e(app)}/rollback`, { body: release === undefined ? {} : { release } });
   }
 
   // env
   getEnv(app: string): Promise<Record<string, string>> {
-    return this.http.json('GET', `/apps/${e(app)}/env`);
+    return this.json('GET', `/apps/${e(app)}/env`);
   }
   /**
    * Set and/or unset variables: a new release, deployed. A change that changes nothing creates no
    * release (`deployment: null`); `unchanged` names the keys that had no effect.
    */
   updateEnv(app: string, change: { set?: Record<string, string>; unset?: string[] }): Promise<EnvChange> {
-    return this.http.json('PATCH', `/apps/${e(app)}/env`, { body: change });
+    return this.json('PATCH', `/apps/${e(app)}/env`, { body: change });
   }
   setEnv(app: string, vars: Record<string, string>): Promise<EnvChange> {
     return this.updateEnv(app, { set: vars });
@@ -153,32 +153,35 @@ export class ControllerClient {
 
   // formations
   listAllFormations(): Promise<Formation[]> {
-    return this.http.json('GET', '/formations');
+    return this.json('GET', '/formations');
   }
   listFormations(app: string): Promise<Formation[]> {
-    return this.http.json('GET', `/apps/${e(app)}/formations`);
+    return this.json('GET', `/apps/${e(app)}/formations`);
   }
   getFormation(app: string, release: string): Promise<Formation> {
-    return this.http.json('GET', `/apps/${e(app)}/formations/${e(release)}`);
+    return this.json('GET', `/apps/${e(app)}/formations/${e(release)}`);
   }
   putFormation(app: string, release: string, processes: Record<string, number>): Promise<Formation> {
-    return this.http.json('PUT', `/apps/${e(app)}/formations/${e(release)}`, { body: { processes } });
+    return this.json('PUT', `/apps/${e(app)}/formations/${e(release)}`, { body: { processes } });
   }
-  /** Scale the running release: `{ web: 8, worker: 2 }` (types not named keep their count). */
+  /**
+   * Scale the running release: `{ web: 8, worker: 2 }` (types not named keep their count). A type
+   * the release does not have throws a `ProcessTypeNotFoundError` naming the types it has.
+   */
   scale(app: string, processes: Record<string, number>): Promise<Formation> {
-    return this.http.json('PUT', `/apps/${e(app)}/scale`, { body: { processes } });
+    return this.json('PUT', `/apps/${e(app)}/scale`, { body: { processes } });
   }
 
   // jobs
   listJobs(app: string): Promise<Job[]> {
-    return this.http.json('GET', `/apps/${e(app)}/jobs`);
+    return this.json('GET', `/apps/${e(app)}/jobs`);
   }
   killJob(app: string, job: string): Promise<void> {
-    return this.http.json('DELETE', `/apps/${e(app)}/jobs/${e(job)}`);
+    return this.json('DELETE', `/apps/${e(app)}/jobs/${e(job)}`);
   }
   /** Start a one-off job without waiting for it. */
   runDetached(app: string, input: Omit<RunJobInput, 'attach'>): Promise<{ id: string }> {
-    return this.http.json('POST', `/apps/${e(app)}/jobs`, { body: { ...input, attach: false } });
+    return this.json('POST', `/apps/${e(app)}/jobs`, { body: { ...input, attach: false } });
   }
   /** Run a one-off job and stream its output; the last item is `{ kind: 'exit', status }`. */
   async *run(app: string, input: Omit<RunJobInput, 'attach'>, options: { signal?: AbortSignal } = {}): AsyncGenerator<RunOutput | { kind: 'job'; id: string }> {
@@ -203,32 +206,32 @@ export class ControllerClient {
 
   // routes
   listAllRoutes(): Promise<Route[]> {
-    return this.http.json('GET', '/routes');
+    return this.json('GET', '/routes');
   }
   listRoutes(app: string): Promise<Route[]> {
-    return this.http.json('GET', `/apps/${e(app)}/routes`);
+    return this.json('GET', `/apps/${e(app)}/routes`);
   }
   createRoute(app: string, input: CreateRouteInput): Promise<Route> {
-    return this.http.json('POST', `/apps/${e(app)}/routes`, { body: input });
+    return this.json('POST', `/apps/${e(app)}/routes`, { body: input });
   }
   /** `id` is `http/<uuid>` or `tcp/<uuid>`. */
   getRoute(app: string, id: string): Promise<Route> {
-    return this.http.json('GET', `/apps/${e(app)}/routes/${routePath(id)}`);
+    return this.json('GET', `/apps/${e(app)}/routes/${routePath(id)}`);
   }
   deleteRoute(app: string, id: string): Promise<Route> {
-    return this.http.json('DELETE', `/apps/${e(app)}/routes/${routePath(id)}`);
+    return this.json('DELETE', `/apps/${e(app)}/routes/${routePath(id)}`);
   }
 
   // keys
   addKey(key: string): Promise<Key> {
-    return this.http.json('POST', '/keys', { body: { key } });
+    return this.json('POST', '/keys', { body: { key } });
   }
   listKeys(): Promise<Key[]> {
-    return this.http.json('GET', '/keys');
+    return this.json('GET', '/keys');
   }
   /** By id or `SHA256:` fingerprint. */
   removeKey(idOrFingerprint: string): Promise<Key> {
-    return this.http.json('DELETE', `/keys/${e(idOrFingerprint)}`);
+    return this.json('DELETE', `/keys/${e(idOrFingerprint)}`);
   }
 
   /** Every change, live; `lastEventId` resumes after that event. */
@@ -242,6 +245,15 @@ export class ControllerClient {
 
   async close(): Promise<void> {
     await this.http.close();
+  }
+
+  /** A JSON request; a server error comes back as the controller's own error class where it has one. */
+  private async json<T>(...args: Parameters<HttpJsonClient['json']>): Promise<T> {
+    try {
+      return await this.http.json<T>(...args);
+    } catch (err) {
+      throw controllerError(err);
+    }
   }
 
   private async *sse(method: Dispatcher.HttpMethod, path: string, options: Parameters<HttpJsonClient['stream']>[2]): AsyncGenerator<SseEvent> {

@@ -1,6 +1,7 @@
 import type { Logger } from '../common/logger.js';
 import type { Deployer } from './deployer.js';
 import { DeployInProgressError } from './errors.js';
+import { appScale, countsForRelease, sameScale } from './scale.js';
 import type { Store } from './store.js';
 import type { App, Deployment, DeploymentStrategy, Release } from './types.js';
 
@@ -32,12 +33,10 @@ export class DeploymentManager {
     this.reserved.add(app.id);
     try {
       const from = app.releaseId ? ((await this.store.getFormation(app.id, app.releaseId)) ?? null) : null;
-      const processes: Record<string, number> = {};
-      if (from) {
-        for (const [type, n] of Object.entries(from.processes)) if (release.processes[type]) processes[type] = n;
-      } else if (app.releaseId === null && release.processes.web) {
-        processes.web = 1;
-      }
+      // The release runs its types at the app's counts; the counts of types it lacks are kept (see scale.ts).
+      const counts = countsForRelease(appScale(app, from ?? undefined), release.processes);
+      if (!sameScale(counts.scale, app.scale)) await this.store.setAppScale(app.id, counts.scale);
+      const processes = counts.processes;
       const deployment = await this.store.createDeployment({
         appId: app.id,
         oldReleaseId: app.releaseId,

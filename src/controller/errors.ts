@@ -11,6 +11,7 @@ export const ControllerErrorCodes = Object.freeze({
   DEPLOY_FAILED: 'FLYNN_ERR_CONTROLLER_DEPLOY_FAILED',
   STORE_UNAVAILABLE: 'FLYNN_ERR_CONTROLLER_STORE_UNAVAILABLE',
   UNAUTHORIZED: 'FLYNN_ERR_CONTROLLER_UNAUTHORIZED',
+  NO_SUCH_PROCESS_TYPE: 'FLYNN_ERR_CONTROLLER_NO_SUCH_PROCESS_TYPE',
 });
 
 /** Bad input; `detail.field` names the offending field. */
@@ -69,4 +70,41 @@ export class AmbiguousJobError extends InvalidInputError {
   constructor(prefix: string, candidates: string[]) {
     super(ControllerErrorCodes.AMBIGUOUS_JOB, `job id prefix ${JSON.stringify(prefix)} matches ${candidates.length} jobs: ${candidates.join(', ')}`, { field: 'job', detail: { candidates } });
   }
+}
+
+/** What a {@link ProcessTypeNotFoundError} carries in `detail`. */
+export interface ProcessTypeNotFoundDetail {
+  /** `processes.<type>`: the request field. */
+  field: string;
+  app: string;
+  /** The release's version. */
+  version: number;
+  /** The type asked for. */
+  type: string;
+  /** The types the release has. */
+  types: string[];
+}
+
+/** A scale (formation) of a process type the release does not have; `detail.types` lists those it has. */
+export class ProcessTypeNotFoundError extends InvalidInputError {
+  declare readonly detail: ProcessTypeNotFoundDetail;
+
+  constructor(detail: Omit<ProcessTypeNotFoundDetail, 'field'>) {
+    const has = detail.types.length === 0 ? 'it has no process types' : `its process types: ${detail.types.join(', ')}`;
+    super(ControllerErrorCodes.NO_SUCH_PROCESS_TYPE, `release v${detail.version} of ${detail.app} has no process type ${JSON.stringify(detail.type)} (${has})`, {
+      field: `processes.${detail.type}`,
+      detail: { app: detail.app, version: detail.version, type: detail.type, types: [...detail.types] },
+    });
+  }
+}
+
+/**
+ * The controller's own class of an error its server sent, rebuilt from the code and detail (the
+ * generic HTTP client gives the base class of the status); other errors are returned as they are.
+ */
+export function controllerError(err: unknown): unknown {
+  if (!(err instanceof FlynnError) || err.code !== ControllerErrorCodes.NO_SUCH_PROCESS_TYPE) return err;
+  const d = err.detail as Partial<ProcessTypeNotFoundDetail> | undefined;
+  if (typeof d?.app !== 'string' || typeof d.version !== 'number' || typeof d.type !== 'string' || !Array.isArray(d.types)) return err;
+  return new ProcessTypeNotFoundError({ app: d.app, version: d.version, type: d.type, types: d.types.map(String) });
 }

@@ -36,7 +36,9 @@ export {
   DeployInProgressError,
   DeployFailedError,
   StoreUnavailableError,
+  ProcessTypeNotFoundError,
 } from './errors.js';
+export type { ProcessTypeNotFoundDetail } from './errors.js';
 export { validateAppName, parsePublicKey, reservedEnvReason, RESERVED_ENV, RESERVED_ENV_PREFIX } from './validate.js';
 export { resolveJobId, JOB_PREFIX_MIN } from './job-ref.js';
 export type { ParsedKey } from './validate.js';

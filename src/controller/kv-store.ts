@@ -63,7 +63,7 @@ export class KvStore implements Store {
     return this.mutate(async (tx, emit) => {
       if ((await tx.get(`app-names/${name}`)) !== undefined) throw new NameTakenError(name);
       const t = now();
-      const app: App = { id: randomUUID(), name, meta: { ...input.meta }, releaseId: null, strategy: input.strategy ?? 'all-at-once', createdAt: t, updatedAt: t };
+      const app: App = { id: randomUUID(), name, meta: { ...input.meta }, releaseId: null, strategy: input.strategy ?? 'all-at-once', scale: {}, createdAt: t, updatedAt: t };
       tx.put(`apps/${app.id}`, JSON.stringify(app));
       tx.put(`app-names/${name}`, app.id);
       emit('app', 'create', app.id, app.id, app);
@@ -97,6 +97,17 @@ export class KvStore implements Store {
       const app = await this.findApp(tx, ref);
       if (releaseId !== null && !(await this.findRelease(tx, app.id, releaseId))) throw new ObjectNotFoundError('release', releaseId);
       const next: App = { ...app, releaseId, updatedAt: now() };
+      tx.put(`apps/${app.id}`, JSON.stringify(next));
+      emit('app', 'update', app.id, app.id, next);
+      return next;
+    });
+  }
+
+  async setAppScale(ref: string, scale: Record<string, number>): Promise<App> {
+    assertCounts(scale);
+    return this.mutate(async (tx, emit) => {
+      const app = await this.findApp(tx, ref);
+      const next: App = { ...app, scale: { ...scale }, updatedAt: now() };
       tx.put(`apps/${app.id}`, JSON.stringify(next));
       emit('app', 'update', app.id, app.id, next);
       return next;
@@ -181,9 +192,7 @@ export class KvStore implements Store {
   // ---- formations ----
 
   async putFormation(ref: string, releaseId: string, processes: Record<string, number>): Promise<Formation> {
-    for (const [type, count] of Object.entries(processes)) {
-      if (!Number.isInteger(count) || count < 0) throw new ControllerInputError(`processes.${type}`, `count of ${type} must be a non-negative integer`);
-    }
+    assertCounts(processes);
     return this.mutate(async (tx, emit) => {
       const app = await this.findApp(tx, ref);
       const release = await this.findRelease(tx, app.id, releaseId);
@@ -462,6 +471,12 @@ export class KvStore implements Store {
     });
     onEvents?.(events);
     return result;
+  }
+}
+
+function assertCounts(processes: Record<string, number>): void {
+  for (const [type, count] of Object.entries(processes)) {
+    if (!Number.isInteger(count) || count < 0) throw new ControllerInputError(`processes.${type}`, `count of ${type} must be a non-negative integer`);
   }
 }
 

@@ -7,9 +7,10 @@ import { CloseGuard, type Closable } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { FormationDeployer, type Deployer } from './deployer.js';
 import { DeploymentManager } from './deployments.js';
-import { ControllerErrorCodes, ControllerInputError, ObjectNotFoundError } from './errors.js';
+import { ControllerErrorCodes, ControllerInputError, ObjectNotFoundError, ProcessTypeNotFoundError } from './errors.js';
 import type { JobRunner } from './jobs.js';
 import { MemoryStore } from './memory-store.js';
+import { appScale } from './scale.js';
 import * as S from './schemas.js';
 import type { Store } from './store.js';
 import type { App, CreateAppInput, CreateArtifactInput, CreateReleaseInput, CreateRouteInput, EnvChange, Release, ReleaseChange, RollbackChange, RunJobInput, UpdateAppInput } from './types.js';
@@ -220,12 +221,15 @@ export async function startController(options: ControllerOptions): Promise<Contr
       if (a.releaseId === null) throw new ControllerInputError('app', `app ${a.name} has no release to scale yet: deploy first`);
       return scale(a, await store.getRelease(a.id, a.releaseId), req.body.processes);
     });
+    /** Set counts of `release`; for the running release they are also the app's scale, kept across releases (scale.ts). */
     async function scale(a: App, release: Release, processes: Record<string, number>) {
       for (const type of Object.keys(processes)) {
-        if (!release.processes[type] && (processes[type] ?? 0) > 0) throw new ControllerInputError(`processes.${type}`, `release v${release.version} of ${a.name} has no process type ${JSON.stringify(type)}`);
+        if (!Object.hasOwn(release.processes, type)) throw new ProcessTypeNotFoundError({ app: a.name, version: release.version, type, types: Object.keys(release.processes) });
       }
       const existing = await store.getFormation(a.id, release.id);
-      return store.putFormation(a.id, release.id, { ...existing?.processes, ...processes });
+      const formation = await store.putFormation(a.id, release.id, { ...existing?.processes, ...processes });
+      if (release.id === a.releaseId) await store.setAppScale(a.id, { ...appScale(a, existing), ...processes });
+      return formation;
     }
 
     // jobs

@@ -44,6 +44,8 @@ export interface Store {
   updateApp(app: string, patch: UpdateAppInput): Promise<App>;
   /** Set the app's running release (done when a deployment completes). */
   setAppRelease(app: string, releaseId: string | null): Promise<App>;
+  /** Replace the app's {@link App.scale} (counts are non-negative integers; zeros are kept). */
+  setAppScale(app: string, scale: Record<string, number>): Promise<App>;
   /** Delete the app with its releases, formations, deployments and routes. */
   deleteApp(app: string): Promise<App>;
 

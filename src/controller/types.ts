@@ -11,6 +11,15 @@ export interface App {
   /** The release that is running (the last deployment that completed), or null. */
   releaseId: string | null;
   strategy: DeploymentStrategy;
+  /**
+   * The count of each process type the app is scaled to, kept across releases (Heroku's app
+   * formation): set by `scale` of the running release and by a deploy (`web: 1` on the first
+   * release with a `web` type, when web was never scaled). A count of 0 is kept: web scaled to 0
+   * stays 0. A type the running release lacks keeps its count here without running, so a later
+   * release that has the type runs it at that count again. Absent on apps stored by a version
+   * that did not keep it: their running formation stands in.
+   */
+  scale?: Record<string, number>;
   createdAt: string;
   updatedAt: string;
 }

@@ -3,77 +3,12 @@
  * timeout), a web process that crashes on a syntax error, and an `npm install` that fails. Real
  * `git push` over SSH into a cluster (process runtime; Docker where the behaviour differs).
  */
-import { execFile } from 'node:child_process';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestCluster, type TestCluster } from '../../src/bootstrap/index.js';
+import { describe, expect, it } from 'vitest';
+import { createTestCluster } from '../../src/bootstrap/index.js';
 import { errorExcerpt, FormationDeployer, type FormationDeployerOptions } from '../../src/controller/deployer.js';
 import type { App, Job, LogLine } from '../../src/controller/types.js';
-import { generatePrivateKey, publicKeyLine } from '../../src/git/index.js';
 import { needDocker } from '../support/services.js';
-
-const exec = promisify(execFile);
-const FIXTURES = join(import.meta.dirname, '../fixtures/apps');
-
-interface Pushed {
-  code: number;
-  output: string;
-  /** The `remote:` lines, without that prefix and git's trailing padding. */
-  remote: string[];
-  ms: number;
-}
-
-/** A cluster with one key, and a way to push a fixture app to a new app of it. */
-function pusher(start: () => Promise<TestCluster>) {
-  const ctx = { cluster: undefined as unknown as TestCluster, dir: '', keyFile: '' };
-  beforeAll(async () => {
-    ctx.dir = await mkdtemp(join(tmpdir(), 'flynn-ts-deploy-failures-'));
-    ctx.cluster = await start();
-    const key = generatePrivateKey();
-    ctx.keyFile = join(ctx.dir, 'id_rsa');
-    await writeFile(ctx.keyFile, key, { mode: 0o600 });
-    await ctx.cluster.client.addKey(publicKeyLine(key));
-  }, 120_000);
-  afterAll(async () => {
-    await ctx.cluster?.close();
-    await rm(ctx.dir, { recursive: true, force: true });
-  }, 60_000);
-
-  /** Create `app` (with `meta`), commit the fixture into a fresh repository and `git push` it. */
-  const push = async (fixture: string, app: string, meta: Record<string, string> = {}): Promise<Pushed> => {
-    await ctx.cluster.client.createApp({ name: app, meta });
-    const work = join(ctx.dir, app);
-    await cp(join(FIXTURES, fixture), work, { recursive: true });
-    const git = (...args: string[]) => exec('git', ['-C', work, '-c', 'user.email=t@t', '-c', 'user.name=t', ...args]);
-    await exec('git', ['init', '-q', '-b', 'main', work]);
-    await git('add', '-A');
-    await git('commit', '-qm', fixture);
-    const [host, port] = ctx.cluster.gitHost.split(':');
-    const ssh = `ssh -i ${ctx.keyFile} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p ${port}`;
-    const started = Date.now();
-    let code = 0;
-    let output: string;
-    try {
-      const r = await exec('git', ['-C', work, 'push', `ssh://git@${host}:${port}/${app}.git`, 'main'], { env: { ...process.env, GIT_SSH_COMMAND: ssh }, timeout: 120_000 });
-      output = r.stdout + r.stderr;
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      code = e.code;
-      output = e.stdout + e.stderr;
-    }
-    const remote = output.split('\n').filter((l) => l.startsWith('remote: ')).map((l) => l.slice('remote: '.length).trimEnd());
-    return { code, output, remote, ms: Date.now() - started };
-  };
-  const logs = async (app: string, job?: string) => {
-    const lines: string[] = [];
-    for await (const l of ctx.cluster.client.logs(app, job ? { job } : {})) lines.push(l.msg);
-    return lines;
-  };
-  return { ctx, push, logs };
-}
+import { pusher, type Pushed } from './pusher.js';
 
 /** The job a boot timeout message names, and the $PORT it gives. */
 function bootTimeout(pushed: Pushed): { jobId: string; port: number } {
@@ -89,7 +24,7 @@ describe('a failed deploy tells the pusher why (process runtime)', () => {
   const { ctx, push, logs } = pusher(() => createTestCluster({ runtime: 'process' }));
 
   it('names a web job that never answers on $PORT, with its port, its output and a hint, after the boot timeout', async () => {
-    const pushed = await push('wrong-port', 'wrong-port', { deploy_timeout: '3' });
+    const pushed = await push('wrong-port', 'wrong-port', { meta: { deploy_timeout: '3' } });
     expect(pushed.code).not.toBe(0);
     const { jobId, port } = bootTimeout(pushed);
     expect(port).toBeGreaterThan(0);
@@ -137,7 +72,7 @@ describe('a failed deploy tells the pusher why (process runtime)', () => {
   }, 60_000);
 
   it('rejects a push to an app whose deploy_timeout is not a number of seconds, before building it', async () => {
-    const pushed = await push('node-hello', 'bad-timeout', { deploy_timeout: 'soon' });
+    const pushed = await push('node-hello', 'bad-timeout', { meta: { deploy_timeout: 'soon' } });
     expect(pushed.code).not.toBe(0);
     expect(failureLines(pushed)).toEqual([' !     app bad-timeout has meta deploy_timeout="soon": it must be a whole number of seconds, 1-3600']);
     expect(pushed.output).not.toContain('-----> ');
@@ -230,7 +165,7 @@ describe.runIf(docker)('a web job that never answers on $PORT fails its deploy o
   const { ctx, push, logs } = pusher(() => createTestCluster({ runtime: 'docker' }));
 
   it("names the job and the container's $PORT (8080), shows its output, and keeps it readable", async () => {
-    const pushed = await push('wrong-port', 'wrong-port', { deploy_timeout: '3' });
+    const pushed = await push('wrong-port', 'wrong-port', { meta: { deploy_timeout: '3' } });
     expect(pushed.code).not.toBe(0);
     const { jobId, port } = bootTimeout(pushed);
     expect(port).toBe(8080);

@@ -203,6 +203,18 @@ describe('flynn CLI against a real controller', () => {
     expect((await flynn(['kill', '-a', 'myapp', job])).code).toBe(1);
   });
 
+  it('refuses to scale a type the release lacks in one line naming its types, and shows counts kept for a later release', async () => {
+    await h.client.createApp({ name: 'kept' });
+    const both = await h.client.createArtifact({ url: 'http://127.0.0.1:9/both.tgz', processes: { web: { cmd: ['web'] }, worker: { cmd: ['worker'] } } });
+    const webOnly = await h.client.createArtifact({ url: 'http://127.0.0.1:9/web.tgz', processes: { web: { cmd: ['web'] } } });
+    await h.client.waitForDeployment('kept', (await h.client.deploy('kept', (await h.client.createRelease('kept', { artifactId: both.id })).id)).id);
+    expect((await flynn(['scale', '-a', 'kept', '--no-wait', 'worker=2'])).stdout.trim()).toBe('scaled kept: worker=2');
+    await h.client.waitForDeployment('kept', (await h.client.deploy('kept', (await h.client.createRelease('kept', { artifactId: webOnly.id })).id)).id);
+    expect(await flynn(['scale', '-a', 'kept'])).toEqual({ code: 0, stdout: 'web=1\nkept for a release that has them (v2 has not): worker=2\n', stderr: '' });
+    expect(await flynn(['scale', '-a', 'kept', 'worker=1'])).toEqual({ code: 1, stdout: '', stderr: 'flynn: release v2 of kept has no process type "worker" (its process types: web)\n' });
+    await h.client.deleteApp('kept');
+  });
+
   it('log -f follows new lines until stopped', async () => {
     const child = spawn(process.execPath, ['--import', TSX, MAIN, 'log', '-f', '-t', 'run', '-a', 'myapp'], { cwd: dir, env: { ...process.env, FLYNNRC: rc, HOME: dir } });
     try {

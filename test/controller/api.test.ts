@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ControllerClient, MemoryKv, MemoryStore, startController, type Job, type JobRunner } from '../../src/controller/index.js';
+import { ControllerClient, ControllerErrorCodes, MemoryKv, MemoryStore, ProcessTypeNotFoundError, startController, type Job, type JobRunner } from '../../src/controller/index.js';
 import { KEY_ED25519, KEY_ED25519_FP } from '../../src/controller/testing/store-suite.js';
 import { changed, startHarness, KEY } from './harness.js';
 
@@ -330,6 +330,79 @@ describe('controller API', () => {
     }
     expect(filtered).toEqual(['2']);
     expect((await h.raw('GET', '/events', { headers: { 'last-event-id': 'abc' } })).body.detail?.field).toBe('last-event-id');
+  });
+
+  it('refuses to scale a type the release does not have with a 400 naming the types it has, and the client throws ProcessTypeNotFoundError', async () => {
+    await using h = await startHarness();
+    const { release } = await deployed(h, 'types');
+    for (const count of [1, 0]) {
+      const res = await h.raw('PUT', '/apps/types/scale', { body: JSON.stringify({ processes: { web: 2, clock: count } }), headers: json });
+      expect(res).toEqual({
+        status: 400,
+        body: {
+          code: 'FLYNN_ERR_CONTROLLER_NO_SUCH_PROCESS_TYPE',
+          message: 'release v1 of types has no process type "clock" (its process types: web, worker)',
+          detail: { field: 'processes.clock', app: 'types', version: 1, type: 'clock', types: ['web', 'worker'] },
+          retryable: false,
+        },
+      });
+    }
+    const err = await h.client.scale('types', { clock: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProcessTypeNotFoundError);
+    expect(err).toMatchObject({ status: 400, code: ControllerErrorCodes.NO_SUCH_PROCESS_TYPE, detail: { type: 'clock', types: ['web', 'worker'] } });
+    await expect(h.client.putFormation('types', release.id, { clock: 1 })).rejects.toBeInstanceOf(ProcessTypeNotFoundError);
+    // Nothing was scaled, not even the type the release has.
+    expect((await h.client.getFormation('types', release.id)).processes).toEqual({ web: 1 });
+    const bare = await h.client.createRelease('types', { env: {} });
+    await h.client.waitForDeployment('types', (await h.client.deploy('types', bare.id)).id);
+    await expect(h.client.scale('types', { web: 1 })).rejects.toMatchObject({ message: 'release v2 of types has no process type "web" (it has no process types)' });
+  });
+
+  it('starts web=1 on the first release with a web type, also after env changes made releases without one, and keeps web scaled to 0', async () => {
+    await using h = await startHarness();
+    await h.client.createApp({ name: 'late' });
+    const env = changed(await h.client.setEnv('late', { A: '1' }));
+    expect(env.deployment.processes).toEqual({});
+    await h.client.waitForDeployment('late', env.deployment.id);
+    const artifact = await h.client.createArtifact({ url: 'http://127.0.0.1:9/slug.tgz', processes: { web: { cmd: ['web'] }, worker: { cmd: ['worker'] } } });
+    const v2 = await h.client.createRelease('late', { artifactId: artifact.id, env: { A: '1' } });
+    const first = await h.client.deploy('late', v2.id);
+    expect(first.processes).toEqual({ web: 1 });
+    await h.client.waitForDeployment('late', first.id);
+    expect((await h.client.listJobs('late')).map((j) => j.type)).toEqual(['web']);
+    expect((await h.client.getApp('late')).scale).toEqual({ web: 1 });
+    // Scaled to 0 by the user, web stays at 0 on later releases.
+    await h.client.scale('late', { web: 0 });
+    expect((await h.client.getApp('late')).scale).toEqual({ web: 0 });
+    const next = changed(await h.client.setEnv('late', { A: '2' }));
+    expect(next.deployment.processes).toEqual({});
+  });
+
+  it('a rollback to a release without a type keeps its count, and rolling forward runs it again', async () => {
+    await using h = await startHarness();
+    await h.client.createApp({ name: 'fwd' });
+    const webOnly = await h.client.createArtifact({ url: 'http://127.0.0.1:9/v1.tgz', processes: { web: { cmd: ['web'] } } });
+    const both = await h.client.createArtifact({ url: 'http://127.0.0.1:9/v2.tgz', processes: { web: { cmd: ['web'] }, worker: { cmd: ['worker'] } } });
+    for (const artifact of [webOnly, both]) {
+      const r = await h.client.createRelease('fwd', { artifactId: artifact.id });
+      await h.client.waitForDeployment('fwd', (await h.client.deploy('fwd', r.id)).id);
+    }
+    await h.client.scale('fwd', { web: 2, worker: 3 });
+    const types = async () => (await h.client.listJobs('fwd')).map((j) => j.type).sort();
+    expect(await types()).toEqual(['web', 'web', 'worker', 'worker', 'worker']);
+
+    const back = await h.client.rollback('fwd', 'v1');
+    // The release without worker runs web only; worker's count is kept, not run.
+    expect(back.deployment.processes).toEqual({ web: 2 });
+    await h.client.waitForDeployment('fwd', back.deployment.id);
+    expect(await types()).toEqual(['web', 'web']);
+    expect((await h.client.getFormation('fwd', back.release.id)).processes).toEqual({ web: 2 });
+    expect((await h.client.getApp('fwd')).scale).toEqual({ web: 2, worker: 3 });
+
+    const forward = await h.client.rollback('fwd', 'v2');
+    expect(forward.deployment.processes).toEqual({ web: 2, worker: 3 });
+    await h.client.waitForDeployment('fwd', forward.deployment.id);
+    expect(await types()).toEqual(['web', 'web', 'worker', 'worker', 'worker']);
   });
 
   it('deleting an app removes its formations so the scheduler stops its jobs', async () => {

@@ -80,6 +80,17 @@ export function describeStore(name: string, factory: StoreFactory): void {
       await expect(s.store.putFormation(app.id, r1.id, { web: -1 })).rejects.toMatchObject({ detail: { field: 'processes.web' } });
     });
 
+    it("keeps an app's scale, zeros included", async () => {
+      await using s = await open();
+      const app = await s.store.createApp({ name: 's' });
+      expect(app.scale).toEqual({});
+      const scaled = await s.store.setAppScale('s', { web: 0, worker: 3 });
+      expect(scaled.scale).toEqual({ web: 0, worker: 3 });
+      expect((await s.store.getApp(app.id)).scale).toEqual({ web: 0, worker: 3 });
+      await expect(s.store.setAppScale('s', { web: 1.5 })).rejects.toMatchObject({ detail: { field: 'processes.web' } });
+      await expect(s.store.setAppScale('nope', {})).rejects.toMatchObject({ code: 'FLYNN_ERR_CONTROLLER_APP_NOT_FOUND' });
+    });
+
     it('rejects a second route on the same domain+path or tcp port and streams route changes', async () => {
       await using s = await open();
       const app = await s.store.createApp({ name: 'r' });
@@ -170,6 +181,7 @@ export function describeStore(name: string, factory: StoreFactory): void {
       const rel = await made.store.createRelease(app.id, { artifactId: null, env: { A: '1' }, processes: { web: { cmd: ['x'] } } });
       await made.store.putFormation(app.id, rel.id, { web: 2 });
       await made.store.setAppRelease(app.id, rel.id);
+      await made.store.setAppScale(app.id, { web: 2, worker: 0 });
       await made.store.createRoute(app.id, { type: 'http', domain: 'keep.example.com', service: 'keep-web' });
       await made.store.addKey(KEY_ED25519);
       const before = { apps: await made.store.listApps(), releases: await made.store.listReleases(app.id), f: await made.store.listFormations(), routes: await made.store.listRoutes(), keys: await made.store.listKeys(), events: await made.store.listEvents() };
