@@ -102,7 +102,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   if (ownsDataDir) closers.push(() => rm(dataDir, { recursive: true, force: true }));
 
   try {
-    await mkdir(dataDir, { recursive: true });
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const id = await clusterId(dataDir);
     // A busy port fails the start before the runtime image is built or any host agent starts.
     await checkPorts(plan.host, plan.ports);

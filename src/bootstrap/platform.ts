@@ -283,7 +283,7 @@ export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'pr
   if (plan.dataDir === undefined) closers.push(() => rm(dataDir, { recursive: true, force: true }));
 
   try {
-    await mkdir(dataDir, { recursive: true });
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
     await checkPorts(host, ports);
     step('build', `${runtime} builds, data in ${dataDir}`);
     const shelf: Shelf = await listening('shelf', host, ports.shelf, () => startShelf({ store: createBlobStore({ backend: 'fs', root: join(dataDir, 'shelf') }), host, port: ports.shelf, key: shelfKey, logger }));

@@ -371,7 +371,9 @@ export class HostAgent {
   private async fetchArtifact(jobId: string, url: string): Promise<string> {
     const dir = this.artifactDir(jobId);
     const path = join(dir, 'slug.tgz');
-    await mkdir(dir, { recursive: true });
+    // 0700: other users of the host cannot read an app's code (the file itself stays readable by
+    // whichever user the job runs as inside its container).
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(this.config.artifactTimeoutMs) });
       if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);

@@ -10,7 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -93,13 +93,15 @@ export class ProcessRuntime implements Runtime {
     if (this.jobs.has(key)) throw new JobExistsError(job.id);
     const dir = join(this.baseDir, hostId, job.id);
     await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
+    // The job's env (secrets) is in job.json and maybe its output: only the agent's user reads them.
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
     const env: Record<string, string> = { HOME: dir };
     for (const name of this.inheritEnv) if (process.env[name] !== undefined) env[name] = process.env[name];
     Object.assign(env, job.env);
     if (spec.artifactPath !== undefined) env.SLUG_URL = `file://${spec.artifactPath}`;
     const [file, ...args] = job.cmd as [string, ...string[]];
-    const out = createWriteStream(join(dir, 'output.ndjson'), { flags: 'a' });
+    const out = createWriteStream(join(dir, 'output.ndjson'), { flags: 'a', mode: 0o600 });
     out.on('error', (err) => this.logger.warn('cannot write job output', { jobId: job.id, err: err.message }));
     const child = spawn(file, args, { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     // Caught before any await: a job that exits at once must not be missed.
@@ -139,7 +141,7 @@ export class ProcessRuntime implements Runtime {
     }
     const pgid = proc.pgid;
     this.jobs.set(key, proc);
-    await writeFile(join(dir, 'job.json'), JSON.stringify({ pid: pgid, spec }));
+    await writeFile(join(dir, 'job.json'), JSON.stringify({ pid: pgid, spec }), { mode: 0o600 });
     proc.done = new Promise<ExitStatus>((resolve) => {
       void exited.then(({ code, signal }) => {
         // Stragglers the job forked die with it, so its pipes close.

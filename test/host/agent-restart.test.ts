@@ -28,7 +28,8 @@ describe.runIf(await needDocker('host agent restart and multi-host'))('host agen
     const runtime1 = new DockerRuntime({ labels: TEST_LABELS(run) });
     const first = await startHostAgent({ key: HOST_KEY, id, advertiseAddr: '127.0.0.2', discovery, runtime: runtime1 });
     const c1 = new HostClient({ url: first.url, key: HOST_KEY });
-    const job = await c1.createJob(jobRequest(run, { ports: [{ port: 8080, proto: 'tcp', service }] }));
+    const secret = `s3cret-${run}`;
+    const job = await c1.createJob(jobRequest(run, { ports: [{ port: 8080, proto: 'tcp', service }], env: { SECRET: secret } }));
     const url = `http://127.0.0.2:${job.boundPorts[0]?.hostPort}`;
     expect(await fetchWhenUp(url)).toBe(`hello from ${job.id}`);
     await c1.close();
@@ -43,6 +44,9 @@ describe.runIf(await needDocker('host agent restart and multi-host'))('host agen
     try {
       const adopted = await c2.getJob(job.id);
       expect(adopted).toMatchObject({ state: 'up', boundPorts: job.boundPorts, app: job.app });
+      // The env comes back from the container itself: its labels never held the values.
+      expect(adopted.env).toEqual(job.env);
+      expect(JSON.stringify((await containersOf(id, job.id))[0]?.Labels)).not.toContain(secret);
       const registered = await waitFor('the adopted job service in discovery', async () => {
         const found = await discovery.instances(service);
         return found.length > 0 ? found : undefined;
