@@ -1,7 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 /** The components that get a key of their own, derived from the cluster key (see {@link componentKey}). */
-export type KeyedComponent = 'host' | 'shelf';
+export type KeyedComponent = 'host' | 'shelf' | 'discovery';
 
 /**
  * The credential of one internal component, derived from the cluster key:
