@@ -21,6 +21,7 @@ import { EventFanout } from './event-fanout.js';
 import { waitUntilServing } from './readiness.js';
 import { traceHost } from './trace.js';
 import { PortAllocator } from './ports.js';
+import { ensurePrivateDir } from './private-dir.js';
 import { createHostServer } from './server.js';
 import { ALLOWED_SIGNALS, type Runtime, type RuntimeEvent, type RuntimeJob } from './runtime.js';
 import { canTransition, TERMINAL_STATES, type ExitStatus, type HostCapacity, type HostStatus, type Job, type JobError, type JobEvent, type JobState, type LogLine } from './types.js';
@@ -99,6 +100,7 @@ export class HostAgent {
   private seq = 0;
   private hostRegistration: Registration | undefined;
   private eventLoop: Promise<void> = Promise.resolve();
+  private artifactsReady: Promise<void> | undefined;
 
   constructor(config: HostAgentConfig) {
     this.id = validateHostId(config.id);
@@ -373,6 +375,7 @@ export class HostAgent {
     const path = join(dir, 'slug.tgz');
     // 0700: other users of the host cannot read an app's code (the file itself stays readable by
     // whichever user the job runs as inside its container).
+    await (this.artifactsReady ??= ensurePrivateDir(this.config.artifactsDir, 'artifactsDir'));
     await mkdir(dir, { recursive: true, mode: 0o700 });
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(this.config.artifactTimeoutMs) });

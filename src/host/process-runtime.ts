@@ -19,6 +19,7 @@ import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { JobExistsError, JobNotRunningError, RuntimeError } from './errors.js';
 import { EventFanout } from './event-fanout.js';
+import { ensurePrivateDir } from './private-dir.js';
 import type { LogOptions, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
 import type { ExitStatus, LogLine } from './types.js';
 
@@ -78,6 +79,7 @@ export class ProcessRuntime implements Runtime {
   private readonly fanout = new EventFanout<RuntimeEvent>();
   private readonly jobs = new Map<string, ProcJob>();
   private sampler: NodeJS.Timeout | undefined;
+  private baseReady: Promise<void> | undefined;
 
   constructor(options: ProcessRuntimeOptions = {}) {
     this.baseDir = options.baseDir ?? PROCESS_RUNTIME_DEFAULTS.baseDir;
@@ -92,6 +94,7 @@ export class ProcessRuntime implements Runtime {
     const key = keyOf(hostId, job.id);
     if (this.jobs.has(key)) throw new JobExistsError(job.id);
     const dir = join(this.baseDir, hostId, job.id);
+    await (this.baseReady ??= ensurePrivateDir(this.baseDir, 'baseDir'));
     await rm(dir, { recursive: true, force: true });
     // The job's env (secrets) is in job.json and maybe its output: only the agent's user reads them.
     await mkdir(dir, { recursive: true, mode: 0o700 });

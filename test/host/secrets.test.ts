@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
@@ -96,6 +96,45 @@ describe('secrets at rest on a host', () => {
       expectPrivate(found);
     } finally {
       await runtime.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('tightens its own job and artifact dirs to 0700, and refuses ones another user owns', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'flynn-ts-dirs-'));
+    const discovery = new MemoryDiscovery();
+    const mine = join(dataDir, 'mine');
+    await mkdir(mine, { mode: 0o755 });
+    await chmod(mine, 0o755);
+    const runtime = new ProcessRuntime({ baseDir: mine });
+    const host = await startHostAgent({ key: HOST_KEY, id: `dirs-${run}`, advertiseAddr: '127.0.0.3', discovery, runtime, artifactsDir: mine });
+    const client = new HostClient({ url: host.url, key: HOST_KEY });
+    try {
+      const job = await client.createJob({ id: `dirs-${run}`, app: 'dirs', release: 'r1', type: 'run', cmd: ['true'] });
+      expect(job.state).not.toBe('failed');
+      expect((await stat(mine)).mode & 0o777).toBe(0o700);
+      if (process.getuid?.() !== 0) return; // handing a directory to another user needs root
+      const theirs = join(dataDir, 'theirs');
+      await mkdir(theirs, { mode: 0o777 });
+      await chown(theirs, 65534, 65534);
+      const other = new ProcessRuntime({ baseDir: theirs });
+      const otherHost = await startHostAgent({ key: HOST_KEY, id: `theirs-${run}`, advertiseAddr: '127.0.0.3', discovery, runtime: other, artifactsDir: theirs });
+      const otherClient = new HostClient({ url: otherHost.url, key: HOST_KEY });
+      try {
+        const refused = await otherClient.createJob({ id: `theirs-${run}`, app: 'dirs', release: 'r1', type: 'run', cmd: ['true'] });
+        expect(refused).toMatchObject({ state: 'failed', error: { code: 'FLYNN_ERR_HOST_INVALID_CONFIG', message: expect.stringContaining('not a directory owned by this user') } });
+        const viaArtifact = await otherClient.createJob({ id: `theirs2-${run}`, app: 'dirs', release: 'r1', type: 'run', cmd: ['true'], artifact: { url: 'http://127.0.0.1:9/slug.tgz' } });
+        expect(viaArtifact).toMatchObject({ state: 'failed', error: { message: expect.stringContaining('artifactsDir') } });
+      } finally {
+        await otherClient.close();
+        await otherHost.close();
+        await other.close();
+      }
+    } finally {
+      await client.close();
+      await host.close();
+      await runtime.close();
+      await discovery.close();
       await rm(dataDir, { recursive: true, force: true });
     }
   });
