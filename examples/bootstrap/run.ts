@@ -52,6 +52,7 @@ flynn-ts layer 1 up on ${platform.hostIds.length} host(s): ${platform.hostIds.jo
   router      ${platform.routerUrl}   (apps at http://<app>.${platform.domain}:${platform.routerPort})
   git         ssh://git@${platform.gitHost}   host key ${platform.gitFingerprint}
   shelf       ${platform.shelfUrl}   (the hosts download slugs from it)
+  host key    FLYNN_HOST_KEY=${options.showKey ? platform.hostAgentKey : '$(npm run -s host-key)'} for examples/host/main.ts on every host
 
   ${serverAdd}
 `);

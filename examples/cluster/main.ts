@@ -72,7 +72,7 @@ flynn-ts cluster up (${cluster.runtime} runtime, data in ${cluster.dataDir})
   controller  ${cluster.controllerUrl}
   router      ${cluster.routerUrl}   (apps at http://<app>.${cluster.domain}:${cluster.routerPort})
   git         ssh://git@${cluster.gitHost}   host key ${cluster.gitFingerprint}
-  shelf       ${cluster.shelfUrl}
+  shelf       ${cluster.shelfUrl}${discovery === 'etcd' ? `\n  more hosts  FLYNN_HOST_KEY=${cluster.hostAgentKey} node --import tsx examples/host/main.ts --discovery etcd --etcd-prefix ${values['etcd-prefix']}` : ''}
 
 Add it to the CLI and push an app:
 

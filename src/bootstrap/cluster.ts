@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { componentKey } from '../common/http/key-auth.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import type { Store } from '../controller/store.js';
@@ -101,7 +102,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   if (ownsDataDir) closers.push(() => rm(dataDir, { recursive: true, force: true }));
 
   try {
-    await mkdir(dataDir, { recursive: true });
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const id = await clusterId(dataDir);
     // A busy port fails the start before the runtime image is built or any host agent starts.
     await checkPorts(plan.host, plan.ports);
@@ -115,7 +116,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     // Without local hosts the runtime choice only decides where builds run.
     const hosts: HostAgentHandle[] = [];
     for (const [i, addr] of hostAddrs.entries()) {
-      const agent = await startHostAgent({ id: `host${i + 1}-${id}`, advertiseAddr: addr, discovery, runtime, stopGraceMs, artifactsDir: join(dataDir, 'artifacts'), logger });
+      const agent = await startHostAgent({ id: `host${i + 1}-${id}`, advertiseAddr: addr, discovery, runtime, stopGraceMs, artifactsDir: join(dataDir, 'artifacts'), key: componentKey(plan.key, 'host'), logger });
       hosts.push(agent);
       closers.push(async () => {
         // The cluster's jobs go with it (a Docker runtime would otherwise leave them running).

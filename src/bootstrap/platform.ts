@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { UnavailableError } from '../common/errors.js';
+import { componentKey } from '../common/http/key-auth.js';
 import { sleep } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
@@ -28,6 +29,7 @@ import { startScheduler, type Scheduler } from '../scheduler/scheduler.js';
 import { createBlobStore } from '../shelf/create.js';
 import { ShelfClient } from '../shelf/client.js';
 import { startShelf, type Shelf } from '../shelf/server.js';
+import { shelfUrlSigner } from '../shelf/signed-url.js';
 import { createBuildExecutor } from '../slug/create.js';
 import { CloseStack } from './close-stack.js';
 import { BootstrapErrorCodes, BootstrapInputError, BootstrapPortInUseError, COMPONENT_NAMES, isAddressInUse, type ListeningComponent } from './errors.js';
@@ -99,6 +101,8 @@ export interface Platform extends AsyncDisposable {
   /** Where builds run. */
   readonly runtime: 'docker' | 'process';
   readonly key: string;
+  /** The key host agents must be started with (`componentKey(key, 'host')`; examples/host `--key`). */
+  readonly hostAgentKey: string;
   readonly domain: string;
   readonly dataDir: string;
   /** `http://host:port` of the controller. */
@@ -269,6 +273,9 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
 /** Start the components of a checked plan, builds on `runtime` (already chosen). */
 export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'process'): Promise<Platform> {
   const { discovery, host, ports, key, domain, logger, labels } = plan;
+  // Each internal component has its own key derived from the cluster key (docs/security.md).
+  const hostAgentKey = componentKey(key, 'host');
+  const shelfKey = componentKey(key, 'shelf');
   const step = (name: string, message: string) => plan.onStep({ step: name, message });
   // Everything started so far, closed in reverse order on failure or close().
   const closers = new CloseStack(logger);
@@ -276,12 +283,12 @@ export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'pr
   if (plan.dataDir === undefined) closers.push(() => rm(dataDir, { recursive: true, force: true }));
 
   try {
-    await mkdir(dataDir, { recursive: true });
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
     await checkPorts(host, ports);
     step('build', `${runtime} builds, data in ${dataDir}`);
-    const shelf: Shelf = await listening('shelf', host, ports.shelf, () => startShelf({ store: createBlobStore({ backend: 'fs', root: join(dataDir, 'shelf') }), host, port: ports.shelf, key, logger }));
+    const shelf: Shelf = await listening('shelf', host, ports.shelf, () => startShelf({ store: createBlobStore({ backend: 'fs', root: join(dataDir, 'shelf') }), host, port: ports.shelf, key: shelfKey, logger }));
     closers.push(() => shelf.close());
-    const shelfClient = new ShelfClient({ url: shelf.url, key });
+    const shelfClient = new ShelfClient({ url: shelf.url, key: shelfKey });
     closers.push(() => shelfClient.close());
     step('shelf', shelf.url);
 
@@ -291,7 +298,8 @@ export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'pr
     const scheduler = await startScheduler({
       discovery,
       formations: new StoreFormationSource({ store, logger }),
-      connectHost: hostAgentConnector((url) => new HostClient(url)),
+      // Hosts fetch slugs by URLs signed as each job starts: they never hold the shelf key.
+      connectHost: hostAgentConnector((url) => new HostClient({ url, key: hostAgentKey }), { artifactUrl: shelfUrlSigner({ url: shelf.url, key: shelfKey }) }),
       logger,
     });
     closers.push(() => scheduler.close());
@@ -305,7 +313,7 @@ export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'pr
       await sleep(20);
     }
     step('scheduler', `leading, ${readyCount()} host(s) ready`);
-    const jobs = new SchedulerJobRunner({ scheduler, discovery });
+    const jobs = new SchedulerJobRunner({ scheduler, discovery, hostKey: hostAgentKey });
     closers.push(() => jobs.close());
 
     const router: Router = await listening('router', host, ports.router, () => startRouter({ discovery, routes: new StoreRouteSource(store), http: { host, port: ports.router }, logger }));
@@ -355,6 +363,7 @@ export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'pr
     const platform: Platform = {
       runtime,
       key,
+      hostAgentKey,
       domain,
       dataDir,
       controllerUrl: controller.url,

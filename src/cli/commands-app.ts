@@ -1,5 +1,5 @@
 import type { ControllerClient } from '../controller/client.js';
-import type { Deployment, EnvChange } from '../controller/types.js';
+import type { Deployment, EnvChange, Route } from '../controller/types.js';
 import { routeLabel } from './commands-cluster.js';
 import type { Command, CommandContext } from './context.js';
 import { CliError } from './errors.js';
@@ -13,6 +13,11 @@ async function awaitDeployment(ctx: CommandContext, client: ControllerClient, ap
   }
 }
 
+/** A route as printed: a TLS private key is never shown, only that it is set. */
+function printableRoute(route: Route): Route {
+  return route.type === 'http' && route.tls ? { ...route, tls: { ...route.tls, key: '(set)' } } : route;
+}
+
 /** How long `flynn scale` waits for the jobs it asked for, in ms. */
 const SCALE_WAIT_MS = 60_000;
 
@@ -24,7 +29,7 @@ export const appCommands: Command[] = [
     options: { json: { type: 'boolean' } },
     async run(ctx) {
       const routes = await (await ctx.client()).listRoutes(await ctx.app());
-      if (ctx.json) return ctx.printJson(routes);
+      if (ctx.json) return ctx.printJson(routes.map(printableRoute));
       ctx.out(formatTable(['ROUTE', 'SERVICE', 'ID'], routes.map((r) => [routeLabel(r), r.service, r.id])));
     },
   },

@@ -27,3 +27,5 @@ export { SseWriter, parseSse } from './http/sse.js';
 export type { SseEvent, SseWriterOptions } from './http/sse.js';
 export { HttpJsonClient } from './http/json-client.js';
 export type { HttpClientOptions, RequestOptions } from './http/json-client.js';
+export { componentKey, keyChecker } from './http/key-auth.js';
+export type { KeyCheck, KeyedComponent } from './http/key-auth.js';

@@ -1,7 +1,9 @@
 /**
  * The production runtime: one Docker container per job, through dockerode against the local
- * engine. Containers carry the project's labels and the whole job spec, so a restarted agent finds
- * its containers again (by label) and adopts them instead of starting duplicates.
+ * engine. Containers carry the project's labels and the job spec without its env values (labels
+ * are shown to anyone who lists containers; the env lives only in the container's config), so a
+ * restarted agent finds its containers again (by label) and adopts them instead of starting
+ * duplicates, taking the env back from the container.
  */
 import { PassThrough, type Readable } from 'node:stream';
 import Dockerode from 'dockerode';
@@ -99,7 +101,7 @@ export class DockerRuntime implements Runtime {
       [DOCKER_LABELS.app]: job.app,
       [DOCKER_LABELS.type]: job.type,
       [DOCKER_LABELS.release]: job.release,
-      [DOCKER_LABELS.spec]: JSON.stringify(spec),
+      [DOCKER_LABELS.spec]: JSON.stringify(labelSpec(spec)),
     };
     const hostConfig: Dockerode.HostConfig = { PortBindings: bindings, Init: this.init };
     if (job.limits.memoryBytes !== undefined) {
@@ -320,7 +322,7 @@ export class DockerRuntime implements Runtime {
     if (raw === undefined) return undefined;
     let spec: RuntimeJobSpec;
     try {
-      spec = JSON.parse(raw) as RuntimeJobSpec;
+      spec = specFromLabel(JSON.parse(raw) as LabelledSpec, info.Config.Env ?? []);
     } catch {
       this.logger.warn('container with an unreadable job spec label', { container: info.Name });
       return undefined;
@@ -334,6 +336,26 @@ export class DockerRuntime implements Runtime {
     }
     return job;
   }
+}
+
+/** The job spec as kept in a label: env names only (values are secrets). */
+type LabelledSpec = RuntimeJobSpec & { envNames?: string[] };
+
+function labelSpec(spec: RuntimeJobSpec): LabelledSpec {
+  return { ...spec, job: { ...spec.job, env: {} }, envNames: Object.keys(spec.job.env) };
+}
+
+/** The spec back from its label, its env values from the container's own env (`K=V` lines). */
+function specFromLabel(labelled: LabelledSpec, containerEnv: string[]): RuntimeJobSpec {
+  const { envNames, ...spec } = labelled;
+  if (envNames === undefined) return spec; // a container labelled before env left the label
+  const values = new Map(containerEnv.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)] as const));
+  const env: Record<string, string> = {};
+  for (const name of envNames) {
+    const value = values.get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  return { ...spec, job: { ...spec.job, env } };
 }
 
 /** Container names are unique per engine: one host id + job id can never exist twice. */

@@ -1,4 +1,4 @@
-import { ConflictError, FlynnError, InvalidInputError, NotFoundError, UnavailableError, type FlynnErrorOptions } from '../common/errors.js';
+import { ConflictError, FlynnError, InvalidInputError, NotFoundError, UnauthorizedError, UnavailableError, type FlynnErrorOptions } from '../common/errors.js';
 
 export const HostErrorCodes = Object.freeze({
   INVALID_JOB: 'FLYNN_ERR_HOST_INVALID_JOB',
@@ -12,7 +12,15 @@ export const HostErrorCodes = Object.freeze({
   DOCKER_UNAVAILABLE: 'FLYNN_ERR_HOST_DOCKER_UNAVAILABLE',
   IMAGE_BUILD: 'FLYNN_ERR_HOST_IMAGE_BUILD',
   ARTIFACT_FETCH: 'FLYNN_ERR_HOST_ARTIFACT_FETCH',
+  UNAUTHORIZED: 'FLYNN_ERR_HOST_UNAUTHORIZED',
 });
+
+/** A request to the agent's API without the host key, or with a wrong one (HTTP 401). */
+export class HostUnauthorizedError extends UnauthorizedError {
+  constructor(message: string) {
+    super(HostErrorCodes.UNAUTHORIZED, message);
+  }
+}
 
 /** A job spec, query or config the agent refuses. `detail.field` names the field. */
 export class HostInputError extends InvalidInputError {

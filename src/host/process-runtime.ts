@@ -10,7 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -19,6 +19,7 @@ import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { JobExistsError, JobNotRunningError, RuntimeError } from './errors.js';
 import { EventFanout } from './event-fanout.js';
+import { ensurePrivateDir } from './private-dir.js';
 import type { LogOptions, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
 import type { ExitStatus, LogLine } from './types.js';
 
@@ -78,6 +79,7 @@ export class ProcessRuntime implements Runtime {
   private readonly fanout = new EventFanout<RuntimeEvent>();
   private readonly jobs = new Map<string, ProcJob>();
   private sampler: NodeJS.Timeout | undefined;
+  private baseReady: Promise<void> | undefined;
 
   constructor(options: ProcessRuntimeOptions = {}) {
     this.baseDir = options.baseDir ?? PROCESS_RUNTIME_DEFAULTS.baseDir;
@@ -92,14 +94,17 @@ export class ProcessRuntime implements Runtime {
     const key = keyOf(hostId, job.id);
     if (this.jobs.has(key)) throw new JobExistsError(job.id);
     const dir = join(this.baseDir, hostId, job.id);
+    await (this.baseReady ??= ensurePrivateDir(this.baseDir, 'baseDir'));
     await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
+    // The job's env (secrets) is in job.json and maybe its output: only the agent's user reads them.
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
     const env: Record<string, string> = { HOME: dir };
     for (const name of this.inheritEnv) if (process.env[name] !== undefined) env[name] = process.env[name];
     Object.assign(env, job.env);
     if (spec.artifactPath !== undefined) env.SLUG_URL = `file://${spec.artifactPath}`;
     const [file, ...args] = job.cmd as [string, ...string[]];
-    const out = createWriteStream(join(dir, 'output.ndjson'), { flags: 'a' });
+    const out = createWriteStream(join(dir, 'output.ndjson'), { flags: 'a', mode: 0o600 });
     out.on('error', (err) => this.logger.warn('cannot write job output', { jobId: job.id, err: err.message }));
     const child = spawn(file, args, { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     // Caught before any await: a job that exits at once must not be missed.
@@ -139,7 +144,7 @@ export class ProcessRuntime implements Runtime {
     }
     const pgid = proc.pgid;
     this.jobs.set(key, proc);
-    await writeFile(join(dir, 'job.json'), JSON.stringify({ pid: pgid, spec }));
+    await writeFile(join(dir, 'job.json'), JSON.stringify({ pid: pgid, spec }), { mode: 0o600 });
     proc.done = new Promise<ExitStatus>((resolve) => {
       void exited.then(({ code, signal }) => {
         // Stragglers the job forked die with it, so its pipes close.

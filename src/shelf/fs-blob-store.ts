@@ -15,7 +15,10 @@ import type { BlobInfo, GetOptions, PutOptions } from './types.js';
 const TEMP_PREFIX = '.shelf-tmp-';
 
 export interface FsBlobStoreOptions {
-  /** Directory holding the blobs, created if missing. A blob `/a/b` is the file `<root>/a/b`. */
+  /**
+   * Directory holding the blobs, created if missing. A blob `/a/b` is the file `<root>/a/b`.
+   * Blobs (slugs, build caches: an app's code) are written mode 0600 in directories created 0700.
+   */
   root: string;
 }
 
@@ -39,7 +42,7 @@ export class FsBlobStore implements BlobStore {
     const file = this.file(key);
     const dir = path.dirname(file);
     try {
-      await mkdir(dir, { recursive: true });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') throw new BlobPathConflictError(key, { cause: err });
       throw err;
@@ -47,7 +50,7 @@ export class FsBlobStore implements BlobStore {
     if ((await lstat(file).catch(() => undefined))?.isDirectory()) throw new BlobPathConflictError(key);
     const temp = path.join(dir, `${TEMP_PREFIX}${randomUUID()}`);
     this.tempFiles.add(temp);
-    const out = createWriteStream(temp, { flags: 'wx', mode: 0o644 });
+    const out = createWriteStream(temp, { flags: 'wx', mode: 0o600 });
     const outClosed = new Promise<void>((resolve) => out.once('close', () => resolve()));
     try {
       await pipeline(limitedChunks(body, options.maxBytes, options.signal), out);
