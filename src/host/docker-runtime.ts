@@ -5,6 +5,7 @@
  */
 import { PassThrough, type Readable } from 'node:stream';
 import Dockerode from 'dockerode';
+import { caBundleMount } from '../common/ca-bundle.js';
 import { childSignal, CloseGuard, settlesWithin, sleep } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
@@ -32,6 +33,8 @@ export const DOCKER_RUNTIME_DEFAULTS = Object.freeze({
   image: 'flynn-ts/runtime:latest',
   /** Run docker-init as PID 1 so signals reach the job and zombies are reaped. */
   init: true,
+  /** The host's CA bundle, mounted read-only over the image's in every job (apps calling out through a TLS-intercepting proxy). */
+  caBundle: '/etc/ssl/certs/ca-certificates.crt',
 });
 
 export interface DockerRuntimeOptions {
@@ -48,6 +51,14 @@ export interface DockerRuntimeOptions {
   labels?: Record<string, string>;
   /** Default {@link DOCKER_RUNTIME_DEFAULTS}.init. */
   init?: boolean;
+  /**
+   * Host CA bundle mounted read-only over the image's in every job, with `NODE_EXTRA_CA_CERTS` and
+   * `SSL_CERT_FILE` pointing at it; skipped when the file is missing, none with `null`. Default
+   * {@link DOCKER_RUNTIME_DEFAULTS}.caBundle.
+   */
+  caBundle?: string | null;
+  /** `$STACK` of every job (the job's env wins). Default: unset, the image's own `STACK` env (the stack image sets one). */
+  stack?: string;
   logger?: Logger;
 }
 
@@ -64,6 +75,8 @@ export class DockerRuntime implements Runtime {
   private readonly buildImage: boolean;
   private readonly labels: Record<string, string>;
   private readonly init: boolean;
+  private readonly ca: { binds: string[]; env: Record<string, string> };
+  private readonly stack: string | undefined;
   private readonly logger: Logger;
   private readonly guard = new CloseGuard('docker runtime');
   private readonly fanout = new EventFanout<RuntimeEvent>();
@@ -77,6 +90,8 @@ export class DockerRuntime implements Runtime {
     this.buildImage = options.buildImage ?? this.image === DOCKER_RUNTIME_DEFAULTS.image;
     this.labels = { ...options.labels };
     this.init = options.init ?? DOCKER_RUNTIME_DEFAULTS.init;
+    this.ca = caBundleMount(options.caBundle === undefined ? DOCKER_RUNTIME_DEFAULTS.caBundle : options.caBundle);
+    this.stack = options.stack;
     this.logger = (options.logger ?? silentLogger).child({ component: 'docker-runtime' });
   }
 
@@ -107,9 +122,10 @@ export class DockerRuntime implements Runtime {
       hostConfig.MemorySwap = job.limits.memoryBytes; // equal to Memory: no swap
     }
     if (job.limits.cpuShares !== undefined) hostConfig.CpuShares = job.limits.cpuShares;
-    const env = { ...job.env };
+    const env: Record<string, string> = { ...this.ca.env, ...(this.stack === undefined ? {} : { STACK: this.stack }), ...job.env };
+    hostConfig.Binds = [...this.ca.binds];
     if (spec.artifactPath !== undefined) {
-      hostConfig.Binds = [`${spec.artifactPath}:${ARTIFACT_MOUNT_PATH}:ro`];
+      hostConfig.Binds.push(`${spec.artifactPath}:${ARTIFACT_MOUNT_PATH}:ro`);
       env.SLUG_URL = `file://${ARTIFACT_MOUNT_PATH}`;
     }
     let container: Dockerode.Container;
