@@ -59,6 +59,10 @@ function runtimeImageName(nodeVersion: string): string {
 export const RUNTIME_IMAGE_DEFAULTS = Object.freeze({
   /** The versioned name built from this process's node; `<repo>:latest` is tagged alongside. */
   name: runtimeImageName(process.versions.node),
+  /** The name tagged on every build. */
+  latest: `${RECIPE.repo}:latest`,
+  /** `$STACK` of builds and jobs the platform runs on this image (it sets no `STACK` of its own). */
+  stack: 'flynn-ts-slim',
   /** The node binary copied into the image. */
   nodePath: process.execPath,
   /** A statically linked busybox (Debian/Ubuntu: `apt-get install busybox-static`). */

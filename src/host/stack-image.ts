@@ -311,10 +311,16 @@ export function stackOf(info: Dockerode.ImageInspectInfo): string | undefined {
   return imageEnv(info, 'STACK');
 }
 
-/** The stack image under `name` (default `flynn-ts/stack:latest`) if the engine has it. */
+/**
+ * The stack image under `name` (default `flynn-ts/stack:latest`) if the engine has it, named by
+ * its versioned tag when it has one: what runs in it then does not change with a later retag.
+ */
 export async function findStackImage(docker: Dockerode, name: string = STACK_IMAGE_DEFAULTS.latest): Promise<StackImage | undefined> {
   const info = await inspectImage(docker, name);
-  return info ? { name, id: info.Id, sizeBytes: info.Size, stack: stackOf(info) ?? 'unknown' } : undefined;
+  if (!info) return undefined;
+  const { repo } = splitName(name);
+  const versioned = (info.RepoTags ?? []).find((t) => t.startsWith(`${repo}:`) && !t.endsWith(':latest'));
+  return { name: versioned ?? name, id: info.Id, sizeBytes: info.Size, stack: stackOf(info) ?? 'unknown' };
 }
 
 /** Return the stack image for this host's sources and node, building it only when it is missing. */
