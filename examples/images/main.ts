@@ -3,7 +3,7 @@
  * network needed) and the stack image (a Debian root filesystem made by mmdebstrap from this
  * machine's apt sources, with the host's node, npm and corepack).
  *
- *   tsx examples/images/main.ts build [--only runtime|stack] [--force]
+ *   tsx examples/images/main.ts build [--only runtime|stack [--name NAME]] [--force]
  *
  * Without --force an image already present under its versioned name is kept. Progress goes to
  * stderr, one result line per image (`name id size time`) to stdout.
@@ -21,12 +21,14 @@ const cli = parseCli({
   positionals: true,
   flags: {
     only: { type: 'string', value: 'runtime|stack', help: 'build only this image (default: both, runtime first)' },
+    name: { type: 'string', value: 'NAME', help: 'image name (with --only; default: <repo>:<version>-<recipe hash>, <repo>:latest tagged too)' },
     force: { type: 'boolean', help: 'build even when an image is already there under its name' },
   },
 });
 const { positionals, values } = cli;
 if (positionals.length !== 1 || positionals[0] !== 'build') cli.fail(`the only command is build, got ${JSON.stringify(positionals.join(' '))}`);
 const only = values.only === undefined ? undefined : cli.oneOf('only', ['runtime', 'stack'] as const);
+if (values.name !== undefined && only === undefined) cli.fail('--name needs --only runtime or --only stack');
 
 const images = {
   runtime: { build: buildRuntimeImage, ensure: ensureRuntimeImage },
@@ -36,7 +38,7 @@ const images = {
 async function main(): Promise<void> {
   for (const which of only ? [only] : (['runtime', 'stack'] as const)) {
     const log = createConsoleLogger({}, { component: `images ${which}` });
-    const opts = { onProgress: (line: string) => log.info(line) };
+    const opts = { onProgress: (line: string) => log.info(line), ...(values.name === undefined ? {} : { name: values.name }) };
     const started = performance.now();
     const image = values.force ? await images[which].build(opts) : await images[which].ensure(opts);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
