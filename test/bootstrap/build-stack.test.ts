@@ -1,9 +1,13 @@
 // How a platform picks the image and network of its builds: the stack image when it is built, a
 // named image only when it exists, isolated builds on request, proxies passed on.
-import { describe, expect, it } from 'vitest';
-import { BootstrapErrorCodes, BootstrapInputError, parseManifest, PLATFORM_DEFAULTS } from '../../src/bootstrap/index.js';
+import { randomUUID } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BootstrapErrorCodes, BootstrapInputError, parseManifest, PLATFORM_DEFAULTS, startCluster } from '../../src/bootstrap/index.js';
 import { chooseRuntime, planPlatform } from '../../src/bootstrap/platform.js';
+import { TERMINAL_STATES } from '../../src/host/types.js';
 import { needStackImage } from '../host/stack-support.js';
+import { removeTestContainers, TEST_LABELS } from '../host/support.js';
+import { until } from './deploy-scenario.js';
 
 const ETCD = 'discovery:\n  backend: etcd\n  endpoints: [http://127.0.0.1:2379]\n';
 
@@ -35,6 +39,23 @@ describe('build network and image options', () => {
 const stack = await needStackImage('platform build image');
 
 describe.runIf(stack)('build image choice with Docker', () => {
+  const run = randomUUID().slice(0, 6);
+  afterAll(() => removeTestContainers(run));
+
+  it('starts a cluster whose builds and jobs run on the stack, and a job sees $STACK', async () => {
+    await using cluster = await startCluster({ runtime: 'docker', hostAddrs: ['127.0.0.5'], labels: TEST_LABELS(run), ports: { controller: 0, router: 0, git: 0, shelf: 0 } });
+    expect({ image: cluster.image, stack: cluster.stack }).toEqual({ image: stack!.name, stack: stack!.stack });
+    const agent = cluster.hosts[0]!.agent;
+    const job = await agent.createJob({ id: `stack-${run}`, app: `stack${run}`, release: 'r1', type: 'run', cmd: ['bash', '-c', 'echo "STACK=$STACK"'] });
+    await until('the job to end', async () => {
+      const state = agent.listJobs().find((j) => j.id === job.id)?.state;
+      return state !== undefined && TERMINAL_STATES.has(state) ? true : undefined;
+    });
+    const lines: string[] = [];
+    for await (const line of agent.logs(job.id)) lines.push(line.line);
+    expect(lines).toContain(`STACK=${stack!.stack}`);
+  }, 60_000);
+
   it('uses the stack image when it is built, by its versioned name, and says so', async () => {
     const lines: string[] = [];
     expect(await chooseRuntime('docker', (l) => lines.push(l))).toEqual({ runtime: 'docker', image: stack!.name, stack: stack!.stack });
