@@ -279,7 +279,9 @@ export class DockerRuntime implements Runtime {
 
   /** The image (and `$STACK`) to create a job's container from: the stack image, or the runtime image built first when configured. */
   private async imageFor(requested: string | undefined): Promise<{ image: string; stack?: string }> {
-    if (requested !== undefined && requested !== this.image) return { image: requested };
+    // Formations and one-off jobs name DOCKER_RUNTIME_DEFAULTS.image when nobody chose an image: it
+    // stands for this host's default, i.e. the image this runtime was given (the stack image when built).
+    if (requested !== undefined && requested !== this.image && requested !== DOCKER_RUNTIME_DEFAULTS.image) return { image: requested };
     if (!this.buildImage) return { image: this.image };
     this.imageReady ??= this.defaultImage().then(
       (chosen) => {

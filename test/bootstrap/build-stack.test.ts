@@ -46,7 +46,8 @@ describe.runIf(stack)('build image choice with Docker', () => {
     await using cluster = await startCluster({ runtime: 'docker', hostAddrs: ['127.0.0.5'], labels: TEST_LABELS(run), ports: { controller: 0, router: 0, git: 0, shelf: 0 } });
     expect({ image: cluster.image, stack: cluster.stack }).toEqual({ image: stack!.name, stack: stack!.stack });
     const agent = cluster.hosts[0]!.agent;
-    const job = await agent.createJob({ id: `stack-${run}`, app: `stack${run}`, release: 'r1', type: 'run', cmd: ['bash', '-c', 'echo "STACK=$STACK"'] });
+    // What formations and one-off jobs name when no image is configured: the host's default, here the stack (it has bash).
+    const job = await agent.createJob({ id: `stack-${run}`, app: `stack${run}`, release: 'r1', type: 'run', image: 'flynn-ts/runtime:latest', cmd: ['bash', '-c', 'echo "STACK=$STACK"'] });
     await until('the job to end', async () => {
       const state = agent.listJobs().find((j) => j.id === job.id)?.state;
       return state !== undefined && TERMINAL_STATES.has(state) ? true : undefined;
