@@ -3,17 +3,23 @@
  * shelf, the controller, the router and the git receiver. Maps flags/env to options, prints how to
  * add the cluster to the CLI and push to it, and stops everything on SIGINT/SIGTERM.
  *
- *   npm start -- [--runtime auto|docker|process] [--data-dir DIR] [--domain D] [--host 127.0.0.1]
+ *   npm start -- [--runtime auto|docker|process] [--build-network bridge|host|none] [--image IMAGE]
+ *     [--data-dir DIR] [--domain D] [--host 127.0.0.1]
  *     [--controller-port 8081] [--router-port 8080] [--git-port 2222] [--shelf-port 8082]
  *     [--discovery memory|etcd --etcd http://127.0.0.1:2379 --etcd-prefix /flynn-ts] [--verbose]
  *
+ * Builds run in the stack image (`npm run images` builds it) when it is there, else in the slim
+ * runtime image, and reach the network (HTTP(S)_PROXY/NO_PROXY of this process are passed on).
  * `npm start -- --help` lists every flag with its env twin and default. A busy port stops the start
  * with one line naming the component, the port and the flag to pick another (exit 1, nothing left
  * running); a bad command line exits 2.
  */
-import { PLATFORM_DEFAULTS, startCluster, type Cluster } from '../../src/bootstrap/index.js';
+import { BUILD_NETWORKS, PLATFORM_DEFAULTS, startCluster, type Cluster } from '../../src/bootstrap/index.js';
 import { createConsoleLogger } from '../../src/common/logger.js';
 import { ETCD_DISCOVERY_DEFAULTS } from '../../src/discovery/etcd-backend.js';
+import { RUNTIME_IMAGE_DEFAULTS } from '../../src/host/runtime-image.js';
+import { STACK_IMAGE_DEFAULTS } from '../../src/host/stack-image.js';
+import { proxyEnv } from '../shared/build-env.js';
 import { parseCli, startFailure } from '../shared/cli-args.js';
 
 const cli = parseCli({
@@ -22,6 +28,8 @@ const cli = parseCli({
   summary: 'Start a whole flynn-ts cluster in this process: discovery, a host agent, scheduler, shelf,\ncontroller, router and git receiver. Ctrl-C stops it and its apps.',
   flags: {
     runtime: { type: 'string', value: 'auto|docker|process', env: 'FLYNN_RUNTIME', default: 'auto', help: 'where jobs and builds run (auto: Docker when it answers)' },
+    'build-network': { type: 'string', value: 'bridge|host|none', env: 'FLYNN_BUILD_NETWORK', default: PLATFORM_DEFAULTS.buildNetwork, help: 'network of build containers (none: isolated builds)' },
+    image: { type: 'string', value: 'IMAGE', env: 'FLYNN_IMAGE', help: `image builds and jobs run in (default: ${STACK_IMAGE_DEFAULTS.latest} when built, else ${RUNTIME_IMAGE_DEFAULTS.latest})` },
     'data-dir': { type: 'string', value: 'DIR', env: 'FLYNN_DATA_DIR', help: 'shelf blobs, git repos, SSH host key, jobs (default: a temp dir removed on exit)' },
     domain: { type: 'string', value: 'DOMAIN', env: 'FLYNN_DOMAIN', default: PLATFORM_DEFAULTS.domain, help: 'apps answer at <app>.<DOMAIN>' },
     host: { type: 'string', value: 'IP', env: 'FLYNN_LISTEN_HOST', default: PLATFORM_DEFAULTS.host, help: 'address every service listens on' },
@@ -38,6 +46,7 @@ const cli = parseCli({
 });
 const { values } = cli;
 const runtime = cli.oneOf('runtime', ['auto', 'docker', 'process'] as const);
+const buildNetwork = cli.oneOf('build-network', BUILD_NETWORKS);
 const discovery = cli.oneOf('discovery', ['memory', 'etcd'] as const);
 const ports = { controller: cli.port('controller-port'), router: cli.port('router-port'), git: cli.port('git-port'), shelf: cli.port('shelf-port') };
 
@@ -46,6 +55,9 @@ let cluster: Cluster;
 try {
   cluster = await startCluster({
     runtime,
+    buildNetwork,
+    buildEnv: proxyEnv(),
+    ...(values.image ? { image: values.image } : {}),
     ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
     ...(process.env.CONTROLLER_KEY ? { key: process.env.CONTROLLER_KEY } : {}),
     domain: values.domain,
@@ -68,7 +80,7 @@ try {
 const controllerPort = new URL(cluster.controllerUrl).port;
 const cliName = controllerPort === String(PLATFORM_DEFAULTS.controllerPort) ? 'local' : `local-${controllerPort}`;
 console.log(`
-flynn-ts cluster up (${cluster.runtime} runtime, data in ${cluster.dataDir})
+flynn-ts cluster up (${cluster.runtime} runtime${cluster.image ? ` on ${cluster.image}` : ''}, STACK=${cluster.stack ?? '-'}, build network ${buildNetwork}, data in ${cluster.dataDir})
   controller  ${cluster.controllerUrl}
   router      ${cluster.routerUrl}   (apps at http://<app>.${cluster.domain}:${cluster.routerPort})
   git         ssh://git@${cluster.gitHost}   host key ${cluster.gitFingerprint}

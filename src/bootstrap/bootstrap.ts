@@ -114,6 +114,9 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
     host: m.listen ?? '127.0.0.1',
     ports: { controller: m.controller?.port, router: m.router?.port, git: m.git?.port, shelf: m.shelf?.port },
     build: m.build ?? 'auto',
+    ...(m.image === undefined ? {} : { image: m.image }),
+    ...(m.buildNetwork === undefined ? {} : { buildNetwork: m.buildNetwork }),
+    ...(m.buildEnv === undefined ? {} : { buildEnv: m.buildEnv }),
     readyHosts: min,
     readyTimeoutMs: waitMs,
     labels: m.labels ?? {},
@@ -165,7 +168,7 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
     }
 
     // 4. layer 1.
-    const runtime = await chooseRuntime(plan.build, plan.onProgress);
+    const runtime = await chooseRuntime(plan.build, plan.onProgress, plan.image);
     const platform = await launchPlatform({ ...plan, discovery, store }, runtime);
     closers.push(() => platform.close());
     step('ready', `controller ${platform.controllerUrl}, router ${platform.routerUrl}, git ${platform.gitHost}`);

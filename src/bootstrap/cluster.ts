@@ -17,9 +17,9 @@ import type { Runtime } from '../host/runtime.js';
 import { TERMINAL_STATES } from '../host/types.js';
 import { CloseStack } from './close-stack.js';
 import { BootstrapInputError } from './errors.js';
-import { checkPorts, chooseRuntime, launchPlatform, planPlatform, PLATFORM_DEFAULTS, type ClusterRuntime, type Platform } from './platform.js';
+import { checkPorts, chooseRuntime, launchPlatform, planPlatform, PLATFORM_DEFAULTS, type BuildNetwork, type ClusterRuntime, type Platform } from './platform.js';
 
-export type { ClusterRuntime } from './platform.js';
+export type { BuildNetwork, ClusterRuntime } from './platform.js';
 
 export const CLUSTER_DEFAULTS = Object.freeze({
   ...PLATFORM_DEFAULTS,
@@ -45,6 +45,17 @@ export interface ClusterOptions {
   discovery?: DiscoveryConfig;
   /** `auto` (default): Docker when the engine answers and the runtime image can be ensured, else processes. */
   runtime?: ClusterRuntime;
+  /**
+   * Image builds and Docker jobs run in; it must exist in the engine. Default: the stack image
+   * (`flynn-ts/stack:latest`, `npm run images`) when it is built, else the slim runtime image.
+   */
+  image?: string;
+  /** Network of build containers: `bridge` (default), `host`, or `none` for isolated builds. */
+  buildNetwork?: BuildNetwork;
+  /** Extra environment of every build, e.g. `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` behind a proxy. */
+  buildEnv?: Record<string, string>;
+  /** Host CA bundle mounted read-only into builds and Docker jobs; skipped when missing, none with `null`. Default {@link CLUSTER_DEFAULTS}.caBundle. */
+  caBundle?: string | null;
   /** Extra labels on every container the cluster creates (tests label theirs). */
   labels?: Record<string, string>;
   /** Cluster key (controller auth). Default: generated. */
@@ -90,6 +101,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     onProgress: progress,
     ...(options.ports !== undefined ? { ports: options.ports } : {}),
     ...(options.runtime !== undefined ? { build: options.runtime } : {}),
+    ...(options.image !== undefined ? { image: options.image } : {}),
+    ...(options.buildNetwork !== undefined ? { buildNetwork: options.buildNetwork } : {}),
+    ...(options.buildEnv !== undefined ? { buildEnv: options.buildEnv } : {}),
+    ...(options.caBundle !== undefined ? { caBundle: options.caBundle } : {}),
     ...(options.store !== undefined ? { store: options.store } : {}),
     ...(options.key !== undefined ? { key: options.key } : {}),
     ...(options.domain !== undefined ? { domain: options.domain } : {}),
@@ -106,12 +121,16 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const id = await clusterId(dataDir);
     // A busy port fails the start before the runtime image is built or any host agent starts.
     await checkPorts(plan.host, plan.ports);
-    const runtimeName = await chooseRuntime(plan.build, progress);
+    const choice = await chooseRuntime(plan.build, progress, plan.image);
 
     const discovery = createDiscovery(options.discovery ?? { backend: 'memory' }, { logger });
     closers.push(() => discovery.close());
 
-    const runtime: Runtime = runtimeName === 'docker' ? createRuntime({ backend: 'docker', labels, logger }) : createRuntime({ backend: 'process', baseDir: join(dataDir, 'jobs'), logger });
+    // Jobs run in the builds' image (the stack's run variant is its build variant), with its $STACK.
+    const runtime: Runtime =
+      choice.runtime === 'docker'
+        ? createRuntime({ backend: 'docker', labels, logger, caBundle: plan.caBundle, ...(choice.image === undefined ? {} : { image: choice.image }), ...(choice.stack === undefined ? {} : { stack: choice.stack }) })
+        : createRuntime({ backend: 'process', baseDir: join(dataDir, 'jobs'), logger });
     closers.push(() => runtime.close());
     // Without local hosts the runtime choice only decides where builds run.
     const hosts: HostAgentHandle[] = [];
@@ -128,7 +147,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       });
     }
 
-    const platform = await launchPlatform({ ...plan, discovery, dataDir }, runtimeName);
+    const platform = await launchPlatform({ ...plan, discovery, dataDir }, choice);
     closers.push(() => platform.close());
 
     const cluster: Cluster = {

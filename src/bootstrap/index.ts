@@ -15,8 +15,8 @@
  */
 export { startCluster, CLUSTER_DEFAULTS } from './cluster.js';
 export type { Cluster, ClusterOptions } from './cluster.js';
-export { startPlatform, PLATFORM_DEFAULTS } from './platform.js';
-export type { Platform, PlatformOptions, ClusterRuntime, BootstrapStep } from './platform.js';
+export { startPlatform, PLATFORM_DEFAULTS, BUILD_NETWORKS } from './platform.js';
+export type { Platform, PlatformOptions, ClusterRuntime, BuildNetwork, BootstrapStep, RuntimeChoice } from './platform.js';
 export { createTestCluster, TEST_CLUSTER_DEFAULTS } from './test-cluster.js';
 export type { TestCluster, TestClusterOptions } from './test-cluster.js';
 export { StoreFormationSource, STORE_FORMATION_DEFAULTS, toSchedulerFormation, webService } from './formation-source.js';

@@ -61,3 +61,5 @@ export {
 export type { RuntimeImageErrorCode } from './errors.js';
 export { ensureRuntimeImage, buildRuntimeImage, runtimeImageExists, RUNTIME_IMAGE_DEFAULTS } from './runtime-image.js';
 export type { RuntimeImage, RuntimeImageOptions } from './runtime-image.js';
+export { ensureStackImage, buildStackImage, findStackImage, STACK_IMAGE_DEFAULTS, parseOneLineSources, parseDeb822Sources, debianSources } from './stack-image.js';
+export type { StackImage, StackImageOptions, AptSource } from './stack-image.js';
