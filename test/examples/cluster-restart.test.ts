@@ -133,8 +133,9 @@ function describeRestart(runtime: 'process' | 'docker', host: string) {
       const restartAt = Date.now();
       const second = await start(args);
       running.push(second);
+      const bannerAt = Date.now();
       const up = await serving(routerUrl, `${app}.flynn.local`);
-      console.log(`[measured] ${runtime}: npm start after SIGKILL → app answering through the router: ${up.at - restartAt} ms`);
+      console.log(`[measured] ${runtime}: npm start after SIGKILL → banner ${bannerAt - restartAt} ms, app answering through the router ${up.at - restartAt} ms`);
       expect(up.body).toMatch(/ two$/);
       expect(second.fingerprint).toBe(first.fingerprint);
       expect(await readFile(join(dataDir, 'cluster-id'), 'utf8')).toBe(clusterId);
