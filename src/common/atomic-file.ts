@@ -35,12 +35,6 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, o
   await syncDir(dirname(file));
 }
 
-/** Rename `from` over `to` and fsync the directory, so the rename survives a crash (`from` must already be fsynced). */
-export async function renameDurable(from: string, to: string): Promise<void> {
-  await rename(from, to);
-  await syncDir(dirname(to));
-}
-
 /** fsync a directory: makes the creations, renames and removals of its entries durable. */
 export async function syncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
