@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ControllerInputError, StoreUnavailableError } from './errors.js';
 import type { Kv, KvTxn } from './kv.js';
+import { bufferedTxn, LocalWatchers, Serial, type KvOp } from './kv-parts.js';
 import { KvStore, type KvStoreOptions } from './kv-store.js';
 
 export interface SqliteStoreOptions extends KvStoreOptions {
@@ -18,8 +19,6 @@ export interface SqliteStoreOptions extends KvStoreOptions {
 }
 
 export const SQLITE_STORE_DEFAULTS = Object.freeze({ synchronous: 'FULL' as const, maxRetries: 20, busyTimeoutMs: 5_000 });
-
-type Op = { kind: 'put'; key: string; value: string } | { kind: 'delete'; key: string } | { kind: 'deletePrefix'; prefix: string };
 
 /** The smallest string greater than every string starting with `prefix` (for a key range scan). */
 function prefixEnd(prefix: string): string | undefined {
@@ -38,8 +37,8 @@ const byKey = ([a]: [string, string], [b]: [string, string]) => (a < b ? -1 : a 
 export class SqliteKv implements Kv {
   private readonly db: Database.Database;
   private readonly maxRetries: number;
-  private readonly watchers = new Set<{ prefix: string; onPut: (key: string, value: string) => void }>();
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly watchers = new LocalWatchers();
+  private readonly serial = new Serial();
   private readonly stmts: {
     get: Database.Statement<[string], { value: string }>;
     all: Database.Statement<[], { key: string; value: string }>;
@@ -93,32 +92,20 @@ export class SqliteKv implements Kv {
   }
 
   txn<T>(fn: (tx: KvTxn) => Promise<T>): Promise<T> {
-    const run = this.chain.then(() => this.attempt(fn));
-    this.chain = run.catch(() => undefined);
-    return run;
+    return this.serial.run(() => this.attempt(fn));
   }
 
   private async attempt<T>(fn: (tx: KvTxn) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const reads = new Map<string, string | undefined>();
-      const ops: Op[] = [];
-      const tx: KvTxn = {
-        get: async (key) => {
-          const value = await this.get(key);
-          if (!reads.has(key)) reads.set(key, value);
-          return value;
-        },
-        list: (prefix) => this.list(prefix),
-        put: (key, value) => void ops.push({ kind: 'put', key, value }),
-        delete: (key) => void ops.push({ kind: 'delete', key }),
-        deletePrefix: (prefix) => void ops.push({ kind: 'deletePrefix', prefix }),
-      };
+      const { tx, reads, ops } = bufferedTxn(async (key) => {
+        const value = await this.get(key);
+        return [value, value];
+      }, (prefix) => this.list(prefix));
       const out = await fn(tx);
       if (ops.length === 0) return out;
-      const committed = this.wrap(() => this.db.transaction(() => this.commit(reads, ops)).immediate());
-      if (committed) {
+      if (this.wrap(() => this.db.transaction(() => this.commit(reads, ops)).immediate())) {
         // After the commit, so a watcher that reads finds what it was told about.
-        for (const op of ops) if (op.kind === 'put') for (const w of this.watchers) if (op.key.startsWith(w.prefix)) w.onPut(op.key, op.value);
+        this.watchers.committed(ops);
         return out;
       }
       if (attempt >= this.maxRetries) throw new StoreUnavailableError(`sqlite transaction kept conflicting after ${attempt + 1} attempts`, { retryable: true });
@@ -126,7 +113,7 @@ export class SqliteKv implements Kv {
   }
 
   /** Inside the write transaction: apply `ops` if nothing `reads` saw changed; false (nothing written) otherwise. */
-  private commit(reads: Map<string, string | undefined>, ops: Op[]): boolean {
+  private commit(reads: Map<string, string | undefined>, ops: KvOp[]): boolean {
     for (const [key, value] of reads) if (this.read(key) !== value) return false;
     for (const op of ops) {
       if (op.kind === 'put') this.stmts.put.run(op.key, op.value);
@@ -141,15 +128,13 @@ export class SqliteKv implements Kv {
   }
 
   async watch(prefix: string, onPut: (key: string, value: string) => void): Promise<() => Promise<void>> {
-    const w = { prefix, onPut };
-    this.watchers.add(w);
-    return async () => void this.watchers.delete(w);
+    return this.watchers.add(prefix, onPut);
   }
 
   async close(): Promise<void> {
     this.watchers.clear();
     // Transactions already queued finish first.
-    await this.chain;
+    await this.serial.idle();
     if (this.db.open) this.db.close();
   }
 
