@@ -5,21 +5,24 @@
  * app answers through the router again. On Docker the container keeps running meanwhile and is
  * adopted (same job, same container id).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ControllerClient } from '../../src/controller/client.js';
 import { KEY_ED25519 } from '../../src/controller/testing/index.js';
+import { generatePrivateKey, publicKeyLine } from '../../src/git/keys.js';
 import { freePort } from '../../src/host/testing/jobs.js';
 import { needDocker } from '../support/services.js';
 
 const TSX = pathToFileURL(resolve('node_modules/tsx/dist/loader.mjs')).href;
 const MAIN = resolve('examples/cluster/main.ts');
+const exec = promisify(execFile);
 
 /** Answers `<job id> <FOO>` on $PORT. */
 const WEB = ['node', '-e', `require('http').createServer((q, s) => s.end(process.env.FLYNN_JOB_ID + ' ' + process.env.FOO)).listen(Number(process.env.PORT))`];
@@ -91,7 +94,7 @@ function describeRestart(runtime: 'process' | 'docker', host: string) {
         const docker = new Docker();
         if (id) for (const c of await docker.listContainers({ all: true, filters: { label: [`io.flynn-ts.host=host1-${id}`] } })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
       }
-      if (dataDir) await rm(dataDir, { recursive: true, force: true });
+      if (dataDir) for (const f of [dataDir, `${dataDir}-id_rsa`, `${dataDir}-known_hosts`]) await rm(f, { recursive: true, force: true });
     }, 60_000);
 
     it('brings back apps, releases, env, keys, routes and formations, and serves again within seconds', async () => {
@@ -116,6 +119,12 @@ function describeRestart(runtime: 'process' | 'docker', host: string) {
       await client.createRoute(app, { type: 'http', domain: `${app}.flynn.local`, service: `${app}-web` });
       await client.createRoute(app, { type: 'http', domain: 'www.restart.test', service: `${app}-web` });
       await client.addKey(KEY_ED25519);
+      // A user key to push with, and the git host key pinned as `flynn server-add` pins it.
+      const userKey = join(dataDir, '..', `${basename(dataDir)}-id_rsa`);
+      const pinned = join(dataDir, '..', `${basename(dataDir)}-known_hosts`);
+      await writeFile(userKey, generatePrivateKey(), { mode: 0o600 });
+      await client.addKey(publicKeyLine(await readFile(userKey, 'utf8')));
+      await writeFile(pinned, `[${host}]:${ports.git} ${publicKeyLine(await readFile(join(dataDir, 'ssh_host_rsa_key'), 'utf8'))}\n`);
       const before = await snapshot(client, app);
       const served = (await serving(routerUrl, `${app}.flynn.local`)).body;
       expect(served).toMatch(/ two$/);
@@ -162,6 +171,17 @@ function describeRestart(runtime: 'process' | 'docker', host: string) {
         expect(await third.exited).toBe(0);
         expect(await containerOf(jobsBefore[0] ?? '')).toBeUndefined();
       } else {
+        // A push after the restart, with the host key pinned before it (strict checking).
+        const work = join(dataDir, '..', `${basename(dataDir)}-app`);
+        await cp(resolve('test/fixtures/apps/node-hello'), work, { recursive: true });
+        await exec('git', ['init', '-q', '-b', 'main', work]);
+        await exec('git', ['-C', work, 'add', '-A']);
+        await exec('git', ['-C', work, '-c', 'user.email=t@t', '-c', 'user.name=t', 'commit', '-qm', 'hello']);
+        const ssh = `ssh -i ${userKey} -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${pinned} -o LogLevel=ERROR -p ${ports.git}`;
+        const pushed = await exec('git', ['-C', work, 'push', `ssh://git@${host}:${ports.git}/${app}.git`, 'main'], { env: { ...process.env, GIT_SSH_COMMAND: ssh }, timeout: 120_000 });
+        expect(pushed.stdout + pushed.stderr).toContain(`=====> ${app} deployed`);
+        expect((await serving(routerUrl, `${app}.flynn.local`)).body).toContain('Hello from flynn-ts');
+        await rm(work, { recursive: true, force: true });
         second.proc.kill('SIGTERM');
         expect(await second.exited).toBe(0);
       }
