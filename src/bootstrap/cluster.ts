@@ -16,7 +16,7 @@ import type { Runtime } from '../host/runtime.js';
 import { TERMINAL_STATES } from '../host/types.js';
 import { CloseStack } from './close-stack.js';
 import { BootstrapInputError } from './errors.js';
-import { loadOrCreateClusterId, loadOrCreateControllerKey } from './state-files.js';
+import { loadOrCreateClusterId, loadOrCreateControllerKey, lockDataDir } from './state-files.js';
 import { checkPorts, chooseRuntime, launchPlatform, planPlatform, PLATFORM_DEFAULTS, type ClusterRuntime, type Platform } from './platform.js';
 
 export type { ClusterRuntime } from './platform.js';
@@ -112,6 +112,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 
   try {
     await mkdir(dataDir, { recursive: true });
+    closers.push(await lockDataDir(dataDir));
     const id = await loadOrCreateClusterId(dataDir);
     const key = options.key ?? (await loadOrCreateControllerKey(dataDir));
     // A busy port fails the start before the runtime image is built or any host agent starts.

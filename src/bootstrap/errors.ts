@@ -12,6 +12,8 @@ export const BootstrapErrorCodes = Object.freeze({
   PORT_IN_USE: 'FLYNN_ERR_BOOTSTRAP_PORT_IN_USE',
   /** A state file in the data dir (cluster id, controller key) is unreadable or not what it should be. */
   BAD_STATE_FILE: 'FLYNN_ERR_BOOTSTRAP_BAD_STATE_FILE',
+  /** Another running cluster holds the data dir. */
+  DATA_DIR_IN_USE: 'FLYNN_ERR_BOOTSTRAP_DATA_DIR_IN_USE',
 });
 
 /** Cluster options that cannot be used. `detail.field` names the option. */
@@ -28,6 +30,17 @@ export class BootstrapInputError extends InvalidInputError {
 export class BootstrapStateFileError extends InvalidInputError {
   constructor(file: string, what: string, fix: string) {
     super(BootstrapErrorCodes.BAD_STATE_FILE, `${file} is not a valid ${what} (truncated or edited?): ${fix}`, { field: 'dataDir', detail: { file } });
+  }
+}
+
+/** Another cluster (process `detail.pid`) runs on this data dir: two would adopt each other's jobs. */
+export class BootstrapDataDirInUseError extends ConflictError {
+  constructor(dataDir: string, pid: number, lockFile: string) {
+    super(
+      BootstrapErrorCodes.DATA_DIR_IN_USE,
+      `the data dir ${dataDir} is in use by process ${pid} (another cluster?): stop it or pick another data dir (if no cluster runs there, delete ${lockFile})`,
+      { detail: { dataDir, pid, file: lockFile } },
+    );
   }
 }
 

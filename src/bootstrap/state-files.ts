@@ -4,10 +4,10 @@
  * the start with one line naming it (a silently new id or key would change the cluster's identity).
  */
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/atomic-file.js';
-import { BootstrapStateFileError } from './errors.js';
+import { BootstrapDataDirInUseError, BootstrapStateFileError } from './errors.js';
 
 interface StateFile {
   name: string;
@@ -71,4 +71,34 @@ export function loadOrCreateClusterId(dataDir: string): Promise<string> {
 /** The cluster key, kept in `<dataDir>/controller-key` (mode 0600), so that the CLI's `server-add` outlives a restart. */
 export function loadOrCreateControllerKey(dataDir: string): Promise<string> {
   return loadOrCreate(dataDir, CONTROLLER_KEY);
+}
+
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Take `<dataDir>/lock` for this process; resolves to its release. A lock left by a process that is
+ * gone (SIGKILLed, crashed) is taken over.
+ * @throws {BootstrapDataDirInUseError} when a running process holds it (this one included: a
+ *   second cluster on the same data dir would adopt the first one's jobs).
+ */
+export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  const file = join(dataDir, 'lock');
+  for (;;) {
+    try {
+      await writeFileAtomic(file, `${process.pid}\n`, { exclusive: true });
+      return () => rm(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+    if (Number.isInteger(pid) && pid > 0 && running(pid)) throw new BootstrapDataDirInUseError(dataDir, pid, file);
+    await rm(file, { force: true });
+  }
 }

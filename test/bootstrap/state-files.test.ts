@@ -2,7 +2,8 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadOrCreateClusterId, loadOrCreateControllerKey } from '../../src/bootstrap/state-files.js';
+import { spawn } from 'node:child_process';
+import { loadOrCreateClusterId, loadOrCreateControllerKey, lockDataDir } from '../../src/bootstrap/state-files.js';
 import { loadOrCreateHostKey } from '../../src/git/keys.js';
 
 let dir: string;
@@ -49,5 +50,18 @@ describe('the data dir state files', () => {
     expect(err).toMatchObject({ code: 'FLYNN_ERR_GIT_INVALID_HOST_KEY', detail: { file: join(dir, 'ssh_host_rsa_key') } });
     expect((err as Error).message).not.toContain('\n');
     expect(await readFile(join(dir, 'ssh_host_rsa_key'), 'utf8')).toBe(hostKey.slice(0, 200));
+  });
+
+  it('lets one cluster at a time hold the data dir, and takes over the lock of a process that is gone', async () => {
+    const release = await lockDataDir(dir);
+    await expect(lockDataDir(dir)).rejects.toMatchObject({ code: 'FLYNN_ERR_BOOTSTRAP_DATA_DIR_IN_USE', detail: { pid: process.pid, file: join(dir, 'lock') } });
+    await release();
+    // A lock left by a SIGKILLed process.
+    const dead = spawn('true');
+    await new Promise((r) => dead.once('exit', r));
+    await writeFile(join(dir, 'lock'), `${dead.pid}\n`);
+    const again = await lockDataDir(dir);
+    expect((await readFile(join(dir, 'lock'), 'utf8')).trim()).toBe(String(process.pid));
+    await again();
   });
 });
