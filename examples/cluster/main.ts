@@ -54,6 +54,9 @@ const name = ports.controller === PLATFORM_DEFAULTS.controllerPort ? 'local' : `
 const dataDir = values.ephemeral ? undefined : (values['data-dir'] ?? join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'flynn-ts', name));
 // Ephemeral data goes with the process, so its apps do too.
 const stopApps = values.ephemeral || values['stop-apps-on-exit'];
+if (dataDir !== undefined && ports.shelf === 0) {
+  console.error("flynn-ts: warning: --shelf-port 0 on a kept data dir: releases record the shelf's URL, so after a restart on another port their slugs are not found (use a fixed port, or --ephemeral)");
+}
 
 const logger = createConsoleLogger({ level: values.verbose ? 'debug' : 'warn' });
 let cluster: Cluster;
