@@ -4,6 +4,7 @@
 //
 // PM is npm, yarn or pnpm; LOCKFILE the app's lock file ('' for none); LOG the install's output.
 import { readFileSync } from 'node:fs';
+import { URL } from 'node:url';
 
 const [pm, lockfile, logFile] = process.argv.slice(2);
 const log = readFileSync(logFile, 'utf8');
@@ -42,7 +43,10 @@ function cause() {
   const scriptCommand = first(/npm (?:error|ERR!) command sh -c (.+)/);
   if (scriptPath && scriptCommand) {
     const name = scriptPath.split('/node_modules/').pop();
-    return `the install script of ${name} failed (${scriptCommand})${/gyp (?:ERR!|info)/.test(log) ? ': a native module did not compile with node-gyp' : ''}`;
+    const gyp = !/gyp (?:ERR!|info)/.test(log) ? ''
+      : /getNodeDir|nodejs\.org\/download/.test(log) ? ': node-gyp found no node headers on the stack and could not download them'
+        : ': a native module did not compile with node-gyp';
+    return `the install script of ${name} failed (${scriptCommand})${gyp}`;
   }
   return undefined;
 }
