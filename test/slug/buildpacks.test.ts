@@ -678,6 +678,14 @@ describe('nodejs: real apps with the npm registry', () => {
     expect(existsSync(path.join(kept.build, 'node_modules/uglify-js'))).toBe(true);
   });
 
+  it('folds npm\'s wall of "old lockfile" warnings into one line', async () => {
+    const { build, result } = await buildApp('npm-old-lockfile');
+    expect(result.stdout.split('\n').filter((l) => l.includes('old lockfile'))).toEqual([
+      "       npm warn old lockfile: package-lock.json was made by npm 6 or older, so npm fetches every package's metadata again; run npm install with a newer npm and commit the lock file",
+    ]);
+    expect(await answer(build)).toBe('Hello from npm-old-lockfile (ms: 2m, NODE_ENV=production)\n');
+  });
+
   it('honours the app\'s .npmrc', async () => {
     const build = await copyFixture('express-nolock');
     await writeFile(path.join(build, '.npmrc'), 'registry=http://127.0.0.1:9/\nfetch-retries=0\n');
@@ -692,16 +700,20 @@ describe('nodejs: real apps with the npm registry', () => {
     ['yarn-classic', 'add-dep', /^ ! {5}Build failed: yarn\.lock is out of sync with package\.json: run yarn install and commit yarn\.lock$/],
     ['yarn-berry', 'add-dep', /^ ! {5}Build failed: yarn\.lock is out of sync with package\.json \(yarn install --immutable would change it\): run yarn install and commit yarn\.lock$/],
     ['pnpm-app', 'add-dep', /^ ! {5}Build failed: pnpm-lock\.yaml is out of sync with package\.json.*: run pnpm install and commit pnpm-lock\.yaml$/],
+    ['yarn-classic', 'missing-dep', /^ ! {5}Build failed: the dependency flynn-ts-no-such-package-e404 is not in the npm registry: check its name in package\.json$/],
+    ['express-nolock', 'no-version', /^ ! {5}Build failed: no version of express@\^99\.0\.0 is in the npm registry: check its range in package\.json$/],
     ['pnpm-app', 'missing-dep', /^ ! {5}Build failed: the dependency flynn-ts-no-such-package-e404 is not in the npm registry \(404 from registry\.npmjs\.org\): check its name in package\.json$/],
   ])('%s (%s) fails with its cause in one line', async (app, change, line) => {
     const build = await copyFixture(app);
     const pkgFile = path.join(build, 'package.json');
     const pkg = JSON.parse(await readFile(pkgFile, 'utf8'));
     if (change === 'add-dep') pkg.dependencies = { ...pkg.dependencies, 'left-pad': '^1.3.0' };
+    // pnpm checks the lock file before the registry: without one, it asks the registry.
     if (change === 'missing-dep') {
       pkg.dependencies = { ...pkg.dependencies, 'flynn-ts-no-such-package-e404': '^1.0.0' };
-      await rm(path.join(build, 'pnpm-lock.yaml'));
+      await rm(path.join(build, 'pnpm-lock.yaml'), { force: true });
     }
+    if (change === 'no-version') pkg.dependencies = { ...pkg.dependencies, express: '^99.0.0' };
     await writeFile(pkgFile, JSON.stringify(pkg, null, 2));
     const result = await compileApp(build, await tempDir('cache'));
     expect(result.code).not.toBe(0);

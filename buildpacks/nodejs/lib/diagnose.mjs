@@ -33,11 +33,16 @@ function cause() {
   if (npm404) return `the dependency ${npm404} is not in the npm registry (E404): check its name in package.json`;
   const url404 = first(/(?:ERR_PNPM_FETCH_404|error An unexpected error occurred).*?(https?:\/\/[^\s":]+)(?::|\s).*(?:Not Found|Not found|404)/);
   if (url404) return `the dependency ${fromUrl(url404)} is not in the npm registry (404 from ${new URL(url404).host}): check its name in package.json`;
+  const yarn404 = first(/error Couldn't find package "(.+?)" on the "npm" registry/);
+  if (yarn404) return `the dependency ${yarn404} is not in the npm registry: check its name in package.json`;
   const berry404 = first(/YN0035:.*?(\S+@npm:\S+): (?:Package not found|The remote server failed)/);
   if (berry404) return `the dependency ${berry404.replace(/@npm:/, '@')} is not in the npm registry: check its name in package.json`;
   // A version range nothing in the registry satisfies.
   const noVersion = first(/No matching version found for (\S+?)\.?\s*$/m) ?? first(/ERR_PNPM_NO_MATCHING_VERSION\s+No matching version found for (\S+)/);
   if (noVersion) return `no version of ${noVersion} is in the npm registry: check its range in package.json`;
+  // A tarball that is not what the lock file pinned.
+  const corrupt = first(/npm warn tarball tarball data for (\S+?)@/);
+  if (/code EINTEGRITY/.test(log)) return `a package${corrupt ? `, ${corrupt},` : ''} does not match the integrity hash in ${lock} (EINTEGRITY): regenerate ${lock} with ${relock}`;
   // A dependency's install script (node-gyp for a native module) failed.
   const scriptPath = first(/npm (?:error|ERR!) path (\S+)/);
   const scriptCommand = first(/npm (?:error|ERR!) command sh -c (.+)/);
