@@ -422,6 +422,10 @@ describe('bin/release', () => {
     expect(await release('nodejs', app)).toEqual({ default_process_types: { web: 'node lib/main.js' } });
     await writeFile(path.join(app, 'package.json'), '{}');
     expect(await release('nodejs', app)).toEqual({ default_process_types: { web: 'node index.js' } });
+    // yarn 2+ Plug'n'Play: node resolves modules through .pnp.cjs.
+    await writeFile(path.join(app, '.pnp.cjs'), '');
+    expect(await release('nodejs', app)).toEqual({ default_process_types: { web: 'node -r ./.pnp.cjs index.js' } });
+    await rm(path.join(app, '.pnp.cjs'));
     await rm(path.join(app, 'index.js'));
     expect(await release('nodejs', app)).toEqual({ default_process_types: {} });
   });
