@@ -642,6 +642,24 @@ describe('nodejs: real apps with the npm registry', () => {
     expect(await answer(again)).toBe('Hello from yarn-berry (ms: 2m, NODE_ENV=production)\n');
   });
 
+  it('yarn 2+ with its release checked in (yarnPath) runs that release, not corepack', async () => {
+    const first = await buildApp('yarn-berry');
+    const build = await copyFixture('yarn-berry');
+    // The release corepack fetched for the first build, checked in as `yarn set version` would.
+    await mkdir(path.join(build, '.yarn/releases'), { recursive: true });
+    await cp(path.join(first.cache, 'nodejs/corepack/v1/yarn/4.12.0/yarn.js'), path.join(build, '.yarn/releases/yarn-4.12.0.cjs'));
+    await appendFile(path.join(build, '.yarnrc.yml'), 'yarnPath: .yarn/releases/yarn-4.12.0.cjs\n');
+    const pkgFile = path.join(build, 'package.json');
+    const { packageManager: _, ...pkg } = JSON.parse(await readFile(pkgFile, 'utf8'));
+    await writeFile(pkgFile, JSON.stringify(pkg, null, 2));
+    const cache = await tempDir('cache');
+    const result = await compileApp(build, cache);
+    expect(result.code, result.output).toBe(0);
+    expect(result.stdout).toContain('-----> Installing dependencies with yarn from .yarn/releases/yarn-4.12.0.cjs, berry');
+    expect(existsSync(path.join(cache, 'nodejs/corepack/v1'))).toBe(false);
+    expect(await answer(build)).toBe('Hello from yarn-berry (ms: 2m, NODE_ENV=production)\n');
+  });
+
   it('pnpm: pnpm install --frozen-lockfile, its store in the cache', async () => {
     const { build, cache, result } = await buildApp('pnpm-app');
     expect(result.stdout).toContain('-----> Installing dependencies with pnpm 10.28.1');
