@@ -673,6 +673,23 @@ describe('nodejs: real apps with the npm registry', () => {
     expect(await answer(build)).toBe('Hello from npm-workspaces (workspace greeter, ms: 2m, NODE_ENV=production)\n');
   });
 
+  it.each([
+    ['yarn@1.22.22', 'yarn 1 (workspaces in package.json)', {}],
+    ['pnpm@10.28.1', 'pnpm (pnpm-workspace.yaml)', { 'pnpm-workspace.yaml': 'packages:\n  - packages/*\n' }],
+  ])('%s workspaces: the npm-workspaces app without its npm lock file, installed by %s', async (manager, _what, files) => {
+    const build = await copyFixture('npm-workspaces');
+    await rm(path.join(build, 'package-lock.json'));
+    for (const [name, text] of Object.entries(files)) await writeFile(path.join(build, name), text);
+    const pkgFile = path.join(build, 'package.json');
+    const pkg = JSON.parse(await readFile(pkgFile, 'utf8'));
+    const greeter = manager.startsWith('pnpm') ? 'workspace:*' : '1.0.0';
+    await writeFile(pkgFile, JSON.stringify({ ...pkg, packageManager: manager, dependencies: { greeter } }, null, 2));
+    const result = await compileApp(build, await tempDir('cache'));
+    expect(result.code, result.output).toBe(0);
+    expect(result.stdout).toContain(`-----> Installing dependencies with ${manager.replace('@', ' ')}`);
+    expect(await answer(build)).toBe('Hello from npm-workspaces (workspace greeter, ms: 2m, NODE_ENV=production)\n');
+  });
+
   it('a native module compiles with node-gyp against the stack node\'s headers', async () => {
     const { build, result } = await buildApp('native-addon');
     expect(result.stdout).toContain('gyp info ok');
