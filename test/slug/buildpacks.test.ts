@@ -741,6 +741,7 @@ describe('nodejs: real apps with the npm registry', () => {
     ['pnpm-app', 'add-dep', /^ ! {5}Build failed: pnpm-lock\.yaml is out of sync with package\.json.*: run pnpm install and commit pnpm-lock\.yaml$/],
     ['yarn-classic', 'missing-dep', /^ ! {5}Build failed: the dependency flynn-ts-no-such-package-e404 is not in the npm registry: check its name in package\.json$/],
     ['express-nolock', 'no-version', /^ ! {5}Build failed: no version of express@\^99\.0\.0 is in the npm registry: check its range in package\.json$/],
+    ['pnpm-app', 'bad-hash', /^ ! {5}Build failed: corepack downloaded pnpm, but it is not what packageManager's hash pins \(Mismatch hashes\. Expected 0{40}, got [0-9a-f]{40}\): fix the hash in package\.json$/],
     ['pnpm-app', 'missing-dep', /^ ! {5}Build failed: the dependency flynn-ts-no-such-package-e404 is not in the npm registry \(404 from registry\.npmjs\.org\): check its name in package\.json$/],
   ])('%s (%s) fails with its cause in one line', async (app, change, line) => {
     const build = await copyFixture(app);
@@ -753,6 +754,7 @@ describe('nodejs: real apps with the npm registry', () => {
       await rm(path.join(build, 'pnpm-lock.yaml'), { force: true });
     }
     if (change === 'no-version') pkg.dependencies = { ...pkg.dependencies, express: '^99.0.0' };
+    if (change === 'bad-hash') pkg.packageManager = `${pkg.packageManager}+sha1.${'0'.repeat(40)}`;
     await writeFile(pkgFile, JSON.stringify(pkg, null, 2));
     const result = await compileApp(build, await tempDir('cache'));
     expect(result.code).not.toBe(0);

@@ -18,6 +18,14 @@ const first = (re) => re.exec(log)?.[1]?.trim();
 const fromUrl = (url) => decodeURIComponent(new URL(url).pathname.slice(1)).replace(/\/-\/.*$/, '');
 
 function cause() {
+  // corepack could not get the package manager.
+  const hashes = first(/Error: (Mismatch hashes\. .*)/);
+  if (hashes) return `corepack downloaded ${pm}, but it is not what packageManager's hash pins (${hashes}): fix the hash in package.json`;
+  const request = first(/Error when performing the request to (\S+?);/);
+  if (request) {
+    const reason = [...log.matchAll(/\[cause\]: (?:\w*Error: )?(.+)/g)].map((m) => m[1].trim()).pop();
+    return `corepack could not download ${pm} from ${request}${reason ? ` (${reason})` : ''}`;
+  }
   // The lock file does not match package.json.
   if (/can only install packages when your package\.json and package-lock\.json/.test(log)
     || /Your lockfile needs to be updated, but yarn was run with `--frozen-lockfile`/.test(log)

@@ -127,9 +127,10 @@ function packageManager(dir, pkg) {
     const berryDeclared = declared && Number.parseInt(declared.version, 10) >= 2;
     flavor = berryLock || berryDeclared || vendored || existsSync(path.join(dir, '.yarnrc.yml')) ? 'berry' : 'classic';
   }
-  // Without packageManager, the version is the one a lock file needs; corepack's defaults otherwise.
-  const version = declared?.version ?? (flavor === 'berry' && !vendored ? DEFAULT_BERRY : '');
-  return { name, flavor, version, lockfile: locks[0]?.[0] ?? '', vendored };
+  // corepack reads packageManager itself (and checks its hash). Without it, a berry yarn.lock
+  // needs yarn 2+ named explicitly; corepack's defaults do otherwise.
+  const pin = !declared && flavor === 'berry' && !vendored ? DEFAULT_BERRY : '';
+  return { name, flavor, version: declared?.version ?? pin, pin, lockfile: locks[0]?.[0] ?? '', vendored };
 }
 /** yarn 2+ for a berry yarn.lock without packageManager or yarnPath: corepack's own default for it. */
 const DEFAULT_BERRY = '4.12.0';
@@ -232,6 +233,7 @@ function facts(dir) {
     pm: pm.name,
     pm_flavor: pm.flavor,
     pm_version: pm.version,
+    pm_pin: pm.pin,
     lockfile: pm.lockfile,
     yarn_path: pm.vendored,
     npm_version: npmVersion,
