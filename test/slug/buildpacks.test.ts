@@ -595,6 +595,15 @@ describe('nodejs: real apps with the npm registry', () => {
     expect(await answer(build)).toMatch(/^Hello from express-lock \(express 4\.\d+\.\d+, NODE_ENV=production\)\n$/);
   });
 
+  it('express with a lock file under busybox sh with only busybox and node (the slim image) and FLYNN_NPM_CLI', async () => {
+    const build = await copyFixture('express-lock');
+    const result = await run([busybox, 'sh', path.join(PACKS, 'nodejs/bin/compile'), build, await tempDir('cache'), await envDir({})],
+      { env: { ...hostEnv(), PATH: imageBin, FLYNN_NPM_CLI: npmCli } });
+    expect(result.code, result.output).toBe(0);
+    expect(result.stdout).toContain('npm ci (from package-lock.json)');
+    expect(await answer(build)).toMatch(/^Hello from express-lock /);
+  });
+
   it('reinstalls when the lock file changes, and keeps no cache with NODE_MODULES_CACHE=false', async () => {
     const { cache } = await buildApp('express-lock');
     const build = await copyFixture('express-lock');
