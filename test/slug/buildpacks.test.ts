@@ -605,16 +605,16 @@ describe('nodejs: real apps with the npm registry', () => {
   });
 
   it('reinstalls when the lock file changes, and keeps no cache with NODE_MODULES_CACHE=false', async () => {
-    const { cache } = await buildApp('express-lock');
-    const build = await copyFixture('express-lock');
+    const { cache } = await buildApp('npm-workspaces');
+    const build = await copyFixture('npm-workspaces');
     const lockFile = path.join(build, 'package-lock.json');
-    await writeFile(lockFile, (await readFile(lockFile, 'utf8')).replace('"name": "express-lock"', '"name": "express-lock-renamed"'));
+    await writeFile(lockFile, (await readFile(lockFile, 'utf8')).replace('"name": "npm-workspaces"', '"name": "npm-workspaces-renamed"'));
     const changed = await compileApp(build, cache);
     expect(changed.code, changed.output).toBe(0);
     expect(changed.stdout).not.toContain('Restoring node_modules');
     expect(changed.stdout).toContain('npm ci (from package-lock.json)');
 
-    const off = await compileApp(await copyFixture('express-lock'), cache, { NODE_MODULES_CACHE: 'false' });
+    const off = await compileApp(await copyFixture('npm-workspaces'), cache, { NODE_MODULES_CACHE: 'false' });
     expect(off.code, off.output).toBe(0);
     expect(off.stdout).not.toContain('Restoring node_modules');
     expect(off.stdout).not.toContain('Caching node_modules');
