@@ -270,6 +270,11 @@ try {
   }
 } catch (err) {
   if (!(err instanceof AppError)) throw err;
-  console.error(err.message);
-  process.exit(2);
+  // For `facts`, the reason travels on stdout with the facts: stderr may carry node's own warnings.
+  if (command === 'facts') {
+    console.log(`facts_error=${shQuote(err.message)}`);
+  } else {
+    console.error(err.message);
+    process.exit(2);
+  }
 }
