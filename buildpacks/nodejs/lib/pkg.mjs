@@ -137,7 +137,7 @@ const DEFAULT_BERRY = '4.12.0';
 
 // --- the app's package.json files --------------------------------------------------------------
 
-/** Every package.json of the app (the root first, then workspaces), node_modules and dot dirs skipped. */
+/** Every package.json of the app (the root first), node_modules and dot directories skipped. */
 function packageFiles(dir) {
   const found = [];
   const walk = (rel, depth) => {
@@ -217,7 +217,9 @@ function facts(dir) {
   const pkg = readPackage(path.join(dir, 'package.json'));
   const pm = packageManager(dir, pkg);
   const files = packageFiles(dir);
-  const pkgs = files.map((f) => (f === 'package.json' ? pkg : readPackage(path.join(dir, f))));
+  // Workspace members count when the app declares workspaces; another package.json is just a file.
+  const workspaces = pkg.workspaces !== undefined || existsSync(path.join(dir, 'pnpm-workspace.yaml'));
+  const pkgs = workspaces ? files.map((f) => (f === 'package.json' ? pkg : readPackage(path.join(dir, f)))) : [pkg];
   const npmDir = npmPackageDir() ?? '';
   const npmVersion = npmDir ? field(readPackage(path.join(npmDir, 'package.json')), 'version') ?? '' : '';
   const range = field(pkg, 'engines.node') ?? '';
@@ -229,7 +231,7 @@ function facts(dir) {
     engines_rc: range ? satisfies(range, process.version) : 0,
     deps: pkgs.reduce((n, p) => n + count(p, 'dependencies', 'devDependencies', 'optionalDependencies'), 0),
     dev_deps: pkgs.reduce((n, p) => n + count(p, 'devDependencies'), 0),
-    workspaces: files.length > 1 || existsSync(path.join(dir, 'pnpm-workspace.yaml')) ? 1 : 0,
+    workspaces: workspaces ? 1 : 0,
     pm: pm.name,
     pm_flavor: pm.flavor,
     pm_version: pm.version,
