@@ -726,6 +726,33 @@ describe('nodejs: real apps with the npm registry', () => {
     expect(existsSync(path.join(kept.build, 'node_modules/uglify-js'))).toBe(true);
   });
 
+  it('runs Heroku\'s lifecycle in order with npm: heroku-prebuild, install, prebuild/build/postbuild, prune, heroku-cleanup', async () => {
+    const build = await copyFixture('devdeps-build');
+    const pkgFile = path.join(build, 'package.json');
+    const pkg = JSON.parse(await readFile(pkgFile, 'utf8'));
+    const mark = (name: string) => `echo "step ${name} NODE_ENV=$NODE_ENV"`;
+    pkg.scripts = {
+      ...pkg.scripts,
+      'heroku-prebuild': mark('heroku-prebuild'),
+      prebuild: mark('prebuild'),
+      postbuild: mark('postbuild'),
+      'heroku-cleanup': `${mark('heroku-cleanup')}; test ! -d node_modules/uglify-js && echo "step devDependencies gone"`,
+    };
+    await writeFile(pkgFile, JSON.stringify(pkg, null, 2));
+    const result = await compileApp(build, await tempDir('cache'));
+    expect(result.code, result.output).toBe(0);
+    const steps = result.stdout.split('\n').filter((l) => /^ {7}step |^-----> (Installing|Pruning)/.test(l)).map((l) => l.trim());
+    expect(steps).toEqual([
+      'step heroku-prebuild NODE_ENV=production',
+      expect.stringMatching(/^-----> Installing dependencies with npm/),
+      'step prebuild NODE_ENV=production',
+      'step postbuild NODE_ENV=production',
+      '-----> Pruning devDependencies',
+      'step heroku-cleanup NODE_ENV=production',
+      'step devDependencies gone',
+    ]);
+  });
+
   it('folds npm\'s wall of "old lockfile" warnings into one line', async () => {
     const { build, result } = await buildApp('npm-old-lockfile');
     expect(result.stdout.split('\n').filter((l) => l.includes('old lockfile'))).toEqual([
