@@ -770,7 +770,7 @@ describe('nodejs: real apps with the npm registry', () => {
   });
 
   it.each([
-    ['npm-out-of-sync', '', /^ ! {5}Build failed: package-lock\.json is out of sync with package\.json \((Missing|Invalid): .*ms.*\): run npm install and commit package-lock\.json$/],
+    ['npm-out-of-sync', '', /^ ! {5}Build failed: package-lock\.json is out of sync with package\.json \(Missing: left-pad@1\.3\.0 from lock file\): run npm install and commit package-lock\.json$/],
     ['npm-missing-dep', '', /^ ! {5}Build failed: the dependency flynn-ts-no-such-package-e404@\^1\.0\.0 is not in the npm registry \(E404\): check its name in package\.json$/],
     ['yarn-classic', 'add-dep', /^ ! {5}Build failed: yarn\.lock is out of sync with package\.json: run yarn install and commit yarn\.lock$/],
     ['yarn-berry', 'add-dep', /^ ! {5}Build failed: yarn\.lock is out of sync with package\.json \(yarn install --immutable would change it\): run yarn install and commit yarn\.lock$/],
