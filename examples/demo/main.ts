@@ -1,5 +1,5 @@
 /**
- * The talk's demo, unattended (`npm run demo`): start a cluster, create `node-demo`, `git push` it,
+ * The talk's demo, unattended (`npm run demo`): start a cluster, create `express-demo`, `git push` it,
  * curl it through the router, add a route, scale to 3 and show answers from 3 jobs, `ps`, `log`,
  * `run echo hi`, remove the route, stop everything. The `flynn` commands run through the real CLI
  * (`runCli`) against a throwaway config; `git push` is the real git client over SSH with a key
@@ -23,7 +23,7 @@ const exec = promisify(execFile);
 const cli = parseCli({
   name: 'demo',
   usage: 'npm run demo -- [flags]   (or: node --import tsx examples/demo/main.ts [flags])',
-  summary: 'The talk demo, unattended: start a cluster, create node-demo, git push it, curl it, add a route,\nscale to 3, ps, log, run, remove the route, stop everything.',
+  summary: 'The talk demo, unattended: start a cluster, create express-demo, git push it, curl it, add a route,\nscale to 3, ps, log, run, remove the route, stop everything.',
   flags: {
     runtime: { type: 'string', value: 'auto|docker|process', env: 'FLYNN_RUNTIME', default: 'auto', help: 'where jobs and builds run' },
     image: { type: 'string', value: 'IMAGE', env: 'FLYNN_IMAGE', help: 'image builds and jobs run in (default: the stack image when built, else the runtime image)' },
@@ -32,7 +32,7 @@ const cli = parseCli({
 });
 const values = { ...cli.values, runtime: cli.oneOf('runtime', ['auto', 'docker', 'process'] as const) };
 
-const APP = 'node-demo';
+const APP = 'express-demo';
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const say = (s: string) => console.log(`\n${bold(`### ${s}`)}`);
 
@@ -86,13 +86,15 @@ try {
   await writeFile(keyFile, key, { mode: 0o600 });
   await writeFile(`${keyFile}.pub`, `${publicKeyLine(key)}\n`);
 
-  say('the app: examples/demo uses the node-hello fixture, saying which job answers');
-  await cp(new URL('../../test/fixtures/apps/node-hello', import.meta.url), work, { recursive: true });
+  say('the app: examples/demo uses the express-lock fixture (express from the npm registry), saying which job answers');
+  await cp(new URL('../../test/fixtures/apps/express-lock', import.meta.url), work, { recursive: true });
   const server = await readFile(join(work, 'server.js'), 'utf8');
-  await writeFile(join(work, 'server.js'), server.replace('Hello from flynn-ts on port ${port}', 'Hello from flynn-ts, job ${process.env.FLYNN_JOB_ID}'));
+  const tagged = server.replace('NODE_ENV=${process.env.NODE_ENV})', 'NODE_ENV=${process.env.NODE_ENV}), job ${process.env.FLYNN_JOB_ID}');
+  if (tagged === server) throw new Error('examples/demo: the express-lock fixture no longer has the line the demo tags with the job id');
+  await writeFile(join(work, 'server.js'), tagged);
   await exec('git', ['init', '-q', '-b', 'main', work]);
   await exec('git', ['-C', work, 'add', '-A']);
-  await exec('git', ['-C', work, '-c', 'user.email=demo@flynn-ts', '-c', 'user.name=demo', 'commit', '-qm', 'node-demo']);
+  await exec('git', ['-C', work, '-c', 'user.email=demo@flynn-ts', '-c', 'user.name=demo', 'commit', '-qm', 'express-demo']);
 
   say('add the cluster to the CLI, add a key, create the app');
   await flynn('server-add', '-g', cluster.gitHost, '--git-fingerprint', cluster.gitFingerprint, 'demo', cluster.controllerUrl, cluster.key);
