@@ -10,6 +10,7 @@ import { BackendRegistry } from './backends.js';
 import { RouterErrorCodes, RouterInputError, RouterListenError } from './errors.js';
 import { createRequestHandler, createUpgradeHandler, InFlight, type ProxyContext } from './http-proxy.js';
 import type { RouteSource } from './route-source.js';
+import { OutlierDetector } from './outlier.js';
 import { HttpRouteTable } from './route-table.js';
 import { StickySigner } from './sticky.js';
 import { TcpListener } from './tcp-proxy.js';
@@ -47,10 +48,22 @@ export interface RouterOptions {
   keepAliveTimeoutMs?: number;
   /** Idle pooled connections per backend. Default {@link ROUTER_DEFAULTS}.maxIdleSocketsPerBackend. */
   maxIdleSocketsPerBackend?: number;
-  /** How long a refusing backend is avoided, in ms. Default {@link ROUTER_DEFAULTS}.refusedBackoffMs. */
-  refusedBackoffMs?: number;
   /** Backends tried per request. Default {@link ROUTER_DEFAULTS}.maxAttempts. */
   maxAttempts?: number;
+  /** Backend connect timeout, ms. Default {@link ROUTER_DEFAULTS}.connectTimeoutMs (5 s). Routes may override it (`timeouts.connectMs`). */
+  connectTimeoutMs?: number;
+  /** Wait for a response head once the request was sent, ms. Default {@link ROUTER_DEFAULTS}.responseHeadersTimeoutMs (60 s). */
+  responseHeadersTimeoutMs?: number;
+  /** Silence allowed in a streamed body, ms. Default {@link ROUTER_DEFAULTS}.idleTimeoutMs (60 s). */
+  idleTimeoutMs?: number;
+  /** Silence allowed on an upgraded connection, ms. Default {@link ROUTER_DEFAULTS}.websocketIdleTimeoutMs (10 min). */
+  websocketIdleTimeoutMs?: number;
+  /** Failures in a row that eject a backend. Default {@link ROUTER_DEFAULTS}.ejectAfterFailures (3). */
+  ejectAfterFailures?: number;
+  /** First ejection, ms (doubles per ejection). Default {@link ROUTER_DEFAULTS}.baseEjectionMs (1 s). */
+  baseEjectionMs?: number;
+  /** Longest ejection, ms. Default {@link ROUTER_DEFAULTS}.maxEjectionMs (30 s). */
+  maxEjectionMs?: number;
   /** Wait before re-opening a lost route or discovery watch, in ms. Default {@link ROUTER_DEFAULTS}.rewatchDelayMs. */
   rewatchDelayMs?: number;
   /** Longest wait for a new service's first backend list, in ms. Default {@link ROUTER_DEFAULTS}.backendsReadyTimeoutMs. */
@@ -84,6 +97,12 @@ function positiveInt(value: number | undefined, fallback: number, field: string)
   return v;
 }
 
+function timeoutMs(value: number | undefined, fallback: number, field: string): number {
+  const v = positiveInt(value, fallback, field);
+  if (v < 1) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, `invalid ${field} 0: expected a whole number of ms ≥ 1`, { field });
+  return v;
+}
+
 function checkListen(addr: ListenAddress | undefined, field: string): void {
   if (addr === undefined) return;
   if (typeof addr !== 'object' || typeof addr.host !== 'string' || addr.host === '' || !Number.isInteger(addr.port) || addr.port < 0 || addr.port > 65535) {
@@ -103,11 +122,20 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     drainTimeoutMs: positiveInt(options.drainTimeoutMs, ROUTER_DEFAULTS.drainTimeoutMs, 'drainTimeoutMs'),
     keepAliveTimeoutMs: positiveInt(options.keepAliveTimeoutMs, ROUTER_DEFAULTS.keepAliveTimeoutMs, 'keepAliveTimeoutMs'),
     maxIdleSocketsPerBackend: positiveInt(options.maxIdleSocketsPerBackend, ROUTER_DEFAULTS.maxIdleSocketsPerBackend, 'maxIdleSocketsPerBackend'),
-    refusedBackoffMs: positiveInt(options.refusedBackoffMs, ROUTER_DEFAULTS.refusedBackoffMs, 'refusedBackoffMs'),
+    ejectAfterFailures: Math.max(1, positiveInt(options.ejectAfterFailures, ROUTER_DEFAULTS.ejectAfterFailures, 'ejectAfterFailures')),
+    baseEjectionMs: positiveInt(options.baseEjectionMs, ROUTER_DEFAULTS.baseEjectionMs, 'baseEjectionMs'),
+    maxEjectionMs: positiveInt(options.maxEjectionMs, ROUTER_DEFAULTS.maxEjectionMs, 'maxEjectionMs'),
+    connectTimeoutMs: timeoutMs(options.connectTimeoutMs, ROUTER_DEFAULTS.connectTimeoutMs, 'connectTimeoutMs'),
     maxAttempts: Math.max(1, positiveInt(options.maxAttempts, ROUTER_DEFAULTS.maxAttempts, 'maxAttempts')),
     rewatchDelayMs: positiveInt(options.rewatchDelayMs, ROUTER_DEFAULTS.rewatchDelayMs, 'rewatchDelayMs'),
     backendsReadyTimeoutMs: positiveInt(options.backendsReadyTimeoutMs, ROUTER_DEFAULTS.backendsReadyTimeoutMs, 'backendsReadyTimeoutMs'),
     stickyCookie: options.stickyCookie ?? ROUTER_DEFAULTS.stickyCookie,
+    timeouts: Object.freeze({
+      connectMs: timeoutMs(options.connectTimeoutMs, ROUTER_DEFAULTS.connectTimeoutMs, 'connectTimeoutMs'),
+      responseHeadersMs: timeoutMs(options.responseHeadersTimeoutMs, ROUTER_DEFAULTS.responseHeadersTimeoutMs, 'responseHeadersTimeoutMs'),
+      idleMs: timeoutMs(options.idleTimeoutMs, ROUTER_DEFAULTS.idleTimeoutMs, 'idleTimeoutMs'),
+      websocketIdleMs: timeoutMs(options.websocketIdleTimeoutMs, ROUTER_DEFAULTS.websocketIdleTimeoutMs, 'websocketIdleTimeoutMs'),
+    }),
     tcpHost: options.tcp?.host ?? options.http.host,
   });
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(config.stickyCookie)) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, 'stickyCookie must be 1-64 letters, digits, _ or -', { field: 'stickyCookie' });
@@ -116,7 +144,8 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   const backends = new BackendRegistry({ discovery: options.discovery, logger, ...config });
   const table = new HttpRouteTable();
   const inFlight = new InFlight();
-  const ctx: ProxyContext = { table, backends, signer: new StickySigner(key), logger, inFlight, ...config };
+  const health = new OutlierDetector({ logger, ...config });
+  const ctx: ProxyContext = { table, backends, signer: new StickySigner(key), logger, inFlight, health, ...config };
   const current = new Map<string, Route>();
   const byKey = new Map<string, string>();
   const tcp = new Map<string, TcpListener>();
@@ -207,7 +236,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
         tcp.delete(old.id);
         await retire(listener);
       }
-      const listener = new TcpListener(route, config.tcpHost, backends, logger, config.maxAttempts);
+      const listener = new TcpListener(route, config.tcpHost, backends, logger, config.maxAttempts, health, config.connectTimeoutMs);
       try {
         await listener.listen();
         tcp.set(route.id, listener);
