@@ -7,6 +7,7 @@
  *   node --import tsx bench/router/failover.ts
  *   BENCH_DURATION=10s BENCH_KILL_AFTER_MS=3000 BENCH_BACKEND_DELAY_MS=5 node --import tsx bench/router/failover.ts
  *   BENCH_SIGNAL=SIGSTOP ...                                  # a frozen backend instead of a dead one
+ *   BENCH_SIGNAL=SIGSTOP BENCH_RESPONSE_HEADERS_TIMEOUT_MS=1000 ...  # with a short response-headers timeout
  *   BENCH_ROUTER_SRC=/path/to/other/src/router/index.ts ...   # measure another tree (e.g. main)
  *
  * The same file is also the backend processes (`--backend`).
@@ -56,7 +57,8 @@ async function main(): Promise<void> {
   const discovery = createDiscovery({ backend: 'memory' });
   for (const b of backends) await discovery.register({ service: 'failover-web', addr: b.addr, ttlMs: 3_600_000 });
   const routes = new MemoryRouteSource([{ id: 'failover', type: 'http', domain: HOST, service: 'failover-web' }]);
-  const router = await startRouter({ discovery, routes, http: { host: '127.0.0.1', port: 0 } });
+  const headersMs = process.env.BENCH_RESPONSE_HEADERS_TIMEOUT_MS;
+  const router = await startRouter({ discovery, routes, http: { host: '127.0.0.1', port: 0 }, ...(headersMs ? { responseHeadersTimeoutMs: Number(headersMs) } : {}) });
   const victim = backends[2] as { child: ChildProcess; addr: string };
   const wrk = spawn('wrk', ['-t2', '-c50', `-d${duration}`, '-H', `Host: ${HOST}`, router.http.url + '/'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';

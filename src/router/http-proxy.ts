@@ -87,7 +87,8 @@ function firstBackend(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, co
     const value = readCookie(cookie, ctx.stickyCookie);
     const addr = value === undefined ? undefined : ctx.signer.verify(route.id, value);
     const backend = addr === undefined ? undefined : pool.byAddr(addr);
-    if (backend) return { backend, pinned: true };
+    // An ejected backend loses its pinned clients as a dead one would (they get a new cookie).
+    if (backend && !backend.ejected) return { backend, pinned: true };
   }
   return { backend: pool.pick(), pinned: false };
 }
