@@ -22,6 +22,8 @@ import { loadOrCreateHostKey } from '../git/keys.js';
 import { startGitReceiver, type GitPlatform, type GitReceiver } from '../git/receiver.js';
 import { HostClient } from '../host/client.js';
 import { ensureRuntimeImage } from '../host/runtime-image.js';
+import { clusterCertificate } from '../router/certificate.js';
+import { RouterListenError } from '../router/errors.js';
 import { startRouter, type Router } from '../router/router.js';
 import { hostAgentConnector } from '../scheduler/host-agent-connector.js';
 import { startScheduler, type Scheduler } from '../scheduler/scheduler.js';
@@ -43,6 +45,8 @@ export const PLATFORM_DEFAULTS = Object.freeze({
   controllerPort: 8081,
   /** Router HTTP port. */
   routerPort: 8080,
+  /** Router HTTPS port. */
+  routerHttpsPort: 8443,
   /** Git (SSH) port. */
   gitPort: 2222,
   /** Shelf (blob store) port. */
@@ -72,8 +76,8 @@ export interface PlatformOptions {
   dataDir?: string;
   /** Address every service listens on. Default {@link PLATFORM_DEFAULTS}.host. */
   host?: string;
-  /** Ports (0 picks a free one). Defaults: controller 8081, router 8080, git 2222, shelf 8082. */
-  ports?: { controller?: number; router?: number; git?: number; shelf?: number };
+  /** Ports (0 picks a free one). Defaults: controller 8081, router 8080, routerHttps 8443 (0 when router is 0), git 2222, shelf 8082. */
+  ports?: { controller?: number; router?: number; routerHttps?: number; git?: number; shelf?: number };
   /** Where builds run. Default `auto`. */
   build?: ClusterRuntime;
   /** Start only once the scheduler leads with at least this many ready hosts. Default 0. */
@@ -106,6 +110,9 @@ export interface Platform extends AsyncDisposable {
   /** `http://host:port` of the router's HTTP listener. */
   readonly routerUrl: string;
   readonly routerPort: number;
+  /** `https://host:port` of the router's HTTPS listener (each route's certificate by SNI, else the cluster's self-signed one in `<dataDir>/router-tls`). */
+  readonly routerHttpsUrl: string;
+  readonly routerHttpsPort: number;
   /** `host:port` of the git receiver (`ssh://git@<gitHost>/<app>.git`). */
   readonly gitHost: string;
   /** SSH host key fingerprint of the git receiver (`SHA256:...`). */
@@ -128,7 +135,7 @@ export interface PlatformPlan {
   store?: Store;
   dataDir?: string;
   host: string;
-  ports: { controller: number; router: number; git: number; shelf: number };
+  ports: { controller: number; router: number; routerHttps: number; git: number; shelf: number };
   build: ClusterRuntime;
   readyHosts: number;
   readyTimeoutMs: number;
@@ -186,6 +193,8 @@ export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<
     ports: {
       controller: port(options.ports?.controller, PLATFORM_DEFAULTS.controllerPort, 'controller'),
       router: port(options.ports?.router, PLATFORM_DEFAULTS.routerPort, 'router'),
+      // A router on a free port gets its HTTPS listener on a free port too (tests, clusters side by side).
+      routerHttps: port(options.ports?.routerHttps, options.ports?.router === 0 ? 0 : PLATFORM_DEFAULTS.routerHttpsPort, 'routerHttps'),
       git: port(options.ports?.git, PLATFORM_DEFAULTS.gitPort, 'git'),
       shelf: port(options.ports?.shelf, PLATFORM_DEFAULTS.shelfPort, 'shelf'),
     },
@@ -234,7 +243,7 @@ function cannotListen(component: ListeningComponent, host: string, port: number,
  * listen is still checked as the component starts: a port taken in between fails the same way.
  */
 export async function checkPorts(host: string, ports: PlatformPlan['ports']): Promise<void> {
-  for (const component of ['shelf', 'router', 'git', 'controller'] as const) {
+  for (const component of ['shelf', 'router', 'routerHttps', 'git', 'controller'] as const) {
     const p = ports[component];
     if (p === 0) continue;
     const free = await portFree(host, p).catch((err: unknown) => {
@@ -308,7 +317,15 @@ export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'pr
     const jobs = new SchedulerJobRunner({ scheduler, discovery });
     closers.push(() => jobs.close());
 
-    const router: Router = await listening('router', host, ports.router, () => startRouter({ discovery, routes: new StoreRouteSource(store), http: { host, port: ports.router }, logger }));
+    // The cluster's default certificate is made once and kept with the data (docs/router.md).
+    const defaultCertificate = await clusterCertificate(join(dataDir, 'router-tls'), [`*.${domain}`, domain, 'localhost', host]);
+    const https = { host, port: ports.routerHttps };
+    const router: Router = await listening('router', host, ports.router, () =>
+      startRouter({ discovery, routes: new StoreRouteSource(store), http: { host, port: ports.router }, https, defaultCertificate, logger }).catch((err: unknown) => {
+        if (err instanceof RouterListenError && err.message.includes('for https')) throw new BootstrapPortInUseError('routerHttps', host, ports.routerHttps, { code: 'EADDRINUSE' });
+        throw err;
+      }),
+    );
     closers.push(() => router.close());
     const routerUrl = `http://${router.http.host}:${router.http.port}`;
     step('router', `${routerUrl} (apps at http://<app>.${domain}:${router.http.port})`);
@@ -360,6 +377,8 @@ export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'pr
       controllerUrl: controller.url,
       routerUrl,
       routerPort: router.http.port,
+      routerHttpsUrl: router.https?.url ?? '',
+      routerHttpsPort: router.https?.port ?? 0,
       gitHost: git.addr,
       gitFingerprint: git.fingerprint,
       shelfUrl: shelf.url,

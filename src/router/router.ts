@@ -2,20 +2,19 @@ import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { createSecureContext, type SecureContext } from 'node:tls';
 import { CloseGuard, settlesWithin, sleep, type Closable } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { Discovery } from '../discovery/discovery.js';
 import { BackendRegistry } from './backends.js';
+import { selfSignedCertificate, type CertificatePair } from './certificate.js';
 import { RouterErrorCodes, RouterInputError, RouterListenError } from './errors.js';
 import { createRequestHandler, createUpgradeHandler, InFlight, type ProxyContext } from './http-proxy.js';
 import type { RouteSource } from './route-source.js';
 import { OutlierDetector } from './outlier.js';
 import { HttpRouteTable } from './route-table.js';
 import { StickySigner } from './sticky.js';
-import { TcpListener } from './tcp-proxy.js';
-import { ROUTER_DEFAULTS, type Route, type RouteEvent } from './types.js';
-import { routeKey, validateRoute } from './validate.js';
+import { ROUTER_DEFAULTS, type Route } from './types.js';
+import { RouteApplier, secureContext } from './route-applier.js';
 
 export interface ListenAddress {
   /** Address to bind, e.g. `127.0.0.1` or `0.0.0.0`. */
@@ -31,8 +30,17 @@ export interface RouterOptions {
   routes: RouteSource;
   /** The plain HTTP listener. */
   http: ListenAddress;
-  /** The HTTPS listener; certificates come from the routes' `tls` and are chosen by SNI. */
+  /**
+   * The HTTPS listener (HTTP/1.1, and HTTP/2 by ALPN); each route's `tls` certificate is chosen by
+   * SNI, and every other name gets {@link defaultCertificate}.
+   */
   https?: ListenAddress;
+  /**
+   * Certificate served over HTTPS for names without a route certificate (and to clients that send
+   * no SNI). Default: a self-signed one for `localhost`, made at start by `openssl`
+   * ({@link selfSignedCertificate}); a cluster keeps one made once ({@link clusterCertificate}).
+   */
+  defaultCertificate?: CertificatePair;
   /** Address TCP route ports bind. Default: the HTTP host. */
   tcp?: { host: string };
   /**
@@ -146,17 +154,9 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   const inFlight = new InFlight();
   const health = new OutlierDetector({ logger, ...config });
   const ctx: ProxyContext = { table, backends, signer: new StickySigner(key), logger, inFlight, health, ...config };
-  const current = new Map<string, Route>();
-  const byKey = new Map<string, string>();
-  const tcp = new Map<string, TcpListener>();
-  /** Listeners of removed or replaced TCP routes whose connections are still open. */
-  const retired = new Set<TcpListener>();
-  const retire = async (listener: TcpListener | undefined) => {
-    if (!listener) return;
-    await listener.stop();
-    if (listener.open > 0) retired.add(listener);
-  };
-  const tls = new Map<string, SecureContext>();
+  const applier = new RouteApplier({ table, backends, health, logger, ...config });
+  const defaultPair = options.https ? (options.defaultCertificate ?? (await selfSignedCertificate(['localhost', '127.0.0.1']))) : undefined;
+  const defaultCertificate = defaultPair ? secureContext(defaultPair) : undefined;
 
   const httpServer = createHttpServer({ keepAliveTimeout: config.keepAliveTimeoutMs });
   let httpPort = options.http.port;
@@ -165,7 +165,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   let httpsServer: HttpsServer | undefined;
   let httpsPort = options.https?.port ?? 0;
   if (options.https) {
-    httpsServer = createHttpsServer({ keepAliveTimeout: config.keepAliveTimeoutMs, SNICallback: (name, cb) => cb(null, sniContext(tls, name)) });
+    httpsServer = createHttpsServer({ keepAliveTimeout: config.keepAliveTimeoutMs, ...defaultPair, SNICallback: (name, cb) => cb(null, applier.certificate(name) ?? defaultCertificate) });
     httpsServer.on('request', createRequestHandler(ctx, 'https', () => httpsPort));
     httpsServer.on('upgrade', createUpgradeHandler(ctx, 'https', () => httpsPort));
     httpsServer.on('tlsClientError', (err) => logger.debug('tls handshake failed', { error: err.message }));
@@ -178,90 +178,6 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     });
   }
 
-  const rebuildTls = () => {
-    tls.clear();
-    for (const route of table.routes()) {
-      if (!route.tls || tls.has(route.domain)) continue;
-      try {
-        tls.set(route.domain, createSecureContext({ cert: route.tls.cert, key: route.tls.key }));
-      } catch (err) {
-        logger.warn('route certificate rejected', { route: route.id, error: (err as Error).message });
-      }
-    }
-  };
-
-  const removeRoute = async (id: string): Promise<void> => {
-    const old = current.get(id);
-    if (!old) return;
-    current.delete(id);
-    byKey.delete(routeKey(old));
-    if (old.type === 'http') {
-      table.remove(id);
-      if (old.tls) rebuildTls();
-    } else {
-      const listener = tcp.get(id);
-      tcp.delete(id);
-      await retire(listener);
-    }
-    backends.release(old.service);
-  };
-
-  const setRoute = async (input: Route): Promise<void> => {
-    let route: Route;
-    try {
-      route = validateRoute(input);
-    } catch (err) {
-      logger.warn('ignoring invalid route', { id: (input as { id?: unknown }).id, error: (err as Error).message });
-      return;
-    }
-    const old = current.get(route.id);
-    if (old && JSON.stringify(old) === JSON.stringify(route)) return;
-    const key = routeKey(route);
-    const clash = byKey.get(key);
-    if (clash !== undefined && clash !== route.id) {
-      logger.warn('route replaces a conflicting one', { route: route.id, replaced: clash, key });
-      await removeRoute(clash);
-    }
-    backends.acquire(route.service);
-    if (route.type === 'http') {
-      if (old?.type === 'tcp') await removeRoute(old.id);
-      else if (old) byKey.delete(routeKey(old));
-      table.set(route);
-      if (route.tls || (old?.type === 'http' && old.tls)) rebuildTls();
-    } else {
-      if (old?.type === 'http') await removeRoute(old.id);
-      else if (old) {
-        byKey.delete(routeKey(old));
-        const listener = tcp.get(old.id);
-        tcp.delete(old.id);
-        await retire(listener);
-      }
-      const listener = new TcpListener(route, config.tcpHost, backends, logger, config.maxAttempts, health, config.connectTimeoutMs);
-      try {
-        await listener.listen();
-        tcp.set(route.id, listener);
-      } catch (err) {
-        logger.error('tcp route cannot listen', { route: route.id, error: (err as Error).message });
-      }
-    }
-    if (old) backends.release(old.service);
-    current.set(route.id, route);
-    byKey.set(key, route.id);
-  };
-
-  let applying: Promise<void> = Promise.resolve();
-  const apply = (event: RouteEvent): Promise<void> => {
-    applying = applying.then(async () => {
-      if (event.type === 'current') {
-        const keep = new Set(event.routes.map((r) => r.id));
-        for (const id of [...current.keys()]) if (!keep.has(id)) await removeRoute(id);
-        for (const route of event.routes) await setRoute(route);
-      } else if (event.type === 'set') await setRoute(event.route);
-      else if (event.type === 'remove') await removeRoute(event.id);
-    });
-    return applying;
-  };
-
   const stopWatch = new AbortController();
   let firstResolve!: () => void;
   const first = new Promise<void>((resolve) => (firstResolve = resolve));
@@ -269,7 +185,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     while (!stopWatch.signal.aborted) {
       try {
         for await (const event of options.routes.watch({ signal: stopWatch.signal })) {
-          await apply(event);
+          await applier.apply(event);
           if (event.type === 'current') firstResolve();
         }
         if (stopWatch.signal.aborted) return;
@@ -302,16 +218,15 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     inFlight.draining = true;
     const stopped = [httpServer, httpsServer].filter((s) => s !== undefined).map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     for (const s of [httpServer, httpsServer]) s?.closeIdleConnections();
-    await Promise.all([...tcp.values()].map((l) => l.stop()));
+    await applier.stopTcp();
     const tcpIdle = async () => {
-      while ([...tcp.values(), ...retired].some((l) => l.open > 0)) await sleep(50);
+      while (applier.tcpOpen()) await sleep(50);
     };
     await settlesWithin(Promise.all([inFlight.whenIdle(), tcpIdle()]), config.drainTimeoutMs);
     for (const s of [httpServer, httpsServer]) s?.closeAllConnections();
     for (const socket of inFlight.sockets) socket.destroy();
-    for (const l of [...tcp.values(), ...retired]) l.destroy();
     await Promise.all(stopped);
-    await applying;
+    await applier.close();
     backends.close();
     logger.info('router closed');
   };
@@ -333,35 +248,12 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   return {
     http: bound(options.http.host, httpPort, 'http'),
     https: options.https ? bound(options.https.host, httpsPort, 'https') : undefined,
-    routes: () => [...current.values()],
+    routes: () => [...applier.current.values()],
     inFlight: () => inFlight.count + inFlight.sockets.size,
-    settled: async () => {
-      // Let events already queued by the source reach the applier, then wait until it is quiet.
-      let seen: Promise<void>;
-      do {
-        seen = applying;
-        await new Promise((resolve) => setImmediate(resolve));
-        await seen;
-      } while (seen !== applying);
-    },
+    settled: () => applier.settled(),
     close: () => guard.close(shutdown),
     [Symbol.asyncDispose]() {
       return guard.close(shutdown);
     },
   };
 }
-
-/** The certificate for an SNI name: exact domain first, then the nearest wildcard. */
-function sniContext(contexts: Map<string, SecureContext>, servername: string): SecureContext | undefined {
-  const name = servername.toLowerCase();
-  const exact = contexts.get(name);
-  if (exact) return exact;
-  let dot = name.indexOf('.');
-  while (dot !== -1) {
-    const hit = contexts.get('*' + name.slice(dot));
-    if (hit) return hit;
-    dot = name.indexOf('.', dot + 1);
-  }
-  return undefined;
-}
-
