@@ -61,6 +61,8 @@ export type {
   Formation,
   HttpRoute,
   HttpRouteTls,
+  HttpRouteTlsView,
+  RouteView,
   Job,
   JobState,
   Key,
