@@ -22,6 +22,7 @@ const COALESCE_BYTES = 64 * 1024;
 export class BodylessExchange implements Dispatcher.DispatchHandler {
   private readonly failover: Failover;
   private readonly https: boolean;
+  private readonly h2: boolean;
   private readonly method: string;
   private backend: Backend | undefined;
   private pinned = false;
@@ -45,6 +46,7 @@ export class BodylessExchange implements Dispatcher.DispatchHandler {
   ) {
     this.https = (req.socket as { encrypted?: boolean }).encrypted === true;
     this.method = req.method ?? 'GET';
+    this.h2 = req.httpVersionMajor === 2;
     this.failover = new Failover(ctx, route, pool, IDEMPOTENT.has(this.method), (b, pinned) => this.send(b, pinned), (status, message) => reply(res, status, message));
     res.once('close', () => {
       if (res.writableFinished || this.done) return;
@@ -80,7 +82,7 @@ export class BodylessExchange implements Dispatcher.DispatchHandler {
     this.answered = true;
     this.resume = resume;
     this.failover.answered(backend);
-    this.res.writeHead(statusCode, clientHeaders(this.ctx, this.route, backend, this.pinned, rawHeaders ?? [], this.https));
+    this.res.writeHead(statusCode, clientHeaders(this.ctx, this.route, backend, this.pinned, rawHeaders ?? [], this.https, this.h2));
     return true;
   }
 

@@ -36,6 +36,7 @@ export function forwardRequest(req: IncomingMessage, proto: string, port: string
   const out: string[] = [];
   let host: string | undefined;
   let hostCount = 0;
+  let authority: string | undefined;
   let forwarded: string | undefined;
   let cookie: string | undefined;
   let hasBody = false;
@@ -48,6 +49,11 @@ export function forwardRequest(req: IncomingMessage, proto: string, port: string
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
+    if (name.charCodeAt(0) === 58) {
+      // HTTP/2 pseudo-headers (`:method`, `:path`...): only `:authority` goes on, as `Host`.
+      if (name === ':authority') authority = value;
+      continue;
+    }
     switch (name.length) {
       case 2:
         if (name.toLowerCase() === 'te') continue;
@@ -123,6 +129,11 @@ export function forwardRequest(req: IncomingMessage, proto: string, port: string
       }
     }
     out.push(name, value);
+  }
+  if (host === undefined && authority !== undefined) {
+    host = authority;
+    hostCount = 1;
+    out.push('host', authority);
   }
   const headers = connection !== undefined && !upgrade ? dropNamed(out, connection) : out;
   if (expect !== undefined && hasBody) headers.push('expect', expect);
@@ -206,7 +217,7 @@ export function requestId(): string {
 
 /**
  * Response headers for the client from a backend's raw headers (undici gives `Buffer`s):
- * hop-by-hop ones dropped, duplicates (e.g. `set-cookie`) kept as separate lines.
+ * hop-by-hop ones dropped (valid for HTTP/1.1 and HTTP/2 clients alike), duplicates (e.g. `set-cookie`) kept as separate lines.
  */
 export function responseHeaders(raw: ReadonlyArray<Buffer | string>): string[] {
   const out: string[] = [];
@@ -214,9 +225,10 @@ export function responseHeaders(raw: ReadonlyArray<Buffer | string>): string[] {
     const n = raw[i] as Buffer | string;
     const name = typeof n === 'string' ? n : n.toString('latin1');
     const len = name.length;
-    if (len === 2 || len === 7 || len === 10 || len === 16) {
+    if (len === 2 || len === 7 || len === 10 || len === 16 || len === 17) {
       const lower = name.toLowerCase();
-      if (lower === 'te' || lower === 'trailer' || lower === 'upgrade' || lower === 'connection' || lower === 'keep-alive' || lower === 'proxy-connection') continue;
+      // `transfer-encoding` too: node re-frames the body for HTTP/1.1 clients, and HTTP/2 forbids it.
+      if (lower === 'te' || lower === 'trailer' || lower === 'upgrade' || lower === 'connection' || lower === 'keep-alive' || lower === 'proxy-connection' || lower === 'transfer-encoding') continue;
     }
     const v = raw[i + 1] as Buffer | string;
     out.push(name, typeof v === 'string' ? v : v.toString('latin1'));

@@ -140,10 +140,11 @@ function optionsStar(req: IncomingMessage, res: ServerResponse): void {
 }
 
 /** Response headers for the client, with the sticky cookie and the drain `Connection: close` added. */
-export function clientHeaders(ctx: ProxyContext, route: HttpRoute, backend: Backend, pinned: boolean, raw: ReadonlyArray<Buffer | string>, https: boolean): string[] {
+export function clientHeaders(ctx: ProxyContext, route: HttpRoute, backend: Backend, pinned: boolean, raw: ReadonlyArray<Buffer | string>, https: boolean, h2: boolean): string[] {
   const out = responseHeaders(raw);
   if (route.sticky && !pinned) out.push('set-cookie', `${ctx.stickyCookie}=${ctx.signer.sign(route.id, backend.addr)}; Path=/; HttpOnly${https ? '; Secure' : ''}`);
-  if (ctx.inFlight.draining) out.push('connection', 'close');
+  // HTTP/2 has no `Connection` header: its sessions are closed with GOAWAY instead.
+  if (ctx.inFlight.draining && !h2) out.push('connection', 'close');
   return out;
 }
 

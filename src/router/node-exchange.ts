@@ -62,6 +62,7 @@ function backendRequest(req: IncomingMessage, backend: Backend, headers: string[
  */
 export function proxyWithBody(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, req: IncomingMessage, res: ServerResponse, headers: string[], t: Timeouts, first: { backend: Backend | undefined; pinned: boolean }): void {
   const https = (req.socket as { encrypted?: boolean }).encrypted === true;
+  const h2 = req.httpVersionMajor === 2;
   let current: ClientRequest | undefined;
   res.once('close', () => {
     if (!res.writableFinished) current?.destroy();
@@ -73,7 +74,10 @@ export function proxyWithBody(ctx: ProxyContext, route: HttpRoute, pool: Service
     current = preq;
     preq.once('response', (pres) => {
       failover.answered(backend);
-      res.writeHead(pres.statusCode ?? 502, pres.statusMessage, clientHeaders(ctx, route, backend, pinned, pres.rawHeaders, https));
+      const headers = clientHeaders(ctx, route, backend, pinned, pres.rawHeaders, https, h2);
+      // HTTP/2 has no reason phrase.
+      if (h2) res.writeHead(pres.statusCode ?? 502, headers);
+      else res.writeHead(pres.statusCode ?? 502, pres.statusMessage, headers);
       pres.pipe(res);
       pres.once('close', () => {
         release();

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { CloseGuard, settlesWithin, sleep, type Closable } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
@@ -10,6 +10,7 @@ import { selfSignedCertificate, type CertificatePair } from './certificate.js';
 import { RouterErrorCodes, RouterInputError, RouterListenError } from './errors.js';
 import { createRequestHandler, createUpgradeHandler, InFlight, type ProxyContext } from './http-proxy.js';
 import type { RouteSource } from './route-source.js';
+import { HttpsListener } from './https-listener.js';
 import { OutlierDetector } from './outlier.js';
 import { HttpRouteTable } from './route-table.js';
 import { StickySigner } from './sticky.js';
@@ -162,14 +163,20 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   let httpPort = options.http.port;
   httpServer.on('request', createRequestHandler(ctx, 'http', () => httpPort));
   httpServer.on('upgrade', createUpgradeHandler(ctx, 'http', () => httpPort));
-  let httpsServer: HttpsServer | undefined;
   let httpsPort = options.https?.port ?? 0;
-  if (options.https) {
-    httpsServer = createHttpsServer({ keepAliveTimeout: config.keepAliveTimeoutMs, ...defaultPair, SNICallback: (name, cb) => cb(null, applier.certificate(name) ?? defaultCertificate) });
-    httpsServer.on('request', createRequestHandler(ctx, 'https', () => httpsPort));
-    httpsServer.on('upgrade', createUpgradeHandler(ctx, 'https', () => httpsPort));
-    httpsServer.on('tlsClientError', (err) => logger.debug('tls handshake failed', { error: err.message }));
-  }
+  const https =
+    options.https && defaultPair && defaultCertificate
+      ? new HttpsListener({
+          defaultCertificate: defaultPair,
+          defaultContext: defaultCertificate,
+          certificate: (name) => applier.certificate(name),
+          keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+          logger,
+          onRequest: createRequestHandler(ctx, 'https', () => httpsPort),
+          onUpgrade: createUpgradeHandler(ctx, 'https', () => httpsPort),
+        })
+      : undefined;
+  const httpsServer = https?.server;
   // Unparseable requests get a 400 (when the socket can still take it), never a hang.
   for (const server of [httpServer, httpsServer]) {
     server?.on('clientError', (_err, socket) => {
@@ -202,7 +209,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     }
   };
 
-  const listen = (server: Server | HttpsServer, addr: ListenAddress, what: string) =>
+  const listen = (server: Server | Http2SecureServer, addr: ListenAddress, what: string) =>
     new Promise<number>((resolve, reject) => {
       const onError = (err: Error) => reject(new RouterListenError(`cannot listen for ${what} on ${addr.host}:${addr.port}: ${err.message}`, { cause: err }));
       server.once('error', onError);
@@ -217,13 +224,15 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     stopWatch.abort();
     inFlight.draining = true;
     const stopped = [httpServer, httpsServer].filter((s) => s !== undefined).map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
-    for (const s of [httpServer, httpsServer]) s?.closeIdleConnections();
+    httpServer.closeIdleConnections();
+    https?.closeIdle();
     await applier.stopTcp();
     const tcpIdle = async () => {
       while (applier.tcpOpen()) await sleep(50);
     };
     await settlesWithin(Promise.all([inFlight.whenIdle(), tcpIdle()]), config.drainTimeoutMs);
-    for (const s of [httpServer, httpsServer]) s?.closeAllConnections();
+    httpServer.closeAllConnections();
+    https?.closeAll();
     for (const socket of inFlight.sockets) socket.destroy();
     await Promise.all(stopped);
     await applier.close();
