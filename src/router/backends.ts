@@ -18,6 +18,8 @@ export class Backend {
   /** Ejections in a row (each doubles the next interval) and when the last one began (ms epoch). */
   ejections = 0;
   lastEjectedAt = 0;
+  /** The HTTP check of a route with `healthCheck` on this backend's service: probes use it instead of a TCP connect. */
+  check: { path: string; host: string; timeoutMs: number } | undefined;
   /** Gone from discovery: no new requests, in-flight ones finish. */
   removed = false;
   private pool: Agent | undefined;

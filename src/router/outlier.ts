@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { connect } from 'node:net';
 import type { Logger } from '../common/logger.js';
 import type { Backend } from './backends.js';
@@ -63,10 +64,15 @@ export class OutlierDetector {
     if (backend.ejected || backend.removed) return;
     backend.failures++;
     const now = kind === 'refused' || kind === 'connect-timeout' || kind === 'headers-timeout';
-    if (now || backend.failures >= this.options.ejectAfterFailures) this.eject(backend, kind);
+    if (now || backend.failures >= this.options.ejectAfterFailures) this.begin(backend, kind);
   }
 
-  private eject(backend: Backend, reason: string): void {
+  /** Take a backend out of rotation now (a failed active health check). */
+  eject(backend: Backend, reason: string): void {
+    if (!backend.ejected && !backend.removed) this.begin(backend, reason);
+  }
+
+  private begin(backend: Backend, reason: string): void {
     const { baseEjectionMs, maxEjectionMs } = this.options;
     const since = Date.now() - backend.lastEjectedAt;
     backend.ejections = since > maxEjectionMs ? 1 : backend.ejections + 1;
@@ -79,13 +85,27 @@ export class OutlierDetector {
 
   private async probe(backend: Backend): Promise<void> {
     if (backend.removed) return;
-    const ok = await tcpProbe(backend.host, backend.port, this.options.connectTimeoutMs);
+    const check = backend.check;
+    const ok = check ? await httpProbe(backend.host, backend.port, check.host, check.path, check.timeoutMs) : await tcpProbe(backend.host, backend.port, this.options.connectTimeoutMs);
     if (backend.removed) return;
-    if (!ok) return this.eject(backend, 'probe failed');
+    if (!ok) return this.begin(backend, 'probe failed');
     backend.ejected = false;
     backend.failures = 0;
     this.options.logger.info('backend back in rotation', { addr: backend.addr });
   }
+}
+
+/** True when `GET path` answers 2xx/3xx within `timeoutMs`. */
+export function httpProbe(host: string, port: number, hostHeader: string, path: string, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ host, port, path, headers: { host: hostHeader, 'user-agent': 'flynn-router-health-check' }, agent: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
+    });
+    req.once('timeout', () => req.destroy());
+    req.once('error', () => resolve(false));
+    req.end();
+  });
 }
 
 /** True when a TCP connection to host:port opens within `timeoutMs`. */

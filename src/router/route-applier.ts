@@ -1,6 +1,7 @@
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { Logger } from '../common/logger.js';
 import type { BackendRegistry } from './backends.js';
+import { ActiveHealthChecks } from './health-check.js';
 import type { CertificatePair } from './certificate.js';
 import type { OutlierDetector } from './outlier.js';
 import type { HttpRouteTable } from './route-table.js';
@@ -30,8 +31,11 @@ export class RouteApplier {
   private readonly retired = new Set<TcpListener>();
   private readonly certificates = new Map<string, SecureContext>();
   private applying: Promise<void> = Promise.resolve();
+  private readonly checks: ActiveHealthChecks;
 
-  constructor(private readonly o: RouteApplierOptions) {}
+  constructor(private readonly o: RouteApplierOptions) {
+    this.checks = new ActiveHealthChecks(o.backends, o.health);
+  }
 
   /** Queue an event; resolves once it (and every event before it) is applied. */
   apply(event: RouteEvent): Promise<void> {
@@ -85,6 +89,7 @@ export class RouteApplier {
   async close(): Promise<void> {
     for (const l of [...this.tcp.values(), ...this.retired]) l.destroy();
     await this.applying;
+    this.checks.close();
   }
 
   private rebuildCertificates(): void {
@@ -112,6 +117,7 @@ export class RouteApplier {
     this.byKey.delete(routeKey(old));
     if (old.type === 'http') {
       this.o.table.remove(id);
+      this.checks.remove(id);
       if (old.tls) this.rebuildCertificates();
     } else {
       const listener = this.tcp.get(id);
@@ -165,6 +171,7 @@ export class RouteApplier {
     if (old?.type === 'tcp') await this.removeRoute(old.id);
     else if (old) this.byKey.delete(routeKey(old));
     this.o.table.set(route);
+    this.checks.set(route);
     if (route.tls || (old?.type === 'http' && old.tls)) this.rebuildCertificates();
   }
 }

@@ -17,6 +17,21 @@ export interface HttpRoute {
   tls?: { cert: string; key: string };
   /** This route's timeouts, overriding the router's ({@link ROUTER_DEFAULTS}). */
   timeouts?: RouteTimeouts;
+  /** Active health checks of the service's backends, on top of passive ejection. */
+  healthCheck?: HealthCheck;
+}
+
+/**
+ * `GET <path>` with `Host: <domain>` to each backend every `intervalMs`: an answer other than
+ * 2xx/3xx within `timeoutMs` ejects the backend (as HAProxy's `option httpchk`), and its probes use
+ * the same request until one passes.
+ */
+export interface HealthCheck {
+  path: string;
+  /** Default 10 000 ms. */
+  intervalMs?: number;
+  /** Default 2 000 ms. */
+  timeoutMs?: number;
 }
 
 /** Timeouts of one proxied request, all in ms (whole numbers ≥ 1). */

@@ -1,6 +1,6 @@
 import { validateService } from '../discovery/validate.js';
 import { RouterErrorCodes as Codes, RouterInputError } from './errors.js';
-import type { HttpRoute, Route, RouteTimeouts, TcpRoute } from './types.js';
+import type { HealthCheck, HttpRoute, Route, RouteTimeouts, TcpRoute } from './types.js';
 
 const LABEL = '[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?';
 const DOMAIN_RE = new RegExp(`^(\\*\\.)?${LABEL}(\\.${LABEL})*$`);
@@ -46,6 +46,7 @@ export function validateRoute(input: unknown): Route {
   const route: HttpRoute = { id: r.id, type: 'http', domain, path: normalizePath(path), service };
   if (r.sticky) route.sticky = true;
   if (r.timeouts !== undefined) route.timeouts = validateTimeouts(r.id, r.timeouts);
+  if (r.healthCheck !== undefined) route.healthCheck = validateHealthCheck(r.id, r.healthCheck);
   if (r.tls !== undefined) {
     const tls = r.tls as Record<string, unknown> | null;
     if (typeof tls !== 'object' || tls === null || typeof tls.cert !== 'string' || typeof tls.key !== 'string' || !tls.cert.includes('-----BEGIN') || !tls.key.includes('-----BEGIN')) {
@@ -71,6 +72,19 @@ function validateTimeouts(id: string, input: unknown): RouteTimeouts {
     out[field] = v;
   }
   return Object.freeze(out);
+}
+
+function validateHealthCheck(id: string, input: unknown): HealthCheck {
+  const h = input as Record<string, unknown> | null;
+  if (typeof h !== 'object' || h === null || typeof h.path !== 'string' || !PATH_RE.test(h.path)) throw bad(`route ${id}: healthCheck must be { path, intervalMs?, timeoutMs? } with a path starting with /`, 'healthCheck');
+  const check: HealthCheck = { path: h.path };
+  for (const key of ['intervalMs', 'timeoutMs'] as const) {
+    const v = h[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 2_147_483_647) throw bad(`route ${id}: invalid healthCheck.${key} ${JSON.stringify(v)}: expected whole ms ≥ 1`, 'healthCheck');
+    check[key] = v;
+  }
+  return Object.freeze(check);
 }
 
 /** The key two routes must not share: `http host/path` or `tcp port`. */

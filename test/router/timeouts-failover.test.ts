@@ -181,6 +181,30 @@ describe('router: failover and ejection', () => {
     expect(resetting.accepted).toBe(1);
   });
 
+  it('takes a backend whose health check fails out of rotation, and back once it passes again', async () => {
+    let sick = true;
+    const checks: string[] = [];
+    const flaky = track(await startBackend('flaky', '127.0.0.2', (req, res) => {
+      if (req.url === '/health') {
+        checks.push(String(req.headers.host));
+        res.statusCode = sick ? 503 : 200;
+        return res.end();
+      }
+      res.end('flaky');
+    }));
+    const good = track(await startBackend('good', '127.0.0.3', (_req, res) => res.end('good')));
+    const rig = track(await startRig([route({ healthCheck: { path: '/health', intervalMs: 100 } })], { baseEjectionMs: 200 }));
+    await rig.register('app-web', flaky.addr);
+    await rig.register('app-web', good.addr);
+    await until(() => checks.length >= 2);
+    expect(checks[0]).toBe('app.example.com');
+    const bodies = new Set<string>();
+    for (let i = 0; i < 20; i++) bodies.add((await get(rig.router.http.url, 'app.example.com')).body);
+    expect([...bodies]).toEqual(['good']);
+    sick = false;
+    await until(async () => (await get(rig.router.http.url, 'app.example.com')).body === 'flaky', 5000);
+  });
+
   it('loses no GET when a backend process is SIGKILLed, and takes it back once it listens again', async () => {
     const good = track(await startBackend('good'));
     const child = spawn(process.execPath, ['-e', "require('http').createServer((q,s)=>s.end('child')).listen(0,'127.0.0.6',function(){console.log(this.address().port)})"], { stdio: ['ignore', 'pipe', 'inherit'] });
