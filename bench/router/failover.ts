@@ -8,6 +8,7 @@
  *   BENCH_DURATION=10s BENCH_KILL_AFTER_MS=3000 BENCH_BACKEND_DELAY_MS=5 node --import tsx bench/router/failover.ts
  *   BENCH_SIGNAL=SIGSTOP ...                                  # a frozen backend instead of a dead one
  *   BENCH_SIGNAL=SIGSTOP BENCH_RESPONSE_HEADERS_TIMEOUT_MS=1000 ...  # with a short response-headers timeout
+ *   BENCH_SIGNAL=SIGSTOP BENCH_HEALTH_CHECK_MS=500 ...        # with an active health check every 500 ms
  *   BENCH_ROUTER_SRC=/path/to/other/src/router/index.ts ...   # measure another tree (e.g. main)
  *
  * The same file is also the backend processes (`--backend`).
@@ -56,7 +57,10 @@ async function main(): Promise<void> {
   const backends = await Promise.all([startBackend(), startBackend(), startBackend()]);
   const discovery = createDiscovery({ backend: 'memory' });
   for (const b of backends) await discovery.register({ service: 'failover-web', addr: b.addr, ttlMs: 3_600_000 });
-  const routes = new MemoryRouteSource([{ id: 'failover', type: 'http', domain: HOST, service: 'failover-web' }]);
+  // BENCH_HEALTH_CHECK_MS=N: an active health check (GET /) every N ms, timing out after N ms.
+  const checkMs = Number(process.env.BENCH_HEALTH_CHECK_MS ?? 0);
+  const healthCheck = checkMs > 0 ? { healthCheck: { path: '/', intervalMs: checkMs, timeoutMs: checkMs } } : {};
+  const routes = new MemoryRouteSource([{ id: 'failover', type: 'http', domain: HOST, service: 'failover-web', ...healthCheck }]);
   const headersMs = process.env.BENCH_RESPONSE_HEADERS_TIMEOUT_MS;
   const router = await startRouter({ discovery, routes, http: { host: '127.0.0.1', port: 0 }, ...(headersMs ? { responseHeadersTimeoutMs: Number(headersMs) } : {}) });
   const victim = backends[2] as { child: ChildProcess; addr: string };
