@@ -3,7 +3,7 @@
  * runtimes: 20 jobs each, one at a time, through a real agent and its HTTP API on 127.0.0.6.
  * Prints median, p90, min and max per runtime and the docker/process ratio. No asserts.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,8 +37,9 @@ function figures(samples: number[]): Figures {
 
 async function measure(runtime: Runtime): Promise<Figures> {
   const discovery = new MemoryDiscovery();
-  const host = await startHostAgent({ id: `bench-${runtime.name}-${run}`, advertiseAddr: ADDR, discovery, runtime, stopGraceMs: 2000 });
-  const client = new HostClient(host.url);
+  const key = randomBytes(16).toString('hex');
+  const host = await startHostAgent({ id: `bench-${runtime.name}-${run}`, advertiseAddr: ADDR, discovery, runtime, stopGraceMs: 2000, key });
+  const client = new HostClient({ url: host.url, key });
   const samples: number[] = [];
   try {
     for (let i = 0; i < JOBS; i++) {

@@ -4,6 +4,7 @@
  */
 import { bootstrap, type BootstrapHandle, type BootstrapManifest, type ListeningComponent } from '../../src/bootstrap/index.js';
 import { createConsoleLogger, type Logger } from '../../src/common/logger.js';
+import { proxyEnv } from '../shared/build-env.js';
 import { startFailure } from '../shared/cli-args.js';
 
 export interface RunOptions {
@@ -35,7 +36,8 @@ export async function runBootstrap(manifest: BootstrapManifest, options: RunOpti
   try {
     // In JSON the `ready` step is the last line, with the URLs (below).
     let readyMessage = '';
-    platform = await bootstrap(manifest, { logger, onStep: (s) => (options.json && s.step === 'ready' ? (readyMessage = s.message) : say(s.step, s.message)) });
+    // This process's HTTP(S)_PROXY/NO_PROXY reach the builds; the manifest's buildEnv wins.
+    platform = await bootstrap({ ...manifest, buildEnv: { ...proxyEnv(), ...manifest.buildEnv } }, { logger, onStep: (s) => (options.json && s.step === 'ready' ? (readyMessage = s.message) : say(s.step, s.message)) });
     if (options.json) console.log(JSON.stringify({ step: 'ready', message: readyMessage, ...urlsOf(platform) }));
   } catch (err) {
     // bootstrap has closed whatever it had started.
@@ -52,6 +54,7 @@ flynn-ts layer 1 up on ${platform.hostIds.length} host(s): ${platform.hostIds.jo
   router      ${platform.routerUrl}   (apps at http://<app>.${platform.domain}:${platform.routerPort})
   git         ssh://git@${platform.gitHost}   host key ${platform.gitFingerprint}
   shelf       ${platform.shelfUrl}   (the hosts download slugs from it)
+  host key    FLYNN_HOST_KEY=${options.showKey ? platform.hostAgentKey : '$(npm run -s host-key)'} for examples/host/main.ts on every host
 
   ${serverAdd}
 `);

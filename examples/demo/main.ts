@@ -5,7 +5,7 @@
  * (`runCli`) against a throwaway config; `git push` is the real git client over SSH with a key
  * made for the demo.
  *
- *   npx tsx examples/demo/main.ts [--runtime auto|docker|process] [--keep]
+ *   npx tsx examples/demo/main.ts [--runtime auto|docker|process] [--image IMAGE] [--keep]
  */
 import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { startCluster } from '../../src/bootstrap/index.js';
 import { runCli } from '../../src/cli/index.js';
 import { generatePrivateKey, publicKeyLine } from '../../src/git/index.js';
+import { proxyEnv } from '../shared/build-env.js';
 import { parseCli } from '../shared/cli-args.js';
 
 const exec = promisify(execFile);
@@ -25,6 +26,7 @@ const cli = parseCli({
   summary: 'The talk demo, unattended: start a cluster, create node-demo, git push it, curl it, add a route,\nscale to 3, ps, log, run, remove the route, stop everything.',
   flags: {
     runtime: { type: 'string', value: 'auto|docker|process', env: 'FLYNN_RUNTIME', default: 'auto', help: 'where jobs and builds run' },
+    image: { type: 'string', value: 'IMAGE', env: 'FLYNN_IMAGE', help: 'image builds and jobs run in (default: the stack image when built, else the runtime image)' },
     keep: { type: 'boolean', help: 'leave the cluster running at the end (Ctrl-C stops it)' },
   },
 });
@@ -52,10 +54,12 @@ const dir = await mkdtemp(join(tmpdir(), 'flynn-ts-demo-'));
 say('starting a one-process cluster');
 const cluster = await startCluster({
   runtime: values.runtime,
+  buildEnv: proxyEnv(),
+  ...(values.image ? { image: values.image } : {}),
   ports: { controller: 0, router: 0, git: 0, shelf: 0 },
   onProgress: (line) => console.log(`-----> ${line}`),
 });
-console.log(`cluster up: ${cluster.runtime} runtime, controller ${cluster.controllerUrl}, router ${cluster.routerUrl}, git ${cluster.gitHost}`);
+console.log(`cluster up: ${cluster.runtime} runtime${cluster.image ? ` on ${cluster.image}` : ''}, STACK=${cluster.stack ?? '-'}, controller ${cluster.controllerUrl}, router ${cluster.routerUrl}, git ${cluster.gitHost}`);
 
 const work = join(dir, APP);
 const keyFile = join(dir, 'id_rsa');

@@ -5,7 +5,9 @@
  *   npm run discoverd -- --backend etcd --etcd http://127.0.0.1:2379 --listen 127.0.0.1:1111
  *
  * Flags win over env (`--help` lists every flag, its env twin and default). Stops cleanly on
- * SIGINT/SIGTERM.
+ * SIGINT/SIGTERM. Every request needs the discovery key, `DISCOVERD_KEY` (a cluster's is
+ * `CONTROLLER_KEY=... npm run -s host-key -- --component discovery`, which bootstrap sends when its
+ * manifest names a discovery server); `--insecure-no-auth` serves without one.
  */
 import { createConsoleLogger } from '../../src/common/logger.js';
 import { createDiscovery, type DiscoveryConfig } from '../../src/discovery/create.js';
@@ -22,11 +24,16 @@ const cli = parseCli({
     prefix: { type: 'string', value: 'PREFIX', env: 'DISCOVERD_PREFIX', help: 'etcd key prefix (default /flynn-ts)' },
     listen: { type: 'string', value: 'HOST:PORT', env: 'DISCOVERD_LISTEN', default: '127.0.0.1:1111', help: 'HTTP listen address' },
     'log-level': { type: 'string', value: 'debug|info|warn|error', env: 'LOG_LEVEL', default: 'info', help: 'log level' },
+    'insecure-no-auth': { type: 'boolean', help: 'serve without a key: anyone reaching it can register a fake host agent' },
   },
+  notes: 'environment without a flag:\n  DISCOVERD_KEY    the key every request needs (required unless --insecure-no-auth)',
 });
 const { values } = cli;
 const logger = createConsoleLogger({ level: cli.oneOf('log-level', ['debug', 'info', 'warn', 'error'] as const) });
 const backend = cli.oneOf('backend', ['memory', 'etcd'] as const);
+const key = process.env.DISCOVERD_KEY || undefined;
+if (!key && !values['insecure-no-auth']) cli.fail('set DISCOVERD_KEY to the discovery key, or pass --insecure-no-auth');
+if (key && values['insecure-no-auth']) cli.fail('give either DISCOVERD_KEY or --insecure-no-auth, not both');
 const match = /^(.+):(\d{1,5})$/.exec(values.listen);
 if (!match) cli.fail(`--listen expects HOST:PORT, got ${values.listen}`);
 const [, host, port] = match as unknown as [string, string, string];
@@ -41,7 +48,8 @@ if (backend === 'etcd') {
 
 try {
   const discovery = createDiscovery(config, { logger });
-  const server = await startDiscoveryServer({ discovery, host, port: Number(port), logger });
+  const server = await startDiscoveryServer({ discovery, host, port: Number(port), logger, ...(key ? { key } : {}) });
+  if (!key) logger.warn('no authentication (--insecure-no-auth): anyone who reaches discoverd can register a fake host agent');
   logger.info('discoverd ready', { backend, url: server.url });
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -5,7 +5,11 @@
  *     [--runtime docker|process] [--image flynn-ts/runtime:latest] [--tags disk=ssd,zone=a]
  *     [--memory 4294967296] [--discovery memory|etcd] [--etcd-endpoints http://127.0.0.1:2379]
  *     [--etcd-prefix /flynn-ts] [--registration-ttl 10000] [--container-labels k=v,...]
- *     [--log-level info] [--json-logs]
+ *     [--log-level info] [--json-logs] [--insecure-no-auth]
+ *
+ * The API needs the host key: `FLYNN_HOST_KEY` (better than `--key`, which shows in `ps`), the
+ * `hostAgentKey` that `npm start`/`npm run bootstrap` print (derived from the cluster key: see
+ * docs/security.md). Without one the agent refuses to start, unless `--insecure-no-auth`.
  *
  * Every flag has an environment twin (`--help` lists them: FLYNN_HOST_ID, FLYNN_ADVERTISE_ADDR,
  * FLYNN_HOST_LISTEN, FLYNN_RUNTIME, ..., ETCD_ENDPOINTS, FLYNN_ETCD_PREFIX). SIGINT/SIGTERM close the agent (docker jobs keep running and are adopted by
@@ -37,6 +41,8 @@ const cli = parseCli({
     'container-labels': { type: 'string', value: 'k=v,...', env: 'FLYNN_CONTAINER_LABELS', default: '', help: 'extra labels on every container' },
     'log-level': { type: 'string', value: 'debug|info|warn|error', env: 'FLYNN_LOG_LEVEL', default: 'info', help: 'log level' },
     'json-logs': { type: 'boolean', help: 'logs as JSON lines' },
+    key: { type: 'string', value: 'KEY', env: 'FLYNN_HOST_KEY', help: 'the host key the API requires (prefer the env: a flag shows in ps)' },
+    'insecure-no-auth': { type: 'boolean', help: 'serve the API without a key: anyone reaching it runs commands as this user' },
   },
 });
 const { values } = cli;
@@ -65,6 +71,8 @@ if (values.listen) {
   if (!m) fail(`--listen wants host:port; got ${JSON.stringify(values.listen)}`);
   listen = { host: m[1] as string, port: Number(m[2]) };
 }
+if (!values.key && !values['insecure-no-auth']) fail('set FLYNN_HOST_KEY (or --key) to the host key the bootstrap printed, or pass --insecure-no-auth');
+if (values.key && values['insecure-no-auth']) fail('give either a key or --insecure-no-auth, not both');
 if (values.discovery !== 'memory' && values.discovery !== 'etcd') fail(`--discovery must be memory or etcd; got ${values.discovery}`);
 if (values.runtime !== 'docker' && values.runtime !== 'process') fail(`--runtime must be docker or process; got ${values.runtime}`);
 const memoryBytes = values.memory === undefined ? undefined : Number(values.memory);
@@ -93,10 +101,12 @@ try {
     runtime,
     tags,
     logger,
+    ...(values.key ? { key: values.key } : { insecureNoAuth: true }),
     ...(listen ? { listen } : {}),
     ...(memoryBytes !== undefined ? { capacity: { memoryBytes } } : {}),
     ...(ttlMs !== undefined ? { registrationTtlMs: ttlMs } : {}),
   });
+  if (!values.key) logger.warn('the host API has no authentication (--insecure-no-auth): anyone who reaches it can run commands on this host');
   logger.info('host agent up', { id: values.id, api: host.url, runtime: runtime.name, advertiseAddr: values['advertise-addr'] });
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -1,36 +1,49 @@
 /**
- * Build the flynn-ts runtime image locally, with no registry and no network.
+ * Build the flynn-ts images locally, with no registry: the slim runtime image (node + busybox, no
+ * network needed) and the stack image (a Debian root filesystem made by mmdebstrap from this
+ * machine's apt sources, with the host's node, npm and corepack).
  *
- *   tsx examples/images/main.ts build [--name NAME] [--force]
+ *   tsx examples/images/main.ts build [--only runtime|stack [--name NAME]] [--force]
  *
- * Without --force an image already present under NAME is kept. Progress goes to stderr, the
- * result (`name id size time`) to stdout.
+ * Without --force an image already present under its versioned name is kept. Progress goes to
+ * stderr, one result line per image (`name id size time`) to stdout.
  */
 import { FlynnError } from '../../src/common/errors.js';
 import { createConsoleLogger } from '../../src/common/logger.js';
-import { buildRuntimeImage, ensureRuntimeImage, RUNTIME_IMAGE_DEFAULTS } from '../../src/host/runtime-image.js';
+import { buildRuntimeImage, ensureRuntimeImage } from '../../src/host/runtime-image.js';
+import { buildStackImage, ensureStackImage } from '../../src/host/stack-image.js';
 import { parseCli } from '../shared/cli-args.js';
 
-async function main(): Promise<void> {
-  const cli = parseCli({
-    name: 'images',
-    usage: 'npm run images -- [flags]   (or: node --import tsx examples/images/main.ts build [flags])',
-    summary: 'Build the flynn-ts runtime image locally (node + busybox), with no registry and no network.',
-    positionals: true,
-    flags: {
-      name: { type: 'string', value: 'NAME', default: RUNTIME_IMAGE_DEFAULTS.name, help: 'image name' },
-      force: { type: 'boolean', help: 'build even when an image is already there under NAME' },
-    },
-  });
-  const { positionals, values } = cli;
-  if (positionals.length !== 1 || positionals[0] !== 'build') cli.fail(`the only command is build, got ${JSON.stringify(positionals.join(' '))}`);
+const cli = parseCli({
+  name: 'images',
+  usage: 'npm run images -- [flags]   (or: node --import tsx examples/images/main.ts build [flags])',
+  summary: 'Build the flynn-ts images locally: the runtime image (node + busybox) and the stack image\n(Debian made by mmdebstrap from this machine\'s apt sources, with node/npm/corepack).',
+  positionals: true,
+  flags: {
+    only: { type: 'string', value: 'runtime|stack', help: 'build only this image (default: both, runtime first)' },
+    name: { type: 'string', value: 'NAME', help: 'image name (with --only; default: <repo>:<version>-<recipe hash>, <repo>:latest tagged too)' },
+    force: { type: 'boolean', help: 'build even when an image is already there under its name' },
+  },
+});
+const { positionals, values } = cli;
+if (positionals.length !== 1 || positionals[0] !== 'build') cli.fail(`the only command is build, got ${JSON.stringify(positionals.join(' '))}`);
+const only = values.only === undefined ? undefined : cli.oneOf('only', ['runtime', 'stack'] as const);
+if (values.name !== undefined && only === undefined) cli.fail('--name needs --only runtime or --only stack');
 
-  const log = createConsoleLogger({}, { component: 'images' });
-  const opts = { name: values.name, onProgress: (line: string) => log.info(line) };
-  const started = performance.now();
-  const image = values.force ? await buildRuntimeImage(opts) : await ensureRuntimeImage(opts);
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  console.log(`${image.name} ${image.id} ${(image.sizeBytes / 1e6).toFixed(1)}MB ${seconds}s`);
+const images = {
+  runtime: { build: buildRuntimeImage, ensure: ensureRuntimeImage },
+  stack: { build: buildStackImage, ensure: ensureStackImage },
+};
+
+async function main(): Promise<void> {
+  for (const which of only ? [only] : (['runtime', 'stack'] as const)) {
+    const log = createConsoleLogger({}, { component: `images ${which}` });
+    const opts = { onProgress: (line: string) => log.info(line), ...(values.name === undefined ? {} : { name: values.name }) };
+    const started = performance.now();
+    const image = values.force ? await images[which].build(opts) : await images[which].ensure(opts);
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    console.log(`${image.name} ${image.id} ${(image.sizeBytes / 1e6).toFixed(1)}MB ${seconds}s`);
+  }
 }
 
 main().catch((err: unknown) => {

@@ -4,6 +4,7 @@
  * then shelf, scheduler, router, git receiver and controller.
  */
 import { UnavailableError } from '../common/errors.js';
+import { componentKey } from '../common/http/key-auth.js';
 import { settlesWithin } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
@@ -48,8 +49,9 @@ function describeDiscovery(d: ManifestDiscovery): string {
   return d.backend === 'etcd' ? `etcd at ${d.endpoints.join(',')} (prefix ${d.prefix ?? BOOTSTRAP_DEFAULTS.etcdPrefix})` : `discoverd at ${d.url}`;
 }
 
-function discoveryConfig(d: ManifestDiscovery): DiscoveryConfig {
-  return d.backend === 'etcd' ? { backend: 'etcd', endpoints: d.endpoints, prefix: d.prefix ?? BOOTSTRAP_DEFAULTS.etcdPrefix } : { backend: 'http', url: d.url };
+/** The discovery to use; a discovery server is sent the discovery key derived from the cluster key. */
+function discoveryConfig(d: ManifestDiscovery, clusterKey: string): DiscoveryConfig {
+  return d.backend === 'etcd' ? { backend: 'etcd', endpoints: d.endpoints, prefix: d.prefix ?? BOOTSTRAP_DEFAULTS.etcdPrefix } : { backend: 'http', url: d.url, key: componentKey(clusterKey, 'discovery') };
 }
 
 /** Resolve with `work`, or reject after `ms` with `onTimeout()`. */
@@ -112,6 +114,9 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
     host: m.listen ?? '127.0.0.1',
     ports: { controller: m.controller?.port, router: m.router?.port, git: m.git?.port, shelf: m.shelf?.port },
     build: m.build ?? 'auto',
+    ...(m.image === undefined ? {} : { image: m.image }),
+    ...(m.buildNetwork === undefined ? {} : { buildNetwork: m.buildNetwork }),
+    ...(m.buildEnv === undefined ? {} : { buildEnv: m.buildEnv }),
     readyHosts: min,
     readyTimeoutMs: waitMs,
     labels: m.labels ?? {},
@@ -127,7 +132,7 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
   try {
     // 1. discovery answers (a bounded wait: an unreachable etcd must not hang the start).
     const where = describeDiscovery(m.discovery);
-    const discovery = createDiscovery(discoveryConfig(m.discovery), { logger });
+    const discovery = createDiscovery(discoveryConfig(m.discovery, plan.key), { logger });
     closers.push(() => discovery.close());
     const timeoutMs = m.discovery.timeoutMs ?? BOOTSTRAP_DEFAULTS.discoveryTimeoutMs;
     const unavailable = (why: string, cause?: unknown) =>
@@ -163,7 +168,7 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
     }
 
     // 4. layer 1.
-    const runtime = await chooseRuntime(plan.build, plan.onProgress);
+    const runtime = await chooseRuntime(plan.build, plan.onProgress, plan.image);
     const platform = await launchPlatform({ ...plan, discovery, store }, runtime);
     closers.push(() => platform.close());
     step('ready', `controller ${platform.controllerUrl}, router ${platform.routerUrl}, git ${platform.gitHost}`);

@@ -15,8 +15,8 @@
  */
 export { startCluster, CLUSTER_DEFAULTS } from './cluster.js';
 export type { Cluster, ClusterOptions } from './cluster.js';
-export { startPlatform, PLATFORM_DEFAULTS } from './platform.js';
-export type { Platform, PlatformOptions, ClusterRuntime, BootstrapStep } from './platform.js';
+export { startPlatform, PLATFORM_DEFAULTS, BUILD_NETWORKS } from './platform.js';
+export type { Platform, PlatformOptions, ClusterRuntime, BuildNetwork, BootstrapStep, RuntimeChoice } from './platform.js';
 export { createTestCluster, TEST_CLUSTER_DEFAULTS } from './test-cluster.js';
 export type { TestCluster, TestClusterOptions } from './test-cluster.js';
 export { StoreFormationSource, STORE_FORMATION_DEFAULTS, toSchedulerFormation, webService } from './formation-source.js';
@@ -30,5 +30,5 @@ export { bootstrap, BOOTSTRAP_DEFAULTS } from './bootstrap.js';
 export type { BootstrapHandle, BootstrapOptions } from './bootstrap.js';
 export { parseManifest, loadManifest, validateManifest } from './manifest.js';
 export type { BootstrapManifest, ManifestDiscovery, ManifestStore, ManifestFormat, ManifestOptions, ValidateManifestOptions } from './manifest.js';
-export { BootstrapErrorCodes, BootstrapInputError, BootstrapManifestError, BootstrapPortInUseError } from './errors.js';
+export { BootstrapErrorCodes, BootstrapInputError, BootstrapManifestError, BootstrapPortInUseError, BootstrapStateFileError, BootstrapDataDirInUseError } from './errors.js';
 export type { ManifestProblem, ListeningComponent } from './errors.js';

@@ -42,6 +42,8 @@ export const SCHEDULER_JOB_RUNNER_DEFAULTS = Object.freeze({
 
 export interface SchedulerJobRunnerOptions {
   scheduler: Pick<Scheduler, 'view' | 'runJob' | 'events'>;
+  /** The host key (`componentKey(clusterKey, 'host')`) sent to the host agents for logs and stops. */
+  hostKey: string;
   /**
    * Where host agents register job services once they serve. A job whose port has a service
    * counts as up only once it is registered there, i.e. once the router can send it traffic.
@@ -405,7 +407,7 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
     const url = `http://${host.addr}`;
     let client = this.clients.get(url);
     if (!client) {
-      client = new HostClient(url);
+      client = new HostClient({ url, key: this.options.hostKey });
       this.clients.set(url, client);
     }
     return client;

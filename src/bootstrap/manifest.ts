@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { BootstrapManifestError, type ManifestProblem } from './errors.js';
-import type { ClusterRuntime } from './platform.js';
+import type { BuildNetwork, ClusterRuntime } from './platform.js';
 
 /** Where the running layer 0 registers. Memory discovery cannot be shared with host agents in other processes, so it is not offered. */
 export type ManifestDiscovery =
@@ -52,6 +52,12 @@ export interface BootstrapManifest {
   key?: string;
   /** Where builds run. Default `auto`. */
   build?: ClusterRuntime;
+  /** Image builds run in (Docker); must exist. Default: the stack image when built, else the slim runtime image. */
+  image?: string;
+  /** Network of build containers: `bridge` (default), `host`, or `none` for isolated builds. */
+  buildNetwork?: BuildNetwork;
+  /** Extra environment of every build, e.g. `HTTPS_PROXY: ${HTTPS_PROXY:-}` (empty values are left out). */
+  buildEnv?: Record<string, string>;
   /** Start layer 1 only once `min` host agents registered (default 1), waiting at most `timeoutMs` (default 60000). */
   waitHosts?: { min?: number; timeoutMs?: number };
   controller?: { port?: number; store?: ManifestStore };
@@ -199,6 +205,9 @@ const manifestCheck = obj({
   domain: str({ re: /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/, want: 'a domain name' }),
   key: str(),
   build: oneOf(['auto', 'docker', 'process']),
+  image: str(),
+  buildNetwork: oneOf(['none', 'bridge', 'host']),
+  buildEnv: record(str()),
   waitHosts: obj({ min: int(0), timeoutMs: int(1) }),
   controller: obj({ port, store: byBackend({ memory: {}, etcd: { endpoints, prefix: str() } }) }),
   router: obj({ port }),

@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { UnavailableError } from '../common/errors.js';
+import { componentKey } from '../common/http/key-auth.js';
 import { sleep } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
@@ -21,7 +22,9 @@ import type { Discovery } from '../discovery/discovery.js';
 import { loadOrCreateHostKey } from '../git/keys.js';
 import { startGitReceiver, type GitPlatform, type GitReceiver } from '../git/receiver.js';
 import { HostClient } from '../host/client.js';
-import { ensureRuntimeImage } from '../host/runtime-image.js';
+import { inspectImage } from '../host/docker-image.js';
+import { ensureRuntimeImage, RUNTIME_IMAGE_DEFAULTS } from '../host/runtime-image.js';
+import { findStackImage, stackOf, STACK_IMAGE_DEFAULTS } from '../host/stack-image.js';
 import { clusterCertificate } from '../router/certificate.js';
 import { RouterListenError } from '../router/errors.js';
 import { startRouter, type Router } from '../router/router.js';
@@ -30,7 +33,9 @@ import { startScheduler, type Scheduler } from '../scheduler/scheduler.js';
 import { createBlobStore } from '../shelf/create.js';
 import { ShelfClient } from '../shelf/client.js';
 import { startShelf, type Shelf } from '../shelf/server.js';
+import { shelfUrlSigner } from '../shelf/signed-url.js';
 import { createBuildExecutor } from '../slug/create.js';
+import { PROCESS_EXECUTOR_DEFAULTS } from '../slug/process-executor.js';
 import { CloseStack } from './close-stack.js';
 import { BootstrapErrorCodes, BootstrapInputError, BootstrapPortInUseError, COMPONENT_NAMES, isAddressInUse, type ListeningComponent } from './errors.js';
 import { StoreFormationSource } from './formation-source.js';
@@ -55,7 +60,24 @@ export const PLATFORM_DEFAULTS = Object.freeze({
   domain: 'flynn.local',
   /** Longest wait at start for the scheduler to lead with the wanted hosts ready, in ms. */
   schedulerReadyMs: 15_000,
+  /** Build containers' Docker network: builds reach the npm registry as on Heroku. */
+  buildNetwork: 'bridge' as BuildNetwork,
+  /** The host's CA bundle, mounted into build containers (and, in `startCluster`, jobs). */
+  caBundle: '/etc/ssl/certs/ca-certificates.crt',
 });
+
+/** The network of build containers: `bridge` (default) or `host`, or `none` for isolated builds (buildpacks are told with `FLYNN_NPM_OFFLINE=1`). */
+export type BuildNetwork = 'none' | 'bridge' | 'host';
+export const BUILD_NETWORKS: readonly BuildNetwork[] = ['none', 'bridge', 'host'];
+
+/** Where builds (and jobs) run, as {@link chooseRuntime} picked it. */
+export interface RuntimeChoice {
+  runtime: 'docker' | 'process';
+  /** With Docker: the image builds (and, in `startCluster`, jobs) run in. */
+  image?: string;
+  /** `$STACK` of builds and jobs: the image's `STACK`, `flynn-ts-slim` on the runtime image, `host` for process builds. */
+  stack?: string;
+}
 
 /** Where builds (and, in `startCluster`, jobs) run. `auto`: Docker when the engine answers and the runtime image can be ensured, else processes. */
 export type ClusterRuntime = 'auto' | 'docker' | 'process';
@@ -80,6 +102,17 @@ export interface PlatformOptions {
   ports?: { controller?: number; router?: number; routerHttps?: number; git?: number; shelf?: number };
   /** Where builds run. Default `auto`. */
   build?: ClusterRuntime;
+  /**
+   * Image builds run in (with Docker); it must exist in the engine. Default: the stack image
+   * (`flynn-ts/stack:latest`, `npm run images`) when it is built, else the slim runtime image.
+   */
+  image?: string;
+  /** Network of build containers. Default {@link PLATFORM_DEFAULTS}.buildNetwork (`bridge`). */
+  buildNetwork?: BuildNetwork;
+  /** Extra environment of every build, e.g. `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` (both cases) behind a proxy. Default none. */
+  buildEnv?: Record<string, string>;
+  /** Host CA bundle mounted read-only into build containers; skipped when missing, none with `null`. Default {@link PLATFORM_DEFAULTS}.caBundle. */
+  caBundle?: string | null;
   /** Start only once the scheduler leads with at least this many ready hosts. Default 0. */
   readyHosts?: number;
   /** Longest wait for {@link readyHosts}, in ms. Default {@link PLATFORM_DEFAULTS}.schedulerReadyMs. */
@@ -102,7 +135,13 @@ export interface PlatformOptions {
 export interface Platform extends AsyncDisposable {
   /** Where builds run. */
   readonly runtime: 'docker' | 'process';
+  /** With Docker: the image builds run in. */
+  readonly image?: string;
+  /** `$STACK` of builds. */
+  readonly stack?: string;
   readonly key: string;
+  /** The key host agents must be started with (`componentKey(key, 'host')`; examples/host `--key`). */
+  readonly hostAgentKey: string;
   readonly domain: string;
   readonly dataDir: string;
   /** `http://host:port` of the controller. */
@@ -137,6 +176,10 @@ export interface PlatformPlan {
   host: string;
   ports: { controller: number; router: number; routerHttps: number; git: number; shelf: number };
   build: ClusterRuntime;
+  image?: string;
+  buildNetwork: BuildNetwork;
+  buildEnv: Record<string, string>;
+  caBundle: string | null;
   readyHosts: number;
   readyTimeoutMs: number;
   labels: Record<string, string>;
@@ -156,24 +199,45 @@ async function dockerAnswers(): Promise<boolean> {
   }
 }
 
-/** Pick the runtime: `auto` is Docker when the engine answers and the runtime image is there or can be built. */
-export async function chooseRuntime(choice: ClusterRuntime, progress: (line: string) => void): Promise<'docker' | 'process'> {
-  if (choice === 'process') return 'process';
-  if (choice === 'docker') {
-    await ensureRuntimeImage({ onProgress: progress });
-    return 'docker';
-  }
+/**
+ * Pick the runtime and image: `auto` is Docker when the engine answers and an image is there (or
+ * the runtime image can be built). The image is `image` when given (it must exist), else the stack
+ * image when it is built, else the slim runtime image, with one line saying how to build the stack.
+ */
+export async function chooseRuntime(choice: ClusterRuntime, progress: (line: string) => void, image?: string): Promise<RuntimeChoice> {
+  const processes: RuntimeChoice = { runtime: 'process', stack: PROCESS_EXECUTOR_DEFAULTS.stack };
+  if (choice === 'process') return processes;
+  if (choice === 'docker') return { runtime: 'docker', ...(await chooseImage(image, progress)) };
   if (!(await dockerAnswers())) {
     progress('Docker is not reachable: running jobs as processes');
-    return 'process';
+    return processes;
   }
   try {
-    await ensureRuntimeImage({ onProgress: progress });
-    return 'docker';
+    return { runtime: 'docker', ...(await chooseImage(image, progress)) };
   } catch (err) {
+    if (err instanceof BootstrapInputError) throw err; // a named image that is missing is the caller's to fix
     progress(`cannot ensure the runtime image (${(err as Error).message}): running jobs as processes`);
-    return 'process';
+    return processes;
   }
+}
+
+async function chooseImage(image: string | undefined, progress: (line: string) => void): Promise<{ image: string; stack?: string }> {
+  const docker = new Dockerode();
+  if (image !== undefined) {
+    const info = await inspectImage(docker, image);
+    if (!info) throw new BootstrapInputError(`image ${image} is not in the Docker engine: build or load it first (\`npm run images\` builds ${STACK_IMAGE_DEFAULTS.latest})`, 'image');
+    const stack = stackOf(info);
+    progress(`builds run on ${image}${stack ? ` (STACK=${stack})` : ''}`);
+    return { image, ...(stack ? { stack } : {}) };
+  }
+  const found = await findStackImage(docker);
+  if (found) {
+    progress(`builds run on the stack image ${found.name} (STACK=${found.stack})`);
+    return { image: found.name, stack: found.stack };
+  }
+  await ensureRuntimeImage({ docker, onProgress: progress });
+  progress(`the stack image ${STACK_IMAGE_DEFAULTS.latest} is not built: builds run on the slim runtime image (node + busybox: no bash, git, python3 or g++); build the stack with \`npm run images\``);
+  return { image: RUNTIME_IMAGE_DEFAULTS.latest, stack: RUNTIME_IMAGE_DEFAULTS.stack };
 }
 
 function port(value: number | undefined, fallback: number, field: string): number {
@@ -186,6 +250,9 @@ function port(value: number | undefined, fallback: number, field: string): numbe
 export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<PlatformPlan, 'discovery'> {
   const build = options.build ?? 'auto';
   if (!['auto', 'docker', 'process'].includes(build)) throw new BootstrapInputError(`runtime must be auto, docker or process, got ${JSON.stringify(build)}`, 'runtime');
+  const buildNetwork = options.buildNetwork ?? PLATFORM_DEFAULTS.buildNetwork;
+  if (!BUILD_NETWORKS.includes(buildNetwork)) throw new BootstrapInputError(`buildNetwork must be ${BUILD_NETWORKS.join(', ')}, got ${JSON.stringify(buildNetwork)}`, 'buildNetwork');
+  if (options.image !== undefined && (typeof options.image !== 'string' || options.image === '')) throw new BootstrapInputError(`image must be an image name, got ${JSON.stringify(options.image)}`, 'image');
   const readyHosts = options.readyHosts ?? 0;
   if (!Number.isInteger(readyHosts) || readyHosts < 0) throw new BootstrapInputError(`readyHosts must be an integer ≥ 0, got ${JSON.stringify(options.readyHosts)}`, 'readyHosts');
   const plan: Omit<PlatformPlan, 'discovery'> = {
@@ -199,6 +266,10 @@ export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<
       shelf: port(options.ports?.shelf, PLATFORM_DEFAULTS.shelfPort, 'shelf'),
     },
     build,
+    buildNetwork,
+    // An empty value counts as unset (a manifest's `${HTTPS_PROXY:-}` where none is set).
+    buildEnv: Object.fromEntries(Object.entries(options.buildEnv ?? {}).filter(([, v]) => v !== '')),
+    caBundle: options.caBundle === undefined ? PLATFORM_DEFAULTS.caBundle : options.caBundle,
     readyHosts,
     readyTimeoutMs: options.readyTimeoutMs ?? PLATFORM_DEFAULTS.schedulerReadyMs,
     labels: { ...options.labels },
@@ -216,6 +287,7 @@ export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<
   }
   if (options.store) plan.store = options.store;
   if (options.dataDir !== undefined) plan.dataDir = options.dataDir;
+  if (options.image !== undefined) plan.image = options.image;
   return plan;
 }
 
@@ -271,13 +343,17 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   if (!options?.discovery) throw new BootstrapInputError('discovery is required: the Discovery where the host agents register', 'discovery');
   const plan: PlatformPlan = { ...planPlatform(options), discovery: options.discovery };
   await checkPorts(plan.host, plan.ports);
-  const runtime = await chooseRuntime(plan.build, plan.onProgress);
+  const runtime = await chooseRuntime(plan.build, plan.onProgress, plan.image);
   return launchPlatform(plan, runtime);
 }
 
-/** Start the components of a checked plan, builds on `runtime` (already chosen). */
-export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'process'): Promise<Platform> {
+/** Start the components of a checked plan, builds on `choice` (already made by {@link chooseRuntime}). */
+export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice): Promise<Platform> {
+  const { runtime } = choice;
   const { discovery, host, ports, key, domain, logger, labels } = plan;
+  // Each internal component has its own key derived from the cluster key (docs/security.md).
+  const hostAgentKey = componentKey(key, 'host');
+  const shelfKey = componentKey(key, 'shelf');
   const step = (name: string, message: string) => plan.onStep({ step: name, message });
   // Everything started so far, closed in reverse order on failure or close().
   const closers = new CloseStack(logger);
@@ -285,12 +361,12 @@ export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'pr
   if (plan.dataDir === undefined) closers.push(() => rm(dataDir, { recursive: true, force: true }));
 
   try {
-    await mkdir(dataDir, { recursive: true });
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
     await checkPorts(host, ports);
-    step('build', `${runtime} builds, data in ${dataDir}`);
-    const shelf: Shelf = await listening('shelf', host, ports.shelf, () => startShelf({ store: createBlobStore({ backend: 'fs', root: join(dataDir, 'shelf') }), host, port: ports.shelf, key, logger }));
+    step('build', `${runtime} builds${choice.image ? ` on ${choice.image}` : ''}, network ${plan.buildNetwork}, data in ${dataDir}`);
+    const shelf: Shelf = await listening('shelf', host, ports.shelf, () => startShelf({ store: createBlobStore({ backend: 'fs', root: join(dataDir, 'shelf') }), host, port: ports.shelf, key: shelfKey, logger }));
     closers.push(() => shelf.close());
-    const shelfClient = new ShelfClient({ url: shelf.url, key });
+    const shelfClient = new ShelfClient({ url: shelf.url, key: shelfKey });
     closers.push(() => shelfClient.close());
     step('shelf', shelf.url);
 
@@ -300,7 +376,8 @@ export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'pr
     const scheduler = await startScheduler({
       discovery,
       formations: new StoreFormationSource({ store, logger }),
-      connectHost: hostAgentConnector((url) => new HostClient(url)),
+      // Hosts fetch slugs by URLs signed as each job starts: they never hold the shelf key.
+      connectHost: hostAgentConnector((url) => new HostClient({ url, key: hostAgentKey }), { artifactUrl: shelfUrlSigner({ url: shelf.url, key: shelfKey }) }),
       logger,
     });
     closers.push(() => scheduler.close());
@@ -314,7 +391,7 @@ export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'pr
       await sleep(20);
     }
     step('scheduler', `leading, ${readyCount()} host(s) ready`);
-    const jobs = new SchedulerJobRunner({ scheduler, discovery });
+    const jobs = new SchedulerJobRunner({ scheduler, discovery, hostKey: hostAgentKey });
     closers.push(() => jobs.close());
 
     // The cluster's default certificate is made once and kept with the data (docs/router.md).
@@ -365,13 +442,20 @@ export async function launchPlatform(plan: PlatformPlan, runtime: 'docker' | 'pr
     const client = new ControllerClient({ url: controller.url, key });
     closers.push(() => client.close());
 
-    const executor = runtime === 'docker' ? createBuildExecutor({ backend: 'docker', labels }) : createBuildExecutor({ backend: 'process' });
+    const common = { caBundle: plan.caBundle, env: plan.buildEnv, ...(choice.stack === undefined ? {} : { stack: choice.stack }) };
+    const executor =
+      runtime === 'docker'
+        ? createBuildExecutor({ backend: 'docker', labels, network: plan.buildNetwork, ...(choice.image === undefined ? {} : { image: choice.image }), ...common })
+        : createBuildExecutor({ backend: 'process', offline: plan.buildNetwork === 'none', ...common });
     slot.platform = new ControllerGitPlatform({ store, client, shelf: shelfClient, executor, domain, routerPort: router.http.port });
     step('controller', controller.url);
 
     const platform: Platform = {
       runtime,
+      ...(choice.image === undefined ? {} : { image: choice.image }),
+      ...(choice.stack === undefined ? {} : { stack: choice.stack }),
       key,
+      hostAgentKey,
       domain,
       dataDir,
       controllerUrl: controller.url,

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../common/logger.js';
 import { BootstrapInputError } from './errors.js';
-import { startCluster, type Cluster, type ClusterOptions } from './cluster.js';
+import { startCluster, type BuildNetwork, type Cluster, type ClusterOptions } from './cluster.js';
 
 export const TEST_CLUSTER_DEFAULTS = Object.freeze({
   hosts: 1,
@@ -28,6 +28,8 @@ export interface TestClusterOptions {
   etcdEndpoints?: string[];
   /** Default {@link TEST_CLUSTER_DEFAULTS}.domain. */
   domain?: string;
+  /** Network of build containers (`startCluster`'s `buildNetwork`): `bridge` by default, `none` for builds that must not reach out. */
+  buildNetwork?: BuildNetwork;
   logger?: Logger;
 }
 
@@ -55,6 +57,7 @@ export async function createTestCluster(options: TestClusterOptions = {}): Promi
     stopGraceMs: 1000,
   };
   if (options.logger) clusterOptions.logger = options.logger;
+  if (options.buildNetwork) clusterOptions.buildNetwork = options.buildNetwork;
   const cluster = await startCluster(clusterOptions);
   return Object.assign(cluster, { runId });
 }

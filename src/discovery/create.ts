@@ -23,6 +23,8 @@ export type DiscoveryConfig =
       backend: 'http';
       /** Base URL of a discovery server (`startDiscoveryServer`), e.g. `http://127.0.0.1:1111`. */
       url: string;
+      /** The server's key, when it has one. */
+      key?: string;
     };
 
 export interface CreateDiscoveryOptions {
@@ -39,7 +41,7 @@ export function createDiscovery(config: DiscoveryConfig, options: CreateDiscover
     case 'etcd':
       return new EtcdDiscovery({ endpoints: config.endpoints, ...(config.prefix === undefined ? {} : { prefix: config.prefix }), ...logger });
     case 'http':
-      return new HttpDiscovery({ url: config.url, ...logger });
+      return new HttpDiscovery({ url: config.url, ...(config.key === undefined ? {} : { key: config.key }), ...logger });
     default:
       throw new DiscoveryInputError(
         DiscoveryErrorCodes.INVALID_CONFIG,

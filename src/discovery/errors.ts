@@ -1,4 +1,4 @@
-import { InvalidInputError, NotFoundError, UnavailableError, type FlynnErrorOptions } from '../common/errors.js';
+import { InvalidInputError, NotFoundError, UnauthorizedError, UnavailableError, type FlynnErrorOptions } from '../common/errors.js';
 
 export const DiscoveryErrorCodes = Object.freeze({
   INVALID_SERVICE: 'FLYNN_ERR_DISCOVERY_INVALID_SERVICE',
@@ -10,7 +10,15 @@ export const DiscoveryErrorCodes = Object.freeze({
   INVALID_REQUEST: 'FLYNN_ERR_DISCOVERY_INVALID_REQUEST',
   INSTANCE_NOT_FOUND: 'FLYNN_ERR_DISCOVERY_INSTANCE_NOT_FOUND',
   BACKEND_UNAVAILABLE: 'FLYNN_ERR_DISCOVERY_UNAVAILABLE',
+  UNAUTHORIZED: 'FLYNN_ERR_DISCOVERY_UNAUTHORIZED',
 });
+
+/** A request to the discovery server without its key, or with a wrong one (HTTP 401). */
+export class DiscoveryUnauthorizedError extends UnauthorizedError {
+  constructor(message: string) {
+    super(DiscoveryErrorCodes.UNAUTHORIZED, message);
+  }
+}
 
 export class DiscoveryInputError extends InvalidInputError {}
 

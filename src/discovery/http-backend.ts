@@ -14,6 +14,8 @@ import { validateRegistration, validateService } from './validate.js';
 export interface HttpDiscoveryOptions {
   /** Base URL of a discovery server, e.g. `http://127.0.0.1:1111`. */
   url: string;
+  /** The server's key, when it has one (sent as `Authorization: Bearer <key>`). */
+  key?: string;
   /** Pause before re-opening a broken event stream or retrying a failed heartbeat, in ms. */
   retryDelayMs?: number;
   /** Default silent. */
@@ -48,7 +50,7 @@ export class HttpDiscovery implements Discovery {
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
       throw new DiscoveryInputError(DiscoveryErrorCodes.INVALID_CONFIG, `invalid discovery server url ${JSON.stringify(options.url)}: expected e.g. http://127.0.0.1:1111`, { field: 'url' });
     }
-    this.client = new HttpJsonClient({ url: options.url });
+    this.client = new HttpJsonClient({ url: options.url, ...(options.key === undefined ? {} : { key: options.key }) });
     this.retryDelayMs = options.retryDelayMs ?? HTTP_DISCOVERY_DEFAULTS.retryDelayMs;
     this.logger = (options.logger ?? silentLogger).child({ component: 'discovery-http' });
   }

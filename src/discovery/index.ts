@@ -27,5 +27,5 @@ export type { HttpDiscoveryOptions } from './http-backend.js';
 export { startDiscoveryServer, DISCOVERY_SERVER_DEFAULTS } from './server.js';
 export type { DiscoveryServer, DiscoveryServerOptions } from './server.js';
 export { ServiceView } from './service-view.js';
-export { DiscoveryErrorCodes, DiscoveryInputError, InstanceNotFoundError, DiscoveryUnavailableError } from './errors.js';
+export { DiscoveryErrorCodes, DiscoveryInputError, InstanceNotFoundError, DiscoveryUnavailableError, DiscoveryUnauthorizedError } from './errors.js';
 export { validateService, validateAddr } from './validate.js';

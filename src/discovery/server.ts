@@ -1,12 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { createApiServer, listenApi } from '../common/http/api-server.js';
+import { keyChecker } from '../common/http/key-auth.js';
 import { SseWriter } from '../common/http/sse.js';
 import { CloseGuard } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { AsyncQueue } from '../common/async-queue.js';
 import type { Discovery, Registration } from './discovery.js';
 import { EventHub, type NumberedEvent } from './event-hub.js';
-import { DiscoveryErrorCodes, DiscoveryInputError, InstanceNotFoundError } from './errors.js';
+import { DiscoveryErrorCodes, DiscoveryInputError, DiscoveryUnauthorizedError, InstanceNotFoundError } from './errors.js';
 import { DISCOVERY_DEFAULTS, type RegisterResponse } from './types.js';
 import { validateService } from './validate.js';
 
@@ -19,6 +20,13 @@ export interface DiscoveryServerOptions {
   port?: number;
   /** How often registrations whose heartbeats stopped are looked for, in ms. */
   sweepIntervalMs?: number;
+  /**
+   * When set, every request needs `Authorization: Bearer <key>` (or Basic with the key as
+   * password), checked in constant time; a missing or wrong key gets 401
+   * `FLYNN_ERR_DISCOVERY_UNAUTHORIZED`. In a cluster: `componentKey(clusterKey, 'discovery')`.
+   * Default: none (anyone who reaches the server can register a fake host agent; see docs/security.md).
+   */
+  key?: string;
   /** Default silent. */
   logger?: Logger;
 }
@@ -75,6 +83,16 @@ export async function startDiscoveryServer(options: DiscoveryServerOptions): Pro
   const hub = new EventHub(discovery, { historySize: DISCOVERY_SERVER_DEFAULTS.historySize, lingerMs: DISCOVERY_SERVER_DEFAULTS.lingerMs });
   const guard = new CloseGuard('discovery server');
   const app = createApiServer({ logger });
+  if (options.key !== undefined) {
+    if (typeof options.key !== 'string' || options.key.length === 0) throw new DiscoveryInputError(DiscoveryErrorCodes.INVALID_CONFIG, 'key must be a non-empty string when set', { field: 'key' });
+    const checkKey = keyChecker(options.key);
+    app.addHook('onRequest', async (request, reply) => {
+      const check = checkKey(request.headers.authorization);
+      if (check === 'ok') return;
+      reply.header('www-authenticate', 'Bearer realm="flynn-discoverd"');
+      throw new DiscoveryUnauthorizedError(check === 'missing' ? 'missing discovery key (Authorization: Bearer <key>)' : 'wrong discovery key');
+    });
+  }
   routes(app, discovery, hub, held, streams);
 
   const drop = async (id: string, why: string) => {

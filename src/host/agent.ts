@@ -21,6 +21,7 @@ import { EventFanout } from './event-fanout.js';
 import { waitUntilServing } from './readiness.js';
 import { traceHost } from './trace.js';
 import { PortAllocator } from './ports.js';
+import { ensurePrivateDir } from './private-dir.js';
 import { createHostServer } from './server.js';
 import { ALLOWED_SIGNALS, type Runtime, type RuntimeEvent, type RuntimeJob } from './runtime.js';
 import { canTransition, TERMINAL_STATES, type ExitStatus, type HostCapacity, type HostStatus, type Job, type JobError, type JobEvent, type JobState, type LogLine } from './types.js';
@@ -99,6 +100,7 @@ export class HostAgent {
   private seq = 0;
   private hostRegistration: Registration | undefined;
   private eventLoop: Promise<void> = Promise.resolve();
+  private artifactsReady: Promise<void> | undefined;
 
   constructor(config: HostAgentConfig) {
     this.id = validateHostId(config.id);
@@ -371,7 +373,10 @@ export class HostAgent {
   private async fetchArtifact(jobId: string, url: string): Promise<string> {
     const dir = this.artifactDir(jobId);
     const path = join(dir, 'slug.tgz');
-    await mkdir(dir, { recursive: true });
+    // 0700: other users of the host cannot read an app's code (the file itself stays readable by
+    // whichever user the job runs as inside its container).
+    await (this.artifactsReady ??= ensurePrivateDir(this.config.artifactsDir, 'artifactsDir'));
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(this.config.artifactTimeoutMs) });
       if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
@@ -506,12 +511,36 @@ export interface HostAgentHandle extends AsyncDisposable {
 export interface StartHostAgentOptions extends HostAgentConfig {
   /** Where the API listens. Default: `advertiseAddr`, port 0 (any free port). */
   listen?: { host?: string; port?: number };
+  /**
+   * The host key: every API request must carry it (`HostClient({ url, key })`). In a cluster it is
+   * `componentKey(clusterKey, 'host')` (see docs/security.md). Required unless `insecureNoAuth`.
+   */
+  key?: string;
+  /**
+   * Serve the API without authentication. Anyone who reaches it can run any command as the
+   * agent's user (root, with Docker): only for a library user who asks for it on a private
+   * loopback setup. Default false.
+   */
+  insecureNoAuth?: boolean;
+}
+
+/** The API's key, checked once: a non-empty key, or `null` when the caller opted out explicitly. */
+function apiKey(options: StartHostAgentOptions): string | null {
+  if (options.insecureNoAuth === true) {
+    if (options.key !== undefined) throw new HostInputError('give either key or insecureNoAuth, not both', 'key', HostErrorCodes.INVALID_CONFIG);
+    return null;
+  }
+  if (typeof options.key !== 'string' || options.key.length === 0) {
+    throw new HostInputError('the host agent needs a non-empty key (its API runs jobs as root); pass insecureNoAuth: true to serve it unauthenticated', 'key', HostErrorCodes.INVALID_CONFIG);
+  }
+  return options.key;
 }
 
 /** Start an agent and its HTTP API. */
 export async function startHostAgent(options: StartHostAgentOptions): Promise<HostAgentHandle> {
+  const key = apiKey(options);
   const agent = new HostAgent(options);
-  const app = createHostServer(agent, options.logger);
+  const app = createHostServer(agent, { key, ...(options.logger ? { logger: options.logger } : {}) });
   const listenHost = options.listen?.host ?? agent.advertiseAddr;
   const bound = await listenApi(app, listenHost, options.listen?.port ?? 0);
   // Listening on a wildcard address: others reach the API at the advertised address.

@@ -9,7 +9,11 @@ export type JobRequest = Omit<JobSpec, 'env' | 'ports' | 'limits' | 'meta'> & Pa
 export class HostClient {
   private readonly http: HttpJsonClient;
 
-  /** `url` is the agent's API, e.g. `http://127.0.0.2:41234`. */
+  /**
+   * `url` is the agent's API, e.g. `http://127.0.0.2:41234`; `key` the host key it was started
+   * with (sent as `Authorization: Bearer <key>`). A bare URL only reaches an agent started with
+   * `insecureNoAuth`.
+   */
   constructor(options: HttpClientOptions | string) {
     this.http = new HttpJsonClient(typeof options === 'string' ? { url: options } : options);
   }

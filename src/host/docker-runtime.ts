@@ -1,16 +1,20 @@
 /**
  * The production runtime: one Docker container per job, through dockerode against the local
- * engine. Containers carry the project's labels and the whole job spec, so a restarted agent finds
- * its containers again (by label) and adopts them instead of starting duplicates.
+ * engine. Containers carry the project's labels and the job spec without its env values (labels
+ * are shown to anyone who lists containers; the env lives only in the container's config), so a
+ * restarted agent finds its containers again (by label) and adopts them instead of starting
+ * duplicates, taking the env back from the container.
  */
 import { PassThrough, type Readable } from 'node:stream';
 import Dockerode from 'dockerode';
+import { caBundleMount } from '../common/ca-bundle.js';
 import { childSignal, CloseGuard, settlesWithin, sleep } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { DockerUnavailableError, RuntimeError } from './errors.js';
 import { EventFanout } from './event-fanout.js';
-import { ensureRuntimeImage } from './runtime-image.js';
+import { ensureRuntimeImage, RUNTIME_IMAGE_DEFAULTS } from './runtime-image.js';
+import { findStackImage } from './stack-image.js';
 import { traceHost } from './trace.js';
 import type { LogOptions, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
 import { ARTIFACT_MOUNT_PATH } from './runtime.js';
@@ -28,26 +32,40 @@ export const DOCKER_LABELS = Object.freeze({
 });
 
 export const DOCKER_RUNTIME_DEFAULTS = Object.freeze({
-  /** Image for jobs that name none; built locally by `ensureRuntimeImage` when missing. */
+  /**
+   * Image for jobs that name none: the stack image (`flynn-ts/stack`, `npm run images`) when it is
+   * built, else this slim runtime image, built locally by `ensureRuntimeImage` when missing.
+   */
   image: 'flynn-ts/runtime:latest',
   /** Run docker-init as PID 1 so signals reach the job and zombies are reaped. */
   init: true,
+  /** The host's CA bundle, mounted read-only over the image's in every job (apps calling out through a TLS-intercepting proxy). */
+  caBundle: '/etc/ssl/certs/ca-certificates.crt',
 });
 
 export interface DockerRuntimeOptions {
   /** Docker client. Default `new Dockerode()` (the local socket or DOCKER_HOST). */
   docker?: Dockerode;
-  /** Image for jobs without `image`. Default {@link DOCKER_RUNTIME_DEFAULTS}.image. */
+  /** Image for jobs without `image`. Default: the stack image when built, else {@link DOCKER_RUNTIME_DEFAULTS}.image. */
   image?: string;
   /**
-   * Build the default image with `ensureRuntimeImage` when it is missing. Default true when
-   * `image` is the default, false otherwise (a custom image must exist in the engine).
+   * Without `image`: use the stack image when built, else build the runtime image with
+   * `ensureRuntimeImage` when it is missing. Default true when `image` is the default, false
+   * otherwise (a custom image must exist in the engine).
    */
   buildImage?: boolean;
   /** Extra labels on every container (tests mark theirs). */
   labels?: Record<string, string>;
   /** Default {@link DOCKER_RUNTIME_DEFAULTS}.init. */
   init?: boolean;
+  /**
+   * Host CA bundle mounted read-only over the image's in every job, with `NODE_EXTRA_CA_CERTS` and
+   * `SSL_CERT_FILE` pointing at it; skipped when the file is missing, none with `null`. Default
+   * {@link DOCKER_RUNTIME_DEFAULTS}.caBundle.
+   */
+  caBundle?: string | null;
+  /** `$STACK` of every job (the job's env wins). Default: unset, the image's own `STACK` env (the stack image sets one). */
+  stack?: string;
   logger?: Logger;
 }
 
@@ -64,12 +82,14 @@ export class DockerRuntime implements Runtime {
   private readonly buildImage: boolean;
   private readonly labels: Record<string, string>;
   private readonly init: boolean;
+  private readonly ca: { binds: string[]; env: Record<string, string> };
+  private readonly stack: string | undefined;
   private readonly logger: Logger;
   private readonly guard = new CloseGuard('docker runtime');
   private readonly fanout = new EventFanout<RuntimeEvent>();
   private readonly abort = new AbortController();
   private readonly watched = new Map<string, Watched>();
-  private imageReady: Promise<string> | undefined;
+  private imageReady: Promise<{ image: string; stack?: string }> | undefined;
 
   constructor(options: DockerRuntimeOptions = {}) {
     this.docker = options.docker ?? new Dockerode();
@@ -77,13 +97,16 @@ export class DockerRuntime implements Runtime {
     this.buildImage = options.buildImage ?? this.image === DOCKER_RUNTIME_DEFAULTS.image;
     this.labels = { ...options.labels };
     this.init = options.init ?? DOCKER_RUNTIME_DEFAULTS.init;
+    this.ca = caBundleMount(options.caBundle === undefined ? DOCKER_RUNTIME_DEFAULTS.caBundle : options.caBundle);
+    this.stack = options.stack;
     this.logger = (options.logger ?? silentLogger).child({ component: 'docker-runtime' });
   }
 
   async start(spec: RuntimeJobSpec): Promise<RuntimeJob> {
     this.guard.assertOpen();
     const { job, hostId } = spec;
-    const image = await this.imageFor(job.image);
+    const { image, stack: imageStack } = await this.imageFor(job.image);
+    const stack = this.stack ?? imageStack;
     const exposed: Record<string, object> = {};
     const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
     for (const port of spec.ports) {
@@ -99,7 +122,7 @@ export class DockerRuntime implements Runtime {
       [DOCKER_LABELS.app]: job.app,
       [DOCKER_LABELS.type]: job.type,
       [DOCKER_LABELS.release]: job.release,
-      [DOCKER_LABELS.spec]: JSON.stringify(spec),
+      [DOCKER_LABELS.spec]: JSON.stringify(labelSpec(spec)),
     };
     const hostConfig: Dockerode.HostConfig = { PortBindings: bindings, Init: this.init };
     if (job.limits.memoryBytes !== undefined) {
@@ -107,9 +130,10 @@ export class DockerRuntime implements Runtime {
       hostConfig.MemorySwap = job.limits.memoryBytes; // equal to Memory: no swap
     }
     if (job.limits.cpuShares !== undefined) hostConfig.CpuShares = job.limits.cpuShares;
-    const env = { ...job.env };
+    const env: Record<string, string> = { ...this.ca.env, ...(stack === undefined ? {} : { STACK: stack }), ...job.env };
+    hostConfig.Binds = [...this.ca.binds];
     if (spec.artifactPath !== undefined) {
-      hostConfig.Binds = [`${spec.artifactPath}:${ARTIFACT_MOUNT_PATH}:ro`];
+      hostConfig.Binds.push(`${spec.artifactPath}:${ARTIFACT_MOUNT_PATH}:ro`);
       env.SLUG_URL = `file://${ARTIFACT_MOUNT_PATH}`;
     }
     let container: Dockerode.Container;
@@ -255,15 +279,16 @@ export class DockerRuntime implements Runtime {
     return this.close();
   }
 
-  /** The image to create a job's container from, building the runtime image first when configured. */
-  private async imageFor(requested: string | undefined): Promise<string> {
-    if (requested !== undefined && requested !== this.image) return requested;
-    if (!this.buildImage) return this.image;
-    this.imageReady ??= ensureRuntimeImage(this.image === DOCKER_RUNTIME_DEFAULTS.image ? { docker: this.docker } : { docker: this.docker, name: this.image }).then(
-      (built) => {
-        this.logger.info('runtime image ready', { image: built.name });
-        // The versioned name, not `:latest`: a retag elsewhere cannot change what jobs run in.
-        return built.name;
+  /** The image (and `$STACK`) to create a job's container from: the stack image, or the runtime image built first when configured. */
+  private async imageFor(requested: string | undefined): Promise<{ image: string; stack?: string }> {
+    // Formations and one-off jobs name DOCKER_RUNTIME_DEFAULTS.image when nobody chose an image: it
+    // stands for this host's default, i.e. the image this runtime was given (the stack image when built).
+    if (requested !== undefined && requested !== this.image && requested !== DOCKER_RUNTIME_DEFAULTS.image) return { image: requested };
+    if (!this.buildImage) return { image: this.image };
+    this.imageReady ??= this.defaultImage().then(
+      (chosen) => {
+        this.logger.info('job image ready', chosen);
+        return chosen;
       },
       (err: unknown) => {
         this.imageReady = undefined;
@@ -271,6 +296,17 @@ export class DockerRuntime implements Runtime {
       },
     );
     return this.imageReady;
+  }
+
+  /** Versioned names, not `:latest`: a retag elsewhere cannot change what jobs run in. Chosen once per runtime. */
+  private async defaultImage(): Promise<{ image: string; stack?: string }> {
+    if (this.image === DOCKER_RUNTIME_DEFAULTS.image) {
+      const stack = await findStackImage(this.docker);
+      if (stack) return { image: stack.name }; // it sets STACK itself
+      const built = await ensureRuntimeImage({ docker: this.docker });
+      return { image: built.name, stack: RUNTIME_IMAGE_DEFAULTS.stack };
+    }
+    return { image: (await ensureRuntimeImage({ docker: this.docker, name: this.image })).name };
   }
 
   /** Wait for the container's exit once, and publish it. */
@@ -320,7 +356,7 @@ export class DockerRuntime implements Runtime {
     if (raw === undefined) return undefined;
     let spec: RuntimeJobSpec;
     try {
-      spec = JSON.parse(raw) as RuntimeJobSpec;
+      spec = specFromLabel(JSON.parse(raw) as LabelledSpec, info.Config.Env ?? []);
     } catch {
       this.logger.warn('container with an unreadable job spec label', { container: info.Name });
       return undefined;
@@ -334,6 +370,26 @@ export class DockerRuntime implements Runtime {
     }
     return job;
   }
+}
+
+/** The job spec as kept in a label: env names only (values are secrets). */
+type LabelledSpec = RuntimeJobSpec & { envNames?: string[] };
+
+function labelSpec(spec: RuntimeJobSpec): LabelledSpec {
+  return { ...spec, job: { ...spec.job, env: {} }, envNames: Object.keys(spec.job.env) };
+}
+
+/** The spec back from its label, its env values from the container's own env (`K=V` lines). */
+function specFromLabel(labelled: LabelledSpec, containerEnv: string[]): RuntimeJobSpec {
+  const { envNames, ...spec } = labelled;
+  if (envNames === undefined) return spec; // a container labelled before env left the label
+  const values = new Map(containerEnv.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)] as const));
+  const env: Record<string, string> = {};
+  for (const name of envNames) {
+    const value = values.get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  return { ...spec, job: { ...spec.job, env } };
 }
 
 /** Container names are unique per engine: one host id + job id can never exist twice. */

@@ -1,4 +1,4 @@
-import { ConflictError, FlynnError, InvalidInputError, NotFoundError, UnavailableError, type FlynnErrorOptions } from '../common/errors.js';
+import { ConflictError, FlynnError, InvalidInputError, NotFoundError, UnauthorizedError, UnavailableError, type FlynnErrorOptions } from '../common/errors.js';
 
 export const HostErrorCodes = Object.freeze({
   INVALID_JOB: 'FLYNN_ERR_HOST_INVALID_JOB',
@@ -11,8 +11,18 @@ export const HostErrorCodes = Object.freeze({
   RUNTIME: 'FLYNN_ERR_HOST_RUNTIME',
   DOCKER_UNAVAILABLE: 'FLYNN_ERR_HOST_DOCKER_UNAVAILABLE',
   IMAGE_BUILD: 'FLYNN_ERR_HOST_IMAGE_BUILD',
+  /** A tool an image build needs (mmdebstrap) is not installed. */
+  IMAGE_TOOL_MISSING: 'FLYNN_ERR_HOST_IMAGE_TOOL_MISSING',
   ARTIFACT_FETCH: 'FLYNN_ERR_HOST_ARTIFACT_FETCH',
+  UNAUTHORIZED: 'FLYNN_ERR_HOST_UNAUTHORIZED',
 });
+
+/** A request to the agent's API without the host key, or with a wrong one (HTTP 401). */
+export class HostUnauthorizedError extends UnauthorizedError {
+  constructor(message: string) {
+    super(HostErrorCodes.UNAUTHORIZED, message);
+  }
+}
 
 /** A job spec, query or config the agent refuses. `detail.field` names the field. */
 export class HostInputError extends InvalidInputError {
@@ -60,9 +70,9 @@ export class DockerUnavailableError extends UnavailableError {
   }
 }
 
-export type RuntimeImageErrorCode = typeof HostErrorCodes.IMAGE_BUILD | typeof HostErrorCodes.DOCKER_UNAVAILABLE;
+export type RuntimeImageErrorCode = typeof HostErrorCodes.IMAGE_BUILD | typeof HostErrorCodes.IMAGE_TOOL_MISSING | typeof HostErrorCodes.DOCKER_UNAVAILABLE;
 
-/** The runtime image could not be built: a host file is missing, or Docker refused or cannot be reached. */
+/** The runtime or stack image could not be built: a host file or tool is missing, or Docker refused or cannot be reached. */
 export class RuntimeImageError extends FlynnError {
   constructor(code: RuntimeImageErrorCode, message: string, options: FlynnErrorOptions = {}) {
     super(code, code === HostErrorCodes.DOCKER_UNAVAILABLE ? 'unavailable' : 'internal', message, options);

@@ -6,8 +6,9 @@
  * import { startHostAgent, DockerRuntime, HostClient } from 'flynn-ts/host';
  * import { MemoryDiscovery } from 'flynn-ts/discovery';
  * const runtime = new DockerRuntime();
- * const host = await startHostAgent({ id: 'host-1', advertiseAddr: '127.0.0.2', discovery: new MemoryDiscovery(), runtime });
- * const job = await new HostClient(host.url).createJob({ id: 'web-1', app: 'myapp', release: 'r1', type: 'web', cmd: ['node', 'server.js'], ports: [{ port: 8080, proto: 'tcp', service: 'myapp-web' }] });
+ * const key = componentKey(clusterKey, 'host'); // from 'flynn-ts/common'
+ * const host = await startHostAgent({ id: 'host-1', advertiseAddr: '127.0.0.2', discovery: new MemoryDiscovery(), runtime, key });
+ * const job = await new HostClient({ url: host.url, key }).createJob({ id: 'web-1', app: 'myapp', release: 'r1', type: 'web', cmd: ['node', 'server.js'], ports: [{ port: 8080, proto: 'tcp', service: 'myapp-web' }] });
  * ```
  * @module
  */
@@ -38,6 +39,7 @@ export type { ProcessRuntimeOptions } from './process-runtime.js';
 export { HostAgent, startHostAgent, HOST_AGENT_DEFAULTS } from './agent.js';
 export type { HostAgentConfig, HostAgentHandle, StartHostAgentOptions } from './agent.js';
 export { createHostServer } from './server.js';
+export type { HostServerOptions } from './server.js';
 export { HostClient } from './client.js';
 export { portServes, waitUntilServing, READINESS_DEFAULTS } from './readiness.js';
 export type { WaitUntilServingOptions } from './readiness.js';
@@ -54,7 +56,10 @@ export {
   RuntimeError,
   DockerUnavailableError,
   RuntimeImageError,
+  HostUnauthorizedError,
 } from './errors.js';
 export type { RuntimeImageErrorCode } from './errors.js';
 export { ensureRuntimeImage, buildRuntimeImage, runtimeImageExists, RUNTIME_IMAGE_DEFAULTS } from './runtime-image.js';
 export type { RuntimeImage, RuntimeImageOptions } from './runtime-image.js';
+export { ensureStackImage, buildStackImage, findStackImage, STACK_IMAGE_DEFAULTS, parseOneLineSources, parseDeb822Sources, debianSources } from './stack-image.js';
+export type { StackImage, StackImageOptions, AptSource } from './stack-image.js';

@@ -10,15 +10,17 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { writeFileAtomic } from '../common/atomic-file.js';
 import { CloseGuard, settlesWithin } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { JobExistsError, JobNotRunningError, RuntimeError } from './errors.js';
 import { EventFanout } from './event-fanout.js';
+import { ensurePrivateDir } from './private-dir.js';
 import type { LogOptions, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
 import type { ExitStatus, LogLine } from './types.js';
 
@@ -78,6 +80,7 @@ export class ProcessRuntime implements Runtime {
   private readonly fanout = new EventFanout<RuntimeEvent>();
   private readonly jobs = new Map<string, ProcJob>();
   private sampler: NodeJS.Timeout | undefined;
+  private baseReady: Promise<void> | undefined;
 
   constructor(options: ProcessRuntimeOptions = {}) {
     this.baseDir = options.baseDir ?? PROCESS_RUNTIME_DEFAULTS.baseDir;
@@ -92,14 +95,20 @@ export class ProcessRuntime implements Runtime {
     const key = keyOf(hostId, job.id);
     if (this.jobs.has(key)) throw new JobExistsError(job.id);
     const dir = join(this.baseDir, hostId, job.id);
+    await (this.baseReady ??= ensurePrivateDir(this.baseDir, 'baseDir'));
     await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
+    // The job's env (secrets) is in job.json and maybe its output: only the agent's user reads them.
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
     const env: Record<string, string> = { HOME: dir };
     for (const name of this.inheritEnv) if (process.env[name] !== undefined) env[name] = process.env[name];
     Object.assign(env, job.env);
     if (spec.artifactPath !== undefined) env.SLUG_URL = `file://${spec.artifactPath}`;
     const [file, ...args] = job.cmd as [string, ...string[]];
-    const out = createWriteStream(join(dir, 'output.ndjson'), { flags: 'a' });
+    // The record goes first (an intent without a pid): a crash between it and the spawn leaves a
+    // record `recover` finds, never a process nothing knows about.
+    await writeFileAtomic(join(dir, 'job.json'), JSON.stringify({ spec }), { mode: 0o600 });
+    const out = createWriteStream(join(dir, 'output.ndjson'), { flags: 'a', mode: 0o600 });
     out.on('error', (err) => this.logger.warn('cannot write job output', { jobId: job.id, err: err.message }));
     const child = spawn(file, args, { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     // Caught before any await: a job that exits at once must not be missed.
@@ -139,7 +148,7 @@ export class ProcessRuntime implements Runtime {
     }
     const pgid = proc.pgid;
     this.jobs.set(key, proc);
-    await writeFile(join(dir, 'job.json'), JSON.stringify({ pid: pgid, spec }));
+    await writeFileAtomic(join(dir, 'job.json'), JSON.stringify({ pid: pgid, spec }), { mode: 0o600 });
     proc.done = new Promise<ExitStatus>((resolve) => {
       void exited.then(({ code, signal }) => {
         // Stragglers the job forked die with it, so its pipes close.
@@ -194,7 +203,8 @@ export class ProcessRuntime implements Runtime {
 
   /**
    * Child processes cannot be re-attached by a new agent: the process groups a previous agent of
-   * `hostId` left behind (found by their `job.json`) are killed and their directories removed.
+   * `hostId` left behind (found by their `job.json`) are killed and their directories removed. A
+   * record without a pid (the agent died while spawning) is matched by the job's working directory.
    */
   async recover(hostId: string): Promise<RuntimeJob[]> {
     this.guard.assertOpen();
@@ -204,9 +214,10 @@ export class ProcessRuntime implements Runtime {
       if (this.jobs.has(keyOf(hostId, jobId))) continue;
       const dir = join(hostDir, jobId);
       const meta = await readFile(join(dir, 'job.json'), 'utf8').then((t) => JSON.parse(t) as { pid?: number }, () => undefined);
-      if (typeof meta?.pid === 'number' && (await processGroupOf(meta.pid)) === meta.pid) {
-        this.logger.warn('killing a job left by a previous agent', { jobId, pid: meta.pid });
-        killGroup(meta.pid, 'SIGKILL');
+      const groups = typeof meta?.pid === 'number' ? ((await processGroupOf(meta.pid)) === meta.pid ? [meta.pid] : []) : await groupsWorkingIn(dir);
+      for (const pgid of groups) {
+        this.logger.warn('killing a job left by a previous agent', { jobId, pid: pgid });
+        killGroup(pgid, 'SIGKILL');
       }
       await rm(dir, { recursive: true, force: true });
     }
@@ -360,6 +371,20 @@ async function statFields(pid: string): Promise<string[] | undefined> {
 async function processGroupOf(pid: number): Promise<number | undefined> {
   const fields = await statFields(String(pid));
   return fields ? Number(fields[2]) : undefined;
+}
+
+/** The process groups of the processes whose working directory is `dir` (Linux /proc). */
+async function groupsWorkingIn(dir: string): Promise<number[]> {
+  const pids = (await readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n));
+  const groups = new Set<number>();
+  await Promise.all(
+    pids.map(async (pid) => {
+      if ((await readlink(`/proc/${pid}/cwd`).catch(() => undefined)) !== resolve(dir)) return;
+      const pgrp = await processGroupOf(Number(pid));
+      if (pgrp !== undefined && pgrp > 1) groups.add(pgrp);
+    }),
+  );
+  return [...groups];
 }
 
 /** Resident set size in bytes of each of `groups`, summed over the group's processes (Linux /proc). */

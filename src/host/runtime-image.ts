@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import Dockerode from 'dockerode';
 import { pack, type Pack } from 'tar-stream';
+import { finishImport, importTar, inspectImage, splitName } from './docker-image.js';
 import { RuntimeImageError } from './errors.js';
 
 export { RuntimeImageError } from './errors.js';
@@ -58,6 +59,10 @@ function runtimeImageName(nodeVersion: string): string {
 export const RUNTIME_IMAGE_DEFAULTS = Object.freeze({
   /** The versioned name built from this process's node; `<repo>:latest` is tagged alongside. */
   name: runtimeImageName(process.versions.node),
+  /** The name tagged on every build. */
+  latest: `${RECIPE.repo}:latest`,
+  /** `$STACK` of builds and jobs the platform runs on this image (it sets no `STACK` of its own). */
+  stack: 'flynn-ts-slim',
   /** The node binary copied into the image. */
   nodePath: process.execPath,
   /** A statically linked busybox (Debian/Ubuntu: `apt-get install busybox-static`). */
@@ -118,7 +123,8 @@ export async function buildRuntimeImage(opts: RuntimeImageOptions = {}): Promise
   const tar = pack();
   const abort = new AbortController();
   const changes = [...RECIPE.changes, `LABEL io.flynn-ts.node-version=${version}`];
-  const imported = importTar(docker, tar, { repo, tag, changes, abortSignal: abort.signal });
+  // tar-stream's Pack is a streamx Readable: it pipes like a Node stream, the types just do not say so.
+  const imported = importTar(docker, tar as unknown as NodeJS.ReadableStream, { repo, tag, changes, abortSignal: abort.signal });
   // If the engine fails it stops reading, so the writer must stop too; and a writer failure must
   // end the upload, or the engine waits for the rest of the tar forever.
   imported.catch((err: Error) => tar.destroy(err));
@@ -128,10 +134,7 @@ export async function buildRuntimeImage(opts: RuntimeImageOptions = {}): Promise
   });
   const [, id] = await Promise.all([written, imported]);
 
-  const image = docker.getImage(id);
-  await image.tag({ repo, tag: 'latest' });
-  const built = await image.inspect();
-  if (previous && previous.Id !== built.Id) await removeIfUntagged(docker, previous.Id);
+  const built = await finishImport(docker, id, repo, previous?.Id);
   progress(`built ${name} (${built.Id.slice(0, 19)}, ${(built.Size / 1e6).toFixed(1)} MB), also tagged ${repo}:latest`);
   return { name, id: built.Id, sizeBytes: built.Size };
 }
@@ -218,40 +221,6 @@ function addEntry(tar: Pack, header: Parameters<Pack['entry']>[0], content?: str
   });
 }
 
-/** `POST /images/create?fromSrc=-`, consuming `tar` as it is written. Resolves with the new image id. */
-async function importTar(docker: Dockerode, tar: Pack, query: { repo: string; tag: string; changes: string[]; abortSignal: AbortSignal }): Promise<string> {
-  const fail = (err: unknown) => new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_BUILD', `docker import failed: ${(err as Error).message ?? String(err)}`, { cause: err });
-  // tar-stream's Pack is a streamx Readable: it pipes like a Node stream, the types just do not say so.
-  const stream = await docker.importImage(tar as unknown as NodeJS.ReadableStream, query).catch((err: unknown) => Promise.reject(fail(err)));
-  // The engine answers with JSON progress lines; errors arrive in-band and followProgress rejects on them.
-  const events = await new Promise<{ status?: string }[]>((resolve, reject) =>
-    docker.modem.followProgress(stream, (err: Error | null, out: { status?: string }[]) => (err ? reject(fail(err)) : resolve(out))),
-  );
-  const id = events.map((e) => e.status).find((s) => s?.startsWith('sha256:'));
-  if (!id) throw fail(new Error('the engine did not report an image id'));
-  return id;
-}
-
-/** A rebuild leaves the image it replaces untagged: drop it, unless someone tagged it too or a container still uses it. */
-async function removeIfUntagged(docker: Dockerode, id: string): Promise<void> {
-  const old = docker.getImage(id);
-  const info = await old.inspect().catch(() => undefined);
-  if (info && (info.RepoTags ?? []).length === 0) await old.remove().catch(() => {});
-}
-
-async function inspectImage(docker: Dockerode, name: string): Promise<Dockerode.ImageInspectInfo | undefined> {
-  try {
-    return await docker.getImage(name).inspect();
-  } catch (err) {
-    const status = (err as { statusCode?: number }).statusCode;
-    if (status === 404) return undefined;
-    // No HTTP status means no answer at all: the socket is missing, refused or not ours to read.
-    const code = status === undefined ? 'FLYNN_ERR_HOST_DOCKER_UNAVAILABLE' : 'FLYNN_ERR_HOST_IMAGE_BUILD';
-    const what = status === undefined ? 'cannot reach the Docker engine' : `cannot inspect image ${name}`;
-    throw new RuntimeImageError(code, `${what}: ${(err as Error).message}`, { cause: err });
-  }
-}
-
 async function nodeVersion(nodePath: string): Promise<string> {
   return (await run(await hostFile(nodePath, 'node'), ['--version'])).trim().replace(/^v/, '');
 }
@@ -268,12 +237,6 @@ async function run(file: string, args: string[]): Promise<string> {
   } catch (err) {
     throw new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_BUILD', `${file} ${args.join(' ')} failed: ${(err as Error).message}`, { cause: err });
   }
-}
-
-/** `registry:5000/a/b:tag` → `{ repo: 'registry:5000/a/b', tag: 'tag' }`; no tag means `latest`. */
-function splitName(name: string): { repo: string; tag: string } {
-  const colon = name.lastIndexOf(':');
-  return colon > name.lastIndexOf('/') ? { repo: name.slice(0, colon), tag: name.slice(colon + 1) } : { repo: name, tag: 'latest' };
 }
 
 function parentOf(path: string): string {

@@ -5,10 +5,11 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { createApiServer } from '../common/http/api-server.js';
+import { keyChecker } from '../common/http/key-auth.js';
 import { SseWriter } from '../common/http/sse.js';
 import type { Logger } from '../common/logger.js';
 import type { HostAgent } from './agent.js';
-import { HostInputError } from './errors.js';
+import { HostInputError, HostUnauthorizedError } from './errors.js';
 
 const jobBody = {
   type: 'object',
@@ -56,9 +57,29 @@ function count(value: string | undefined, field: string): number | undefined {
   return Number(value);
 }
 
+export interface HostServerOptions {
+  /**
+   * The host key every request must carry (`Authorization: Bearer <key>`, or Basic with the key as
+   * password), checked in constant time; a missing or wrong key gets 401 before any route runs.
+   * `null` serves without authentication (only for a caller that asked for it, see
+   * `StartHostAgentOptions.insecureNoAuth`).
+   */
+  key: string | null;
+  logger?: Logger;
+}
+
 /** Build the fastify app serving `agent`. The caller listens and closes. */
-export function createHostServer(agent: HostAgent, logger?: Logger): FastifyInstance {
-  const app = createApiServer(logger ? { logger } : {});
+export function createHostServer(agent: HostAgent, options: HostServerOptions): FastifyInstance {
+  const app = createApiServer(options.logger ? { logger: options.logger } : {});
+  if (options.key !== null) {
+    const checkKey = keyChecker(options.key);
+    app.addHook('onRequest', async (request, reply) => {
+      const check = checkKey(request.headers.authorization);
+      if (check === 'ok') return;
+      reply.header('www-authenticate', 'Bearer realm="flynn-host"');
+      throw new HostUnauthorizedError(check === 'missing' ? 'missing host key (Authorization: Bearer <key>)' : 'wrong host key');
+    });
+  }
   // Log follows and event streams end when the server closes, so close never waits on a client.
   const streams = new Set<ServerResponse>();
   const track = (res: ServerResponse) => {

@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { writeFileAtomic } from '../common/atomic-file.js';
 import { RouterErrorCodes, RouterInputError } from './errors.js';
 
 /** A PEM certificate (chain) and its private key. */
@@ -53,7 +54,8 @@ export async function clusterCertificate(dir: string, names: string[]): Promise<
   }
   const pair = await selfSignedCertificate(names);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeFile(keyFile, pair.key, { mode: 0o600 });
-  await writeFile(certFile, pair.cert);
+  // The key first: a crash before the certificate is written leaves no pair, and the next start makes one.
+  await writeFileAtomic(keyFile, pair.key, { mode: 0o600 });
+  await writeFileAtomic(certFile, pair.cert);
   return pair;
 }

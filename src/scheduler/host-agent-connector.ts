@@ -5,7 +5,7 @@
  *
  * ```ts
  * import { HostClient } from 'flynn-ts/host';
- * const connectHost = hostAgentConnector((url) => new HostClient(url));
+ * const connectHost = hostAgentConnector((url) => new HostClient({ url, key: hostKey }), { artifactUrl: shelfUrlSigner({ url: shelfUrl, key: shelfKey }) });
  * ```
  */
 import type { HostConnector, HostJob, SchedulerHost, StartJobRequest } from './host-client.js';
@@ -57,7 +57,7 @@ function toHostJob(job: AgentJob): HostJob {
   return out;
 }
 
-function toAgentRequest(request: StartJobRequest): AgentJobRequest {
+function toAgentRequest(request: StartJobRequest, artifactUrl: (url: string) => string): AgentJobRequest {
   const l = request.labels;
   const spec: AgentJobRequest = {
     id: request.id,
@@ -72,15 +72,26 @@ function toAgentRequest(request: StartJobRequest): AgentJobRequest {
     meta: { ...l },
   };
   if (l[JOB_LABELS.oneOff] === 'true') spec.oneOff = true;
-  if (request.artifact) spec.artifact = { ...request.artifact };
+  if (request.artifact) spec.artifact = { url: artifactUrl(request.artifact.url) };
   return spec;
 }
 
+export interface HostAgentConnectorOptions {
+  /**
+   * The URL a host downloads a job's artifact from, made from the recorded one each time a job
+   * starts: the platform signs shelf URLs here (`shelfUrlSigner`), so that a signature is fresh
+   * whenever the job (re)starts, however old the release. Default: the recorded URL as it is.
+   */
+  artifactUrl?: (url: string) => string;
+}
+
 /**
- * A {@link HostConnector} over host agent clients: `client(url)` builds one for `http://<addr>`.
- * Stopping a job the agent no longer knows (HTTP 404) counts as done.
+ * A {@link HostConnector} over host agent clients: `client(url)` builds one for `http://<addr>`
+ * (with the host key: `new HostClient({ url, key })`). Stopping a job the agent no longer knows
+ * (HTTP 404) counts as done.
  */
-export function hostAgentConnector(client: (url: string) => HostAgentApi): HostConnector {
+export function hostAgentConnector(client: (url: string) => HostAgentApi, options: HostAgentConnectorOptions = {}): HostConnector {
+  const artifactUrl = options.artifactUrl ?? ((url: string) => url);
   return (info) => {
     const api = client(`http://${info.addr}`);
     const host: SchedulerHost = {
@@ -92,7 +103,7 @@ export function hostAgentConnector(client: (url: string) => HostAgentApi): HostC
         return (await api.listJobs(options)).map(toHostJob);
       },
       async startJob(request, options) {
-        return toHostJob(await api.createJob(toAgentRequest(request), options));
+        return toHostJob(await api.createJob(toAgentRequest(request, artifactUrl), options));
       },
       async stopJob(id, options) {
         try {

@@ -20,7 +20,7 @@ export { MemoryFormationSource } from './memory-formation-source.js';
 export { HOST_SERVICE, JOB_LABELS, hostInfoFromInstance, hostMeta } from './host-client.js';
 export type { SchedulerHost, HostConnector, HostInfo, HostCapacity, HostJob, JobEvent, StartJobRequest } from './host-client.js';
 export { hostAgentConnector } from './host-agent-connector.js';
-export type { HostAgentApi, AgentJob, AgentJobRequest } from './host-agent-connector.js';
+export type { HostAgentApi, AgentJob, AgentJobRequest, HostAgentConnectorOptions } from './host-agent-connector.js';
 export { BACKOFF_DEFAULTS, restartDelay } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
 export { plan } from './reconcile.js';

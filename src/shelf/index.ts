@@ -4,8 +4,8 @@
  *
  * ```ts
  * import { startShelf, FsBlobStore, ShelfClient } from 'flynn-ts/shelf';
- * await using shelf = await startShelf({ store: new FsBlobStore({ root: '/var/lib/shelf' }), host: '127.0.0.1', port: 0 });
- * const client = new ShelfClient({ url: shelf.url });
+ * await using shelf = await startShelf({ store: new FsBlobStore({ root: '/var/lib/shelf' }), host: '127.0.0.1', port: 0, key });
+ * const client = new ShelfClient({ url: shelf.url, key });
  * await client.put('/slugs/app/1.tgz', createReadStream('slug.tgz'));
  * ```
  * @module
@@ -22,6 +22,8 @@ export type { BlobStoreConfig } from './create.js';
 export { startShelf } from './server.js';
 export type { Shelf, ShelfOptions } from './server.js';
 export { ShelfClient } from './client.js';
+export { shelfUrlSigner, signatureChecker, SIGNED_URL_DEFAULTS } from './signed-url.js';
+export type { ShelfUrlSignerOptions, SignatureCheck } from './signed-url.js';
 export type { ShelfClientOptions, ShelfBlob } from './client.js';
 export {
   ShelfErrorCodes,

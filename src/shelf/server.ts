@@ -8,6 +8,7 @@ import type { BlobStore } from './blob-store.js';
 import { BlobNotFoundError, BlobTooLargeError, InvalidBlobPathError, InvalidRangeError, ShelfErrorCodes, ShelfUnauthorizedError, UploadAbortedError } from './errors.js';
 import { normalizeBlobPath } from './path.js';
 import { keyChecker } from '../common/http/key-auth.js';
+import { signatureChecker } from './signed-url.js';
 import { SHELF_DEFAULTS, type BlobInfo, type ByteRange } from './types.js';
 
 export interface ShelfOptions {
@@ -20,9 +21,12 @@ export interface ShelfOptions {
   /** Largest upload accepted, in bytes; larger ones get 413 and store nothing. Default 1 GiB. */
   maxBytes?: number;
   /**
-   * When set, writes (`PUT`, `DELETE`) and listings need `Authorization: Bearer <key>` (or Basic
-   * with the key as password); a missing or wrong key gets 401. Reading one blob by its path stays
-   * open, so that hosts and slug runners can fetch an artifact from its URL alone. Default: none.
+   * When set, every request needs `Authorization: Bearer <key>` (or Basic with the key as
+   * password); a missing or wrong key gets 401 and reveals nothing (not even whether the blob
+   * exists). A `GET`/`HEAD` of one blob may instead carry a signature made with the key
+   * (`shelfUrlSigner`, signed-url.ts), which is how host agents fetch slugs without the key.
+   * Default: none, everything open (a shelf on a private loopback for a library user only; a
+   * cluster always sets it).
    */
   key?: string;
   /** Logs unexpected (5xx) failures. Default silent. */
@@ -44,7 +48,8 @@ export interface Shelf extends Closable {
  * - `GET` answers with `Content-Length`, `ETag`, `Last-Modified`, `Accept-Ranges: bytes`; a single
  *   `Range: bytes=a-b` (or `a-`, `-n`) gives 206, an unsatisfiable one 416; `If-None-Match` gives 304;
  * - `GET /prefix?list` lists the blobs under a prefix as JSON;
- * - `HEAD` as GET without a body; `DELETE` gives 204, or 404 when there was nothing.
+ * - `HEAD` as GET without a body; `DELETE` gives 204, or 404 when there was nothing;
+ * - with a `key`, every request needs it (or, for a read, a signed URL): 401 otherwise.
  *
  * Bad paths (`..`, NUL, control characters, bad percent-encoding) are 400; every error is a JSON
  * `{ code, message, detail?, retryable }`.
@@ -58,9 +63,17 @@ export async function startShelf(options: ShelfOptions): Promise<Shelf> {
     throw new InvalidInputError(ShelfErrorCodes.INVALID_OPTIONS, 'key must be a non-empty string when set', { field: 'key' });
   }
   const checkKey = options.key === undefined ? undefined : keyChecker(options.key);
-  const authorize = (req: IncomingMessage) => {
-    const check = checkKey?.(req.headers.authorization) ?? 'ok';
-    if (check !== 'ok') throw new ShelfUnauthorizedError(check === 'missing' ? `${req.method} needs the shelf key (Authorization: Bearer <key>)` : 'wrong shelf key');
+  const checkSignature = options.key === undefined ? undefined : signatureChecker(options.key);
+  const authorize = (req: IncomingMessage, path: string, query: URLSearchParams) => {
+    if (!checkKey || !checkSignature) return;
+    // A signed URL reads the one blob it was made for, and nothing else.
+    const read = (req.method === 'GET' || req.method === 'HEAD') && !query.has('list');
+    const signature = read ? checkSignature(path, query) : 'none';
+    if (signature === 'ok') return;
+    if (signature === 'expired') throw new ShelfUnauthorizedError('the signed URL has expired; ask for a new one');
+    if (signature === 'wrong') throw new ShelfUnauthorizedError('wrong signature for this blob');
+    const check = checkKey(req.headers.authorization);
+    if (check !== 'ok') throw new ShelfUnauthorizedError(check === 'missing' ? `${req.method} needs the shelf key (Authorization: Bearer <key>) or a signed URL` : 'wrong shelf key');
   };
 
   const server: Server = createServer((req, res) => {
@@ -69,7 +82,7 @@ export async function startShelf(options: ShelfOptions): Promise<Shelf> {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { path, query } = parseTarget(req.url ?? '/');
-    if (req.method === 'PUT' || req.method === 'DELETE' || query.has('list')) authorize(req);
+    authorize(req, path, query);
     switch (req.method) {
       case 'PUT':
         return put(req, res, path);

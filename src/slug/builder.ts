@@ -33,7 +33,7 @@ export interface BuildSlugOptions {
   buildpacks?: string[];
   /** Host npm package dir, mounted read-only for `FLYNN_NPM_CLI`; `null` for none. Default: found from `npm` on PATH. */
   npmDir?: string | null;
-  /** Tell buildpacks there is no network (`FLYNN_NPM_OFFLINE=1`). Default true. */
+  /** Tell buildpacks there is no network (`FLYNN_NPM_OFFLINE=1`). Default: the executor's `offline` (Docker network `none`), else false. */
   offline?: boolean;
   /** Restore and save the app's build cache. Default true. */
   cache?: boolean;
@@ -258,9 +258,9 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
       FLYNN_META_DIR: BUILD_PATHS.meta,
       FLYNN_DETECT: detect ? '1' : '0',
       HOME: BUILD_PATHS.home,
-      STACK: 'flynn-ts',
     };
-    if (options.offline ?? true) jobEnv.FLYNN_NPM_OFFLINE = '1';
+    if (executor.stack !== undefined) jobEnv.STACK = executor.stack;
+    if (options.offline ?? executor.offline ?? false) jobEnv.FLYNN_NPM_OFFLINE = '1';
     if (mounts.some((m) => m.path === BUILD_PATHS.npm)) jobEnv.FLYNN_NPM_CLI = `${BUILD_PATHS.npm}/bin/npm-cli.js`;
     const timeoutMs = options.timeoutMs ?? SLUG_DEFAULTS.timeoutMs;
     signal?.throwIfAborted();

@@ -1,4 +1,5 @@
 import { PassThrough, type Duplex } from 'node:stream';
+import { caBundleMount } from '../common/ca-bundle.js';
 import { settlesWithin } from '../common/lifecycle.js';
 import Dockerode from 'dockerode';
 import { SlugErrorCodes, BuildFailedError } from './errors.js';
@@ -7,10 +8,12 @@ import { LineSplitter, matchesSetup } from './executor.js';
 import { traceSlug } from './trace.js';
 
 export const DOCKER_EXECUTOR_DEFAULTS = Object.freeze({
-  /** The runtime image (`ensureRuntimeImage` builds it): node + busybox. */
+  /** The slim runtime image (`ensureRuntimeImage` builds it): node + busybox. The platform picks the stack image when it is built. */
   image: 'flynn-ts/runtime:latest',
-  /** Builds get no network: the bundled buildpacks need none. */
-  network: 'none',
+  /** Builds reach the network (npm registry, git dependencies) as on Heroku; `none` isolates them. */
+  network: 'bridge',
+  /** The host's CA bundle, mounted read-only over the image's: a TLS-intercepting proxy's CA is trusted in builds too. */
+  caBundle: '/etc/ssl/certs/ca-certificates.crt',
   /** A prepared build container that gets no job within this many ms is removed, in ms. */
   preparedIdleMs: 120_000,
 });
@@ -20,8 +23,18 @@ export interface DockerBuildExecutorOptions {
   docker?: Dockerode;
   /** Image the build runs in. Default {@link DOCKER_EXECUTOR_DEFAULTS}.image. */
   image?: string;
-  /** Docker network mode: `none` (default) or e.g. `bridge` for buildpacks that fetch things. */
+  /** Docker network mode: `bridge` (default), `host`, or `none` for builds with no network. */
   network?: string;
+  /**
+   * Host CA bundle mounted read-only over the image's bundle in every build container, with
+   * `NODE_EXTRA_CA_CERTS` and `SSL_CERT_FILE` pointing at it; skipped when the
+   * file is missing. `null` mounts none. Default {@link DOCKER_EXECUTOR_DEFAULTS}.caBundle.
+   */
+  caBundle?: string | null;
+  /** Extra environment of every build (e.g. `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY`); the job's own env wins. */
+  env?: Record<string, string>;
+  /** `$STACK` of the builds (e.g. `flynn-ts-12`). Default: unset, the image's own `STACK` env (the stack image sets one). */
+  stack?: string;
   /** Extra labels on every build container (tests add their own to clean up). */
   labels?: Record<string, string>;
   /** Default {@link DOCKER_EXECUTOR_DEFAULTS}.preparedIdleMs. */
@@ -42,9 +55,10 @@ interface Attached {
 }
 
 /**
- * Runs the build in a container of the runtime image: labelled `io.flynn-ts=1`,
- * `io.flynn-ts.role=build`, with the job's mounts as bind mounts, its memory limit (swap
- * included), no network by default, and removed when done, whatever happened.
+ * Runs the build in a fresh container of the image (the stack image on a platform that has it):
+ * labelled `io.flynn-ts=1`, `io.flynn-ts.role=build`, with the job's mounts as bind mounts, the
+ * host's CA bundle, its memory limit (swap included), the bridge network by default, and removed
+ * when done, whatever happened.
  *
  * {@link prepare} creates and starts such a container before the job is known (e.g. while the
  * source is still being pushed, which hides the engine's container start from the build time):
@@ -53,9 +67,13 @@ interface Attached {
  */
 export class DockerBuildExecutor implements BuildExecutor {
   readonly name = 'docker';
+  readonly offline: boolean;
+  readonly stack: string | undefined;
   private readonly docker: Dockerode;
   private readonly image: string;
   private readonly network: string;
+  private readonly binds: string[];
+  private readonly env: Record<string, string>;
   private readonly labels: Record<string, string>;
   private readonly preparedIdleMs: number;
 
@@ -63,6 +81,11 @@ export class DockerBuildExecutor implements BuildExecutor {
     this.docker = options.docker ?? new Dockerode();
     this.image = options.image ?? DOCKER_EXECUTOR_DEFAULTS.image;
     this.network = options.network ?? DOCKER_EXECUTOR_DEFAULTS.network;
+    this.offline = this.network === 'none';
+    this.stack = options.stack;
+    const ca = caBundleMount(options.caBundle === undefined ? DOCKER_EXECUTOR_DEFAULTS.caBundle : options.caBundle);
+    this.binds = ca.binds;
+    this.env = { ...ca.env, ...options.env };
     this.labels = { ...options.labels, 'io.flynn-ts': '1', 'io.flynn-ts.role': 'build' };
     this.preparedIdleMs = options.preparedIdleMs ?? DOCKER_EXECUTOR_DEFAULTS.preparedIdleMs;
   }
@@ -84,7 +107,7 @@ export class DockerBuildExecutor implements BuildExecutor {
       container = await this.docker.createContainer({
         Image: this.image,
         Cmd: how.cmd,
-        Env: Object.entries(how.env).map(([k, v]) => `${k}=${v}`),
+        Env: Object.entries({ ...this.env, ...how.env }).map(([k, v]) => `${k}=${v}`),
         WorkingDir: how.workDir,
         Labels: this.labels,
         AttachStdin: how.stdin,
@@ -94,7 +117,7 @@ export class DockerBuildExecutor implements BuildExecutor {
         AttachStderr: true,
         Tty: false,
         HostConfig: {
-          Binds: setup.mounts.map((m) => `${m.hostPath}:${m.path}:${m.readOnly ? 'ro' : 'rw'}`),
+          Binds: [...this.binds, ...setup.mounts.map((m) => `${m.hostPath}:${m.path}:${m.readOnly ? 'ro' : 'rw'}`)],
           Memory: setup.memoryBytes,
           MemorySwap: setup.memoryBytes,
           NetworkMode: this.network,

@@ -63,6 +63,10 @@ export interface PreparedBuildJob {
 export interface BuildExecutor {
   /** `docker` or `process`, for messages. */
   readonly name: string;
+  /** Its builds have no network (Docker network `none`): the builder then tells buildpacks so (`FLYNN_NPM_OFFLINE=1`). Default false. */
+  readonly offline?: boolean;
+  /** The stack its builds run on, given to them as `$STACK`; unset leaves `$STACK` to the image. */
+  readonly stack?: string;
   run(job: BuildJob): Promise<BuildJobResult>;
   /**
    * Start the environment of a job ahead of time (optional: an executor whose environments cost

@@ -19,7 +19,7 @@ export type { BuildExecutor, BuildJob, BuildJobResult, BuildJobSetup, BuildMount
 export { LineSplitter } from './executor.js';
 export { DockerBuildExecutor, DOCKER_EXECUTOR_DEFAULTS } from './docker-executor.js';
 export type { DockerBuildExecutorOptions } from './docker-executor.js';
-export { ProcessBuildExecutor } from './process-executor.js';
+export { ProcessBuildExecutor, PROCESS_EXECUTOR_DEFAULTS } from './process-executor.js';
 export type { ProcessBuildExecutorOptions } from './process-executor.js';
 export { createBuildExecutor } from './create.js';
 export type { BuildExecutorConfig } from './create.js';

@@ -1,10 +1,30 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { caBundleEnv } from '../common/ca-bundle.js';
 import type { BuildExecutor, BuildJob, BuildJobResult, BuildMount } from './executor.js';
 import { LineSplitter } from './executor.js';
+
+export const PROCESS_EXECUTOR_DEFAULTS = Object.freeze({
+  /** The host's CA bundle, given to node through `NODE_EXTRA_CA_CERTS` (node ignores the system store). */
+  caBundle: '/etc/ssl/certs/ca-certificates.crt',
+  /** `$STACK` of builds run on the host itself. */
+  stack: 'host',
+});
 
 export interface ProcessBuildExecutorOptions {
   /** `PATH` for the build; it must hold `sh`, the usual POSIX tools and `node`. Default: this process's PATH. */
   path?: string;
+  /** CA bundle the build's TLS clients trust (skipped when missing); `null` for none. Default {@link PROCESS_EXECUTOR_DEFAULTS}.caBundle. */
+  caBundle?: string | null;
+  /** Extra environment of every build (e.g. `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY`); the job's own env wins. */
+  env?: Record<string, string>;
+  /**
+   * Tell buildpacks there is no network (`FLYNN_NPM_OFFLINE=1`): a process cannot be cut off the
+   * host's network, so this only makes npm fail at once instead of trying. Default false.
+   */
+  offline?: boolean;
+  /** Default {@link PROCESS_EXECUTOR_DEFAULTS}.stack. */
+  stack?: string;
 }
 
 /**
@@ -15,16 +35,23 @@ export interface ProcessBuildExecutorOptions {
  */
 export class ProcessBuildExecutor implements BuildExecutor {
   readonly name = 'process';
+  readonly offline: boolean;
+  readonly stack: string;
   private readonly path: string;
+  private readonly env: Record<string, string>;
 
   constructor(options: ProcessBuildExecutorOptions = {}) {
     this.path = options.path ?? process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin';
+    this.offline = options.offline ?? false;
+    this.stack = options.stack ?? PROCESS_EXECUTOR_DEFAULTS.stack;
+    const ca = options.caBundle === undefined ? PROCESS_EXECUTOR_DEFAULTS.caBundle : options.caBundle;
+    this.env = { ...(ca !== null && existsSync(ca) ? caBundleEnv(ca) : {}), ...options.env };
   }
 
   run(job: BuildJob): Promise<BuildJobResult> {
     const map = (value: string) => hostPathOf(value, job.mounts);
     const [cmd, ...args] = job.argv.map(map);
-    const env: Record<string, string> = { PATH: this.path };
+    const env: Record<string, string> = { PATH: this.path, ...this.env };
     for (const [k, v] of Object.entries(job.env)) env[k] = map(v);
     return new Promise((resolve) => {
       const child = spawn(cmd!, args, { env, cwd: job.workDir ? map(job.workDir) : undefined, stdio: ['ignore', 'pipe', 'pipe'], detached: true });

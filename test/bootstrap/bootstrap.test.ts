@@ -13,6 +13,7 @@ import { generatePrivateKey, publicKeyLine } from '../../src/git/index.js';
 import { etcdEndpoints, needEtcd } from '../support/services.js';
 import { getVia, until } from './deploy-scenario.js';
 import { freePort } from '../../src/host/testing/jobs.js';
+import { componentKey } from '../../src/common/http/key-auth.js';
 
 const exec = promisify(execFile);
 // `--import tsx` resolves from the cwd; point at the loader itself.
@@ -69,7 +70,7 @@ if (await needEtcd('bootstrap from a manifest onto separately started host agent
       dir = await mkdtemp(join(tmpdir(), 'flynn-ts-bootstrap-'));
       for (const [i, addr] of ['127.0.0.6', '127.0.0.7'].entries()) {
         hosts.push(
-          start(HOST_MAIN, ['--id', hostIds[i] as string, '--runtime', 'process', '--discovery', 'etcd', '--etcd-endpoints', etcdEndpoints.join(','), '--etcd-prefix', prefix, '--advertise-addr', addr, '--registration-ttl', '3000', '--log-level', 'warn']),
+          start(HOST_MAIN, ['--id', hostIds[i] as string, '--runtime', 'process', '--discovery', 'etcd', '--etcd-endpoints', etcdEndpoints.join(','), '--etcd-prefix', prefix, '--advertise-addr', addr, '--registration-ttl', '3000', '--log-level', 'warn'], { FLYNN_HOST_KEY: componentKey(key, 'host') }),
         );
       }
     });

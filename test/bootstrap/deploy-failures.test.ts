@@ -21,7 +21,8 @@ function bootTimeout(pushed: Pushed): { jobId: string; port: number } {
 const failureLines = (p: Pushed) => p.remote.filter((l) => /^ ! {5}(?!Warning:)/.test(l));
 
 describe('a failed deploy tells the pusher why (process runtime)', () => {
-  const { ctx, push, logs } = pusher(() => createTestCluster({ runtime: 'process' }));
+  // Builds told they have no network (`buildNetwork: 'none'`): npm-fails's registry dependency cannot install.
+  const { ctx, push, logs } = pusher(() => createTestCluster({ runtime: 'process', buildNetwork: 'none' }));
 
   it('names a web job that never answers on $PORT, with its port, its output and a hint, after the boot timeout', async () => {
     const pushed = await push('wrong-port', 'wrong-port', { meta: { deploy_timeout: '3' } });

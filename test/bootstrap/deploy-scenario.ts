@@ -115,6 +115,25 @@ export function describeDeploy(name: string, start: () => Promise<Cluster>, appN
       expect(pushed.output).toContain('Permission denied');
     }, 60_000);
 
+    it('keeps the app’s source, slug and jobs from anyone without the component’s key', async () => {
+      const slugUrl = (await cluster.client.listArtifacts()).at(-1)?.url ?? '';
+      expect(slugUrl.startsWith(`${cluster.shelfUrl}/slugs/`)).toBe(true);
+      const hostAddr = cluster.scheduler.view().hosts[0]?.addr;
+      const targets = [slugUrl, `${cluster.shelfUrl}/cache/${appName}.tgz`, `http://${hostAddr}/jobs`];
+      // The cluster key opens the controller only: host agents and shelf have keys derived from it.
+      for (const authorization of [undefined, 'Bearer wrong', `Bearer ${cluster.key}`]) {
+        for (const url of targets) {
+          const res = await fetch(url, authorization ? { headers: { authorization } } : {});
+          const body = await res.text();
+          expect(res.status, `${url} with ${authorization ?? 'nothing'}`).toBe(401);
+          expect(body).not.toContain(appName);
+        }
+      }
+      const jobs = await fetch(`http://${hostAddr}/jobs`, { headers: { authorization: `Bearer ${cluster.hostAgentKey}` } });
+      expect(jobs.status).toBe(200);
+      expect(await jobs.text()).toContain(appName);
+    }, 60_000);
+
     it('scales web to 3 and answers from 3 jobs', async () => {
       await cluster.client.scale(appName, { web: 3 });
       await until('3 web jobs up', async () => ((await cluster.client.listJobs(appName)).filter((j) => j.type === 'web' && j.state === 'up').length === 3 ? true : undefined));

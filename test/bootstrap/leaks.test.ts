@@ -52,7 +52,7 @@ describe('abort listeners across many deploys, requests and log reads', () => {
   it('shares one signal among 30 concurrent host API requests and log follows without piling listeners on it', async () => {
     const host = cluster.hosts[0];
     if (!host) throw new Error('no host');
-    const client = new HostClient(host.url);
+    const client = new HostClient({ url: host.url, key: cluster.hostAgentKey });
     const shared = new AbortController();
     try {
       const job = await client.createJob({ id: `leak-${randomUUID().slice(0, 8)}`, app, release: 'r0', type: 'run', cmd: ['sh', '-c', 'echo ready; exec sleep 30'] });
@@ -97,7 +97,7 @@ describe('abort listeners across many deploys, requests and log reads', () => {
   }, 120_000);
 
   it('reads the logs of its 12 jobs 12 times with one caller signal and leaves no listener on it', async () => {
-    const jobs = new SchedulerJobRunner({ scheduler: cluster.scheduler });
+    const jobs = new SchedulerJobRunner({ scheduler: cluster.scheduler, hostKey: cluster.hostAgentKey });
     const caller = new AbortController();
     try {
       const appId = (await cluster.client.getApp(app)).id;

@@ -24,7 +24,7 @@ if (await needEtcd('platform with separate host agents')) {
       const jobsDir = await mkdtemp(join(tmpdir(), 'flynn-ts-sep-host-'));
       const discovery = createDiscovery({ backend: 'etcd', endpoints: etcdEndpoints, prefix });
       const runtime = createRuntime({ backend: 'process', baseDir: jobsDir });
-      const agent = await startHostAgent({ id: `sep-${run}`, advertiseAddr: '127.0.0.5', discovery, runtime, stopGraceMs: 1000, artifactsDir: join(jobsDir, 'artifacts') });
+      const agent = await startHostAgent({ id: `sep-${run}`, advertiseAddr: '127.0.0.5', discovery, runtime, stopGraceMs: 1000, artifactsDir: join(jobsDir, 'artifacts'), key: cluster.hostAgentKey });
       const close = cluster.close;
       return Object.assign(cluster, {
         close: async () => {

@@ -165,6 +165,13 @@ describe('flynn CLI against a real controller', () => {
     expect(routes[2]).toMatch(/^tcp:4567\s+myapp-db\s+tcp\//);
     expect((await flynn(['route-remove', '-a', 'myapp', tcp.stdout.trim()])).code).toBe(0);
     expect(JSON.parse((await flynn(['routes', '-a', 'myapp', '--json'])).stdout)).toHaveLength(1);
+    // A TLS route: the certificate is shown, its private key never is.
+    const privateKey = '-----BEGIN PRIVATE KEY-----\nsecret-key-bytes\n-----END PRIVATE KEY-----\n';
+    const cert = '-----BEGIN CERTIFICATE-----\ncert-bytes\n-----END CERTIFICATE-----\n';
+    await h.client.createRoute('myapp', { type: 'http', domain: 'secure.example.com', service: 'myapp-web', tls: { cert, key: privateKey } });
+    const printed = (await flynn(['routes', '-a', 'myapp', '--json'])).stdout;
+    expect(printed).not.toContain('secret-key-bytes');
+    expect(JSON.parse(printed).find((r: { domain?: string }) => r.domain === 'secure.example.com')).toMatchObject({ tls: { cert, keySet: true } });
     const bogus = await flynn(['route-remove', '-a', 'myapp', 'bogus']);
     expect(bogus.code).toBe(1);
     expect(bogus.stderr).toBe('flynn: no route "bogus"\n');

@@ -125,6 +125,48 @@ describe('discovery HTTP API', () => {
   });
 });
 
+describe('discovery HTTP API with a key', () => {
+  it('answers every endpoint without the key, or with a wrong one, 401 and registers nothing; the client with the key works', async () => {
+    const backend = new MemoryDiscovery();
+    const server = await startDiscoveryServer({ discovery: backend, host: '127.0.0.2', port: 0, key: 'disco-key' });
+    const client = createDiscovery({ backend: 'http', url: server.url, key: 'disco-key' });
+    try {
+      const reg = await client.register({ service: 'flynn-host', addr: '127.0.0.2:1113', meta: { id: 'real' } });
+      const id = reg.instance.id;
+      const endpoints: [method: 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: string][] = [
+        ['PUT', '/services/flynn-host/instances', JSON.stringify({ addr: '127.0.0.9:1113', meta: { id: 'fake' } })],
+        ['POST', `/services/flynn-host/instances/${id}/heartbeat`],
+        ['PATCH', `/services/flynn-host/instances/${id}`, JSON.stringify({ meta: { id: 'fake' } })],
+        ['DELETE', `/services/flynn-host/instances/${id}`],
+        ['GET', '/services/flynn-host/instances'],
+        ['GET', '/services/flynn-host/leader'],
+        ['GET', '/services/flynn-host/events'],
+      ];
+      for (const authorization of [undefined, 'Bearer wrong']) {
+        for (const [method, path, body] of endpoints) {
+          const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
+          if (authorization) headers.authorization = authorization;
+          const res = await request(server.url + path, { method, body, headers });
+          const text = await res.body.text();
+          expect(res.statusCode, `${method} ${path}`).toBe(401);
+          expect(JSON.parse(text)).toMatchObject({ code: 'FLYNN_ERR_DISCOVERY_UNAUTHORIZED' });
+          expect(text).not.toContain('127.0.0.2:1113');
+        }
+      }
+      expect((await client.instances('flynn-host')).map((i) => i.meta.id)).toEqual(['real']);
+      const stranger = createDiscovery({ backend: 'http', url: server.url });
+      await expect(stranger.instances('flynn-host')).rejects.toMatchObject({ code: 'FLYNN_ERR_DISCOVERY_UNAUTHORIZED' });
+      await stranger.close();
+      await reg.unregister();
+      await expect(startDiscoveryServer({ discovery: backend, host: '127.0.0.2', port: 0, key: '' })).rejects.toMatchObject({ code: 'FLYNN_ERR_DISCOVERY_INVALID_CONFIG' });
+    } finally {
+      await client.close();
+      await server.close();
+      await backend.close();
+    }
+  });
+});
+
 describe('createDiscovery', () => {
   it('rejects an unknown backend with a typed error naming the field', () => {
     expect(() => createDiscovery({ backend: 'zookeeper' } as never)).toThrow(expect.objectContaining({ code: 'FLYNN_ERR_DISCOVERY_INVALID_CONFIG', detail: { field: 'backend' } }));

@@ -16,6 +16,7 @@ import { bootstrap, parseManifest, type BootstrapHandle } from '../../src/bootst
 import { createConsoleLogger, type Logger } from '../../src/common/logger.js';
 import { getVia } from '../bootstrap/deploy-scenario.js';
 import { etcdEndpoints } from '../support/services.js';
+import { componentKey } from '../../src/common/http/key-auth.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 // `--import tsx` resolves from the cwd; the CLI runs in the app's work tree, so point at the loader itself.
@@ -32,11 +33,13 @@ export const HOST_TTL_MS = 5000;
 export interface E2eRun {
   run: string;
   prefix: string;
+  /** The cluster key (the host agents get the host key derived from it). */
+  key: string;
 }
 
 export function newRun(): E2eRun {
   const run = `e2e-${randomBytes(4).toString('hex')}`;
-  return { run, prefix: `/flynn-ts-test/${run}` };
+  return { run, prefix: `/flynn-ts-test/${run}`, key: randomBytes(24).toString('hex') };
 }
 
 /**
@@ -48,6 +51,7 @@ export async function startPlatformForTest(r: E2eRun, logger?: Logger): Promise<
   const manifest = parseManifest(`
 discovery: { backend: etcd, endpoints: ${JSON.stringify(etcdEndpoints)}, prefix: ${r.prefix} }
 waitHosts: { min: 3, timeoutMs: 60000 }
+key: ${r.key}
 listen: 127.0.0.1
 build: docker
 controller: { port: 0, store: { backend: etcd, prefix: ${r.prefix}/controller/ } }
@@ -77,7 +81,7 @@ export function spawnHostAgent(r: E2eRun, name: string, ip: string): HostProc {
   const args = ['--import', TSX, 'examples/host/main.ts', '--id', id, '--advertise-addr', ip, '--listen', `${ip}:0`, '--runtime', 'docker'];
   args.push('--discovery', 'etcd', '--etcd-endpoints', etcdEndpoints.join(','), '--etcd-prefix', r.prefix, '--registration-ttl', String(HOST_TTL_MS), '--json-logs');
   args.push('--container-labels', `io.flynn-ts.test=1,io.flynn-ts.test-run=${r.run}`);
-  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, FLYNN_HOST_KEY: componentKey(r.key, 'host') } });
   return { id, ip, proc, alive: () => proc.exitCode === null && proc.signalCode === null };
 }
 

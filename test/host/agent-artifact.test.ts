@@ -14,7 +14,7 @@ import type { Runtime } from '../../src/host/runtime.js';
 import type { Job } from '../../src/host/types.js';
 import { needDocker } from '../support/services.js';
 import { waitFor } from './agent-scenarios.js';
-import { removeTestContainers, TEST_LABELS } from './support.js';
+import { removeTestContainers, TEST_LABELS, HOST_KEY } from './support.js';
 
 const run = randomUUID().slice(0, 6);
 const CONTENT = `artifact-${run}`;
@@ -51,8 +51,8 @@ function describeArtifacts(name: string, makeRuntime: () => Runtime, expectedUrl
 
     beforeAll(async () => {
       runtime = makeRuntime();
-      host = await startHostAgent({ id: hostId, advertiseAddr: '127.0.0.3', discovery, runtime, artifactsDir, retainEndedMs: 3000, stopGraceMs: 500 });
-      client = new HostClient(host.url);
+      host = await startHostAgent({ key: HOST_KEY, id: hostId, advertiseAddr: '127.0.0.3', discovery, runtime, artifactsDir, retainEndedMs: 3000, stopGraceMs: 500 });
+      client = new HostClient({ url: host.url, key: HOST_KEY });
     });
 
     afterAll(async () => {

@@ -8,7 +8,7 @@ import { DOCKER_LABELS, DockerRuntime } from '../../src/host/docker-runtime.js';
 import { fetchWhenUp } from '../../src/host/testing/jobs.js';
 import { needDocker } from '../support/services.js';
 import { jobRequest, waitFor } from './agent-scenarios.js';
-import { removeTestContainers, TEST_LABELS } from './support.js';
+import { removeTestContainers, TEST_LABELS, HOST_KEY } from './support.js';
 
 const run = randomUUID().slice(0, 6);
 const docker = new Dockerode();
@@ -26,9 +26,10 @@ describe.runIf(await needDocker('host agent restart and multi-host'))('host agen
     const id = `restart-${run}`;
     const service = `app${run}-web`;
     const runtime1 = new DockerRuntime({ labels: TEST_LABELS(run) });
-    const first = await startHostAgent({ id, advertiseAddr: '127.0.0.2', discovery, runtime: runtime1 });
-    const c1 = new HostClient(first.url);
-    const job = await c1.createJob(jobRequest(run, { ports: [{ port: 8080, proto: 'tcp', service }] }));
+    const first = await startHostAgent({ key: HOST_KEY, id, advertiseAddr: '127.0.0.2', discovery, runtime: runtime1 });
+    const c1 = new HostClient({ url: first.url, key: HOST_KEY });
+    const secret = `s3cret-${run}`;
+    const job = await c1.createJob(jobRequest(run, { ports: [{ port: 8080, proto: 'tcp', service }], env: { SECRET: secret } }));
     const url = `http://127.0.0.2:${job.boundPorts[0]?.hostPort}`;
     expect(await fetchWhenUp(url)).toBe(`hello from ${job.id}`);
     await c1.close();
@@ -38,11 +39,14 @@ describe.runIf(await needDocker('host agent restart and multi-host'))('host agen
     expect(await fetchWhenUp(url)).toBe(`hello from ${job.id}`); // the container outlives its agent
 
     const runtime2 = new DockerRuntime({ labels: TEST_LABELS(run) });
-    const second = await startHostAgent({ id, advertiseAddr: '127.0.0.2', discovery, runtime: runtime2, stopGraceMs: 2000 });
-    const c2 = new HostClient(second.url);
+    const second = await startHostAgent({ key: HOST_KEY, id, advertiseAddr: '127.0.0.2', discovery, runtime: runtime2, stopGraceMs: 2000 });
+    const c2 = new HostClient({ url: second.url, key: HOST_KEY });
     try {
       const adopted = await c2.getJob(job.id);
       expect(adopted).toMatchObject({ state: 'up', boundPorts: job.boundPorts, app: job.app });
+      // The env comes back from the container itself: its labels never held the values.
+      expect(adopted.env).toEqual(job.env);
+      expect(JSON.stringify((await containersOf(id, job.id))[0]?.Labels)).not.toContain(secret);
       const registered = await waitFor('the adopted job service in discovery', async () => {
         const found = await discovery.instances(service);
         return found.length > 0 ? found : undefined;
@@ -73,10 +77,10 @@ describe.runIf(await needDocker('host agent restart and multi-host'))('host agen
   it('runs two agents on 127.0.0.2 and 127.0.0.3 against one engine without touching each other’s jobs', async () => {
     const discovery = new MemoryDiscovery();
     const runtime = new DockerRuntime({ labels: TEST_LABELS(run) });
-    const a = await startHostAgent({ id: `a-${run}`, advertiseAddr: '127.0.0.2', discovery, runtime, stopGraceMs: 2000 });
-    const b = await startHostAgent({ id: `b-${run}`, advertiseAddr: '127.0.0.3', discovery, runtime, stopGraceMs: 2000 });
-    const ca = new HostClient(a.url);
-    const cb = new HostClient(b.url);
+    const a = await startHostAgent({ key: HOST_KEY, id: `a-${run}`, advertiseAddr: '127.0.0.2', discovery, runtime, stopGraceMs: 2000 });
+    const b = await startHostAgent({ key: HOST_KEY, id: `b-${run}`, advertiseAddr: '127.0.0.3', discovery, runtime, stopGraceMs: 2000 });
+    const ca = new HostClient({ url: a.url, key: HOST_KEY });
+    const cb = new HostClient({ url: b.url, key: HOST_KEY });
     try {
       expect(a.url).toMatch(/^http:\/\/127\.0\.0\.2:/);
       expect(b.url).toMatch(/^http:\/\/127\.0\.0\.3:/);
@@ -105,8 +109,8 @@ describe.runIf(await needDocker('host agent restart and multi-host'))('host agen
   it('reports a job whose image the engine lacks as failed, leaving no container', async () => {
     const discovery = new MemoryDiscovery();
     const runtime = new DockerRuntime({ labels: TEST_LABELS(run) });
-    const host = await startHostAgent({ id: `img-${run}`, advertiseAddr: '127.0.0.2', discovery, runtime });
-    const client = new HostClient(host.url);
+    const host = await startHostAgent({ key: HOST_KEY, id: `img-${run}`, advertiseAddr: '127.0.0.2', discovery, runtime });
+    const client = new HostClient({ url: host.url, key: HOST_KEY });
     try {
       const job = await client.createJob(jobRequest(run, { image: `flynn-ts/no-such-image-${run}:1` }));
       expect(job).toMatchObject({ state: 'failed', error: { code: 'FLYNN_ERR_HOST_RUNTIME' } });

@@ -7,6 +7,7 @@ import { HostClient, type JobRequest } from '../../src/host/client.js';
 import type { Runtime } from '../../src/host/runtime.js';
 import { crashCmd, fetchWhenUp, HTTP_SERVER_CMD, MEMORY_HOG_CMD } from '../../src/host/testing/jobs.js';
 import type { Job, JobEvent, JobState } from '../../src/host/types.js';
+import { HOST_KEY } from './support.js';
 
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -35,8 +36,8 @@ export function describeAgentScenarios(name: string, makeRuntime: () => Runtime,
     beforeAll(async () => {
       discovery = new MemoryDiscovery();
       runtime = makeRuntime();
-      host = await startHostAgent({ id: `h-${name}-${run}`, advertiseAddr: '127.0.0.2', discovery, runtime, tags: { disk: 'ssd' }, capacity: { memoryBytes: 2 * 1024 ** 3 }, stopGraceMs: 3000 });
-      client = new HostClient(host.url);
+      host = await startHostAgent({ key: HOST_KEY, id: `h-${name}-${run}`, advertiseAddr: '127.0.0.2', discovery, runtime, tags: { disk: 'ssd' }, capacity: { memoryBytes: 2 * 1024 ** 3 }, stopGraceMs: 3000 });
+      client = new HostClient({ url: host.url, key: HOST_KEY });
       void (async () => {
         for await (const e of client.events({ since: 0, signal: abort.signal })) events.push(e);
       })();

@@ -8,6 +8,7 @@ import { startHostAgent, type HostAgentHandle } from '../../src/host/agent.js';
 import { HostClient } from '../../src/host/client.js';
 import { ProcessRuntime } from '../../src/host/process-runtime.js';
 import { jobRequest, waitFor } from './agent-scenarios.js';
+import { HOST_KEY } from './support.js';
 
 describe('host agent HTTP API input handling', () => {
   let baseDir: string;
@@ -18,7 +19,7 @@ describe('host agent HTTP API input handling', () => {
   beforeAll(async () => {
     baseDir = await mkdtemp(join(tmpdir(), 'flynn-ts-api-'));
     runtime = new ProcessRuntime({ baseDir });
-    host = await startHostAgent({ id: 'api-test', advertiseAddr: '127.0.0.4', discovery, runtime, capacity: { memoryBytes: 512 * 1024 * 1024 } });
+    host = await startHostAgent({ key: HOST_KEY, id: 'api-test', advertiseAddr: '127.0.0.4', discovery, runtime, capacity: { memoryBytes: 512 * 1024 * 1024 } });
   });
 
   afterAll(async () => {
@@ -28,10 +29,65 @@ describe('host agent HTTP API input handling', () => {
     await rm(baseDir, { recursive: true, force: true });
   });
 
-  async function call(method: 'GET' | 'POST' | 'DELETE', path: string, body?: string): Promise<{ status: number; json: { code: string; message: string; detail?: { field?: string } } }> {
-    const res = await request(host.url + path, { method, body, headers: body === undefined ? {} : { 'content-type': 'application/json' } });
-    return { status: res.statusCode, json: (await res.body.json()) as never };
+  async function call(
+    method: 'GET' | 'POST' | 'DELETE',
+    path: string,
+    body?: string,
+    authorization: string | null = `Bearer ${HOST_KEY}`,
+  ): Promise<{ status: number; text: string; json: { code: string; message: string; detail?: { field?: string } } }> {
+    const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
+    if (authorization !== null) headers.authorization = authorization;
+    const res = await request(host.url + path, { method, body, headers });
+    const text = await res.body.text();
+    return { status: res.statusCode, text, json: JSON.parse(text) as never };
   }
+
+  it.each([
+    ['no key', null, 'missing host key'],
+    ['a wrong key', 'Bearer not-the-key', 'wrong host key'],
+    ['a wrong Basic password', `Basic ${Buffer.from('user:nope').toString('base64')}`, 'wrong host key'],
+  ])('answers every endpoint with %s with 401 and reveals nothing', async (_what, authorization, message) => {
+    const secret = `secret-${Date.now()}`;
+    const client = new HostClient({ url: host.url, key: HOST_KEY });
+    const job = await client.createJob({ ...jobRequest('auth'), cmd: ['sleep', '30'], env: { SECRET: secret } });
+    const endpoints: [method: 'GET' | 'POST' | 'DELETE', path: string, body?: string][] = [
+      ['GET', '/jobs'],
+      ['POST', '/jobs', JSON.stringify({ ...jobRequest('auth'), cmd: ['cat', '/etc/shadow'] })],
+      ['GET', `/jobs/${job.id}`],
+      ['GET', `/jobs/${job.id}/logs`],
+      ['POST', `/jobs/${job.id}/signal`, JSON.stringify({ signal: 'SIGKILL' })],
+      ['DELETE', `/jobs/${job.id}`],
+      ['GET', '/events?since=0'],
+      ['GET', '/status'],
+      ['GET', '/nowhere'],
+    ];
+    try {
+      for (const [method, path, body] of endpoints) {
+        const res = await call(method, path, body, authorization);
+        expect(res.status, `${method} ${path}`).toBe(401);
+        expect(res.json).toMatchObject({ code: 'FLYNN_ERR_HOST_UNAUTHORIZED', message: expect.stringContaining(message) });
+        expect(res.text).not.toContain(secret);
+        expect(res.text).not.toContain(job.id);
+      }
+      // Nothing was started or stopped by the refused requests.
+      const jobs = await client.listJobs();
+      expect(jobs.filter((j) => j.app === job.app && j.state === 'up').map((j) => j.id)).toEqual([job.id]);
+    } finally {
+      await client.stopJob(job.id, { graceMs: 0 });
+      await client.close();
+    }
+  });
+
+  it('refuses to start without a key unless asked to serve unauthenticated', async () => {
+    await expect(startHostAgent({ id: 'no-key', advertiseAddr: '127.0.0.4', discovery, runtime })).rejects.toMatchObject({ code: 'FLYNN_ERR_HOST_INVALID_CONFIG', detail: { field: 'key' } });
+    await expect(startHostAgent({ id: 'no-key', advertiseAddr: '127.0.0.4', discovery, runtime, key: '' })).rejects.toMatchObject({ code: 'FLYNN_ERR_HOST_INVALID_CONFIG' });
+    const open = await startHostAgent({ id: 'open', advertiseAddr: '127.0.0.4', discovery, runtime, insecureNoAuth: true });
+    try {
+      expect((await request(`${open.url}/status`)).statusCode).toBe(200);
+    } finally {
+      await open.close();
+    }
+  });
 
   it.each([
     ['a missing cmd', { id: 'x', app: 'a', release: 'r', type: 'web' }, 'cmd'],
@@ -57,7 +113,7 @@ describe('host agent HTTP API input handling', () => {
     expect((await call('GET', '/jobs/nope/logs')).status).toBe(404);
     expect((await call('GET', '/nowhere')).status).toBe(404);
 
-    const client = new HostClient(host.url);
+    const client = new HostClient({ url: host.url, key: HOST_KEY });
     const job = await client.createJob(jobRequest('api', { cmd: ['node', '-e', 'setInterval(() => {}, 1000)'] }));
     expect(job.state).toBe('up');
     expect(await call('POST', `/jobs/${job.id}/signal`, JSON.stringify({ signal: 'SIGNOPE' }))).toMatchObject({ status: 400, json: { detail: { field: 'signal' } } });
@@ -71,7 +127,7 @@ describe('host agent HTTP API input handling', () => {
   });
 
   it('resumes the event stream after a Last-Event-Id', async () => {
-    const client = new HostClient(host.url);
+    const client = new HostClient({ url: host.url, key: HOST_KEY });
     const job = await client.createJob(jobRequest('api', { cmd: ['node', '-e', 'setTimeout(() => {}, 200)'] }));
     const abort = new AbortController();
     const seen: string[] = [];
@@ -85,8 +141,8 @@ describe('host agent HTTP API input handling', () => {
   });
 
   it('forgets an ended job and deletes what it left after retainEndedMs', async () => {
-    const short = await startHostAgent({ id: 'api-retain', advertiseAddr: '127.0.0.4', discovery, runtime, retainEndedMs: 300 });
-    const client = new HostClient(short.url);
+    const short = await startHostAgent({ key: HOST_KEY, id: 'api-retain', advertiseAddr: '127.0.0.4', discovery, runtime, retainEndedMs: 300 });
+    const client = new HostClient({ url: short.url, key: HOST_KEY });
     try {
       const job = await client.createJob(jobRequest('api', { cmd: ['node', '-e', 'process.exit(2)'] }));
       await waitFor('the crash', async () => ((await client.getJob(job.id)).state === 'crashed' ? true : undefined));

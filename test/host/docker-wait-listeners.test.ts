@@ -4,7 +4,7 @@ import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
 import { startHostAgent } from '../../src/host/agent.js';
 import { DockerRuntime } from '../../src/host/docker-runtime.js';
 import { needDocker } from '../support/services.js';
-import { removeTestContainers, TEST_LABELS } from './support.js';
+import { removeTestContainers, TEST_LABELS, HOST_KEY } from './support.js';
 
 const run = randomUUID().slice(0, 6);
 afterAll(() => removeTestContainers(run));
@@ -18,7 +18,7 @@ if (await needDocker('docker runtime exit waits')) {
     process.on('warning', onWarning);
     const discovery = new MemoryDiscovery();
     const runtime = new DockerRuntime({ labels: TEST_LABELS(run) });
-    const host = await startHostAgent({ id: `waits-${run}`, advertiseAddr: '127.0.0.7', discovery, runtime, stopGraceMs: 500 });
+    const host = await startHostAgent({ key: HOST_KEY, id: `waits-${run}`, advertiseAddr: '127.0.0.7', discovery, runtime, stopGraceMs: 500 });
     try {
       // 7 containers: two listeners each on the runtime's one signal would be past the limit of 10.
       const jobs = await Promise.all(Array.from({ length: 7 }, (_, i) => host.agent.createJob({ id: `wait-${run}-${i}`, app: `waits${run}`, release: 'r1', type: 'worker', cmd: ['sleep', '60'] })));

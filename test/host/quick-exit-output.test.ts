@@ -11,7 +11,7 @@ import { ProcessRuntime } from '../../src/host/process-runtime.js';
 import type { Runtime, RuntimeJobSpec } from '../../src/host/runtime.js';
 import type { JobState } from '../../src/host/types.js';
 import { needDocker } from '../support/services.js';
-import { removeTestContainers, TEST_LABELS } from './support.js';
+import { removeTestContainers, TEST_LABELS, HOST_KEY } from './support.js';
 
 const run = randomUUID().slice(0, 6);
 const baseDir = await mkdtemp(join(tmpdir(), 'flynn-ts-quick-exit-'));
@@ -65,8 +65,8 @@ describe('the output of a job that exits at once (process runtime)', () => {
   it('is complete in the agent API log of each of 30 `echo` jobs once the agent reports them down', async () => {
     const runtime = new ProcessRuntime({ baseDir: join(baseDir, 'agent') });
     const discovery = new MemoryDiscovery();
-    const host = await startHostAgent({ id: `quick-agent-${run}`, advertiseAddr: '127.0.0.3', discovery, runtime, retainEndedMs: 60_000 });
-    const client = new HostClient(host.url);
+    const host = await startHostAgent({ key: HOST_KEY, id: `quick-agent-${run}`, advertiseAddr: '127.0.0.3', discovery, runtime, retainEndedMs: 60_000 });
+    const client = new HostClient({ url: host.url, key: HOST_KEY });
     try {
       const logs: string[][] = [];
       for (let i = 0; i < 30; i++) {

@@ -10,3 +10,6 @@ export async function removeTestContainers(run: string): Promise<number> {
   await Promise.all(found.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
   return found.length;
 }
+
+/** The host key of the agents the host suites start (their clients send it). */
+export const HOST_KEY = 'test-host-key';

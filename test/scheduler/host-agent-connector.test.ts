@@ -55,6 +55,18 @@ describe('hostAgentConnector', () => {
     ]);
   });
 
+  it('hands the host the artifact URL made for this start (a signed one), not the recorded one', async () => {
+    const { api, calls } = recordingApi();
+    let starts = 0;
+    const host = await hostAgentConnector(() => api, { artifactUrl: (url) => `${url}?start=${++starts}` })(info, instance);
+    const labels = { [JOB_LABELS.app]: 'shop', [JOB_LABELS.release]: 'v1', [JOB_LABELS.type]: 'web' };
+    const artifact = { url: 'http://127.0.0.1:8082/slugs/shop/1.tgz' };
+    await host.startJob({ id: 'w1', image: 'img', cmd: ['start'], env: {}, labels, artifact });
+    await host.startJob({ id: 'w2', image: 'img', cmd: ['start'], env: {}, labels, artifact });
+    expect(calls.created.map((c) => c.artifact?.url)).toEqual([`${artifact.url}?start=1`, `${artifact.url}?start=2`]);
+    expect(artifact.url).toBe('http://127.0.0.1:8082/slugs/shop/1.tgz');
+  });
+
   it('takes stopping an unknown job as done, but passes other failures on', async () => {
     const { api } = recordingApi();
     const host = await hostAgentConnector(() => api)(info, instance);

@@ -19,6 +19,8 @@ interface Config {
   id: string;
   endpoints: string[];
   prefix: string;
+  /** The host agents' key. */
+  hostKey: string;
   timing: SchedulerOptions['timing'];
 }
 
@@ -30,7 +32,7 @@ const scheduler = await startScheduler({
   id: config.id,
   discovery,
   formations,
-  connectHost: hostAgentConnector((url) => new HostClient(url)),
+  connectHost: hostAgentConnector((url) => new HostClient({ url, key: config.hostKey })),
   ...(config.timing ? { timing: config.timing } : {}),
 });
 void (async () => {

@@ -85,6 +85,8 @@ export const HELLO_CMD = [
 
 export class RealCluster {
   readonly run = randomBytes(4).toString('hex');
+  /** The key of this cluster's host agents. */
+  readonly hostKey = randomBytes(16).toString('hex');
   readonly prefix = `/flynn-ts-test/sched-${this.run}`;
   readonly discovery: Discovery = createDiscovery({ backend: 'etcd', endpoints: etcdEndpoints, prefix: this.prefix });
   readonly agents = new Map<string, Agent>();
@@ -110,7 +112,7 @@ export class RealCluster {
     args.push('--container-labels', `io.flynn-ts.test=1,io.flynn-ts.test-run=${this.run}`);
     if (options.tags) args.push('--tags', Object.entries(options.tags).map(([k, v]) => `${k}=${v}`).join(','));
     if (options.memoryBytes !== undefined) args.push('--memory', String(options.memoryBytes));
-    const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, FLYNN_HOST_KEY: this.hostKey } });
     const url = new Promise<string>((resolve, reject) => {
       const tail: string[] = [];
       createInterface({ input: proc.stderr! }).on('line', (line) => {
@@ -128,7 +130,7 @@ export class RealCluster {
     const agent: Agent = { name, id, ip, proc, client: undefined as unknown as HostClient, alive: true };
     proc.once('exit', () => (agent.alive = false));
     this.agents.set(name, agent);
-    agent.client = new HostClient(await url);
+    agent.client = new HostClient({ url: await url, key: this.hostKey });
     await until(`${id} in discovery`, async () => (await this.discovery.instances('flynn-host')).some((i) => i.meta.id === id));
     return agent;
   }
@@ -140,7 +142,7 @@ export class RealCluster {
 
   /** Spawn a scheduler instance process. */
   async addScheduler(id: string): Promise<SchedulerProc> {
-    const config = { id: `${id}-${this.run}`, endpoints: etcdEndpoints, prefix: this.prefix, timing: CLUSTER_TIMING };
+    const config = { id: `${id}-${this.run}`, endpoints: etcdEndpoints, prefix: this.prefix, hostKey: this.hostKey, timing: CLUSTER_TIMING };
     const proc = spawn(process.execPath, ['--import', 'tsx', 'test/scheduler/support-cluster-scheduler.ts'], {
       cwd: ROOT,
       stdio: ['pipe', 'pipe', 'inherit'],

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShelfClient } from '../../src/shelf/client.js';
 import { FsBlobStore } from '../../src/shelf/fs-blob-store.js';
 import { startShelf, type Shelf } from '../../src/shelf/server.js';
+import { shelfUrlSigner } from '../../src/shelf/signed-url.js';
 
 const HOST = '127.0.0.3';
 
@@ -172,26 +173,77 @@ describe('shelf over HTTP (filesystem store)', () => {
 });
 
 describe('shelf with a key', () => {
-  it('refuses writes, deletes and listings without the key (401), and still serves a blob by its URL', async () => {
+  it('refuses every request without the key, or with a wrong one (401), reads included, and reveals nothing', async () => {
     const store = new FsBlobStore({ root: await mkdtemp(path.join(tmpdir(), 'flynn-shelf-key-')) });
     const shelf = await startShelf({ store, host: HOST, port: 0, key: 'sekrit' });
     const owner = new ShelfClient({ url: shelf.url, key: 'sekrit' });
     const stranger = new ShelfClient({ url: shelf.url });
     const wrong = new ShelfClient({ url: shelf.url, key: 'guess' });
     try {
-      await owner.put('/slugs/a.tgz', 'slug bytes');
+      await owner.put('/cache/shop.tgz', 'the source of shop');
+      await owner.put('/slugs/shop/1.tgz', 'slug bytes');
       await expect(stranger.put('/slugs/a.tgz', 'evil')).rejects.toMatchObject({ code: 'FLYNN_ERR_SHELF_UNAUTHORIZED', message: expect.stringContaining('needs the shelf key') });
       await expect(wrong.put('/slugs/b.tgz', 'evil')).rejects.toMatchObject({ code: 'FLYNN_ERR_SHELF_UNAUTHORIZED', message: 'wrong shelf key' });
-      await expect(stranger.delete('/slugs/a.tgz')).rejects.toMatchObject({ code: 'FLYNN_ERR_SHELF_UNAUTHORIZED' });
+      await expect(stranger.delete('/slugs/shop/1.tgz')).rejects.toMatchObject({ code: 'FLYNN_ERR_SHELF_UNAUTHORIZED' });
       await expect(stranger.list('/slugs')).rejects.toMatchObject({ code: 'FLYNN_ERR_SHELF_UNAUTHORIZED' });
-      const res = await request(owner.urlFor('/slugs/a.tgz'));
-      expect(res.statusCode).toBe(200);
-      expect(await res.body.text()).toBe('slug bytes');
-      expect((await owner.list('/slugs')).map((b) => b.path)).toEqual(['/slugs/a.tgz']);
-      expect(await owner.delete('/slugs/a.tgz')).toBe(true);
+      for (const client of [stranger, wrong]) {
+        await expect(client.getBuffer('/cache/shop.tgz')).rejects.toMatchObject({ code: 'FLYNN_ERR_SHELF_UNAUTHORIZED' });
+        await expect(client.head('/slugs/shop/1.tgz')).rejects.toMatchObject({ kind: 'unauthorized' }); // HEAD: no body, so no code
+      }
+      // A raw GET of an existing and of a missing blob: the same 401, no content, no hint of existence.
+      const answers = [];
+      for (const blob of ['/cache/shop.tgz', '/slugs/shop/1.tgz', '/cache/nothing.tgz']) {
+        const res = await request(owner.urlFor(blob));
+        answers.push({ status: res.statusCode, body: await res.body.text() });
+      }
+      expect(answers.map((a) => a.status)).toEqual([401, 401, 401]);
+      expect(new Set(answers.map((a) => a.body)).size).toBe(1);
+      expect(answers[0]?.body).not.toContain('shop');
+      expect((await owner.getBuffer('/cache/shop.tgz')).toString()).toBe('the source of shop');
+      expect((await owner.list('/slugs')).map((b) => b.path)).toEqual(['/slugs/shop/1.tgz']);
+      expect(await owner.delete('/slugs/shop/1.tgz')).toBe(true);
       await expect(startShelf({ store, key: '' })).rejects.toMatchObject({ code: 'FLYNN_ERR_SHELF_INVALID_OPTIONS' });
     } finally {
       await Promise.all([owner.close(), stranger.close(), wrong.close()]);
+      await shelf.close();
+    }
+  });
+
+  it('serves one blob by a signed URL until it expires, and nothing else with it', async () => {
+    const store = new FsBlobStore({ root: await mkdtemp(path.join(tmpdir(), 'flynn-shelf-signed-')) });
+    const shelf = await startShelf({ store, host: HOST, port: 0, key: 'sekrit' });
+    const owner = new ShelfClient({ url: shelf.url, key: 'sekrit' });
+    let now = Date.now();
+    const sign = shelfUrlSigner({ url: shelf.url, key: 'sekrit', ttlMs: 60_000, now: () => now });
+    const get = async (url: string, init: { method?: 'GET' | 'HEAD' | 'PUT' | 'DELETE'; body?: string } = {}) => {
+      const res = await request(url, init);
+      return { status: res.statusCode, body: await res.body.text() };
+    };
+    try {
+      await owner.put('/slugs/shop/1.tgz', 'slug bytes');
+      await owner.put('/slugs/shop/2.tgz', 'other slug');
+      const signed = sign(owner.urlFor('/slugs/shop/1.tgz'));
+      expect(signed).toMatch(/\?expires=\d+&signature=[\w-]+$/);
+      expect(await get(signed)).toEqual({ status: 200, body: 'slug bytes' });
+      expect((await get(signed, { method: 'HEAD' })).status).toBe(200);
+      // The signature is for one path, for reading only, and made with the key.
+      const query = new URL(signed).search;
+      expect((await get(owner.urlFor('/slugs/shop/2.tgz') + query)).status).toBe(401);
+      expect((await get(signed, { method: 'PUT', body: 'evil' })).status).toBe(401);
+      expect((await get(signed, { method: 'DELETE' })).status).toBe(401);
+      expect((await get(`${shelf.url}/slugs?list&${query.slice(1)}`)).status).toBe(401);
+      const forged = shelfUrlSigner({ url: shelf.url, key: 'guess' })(owner.urlFor('/slugs/shop/1.tgz'));
+      expect(await get(forged)).toMatchObject({ status: 401, body: expect.stringContaining('wrong signature') });
+      const later = new URL(signed);
+      later.searchParams.set('expires', String(Number(later.searchParams.get('expires')) + 3_600_000));
+      expect((await get(later.toString())).status).toBe(401);
+      // Expired: signed an hour ago for a minute.
+      now -= 3_600_000;
+      expect(await get(sign(owner.urlFor('/slugs/shop/1.tgz')))).toMatchObject({ status: 401, body: expect.stringContaining('expired') });
+      // URLs elsewhere are left as they are.
+      expect(sign('http://example.test/slug.tgz')).toBe('http://example.test/slug.tgz');
+    } finally {
+      await owner.close();
       await shelf.close();
     }
   });

@@ -1,4 +1,17 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+
+/** The components that get a key of their own, derived from the cluster key (see {@link componentKey}). */
+export type KeyedComponent = 'host' | 'shelf' | 'discovery';
+
+/**
+ * The credential of one internal component, derived from the cluster key:
+ * `hex(HMAC-SHA256(clusterKey, "flynn-ts <component>"))`. Whoever holds the cluster key can
+ * compute every component key; a component key opens only that component (a host agent's key
+ * leaked from a host does not open the controller or shelf). See docs/security.md.
+ */
+export function componentKey(clusterKey: string, component: KeyedComponent): string {
+  return createHmac('sha256', clusterKey).update(`flynn-ts ${component}`).digest('hex');
+}
 
 /** What a request's `Authorization` header amounts to against a shared key. */
 export type KeyCheck = 'ok' | 'missing' | 'wrong';
