@@ -181,10 +181,10 @@ describe('flynn CLI against a real controller', () => {
 
   it('stores a route certificate from --tls-cert/--tls-key, and never shows the key again', async () => {
     const tls = resolve('test/fixtures/tls');
-    const added = await flynn(['route-add-http', '-a', 'myapp', '--tls-cert', join(tls, 'a.test.crt'), '--tls-key', join(tls, 'a.test.key'), 'secure.example.com']);
+    const added = await flynn(['route-add-http', '-a', 'myapp', '--tls-cert', join(tls, 'a.test.crt'), '--tls-key', join(tls, 'a.test.key'), 'tls.example.com']);
     expect(added.code).toBe(0);
     const listed = JSON.parse((await flynn(['routes', '-a', 'myapp', '--json'])).stdout) as { domain?: string; tls?: Record<string, unknown> }[];
-    const route = listed.find((r) => r.domain === 'secure.example.com');
+    const route = listed.find((r) => r.domain === 'tls.example.com');
     expect(route?.tls).toEqual({ cert: await readFile(join(tls, 'a.test.crt'), 'utf8'), keySet: true });
     expect(JSON.stringify(listed)).not.toContain('PRIVATE KEY');
     const half = await flynn(['route-add-http', '-a', 'myapp', '--tls-cert', join(tls, 'a.test.crt'), 'half.example.com']);
