@@ -7,6 +7,7 @@
  *   node --import tsx bench/router/failover.ts
  *   BENCH_DURATION=10s BENCH_KILL_AFTER_MS=3000 BENCH_BACKEND_DELAY_MS=5 node --import tsx bench/router/failover.ts
  *   BENCH_SIGNAL=SIGSTOP ...                                  # a frozen backend instead of a dead one
+ *   BENCH_SIGNAL=SIGUSR2 ...                                  # a backend that closes connections without answering
  *   BENCH_SIGNAL=SIGSTOP BENCH_RESPONSE_HEADERS_TIMEOUT_MS=1000 ...  # with a short response-headers timeout
  *   BENCH_SIGNAL=SIGSTOP BENCH_HEALTH_CHECK_MS=500 ...        # with an active health check every 500 ms
  *   BENCH_ROUTER_SRC=/path/to/other/src/router/index.ts ...   # measure another tree (e.g. main)
@@ -24,7 +25,13 @@ const HOST = 'failover.test';
 function runBackend(): void {
   // A small think time, as a real app has, so that requests are in flight on the victim when it dies.
   const delay = Number(process.env.BENCH_BACKEND_DELAY_MS ?? 5);
-  const server = createServer((_req, res) => void setTimeout(() => res.end('ok\n'), delay));
+  // SIGUSR2 breaks it: from then on it closes every connection without answering (a crashing app).
+  let broken = false;
+  process.on('SIGUSR2', () => (broken = true));
+  const server = createServer((req, res) => {
+    if (broken) return void req.socket.destroy();
+    setTimeout(() => res.end('ok\n'), delay);
+  });
   server.keepAliveTimeout = 65_000;
   server.listen(0, '127.0.0.1', () => process.stdout.write(`PORT ${(server.address() as AddressInfo).port}\n`));
 }
