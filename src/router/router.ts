@@ -127,20 +127,21 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   checkListen(options.https, 'https');
   const key = options.stickyKey === undefined ? randomBytes(32) : Buffer.from(options.stickyKey);
   if (key.length < 16) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, 'stickyKey must be at least 16 bytes', { field: 'stickyKey' });
+  const connectTimeoutMs = timeoutMs(options.connectTimeoutMs, ROUTER_DEFAULTS.connectTimeoutMs, 'connectTimeoutMs');
   const config = Object.freeze({
     drainTimeoutMs: positiveInt(options.drainTimeoutMs, ROUTER_DEFAULTS.drainTimeoutMs, 'drainTimeoutMs'),
     keepAliveTimeoutMs: positiveInt(options.keepAliveTimeoutMs, ROUTER_DEFAULTS.keepAliveTimeoutMs, 'keepAliveTimeoutMs'),
     maxIdleSocketsPerBackend: positiveInt(options.maxIdleSocketsPerBackend, ROUTER_DEFAULTS.maxIdleSocketsPerBackend, 'maxIdleSocketsPerBackend'),
     ejectAfterFailures: Math.max(1, positiveInt(options.ejectAfterFailures, ROUTER_DEFAULTS.ejectAfterFailures, 'ejectAfterFailures')),
-    baseEjectionMs: positiveInt(options.baseEjectionMs, ROUTER_DEFAULTS.baseEjectionMs, 'baseEjectionMs'),
-    maxEjectionMs: positiveInt(options.maxEjectionMs, ROUTER_DEFAULTS.maxEjectionMs, 'maxEjectionMs'),
-    connectTimeoutMs: timeoutMs(options.connectTimeoutMs, ROUTER_DEFAULTS.connectTimeoutMs, 'connectTimeoutMs'),
+    baseEjectionMs: timeoutMs(options.baseEjectionMs, ROUTER_DEFAULTS.baseEjectionMs, 'baseEjectionMs'),
+    maxEjectionMs: timeoutMs(options.maxEjectionMs, ROUTER_DEFAULTS.maxEjectionMs, 'maxEjectionMs'),
+    connectTimeoutMs,
     maxAttempts: Math.max(1, positiveInt(options.maxAttempts, ROUTER_DEFAULTS.maxAttempts, 'maxAttempts')),
     rewatchDelayMs: positiveInt(options.rewatchDelayMs, ROUTER_DEFAULTS.rewatchDelayMs, 'rewatchDelayMs'),
     backendsReadyTimeoutMs: positiveInt(options.backendsReadyTimeoutMs, ROUTER_DEFAULTS.backendsReadyTimeoutMs, 'backendsReadyTimeoutMs'),
     stickyCookie: options.stickyCookie ?? ROUTER_DEFAULTS.stickyCookie,
     timeouts: Object.freeze({
-      connectMs: timeoutMs(options.connectTimeoutMs, ROUTER_DEFAULTS.connectTimeoutMs, 'connectTimeoutMs'),
+      connectMs: connectTimeoutMs,
       responseHeadersMs: timeoutMs(options.responseHeadersTimeoutMs, ROUTER_DEFAULTS.responseHeadersTimeoutMs, 'responseHeadersTimeoutMs'),
       idleMs: timeoutMs(options.idleTimeoutMs, ROUTER_DEFAULTS.idleTimeoutMs, 'idleTimeoutMs'),
       websocketIdleMs: timeoutMs(options.websocketIdleTimeoutMs, ROUTER_DEFAULTS.websocketIdleTimeoutMs, 'websocketIdleTimeoutMs'),
