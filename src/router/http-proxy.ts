@@ -43,6 +43,8 @@ export interface ProxyContext {
   maxAttempts: number;
   backendsReadyTimeoutMs: number;
   stickyCookie: string;
+  /** The HTTPS listener's port, when there is one (for `redirectHttps`). */
+  httpsPort: () => number | undefined;
   /** The router's timeouts; a route's own override them field by field. */
   timeouts: Timeouts;
 }
@@ -104,6 +106,8 @@ export function createRequestHandler(ctx: ProxyContext, proto: 'http' | 'https',
     if (req.url === '*') return optionsStar(req, res);
     const route = ctx.table.match(host, req.url ?? '/');
     if (!route) return reply(res, 404, `no route for ${hostname(host)}`);
+    const httpsPort = ctx.httpsPort();
+    if (route.redirectHttps && proto === 'http' && httpsPort !== undefined) return redirectToHttps(req, res, host, httpsPort);
     ctx.inFlight.start();
     res.once('close', () => ctx.inFlight.done());
     const pool = ctx.backends.get(route.service);
@@ -130,6 +134,15 @@ function badRequest(fwd: ForwardedRequest): string | undefined {
   if (fwd.host === undefined) return 'missing Host header';
   if (fwd.hostCount > 1) return 'more than one Host header';
   return undefined;
+}
+
+function redirectToHttps(req: IncomingMessage, res: ServerResponse, host: string, port: number): void {
+  req.resume();
+  const name = hostname(host);
+  const location = `https://${name}${port === 443 ? '' : `:${port}`}${req.url ?? '/'}`;
+  // 308 keeps the method and body (301 would turn a POST into a GET).
+  res.writeHead(308, { location, 'content-length': 0, 'cache-control': 'no-store' });
+  res.end();
 }
 
 function optionsStar(req: IncomingMessage, res: ServerResponse): void {

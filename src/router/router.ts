@@ -155,7 +155,8 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   const table = new HttpRouteTable();
   const inFlight = new InFlight();
   const health = new OutlierDetector({ logger, ...config });
-  const ctx: ProxyContext = { table, backends, signer: new StickySigner(key), logger, inFlight, health, ...config };
+  let httpsPort = options.https?.port ?? 0;
+  const ctx: ProxyContext = { table, backends, signer: new StickySigner(key), logger, inFlight, health, httpsPort: () => (options.https ? httpsPort : undefined), ...config };
   const applier = new RouteApplier({ table, backends, health, logger, ...config });
   const defaultPair = options.https ? (options.defaultCertificate ?? (await selfSignedCertificate(['localhost', '127.0.0.1']))) : undefined;
   const defaultCertificate = defaultPair ? secureContext(defaultPair) : undefined;
@@ -164,7 +165,6 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   let httpPort = options.http.port;
   httpServer.on('request', createRequestHandler(ctx, 'http', () => httpPort));
   httpServer.on('upgrade', createUpgradeHandler(ctx, 'http', () => httpPort));
-  let httpsPort = options.https?.port ?? 0;
   const https =
     options.https && defaultPair && defaultCertificate
       ? new HttpsListener({

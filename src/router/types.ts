@@ -17,6 +17,8 @@ export interface HttpRoute {
   tls?: { cert: string; key: string };
   /** This route's timeouts, overriding the router's ({@link ROUTER_DEFAULTS}). */
   timeouts?: RouteTimeouts;
+  /** Answer plain-HTTP requests with a `308` to the same URL over HTTPS (when the router has an HTTPS listener). Default false. */
+  redirectHttps?: boolean;
   /** Active health checks of the service's backends, on top of passive ejection. */
   healthCheck?: HealthCheck;
 }

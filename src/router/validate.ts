@@ -45,6 +45,8 @@ export function validateRoute(input: unknown): Route {
   if (r.sticky !== undefined && typeof r.sticky !== 'boolean') throw bad(`route ${r.id}: sticky must be a boolean`, 'sticky');
   const route: HttpRoute = { id: r.id, type: 'http', domain, path: normalizePath(path), service };
   if (r.sticky) route.sticky = true;
+  if (r.redirectHttps !== undefined && typeof r.redirectHttps !== 'boolean') throw bad(`route ${r.id}: redirectHttps must be a boolean`, 'redirectHttps');
+  if (r.redirectHttps) route.redirectHttps = true;
   if (r.timeouts !== undefined) route.timeouts = validateTimeouts(r.id, r.timeouts);
   if (r.healthCheck !== undefined) route.healthCheck = validateHealthCheck(r.id, r.healthCheck);
   if (r.tls !== undefined) {

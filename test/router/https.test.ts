@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clusterCertificate, selfSignedCertificate } from '../../src/router/certificate.js';
-import { startBackend, startRig, type Rig, type TestBackend } from './support.js';
+import { get, startBackend, startRig, type Rig, type TestBackend } from './support.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/tls/${name}`, import.meta.url), 'utf8');
 
@@ -89,6 +89,27 @@ describe('router: HTTPS', () => {
     const posted = await h2({ ':path': '/p', ':method': 'POST', ':authority': 'app.test', 'content-length': '5' }, 'hello');
     expect(JSON.parse(posted.body)).toMatchObject({ method: 'POST', body: '5' });
     expect((await h2({ ':path': '/', ':authority': 'nope.test' })).status).toBe(404);
+  });
+
+  it('redirects plain HTTP to HTTPS with 308 for a route that asks for it', async () => {
+    const fallback = await selfSignedCertificate(['localhost']);
+    const app = track(await startBackend('app'));
+    const rig = track(
+      await startRig(
+        [
+          { id: 'secure', type: 'http', domain: 'secure.test', service: 'app-web', redirectHttps: true },
+          { id: 'plain', type: 'http', domain: 'plain.test', service: 'app-web' },
+        ],
+        { https: { host: '127.0.0.1', port: 0 }, defaultCertificate: fallback },
+      ),
+    );
+    await rig.register('app-web', app.addr);
+    const moved = await get(rig.router.http.url, 'Secure.test:8080', { path: '/x?y=1', method: 'POST', body: 'kept' });
+    expect(moved.status).toBe(308);
+    expect(moved.headers.location).toBe(`https://secure.test:${rig.router.https?.port}/x?y=1`);
+    expect(app.hits).toBe(0);
+    expect((await get(rig.router.http.url, 'plain.test')).status).toBe(200);
+    expect((await fetchTls(rig.router.https?.port ?? 0, 'secure.test', 'secure.test', fallback.cert)).status).toBe(200);
   });
 
   it('upgrades WebSockets over HTTPS/1.1', async () => {
