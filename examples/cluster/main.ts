@@ -8,7 +8,7 @@
  *
  *   npm start -- [--runtime auto|docker|process] [--build-network bridge|host|none] [--image IMAGE]
  *     [--data-dir DIR | --ephemeral] [--stop-apps-on-exit] [--domain D] [--host 127.0.0.1]
- *     [--controller-port 8081] [--router-port 8080] [--git-port 2222] [--shelf-port 8082]
+ *     [--controller-port 8081] [--router-port 8080] [--router-https-port 8443] [--git-port 2222] [--shelf-port 8082]
  *     [--discovery memory|etcd --etcd http://127.0.0.1:2379 --etcd-prefix /flynn-ts] [--verbose]
  *
  * Builds run in the stack image (`npm run images` builds it) when it is there, else in the slim
@@ -42,6 +42,7 @@ const cli = parseCli({
     host: { type: 'string', value: 'IP', env: 'FLYNN_LISTEN_HOST', default: PLATFORM_DEFAULTS.host, help: 'address every service listens on' },
     'controller-port': { type: 'string', value: 'N', env: 'FLYNN_CONTROLLER_PORT', default: String(PLATFORM_DEFAULTS.controllerPort), help: 'controller API port (0 = any free port)' },
     'router-port': { type: 'string', value: 'N', env: 'FLYNN_ROUTER_PORT', default: String(PLATFORM_DEFAULTS.routerPort), help: 'router HTTP port (0 = any free port)' },
+    'router-https-port': { type: 'string', value: 'N', env: 'FLYNN_ROUTER_HTTPS_PORT', default: String(PLATFORM_DEFAULTS.routerHttpsPort), help: 'router HTTPS port (0 = any free port)' },
     'git-port': { type: 'string', value: 'N', env: 'FLYNN_GIT_PORT', default: String(PLATFORM_DEFAULTS.gitPort), help: 'git (SSH) port (0 = any free port)' },
     'shelf-port': { type: 'string', value: 'N', env: 'FLYNN_SHELF_PORT', default: String(PLATFORM_DEFAULTS.shelfPort), help: 'shelf (blob store) port (0 = any free port)' },
     discovery: { type: 'string', value: 'memory|etcd', env: 'FLYNN_DISCOVERY', default: 'memory', help: 'where services register (etcd: host agents elsewhere can join)' },
@@ -55,7 +56,7 @@ const { values } = cli;
 const runtime = cli.oneOf('runtime', ['auto', 'docker', 'process'] as const);
 const buildNetwork = cli.oneOf('build-network', BUILD_NETWORKS);
 const discovery = cli.oneOf('discovery', ['memory', 'etcd'] as const);
-const ports = { controller: cli.port('controller-port'), router: cli.port('router-port'), git: cli.port('git-port'), shelf: cli.port('shelf-port') };
+const ports = { controller: cli.port('controller-port'), router: cli.port('router-port'), routerHttps: cli.port('router-https-port'), git: cli.port('git-port'), shelf: cli.port('shelf-port') };
 if (values.ephemeral && values['data-dir']) cli.fail('--ephemeral and --data-dir exclude each other');
 // The CLI's name for it: `local` on the default ports; a cluster beside it gets a name (and a data dir) of its own.
 const name = ports.controller === PLATFORM_DEFAULTS.controllerPort ? 'local' : `local-${ports.controller}`;
@@ -89,7 +90,7 @@ try {
   });
 } catch (err) {
   // startCluster has closed whatever it had started.
-  console.error(`flynn-ts: ${startFailure(err, { controller: '--controller-port N', router: '--router-port N', git: '--git-port N', shelf: '--shelf-port N' })}`);
+  console.error(`flynn-ts: ${startFailure(err, { controller: '--controller-port N', router: '--router-port N', routerHttps: '--router-https-port N', git: '--git-port N', shelf: '--shelf-port N' })}`);
   process.exit(1);
 }
 
@@ -106,6 +107,7 @@ console.log(`
 flynn-ts cluster up (${cluster.runtime} runtime${cluster.image ? ` on ${cluster.image}` : ''}, STACK=${cluster.stack ?? '-'}, build network ${buildNetwork}, data in ${cluster.dataDir}${values.ephemeral ? ', removed on exit' : ''})
   controller  ${cluster.controllerUrl}
   router      ${cluster.routerUrl}   (apps at http://<app>.${cluster.domain}:${cluster.routerPort})
+  https       ${cluster.routerHttpsUrl}   (apps at https://<app>.${cluster.domain}:${cluster.routerHttpsPort}; self-signed unless the route has a certificate)
   git         ssh://git@${cluster.gitHost}   host key ${cluster.gitFingerprint}
   shelf       ${cluster.shelfUrl}${discovery === 'etcd' ? `\n  more hosts  FLYNN_HOST_KEY=${cluster.hostAgentKey} node --import tsx examples/host/main.ts --discovery etcd --etcd-prefix ${values['etcd-prefix']}` : ''}
 

@@ -38,7 +38,7 @@ export interface ClusterOptions {
   /** Address every service listens on. Default {@link CLUSTER_DEFAULTS}.host. */
   host?: string;
   /** Ports (0 picks a free one). Defaults: controller 8081, router 8080, git 2222, shelf 8082. */
-  ports?: { controller?: number; router?: number; git?: number; shelf?: number };
+  ports?: { controller?: number; router?: number; routerHttps?: number; git?: number; shelf?: number };
   /**
    * Advertised addresses of the host agents started in this process, one agent each. Default
    * `[host]`. `[]` starts none: host agents elsewhere join through a shared (etcd) discovery.

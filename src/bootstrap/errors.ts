@@ -67,10 +67,10 @@ export class BootstrapManifestError extends InvalidInputError {
 }
 
 /** The components of a platform that listen on a port of their own. */
-export type ListeningComponent = 'controller' | 'router' | 'git' | 'shelf';
+export type ListeningComponent = 'controller' | 'router' | 'routerHttps' | 'git' | 'shelf';
 
 /** How messages name a component: `the git receiver cannot listen ...`. */
-export const COMPONENT_NAMES: Readonly<Record<ListeningComponent, string>> = Object.freeze({ controller: 'controller', router: 'router', git: 'git receiver', shelf: 'shelf' });
+export const COMPONENT_NAMES: Readonly<Record<ListeningComponent, string>> = Object.freeze({ controller: 'controller', router: 'router', routerHttps: 'router (HTTPS)', git: 'git receiver', shelf: 'shelf' });
 
 /**
  * A component cannot listen because its port is in use. `component` names it, `host`/`port` the

@@ -25,6 +25,8 @@ import { HostClient } from '../host/client.js';
 import { inspectImage } from '../host/docker-image.js';
 import { ensureRuntimeImage, RUNTIME_IMAGE_DEFAULTS } from '../host/runtime-image.js';
 import { findStackImage, stackOf, STACK_IMAGE_DEFAULTS } from '../host/stack-image.js';
+import { clusterCertificate } from '../router/certificate.js';
+import { RouterListenError } from '../router/errors.js';
 import { startRouter, type Router } from '../router/router.js';
 import { hostAgentConnector } from '../scheduler/host-agent-connector.js';
 import { startScheduler, type Scheduler } from '../scheduler/scheduler.js';
@@ -48,6 +50,8 @@ export const PLATFORM_DEFAULTS = Object.freeze({
   controllerPort: 8081,
   /** Router HTTP port. */
   routerPort: 8080,
+  /** Router HTTPS port. */
+  routerHttpsPort: 8443,
   /** Git (SSH) port. */
   gitPort: 2222,
   /** Shelf (blob store) port. */
@@ -94,8 +98,8 @@ export interface PlatformOptions {
   dataDir?: string;
   /** Address every service listens on. Default {@link PLATFORM_DEFAULTS}.host. */
   host?: string;
-  /** Ports (0 picks a free one). Defaults: controller 8081, router 8080, git 2222, shelf 8082. */
-  ports?: { controller?: number; router?: number; git?: number; shelf?: number };
+  /** Ports (0 picks a free one). Defaults: controller 8081, router 8080, routerHttps 8443 (0 when router is 0), git 2222, shelf 8082. */
+  ports?: { controller?: number; router?: number; routerHttps?: number; git?: number; shelf?: number };
   /** Where builds run. Default `auto`. */
   build?: ClusterRuntime;
   /**
@@ -145,6 +149,9 @@ export interface Platform extends AsyncDisposable {
   /** `http://host:port` of the router's HTTP listener. */
   readonly routerUrl: string;
   readonly routerPort: number;
+  /** `https://host:port` of the router's HTTPS listener (each route's certificate by SNI, else the cluster's self-signed one in `<dataDir>/router-tls`). */
+  readonly routerHttpsUrl: string;
+  readonly routerHttpsPort: number;
   /** `host:port` of the git receiver (`ssh://git@<gitHost>/<app>.git`). */
   readonly gitHost: string;
   /** SSH host key fingerprint of the git receiver (`SHA256:...`). */
@@ -167,7 +174,7 @@ export interface PlatformPlan {
   store?: Store;
   dataDir?: string;
   host: string;
-  ports: { controller: number; router: number; git: number; shelf: number };
+  ports: { controller: number; router: number; routerHttps: number; git: number; shelf: number };
   build: ClusterRuntime;
   image?: string;
   buildNetwork: BuildNetwork;
@@ -253,6 +260,8 @@ export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<
     ports: {
       controller: port(options.ports?.controller, PLATFORM_DEFAULTS.controllerPort, 'controller'),
       router: port(options.ports?.router, PLATFORM_DEFAULTS.routerPort, 'router'),
+      // A router on a free port gets its HTTPS listener on a free port too (tests, clusters side by side).
+      routerHttps: port(options.ports?.routerHttps, options.ports?.router === 0 ? 0 : PLATFORM_DEFAULTS.routerHttpsPort, 'routerHttps'),
       git: port(options.ports?.git, PLATFORM_DEFAULTS.gitPort, 'git'),
       shelf: port(options.ports?.shelf, PLATFORM_DEFAULTS.shelfPort, 'shelf'),
     },
@@ -306,7 +315,7 @@ function cannotListen(component: ListeningComponent, host: string, port: number,
  * listen is still checked as the component starts: a port taken in between fails the same way.
  */
 export async function checkPorts(host: string, ports: PlatformPlan['ports']): Promise<void> {
-  for (const component of ['shelf', 'router', 'git', 'controller'] as const) {
+  for (const component of ['shelf', 'router', 'routerHttps', 'git', 'controller'] as const) {
     const p = ports[component];
     if (p === 0) continue;
     const free = await portFree(host, p).catch((err: unknown) => {
@@ -385,7 +394,15 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
     const jobs = new SchedulerJobRunner({ scheduler, discovery, hostKey: hostAgentKey });
     closers.push(() => jobs.close());
 
-    const router: Router = await listening('router', host, ports.router, () => startRouter({ discovery, routes: new StoreRouteSource(store), http: { host, port: ports.router }, logger }));
+    // The cluster's default certificate is made once and kept with the data (docs/router.md).
+    const defaultCertificate = await clusterCertificate(join(dataDir, 'router-tls'), [`*.${domain}`, domain, 'localhost', host]);
+    const https = { host, port: ports.routerHttps };
+    const router: Router = await listening('router', host, ports.router, () =>
+      startRouter({ discovery, routes: new StoreRouteSource(store), http: { host, port: ports.router }, https, defaultCertificate, logger }).catch((err: unknown) => {
+        if (err instanceof RouterListenError && err.message.includes('for https')) throw new BootstrapPortInUseError('routerHttps', host, ports.routerHttps, { code: 'EADDRINUSE' });
+        throw err;
+      }),
+    );
     closers.push(() => router.close());
     const routerUrl = `http://${router.http.host}:${router.http.port}`;
     step('router', `${routerUrl} (apps at http://<app>.${domain}:${router.http.port})`);
@@ -444,6 +461,8 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
       controllerUrl: controller.url,
       routerUrl,
       routerPort: router.http.port,
+      routerHttpsUrl: router.https?.url ?? '',
+      routerHttpsPort: router.https?.port ?? 0,
       gitHost: git.addr,
       gitFingerprint: git.fingerprint,
       shelfUrl: shelf.url,

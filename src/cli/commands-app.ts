@@ -1,5 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import type { ControllerClient } from '../controller/client.js';
-import type { Deployment, EnvChange, Route } from '../controller/types.js';
+import type { Deployment, EnvChange } from '../controller/types.js';
 import { routeLabel } from './commands-cluster.js';
 import type { Command, CommandContext } from './context.js';
 import { CliError } from './errors.js';
@@ -13,9 +14,18 @@ async function awaitDeployment(ctx: CommandContext, client: ControllerClient, ap
   }
 }
 
-/** A route as printed: a TLS private key is never shown, only that it is set. */
-function printableRoute(route: Route): Route {
-  return route.type === 'http' && route.tls ? { ...route, tls: { ...route.tls, key: '(set)' } } : route;
+/** The certificate and key files of `--tls-cert`/`--tls-key`, read (both or neither). */
+async function readTlsPair(certFile: unknown, keyFile: unknown): Promise<{ cert: string; key: string } | undefined> {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (typeof certFile !== 'string' || typeof keyFile !== 'string') throw new CliError('--tls-cert and --tls-key go together', { usage: true });
+  const read = async (file: string, what: string) => {
+    const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      throw new CliError(`cannot read the ${what} ${file}: ${err.code ?? err.message}`);
+    });
+    if (!text.includes('-----BEGIN')) throw new CliError(`${file} is not a PEM ${what}`);
+    return text;
+  };
+  return { cert: await read(certFile, 'certificate'), key: await read(keyFile, 'private key') };
 }
 
 /** How long `flynn scale` waits for the jobs it asked for, in ms. */
@@ -29,24 +39,26 @@ export const appCommands: Command[] = [
     options: { json: { type: 'boolean' } },
     async run(ctx) {
       const routes = await (await ctx.client()).listRoutes(await ctx.app());
-      if (ctx.json) return ctx.printJson(routes.map(printableRoute));
+      if (ctx.json) return ctx.printJson(routes);
       ctx.out(formatTable(['ROUTE', 'SERVICE', 'ID'], routes.map((r) => [routeLabel(r), r.service, r.id])));
     },
   },
   {
     name: 'route-add-http',
-    usage: 'route-add-http [-a APP] [-s SERVICE] [-p PATH] [--sticky] DOMAIN',
-    summary: 'route HTTP requests for DOMAIN (default service <app>-web)',
-    options: { service: { type: 'string', short: 's' }, path: { type: 'string', short: 'p' }, sticky: { type: 'boolean' } },
+    usage: 'route-add-http [-a APP] [-s SERVICE] [-p PATH] [--sticky] [--tls-cert FILE --tls-key FILE] DOMAIN',
+    summary: 'route HTTP(S) requests for DOMAIN (default service <app>-web); --tls-cert/--tls-key: PEM files served for DOMAIN over HTTPS',
+    options: { service: { type: 'string', short: 's' }, path: { type: 'string', short: 'p' }, sticky: { type: 'boolean' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' } },
     args: [1, 1],
     async run(ctx) {
       const app = await ctx.app();
+      const tls = await readTlsPair(ctx.values['tls-cert'], ctx.values['tls-key']);
       const route = await (await ctx.client()).createRoute(app, {
         type: 'http',
         domain: ctx.positionals[0] ?? '',
         service: typeof ctx.values.service === 'string' ? ctx.values.service : `${app}-web`,
         ...(typeof ctx.values.path === 'string' ? { path: ctx.values.path } : {}),
         sticky: ctx.values.sticky === true,
+        ...(tls ? { tls } : {}),
       });
       ctx.out(route.id);
     },

@@ -20,7 +20,7 @@ import type {
   Release,
   RollbackChange,
   EnvChange,
-  Route,
+  RouteView,
   RunJobInput,
   RunOutput,
   UpdateAppInput,
@@ -205,20 +205,20 @@ export class ControllerClient {
   }
 
   // routes
-  listAllRoutes(): Promise<Route[]> {
+  listAllRoutes(): Promise<RouteView[]> {
     return this.json('GET', '/routes');
   }
-  listRoutes(app: string): Promise<Route[]> {
+  listRoutes(app: string): Promise<RouteView[]> {
     return this.json('GET', `/apps/${e(app)}/routes`);
   }
-  createRoute(app: string, input: CreateRouteInput): Promise<Route> {
+  createRoute(app: string, input: CreateRouteInput): Promise<RouteView> {
     return this.json('POST', `/apps/${e(app)}/routes`, { body: input });
   }
   /** `id` is `http/<uuid>` or `tcp/<uuid>`. */
-  getRoute(app: string, id: string): Promise<Route> {
+  getRoute(app: string, id: string): Promise<RouteView> {
     return this.json('GET', `/apps/${e(app)}/routes/${routePath(id)}`);
   }
-  deleteRoute(app: string, id: string): Promise<Route> {
+  deleteRoute(app: string, id: string): Promise<RouteView> {
     return this.json('DELETE', `/apps/${e(app)}/routes/${routePath(id)}`);
   }
 

@@ -65,6 +65,8 @@ export type {
   Formation,
   HttpRoute,
   HttpRouteTls,
+  HttpRouteTlsView,
+  RouteView,
   Job,
   JobState,
   Key,

@@ -13,7 +13,8 @@ import { MemoryStore } from './memory-store.js';
 import { appScale } from './scale.js';
 import * as S from './schemas.js';
 import type { Store } from './store.js';
-import type { App, CreateAppInput, CreateArtifactInput, CreateReleaseInput, CreateRouteInput, EnvChange, Release, ReleaseChange, RollbackChange, RunJobInput, UpdateAppInput } from './types.js';
+import { routeView } from './route-view.js';
+import type { App, CreateAppInput, CreateArtifactInput, CreateReleaseInput, CreateRouteInput, EnvChange, Release, ReleaseChange, RollbackChange, Route, RunJobInput, UpdateAppInput } from './types.js';
 import { validateAppName, validateConfigKey, validateDomain, validateEnvKey, validatePath, validatePort, validateService, validateUrl } from './validate.js';
 import { resolveJobId } from './job-ref.js';
 
@@ -293,8 +294,8 @@ export async function startController(options: ControllerOptions): Promise<Contr
     });
 
     // routes
-    r.get('/routes', async () => store.listRoutes());
-    r.get('/apps/:app/routes', async (req: Req) => store.listRoutes(req.params.app));
+    r.get('/routes', async () => (await store.listRoutes()).map(routeView));
+    r.get('/apps/:app/routes', async (req: Req) => (await store.listRoutes(req.params.app)).map(routeView));
     r.post('/apps/:app/routes', { schema: { body: S.createRouteBody } }, async (req: Req<{ app: string }, CreateRouteInput & Record<string, unknown>>, reply) => {
       const body = req.body;
       validateService(body.service);
@@ -309,12 +310,12 @@ export async function startController(options: ControllerOptions): Promise<Contr
         input = { type: 'tcp', port: validatePort(body.port), service: body.service };
       }
       reply.status(201);
-      return store.createRoute(req.params.app, input);
+      return routeView(await store.createRoute(req.params.app, input));
     });
     // A route id is `<type>/<uuid>`; a malformed one (no `/`) arrives as `<it>/` and is named as given.
     const routeId = (p: { type: string; id: string }) => (p.id === '' ? p.type : `${p.type}/${p.id}`);
-    r.get('/apps/:app/routes/:type/:id', async (req: Req<{ app: string; type: string; id: string }>) => store.getRoute(req.params.app, routeId(req.params)));
-    r.delete('/apps/:app/routes/:type/:id', async (req: Req<{ app: string; type: string; id: string }>) => store.deleteRoute(req.params.app, routeId(req.params)));
+    r.get('/apps/:app/routes/:type/:id', async (req: Req<{ app: string; type: string; id: string }>) => routeView(await store.getRoute(req.params.app, routeId(req.params))));
+    r.delete('/apps/:app/routes/:type/:id', async (req: Req<{ app: string; type: string; id: string }>) => routeView(await store.deleteRoute(req.params.app, routeId(req.params))));
 
     // keys
     r.get('/keys', async () => store.listKeys());
@@ -337,7 +338,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
       try {
         for await (const e of events) {
           if (writer.isClosed) break;
-          if (appId === undefined || e.appId === appId) writer.sendJson(`${e.object}.${e.op}`, e, e.id);
+          if (appId === undefined || e.appId === appId) writer.sendJson(`${e.object}.${e.op}`, e.object === 'route' ? { ...e, data: routeView(e.data as Route) } : e, e.id);
         }
       } catch (err) {
         writer.sendJson('error', { message: (err as Error).message });

@@ -115,6 +115,15 @@ export interface TcpRoute {
 
 export type Route = HttpRoute | TcpRoute;
 
+/** A route's certificate as API answers and events show it: the private key never leaves the controller, only that one is set. */
+export interface HttpRouteTlsView {
+  cert: string;
+  keySet: true;
+}
+
+/** A route as API answers and events show it ({@link HttpRouteTlsView}). */
+export type RouteView = (Omit<HttpRoute, 'tls'> & { tls?: HttpRouteTlsView }) | TcpRoute;
+
 /** An SSH public key allowed to push. */
 export interface Key {
   /** Hex SHA-256 of the key blob (stable, URL-safe). */

@@ -11,12 +11,19 @@ export class Backend {
   readonly port: number;
   /** Requests (or TCP connections) being served right now. */
   inFlight = 0;
-  /** Until this time (ms epoch) the balancer avoids this backend: it refused a connection. */
-  refusedUntil = 0;
+  /** Out of the balancer's rotation until a probe succeeds (see outlier.ts). */
+  ejected = false;
+  /** Connection failures in a row. */
+  failures = 0;
+  /** Ejections in a row (each doubles the next interval) and when the last one began (ms epoch). */
+  ejections = 0;
+  lastEjectedAt = 0;
+  /** The HTTP check of a route with `healthCheck` on this backend's service: probes use it instead of a TCP connect. */
+  check: { path: string; host: string; timeoutMs: number } | undefined;
   /** Gone from discovery: no new requests, in-flight ones finish. */
   removed = false;
   private pool: Agent | undefined;
-  private undiciPool: Pool | undefined;
+  private readonly undiciPools = new Map<number, Pool>();
 
   constructor(
     readonly id: string,
@@ -29,10 +36,14 @@ export class Backend {
     this.port = Number(addr.slice(colon + 1));
   }
 
-  /** The undici keep-alive pool for requests without a body (made on first use). */
-  get dispatcher(): Pool {
-    this.undiciPool ??= new Pool(`http://${this.addr}`, { pipelining: 1, keepAliveTimeout: 60_000 });
-    return this.undiciPool;
+  /** The undici keep-alive pool for requests without a body with this connect timeout (made on first use; one per timeout in use). */
+  dispatcher(connectTimeoutMs: number): Pool {
+    let pool = this.undiciPools.get(connectTimeoutMs);
+    if (!pool) {
+      pool = new Pool(`http://${this.addr}`, { pipelining: 1, keepAliveTimeout: 60_000, connectTimeout: connectTimeoutMs });
+      this.undiciPools.set(connectTimeoutMs, pool);
+    }
+    return pool;
   }
 
   /** The node:http keep-alive pool for requests with a body (made on first use). */
@@ -65,8 +76,8 @@ export class Backend {
   destroy(): void {
     this.pool?.destroy();
     this.pool = undefined;
-    void this.undiciPool?.close().catch(() => undefined);
-    this.undiciPool = undefined;
+    for (const pool of this.undiciPools.values()) void pool.close().catch(() => undefined);
+    this.undiciPools.clear();
   }
 }
 
@@ -84,25 +95,23 @@ export class ServicePool {
   constructor(
     readonly service: string,
     private readonly maxIdleSockets: number,
-    private readonly refusedBackoffMs: number,
   ) {
     this.ready = new Promise((resolve) => (this.readyResolve = resolve));
   }
 
   /**
    * Power of two choices: two random live backends, the one with fewer requests in flight.
-   * Backends in `exclude` (already tried for this request) and those that recently refused a
-   * connection are avoided, the latter only while others are left.
+   * Backends in `exclude` (already tried for this request) are skipped; ejected ones are avoided
+   * while others are left.
    */
   pick(exclude?: ReadonlySet<Backend>): Backend | undefined {
     const all = this.backends;
     if (all.length === 0) return undefined;
     if (all.length === 1 && exclude === undefined) return all[0];
-    const now = Date.now();
     let candidates = all;
-    if (exclude !== undefined || all.some((b) => b.refusedUntil > now)) {
+    if (exclude !== undefined || all.some((b) => b.ejected)) {
       const open = all.filter((b) => !exclude?.has(b));
-      const healthy = open.filter((b) => b.refusedUntil <= now);
+      const healthy = open.filter((b) => !b.ejected);
       candidates = healthy.length > 0 ? healthy : open;
     }
     const n = candidates.length;
@@ -119,10 +128,6 @@ export class ServicePool {
   byAddr(addr: string): Backend | undefined {
     for (const b of this.backends) if (b.addr === addr) return b;
     return undefined;
-  }
-
-  markRefused(backend: Backend): void {
-    backend.refusedUntil = Date.now() + this.refusedBackoffMs;
   }
 
   /** Replace the whole set (a `current` event): unchanged instances keep their pools and counts. */
@@ -167,7 +172,6 @@ export interface BackendRegistryOptions {
   discovery: Discovery;
   logger: Logger;
   maxIdleSocketsPerBackend: number;
-  refusedBackoffMs: number;
   rewatchDelayMs: number;
 }
 
@@ -190,7 +194,7 @@ export class BackendRegistry {
   acquire(service: string): ServicePool {
     let entry = this.pools.get(service);
     if (!entry) {
-      const pool = new ServicePool(service, this.options.maxIdleSocketsPerBackend, this.options.refusedBackoffMs);
+      const pool = new ServicePool(service, this.options.maxIdleSocketsPerBackend);
       entry = { pool, watch: undefined, stop: new AbortController() };
       this.pools.set(service, entry);
       void this.follow(entry);

@@ -15,6 +15,8 @@ const REQUEST_ID_RE = /^[A-Za-z0-9+/=_.-]{20,200}$/;
 export interface ForwardedRequest {
   /** The first `Host` header, as sent. */
   host: string | undefined;
+  /** How many `Host` headers came (more than one is a 400). */
+  hostCount: number;
   /** All `Cookie` headers joined with `; ` (as node does). */
   cookie: string | undefined;
   /** A non-zero `Content-Length` or any `Transfer-Encoding`. */
@@ -33,6 +35,9 @@ export function forwardRequest(req: IncomingMessage, proto: string, port: string
   const raw = req.rawHeaders;
   const out: string[] = [];
   let host: string | undefined;
+  let hostCount = 0;
+  let authority: string | undefined;
+  let forwarded: string | undefined;
   let cookie: string | undefined;
   let hasBody = false;
   let xff: string | undefined;
@@ -44,12 +49,20 @@ export function forwardRequest(req: IncomingMessage, proto: string, port: string
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
+    if (name.charCodeAt(0) === 58) {
+      // HTTP/2 pseudo-headers (`:method`, `:path`...): only `:authority` goes on, as `Host`.
+      if (name === ':authority') authority = value;
+      continue;
+    }
     switch (name.length) {
       case 2:
         if (name.toLowerCase() === 'te') continue;
         break;
       case 4:
-        if (host === undefined && name.toLowerCase() === 'host') host = value;
+        if (name.toLowerCase() === 'host') {
+          host ??= value;
+          hostCount++;
+        }
         break;
       case 6: {
         const lower = name.toLowerCase();
@@ -78,6 +91,12 @@ export function forwardRequest(req: IncomingMessage, proto: string, port: string
         if (lower === 'keep-alive') continue;
         break;
       }
+      case 9:
+        if (name.toLowerCase() === 'forwarded') {
+          forwarded = forwarded === undefined ? value : `${forwarded}, ${value}`;
+          continue;
+        }
+        break;
       case 12:
         if (name.toLowerCase() === 'x-request-id') {
           id = value;
@@ -111,6 +130,11 @@ export function forwardRequest(req: IncomingMessage, proto: string, port: string
     }
     out.push(name, value);
   }
+  if (host === undefined && authority !== undefined) {
+    host = authority;
+    hostCount = 1;
+    out.push('host', authority);
+  }
   const headers = connection !== undefined && !upgrade ? dropNamed(out, connection) : out;
   if (expect !== undefined && hasBody) headers.push('expect', expect);
   if (upgrade) {
@@ -118,7 +142,10 @@ export function forwardRequest(req: IncomingMessage, proto: string, port: string
     if (upgradeValue !== undefined) headers.push('upgrade', upgradeValue);
   }
   const ip = clientIp(req);
+  const element = forwardedElement(ip, proto, host);
   headers.push(
+    'forwarded',
+    forwarded ? `${forwarded}, ${element}` : element,
     'x-forwarded-for',
     xff ? `${xff}, ${ip}` : ip,
     'x-forwarded-proto',
@@ -130,15 +157,22 @@ export function forwardRequest(req: IncomingMessage, proto: string, port: string
     'x-request-id',
     idCount === 1 && REQUEST_ID_RE.test(id as string) ? (id as string) : requestId(),
   );
-  return { host, cookie, hasBody, headers };
+  return { host, hostCount, cookie, hasBody, headers };
 }
+
+/**
+ * Headers a `Connection` header may not remove: the router needs `Host` to route and the backend
+ * needs it as sent, and the framing headers describe the body node forwards (as HAProxy and nginx
+ * do, they are never treated as hop-by-hop).
+ */
+const NOT_HOP_BY_HOP = new Set(['host', 'content-length', 'transfer-encoding']);
 
 /** Drop the headers a `Connection` header names (other than the usual keep-alive/close). */
 function dropNamed(headers: string[], connection: string): string[] {
   const named = new Set<string>();
   for (const token of connection.split(',')) {
     const t = token.trim().toLowerCase();
-    if (t !== '' && t !== 'keep-alive' && t !== 'close') named.add(t);
+    if (t !== '' && t !== 'keep-alive' && t !== 'close' && !NOT_HOP_BY_HOP.has(t)) named.add(t);
   }
   if (named.size === 0) return headers;
   const kept: string[] = [];
@@ -147,6 +181,14 @@ function dropNamed(headers: string[], connection: string): string[] {
     if (!named.has(name.toLowerCase())) kept.push(name, headers[i + 1] as string);
   }
   return kept;
+}
+
+/** One RFC 7239 `Forwarded` element for this hop: `for=<ip>;proto=<proto>;host=<host>`. */
+function forwardedElement(ip: string, proto: string, host: string | undefined): string {
+  const forIp = ip.includes(':') ? `"[${ip}]"` : ip;
+  const element = `for=${forIp};proto=${proto}`;
+  if (host === undefined || !/^[A-Za-z0-9.:[\]-]+$/.test(host)) return element;
+  return `${element};host=${/[:[]/.test(host) ? `"${host}"` : host}`;
 }
 
 function clientIp(req: IncomingMessage): string {
@@ -175,7 +217,7 @@ export function requestId(): string {
 
 /**
  * Response headers for the client from a backend's raw headers (undici gives `Buffer`s):
- * hop-by-hop ones dropped, duplicates (e.g. `set-cookie`) kept as separate lines.
+ * hop-by-hop ones dropped (valid for HTTP/1.1 and HTTP/2 clients alike), duplicates (e.g. `set-cookie`) kept as separate lines.
  */
 export function responseHeaders(raw: ReadonlyArray<Buffer | string>): string[] {
   const out: string[] = [];
@@ -183,9 +225,10 @@ export function responseHeaders(raw: ReadonlyArray<Buffer | string>): string[] {
     const n = raw[i] as Buffer | string;
     const name = typeof n === 'string' ? n : n.toString('latin1');
     const len = name.length;
-    if (len === 2 || len === 7 || len === 10 || len === 16) {
+    if (len === 2 || len === 7 || len === 10 || len === 16 || len === 17) {
       const lower = name.toLowerCase();
-      if (lower === 'te' || lower === 'trailer' || lower === 'upgrade' || lower === 'connection' || lower === 'keep-alive' || lower === 'proxy-connection') continue;
+      // `transfer-encoding` too: node re-frames the body for HTTP/1.1 clients, and HTTP/2 forbids it.
+      if (lower === 'te' || lower === 'trailer' || lower === 'upgrade' || lower === 'connection' || lower === 'keep-alive' || lower === 'proxy-connection' || lower === 'transfer-encoding') continue;
     }
     const v = raw[i + 1] as Buffer | string;
     out.push(name, typeof v === 'string' ? v : v.toString('latin1'));

@@ -14,6 +14,6 @@ export type { Router, RouterOptions, ListenAddress, BoundAddress } from './route
 export { MemoryRouteSource } from './route-source.js';
 export type { RouteSource, RouteWatchOptions } from './route-source.js';
 export { ROUTER_DEFAULTS } from './types.js';
-export type { HttpRoute, TcpRoute, Route, RouteEvent } from './types.js';
+export type { HttpRoute, TcpRoute, Route, RouteEvent, RouteTimeouts, HealthCheck } from './types.js';
 export { validateRoute } from './validate.js';
 export { RouterErrorCodes, RouterInputError, RouteConflictError, RouterListenError } from './errors.js';

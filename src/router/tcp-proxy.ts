@@ -2,6 +2,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../common/logger.js';
 import type { Backend, BackendRegistry } from './backends.js';
 import { RouterListenError } from './errors.js';
+import { classify, timeoutError, type OutlierDetector } from './outlier.js';
 import type { TcpRoute } from './types.js';
 
 /** One listening port of a TCP route: each accepted connection is piped to one of the service's backends. */
@@ -15,6 +16,8 @@ export class TcpListener {
     private readonly backends: BackendRegistry,
     private readonly logger: Logger,
     private readonly maxAttempts: number,
+    private readonly health: OutlierDetector,
+    private readonly connectTimeoutMs: number,
   ) {
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
   }
@@ -70,8 +73,11 @@ export class TcpListener {
       backend.acquire();
       let connected = false;
       const upstream = connect({ host: backend.host, port: backend.port, noDelay: true });
+      upstream.setTimeout(this.connectTimeoutMs, () => upstream.destroy(timeoutError('connect-timeout', this.connectTimeoutMs)));
       upstream.once('connect', () => {
         connected = true;
+        upstream.setTimeout(0);
+        this.health.success(backend);
         upstream.pipe(client);
         client.pipe(upstream);
         client.resume();
@@ -82,10 +88,8 @@ export class TcpListener {
       });
       client.once('close', () => upstream.destroy());
       upstream.on('error', (err: NodeJS.ErrnoException) => {
-        if (!connected && tried.size < this.maxAttempts && pool) {
-          pool.markRefused(backend);
-          return attempt(pool.pick(tried));
-        }
+        if (!connected) this.health.failure(backend, classify(err));
+        if (!connected && tried.size < this.maxAttempts && pool) return attempt(pool.pick(tried));
         if (!connected) this.logger.warn('tcp backend failed', { route: this.route.id, addr: backend.addr, error: err.code });
         client.destroy();
       });

@@ -1,6 +1,6 @@
 import { validateService } from '../discovery/validate.js';
 import { RouterErrorCodes as Codes, RouterInputError } from './errors.js';
-import type { HttpRoute, Route, TcpRoute } from './types.js';
+import type { HealthCheck, HttpRoute, Route, RouteTimeouts, TcpRoute } from './types.js';
 
 const LABEL = '[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?';
 const DOMAIN_RE = new RegExp(`^(\\*\\.)?${LABEL}(\\.${LABEL})*$`);
@@ -45,6 +45,10 @@ export function validateRoute(input: unknown): Route {
   if (r.sticky !== undefined && typeof r.sticky !== 'boolean') throw bad(`route ${r.id}: sticky must be a boolean`, 'sticky');
   const route: HttpRoute = { id: r.id, type: 'http', domain, path: normalizePath(path), service };
   if (r.sticky) route.sticky = true;
+  if (r.redirectHttps !== undefined && typeof r.redirectHttps !== 'boolean') throw bad(`route ${r.id}: redirectHttps must be a boolean`, 'redirectHttps');
+  if (r.redirectHttps) route.redirectHttps = true;
+  if (r.timeouts !== undefined) route.timeouts = validateTimeouts(r.id, r.timeouts);
+  if (r.healthCheck !== undefined) route.healthCheck = validateHealthCheck(r.id, r.healthCheck);
   if (r.tls !== undefined) {
     const tls = r.tls as Record<string, unknown> | null;
     if (typeof tls !== 'object' || tls === null || typeof tls.cert !== 'string' || typeof tls.key !== 'string' || !tls.cert.includes('-----BEGIN') || !tls.key.includes('-----BEGIN')) {
@@ -53,6 +57,36 @@ export function validateRoute(input: unknown): Route {
     route.tls = Object.freeze({ cert: tls.cert, key: tls.key });
   }
   return Object.freeze(route);
+}
+
+const TIMEOUT_FIELDS = ['connectMs', 'responseHeadersMs', 'idleMs', 'websocketIdleMs'] as const;
+
+function validateTimeouts(id: string, input: unknown): RouteTimeouts {
+  if (typeof input !== 'object' || input === null) throw bad(`route ${id}: timeouts must be an object`, 'timeouts');
+  const t = input as Record<string, unknown>;
+  const out: RouteTimeouts = {};
+  for (const key of Object.keys(t)) {
+    const field = TIMEOUT_FIELDS.find((f) => f === key);
+    if (!field) throw bad(`route ${id}: unknown timeout ${JSON.stringify(key)}: expected ${TIMEOUT_FIELDS.join(', ')}`, 'timeouts');
+    const v = t[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 2_147_483_647) throw bad(`route ${id}: invalid timeouts.${key} ${JSON.stringify(v)}: expected whole ms ≥ 1`, 'timeouts');
+    out[field] = v;
+  }
+  return Object.freeze(out);
+}
+
+function validateHealthCheck(id: string, input: unknown): HealthCheck {
+  const h = input as Record<string, unknown> | null;
+  if (typeof h !== 'object' || h === null || typeof h.path !== 'string' || !PATH_RE.test(h.path)) throw bad(`route ${id}: healthCheck must be { path, intervalMs?, timeoutMs? } with a path starting with /`, 'healthCheck');
+  const check: HealthCheck = { path: h.path };
+  for (const key of ['intervalMs', 'timeoutMs'] as const) {
+    const v = h[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 2_147_483_647) throw bad(`route ${id}: invalid healthCheck.${key} ${JSON.stringify(v)}: expected whole ms ≥ 1`, 'healthCheck');
+    check[key] = v;
+  }
+  return Object.freeze(check);
 }
 
 /** The key two routes must not share: `http host/path` or `tcp port`. */

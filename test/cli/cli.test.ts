@@ -171,12 +171,28 @@ describe('flynn CLI against a real controller', () => {
     await h.client.createRoute('myapp', { type: 'http', domain: 'secure.example.com', service: 'myapp-web', tls: { cert, key: privateKey } });
     const printed = (await flynn(['routes', '-a', 'myapp', '--json'])).stdout;
     expect(printed).not.toContain('secret-key-bytes');
-    expect(JSON.parse(printed).find((r: { domain?: string }) => r.domain === 'secure.example.com')).toMatchObject({ tls: { cert, key: '(set)' } });
+    expect(JSON.parse(printed).find((r: { domain?: string }) => r.domain === 'secure.example.com')).toMatchObject({ tls: { cert, keySet: true } });
     const bogus = await flynn(['route-remove', '-a', 'myapp', 'bogus']);
     expect(bogus.code).toBe(1);
     expect(bogus.stderr).toBe('flynn: no route "bogus"\n');
     const bad = await flynn(['route-add-tcp', '-a', 'myapp', 'port']);
     expect(bad.code).toBe(2);
+  });
+
+  it('stores a route certificate from --tls-cert/--tls-key, and never shows the key again', async () => {
+    const tls = resolve('test/fixtures/tls');
+    const added = await flynn(['route-add-http', '-a', 'myapp', '--tls-cert', join(tls, 'a.test.crt'), '--tls-key', join(tls, 'a.test.key'), 'tls.example.com']);
+    expect(added.code).toBe(0);
+    const listed = JSON.parse((await flynn(['routes', '-a', 'myapp', '--json'])).stdout) as { domain?: string; tls?: Record<string, unknown> }[];
+    const route = listed.find((r) => r.domain === 'tls.example.com');
+    expect(route?.tls).toEqual({ cert: await readFile(join(tls, 'a.test.crt'), 'utf8'), keySet: true });
+    expect(JSON.stringify(listed)).not.toContain('PRIVATE KEY');
+    const half = await flynn(['route-add-http', '-a', 'myapp', '--tls-cert', join(tls, 'a.test.crt'), 'half.example.com']);
+    expect(half.code).toBe(2);
+    expect(half.stderr).toContain('--tls-cert and --tls-key go together');
+    const missing = await flynn(['route-add-http', '-a', 'myapp', '--tls-cert', join(dir, 'nope.crt'), '--tls-key', join(dir, 'nope.key'), 'gone.example.com']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/cannot read the certificate .*nope\.crt: ENOENT/);
   });
 
   it('adds a key from a file and lists its fingerprint', async () => {

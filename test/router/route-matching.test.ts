@@ -27,8 +27,8 @@ describe('router: route matching, balancing and cookies', () => {
     expect(hostname('[::1]:80')).toBe('[::1]');
   });
 
-  it('balances on in-flight requests with two random choices and skips backends already tried', () => {
-    const pool = new ServicePool('svc', 8, 1000);
+  it('balances on in-flight requests with two random choices and skips backends already tried or ejected', () => {
+    const pool = new ServicePool('svc', 8);
     pool.reset([
       { id: 'a', service: 'svc', addr: '127.0.0.2:1', proto: 'http', meta: {}, index: 1 },
       { id: 'b', service: 'svc', addr: '127.0.0.3:1', proto: 'http', meta: {}, index: 2 },
@@ -38,7 +38,7 @@ describe('router: route matching, balancing and cookies', () => {
     for (let i = 0; i < 50; i++) expect(pool.pick()).toBe(b);
     expect(pool.pick(new Set([b]))).toBe(a);
     expect(pool.pick(new Set([a, b]))).toBeUndefined();
-    pool.markRefused(b);
+    b.ejected = true;
     for (let i = 0; i < 20; i++) expect(pool.pick()).toBe(a);
   });
 

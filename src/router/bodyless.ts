@@ -1,0 +1,149 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { Backend, ServicePool } from './backends.js';
+import { Failover } from './failover.js';
+import { clientHeaders, reply, type ProxyContext, type Timeouts } from './http-proxy.js';
+import type { HttpRoute } from './types.js';
+
+/** Methods that may be sent again when a connection fails before an answer. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** Largest body the bodyless path gathers before writing, so that head and body leave in one write. */
+const COALESCE_BYTES = 64 * 1024;
+
+/**
+ * One request without a body (most of them), sent through the backend's undici Pool with undici's
+ * low-level handler interface: no stream, promise or abort-signal objects per request (measured
+ * faster than undici's `stream()` and than node:http's client, docs/decisions.md). The body chunks
+ * that arrive together with the head are written with it in one `res.end`; a longer or slower body
+ * is written as it comes, with backpressure. Nothing is read from the client, so {@link Failover}
+ * may send it again. undici enforces the connect, response-headers and body-idle timeouts.
+ */
+export class BodylessExchange implements Dispatcher.DispatchHandler {
+  private readonly failover: Failover;
+  private readonly https: boolean;
+  private readonly h2: boolean;
+  private readonly method: string;
+  private backend: Backend | undefined;
+  private pinned = false;
+  private answered = false;
+  private done = false;
+  private aborted = false;
+  private abortFn: ((err?: Error) => void) | undefined;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private flushScheduled = false;
+  private resume: (() => void) | undefined;
+
+  constructor(
+    private readonly ctx: ProxyContext,
+    private readonly route: HttpRoute,
+    pool: ServicePool,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly headers: string[],
+    private readonly timeouts: Timeouts,
+  ) {
+    this.https = (req.socket as { encrypted?: boolean }).encrypted === true;
+    this.method = req.method ?? 'GET';
+    this.h2 = req.httpVersionMajor === 2;
+    this.failover = new Failover(ctx, route, pool, IDEMPOTENT.has(this.method), (b, pinned) => this.send(b, pinned), (status, message) => reply(res, status, message));
+    res.once('close', () => {
+      if (res.writableFinished || this.done) return;
+      this.aborted = true;
+      this.abortFn?.(new Error('client went away'));
+    });
+  }
+
+  start(backend: Backend | undefined, pinned: boolean): void {
+    this.failover.start(backend, pinned);
+  }
+
+  private send(backend: Backend, pinned: boolean): void {
+    const t = this.timeouts;
+    this.backend = backend;
+    this.pinned = pinned;
+    this.abortFn = undefined;
+    backend.acquire();
+    backend.dispatcher(t.connectMs).dispatch(
+      { path: this.req.url ?? '/', method: this.method as 'GET', headers: this.headers, headersTimeout: t.responseHeadersMs, bodyTimeout: t.idleMs },
+      this,
+    );
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.aborted) abort(new Error('client went away'));
+    else this.abortFn = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null, resume: () => void): boolean {
+    if (statusCode < 200) return true; // 1xx: node's server answers `Expect` itself; the final head follows.
+    const backend = this.backend as Backend;
+    this.answered = true;
+    this.resume = resume;
+    this.failover.answered(backend);
+    this.res.writeHead(statusCode, clientHeaders(this.ctx, this.route, backend, this.pinned, rawHeaders ?? [], this.https, this.h2));
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes < COALESCE_BYTES) {
+      // Usually the whole answer is parsed in this same tick and onComplete writes it at once.
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        queueMicrotask(() => this.flushLater());
+      }
+      return true;
+    }
+    if (this.flush()) return true;
+    this.res.once('drain', () => this.resume?.());
+    return false;
+  }
+
+  onComplete(): void {
+    this.done = true;
+    const { res } = this;
+    const pending = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (pending.length === 0) res.end();
+    else if (pending.length === 1) res.end(pending[0]);
+    else res.end(Buffer.concat(pending));
+    this.release();
+  }
+
+  onError(err: Error & { code?: string }): void {
+    const backend = this.backend as Backend;
+    this.release();
+    if (this.answered || this.res.headersSent || this.res.destroyed || this.aborted) {
+      // The backend went away (or stalled) mid-response: cut the client off so it cannot mistake a truncated body for a whole one.
+      this.res.destroy();
+      return;
+    }
+    this.failover.failed(backend, err);
+  }
+
+  private release(): void {
+    const backend = this.backend;
+    this.backend = undefined;
+    if (backend) backend.release();
+  }
+
+  /** A body that did not complete in the tick it started in: write what came so far. */
+  private flushLater(): void {
+    this.flushScheduled = false;
+    if (this.done || this.pending.length === 0 || this.res.destroyed) return;
+    // A full socket buffer here is handled by the next onData: it pauses undici until `drain`.
+    this.flush();
+  }
+
+  /** Write the gathered chunks; false when the client is slow (undici pauses until `drain`). */
+  private flush(): boolean {
+    const pending = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    return this.res.write(pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending));
+  }
+}

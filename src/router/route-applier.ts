@@ -1,0 +1,181 @@
+import { createSecureContext, type SecureContext } from 'node:tls';
+import type { Logger } from '../common/logger.js';
+import type { BackendRegistry } from './backends.js';
+import { ActiveHealthChecks } from './health-check.js';
+import type { CertificatePair } from './certificate.js';
+import type { OutlierDetector } from './outlier.js';
+import type { HttpRouteTable } from './route-table.js';
+import { TcpListener } from './tcp-proxy.js';
+import type { HttpRoute, Route, RouteEvent } from './types.js';
+import { routeKey, validateRoute } from './validate.js';
+
+export interface RouteApplierOptions {
+  table: HttpRouteTable;
+  backends: BackendRegistry;
+  health: OutlierDetector;
+  logger: Logger;
+  tcpHost: string;
+  maxAttempts: number;
+  connectTimeoutMs: number;
+}
+
+/**
+ * Applies route events, one at a time in order, to the router's state: the HTTP route table, the
+ * TCP listeners, the backend pools' references and the certificates served by SNI.
+ */
+export class RouteApplier {
+  readonly current = new Map<string, Route>();
+  private readonly byKey = new Map<string, string>();
+  private readonly tcp = new Map<string, TcpListener>();
+  /** Listeners of removed or replaced TCP routes whose connections are still open. */
+  private readonly retired = new Set<TcpListener>();
+  private readonly certificates = new Map<string, SecureContext>();
+  private applying: Promise<void> = Promise.resolve();
+  private readonly checks: ActiveHealthChecks;
+
+  constructor(private readonly o: RouteApplierOptions) {
+    this.checks = new ActiveHealthChecks(o.backends, o.health);
+  }
+
+  /** Queue an event; resolves once it (and every event before it) is applied. */
+  apply(event: RouteEvent): Promise<void> {
+    this.applying = this.applying.then(async () => {
+      if (event.type === 'current') {
+        const keep = new Set(event.routes.map((r) => r.id));
+        for (const id of [...this.current.keys()]) if (!keep.has(id)) await this.removeRoute(id);
+        for (const route of event.routes) await this.setRoute(route);
+      } else if (event.type === 'set') await this.setRoute(event.route);
+      else if (event.type === 'remove') await this.removeRoute(event.id);
+    });
+    return this.applying;
+  }
+
+  /** Resolves once the router applied every route event received so far. */
+  async settled(): Promise<void> {
+    // Let events already queued by the source reach the applier, then wait until it is quiet.
+    let seen: Promise<void>;
+    do {
+      seen = this.applying;
+      await new Promise((resolve) => setImmediate(resolve));
+      await seen;
+    } while (seen !== this.applying);
+  }
+
+  /** The certificate of a route for an SNI name: exact domain first, then the nearest wildcard. */
+  certificate(servername: string): SecureContext | undefined {
+    const name = servername.toLowerCase();
+    const exact = this.certificates.get(name);
+    if (exact) return exact;
+    let dot = name.indexOf('.');
+    while (dot !== -1) {
+      const hit = this.certificates.get('*' + name.slice(dot));
+      if (hit) return hit;
+      dot = name.indexOf('.', dot + 1);
+    }
+    return undefined;
+  }
+
+  /** TCP connections still open on current or retired listeners. */
+  tcpOpen(): boolean {
+    return [...this.tcp.values(), ...this.retired].some((l) => l.open > 0);
+  }
+
+  /** Stop accepting TCP connections (open ones go on). */
+  async stopTcp(): Promise<void> {
+    await Promise.all([...this.tcp.values()].map((l) => l.stop()));
+  }
+
+  /** Cut every TCP connection left, once the queue of events is done. */
+  async close(): Promise<void> {
+    for (const l of [...this.tcp.values(), ...this.retired]) l.destroy();
+    await this.applying;
+    this.checks.close();
+  }
+
+  private rebuildCertificates(): void {
+    this.certificates.clear();
+    for (const route of this.o.table.routes()) {
+      if (!route.tls || this.certificates.has(route.domain)) continue;
+      try {
+        this.certificates.set(route.domain, secureContext(route.tls));
+      } catch (err) {
+        this.o.logger.warn('route certificate rejected', { route: route.id, error: (err as Error).message });
+      }
+    }
+  }
+
+  private async retire(listener: TcpListener | undefined): Promise<void> {
+    if (!listener) return;
+    await listener.stop();
+    if (listener.open > 0) this.retired.add(listener);
+  }
+
+  private async removeRoute(id: string): Promise<void> {
+    const old = this.current.get(id);
+    if (!old) return;
+    this.current.delete(id);
+    this.byKey.delete(routeKey(old));
+    if (old.type === 'http') {
+      this.o.table.remove(id);
+      this.checks.remove(id);
+      if (old.tls) this.rebuildCertificates();
+    } else {
+      const listener = this.tcp.get(id);
+      this.tcp.delete(id);
+      await this.retire(listener);
+    }
+    this.o.backends.release(old.service);
+  }
+
+  private async setRoute(input: Route): Promise<void> {
+    const { logger, backends } = this.o;
+    let route: Route;
+    try {
+      route = validateRoute(input);
+    } catch (err) {
+      logger.warn('ignoring invalid route', { id: (input as { id?: unknown }).id, error: (err as Error).message });
+      return;
+    }
+    const old = this.current.get(route.id);
+    if (old && JSON.stringify(old) === JSON.stringify(route)) return;
+    const key = routeKey(route);
+    const clash = this.byKey.get(key);
+    if (clash !== undefined && clash !== route.id) {
+      logger.warn('route replaces a conflicting one', { route: route.id, replaced: clash, key });
+      await this.removeRoute(clash);
+    }
+    backends.acquire(route.service);
+    if (route.type === 'http') await this.setHttp(route, old);
+    else {
+      if (old?.type === 'http') await this.removeRoute(old.id);
+      else if (old) {
+        this.byKey.delete(routeKey(old));
+        const listener = this.tcp.get(old.id);
+        this.tcp.delete(old.id);
+        await this.retire(listener);
+      }
+      const listener = new TcpListener(route, this.o.tcpHost, backends, logger, this.o.maxAttempts, this.o.health, this.o.connectTimeoutMs);
+      try {
+        await listener.listen();
+        this.tcp.set(route.id, listener);
+      } catch (err) {
+        logger.error('tcp route cannot listen', { route: route.id, error: (err as Error).message });
+      }
+    }
+    if (old) backends.release(old.service);
+    this.current.set(route.id, route);
+    this.byKey.set(key, route.id);
+  }
+
+  private async setHttp(route: HttpRoute, old: Route | undefined): Promise<void> {
+    if (old?.type === 'tcp') await this.removeRoute(old.id);
+    else if (old) this.byKey.delete(routeKey(old));
+    this.o.table.set(route);
+    this.checks.set(route);
+    if (route.tls || (old?.type === 'http' && old.tls)) this.rebuildCertificates();
+  }
+}
+
+export function secureContext(pair: CertificatePair): SecureContext {
+  return createSecureContext({ cert: pair.cert, key: pair.key });
+}
