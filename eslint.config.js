@@ -15,4 +15,10 @@ export default tseslint.config(
     files: ['buildpacks/**/*.js', 'buildpacks/**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
+  {
+    // Fixture apps are plain Node programs (CommonJS where a real app would be), not project code.
+    files: ['test/fixtures/apps/**/*.js', 'test/fixtures/apps/**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', exports: 'writable', __dirname: 'readonly', process: 'readonly', console: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off', 'no-redeclare': ['error', { builtinGlobals: false }] },
+  },
 );
