@@ -30,7 +30,7 @@ const RECIPE = {
   variant: 'minbase',
   packages: [
     'bash', 'coreutils', 'curl', 'git', 'ca-certificates', 'tar', 'gzip', 'xz-utils', 'unzip',
-    'python3', 'make', 'g++', 'locales', 'tzdata', 'procps',
+    'python3', 'python3-venv', 'python3-pip', 'make', 'g++', 'locales', 'tzdata', 'procps',
     // node links libstdc++ and libgcc_s (g++ brings them too, but node needs them on its own).
     'libstdc++6', 'libgcc-s1',
   ],
