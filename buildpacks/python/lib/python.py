@@ -52,9 +52,12 @@ def version_rc(wanted):
 
 
 def install_kind(directory):
-    """How the app's dependencies are installed: requirements, pipfile, project or none."""
-    if os.path.isfile(os.path.join(directory, "requirements.txt")):
-        return "requirements"
+    """How the app's dependencies are installed: requirements, pipfile, project, empty (a requirements.txt
+    listing nothing) or none."""
+    text = read(directory, "requirements.txt")
+    if text is not None:
+        listed = [l for l in text.splitlines() if l.split("#", 1)[0].strip()]
+        return "requirements" if listed else "empty"
     if os.path.isfile(os.path.join(directory, "Pipfile")):
         return "pipfile"
     for name in ("pyproject.toml", "setup.py"):
