@@ -14,7 +14,7 @@ import { appScale } from './scale.js';
 import * as S from './schemas.js';
 import type { Store } from './store.js';
 import type { App, CreateAppInput, CreateArtifactInput, CreateReleaseInput, CreateRouteInput, EnvChange, Release, ReleaseChange, RollbackChange, RunJobInput, UpdateAppInput } from './types.js';
-import { validateAppName, validateConfigKey, validateDomain, validateEnvKey, validatePath, validatePort, validateService, validateUrl } from './validate.js';
+import { validateAppName, validateConfigKey, validateDomain, validateEnvKey, validatePath, validateImageId, validatePort, validateService, validateUrl } from './validate.js';
 import { resolveJobId } from './job-ref.js';
 
 export interface ControllerOptions {
@@ -112,7 +112,8 @@ export async function startController(options: ControllerOptions): Promise<Contr
 
     // artifacts
     r.post('/artifacts', { schema: { body: S.createArtifactBody } }, async (req: Req<unknown, CreateArtifactInput>, reply) => {
-      validateUrl(req.body.url);
+      if (req.body.type === 'docker') validateImageId(req.body.url);
+      else validateUrl(req.body.url);
       reply.status(201);
       return store.createArtifact(req.body);
     });
