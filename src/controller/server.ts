@@ -245,9 +245,9 @@ export async function startController(options: ControllerOptions): Promise<Contr
       for (const k of Object.keys(req.body.env ?? {})) validateConfigKey(k);
       if (a.releaseId === null) throw new ControllerInputError('app', `app ${a.name} has no release to run a command in: deploy first`);
       const release = await store.getRelease(a.id, a.releaseId);
-      const artifactUrl = release.artifactId === null ? null : (await store.getArtifact(release.artifactId)).url;
+      const artifact = release.artifactId === null ? null : await store.getArtifact(release.artifactId);
       const abort = new AbortController();
-      const job = await jobs.runJob({ appId: a.id, appName: a.name, release, artifactUrl, cmd: req.body.cmd, env: { ...release.env, ...req.body.env } }, { signal: abort.signal });
+      const job = await jobs.runJob({ appId: a.id, appName: a.name, release, artifactUrl: artifact?.url ?? null, artifactType: artifact?.type ?? 'slug', cmd: req.body.cmd, env: { ...release.env, ...req.body.env } }, { signal: abort.signal });
       if (!req.body.attach) {
         void (async () => { for await (const _ of job.output) { /* drain */ } })().catch(() => undefined);
         reply.status(201);

@@ -60,6 +60,15 @@ if (await needDocker('Dockerfile deploys')) {
       expect(cached.remote.some((l) => /^-----> Built sha256:[0-9a-f]{12} \(.* MB\), \d+ steps from the layer cache$/.test(l)), cached.output).toBe(true);
       expect((await answer()).body).toBe(`Hello from dockerfile-web (PORT=5000, greeting=[${greeting}] secret=[])\n`);
       console.log(`dockerfile-web push (build + deploy): cold ${cold.ms} ms, cached ${cached.ms} ms`);
+
+      // A one-off job runs in the app's image too.
+      let out = '';
+      let status = -1;
+      for await (const o of client.run('dockerweb', { cmd: ['cat', '/build-args.txt'] })) {
+        if (o.kind === 'output') out += o.data;
+        if (o.kind === 'exit') status = o.status;
+      }
+      expect({ out, status }).toEqual({ out: `greeting=[${greeting}] secret=[]\n`, status: 0 });
     }, 180_000);
 
     it("rejects a push whose Dockerfile fails with docker's error line", async () => {
