@@ -7,7 +7,7 @@
  *   fresh build arg before its RUN step (nothing after FROM comes from the layer cache), cached =
  *   the same build again.
  *
- * Needs Docker and flynn-ts/stack:latest (`npm run images`).
+ * Needs Docker; runs on this checkout's stack image (`ensureStackImage`: built first when missing).
  */
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import Dockerode from 'dockerode';
+import { ensureStackImage } from '../../src/host/stack-image.js';
 import { FsBlobStore, ShelfClient, startShelf } from '../../src/shelf/index.js';
 import { buildDockerfile } from '../../src/slug/dockerfile.js';
 import { buildSlug, cachePath, DockerBuildExecutor } from '../../src/slug/index.js';
@@ -23,7 +24,6 @@ import { buildSlug, cachePath, DockerBuildExecutor } from '../../src/slug/index.
 const RUNS = 3;
 const REPO = path.resolve(import.meta.dirname, '../..');
 const FIXTURES = path.join(REPO, 'test/fixtures/apps');
-const STACK = 'flynn-ts/stack:latest';
 const LABELS = { 'io.flynn-ts.bench': 'languages' };
 
 function median(xs: number[]): number {
@@ -32,12 +32,12 @@ function median(xs: number[]): number {
 }
 
 /** python-wsgi with its dependency's wheel (built with the stack's pip, offline) inside the app. */
-function pythonSource(): Buffer {
+function pythonSource(stack: string): Buffer {
   const dir = mkdtempSync(path.join(tmpdir(), 'flynn-bench-py-'));
   try {
     cpSync(path.join(FIXTURES, 'python-wsgi'), path.join(dir, 'app'), { recursive: true });
     cpSync(path.join(REPO, 'test/fixtures/python/flynn-greet'), path.join(dir, 'pkg'), { recursive: true });
-    execFileSync('docker', ['run', '--rm', '--network', 'none', '-v', `${dir}:/w`, STACK, 'sh', '-c', 'cp -r /w/pkg /tmp/pkg && python3 -m pip wheel -q --no-deps --no-build-isolation --no-index /tmp/pkg -w /w/app/wheels']);
+    execFileSync('docker', ['run', '--rm', '--network', 'none', '-v', `${dir}:/w`, stack, 'sh', '-c', 'cp -r /w/pkg /tmp/pkg && python3 -m pip wheel -q --no-deps --no-build-isolation --no-index /tmp/pkg -w /w/app/wheels']);
     writeFileSync(path.join(dir, 'app/requirements.txt'), '--no-index\n--find-links wheels\nflynn-greet==1.0.0\n');
     if (readdirSync(path.join(dir, 'app/wheels')).length !== 1) throw new Error('the wheel was not built');
     return execFileSync('tar', ['-c', '-C', path.join(dir, 'app'), '.'], { maxBuffer: 64 * 1024 * 1024 });
@@ -49,12 +49,12 @@ function pythonSource(): Buffer {
 async function main(): Promise<void> {
   const docker = new Dockerode();
   if (!(await docker.ping().then(() => true, () => false))) throw new Error('Docker is not answering');
-  if (!(await docker.getImage(STACK).inspect().then(() => true, () => false))) throw new Error(`${STACK} is not built: npm run images`);
+  const stack = (await ensureStackImage({ docker })).name;
   const root = await mkdtemp(path.join(tmpdir(), 'flynn-bench-shelf-'));
   const store = new FsBlobStore({ root });
   const shelf = await startShelf({ store, host: '127.0.0.9' });
   const client = new ShelfClient({ url: shelf.url });
-  const executor = new DockerBuildExecutor({ docker, image: STACK, network: 'none', labels: LABELS });
+  const executor = new DockerBuildExecutor({ docker, image: stack, network: 'none', labels: LABELS });
   const built: string[] = [];
   try {
     console.log(`app             cold ms (median of ${RUNS})  cached ms  cold/cached`);
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
       console.log(`${app.padEnd(15)} ${String(mc).padStart(23)}  ${String(mw).padStart(9)}  ${(mc / mw).toFixed(2).padStart(11)}`);
     };
 
-    const source = pythonSource();
+    const source = pythonSource(stack);
     const app = 'bench-python';
     const build = () => buildSlug({ source: Readable.from([source]), app, executor, shelf: client });
     const cold: number[] = [];
