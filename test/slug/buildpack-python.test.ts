@@ -19,13 +19,15 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestCluster } from '../../src/bootstrap/index.js';
+import { ensureStackImage } from '../../src/host/stack-image.js';
 import { getVia, until } from '../bootstrap/deploy-scenario.js';
 import { pusher } from '../bootstrap/pusher.js';
 import { needDocker } from '../support/services.js';
 import { REPO } from './helpers.js';
 
 const exec = promisify(execFile);
-const STACK = 'flynn-ts/stack:latest';
+/** The stack image of this checkout's recipe (with python3-venv and pip), whatever `flynn-ts/stack:latest` is now. */
+let STACK = 'flynn-ts/stack:latest';
 const PACKS = path.join(REPO, 'buildpacks');
 
 /** Run `script` with sh in a throwaway stack container, `dir` mounted at /w and the buildpacks at /flynn/buildpacks. */
@@ -69,6 +71,7 @@ if (await needDocker('python buildpack')) {
     let work: string;
     let index: Awaited<ReturnType<typeof startIndex>>;
     beforeAll(async () => {
+      STACK = (await ensureStackImage()).name;
       work = await mkdtemp(path.join(tmpdir(), 'flynn-python-'));
       await cp(path.join(REPO, 'test/fixtures/python/flynn-greet'), path.join(work, 'src'), { recursive: true });
       const built = await inStack(work, 'cd /tmp && cp -r /w/src pkg && python3 -m pip wheel -q --no-deps --no-build-isolation --no-index ./pkg -w /w/wheels');
@@ -81,7 +84,7 @@ if (await needDocker('python buildpack')) {
     });
 
     describe('git push to a Docker cluster (builds on the host network)', () => {
-      const { ctx, push } = pusher(() => createTestCluster({ runtime: 'docker', buildNetwork: 'host' }));
+      const { ctx, push } = pusher(() => createTestCluster({ runtime: 'docker', buildNetwork: 'host', image: STACK }));
       const answer = (app: string) =>
         until(`${app} to answer through the router`, async () => {
           const r = await getVia(ctx.cluster.routerUrl, `${app}.${ctx.cluster.domain}`);
