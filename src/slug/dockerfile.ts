@@ -12,6 +12,7 @@ import { extract } from 'tar-stream';
 import { BuildFailedError, SlugErrorCodes } from './errors.js';
 import { LineSplitter } from './executor.js';
 import { parseProcfile } from './procfile.js';
+import { SLUG_DEFAULTS } from './types.js';
 
 /** What the top of a pushed tree says about how to build it. */
 export interface SourceProbe {
@@ -69,6 +70,8 @@ export interface DockerfileBuildOptions {
   labels?: Record<string, string>;
   onOutput?: (line: string) => void;
   signal?: AbortSignal;
+  /** Stop the build after this many ms (the engine cancels it when the request goes). Default {@link SLUG_DEFAULTS}.timeoutMs, as slug builds. */
+  timeoutMs?: number;
 }
 
 export interface DockerfileBuild {
@@ -108,6 +111,9 @@ export async function buildDockerfile(options: DockerfileBuildOptions): Promise<
     throw new BuildFailedError('docker build', reason, { output: [...tail], cause });
   };
   emit(`-----> Building the Dockerfile with the Docker engine (image ${name})`);
+  const timeoutMs = options.timeoutMs ?? SLUG_DEFAULTS.timeoutMs;
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   let stream: NodeJS.ReadableStream;
   try {
     stream = await docker.buildImage(options.context, {
@@ -116,7 +122,7 @@ export async function buildDockerfile(options: DockerfileBuildOptions): Promise<
       labels: { ...options.labels, 'io.flynn-ts.app': app },
       rm: true,
       forcerm: true,
-      abortSignal: options.signal,
+      abortSignal: signal,
     });
   } catch (err) {
     const status = (err as { statusCode?: number }).statusCode;
@@ -137,6 +143,10 @@ export async function buildDockerfile(options: DockerfileBuildOptions): Promise<
     );
   }).catch((err: unknown) => {
     if (options.signal?.aborted) throw new BuildFailedError('docker build', 'the build was cancelled', { code: SlugErrorCodes.BUILD_ABORTED, output: [...tail], cause: err });
+    if (timeout.aborted) {
+      emit(` !     Build timed out after ${timeoutMs} ms`);
+      throw new BuildFailedError('docker build', `timed out after ${timeoutMs} ms`, { code: SlugErrorCodes.BUILD_TIMEOUT, output: [...tail], cause: err });
+    }
     error ??= (err as Error).message;
   });
   lines.flush();

@@ -4,9 +4,13 @@
  * port; a second push reuses the layer cache; a failing RUN rejects the push with docker's line;
  * the process runtime refuses a Dockerfile app in one line.
  */
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import Dockerode from 'dockerode';
+import { pack } from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestCluster, type TestCluster } from '../../src/bootstrap/index.js';
+import { buildDockerfile } from '../../src/slug/dockerfile.js';
 import { needDocker } from '../support/services.js';
 import { getVia, until } from './deploy-scenario.js';
 import { pusher } from './pusher.js';
@@ -79,6 +83,26 @@ if (await needDocker('Dockerfile deploys')) {
       expect(pushed.output).not.toContain('deployed to');
       expect((await ctx.cluster.client.getApp('dockerfails')).releaseId).toBeNull();
     }, 120_000);
+  });
+
+  describe('Dockerfile builds', () => {
+    it('stop at their timeout, saying so, and the engine cancels the step', async () => {
+      const run = randomUUID().slice(0, 8);
+      const tar = pack();
+      tar.entry({ name: 'Dockerfile' }, `FROM flynn-ts/stack:latest\nRUN echo started-${run}; sleep 60\n`);
+      tar.finalize();
+      const lines: string[] = [];
+      const started = Date.now();
+      const err = await buildDockerfile({ docker, context: tar as unknown as Readable, app: 'slow', tag: run, timeoutMs: 2500, labels: { 'io.flynn-ts.test': '1' }, onOutput: (l) => lines.push(l) }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'FLYNN_ERR_SLUG_BUILD_TIMEOUT', step: 'docker build' });
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(lines).toContain(`       started-${run}`);
+      expect(lines.at(-1)).toBe(' !     Build timed out after 2500 ms');
+      await until('the build container to go', async () => {
+        const left = await docker.listContainers({ all: true });
+        return left.some((c) => c.Command.includes(`started-${run}`)) ? undefined : true;
+      });
+    }, 30_000);
   });
 
   describe('Dockerfile deploys (process runtime)', () => {
