@@ -220,6 +220,7 @@ export class ControllerGitPlatform implements GitPlatform {
           buildArgs: dockerBuildArgs(app.meta, env),
           ...(probe.procfile === undefined ? {} : { procfile: probe.procfile }),
           ...(this.options.dockerfile?.labels ? { labels: this.options.dockerfile.labels } : {}),
+          ...(this.options.build?.timeoutMs === undefined ? {} : { timeoutMs: this.options.build.timeoutMs }),
           onOutput,
           ...(push.signal ? { signal: push.signal } : {}),
         });
