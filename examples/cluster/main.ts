@@ -1,10 +1,13 @@
 /**
  * The one-process single-node cluster (`npm start`): discovery, a host agent, the scheduler,
  * shelf, the controller, the router and the git receiver. Maps flags/env to options, prints how to
- * add the cluster to the CLI and push to it, and stops everything on SIGINT/SIGTERM.
+ * add the cluster to the CLI and push to it. State lives in a persistent data dir (the controller's
+ * store, keys, repos, slugs): started again on it, the cluster has every app back. SIGINT/SIGTERM
+ * stop the platform; the apps' Docker containers keep running and are adopted by the next start
+ * (`--stop-apps-on-exit` stops them too; `--ephemeral` uses a temp data dir and stops everything).
  *
  *   npm start -- [--runtime auto|docker|process] [--build-network bridge|host|none] [--image IMAGE]
- *     [--data-dir DIR] [--domain D] [--host 127.0.0.1]
+ *     [--data-dir DIR | --ephemeral] [--stop-apps-on-exit] [--domain D] [--host 127.0.0.1]
  *     [--controller-port 8081] [--router-port 8080] [--git-port 2222] [--shelf-port 8082]
  *     [--discovery memory|etcd --etcd http://127.0.0.1:2379 --etcd-prefix /flynn-ts] [--verbose]
  *
@@ -14,6 +17,8 @@
  * with one line naming the component, the port and the flag to pick another (exit 1, nothing left
  * running); a bad command line exits 2.
  */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { BUILD_NETWORKS, PLATFORM_DEFAULTS, startCluster, type Cluster } from '../../src/bootstrap/index.js';
 import { createConsoleLogger } from '../../src/common/logger.js';
 import { ETCD_DISCOVERY_DEFAULTS } from '../../src/discovery/etcd-backend.js';
@@ -25,12 +30,14 @@ import { parseCli, startFailure } from '../shared/cli-args.js';
 const cli = parseCli({
   name: 'flynn-ts',
   usage: 'npm start -- [flags]   (or: node --import tsx examples/cluster/main.ts [flags])',
-  summary: 'Start a whole flynn-ts cluster in this process: discovery, a host agent, scheduler, shelf,\ncontroller, router and git receiver. Ctrl-C stops it and its apps.',
+  summary: 'Start a whole flynn-ts cluster in this process: discovery, a host agent, scheduler, shelf,\ncontroller, router and git receiver. Its state is kept in a data dir; Ctrl-C stops the platform,\nthe apps keep running (Docker) and the next start on the same data dir has everything back.',
   flags: {
     runtime: { type: 'string', value: 'auto|docker|process', env: 'FLYNN_RUNTIME', default: 'auto', help: 'where jobs and builds run (auto: Docker when it answers)' },
     'build-network': { type: 'string', value: 'bridge|host|none', env: 'FLYNN_BUILD_NETWORK', default: PLATFORM_DEFAULTS.buildNetwork, help: 'network of build containers (none: isolated builds)' },
     image: { type: 'string', value: 'IMAGE', env: 'FLYNN_IMAGE', help: `image builds and jobs run in (default: ${STACK_IMAGE_DEFAULTS.latest} when built, else ${RUNTIME_IMAGE_DEFAULTS.latest})` },
-    'data-dir': { type: 'string', value: 'DIR', env: 'FLYNN_DATA_DIR', help: 'shelf blobs, git repos, SSH host key, jobs (default: a temp dir removed on exit)' },
+    'data-dir': { type: 'string', value: 'DIR', env: 'FLYNN_DATA_DIR', help: 'controller state, keys, git repos, slugs, jobs (default: $XDG_DATA_HOME/flynn-ts/<name>, else ~/.local/share/flynn-ts/<name>; <name> is local, or local-<controller port> off 8081)' },
+    ephemeral: { type: 'boolean', env: 'FLYNN_EPHEMERAL', help: 'a temp data dir removed on exit; the apps stop with the cluster' },
+    'stop-apps-on-exit': { type: 'boolean', env: 'FLYNN_STOP_APPS_ON_EXIT', help: "Ctrl-C/SIGTERM also stop the apps (default: only the platform stops, the apps' containers keep running)" },
     domain: { type: 'string', value: 'DOMAIN', env: 'FLYNN_DOMAIN', default: PLATFORM_DEFAULTS.domain, help: 'apps answer at <app>.<DOMAIN>' },
     host: { type: 'string', value: 'IP', env: 'FLYNN_LISTEN_HOST', default: PLATFORM_DEFAULTS.host, help: 'address every service listens on' },
     'controller-port': { type: 'string', value: 'N', env: 'FLYNN_CONTROLLER_PORT', default: String(PLATFORM_DEFAULTS.controllerPort), help: 'controller API port (0 = any free port)' },
@@ -42,13 +49,22 @@ const cli = parseCli({
     'etcd-prefix': { type: 'string', value: 'PREFIX', env: 'FLYNN_ETCD_PREFIX', default: ETCD_DISCOVERY_DEFAULTS.prefix, help: 'etcd key prefix, with --discovery etcd (one per cluster on a shared etcd)' },
     verbose: { type: 'boolean', short: 'v', help: 'debug logs' },
   },
-  notes: 'environment without a flag:\n  CONTROLLER_KEY   the cluster key (default: generated and printed)',
+  notes: 'environment without a flag:\n  CONTROLLER_KEY   the cluster key (default: kept in <data dir>/controller-key, generated the first time)',
 });
 const { values } = cli;
 const runtime = cli.oneOf('runtime', ['auto', 'docker', 'process'] as const);
 const buildNetwork = cli.oneOf('build-network', BUILD_NETWORKS);
 const discovery = cli.oneOf('discovery', ['memory', 'etcd'] as const);
 const ports = { controller: cli.port('controller-port'), router: cli.port('router-port'), git: cli.port('git-port'), shelf: cli.port('shelf-port') };
+if (values.ephemeral && values['data-dir']) cli.fail('--ephemeral and --data-dir exclude each other');
+// The CLI's name for it: `local` on the default ports; a cluster beside it gets a name (and a data dir) of its own.
+const name = ports.controller === PLATFORM_DEFAULTS.controllerPort ? 'local' : `local-${ports.controller}`;
+const dataDir = values.ephemeral ? undefined : (values['data-dir'] ?? join(process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'flynn-ts', name));
+// Ephemeral data goes with the process, so its apps do too.
+const stopApps = values.ephemeral || values['stop-apps-on-exit'];
+if (dataDir !== undefined && ports.shelf === 0) {
+  console.error("flynn-ts: warning: --shelf-port 0 on a kept data dir: releases record the shelf's URL, so after a restart on another port their slugs are not found (use a fixed port, or --ephemeral)");
+}
 
 const logger = createConsoleLogger({ level: values.verbose ? 'debug' : 'warn' });
 let cluster: Cluster;
@@ -58,7 +74,8 @@ try {
     buildNetwork,
     buildEnv: proxyEnv(),
     ...(values.image ? { image: values.image } : {}),
-    ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
+    ...(dataDir !== undefined ? { dataDir } : {}),
+    stopAppsOnClose: stopApps,
     ...(process.env.CONTROLLER_KEY ? { key: process.env.CONTROLLER_KEY } : {}),
     domain: values.domain,
     host: values.host,
@@ -76,11 +93,17 @@ try {
   process.exit(1);
 }
 
-// The CLI's name for it: `local` on the default ports; a cluster beside it gets a name of its own.
 const controllerPort = new URL(cluster.controllerUrl).port;
 const cliName = controllerPort === String(PLATFORM_DEFAULTS.controllerPort) ? 'local' : `local-${controllerPort}`;
+const onExit = stopApps
+  ? 'Ctrl-C stops the cluster and its apps.'
+  : cluster.runtime === 'docker'
+    ? `Ctrl-C stops the platform; the apps' containers keep running and the next \`npm start\` on
+${cluster.dataDir} adopts them. --stop-apps-on-exit stops them too.`
+    : `Ctrl-C stops the platform and its apps (process jobs cannot outlive it); the next \`npm start\`
+on ${cluster.dataDir} has every app back and starts their jobs again.`;
 console.log(`
-flynn-ts cluster up (${cluster.runtime} runtime${cluster.image ? ` on ${cluster.image}` : ''}, STACK=${cluster.stack ?? '-'}, build network ${buildNetwork}, data in ${cluster.dataDir})
+flynn-ts cluster up (${cluster.runtime} runtime${cluster.image ? ` on ${cluster.image}` : ''}, STACK=${cluster.stack ?? '-'}, build network ${buildNetwork}, data in ${cluster.dataDir}${values.ephemeral ? ', removed on exit' : ''})
   controller  ${cluster.controllerUrl}
   router      ${cluster.routerUrl}   (apps at http://<app>.${cluster.domain}:${cluster.routerPort})
   git         ssh://git@${cluster.gitHost}   host key ${cluster.gitFingerprint}
@@ -94,12 +117,12 @@ Add it to the CLI and push an app:
   git push flynn main
   curl -H 'Host: myapp.${cluster.domain}' ${cluster.routerUrl}/
 
-Ctrl-C stops the cluster and its apps.
+${onExit}
 `);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    console.log(`\n-----> ${signal}: stopping the cluster`);
+    console.log(`\n-----> ${signal}: stopping the ${stopApps ? 'cluster and its apps' : 'platform'}`);
     void cluster.close().then(
       () => process.exit(0),
       (err: unknown) => {

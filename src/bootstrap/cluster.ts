@@ -2,13 +2,13 @@
  * The whole cluster in one process: discovery, host agent(s), scheduler, shelf, controller, router
  * and git receiver, wired together so that `git push` deploys.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { componentKey } from '../common/http/key-auth.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
+import { SqliteStore } from '../controller/sqlite-store.js';
 import type { Store } from '../controller/store.js';
 import { createDiscovery, type DiscoveryConfig } from '../discovery/create.js';
 import { startHostAgent, type HostAgentHandle } from '../host/agent.js';
@@ -17,6 +17,7 @@ import type { Runtime } from '../host/runtime.js';
 import { TERMINAL_STATES } from '../host/types.js';
 import { CloseStack } from './close-stack.js';
 import { BootstrapInputError } from './errors.js';
+import { loadOrCreateClusterId, loadOrCreateControllerKey, lockDataDir } from './state-files.js';
 import { checkPorts, chooseRuntime, launchPlatform, planPlatform, PLATFORM_DEFAULTS, type BuildNetwork, type ClusterRuntime, type Platform } from './platform.js';
 
 export type { BuildNetwork, ClusterRuntime } from './platform.js';
@@ -28,7 +29,11 @@ export const CLUSTER_DEFAULTS = Object.freeze({
 });
 
 export interface ClusterOptions {
-  /** Where shelf blobs, git repositories, the SSH host key and job dirs live. Default: a temp dir removed on close. */
+  /**
+   * Where the controller's state (`controller.sqlite`), shelf blobs, git repositories, the SSH host
+   * key, the controller key, the cluster id and job dirs live. A cluster started again on the same
+   * data dir has all of it back. Default: a temp dir removed on close.
+   */
   dataDir?: string;
   /** Address every service listens on. Default {@link CLUSTER_DEFAULTS}.host. */
   host?: string;
@@ -39,7 +44,7 @@ export interface ClusterOptions {
    * `[host]`. `[]` starts none: host agents elsewhere join through a shared (etcd) discovery.
    */
   hostAddrs?: string[];
-  /** The controller's store (e.g. an `EtcdStore`); the caller owns and closes it. Default: a `MemoryStore` owned by the cluster. */
+  /** The controller's store (e.g. an `EtcdStore`); the caller owns and closes it. Default: a `SqliteStore` in `<dataDir>/controller.sqlite`, owned by the cluster. */
   store?: Store;
   /** Default `{ backend: 'memory' }`. */
   discovery?: DiscoveryConfig;
@@ -58,8 +63,15 @@ export interface ClusterOptions {
   caBundle?: string | null;
   /** Extra labels on every container the cluster creates (tests label theirs). */
   labels?: Record<string, string>;
-  /** Cluster key (controller auth). Default: generated. */
+  /** Cluster key (controller auth). Default: the one kept in `<dataDir>/controller-key` (mode 0600), generated the first time. */
   key?: string;
+  /**
+   * Whether `close()` stops the apps' jobs and removes their containers (default true). False: only
+   * the platform stops; Docker containers keep running and a cluster started again on the same data
+   * dir adopts them (process jobs cannot outlive the process that started them: they stop and are
+   * started again).
+   */
+  stopAppsOnClose?: boolean;
   /** Default {@link CLUSTER_DEFAULTS}.domain. */
   domain?: string;
   /** Default {@link CLUSTER_DEFAULTS}.stopGraceMs. */
@@ -75,7 +87,7 @@ export interface Cluster extends Platform {
   /** Where jobs and builds run. */
   readonly runtime: 'docker' | 'process';
   readonly hosts: readonly HostAgentHandle[];
-  /** Stop everything, the apps' jobs included, in reverse order of start. Idempotent. */
+  /** Stop everything in reverse order of start, the apps' jobs too unless `stopAppsOnClose` is false. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -105,8 +117,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     ...(options.buildNetwork !== undefined ? { buildNetwork: options.buildNetwork } : {}),
     ...(options.buildEnv !== undefined ? { buildEnv: options.buildEnv } : {}),
     ...(options.caBundle !== undefined ? { caBundle: options.caBundle } : {}),
-    ...(options.store !== undefined ? { store: options.store } : {}),
-    ...(options.key !== undefined ? { key: options.key } : {}),
     ...(options.domain !== undefined ? { domain: options.domain } : {}),
   });
 
@@ -118,7 +128,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 
   try {
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
-    const id = await clusterId(dataDir);
+    closers.push(await lockDataDir(dataDir));
+    const id = await loadOrCreateClusterId(dataDir);
+    const key = options.key ?? (await loadOrCreateControllerKey(dataDir));
     // A busy port fails the start before the runtime image is built or any host agent starts.
     await checkPorts(plan.host, plan.ports);
     const choice = await chooseRuntime(plan.build, progress, plan.image);
@@ -135,9 +147,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     // Without local hosts the runtime choice only decides where builds run.
     const hosts: HostAgentHandle[] = [];
     for (const [i, addr] of hostAddrs.entries()) {
-      const agent = await startHostAgent({ id: `host${i + 1}-${id}`, advertiseAddr: addr, discovery, runtime, stopGraceMs, artifactsDir: join(dataDir, 'artifacts'), key: componentKey(plan.key, 'host'), logger });
+      const agent = await startHostAgent({ id: `host${i + 1}-${id}`, advertiseAddr: addr, discovery, runtime, stopGraceMs, artifactsDir: join(dataDir, 'artifacts'), key: componentKey(key, 'host'), logger });
       hosts.push(agent);
       closers.push(async () => {
+        if (options.stopAppsOnClose === false) return agent.close();
         // The cluster's jobs go with it (a Docker runtime would otherwise leave them running).
         const live = agent.agent.listJobs().filter((j) => !TERMINAL_STATES.has(j.state));
         await Promise.all(live.map((j) => agent.agent.stopJob(j.id, { graceMs: Math.min(stopGraceMs, 1000) }).catch(() => {})));
@@ -147,7 +160,13 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       });
     }
 
-    const platform = await launchPlatform({ ...plan, discovery, dataDir }, choice);
+    let store = options.store;
+    if (!store) {
+      const owned = new SqliteStore({ path: join(dataDir, 'controller.sqlite') });
+      closers.push(() => owned.close());
+      store = owned;
+    }
+    const platform = await launchPlatform({ ...plan, key, store, discovery, dataDir }, choice);
     closers.push(() => platform.close());
 
     const cluster: Cluster = {
@@ -163,17 +182,3 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   }
 }
 
-/**
- * This cluster's id, kept in its data dir. Host ids carry it, and with them the containers' names
- * and labels, so two clusters on one Docker engine never take each other's containers for their
- * own (an agent adopts the containers labelled with its host id, and the scheduler then stops the
- * ones it has no formation for).
- */
-async function clusterId(dataDir: string): Promise<string> {
-  const file = join(dataDir, 'cluster-id');
-  const kept = (await readFile(file, 'utf8').catch(() => '')).trim();
-  if (/^[0-9a-f]{8}$/.test(kept)) return kept;
-  const id = randomBytes(4).toString('hex');
-  await writeFile(file, `${id}\n`);
-  return id;
-}

@@ -10,12 +10,37 @@ export const BootstrapErrorCodes = Object.freeze({
   NOT_READY: 'FLYNN_ERR_BOOTSTRAP_NOT_READY',
   /** A component's port is taken (another cluster, or another program, listens there). */
   PORT_IN_USE: 'FLYNN_ERR_BOOTSTRAP_PORT_IN_USE',
+  /** A state file in the data dir (cluster id, controller key) is unreadable or not what it should be. */
+  BAD_STATE_FILE: 'FLYNN_ERR_BOOTSTRAP_BAD_STATE_FILE',
+  /** Another running cluster holds the data dir. */
+  DATA_DIR_IN_USE: 'FLYNN_ERR_BOOTSTRAP_DATA_DIR_IN_USE',
 });
 
 /** Cluster options that cannot be used. `detail.field` names the option. */
 export class BootstrapInputError extends InvalidInputError {
   constructor(message: string, field: string) {
     super(BootstrapErrorCodes.INVALID_OPTIONS, message, { field });
+  }
+}
+
+/**
+ * A state file of the data dir that is there but cannot be used (truncated, edited). It is never
+ * replaced silently: a new cluster id or key would change the cluster's identity. `detail.file` names it.
+ */
+export class BootstrapStateFileError extends InvalidInputError {
+  constructor(file: string, what: string, fix: string) {
+    super(BootstrapErrorCodes.BAD_STATE_FILE, `${file} is not a valid ${what} (truncated or edited?): ${fix}`, { field: 'dataDir', detail: { file } });
+  }
+}
+
+/** Another cluster (process `detail.pid`) runs on this data dir: two would adopt each other's jobs. */
+export class BootstrapDataDirInUseError extends ConflictError {
+  constructor(dataDir: string, pid: number, lockFile: string) {
+    super(
+      BootstrapErrorCodes.DATA_DIR_IN_USE,
+      `the data dir ${dataDir} is in use by process ${pid} (another cluster?): stop it or pick another data dir (if no cluster runs there, delete ${lockFile})`,
+      { detail: { dataDir, pid, file: lockFile } },
+    );
   }
 }
 

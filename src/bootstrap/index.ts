@@ -30,5 +30,5 @@ export { bootstrap, BOOTSTRAP_DEFAULTS } from './bootstrap.js';
 export type { BootstrapHandle, BootstrapOptions } from './bootstrap.js';
 export { parseManifest, loadManifest, validateManifest } from './manifest.js';
 export type { BootstrapManifest, ManifestDiscovery, ManifestStore, ManifestFormat, ManifestOptions, ValidateManifestOptions } from './manifest.js';
-export { BootstrapErrorCodes, BootstrapInputError, BootstrapManifestError, BootstrapPortInUseError } from './errors.js';
+export { BootstrapErrorCodes, BootstrapInputError, BootstrapManifestError, BootstrapPortInUseError, BootstrapStateFileError, BootstrapDataDirInUseError } from './errors.js';
 export type { ManifestProblem, ListeningComponent } from './errors.js';

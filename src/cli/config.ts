@@ -1,6 +1,7 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../common/atomic-file.js';
 import { CliError } from './errors.js';
 
 /** One cluster the CLI knows, as `server-add` writes it. */
@@ -48,9 +49,7 @@ export async function readConfig(path: string): Promise<FlynnRc> {
 /** Write atomically, readable by the owner only (it holds cluster keys). */
 export async function writeConfig(path: string, rc: FlynnRc): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(rc, null, 2) + '\n', { mode: 0o600 });
-  await rename(tmp, path);
+  await writeFileAtomic(path, JSON.stringify(rc, null, 2) + '\n', { mode: 0o600 });
 }
 
 /** The cluster named by `-c`, else the default, else the only one. */

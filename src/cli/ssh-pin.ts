@@ -4,10 +4,11 @@
  * known_hosts file of the CLI's own that `flynn create` points the repository's ssh at. OpenSSH
  * reads `~/.ssh` from the passwd entry, not `$HOME`, so the CLI cannot rely on the user's file.
  */
-import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import ssh2 from 'ssh2';
+import { writeFileAtomic } from '../common/atomic-file.js';
 import { fingerprintOf } from '../git/keys.js';
 import { CliError } from './errors.js';
 
@@ -103,9 +104,7 @@ export async function unpinGitHost(env: NodeJS.ProcessEnv, gitHost: string, keep
   const lines = existing.split('\n').filter((l) => l !== '');
   const kept = lines.filter((l) => l === keep || l.split(' ')[0] !== name);
   if (kept.length === lines.length) return 0;
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, kept.map((l) => `${l}\n`).join(''), { mode: 0o644 });
-  await rename(tmp, path);
+  await writeFileAtomic(path, kept.map((l) => `${l}\n`).join(''), { mode: 0o644 });
   return lines.length - kept.length;
 }
 

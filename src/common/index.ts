@@ -20,6 +20,8 @@ export { silentLogger, createConsoleLogger } from './logger.js';
 export type { Logger, LogLevel, ConsoleLoggerOptions } from './logger.js';
 export { AsyncQueue } from './async-queue.js';
 export { CloseGuard, childSignal, sleep } from './lifecycle.js';
+export { writeFileAtomic, syncDir } from './atomic-file.js';
+export type { WriteFileAtomicOptions } from './atomic-file.js';
 export type { Closable } from './lifecycle.js';
 export { createApiServer, listenApi } from './http/api-server.js';
 export type { ApiServerOptions } from './http/api-server.js';

@@ -2,6 +2,7 @@ import { Etcd3, type IOptions, type Namespace } from 'etcd3';
 import { sleep } from '../common/lifecycle.js';
 import { StoreUnavailableError } from './errors.js';
 import type { Kv, KvTxn } from './kv.js';
+import { bufferedTxn, Serial } from './kv-parts.js';
 import { KvStore, type KvStoreOptions } from './kv-store.js';
 
 export interface EtcdStoreOptions extends KvStoreOptions {
@@ -26,7 +27,7 @@ export class EtcdKv implements Kv {
   private readonly client: Etcd3;
   private readonly ns: Namespace;
   private readonly maxRetries: number;
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly serial = new Serial();
 
   constructor(options: EtcdStoreOptions = {}) {
     this.client = new Etcd3({ ...options.client, hosts: options.hosts ?? [...ETCD_STORE_DEFAULTS.hosts] });
@@ -50,27 +51,16 @@ export class EtcdKv implements Kv {
    * they would only conflict); other processes are handled by compare-and-retry with jittered backoff.
    */
   txn<T>(fn: (tx: KvTxn) => Promise<T>): Promise<T> {
-    const run = this.chain.then(() => this.attempt(fn));
-    this.chain = run.catch(() => undefined);
-    return run;
+    return this.serial.run(() => this.attempt(fn));
   }
 
   private async attempt<T>(fn: (tx: KvTxn) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const reads = new Map<string, string>();
-      const ops: Array<{ kind: 'put'; key: string; value: string } | { kind: 'delete'; key: string } | { kind: 'deletePrefix'; prefix: string }> = [];
-      const tx: KvTxn = {
-        get: async (key) => {
-          const res = await this.wrap(() => this.ns.get(key).exec());
-          const kv = res.kvs[0];
-          if (!reads.has(key)) reads.set(key, kv ? String(kv.mod_revision) : '0');
-          return kv ? kv.value.toString() : undefined;
-        },
-        list: (prefix) => this.list(prefix),
-        put: (key, value) => void ops.push({ kind: 'put', key, value }),
-        delete: (key) => void ops.push({ kind: 'delete', key }),
-        deletePrefix: (prefix) => void ops.push({ kind: 'deletePrefix', prefix }),
-      };
+      const { tx, reads, ops } = bufferedTxn(async (key) => {
+        const res = await this.wrap(() => this.ns.get(key).exec());
+        const kv = res.kvs[0];
+        return [kv ? kv.value.toString() : undefined, kv ? String(kv.mod_revision) : '0'];
+      }, (prefix) => this.list(prefix));
       const out = await fn(tx);
       if (ops.length === 0) return out;
       const [first, ...rest] = [...reads.entries()];

@@ -1,7 +1,7 @@
 /**
  * The controller (flynn-controller): the HTTP API that manages apps, artifacts, releases,
  * formations, deployments, jobs, routes, keys, logs and an event stream; its {@link Store}
- * backends (memory, etcd) and the typed {@link ControllerClient}.
+ * backends (sqlite, etcd, memory; `createStore`) and the typed {@link ControllerClient}.
  *
  * ```ts
  * import { startController, ControllerClient, EtcdStore } from 'flynn-ts/controller';
@@ -22,6 +22,10 @@ export type { KvStoreOptions } from './kv-store.js';
 export { MemoryStore, MemoryKv } from './memory-store.js';
 export { EtcdStore, EtcdKv, ETCD_STORE_DEFAULTS } from './etcd-store.js';
 export type { EtcdStoreOptions } from './etcd-store.js';
+export { SqliteStore, SqliteKv, SQLITE_STORE_DEFAULTS } from './sqlite-store.js';
+export type { SqliteStoreOptions } from './sqlite-store.js';
+export { createStore } from './create.js';
+export type { StoreConfig } from './create.js';
 export type { JobRunner, OneOffJobSpec, RunningJob, LogQuery } from './jobs.js';
 export { FormationDeployer, FORMATION_DEPLOYER_DEFAULTS, DEPLOYER_TRACE_CHANNEL } from './deployer.js';
 export type { Deployer, DeployPlan, DeployOptions, FormationDeployerOptions } from './deployer.js';

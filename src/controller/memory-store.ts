@@ -1,11 +1,12 @@
 import type { Kv, KvTxn } from './kv.js';
+import { bufferedTxn, LocalWatchers, Serial } from './kv-parts.js';
 import { KvStore, type KvStoreOptions } from './kv-store.js';
 
 /** An in-process {@link Kv}: a sorted map, transactions run one at a time. */
 export class MemoryKv implements Kv {
   private readonly data = new Map<string, string>();
-  private readonly watchers = new Set<{ prefix: string; onPut: (key: string, value: string) => void }>();
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly watchers = new LocalWatchers();
+  private readonly serial = new Serial();
 
   async get(key: string): Promise<string | undefined> {
     return this.data.get(key);
@@ -16,35 +17,22 @@ export class MemoryKv implements Kv {
   }
 
   txn<T>(fn: (tx: KvTxn) => Promise<T>): Promise<T> {
-    const run = this.chain.then(async () => {
-      const ops: Array<() => void> = [];
-      const puts: Array<[string, string]> = [];
-      const tx: KvTxn = {
-        get: (key) => this.get(key),
-        list: (prefix) => this.list(prefix),
-        put: (key, value) => {
-          ops.push(() => this.data.set(key, value));
-          puts.push([key, value]);
-        },
-        delete: (key) => ops.push(() => this.data.delete(key)),
-        deletePrefix: (prefix) =>
-          ops.push(() => {
-            for (const k of [...this.data.keys()]) if (k.startsWith(prefix)) this.data.delete(k);
-          }),
-      };
+    return this.serial.run(async () => {
+      // One at a time, so what it read cannot change before the commit: nothing to check again.
+      const { tx, ops } = bufferedTxn(async (key) => [await this.get(key), undefined], (prefix) => this.list(prefix));
       const out = await fn(tx);
-      for (const op of ops) op();
-      for (const [key, value] of puts) for (const w of this.watchers) if (key.startsWith(w.prefix)) w.onPut(key, value);
+      for (const op of ops) {
+        if (op.kind === 'put') this.data.set(op.key, op.value);
+        else if (op.kind === 'delete') this.data.delete(op.key);
+        else for (const k of [...this.data.keys()]) if (k.startsWith(op.prefix)) this.data.delete(k);
+      }
+      this.watchers.committed(ops);
       return out;
     });
-    this.chain = run.catch(() => undefined);
-    return run;
   }
 
   async watch(prefix: string, onPut: (key: string, value: string) => void): Promise<() => Promise<void>> {
-    const w = { prefix, onPut };
-    this.watchers.add(w);
-    return async () => void this.watchers.delete(w);
+    return this.watchers.add(prefix, onPut);
   }
 
   async close(): Promise<void> {

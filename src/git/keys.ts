@@ -1,8 +1,9 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import ssh2 from 'ssh2';
 import { GitErrorCodes } from './errors.js';
+import { writeFileAtomic } from '../common/atomic-file.js';
 import { InvalidInputError } from '../common/errors.js';
 
 const { utils } = ssh2;
@@ -41,17 +42,32 @@ export function publicKeyLine(privateKey: string | Buffer, comment = ''): string
 /**
  * Load the host key kept at `path`, or generate and keep one (mode 0600) the first time, so the
  * server's fingerprint stays the same across restarts and `flynn server-add` pins can trust it.
+ * The key is written atomically (a crash leaves no key or the whole key), and a kept file that is
+ * not a private key (truncated, edited) fails with one line naming it instead of being replaced:
+ * a new key would break every pinned fingerprint.
  */
 export async function loadOrCreateHostKey(path: string): Promise<string> {
+  let kept: string | undefined;
   try {
-    return await readFile(path, 'utf8');
+    kept = await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  const key = generatePrivateKey();
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, key, { mode: 0o600, flag: 'wx' }).catch(async (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EEXIST') throw err;
-  });
-  return readFile(path, 'utf8');
+  if (kept === undefined) {
+    await mkdir(dirname(path), { recursive: true });
+    // exclusive: of two starts racing on one data dir, both end up with the first key written.
+    await writeFileAtomic(path, generatePrivateKey(), { mode: 0o600, exclusive: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+    kept = await readFile(path, 'utf8');
+  }
+  const parsed = utils.parseKey(kept);
+  if (parsed instanceof Error || Array.isArray(parsed) || !parsed.isPrivateKey()) {
+    throw new InvalidInputError(
+      GitErrorCodes.INVALID_HOST_KEY,
+      `the SSH host key ${path} is not a private key (truncated or edited?): restore it from a backup, or delete it to make a new one (clients that pinned the old fingerprint must then pin the new one)`,
+      { field: 'hostKey', detail: { file: path } },
+    );
+  }
+  return kept;
 }

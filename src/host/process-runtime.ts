@@ -10,10 +10,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { writeFileAtomic } from '../common/atomic-file.js';
 import { CloseGuard, settlesWithin } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
@@ -104,6 +105,9 @@ export class ProcessRuntime implements Runtime {
     Object.assign(env, job.env);
     if (spec.artifactPath !== undefined) env.SLUG_URL = `file://${spec.artifactPath}`;
     const [file, ...args] = job.cmd as [string, ...string[]];
+    // The record goes first (an intent without a pid): a crash between it and the spawn leaves a
+    // record `recover` finds, never a process nothing knows about.
+    await writeFileAtomic(join(dir, 'job.json'), JSON.stringify({ spec }), { mode: 0o600 });
     const out = createWriteStream(join(dir, 'output.ndjson'), { flags: 'a', mode: 0o600 });
     out.on('error', (err) => this.logger.warn('cannot write job output', { jobId: job.id, err: err.message }));
     const child = spawn(file, args, { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -144,7 +148,7 @@ export class ProcessRuntime implements Runtime {
     }
     const pgid = proc.pgid;
     this.jobs.set(key, proc);
-    await writeFile(join(dir, 'job.json'), JSON.stringify({ pid: pgid, spec }), { mode: 0o600 });
+    await writeFileAtomic(join(dir, 'job.json'), JSON.stringify({ pid: pgid, spec }), { mode: 0o600 });
     proc.done = new Promise<ExitStatus>((resolve) => {
       void exited.then(({ code, signal }) => {
         // Stragglers the job forked die with it, so its pipes close.
@@ -199,7 +203,8 @@ export class ProcessRuntime implements Runtime {
 
   /**
    * Child processes cannot be re-attached by a new agent: the process groups a previous agent of
-   * `hostId` left behind (found by their `job.json`) are killed and their directories removed.
+   * `hostId` left behind (found by their `job.json`) are killed and their directories removed. A
+   * record without a pid (the agent died while spawning) is matched by the job's working directory.
    */
   async recover(hostId: string): Promise<RuntimeJob[]> {
     this.guard.assertOpen();
@@ -209,9 +214,10 @@ export class ProcessRuntime implements Runtime {
       if (this.jobs.has(keyOf(hostId, jobId))) continue;
       const dir = join(hostDir, jobId);
       const meta = await readFile(join(dir, 'job.json'), 'utf8').then((t) => JSON.parse(t) as { pid?: number }, () => undefined);
-      if (typeof meta?.pid === 'number' && (await processGroupOf(meta.pid)) === meta.pid) {
-        this.logger.warn('killing a job left by a previous agent', { jobId, pid: meta.pid });
-        killGroup(meta.pid, 'SIGKILL');
+      const groups = typeof meta?.pid === 'number' ? ((await processGroupOf(meta.pid)) === meta.pid ? [meta.pid] : []) : await groupsWorkingIn(dir);
+      for (const pgid of groups) {
+        this.logger.warn('killing a job left by a previous agent', { jobId, pid: pgid });
+        killGroup(pgid, 'SIGKILL');
       }
       await rm(dir, { recursive: true, force: true });
     }
@@ -365,6 +371,20 @@ async function statFields(pid: string): Promise<string[] | undefined> {
 async function processGroupOf(pid: number): Promise<number | undefined> {
   const fields = await statFields(String(pid));
   return fields ? Number(fields[2]) : undefined;
+}
+
+/** The process groups of the processes whose working directory is `dir` (Linux /proc). */
+async function groupsWorkingIn(dir: string): Promise<number[]> {
+  const pids = (await readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n));
+  const groups = new Set<number>();
+  await Promise.all(
+    pids.map(async (pid) => {
+      if ((await readlink(`/proc/${pid}/cwd`).catch(() => undefined)) !== resolve(dir)) return;
+      const pgrp = await processGroupOf(Number(pid));
+      if (pgrp !== undefined && pgrp > 1) groups.add(pgrp);
+    }),
+  );
+  return [...groups];
 }
 
 /** Resident set size in bytes of each of `groups`, summed over the group's processes (Linux /proc). */

@@ -7,7 +7,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdir, readFile, realpath } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import Dockerode from 'dockerode';
@@ -25,7 +25,7 @@ const NODE_PREFIX = '/usr/local';
  */
 const RECIPE = {
   /** Bump when the build code below changes in a way this object does not show. */
-  revision: 1,
+  revision: 2,
   repo: 'flynn-ts/stack',
   variant: 'minbase',
   packages: [
@@ -208,6 +208,8 @@ interface Inputs {
   nodePath: string;
   nodeVersion: string;
   nodeModulesDir: string;
+  /** The node install's C headers (`<prefix>/include/node`): node-gyp compiles native modules against them. */
+  nodeIncludeDir: string;
   npmVersion: string;
   corepackVersion: string;
   npmRegistry: string;
@@ -224,6 +226,10 @@ async function resolveInputs(opts: StackImageOptions): Promise<Inputs> {
     throw new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_BUILD', `node not found at ${opts.nodePath ?? STACK_IMAGE_DEFAULTS.nodePath}`);
   });
   const nodeModulesDir = opts.nodeModulesDir ?? path.resolve(path.dirname(opts.nodePath ?? STACK_IMAGE_DEFAULTS.nodePath), '..', 'lib', 'node_modules');
+  const nodeIncludeDir = path.resolve(path.dirname(opts.nodePath ?? STACK_IMAGE_DEFAULTS.nodePath), '..', 'include', 'node');
+  if (!(await stat(path.join(nodeIncludeDir, 'node.h')).catch(() => undefined))) {
+    throw new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_BUILD', `node's headers not found at ${nodeIncludeDir}: native modules could not be built on the stack (node-gyp would download them from a host builds may not reach)`);
+  }
   const packageVersion = async (pkg: string) => {
     const file = path.join(nodeModulesDir, pkg, 'package.json');
     const text = await readFile(file, 'utf8').catch(() => {
@@ -243,11 +249,12 @@ async function resolveInputs(opts: StackImageOptions): Promise<Inputs> {
     nodePath,
     nodeVersion,
     nodeModulesDir,
+    nodeIncludeDir,
     npmVersion: await packageVersion('npm'),
     corepackVersion: await packageVersion('corepack'),
     npmRegistry: opts.npmRegistry ?? STACK_IMAGE_DEFAULTS.npmRegistry,
   };
-  const { nodePath: _p, nodeModulesDir: _d, extraPackages: _e, ...rest } = inputs;
+  const { nodePath: _p, nodeModulesDir: _d, nodeIncludeDir: _i, extraPackages: _e, ...rest } = inputs;
   // Extra packages join the hash only when there are some: the default stack keeps its tag.
   const content = extraPackages.length > 0 ? { ...rest, extraPackages } : rest;
   const hash = createHash('sha256').update(JSON.stringify({ RECIPE, content })).digest('hex').slice(0, 10);
@@ -293,6 +300,8 @@ function mmdebstrapArgs(inputs: Inputs): string[] {
     `printf '%s\\n' ${RECIPE.locales.map(shQuote).join(' ')} > "$1/etc/locale.gen" && chroot "$1" locale-gen`,
     `install -D -m 755 ${shQuote(inputs.nodePath)} "$1${NODE_PREFIX}/bin/node"`,
     `mkdir -p "$1${modules}" && cp -a ${shQuote(path.join(inputs.nodeModulesDir, 'npm'))} ${shQuote(path.join(inputs.nodeModulesDir, 'corepack'))} "$1${modules}/"`,
+    // node-gyp finds the headers beside the running node (<prefix>/include/node) instead of downloading them.
+    `mkdir -p "$1${NODE_PREFIX}/include" && cp -a ${shQuote(inputs.nodeIncludeDir)} "$1${NODE_PREFIX}/include/"`,
     ...Object.entries(RECIPE.links).map(([name, target]) => `ln -sf ../lib/node_modules/${target} "$1${NODE_PREFIX}/bin/${name}"`),
     // Fails the build here (not at the first push) when node misses a library in the image.
     `chroot "$1" ${NODE_PREFIX}/bin/node ${modules}/npm/bin/npm-cli.js --version >/dev/null`,

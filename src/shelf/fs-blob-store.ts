@@ -4,6 +4,7 @@ import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { syncDir } from '../common/atomic-file.js';
 import { CloseGuard } from '../common/lifecycle.js';
 import type { BlobStore } from './blob-store.js';
 import { checkRange, limitedChunks } from './body.js';
@@ -25,7 +26,8 @@ export interface FsBlobStoreOptions {
 /**
  * A {@link BlobStore} on a local filesystem. An upload is written to a temp file in the target's
  * own directory and renamed over the target once complete, so readers never see a partial blob and
- * a failed or aborted upload only ever leaves a temp file, which it removes.
+ * a failed or aborted upload only ever leaves a temp file, which it removes. The temp file is
+ * fsynced before the rename and the directory after it, so an acknowledged put survives a crash.
  */
 export class FsBlobStore implements BlobStore {
   readonly root: string;
@@ -50,13 +52,16 @@ export class FsBlobStore implements BlobStore {
     if ((await lstat(file).catch(() => undefined))?.isDirectory()) throw new BlobPathConflictError(key);
     const temp = path.join(dir, `${TEMP_PREFIX}${randomUUID()}`);
     this.tempFiles.add(temp);
-    const out = createWriteStream(temp, { flags: 'wx', mode: 0o600 });
+    // flush: fsynced before it finishes, so before it gets its name.
+    const out = createWriteStream(temp, { flags: 'wx', mode: 0o600, flush: true });
     const outClosed = new Promise<void>((resolve) => out.once('close', () => resolve()));
     try {
       await pipeline(limitedChunks(body, options.maxBytes, options.signal), out);
       await rename(temp, file).catch((err: NodeJS.ErrnoException) => {
         throw err.code === 'EISDIR' || err.code === 'ENOTEMPTY' ? new BlobPathConflictError(key, { cause: err }) : err;
       });
+      // The new name on disk before the put is acknowledged.
+      await syncDir(dir);
     } catch (err) {
       // The stream may still be opening (and so creating) the temp file: let it finish first.
       out.destroy();

@@ -49,7 +49,7 @@ export function pusher(start: () => Promise<TestCluster>) {
     const git = (...args: string[]) => exec('git', ['-C', work, '-c', 'user.email=t@t', '-c', 'user.name=t', ...args]);
     await exec('git', ['init', '-q', '-b', 'main', work]);
     await git('add', '-A');
-    await git('commit', '--allow-empty', '-qm', fixture); // a repeat push of the same fixture makes a new commit too
+    await git('commit', '--allow-empty', '-qm', fixture); // a second push of the same app pushes a new, unchanged commit
     const [host, port] = ctx.cluster.gitHost.split(':');
     const ssh = `ssh -i ${ctx.keyFile} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p ${port}`;
     const started = Date.now();

@@ -1,13 +1,54 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { describe, expect, it } from 'vitest';
-import { EtcdStore, MemoryKv, MemoryStore } from '../../src/controller/index.js';
+import { createStore, EtcdStore, MemoryKv, MemoryStore, SqliteStore } from '../../src/controller/index.js';
 import { describeStore } from '../../src/controller/testing/index.js';
 import { etcdEndpoints, needEtcd } from '../support/services.js';
 
 describeStore('memory', async () => {
   const kv = new MemoryKv();
   return { store: new MemoryStore(kv), reopen: async () => new MemoryStore(kv) };
+});
+
+describeStore('sqlite', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'flynn-ts-sqlite-store-'));
+  const path = join(dir, 'controller.sqlite');
+  return { store: new SqliteStore({ path }), reopen: async () => createStore({ backend: 'sqlite', path }), cleanup: () => rm(dir, { recursive: true, force: true }) };
+});
+
+describe('sqlite store', () => {
+  it('keeps its file private (mode 0600) and refuses an unknown synchronous mode', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flynn-ts-sqlite-store-'));
+    try {
+      const store = new SqliteStore({ path: join(dir, 'state', 'controller.sqlite') });
+      await store.createApp({ name: 'secret-env' });
+      expect((await stat(join(dir, 'state', 'controller.sqlite'))).mode & 0o777).toBe(0o600);
+      await store.close();
+      expect(() => new SqliteStore({ path: join(dir, 'x.sqlite'), synchronous: 'OFF' as 'FULL' })).toThrow(expect.objectContaining({ code: 'FLYNN_ERR_CONTROLLER_INVALID_INPUT' }));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stays serializable with two stores (two processes) on one file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flynn-ts-sqlite-store-'));
+    const a = new SqliteStore({ path: join(dir, 'c.sqlite') });
+    const b = new SqliteStore({ path: join(dir, 'c.sqlite') });
+    try {
+      const app = await a.createApp({ name: 'shared' });
+      const made = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? a : b).createRelease(app.id, { artifactId: null, env: {}, processes: {} })));
+      expect(made.map((r) => r.version).sort((x, y) => x - y)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+      const ids = (await b.listEvents()).map((e) => Number(e.id));
+      expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => i + 1));
+    } finally {
+      await a.close();
+      await b.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe.runIf(await needEtcd('controller etcd store'))('etcd store', () => {

@@ -69,7 +69,7 @@ function occupy(host: string): Promise<number> {
 describe('npm start (examples/cluster) on a busy port', () => {
   it('exits 1 with one line naming the router, its address and --router-port, and no stack', async () => {
     const port = await occupy('127.0.0.4');
-    const r = await run('cluster', ['--host', '127.0.0.4', '--runtime', 'process', '--router-port', String(port), '--controller-port', '0', '--git-port', '0', '--shelf-port', '0']);
+    const r = await run('cluster', ['--host', '127.0.0.4', '--runtime', 'process', '--ephemeral', '--router-port', String(port), '--controller-port', '0', '--git-port', '0', '--shelf-port', '0']);
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toEqual([
       `flynn-ts: the router cannot listen on 127.0.0.4:${port}: the port is in use (another cluster?). Pick another with --router-port N (0 = any free port)`,
@@ -78,7 +78,7 @@ describe('npm start (examples/cluster) on a busy port', () => {
 
   it('names the shelf and --shelf-port when the busy port comes from FLYNN_SHELF_PORT', async () => {
     const port = await occupy('127.0.0.4');
-    const r = await run('cluster', ['--host', '127.0.0.4', '--runtime', 'process', '--router-port', '0', '--controller-port', '0', '--git-port', '0'], { env: { FLYNN_SHELF_PORT: String(port) } });
+    const r = await run('cluster', ['--host', '127.0.0.4', '--runtime', 'process', '--ephemeral', '--router-port', '0', '--controller-port', '0', '--git-port', '0'], { env: { FLYNN_SHELF_PORT: String(port) } });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`flynn-ts: the shelf cannot listen on 127.0.0.4:${port}: the port is in use`);
     expect(r.stderr).toContain('--shelf-port N');
@@ -97,6 +97,8 @@ describe('--help and bad flags', () => {
       /--git-port N .*env FLYNN_GIT_PORT, default 2222/,
       /--shelf-port N .*env FLYNN_SHELF_PORT, default 8082/,
       /--data-dir DIR .*env FLYNN_DATA_DIR/,
+      /--ephemeral .*env FLYNN_EPHEMERAL/,
+      /--stop-apps-on-exit .*env FLYNN_STOP_APPS_ON_EXIT/,
       /--etcd-prefix PREFIX .*env FLYNN_ETCD_PREFIX, default \/flynn-ts/,
       /-h, --help/,
     ]) {
@@ -126,6 +128,9 @@ describe('--help and bad flags', () => {
     const missing = await run('cluster', ['--router-port']);
     expect(missing.code).toBe(2);
     expect(missing.stderr.split('\n')[0]).toBe('flynn-ts: --router-port needs a value: --router-port N');
+    const both = await run('cluster', ['--ephemeral', '--data-dir', '/tmp/x']);
+    expect(both.code).toBe(2);
+    expect(both.stderr.trim()).toBe('flynn-ts: --ephemeral and --data-dir exclude each other (see --help)');
     const bad = await run('cluster', ['--git-port', '70000']);
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim()).toBe('flynn-ts: --git-port must be a port (0-65535, 0 = any free port), got "70000" (see --help)');
@@ -139,7 +144,7 @@ describe.runIf(await needEtcd('npm start with --discovery etcd --etcd-prefix'))(
     try {
       const r = await run(
         'cluster',
-        ['--host', '127.0.0.5', '--runtime', 'process', '--discovery', 'etcd', '--etcd-prefix', prefix, '--router-port', '0', '--controller-port', '0', '--git-port', '0', '--shelf-port', '0'],
+        ['--host', '127.0.0.5', '--runtime', 'process', '--ephemeral', '--discovery', 'etcd', '--etcd-prefix', prefix, '--router-port', '0', '--controller-port', '0', '--git-port', '0', '--shelf-port', '0'],
         { env: { ETCD_ENDPOINTS: etcdEndpoints.join(',') }, timeoutMs: 60_000, until: 'flynn-ts cluster up', whileUp: () => etcd.getAll().prefix(`${prefix}/`).keys() },
       );
       expect(r.stdout).toContain('flynn-ts cluster up');

@@ -1,0 +1,104 @@
+/**
+ * The one-process cluster's identity, kept in its data dir: its id and its controller key. Each
+ * file is created once, atomically, and checked when read; a file that is there but wrong stops
+ * the start with one line naming it (a silently new id or key would change the cluster's identity).
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../common/atomic-file.js';
+import { BootstrapDataDirInUseError, BootstrapStateFileError } from './errors.js';
+
+interface StateFile {
+  name: string;
+  what: string;
+  valid: RegExp;
+  make: () => string;
+  mode: number;
+  /** What happens when the file is deleted, for the error message. */
+  ifDeleted: string;
+}
+
+const CLUSTER_ID: StateFile = {
+  name: 'cluster-id',
+  what: 'cluster id (8 hex digits)',
+  valid: /^[0-9a-f]{8}$/,
+  make: () => randomBytes(4).toString('hex'),
+  mode: 0o644,
+  ifDeleted: 'the running containers of the old id are then not adopted',
+};
+
+const CONTROLLER_KEY: StateFile = {
+  name: 'controller-key',
+  what: 'controller key',
+  valid: /^[A-Za-z0-9._~+/=-]{16,}$/,
+  make: () => randomBytes(24).toString('hex'),
+  mode: 0o600,
+  ifDeleted: 'a new key is then generated and the CLI needs `flynn server-add` again',
+};
+
+async function loadOrCreate(dataDir: string, spec: StateFile): Promise<string> {
+  const file = join(dataDir, spec.name);
+  const bad = () => new BootstrapStateFileError(file, spec.what, `restore it, or delete it to start afresh (${spec.ifDeleted})`);
+  let text: string | undefined;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw bad();
+  }
+  if (text === undefined) {
+    // exclusive: of two starts racing on one data dir, both keep the first value written.
+    await writeFileAtomic(file, `${spec.make()}\n`, { mode: spec.mode, exclusive: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+    text = await readFile(file, 'utf8');
+  }
+  const value = text.trim();
+  if (!spec.valid.test(value)) throw bad();
+  return value;
+}
+
+/**
+ * This cluster's id, kept in `<dataDir>/cluster-id`. Host ids carry it, and with them the
+ * containers' names and labels, so two clusters on one Docker engine never take each other's
+ * containers for their own (an agent adopts the containers labelled with its host id, and the
+ * scheduler then stops the ones it has no formation for).
+ */
+export function loadOrCreateClusterId(dataDir: string): Promise<string> {
+  return loadOrCreate(dataDir, CLUSTER_ID);
+}
+
+/** The cluster key, kept in `<dataDir>/controller-key` (mode 0600), so that the CLI's `server-add` outlives a restart. */
+export function loadOrCreateControllerKey(dataDir: string): Promise<string> {
+  return loadOrCreate(dataDir, CONTROLLER_KEY);
+}
+
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Take `<dataDir>/lock` for this process; resolves to its release. A lock left by a process that is
+ * gone (SIGKILLed, crashed) is taken over.
+ * @throws {BootstrapDataDirInUseError} when a running process holds it (this one included: a
+ *   second cluster on the same data dir would adopt the first one's jobs).
+ */
+export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  const file = join(dataDir, 'lock');
+  for (;;) {
+    try {
+      await writeFileAtomic(file, `${process.pid}\n`, { exclusive: true });
+      return () => rm(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+    if (Number.isInteger(pid) && pid > 0 && running(pid)) throw new BootstrapDataDirInUseError(dataDir, pid, file);
+    await rm(file, { force: true });
+  }
+}
