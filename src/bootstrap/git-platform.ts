@@ -61,10 +61,10 @@ export interface ControllerGitPlatformOptions {
   deployTimeoutMs?: number;
   /**
    * Dockerfile deploys: the Docker engine that builds a pushed `Dockerfile` (the one the hosts run
-   * jobs on) and labels for its images. Default: with the Docker build executor, `new Dockerode()`;
+   * jobs on), labels for its images and the network of its RUN steps (the slug builds' network). Default: with the Docker build executor, `new Dockerode()`;
    * with the process executor none, and a Dockerfile app is refused.
    */
-  dockerfile?: { docker?: Dockerode; labels?: Record<string, string> };
+  dockerfile?: { docker?: Dockerode; labels?: Record<string, string>; network?: string };
 }
 
 /** What a push built: a slug in shelf or an image in the Docker engine, and its process types. */
@@ -220,6 +220,7 @@ export class ControllerGitPlatform implements GitPlatform {
           buildArgs: dockerBuildArgs(app.meta, env),
           ...(probe.procfile === undefined ? {} : { procfile: probe.procfile }),
           ...(this.options.dockerfile?.labels ? { labels: this.options.dockerfile.labels } : {}),
+          ...(this.options.dockerfile?.network ? { network: this.options.dockerfile.network } : {}),
           ...(this.options.build?.timeoutMs === undefined ? {} : { timeoutMs: this.options.build.timeoutMs }),
           onOutput,
           ...(push.signal ? { signal: push.signal } : {}),

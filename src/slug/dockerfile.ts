@@ -70,6 +70,8 @@ export interface DockerfileBuildOptions {
   labels?: Record<string, string>;
   onOutput?: (line: string) => void;
   signal?: AbortSignal;
+  /** Network of the build's RUN steps: `bridge` (the engine's default), `host` or `none`. */
+  network?: string;
   /** Stop the build after this many ms (the engine cancels it when the request goes). Default {@link SLUG_DEFAULTS}.timeoutMs, as slug builds. */
   timeoutMs?: number;
 }
@@ -122,6 +124,7 @@ export async function buildDockerfile(options: DockerfileBuildOptions): Promise<
       labels: { ...options.labels, 'io.flynn-ts.app': app },
       rm: true,
       forcerm: true,
+      ...(options.network === undefined ? {} : { networkmode: options.network }),
       abortSignal: signal,
     });
   } catch (err) {

@@ -86,6 +86,19 @@ if (await needDocker('Dockerfile deploys')) {
   });
 
   describe('Dockerfile builds', () => {
+    it('run their RUN steps on the network they are given (none: loopback only)', async () => {
+      const tar = pack();
+      tar.entry({ name: 'Dockerfile' }, `FROM flynn-ts/stack:latest\nRUN echo "interfaces: $(ls /sys/class/net | tr '\\n' ' ')run-${randomUUID().slice(0, 6)}"\n`);
+      tar.finalize();
+      const lines: string[] = [];
+      const built = await buildDockerfile({ docker, context: tar as unknown as Readable, app: 'netnone', tag: 'x', network: 'none', labels: { 'io.flynn-ts.test': '1' }, onOutput: (l) => lines.push(l) });
+      try {
+        expect(lines.find((l) => l.startsWith('       interfaces: ')), lines.join('\n')).toMatch(/^ {7}interfaces: lo run-/);
+      } finally {
+        await docker.getImage(built.imageId).remove({ force: true }).catch(() => {});
+      }
+    }, 30_000);
+
     it('stop at their timeout, saying so, and the engine cancels the step', async () => {
       const run = randomUUID().slice(0, 8);
       const tar = pack();
