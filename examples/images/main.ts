@@ -3,7 +3,7 @@
  * network needed) and the stack image (a Debian root filesystem made by mmdebstrap from this
  * machine's apt sources, with the host's node, npm and corepack).
  *
- *   tsx examples/images/main.ts build [--only runtime|stack [--name NAME]] [--force]
+ *   tsx examples/images/main.ts build [--only runtime|stack [--name NAME]] [--with PKG,PKG] [--force]
  *
  * Without --force an image already present under its versioned name is kept. Progress goes to
  * stderr, one result line per image (`name id size time`) to stdout.
@@ -23,6 +23,7 @@ const cli = parseCli({
     only: { type: 'string', value: 'runtime|stack', help: 'build only this image (default: both, runtime first)' },
     name: { type: 'string', value: 'NAME', help: 'image name (with --only; default: <repo>:<version>-<recipe hash>, <repo>:latest tagged too)' },
     force: { type: 'boolean', help: 'build even when an image is already there under its name' },
+    with: { type: 'string', value: 'PKG,PKG', help: 'a stack variant with extra Debian packages (e.g. golang-go for Go apps), named flynn-ts/stack-<packages>' },
   },
 });
 const { positionals, values } = cli;
@@ -38,7 +39,8 @@ const images = {
 async function main(): Promise<void> {
   for (const which of only ? [only] : (['runtime', 'stack'] as const)) {
     const log = createConsoleLogger({}, { component: `images ${which}` });
-    const opts = { onProgress: (line: string) => log.info(line), ...(values.name === undefined ? {} : { name: values.name }) };
+    const extraPackages = which === 'stack' && values.with !== undefined ? values.with.split(',').map((p) => p.trim()).filter(Boolean) : undefined;
+    const opts = { onProgress: (line: string) => log.info(line), ...(values.name === undefined ? {} : { name: values.name }), ...(extraPackages ? { extraPackages } : {}) };
     const started = performance.now();
     const image = values.force ? await images[which].build(opts) : await images[which].ensure(opts);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);

@@ -36,8 +36,10 @@ export function webService(appName: string): string {
 /**
  * Build the scheduler formation of one controller formation. The scheduler's `app` is the app id
  * (stable, and what the controller's JobRunner is asked about); `release` is the release id.
- * A release with an artifact runs `slugRunnerCommand(type)` with the slug handed to the job by the
- * host (`artifact`) and as `SLUG_URL`; a release without one runs its process types' commands.
+ * A release with a slug artifact runs `slugRunnerCommand(type)` with the slug handed to the job by
+ * the host (`artifact`) and as `SLUG_URL`; one with a docker artifact (a Dockerfile build) runs its
+ * process types' commands in that image, the web type on its `EXPOSE`d port when it has one; a
+ * release without an artifact runs its process types' commands.
  */
 export function toSchedulerFormation(
   formation: ControllerFormation,
@@ -51,10 +53,15 @@ export function toSchedulerFormation(
   const types = new Set([...Object.keys(release.processes), ...Object.keys(formation.processes)]);
   const spec: Record<string, ProcessSpec> = {};
   for (const type of types) {
-    const s: ProcessSpec = artifact
-      ? { image, cmd: slugRunnerCommand(type), env: { SLUG_URL: artifact.url }, artifact: { url: artifact.url } }
-      : { image, cmd: [...(release.processes[type]?.cmd ?? ['false'])] };
-    if (type === 'web') s.ports = [{ port: webPort, service: webService(app.name) }];
+    const cmd = [...(release.processes[type]?.cmd ?? ['false'])];
+    const s: ProcessSpec =
+      artifact?.type === 'docker'
+        ? { image: artifact.url, cmd }
+        : artifact
+          ? { image, cmd: slugRunnerCommand(type), env: { SLUG_URL: artifact.url }, artifact: { url: artifact.url } }
+          : { image, cmd };
+    const port = artifact?.type === 'docker' ? (release.processes[type]?.ports?.[0] ?? webPort) : webPort;
+    if (type === 'web') s.ports = [{ port, service: webService(app.name) }];
     spec[type] = s;
   }
   return { app: app.id, release: release.id, processes: { ...formation.processes }, env: { ...release.env }, spec };

@@ -2,16 +2,25 @@
  * The git receiver's {@link GitPlatform} over the controller: keys and apps from its store, and a
  * push deployed as flynn-receive does it (build the slug → artifact → release → deploy → wait).
  */
-import { tracer } from '../common/trace.js';
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import Dockerode from 'dockerode';
+import { tracer } from '../common/trace.js';
 import type { ControllerClient } from '../controller/client.js';
 import { bootTimeoutMs } from '../controller/deployer.js';
 import { appScale, countsForRelease } from '../controller/scale.js';
 import { PushRejectedError } from '../git/errors.js';
 import type { Store } from '../controller/store.js';
+import type { App, ArtifactType, Release } from '../controller/types.js';
 import type { GitPlatform } from '../git/receiver.js';
 import type { OfferedKey, Push, PushPreparation } from '../git/types.js';
 import { buildSlug, prepareSlugBuild, SlugBuildPreparation, type BuildSlugOptions } from '../slug/builder.js';
+import { buildDockerfile, dockerBuildArgs, probeSource } from '../slug/dockerfile.js';
 import { BuildFailedError } from '../slug/errors.js';
 import type { BuildExecutor } from '../slug/executor.js';
 import type { SlugShelf } from '../slug/types.js';
@@ -50,6 +59,19 @@ export interface ControllerGitPlatformOptions {
   build?: Pick<BuildSlugOptions, 'buildpacksDir' | 'buildpacks' | 'npmDir' | 'offline' | 'cache' | 'memoryBytes' | 'timeoutMs'>;
   /** How long the pusher waits for the deployment, in ms. Default: {@link CONTROLLER_GIT_PLATFORM_DEFAULTS}.deployTimeoutMs, or more for a long boot timeout. */
   deployTimeoutMs?: number;
+  /**
+   * Dockerfile deploys: the Docker engine that builds a pushed `Dockerfile` (the one the hosts run
+   * jobs on), labels for its images and the network of its RUN steps (the slug builds' network). Default: with the Docker build executor, `new Dockerode()`;
+   * with the process executor none, and a Dockerfile app is refused.
+   */
+  dockerfile?: { docker?: Dockerode; labels?: Record<string, string>; network?: string };
+}
+
+/** What a push built: a slug in shelf or an image in the Docker engine, and its process types. */
+interface Built {
+  type: ArtifactType;
+  url: string;
+  processes: Record<string, { cmd: string[]; ports?: number[] }>;
 }
 
 /** Deploy phases are published on this `node:diagnostics_channel` as `{ phase, app }` (tracing, benchmarks). */
@@ -115,24 +137,14 @@ export class ControllerGitPlatform implements GitPlatform {
     const bootMs = bootTimeoutMs(app);
     const current = app.releaseId ? await store.getRelease(app.id, app.releaseId) : null;
     let lastLine = '';
-    const build: BuildSlugOptions = {
-      ...this.options.build,
-      source: push.archive as Readable,
-      app: app.name,
-      env: current ? { ...current.env } : {},
-      executor: this.options.executor,
-      shelf: this.options.shelf,
-      onOutput: (line) => {
-        lastLine = line;
-        push.output(line);
-      },
-      signal: push.signal,
+    const onOutput = (line: string) => {
+      lastLine = line;
+      push.output(line);
     };
-    if (push.preparation instanceof PreparedPushBuild) build.preparation = push.preparation.build;
     traceDeploy('build start', app.name);
-    let result: Awaited<ReturnType<typeof buildSlug>>;
+    let built: Built;
     try {
-      result = await buildSlug(build);
+      built = await this.build(push, app, current, onOutput);
     } catch (err) {
       // The build's last line already says why (` !     npm install exited ...`): reject the push with
       // that very line, which the receiver does not print twice, rather than a second "build failed".
@@ -141,9 +153,8 @@ export class ControllerGitPlatform implements GitPlatform {
       throw err;
     }
     traceDeploy('build done', app.name);
-    const processes: Record<string, { cmd: string[] }> = {};
-    for (const [type, command] of Object.entries(result.processTypes)) processes[type] = { cmd: ['/bin/sh', '-c', command] };
-    const artifact = await client.createArtifact({ url: result.slugUrl, processes });
+    const { processes } = built;
+    const artifact = await client.createArtifact({ type: built.type, url: built.url, processes });
     const release = await client.createRelease(app.name, { artifactId: artifact.id, env: current ? { ...current.env } : {} });
     push.output(`-----> Releasing v${release.version}...`);
     traceDeploy('release created', app.name);
@@ -182,6 +193,58 @@ export class ControllerGitPlatform implements GitPlatform {
     const url = appUrl(app.name, domain, this.options.routerPort);
     if (processes.web) push.output(`=====> ${app.name} deployed to ${url}`);
     else for (const line of noWebLines(app.name, release.version, url, deployment.processes, Object.keys(processes))) push.output(line);
+  }
+
+  /**
+   * Build the pushed tree: with the Docker engine when it has a `Dockerfile` and neither a
+   * `.buildpacks` file nor `BUILDPACK_URL` picks buildpacks (as Dokku decides), else a slug. The
+   * archive is kept in a temp file for the look at its top and the build that follows.
+   */
+  private async build(push: Push, app: App, current: Release | null, onOutput: (line: string) => void): Promise<Built> {
+    const env = current ? { ...current.env } : {};
+    const preparation = push.preparation instanceof PreparedPushBuild ? push.preparation.build : undefined;
+    const dir = await mkdtemp(path.join(tmpdir(), `flynn-push-${app.name}-`));
+    try {
+      const file = path.join(dir, 'source.tar');
+      await pipeline(push.archive as Readable, createWriteStream(file));
+      const probe = await probeSource(file);
+      if (probe.dockerfile && !probe.buildpacks && !env.BUILDPACK_URL?.trim()) {
+        await preparation?.discard();
+        const docker = this.options.dockerfile?.docker ?? (this.options.executor.name === 'docker' ? new Dockerode() : undefined);
+        if (!docker) throw new PushRejectedError('this app has a Dockerfile, but this cluster runs apps as host processes (process runtime): a Dockerfile app needs the Docker runtime');
+        const image = await buildDockerfile({
+          docker,
+          context: createReadStream(file),
+          app: app.name,
+          tag: randomUUID().slice(0, 8),
+          buildArgs: dockerBuildArgs(app.meta, env),
+          ...(probe.procfile === undefined ? {} : { procfile: probe.procfile }),
+          ...(this.options.dockerfile?.labels ? { labels: this.options.dockerfile.labels } : {}),
+          ...(this.options.dockerfile?.network ? { network: this.options.dockerfile.network } : {}),
+          ...(this.options.build?.timeoutMs === undefined ? {} : { timeoutMs: this.options.build.timeoutMs }),
+          onOutput,
+          ...(push.signal ? { signal: push.signal } : {}),
+        });
+        return { type: 'docker', url: image.imageId, processes: image.processes };
+      }
+      const build: BuildSlugOptions = {
+        ...this.options.build,
+        source: createReadStream(file),
+        app: app.name,
+        env,
+        executor: this.options.executor,
+        shelf: this.options.shelf,
+        onOutput,
+        signal: push.signal,
+      };
+      if (preparation) build.preparation = preparation;
+      const result = await buildSlug(build);
+      const processes: Built['processes'] = {};
+      for (const [type, command] of Object.entries(result.processTypes)) processes[type] = { cmd: ['/bin/sh', '-c', command] };
+      return { type: 'slug', url: result.slugUrl, processes };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 }
 

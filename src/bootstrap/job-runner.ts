@@ -221,15 +221,17 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
   }
 
   async runJob(spec: OneOffJobSpec, options: { signal?: AbortSignal } = {}): Promise<RunningJob> {
+    // A Dockerfile app's one-off job runs its command in the app's image, as `docker run` would.
+    const slug = spec.artifactUrl !== null && spec.artifactType !== 'docker';
     const request: Parameters<Scheduler['runJob']>[0] = {
       app: spec.appId,
       release: spec.release.id,
       type: 'run',
-      image: this.image,
-      cmd: spec.artifactUrl ? slugRunnerExec(spec.cmd) : [...spec.cmd],
+      image: spec.artifactType === 'docker' && spec.artifactUrl ? spec.artifactUrl : this.image,
+      cmd: slug ? slugRunnerExec(spec.cmd) : [...spec.cmd],
       env: { ...spec.env },
     };
-    if (spec.artifactUrl) {
+    if (slug && spec.artifactUrl) {
       request.artifact = { url: spec.artifactUrl };
       request.env = { ...request.env, SLUG_URL: spec.artifactUrl };
     }

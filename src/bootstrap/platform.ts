@@ -447,7 +447,7 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
       runtime === 'docker'
         ? createBuildExecutor({ backend: 'docker', labels, network: plan.buildNetwork, ...(choice.image === undefined ? {} : { image: choice.image }), ...common })
         : createBuildExecutor({ backend: 'process', offline: plan.buildNetwork === 'none', ...common });
-    slot.platform = new ControllerGitPlatform({ store, client, shelf: shelfClient, executor, domain, routerPort: router.http.port });
+    slot.platform = new ControllerGitPlatform({ store, client, shelf: shelfClient, executor, domain, routerPort: router.http.port, ...(runtime === 'docker' ? { dockerfile: { labels, network: plan.buildNetwork } } : {}) });
     step('controller', controller.url);
 
     const platform: Platform = {

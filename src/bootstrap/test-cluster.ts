@@ -30,6 +30,8 @@ export interface TestClusterOptions {
   domain?: string;
   /** Network of build containers (`startCluster`'s `buildNetwork`): `bridge` by default, `none` for builds that must not reach out. */
   buildNetwork?: BuildNetwork;
+  /** Image of builds and Docker jobs (`startCluster`'s `image`), e.g. a stack variant. Default: the stack image when built. */
+  image?: string;
   logger?: Logger;
 }
 
@@ -58,6 +60,7 @@ export async function createTestCluster(options: TestClusterOptions = {}): Promi
   };
   if (options.logger) clusterOptions.logger = options.logger;
   if (options.buildNetwork) clusterOptions.buildNetwork = options.buildNetwork;
+  if (options.image) clusterOptions.image = options.image;
   const cluster = await startCluster(clusterOptions);
   return Object.assign(cluster, { runId });
 }

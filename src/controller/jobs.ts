@@ -1,12 +1,14 @@
-import type { Job, LogLine, Release, RunOutput } from './types.js';
+import type { ArtifactType, Job, LogLine, Release, RunOutput } from './types.js';
 
 /** A one-off job to run in an app's release. */
 export interface OneOffJobSpec {
   appId: string;
   appName: string;
   release: Release;
-  /** Slug URL of the release's artifact, when it has one. */
+  /** Slug URL of the release's artifact (a docker artifact: its image id), when it has one. */
   artifactUrl: string | null;
+  /** The artifact's type. Default `slug`. */
+  artifactType?: ArtifactType;
   cmd: string[];
   /** The release env plus the request's extra env. */
   env: Record<string, string>;

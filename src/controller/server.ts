@@ -15,7 +15,7 @@ import * as S from './schemas.js';
 import type { Store } from './store.js';
 import { routeView } from './route-view.js';
 import type { App, CreateAppInput, CreateArtifactInput, CreateReleaseInput, CreateRouteInput, EnvChange, Release, ReleaseChange, RollbackChange, Route, RunJobInput, UpdateAppInput } from './types.js';
-import { validateAppName, validateConfigKey, validateDomain, validateEnvKey, validatePath, validatePort, validateService, validateUrl } from './validate.js';
+import { validateAppName, validateConfigKey, validateDomain, validateEnvKey, validatePath, validateImageId, validatePort, validateService, validateUrl } from './validate.js';
 import { resolveJobId } from './job-ref.js';
 
 export interface ControllerOptions {
@@ -113,7 +113,8 @@ export async function startController(options: ControllerOptions): Promise<Contr
 
     // artifacts
     r.post('/artifacts', { schema: { body: S.createArtifactBody } }, async (req: Req<unknown, CreateArtifactInput>, reply) => {
-      validateUrl(req.body.url);
+      if (req.body.type === 'docker') validateImageId(req.body.url);
+      else validateUrl(req.body.url);
       reply.status(201);
       return store.createArtifact(req.body);
     });
@@ -245,9 +246,9 @@ export async function startController(options: ControllerOptions): Promise<Contr
       for (const k of Object.keys(req.body.env ?? {})) validateConfigKey(k);
       if (a.releaseId === null) throw new ControllerInputError('app', `app ${a.name} has no release to run a command in: deploy first`);
       const release = await store.getRelease(a.id, a.releaseId);
-      const artifactUrl = release.artifactId === null ? null : (await store.getArtifact(release.artifactId)).url;
+      const artifact = release.artifactId === null ? null : await store.getArtifact(release.artifactId);
       const abort = new AbortController();
-      const job = await jobs.runJob({ appId: a.id, appName: a.name, release, artifactUrl, cmd: req.body.cmd, env: { ...release.env, ...req.body.env } }, { signal: abort.signal });
+      const job = await jobs.runJob({ appId: a.id, appName: a.name, release, artifactUrl: artifact?.url ?? null, artifactType: artifact?.type ?? 'slug', cmd: req.body.cmd, env: { ...release.env, ...req.body.env } }, { signal: abort.signal });
       if (!req.body.attach) {
         void (async () => { for await (const _ of job.output) { /* drain */ } })().catch(() => undefined);
         reply.status(201);

@@ -31,10 +31,14 @@ export interface ProcessType {
   ports?: number[];
 }
 
-/** Something runnable: a slug tarball in the blobstore with the process types its Procfile declares. */
+/**
+ * Something runnable: a slug tarball in the blobstore with the process types its Procfile declares
+ * (`slug`, `url` its shelf URL), or an image built from the app's Dockerfile (`docker`, `url` the
+ * image id `sha256:...` in the hosts' Docker engine).
+ */
 export interface Artifact {
   id: string;
-  type: 'slug';
+  type: ArtifactType;
   url: string;
   processes: Record<string, ProcessType>;
   createdAt: string;
@@ -188,7 +192,11 @@ export interface UpdateAppInput {
   strategy?: DeploymentStrategy;
 }
 
+export type ArtifactType = 'slug' | 'docker';
+
 export interface CreateArtifactInput {
+  /** Default `slug`. */
+  type?: ArtifactType;
   url: string;
   processes?: Record<string, ProcessType>;
 }

@@ -77,6 +77,12 @@ export function validateUrl(url: string, field = 'url'): string {
   return url;
 }
 
+/** A docker artifact's url: the image id in the hosts' engine, `sha256:<64 hex>`. */
+export function validateImageId(id: string, field = 'url'): string {
+  if (!/^sha256:[0-9a-f]{64}$/.test(id)) throw new ControllerInputError(field, `${field} of a docker artifact must be an image id (sha256:<64 hex digits>), got ${JSON.stringify(id)}`);
+  return id;
+}
+
 export interface ParsedKey {
   type: string;
   blob: Buffer;

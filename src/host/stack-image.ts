@@ -30,7 +30,7 @@ const RECIPE = {
   variant: 'minbase',
   packages: [
     'bash', 'coreutils', 'curl', 'git', 'ca-certificates', 'tar', 'gzip', 'xz-utils', 'unzip',
-    'python3', 'make', 'g++', 'locales', 'tzdata', 'procps',
+    'python3', 'python3-venv', 'python3-pip', 'make', 'g++', 'locales', 'tzdata', 'procps',
     // node links libstdc++ and libgcc_s (g++ brings them too, but node needs them on its own).
     'libstdc++6', 'libgcc-s1',
   ],
@@ -93,6 +93,13 @@ export interface StackImageOptions {
   name?: string;
   /** The stack's name (`$STACK` in the image). Default `flynn-ts-<VERSION_ID of os-release>`, e.g. `flynn-ts-12`. */
   stack?: string;
+  /**
+   * Debian packages added to the recipe's, e.g. `['golang-go']` for Go apps (about 450 MB, so not in
+   * the default stack). Such a variant has a repository of its own, `flynn-ts/stack-<packages>`
+   * (`flynn-ts/stack-golang-go:<stack>-<hash>` and `:latest`), so `flynn-ts/stack:latest` stays the
+   * default stack; run apps on it with the `image` option. Default none.
+   */
+  extraPackages?: string[];
   /**
    * One-line apt entries (`deb URI SUITE COMPONENT...`) to build from. Default: the Debian entries
    * (the release, `-updates`, `-security`) of this machine's apt sources.
@@ -195,6 +202,7 @@ export function parseOsRelease(text: string): { versionId?: string; codename?: s
 /** What a build is made from, resolved once from the host. */
 interface Inputs {
   stack: string;
+  extraPackages: string[];
   suite: string;
   sources: string[];
   nodePath: string;
@@ -230,8 +238,12 @@ async function resolveInputs(opts: StackImageOptions): Promise<Inputs> {
     return (JSON.parse(text) as { version: string }).version;
   };
   const nodeVersion = (await execFileAsync(nodePath, ['--version'])).stdout.trim().replace(/^v/, '');
+  const extraPackages = [...new Set(opts.extraPackages ?? [])].sort();
+  const bad = extraPackages.find((p) => !/^[a-z0-9][a-z0-9+.-]+$/.test(p));
+  if (bad !== undefined) throw new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_BUILD', `not a Debian package name: ${JSON.stringify(bad)}`);
   const inputs = {
     stack,
+    extraPackages,
     suite,
     sources,
     nodePath,
@@ -242,9 +254,12 @@ async function resolveInputs(opts: StackImageOptions): Promise<Inputs> {
     corepackVersion: await packageVersion('corepack'),
     npmRegistry: opts.npmRegistry ?? STACK_IMAGE_DEFAULTS.npmRegistry,
   };
-  const { nodePath: _p, nodeModulesDir: _d, nodeIncludeDir: _i, ...content } = inputs;
+  const { nodePath: _p, nodeModulesDir: _d, nodeIncludeDir: _i, extraPackages: _e, ...rest } = inputs;
+  // Extra packages join the hash only when there are some: the default stack keeps its tag.
+  const content = extraPackages.length > 0 ? { ...rest, extraPackages } : rest;
   const hash = createHash('sha256').update(JSON.stringify({ RECIPE, content })).digest('hex').slice(0, 10);
-  return { ...inputs, name: opts.name ?? `${RECIPE.repo}:${stack}-${hash}` };
+  const repo = extraPackages.length > 0 ? `${RECIPE.repo}-${extraPackages.map((p) => p.replace(/[^a-z0-9]+/g, '-')).join('-')}` : RECIPE.repo;
+  return { ...inputs, name: opts.name ?? `${repo}:${stack}-${hash}` };
 }
 
 function sourceSuite(entry: string): string {
@@ -294,7 +309,7 @@ function mmdebstrapArgs(inputs: Inputs): string[] {
   return [
     `--variant=${RECIPE.variant}`,
     '--format=tar',
-    `--include=${RECIPE.packages.join(',')}`,
+    `--include=${[...RECIPE.packages, ...inputs.extraPackages].join(',')}`,
     ...RECIPE.dpkgOptions.map((o) => `--dpkgopt=${o}`),
     ...hooks.map((h) => `--customize-hook=${h}`),
     inputs.suite,

@@ -135,8 +135,9 @@ function baseMounts(host: HostDirs, options: Pick<BuildSlugOptions, 'buildpacksD
     { hostPath: host.meta, path: BUILD_PATHS.meta },
     { hostPath: host.home, path: BUILD_PATHS.home },
     { hostPath: options.buildpacksDir ?? bundledBuildpacksDir(), path: BUILD_PATHS.buildpacks, readOnly: true },
-    // Git buildpacks are cloned here once the source names them; a bind mount shows them then.
-    { hostPath: host.custom, path: BUILD_PATHS.custom, readOnly: true },
+    // Git buildpacks are cloned here once the source names them; a bind mount shows them then. Writable:
+    // a buildpack may leave an `export` file in its own directory for the next one (Heroku's rule).
+    { hostPath: host.custom, path: BUILD_PATHS.custom },
   ];
   if (npmDir !== undefined) mounts.push({ hostPath: npmDir, path: BUILD_PATHS.npm, readOnly: true });
   return mounts;
@@ -363,7 +364,8 @@ async function resolveBuildpacks(
   let refs: BuildpackRef[];
   let detect = false;
   if (listed !== undefined) {
-    refs = listed.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean).map((l) => parseBuildpackRef(l, buildpacksDir));
+    // A comment starts a line or follows a space, so `url#ref` keeps its ref.
+    refs = listed.split('\n').map((l) => l.replace(/(^|\s)#.*/, '').trim()).filter(Boolean).map((l) => parseBuildpackRef(l, buildpacksDir));
     if (refs.length === 0) throw new SlugInputError('.buildpacks lists no buildpack');
     emit(`-----> Using ${refs.length} buildpack${refs.length === 1 ? '' : 's'} from .buildpacks`);
   } else if (env.BUILDPACK_URL !== undefined && env.BUILDPACK_URL.trim() !== '') {

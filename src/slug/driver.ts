@@ -7,6 +7,9 @@
  *
  * Env: BUILD_DIR, CACHE_DIR, ENV_DIR, FLYNN_META_DIR, FLYNN_DETECT (1: first pack whose detect
  * passes; 0: all of them in order). Args: buildpack directories.
+ *
+ * As on Heroku, a buildpack whose compile leaves an `export` file in its own directory (next to
+ * `bin/`) passes variables to the buildpacks after it: the file is sourced before the next compile.
  */
 export const BUILD_DRIVER_SCRIPT = `#!/bin/sh
 exec 2>&1
@@ -52,6 +55,7 @@ for bp in "$@"; do
     echo " !     Build failed: buildpack $name bin/compile exited with status $status"
     exit "$status"
   fi
+  if [ -f "$bp/export" ]; then . "$bp/export"; fi
   last="$bp"
 done
 

@@ -1,0 +1,196 @@
+/**
+ * The Python buildpack on the stack image. Real `git push` over SSH into a Docker cluster: a WSGI
+ * app whose requirements.txt package comes from a local PEP 503 index this test serves (a wheel
+ * built from test/fixtures/python/flynn-greet with the stack's pip, offline), and a standard
+ * library app; both answer through the router. Then bin/compile and bin/release run alone in
+ * stack containers for the failures and defaults.
+ *
+ * PyPI is not reachable here and everything listens on 127.0.0.0/8, so the index is on 127.0.0.1
+ * and the cluster's builds use the host network (`buildNetwork: 'host'`): a build on the bridge
+ * network cannot reach the host's loopback.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestCluster } from '../../src/bootstrap/index.js';
+import { ensureStackImage } from '../../src/host/stack-image.js';
+import { getVia, until } from '../bootstrap/deploy-scenario.js';
+import { pusher } from '../bootstrap/pusher.js';
+import { needDocker } from '../support/services.js';
+import { REPO } from './helpers.js';
+
+const exec = promisify(execFile);
+/** The stack image of this checkout's recipe (with python3-venv and pip), whatever `flynn-ts/stack:latest` is now. */
+let STACK = 'flynn-ts/stack:latest';
+const PACKS = path.join(REPO, 'buildpacks');
+
+/** Run `script` with sh in a throwaway stack container, `dir` mounted at /w and the buildpacks at /flynn/buildpacks. */
+async function inStack(dir: string, script: string): Promise<{ code: number; output: string }> {
+  const args = ['run', '--rm', '--label', 'io.flynn-ts.test=1', '--network', 'host', '-v', `${dir}:/w`, '-v', `${PACKS}:/flynn/buildpacks:ro`, STACK, 'sh', '-c', `exec 2>&1; ${script}`];
+  try {
+    return { code: 0, output: (await exec('docker', args, { timeout: 60_000 })).stdout };
+  } catch (err) {
+    const e = err as { code: number; stdout: string };
+    return { code: e.code, output: e.stdout };
+  }
+}
+
+/** A PEP 503 "simple" index of the wheels in `dir`, on 127.0.0.1; it records the paths asked for. */
+async function startIndex(dir: string): Promise<{ url: string; requests: string[]; server: Server }> {
+  const wheels = (await readdir(dir)).filter((f) => f.endsWith('.whl'));
+  const project = (f: string) => f.split('-')[0]!.toLowerCase().replace(/[-_.]+/g, '-');
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    const url = req.url ?? '/';
+    requests.push(url);
+    const m = /^\/simple\/([^/]+)\/?$/.exec(url);
+    if (m) {
+      const files = wheels.filter((f) => project(f) === m[1]);
+      if (files.length === 0) return void res.writeHead(404).end('not found\n');
+      void Promise.all(files.map(async (f) => `<a href="/files/${f}#sha256=${createHash('sha256').update(await readFile(path.join(dir, f))).digest('hex')}">${f}</a>`)).then((links) => {
+        res.writeHead(200, { 'content-type': 'text/html' }).end(`<!DOCTYPE html><html><body>\n${links.join('<br>\n')}\n</body></html>\n`);
+      });
+      return;
+    }
+    const file = /^\/files\/([^/]+\.whl)$/.exec(url)?.[1];
+    if (file && wheels.includes(file)) return void readFile(path.join(dir, file)).then((b) => res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(b));
+    res.writeHead(404).end('not found\n');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/simple/`, requests, server };
+}
+
+if (await needDocker('python buildpack')) {
+  describe('python buildpack on the stack', () => {
+    let work: string;
+    let index: Awaited<ReturnType<typeof startIndex>>;
+    beforeAll(async () => {
+      STACK = (await ensureStackImage()).name;
+      work = await mkdtemp(path.join(tmpdir(), 'flynn-python-'));
+      await cp(path.join(REPO, 'test/fixtures/python/flynn-greet'), path.join(work, 'src'), { recursive: true });
+      const built = await inStack(work, 'cd /tmp && cp -r /w/src pkg && python3 -m pip wheel -q --no-deps --no-build-isolation --no-index ./pkg -w /w/wheels');
+      expect(built.code, built.output).toBe(0);
+      index = await startIndex(path.join(work, 'wheels'));
+    }, 60_000);
+    afterAll(async () => {
+      index?.server.close();
+      await rm(work, { recursive: true, force: true });
+    });
+
+    describe('git push to a Docker cluster (builds on the host network)', () => {
+      const { ctx, push } = pusher(() => createTestCluster({ runtime: 'docker', buildNetwork: 'host', image: STACK }));
+      const answer = (app: string) =>
+        until(`${app} to answer through the router`, async () => {
+          const r = await getVia(ctx.cluster.routerUrl, `${app}.${ctx.cluster.domain}`);
+          return r.status === 200 ? r : undefined;
+        });
+
+      it('installs requirements.txt from the app\'s PIP_INDEX_URL into a virtualenv, then a second push restores it from the cache', async () => {
+        const { client } = ctx.cluster;
+        await client.createApp({ name: 'py-wsgi' });
+        const set = await client.setEnv('py-wsgi', { PIP_INDEX_URL: index.url });
+        if (set.deployment) await client.waitForDeployment('py-wsgi', set.deployment.id);
+        const cold = await push('python-wsgi', 'py-wsgi', { existing: true });
+        expect(cold.code, cold.output).toBe(0);
+        expect(cold.remote).toContain('-----> Python app detected');
+        expect(cold.remote).toContain("       runtime.txt asks for 3.11: the stack's 3.11.2 fits");
+        expect(cold.remote).toContain('-----> Installing dependencies from requirements.txt');
+        expect(cold.remote).toContain('       Successfully installed flynn-greet-1.0.0');
+        expect(index.requests).toContain('/simple/flynn-greet/');
+        // The console script's shebang was rewritten: it runs from /app, not the build's /tmp/build.
+        expect((await answer('py-wsgi')).body).toBe('Hello from python-wsgi (python 3.11, venv True)\n');
+
+        const asked = index.requests.length;
+        const cached = await push('python-wsgi', 'py-wsgi', { existing: true });
+        expect(cached.code, cached.output).toBe(0);
+        expect(cached.remote).toContain('-----> Restoring the virtualenv from cache (unchanged requirements.txt)');
+        expect(index.requests.length).toBe(asked); // pip did not run
+        expect((await answer('py-wsgi')).body).toBe('Hello from python-wsgi (python 3.11, venv True)\n');
+        console.log(`python-wsgi push (build + deploy): cold ${cold.ms} ms, cached ${cached.ms} ms`);
+      }, 150_000);
+
+      it('runs a standard-library app with its Procfile (python on PATH from the virtualenv)', async () => {
+        const pushed = await push('python-stdlib', 'py-stdlib');
+        expect(pushed.code, pushed.output).toBe(0);
+        expect(pushed.remote).toContain('       requirements.txt lists no packages: nothing to install');
+        expect((await answer('py-stdlib')).body).toBe('Hello from python-stdlib\n');
+      }, 120_000);
+    });
+
+    describe('bin/compile and bin/release alone', () => {
+      let n = 0;
+      /** A fresh app dir under work holding `files`; returns its path inside the container. */
+      const app = async (files: Record<string, string>) => {
+        const dir = `app-${++n}`;
+        for (const [name, text] of Object.entries(files)) {
+          await mkdir(path.dirname(path.join(work, dir, name)), { recursive: true });
+          await writeFile(path.join(work, dir, name), text);
+        }
+        await mkdir(path.join(work, `env-${n}`), { recursive: true });
+        await writeFile(path.join(work, `env-${n}`, 'PIP_INDEX_URL'), index.url);
+        return { build: `/w/${dir}`, compile: `/flynn/buildpacks/python/bin/compile /w/${dir} /w/cache-${n} /w/env-${n}` };
+      };
+
+      it('fails with one line when runtime.txt asks for another major Python, and warns for another minor', async () => {
+        const old = await app({ 'runtime.txt': 'python-2.7.18\n', 'requirements.txt': '' });
+        const r = await inStack(work, old.compile);
+        expect(r.code).not.toBe(0);
+        expect(r.output).toContain(` !     Build failed: runtime.txt asks for Python "2.7.18", which the stack's Python 3.11.2 cannot stand in for (flynn-ts does not download Pythons)`);
+        const newer = await app({ '.python-version': '3.12\n', 'requirements.txt': '' });
+        const w = await inStack(work, newer.compile);
+        expect(w.code, w.output).toBe(0);
+        expect(w.output).toContain(" !     Warning: .python-version asks for Python 3.12; building and running with the stack's 3.11.2 anyway (flynn-ts does not download Pythons)");
+      }, 30_000);
+
+      it('fails with pip\'s exit status when a requirement is not in the index', async () => {
+        const a = await app({ 'requirements.txt': 'no-such-package-xyz==1.0\n' });
+        const r = await inStack(work, a.compile);
+        expect(r.code).not.toBe(0);
+        expect(r.output).toContain('ERROR: No matching distribution found for no-such-package-xyz==1.0');
+        expect(r.output.trimEnd().split('\n').at(-1)).toBe(' !     Build failed: pip install exited with status 1 (see its output above)');
+      }, 30_000);
+
+      it('installs Pipfile.lock with pip, and refuses a Pipfile without a lock', async () => {
+        const lock = { _meta: {}, default: { 'flynn-greet': { version: '==1.0.0' } }, develop: {} };
+        const a = await app({ Pipfile: '[packages]\nflynn-greet = "*"\n', 'Pipfile.lock': JSON.stringify(lock) });
+        const r = await inStack(work, `${a.compile} && ${a.build}/.venv/bin/python -c 'import greet; print(greet.greet("pipfile"))'`);
+        expect(r.code, r.output).toBe(0);
+        expect(r.output).toContain('-----> Installing dependencies from Pipfile.lock');
+        expect(r.output).toContain('Hello from pipfile');
+        const b = await app({ Pipfile: '[packages]\n' });
+        const f = await inStack(work, b.compile);
+        expect(f.output).toContain(' !     Build failed: the app has a Pipfile but no Pipfile.lock: run pipenv lock and commit Pipfile.lock');
+      }, 30_000);
+
+      it('gives gunicorn as the default web for an app that installed it (Django: its project\'s wsgi module)', async () => {
+        const release = async (files: Record<string, string>) => {
+          const a = await app({ ...files, '.venv/bin/gunicorn': '' });
+          return (await inStack(work, `/flynn/buildpacks/python/bin/release ${a.build}`)).output;
+        };
+        expect(await release({ 'app.py': '' })).toBe('default_process_types:\n  web: "gunicorn app:app --bind 0.0.0.0:$PORT"\n');
+        expect(await release({ 'wsgi.py': '' })).toBe('default_process_types:\n  web: "gunicorn wsgi --bind 0.0.0.0:$PORT"\n');
+        const manage = "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n";
+        expect(await release({ 'manage.py': manage })).toBe('default_process_types:\n  web: "gunicorn mysite.wsgi --bind 0.0.0.0:$PORT"\n');
+        const bare = await app({ 'app.py': '' });
+        expect((await inStack(work, `/flynn/buildpacks/python/bin/release ${bare.build}`)).output).toBe('default_process_types: {}\n');
+      }, 30_000);
+
+      it('is detected by requirements.txt, pyproject.toml, setup.py, Pipfile, runtime.txt or .python-version, and comes after nodejs in ORDER', async () => {
+        for (const f of ['requirements.txt', 'pyproject.toml', 'setup.py', 'Pipfile', 'runtime.txt', '.python-version']) {
+          await mkdir(path.join(work, `detect-${f}`), { recursive: true });
+          await writeFile(path.join(work, `detect-${f}`, f), '');
+        }
+        const r = await inStack(work, 'for d in /w/detect-*; do /flynn/buildpacks/python/bin/detect $d || echo no; done; mkdir /tmp/e && /flynn/buildpacks/python/bin/detect /tmp/e || echo none');
+        expect(r.output).toBe(`${'Python\n'.repeat(6)}none\n`);
+        const order = (await readFile(path.join(PACKS, 'ORDER'), 'utf8')).split('\n').filter((l) => l && !l.startsWith('#'));
+        expect(order.slice(0, 3)).toEqual(['nodejs', 'python', 'go']);
+      }, 30_000);
+    });
+  });
+}
