@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/common/logger.js';
 import { DeploymentManager } from '../../src/controller/deployments.js';
-import { FormationDeployer, MemoryKv, MemoryStore, type DeployState, type DeploymentStrategy, type Kv, type KvTxn } from '../../src/controller/index.js';
+import { FormationDeployer, KvStore, MemoryKv, MemoryStore, type DeployState, type DeploymentStrategy, type Kv, type KvTxn } from '../../src/controller/index.js';
 import { FakeCluster } from '../../src/controller/testing/index.js';
 import { changed, startHarness } from './harness.js';
 
@@ -80,7 +80,7 @@ async function crashDuringDeploy(strategy: DeploymentStrategy, state: DeployStat
   await first.settled(app.id);
 
   const freezing = new FreezingKv(kv, state, nth);
-  const store = new MemoryStore(freezing);
+  const store = new KvStore(freezing);
   const dying = new DeploymentManager(store, new FormationDeployer({ jobs: new FakeCluster({ store, crashWhen }), pollMs: 5 }), silentLogger);
   void dying.start(await store.getApp(app.id), v2).catch(() => undefined);
   await freezing.stopped;
