@@ -17,7 +17,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ControllerClient } from '../../src/controller/client.js';
 import { KEY_ED25519 } from '../../src/controller/testing/index.js';
 import { generatePrivateKey, publicKeyLine } from '../../src/git/keys.js';
-import { freePort } from '../../src/host/testing/jobs.js';
+import { createServer } from 'node:net';
 import { needDocker } from '../support/services.js';
 
 const TSX = pathToFileURL(resolve('node_modules/tsx/dist/loader.mjs')).href;
@@ -26,6 +26,23 @@ const exec = promisify(execFile);
 
 /** Answers `<job id> <FOO>` on $PORT. */
 const WEB = ['node', '-e', `require('http').createServer((q, s) => s.end(process.env.FLYNN_JOB_ID + ' ' + process.env.FOO)).listen(Number(process.env.PORT))`];
+
+/**
+ * A free port below Linux's ephemeral range (32768+), as a user's fixed ports are: the restarted
+ * cluster must get the same ports back, and a port the kernel hands out (e.g. as the source port of
+ * a readiness probe's connection from the same address) could hold it at the restart.
+ */
+async function fixedPort(host: string): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+}
 
 interface Running {
   proc: ChildProcess;
@@ -99,7 +116,7 @@ function describeRestart(runtime: 'process' | 'docker', host: string) {
 
     it('brings back apps, releases, env, keys, routes and formations, and serves again within seconds', async () => {
       dataDir = await mkdtemp(join(tmpdir(), `flynn-ts-restart-${runtime}-`));
-      const ports = { controller: await freePort(host), router: await freePort(host), git: await freePort(host), shelf: await freePort(host) };
+      const ports = { controller: await fixedPort(host), router: await fixedPort(host), git: await fixedPort(host), shelf: await fixedPort(host) };
       const args = ['--runtime', runtime, '--host', host, '--data-dir', dataDir, '--controller-port', String(ports.controller), '--router-port', String(ports.router), '--git-port', String(ports.git), '--shelf-port', String(ports.shelf)];
       const controllerUrl = `http://${host}:${ports.controller}`;
       const routerUrl = `http://${host}:${ports.router}`;
