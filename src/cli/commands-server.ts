@@ -4,7 +4,7 @@ import type { Command, CommandContext } from './context.js';
 import { CliError } from './errors.js';
 import { knownHostsPath, pinGitHost, unpinGitHost } from './ssh-pin.js';
 import { formatTable } from './table.js';
-import { pinnedAgent } from './tls-pin.js';
+import { pinnedAgent } from '../common/tls/pin.js';
 
 /** The clusters in ~/.flynnrc: add (or replace with --force), list, remove. */
 export const serverCommands: Command[] = [

@@ -5,6 +5,7 @@ import { createApiServer, listenApi } from '../common/http/api-server.js';
 import { SseWriter } from '../common/http/sse.js';
 import { CloseGuard, type Closable } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
+import { pinOf, type TlsCredentials } from '../common/tls/self-signed.js';
 import { FormationDeployer, type Deployer } from './deployer.js';
 import { DeploymentManager } from './deployments.js';
 import { ControllerErrorCodes, ControllerInputError, ObjectNotFoundError, ProcessTypeNotFoundError } from './errors.js';
@@ -31,6 +32,12 @@ export interface ControllerOptions {
   onAppDeleted?: (app: App) => Promise<void>;
   /** Git host shown to clients (`ssh://git@<gitHost>/<app>.git`). Default none. */
   gitHost?: string;
+  /**
+   * Serve HTTPS with this certificate and key (PEM), e.g. from `loadOrCreateSelfSigned`. Without
+   * it the API is plain HTTP (keys and env in clear on the wire) and a warning is logged; the
+   * platform always gives one unless asked for plain HTTP.
+   */
+  tls?: TlsCredentials;
   /** Listen address. Default `127.0.0.1`. */
   host?: string;
   /** Listen port. Default 0 (any free port). */
@@ -45,8 +52,10 @@ export interface ControllerOptions {
 export const CONTROLLER_DEFAULTS = Object.freeze({ host: '127.0.0.1', port: 0, bodyLimit: 1024 * 1024, keepAliveMs: 15_000 });
 
 export interface ControllerHandle extends Closable {
-  /** `http://host:port` */
+  /** `https://host:port` (`http://` without `tls`) */
   readonly url: string;
+  /** Base64 SHA-256 of the certificate served (`flynn server-add -p`), null over plain HTTP. */
+  readonly pin: string | null;
   readonly store: Store;
   /** Resolves when the app's in-flight deployment is finished (tests, scripts). */
   deploymentSettled(app: string): Promise<void>;
@@ -69,7 +78,13 @@ export async function startController(options: ControllerOptions): Promise<Contr
   const streams = new Set<SseWriter>();
   const checkKey = keyChecker(options.key);
 
-  const api = createApiServer({ logger, bodyLimit: options.bodyLimit ?? CONTROLLER_DEFAULTS.bodyLimit });
+  const pin = options.tls ? pinOf(options.tls.cert) : null;
+  const where: { url?: string } = {};
+  const api = createApiServer({
+    logger,
+    bodyLimit: options.bodyLimit ?? CONTROLLER_DEFAULTS.bodyLimit,
+    ...(options.tls ? { tls: options.tls, httpsHint: () => `this controller speaks HTTPS only: use ${where.url ?? 'https://'} and trust its certificate (flynn server-add -p ${pin} NAME ${where.url ?? 'URL'} KEY)` } : {}),
+  });
   api.setSchemaErrorFormatter((errors, where) => schemaError(errors, where));
   api.addHook('onRequest', async (request, reply) => {
     const check = checkKey(request.headers.authorization);
@@ -351,7 +366,9 @@ export async function startController(options: ControllerOptions): Promise<Contr
 
   const guard = new CloseGuard('controller');
   const address = await listenApi(api, options.host ?? CONTROLLER_DEFAULTS.host, options.port ?? CONTROLLER_DEFAULTS.port);
-  logger.info('listening', { addr: address });
+  where.url = `${options.tls ? 'https' : 'http'}://${address}`;
+  if (options.tls) logger.info('listening', { url: where.url, pin });
+  else logger.warn('serving plain HTTP: the cluster key and apps\' env cross the network in clear', { url: where.url });
   const close = () =>
     guard.close(async () => {
       for (const s of streams) s.end();
@@ -360,7 +377,8 @@ export async function startController(options: ControllerOptions): Promise<Contr
       if (ownsStore) await store.close();
     });
   return {
-    url: `http://${address}`,
+    url: where.url,
+    pin,
     store,
     deploymentSettled: async (ref) => deployments.settled((await store.getApp(ref)).id),
     close,

@@ -1,5 +1,8 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
+import { answerPlainHttp } from '../tls/plain-http-guard.js';
+import type { TlsCredentials } from '../tls/self-signed.js';
 import { FlynnError, type WireError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
@@ -9,6 +12,10 @@ export interface ApiServerOptions {
   logger?: Logger;
   /** Largest JSON request body accepted, in bytes. Default 1 MiB. */
   bodyLimit?: number;
+  /** Serve HTTPS with this certificate and key. Default: plain HTTP. */
+  tls?: TlsCredentials;
+  /** With `tls`: the message a plain-HTTP request gets (a 400 `FLYNN_ERR_HTTPS_REQUIRED`). */
+  httpsHint?: () => string;
 }
 
 /**
@@ -20,9 +27,11 @@ export function createApiServer(options: ApiServerOptions = {}): FastifyInstance
   const logger = options.logger ?? silentLogger;
   const app = Fastify({
     logger: false,
+    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
-  });
+  }) as unknown as FastifyInstance;
+  if (options.tls) answerPlainHttp(app.server as unknown as TlsServer, options.httpsHint ?? (() => 'this server speaks HTTPS: use an https:// URL'));
 
   app.setErrorHandler((error: FastifyError | FlynnError, _request, reply) => {
     if (error instanceof FlynnError) {
