@@ -3,11 +3,13 @@
  * reported: check that discovery answers, wait for the host agents, open the controller's store,
  * then shelf, scheduler, router, git receiver and controller.
  */
+import { readFile } from 'node:fs/promises';
 import { UnavailableError } from '../common/errors.js';
 import { componentKey } from '../common/http/key-auth.js';
 import { settlesWithin } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
+import type { TlsCredentials } from '../common/tls/self-signed.js';
 import { EtcdStore } from '../controller/etcd-store.js';
 import { MemoryStore } from '../controller/memory-store.js';
 import type { Store } from '../controller/store.js';
@@ -16,7 +18,7 @@ import type { Discovery } from '../discovery/discovery.js';
 import type { Instance } from '../discovery/types.js';
 import { HOST_SERVICE } from '../scheduler/host-client.js';
 import { CloseStack } from './close-stack.js';
-import { BootstrapErrorCodes } from './errors.js';
+import { BootstrapErrorCodes, BootstrapManifestError } from './errors.js';
 import { validateManifest, type BootstrapManifest, type ManifestDiscovery } from './manifest.js';
 import { chooseRuntime, launchPlatform, planPlatform, type BootstrapStep, type Platform } from './platform.js';
 
@@ -110,6 +112,7 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
   };
   const waitMs = m.waitHosts?.timeoutMs ?? BOOTSTRAP_DEFAULTS.waitHostsTimeoutMs;
   const min = m.waitHosts?.min ?? BOOTSTRAP_DEFAULTS.waitHostsMin;
+  const tls = m.controller?.tls === undefined ? undefined : await readTlsFiles(m.controller.tls);
   const plan = planPlatform({
     host: m.listen ?? '127.0.0.1',
     ports: { controller: m.controller?.port, router: m.router?.port, git: m.git?.port, shelf: m.shelf?.port },
@@ -126,6 +129,8 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
     ...(m.key === undefined ? {} : { key: m.key }),
     ...(m.domain === undefined ? {} : { domain: m.domain }),
     ...(m.dataDir === undefined ? {} : { dataDir: m.dataDir }),
+    ...(tls === undefined ? {} : { tls }),
+    ...(m.controller?.insecureHttp === undefined ? {} : { insecureHttp: m.controller.insecureHttp }),
   });
 
   const closers = new CloseStack(logger);
@@ -171,7 +176,7 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
     const runtime = await chooseRuntime(plan.build, plan.onProgress, plan.image);
     const platform = await launchPlatform({ ...plan, discovery, store }, runtime);
     closers.push(() => platform.close());
-    step('ready', `controller ${platform.controllerUrl}, router ${platform.routerUrl}, git ${platform.gitHost}`);
+    step('ready', `controller ${platform.controllerUrl}${platform.controllerPin === null ? '' : ` (pin ${platform.controllerPin})`}, router ${platform.routerUrl}, git ${platform.gitHost}`);
 
     const handle: BootstrapHandle = {
       ...platform,
@@ -184,4 +189,13 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
     await closers.close();
     throw err;
   }
+}
+
+/** The manifest's `controller.tls` files, read (a missing file names its field). */
+async function readTlsFiles(files: { cert: string; key: string }): Promise<TlsCredentials> {
+  const read = (path: string, field: string) =>
+    readFile(path, 'utf8').catch((err: unknown) => {
+      throw new BootstrapManifestError([{ field, message: `${field} cannot be read: ${(err as Error).message}` }], {});
+    });
+  return { cert: await read(files.cert, 'controller.tls.cert'), key: await read(files.key, 'controller.tls.key') };
 }

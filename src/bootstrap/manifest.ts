@@ -60,7 +60,14 @@ export interface BootstrapManifest {
   buildEnv?: Record<string, string>;
   /** Start layer 1 only once `min` host agents registered (default 1), waiting at most `timeoutMs` (default 60000). */
   waitHosts?: { min?: number; timeoutMs?: number };
-  controller?: { port?: number; store?: ManifestStore };
+  controller?: {
+    port?: number;
+    store?: ManifestStore;
+    /** PEM certificate and key files replacing the self-signed certificate kept in the data dir. */
+    tls?: { cert: string; key: string };
+    /** Serve plain HTTP (warned; the key and env cross the network in clear). Default false. */
+    insecureHttp?: boolean;
+  };
   router?: { port?: number };
   git?: { port?: number };
   shelf?: { port?: number };
@@ -135,6 +142,7 @@ const int =
   (v, path, ctx) =>
     typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : fail(ctx, path, `must be ${max === 65535 ? `${min}-${max}` : `an integer ≥ ${min}`}, got ${shown(v)}`);
 const port = int(0, 65535);
+const bool: Check = (v, path, ctx) => (typeof v === 'boolean' ? v : fail(ctx, path, `must be true or false, got ${shown(v)}`));
 const oneOf =
   (values: readonly string[], why = ''): Check =>
   (v, path, ctx) =>
@@ -209,7 +217,7 @@ const manifestCheck = obj({
   buildNetwork: oneOf(['none', 'bridge', 'host']),
   buildEnv: record(str()),
   waitHosts: obj({ min: int(0), timeoutMs: int(1) }),
-  controller: obj({ port, store: byBackend({ memory: {}, etcd: { endpoints, prefix: str() } }) }),
+  controller: obj({ port, store: byBackend({ memory: {}, etcd: { endpoints, prefix: str() } }), tls: obj({ 'cert!': str(), 'key!': str() }), insecureHttp: bool }),
   router: obj({ port }),
   git: obj({ port }),
   shelf: obj({ port }),
@@ -224,6 +232,7 @@ export function validateManifest(value: unknown, options: ValidateManifestOption
   if (out?.discovery && out.discovery.backend !== 'etcd' && store?.backend === 'etcd' && !store.endpoints) {
     fail(ctx, 'controller.store.endpoints', 'is required when discovery is not etcd');
   }
+  if (out?.controller?.tls !== undefined && out.controller.insecureHttp === true) fail(ctx, 'controller.insecureHttp', 'cannot be true with controller.tls (a certificate is for HTTPS)');
   if (ctx.problems.length > 0 || out === undefined) throw new BootstrapManifestError(ctx.problems, options.source === undefined ? {} : { source: options.source });
   return out;
 }
