@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { lchown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -282,6 +282,7 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
         emit(line);
       },
     };
+    if (executor.runsAs !== undefined) await step('hand the build dirs to the build user', () => chownTree(work, executor.runsAs as { uid: number; gid: number }));
     const result = await (scratch.prepared ? scratch.prepared.run(job) : executor.run(job));
     traceSlug('build job done', app);
     const jobStep = (await readFile(path.join(host.meta, 'step'), 'utf8').catch(() => 'start build')).trim();
@@ -397,3 +398,12 @@ function formatBytes(n: number): string {
   return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${(n / 1024).toFixed(1)} kB`;
 }
 
+
+/** Give a tree to `owner` (not following symlinks), so a build running as that user can write it; a no-op when it is this process's. */
+async function chownTree(root: string, owner: { uid: number; gid: number }): Promise<void> {
+  if (owner.uid === process.getuid?.()) return;
+  await lchown(root, owner.uid, owner.gid);
+  for (const entry of await readdir(root, { withFileTypes: true, recursive: true })) {
+    await lchown(path.join(entry.parentPath ?? entry.path, entry.name), owner.uid, owner.gid);
+  }
+}
