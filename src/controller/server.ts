@@ -8,7 +8,7 @@ import { silentLogger, type Logger } from '../common/logger.js';
 import { pinOf, type TlsCredentials } from '../common/tls/self-signed.js';
 import { FormationDeployer, type Deployer } from './deployer.js';
 import { DeploymentManager } from './deployments.js';
-import { ControllerErrorCodes, ControllerInputError, ObjectNotFoundError, ProcessTypeNotFoundError } from './errors.js';
+import { ControllerErrorCodes, ControllerInputError, ControllerTooLargeError, ObjectNotFoundError, ProcessTypeNotFoundError } from './errors.js';
 import type { JobRunner } from './jobs.js';
 import { MemoryStore } from './memory-store.js';
 import { appScale } from './scale.js';
@@ -43,13 +43,20 @@ export interface ControllerOptions {
   /** Listen port. Default 0 (any free port). */
   port?: number;
   logger?: Logger;
-  /** Largest JSON body, in bytes. Default 1 MiB. */
+  /**
+   * Largest JSON body, in bytes (413 beyond). Default 512 KiB: with the event that repeats it, a
+   * write stays well under what etcd commits in one request (1.5 MiB by default).
+   */
   bodyLimit?: number;
+  /** Largest config var value, in bytes (413 beyond). Default 64 KiB. */
+  maxEnvValueBytes?: number;
+  /** Largest env of a release or job, names and values together, in bytes (413 beyond). Default 256 KiB. */
+  maxEnvBytes?: number;
   /** SSE keep-alive comment interval, in ms. Default 15 000. */
   keepAliveMs?: number;
 }
 
-export const CONTROLLER_DEFAULTS = Object.freeze({ host: '127.0.0.1', port: 0, bodyLimit: 1024 * 1024, keepAliveMs: 15_000 });
+export const CONTROLLER_DEFAULTS = Object.freeze({ host: '127.0.0.1', port: 0, bodyLimit: 512 * 1024, maxEnvValueBytes: 64 * 1024, maxEnvBytes: 256 * 1024, keepAliveMs: 15_000 });
 
 export interface ControllerHandle extends Closable {
   /** `https://host:port` (`http://` without `tls`) */
@@ -77,6 +84,18 @@ export async function startController(options: ControllerOptions): Promise<Contr
   const keepAliveMs = options.keepAliveMs ?? CONTROLLER_DEFAULTS.keepAliveMs;
   const streams = new Set<SseWriter>();
   const checkKey = keyChecker(options.key);
+  const maxValue = options.maxEnvValueBytes ?? CONTROLLER_DEFAULTS.maxEnvValueBytes;
+  const maxEnv = options.maxEnvBytes ?? CONTROLLER_DEFAULTS.maxEnvBytes;
+  /** 413 for an env over the size limits, naming the variable or the total. */
+  const checkEnvSize = (env: Record<string, string>, field: string) => {
+    let total = 0;
+    for (const [k, v] of Object.entries(env)) {
+      const bytes = Buffer.byteLength(v);
+      if (bytes > maxValue) throw new ControllerTooLargeError(`the value of ${k}`, bytes, maxValue, `${field}.${k}`);
+      total += Buffer.byteLength(k) + bytes;
+    }
+    if (total > maxEnv) throw new ControllerTooLargeError('the env (names and values)', total, maxEnv, field);
+  };
 
   const pin = options.tls ? pinOf(options.tls.cert) : null;
   const where: { url?: string } = {};
@@ -151,6 +170,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
         if (artifactId === null) processes = {};
         else processes = (await store.getArtifact(artifactId).catch(() => { throw new ControllerInputError('artifactId', `no artifact ${JSON.stringify(artifactId)}`); })).processes;
       }
+      checkEnvSize(req.body.env ?? {}, 'env');
       reply.status(201);
       return store.createRelease(a.id, { artifactId, env: req.body.env ?? {}, processes });
     });
@@ -208,6 +228,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
       const unchanged = [...Object.keys(set).filter((k) => before[k] === set[k] && !unset.includes(k)), ...unset.filter((k) => before[k] === undefined && set[k] === undefined)];
       const env = { ...before, ...set };
       for (const k of unset) delete env[k];
+      checkEnvSize(env, 'set');
       // A change that changes nothing is no new release (like `heroku config:unset` of a missing var).
       const same = Object.keys(env).length === Object.keys(before).length && Object.entries(env).every(([k, v]) => before[k] === v);
       if (same) {
@@ -263,7 +284,9 @@ export async function startController(options: ControllerOptions): Promise<Contr
       const release = await store.getRelease(a.id, a.releaseId);
       const artifact = release.artifactId === null ? null : await store.getArtifact(release.artifactId);
       const abort = new AbortController();
-      const job = await jobs.runJob({ appId: a.id, appName: a.name, release, artifactUrl: artifact?.url ?? null, artifactType: artifact?.type ?? 'slug', cmd: req.body.cmd, env: { ...release.env, ...req.body.env } }, { signal: abort.signal });
+      const env = { ...release.env, ...req.body.env };
+      checkEnvSize(env, 'env');
+      const job = await jobs.runJob({ appId: a.id, appName: a.name, release, artifactUrl: artifact?.url ?? null, artifactType: artifact?.type ?? 'slug', cmd: req.body.cmd, env }, { signal: abort.signal });
       if (!req.body.attach) {
         void (async () => { for await (const _ of job.output) { /* drain */ } })().catch(() => undefined);
         reply.status(201);

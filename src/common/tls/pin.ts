@@ -34,7 +34,8 @@ export function pinnedAgent(pin: string): Agent {
       base(options, (err, socket) => {
         if (err !== null) return callback(err, null);
         if (socket instanceof TLSSocket) {
-          const got = certPin(socket.getPeerCertificate().raw).replace(/=+$/, '');
+          const raw = socket.getPeerCertificate().raw as Buffer | undefined; // none once the socket is gone
+          const got = raw === undefined ? 'none' : certPin(raw).replace(/=+$/, '');
           if (got !== want) {
             socket.destroy();
             return callback(new Error(`TLS pin mismatch: the server's certificate is ${got}=, not the pinned one`), null);
