@@ -72,3 +72,28 @@ describe('the controller over HTTPS (self-signed certificate, pinned)', () => {
     await client.close();
   });
 });
+
+describe('a pinned client across many connections', () => {
+  it('checks the pin on every new connection (no TLS session resumption hides the certificate)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flynn-https-'));
+    const tls = await loadOrCreateSelfSigned({ dir });
+    const store = new MemoryStore();
+    const controller = await startController({ key: KEY, store, jobs: new FakeCluster({ store }), host: '127.0.0.2', tls });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const client = new ControllerClient({ url: controller.url, key: KEY, tls: { pin: tls.pin } });
+        expect(await client.listApps()).toEqual([]);
+        await client.close();
+      }
+      // Concurrent requests open more connections after the first: each must show the pinned certificate.
+      const client = new ControllerClient({ url: controller.url, key: KEY, tls: { pin: tls.pin } });
+      expect(await client.listApps()).toEqual([]);
+      for (let i = 0; i < 3; i++) expect(await Promise.all(Array.from({ length: 8 }, () => client.listApps()))).toEqual(Array.from({ length: 8 }, () => []));
+      await client.close();
+    } finally {
+      await controller.close();
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

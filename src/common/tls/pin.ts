@@ -27,7 +27,8 @@ export function trustingAgent(trust: TlsTrust = {}): Agent {
  */
 export function pinnedAgent(pin: string): Agent {
   const want = pin.trim().replace(/=+$/, '');
-  const base = buildConnector({ rejectUnauthorized: false });
+  // No TLS session resumption: a resumed session shows no certificate to check.
+  const base = buildConnector({ rejectUnauthorized: false, maxCachedSessions: 0 });
   return new Agent({
     keepAliveTimeout: 10_000,
     connect: (options, callback) =>
