@@ -133,7 +133,7 @@ describe.runIf(services)('the talk end to end: 3 host agent processes, Docker, e
 
   it('server-add pins the git host key (a wrong fingerprint adds nothing), key-add adds ~/.ssh/id_rsa.pub, create adds the flynn remote', async () => {
     const p = platform!;
-    const wrong = await flynn(['server-add', '-g', p.gitHost, '--git-fingerprint', `SHA256:${'A'.repeat(43)}`, 'e2e', p.controllerUrl, p.key], { cwd: work, env });
+    const wrong = await flynn(['server-add', '-p', p.controllerPin!, '-g', p.gitHost, '--git-fingerprint', `SHA256:${'A'.repeat(43)}`, 'e2e', p.controllerUrl, p.key], { cwd: work, env });
     // A wrong certificate pin: refused with one line, nothing added.
     const wrongPin = await flynn(['server-add', '-p', 'A'.repeat(43) + '=', 'e2e', p.controllerUrl, p.key], { cwd: work, env });
     expect(wrongPin.code).toBe(1);
@@ -208,6 +208,8 @@ describe.runIf(services)('the talk end to end: 3 host agent processes, Docker, e
       return (out.match(/node-hello listening/g) ?? []).length >= 3 ? out : undefined;
     }, 15_000);
     expect(log).toMatch(/web\.[0-9a-f-]{8}: node-hello listening/);
+    // Jobs run unprivileged: uid 1000 (app) in their container.
+    expect((await cli('run', 'id', '-u')).stdout.trim()).toBe('1000');
     const run = await cli('run', 'echo', 'hi');
     expect(run.stdout).toBe('hi\n');
   }, 60_000);
