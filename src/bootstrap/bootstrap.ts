@@ -15,11 +15,12 @@ import { MemoryStore } from '../controller/memory-store.js';
 import type { Store } from '../controller/store.js';
 import { createDiscovery, type DiscoveryConfig } from '../discovery/create.js';
 import type { Discovery } from '../discovery/discovery.js';
+import type { EtcdCredentials } from '../discovery/etcd-credentials.js';
 import type { Instance } from '../discovery/types.js';
 import { HOST_SERVICE } from '../scheduler/host-client.js';
 import { CloseStack } from './close-stack.js';
 import { BootstrapErrorCodes, BootstrapManifestError } from './errors.js';
-import { validateManifest, type BootstrapManifest, type ManifestDiscovery } from './manifest.js';
+import { validateManifest, type BootstrapManifest, type ManifestDiscovery, type ManifestEtcdAuth } from './manifest.js';
 import { chooseRuntime, launchPlatform, planPlatform, type BootstrapStep, type Platform } from './platform.js';
 
 export const BOOTSTRAP_DEFAULTS = Object.freeze({
@@ -52,8 +53,8 @@ function describeDiscovery(d: ManifestDiscovery): string {
 }
 
 /** The discovery to use; a discovery server is sent the discovery key derived from the cluster key. */
-function discoveryConfig(d: ManifestDiscovery, clusterKey: string): DiscoveryConfig {
-  return d.backend === 'etcd' ? { backend: 'etcd', endpoints: d.endpoints, prefix: d.prefix ?? BOOTSTRAP_DEFAULTS.etcdPrefix } : { backend: 'http', url: d.url, key: componentKey(clusterKey, 'discovery') };
+function discoveryConfig(d: ManifestDiscovery, clusterKey: string, credentials: EtcdCredentials | undefined): DiscoveryConfig {
+  return d.backend === 'etcd' ? { backend: 'etcd', endpoints: d.endpoints, prefix: d.prefix ?? BOOTSTRAP_DEFAULTS.etcdPrefix, ...(credentials === undefined ? {} : { credentials }) } : { backend: 'http', url: d.url, key: componentKey(clusterKey, 'discovery') };
 }
 
 /** Resolve with `work`, or reject after `ms` with `onTimeout()`. */
@@ -137,7 +138,7 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
   try {
     // 1. discovery answers (a bounded wait: an unreachable etcd must not hang the start).
     const where = describeDiscovery(m.discovery);
-    const discovery = createDiscovery(discoveryConfig(m.discovery, plan.key), { logger });
+    const discovery = createDiscovery(discoveryConfig(m.discovery, plan.key, m.discovery.backend === 'etcd' ? await etcdCredentials(m.discovery, 'discovery') : undefined), { logger });
     closers.push(() => discovery.close());
     const timeoutMs = m.discovery.timeoutMs ?? BOOTSTRAP_DEFAULTS.discoveryTimeoutMs;
     const unavailable = (why: string, cause?: unknown) =>
@@ -162,7 +163,10 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
       // validateManifest made sure there are endpoints when discovery is not etcd.
       const endpoints = storeSpec.endpoints ?? (m.discovery.backend === 'etcd' ? m.discovery.endpoints : []);
       const prefix = storeSpec.prefix ?? `${m.discovery.backend === 'etcd' ? (m.discovery.prefix ?? BOOTSTRAP_DEFAULTS.etcdPrefix) : BOOTSTRAP_DEFAULTS.etcdPrefix}/controller/`;
-      store = new EtcdStore({ hosts: endpoints, prefix });
+      // The store's own credentials, else (on the discovery's etcd) the discovery's.
+      const own = await etcdCredentials(storeSpec, 'controller.store');
+      const storeCredentials = own ?? (storeSpec.endpoints === undefined && m.discovery.backend === 'etcd' ? await etcdCredentials(m.discovery, 'discovery') : undefined);
+      store = new EtcdStore({ hosts: endpoints, prefix, ...(storeCredentials === undefined ? {} : { credentials: storeCredentials }) });
       closers.push(() => store.close());
       const apps = await within(store.listApps(), timeoutMs, () => new UnavailableError(BootstrapErrorCodes.NOT_READY, `store: etcd at ${endpoints.join(',')} did not answer within ${timeoutMs} ms`));
       step('store', `etcd at ${endpoints.join(',')} (prefix ${prefix}), ${apps.length} app(s)`);
@@ -191,11 +195,27 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
   }
 }
 
-/** The manifest's `controller.tls` files, read (a missing file names its field). */
+/** A file the manifest names, read; one that cannot be read names its field. */
+function readManifestFile(path: string, field: string): Promise<string> {
+  return readFile(path, 'utf8').catch((err: unknown) => {
+    throw new BootstrapManifestError([{ field, message: `${field} cannot be read: ${(err as Error).message}` }], {});
+  });
+}
+
+/** The manifest's `controller.tls` files, read. */
 async function readTlsFiles(files: { cert: string; key: string }): Promise<TlsCredentials> {
-  const read = (path: string, field: string) =>
-    readFile(path, 'utf8').catch((err: unknown) => {
-      throw new BootstrapManifestError([{ field, message: `${field} cannot be read: ${(err as Error).message}` }], {});
-    });
-  return { cert: await read(files.cert, 'controller.tls.cert'), key: await read(files.key, 'controller.tls.key') };
+  return { cert: await readManifestFile(files.cert, 'controller.tls.cert'), key: await readManifestFile(files.key, 'controller.tls.key') };
+}
+
+/** The manifest's etcd credentials (`<where>.tls` files read), undefined when it gives none. */
+async function etcdCredentials(auth: ManifestEtcdAuth, where: string): Promise<EtcdCredentials | undefined> {
+  const out: EtcdCredentials = {};
+  for (const part of ['ca', 'cert', 'key'] as const) {
+    const file = auth.tls?.[part];
+    if (file === undefined) continue;
+    out[part] = await readManifestFile(file, `${where}.tls.${part}`);
+  }
+  if (auth.username !== undefined) out.username = auth.username;
+  if (auth.password !== undefined) out.password = auth.password;
+  return Object.keys(out).length === 0 ? undefined : out;
 }

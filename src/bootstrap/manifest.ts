@@ -20,7 +20,7 @@ export type ManifestDiscovery =
       prefix?: string;
       /** Longest wait for discovery to answer at start, in ms. Default 5000. */
       timeoutMs?: number;
-    }
+    } & ManifestEtcdAuth
   | {
       backend: 'http';
       /** Base URL of a discovery server (`examples/discoverd`). */
@@ -28,6 +28,14 @@ export type ManifestDiscovery =
       /** Longest wait for discovery to answer at start, in ms. Default 5000. */
       timeoutMs?: number;
     };
+
+/** How to authenticate to etcd (with `https://` endpoints: `tls.ca`; `--client-cert-auth`: `tls.cert` and `tls.key`; etcd users: `username` and `password`, best `${ETCD_PASSWORD}`). */
+export interface ManifestEtcdAuth {
+  /** PEM files. */
+  tls?: { ca?: string; cert?: string; key?: string };
+  username?: string;
+  password?: string;
+}
 
 /** The controller's store. Default: etcd on the discovery's endpoints under `<prefix>/controller/` with etcd discovery, else memory. */
 export type ManifestStore =
@@ -38,7 +46,7 @@ export type ManifestStore =
       endpoints?: string[];
       /** Default `<discovery prefix>/controller/`. */
       prefix?: string;
-    };
+    } & ManifestEtcdAuth;
 
 export interface BootstrapManifest {
   discovery: ManifestDiscovery;
@@ -200,10 +208,11 @@ function byBackend(variants: Record<string, Record<string, Check>>, why = ''): C
 }
 
 const endpoints = list(url);
+const etcdAuth = { tls: obj({ ca: str(), cert: str(), key: str() }), username: str(), password: str() };
 const manifestCheck = obj({
   'discovery!': byBackend(
     {
-      etcd: { 'endpoints!': endpoints, prefix: str({ re: /^\//, want: 'a key prefix starting with /' }), timeoutMs: int(1) },
+      etcd: { 'endpoints!': endpoints, prefix: str({ re: /^\//, want: 'a key prefix starting with /' }), timeoutMs: int(1), ...etcdAuth },
       http: { 'url!': url, timeoutMs: int(1) },
     },
     ' (memory discovery cannot see host agents started elsewhere)',
@@ -217,7 +226,7 @@ const manifestCheck = obj({
   buildNetwork: oneOf(['none', 'bridge', 'host']),
   buildEnv: record(str()),
   waitHosts: obj({ min: int(0), timeoutMs: int(1) }),
-  controller: obj({ port, store: byBackend({ memory: {}, etcd: { endpoints, prefix: str() } }), tls: obj({ 'cert!': str(), 'key!': str() }), insecureHttp: bool }),
+  controller: obj({ port, store: byBackend({ memory: {}, etcd: { endpoints, prefix: str(), ...etcdAuth } }), tls: obj({ 'cert!': str(), 'key!': str() }), insecureHttp: bool }),
   router: obj({ port }),
   git: obj({ port }),
   shelf: obj({ port }),

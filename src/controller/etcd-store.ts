@@ -1,5 +1,6 @@
 import { Etcd3, type IOptions, type Namespace } from 'etcd3';
 import { sleep } from '../common/lifecycle.js';
+import { etcdClientOptions, etcdErrorLine, type EtcdCredentials } from '../discovery/etcd-credentials.js';
 import { ControllerTooLargeError, StoreUnavailableError } from './errors.js';
 import type { Kv, KvTxn } from './kv.js';
 import { bufferedTxn, Serial } from './kv-parts.js';
@@ -19,7 +20,9 @@ export interface EtcdStoreOptions extends KvStoreOptions {
    * 5 s for every request. Default 1 MiB.
    */
   maxTxnBytes?: number;
-  /** Extra etcd3 client options (auth, TLS). */
+  /** TLS and/or user/password for etcd (as discovery takes them). */
+  credentials?: EtcdCredentials;
+  /** Extra etcd3 client options. */
   client?: Omit<IOptions, 'hosts'>;
 }
 
@@ -39,7 +42,7 @@ export class EtcdKv implements Kv {
   private readonly maxTxnBytes: number;
 
   constructor(options: EtcdStoreOptions = {}) {
-    this.client = new Etcd3({ ...options.client, hosts: options.hosts ?? [...ETCD_STORE_DEFAULTS.hosts] });
+    this.client = new Etcd3({ ...options.client, ...etcdClientOptions(options.credentials), hosts: options.hosts ?? [...ETCD_STORE_DEFAULTS.hosts] });
     this.ns = this.client.namespace(options.prefix ?? ETCD_STORE_DEFAULTS.prefix);
     this.maxRetries = options.maxRetries ?? ETCD_STORE_DEFAULTS.maxRetries;
     this.maxTxnBytes = options.maxTxnBytes ?? ETCD_STORE_DEFAULTS.maxTxnBytes;
@@ -106,7 +109,7 @@ export class EtcdKv implements Kv {
     try {
       return await fn();
     } catch (err) {
-      throw new StoreUnavailableError(`etcd: ${(err as Error).message}`, { cause: err });
+      throw new StoreUnavailableError(etcdErrorLine(err), { cause: err });
     }
   }
 }
