@@ -27,6 +27,7 @@ import { RUNTIME_IMAGE_DEFAULTS } from '../../src/host/runtime-image.js';
 import { STACK_IMAGE_DEFAULTS } from '../../src/host/stack-image.js';
 import { proxyEnv } from '../shared/build-env.js';
 import { parseCli, startFailure } from '../shared/cli-args.js';
+import { ETCD_CREDENTIAL_FLAGS, ETCD_CREDENTIAL_NOTES, etcdCredentialsOf } from '../shared/etcd-flags.js';
 
 const cli = parseCli({
   name: 'flynn-ts',
@@ -49,12 +50,13 @@ const cli = parseCli({
     discovery: { type: 'string', value: 'memory|etcd', env: 'FLYNN_DISCOVERY', default: 'memory', help: 'where services register (etcd: host agents elsewhere can join)' },
     etcd: { type: 'string', value: 'URL[,URL]', env: 'ETCD_ENDPOINTS', default: 'http://127.0.0.1:2379', help: 'etcd endpoints, with --discovery etcd' },
     'etcd-prefix': { type: 'string', value: 'PREFIX', env: 'FLYNN_ETCD_PREFIX', default: ETCD_DISCOVERY_DEFAULTS.prefix, help: 'etcd key prefix, with --discovery etcd (one per cluster on a shared etcd)' },
+    ...ETCD_CREDENTIAL_FLAGS,
     'tls-cert': { type: 'string', value: 'FILE', env: 'FLYNN_TLS_CERT', help: "controller's PEM certificate (default: self-signed, kept in the data dir)" },
     'tls-key': { type: 'string', value: 'FILE', env: 'FLYNN_TLS_KEY', help: "controller's PEM private key, with --tls-cert" },
     'insecure-http': { type: 'boolean', help: 'serve the controller over plain HTTP (key and env in clear)' },
     verbose: { type: 'boolean', short: 'v', help: 'debug logs' },
   },
-  notes: 'environment without a flag:\n  CONTROLLER_KEY   the cluster key (default: kept in <data dir>/controller-key, generated the first time)',
+  notes: `environment without a flag:\n  CONTROLLER_KEY   the cluster key (default: kept in <data dir>/controller-key, generated the first time)\n${ETCD_CREDENTIAL_NOTES}`,
 });
 const { values } = cli;
 const runtime = cli.oneOf('runtime', ['auto', 'docker', 'process'] as const);
@@ -71,6 +73,7 @@ if (dataDir !== undefined && ports.shelf === 0) {
   console.error("flynn-ts: warning: --shelf-port 0 on a kept data dir: releases record the shelf's URL, so after a restart on another port their slugs are not found (use a fixed port, or --ephemeral)");
 }
 
+const etcdCredentials = etcdCredentialsOf(values, process.env.ETCD_PASSWORD, cli.fail);
 const tlsFiles = [values['tls-cert'], values['tls-key']];
 if (tlsFiles.filter(Boolean).length === 1) cli.fail('--tls-cert and --tls-key go together');
 const tls = tlsFiles[0] && tlsFiles[1] ? readTls(tlsFiles[0], tlsFiles[1]) : undefined;
@@ -93,7 +96,7 @@ try {
     ports,
     discovery:
       discovery === 'etcd'
-        ? { backend: 'etcd', endpoints: values.etcd.split(',').map((e) => e.trim()).filter(Boolean), prefix: values['etcd-prefix'] }
+        ? { backend: 'etcd', endpoints: values.etcd.split(',').map((e) => e.trim()).filter(Boolean), prefix: values['etcd-prefix'], ...(etcdCredentials ? { credentials: etcdCredentials } : {}) }
         : { backend: 'memory' },
     logger,
     onProgress: (line) => console.log(`-----> ${line}`),
