@@ -7,7 +7,7 @@ import { DiscoveryErrorCodes, DiscoveryInputError, DiscoveryUnavailableError } f
 import { ServiceView } from './service-view.js';
 import type { Instance, RegisterOptions, ServiceEvent } from './types.js';
 import { openWatch } from './watch-handle.js';
-import { etcdClientOptions, type EtcdCredentials } from './etcd-credentials.js';
+import { etcdClientOptions, etcdErrorLine, type EtcdCredentials } from './etcd-credentials.js';
 import { registrationHandle } from './registration-handle.js';
 import { validateRegistration, validateService } from './validate.js';
 
@@ -297,7 +297,7 @@ function parseKv(kv: IKeyValue): Instance | undefined {
 
 function unavailable(err: unknown): Error {
   if (err instanceof DiscoveryUnavailableError) return err;
-  return new DiscoveryUnavailableError(`etcd unavailable: ${(err as Error).message}`, { cause: err });
+  return new DiscoveryUnavailableError(`etcd unavailable: ${etcdErrorLine(err).replace(/^etcd: /, '')}`, { cause: err });
 }
 
 type HostPolicy = ReturnType<NonNullable<NonNullable<IOptions['faultHandling']>['host']>>;
