@@ -52,11 +52,13 @@ export interface ControllerOptions {
   maxEnvValueBytes?: number;
   /** Largest env of a release or job, names and values together, in bytes (413 beyond). Default 256 KiB. */
   maxEnvBytes?: number;
+  /** Most jobs of one process type an app may be scaled to (400 beyond). Default 100. */
+  maxScale?: number;
   /** SSE keep-alive comment interval, in ms. Default 15 000. */
   keepAliveMs?: number;
 }
 
-export const CONTROLLER_DEFAULTS = Object.freeze({ host: '127.0.0.1', port: 0, bodyLimit: 512 * 1024, maxEnvValueBytes: 64 * 1024, maxEnvBytes: 256 * 1024, keepAliveMs: 15_000 });
+export const CONTROLLER_DEFAULTS = Object.freeze({ host: '127.0.0.1', port: 0, bodyLimit: 512 * 1024, maxEnvValueBytes: 64 * 1024, maxEnvBytes: 256 * 1024, maxScale: 100, keepAliveMs: 15_000 });
 
 export interface ControllerHandle extends Closable {
   /** `https://host:port` (`http://` without `tls`) */
@@ -261,7 +263,9 @@ export async function startController(options: ControllerOptions): Promise<Contr
     });
     /** Set counts of `release`; for the running release they are also the app's scale, kept across releases (scale.ts). */
     async function scale(a: App, release: Release, processes: Record<string, number>) {
-      for (const type of Object.keys(processes)) {
+      const maxScale = options.maxScale ?? CONTROLLER_DEFAULTS.maxScale;
+      for (const [type, n] of Object.entries(processes)) {
+        if (n > maxScale) throw new ControllerInputError(`processes.${type}`, `${type}=${n} is over the limit of ${maxScale} jobs per process type`);
         if (!Object.hasOwn(release.processes, type)) throw new ProcessTypeNotFoundError({ app: a.name, version: release.version, type, types: Object.keys(release.processes) });
       }
       const existing = await store.getFormation(a.id, release.id);
