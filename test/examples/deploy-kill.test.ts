@@ -10,10 +10,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { pinOf } from '../../src/common/tls/self-signed.js';
 import { ControllerClient } from '../../src/controller/client.js';
 import type { DeploymentStrategy, Release } from '../../src/controller/types.js';
-import { freePort } from '../../src/host/testing/jobs.js';
-import { serving, startNpmStart, type Running } from '../support/npm-start.js';
+import { fixedPort, serving, startNpmStart, type Running } from '../support/npm-start.js';
 
 const HOST = '127.0.0.43';
 const APP = 'killed';
@@ -70,7 +70,7 @@ describe('npm start SIGKILLed at each step of a deploy, started again on its dat
 
   it('rolls back a deploy whose new release was not up, finishes one whose was, and deploys again afterwards', async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'flynn-ts-deploy-kill-'));
-    const ports = { controller: await freePort(HOST), router: await freePort(HOST), git: await freePort(HOST), shelf: await freePort(HOST) };
+    const ports = { controller: await fixedPort(HOST), router: await fixedPort(HOST), git: await fixedPort(HOST), shelf: await fixedPort(HOST) };
     const args = ['--runtime', 'process', '--host', HOST, '--data-dir', dataDir, '--router-https-port', '0', '--controller-port', String(ports.controller), '--router-port', String(ports.router), '--git-port', String(ports.git), '--shelf-port', String(ports.shelf)];
     const routerUrl = `http://${HOST}:${ports.router}`;
     const start = async (killAt?: string) => {
@@ -81,7 +81,8 @@ describe('npm start SIGKILLed at each step of a deploy, started again on its dat
 
     const setup = await start();
     const key = (await readFile(join(dataDir, 'controller-key'), 'utf8')).trim();
-    const client = new ControllerClient({ url: `http://${HOST}:${ports.controller}`, key });
+    const pin = pinOf(await readFile(join(dataDir, 'controller-tls.crt'), 'utf8'));
+    const client = new ControllerClient({ url: `https://${HOST}:${ports.controller}`, key, tls: { pin } });
     await client.createApp({ name: APP });
     await client.createRoute(APP, { type: 'http', domain: `${APP}.flynn.local`, service: `${APP}-web` });
     let current = await client.createRelease(APP, { env: { FOO: 'v1' }, processes: { web: { cmd: WEB } } });

@@ -1,5 +1,6 @@
 /** `npm start` (examples/cluster/main.ts) as a real child process, and waiting for an app through its router. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { request } from 'undici';
@@ -33,6 +34,23 @@ export async function startNpmStart(args: string[], options: { preload?: string[
   }
   const fingerprint = /host key (SHA256:\S+)/.exec(out)?.[1] ?? '';
   return { proc, exited, stdout: () => out, fingerprint };
+}
+
+/**
+ * A free port below Linux's ephemeral range (32768+), as a user's fixed ports are: the restarted
+ * cluster must get the same ports back, and a port the kernel hands out (e.g. as the source port of
+ * a readiness probe's connection from the same address) could hold it at the restart.
+ */
+export async function fixedPort(host: string): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
 }
 
 /** GET through the router with `Host: <host>` until it answers 200 (and `accept` takes the body); the body and when it did. */
