@@ -14,6 +14,18 @@ async function awaitDeployment(ctx: CommandContext, client: ControllerClient, ap
   }
 }
 
+/** Say what an env change did, and wait for its deployment. */
+export async function reportEnvChange(ctx: CommandContext, client: ControllerClient, app: string, change: EnvChange, how: 'set' | 'unset'): Promise<void> {
+  // Like `heroku config:unset` of a missing variable: nothing to do is a success, said plainly.
+  for (const k of change.unchanged) ctx.out(how === 'unset' ? `${k} is not set.` : `${k} already has that value.`);
+  if (change.deployment === null) {
+    ctx.out(change.release ? `No change: release v${change.release.version} stays current.` : 'No change.');
+    return;
+  }
+  await awaitDeployment(ctx, client, app, change.deployment);
+  ctx.out(`Created release v${change.release.version} and deployed it.`);
+}
+
 /** The certificate and key files of `--tls-cert`/`--tls-key`, read (both or neither). */
 async function readTlsPair(certFile: unknown, keyFile: unknown): Promise<{ cert: string; key: string } | undefined> {
   if (certFile === undefined && keyFile === undefined) return undefined;
@@ -243,14 +255,7 @@ export const appCommands: Command[] = [
       } else {
         throw new CliError(`unknown env subcommand ${JSON.stringify(sub)} (set, unset, get)`, { usage: true });
       }
-      // Like `heroku config:unset` of a missing variable: nothing to do is a success, said plainly.
-      for (const k of change.unchanged) ctx.out(sub === 'unset' ? `${k} is not set.` : `${k} already has that value.`);
-      if (change.deployment === null) {
-        ctx.out(change.release ? `No change: release v${change.release.version} stays current.` : 'No change.');
-        return;
-      }
-      await awaitDeployment(ctx, client, app, change.deployment);
-      ctx.out(`Created release v${change.release.version} and deployed it.`);
+      await reportEnvChange(ctx, client, app, change, sub === 'unset' ? 'unset' : 'set');
     },
   },
   {

@@ -309,6 +309,18 @@ describe('flynn CLI against a real controller', () => {
     expect(json.slice(0, 3).map((r) => `v${r.version}:${r.status}`)).toEqual(['v7:failed', 'v6:current', 'v5:']);
   });
 
+  it('buildpacks shows, sets and clears the buildpack of the next push (BUILDPACK_URL)', async () => {
+    await h.client.createApp({ name: 'bpapp' });
+    expect((await flynn(['buildpacks', '-a', 'bpapp'])).stdout).toBe('bpapp has no buildpack set: each push is detected (a .buildpacks file in the app lists several)\n');
+    const set = await flynn(['buildpacks', '-a', 'bpapp', 'set', 'https://git.example.test/buildpacks/go.git#v3']);
+    expect(set.stdout).toMatch(/^Created release v\d+ and deployed it\.\n$/);
+    expect((await h.client.getEnv('bpapp')).BUILDPACK_URL).toBe('https://git.example.test/buildpacks/go.git#v3');
+    expect(JSON.parse((await flynn(['buildpacks', '-a', 'bpapp', '--json'])).stdout)).toEqual({ buildpackUrl: 'https://git.example.test/buildpacks/go.git#v3' });
+    await flynn(['buildpacks', '-a', 'bpapp', 'clear']);
+    expect((await h.client.getEnv('bpapp')).BUILDPACK_URL).toBeUndefined();
+    expect(await flynn(['buildpacks', '-a', 'bpapp', 'set'])).toMatchObject({ code: 2 });
+  });
+
   it('deletes an app after confirmation with y, yes (any case) or the app name', async () => {
     for (const no of ['no\n', 'n\n', 'myap\n', '\n', '']) expect((await flynn(['delete', '-a', 'myapp'], { input: no })).code, no).toBe(1);
     for (const [name, yes] of [['gone1', 'y'], ['gone2', 'YES'], ['gone3', 'gone3']] as const) {
