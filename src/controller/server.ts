@@ -5,9 +5,10 @@ import { createApiServer, listenApi } from '../common/http/api-server.js';
 import { SseWriter } from '../common/http/sse.js';
 import { CloseGuard, type Closable } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
+import { pinOf, type TlsCredentials } from '../common/tls/self-signed.js';
 import { FormationDeployer, type Deployer } from './deployer.js';
 import { DeploymentManager } from './deployments.js';
-import { ControllerErrorCodes, ControllerInputError, ObjectNotFoundError, ProcessTypeNotFoundError } from './errors.js';
+import { ControllerErrorCodes, ControllerInputError, ControllerTooLargeError, ObjectNotFoundError, ProcessTypeNotFoundError } from './errors.js';
 import type { JobRunner } from './jobs.js';
 import { MemoryStore } from './memory-store.js';
 import { appScale } from './scale.js';
@@ -31,22 +32,39 @@ export interface ControllerOptions {
   onAppDeleted?: (app: App) => Promise<void>;
   /** Git host shown to clients (`ssh://git@<gitHost>/<app>.git`). Default none. */
   gitHost?: string;
+  /**
+   * Serve HTTPS with this certificate and key (PEM), e.g. from `loadOrCreateSelfSigned`. Without
+   * it the API is plain HTTP (keys and env in clear on the wire) and a warning is logged; the
+   * platform always gives one unless asked for plain HTTP.
+   */
+  tls?: TlsCredentials;
   /** Listen address. Default `127.0.0.1`. */
   host?: string;
   /** Listen port. Default 0 (any free port). */
   port?: number;
   logger?: Logger;
-  /** Largest JSON body, in bytes. Default 1 MiB. */
+  /**
+   * Largest JSON body, in bytes (413 beyond). Default 512 KiB: with the event that repeats it, a
+   * write stays well under what etcd commits in one request (1.5 MiB by default).
+   */
   bodyLimit?: number;
+  /** Largest config var value, in bytes (413 beyond). Default 64 KiB. */
+  maxEnvValueBytes?: number;
+  /** Largest env of a release or job, names and values together, in bytes (413 beyond). Default 256 KiB. */
+  maxEnvBytes?: number;
+  /** Most jobs of one process type an app may be scaled to (400 beyond). Default 100. */
+  maxScale?: number;
   /** SSE keep-alive comment interval, in ms. Default 15 000. */
   keepAliveMs?: number;
 }
 
-export const CONTROLLER_DEFAULTS = Object.freeze({ host: '127.0.0.1', port: 0, bodyLimit: 1024 * 1024, keepAliveMs: 15_000 });
+export const CONTROLLER_DEFAULTS = Object.freeze({ host: '127.0.0.1', port: 0, bodyLimit: 512 * 1024, maxEnvValueBytes: 64 * 1024, maxEnvBytes: 256 * 1024, maxScale: 100, keepAliveMs: 15_000 });
 
 export interface ControllerHandle extends Closable {
-  /** `http://host:port` */
+  /** `https://host:port` (`http://` without `tls`) */
   readonly url: string;
+  /** Base64 SHA-256 of the certificate served (`flynn server-add -p`), null over plain HTTP. */
+  readonly pin: string | null;
   readonly store: Store;
   /** Resolves when the app's in-flight deployment is finished (tests, scripts). */
   deploymentSettled(app: string): Promise<void>;
@@ -68,8 +86,26 @@ export async function startController(options: ControllerOptions): Promise<Contr
   const keepAliveMs = options.keepAliveMs ?? CONTROLLER_DEFAULTS.keepAliveMs;
   const streams = new Set<SseWriter>();
   const checkKey = keyChecker(options.key);
+  const maxValue = options.maxEnvValueBytes ?? CONTROLLER_DEFAULTS.maxEnvValueBytes;
+  const maxEnv = options.maxEnvBytes ?? CONTROLLER_DEFAULTS.maxEnvBytes;
+  /** 413 for an env over the size limits, naming the variable or the total. */
+  const checkEnvSize = (env: Record<string, string>, field: string) => {
+    let total = 0;
+    for (const [k, v] of Object.entries(env)) {
+      const bytes = Buffer.byteLength(v);
+      if (bytes > maxValue) throw new ControllerTooLargeError(`the value of ${k}`, bytes, maxValue, `${field}.${k}`);
+      total += Buffer.byteLength(k) + bytes;
+    }
+    if (total > maxEnv) throw new ControllerTooLargeError('the env (names and values)', total, maxEnv, field);
+  };
 
-  const api = createApiServer({ logger, bodyLimit: options.bodyLimit ?? CONTROLLER_DEFAULTS.bodyLimit });
+  const pin = options.tls ? pinOf(options.tls.cert) : null;
+  const where: { url?: string } = {};
+  const api = createApiServer({
+    logger,
+    bodyLimit: options.bodyLimit ?? CONTROLLER_DEFAULTS.bodyLimit,
+    ...(options.tls ? { tls: options.tls, httpsHint: () => `this controller speaks HTTPS only: use ${where.url ?? 'https://'} and trust its certificate (flynn server-add -p ${pin} NAME ${where.url ?? 'URL'} KEY)` } : {}),
+  });
   api.setSchemaErrorFormatter((errors, where) => schemaError(errors, where));
   api.addHook('onRequest', async (request, reply) => {
     const check = checkKey(request.headers.authorization);
@@ -136,6 +172,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
         if (artifactId === null) processes = {};
         else processes = (await store.getArtifact(artifactId).catch(() => { throw new ControllerInputError('artifactId', `no artifact ${JSON.stringify(artifactId)}`); })).processes;
       }
+      checkEnvSize(req.body.env ?? {}, 'env');
       reply.status(201);
       return store.createRelease(a.id, { artifactId, env: req.body.env ?? {}, processes });
     });
@@ -193,6 +230,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
       const unchanged = [...Object.keys(set).filter((k) => before[k] === set[k] && !unset.includes(k)), ...unset.filter((k) => before[k] === undefined && set[k] === undefined)];
       const env = { ...before, ...set };
       for (const k of unset) delete env[k];
+      checkEnvSize(env, 'set');
       // A change that changes nothing is no new release (like `heroku config:unset` of a missing var).
       const same = Object.keys(env).length === Object.keys(before).length && Object.entries(env).every(([k, v]) => before[k] === v);
       if (same) {
@@ -225,7 +263,9 @@ export async function startController(options: ControllerOptions): Promise<Contr
     });
     /** Set counts of `release`; for the running release they are also the app's scale, kept across releases (scale.ts). */
     async function scale(a: App, release: Release, processes: Record<string, number>) {
-      for (const type of Object.keys(processes)) {
+      const maxScale = options.maxScale ?? CONTROLLER_DEFAULTS.maxScale;
+      for (const [type, n] of Object.entries(processes)) {
+        if (n > maxScale) throw new ControllerInputError(`processes.${type}`, `${type}=${n} is over the limit of ${maxScale} jobs per process type`);
         if (!Object.hasOwn(release.processes, type)) throw new ProcessTypeNotFoundError({ app: a.name, version: release.version, type, types: Object.keys(release.processes) });
       }
       const existing = await store.getFormation(a.id, release.id);
@@ -248,7 +288,9 @@ export async function startController(options: ControllerOptions): Promise<Contr
       const release = await store.getRelease(a.id, a.releaseId);
       const artifact = release.artifactId === null ? null : await store.getArtifact(release.artifactId);
       const abort = new AbortController();
-      const job = await jobs.runJob({ appId: a.id, appName: a.name, release, artifactUrl: artifact?.url ?? null, artifactType: artifact?.type ?? 'slug', cmd: req.body.cmd, env: { ...release.env, ...req.body.env } }, { signal: abort.signal });
+      const env = { ...release.env, ...req.body.env };
+      checkEnvSize(env, 'env');
+      const job = await jobs.runJob({ appId: a.id, appName: a.name, release, artifactUrl: artifact?.url ?? null, artifactType: artifact?.type ?? 'slug', cmd: req.body.cmd, env }, { signal: abort.signal });
       if (!req.body.attach) {
         void (async () => { for await (const _ of job.output) { /* drain */ } })().catch(() => undefined);
         reply.status(201);
@@ -369,7 +411,9 @@ export async function startController(options: ControllerOptions): Promise<Contr
 
   const guard = new CloseGuard('controller');
   const address = await listenApi(api, options.host ?? CONTROLLER_DEFAULTS.host, options.port ?? CONTROLLER_DEFAULTS.port);
-  logger.info('listening', { addr: address });
+  where.url = `${options.tls ? 'https' : 'http'}://${address}`;
+  if (options.tls) logger.info('listening', { url: where.url, pin });
+  else logger.warn('serving plain HTTP: the cluster key and apps\' env cross the network in clear', { url: where.url });
   const close = () =>
     guard.close(async () => {
       for (const s of streams) s.end();
@@ -378,7 +422,8 @@ export async function startController(options: ControllerOptions): Promise<Contr
       if (ownsStore) await store.close();
     });
   return {
-    url: `http://${address}`,
+    url: where.url,
+    pin,
     store,
     deploymentSettled: async (ref) => deployments.settled((await store.getApp(ref)).id),
     close,

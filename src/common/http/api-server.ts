@@ -1,5 +1,8 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
+import { answerPlainHttp } from '../tls/plain-http-guard.js';
+import type { TlsCredentials } from '../tls/self-signed.js';
 import { FlynnError, type WireError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
@@ -7,8 +10,12 @@ import { silentLogger } from '../logger.js';
 export interface ApiServerOptions {
   /** Logs 5xx errors. Default silent. */
   logger?: Logger;
-  /** Largest JSON request body accepted, in bytes. Default 1 MiB. */
+  /** Largest JSON request body accepted, in bytes (413 naming it beyond). Default 1 MiB. */
   bodyLimit?: number;
+  /** Serve HTTPS with this certificate and key. Default: plain HTTP. */
+  tls?: TlsCredentials;
+  /** With `tls`: the message a plain-HTTP request gets (a 400 `FLYNN_ERR_HTTPS_REQUIRED`). */
+  httpsHint?: () => string;
 }
 
 /**
@@ -20,16 +27,18 @@ export function createApiServer(options: ApiServerOptions = {}): FastifyInstance
   const logger = options.logger ?? silentLogger;
   const app = Fastify({
     logger: false,
+    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
-  });
+  }) as unknown as FastifyInstance;
+  if (options.tls) answerPlainHttp(app.server as unknown as TlsServer, options.httpsHint ?? (() => 'this server speaks HTTPS: use an https:// URL'));
 
   app.setErrorHandler((error: FastifyError | FlynnError, _request, reply) => {
     if (error instanceof FlynnError) {
       if (error.status >= 500) logger.error('request failed', { code: error.code, err: error.message });
       return reply.status(error.status).send(error.toWire());
     }
-    const body = fastifyErrorToWire(error);
+    const body = fastifyErrorToWire(error, options.bodyLimit ?? 1024 * 1024);
     if (body.status >= 500) logger.error('request failed', { err: error.message, stack: error.stack });
     return reply.status(body.status).send(body.wire);
   });
@@ -46,7 +55,7 @@ export function createApiServer(options: ApiServerOptions = {}): FastifyInstance
   return app;
 }
 
-function fastifyErrorToWire(error: FastifyError): { status: number; wire: WireError } {
+function fastifyErrorToWire(error: FastifyError, bodyLimit: number): { status: number; wire: WireError } {
   if (error.validation) {
     const first = error.validation[0];
     const path = first?.instancePath ? first.instancePath.replace(/^\//, '').replace(/\//g, '.') : '';
@@ -64,7 +73,7 @@ function fastifyErrorToWire(error: FastifyError): { status: number; wire: WireEr
   if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
     return { status: 400, wire: { code: 'FLYNN_ERR_MALFORMED_JSON', message: 'request body is empty but JSON was declared', retryable: false } };
   }
-  if (status === 413) return { status, wire: { code: 'FLYNN_ERR_TOO_LARGE', message: 'request body is too large', retryable: false } };
+  if (status === 413) return { status, wire: { code: 'FLYNN_ERR_TOO_LARGE', message: `request body is too large: the limit is ${bodyLimit} bytes`, retryable: false, detail: { limit: bodyLimit } } };
   if (status === 415) return { status, wire: { code: 'FLYNN_ERR_UNSUPPORTED_MEDIA_TYPE', message: error.message, retryable: false } };
   if (status < 500) return { status, wire: { code: `FLYNN_ERR_HTTP_${status}`, message: error.message, retryable: false } };
   return { status, wire: { code: 'FLYNN_ERR_INTERNAL', message: 'internal error', retryable: false } };
