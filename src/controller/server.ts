@@ -1,7 +1,6 @@
-import { keyChecker } from '../common/http/key-auth.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { UnauthorizedError } from '../common/errors.js';
-import { createApiServer, listenApi } from '../common/http/api-server.js';
+import { createApiServer, listenApi, requireKey } from '../common/http/api-server.js';
 import { SseWriter } from '../common/http/sse.js';
 import { CloseGuard, type Closable } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
@@ -85,7 +84,6 @@ export async function startController(options: ControllerOptions): Promise<Contr
   if (interrupted > 0) logger.warn('marked interrupted deployments failed', { count: interrupted });
   const keepAliveMs = options.keepAliveMs ?? CONTROLLER_DEFAULTS.keepAliveMs;
   const streams = new Set<SseWriter>();
-  const checkKey = keyChecker(options.key);
   const maxValue = options.maxEnvValueBytes ?? CONTROLLER_DEFAULTS.maxEnvValueBytes;
   const maxEnv = options.maxEnvBytes ?? CONTROLLER_DEFAULTS.maxEnvBytes;
   /** 413 for an env over the size limits, naming the variable or the total. */
@@ -107,12 +105,10 @@ export async function startController(options: ControllerOptions): Promise<Contr
     ...(options.tls ? { tls: options.tls, httpsHint: () => `this controller speaks HTTPS only: use ${where.url ?? 'https://'} and trust its certificate (flynn server-add -p ${pin} NAME ${where.url ?? 'URL'} KEY)` } : {}),
   });
   api.setSchemaErrorFormatter((errors, where) => schemaError(errors, where));
-  api.addHook('onRequest', async (request, reply) => {
-    const check = checkKey(request.headers.authorization);
-    if (check !== 'ok') {
-      reply.header('www-authenticate', 'Basic realm="flynn-controller"');
-      throw new UnauthorizedError(ControllerErrorCodes.UNAUTHORIZED, check === 'missing' ? 'missing cluster key (Authorization: Bearer <key> or Basic auth password)' : 'wrong cluster key');
-    }
+  requireKey(api, options.key, {
+    scheme: 'Basic',
+    realm: 'flynn-controller',
+    refuse: (check) => new UnauthorizedError(ControllerErrorCodes.UNAUTHORIZED, check === 'missing' ? 'missing cluster key (Authorization: Bearer <key> or Basic auth password)' : 'wrong cluster key'),
   });
 
   const app = (ref: string) => store.getApp(ref);

@@ -4,8 +4,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import { createApiServer } from '../common/http/api-server.js';
-import { keyChecker } from '../common/http/key-auth.js';
+import { createApiServer, requireKey } from '../common/http/api-server.js';
 import { SseWriter } from '../common/http/sse.js';
 import type { Logger } from '../common/logger.js';
 import type { HostAgent } from './agent.js';
@@ -72,13 +71,7 @@ export interface HostServerOptions {
 export function createHostServer(agent: HostAgent, options: HostServerOptions): FastifyInstance {
   const app = createApiServer(options.logger ? { logger: options.logger } : {});
   if (options.key !== null) {
-    const checkKey = keyChecker(options.key);
-    app.addHook('onRequest', async (request, reply) => {
-      const check = checkKey(request.headers.authorization);
-      if (check === 'ok') return;
-      reply.header('www-authenticate', 'Bearer realm="flynn-host"');
-      throw new HostUnauthorizedError(check === 'missing' ? 'missing host key (Authorization: Bearer <key>)' : 'wrong host key');
-    });
+    requireKey(app, options.key, { scheme: 'Bearer', realm: 'flynn-host', refuse: (check) => new HostUnauthorizedError(check === 'missing' ? 'missing host key (Authorization: Bearer <key>)' : 'wrong host key') });
   }
   // Log follows and event streams end when the server closes, so close never waits on a client.
   const streams = new Set<ServerResponse>();

@@ -4,6 +4,7 @@ import type { Server as TlsServer } from 'node:tls';
 import { answerPlainHttp } from '../tls/plain-http-guard.js';
 import type { TlsCredentials } from '../tls/self-signed.js';
 import { FlynnError, type WireError } from '../errors.js';
+import { keyChecker } from './key-auth.js';
 import type { Logger } from '../logger.js';
 import { silentLogger } from '../logger.js';
 
@@ -84,4 +85,19 @@ export async function listenApi(app: FastifyInstance, host: string, port: number
   await app.listen({ host, port });
   const address = app.server.address() as AddressInfo;
   return `${host}:${address.port}`;
+}
+
+/**
+ * Refuse every request of `app` that does not present `key` (`Authorization: Bearer <key>`, or
+ * Basic with the key as password), before any route runs: `refuse` makes the module's 401 error,
+ * and the answer names the scheme and realm in `WWW-Authenticate`.
+ */
+export function requireKey(app: FastifyInstance, key: string, how: { scheme: 'Bearer' | 'Basic'; realm: string; refuse: (check: 'missing' | 'wrong') => FlynnError }): void {
+  const checkKey = keyChecker(key);
+  app.addHook('onRequest', async (request, reply) => {
+    const check = checkKey(request.headers.authorization);
+    if (check === 'ok') return;
+    reply.header('www-authenticate', `${how.scheme} realm="${how.realm}"`);
+    throw how.refuse(check);
+  });
 }

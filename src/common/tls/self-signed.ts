@@ -1,14 +1,16 @@
 /**
- * A self-signed TLS certificate made once and kept in a directory (the controller's, later the
+ * A self-signed TLS certificate made once and kept in a directory (the controller's, and the
  * router's default one). The key is made by node's crypto (written 0600 before anything else can
  * read it); the X.509 certificate is signed by the `openssl` CLI, because node cannot make one and
  * a dependency for it would sit on the platform's trust path (docs/decisions.md).
  */
 import { execFile } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../atomic-file.js';
 import { FlynnError, InvalidInputError } from '../errors.js';
 import { certPin } from './pin.js';
 
@@ -50,22 +52,31 @@ export async function loadOrCreateSelfSigned(options: SelfSignedOptions): Promis
   const kept = await readPair(certFile, keyFile);
   if (kept !== undefined) return { ...kept, pin: pinOf(kept.cert), created: false, certFile, keyFile };
 
+  const made = await makeSelfSigned(options);
   await mkdir(options.dir, { recursive: true, mode: 0o700 });
+  // The key first: a crash before the certificate is written leaves no pair, and the next start makes one.
+  await writeFileAtomic(keyFile, made.key, { mode: 0o600 });
+  await writeFileAtomic(certFile, made.cert);
+  return { ...made, pin: pinOf(made.cert), created: true, certFile, keyFile };
+}
+
+/**
+ * A new self-signed certificate (ECDSA P-256) for `hosts` plus 127.0.0.1 and localhost, kept
+ * nowhere: its key lives in a private temp dir only while `openssl` signs the certificate.
+ */
+export async function makeSelfSigned(options: Omit<SelfSignedOptions, 'dir' | 'name'> = {}): Promise<TlsCredentials> {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const key = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-  const tmpKey = `${keyFile}.${process.pid}.tmp`;
-  await writeFile(tmpKey, key, { mode: 0o600 });
-  await chmod(tmpKey, 0o600); // whatever the umask
+  const dir = await mkdtemp(join(tmpdir(), 'flynn-tls-')); // mode 0700
   try {
+    const keyFile = join(dir, 'key.pem');
+    await writeFile(keyFile, key, { mode: 0o600 });
     const hosts = [...new Set(['127.0.0.1', 'localhost', ...(options.hosts ?? [])])].filter((h) => h !== '' && h !== '0.0.0.0' && h !== '::');
     const san = hosts.map((h) => (isIP(h) ? `IP:${h}` : `DNS:${h}`)).join(',');
-    const cert = await openssl(['req', '-new', '-x509', '-key', tmpKey, '-sha256', '-days', String(options.days ?? SELF_SIGNED_DEFAULTS.days), '-subj', `/CN=${options.commonName ?? SELF_SIGNED_DEFAULTS.commonName}`, '-addext', `subjectAltName=${san}`]);
-    await writeFile(`${certFile}.${process.pid}.tmp`, cert, { mode: 0o644 });
-    await rename(tmpKey, keyFile);
-    await rename(`${certFile}.${process.pid}.tmp`, certFile);
-    return { cert, key, pin: pinOf(cert), created: true, certFile, keyFile };
+    const cert = await openssl(['req', '-new', '-x509', '-key', keyFile, '-sha256', '-days', String(options.days ?? SELF_SIGNED_DEFAULTS.days), '-subj', `/CN=${options.commonName ?? SELF_SIGNED_DEFAULTS.commonName}`, '-addext', `subjectAltName=${san}`]);
+    return { cert, key };
   } finally {
-    await rm(tmpKey, { force: true });
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
