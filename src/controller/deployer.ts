@@ -2,13 +2,17 @@ import { tracer } from '../common/trace.js';
 import { sleep } from '../common/lifecycle.js';
 import { DeployFailedError } from './errors.js';
 import type { JobRunner } from './jobs.js';
-import type { Store } from './store.js';
+import type { DeployStep } from './store.js';
 import type { App, DeploymentStrategy, Formation, Job } from './types.js';
 
-/** Deployment steps are published on this `node:diagnostics_channel` as `{ phase, app }` (tracing, benchmarks). */
+/**
+ * Deployment steps are published on this `node:diagnostics_channel` as `{ phase, app }` (tracing,
+ * benchmarks): the deployer's `formation put` and `jobs up`, and `state <state>` right after each
+ * step of a deployment is committed (see {@link DeployState}; tests kill the controller there).
+ */
 export const DEPLOYER_TRACE_CHANNEL = 'flynn-ts:deployer';
 const publish = tracer(DEPLOYER_TRACE_CHANNEL);
-const traceDeployer = (phase: string, app: string) => publish(phase, { app });
+export const traceDeployer = (phase: string, app: string) => publish(phase, { app });
 
 /** What a deployment must achieve. */
 export interface DeployPlan {
@@ -25,15 +29,23 @@ export interface DeployOptions {
   signal?: AbortSignal;
   /** Progress lines for the event log and the CLI. */
   onStep?: (step: string) => void;
+  /**
+   * Write formations (counts, or null to remove one) as one recorded `starting-new` step of the
+   * deployment, in one store transaction: the only way a deployer changes formations, so a
+   * controller that restarts knows what to undo.
+   */
+  writeFormations: (formations: NonNullable<DeployStep['formations']>) => Promise<void>;
 }
 
 /**
- * Moves an app from one release to another. Resolves once the new release runs at its counts and
- * the old one is stopped; rejects with a {@link DeployFailedError} when the new jobs do not come
- * up, having put the old release back as it was.
+ * Brings a new release up next to the running one, through {@link DeployOptions.writeFormations}
+ * (the `starting-new` steps of a deployment). Resolves once the new release runs at its counts
+ * (one-by-one: having lowered the old release's counts as new jobs came up); rejects when the new
+ * jobs do not come up. Switching the app to the new release, stopping the old one, or restoring it
+ * after a failure is the {@link DeploymentManager}'s part, each a recorded step.
  */
 export interface Deployer {
-  deploy(plan: DeployPlan, options?: DeployOptions): Promise<void>;
+  deploy(plan: DeployPlan, options: DeployOptions): Promise<void>;
 }
 
 /**
@@ -48,7 +60,6 @@ export interface BootDiagnosis {
 }
 
 export interface FormationDeployerOptions {
-  store: Store;
   /** Where job states and logs are read from (the scheduler's view); see {@link BootDiagnosis} for what it may add. */
   jobs: Pick<JobRunner, 'listJobs' | 'logs'> & Partial<BootDiagnosis>;
   /**
@@ -122,8 +133,9 @@ export function errorExcerpt(lines: readonly string[], max: number = FORMATION_D
 
 /**
  * The deployer that drives the scheduler through formations (as Flynn's deployer does): it scales
- * the new release's formation up, waits for its jobs to be `up`, then scales the old one down.
- * `all-at-once` does it in one step; `one-by-one` one job at a time, per process type.
+ * the new release's formation up and waits for its jobs to be `up`. `all-at-once` does it in one
+ * step; `one-by-one` one job at a time, per process type, scaling the old release down by one as
+ * each new job is up.
  */
 export class FormationDeployer implements Deployer {
   private readonly timeoutMs: number;
@@ -134,48 +146,34 @@ export class FormationDeployer implements Deployer {
     this.pollMs = options.pollMs ?? FORMATION_DEPLOYER_DEFAULTS.pollMs;
   }
 
-  async deploy(plan: DeployPlan, options: DeployOptions = {}): Promise<void> {
-    const { store } = this.options;
-    const appId = plan.app.id;
+  async deploy(plan: DeployPlan, options: DeployOptions): Promise<void> {
     const target = plan.to.processes;
     const old = plan.from && plan.from.releaseId !== plan.to.releaseId ? plan.from : null;
     const step = (s: string) => options.onStep?.(s);
     const timeoutMs = bootTimeoutMs(plan.app, this.timeoutMs);
     const wait = (counts: Record<string, number>) => this.waitUp(plan.app, plan.to.releaseId, counts, timeoutMs, options.signal);
-    try {
-      if (plan.strategy === 'all-at-once' || !old) {
-        step(`starting ${describe(target)} of the new release`);
-        await store.putFormation(appId, plan.to.releaseId, target);
-        traceDeployer('formation put', plan.app.name);
-        await wait(target);
-        traceDeployer('jobs up', plan.app.name);
-      } else {
-        const current: Record<string, number> = {};
-        const remaining = { ...old.processes };
-        for (const [type, count] of Object.entries(target)) {
-          for (let i = 1; i <= count; i++) {
-            current[type] = i;
-            step(`starting ${type} ${i}/${count} of the new release`);
-            await store.putFormation(appId, plan.to.releaseId, current);
-            await wait(current);
-            if ((remaining[type] ?? 0) > 0) {
-              remaining[type] = (remaining[type] ?? 0) - 1;
-              await store.putFormation(appId, old.releaseId, remaining);
-            }
-          }
+    const write = (releaseId: string, processes: Record<string, number>) => options.writeFormations([{ releaseId, processes }]);
+    if (plan.strategy === 'all-at-once' || !old) {
+      step(`starting ${describe(target)} of the new release`);
+      await write(plan.to.releaseId, target);
+      traceDeployer('formation put', plan.app.name);
+      await wait(target);
+      traceDeployer('jobs up', plan.app.name);
+      return;
+    }
+    const current: Record<string, number> = {};
+    const remaining = { ...old.processes };
+    for (const [type, count] of Object.entries(target)) {
+      for (let i = 1; i <= count; i++) {
+        current[type] = i;
+        step(`starting ${type} ${i}/${count} of the new release`);
+        await write(plan.to.releaseId, current);
+        await wait(current);
+        if ((remaining[type] ?? 0) > 0) {
+          remaining[type] = (remaining[type] ?? 0) - 1;
+          await write(old.releaseId, remaining);
         }
       }
-    } catch (err) {
-      step('new jobs did not come up: restoring the old release');
-      await store.deleteFormation(appId, plan.to.releaseId);
-      if (old) await store.putFormation(appId, old.releaseId, old.processes);
-      if (err instanceof DeployFailedError) throw err;
-      throw new DeployFailedError(`deployment ${plan.deploymentId} failed: ${(err as Error).message}`, { cause: err });
-    }
-    if (old) {
-      step('stopping the old release');
-      await store.deleteFormation(appId, old.releaseId);
-      traceDeployer('old release stopped', plan.app.name);
     }
   }
 

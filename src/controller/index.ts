@@ -15,7 +15,7 @@ export { startController, CONTROLLER_DEFAULTS } from './server.js';
 export type { ControllerOptions, ControllerHandle } from './server.js';
 export { ControllerClient } from './client.js';
 export type { ControllerClientOptions, WaitOptions } from './client.js';
-export type { Store, FormationChange, RouteChange, NewRelease, WatchOptions } from './store.js';
+export type { Store, DeployStep, FormationChange, RouteChange, NewRelease, WatchOptions } from './store.js';
 export type { Kv, KvTxn } from './kv.js';
 export { KvStore, KV_STORE_DEFAULTS } from './kv-store.js';
 export type { KvStoreOptions } from './kv-store.js';
@@ -46,7 +46,7 @@ export type { ProcessTypeNotFoundDetail } from './errors.js';
 export { validateAppName, parsePublicKey, reservedEnvReason, RESERVED_ENV, RESERVED_ENV_PREFIX } from './validate.js';
 export { resolveJobId, JOB_PREFIX_MIN } from './job-ref.js';
 export type { ParsedKey } from './validate.js';
-export { DEPLOYMENT_TRANSITIONS } from './types.js';
+export { DEPLOY_TRANSITIONS, DEPLOY_STATE_STATUS, deployStateOf } from './types.js';
 export type {
   App,
   Artifact,
@@ -59,6 +59,7 @@ export type {
   CreateTcpRouteInput,
   Deployment,
   DeploymentStatus,
+  DeployState,
   DeploymentStrategy,
   EventObject,
   EventOp,

@@ -3,9 +3,11 @@ import { AsyncQueue } from '../common/async-queue.js';
 import { CloseGuard } from '../common/lifecycle.js';
 import { AppNotFoundError, ControllerConflictError, ControllerInputError, NameTakenError, ObjectNotFoundError } from './errors.js';
 import type { Kv, KvTxn } from './kv.js';
-import type { FormationChange, NewRelease, RouteChange, Store, WatchOptions } from './store.js';
+import type { DeployStep, FormationChange, NewRelease, RouteChange, Store, WatchOptions } from './store.js';
 import {
-  DEPLOYMENT_TRANSITIONS,
+  DEPLOY_STATE_STATUS,
+  DEPLOY_TRANSITIONS,
+  deployStateOf,
   type App,
   type Artifact,
   type ControllerEvent,
@@ -195,16 +197,7 @@ export class KvStore implements Store {
 
   async putFormation(ref: string, releaseId: string, processes: Record<string, number>): Promise<Formation> {
     assertCounts(processes);
-    return this.mutate(async (tx, emit) => {
-      const app = await this.findApp(tx, ref);
-      const release = await this.findRelease(tx, app.id, releaseId);
-      if (!release) throw new ObjectNotFoundError('release', releaseId);
-      const counts = Object.fromEntries(Object.entries(processes).filter(([, n]) => n > 0));
-      const formation: Formation = { appId: app.id, releaseId: release.id, processes: counts, updatedAt: now() };
-      tx.put(`formations/${app.id}/${release.id}`, JSON.stringify(formation));
-      emit('formation', 'update', app.id, release.id, formation);
-      return formation;
-    });
+    return this.mutate(async (tx, emit) => this.writeFormation(tx, emit, await this.findApp(tx, ref), releaseId, processes));
   }
 
   async getFormation(ref: string, releaseId: string): Promise<Formation | undefined> {
@@ -221,13 +214,7 @@ export class KvStore implements Store {
   }
 
   async deleteFormation(ref: string, releaseId: string): Promise<void> {
-    await this.mutate(async (tx, emit) => {
-      const app = await this.findApp(tx, ref);
-      const key = `formations/${app.id}/${releaseId}`;
-      if ((await tx.get(key)) === undefined) return;
-      tx.delete(key);
-      emit('formation', 'delete', app.id, releaseId, { appId: app.id, releaseId });
-    });
+    await this.mutate(async (tx, emit) => this.removeFormation(tx, emit, (await this.findApp(tx, ref)).id, releaseId));
   }
 
   watchFormations(options: WatchOptions & { afterEventId?: string } = {}): AsyncIterable<FormationChange> {
@@ -248,16 +235,33 @@ export class KvStore implements Store {
     });
   }
 
-  async updateDeployment(ref: string, id: string, patch: Partial<Pick<Deployment, 'status' | 'error' | 'finishedAt'>>): Promise<Deployment> {
+  async stepDeployment(ref: string, id: string, step: DeployStep): Promise<Deployment> {
+    for (const f of step.formations ?? []) if (f.processes) assertCounts(f.processes);
     return this.mutate(async (tx, emit) => {
       const app = await this.findApp(tx, ref);
       const raw = await tx.get(`deployments/${app.id}/${id}`);
       if (raw === undefined) throw new ObjectNotFoundError('deployment', id);
       const current = JSON.parse(raw) as Deployment;
-      if (patch.status && patch.status !== current.status && !DEPLOYMENT_TRANSITIONS[current.status].includes(patch.status)) {
-        throw new ControllerConflictError(`deployment ${id} cannot go from ${current.status} to ${patch.status}`);
+      const from = deployStateOf(current);
+      if (!DEPLOY_TRANSITIONS[from].includes(step.state)) throw new ControllerConflictError(`deployment ${id} cannot go from ${from} to ${step.state}`);
+      for (const f of step.formations ?? []) {
+        if (f.processes === null) await this.removeFormation(tx, emit, app.id, f.releaseId);
+        else await this.writeFormation(tx, emit, app, f.releaseId, f.processes);
       }
-      const next: Deployment = { ...current, ...patch };
+      if (step.appReleaseId !== undefined) {
+        if (!(await this.findRelease(tx, app.id, step.appReleaseId))) throw new ObjectNotFoundError('release', step.appReleaseId);
+        const next: App = { ...app, releaseId: step.appReleaseId, updatedAt: now() };
+        tx.put(`apps/${app.id}`, JSON.stringify(next));
+        emit('app', 'update', app.id, app.id, next);
+      }
+      const terminal = DEPLOY_TRANSITIONS[step.state].length === 0;
+      const next: Deployment = {
+        ...current,
+        state: step.state,
+        status: DEPLOY_STATE_STATUS[step.state],
+        ...(step.error !== undefined ? { error: step.error } : {}),
+        ...(terminal ? { finishedAt: now() } : {}),
+      };
       tx.put(`deployments/${app.id}/${id}`, JSON.stringify(next));
       emit('deployment', 'update', app.id, id, next);
       return next;
@@ -484,6 +488,23 @@ export class KvStore implements Store {
       return raw === undefined ? undefined : (JSON.parse(raw) as Release);
     }
     return (await reader.list(`releases/${appId}/`)).map(([, v]) => JSON.parse(v) as Release).find((r) => r.id === ref);
+  }
+
+  private async writeFormation(tx: KvTxn, emit: Emit, app: App, releaseId: string, processes: Record<string, number>): Promise<Formation> {
+    const release = await this.findRelease(tx, app.id, releaseId);
+    if (!release) throw new ObjectNotFoundError('release', releaseId);
+    const counts = Object.fromEntries(Object.entries(processes).filter(([, n]) => n > 0));
+    const formation: Formation = { appId: app.id, releaseId: release.id, processes: counts, updatedAt: now() };
+    tx.put(`formations/${app.id}/${release.id}`, JSON.stringify(formation));
+    emit('formation', 'update', app.id, release.id, formation);
+    return formation;
+  }
+
+  private async removeFormation(tx: KvTxn, emit: Emit, appId: string, releaseId: string): Promise<void> {
+    const key = `formations/${appId}/${releaseId}`;
+    if ((await tx.get(key)) === undefined) return;
+    tx.delete(key);
+    emit('formation', 'delete', appId, releaseId, { appId, releaseId });
   }
 
   /** One transaction: read the event sequence, run `fn`, append its events, commit. */

@@ -25,7 +25,7 @@ export interface ControllerOptions {
   store?: Store;
   /** The grid: jobs list/kill/run/logs (an adapter over the scheduler and host agents). */
   jobs: JobRunner;
-  /** Moves apps between releases. Default a {@link FormationDeployer} over `store` and `jobs`. */
+  /** Brings new releases up. Default a {@link FormationDeployer} over `jobs`. */
   deployer?: Deployer;
   /** Called after an app is deleted, to remove what lives outside the store (slugs, git repo). */
   onAppDeleted?: (app: App) => Promise<void>;
@@ -78,10 +78,10 @@ export async function startController(options: ControllerOptions): Promise<Contr
   const ownsStore = options.store === undefined;
   const store = options.store ?? new MemoryStore();
   const jobs = options.jobs;
-  const deployer = options.deployer ?? new FormationDeployer({ store, jobs });
+  const deployer = options.deployer ?? new FormationDeployer({ jobs });
   const deployments = new DeploymentManager(store, deployer, logger);
-  const interrupted = await deployments.failInterrupted();
-  if (interrupted > 0) logger.warn('marked interrupted deployments failed', { count: interrupted });
+  const recovered = await deployments.recoverInterrupted();
+  if (recovered.finished + recovered.rolledBack > 0) logger.warn('recovered deployments interrupted by a restart', { ...recovered });
   const keepAliveMs = options.keepAliveMs ?? CONTROLLER_DEFAULTS.keepAliveMs;
   const streams = new Set<SseWriter>();
   const maxValue = options.maxEnvValueBytes ?? CONTROLLER_DEFAULTS.maxEnvValueBytes;

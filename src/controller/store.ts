@@ -5,6 +5,7 @@ import type {
   CreateAppInput,
   CreateArtifactInput,
   CreateRouteInput,
+  DeployState,
   Deployment,
   Formation,
   Key,
@@ -29,6 +30,20 @@ export interface NewRelease {
   artifactId: string | null;
   env: Record<string, string>;
   processes: Release['processes'];
+}
+
+/**
+ * One step of a deployment ({@link Store.stepDeployment}): the state it records and the writes
+ * that go with it, all committed in one transaction.
+ */
+export interface DeployStep {
+  state: DeployState;
+  /** Formation writes: counts to put (zero-count types dropped), or null to delete the formation. One write per release. */
+  formations?: Array<{ releaseId: string; processes: Record<string, number> | null }>;
+  /** Switch the app's running release to this one. */
+  appReleaseId?: string;
+  /** Why the deployment failed (with `rolling-back` / `failed`). */
+  error?: string;
 }
 
 /**
@@ -71,7 +86,12 @@ export interface Store {
   watchFormations(options?: WatchOptions & { afterEventId?: string }): AsyncIterable<FormationChange>;
 
   createDeployment(deployment: Omit<Deployment, 'id' | 'createdAt'>): Promise<Deployment>;
-  updateDeployment(app: string, id: string, patch: Partial<Pick<Deployment, 'status' | 'error' | 'finishedAt'>>): Promise<Deployment>;
+  /**
+   * Record the next step of a deployment with its formation and release writes, atomically.
+   * Throws ControllerConflictError for a step {@link DEPLOY_TRANSITIONS} does not allow from the
+   * deployment's state. The status follows the state; `done`/`failed` set `finishedAt`.
+   */
+  stepDeployment(app: string, id: string, step: DeployStep): Promise<Deployment>;
   getDeployment(app: string, id: string): Promise<Deployment>;
   /** Newest first. */
   listDeployments(app: string): Promise<Deployment[]>;

@@ -63,15 +63,49 @@ export interface Formation {
   updatedAt: string;
 }
 
+/** A deployment's coarse status, derived from its {@link DeployState} ({@link DEPLOY_STATE_STATUS}). */
 export type DeploymentStatus = 'pending' | 'running' | 'complete' | 'failed';
 
-/** Allowed deployment status transitions, in one place. */
-export const DEPLOYMENT_TRANSITIONS: Readonly<Record<DeploymentStatus, readonly DeploymentStatus[]>> = Object.freeze({
-  pending: ['running', 'failed'],
-  running: ['complete', 'failed'],
-  complete: [],
+/**
+ * The recorded steps of a deployment (docs/deploy.md). Each step is committed in one store
+ * transaction together with the formation and release writes it stands for, before anything acts
+ * on them, so a controller that restarts finds every deployment at a step it can finish or undo:
+ * - `pending`: recorded, nothing written yet (the old release's counts are in `oldProcesses`).
+ * - `starting-new`: the new release's formation written (one-by-one: one more new job, or one old
+ *   job less, per step); the old release keeps serving. Undone on a restart.
+ * - `new-up`: the new release's jobs were up; the app's release switched to it. Finished on a restart.
+ * - `stopping-old`: the old release's formation removed.
+ * - `rolling-back`: the new formation removed and the old one restored at its counts.
+ * - `done` / `failed`: terminal.
+ */
+export type DeployState = 'pending' | 'starting-new' | 'new-up' | 'stopping-old' | 'done' | 'rolling-back' | 'failed';
+
+/** The allowed deployment steps, in one place: from each state, the states the next step may record. */
+export const DEPLOY_TRANSITIONS: Readonly<Record<DeployState, readonly DeployState[]>> = Object.freeze({
+  pending: ['starting-new', 'new-up', 'rolling-back'],
+  'starting-new': ['starting-new', 'new-up', 'rolling-back'],
+  'new-up': ['stopping-old'],
+  'stopping-old': ['done'],
+  'rolling-back': ['failed'],
+  done: [],
   failed: [],
 });
+
+/** The status each state shows. */
+export const DEPLOY_STATE_STATUS: Readonly<Record<DeployState, DeploymentStatus>> = Object.freeze({
+  pending: 'pending',
+  'starting-new': 'running',
+  'new-up': 'running',
+  'stopping-old': 'running',
+  'rolling-back': 'running',
+  done: 'complete',
+  failed: 'failed',
+});
+
+/** A deployment's state; one stored before states were recorded has its status mapped (a running one counts as `starting-new`). */
+export function deployStateOf(d: Pick<Deployment, 'state' | 'status'>): DeployState {
+  return d.state ?? ({ pending: 'pending', running: 'starting-new', complete: 'done', failed: 'failed' } as const)[d.status];
+}
 
 export interface Deployment {
   id: string;
@@ -80,8 +114,12 @@ export interface Deployment {
   newReleaseId: string;
   strategy: DeploymentStrategy;
   status: DeploymentStatus;
+  /** The last step committed. Absent on deployments stored by a version that did not record steps (their `status` stands in). */
+  state?: DeployState;
   /** Process counts the new release is brought to. */
   processes: Record<string, number>;
+  /** The counts the old release ran at when the deployment began (restored by a rollback); null when nothing ran. */
+  oldProcesses?: Record<string, number> | null;
   error?: string;
   createdAt: string;
   finishedAt?: string;

@@ -129,10 +129,7 @@ describe('FormationDeployer boot timeout with a job runner that cannot diagnose 
   const app: App = { id: 'a1', name: 'plain', meta: {}, releaseId: null, strategy: 'all-at-once', createdAt: '', updatedAt: '' };
   const plan = { deploymentId: 'd1', app, strategy: 'all-at-once' as const, from: null, to: { releaseId: 'r2', processes: { web: 1 } } };
   const formations: string[] = [];
-  const store = {
-    putFormation: async (_a: string, release: string) => void formations.push(`put ${release}`),
-    deleteFormation: async (_a: string, release: string) => void formations.push(`delete ${release}`),
-  } as unknown as FormationDeployerOptions['store'];
+  const options = { writeFormations: async (writes: Array<{ releaseId: string; processes: Record<string, number> | null }>) => void formations.push(...writes.map((w) => `${w.processes ? 'put' : 'delete'} ${w.releaseId}`)) };
   const runner = (jobs: Job[], output: string[]): FormationDeployerOptions['jobs'] => ({
     listJobs: async () => jobs,
     logs: async () =>
@@ -141,22 +138,22 @@ describe('FormationDeployer boot timeout with a job runner that cannot diagnose 
       })(),
   });
 
-  it('names the job that was not up, with its output, and removes the new formation', async () => {
+  it('names the job that was not up, with its output, having only put the new formation (the deployment manager removes it)', async () => {
     const job: Job = { id: 'j1', appId: 'a1', releaseId: 'r2', type: 'web', state: 'starting', createdAt: '' };
-    const deployer = new FormationDeployer({ store, jobs: runner([job], ['still warming up']), timeoutMs: 100, pollMs: 10 });
-    await expect(deployer.deploy(plan)).rejects.toThrow(/^web job j1 of the new release was not up within 0\.1 s \(boot timeout\)\n {7}Its last output:\n {7}still warming up\n/);
-    expect(formations).toEqual(['put r2', 'delete r2']);
+    const deployer = new FormationDeployer({ jobs: runner([job], ['still warming up']), timeoutMs: 100, pollMs: 10 });
+    await expect(deployer.deploy(plan, options)).rejects.toThrow(/^web job j1 of the new release was not up within 0\.1 s \(boot timeout\)\n {7}Its last output:\n {7}still warming up\n/);
+    expect(formations).toEqual(['put r2']);
   });
 
   it('points a crash of a busy port (EADDRINUSE) at $PORT', async () => {
     const job: Job = { id: 'j1', appId: 'a1', releaseId: 'r2', type: 'web', state: 'crashed', createdAt: '' };
-    const deployer = new FormationDeployer({ store, jobs: runner([job], ['Error: listen EADDRINUSE: address already in use :::3999']), timeoutMs: 1000, pollMs: 10 });
-    await expect(deployer.deploy(plan)).rejects.toThrow(/^web job j1 of the new release crashed\n {7}Its port was already in use \(EADDRINUSE\): does the app listen on \$PORT\?/);
+    const deployer = new FormationDeployer({ jobs: runner([job], ['Error: listen EADDRINUSE: address already in use :::3999']), timeoutMs: 1000, pollMs: 10 });
+    await expect(deployer.deploy(plan, options)).rejects.toThrow(/^web job j1 of the new release crashed\n {7}Its port was already in use \(EADDRINUSE\): does the app listen on \$PORT\?/);
   });
 
   it('says when no job of the new release was started at all', async () => {
-    const deployer = new FormationDeployer({ store, jobs: runner([], []), timeoutMs: 100, pollMs: 10 });
-    await expect(deployer.deploy(plan)).rejects.toThrow("the new release's jobs were not started within 0.1 s (boot timeout): want web=1, up web=0");
+    const deployer = new FormationDeployer({ jobs: runner([], []), timeoutMs: 100, pollMs: 10 });
+    await expect(deployer.deploy(plan, options)).rejects.toThrow("the new release's jobs were not started within 0.1 s (boot timeout): want web=1, up web=0");
   });
 });
 

@@ -231,14 +231,14 @@ describe('controller API', () => {
     expect(d.status).toBe('pending');
   });
 
-  it('a controller restarted on etcd-like persistent data marks interrupted deployments failed', async () => {
+  it('a controller restarted on persistent data rolls back a deployment stored mid-flight by an older version', async () => {
     const kv = new MemoryKv();
     const store = new MemoryStore(kv);
     const app = await store.createApp({ name: 'int' });
     const r = await store.createRelease(app.id, { artifactId: null, env: {}, processes: {} });
     const d = await store.createDeployment({ appId: app.id, oldReleaseId: null, newReleaseId: r.id, strategy: 'all-at-once', status: 'running', processes: {} });
     await using h = await startHarness({ store });
-    expect(await h.client.getDeployment('int', d.id)).toMatchObject({ status: 'failed', error: 'interrupted by a controller restart' });
+    expect(await h.client.getDeployment('int', d.id)).toMatchObject({ status: 'failed', state: 'failed', error: expect.stringMatching(/^interrupted by a controller restart/) });
   });
 
   it('runs one-off jobs with streamed output and exit code, lists and kills jobs', async () => {

@@ -5,88 +5,24 @@
  * app answers through the router again. On Docker the container keeps running meanwhile and is
  * adopted (same job, same container id).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
-import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pinOf } from '../../src/common/tls/self-signed.js';
 import { ControllerClient } from '../../src/controller/client.js';
 import { KEY_ED25519 } from '../../src/controller/testing/index.js';
 import { generatePrivateKey, publicKeyLine } from '../../src/git/keys.js';
-import { createServer } from 'node:net';
+import { fixedPort, serving, startNpmStart as start, type Running } from '../support/npm-start.js';
 import { needDocker } from '../support/services.js';
 
-const TSX = pathToFileURL(resolve('node_modules/tsx/dist/loader.mjs')).href;
-const MAIN = resolve('examples/cluster/main.ts');
 const exec = promisify(execFile);
 
 /** Answers `<job id> <FOO>` on $PORT. */
 const WEB = ['node', '-e', `require('http').createServer((q, s) => s.end(process.env.FLYNN_JOB_ID + ' ' + process.env.FOO)).listen(Number(process.env.PORT))`];
-
-/**
- * A free port below Linux's ephemeral range (32768+), as a user's fixed ports are: the restarted
- * cluster must get the same ports back, and a port the kernel hands out (e.g. as the source port of
- * a readiness probe's connection from the same address) could hold it at the restart.
- */
-async function fixedPort(host: string): Promise<number> {
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const probe = createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-}
-
-interface Running {
-  proc: ChildProcess;
-  exited: Promise<number | null>;
-  stdout: () => string;
-  fingerprint: string;
-}
-
-/** Start `npm start` with `args` and wait for its banner. */
-async function start(args: string[]): Promise<Running> {
-  const proc = spawn(process.execPath, ['--import', TSX, MAIN, ...args], { env: { ...process.env, CONTROLLER_KEY: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  proc.stdout?.setEncoding('utf8').on('data', (c: string) => (out += c));
-  proc.stderr?.setEncoding('utf8').on('data', (c: string) => (err += c));
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  const deadline = Date.now() + 90_000;
-  while (!out.includes('Add it to the CLI')) {
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`npm start did not come up (exit ${proc.exitCode}): ${out}\n${err}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  const fingerprint = /host key (SHA256:\S+)/.exec(out)?.[1] ?? '';
-  return { proc, exited, stdout: () => out, fingerprint };
-}
-
-/** GET through the router with `Host: <host>` until it answers 200; the body and when it did. */
-async function serving(routerUrl: string, host: string, timeoutMs = 60_000): Promise<{ body: string; at: number }> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    try {
-      // undici's request, not fetch: fetch drops a Host header.
-      const res = await request(routerUrl, { headers: { host }, headersTimeout: 1000, bodyTimeout: 1000 });
-      const body = await res.body.text();
-      if (res.statusCode === 200) return { body, at: Date.now() };
-      last = `HTTP ${res.statusCode} ${body}`;
-    } catch (e) {
-      last = (e as Error).message;
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`${host} did not answer through ${routerUrl} within ${timeoutMs} ms: ${last}`);
-}
 
 /** Everything the controller knows about `app` that a restart must keep. */
 async function snapshot(c: ControllerClient, app: string) {

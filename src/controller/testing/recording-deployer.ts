@@ -15,7 +15,7 @@ export class RecordingDeployer implements Deployer {
     this.failures.push(message);
   }
 
-  async deploy(plan: DeployPlan, options: DeployOptions = {}): Promise<void> {
+  async deploy(plan: DeployPlan, options: DeployOptions): Promise<void> {
     this.plans.push(structuredClone(plan));
     const failure = this.failures.shift();
     if (failure !== undefined) throw new DeployFailedError(failure);

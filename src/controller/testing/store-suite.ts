@@ -137,15 +137,30 @@ export function describeStore(name: string, factory: StoreFactory): void {
       await expect(s.store.removeKey(key.id)).rejects.toMatchObject({ kind: 'not_found' });
     });
 
-    it('enforces deployment status transitions', async () => {
+    it('records deployment steps with their formation and release writes in one transaction, and enforces the transitions', async () => {
       await using s = await open();
       const app = await s.store.createApp({ name: 'd' });
-      const r1 = await s.store.createRelease(app.id, { artifactId: null, env: {}, processes: {} });
-      const d = await s.store.createDeployment({ appId: app.id, oldReleaseId: null, newReleaseId: r1.id, strategy: 'all-at-once', status: 'pending', processes: {} });
-      await s.store.updateDeployment(app.id, d.id, { status: 'running' });
-      await s.store.updateDeployment(app.id, d.id, { status: 'complete' });
-      await expect(s.store.updateDeployment(app.id, d.id, { status: 'running' })).rejects.toMatchObject({ kind: 'conflict' });
-      expect((await s.store.listDeployments(app.id))[0]?.status).toBe('complete');
+      const web = { web: { cmd: ['web'] } };
+      const r1 = await s.store.createRelease(app.id, { artifactId: null, env: {}, processes: web });
+      const r2 = await s.store.createRelease(app.id, { artifactId: null, env: {}, processes: web });
+      await s.store.putFormation(app.id, r1.id, { web: 2 });
+      await s.store.setAppRelease(app.id, r1.id);
+      const d = await s.store.createDeployment({ appId: app.id, oldReleaseId: r1.id, newReleaseId: r2.id, strategy: 'all-at-once', status: 'pending', state: 'pending', processes: { web: 2 }, oldProcesses: { web: 2 } });
+      const started = await s.store.stepDeployment(app.id, d.id, { state: 'starting-new', formations: [{ releaseId: r2.id, processes: { web: 2 } }] });
+      expect(started).toMatchObject({ state: 'starting-new', status: 'running' });
+      expect((await s.store.listFormations(app.id)).map((f) => f.releaseId).sort()).toEqual([r1.id, r2.id].sort());
+      // A step that fails writes nothing: not its state, not its formations.
+      await expect(s.store.stepDeployment(app.id, d.id, { state: 'new-up', formations: [{ releaseId: r1.id, processes: null }], appReleaseId: 'no-such-release' })).rejects.toMatchObject({ kind: 'not_found' });
+      expect((await s.store.getDeployment(app.id, d.id)).state).toBe('starting-new');
+      expect(await s.store.getFormation(app.id, r1.id)).toBeDefined();
+      await s.store.stepDeployment(app.id, d.id, { state: 'new-up', appReleaseId: r2.id });
+      expect((await s.store.getApp(app.id)).releaseId).toBe(r2.id);
+      await expect(s.store.stepDeployment(app.id, d.id, { state: 'rolling-back' })).rejects.toMatchObject({ kind: 'conflict' });
+      await s.store.stepDeployment(app.id, d.id, { state: 'stopping-old', formations: [{ releaseId: r1.id, processes: null }] });
+      expect((await s.store.listFormations(app.id)).map((f) => f.releaseId)).toEqual([r2.id]);
+      const done = await s.store.stepDeployment(app.id, d.id, { state: 'done' });
+      expect(done).toMatchObject({ state: 'done', status: 'complete', finishedAt: expect.any(String) });
+      await expect(s.store.stepDeployment(app.id, d.id, { state: 'starting-new' })).rejects.toMatchObject({ kind: 'conflict' });
     });
 
     it('keeps an ordered event log and resumes a watch after a given event id', async () => {

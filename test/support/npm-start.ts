@@ -1,0 +1,73 @@
+/** `npm start` (examples/cluster/main.ts) as a real child process, and waiting for an app through its router. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { request } from 'undici';
+
+const TSX = pathToFileURL(resolve('node_modules/tsx/dist/loader.mjs')).href;
+const MAIN = resolve('examples/cluster/main.ts');
+
+export interface Running {
+  proc: ChildProcess;
+  exited: Promise<number | null>;
+  stdout: () => string;
+  fingerprint: string;
+}
+
+/**
+ * Start `npm start` with `args` and wait for its banner. `preload` modules are imported first
+ * (`node --import`), with `env` added to the child's environment: tests hook it from inside.
+ */
+export async function startNpmStart(args: string[], options: { preload?: string[]; env?: Record<string, string> } = {}): Promise<Running> {
+  const imports = [TSX, ...(options.preload ?? []).map((p) => pathToFileURL(resolve(p)).href)].flatMap((m) => ['--import', m]);
+  const proc = spawn(process.execPath, [...imports, MAIN, ...args], { env: { ...process.env, CONTROLLER_KEY: '', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stdout?.setEncoding('utf8').on('data', (c: string) => (out += c));
+  proc.stderr?.setEncoding('utf8').on('data', (c: string) => (err += c));
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  const deadline = Date.now() + 90_000;
+  while (!out.includes('Add it to the CLI')) {
+    if (proc.exitCode !== null || proc.signalCode !== null || Date.now() > deadline) throw new Error(`npm start did not come up (exit ${proc.exitCode ?? proc.signalCode}): ${out}\n${err}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const fingerprint = /host key (SHA256:\S+)/.exec(out)?.[1] ?? '';
+  return { proc, exited, stdout: () => out, fingerprint };
+}
+
+/**
+ * A free port below Linux's ephemeral range (32768+), as a user's fixed ports are: the restarted
+ * cluster must get the same ports back, and a port the kernel hands out (e.g. as the source port of
+ * a readiness probe's connection from the same address) could hold it at the restart.
+ */
+export async function fixedPort(host: string): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+}
+
+/** GET through the router with `Host: <host>` until it answers 200 (and `accept` takes the body); the body and when it did. */
+export async function serving(routerUrl: string, host: string, timeoutMs = 60_000, accept: (body: string) => boolean = () => true): Promise<{ body: string; at: number }> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      // undici's request, not fetch: fetch drops a Host header.
+      const res = await request(routerUrl, { headers: { host }, headersTimeout: 1000, bodyTimeout: 1000 });
+      const body = await res.body.text();
+      if (res.statusCode === 200 && accept(body)) return { body, at: Date.now() };
+      last = `HTTP ${res.statusCode} ${body}`;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`${host} did not answer through ${routerUrl} within ${timeoutMs} ms: ${last}`);
+}
