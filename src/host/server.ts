@@ -3,12 +3,14 @@
  * the field. Logs stream as NDJSON (one {@link LogLine} per line), job state changes as SSE.
  */
 import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { createApiServer } from '../common/http/api-server.js';
 import { keyChecker } from '../common/http/key-auth.js';
 import { SseWriter } from '../common/http/sse.js';
 import type { Logger } from '../common/logger.js';
 import type { HostAgent } from './agent.js';
+import { attachUpgradeHandler } from './attach.js';
 import { HostInputError, HostUnauthorizedError } from './errors.js';
 
 const jobBody = {
@@ -38,6 +40,8 @@ const jobBody = {
     },
     meta: { type: 'object', additionalProperties: { type: 'string' } },
     oneOff: { type: 'boolean' },
+    stdin: { type: 'boolean' },
+    tty: { type: 'boolean' },
     artifact: { type: 'object', required: ['url'], properties: { url: { type: 'string', minLength: 1 } }, additionalProperties: false },
   },
   additionalProperties: false,
@@ -71,8 +75,8 @@ export interface HostServerOptions {
 /** Build the fastify app serving `agent`. The caller listens and closes. */
 export function createHostServer(agent: HostAgent, options: HostServerOptions): FastifyInstance {
   const app = createApiServer(options.logger ? { logger: options.logger } : {});
-  if (options.key !== null) {
-    const checkKey = keyChecker(options.key);
+  const checkKey = options.key === null ? null : keyChecker(options.key);
+  if (checkKey !== null) {
     app.addHook('onRequest', async (request, reply) => {
       const check = checkKey(request.headers.authorization);
       if (check === 'ok') return;
@@ -86,9 +90,19 @@ export function createHostServer(agent: HostAgent, options: HostServerOptions): 
     streams.add(res);
     res.once('close', () => streams.delete(res));
   };
+  const sockets = new Set<Duplex>();
   app.addHook('preClose', async () => {
     for (const res of streams) res.destroy();
+    for (const socket of sockets) socket.destroy();
   });
+  // Attach to an interactive job (attach.ts): an HTTP Upgrade, outside fastify's routing.
+  app.server.on(
+    'upgrade',
+    attachUpgradeHandler(agent, checkKey, (socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    }),
+  );
 
   app.post('/jobs', { schema: { body: jobBody } }, async (request, reply) => {
     const job = await agent.createJob(request.body);
