@@ -49,7 +49,7 @@ async function attach(agent: HostAgent, id: string, ch: FrameChannel): Promise<v
     const ended = await agent.waitEnded(id);
     ch.finish(FrameType.exit, { status: ended.exit?.code ?? (ended.state === 'down' ? 0 : 1) });
   } catch (err) {
-    const wire = err instanceof FlynnError ? err.toWire() : { code: HostErrorCodes.RUNTIME, message: (err as Error).message, retryable: false };
+    const wire = err instanceof FlynnError ? { ...err.toWire(), status: err.status } : { code: HostErrorCodes.RUNTIME, message: (err as Error).message, retryable: false, status: 500 };
     ch.finish(FrameType.error, wire);
   }
 }

@@ -5,7 +5,7 @@
  * to the host agent; the controller relays the frames as they are.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import { AsyncQueue } from '../async-queue.js';
 import type { WireError } from '../errors.js';
 
@@ -141,4 +141,31 @@ export function refuseAttach(socket: Duplex, status: number, error: WireError, h
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');
   socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 404 ? 'Not Found' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n${extra}\r\n${body}`);
+}
+
+/** One end of an in-memory connection: what it writes, its peer reads. */
+class PipeEnd extends Duplex {
+  peer: PipeEnd | undefined;
+  override _read(): void {}
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    this.peer?.push(chunk);
+    callback();
+  }
+  override _final(callback: () => void): void {
+    this.peer?.push(null);
+    callback();
+  }
+  override _destroy(err: Error | null, callback: (err: Error | null) => void): void {
+    this.peer?.destroy();
+    callback(err);
+  }
+}
+
+/** Two frame channels connected in memory (an in-process grid, tests): what one sends the other reads. */
+export function framePipe(): [FrameChannel, FrameChannel] {
+  const a = new PipeEnd();
+  const b = new PipeEnd();
+  a.peer = b;
+  b.peer = a;
+  return [new FrameChannel(a), new FrameChannel(b)];
 }
