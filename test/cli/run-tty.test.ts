@@ -116,7 +116,10 @@ if (await needDocker('flynn run in a terminal')) {
       const session = cluster.client.run('shell', ['sh', '-c', 'tr a-z A-Z; echo done >&2'], { stdin: 'shout\n' });
       let out = '';
       let err = '';
-      for await (const c of session.output) c.stream === 'stdout' ? (out += c.data.toString()) : (err += c.data.toString());
+      for await (const c of session.output) {
+        if (c.stream === 'stdout') out += c.data.toString();
+        else err += c.data.toString();
+      }
       expect(await session.exit).toBe(0);
       expect(out).toBe('SHOUT\n');
       expect(err).toBe('done\n');
