@@ -1,10 +1,15 @@
 /**
  * Controller API throughput on the memory and etcd stores: app creates, release creates (the
  * numbered transaction), reads, and the event fan-out to an SSE subscriber. Bounded in count.
- * Reference: GET /status (auth + routing, no store) in the same run.
+ * Reference: GET /status (auth + routing, no store) in the same run. Over HTTPS (a self-signed
+ * certificate, the client pinned), as the platform serves the controller.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
+import { loadOrCreateSelfSigned } from '../../src/common/tls/self-signed.js';
 import { ControllerClient, EtcdStore, MemoryStore, startController, type Store } from '../../src/controller/index.js';
 import { FakeCluster } from '../../src/controller/testing/index.js';
 
@@ -26,8 +31,10 @@ async function timed(label: string, count: number, fn: (i: number) => Promise<un
 
 async function run(name: string, store: Store): Promise<void> {
   console.log(`\n${name} store (concurrency ${CONCURRENCY})`);
-  const controller = await startController({ key: 'bench', store, jobs: new FakeCluster({ store }), host: '127.0.0.5' });
-  const client = new ControllerClient({ url: controller.url, key: 'bench' });
+  const dir = await mkdtemp(join(tmpdir(), 'flynn-bench-tls-'));
+  const tls = await loadOrCreateSelfSigned({ dir });
+  const controller = await startController({ key: 'bench', store, jobs: new FakeCluster({ store }), host: '127.0.0.5', tls });
+  const client = new ControllerClient({ url: controller.url, key: 'bench', tls: { pin: tls.pin } });
   try {
     await timed('warm-up (GET /status)', N, () => client.status());
     const ref = await timed('GET /status (reference)', N, () => client.status());
@@ -53,6 +60,7 @@ async function run(name: string, store: Store): Promise<void> {
     await client.close();
     await controller.close();
     await store.close();
+    await rm(dir, { recursive: true, force: true });
   }
 }
 

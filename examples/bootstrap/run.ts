@@ -2,7 +2,7 @@
  * What the bootstrap and platform binaries share: bootstrap a manifest, print each step, print how
  * to add the cluster to the CLI, and close everything on SIGINT/SIGTERM.
  */
-import { bootstrap, type BootstrapHandle, type BootstrapManifest, type ListeningComponent } from '../../src/bootstrap/index.js';
+import { bootstrap, serverAddArgs, type BootstrapHandle, type BootstrapManifest, type ListeningComponent } from '../../src/bootstrap/index.js';
 import { createConsoleLogger, type Logger } from '../../src/common/logger.js';
 import { proxyEnv } from '../shared/build-env.js';
 import { startFailure } from '../shared/cli-args.js';
@@ -21,6 +21,7 @@ export interface RunOptions {
 
 const urlsOf = (p: BootstrapHandle) => ({
   controllerUrl: p.controllerUrl,
+  controllerPin: p.controllerPin,
   routerUrl: p.routerUrl,
   gitHost: p.gitHost,
   gitFingerprint: p.gitFingerprint,
@@ -45,12 +46,12 @@ export async function runBootstrap(manifest: BootstrapManifest, options: RunOpti
     process.exit(1);
   }
   const key = options.showKey ? platform.key : '$CONTROLLER_KEY';
-  const serverAdd = `flynn server-add -f -g ${platform.gitHost} --git-fingerprint ${platform.gitFingerprint} default ${platform.controllerUrl} ${key}`;
+  const serverAdd = `flynn ${serverAddArgs(platform, 'default', key).join(' ')}`;
   if (options.json) console.log(JSON.stringify({ step: 'server-add', message: serverAdd }));
   else {
     console.log(`
 flynn-ts layer 1 up on ${platform.hostIds.length} host(s): ${platform.hostIds.join(', ')}
-  controller  ${platform.controllerUrl}
+  controller  ${platform.controllerUrl}${platform.controllerPin === null ? '   (plain HTTP)' : `   certificate pin ${platform.controllerPin}`}
   router      ${platform.routerUrl}   (apps at http://<app>.${platform.domain}:${platform.routerPort})
   git         ssh://git@${platform.gitHost}   host key ${platform.gitFingerprint}
   shelf       ${platform.shelfUrl}   (the hosts download slugs from it)

@@ -17,15 +17,17 @@
  * with one line naming the component, the port and the flag to pick another (exit 1, nothing left
  * running); a bad command line exits 2.
  */
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { BUILD_NETWORKS, PLATFORM_DEFAULTS, startCluster, type Cluster } from '../../src/bootstrap/index.js';
+import { BUILD_NETWORKS, PLATFORM_DEFAULTS, serverAddArgs, startCluster, type Cluster } from '../../src/bootstrap/index.js';
 import { createConsoleLogger } from '../../src/common/logger.js';
 import { ETCD_DISCOVERY_DEFAULTS } from '../../src/discovery/etcd-backend.js';
 import { RUNTIME_IMAGE_DEFAULTS } from '../../src/host/runtime-image.js';
 import { STACK_IMAGE_DEFAULTS } from '../../src/host/stack-image.js';
 import { proxyEnv } from '../shared/build-env.js';
 import { parseCli, startFailure } from '../shared/cli-args.js';
+import { ETCD_CREDENTIAL_FLAGS, ETCD_CREDENTIAL_NOTES, etcdCredentialsOf } from '../shared/etcd-flags.js';
 
 const cli = parseCli({
   name: 'flynn-ts',
@@ -48,9 +50,13 @@ const cli = parseCli({
     discovery: { type: 'string', value: 'memory|etcd', env: 'FLYNN_DISCOVERY', default: 'memory', help: 'where services register (etcd: host agents elsewhere can join)' },
     etcd: { type: 'string', value: 'URL[,URL]', env: 'ETCD_ENDPOINTS', default: 'http://127.0.0.1:2379', help: 'etcd endpoints, with --discovery etcd' },
     'etcd-prefix': { type: 'string', value: 'PREFIX', env: 'FLYNN_ETCD_PREFIX', default: ETCD_DISCOVERY_DEFAULTS.prefix, help: 'etcd key prefix, with --discovery etcd (one per cluster on a shared etcd)' },
+    ...ETCD_CREDENTIAL_FLAGS,
+    'tls-cert': { type: 'string', value: 'FILE', env: 'FLYNN_TLS_CERT', help: "controller's PEM certificate (default: self-signed, kept in the data dir)" },
+    'tls-key': { type: 'string', value: 'FILE', env: 'FLYNN_TLS_KEY', help: "controller's PEM private key, with --tls-cert" },
+    'insecure-http': { type: 'boolean', help: 'serve the controller over plain HTTP (key and env in clear)' },
     verbose: { type: 'boolean', short: 'v', help: 'debug logs' },
   },
-  notes: 'environment without a flag:\n  CONTROLLER_KEY   the cluster key (default: kept in <data dir>/controller-key, generated the first time)',
+  notes: `environment without a flag:\n  CONTROLLER_KEY   the cluster key (default: kept in <data dir>/controller-key, generated the first time)\n${ETCD_CREDENTIAL_NOTES}`,
 });
 const { values } = cli;
 const runtime = cli.oneOf('runtime', ['auto', 'docker', 'process'] as const);
@@ -67,6 +73,11 @@ if (dataDir !== undefined && ports.shelf === 0) {
   console.error("flynn-ts: warning: --shelf-port 0 on a kept data dir: releases record the shelf's URL, so after a restart on another port their slugs are not found (use a fixed port, or --ephemeral)");
 }
 
+const etcdCredentials = etcdCredentialsOf(values, process.env.ETCD_PASSWORD, cli.fail);
+const tlsFiles = [values['tls-cert'], values['tls-key']];
+if (tlsFiles.filter(Boolean).length === 1) cli.fail('--tls-cert and --tls-key go together');
+const tls = tlsFiles[0] && tlsFiles[1] ? readTls(tlsFiles[0], tlsFiles[1]) : undefined;
+
 const logger = createConsoleLogger({ level: values.verbose ? 'debug' : 'warn' });
 let cluster: Cluster;
 try {
@@ -78,12 +89,14 @@ try {
     ...(dataDir !== undefined ? { dataDir } : {}),
     stopAppsOnClose: stopApps,
     ...(process.env.CONTROLLER_KEY ? { key: process.env.CONTROLLER_KEY } : {}),
+    ...(tls ? { tls } : {}),
+    ...(values['insecure-http'] ? { insecureHttp: true } : {}),
     domain: values.domain,
     host: values.host,
     ports,
     discovery:
       discovery === 'etcd'
-        ? { backend: 'etcd', endpoints: values.etcd.split(',').map((e) => e.trim()).filter(Boolean), prefix: values['etcd-prefix'] }
+        ? { backend: 'etcd', endpoints: values.etcd.split(',').map((e) => e.trim()).filter(Boolean), prefix: values['etcd-prefix'], ...(etcdCredentials ? { credentials: etcdCredentials } : {}) }
         : { backend: 'memory' },
     logger,
     onProgress: (line) => console.log(`-----> ${line}`),
@@ -105,7 +118,7 @@ ${cluster.dataDir} adopts them. --stop-apps-on-exit stops them too.`
 on ${cluster.dataDir} has every app back and starts their jobs again.`;
 console.log(`
 flynn-ts cluster up (${cluster.runtime} runtime${cluster.image ? ` on ${cluster.image}` : ''}, STACK=${cluster.stack ?? '-'}, build network ${buildNetwork}, data in ${cluster.dataDir}${values.ephemeral ? ', removed on exit' : ''})
-  controller  ${cluster.controllerUrl}
+  controller  ${cluster.controllerUrl}${cluster.controllerPin === null ? '   (plain HTTP)' : `   certificate pin ${cluster.controllerPin}`}
   router      ${cluster.routerUrl}   (apps at http://<app>.${cluster.domain}:${cluster.routerPort})
   https       ${cluster.routerHttpsUrl}   (apps at https://<app>.${cluster.domain}:${cluster.routerHttpsPort}; self-signed unless the route has a certificate)
   git         ssh://git@${cluster.gitHost}   host key ${cluster.gitFingerprint}
@@ -113,7 +126,7 @@ flynn-ts cluster up (${cluster.runtime} runtime${cluster.image ? ` on ${cluster.
 
 Add it to the CLI and push an app:
 
-  flynn server-add -f -g ${cluster.gitHost} --git-fingerprint ${cluster.gitFingerprint} ${cliName} ${cluster.controllerUrl} ${cluster.key}
+  flynn ${serverAddArgs(cluster, cliName).join(' ')}
   flynn key-add
   cd myapp && flynn create myapp
   git push flynn main
@@ -133,4 +146,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       },
     );
   });
+}
+
+function readTls(certFile: string, keyFile: string): { cert: string; key: string } {
+  try {
+    return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
+  } catch (err) {
+    return cli.fail(`cannot read --tls-cert/--tls-key: ${(err as Error).message}`);
+  }
 }

@@ -13,7 +13,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startCluster } from '../../src/bootstrap/index.js';
+import { serverAddArgs, startCluster } from '../../src/bootstrap/index.js';
 import { runCli } from '../../src/cli/index.js';
 import { generatePrivateKey, publicKeyLine } from '../../src/git/index.js';
 import { proxyEnv } from '../shared/build-env.js';
@@ -97,7 +97,7 @@ try {
   await exec('git', ['-C', work, '-c', 'user.email=demo@flynn-ts', '-c', 'user.name=demo', 'commit', '-qm', 'express-demo']);
 
   say('add the cluster to the CLI, add a key, create the app');
-  await flynn('server-add', '-g', cluster.gitHost, '--git-fingerprint', cluster.gitFingerprint, 'demo', cluster.controllerUrl, cluster.key);
+  await flynn(...serverAddArgs(cluster, 'demo'));
   await flynn('key-add', `${keyFile}.pub`);
   await flynn('create', APP);
 

@@ -1,7 +1,7 @@
 /**
  * Programmatic deploy with the typed client: create an app, push a directory, scale, curl.
  *
- *   CONTROLLER_URL=http://127.0.0.1:8081 CONTROLLER_KEY=... GIT_HOST=127.0.0.1:2222 ROUTER_URL=http://127.0.0.1:8080 \
+ *   CONTROLLER_URL=https://127.0.0.1:8081 CONTROLLER_PIN=<pin npm start printed> CONTROLLER_KEY=... GIT_HOST=127.0.0.1:2222 ROUTER_URL=http://127.0.0.1:8080 \
  *     npx tsx examples/deploy/main.ts --app hello --dir test/fixtures/apps/node-hello [--scale web=2]
  *
  * Without CONTROLLER_URL it starts its own one-process cluster for the run. Everything but the push
@@ -29,7 +29,7 @@ const cli = parseCli({
     scale: { type: 'string', value: 'TYPE=N,...', default: 'web=2', help: 'formation after the push' },
     domain: { type: 'string', value: 'DOMAIN', env: 'FLYNN_DOMAIN', default: 'flynn.local', help: "the cluster's app domain" },
   },
-  notes: 'environment without a flag (all four to use a running cluster):\n  CONTROLLER_URL, CONTROLLER_KEY, GIT_HOST (host:port), ROUTER_URL',
+  notes: 'environment without a flag (all four to use a running cluster):\n  CONTROLLER_URL, CONTROLLER_KEY, GIT_HOST (host:port), ROUTER_URL\n  CONTROLLER_PIN   the controller certificate pin (npm start prints it after server-add -p)',
 });
 const { values } = cli;
 function fail(message: string): never {
@@ -47,14 +47,15 @@ let controllerUrl = process.env.CONTROLLER_URL;
 let key = process.env.CONTROLLER_KEY;
 let gitHost = process.env.GIT_HOST;
 let routerUrl = process.env.ROUTER_URL;
+let pin = process.env.CONTROLLER_PIN || null;
 if (!controllerUrl) {
   console.log('-----> CONTROLLER_URL not set: starting a cluster for this run');
   cluster = await startCluster({ ports: { controller: 0, router: 0, git: 0, shelf: 0 }, domain: values.domain });
-  ({ controllerUrl, key, gitHost, routerUrl } = cluster);
+  ({ controllerUrl, key, gitHost, routerUrl, controllerPin: pin } = cluster);
 }
 if (!key || !gitHost || !routerUrl) fail('set CONTROLLER_KEY, GIT_HOST and ROUTER_URL with CONTROLLER_URL');
 
-const client = new ControllerClient({ url: controllerUrl, key: key as string });
+const client = new ControllerClient({ url: controllerUrl, key: key as string, ...(pin !== null ? { tls: { pin } } : {}) });
 const work = await mkdtemp(join(tmpdir(), 'flynn-ts-deploy-'));
 try {
   // 1. the app

@@ -21,6 +21,7 @@ import { createDiscovery } from '../../src/discovery/create.js';
 import { startHostAgent } from '../../src/host/agent.js';
 import { createRuntime } from '../../src/host/create.js';
 import { listenFailure, parseCli } from '../shared/cli-args.js';
+import { ETCD_CREDENTIAL_FLAGS, ETCD_CREDENTIAL_NOTES, etcdCredentialsOf } from '../shared/etcd-flags.js';
 
 const cli = parseCli({
   name: 'flynn-host',
@@ -37,6 +38,7 @@ const cli = parseCli({
     discovery: { type: 'string', value: 'memory|etcd', env: 'FLYNN_DISCOVERY', default: 'memory', help: 'where the agent registers' },
     'etcd-endpoints': { type: 'string', value: 'URL[,URL]', env: 'ETCD_ENDPOINTS', default: 'http://127.0.0.1:2379', help: 'etcd endpoints, with --discovery etcd' },
     'etcd-prefix': { type: 'string', value: 'PREFIX', env: 'FLYNN_ETCD_PREFIX', help: 'etcd key prefix (default /flynn-ts)' },
+    ...ETCD_CREDENTIAL_FLAGS,
     'registration-ttl': { type: 'string', value: 'MS', env: 'FLYNN_REGISTRATION_TTL', help: 'discovery registration TTL' },
     'container-labels': { type: 'string', value: 'k=v,...', env: 'FLYNN_CONTAINER_LABELS', default: '', help: 'extra labels on every container' },
     'log-level': { type: 'string', value: 'debug|info|warn|error', env: 'FLYNN_LOG_LEVEL', default: 'info', help: 'log level' },
@@ -44,6 +46,7 @@ const cli = parseCli({
     key: { type: 'string', value: 'KEY', env: 'FLYNN_HOST_KEY', help: 'the host key the API requires (prefer the env: a flag shows in ps)' },
     'insecure-no-auth': { type: 'boolean', help: 'serve the API without a key: anyone reaching it runs commands as this user' },
   },
+  notes: `environment without a flag:\n${ETCD_CREDENTIAL_NOTES}`,
 });
 const { values } = cli;
 function fail(message: string): never {
@@ -80,10 +83,11 @@ if (memoryBytes !== undefined && !Number.isInteger(memoryBytes)) fail(`--memory 
 const ttlMs = values['registration-ttl'] === undefined ? undefined : Number(values['registration-ttl']);
 if (ttlMs !== undefined && !(Number.isInteger(ttlMs) && ttlMs > 0)) fail(`--registration-ttl wants milliseconds; got ${values['registration-ttl']}`);
 
+const etcdCredentials = etcdCredentialsOf(values, process.env.ETCD_PASSWORD, fail);
 const discovery =
   values.discovery === 'etcd'
     ? createDiscovery(
-        { backend: 'etcd', endpoints: values['etcd-endpoints'].split(',').map((e) => e.trim()), ...(values['etcd-prefix'] ? { prefix: values['etcd-prefix'] } : {}) },
+        { backend: 'etcd', endpoints: values['etcd-endpoints'].split(',').map((e) => e.trim()), ...(values['etcd-prefix'] ? { prefix: values['etcd-prefix'] } : {}), ...(etcdCredentials ? { credentials: etcdCredentials } : {}) },
         { logger },
       )
     : createDiscovery({ backend: 'memory' });

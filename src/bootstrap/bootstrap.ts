@@ -3,21 +3,24 @@
  * reported: check that discovery answers, wait for the host agents, open the controller's store,
  * then shelf, scheduler, router, git receiver and controller.
  */
+import { readFile } from 'node:fs/promises';
 import { UnavailableError } from '../common/errors.js';
 import { componentKey } from '../common/http/key-auth.js';
 import { settlesWithin } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
+import type { TlsCredentials } from '../common/tls/self-signed.js';
 import { EtcdStore } from '../controller/etcd-store.js';
 import { MemoryStore } from '../controller/memory-store.js';
 import type { Store } from '../controller/store.js';
 import { createDiscovery, type DiscoveryConfig } from '../discovery/create.js';
 import type { Discovery } from '../discovery/discovery.js';
+import type { EtcdCredentials } from '../discovery/etcd-credentials.js';
 import type { Instance } from '../discovery/types.js';
 import { HOST_SERVICE } from '../scheduler/host-client.js';
 import { CloseStack } from './close-stack.js';
-import { BootstrapErrorCodes } from './errors.js';
-import { validateManifest, type BootstrapManifest, type ManifestDiscovery } from './manifest.js';
+import { BootstrapErrorCodes, BootstrapManifestError } from './errors.js';
+import { validateManifest, type BootstrapManifest, type ManifestDiscovery, type ManifestEtcdAuth } from './manifest.js';
 import { chooseRuntime, launchPlatform, planPlatform, type BootstrapStep, type Platform } from './platform.js';
 
 export const BOOTSTRAP_DEFAULTS = Object.freeze({
@@ -50,8 +53,8 @@ function describeDiscovery(d: ManifestDiscovery): string {
 }
 
 /** The discovery to use; a discovery server is sent the discovery key derived from the cluster key. */
-function discoveryConfig(d: ManifestDiscovery, clusterKey: string): DiscoveryConfig {
-  return d.backend === 'etcd' ? { backend: 'etcd', endpoints: d.endpoints, prefix: d.prefix ?? BOOTSTRAP_DEFAULTS.etcdPrefix } : { backend: 'http', url: d.url, key: componentKey(clusterKey, 'discovery') };
+function discoveryConfig(d: ManifestDiscovery, clusterKey: string, credentials: EtcdCredentials | undefined): DiscoveryConfig {
+  return d.backend === 'etcd' ? { backend: 'etcd', endpoints: d.endpoints, prefix: d.prefix ?? BOOTSTRAP_DEFAULTS.etcdPrefix, ...(credentials === undefined ? {} : { credentials }) } : { backend: 'http', url: d.url, key: componentKey(clusterKey, 'discovery') };
 }
 
 /** Resolve with `work`, or reject after `ms` with `onTimeout()`. */
@@ -110,6 +113,7 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
   };
   const waitMs = m.waitHosts?.timeoutMs ?? BOOTSTRAP_DEFAULTS.waitHostsTimeoutMs;
   const min = m.waitHosts?.min ?? BOOTSTRAP_DEFAULTS.waitHostsMin;
+  const tls = m.controller?.tls === undefined ? undefined : await readTlsFiles(m.controller.tls);
   const plan = planPlatform({
     host: m.listen ?? '127.0.0.1',
     ports: { controller: m.controller?.port, router: m.router?.port, git: m.git?.port, shelf: m.shelf?.port },
@@ -126,13 +130,15 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
     ...(m.key === undefined ? {} : { key: m.key }),
     ...(m.domain === undefined ? {} : { domain: m.domain }),
     ...(m.dataDir === undefined ? {} : { dataDir: m.dataDir }),
+    ...(tls === undefined ? {} : { tls }),
+    ...(m.controller?.insecureHttp === undefined ? {} : { insecureHttp: m.controller.insecureHttp }),
   });
 
   const closers = new CloseStack(logger);
   try {
     // 1. discovery answers (a bounded wait: an unreachable etcd must not hang the start).
     const where = describeDiscovery(m.discovery);
-    const discovery = createDiscovery(discoveryConfig(m.discovery, plan.key), { logger });
+    const discovery = createDiscovery(discoveryConfig(m.discovery, plan.key, m.discovery.backend === 'etcd' ? await etcdCredentials(m.discovery, 'discovery') : undefined), { logger });
     closers.push(() => discovery.close());
     const timeoutMs = m.discovery.timeoutMs ?? BOOTSTRAP_DEFAULTS.discoveryTimeoutMs;
     const unavailable = (why: string, cause?: unknown) =>
@@ -157,7 +163,10 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
       // validateManifest made sure there are endpoints when discovery is not etcd.
       const endpoints = storeSpec.endpoints ?? (m.discovery.backend === 'etcd' ? m.discovery.endpoints : []);
       const prefix = storeSpec.prefix ?? `${m.discovery.backend === 'etcd' ? (m.discovery.prefix ?? BOOTSTRAP_DEFAULTS.etcdPrefix) : BOOTSTRAP_DEFAULTS.etcdPrefix}/controller/`;
-      store = new EtcdStore({ hosts: endpoints, prefix });
+      // The store's own credentials, else (on the discovery's etcd) the discovery's.
+      const own = await etcdCredentials(storeSpec, 'controller.store');
+      const storeCredentials = own ?? (storeSpec.endpoints === undefined && m.discovery.backend === 'etcd' ? await etcdCredentials(m.discovery, 'discovery') : undefined);
+      store = new EtcdStore({ hosts: endpoints, prefix, ...(storeCredentials === undefined ? {} : { credentials: storeCredentials }) });
       closers.push(() => store.close());
       const apps = await within(store.listApps(), timeoutMs, () => new UnavailableError(BootstrapErrorCodes.NOT_READY, `store: etcd at ${endpoints.join(',')} did not answer within ${timeoutMs} ms`));
       step('store', `etcd at ${endpoints.join(',')} (prefix ${prefix}), ${apps.length} app(s)`);
@@ -171,7 +180,7 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
     const runtime = await chooseRuntime(plan.build, plan.onProgress, plan.image);
     const platform = await launchPlatform({ ...plan, discovery, store }, runtime);
     closers.push(() => platform.close());
-    step('ready', `controller ${platform.controllerUrl}, router ${platform.routerUrl}, git ${platform.gitHost}`);
+    step('ready', `controller ${platform.controllerUrl}${platform.controllerPin === null ? '' : ` (pin ${platform.controllerPin})`}, router ${platform.routerUrl}, git ${platform.gitHost}`);
 
     const handle: BootstrapHandle = {
       ...platform,
@@ -184,4 +193,29 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
     await closers.close();
     throw err;
   }
+}
+
+/** A file the manifest names, read; one that cannot be read names its field. */
+function readManifestFile(path: string, field: string): Promise<string> {
+  return readFile(path, 'utf8').catch((err: unknown) => {
+    throw new BootstrapManifestError([{ field, message: `${field} cannot be read: ${(err as Error).message}` }], {});
+  });
+}
+
+/** The manifest's `controller.tls` files, read. */
+async function readTlsFiles(files: { cert: string; key: string }): Promise<TlsCredentials> {
+  return { cert: await readManifestFile(files.cert, 'controller.tls.cert'), key: await readManifestFile(files.key, 'controller.tls.key') };
+}
+
+/** The manifest's etcd credentials (`<where>.tls` files read), undefined when it gives none. */
+async function etcdCredentials(auth: ManifestEtcdAuth, where: string): Promise<EtcdCredentials | undefined> {
+  const out: EtcdCredentials = {};
+  for (const part of ['ca', 'cert', 'key'] as const) {
+    const file = auth.tls?.[part];
+    if (file === undefined) continue;
+    out[part] = await readManifestFile(file, `${where}.tls.${part}`);
+  }
+  if (auth.username !== undefined) out.username = auth.username;
+  if (auth.password !== undefined) out.password = auth.password;
+  return Object.keys(out).length === 0 ? undefined : out;
 }

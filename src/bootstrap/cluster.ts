@@ -6,6 +6,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { componentKey } from '../common/http/key-auth.js';
+import type { TlsCredentials } from '../common/tls/self-signed.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { SqliteStore } from '../controller/sqlite-store.js';
@@ -72,6 +73,10 @@ export interface ClusterOptions {
    * started again).
    */
   stopAppsOnClose?: boolean;
+  /** The controller's certificate and key (PEM). Default: self-signed, made once and kept in the data dir (see `PlatformOptions.tls`). */
+  tls?: TlsCredentials;
+  /** Serve the controller over plain HTTP (warned). Default false. */
+  insecureHttp?: boolean;
   /** Default {@link CLUSTER_DEFAULTS}.domain. */
   domain?: string;
   /** Default {@link CLUSTER_DEFAULTS}.stopGraceMs. */
@@ -117,6 +122,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     ...(options.buildNetwork !== undefined ? { buildNetwork: options.buildNetwork } : {}),
     ...(options.buildEnv !== undefined ? { buildEnv: options.buildEnv } : {}),
     ...(options.caBundle !== undefined ? { caBundle: options.caBundle } : {}),
+    ...(options.tls !== undefined ? { tls: options.tls } : {}),
+    ...(options.insecureHttp !== undefined ? { insecureHttp: options.insecureHttp } : {}),
     ...(options.domain !== undefined ? { domain: options.domain } : {}),
   });
 

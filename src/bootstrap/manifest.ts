@@ -20,7 +20,7 @@ export type ManifestDiscovery =
       prefix?: string;
       /** Longest wait for discovery to answer at start, in ms. Default 5000. */
       timeoutMs?: number;
-    }
+    } & ManifestEtcdAuth
   | {
       backend: 'http';
       /** Base URL of a discovery server (`examples/discoverd`). */
@@ -28,6 +28,14 @@ export type ManifestDiscovery =
       /** Longest wait for discovery to answer at start, in ms. Default 5000. */
       timeoutMs?: number;
     };
+
+/** How to authenticate to etcd (with `https://` endpoints: `tls.ca`; `--client-cert-auth`: `tls.cert` and `tls.key`; etcd users: `username` and `password`, best `${ETCD_PASSWORD}`). */
+export interface ManifestEtcdAuth {
+  /** PEM files. */
+  tls?: { ca?: string; cert?: string; key?: string };
+  username?: string;
+  password?: string;
+}
 
 /** The controller's store. Default: etcd on the discovery's endpoints under `<prefix>/controller/` with etcd discovery, else memory. */
 export type ManifestStore =
@@ -38,7 +46,7 @@ export type ManifestStore =
       endpoints?: string[];
       /** Default `<discovery prefix>/controller/`. */
       prefix?: string;
-    };
+    } & ManifestEtcdAuth;
 
 export interface BootstrapManifest {
   discovery: ManifestDiscovery;
@@ -60,7 +68,14 @@ export interface BootstrapManifest {
   buildEnv?: Record<string, string>;
   /** Start layer 1 only once `min` host agents registered (default 1), waiting at most `timeoutMs` (default 60000). */
   waitHosts?: { min?: number; timeoutMs?: number };
-  controller?: { port?: number; store?: ManifestStore };
+  controller?: {
+    port?: number;
+    store?: ManifestStore;
+    /** PEM certificate and key files replacing the self-signed certificate kept in the data dir. */
+    tls?: { cert: string; key: string };
+    /** Serve plain HTTP (warned; the key and env cross the network in clear). Default false. */
+    insecureHttp?: boolean;
+  };
   router?: { port?: number };
   git?: { port?: number };
   shelf?: { port?: number };
@@ -135,6 +150,7 @@ const int =
   (v, path, ctx) =>
     typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : fail(ctx, path, `must be ${max === 65535 ? `${min}-${max}` : `an integer ≥ ${min}`}, got ${shown(v)}`);
 const port = int(0, 65535);
+const bool: Check = (v, path, ctx) => (typeof v === 'boolean' ? v : fail(ctx, path, `must be true or false, got ${shown(v)}`));
 const oneOf =
   (values: readonly string[], why = ''): Check =>
   (v, path, ctx) =>
@@ -192,10 +208,11 @@ function byBackend(variants: Record<string, Record<string, Check>>, why = ''): C
 }
 
 const endpoints = list(url);
+const etcdAuth = { tls: obj({ ca: str(), cert: str(), key: str() }), username: str(), password: str() };
 const manifestCheck = obj({
   'discovery!': byBackend(
     {
-      etcd: { 'endpoints!': endpoints, prefix: str({ re: /^\//, want: 'a key prefix starting with /' }), timeoutMs: int(1) },
+      etcd: { 'endpoints!': endpoints, prefix: str({ re: /^\//, want: 'a key prefix starting with /' }), timeoutMs: int(1), ...etcdAuth },
       http: { 'url!': url, timeoutMs: int(1) },
     },
     ' (memory discovery cannot see host agents started elsewhere)',
@@ -209,7 +226,7 @@ const manifestCheck = obj({
   buildNetwork: oneOf(['none', 'bridge', 'host']),
   buildEnv: record(str()),
   waitHosts: obj({ min: int(0), timeoutMs: int(1) }),
-  controller: obj({ port, store: byBackend({ memory: {}, etcd: { endpoints, prefix: str() } }) }),
+  controller: obj({ port, store: byBackend({ memory: {}, etcd: { endpoints, prefix: str(), ...etcdAuth } }), tls: obj({ 'cert!': str(), 'key!': str() }), insecureHttp: bool }),
   router: obj({ port }),
   git: obj({ port }),
   shelf: obj({ port }),
@@ -224,6 +241,7 @@ export function validateManifest(value: unknown, options: ValidateManifestOption
   if (out?.discovery && out.discovery.backend !== 'etcd' && store?.backend === 'etcd' && !store.endpoints) {
     fail(ctx, 'controller.store.endpoints', 'is required when discovery is not etcd');
   }
+  if (out?.controller?.tls !== undefined && out.controller.insecureHttp === true) fail(ctx, 'controller.insecureHttp', 'cannot be true with controller.tls (a certificate is for HTTPS)');
   if (ctx.problems.length > 0 || out === undefined) throw new BootstrapManifestError(ctx.problems, options.source === undefined ? {} : { source: options.source });
   return out;
 }

@@ -12,6 +12,7 @@ import Dockerode from 'dockerode';
 import { UnavailableError } from '../common/errors.js';
 import { componentKey } from '../common/http/key-auth.js';
 import { sleep } from '../common/lifecycle.js';
+import { checkTlsPair, loadOrCreateSelfSigned, type TlsCredentials } from '../common/tls/self-signed.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { ControllerClient } from '../controller/client.js';
@@ -121,6 +122,14 @@ export interface PlatformOptions {
   labels?: Record<string, string>;
   /** Cluster key (controller auth). Default: generated. */
   key?: string;
+  /**
+   * The controller's TLS certificate and key (PEM). Default: a self-signed certificate made once and
+   * kept in the data dir (`controller-tls.crt`, `controller-tls.key` 0600); clients pin it
+   * ({@link Platform.controllerPin}, `flynn server-add -p`).
+   */
+  tls?: TlsCredentials;
+  /** Serve the controller over plain HTTP (the key and env in clear; a warning is logged). Default false. */
+  insecureHttp?: boolean;
   /** Default {@link PLATFORM_DEFAULTS}.domain. */
   domain?: string;
   /** Default silent. */
@@ -144,8 +153,10 @@ export interface Platform extends AsyncDisposable {
   readonly hostAgentKey: string;
   readonly domain: string;
   readonly dataDir: string;
-  /** `http://host:port` of the controller. */
+  /** `https://host:port` of the controller (`http://` with `insecureHttp`). */
   readonly controllerUrl: string;
+  /** Base64 SHA-256 of the controller's certificate (`flynn server-add -p <pin>`); null with `insecureHttp`. */
+  readonly controllerPin: string | null;
   /** `http://host:port` of the router's HTTP listener. */
   readonly routerUrl: string;
   readonly routerPort: number;
@@ -168,6 +179,15 @@ export interface Platform extends AsyncDisposable {
   close(): Promise<void>;
 }
 
+/**
+ * The arguments of the `flynn server-add` that adds `p` to the CLI as `name`, pinning its
+ * controller certificate and git host key (`key`: what to show for the cluster key, e.g.
+ * `$CONTROLLER_KEY`; default the key itself).
+ */
+export function serverAddArgs(p: Pick<Platform, 'controllerUrl' | 'controllerPin' | 'gitHost' | 'gitFingerprint' | 'key'>, name: string, key: string = p.key): string[] {
+  return ['server-add', ...(p.controllerPin !== null ? ['-p', p.controllerPin] : []), '-f', '-g', p.gitHost, '--git-fingerprint', p.gitFingerprint, name, p.controllerUrl, key];
+}
+
 /** Platform options, checked once: what {@link launchPlatform} starts. */
 export interface PlatformPlan {
   discovery: Discovery;
@@ -184,6 +204,8 @@ export interface PlatformPlan {
   readyTimeoutMs: number;
   labels: Record<string, string>;
   key: string;
+  tls?: TlsCredentials;
+  insecureHttp: boolean;
   domain: string;
   logger: Logger;
   onProgress: (line: string) => void;
@@ -274,6 +296,7 @@ export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<
     readyTimeoutMs: options.readyTimeoutMs ?? PLATFORM_DEFAULTS.schedulerReadyMs,
     labels: { ...options.labels },
     key: options.key ?? randomBytes(24).toString('hex'),
+    insecureHttp: options.insecureHttp === true,
     domain: options.domain ?? PLATFORM_DEFAULTS.domain,
     logger: options.logger ?? silentLogger,
     onProgress: options.onProgress ?? (() => {}),
@@ -284,6 +307,11 @@ export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<
     const other = taken.get(p);
     if (p !== 0 && other !== undefined) throw new BootstrapInputError(`ports.${name} and ports.${other} are both ${p}: each component needs its own port`, `ports.${name}`);
     taken.set(p, name);
+  }
+  if (options.tls !== undefined) {
+    if (plan.insecureHttp) throw new BootstrapInputError('tls and insecureHttp exclude each other: a certificate is for HTTPS', 'tls');
+    checkTlsPair(options.tls, 'tls');
+    plan.tls = options.tls;
   }
   if (options.store) plan.store = options.store;
   if (options.dataDir !== undefined) plan.dataDir = options.dataDir;
@@ -425,8 +453,12 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
     closers.push(() => git.close());
     step('git', `ssh://git@${git.addr} host key ${git.fingerprint}`);
 
+    // HTTPS unless asked otherwise: the given certificate, else the one kept in the data dir.
+    const tls = plan.insecureHttp ? undefined : (plan.tls ?? (await loadOrCreateSelfSigned({ dir: dataDir, name: 'controller-tls', hosts: [host] })));
+    if (plan.insecureHttp) plan.onProgress('WARNING: the controller serves plain HTTP (--insecure-http): the cluster key and apps\' env cross the network in clear');
     const controller: ControllerHandle = await listening('controller', host, ports.controller, () => startController({
       key,
+      ...(tls ? { tls } : {}),
       store,
       jobs,
       gitHost: git.addr,
@@ -439,7 +471,7 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
       },
     }));
     closers.push(() => controller.close());
-    const client = new ControllerClient({ url: controller.url, key });
+    const client = new ControllerClient({ url: controller.url, key, ...(controller.pin !== null ? { tls: { pin: controller.pin } } : {}) });
     closers.push(() => client.close());
 
     const common = { caBundle: plan.caBundle, env: plan.buildEnv, ...(choice.stack === undefined ? {} : { stack: choice.stack }) };
@@ -448,7 +480,7 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
         ? createBuildExecutor({ backend: 'docker', labels, network: plan.buildNetwork, ...(choice.image === undefined ? {} : { image: choice.image }), ...common })
         : createBuildExecutor({ backend: 'process', offline: plan.buildNetwork === 'none', ...common });
     slot.platform = new ControllerGitPlatform({ store, client, shelf: shelfClient, executor, domain, routerPort: router.http.port, ...(runtime === 'docker' ? { dockerfile: { labels, network: plan.buildNetwork } } : {}) });
-    step('controller', controller.url);
+    step('controller', controller.pin === null ? `${controller.url} (plain HTTP)` : `${controller.url} pin ${controller.pin}`);
 
     const platform: Platform = {
       runtime,
@@ -459,6 +491,7 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
       domain,
       dataDir,
       controllerUrl: controller.url,
+      controllerPin: controller.pin,
       routerUrl,
       routerPort: router.http.port,
       routerHttpsUrl: router.https?.url ?? '',

@@ -4,7 +4,7 @@ import type { Command, CommandContext } from './context.js';
 import { CliError } from './errors.js';
 import { knownHostsPath, pinGitHost, unpinGitHost } from './ssh-pin.js';
 import { formatTable } from './table.js';
-import { pinnedAgent } from './tls-pin.js';
+import { pinnedAgent } from '../common/tls/pin.js';
 
 /** The clusters in ~/.flynnrc: add (or replace with --force), list, remove. */
 export const serverCommands: Command[] = [
@@ -130,13 +130,18 @@ async function verifyCluster(cluster: { url: string; key: string; tlsPin?: strin
   try {
     await client.listApps();
   } catch (err) {
-    const kind = (err as { kind?: string }).kind;
+    const { kind, code } = err as { kind?: string; code?: string };
+    const message = (err as Error).message;
     const why =
       kind === 'unauthorized'
         ? `the controller at ${cluster.url} refused the key (HTTP 401): check KEY`
-        : kind === 'unavailable'
-          ? `cannot reach a controller at ${cluster.url}: ${(err as Error).message.replace(/^cannot reach \S+: /, '')}`
-          : `${cluster.url} does not answer like a flynn controller: ${(err as Error).message}`;
+        : code === 'FLYNN_ERR_HTTPS_REQUIRED'
+          ? message
+          : cluster.tlsPin === undefined && /certificate/.test(message) && cluster.url.startsWith('https:')
+            ? `the controller at ${cluster.url} has a certificate this machine does not trust: give its pin with -p PIN (npm start prints the whole server-add line)`
+            : kind === 'unavailable'
+              ? `cannot reach a controller at ${cluster.url}: ${message.replace(/^cannot reach \S+: /, '')}`
+              : `${cluster.url} does not answer like a flynn controller: ${message}`;
     throw new CliError(`${why} (not added; --no-verify adds it anyway)`);
   } finally {
     await client.close();

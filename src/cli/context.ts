@@ -4,7 +4,7 @@ import { ControllerClient } from '../controller/client.js';
 import { appFromGitUrl, clusterOfGitUrl, configPath, pickCluster, readConfig, type ClusterConfig } from './config.js';
 import { CliError } from './errors.js';
 import { remoteUrl } from './git.js';
-import { pinnedAgent } from './tls-pin.js';
+import { pinnedAgent } from '../common/tls/pin.js';
 
 /** Where the CLI reads and writes: the real process in `main.ts`, anything in tests. */
 export interface CliIo {

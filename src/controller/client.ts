@@ -4,6 +4,7 @@ import { HttpJsonClient } from '../common/http/json-client.js';
 import { sleep } from '../common/lifecycle.js';
 import { ATTACH_PROTOCOL } from '../common/http/frames.js';
 import { openRunSession, type RunOptions, type RunSession } from './run-session.js';
+import type { TlsTrust } from '../common/tls/pin.js';
 import { controllerError, DeployFailedError } from './errors.js';
 import type {
   App,
@@ -30,10 +31,12 @@ import type {
 } from './types.js';
 
 export interface ControllerClientOptions {
-  /** Controller URL, e.g. `http://127.0.0.1:8081`. */
+  /** Controller URL, e.g. `https://127.0.0.1:8081`. */
   url: string;
   /** The cluster key. */
   key: string;
+  /** How to trust the controller's certificate: `{ pin }` (what `npm start` prints after `-p`) or `{ ca }`. Default the system CAs. */
+  tls?: TlsTrust;
   /** A shared undici dispatcher (default: the client owns one). */
   dispatcher?: Dispatcher;
 }
@@ -56,7 +59,7 @@ export class ControllerClient {
   private readonly http: HttpJsonClient;
 
   constructor(options: ControllerClientOptions) {
-    this.http = new HttpJsonClient({ url: options.url, key: options.key, ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}) });
+    this.http = new HttpJsonClient({ url: options.url, key: options.key, ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}), ...(options.tls ? { tls: options.tls } : {}) });
   }
 
   get url(): string {

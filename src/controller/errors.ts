@@ -13,6 +13,7 @@ export const ControllerErrorCodes = Object.freeze({
   UNAUTHORIZED: 'FLYNN_ERR_CONTROLLER_UNAUTHORIZED',
   NO_SUCH_PROCESS_TYPE: 'FLYNN_ERR_CONTROLLER_NO_SUCH_PROCESS_TYPE',
   JOB_START_FAILED: 'FLYNN_ERR_CONTROLLER_JOB_START_FAILED',
+  TOO_LARGE: 'FLYNN_ERR_CONTROLLER_TOO_LARGE',
 });
 
 /** A one-off job could not start on its host (e.g. its image or artifact is missing). */
@@ -64,6 +65,13 @@ export class DeployInProgressError extends ConflictError {
 export class DeployFailedError extends FlynnError {
   constructor(message: string, options: FlynnErrorOptions = {}) {
     super(ControllerErrorCodes.DEPLOY_FAILED, 'conflict', message, options);
+  }
+}
+
+/** A value over one of the controller's size limits (env, a store write): 413 naming the limit. */
+export class ControllerTooLargeError extends FlynnError {
+  constructor(what: string, bytes: number, limit: number, field?: string) {
+    super(ControllerErrorCodes.TOO_LARGE, 'too_large', `${what} is ${bytes} bytes, over the limit of ${limit} bytes`, { detail: { limit, bytes, ...(field !== undefined ? { field } : {}) } });
   }
 }
 

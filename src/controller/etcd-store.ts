@@ -1,6 +1,7 @@
 import { Etcd3, type IOptions, type Namespace } from 'etcd3';
 import { sleep } from '../common/lifecycle.js';
-import { StoreUnavailableError } from './errors.js';
+import { etcdClientOptions, etcdErrorLine, type EtcdCredentials } from '../discovery/etcd-credentials.js';
+import { ControllerTooLargeError, StoreUnavailableError } from './errors.js';
 import type { Kv, KvTxn } from './kv.js';
 import { bufferedTxn, Serial } from './kv-parts.js';
 import { KvStore, type KvStoreOptions } from './kv-store.js';
@@ -12,7 +13,16 @@ export interface EtcdStoreOptions extends KvStoreOptions {
   prefix?: string;
   /** Times a conflicting transaction is retried before giving up. Default 20. */
   maxRetries?: number;
-  /** Extra etcd3 client options (auth, TLS). */
+  /**
+   * Largest write (keys and values of one transaction), in bytes: a bigger one is refused with a
+   * 413 before it reaches etcd, whose answer to it (etcd's `--max-request-bytes`, 1.5 MiB by
+   * default) the etcd client counts as a failure of the server, opening its circuit breaker for
+   * 5 s for every request. Default 1 MiB.
+   */
+  maxTxnBytes?: number;
+  /** TLS and/or user/password for etcd (as discovery takes them). */
+  credentials?: EtcdCredentials;
+  /** Extra etcd3 client options. */
   client?: Omit<IOptions, 'hosts'>;
 }
 
@@ -20,6 +30,7 @@ export const ETCD_STORE_DEFAULTS = Object.freeze({
   hosts: ['http://127.0.0.1:2379'],
   prefix: '/flynn-ts/controller/',
   maxRetries: 20,
+  maxTxnBytes: 1024 * 1024,
 });
 
 /** A {@link Kv} on etcd v3: optimistic transactions compared on the mod revision of every key read. */
@@ -28,11 +39,13 @@ export class EtcdKv implements Kv {
   private readonly ns: Namespace;
   private readonly maxRetries: number;
   private readonly serial = new Serial();
+  private readonly maxTxnBytes: number;
 
   constructor(options: EtcdStoreOptions = {}) {
-    this.client = new Etcd3({ ...options.client, hosts: options.hosts ?? [...ETCD_STORE_DEFAULTS.hosts] });
+    this.client = new Etcd3({ ...options.client, ...etcdClientOptions(options.credentials), hosts: options.hosts ?? [...ETCD_STORE_DEFAULTS.hosts] });
     this.ns = this.client.namespace(options.prefix ?? ETCD_STORE_DEFAULTS.prefix);
     this.maxRetries = options.maxRetries ?? ETCD_STORE_DEFAULTS.maxRetries;
+    this.maxTxnBytes = options.maxTxnBytes ?? ETCD_STORE_DEFAULTS.maxTxnBytes;
   }
 
   async get(key: string): Promise<string | undefined> {
@@ -63,6 +76,8 @@ export class EtcdKv implements Kv {
       }, (prefix) => this.list(prefix));
       const out = await fn(tx);
       if (ops.length === 0) return out;
+      const bytes = ops.reduce((n, op) => n + Buffer.byteLength(op.kind === 'deletePrefix' ? op.prefix : op.key) + (op.kind === 'put' ? Buffer.byteLength(op.value) : 0), 0);
+      if (bytes > this.maxTxnBytes) throw new ControllerTooLargeError('a store write', bytes, this.maxTxnBytes);
       const [first, ...rest] = [...reads.entries()];
       if (first === undefined) throw new Error('EtcdKv.txn: a writing transaction must read at least one key');
       let builder = this.ns.if(first[0], 'Mod', '==', Number(first[1]));
@@ -94,7 +109,7 @@ export class EtcdKv implements Kv {
     try {
       return await fn();
     } catch (err) {
-      throw new StoreUnavailableError(`etcd: ${(err as Error).message}`, { cause: err });
+      throw new StoreUnavailableError(etcdErrorLine(err), { cause: err });
     }
   }
 }

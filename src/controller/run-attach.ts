@@ -23,13 +23,15 @@ const START_TIMEOUT_MS = 10_000;
 const CLIENT_FRAMES: ReadonlySet<number> = new Set([FrameType.stdin, FrameType.eof, FrameType.resize, FrameType.signal]);
 
 /** The one-off job a run request asks for: the app's current release, its slug and env plus the request's. */
-export async function oneOffSpec(store: Store, appRef: string, input: RunJobInput): Promise<OneOffJobSpec> {
+export async function oneOffSpec(store: Store, appRef: string, input: RunJobInput, checkEnv: (env: Record<string, string>, field: string) => void): Promise<OneOffJobSpec> {
   const a = await store.getApp(appRef);
   for (const k of Object.keys(input.env ?? {})) validateConfigKey(k);
   if (a.releaseId === null) throw new ControllerInputError('app', `app ${a.name} has no release to run a command in: deploy first`);
   const release = await store.getRelease(a.id, a.releaseId);
   const artifact = release.artifactId === null ? null : await store.getArtifact(release.artifactId);
-  const spec: OneOffJobSpec = { appId: a.id, appName: a.name, release, artifactUrl: artifact?.url ?? null, artifactType: artifact?.type ?? 'slug', cmd: input.cmd, env: { ...release.env, ...input.env } };
+  const env = { ...release.env, ...input.env };
+  checkEnv(env, 'env');
+  const spec: OneOffJobSpec = { appId: a.id, appName: a.name, release, artifactUrl: artifact?.url ?? null, artifactType: artifact?.type ?? 'slug', cmd: input.cmd, env };
   if (input.memoryMb !== undefined) spec.memoryBytes = input.memoryMb * 1024 * 1024;
   return spec;
 }
@@ -38,6 +40,8 @@ export interface RunUpgradeOptions {
   store: Store;
   jobs: JobRunner;
   checkKey: (authorization: string | undefined) => KeyCheck;
+  /** Throws when an env is over the controller's size limits. */
+  checkEnv: (env: Record<string, string>, field: string) => void;
   /** Called with each accepted connection (the server destroys them on close). */
   track: (socket: Duplex) => void;
 }
@@ -69,7 +73,7 @@ async function relay(options: RunUpgradeOptions, appRef: string, client: FrameCh
     const frames = client[Symbol.asyncIterator]();
     const first = await firstFrame(frames, client);
     const input = parseStart(first);
-    const spec = await oneOffSpec(options.store, appRef, input);
+    const spec = await oneOffSpec(options.store, appRef, input, options.checkEnv);
     if (!options.jobs.attachJob) throw new ControllerConflictError('this cluster cannot run interactive jobs');
     attached = await options.jobs.attachJob({ ...spec, tty: input.tty === true });
     const job = attached;

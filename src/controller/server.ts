@@ -1,13 +1,14 @@
-import { keyChecker } from '../common/http/key-auth.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { UnauthorizedError } from '../common/errors.js';
-import { createApiServer, listenApi } from '../common/http/api-server.js';
+import { createApiServer, listenApi, requireKey } from '../common/http/api-server.js';
+import { keyChecker } from '../common/http/key-auth.js';
 import { SseWriter } from '../common/http/sse.js';
 import { CloseGuard, type Closable } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
+import { pinOf, type TlsCredentials } from '../common/tls/self-signed.js';
 import { FormationDeployer, type Deployer } from './deployer.js';
 import { DeploymentManager } from './deployments.js';
-import { ControllerErrorCodes, ControllerInputError, ObjectNotFoundError, ProcessTypeNotFoundError } from './errors.js';
+import { ControllerErrorCodes, ControllerInputError, ControllerTooLargeError, ObjectNotFoundError, ProcessTypeNotFoundError } from './errors.js';
 import type { JobRunner } from './jobs.js';
 import { MemoryStore } from './memory-store.js';
 import { appScale } from './scale.js';
@@ -33,22 +34,39 @@ export interface ControllerOptions {
   onAppDeleted?: (app: App) => Promise<void>;
   /** Git host shown to clients (`ssh://git@<gitHost>/<app>.git`). Default none. */
   gitHost?: string;
+  /**
+   * Serve HTTPS with this certificate and key (PEM), e.g. from `loadOrCreateSelfSigned`. Without
+   * it the API is plain HTTP (keys and env in clear on the wire) and a warning is logged; the
+   * platform always gives one unless asked for plain HTTP.
+   */
+  tls?: TlsCredentials;
   /** Listen address. Default `127.0.0.1`. */
   host?: string;
   /** Listen port. Default 0 (any free port). */
   port?: number;
   logger?: Logger;
-  /** Largest JSON body, in bytes. Default 1 MiB. */
+  /**
+   * Largest JSON body, in bytes (413 beyond). Default 512 KiB: with the event that repeats it, a
+   * write stays well under what etcd commits in one request (1.5 MiB by default).
+   */
   bodyLimit?: number;
+  /** Largest config var value, in bytes (413 beyond). Default 64 KiB. */
+  maxEnvValueBytes?: number;
+  /** Largest env of a release or job, names and values together, in bytes (413 beyond). Default 256 KiB. */
+  maxEnvBytes?: number;
+  /** Most jobs of one process type an app may be scaled to (400 beyond). Default 100. */
+  maxScale?: number;
   /** SSE keep-alive comment interval, in ms. Default 15 000. */
   keepAliveMs?: number;
 }
 
-export const CONTROLLER_DEFAULTS = Object.freeze({ host: '127.0.0.1', port: 0, bodyLimit: 1024 * 1024, keepAliveMs: 15_000 });
+export const CONTROLLER_DEFAULTS = Object.freeze({ host: '127.0.0.1', port: 0, bodyLimit: 512 * 1024, maxEnvValueBytes: 64 * 1024, maxEnvBytes: 256 * 1024, maxScale: 100, keepAliveMs: 15_000 });
 
 export interface ControllerHandle extends Closable {
-  /** `http://host:port` */
+  /** `https://host:port` (`http://` without `tls`) */
   readonly url: string;
+  /** Base64 SHA-256 of the certificate served (`flynn server-add -p`), null over plain HTTP. */
+  readonly pin: string | null;
   readonly store: Store;
   /** Resolves when the app's in-flight deployment is finished (tests, scripts). */
   deploymentSettled(app: string): Promise<void>;
@@ -69,16 +87,31 @@ export async function startController(options: ControllerOptions): Promise<Contr
   if (interrupted > 0) logger.warn('marked interrupted deployments failed', { count: interrupted });
   const keepAliveMs = options.keepAliveMs ?? CONTROLLER_DEFAULTS.keepAliveMs;
   const streams = new Set<SseWriter>();
-  const checkKey = keyChecker(options.key);
-
-  const api = createApiServer({ logger, bodyLimit: options.bodyLimit ?? CONTROLLER_DEFAULTS.bodyLimit });
-  api.setSchemaErrorFormatter((errors, where) => schemaError(errors, where));
-  api.addHook('onRequest', async (request, reply) => {
-    const check = checkKey(request.headers.authorization);
-    if (check !== 'ok') {
-      reply.header('www-authenticate', 'Basic realm="flynn-controller"');
-      throw new UnauthorizedError(ControllerErrorCodes.UNAUTHORIZED, check === 'missing' ? 'missing cluster key (Authorization: Bearer <key> or Basic auth password)' : 'wrong cluster key');
+  const maxValue = options.maxEnvValueBytes ?? CONTROLLER_DEFAULTS.maxEnvValueBytes;
+  const maxEnv = options.maxEnvBytes ?? CONTROLLER_DEFAULTS.maxEnvBytes;
+  /** 413 for an env over the size limits, naming the variable or the total. */
+  const checkEnvSize = (env: Record<string, string>, field: string) => {
+    let total = 0;
+    for (const [k, v] of Object.entries(env)) {
+      const bytes = Buffer.byteLength(v);
+      if (bytes > maxValue) throw new ControllerTooLargeError(`the value of ${k}`, bytes, maxValue, `${field}.${k}`);
+      total += Buffer.byteLength(k) + bytes;
     }
+    if (total > maxEnv) throw new ControllerTooLargeError('the env (names and values)', total, maxEnv, field);
+  };
+
+  const pin = options.tls ? pinOf(options.tls.cert) : null;
+  const where: { url?: string } = {};
+  const api = createApiServer({
+    logger,
+    bodyLimit: options.bodyLimit ?? CONTROLLER_DEFAULTS.bodyLimit,
+    ...(options.tls ? { tls: options.tls, httpsHint: () => `this controller speaks HTTPS only: use ${where.url ?? 'https://'} and trust its certificate (flynn server-add -p ${pin} NAME ${where.url ?? 'URL'} KEY)` } : {}),
+  });
+  api.setSchemaErrorFormatter((errors, where) => schemaError(errors, where));
+  requireKey(api, options.key, {
+    scheme: 'Basic',
+    realm: 'flynn-controller',
+    refuse: (check) => new UnauthorizedError(ControllerErrorCodes.UNAUTHORIZED, check === 'missing' ? 'missing cluster key (Authorization: Bearer <key> or Basic auth password)' : 'wrong cluster key'),
   });
 
   const app = (ref: string) => store.getApp(ref);
@@ -89,7 +122,8 @@ export async function startController(options: ControllerOptions): Promise<Contr
     runUpgradeHandler({
       store,
       jobs,
-      checkKey,
+      checkKey: keyChecker(options.key),
+      checkEnv: checkEnvSize,
       track: (socket) => {
         upgraded.add(socket);
         socket.once('close', () => upgraded.delete(socket));
@@ -152,6 +186,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
         if (artifactId === null) processes = {};
         else processes = (await store.getArtifact(artifactId).catch(() => { throw new ControllerInputError('artifactId', `no artifact ${JSON.stringify(artifactId)}`); })).processes;
       }
+      checkEnvSize(req.body.env ?? {}, 'env');
       reply.status(201);
       return store.createRelease(a.id, { artifactId, env: req.body.env ?? {}, processes });
     });
@@ -209,6 +244,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
       const unchanged = [...Object.keys(set).filter((k) => before[k] === set[k] && !unset.includes(k)), ...unset.filter((k) => before[k] === undefined && set[k] === undefined)];
       const env = { ...before, ...set };
       for (const k of unset) delete env[k];
+      checkEnvSize(env, 'set');
       // A change that changes nothing is no new release (like `heroku config:unset` of a missing var).
       const same = Object.keys(env).length === Object.keys(before).length && Object.entries(env).every(([k, v]) => before[k] === v);
       if (same) {
@@ -241,7 +277,9 @@ export async function startController(options: ControllerOptions): Promise<Contr
     });
     /** Set counts of `release`; for the running release they are also the app's scale, kept across releases (scale.ts). */
     async function scale(a: App, release: Release, processes: Record<string, number>) {
-      for (const type of Object.keys(processes)) {
+      const maxScale = options.maxScale ?? CONTROLLER_DEFAULTS.maxScale;
+      for (const [type, n] of Object.entries(processes)) {
+        if (n > maxScale) throw new ControllerInputError(`processes.${type}`, `${type}=${n} is over the limit of ${maxScale} jobs per process type`);
         if (!Object.hasOwn(release.processes, type)) throw new ProcessTypeNotFoundError({ app: a.name, version: release.version, type, types: Object.keys(release.processes) });
       }
       const existing = await store.getFormation(a.id, release.id);
@@ -259,7 +297,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
     });
     r.post('/apps/:app/jobs', { schema: { body: S.runJobBody } }, async (req: Req<{ app: string }, RunJobInput>, reply) => {
       const abort = new AbortController();
-      const job = await jobs.runJob(await oneOffSpec(store, req.params.app, req.body), { signal: abort.signal });
+      const job = await jobs.runJob(await oneOffSpec(store, req.params.app, req.body, checkEnvSize), { signal: abort.signal });
       if (!req.body.attach) {
         void (async () => { for await (const _ of job.output) { /* drain */ } })().catch(() => undefined);
         reply.status(201);
@@ -362,7 +400,9 @@ export async function startController(options: ControllerOptions): Promise<Contr
 
   const guard = new CloseGuard('controller');
   const address = await listenApi(api, options.host ?? CONTROLLER_DEFAULTS.host, options.port ?? CONTROLLER_DEFAULTS.port);
-  logger.info('listening', { addr: address });
+  where.url = `${options.tls ? 'https' : 'http'}://${address}`;
+  if (options.tls) logger.info('listening', { url: where.url, pin });
+  else logger.warn('serving plain HTTP: the cluster key and apps\' env cross the network in clear', { url: where.url });
   const close = () =>
     guard.close(async () => {
       for (const s of streams) s.end();
@@ -372,7 +412,8 @@ export async function startController(options: ControllerOptions): Promise<Contr
       if (ownsStore) await store.close();
     });
   return {
-    url: `http://${address}`,
+    url: where.url,
+    pin,
     store,
     deploymentSettled: async (ref) => deployments.settled((await store.getApp(ref)).id),
     close,

@@ -2,6 +2,7 @@ import type { Logger } from '../common/logger.js';
 import type { Discovery } from './discovery.js';
 import { DiscoveryErrorCodes, DiscoveryInputError } from './errors.js';
 import { EtcdDiscovery } from './etcd-backend.js';
+import type { EtcdCredentials } from './etcd-credentials.js';
 import { HttpDiscovery } from './http-backend.js';
 import { MemoryDiscovery, type MemoryRegistry } from './memory-backend.js';
 
@@ -18,6 +19,8 @@ export type DiscoveryConfig =
       endpoints: string[];
       /** Key prefix; default `/flynn-ts`. */
       prefix?: string;
+      /** TLS and/or user/password for etcd. */
+      credentials?: EtcdCredentials;
     }
   | {
       backend: 'http';
@@ -39,7 +42,7 @@ export function createDiscovery(config: DiscoveryConfig, options: CreateDiscover
     case 'memory':
       return new MemoryDiscovery(config.registry ? { registry: config.registry } : {});
     case 'etcd':
-      return new EtcdDiscovery({ endpoints: config.endpoints, ...(config.prefix === undefined ? {} : { prefix: config.prefix }), ...logger });
+      return new EtcdDiscovery({ endpoints: config.endpoints, ...(config.prefix === undefined ? {} : { prefix: config.prefix }), ...(config.credentials === undefined ? {} : { credentials: config.credentials }), ...logger });
     case 'http':
       return new HttpDiscovery({ url: config.url, ...(config.key === undefined ? {} : { key: config.key }), ...logger });
     default:

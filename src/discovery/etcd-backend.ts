@@ -7,6 +7,7 @@ import { DiscoveryErrorCodes, DiscoveryInputError, DiscoveryUnavailableError } f
 import { ServiceView } from './service-view.js';
 import type { Instance, RegisterOptions, ServiceEvent } from './types.js';
 import { openWatch } from './watch-handle.js';
+import { etcdClientOptions, etcdErrorLine, type EtcdCredentials } from './etcd-credentials.js';
 import { registrationHandle } from './registration-handle.js';
 import { validateRegistration, validateService } from './validate.js';
 
@@ -17,6 +18,8 @@ export interface EtcdDiscoveryOptions {
   prefix?: string;
   /** Pause between attempts to re-register a lost lease or re-open a failed watch, in ms. */
   retryDelayMs?: number;
+  /** TLS and/or user/password for etcd. Default none. */
+  credentials?: EtcdCredentials;
   /** Default silent. */
   logger?: Logger;
 }
@@ -63,6 +66,7 @@ export class EtcdDiscovery implements Discovery {
     this.logger = (options.logger ?? silentLogger).child({ component: 'discovery-etcd' });
     this.client = new Etcd3({
       hosts: options.endpoints,
+      ...etcdClientOptions(options.credentials),
       faultHandling: {
         watchBackoff: cappedBackoff(100, ETCD_DISCOVERY_DEFAULTS.maxWatchBackoffMs),
         // With one endpoint there is no other host to fail over to, and etcd3's default per-host
@@ -293,7 +297,7 @@ function parseKv(kv: IKeyValue): Instance | undefined {
 
 function unavailable(err: unknown): Error {
   if (err instanceof DiscoveryUnavailableError) return err;
-  return new DiscoveryUnavailableError(`etcd unavailable: ${(err as Error).message}`, { cause: err });
+  return new DiscoveryUnavailableError(`etcd unavailable: ${etcdErrorLine(err).replace(/^etcd: /, '')}`, { cause: err });
 }
 
 type HostPolicy = ReturnType<NonNullable<NonNullable<IOptions['faultHandling']>['host']>>;

@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { createApiServer, listenApi } from '../common/http/api-server.js';
-import { keyChecker } from '../common/http/key-auth.js';
+import { createApiServer, listenApi, requireKey } from '../common/http/api-server.js';
 import { SseWriter } from '../common/http/sse.js';
 import { CloseGuard } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
@@ -85,13 +84,7 @@ export async function startDiscoveryServer(options: DiscoveryServerOptions): Pro
   const app = createApiServer({ logger });
   if (options.key !== undefined) {
     if (typeof options.key !== 'string' || options.key.length === 0) throw new DiscoveryInputError(DiscoveryErrorCodes.INVALID_CONFIG, 'key must be a non-empty string when set', { field: 'key' });
-    const checkKey = keyChecker(options.key);
-    app.addHook('onRequest', async (request, reply) => {
-      const check = checkKey(request.headers.authorization);
-      if (check === 'ok') return;
-      reply.header('www-authenticate', 'Bearer realm="flynn-discoverd"');
-      throw new DiscoveryUnauthorizedError(check === 'missing' ? 'missing discovery key (Authorization: Bearer <key>)' : 'wrong discovery key');
-    });
+    requireKey(app, options.key, { scheme: 'Bearer', realm: 'flynn-discoverd', refuse: (check) => new DiscoveryUnauthorizedError(check === 'missing' ? 'missing discovery key (Authorization: Bearer <key>)' : 'wrong discovery key') });
   }
   routes(app, discovery, hub, held, streams);
 

@@ -4,7 +4,7 @@
  * HTTP API (server.ts).
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -405,6 +405,8 @@ export class HostAgent {
       const res = await fetch(url, { signal: AbortSignal.timeout(this.config.artifactTimeoutMs) });
       if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
       await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), createWriteStream(path));
+      // Readable by the job's unprivileged user in its container (the 0700 directory keeps the host's other users out).
+      await chmod(path, 0o644);
     } catch (err) {
       throw new ArtifactFetchError(`cannot fetch the artifact of job ${jobId} from ${url}: ${(err as Error).message}`, { cause: err });
     }

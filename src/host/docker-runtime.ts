@@ -42,6 +42,8 @@ export const DOCKER_RUNTIME_DEFAULTS = Object.freeze({
   init: true,
   /** The host's CA bundle, mounted read-only over the image's in every job (apps calling out through a TLS-intercepting proxy). */
   caBundle: '/etc/ssl/certs/ca-certificates.crt',
+  /** Jobs run as `app` (uid/gid 1000, home `/app`), which the runtime and stack images have, never as root. */
+  user: '1000:1000',
 });
 
 export interface DockerRuntimeOptions {
@@ -67,6 +69,8 @@ export interface DockerRuntimeOptions {
   caBundle?: string | null;
   /** `$STACK` of every job (the job's env wins). Default: unset, the image's own `STACK` env (the stack image sets one). */
   stack?: string;
+  /** `uid:gid` (or a user name of the image) jobs run as. Default {@link DOCKER_RUNTIME_DEFAULTS}.user. */
+  user?: string;
   logger?: Logger;
 }
 
@@ -85,6 +89,7 @@ export class DockerRuntime implements Runtime {
   private readonly init: boolean;
   private readonly ca: { binds: string[]; env: Record<string, string> };
   private readonly stack: string | undefined;
+  private readonly user: string;
   private readonly logger: Logger;
   private readonly guard = new CloseGuard('docker runtime');
   private readonly fanout = new EventFanout<RuntimeEvent>();
@@ -102,6 +107,7 @@ export class DockerRuntime implements Runtime {
     this.init = options.init ?? DOCKER_RUNTIME_DEFAULTS.init;
     this.ca = caBundleMount(options.caBundle === undefined ? DOCKER_RUNTIME_DEFAULTS.caBundle : options.caBundle);
     this.stack = options.stack;
+    this.user = options.user ?? DOCKER_RUNTIME_DEFAULTS.user;
     this.logger = (options.logger ?? silentLogger).child({ component: 'docker-runtime' });
   }
 
@@ -127,7 +133,8 @@ export class DockerRuntime implements Runtime {
       [DOCKER_LABELS.release]: job.release,
       [DOCKER_LABELS.spec]: JSON.stringify(labelSpec(spec)),
     };
-    const hostConfig: Dockerode.HostConfig = { PortBindings: bindings, Init: this.init };
+    // Least privilege: an unprivileged user, no capabilities ($PORT is above 1024), no setuid gains.
+    const hostConfig: Dockerode.HostConfig = { PortBindings: bindings, Init: this.init, CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'] };
     if (job.limits.memoryBytes !== undefined) {
       hostConfig.Memory = job.limits.memoryBytes;
       hostConfig.MemorySwap = job.limits.memoryBytes; // equal to Memory: no swap
@@ -145,6 +152,7 @@ export class DockerRuntime implements Runtime {
         name: containerName(hostId, job.id),
         Image: image,
         Cmd: job.cmd,
+        User: this.user,
         Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
         Hostname: typeof job.env.HOSTNAME === 'string' ? job.env.HOSTNAME.slice(0, 63) : undefined,
         ExposedPorts: exposed,

@@ -5,7 +5,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { createApiServer } from '../common/http/api-server.js';
+import { createApiServer, requireKey } from '../common/http/api-server.js';
 import { keyChecker } from '../common/http/key-auth.js';
 import { SseWriter } from '../common/http/sse.js';
 import type { Logger } from '../common/logger.js';
@@ -76,13 +76,8 @@ export interface HostServerOptions {
 export function createHostServer(agent: HostAgent, options: HostServerOptions): FastifyInstance {
   const app = createApiServer(options.logger ? { logger: options.logger } : {});
   const checkKey = options.key === null ? null : keyChecker(options.key);
-  if (checkKey !== null) {
-    app.addHook('onRequest', async (request, reply) => {
-      const check = checkKey(request.headers.authorization);
-      if (check === 'ok') return;
-      reply.header('www-authenticate', 'Bearer realm="flynn-host"');
-      throw new HostUnauthorizedError(check === 'missing' ? 'missing host key (Authorization: Bearer <key>)' : 'wrong host key');
-    });
+  if (options.key !== null) {
+    requireKey(app, options.key, { scheme: 'Bearer', realm: 'flynn-host', refuse: (check) => new HostUnauthorizedError(check === 'missing' ? 'missing host key (Authorization: Bearer <key>)' : 'wrong host key') });
   }
   // Log follows and event streams end when the server closes, so close never waits on a client.
   const streams = new Set<ServerResponse>();

@@ -31,9 +31,14 @@ function positiveInt(v: unknown, field: string, max: number): number {
   return v;
 }
 
+/** What a job spec might ask of the host that no job gets: jobs run unprivileged (docs/security.md). */
+const HOST_ACCESS = ['privileged', 'mounts', 'volumes', 'binds', 'network', 'networkMode', 'hostNetwork', 'pid', 'ipc', 'capAdd', 'capabilities', 'devices', 'user', 'securityOpt'];
+
 /** Check a job spec from a caller (library or HTTP) and return a normalized copy. */
 export function validateJobSpec(input: unknown): JobSpec {
   if (!isObject(input)) throw new HostInputError('a job must be a JSON object', 'job');
+  const asked = HOST_ACCESS.find((k) => input[k] !== undefined);
+  if (asked !== undefined) throw new HostInputError(`${asked}: a job cannot ask for host access (jobs run as an unprivileged user without capabilities, mounts or host networking)`, asked);
   const cmd = input.cmd;
   if (!Array.isArray(cmd) || cmd.length === 0 || cmd.some((c) => typeof c !== 'string') || cmd[0] === '') {
     throw new HostInputError('cmd must be a non-empty array of strings', 'cmd');

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, lchown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -125,7 +125,7 @@ async function createScratch(options: PrepareSlugBuildOptions, prepare: boolean)
   return scratch;
 }
 
-/** The mounts of every build job; a source's `.buildpacks` may add local buildpacks. */
+/** The mounts of every build job (local buildpacks are copied into the scratch dir's `custom`). */
 function baseMounts(host: HostDirs, options: Pick<BuildSlugOptions, 'buildpacksDir' | 'npmDir'>): BuildMount[] {
   const npmDir = options.npmDir === null ? undefined : (options.npmDir ?? findNpmDir());
   const mounts: BuildMount[] = [
@@ -229,7 +229,7 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
 
     for (const [k, v] of Object.entries(env)) await writeFile(path.join(host.env, k), v, { mode: 0o600 });
 
-    const { paths: packPaths, detect } = await step('resolve buildpacks', () => resolveBuildpacks(options, env, host, buildpacksDir, mounts, emit));
+    const { paths: packPaths, detect } = await step('resolve buildpacks', () => resolveBuildpacks(options, env, host, buildpacksDir, emit));
 
     let cached = false;
     if (useCache) {
@@ -282,6 +282,7 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
         emit(line);
       },
     };
+    if (executor.runsAs !== undefined) await step('hand the build dirs to the build user', () => chownTree(work, executor.runsAs as { uid: number; gid: number }));
     const result = await (scratch.prepared ? scratch.prepared.run(job) : executor.run(job));
     traceSlug('build job done', app);
     const jobStep = (await readFile(path.join(host.meta, 'step'), 'utf8').catch(() => 'start build')).trim();
@@ -357,7 +358,6 @@ async function resolveBuildpacks(
   env: Record<string, string>,
   host: { build: string; custom: string },
   buildpacksDir: string,
-  mounts: BuildMount[],
   emit: (line: string) => void,
 ): Promise<{ paths: string[]; detect: boolean }> {
   const listed = await readFile(path.join(host.build, '.buildpacks'), 'utf8').catch(() => undefined);
@@ -380,9 +380,10 @@ async function resolveBuildpacks(
     if (ref.kind === 'bundled') {
       paths.push(`${BUILD_PATHS.buildpacks}/${ref.name}`);
     } else if (ref.kind === 'local') {
-      const at = `${BUILD_PATHS.custom}-local/${i}-${path.basename(ref.path)}`;
-      mounts.push({ hostPath: ref.path, path: at, readOnly: true });
-      paths.push(at);
+      // Copied, not mounted: the copy is handed to the build's user with the rest of the scratch dir, whoever may read the original.
+      const name = `${i}-${path.basename(ref.path)}`;
+      await cp(ref.path, path.join(host.custom, name), { recursive: true });
+      paths.push(`${BUILD_PATHS.custom}/${name}`);
     } else {
       const name = `${i}-${path.basename(ref.url).replace(/\.git$/, '') || 'buildpack'}`;
       emit(`-----> Fetching buildpack ${ref.url}${ref.ref ? `#${ref.ref}` : ''}`);
@@ -397,3 +398,12 @@ function formatBytes(n: number): string {
   return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${(n / 1024).toFixed(1)} kB`;
 }
 
+
+/** Give a tree to `owner` (not following symlinks), so a build running as that user can write it; a no-op when it is this process's. */
+async function chownTree(root: string, owner: { uid: number; gid: number }): Promise<void> {
+  if (owner.uid === process.getuid?.()) return;
+  await lchown(root, owner.uid, owner.gid);
+  for (const entry of await readdir(root, { withFileTypes: true, recursive: true })) {
+    await lchown(path.join(entry.parentPath ?? entry.path, entry.name), owner.uid, owner.gid);
+  }
+}

@@ -16,6 +16,8 @@ export const DOCKER_EXECUTOR_DEFAULTS = Object.freeze({
   caBundle: '/etc/ssl/certs/ca-certificates.crt',
   /** A prepared build container that gets no job within this many ms is removed, in ms. */
   preparedIdleMs: 120_000,
+  /** Builds run as `app` (uid/gid 1000) of the image, not root. */
+  user: { uid: 1000, gid: 1000 },
 });
 
 export interface DockerBuildExecutorOptions {
@@ -39,6 +41,8 @@ export interface DockerBuildExecutorOptions {
   labels?: Record<string, string>;
   /** Default {@link DOCKER_EXECUTOR_DEFAULTS}.preparedIdleMs. */
   preparedIdleMs?: number;
+  /** Who builds run as. Default {@link DOCKER_EXECUTOR_DEFAULTS}.user when this process is root, else this process's uid/gid (who owns the scratch dirs). */
+  user?: { uid: number; gid: number };
 }
 
 /** A created build container with its output attached. */
@@ -76,6 +80,7 @@ export class DockerBuildExecutor implements BuildExecutor {
   private readonly env: Record<string, string>;
   private readonly labels: Record<string, string>;
   private readonly preparedIdleMs: number;
+  readonly runsAs: { uid: number; gid: number };
 
   constructor(options: DockerBuildExecutorOptions = {}) {
     this.docker = options.docker ?? new Dockerode();
@@ -88,6 +93,8 @@ export class DockerBuildExecutor implements BuildExecutor {
     this.env = { ...ca.env, ...options.env };
     this.labels = { ...options.labels, 'io.flynn-ts': '1', 'io.flynn-ts.role': 'build' };
     this.preparedIdleMs = options.preparedIdleMs ?? DOCKER_EXECUTOR_DEFAULTS.preparedIdleMs;
+    const self = process.getuid?.() ?? 0;
+    this.runsAs = options.user ?? (self === 0 ? { ...DOCKER_EXECUTOR_DEFAULTS.user } : { uid: self, gid: process.getgid?.() ?? self });
   }
 
   async run(job: BuildJob): Promise<BuildJobResult> {
@@ -107,6 +114,7 @@ export class DockerBuildExecutor implements BuildExecutor {
       container = await this.docker.createContainer({
         Image: this.image,
         Cmd: how.cmd,
+        User: `${this.runsAs.uid}:${this.runsAs.gid}`,
         Env: Object.entries({ ...this.env, ...how.env }).map(([k, v]) => `${k}=${v}`),
         WorkingDir: how.workDir,
         Labels: this.labels,
@@ -121,6 +129,8 @@ export class DockerBuildExecutor implements BuildExecutor {
           Memory: setup.memoryBytes,
           MemorySwap: setup.memoryBytes,
           NetworkMode: this.network,
+          CapDrop: ['ALL'],
+          SecurityOpt: ['no-new-privileges'],
         },
       });
     } catch (err) {

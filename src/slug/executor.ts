@@ -67,6 +67,11 @@ export interface BuildExecutor {
   readonly offline?: boolean;
   /** The stack its builds run on, given to them as `$STACK`; unset leaves `$STACK` to the image. */
   readonly stack?: string;
+  /**
+   * The user jobs run as when it is not this process's (Docker builds run as `app`, uid 1000):
+   * the builder hands the build's scratch directory to it before the job runs.
+   */
+  readonly runsAs?: { uid: number; gid: number };
   run(job: BuildJob): Promise<BuildJobResult>;
   /**
    * Start the environment of a job ahead of time (optional: an executor whose environments cost

@@ -119,18 +119,19 @@ if (await needEtcd('bootstrap from a manifest onto separately started host agent
       ).catch((err: Error) => {
         throw new Error(`${err.message}\nstdout:\n${b.lines.join('\n')}\nstderr:\n${b.stderr()}`);
       });
-      const ready = JSON.parse(readyLine) as { controllerUrl: string; routerUrl: string; gitHost: string; gitFingerprint: string; hostIds: string[] };
+      const ready = JSON.parse(readyLine) as { controllerUrl: string; controllerPin: string; routerUrl: string; gitHost: string; gitFingerprint: string; hostIds: string[] };
       const serverAdd = await until('the server-add line', async () => b.lines.map((l) => JSON.parse(l) as { step: string; message: string }).find((s) => s.step === 'server-add')?.message);
       const steps = b.lines.map((l) => JSON.parse(l) as { step: string; message?: string });
       expect(steps.map((s) => s.step)).toEqual(expect.arrayContaining(['discovery', 'wait-hosts', 'store', 'shelf', 'scheduler', 'router', 'git', 'controller', 'ready']));
       expect(steps.find((s) => s.step === 'discovery')?.message).toContain(`etcd at ${etcdEndpoints.join(',')} (prefix ${prefix}) ok`);
       expect(steps.filter((s) => s.step === 'wait-hosts').at(-1)?.message).toMatch(/^2\/2 hosts up/);
       expect([...ready.hostIds].sort()).toEqual(hostIds);
-      expect(serverAdd).toBe(`flynn server-add -f -g ${ready.gitHost} --git-fingerprint ${ready.gitFingerprint} default ${ready.controllerUrl} $CONTROLLER_KEY`);
+      expect(ready.controllerUrl).toMatch(/^https:/);
+      expect(serverAdd).toBe(`flynn server-add -p ${ready.controllerPin} -f -g ${ready.gitHost} --git-fingerprint ${ready.gitFingerprint} default ${ready.controllerUrl} $CONTROLLER_KEY`);
       expect(ready.gitFingerprint).toMatch(/^SHA256:/);
 
       // The typed client with the key from the environment; then a real git push over SSH.
-      const client = new ControllerClient({ url: ready.controllerUrl, key });
+      const client = new ControllerClient({ url: ready.controllerUrl, key, tls: { pin: ready.controllerPin } });
       let webIds: string[] = [];
       try {
         const sshKey = generatePrivateKey();
@@ -171,7 +172,9 @@ if (await needEtcd('bootstrap from a manifest onto separately started host agent
       // picks the app up: the new router answers without a push, with 2 web jobs, one on each host.
       boot = start(BOOTSTRAP_MAIN, [manifestPath, '--json'], { TEST_CONTROLLER_KEY: key });
       const again = boot;
-      const readyAgain = JSON.parse(await until('the second ready line', async () => again.lines.find((l) => l.startsWith('{"step":"ready"')), 60_000)) as { controllerUrl: string; routerUrl: string; gitFingerprint: string };
+      const readyAgain = JSON.parse(await until('the second ready line', async () => again.lines.find((l) => l.startsWith('{"step":"ready"')), 60_000)) as { controllerUrl: string; controllerPin: string; routerUrl: string; gitFingerprint: string };
+      // The certificate is kept in the data dir: the same pin after a restart.
+      expect(readyAgain.controllerPin).toBe(ready.controllerPin);
       expect(readyAgain.gitFingerprint).toBe(ready.gitFingerprint);
       expect(again.lines.some((l) => l.includes('"step":"store"') && l.includes('1 app(s)'))).toBe(true);
       const res = await until('the app through the new router', async () => {
@@ -179,13 +182,13 @@ if (await needEtcd('bootstrap from a manifest onto separately started host agent
         if (r.status !== 200) throw new Error(`${r.status} ${r.body}`);
         return r;
       }).catch(async (err: Error) => {
-        const c = new ControllerClient({ url: readyAgain.controllerUrl, key });
+        const c = new ControllerClient({ url: readyAgain.controllerUrl, key, tls: { pin: readyAgain.controllerPin } });
         const jobs = await c.listJobs('boothello').catch((e: Error) => e.message);
         await c.close();
         throw new Error(`${err.message}; jobs: ${JSON.stringify(jobs)}\n${again.lines.join('\n')}\n${again.stderr()}`);
       });
       expect(res.body).toContain('Hello from flynn-ts');
-      const client2 = new ControllerClient({ url: readyAgain.controllerUrl, key });
+      const client2 = new ControllerClient({ url: readyAgain.controllerUrl, key, tls: { pin: readyAgain.controllerPin } });
       try {
         const jobs = await until('2 web jobs up after the restart', async () => {
           const up = (await client2.listJobs('boothello')).filter((j) => j.type === 'web' && j.state === 'up');

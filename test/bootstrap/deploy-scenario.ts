@@ -168,6 +168,12 @@ export function describeDeploy(name: string, start: () => Promise<Cluster>, appN
       expect(lines.length).toBeGreaterThanOrEqual(3);
     }, 60_000);
 
+    it.runIf(name.includes('docker'))('runs a Docker job as an unprivileged user without capabilities (flynn run id -u)', async () => {
+      let out = '';
+      for await (const o of cluster.client.run(appName, { cmd: ['sh', '-c', 'echo "uid=$(id -u) $(grep CapEff /proc/self/status | tr -d "\\t")"'] })) if (o.kind === 'output') out += o.data;
+      expect(out).toContain('uid=1000 CapEff:0000000000000000');
+    }, 60_000);
+
     it('rejects a push whose build fails, and the previous release keeps answering throughout', async () => {
       const pkg = JSON.parse(await readFile(join(work, 'package.json'), 'utf8')) as Record<string, unknown>;
       pkg.scripts = { 'heroku-postbuild': 'echo broken on purpose && exit 3' };

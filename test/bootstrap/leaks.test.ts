@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { childSignal } from '../../src/common/lifecycle.js';
 import { createTestCluster, SchedulerJobRunner, type TestCluster } from '../../src/bootstrap/index.js';
 import { HostClient } from '../../src/host/client.js';
+import { until } from './deploy-scenario.js';
 
 const abortListeners = (signal: AbortSignal) => getEventListeners(signal, 'abort').length;
 
@@ -78,7 +79,11 @@ describe('abort listeners across many deploys, requests and log reads', () => {
       const release = await c.createRelease(app, { env: { N: String(i) }, processes: { worker: { cmd: ['sh', '-c', 'echo "worker $N"; exec sleep 60'] } } });
       const deployment = await c.deploy(app, release.id);
       expect((await c.waitForDeployment(app, deployment.id, { timeoutMs: 60_000 })).status).toBe('complete');
-      if (i === 0) await c.scale(app, { worker: 12 });
+      if (i === 0) {
+        await c.scale(app, { worker: 12 });
+        // The scale is recorded at once; its jobs start after (flynn scale waits the same way).
+        await until('12 workers up', async () => ((await c.listJobs(app)).filter((j) => j.state === 'up').length === 12 ? true : undefined));
+      }
       const seen: string[] = [];
       for await (const l of c.logs(app, { lines: 100 })) seen.push(l.msg);
       const follow = new AbortController();

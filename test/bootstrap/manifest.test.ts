@@ -72,9 +72,17 @@ describe('bootstrap manifest', () => {
   it('refuses unknown keys, naming their path and the known ones', () => {
     const err = rejection(`${ETCD}controller:\n  prot: 8081\nrouterr: {port: 1}\n`);
     expect(err.problems.map((p) => p.field)).toEqual(['routerr', 'controller.prot']);
-    expect(err.message).toContain('controller.prot is not a known key (controller takes port, store)');
+    expect(err.message).toContain('controller.prot is not a known key (controller takes port, store, tls, insecureHttp)');
     expect(err.message).toContain('routerr is not a known key (known keys: discovery, dataDir,');
     expect(rejection(`${ETCD}  endpoint: http://x\n`).message).toContain('discovery.endpoint is not a known key');
+  });
+
+  it('takes the controller certificate and etcd credentials, and refuses a certificate with insecureHttp', () => {
+    const m = parseManifest(`${ETCD}  tls: {ca: /e/ca.crt, cert: /e/c.crt, key: /e/c.key}\n  username: flynn\n  password: \${ETCD_PASSWORD}\ncontroller:\n  tls: {cert: /c.crt, key: /c.key}\n`, { env: { ETCD_PASSWORD: 'pw' } });
+    expect(m.discovery).toMatchObject({ tls: { ca: '/e/ca.crt', cert: '/e/c.crt', key: '/e/c.key' }, username: 'flynn', password: 'pw' });
+    expect(m.controller?.tls).toEqual({ cert: '/c.crt', key: '/c.key' });
+    expect(rejection(`${ETCD}controller:\n  tls: {cert: /c.crt, key: /c.key}\n  insecureHttp: true\n`).message).toContain('controller.insecureHttp cannot be true with controller.tls');
+    expect(rejection(`${ETCD}controller:\n  insecureHttp: yes please\n`).message).toContain('controller.insecureHttp must be true or false');
   });
 
   it('refuses ports that are not 0-65535 and wrong types, naming the field', () => {

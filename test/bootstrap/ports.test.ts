@@ -105,7 +105,7 @@ describe('port options', () => {
     const cluster = await startCluster({ host: HOST, runtime: 'process', ports: { controller: 0, router: 0, git: 0, shelf: 0 } });
     try {
       expect([cluster.routerPort, ...[cluster.controllerUrl, cluster.shelfUrl, `http://${cluster.gitHost}`].map((u) => Number(new URL(u).port))]).not.toContain(taken);
-      expect(cluster.controllerUrl).toMatch(new RegExp(`^http://${HOST.replace(/\./g, '\\.')}:\\d+$`));
+      expect(cluster.controllerUrl).toMatch(new RegExp(`^https://${HOST.replace(/\./g, '\\.')}:\\d+$`));
     } finally {
       await cluster.close();
     }

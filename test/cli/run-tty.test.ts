@@ -71,7 +71,7 @@ if (await needDocker('flynn run in a terminal')) {
 
     it('runs bash in a pseudo-terminal: typed commands run, the window size follows, exit 3 is the exit status', async () => {
       await inTerminal('run -a shell bash');
-      await until('the bash prompt', async () => ((await pane()).includes('/app#') ? true : undefined));
+      await until('the bash prompt', async () => (/\/app[#$] $/m.test(await pane()) ? true : undefined));
       await tmux('send-keys', '-t', 's', 'echo $((6*7)) $GREETING', 'Enter');
       await until('42', async () => ((await pane()).includes('\n42 from-the-release') ? true : undefined));
       await tmux('send-keys', '-t', 's', 'tty; stty size', 'Enter');

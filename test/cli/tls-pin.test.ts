@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { certPin } from '../../src/cli/tls-pin.js';
+import { certPin } from '../../src/common/tls/pin.js';
 
 const MAIN = resolve('src/cli/main.ts');
 const TSX = pathToFileURL(resolve('node_modules/tsx/dist/loader.mjs')).href;

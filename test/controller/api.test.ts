@@ -94,6 +94,8 @@ describe('controller API', () => {
     expect((await h.client.scale('api', { web: 3, worker: 2 })).processes).toEqual({ web: 3, worker: 2 });
     expect(await h.client.getFormation('api', release.id)).toMatchObject({ processes: { web: 3, worker: 2 } });
     await expect(h.client.scale('api', { clock: 1 })).rejects.toMatchObject({ detail: { field: 'processes.clock' } });
+    // A scale quota per process type (CONTROLLER_DEFAULTS.maxScale, 100).
+    await expect(h.client.scale('api', { web: 101 })).rejects.toMatchObject({ status: 400, message: 'web=101 is over the limit of 100 jobs per process type', detail: { field: 'processes.web' } });
     const change = changed(await h.client.setEnv('api', { DATABASE_URL: 'postgres://db' }));
     expect(change.release.version).toBe(2);
     await h.client.waitForDeployment('api', change.deployment.id);

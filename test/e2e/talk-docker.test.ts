@@ -133,10 +133,20 @@ describe.runIf(services)('the talk end to end: 3 host agent processes, Docker, e
 
   it('server-add pins the git host key (a wrong fingerprint adds nothing), key-add adds ~/.ssh/id_rsa.pub, create adds the flynn remote', async () => {
     const p = platform!;
-    const wrong = await flynn(['server-add', '-g', p.gitHost, '--git-fingerprint', `SHA256:${'A'.repeat(43)}`, 'e2e', p.controllerUrl, p.key], { cwd: work, env });
+    const wrong = await flynn(['server-add', '-p', p.controllerPin!, '-g', p.gitHost, '--git-fingerprint', `SHA256:${'A'.repeat(43)}`, 'e2e', p.controllerUrl, p.key], { cwd: work, env });
+    // A wrong certificate pin: refused with one line, nothing added.
+    const wrongPin = await flynn(['server-add', '-p', 'A'.repeat(43) + '=', 'e2e', p.controllerUrl, p.key], { cwd: work, env });
+    expect(wrongPin.code).toBe(1);
+    expect(wrongPin.stderr.trim().split('\n')).toHaveLength(1);
+    expect(wrongPin.stderr).toContain(`TLS pin mismatch: the server's certificate is ${p.controllerPin}`);
+    // A plain http:// URL to the HTTPS controller says what to do.
+    const plain = await flynn(['server-add', 'e2e', p.controllerUrl.replace('https:', 'http:'), p.key], { cwd: work, env });
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toContain(`this controller speaks HTTPS only: use ${p.controllerUrl}`);
+    expect(plain.stderr).toContain(`-p ${p.controllerPin}`);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain(`is ${p.gitFingerprint}, not the given`);
-    const added = await cli('server-add', '-g', p.gitHost, '--git-fingerprint', p.gitFingerprint, 'e2e', p.controllerUrl, p.key);
+    const added = await cli('server-add', '-p', p.controllerPin!, '-g', p.gitHost, '--git-fingerprint', p.gitFingerprint, 'e2e', p.controllerUrl, p.key);
     expect(added.stdout).toContain(`Git host ${p.gitHost} pinned to ${p.gitFingerprint}`);
     const pub = await readFile(join(env.HOME!, '.ssh', 'id_rsa.pub'), 'utf8');
     expect((await cli('key-add')).stdout.trim()).toBe(`Key ${fingerprintOfKey(pub)} added.`);
@@ -198,6 +208,8 @@ describe.runIf(services)('the talk end to end: 3 host agent processes, Docker, e
       return (out.match(/node-hello listening/g) ?? []).length >= 3 ? out : undefined;
     }, 15_000);
     expect(log).toMatch(/web\.[0-9a-f-]{8}: node-hello listening/);
+    // Jobs run unprivileged: uid 1000 (app) in their container.
+    expect((await cli('run', 'id', '-u')).stdout.trim()).toBe('1000');
     const run = await cli('run', 'echo', 'hi');
     expect(run.stdout).toBe('hi\n');
   }, 60_000);

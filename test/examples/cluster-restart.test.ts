@@ -14,10 +14,11 @@ import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
+import { pinOf } from '../../src/common/tls/self-signed.js';
 import { ControllerClient } from '../../src/controller/client.js';
 import { KEY_ED25519 } from '../../src/controller/testing/index.js';
 import { generatePrivateKey, publicKeyLine } from '../../src/git/keys.js';
-import { freePort } from '../../src/host/testing/jobs.js';
+import { createServer } from 'node:net';
 import { needDocker } from '../support/services.js';
 
 const TSX = pathToFileURL(resolve('node_modules/tsx/dist/loader.mjs')).href;
@@ -26,6 +27,23 @@ const exec = promisify(execFile);
 
 /** Answers `<job id> <FOO>` on $PORT. */
 const WEB = ['node', '-e', `require('http').createServer((q, s) => s.end(process.env.FLYNN_JOB_ID + ' ' + process.env.FOO)).listen(Number(process.env.PORT))`];
+
+/**
+ * A free port below Linux's ephemeral range (32768+), as a user's fixed ports are: the restarted
+ * cluster must get the same ports back, and a port the kernel hands out (e.g. as the source port of
+ * a readiness probe's connection from the same address) could hold it at the restart.
+ */
+async function fixedPort(host: string): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+}
 
 interface Running {
   proc: ChildProcess;
@@ -99,16 +117,19 @@ function describeRestart(runtime: 'process' | 'docker', host: string) {
 
     it('brings back apps, releases, env, keys, routes and formations, and serves again within seconds', async () => {
       dataDir = await mkdtemp(join(tmpdir(), `flynn-ts-restart-${runtime}-`));
-      const ports = { controller: await freePort(host), router: await freePort(host), git: await freePort(host), shelf: await freePort(host) };
+      const ports = { controller: await fixedPort(host), router: await fixedPort(host), git: await fixedPort(host), shelf: await fixedPort(host) };
       const args = ['--runtime', runtime, '--host', host, '--data-dir', dataDir, '--controller-port', String(ports.controller), '--router-port', String(ports.router), '--git-port', String(ports.git), '--shelf-port', String(ports.shelf)];
-      const controllerUrl = `http://${host}:${ports.controller}`;
+      const controllerUrl = `https://${host}:${ports.controller}`;
       const routerUrl = `http://${host}:${ports.router}`;
 
       const first = await start(args);
       running.push(first);
       const key = (await readFile(join(dataDir, 'controller-key'), 'utf8')).trim();
       expect(first.stdout()).toContain(key);
-      const client = new ControllerClient({ url: controllerUrl, key });
+      // The controller's certificate is kept in the data dir: its pin is the banner's, before and after the restart.
+      const pin = pinOf(await readFile(join(dataDir, 'controller-tls.crt'), 'utf8'));
+      expect(first.stdout()).toContain(`-p ${pin}`);
+      const client = new ControllerClient({ url: controllerUrl, key, tls: { pin } });
       const app = 'restart';
       await client.createApp({ name: app });
       const v1 = await client.createRelease(app, { env: { FOO: 'one' }, processes: { web: { cmd: WEB } } });
@@ -149,7 +170,8 @@ function describeRestart(runtime: 'process' | 'docker', host: string) {
       expect(second.fingerprint).toBe(first.fingerprint);
       expect(await readFile(join(dataDir, 'cluster-id'), 'utf8')).toBe(clusterId);
       expect(await readFile(join(dataDir, 'controller-key'), 'utf8')).toBe(`${key}\n`);
-      const after = new ControllerClient({ url: controllerUrl, key });
+      expect(pinOf(await readFile(join(dataDir, 'controller-tls.crt'), 'utf8'))).toBe(pin);
+      const after = new ControllerClient({ url: controllerUrl, key, tls: { pin } });
       expect(await snapshot(after, app)).toEqual(before);
       expect((await serving(routerUrl, 'www.restart.test')).body).toMatch(/ two$/);
       if (runtime === 'docker') {

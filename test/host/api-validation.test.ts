@@ -7,6 +7,7 @@ import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
 import { startHostAgent, type HostAgentHandle } from '../../src/host/agent.js';
 import { HostClient } from '../../src/host/client.js';
 import { ProcessRuntime } from '../../src/host/process-runtime.js';
+import { validateJobSpec } from '../../src/host/validate.js';
 import { jobRequest, waitFor } from './agent-scenarios.js';
 import { HOST_KEY } from './support.js';
 
@@ -103,6 +104,16 @@ describe('host agent HTTP API input handling', () => {
     expect(res.status).toBe(400);
     expect(typeof res.json.code).toBe('string');
     if (field) expect(res.json.detail?.field).toBe(field);
+  });
+
+  it('refuses a job spec that asks for host access (privileged, mounts, host network, a user)', async () => {
+    for (const [field, value] of [['privileged', true], ['mounts', [{ hostPath: '/', path: '/host' }]], ['hostNetwork', true], ['networkMode', 'host'], ['user', 'root'], ['capAdd', ['SYS_ADMIN']]] as const) {
+      const res = await call('POST', '/jobs', JSON.stringify({ ...jobRequest('host-access'), [field]: value }));
+      expect(res.status, field).toBe(400);
+      expect(res.json).toMatchObject({ detail: { field } });
+      // The library path (startHostAgent().agent.createJob) refuses it too, by name.
+      expect(() => validateJobSpec({ ...jobRequest('host-access'), [field]: value })).toThrow(`${field}: a job cannot ask for host access`);
+    }
   });
 
   it('answers malformed JSON, unknown jobs, bad signals and bad query strings with 4xx JSON', async () => {

@@ -11,8 +11,8 @@ const RUN = `stack-${process.pid}`;
 describe('apt sources for the stack', () => {
   const deb822 = [
     'Types: deb',
-    '# http://snapshot.debian.org/archive/debian/20250520T000000Z',
-    'URIs: http://deb.debian.org/debian',
+    '# http://snapshot.example/archive/debian/20250520T000000Z',
+    'URIs: http://mirror.example/debian',
     'Suites: bookworm bookworm-updates',
     'Components: main',
     'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg',
@@ -38,8 +38,8 @@ describe('apt sources for the stack', () => {
   it('reads deb822 stanzas (several suites, continuation lines, Enabled: no) and keeps the release, -updates and -security only', () => {
     const all = parseDeb822Sources(deb822);
     expect(all.filter((s) => s.type === 'deb').map((s) => `${s.uri} ${s.suite} ${s.components.join(',')}`)).toEqual([
-      'http://deb.debian.org/debian bookworm main',
-      'http://deb.debian.org/debian bookworm-updates main',
+      'http://mirror.example/debian bookworm main',
+      'http://mirror.example/debian bookworm-updates main',
       'http://security.example/debian-security bookworm-security main,contrib',
       'https://deb.nodesource.com/node_20.x nodistro main',
     ]);

@@ -142,7 +142,7 @@ describe('router: HTTPS', () => {
     const first = await clusterCertificate(join(dir, 'tls'), ['*.flynn.local', 'flynn.local', '127.0.0.1']);
     const again = await clusterCertificate(join(dir, 'tls'), ['*.flynn.local']);
     expect(again).toEqual(first);
-    expect((await stat(join(dir, 'tls', 'key.pem'))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(dir, 'tls', 'router.key'))).mode & 0o777).toBe(0o600);
     const x509 = new X509Certificate(first.cert);
     expect(x509.checkHost('myapp.flynn.local')).toBe('*.flynn.local');
     expect(x509.checkIP('127.0.0.1')).toBe('127.0.0.1');

@@ -7,7 +7,7 @@ import { buildSlug } from '../../src/slug/builder.js';
 import { ensureRuntimeImage } from '../../src/host/runtime-image.js';
 import { DockerBuildExecutor } from '../../src/slug/docker-executor.js';
 import { describeBuilds } from './build-suite.js';
-import { removeTestContainers, runSlugInDocker, sourceTar, startTestShelf, TEST_LABELS } from './helpers.js';
+import { removeTestContainers, runSlugInDocker, slugContents, sourceTar, startTestShelf, TEST_LABELS } from './helpers.js';
 import { needDocker } from '../support/services.js';
 
 const HOST_IP = '127.0.0.5';
@@ -59,6 +59,43 @@ describe.runIf(await needDocker('slug build limits on Docker'))('Docker build li
       expect(err).toMatchObject({ step: expect.stringMatching(/^compile /), code: 'FLYNN_ERR_SLUG_BUILD_FAILED' });
       expect((err as Error).message).toContain('memory limit');
       expect(await shelf.client.list('/')).toEqual([]);
+    } finally {
+      await shelf.close();
+      await rm(pack, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.runIf(await needDocker('unprivileged builds on Docker'))('Docker builds run unprivileged', () => {
+  it('runs the build as uid 1000 with no capabilities, able to write its build, cache and home dirs and read its env', async () => {
+    await ensureRuntimeImage({ docker });
+    const pack = await mkdtemp(path.join(tmpdir(), 'flynn-uid-pack-'));
+    const shelf = await startTestShelf(HOST_IP);
+    try {
+      await mkdir(path.join(pack, 'bin'));
+      const bins = {
+        detect: '#!/bin/sh\necho Uid\n',
+        compile: '#!/bin/sh\nset -e\necho "uid=$(id -u) caps=$(grep CapEff /proc/self/status | tr -d "\\t")"\necho built > "$1/built.txt"\necho cached > "$2/cached.txt"\necho home > "$HOME/home.txt"\necho "secret=$(cat "$3/SECRET")"\n',
+        release: '#!/bin/sh\necho "--- {}"\n',
+      };
+      for (const [f, body] of Object.entries(bins)) {
+        await writeFile(path.join(pack, 'bin', f), body);
+        await chmod(path.join(pack, 'bin', f), 0o755);
+      }
+      const lines: string[] = [];
+      const result = await buildSlug({
+        source: await sourceTar('node-hello'),
+        app: 'uid',
+        env: { BUILDPACK_URL: pack, SECRET: 's3cret' },
+        executor: new DockerBuildExecutor({ docker, labels: TEST_LABELS }),
+        shelf: shelf.client,
+        onOutput: (line) => lines.push(line),
+        timeoutMs: 60_000,
+      });
+      expect(lines).toContain('uid=1000 caps=CapEff:0000000000000000');
+      expect(lines).toContain('secret=s3cret');
+      const { names } = await slugContents(shelf.client, result.slugPath);
+      expect(names).toContain('built.txt');
     } finally {
       await shelf.close();
       await rm(pack, { recursive: true, force: true });

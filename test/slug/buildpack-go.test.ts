@@ -4,7 +4,7 @@
  * all it needs), answering through the router; its binaries are the process types. Go is not in
  * the default stack (about 450 MB): this suite runs on the stack variant with Go,
  * flynn-ts/stack-golang-go:latest (`npm run images -- --only stack --with golang-go`), and is
- * skipped (saying so) when that is not built.
+ * skipped (saying so) when that is not built, except in CI (`CI=true`), where it fails.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -22,7 +22,9 @@ async function stackHasGo(): Promise<boolean> {
   const has = await exec('docker', ['run', '--rm', '--label', 'io.flynn-ts.test=1', '--network', 'none', GO_STACK, 'sh', '-c', 'command -v go'])
     .then(() => true)
     .catch(() => false);
-  if (!has) console.warn(`[skipped] Go buildpack: ${GO_STACK} is not built. Build it with \`npm run images -- --only stack --with golang-go\` to run this suite.`);
+  const howTo = `Build it with \`npm run images -- --only stack --with golang-go\` (bash .ci/run does)`;
+  if (!has && process.env.CI === 'true') throw new Error(`Go buildpack: ${GO_STACK} is not built. ${howTo}.`);
+  if (!has) console.warn(`[skipped] Go buildpack: ${GO_STACK} is not built. ${howTo} to run this suite.`);
   return has;
 }
 

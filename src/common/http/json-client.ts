@@ -1,7 +1,8 @@
 import type { Duplex } from 'node:stream';
-import { Agent, request, upgrade, type Dispatcher } from 'undici';
+import { request, upgrade, type Dispatcher } from 'undici';
 import { errorFromWire, UnavailableError } from '../errors.js';
 import { childSignal } from '../lifecycle.js';
+import { trustingAgent, type TlsTrust } from '../tls/pin.js';
 
 export interface HttpClientOptions {
   /** Base URL of the server, e.g. `http://127.0.0.1:1111`. */
@@ -10,6 +11,8 @@ export interface HttpClientOptions {
   key?: string;
   /** A shared undici dispatcher; by default the client owns a keep-alive Agent. */
   dispatcher?: Dispatcher;
+  /** For an `https://` URL: trust a pinned or CA certificate rather than the system CAs (ignored with `dispatcher`). */
+  tls?: TlsTrust;
   /** Headers added to every request. */
   headers?: Record<string, string>;
 }
@@ -35,7 +38,7 @@ export class HttpJsonClient {
   constructor(options: HttpClientOptions) {
     this.url = options.url.replace(/\/+$/, '');
     this.ownsDispatcher = options.dispatcher === undefined;
-    this.dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 10_000 });
+    this.dispatcher = options.dispatcher ?? trustingAgent(options.tls);
     this.headers = { ...options.headers };
     if (options.key !== undefined) this.headers.authorization = `Bearer ${options.key}`;
   }
@@ -94,7 +97,7 @@ export class HttpJsonClient {
     } catch (err) {
       link?.release();
       if (options.signal?.aborted) throw err;
-      throw new UnavailableError('FLYNN_ERR_HTTP_UNREACHABLE', `cannot reach ${this.url}: ${(err as Error).message}`, { cause: err });
+      throw new UnavailableError('FLYNN_ERR_HTTP_UNREACHABLE', `cannot reach ${this.url}: ${(err as Error).message}${untrusted(err) ? ' (trust its certificate by its pin or CA)' : ''}`, { cause: err });
     }
     if (link) {
       if (res.body.closed) link.release();
@@ -112,4 +115,10 @@ export class HttpJsonClient {
     }
     return res;
   }
+}
+
+/** A TLS failure because the server's certificate does not chain to a trusted CA (e.g. self-signed). */
+function untrusted(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code;
+  return code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'SELF_SIGNED_CERT_IN_CHAIN' || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY';
 }

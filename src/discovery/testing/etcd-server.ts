@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'undici';
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'undici';
 import { sleep } from '../../common/lifecycle.js';
 
 export interface EtcdServerOptions {
@@ -15,6 +16,8 @@ export interface EtcdServerOptions {
   binary?: string;
   /** How long to wait for the server to answer /health, in ms. Default 15 000. */
   startTimeoutMs?: number;
+  /** Serve clients over HTTPS with these PEM files, asking for a client certificate signed by `caFile` (`--client-cert-auth`); the health probe shows the server's own certificate, which must allow clientAuth too. */
+  tls?: { certFile: string; keyFile: string; caFile: string };
 }
 
 /** A private single-member etcd for tests that need to stop and restart it. */
@@ -38,7 +41,10 @@ export async function startEtcdServer(options: EtcdServerOptions = {}): Promise<
   const ownsDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'flynn-ts-etcd-')));
   const [clientPort, peerPort] = [await freePort(host), await freePort(host)];
-  const endpoint = `http://${host}:${clientPort}`;
+  const tls = options.tls;
+  const endpoint = `${tls ? 'https' : 'http'}://${host}:${clientPort}`;
+  // The health probe shows etcd a client certificate: with --client-cert-auth it is its own CA's.
+  const probe = tls ? new Agent({ connect: { ca: readFileSync(tls.caFile), cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } }) : undefined;
   const peer = `http://${host}:${peerPort}`;
   let child: ChildProcess | undefined;
   let log = '';
@@ -58,6 +64,7 @@ export async function startEtcdServer(options: EtcdServerOptions = {}): Promise<
         '--initial-cluster', `test=${peer}`,
         '--initial-cluster-state', 'new',
         '--log-level', 'warn',
+        ...(tls ? ['--cert-file', tls.certFile, '--key-file', tls.keyFile, '--client-cert-auth', '--trusted-ca-file', tls.caFile] : []),
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
@@ -70,7 +77,7 @@ export async function startEtcdServer(options: EtcdServerOptions = {}): Promise<
       if (spawnError) throw new Error(`cannot start ${options.binary ?? 'etcd'} (install etcd-server): ${spawnError.message}`);
       if (proc.exitCode !== null) throw new Error(`etcd exited with ${proc.exitCode}: ${log}`);
       try {
-        const res = await request(`${endpoint}/health`, { headersTimeout: 1000, bodyTimeout: 1000 });
+        const res = await request(`${endpoint}/health`, { headersTimeout: 1000, bodyTimeout: 1000, ...(probe ? { dispatcher: probe } : {}) });
         const body = (await res.body.json()) as { health?: string };
         if (body.health === 'true') return;
       } catch {
@@ -103,6 +110,7 @@ export async function startEtcdServer(options: EtcdServerOptions = {}): Promise<
     if (closed) return;
     closed = true;
     await stop();
+    await probe?.close();
     if (ownsDir) await rm(dataDir, { recursive: true, force: true });
   };
   return {
