@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestCluster, type TestCluster } from '../../src/bootstrap/index.js';
+import { createTestCluster, serverAddArgs, type TestCluster } from '../../src/bootstrap/index.js';
 import { removeTestContainers } from '../host/support.js';
 import { needDocker } from '../support/services.js';
 
@@ -49,13 +49,25 @@ if (await needDocker('flynn run in a terminal')) {
       const started = await tmux('new-session', '-d', '-s', 's', '-x', '100', '-y', '30', cmd);
       expect(started.code).toBe(0);
     };
+    /** Wait until the pane shows `pattern`; on a timeout the error shows the pane. */
+    const shows = async (what: string, pattern: RegExp, timeoutMs = 60_000) => {
+      let last = '';
+      await until(
+        what,
+        async () => {
+          last = await pane();
+          return pattern.test(last) ? true : undefined;
+        },
+        timeoutMs,
+      ).catch((err: Error) => Promise.reject(new Error(`${err.message}; the terminal shows:\n${last}`)));
+    };
     const status = () => until('the exit status', async () => readFile(join(dir, 'status'), 'utf8').then((s) => Number(s.trim()), () => undefined));
 
     beforeAll(async () => {
       cluster = await createTestCluster({ runtime: 'docker' });
       dir = await mkdtemp(join(tmpdir(), 'flynn-runtty-'));
       env = { ...process.env, FLYNNRC: join(dir, 'flynnrc.json'), HOME: dir };
-      expect((await sh(process.execPath, ['--import', TSX, MAIN, 'server-add', '--no-verify', 'test', cluster.controllerUrl, cluster.key], env)).code).toBe(0);
+      expect((await sh(process.execPath, ['--import', TSX, MAIN, ...serverAddArgs(cluster, 'test')], env)).code).toBe(0);
       // A release without a slug runs on the stack image (Debian, bash) with the release env.
       await cluster.client.createApp({ name: 'shell' });
       const release = await cluster.client.createRelease('shell', { env: { GREETING: 'from-the-release' } });
@@ -71,11 +83,11 @@ if (await needDocker('flynn run in a terminal')) {
 
     it('runs bash in a pseudo-terminal: typed commands run, the window size follows, exit 3 is the exit status', async () => {
       await inTerminal('run -a shell bash');
-      await until('the bash prompt', async () => (/\/app[#$] $/m.test(await pane()) ? true : undefined));
+      await shows('the bash prompt', /:\S*[#$] ?$/m);
       await tmux('send-keys', '-t', 's', 'echo $((6*7)) $GREETING', 'Enter');
-      await until('42', async () => ((await pane()).includes('\n42 from-the-release') ? true : undefined));
+      await shows('42', /^42 from-the-release$/m);
       await tmux('send-keys', '-t', 's', 'tty; stty size', 'Enter');
-      await until('the tty and its size', async () => (/\/dev\/pts\/\d+\n30 100\n/.test(await pane()) ? true : undefined));
+      await shows('the tty and its size', /\/dev\/pts\/\d+\n30 100\n/);
       await tmux('resize-window', '-t', 's', '-x', '120', '-y', '40');
       await until('the new size', async () => {
         await tmux('send-keys', '-t', 's', 'clear; tput cols', 'Enter');
