@@ -7,7 +7,9 @@
  *   arg before its RUN step, cached = the same build again;
  * - on the slim runtime image (Docker, no network) and the process executor: the dependency-free
  *   node-hello and node-dep (one `file:` dependency), to show what the cache saves.
- * A slug build's cold run has no build cache in shelf; its cached run is the same source again.
+ * A slug build's cold run has no build cache; its cached run is the same source again. The stack
+ * cases keep the cache on this host as the platform does (`cacheRoot`); `express (shelf)` is the
+ * same app with its cache carried through shelf, as a builder without a kept cache has it.
  * The stack image's size is printed with it.
  */
 import { execFileSync } from 'node:child_process';
@@ -48,11 +50,15 @@ async function measure(label: string, app: string, pair: (run: number) => Promis
   return mw;
 }
 
-/** A slug build's cold and cached durations: the app's build cache removed, then the same source twice. */
-function slugPair(executor: BuildExecutor, shelf: ShelfClient, app: string, source: Buffer) {
-  const build = () => buildSlug({ source: Readable.from([source]), app, executor, shelf });
+/**
+ * A slug build's cold and cached durations: the app's build cache removed, then the same source
+ * twice. With `cacheRoot` the cache stays on this host, as the platform keeps it; else in shelf.
+ */
+function slugPair(executor: BuildExecutor, shelf: ShelfClient, app: string, source: Buffer, cacheRoot?: string) {
+  const build = () => buildSlug({ source: Readable.from([source]), app, executor, shelf, ...(cacheRoot === undefined ? {} : { cacheRoot }) });
   return async () => {
-    await shelf.delete(cachePath(app));
+    if (cacheRoot === undefined) await shelf.delete(cachePath(app));
+    else await rm(path.join(cacheRoot, app), { recursive: true, force: true });
     const c = await build();
     if (c.cached) throw new Error('a cold build found a cache');
     const w = await build();
@@ -90,9 +96,12 @@ async function main(): Promise<void> {
     if (await docker.ping().then(() => true, () => false)) {
       const stack = await ensureStackImage({ docker });
       const onStack = new DockerBuildExecutor({ docker, image: stack.name, labels: LABELS });
-      const express = await measure('stack', 'express-lock', slugPair(onStack, client, 'bench-express-lock', tarOf(path.join(FIXTURES, 'express-lock'))));
+      // As the platform builds: the build cache kept on this host (cacheRoot).
+      const cacheRoot = path.join(root, 'build-cache');
+      const express = await measure('stack', 'express-lock', slugPair(onStack, client, 'bench-express-lock', tarOf(path.join(FIXTURES, 'express-lock')), cacheRoot));
       console.log(`         express-lock cached rebuild / ${CACHED_GOAL_MS} ms goal: ${(express / CACHED_GOAL_MS).toFixed(2)}x (${express <= CACHED_GOAL_MS ? 'met' : 'not met'})`);
-      await measure('stack', 'python-wsgi', slugPair(onStack, client, 'bench-python', pythonSource(stack.name)));
+      await measure('stack', 'express (shelf)', slugPair(onStack, client, 'bench-express-shelf', tarOf(path.join(FIXTURES, 'express-lock'))));
+      await measure('stack', 'python-wsgi', slugPair(onStack, client, 'bench-python', pythonSource(stack.name), cacheRoot));
       const context = tarOf(path.join(FIXTURES, 'dockerfile-web'));
       await measure('docker', 'dockerfile-web', async (run) => {
         const arg = `${Date.now()}-${run}`;

@@ -4,7 +4,7 @@
  *   tsx examples/host/main.ts [--id host-1] [--advertise-addr 127.0.0.2] [--listen 127.0.0.2:1113]
  *     [--runtime docker|process] [--image flynn-ts/runtime:latest] [--tags disk=ssd,zone=a]
  *     [--memory 4294967296] [--discovery memory|etcd] [--etcd-endpoints http://127.0.0.1:2379]
- *     [--etcd-prefix /flynn-ts] [--registration-ttl 10000] [--container-labels k=v,...]
+ *     [--etcd-prefix /flynn-ts] [--registration-ttl 2000] [--container-labels k=v,...]
  *     [--log-level info] [--json-logs] [--insecure-no-auth]
  *
  * The API needs the host key: `FLYNN_HOST_KEY` (better than `--key`, which shows in `ps`), the

@@ -56,7 +56,7 @@ export interface ControllerGitPlatformOptions {
   /** The URL printed to the pusher: `http://<app>.<domain>:<routerPort>`. Omit the port for 80. */
   routerPort?: number;
   /** Extra build options (buildpacks, memory, timeouts). */
-  build?: Pick<BuildSlugOptions, 'buildpacksDir' | 'buildpacks' | 'npmDir' | 'offline' | 'cache' | 'memoryBytes' | 'timeoutMs'>;
+  build?: Pick<BuildSlugOptions, 'buildpacksDir' | 'buildpacks' | 'npmDir' | 'offline' | 'cache' | 'cacheRoot' | 'memoryBytes' | 'timeoutMs'>;
   /** How long the pusher waits for the deployment, in ms. Default: {@link CONTROLLER_GIT_PLATFORM_DEFAULTS}.deployTimeoutMs, or more for a long boot timeout. */
   deployTimeoutMs?: number;
   /**
@@ -113,6 +113,7 @@ export class ControllerGitPlatform implements GitPlatform {
         ...(build?.buildpacksDir === undefined ? {} : { buildpacksDir: build.buildpacksDir }),
         ...(build?.npmDir === undefined ? {} : { npmDir: build.npmDir }),
         ...(build?.memoryBytes === undefined ? {} : { memoryBytes: build.memoryBytes }),
+        ...(build?.cacheRoot === undefined ? {} : { cacheRoot: build.cacheRoot }),
       }),
     );
   }

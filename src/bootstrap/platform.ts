@@ -479,7 +479,8 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
       runtime === 'docker'
         ? createBuildExecutor({ backend: 'docker', labels, network: plan.buildNetwork, ...(choice.image === undefined ? {} : { image: choice.image }), ...common })
         : createBuildExecutor({ backend: 'process', offline: plan.buildNetwork === 'none', ...common });
-    slot.platform = new ControllerGitPlatform({ store, client, shelf: shelfClient, executor, domain, routerPort: router.http.port, ...(runtime === 'docker' ? { dockerfile: { labels, network: plan.buildNetwork } } : {}) });
+    // Build caches stay on this host (one builder: the platform), used in place: no per-build download or upload.
+    slot.platform = new ControllerGitPlatform({ store, client, shelf: shelfClient, executor, domain, routerPort: router.http.port, build: { cacheRoot: join(dataDir, 'build-cache') }, ...(runtime === 'docker' ? { dockerfile: { labels, network: plan.buildNetwork } } : {}) });
     step('controller', controller.pin === null ? `${controller.url} (plain HTTP)` : `${controller.url} pin ${controller.pin}`);
 
     const platform: Platform = {

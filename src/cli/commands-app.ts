@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import type { ControllerClient } from '../controller/client.js';
-import type { Deployment, EnvChange } from '../controller/types.js';
+import type { Deployment, EnvChange, UpdateHttpRouteInput } from '../controller/types.js';
 import { routeLabel } from './commands-cluster.js';
 import type { Command, CommandContext } from './context.js';
 import { runAttached } from './run.js';
 import { CliError } from './errors.js';
+import { ROUTE_OPTION_FLAGS, ROUTE_OPTION_HELP, ROUTE_OPTION_USAGE, routeOptionsFromFlags } from './route-flags.js';
 import { formatTable, shortTime } from './table.js';
 
 async function awaitDeployment(ctx: CommandContext, client: ControllerClient, app: string, deployment: Deployment): Promise<void> {
@@ -13,6 +14,18 @@ async function awaitDeployment(ctx: CommandContext, client: ControllerClient, ap
   } catch (err) {
     throw new CliError(`deployment ${deployment.id} failed, the previous release keeps running: ${(err as Error).message}`);
   }
+}
+
+/** Say what an env change did, and wait for its deployment. */
+export async function reportEnvChange(ctx: CommandContext, client: ControllerClient, app: string, change: EnvChange, how: 'set' | 'unset'): Promise<void> {
+  // Like `heroku config:unset` of a missing variable: nothing to do is a success, said plainly.
+  for (const k of change.unchanged) ctx.out(how === 'unset' ? `${k} is not set.` : `${k} already has that value.`);
+  if (change.deployment === null) {
+    ctx.out(change.release ? `No change: release v${change.release.version} stays current.` : 'No change.');
+    return;
+  }
+  await awaitDeployment(ctx, client, app, change.deployment);
+  ctx.out(`Created release v${change.release.version} and deployed it.`);
 }
 
 /** The certificate and key files of `--tls-cert`/`--tls-key`, read (both or neither). */
@@ -46,9 +59,10 @@ export const appCommands: Command[] = [
   },
   {
     name: 'route-add-http',
-    usage: 'route-add-http [-a APP] [-s SERVICE] [-p PATH] [--sticky] [--tls-cert FILE --tls-key FILE] DOMAIN',
+    usage: `route-add-http [-a APP] [-s SERVICE] [-p PATH] [--sticky] [--tls-cert FILE --tls-key FILE] ${ROUTE_OPTION_USAGE} DOMAIN`,
     summary: 'route HTTP(S) requests for DOMAIN (default service <app>-web); --tls-cert/--tls-key: PEM files served for DOMAIN over HTTPS',
-    options: { service: { type: 'string', short: 's' }, path: { type: 'string', short: 'p' }, sticky: { type: 'boolean' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' } },
+    help: ROUTE_OPTION_HELP,
+    options: { service: { type: 'string', short: 's' }, path: { type: 'string', short: 'p' }, sticky: { type: 'boolean' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, ...ROUTE_OPTION_FLAGS },
     args: [1, 1],
     async run(ctx) {
       const app = await ctx.app();
@@ -60,8 +74,52 @@ export const appCommands: Command[] = [
         ...(typeof ctx.values.path === 'string' ? { path: ctx.values.path } : {}),
         sticky: ctx.values.sticky === true,
         ...(tls ? { tls } : {}),
+        ...routeOptionsFromFlags(ctx.values),
       });
       ctx.out(route.id);
+    },
+  },
+  {
+    name: 'route-update',
+    usage: `route-update [-a APP] [-s SERVICE] [--sticky|--no-sticky] [--tls-cert FILE --tls-key FILE|--no-tls] ${ROUTE_OPTION_USAGE} [--no-redirect-https] [--no-timeouts] [--no-health-check] ID`,
+    summary: 'change an HTTP route (ID as shown by flynn routes): its service, stickiness, certificate, timeouts, health check, HTTPS redirect',
+    help: `${ROUTE_OPTION_HELP} A timeout or health flag changes only that setting; --no-timeouts and --no-health-check drop them all.`,
+    options: {
+      service: { type: 'string', short: 's' },
+      sticky: { type: 'boolean' },
+      'no-sticky': { type: 'boolean' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'no-tls': { type: 'boolean' },
+      'no-redirect-https': { type: 'boolean' },
+      'no-timeouts': { type: 'boolean' },
+      'no-health-check': { type: 'boolean' },
+      ...ROUTE_OPTION_FLAGS,
+    },
+    args: [1, 1],
+    async run(ctx) {
+      const v = ctx.values;
+      for (const [a, b] of [['sticky', 'no-sticky'], ['tls-cert', 'no-tls'], ['redirect-https', 'no-redirect-https'], ['health-path', 'no-health-check']] as const) {
+        if (v[a] !== undefined && v[b] !== undefined) throw new CliError(`--${a} and --${b} contradict each other`, { usage: true });
+      }
+      const client = await ctx.client();
+      const app = await ctx.app();
+      const id = ctx.positionals[0] ?? '';
+      const current = await client.getRoute(app, id);
+      if (current.type !== 'http') throw new CliError(`route ${id} is a TCP route: remove it and add another`);
+      const tls = await readTlsPair(v['tls-cert'], v['tls-key']);
+      const change: UpdateHttpRouteInput = {
+        ...(typeof v.service === 'string' ? { service: v.service } : {}),
+        ...(v.sticky === true ? { sticky: true } : v['no-sticky'] === true ? { sticky: false } : {}),
+        ...(tls ? { tls } : v['no-tls'] === true ? { tls: null } : {}),
+        ...(v['no-redirect-https'] === true ? { redirectHttps: false } : {}),
+        ...(v['no-timeouts'] === true ? { timeouts: null } : {}),
+        ...(v['no-health-check'] === true ? { healthCheck: null } : {}),
+        ...routeOptionsFromFlags(v, v['no-timeouts'] === true ? { healthCheck: current.healthCheck } : current),
+      };
+      if (Object.keys(change).length === 0) throw new CliError('nothing to change: give at least one option', { usage: true });
+      const route = await client.updateRoute(app, id, change);
+      ctx.out(`Route ${route.id} updated.`);
     },
   },
   {
@@ -244,14 +302,7 @@ export const appCommands: Command[] = [
       } else {
         throw new CliError(`unknown env subcommand ${JSON.stringify(sub)} (set, unset, get)`, { usage: true });
       }
-      // Like `heroku config:unset` of a missing variable: nothing to do is a success, said plainly.
-      for (const k of change.unchanged) ctx.out(sub === 'unset' ? `${k} is not set.` : `${k} already has that value.`);
-      if (change.deployment === null) {
-        ctx.out(change.release ? `No change: release v${change.release.version} stays current.` : 'No change.');
-        return;
-      }
-      await awaitDeployment(ctx, client, app, change.deployment);
-      ctx.out(`Created release v${change.release.version} and deployed it.`);
+      await reportEnvChange(ctx, client, app, change, sub === 'unset' ? 'unset' : 'set');
     },
   },
   {

@@ -24,6 +24,7 @@ import type {
   RollbackChange,
   EnvChange,
   RouteView,
+  UpdateHttpRouteInput,
   RunJobInput,
   AttachRunInput,
   RunOutput,
@@ -250,6 +251,10 @@ export class ControllerClient {
   /** `id` is `http/<uuid>` or `tcp/<uuid>`. */
   getRoute(app: string, id: string): Promise<RouteView> {
     return this.json('GET', `/apps/${e(app)}/routes/${routePath(id)}`);
+  }
+  /** Change an HTTP route's service and options; `null` removes one. */
+  updateRoute(app: string, id: string, change: UpdateHttpRouteInput): Promise<RouteView> {
+    return this.json('PATCH', `/apps/${e(app)}/routes/${routePath(id)}`, { body: change });
   }
   deleteRoute(app: string, id: string): Promise<RouteView> {
     return this.json('DELETE', `/apps/${e(app)}/routes/${routePath(id)}`);

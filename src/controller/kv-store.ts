@@ -16,10 +16,12 @@ import {
   type EventObject,
   type EventOp,
   type Formation,
+  type HttpRoute,
   type Key,
   type Release,
   type Route,
   type UpdateAppInput,
+  type UpdateHttpRouteInput,
 } from './types.js';
 import { parsePublicKey, validateAppName } from './validate.js';
 
@@ -284,7 +286,18 @@ export class KvStore implements Store {
       const base = { appId: app.id, service: input.service, createdAt: now() };
       const route: Route =
         input.type === 'http'
-          ? { ...base, id: `http/${randomUUID()}`, type: 'http', domain: input.domain, path: input.path ?? '/', sticky: input.sticky ?? false, ...(input.tls ? { tls: { ...input.tls } } : {}) }
+          ? {
+              ...base,
+              id: `http/${randomUUID()}`,
+              type: 'http',
+              domain: input.domain,
+              path: input.path ?? '/',
+              sticky: input.sticky ?? false,
+              ...(input.tls ? { tls: { ...input.tls } } : {}),
+              ...(input.timeouts ? { timeouts: { ...input.timeouts } } : {}),
+              ...(input.healthCheck ? { healthCheck: { ...input.healthCheck } } : {}),
+              ...(input.redirectHttps ? { redirectHttps: true } : {}),
+            }
           : { ...base, id: `tcp/${randomUUID()}`, type: 'tcp', port: input.port };
       const index = routeIndexKey(route);
       const holder = await tx.get(index);
@@ -311,6 +324,28 @@ export class KvStore implements Store {
     this.guard.assertOpen();
     const prefix = ref === undefined ? 'routes/' : `routes/${(await this.findApp(this.kv, ref)).id}/`;
     return (await this.kv.list(prefix)).map(([, v]) => JSON.parse(v) as Route).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  async updateRoute(ref: string, id: string, change: UpdateHttpRouteInput): Promise<Route> {
+    return this.mutate(async (tx, emit) => {
+      const app = await this.findApp(tx, ref);
+      const raw = await tx.get(`routes/${app.id}/${id}`);
+      const route = raw === undefined ? undefined : (JSON.parse(raw) as Route);
+      if (route?.type !== 'http') throw new ObjectNotFoundError('route', id);
+      const next: HttpRoute = { ...route };
+      if (change.service !== undefined) next.service = change.service;
+      if (change.sticky !== undefined) next.sticky = change.sticky;
+      if (change.redirectHttps !== undefined) next.redirectHttps = change.redirectHttps;
+      if (change.tls === null) delete next.tls;
+      else if (change.tls) next.tls = { ...change.tls };
+      if (change.timeouts === null) delete next.timeouts;
+      else if (change.timeouts) next.timeouts = { ...change.timeouts };
+      if (change.healthCheck === null) delete next.healthCheck;
+      else if (change.healthCheck) next.healthCheck = { ...change.healthCheck };
+      tx.put(`routes/${app.id}/${id}`, JSON.stringify(next));
+      emit('route', 'update', app.id, id, next);
+      return next;
+    });
   }
 
   async deleteRoute(ref: string, id: string): Promise<Route> {

@@ -62,6 +62,20 @@ export const runJobBody = {
   properties: { cmd: { type: 'array', minItems: 1, items: { type: 'string' } }, env: stringMap, attach: { type: 'boolean' }, memoryMb: { type: 'integer', minimum: 6, maximum: 1048576 } },
 } as const;
 
+const ms = { type: 'integer', minimum: 1, maximum: 2_147_483_647 } as const;
+const routeTls = { type: 'object', required: ['cert', 'key'], additionalProperties: false, properties: { cert: { type: 'string' }, key: { type: 'string' } } } as const;
+const routeTimeouts = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { connectMs: ms, responseHeadersMs: ms, idleMs: ms, websocketIdleMs: ms },
+} as const;
+const routeHealthCheck = {
+  type: 'object',
+  required: ['path'],
+  additionalProperties: false,
+  properties: { path: { type: 'string' }, intervalMs: ms, timeoutMs: ms },
+} as const;
+
 export const createRouteBody = {
   type: 'object',
   required: ['type', 'service'],
@@ -71,10 +85,27 @@ export const createRouteBody = {
     domain: { type: 'string' },
     path: { type: 'string' },
     sticky: { type: 'boolean' },
-    tls: { type: 'object', required: ['cert', 'key'], additionalProperties: false, properties: { cert: { type: 'string' }, key: { type: 'string' } } },
+    tls: routeTls,
+    timeouts: routeTimeouts,
+    healthCheck: routeHealthCheck,
+    redirectHttps: { type: 'boolean' },
     port: { type: 'integer' },
   },
   additionalProperties: false,
+} as const;
+
+/** `null` removes an optional field. */
+export const updateHttpRouteBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    service: { type: 'string', minLength: 1 },
+    sticky: { type: 'boolean' },
+    tls: { anyOf: [routeTls, { type: 'null' }] },
+    timeouts: { anyOf: [routeTimeouts, { type: 'null' }] },
+    healthCheck: { anyOf: [routeHealthCheck, { type: 'null' }] },
+    redirectHttps: { type: 'boolean' },
+  },
 } as const;
 
 export const addKeyBody = { type: 'object', required: ['key'], additionalProperties: false, properties: { key: { type: 'string', minLength: 1 } } } as const;

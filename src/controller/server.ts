@@ -15,7 +15,7 @@ import { appScale } from './scale.js';
 import * as S from './schemas.js';
 import type { Store } from './store.js';
 import { routeView } from './route-view.js';
-import type { App, CreateAppInput, CreateArtifactInput, CreateReleaseInput, CreateRouteInput, EnvChange, Release, ReleaseChange, RollbackChange, Route, RunJobInput, UpdateAppInput } from './types.js';
+import type { App, CreateAppInput, CreateArtifactInput, CreateReleaseInput, CreateRouteInput, EnvChange, Release, ReleaseChange, RollbackChange, Route, RunJobInput, UpdateAppInput, UpdateHttpRouteInput } from './types.js';
 import { validateAppName, validateConfigKey, validateDomain, validateEnvKey, validatePath, validateImageId, validatePort, validateService, validateUrl } from './validate.js';
 import { resolveJobId } from './job-ref.js';
 import { oneOffSpec, runUpgradeHandler } from './run-attach.js';
@@ -353,10 +353,22 @@ export async function startController(options: ControllerOptions): Promise<Contr
       if (body.type === 'http') {
         if (typeof body.domain !== 'string') throw new ControllerInputError('domain', 'an http route needs a domain');
         if (body.port !== undefined) throw new ControllerInputError('port', 'an http route has no port');
-        input = { type: 'http', domain: validateDomain(body.domain.toLowerCase()), path: validatePath(body.path ?? '/'), service: body.service, sticky: body.sticky ?? false, ...(body.tls ? { tls: body.tls } : {}) };
+        if (body.healthCheck) validatePath(body.healthCheck.path, 'healthCheck.path');
+        const { timeouts, healthCheck, redirectHttps, tls } = body;
+        input = {
+          type: 'http',
+          domain: validateDomain(body.domain.toLowerCase()),
+          path: validatePath(body.path ?? '/'),
+          service: body.service,
+          sticky: body.sticky ?? false,
+          ...(tls ? { tls } : {}),
+          ...(timeouts ? { timeouts } : {}),
+          ...(healthCheck ? { healthCheck } : {}),
+          ...(redirectHttps ? { redirectHttps } : {}),
+        };
       } else {
         if (typeof body.port !== 'number') throw new ControllerInputError('port', 'a tcp route needs a port');
-        for (const f of ['domain', 'path', 'sticky', 'tls']) if (body[f] !== undefined) throw new ControllerInputError(f, `a tcp route has no ${f}`);
+        for (const f of ['domain', 'path', 'sticky', 'tls', 'timeouts', 'healthCheck', 'redirectHttps']) if (body[f] !== undefined) throw new ControllerInputError(f, `a tcp route has no ${f}`);
         input = { type: 'tcp', port: validatePort(body.port), service: body.service };
       }
       reply.status(201);
@@ -365,6 +377,12 @@ export async function startController(options: ControllerOptions): Promise<Contr
     // A route id is `<type>/<uuid>`; a malformed one (no `/`) arrives as `<it>/` and is named as given.
     const routeId = (p: { type: string; id: string }) => (p.id === '' ? p.type : `${p.type}/${p.id}`);
     r.get('/apps/:app/routes/:type/:id', async (req: Req<{ app: string; type: string; id: string }>) => routeView(await store.getRoute(req.params.app, routeId(req.params))));
+    r.patch('/apps/:app/routes/http/:id', { schema: { body: S.updateHttpRouteBody } }, async (req: Req<{ app: string; id: string }, UpdateHttpRouteInput>) => {
+      const body = req.body;
+      if (body.service !== undefined) validateService(body.service);
+      if (body.healthCheck) validatePath(body.healthCheck.path, 'healthCheck.path');
+      return routeView(await store.updateRoute(req.params.app, `http/${req.params.id}`, body));
+    });
     r.delete('/apps/:app/routes/:type/:id', async (req: Req<{ app: string; type: string; id: string }>) => routeView(await store.deleteRoute(req.params.app, routeId(req.params))));
 
     // keys

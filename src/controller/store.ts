@@ -11,6 +11,7 @@ import type {
   Release,
   Route,
   UpdateAppInput,
+  UpdateHttpRouteInput,
 } from './types.js';
 
 /** A formation change, as the scheduler's `FormationSource` adapter wants it. */
@@ -80,6 +81,8 @@ export interface Store {
   getRoute(app: string, id: string): Promise<Route>;
   /** All routes, or one app's. */
   listRoutes(app?: string): Promise<Route[]>;
+  /** Change an HTTP route's service and options (`null` removes one); NotFound for a TCP route or none. */
+  updateRoute(app: string, id: string, change: UpdateHttpRouteInput): Promise<Route>;
   deleteRoute(app: string, id: string): Promise<Route>;
   watchRoutes(options?: WatchOptions & { afterEventId?: string }): AsyncIterable<RouteChange>;
 

@@ -92,7 +92,36 @@ export interface HttpRouteTls {
   key: string;
 }
 
-export interface HttpRoute {
+/** A route's own proxy timeouts, whole ms ≥ 1; an absent one is the router's default (docs/router.md). */
+export interface HttpRouteTimeouts {
+  /** Longest wait for a backend's TCP connection (then the next backend, else 504). */
+  connectMs?: number;
+  /** Longest wait for the response head once the request was sent (then 504). */
+  responseHeadersMs?: number;
+  /** Longest silence in a streamed request or response body. */
+  idleMs?: number;
+  /** Longest silence on an upgraded (WebSocket) connection. */
+  websocketIdleMs?: number;
+}
+
+/** Active health check of a route's backends: `GET <path>` every `intervalMs`; not 2xx/3xx within `timeoutMs` ejects the backend. */
+export interface HttpRouteHealthCheck {
+  path: string;
+  /** Default 10 000 ms. */
+  intervalMs?: number;
+  /** Default 2 000 ms. */
+  timeoutMs?: number;
+}
+
+/** The router's per-route options an HTTP route may carry. */
+export interface HttpRouteOptions {
+  timeouts?: HttpRouteTimeouts;
+  healthCheck?: HttpRouteHealthCheck;
+  /** Plain-HTTP requests get a `308` to the same URL over HTTPS. */
+  redirectHttps?: boolean;
+}
+
+export interface HttpRoute extends HttpRouteOptions {
   /** `http/<uuid>` */
   id: string;
   type: 'http';
@@ -208,13 +237,27 @@ export interface CreateReleaseInput {
   processes?: Record<string, ProcessType>;
 }
 
-export interface CreateHttpRouteInput {
+export interface CreateHttpRouteInput extends HttpRouteOptions {
   type: 'http';
   domain: string;
   path?: string;
   service: string;
   sticky?: boolean;
   tls?: HttpRouteTls;
+}
+
+/**
+ * A change to an HTTP route (`PATCH /apps/:app/routes/http/:id`): each field given replaces the
+ * route's; `null` removes an optional one. Domain and path are the route's identity: make a new
+ * route to change them.
+ */
+export interface UpdateHttpRouteInput {
+  service?: string;
+  sticky?: boolean;
+  tls?: HttpRouteTls | null;
+  timeouts?: HttpRouteTimeouts | null;
+  healthCheck?: HttpRouteHealthCheck | null;
+  redirectHttps?: boolean;
 }
 
 export interface CreateTcpRouteInput {

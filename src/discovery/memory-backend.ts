@@ -23,8 +23,9 @@ export class MemoryRegistry {
   private readonly leaders = new Map<string, string | null>();
   private nextIndex = 1;
   private readonly sweeper: NodeJS.Timeout;
+  private lastSweepAt = Date.now();
 
-  constructor(sweepIntervalMs = 100) {
+  constructor(private readonly sweepIntervalMs = 100) {
     this.sweeper = setInterval(() => this.sweep(), sweepIntervalMs);
     this.sweeper.unref();
   }
@@ -100,8 +101,16 @@ export class MemoryRegistry {
 
   private sweep(): void {
     const now = Date.now();
+    // A sweep that runs late means this process stalled (a long GC or synchronous work on a loaded
+    // machine): the owners in it could not heartbeat, nor could remote heartbeats be taken in, so
+    // the stall does not count against anyone's TTL (no false expiry of a whole one-process cluster).
+    const stalledMs = now - this.lastSweepAt - this.sweepIntervalMs;
+    this.lastSweepAt = now;
     for (const [service, entries] of this.services) {
-      for (const [id, entry] of entries) if (entry.expiresAt <= now) this.remove(service, id);
+      for (const [id, entry] of entries) {
+        if (stalledMs > this.sweepIntervalMs) entry.expiresAt += stalledMs;
+        if (entry.expiresAt <= now) this.remove(service, id);
+      }
     }
   }
 

@@ -34,8 +34,12 @@ export const HOST_AGENT_DEFAULTS = Object.freeze({
   stopGraceMs: 10_000,
   /** How long an ended job (and its container/logs) is kept for inspection, in ms. */
   retainEndedMs: 5 * 60_000,
-  /** TTL of the agent's and its jobs' discovery registrations, in ms. */
-  registrationTtlMs: 10_000,
+  /**
+   * TTL of the agent's and its jobs' discovery registrations, in ms: a dead host's jobs leave the
+   * routers and are replaced within it. 2 s is etcd's shortest lease; heartbeats go every third of
+   * it, so a stall of the agent or etcd longer than ~1.3 s reads as a host loss (docs/scheduler.md).
+   */
+  registrationTtlMs: 2_000,
   /** State change events kept for SSE resume (`Last-Event-Id`). */
   eventBacklog: 1000,
   /** Where job artifacts are downloaded (`<artifactsDir>/<hostId>/<jobId>/slug.tgz`). */

@@ -37,6 +37,13 @@ export interface BuildSlugOptions {
   offline?: boolean;
   /** Restore and save the app's build cache. Default true. */
   cache?: boolean;
+  /**
+   * Keep each app's build cache on this host in `<cacheRoot>/<app>`, used in place by the build
+   * (nothing is downloaded, packed or uploaded per build; shelf holds no cache then). Builds of one
+   * app must not overlap (the git receiver runs one push per app at a time). Default: the cache
+   * travels through shelf as `cache/<app>.tgz`, so any builder host can use it.
+   */
+  cacheRoot?: string;
   /** Memory limit of the build job in bytes. Default {@link SLUG_DEFAULTS}.memoryBytes. */
   memoryBytes?: number;
   /** Kill the build job after this many ms. Default {@link SLUG_DEFAULTS}.timeoutMs. */
@@ -54,7 +61,7 @@ export interface BuildSlugOptions {
 }
 
 /** What {@link prepareSlugBuild} needs: the options of the coming build that do not depend on its source. */
-export type PrepareSlugBuildOptions = Pick<BuildSlugOptions, 'app' | 'executor' | 'buildpacksDir' | 'npmDir' | 'memoryBytes' | 'workDir'>;
+export type PrepareSlugBuildOptions = Pick<BuildSlugOptions, 'app' | 'executor' | 'buildpacksDir' | 'npmDir' | 'memoryBytes' | 'workDir' | 'cacheRoot'>;
 
 type HostDirs = Record<'build' | 'cache' | 'env' | 'meta' | 'home' | 'custom', string>;
 
@@ -113,6 +120,7 @@ async function createScratch(options: PrepareSlugBuildOptions, prepare: boolean)
   const work = await mkdtemp(path.join(options.workDir ?? tmpdir(), `flynn-build-${options.app}-`));
   const dirs = { build: 'build', cache: 'cache', env: 'env', meta: 'meta', home: 'home', custom: 'custom' } as const;
   const host = Object.fromEntries(Object.entries(dirs).map(([k, v]) => [k, path.join(work, v)])) as HostDirs;
+  if (options.cacheRoot !== undefined) host.cache = path.join(options.cacheRoot, options.app);
   try {
     await Promise.all(Object.values(host).map((d) => mkdir(d, { recursive: true })));
   } catch (err) {
@@ -232,7 +240,10 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
     const { paths: packPaths, detect } = await step('resolve buildpacks', () => resolveBuildpacks(options, env, host, buildpacksDir, emit));
 
     let cached = false;
-    if (useCache) {
+    if (useCache && options.cacheRoot !== undefined) {
+      cached = (await readdir(host.cache)).length > 0;
+      emit(cached ? '-----> Using the build cache kept on this host' : `-----> No build cache yet for ${app}`);
+    } else if (useCache) {
       cached = await step('restore build cache', async () => {
         let body: Readable;
         try {
@@ -282,7 +293,13 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
         emit(line);
       },
     };
-    if (executor.runsAs !== undefined) await step('hand the build dirs to the build user', () => chownTree(work, executor.runsAs as { uid: number; gid: number }));
+    if (executor.runsAs !== undefined) {
+      const user = executor.runsAs;
+      await step('hand the build dirs to the build user', async () => {
+        await chownTree(work, user);
+        if (options.cacheRoot !== undefined) await chownTree(host.cache, user);
+      });
+    }
     const result = await (scratch.prepared ? scratch.prepared.run(job) : executor.run(job));
     traceSlug('build job done', app);
     const jobStep = (await readFile(path.join(host.meta, 'step'), 'utf8').catch(() => 'start build')).trim();
@@ -330,7 +347,7 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
     await step('store slug', () => shelf.put(slugPath, createReadStream(slugFile), { signal }));
     traceSlug('slug stored', app);
 
-    if (useCache) {
+    if (useCache && options.cacheRoot === undefined) {
       // A cache that cannot be saved costs the next build time, not this build its slug.
       try {
         const cacheFile = path.join(work, 'cache.tgz');

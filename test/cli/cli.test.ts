@@ -195,6 +195,30 @@ describe('flynn CLI against a real controller', () => {
     expect(missing.stderr).toMatch(/cannot read the certificate .*nope\.crt: ENOENT/);
   });
 
+  it("sets a route's timeouts, health check and HTTPS redirect from flags, and changes them with route-update", async () => {
+    const added = await flynn(['route-add-http', '-a', 'myapp', '--connect-timeout', '500ms', '--response-timeout', '30s', '--health-path', '/healthz', '--health-interval', '2s', '--redirect-https', 'opts.example.com']);
+    expect(added.stderr).toBe('');
+    const id = added.stdout.trim();
+    expect(await h.client.getRoute('myapp', id)).toMatchObject({ timeouts: { connectMs: 500, responseHeadersMs: 30_000 }, healthCheck: { path: '/healthz', intervalMs: 2000 }, redirectHttps: true });
+    const updated = await flynn(['route-update', '-a', 'myapp', '--idle-timeout', '1m', '--health-timeout', '250', '--no-redirect-https', '--sticky', id]);
+    expect(updated.stdout).toBe(`Route ${id} updated.\n`);
+    const route = await h.client.getRoute('myapp', id);
+    expect(route).toMatchObject({ sticky: true, redirectHttps: false, timeouts: { connectMs: 500, responseHeadersMs: 30_000, idleMs: 60_000 }, healthCheck: { path: '/healthz', intervalMs: 2000, timeoutMs: 250 } });
+    await flynn(['route-update', '-a', 'myapp', '--no-timeouts', '--no-health-check', id]);
+    const cleared = await h.client.getRoute('myapp', id);
+    expect(cleared).not.toHaveProperty('timeouts');
+    expect(cleared).not.toHaveProperty('healthCheck');
+    const badDuration = await flynn(['route-add-http', '-a', 'myapp', '--connect-timeout', 'soon', 'bad.example.com']);
+    expect(badDuration).toMatchObject({ code: 2 });
+    expect(badDuration.stderr).toContain('--connect-timeout wants a duration like 500ms, 5s or 2m; got "soon"');
+    const noPath = await flynn(['route-update', '-a', 'myapp', '--health-interval', '1s', id]);
+    expect(noPath.stderr).toContain('--health-interval and --health-timeout need --health-path');
+    const badPath = await flynn(['route-add-http', '-a', 'myapp', '--health-path', 'healthz', 'bad.example.com']);
+    expect(badPath).toMatchObject({ code: 1 });
+    expect(badPath.stderr).toContain('healthCheck.path');
+    expect((await flynn(['route-update', '-a', 'myapp', id])).stderr).toContain('nothing to change');
+  });
+
   it('adds a key from a file and lists its fingerprint', async () => {
     const file = join(dir, 'id.pub');
     await writeFile(file, KEY_ED25519 + '\n');
@@ -307,6 +331,18 @@ describe('flynn CLI against a real controller', () => {
     expect(releases[2]).toMatch(/^v6\s.*\scurrent$/);
     const json = JSON.parse((await flynn(['releases', '-a', 'myapp', '--json'])).stdout) as { version: number; status: string }[];
     expect(json.slice(0, 3).map((r) => `v${r.version}:${r.status}`)).toEqual(['v7:failed', 'v6:current', 'v5:']);
+  });
+
+  it('buildpacks shows, sets and clears the buildpack of the next push (BUILDPACK_URL)', async () => {
+    await h.client.createApp({ name: 'bpapp' });
+    expect((await flynn(['buildpacks', '-a', 'bpapp'])).stdout).toBe('bpapp has no buildpack set: each push is detected (a .buildpacks file in the app lists several)\n');
+    const set = await flynn(['buildpacks', '-a', 'bpapp', 'set', 'https://git.example.test/buildpacks/go.git#v3']);
+    expect(set.stdout).toMatch(/^Created release v\d+ and deployed it\.\n$/);
+    expect((await h.client.getEnv('bpapp')).BUILDPACK_URL).toBe('https://git.example.test/buildpacks/go.git#v3');
+    expect(JSON.parse((await flynn(['buildpacks', '-a', 'bpapp', '--json'])).stdout)).toEqual({ buildpackUrl: 'https://git.example.test/buildpacks/go.git#v3' });
+    await flynn(['buildpacks', '-a', 'bpapp', 'clear']);
+    expect((await h.client.getEnv('bpapp')).BUILDPACK_URL).toBeUndefined();
+    expect(await flynn(['buildpacks', '-a', 'bpapp', 'set'])).toMatchObject({ code: 2 });
   });
 
   it('deletes an app after confirmation with y, yes (any case) or the app name', async () => {

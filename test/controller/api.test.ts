@@ -302,6 +302,32 @@ describe('controller API', () => {
     expect(await h.client.listAllRoutes()).toEqual([]);
   });
 
+  it("carries the router's per-route options, names the bad field in a 400, and updates them with PATCH", async () => {
+    await using h = await startHarness();
+    await h.client.createApp({ name: 'opts' });
+    const options = { timeouts: { connectMs: 500, responseHeadersMs: 30_000 }, healthCheck: { path: '/healthz', intervalMs: 1000 }, redirectHttps: true };
+    const route = await h.client.createRoute('opts', { type: 'http', domain: 'opts.example.com', service: 'opts-web', ...options });
+    expect(route).toMatchObject(options);
+    expect(await h.client.getRoute('opts', route.id)).toEqual(route);
+    const bad = async (body: Record<string, unknown>) => (await h.raw('POST', '/apps/opts/routes', { body: JSON.stringify({ type: 'http', domain: 'b.example.com', service: 'opts-web', ...body }), headers: json })).body;
+    expect(await bad({ timeouts: { connectMs: 0 } })).toMatchObject({ detail: { field: 'timeouts.connectMs' } });
+    expect(await bad({ timeouts: { connectMs: 1.5 } })).toMatchObject({ detail: { field: 'timeouts.connectMs' } });
+    expect(await bad({ timeouts: { readMs: 10 } })).toMatchObject({ detail: { field: 'timeouts.readMs' } });
+    expect(await bad({ healthCheck: { intervalMs: 10 } })).toMatchObject({ detail: { field: 'healthCheck.path' } });
+    expect(await bad({ healthCheck: { path: 'healthz' } })).toMatchObject({ detail: { field: 'healthCheck.path' } });
+    expect(await bad({ redirectHttps: 'yes' })).toMatchObject({ detail: { field: 'redirectHttps' } });
+    const tcp = await h.raw('POST', '/apps/opts/routes', { body: JSON.stringify({ type: 'tcp', port: 2201, service: 'opts-db', timeouts: { connectMs: 5 } }), headers: json });
+    expect(tcp).toMatchObject({ status: 400, body: { detail: { field: 'timeouts' } } });
+
+    const updated = await h.client.updateRoute('opts', route.id, { timeouts: { idleMs: 5000 }, healthCheck: null, redirectHttps: false, service: 'opts-api' });
+    expect(updated).toMatchObject({ domain: 'opts.example.com', service: 'opts-api', timeouts: { idleMs: 5000 }, redirectHttps: false });
+    expect(updated).not.toHaveProperty('healthCheck');
+    expect(await h.client.getRoute('opts', route.id)).toEqual(updated);
+    await expect(h.client.updateRoute('opts', route.id, { timeouts: { idleMs: -1 } })).rejects.toMatchObject({ status: 400, detail: { field: 'timeouts.idleMs' } });
+    await expect(h.client.updateRoute('opts', route.id, { domain: 'x.example.com' } as never)).rejects.toMatchObject({ status: 400, detail: { field: 'domain' } });
+    await expect(h.client.updateRoute('opts', 'http/nope', { sticky: true })).rejects.toMatchObject({ status: 404 });
+  });
+
   it('adds, lists and removes SSH keys with SHA256 fingerprints', async () => {
     await using h = await startHarness();
     const key = await h.client.addKey(KEY_ED25519);

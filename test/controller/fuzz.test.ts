@@ -35,12 +35,12 @@ const ENDPOINTS: Array<[Method, string]> = [
   ['GET', '/formations'], ['GET', '/apps/:app/formations'], ['GET', '/apps/:app/formations/:release'], ['PUT', '/apps/:app/formations/:release'], ['PUT', '/apps/:app/scale'],
   ['GET', '/apps/:app/jobs'], ['DELETE', '/apps/:app/jobs/:id'], ['POST', '/apps/:app/jobs'],
   ['GET', '/apps/:app/log'],
-  ['GET', '/routes'], ['GET', '/apps/:app/routes'], ['POST', '/apps/:app/routes'], ['GET', '/apps/:app/routes/:type/:id'], ['DELETE', '/apps/:app/routes/:type/:id'],
+  ['GET', '/routes'], ['GET', '/apps/:app/routes'], ['POST', '/apps/:app/routes'], ['GET', '/apps/:app/routes/:type/:id'], ['PATCH', '/apps/:app/routes/:type/:id'], ['DELETE', '/apps/:app/routes/:type/:id'],
   ['GET', '/keys'], ['POST', '/keys'], ['DELETE', '/keys/:id'],
   ['GET', '/events'],
 ];
 
-const FIELDS = ['name', 'meta', 'strategy', 'url', 'processes', 'artifactId', 'env', 'release', 'set', 'unset', 'cmd', 'attach', 'type', 'domain', 'path', 'service', 'port', 'sticky', 'tls', 'key', 'web', '__proto__', 'constructor', 'prototype'];
+const FIELDS = ['name', 'meta', 'strategy', 'url', 'processes', 'artifactId', 'env', 'release', 'set', 'unset', 'cmd', 'attach', 'type', 'domain', 'path', 'service', 'port', 'sticky', 'tls', 'timeouts', 'healthCheck', 'redirectHttps', 'key', 'web', '__proto__', 'constructor', 'prototype'];
 
 describe('controller API fuzz (seeded, bounded)', () => {
   it(`answers ${REQUESTS} malformed requests without a 5xx or a crash, and keeps answering`, async () => {

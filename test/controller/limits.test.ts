@@ -34,6 +34,8 @@ describe.runIf(await needEtcd('controller limits on etcd'))('API limits that mat
     const ms = Date.now() - started;
     const change = await h.client.setEnv('big', { SMALL: 'ok' });
     expect(change.release?.env).toEqual({ SMALL: 'ok' });
+    // The app's env is its current release's: current once the deployment is done.
+    if (change.deployment) await h.client.waitForDeployment('big', change.deployment.id);
     expect(ms).toBeLessThan(30_000);
   });
 

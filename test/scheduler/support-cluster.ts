@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import Dockerode from 'dockerode';
 import { createDiscovery } from '../../src/discovery/create.js';
 import type { Discovery } from '../../src/discovery/discovery.js';
+import { HOST_AGENT_DEFAULTS } from '../../src/host/agent.js';
 import { HostClient } from '../../src/host/client.js';
 import type { Job } from '../../src/host/types.js';
 import { JOB_LABELS } from '../../src/scheduler/host-client.js';
@@ -18,8 +19,8 @@ import type { SchedulerOptions } from '../../src/scheduler/scheduler.js';
 import type { Formation, SchedulerEvent, SchedulerView } from '../../src/scheduler/types.js';
 import { etcdEndpoints } from '../support/services.js';
 
-/** Registration TTL of the host agents: a SIGKILLed host is noticed within it (etcd leases are whole seconds, minimum ~2 s). */
-export const HOST_TTL_MS = 2000;
+/** Registration TTL of the host agents (their default): a SIGKILLed host is noticed within it (etcd leases are whole seconds, minimum 2 s). */
+export const HOST_TTL_MS = HOST_AGENT_DEFAULTS.registrationTtlMs;
 
 /** Scheduler timing for the real cluster: a dead leader is replaced within 2 s. */
 export const CLUSTER_TIMING: NonNullable<SchedulerOptions['timing']> = {
@@ -138,6 +139,25 @@ export class RealCluster {
   /** SIGKILL an agent process: its registration is left to expire, its jobs keep running as orphans. */
   killAgent(name: string): void {
     this.agents.get(name)?.proc.kill('SIGKILL');
+  }
+
+  /** SIGKILL a whole host: its agent process and its job processes (their process groups) at once. Returns the killed job ids. */
+  async killHost(name: string): Promise<string[]> {
+    const agent = this.agents.get(name);
+    if (!agent) return [];
+    const jobIds = new Set((await agent.client.listJobs()).map((j) => j.id));
+    const pids = await pidsWithEnv((env) => env.some((kv) => kv.startsWith('FLYNN_JOB_ID=') && jobIds.has(kv.slice('FLYNN_JOB_ID='.length))));
+    agent.proc.kill('SIGKILL');
+    for (const pid of pids) {
+      for (const target of [-pid, pid]) {
+        try {
+          process.kill(target, 'SIGKILL');
+        } catch {
+          // not a group leader, or gone
+        }
+      }
+    }
+    return [...jobIds];
   }
 
   /** Spawn a scheduler instance process. */
@@ -276,12 +296,16 @@ async function stopProc(proc: ChildProcess, ask: () => void): Promise<void> {
  * Returns their pids.
  */
 export async function orphanPids(run: string): Promise<number[]> {
+  return pidsWithEnv((env) => env.some((kv) => kv.startsWith('FLYNN_APP=') && kv.endsWith(`-${run}`)));
+}
+
+/** The pids of the processes whose environment (`KEY=value` strings) matches. */
+async function pidsWithEnv(match: (env: string[]) => boolean): Promise<number[]> {
   const pids: number[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const env = (await readFile(`/proc/${entry}/environ`, 'utf8')).split('\0');
-      if (env.some((kv) => kv.startsWith('FLYNN_APP=') && kv.endsWith(`-${run}`))) pids.push(Number(entry));
+      if (match((await readFile(`/proc/${entry}/environ`, 'utf8')).split('\0'))) pids.push(Number(entry));
     } catch {
       // gone, or not ours to read
     }
