@@ -17,7 +17,10 @@ export interface RunOptions {
   tty?: boolean;
   /** The terminal's size at the start (with `tty`); later changes go through {@link RunSession.resize}. */
   size?: { cols: number; rows: number };
-  /** What the job reads: a stream (a terminal in raw mode, a pipe), a string or bytes; its end closes the job's stdin. Default: nothing (EOF at once), unless the caller uses `write`/`end`. */
+  /**
+   * What the job reads: a stream (a terminal in raw mode, a pipe), a string or bytes; its end closes the job's stdin (not with `tty`:
+   * send Ctrl-D, `\x04`, as a terminal does). Default: nothing (EOF at once), unless `'manual'` (then `write`/`end`).
+   */
   stdin?: AsyncIterable<Uint8Array | string> | string | Uint8Array | 'manual';
   /** Memory limit of the job in MB. Default none. */
   memoryMb?: number;
@@ -41,7 +44,7 @@ export interface RunSession {
   readonly exit: Promise<number>;
   /** Send bytes to its stdin (with `stdin: 'manual'`). */
   write(data: Uint8Array | string): void;
-  /** Close its stdin (with `stdin: 'manual'`). */
+  /** Close its stdin (with `stdin: 'manual'`); with a tty this hangs the terminal up: send Ctrl-D (`\x04`) instead. */
   end(): void;
   resize(cols: number, rows: number): void;
   /** Send a signal (`SIGINT`) to its process. */
@@ -75,7 +78,8 @@ export function openRunSession(connect: () => Promise<Duplex>, input: AttachRunI
       ch.sendJson(FrameType.start, input);
       if (options.tty && options.size) ch.sendJson(FrameType.resize, options.size);
       for (const [type, data] of queued.splice(0)) ch.send(type, data);
-      void pumpStdin(options.stdin, send);
+      // With a tty the end of `stdin` is not sent: closing a terminal's input hangs it up (output is lost); a terminal ends input with Ctrl-D (`\x04`).
+      void pumpStdin(options.stdin, options.tty ? (type, data) => type !== FrameType.eof && send(type, data) : send);
       try {
         for await (const f of ch) {
           if (f.type === FrameType.job) resolveId(String(frameJson<{ id: unknown }>(f)?.id));
