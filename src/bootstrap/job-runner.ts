@@ -6,9 +6,9 @@ import type { Discovery } from '../discovery/discovery.js';
 import { portServes } from '../host/readiness.js';
 import { AsyncQueue } from '../common/async-queue.js';
 import { childSignal, sleep } from '../common/lifecycle.js';
-import { ObjectNotFoundError } from '../controller/errors.js';
+import { JobStartError, ObjectNotFoundError } from '../controller/errors.js';
 import type { BootDiagnosis } from '../controller/deployer.js';
-import type { JobRunner, LogQuery, OneOffJobSpec, RunningJob } from '../controller/jobs.js';
+import type { AttachedJob, JobRunner, LogQuery, OneOffJobSpec, RunningJob } from '../controller/jobs.js';
 import type { Job, JobState, LogLine, RunOutput } from '../controller/types.js';
 import { HOST_AGENT_DEFAULTS } from '../host/agent.js';
 import { HostClient } from '../host/client.js';
@@ -220,7 +220,8 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
     }
   }
 
-  async runJob(spec: OneOffJobSpec, options: { signal?: AbortSignal } = {}): Promise<RunningJob> {
+  /** What the scheduler runs for a one-off job: the release's slug (through the slug runner) with its env, or a Dockerfile app's image. */
+  private oneOffRequest(spec: OneOffJobSpec): Parameters<Scheduler['runJob']>[0] {
     // A Dockerfile app's one-off job runs its command in the app's image, as `docker run` would.
     const slug = spec.artifactUrl !== null && spec.artifactType !== 'docker';
     const request: Parameters<Scheduler['runJob']>[0] = {
@@ -231,11 +232,39 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
       cmd: slug ? slugRunnerExec(spec.cmd) : [...spec.cmd],
       env: { ...spec.env },
     };
+    if (spec.memoryBytes !== undefined) request.memoryBytes = spec.memoryBytes;
     if (slug && spec.artifactUrl) {
       request.artifact = { url: spec.artifactUrl };
       request.env = { ...request.env, SLUG_URL: spec.artifactUrl };
     }
-    const placed = await this.options.scheduler.runJob(request);
+    return request;
+  }
+
+  async attachJob(spec: OneOffJobSpec & { tty: boolean }, options: { signal?: AbortSignal } = {}): Promise<AttachedJob> {
+    const placed = await this.options.scheduler.runJob({ ...this.oneOffRequest(spec), stdio: spec.tty ? 'tty' : 'pipe' });
+    const client = this.host(placed.hostId);
+    const job = await this.waitStarted(client, placed.id);
+    if (job.state === 'failed') throw new JobStartError(job.error?.message ?? `job ${placed.id} failed to start`);
+    const channel = await client.attach(placed.id, options);
+    return { id: placed.id, channel, stop: () => client.stopJob(placed.id, { graceMs: 0 }).then(() => {}) };
+  }
+
+  /** Wait until the host has started the job (`starting` covers the artifact download), or it failed. */
+  private async waitStarted(client: HostClient, id: string): Promise<HostJob> {
+    const deadline = Date.now() + this.oneOffStartMs;
+    let job: HostJob | undefined;
+    while (!job || job.state === 'pending' || job.state === 'starting') {
+      job = await client.getJob(id).catch((err: unknown) => {
+        if (isNotFound(err) && Date.now() < deadline) return undefined;
+        throw err;
+      });
+      if (!job || job.state === 'pending' || job.state === 'starting') await sleep(SCHEDULER_JOB_RUNNER_DEFAULTS.pollMs);
+    }
+    return job;
+  }
+
+  async runJob(spec: OneOffJobSpec, options: { signal?: AbortSignal } = {}): Promise<RunningJob> {
+    const placed = await this.options.scheduler.runJob(this.oneOffRequest(spec));
     const output = new AsyncQueue<RunOutput>();
     void this.follow(placed, output, options.signal).catch((err: unknown) => {
       output.push({ kind: 'output', stream: 'stderr', data: `${(err as Error).message}\n` });
@@ -421,16 +450,7 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
     const onAbort = () => void client.stopJob(placed.id, { graceMs: 0 }).catch(() => {});
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const deadline = Date.now() + this.oneOffStartMs;
-      let job: HostJob | undefined;
-      // `starting` covers the artifact download: the runtime has no output for the job before it is up.
-      while (!job || job.state === 'pending' || job.state === 'starting') {
-        job = await client.getJob(placed.id).catch((err: unknown) => {
-          if (isNotFound(err) && Date.now() < deadline) return undefined;
-          throw err;
-        });
-        if (!job || job.state === 'pending' || job.state === 'starting') await sleep(SCHEDULER_JOB_RUNNER_DEFAULTS.pollMs);
-      }
+      let job = await this.waitStarted(client, placed.id);
       if (job.state === 'failed') {
         output.push({ kind: 'output', stream: 'stderr', data: `${job.error?.message ?? 'the job failed to start'}\n` });
         output.push({ kind: 'exit', status: 1 });

@@ -3,6 +3,7 @@ import type { ControllerClient } from '../controller/client.js';
 import type { Deployment, EnvChange, UpdateHttpRouteInput } from '../controller/types.js';
 import { routeLabel } from './commands-cluster.js';
 import type { Command, CommandContext } from './context.js';
+import { runAttached } from './run.js';
 import { CliError } from './errors.js';
 import { ROUTE_OPTION_FLAGS, ROUTE_OPTION_HELP, ROUTE_OPTION_USAGE, routeOptionsFromFlags } from './route-flags.js';
 import { formatTable, shortTime } from './table.js';
@@ -233,10 +234,14 @@ export const appCommands: Command[] = [
   },
   {
     name: 'run',
-    usage: 'run [-a APP] [-d] [-e K=V...] CMD [ARG...]',
-    summary: 'run a one-off command in the current release; output streamed, exit code propagated',
-    help: '-d starts it detached and prints the job id. Options go before CMD; everything after CMD is passed to it.',
-    options: { detach: { type: 'boolean', short: 'd' }, env: { type: 'string', short: 'e', multiple: true } },
+    usage: 'run [-a APP] [-d] [-e K=V...] [--size MB] CMD [ARG...]',
+    summary: "run a one-off command in the current release (its slug and env): stdin streamed, a terminal when you are on one, exit code propagated",
+    help: [
+      'In a terminal the job gets a pseudo-terminal (`flynn run bash` is a shell in a dyno): keys go to it raw (Ctrl-C, Ctrl-D included) and',
+      'its window follows yours. Otherwise stdin is streamed to it (`echo hi | flynn run cat`) and Ctrl-C is sent to it as SIGINT (twice: detach,',
+      'which stops it). -d starts it detached and prints the job id. --size MB caps its memory. Options go before CMD; everything after CMD is passed to it.',
+    ].join('\n'),
+    options: { detach: { type: 'boolean', short: 'd' }, env: { type: 'string', short: 'e', multiple: true }, size: { type: 'string' } },
     args: [1, Infinity],
     passThrough: true,
     async run(ctx) {
@@ -247,18 +252,14 @@ export const appCommands: Command[] = [
         if (eq <= 0) throw new CliError(`-e expects K=V, got ${JSON.stringify(kv)}`, { usage: true });
         env[kv.slice(0, eq)] = kv.slice(eq + 1);
       }
+      const size = ctx.values.size === undefined ? undefined : Number(ctx.values.size);
+      if (size !== undefined && (!Number.isInteger(size) || size < 6)) throw new CliError(`--size expects a memory limit in MB (at least 6), got ${JSON.stringify(ctx.values.size)}`, { usage: true });
       const app = await ctx.app();
       if (ctx.values.detach === true) {
-        ctx.out((await client.runDetached(app, { cmd: ctx.positionals, env })).id);
+        ctx.out((await client.runDetached(app, { cmd: ctx.positionals, env, ...(size === undefined ? {} : { memoryMb: size }) })).id);
         return;
       }
-      let status: number | undefined;
-      for await (const o of client.run(app, { cmd: ctx.positionals, env })) {
-        if (o.kind === 'output') (o.stream === 'stderr' ? ctx.io.stderr : ctx.io.stdout)(o.data);
-        else if (o.kind === 'exit') status = o.status;
-      }
-      if (status === undefined) throw new CliError('the job ended without an exit status');
-      return status;
+      return runAttached(ctx, client, app, { cmd: ctx.positionals, env, ...(size === undefined ? {} : { memoryMb: size }) });
     },
   },
   {

@@ -14,6 +14,22 @@ export interface CliIo {
   stderr(text: string): void;
   /** One line from stdin (for confirmations), undefined at EOF. */
   readLine(): Promise<string | undefined>;
+  /** The process's raw stdio, for `flynn run`; without it a run reads no stdin and gets no tty. */
+  stdio?: CliStdio;
+}
+
+/** Raw access to the process's stdin, stdout and signals (`flynn run`). */
+export interface CliStdio {
+  /** The process's stdin. */
+  stdin: AsyncIterable<Uint8Array | string> & { isTTY?: boolean; setRawMode?(raw: boolean): unknown; destroy(): unknown };
+  /** The size of the terminal stdout is, or undefined when stdout is not a terminal. */
+  terminalSize(): { cols: number; rows: number } | undefined;
+  /** Call `fn` when the terminal is resized (SIGWINCH); returns the unsubscribe. */
+  onResize(fn: () => void): () => void;
+  /** Call `fn` on SIGINT (instead of dying); returns the unsubscribe. */
+  onInterrupt(fn: () => void): () => void;
+  /** Write bytes as they are (escape sequences intact). */
+  write(stream: 'stdout' | 'stderr', data: Uint8Array): void;
 }
 
 export interface GlobalFlags {

@@ -14,6 +14,19 @@ const code = await runCli(process.argv.slice(2), {
     const next = await lines.next();
     return next.done ? undefined : next.value;
   },
+  stdio: {
+    stdin: process.stdin,
+    terminalSize: () => (process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : undefined),
+    onResize: (fn) => {
+      process.stdout.on('resize', fn);
+      return () => void process.stdout.off('resize', fn);
+    },
+    onInterrupt: (fn) => {
+      process.on('SIGINT', fn);
+      return () => void process.off('SIGINT', fn);
+    },
+    write: (stream, data) => void (stream === 'stderr' ? process.stderr : process.stdout).write(data),
+  },
 });
 // Let stdout drain before exiting with the command's status.
 process.stdout.write('', () => process.exit(code));

@@ -31,3 +31,5 @@ export { HttpJsonClient } from './http/json-client.js';
 export type { HttpClientOptions, RequestOptions } from './http/json-client.js';
 export { componentKey, keyChecker } from './http/key-auth.js';
 export type { KeyCheck, KeyedComponent } from './http/key-auth.js';
+export { ATTACH_PROTOCOL, FrameChannel, FrameType, frameJson, framePipe } from './http/frames.js';
+export type { Frame } from './http/frames.js';

@@ -2,6 +2,8 @@ import type { Dispatcher } from 'undici';
 import { parseSse, type SseEvent } from '../common/http/sse.js';
 import { HttpJsonClient } from '../common/http/json-client.js';
 import { sleep } from '../common/lifecycle.js';
+import { ATTACH_PROTOCOL } from '../common/http/frames.js';
+import { openRunSession, type RunOptions, type RunSession } from './run-session.js';
 import type { TlsTrust } from '../common/tls/pin.js';
 import { controllerError, DeployFailedError } from './errors.js';
 import type {
@@ -24,6 +26,7 @@ import type {
   RouteView,
   UpdateHttpRouteInput,
   RunJobInput,
+  AttachRunInput,
   RunOutput,
   UpdateAppInput,
 } from './types.js';
@@ -187,8 +190,35 @@ export class ControllerClient {
   runDetached(app: string, input: Omit<RunJobInput, 'attach'>): Promise<{ id: string }> {
     return this.json('POST', `/apps/${e(app)}/jobs`, { body: { ...input, attach: false } });
   }
-  /** Run a one-off job and stream its output; the last item is `{ kind: 'exit', status }`. */
-  async *run(app: string, input: Omit<RunJobInput, 'attach'>, options: { signal?: AbortSignal } = {}): AsyncGenerator<RunOutput | { kind: 'job'; id: string }> {
+  /**
+   * Run a one-off job in the app's current release (its slug and env, as `heroku run` does).
+   *
+   * `run(app, cmd, { stdin, tty, ... })` opens an interactive session over one upgraded connection
+   * (`GET /apps/:app/run`): the job's stdin is streamed, with `tty` it gets a pseudo-terminal, and
+   * `exit` resolves with its status:
+   *
+   * ```ts
+   * const session = client.run('web', ['cat'], { stdin: 'hi\n' });
+   * for await (const chunk of session.output) process.stdout.write(chunk.data);
+   * console.log(await session.exit); // 0
+   * ```
+   *
+   * `run(app, { cmd, env })` streams the output of a job without stdin (SSE); the last item is
+   * `{ kind: 'exit', status }`.
+   */
+  run(app: string, cmd: string[], options?: RunOptions): RunSession;
+  run(app: string, input: Omit<RunJobInput, 'attach'>, options?: { signal?: AbortSignal }): AsyncGenerator<RunOutput | { kind: 'job'; id: string }>;
+  run(app: string, what: string[] | Omit<RunJobInput, 'attach'>, options: RunOptions = {}): RunSession | AsyncGenerator<RunOutput | { kind: 'job'; id: string }> {
+    if (!Array.isArray(what)) return this.runOutput(app, what, options.signal ? { signal: options.signal } : {});
+    const input: AttachRunInput = { cmd: what };
+    if (options.env) input.env = options.env;
+    if (options.tty) input.tty = true;
+    if (options.memoryMb !== undefined) input.memoryMb = options.memoryMb;
+    const connect = () => this.http.upgrade(`/apps/${e(app)}/run`, ATTACH_PROTOCOL, { probePath: `/apps/${e(app)}`, ...(options.signal ? { signal: options.signal } : {}) }).catch((err: unknown) => Promise.reject(controllerError(err)));
+    return openRunSession(connect, input, options);
+  }
+
+  private async *runOutput(app: string, input: Omit<RunJobInput, 'attach'>, options: { signal?: AbortSignal }): AsyncGenerator<RunOutput | { kind: 'job'; id: string }> {
     for await (const ev of this.sse('POST', `/apps/${e(app)}/jobs`, { body: { ...input, attach: true }, ...(options.signal ? { signal: options.signal } : {}) })) {
       const data = JSON.parse(ev.data) as Record<string, unknown>;
       if (ev.event === 'job') yield { kind: 'job', id: String(data.id) };

@@ -12,8 +12,16 @@ export const ControllerErrorCodes = Object.freeze({
   STORE_UNAVAILABLE: 'FLYNN_ERR_CONTROLLER_STORE_UNAVAILABLE',
   UNAUTHORIZED: 'FLYNN_ERR_CONTROLLER_UNAUTHORIZED',
   NO_SUCH_PROCESS_TYPE: 'FLYNN_ERR_CONTROLLER_NO_SUCH_PROCESS_TYPE',
+  JOB_START_FAILED: 'FLYNN_ERR_CONTROLLER_JOB_START_FAILED',
   TOO_LARGE: 'FLYNN_ERR_CONTROLLER_TOO_LARGE',
 });
+
+/** A one-off job could not start on its host (e.g. its image or artifact is missing). */
+export class JobStartError extends ConflictError {
+  constructor(message: string) {
+    super(ControllerErrorCodes.JOB_START_FAILED, message);
+  }
+}
 
 /** Bad input; `detail.field` names the offending field. */
 export class ControllerInputError extends InvalidInputError {

@@ -26,7 +26,8 @@ export { SqliteStore, SqliteKv, SQLITE_STORE_DEFAULTS } from './sqlite-store.js'
 export type { SqliteStoreOptions } from './sqlite-store.js';
 export { createStore } from './create.js';
 export type { StoreConfig } from './create.js';
-export type { JobRunner, OneOffJobSpec, RunningJob, LogQuery } from './jobs.js';
+export type { JobRunner, OneOffJobSpec, RunningJob, AttachedJob, LogQuery } from './jobs.js';
+export type { RunOptions, RunSession, RunChunk } from './run-session.js';
 export { FormationDeployer, FORMATION_DEPLOYER_DEFAULTS, DEPLOYER_TRACE_CHANNEL } from './deployer.js';
 export type { Deployer, DeployPlan, DeployOptions, FormationDeployerOptions } from './deployer.js';
 export {
@@ -83,6 +84,7 @@ export type {
   EnvChange,
   Route,
   RunJobInput,
+  AttachRunInput,
   RunOutput,
   TcpRoute,
   UpdateAppInput,

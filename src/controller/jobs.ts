@@ -1,3 +1,4 @@
+import type { FrameChannel } from '../common/http/frames.js';
 import type { ArtifactType, Job, LogLine, Release, RunOutput } from './types.js';
 
 /** A one-off job to run in an app's release. */
@@ -12,6 +13,17 @@ export interface OneOffJobSpec {
   cmd: string[];
   /** The release env plus the request's extra env. */
   env: Record<string, string>;
+  /** Memory limit in bytes (`flynn run --size`). Default none. */
+  memoryBytes?: number;
+}
+
+/** A started interactive one-off job: its frames (common/http/frames.ts) relayed from its host. */
+export interface AttachedJob {
+  id: string;
+  /** Send `stdin`, `eof`, `resize`, `signal`; read `stdout`, `stderr`, then `exit` or `error`. */
+  channel: FrameChannel;
+  /** Stop the job at once (its client went away). */
+  stop(): Promise<void>;
 }
 
 /** A started one-off job: its output in order, ending with the exit status. */
@@ -41,6 +53,11 @@ export interface JobRunner {
   /** Throws a NotFoundError when the app has no such job. */
   killJob(appId: string, jobId: string): Promise<void>;
   runJob(spec: OneOffJobSpec, options?: { signal?: AbortSignal }): Promise<RunningJob>;
+  /**
+   * Run a one-off job with its stdin open (`tty`: and a pseudo-terminal) and attach to it on its
+   * host. Optional: a grid without it answers interactive runs with an error.
+   */
+  attachJob?(spec: OneOffJobSpec & { tty: boolean }, options?: { signal?: AbortSignal }): Promise<AttachedJob>;
   /** Rejects (NotFoundError) before any line when the job is unknown; the iterable ends on abort or, without `follow`, after the history. */
   logs(appId: string, query: LogQuery): Promise<AsyncIterable<LogLine>>;
 }

@@ -59,7 +59,7 @@ export const runJobBody = {
   type: 'object',
   required: ['cmd'],
   additionalProperties: false,
-  properties: { cmd: { type: 'array', minItems: 1, items: { type: 'string' } }, env: stringMap, attach: { type: 'boolean' } },
+  properties: { cmd: { type: 'array', minItems: 1, items: { type: 'string' } }, env: stringMap, attach: { type: 'boolean' }, memoryMb: { type: 'integer', minimum: 6, maximum: 1048576 } },
 } as const;
 
 const ms = { type: 'integer', minimum: 1, maximum: 2_147_483_647 } as const;

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { UnauthorizedError } from '../common/errors.js';
 import { createApiServer, listenApi, requireKey } from '../common/http/api-server.js';
+import { keyChecker } from '../common/http/key-auth.js';
 import { SseWriter } from '../common/http/sse.js';
 import { CloseGuard, type Closable } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
@@ -17,6 +18,8 @@ import { routeView } from './route-view.js';
 import type { App, CreateAppInput, CreateArtifactInput, CreateReleaseInput, CreateRouteInput, EnvChange, Release, ReleaseChange, RollbackChange, Route, RunJobInput, UpdateAppInput, UpdateHttpRouteInput } from './types.js';
 import { validateAppName, validateConfigKey, validateDomain, validateEnvKey, validatePath, validateImageId, validatePort, validateService, validateUrl } from './validate.js';
 import { resolveJobId } from './job-ref.js';
+import { oneOffSpec, runUpgradeHandler } from './run-attach.js';
+import type { Duplex } from 'node:stream';
 
 export interface ControllerOptions {
   /** The cluster key: Basic-auth password or Bearer token on every request. Required, non-empty. */
@@ -112,6 +115,21 @@ export async function startController(options: ControllerOptions): Promise<Contr
   });
 
   const app = (ref: string) => store.getApp(ref);
+  // Interactive runs (run-attach.ts): an HTTP Upgrade, outside fastify's routing.
+  const upgraded = new Set<Duplex>();
+  api.server.on(
+    'upgrade',
+    runUpgradeHandler({
+      store,
+      jobs,
+      checkKey: keyChecker(options.key),
+      checkEnv: checkEnvSize,
+      track: (socket) => {
+        upgraded.add(socket);
+        socket.once('close', () => upgraded.delete(socket));
+      },
+    }),
+  );
   const sse = (_request: FastifyRequest, reply: FastifyReply) => {
     reply.hijack();
     const writer = new SseWriter(reply.raw, { keepAliveMs });
@@ -278,15 +296,8 @@ export async function startController(options: ControllerOptions): Promise<Contr
       return reply.status(204).send();
     });
     r.post('/apps/:app/jobs', { schema: { body: S.runJobBody } }, async (req: Req<{ app: string }, RunJobInput>, reply) => {
-      const a = await app(req.params.app);
-      for (const k of Object.keys(req.body.env ?? {})) validateConfigKey(k);
-      if (a.releaseId === null) throw new ControllerInputError('app', `app ${a.name} has no release to run a command in: deploy first`);
-      const release = await store.getRelease(a.id, a.releaseId);
-      const artifact = release.artifactId === null ? null : await store.getArtifact(release.artifactId);
       const abort = new AbortController();
-      const env = { ...release.env, ...req.body.env };
-      checkEnvSize(env, 'env');
-      const job = await jobs.runJob({ appId: a.id, appName: a.name, release, artifactUrl: artifact?.url ?? null, artifactType: artifact?.type ?? 'slug', cmd: req.body.cmd, env }, { signal: abort.signal });
+      const job = await jobs.runJob(await oneOffSpec(store, req.params.app, req.body, checkEnvSize), { signal: abort.signal });
       if (!req.body.attach) {
         void (async () => { for await (const _ of job.output) { /* drain */ } })().catch(() => undefined);
         reply.status(201);
@@ -413,6 +424,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
   const close = () =>
     guard.close(async () => {
       for (const s of streams) s.end();
+      for (const s of upgraded) s.destroy();
       await api.close();
       await deployments.close();
       if (ownsStore) await store.close();

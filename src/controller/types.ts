@@ -309,8 +309,18 @@ export type CreateRouteInput = CreateHttpRouteInput | CreateTcpRouteInput;
 export interface RunJobInput {
   cmd: string[];
   env?: Record<string, string>;
+  /** Memory limit of the job in MB (`flynn run --size`). Default none. */
+  memoryMb?: number;
   /** Stream output and exit status back (SSE). */
   attach?: boolean;
+}
+
+/**
+ * What an interactive run (`GET /apps/:app/run`, upgraded) sends in its first `start` frame: the
+ * job gets its stdin, and with `tty` a pseudo-terminal.
+ */
+export interface AttachRunInput extends Omit<RunJobInput, 'attach'> {
+  tty?: boolean;
 }
 
 /** What a deploy-triggering change (env set, rollback, deploy) answers. */

@@ -23,7 +23,7 @@ import { traceHost } from './trace.js';
 import { PortAllocator } from './ports.js';
 import { ensurePrivateDir } from './private-dir.js';
 import { createHostServer } from './server.js';
-import { ALLOWED_SIGNALS, type Runtime, type RuntimeEvent, type RuntimeJob } from './runtime.js';
+import { ALLOWED_SIGNALS, type JobStdio, type OutputChunk, type Runtime, type RuntimeEvent, type RuntimeJob } from './runtime.js';
 import { canTransition, TERMINAL_STATES, type ExitStatus, type HostCapacity, type HostStatus, type Job, type JobError, type JobEvent, type JobState, type LogLine } from './types.js';
 import { validateAdvertiseAddr, validateHostId, validateJobSpec } from './validate.js';
 
@@ -231,6 +231,30 @@ export class HostAgent {
     const rec = this.get(id);
     if (rec.job.state !== 'up' && rec.job.state !== 'stopping') throw new JobNotRunningError(id, rec.job.state);
     await this.config.runtime.signal(this.id, id, signal);
+  }
+
+  /**
+   * The stdio of a job started with `stdin`, once it has started; it can be taken once. Output
+   * comes raw from the runtime (Docker), else from the job's line logs (process runtime).
+   */
+  async takeStdio(id: string): Promise<Required<JobStdio>> {
+    this.guard.assertOpen();
+    const rec = this.get(id);
+    if (!rec.job.stdin) throw new HostInputError(`job ${id} was not started with stdin: nothing to attach to`, 'stdin');
+    await rec.started;
+    const stdio = this.config.runtime.takeStdio(this.id, id);
+    if (!stdio) throw new JobNotRunningError(id, TERMINAL_STATES.has(rec.job.state) ? rec.job.state : 'attached already');
+    const lines = async function* (logs: AsyncIterable<LogLine>): AsyncGenerator<OutputChunk> {
+      for await (const l of logs) yield { stream: l.stream, data: Buffer.from(`${l.line}\n`) };
+    };
+    return { ...stdio, output: stdio.output ?? lines(this.config.runtime.logs(this.id, id, { follow: true })) };
+  }
+
+  /** Resolves with the job once it has ended. */
+  async waitEnded(id: string): Promise<Job> {
+    const rec = this.get(id);
+    await rec.ended;
+    return copyJob(rec.job);
   }
 
   /** The job's output; with `follow`, until the job ends or `signal` aborts. */

@@ -1,6 +1,7 @@
 /** Typed client of the host agent's HTTP API; the scheduler and tools use it. */
 import { HttpJsonClient, type HttpClientOptions } from '../common/http/json-client.js';
 import { parseSse } from '../common/http/sse.js';
+import { ATTACH_PROTOCOL, FrameChannel } from '../common/http/frames.js';
 import type { HostStatus, Job, JobEvent, JobSpec, LogLine } from './types.js';
 
 /** A job spec as sent: `env`, `ports`, `limits` and `meta` may be left out. */
@@ -76,6 +77,15 @@ export class HostClient {
     } finally {
       res.body.destroy();
     }
+  }
+
+  /**
+   * Attach to a job started with `stdin` (once): frames of common/http/frames.ts — send `stdin`,
+   * `eof`, `resize`, `signal`; read `job`, `stdout`, `stderr`, then `exit` or `error`.
+   */
+  async attach(id: string, options: { signal?: AbortSignal } = {}): Promise<FrameChannel> {
+    const path = `/jobs/${encodeURIComponent(id)}`;
+    return new FrameChannel(await this.http.upgrade(`${path}/attach`, ATTACH_PROTOCOL, { probePath: path, ...options }));
   }
 
   /** Job state changes as they happen; `since` resumes after that event `seq`. */

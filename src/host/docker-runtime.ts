@@ -5,7 +5,8 @@
  * restarted agent finds its containers again (by label) and adopts them instead of starting
  * duplicates, taking the env back from the container.
  */
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
+import { AsyncQueue } from '../common/async-queue.js';
 import Dockerode from 'dockerode';
 import { caBundleMount } from '../common/ca-bundle.js';
 import { childSignal, CloseGuard, settlesWithin, sleep } from '../common/lifecycle.js';
@@ -16,7 +17,7 @@ import { EventFanout } from './event-fanout.js';
 import { ensureRuntimeImage, RUNTIME_IMAGE_DEFAULTS } from './runtime-image.js';
 import { findStackImage } from './stack-image.js';
 import { traceHost } from './trace.js';
-import type { LogOptions, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
+import type { JobStdio, LogOptions, OutputChunk, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
 import { ARTIFACT_MOUNT_PATH } from './runtime.js';
 import type { ExitStatus, LogLine } from './types.js';
 
@@ -94,6 +95,8 @@ export class DockerRuntime implements Runtime {
   private readonly fanout = new EventFanout<RuntimeEvent>();
   private readonly abort = new AbortController();
   private readonly watched = new Map<string, Watched>();
+  /** Stdio of interactive jobs, until an agent takes it. */
+  private readonly stdio = new Map<string, JobStdio>();
   private imageReady: Promise<{ image: string; stack?: string }> | undefined;
 
   constructor(options: DockerRuntimeOptions = {}) {
@@ -155,14 +158,19 @@ export class DockerRuntime implements Runtime {
         ExposedPorts: exposed,
         Labels: labels,
         HostConfig: hostConfig,
+        ...(job.stdin ? { OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: job.tty === true } : {}),
       });
     } catch (err) {
       throw dockerError(`cannot create the container of job ${job.id}`, err);
     }
     traceHost('container created', job.id);
     try {
+      // Attached before the start, as `docker run -i` does: no output is lost before a client attaches.
+      if (job.stdin) this.stdio.set(containerName(hostId, job.id), await attachStdio(container, job.tty === true));
       await container.start();
     } catch (err) {
+      this.stdio.get(containerName(hostId, job.id))?.end();
+      this.stdio.delete(containerName(hostId, job.id));
       await container.remove({ force: true }).catch(() => {});
       throw dockerError(`cannot start the container of job ${job.id}`, err);
     }
@@ -234,9 +242,18 @@ export class DockerRuntime implements Runtime {
     return jobs;
   }
 
+  takeStdio(hostId: string, jobId: string): JobStdio | undefined {
+    const name = containerName(hostId, jobId);
+    const stdio = this.stdio.get(name);
+    this.stdio.delete(name);
+    return stdio;
+  }
+
   async remove(hostId: string, jobId: string): Promise<void> {
     this.guard.assertOpen();
     this.watched.delete(containerName(hostId, jobId));
+    this.stdio.get(containerName(hostId, jobId))?.end();
+    this.stdio.delete(containerName(hostId, jobId));
     await this.docker
       .getContainer(containerName(hostId, jobId))
       .remove({ force: true })
@@ -280,6 +297,8 @@ export class DockerRuntime implements Runtime {
       this.abort.abort();
       this.fanout.end();
       this.watched.clear();
+      for (const s of this.stdio.values()) s.end();
+      this.stdio.clear();
     });
   }
 
@@ -403,6 +422,37 @@ function specFromLabel(labelled: LabelledSpec, containerEnv: string[]): RuntimeJ
 /** Container names are unique per engine: one host id + job id can never exist twice. */
 export function containerName(hostId: string, jobId: string): string {
   return `flynn-${hostId}-${jobId}`;
+}
+
+/**
+ * Attach to a created container's stdin and output (hijacked). The output is queued from the
+ * start until read; without a tty Docker multiplexes stdout and stderr (8-byte frame headers).
+ */
+async function attachStdio(container: Dockerode.Container, tty: boolean): Promise<JobStdio> {
+  const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as unknown as Duplex;
+  const output = new AsyncQueue<OutputChunk>();
+  let pending: Buffer = Buffer.alloc(0);
+  stream.on('data', (chunk: Buffer) => {
+    if (tty) return output.push({ stream: 'stdout', data: chunk });
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    while (pending.length >= 8) {
+      const size = pending.readUInt32BE(4);
+      if (pending.length < 8 + size) break;
+      output.push({ stream: pending[0] === 2 ? 'stderr' : 'stdout', data: pending.subarray(8, 8 + size) });
+      pending = pending.subarray(8 + size);
+    }
+  });
+  stream.once('close', () => output.end());
+  stream.once('end', () => output.end());
+  stream.on('error', () => output.end());
+  return {
+    output,
+    write: (data) => void stream.write(data),
+    end: () => void stream.end(),
+    resize: async (cols, rows) => {
+      if (tty) await container.resize({ w: cols, h: rows });
+    },
+  };
 }
 
 /** Split Docker's multiplexed log stream (8-byte frame headers) into timestamped lines. */

@@ -28,7 +28,7 @@ export type {
   LogLine,
 } from './types.js';
 export { JOB_TRANSITIONS, TERMINAL_STATES, canTransition } from './types.js';
-export type { Runtime, RuntimeJob, RuntimeJobSpec, RuntimeEvent, RuntimeExitEvent, LogOptions, StopOptions } from './runtime.js';
+export type { Runtime, RuntimeJob, RuntimeJobSpec, RuntimeEvent, RuntimeExitEvent, LogOptions, StopOptions, JobStdio, OutputChunk } from './runtime.js';
 export { ALLOWED_SIGNALS } from './runtime.js';
 export { DockerRuntime, DOCKER_RUNTIME_DEFAULTS, DOCKER_LABELS, containerName } from './docker-runtime.js';
 export type { DockerRuntimeOptions } from './docker-runtime.js';

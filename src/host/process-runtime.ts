@@ -14,6 +14,7 @@ import { chmod, mkdir, readdir, readFile, readlink, rm } from 'node:fs/promises'
 import { constants, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { Writable } from 'node:stream';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import { CloseGuard, settlesWithin } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
@@ -21,7 +22,7 @@ import { silentLogger } from '../common/logger.js';
 import { JobExistsError, JobNotRunningError, RuntimeError } from './errors.js';
 import { EventFanout } from './event-fanout.js';
 import { ensurePrivateDir } from './private-dir.js';
-import type { LogOptions, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
+import type { JobStdio, LogOptions, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
 import type { ExitStatus, LogLine } from './types.js';
 
 export const PROCESS_RUNTIME_DEFAULTS = Object.freeze({
@@ -79,6 +80,8 @@ export class ProcessRuntime implements Runtime {
   private readonly guard = new CloseGuard('process runtime');
   private readonly fanout = new EventFanout<RuntimeEvent>();
   private readonly jobs = new Map<string, ProcJob>();
+  /** Stdin of running jobs started with `stdin`, until an agent takes it. */
+  private readonly stdin = new Map<string, Writable>();
   private sampler: NodeJS.Timeout | undefined;
   private baseReady: Promise<void> | undefined;
 
@@ -110,7 +113,12 @@ export class ProcessRuntime implements Runtime {
     await writeFileAtomic(join(dir, 'job.json'), JSON.stringify({ spec }), { mode: 0o600 });
     const out = createWriteStream(join(dir, 'output.ndjson'), { flags: 'a', mode: 0o600 });
     out.on('error', (err) => this.logger.warn('cannot write job output', { jobId: job.id, err: err.message }));
-    const child = spawn(file, args, { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { cwd: dir, env, detached: true, stdio: [job.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    if (child.stdin) {
+      child.stdin.on('error', () => {}); // a job that exits before reading its stdin
+      this.stdin.set(key, child.stdin);
+      child.once('exit', () => this.stdin.delete(key));
+    }
     // Caught before any await: a job that exits at once must not be missed.
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     const proc: ProcJob = {
@@ -222,6 +230,15 @@ export class ProcessRuntime implements Runtime {
       await rm(dir, { recursive: true, force: true });
     }
     return this.list(hostId);
+  }
+
+  /** Stdin only, no tty and no raw output: the agent follows the job's line logs (see docs/host.md). */
+  takeStdio(hostId: string, jobId: string): JobStdio | undefined {
+    const key = keyOf(hostId, jobId);
+    const stdin = this.stdin.get(key);
+    this.stdin.delete(key);
+    if (!stdin) return undefined;
+    return { write: (data) => void stdin.write(data), end: () => void stdin.end(), resize: async () => {} };
   }
 
   async remove(hostId: string, jobId: string): Promise<void> {

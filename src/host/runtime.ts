@@ -48,6 +48,27 @@ export interface LogOptions {
   signal?: AbortSignal;
 }
 
+/** A chunk of a job's raw output. */
+export interface OutputChunk {
+  /** With a tty everything is `stdout`. */
+  stream: 'stdout' | 'stderr';
+  data: Buffer;
+}
+
+/** The stdin (and maybe raw output) of a job started with `stdin` (see `JobSpec.stdin`). */
+export interface JobStdio {
+  /**
+   * The job's raw output from its start (kept until read) to its end. Absent when the runtime has
+   * only its line logs (the agent follows those instead).
+   */
+  output?: AsyncIterable<OutputChunk>;
+  write(data: Buffer): void;
+  /** Close the job's stdin (EOF). */
+  end(): void;
+  /** Set the size of the job's terminal; a no-op without one. */
+  resize(cols: number, rows: number): Promise<void>;
+}
+
 export interface StopOptions {
   /** Time between SIGTERM and SIGKILL, in ms. */
   graceMs: number;
@@ -82,6 +103,11 @@ export interface Runtime {
   recover(hostId: string): Promise<RuntimeJob[]>;
   /** Forget an ended job and delete what it left (container, log files). */
   remove(hostId: string, jobId: string): Promise<void>;
+  /**
+   * The stdio of a running job started with `stdin`, once per job (an agent attaches it once);
+   * undefined when there is none (not started with `stdin`, taken already, or lost with a restart).
+   */
+  takeStdio(hostId: string, jobId: string): JobStdio | undefined;
   /** The job's output; ends when the job ends (follow) or after the existing lines. */
   logs(hostId: string, jobId: string, options?: LogOptions): AsyncIterable<LogLine>;
   /** Exit events of all jobs started or recovered by this runtime. Ends on `close()`. */

@@ -3,11 +3,14 @@
  * the field. Logs stream as NDJSON (one {@link LogLine} per line), job state changes as SSE.
  */
 import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { createApiServer, requireKey } from '../common/http/api-server.js';
+import { keyChecker } from '../common/http/key-auth.js';
 import { SseWriter } from '../common/http/sse.js';
 import type { Logger } from '../common/logger.js';
 import type { HostAgent } from './agent.js';
+import { attachUpgradeHandler } from './attach.js';
 import { HostInputError, HostUnauthorizedError } from './errors.js';
 
 const jobBody = {
@@ -37,6 +40,8 @@ const jobBody = {
     },
     meta: { type: 'object', additionalProperties: { type: 'string' } },
     oneOff: { type: 'boolean' },
+    stdin: { type: 'boolean' },
+    tty: { type: 'boolean' },
     artifact: { type: 'object', required: ['url'], properties: { url: { type: 'string', minLength: 1 } }, additionalProperties: false },
   },
   additionalProperties: false,
@@ -70,6 +75,7 @@ export interface HostServerOptions {
 /** Build the fastify app serving `agent`. The caller listens and closes. */
 export function createHostServer(agent: HostAgent, options: HostServerOptions): FastifyInstance {
   const app = createApiServer(options.logger ? { logger: options.logger } : {});
+  const checkKey = options.key === null ? null : keyChecker(options.key);
   if (options.key !== null) {
     requireKey(app, options.key, { scheme: 'Bearer', realm: 'flynn-host', refuse: (check) => new HostUnauthorizedError(check === 'missing' ? 'missing host key (Authorization: Bearer <key>)' : 'wrong host key') });
   }
@@ -79,9 +85,19 @@ export function createHostServer(agent: HostAgent, options: HostServerOptions): 
     streams.add(res);
     res.once('close', () => streams.delete(res));
   };
+  const sockets = new Set<Duplex>();
   app.addHook('preClose', async () => {
     for (const res of streams) res.destroy();
+    for (const socket of sockets) socket.destroy();
   });
+  // Attach to an interactive job (attach.ts): an HTTP Upgrade, outside fastify's routing.
+  app.server.on(
+    'upgrade',
+    attachUpgradeHandler(agent, checkKey, (socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    }),
+  );
 
   app.post('/jobs', { schema: { body: jobBody } }, async (request, reply) => {
     const job = await agent.createJob(request.body);

@@ -43,6 +43,13 @@ export interface JobSpec {
    * `SLUG_URL=file:///flynn/slug.tgz`; process: `SLUG_URL=file://<path on the host>`.
    */
   artifact?: JobArtifact;
+  /**
+   * Keep the job's stdin open for one attach (`GET /jobs/:id/attach`, see docs/host.md): an
+   * interactive one-off job. Its output before the attach is kept for it (Docker).
+   */
+  stdin?: boolean;
+  /** Give the job a pseudo-terminal (needs `stdin`). Docker only: the process runtime runs it without one. */
+  tty?: boolean;
 }
 
 /** A file fetched by the agent for a job (see {@link JobSpec.artifact}). */

@@ -81,6 +81,12 @@ export function validateJobSpec(input: unknown): JobSpec {
     if (typeof input.oneOff !== 'boolean') throw new HostInputError('oneOff must be a boolean', 'oneOff');
     spec.oneOff = input.oneOff;
   }
+  for (const field of ['stdin', 'tty'] as const) {
+    if (input[field] === undefined) continue;
+    if (typeof input[field] !== 'boolean') throw new HostInputError(`${field} must be a boolean`, field);
+    spec[field] = input[field];
+  }
+  if (spec.tty === true && spec.stdin !== true) throw new HostInputError('tty needs stdin', 'tty');
   if (input.artifact !== undefined) {
     const artifact = input.artifact as { url?: unknown } | null;
     if (typeof artifact !== 'object' || artifact === null || typeof artifact.url !== 'string' || !/^https?:\/\/[^\s]+$/.test(artifact.url)) {

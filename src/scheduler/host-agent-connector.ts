@@ -36,6 +36,8 @@ export interface AgentJobRequest {
   limits: { memoryBytes?: number };
   meta: Record<string, string>;
   artifact?: { url: string };
+  stdin?: boolean;
+  tty?: boolean;
 }
 
 /** The slice of the host agent's client the scheduler uses. */
@@ -73,6 +75,8 @@ function toAgentRequest(request: StartJobRequest, artifactUrl: (url: string) => 
   };
   if (l[JOB_LABELS.oneOff] === 'true') spec.oneOff = true;
   if (request.artifact) spec.artifact = { url: artifactUrl(request.artifact.url) };
+  if (request.stdio) spec.stdin = true;
+  if (request.stdio === 'tty') spec.tty = true;
   return spec;
 }
 

@@ -168,6 +168,18 @@ export function describeDeploy(name: string, start: () => Promise<Cluster>, appN
       expect(lines.length).toBeGreaterThanOrEqual(3);
     }, 60_000);
 
+    it('runs an interactive one-off job in the release: stdin streamed, the slug in /app, a tty on Docker', async () => {
+      const tty = name.includes('docker');
+      const script = `cat; ls "$HOME"; ${tty ? 'test -t 0 && echo on-a-tty' : 'true'}; exit 6`;
+      const session = cluster.client.run(appName, ['sh', '-c', script], { stdin: tty ? 'from-stdin\r\x04' : 'from-stdin\n', tty });
+      let out = '';
+      for await (const c of session.output) out += c.data.toString();
+      expect(await session.exit).toBe(6);
+      expect(out).toContain('from-stdin');
+      expect(out).toContain('package.json');
+      if (tty) expect(out).toContain('on-a-tty');
+    }, 60_000);
+
     it.runIf(name.includes('docker'))('runs a Docker job as an unprivileged user without capabilities (flynn run id -u)', async () => {
       let out = '';
       for await (const o of cluster.client.run(appName, { cmd: ['sh', '-c', 'echo "uid=$(id -u) $(grep CapEff /proc/self/status | tr -d "\\t")"'] })) if (o.kind === 'output') out += o.data;

@@ -1,4 +1,5 @@
-import { request, type Dispatcher } from 'undici';
+import type { Duplex } from 'node:stream';
+import { request, upgrade, type Dispatcher } from 'undici';
 import { errorFromWire, UnavailableError } from '../errors.js';
 import { childSignal } from '../lifecycle.js';
 import { trustingAgent, type TlsTrust } from '../tls/pin.js';
@@ -55,6 +56,23 @@ export class HttpJsonClient {
   /** Send a request and hand back the raw streaming response (for SSE, logs, blobs). Throws on 4xx/5xx. */
   async stream(method: Dispatcher.HttpMethod, path: string, options: RequestOptions & { rawBody?: Dispatcher.DispatchOptions['body'] } = {}): Promise<Dispatcher.ResponseData> {
     return this.send(method, path, options);
+  }
+
+  /**
+   * Upgrade a `GET path` to `protocol` and hand back the raw connection (over the client's own
+   * dispatcher, so a pinned TLS certificate applies too). A refused upgrade (4xx) loses its body in
+   * undici: the caller probes `probePath` with a JSON GET to throw the server's own error, else an
+   * UnavailableError.
+   */
+  async upgrade(path: string, protocol: string, options: { signal?: AbortSignal; probePath: string }): Promise<Duplex> {
+    try {
+      const { socket } = await upgrade(this.url + path, { dispatcher: this.dispatcher, method: 'GET', protocol, headers: this.headers, ...(options.signal ? { signal: options.signal } : {}) });
+      return socket;
+    } catch (err) {
+      if (options.signal?.aborted) throw err;
+      await this.json('GET', options.probePath, options.signal ? { signal: options.signal } : {});
+      throw new UnavailableError('FLYNN_ERR_HTTP_UNREACHABLE', `cannot open a stream to ${this.url}${path}: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,9 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { AsyncQueue } from '../../common/async-queue.js';
 import { ObjectNotFoundError } from '../errors.js';
-import type { JobRunner, LogQuery, OneOffJobSpec, RunningJob } from '../jobs.js';
+import type { AttachedJob, JobRunner, LogQuery, OneOffJobSpec, RunningJob } from '../jobs.js';
+import { FrameType, framePipe } from '../../common/http/frames.js';
+import { constants } from 'node:os';
 import type { Store } from '../store.js';
 import type { Formation, Job, LogLine, Release, RunOutput } from '../types.js';
 
@@ -79,6 +81,37 @@ export class FakeCluster implements JobRunner {
     return { id: job.id, output };
   }
 
+  /** An interactive run as a local child process with piped stdin: no tty (its size frames are ignored). */
+  async attachJob(spec: OneOffJobSpec & { tty: boolean }): Promise<AttachedJob> {
+    const [cmd, ...args] = spec.cmd;
+    const job: Job = { id: randomUUID(), appId: spec.appId, releaseId: spec.release.id, type: 'run', state: 'up', cmd: spec.cmd, createdAt: new Date().toISOString() };
+    const [controllerSide, hostSide] = framePipe();
+    const child = spawn(cmd ?? 'true', args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...spec.env, APP: spec.appName }, stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdin.on('error', () => {});
+    this.jobs.set(spec.appId, [...(this.jobs.get(spec.appId) ?? []), job]);
+    this.processes.set(job.id, { kill: () => child.kill('SIGKILL') });
+    void (async () => {
+      for await (const f of hostSide) {
+        if (f.type === FrameType.stdin) child.stdin.write(f.data);
+        else if (f.type === FrameType.eof) child.stdin.end();
+        else if (f.type === FrameType.signal) child.kill(f.data.toString() as NodeJS.Signals);
+      }
+    })().catch(() => {});
+    child.stdout.on('data', (data: Buffer) => hostSide.send(FrameType.stdout, data));
+    child.stderr.on('data', (data: Buffer) => hostSide.send(FrameType.stderr, data));
+    const finish = (status: number) => {
+      this.processes.delete(job.id);
+      this.jobs.set(spec.appId, (this.jobs.get(spec.appId) ?? []).filter((j) => j.id !== job.id));
+      hostSide.finish(FrameType.exit, { status });
+    };
+    child.on('error', (err) => {
+      hostSide.send(FrameType.stderr, `${err.message}\n`);
+      finish(127);
+    });
+    child.on('close', (code, signal) => finish(code ?? (signal ? 128 + (signalNumber(signal) ?? 9) : 1)));
+    return { id: job.id, channel: controllerSide, stop: async () => void child.kill('SIGKILL') };
+  }
+
   async logs(appId: string, query: LogQuery): Promise<AsyncIterable<LogLine>> {
     const history = (this.logLines.get(appId) ?? []).filter((l) => matches(l, query));
     const known = query.jobId === undefined || history.some((l) => l.jobId === query.jobId) || (this.jobs.get(appId) ?? []).some((j) => j.id === query.jobId);
@@ -140,4 +173,8 @@ export class FakeCluster implements JobRunner {
 
 function matches(line: LogLine, query: LogQuery): boolean {
   return (query.jobId === undefined || line.jobId === query.jobId) && (query.type === undefined || line.type === query.type);
+}
+
+function signalNumber(name: NodeJS.Signals): number | undefined {
+  return constants.signals[name];
 }
