@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -66,6 +67,10 @@ async function runSecretJob(runtime: Runtime, dataDir: string, secret: string, i
       return lines.includes(`secret=${secret}`) ? true : undefined;
     });
     await inspect?.(hostId, job.id);
+    // Nor in any process's command line, which every user of the machine can list (ps).
+    const commandLines = await new Promise<string>((resolve, reject) => execFile('ps', ['-eww', '-o', 'args='], { maxBuffer: 16 * 1024 * 1024 }, (err, out) => (err ? reject(err) : resolve(out))));
+    expect(commandLines).toContain('sleep 30');
+    expect(commandLines).not.toContain(secret);
     const found = await scan(dataDir, secret);
     await client.stopJob(job.id, { graceMs: 0 });
     return found;
