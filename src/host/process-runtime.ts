@@ -273,22 +273,23 @@ export class ProcessRuntime implements Runtime {
           // a half-written last line: the unflushed copy below has it
         }
       }
-      let last = records.at(-1)?.seq ?? 0;
-      for (const r of [...before, ...proc.unflushed].sort((a, b) => a.seq - b.seq)) {
-        if (r.seq > last) {
+      const snapshot = new Set(records.map((r) => r.seq));
+      for (const r of [...before, ...proc.unflushed]) {
+        if (!snapshot.has(r.seq)) {
           records.push(r);
-          last = r.seq;
+          snapshot.add(r.seq);
         }
       }
+      records.sort((a, b) => a.seq - b.seq);
       const start = options.tail === undefined ? 0 : Math.max(0, records.length - options.tail);
-      for (const r of records.slice(start)) {
-        last = Math.max(last, r.seq);
-        yield toLine(r);
-      }
+      for (const r of records.slice(start)) yield toLine(r);
       if (!live) return;
+      // Everything published since the subscription is live; what the snapshot holds was yielded (or
+      // cut by `tail`). A line the snapshot missed (half-written in the file while its write finished,
+      // so gone from `unflushed` too) still comes, even behind a later one.
       for await (const r of live) {
-        if (r.seq <= last) continue;
-        last = r.seq;
+        if (snapshot.has(r.seq)) continue;
+        snapshot.add(r.seq);
         yield toLine(r);
       }
     } finally {
