@@ -137,9 +137,11 @@ const DEFAULT_BERRY = '4.12.0';
 
 // --- the app's package.json files --------------------------------------------------------------
 
-/** Every package.json of the app (the root first), node_modules and dot directories skipped. */
-function packageFiles(dir) {
-  const found = [];
+/**
+ * Walk the app's directories (dot directories skipped, 6 levels at most), calling `visit(rel, entry)`
+ * for each entry; a directory is entered only when `visit` returns true for it.
+ */
+function walkApp(dir, visit) {
   const walk = (rel, depth) => {
     let entries;
     try {
@@ -148,11 +150,19 @@ function packageFiles(dir) {
       return;
     }
     for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      if (e.isFile() && e.name === 'package.json') found.push(path.join(rel, e.name));
-      else if (e.isDirectory() && depth < 6 && e.name !== 'node_modules' && !e.name.startsWith('.')) walk(path.join(rel, e.name), depth + 1);
+      if (visit(rel, e) && e.isDirectory() && depth < 6 && !e.name.startsWith('.')) walk(path.join(rel, e.name), depth + 1);
     }
   };
   walk('', 0);
+}
+
+/** Every package.json of the app (the root first), node_modules and dot directories skipped. */
+function packageFiles(dir) {
+  const found = [];
+  walkApp(dir, (rel, e) => {
+    if (e.isFile() && e.name === 'package.json') found.push(path.join(rel, e.name));
+    return e.name !== 'node_modules';
+  });
   return found.sort((a, b) => a.split(path.sep).length - b.split(path.sep).length || (a < b ? -1 : 1));
 }
 
@@ -192,20 +202,11 @@ function webCommand(dir) {
 /** The directories and files an install wrote: every top node_modules, and yarn 2+'s PnP files. */
 function installOutputs(dir) {
   const out = [];
-  const walk = (rel, depth) => {
-    let entries;
-    try {
-      entries = readdirSync(path.join(dir, rel), { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (!e.isDirectory() || e.name.startsWith('.')) continue;
-      if (e.name === 'node_modules') out.push(path.join(rel, e.name));
-      else if (depth < 6) walk(path.join(rel, e.name), depth + 1);
-    }
-  };
-  walk('', 0);
+  walkApp(dir, (rel, e) => {
+    if (!e.isDirectory() || e.name !== 'node_modules' || e.name.startsWith('.')) return true;
+    out.push(path.join(rel, e.name));
+    return false;
+  });
   return [...out.sort(), ...BERRY_OUTPUTS.filter((p) => existsSync(path.join(dir, p)))];
 }
 
