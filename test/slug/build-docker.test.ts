@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Dockerode from 'dockerode';
@@ -7,7 +7,7 @@ import { buildSlug } from '../../src/slug/builder.js';
 import { ensureRuntimeImage } from '../../src/host/runtime-image.js';
 import { DockerBuildExecutor } from '../../src/slug/docker-executor.js';
 import { describeBuilds } from './build-suite.js';
-import { removeTestContainers, runSlugInDocker, slugContents, sourceTar, startTestShelf, TEST_LABELS } from './helpers.js';
+import { removeTestContainers, runSlugInDocker, slugContents, sourceTar, startTestShelf, TEST_LABELS, writeBuildpack } from './helpers.js';
 import { needDocker } from '../support/services.js';
 
 const HOST_IP = '127.0.0.5';
@@ -37,16 +37,11 @@ describe.runIf(await needDocker('slug build limits on Docker'))('Docker build li
     const pack = await mkdtemp(path.join(tmpdir(), 'flynn-hungry-pack-'));
     const shelf = await startTestShelf(HOST_IP);
     try {
-      await mkdir(path.join(pack, 'bin'));
-      const bins = {
+      await writeBuildpack(pack, {
         detect: '#!/bin/sh\necho Hungry\n',
         compile: '#!/bin/sh\necho eating memory\nnode -e "const a = []; for (;;) a.push(Buffer.alloc(1 << 20, 1))"\n',
         release: '#!/bin/sh\n',
-      };
-      for (const [f, body] of Object.entries(bins)) {
-        await writeFile(path.join(pack, 'bin', f), body);
-        await chmod(path.join(pack, 'bin', f), 0o755);
-      }
+      });
       const err = await buildSlug({
         source: await sourceTar('node-hello'),
         app: 'hungry',
@@ -72,16 +67,11 @@ describe.runIf(await needDocker('unprivileged builds on Docker'))('Docker builds
     const pack = await mkdtemp(path.join(tmpdir(), 'flynn-uid-pack-'));
     const shelf = await startTestShelf(HOST_IP);
     try {
-      await mkdir(path.join(pack, 'bin'));
-      const bins = {
+      await writeBuildpack(pack, {
         detect: '#!/bin/sh\necho Uid\n',
         compile: '#!/bin/sh\nset -e\necho "uid=$(id -u) caps=$(grep CapEff /proc/self/status | tr -d "\\t")"\necho built > "$1/built.txt"\necho cached > "$2/cached.txt"\necho home > "$HOME/home.txt"\necho "secret=$(cat "$3/SECRET")"\n',
         release: '#!/bin/sh\necho "--- {}"\n',
-      };
-      for (const [f, body] of Object.entries(bins)) {
-        await writeFile(path.join(pack, 'bin', f), body);
-        await chmod(path.join(pack, 'bin', f), 0o755);
-      }
+      });
       const lines: string[] = [];
       const result = await buildSlug({
         source: await sourceTar('node-hello'),

@@ -1,7 +1,7 @@
 // Builds have network by default, as on Heroku: a build container on the default (bridge) network
 // installs a dependency from the npm registry through the host's CA bundle; `network: 'none'`
 // still fails with the buildpack's "no network" message. Runs on the stack image.
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Dockerode from 'dockerode';
@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSlug } from '../../src/slug/builder.js';
 import { DockerBuildExecutor } from '../../src/slug/docker-executor.js';
 import { needStackImage } from '../host/stack-support.js';
-import { removeTestContainers, slugContents, sourceTar, startTestShelf, TEST_LABELS, type TestShelf } from './helpers.js';
+import { removeTestContainers, slugContents, sourceTar, startTestShelf, TEST_LABELS, type TestShelf, writeBuildpack } from './helpers.js';
 
 const HOST_IP = '127.0.0.5';
 const docker = new Dockerode();
@@ -52,16 +52,11 @@ describe.runIf(stack)('builds with network on the stack image', () => {
   it('gives builds $STACK, the CA bundle and the executor env, and FLYNN_NPM_OFFLINE only with network none', async () => {
     const pack = await mkdtemp(path.join(tmpdir(), 'flynn-env-pack-'));
     try {
-      await mkdir(path.join(pack, 'bin'));
-      const bins = {
+      await writeBuildpack(pack, {
         detect: '#!/bin/sh\necho Env\n',
         compile: '#!/bin/sh\necho "seen STACK=$STACK offline=${FLYNN_NPM_OFFLINE:-unset} proxy=${HTTPS_PROXY:-unset} ca=$NODE_EXTRA_CA_CERTS"\n',
         release: '#!/bin/sh\n',
-      };
-      for (const [f, body] of Object.entries(bins)) {
-        await writeFile(path.join(pack, 'bin', f), body);
-        await chmod(path.join(pack, 'bin', f), 0o755);
-      }
+      });
       const seen = async (executor: DockerBuildExecutor) => {
         lines.length = 0;
         await build('net-env', executor, { BUILDPACK_URL: pack }, {});

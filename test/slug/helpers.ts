@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
@@ -44,6 +44,15 @@ export interface TestShelf {
   client: ShelfClient;
   root: string;
   close(): Promise<void>;
+}
+
+/** Write a buildpack into `dir`: `bin/detect`, `bin/compile`, `bin/release` with these bodies, executable. */
+export async function writeBuildpack(dir: string, bins: Record<'detect' | 'compile' | 'release', string>): Promise<void> {
+  await mkdir(path.join(dir, 'bin'));
+  for (const [f, body] of Object.entries(bins)) {
+    await writeFile(path.join(dir, 'bin', f), body);
+    await chmod(path.join(dir, 'bin', f), 0o755);
+  }
 }
 
 export async function startTestShelf(host: string): Promise<TestShelf> {
