@@ -19,6 +19,7 @@ import type { App, CreateAppInput, CreateArtifactInput, CreateReleaseInput, Crea
 import { validateAppName, validateConfigKey, validateDomain, validateEnvKey, validatePath, validateImageId, validatePort, validateService, validateUrl } from './validate.js';
 import { resolveJobId } from './job-ref.js';
 import { oneOffSpec, runUpgradeHandler } from './run-attach.js';
+import { registerResourceRoutes } from './resources.js';
 import type { Duplex } from 'node:stream';
 
 export interface ControllerOptions {
@@ -140,6 +141,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
   const deployRelease = async (a: App, release: Release): Promise<ReleaseChange> => ({ release, deployment: await deployments.start(a, release) });
 
   routes(api);
+  registerResourceRoutes(api, { store, jobs, deploy: deployRelease, settled: (id) => deployments.settled(id) });
 
   function routes(r: FastifyInstance): void {
     r.get('/status', async () => ({ status: 'ok', gitHost: options.gitHost ?? null }));
