@@ -17,10 +17,8 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { ConflictError, NotFoundError } from '../common/errors.js';
-import type { JobRunner } from './jobs.js';
-import { POSTGRES_PROVIDER_DEFAULTS, PostgresProvider, SYSTEM_META } from './postgres-provider.js';
-import type { Store } from './store.js';
-import type { App, Release, ReleaseChange, Resource, ResourceChange } from './types.js';
+import { POSTGRES_PROVIDER_DEFAULTS, PostgresProvider, SYSTEM_META, type PostgresProviderOptions } from './postgres-provider.js';
+import type { App, ReleaseChange, Resource, ResourceChange } from './types.js';
 
 export const ResourceErrorCodes = Object.freeze({
   PROVIDER_NOT_FOUND: 'FLYNN_ERR_CONTROLLER_PROVIDER_NOT_FOUND',
@@ -46,13 +44,8 @@ export class ResourceNotFoundError extends NotFoundError {
   }
 }
 
-export interface ResourceRouteOptions {
-  store: Store;
-  jobs: JobRunner;
-  /** Deploy a release of an app (the controller's deployment manager). */
-  deploy: (app: App, release: Release) => Promise<ReleaseChange>;
-  /** Resolves when the app's deployment in flight is over. */
-  settled: (appId: string) => Promise<void>;
+/** What the providers need from the controller: its store, grid and deployments. */
+export interface ResourceRouteOptions extends Omit<PostgresProviderOptions, 'image'> {
   /** Image of the postgres appliance. Default {@link POSTGRES_PROVIDER_DEFAULTS}.image. */
   postgresImage?: string;
 }

@@ -8,6 +8,7 @@ import { startHostAgent, type HostAgentHandle } from '../../src/host/agent.js';
 import { HostClient } from '../../src/host/client.js';
 import { DockerRuntime } from '../../src/host/docker-runtime.js';
 import { ProcessRuntime } from '../../src/host/process-runtime.js';
+import type { Runtime } from '../../src/host/runtime.js';
 import type { Job } from '../../src/host/types.js';
 import { needDocker } from '../support/services.js';
 import { jobRequest, waitFor } from './agent-scenarios.js';
@@ -36,6 +37,21 @@ async function sh(client: HostClient, script: string, over: Parameters<typeof jo
   let out = '';
   for await (const l of client.logs(started.id)) out += `${l.line}\n`;
   return { job, out };
+}
+
+/** An agent on `runtime` (volumes in `dir`, default a fresh one) for `fn`; everything is closed after. */
+async function withAgent(id: string, runtime: Runtime, fn: (client: HostClient) => Promise<void>, dir?: string): Promise<void> {
+  const discovery = new MemoryDiscovery();
+  const host = await startHostAgent({ key: HOST_KEY, id, advertiseAddr: '127.0.0.2', discovery, runtime, volumesDir: dir ?? (await volumesDir()), stopGraceMs: 1000 });
+  const client = new HostClient({ url: host.url, key: HOST_KEY });
+  try {
+    await fn(client);
+  } finally {
+    await client.close();
+    await host.close();
+    await runtime.close();
+    await discovery.close();
+  }
 }
 
 describe.runIf(await needDocker('host volumes'))('host volumes on Docker', () => {
@@ -88,12 +104,8 @@ describe.runIf(await needDocker('host volumes'))('host volumes on Docker', () =>
     }
   });
 
-  it('gives a job an alias the other jobs reach it by on the job network', async () => {
-    const discovery = new MemoryDiscovery();
-    const runtime = new DockerRuntime({ labels: TEST_LABELS(run) });
-    const host = await startHostAgent({ key: HOST_KEY, id: `alias-${run}`, advertiseAddr: '127.0.0.2', discovery, runtime, volumesDir: await volumesDir(), stopGraceMs: 1000 });
-    const client = new HostClient({ url: host.url, key: HOST_KEY });
-    try {
+  it('gives a job an alias the other jobs reach it by on the job network', () =>
+    withAgent(`alias-${run}`, new DockerRuntime({ labels: TEST_LABELS(run) }), async (client) => {
       const alias = `svc-${run}.flynn`;
       const server = await client.createJob(jobRequest(run, { alias, ports: [{ port: 8080, proto: 'tcp' }] }));
       const got = await waitFor('the alias to answer', async () => {
@@ -102,28 +114,13 @@ describe.runIf(await needDocker('host volumes'))('host volumes on Docker', () =>
       });
       expect(got).toContain(`hello from ${server.id}`);
       await expect(client.createJob(jobRequest(run, { alias: 'Not An Alias' }))).rejects.toMatchObject({ status: 400 });
-    } finally {
-      await client.close();
-      await host.close();
-      await runtime.close();
-      await discovery.close();
-    }
-  });
+    }));
 
   it('the process runtime refuses jobs with volumes', async () => {
-    const discovery = new MemoryDiscovery();
     const base = await volumesDir();
-    const runtime = new ProcessRuntime({ baseDir: join(base, 'jobs') });
-    const host = await startHostAgent({ key: HOST_KEY, id: `proc-${run}`, advertiseAddr: '127.0.0.2', discovery, runtime, volumesDir: base });
-    const client = new HostClient({ url: host.url, key: HOST_KEY });
-    try {
+    await withAgent(`proc-${run}`, new ProcessRuntime({ baseDir: join(base, 'jobs') }), async (client) => {
       await client.createVolume('data');
       await expect(client.createJob(jobRequest(run, { volumes: [{ name: 'data', target: '/data' }] }))).rejects.toMatchObject({ status: 400, code: 'FLYNN_ERR_HOST_VOLUMES_UNSUPPORTED' });
-    } finally {
-      await client.close();
-      await host.close();
-      await runtime.close();
-      await discovery.close();
-    }
+    }, base);
   });
 });
