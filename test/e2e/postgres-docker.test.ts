@@ -99,6 +99,29 @@ if (await needDocker('the postgres appliance')) {
       expect((await flynn('pg psql -a copy -- -X -tA -c "SELECT current_user = current_database()"')).stdout).toBe('t\n');
     }, 120_000);
 
+    it('flynn pg psql in a terminal (tmux): a psql prompt on the app’s database, \\q exits 0', async () => {
+      await flynn('resources'); // writes $FLYNNRC (server-add) for the terminal's flynn
+      const socket = `pg-${ctx.cluster.runId}`;
+      const tmux = (...args: string[]) => exec('tmux', ['-L', socket, ...args]).then((r) => r.stdout, () => '');
+      const statusFile = join(ctx.dir, 'psql-status');
+      const cmd = `env FLYNNRC=${join(ctx.dir, 'flynnrc.json')} HOME=${ctx.dir} node --import ${TSX} ${MAIN} pg psql -a notes; echo $? > ${statusFile}; sleep 30`;
+      await exec('tmux', ['-L', socket, 'new-session', '-d', '-s', 's', '-x', '100', '-y', '30', cmd]);
+      try {
+        const shows = (what: string, pattern: RegExp) =>
+          until(what, async () => (pattern.test(await tmux('capture-pane', '-p', '-t', 's')) ? true : undefined), 60_000).catch(async (err: Error) =>
+            Promise.reject(new Error(`${err.message}; the terminal shows:\n${await tmux('capture-pane', '-p', '-t', 's')}`)),
+          );
+        await shows('the psql prompt', /^db_[0-9a-f]{16}=>/m);
+        // \\g runs the query: a trailing ';' would end the tmux command.
+        await tmux('send-keys', '-t', 's', 'SELECT count(*) AS notes FROM notes \\g', 'Enter');
+        await shows('the count', /^\s+2$/m);
+        await tmux('send-keys', '-t', 's', '\\q', 'Enter');
+        expect(await until('the exit status', () => readFile(statusFile, 'utf8').then((t) => t.trim(), () => undefined))).toBe('0');
+      } finally {
+        await tmux('kill-server');
+      }
+    }, 120_000);
+
     it('removes a resource: DATABASE_URL is unset and the database is dropped', async () => {
       const { client } = ctx.cluster;
       const [resource] = await client.listResources('copy');
