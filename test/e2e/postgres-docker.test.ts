@@ -18,6 +18,7 @@ import { DockerRuntime } from '../../src/host/docker-runtime.js';
 import { ensureStackImage } from '../../src/host/stack-image.js';
 import { getVia, until } from '../bootstrap/deploy-scenario.js';
 import { pusher } from '../bootstrap/pusher.js';
+import { removeTestContainers } from '../host/support.js';
 import { needDocker } from '../support/services.js';
 
 const exec = promisify(execFile);
@@ -28,6 +29,10 @@ if (await needDocker('the postgres appliance')) {
   await ensureStackImage({ extraPackages: [...POSTGRES_IMAGE_PACKAGES] });
 
   describe('flynn-postgres on Docker', () => {
+    // Registered before the cluster's own hooks, so it runs after the cluster closed (after-hooks run in reverse): its ended containers go too.
+    afterAll(async () => {
+      if (ctx.cluster) await removeTestContainers(ctx.cluster.runId);
+    });
     const { ctx, push } = pusher(() => createTestCluster({ runtime: 'docker' }));
     /** `flynn ARGS` through sh (redirections work); throws unless it exits with `code`. */
     const flynn = async (args: string, code = 0): Promise<{ stdout: string; stderr: string }> => {
@@ -49,6 +54,7 @@ if (await needDocker('the postgres appliance')) {
     afterAll(async () => {
       for (const close of restarted) await close();
     });
+
     const notes = (app: string, path = '/') =>
       until(`${app} to answer through the router`, async () => {
         const r = await getVia(ctx.cluster.routerUrl, `${app}.${ctx.cluster.domain}`, path);
