@@ -36,8 +36,10 @@ export { ProcessRuntime, PROCESS_RUNTIME_DEFAULTS } from './process-runtime.js';
 export { createRuntime } from './create.js';
 export type { RuntimeConfig } from './create.js';
 export type { ProcessRuntimeOptions } from './process-runtime.js';
-export { HostAgent, startHostAgent, HOST_AGENT_DEFAULTS } from './agent.js';
-export type { HostAgentConfig, HostAgentHandle, StartHostAgentOptions } from './agent.js';
+export { HostAgent, HOST_AGENT_DEFAULTS } from './agent.js';
+export type { HostAgentConfig } from './agent.js';
+export { startHostAgent } from './start.js';
+export type { HostAgentHandle, StartHostAgentOptions } from './start.js';
 export { createHostServer } from './server.js';
 export type { HostServerOptions } from './server.js';
 export { HostClient } from './client.js';
@@ -57,6 +59,8 @@ export {
   DockerUnavailableError,
   RuntimeImageError,
   HostUnauthorizedError,
+  ArtifactFetchError,
+  JobCrashedError,
 } from './errors.js';
 export type { RuntimeImageErrorCode } from './errors.js';
 export { ensureRuntimeImage, buildRuntimeImage, runtimeImageExists, RUNTIME_IMAGE_DEFAULTS } from './runtime-image.js';
