@@ -41,12 +41,12 @@ export type { HostAgentConfig } from './agent.js';
 export { startHostAgent } from './start.js';
 export type { HostAgentHandle, StartHostAgentOptions } from './start.js';
 export { createHostServer } from './server.js';
-export type { HostServerOptions } from './server.js';
+export type { HostServer, HostServerOptions } from './server.js';
 export { HostClient } from './client.js';
 export { portServes, waitUntilServing, READINESS_DEFAULTS } from './readiness.js';
 export type { WaitUntilServingOptions } from './readiness.js';
 export { HOST_TRACE_CHANNEL } from './trace.js';
-export type { JobRequest } from './client.js';
+export type { JobRequest, HostClientOptions } from './client.js';
 export { validateJobSpec } from './validate.js';
 export {
   HostErrorCodes,

@@ -2,7 +2,6 @@
  * `startHostAgent`: a {@link HostAgent} and its HTTP API (server.ts), listening and registered in
  * discovery. The agent and its server do not import each other; this wires them.
  */
-import { listenApi } from '../common/http/api-server.js';
 import { HostAgent, type HostAgentConfig } from './agent.js';
 import { HostErrorCodes, HostInputError } from './errors.js';
 import { createHostServer } from './server.js';
@@ -48,23 +47,23 @@ function apiKey(options: StartHostAgentOptions): string | null {
 export async function startHostAgent(options: StartHostAgentOptions): Promise<HostAgentHandle> {
   const key = apiKey(options);
   const agent = new HostAgent(options);
-  const app = createHostServer(agent, { key, ...(options.logger ? { logger: options.logger } : {}) });
+  const server = createHostServer(agent, { key, ...(options.logger ? { logger: options.logger } : {}) });
   const listenHost = options.listen?.host ?? agent.advertiseAddr;
-  const bound = await listenApi(app, listenHost, options.listen?.port ?? 0);
+  const bound = await server.listen(listenHost, options.listen?.port ?? 0);
   // Listening on a wildcard address: others reach the API at the advertised address.
   const addr = listenHost === '0.0.0.0' || listenHost === '::' ? `${agent.advertiseAddr}:${bound.slice(bound.lastIndexOf(':') + 1)}` : bound;
   try {
     await agent.begin(addr);
   } catch (err) {
     await agent.close();
-    await app.close();
+    await server.close();
     throw err;
   }
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
       // Stop accepting, end the open streams, then let go of discovery.
-      const stopped = app.close();
+      const stopped = server.close();
       await agent.close();
       await stopped;
     })());

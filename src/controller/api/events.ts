@@ -21,7 +21,7 @@ export function registerEventRoutes(r: ApiServer, { store, app, sse }: ApiDeps):
         if (appId === undefined || e.appId === appId) writer.sendJson(`${e.object}.${e.op}`, e.object === 'route' ? { ...e, data: routeView(e.data as Route) } : e, e.id);
       }
     } catch (err) {
-      writer.sendJson('error', { message: (err as Error).message });
+      writer.sendError(err);
     }
     writer.end();
     return reply;

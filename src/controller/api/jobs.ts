@@ -31,7 +31,7 @@ export function registerJobRoutes(r: ApiServer, { store, jobs, app, checkEnvSize
         else writer.sendJson('exit', { status: out.status }, String(n++));
       }
     } catch (err) {
-      writer.sendJson('error', { message: (err as Error).message }, String(n++));
+      writer.sendError(err, String(n++));
     }
     writer.end();
     return reply;
@@ -53,7 +53,7 @@ export function registerJobRoutes(r: ApiServer, { store, jobs, app, checkEnvSize
       }
       writer.sendJson('end', {}, String(n++));
     } catch (err) {
-      if (!abort.signal.aborted) writer.sendJson('error', { message: (err as Error).message }, String(n++));
+      if (!abort.signal.aborted) writer.sendError(err, String(n++));
     }
     writer.end();
     return reply;
