@@ -7,6 +7,10 @@ export const HostErrorCodes = Object.freeze({
   JOB_NOT_FOUND: 'FLYNN_ERR_HOST_JOB_NOT_FOUND',
   JOB_EXISTS: 'FLYNN_ERR_HOST_JOB_EXISTS',
   JOB_NOT_RUNNING: 'FLYNN_ERR_HOST_JOB_NOT_RUNNING',
+  /** A job exited with a non-zero code (its `error.code` once `crashed`). */
+  JOB_CRASHED: 'FLYNN_ERR_HOST_JOB_CRASHED',
+  /** A job was killed over its memory limit (its `error.code` once `crashed`). */
+  JOB_OOM: 'FLYNN_ERR_HOST_JOB_OOM',
   NO_CAPACITY: 'FLYNN_ERR_HOST_NO_CAPACITY',
   NO_PORTS: 'FLYNN_ERR_HOST_NO_PORTS',
   RUNTIME: 'FLYNN_ERR_HOST_RUNTIME',
@@ -15,10 +19,6 @@ export const HostErrorCodes = Object.freeze({
   /** A tool an image build needs (mmdebstrap) is not installed. */
   IMAGE_TOOL_MISSING: 'FLYNN_ERR_HOST_IMAGE_TOOL_MISSING',
   ARTIFACT_FETCH: 'FLYNN_ERR_HOST_ARTIFACT_FETCH',
-  /** A job exited with a non-zero code (its `error.code` once `crashed`). */
-  JOB_CRASHED: 'FLYNN_ERR_HOST_JOB_CRASHED',
-  /** A job was killed over its memory limit (its `error.code` once `crashed`). */
-  JOB_OOM: 'FLYNN_ERR_HOST_JOB_OOM',
   UNAUTHORIZED: 'FLYNN_ERR_HOST_UNAUTHORIZED',
 });
 
@@ -55,6 +55,23 @@ export class JobNotRunningError extends ConflictError {
   }
 }
 
+/** Why a job ended `crashed`: a non-zero exit, or killed over its memory limit. Recorded on the job as its `error` ({@link jobErrorOf}). */
+export class JobCrashedError extends FlynnError {
+  constructor(job: Pick<Job, 'id' | 'limits'>, exit: ExitStatus) {
+    const oom = exit.reason === 'oom';
+    super(
+      oom ? HostErrorCodes.JOB_OOM : HostErrorCodes.JOB_CRASHED,
+      'internal',
+      oom ? `job ${job.id} exceeded its memory limit of ${job.limits.memoryBytes} bytes and was killed` : `job ${job.id} exited with code ${exit.code}`,
+    );
+  }
+}
+
+/** An error as a job records it (`Job.error`): a FlynnError's code and message; anything else is a runtime error. */
+export function jobErrorOf(err: unknown): JobError {
+  return err instanceof FlynnError ? { code: err.code, message: err.message } : { code: HostErrorCodes.RUNTIME, message: (err as Error).message };
+}
+
 /** The host cannot take the job: its memory capacity or its port range is exhausted. */
 export class CapacityError extends ConflictError {
   constructor(code: typeof HostErrorCodes.NO_CAPACITY | typeof HostErrorCodes.NO_PORTS, message: string) {
@@ -89,21 +106,4 @@ export class ArtifactFetchError extends FlynnError {
   constructor(message: string, options: FlynnErrorOptions = {}) {
     super(HostErrorCodes.ARTIFACT_FETCH, 'unavailable', message, { retryable: true, ...options });
   }
-}
-
-/** Why a job ended `crashed`: a non-zero exit, or killed over its memory limit. Recorded on the job as its `error` ({@link jobErrorOf}). */
-export class JobCrashedError extends FlynnError {
-  constructor(job: Pick<Job, 'id' | 'limits'>, exit: ExitStatus) {
-    const oom = exit.reason === 'oom';
-    super(
-      oom ? HostErrorCodes.JOB_OOM : HostErrorCodes.JOB_CRASHED,
-      'internal',
-      oom ? `job ${job.id} exceeded its memory limit of ${job.limits.memoryBytes} bytes and was killed` : `job ${job.id} exited with code ${exit.code}`,
-    );
-  }
-}
-
-/** An error as a job records it (`Job.error`): a FlynnError's code and message; anything else is a runtime error. */
-export function jobErrorOf(err: unknown): JobError {
-  return err instanceof FlynnError ? { code: err.code, message: err.message } : { code: HostErrorCodes.RUNTIME, message: (err as Error).message };
 }

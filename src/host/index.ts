@@ -54,13 +54,13 @@ export {
   JobNotFoundError,
   JobExistsError,
   JobNotRunningError,
+  JobCrashedError,
+  ArtifactFetchError,
   CapacityError,
   RuntimeError,
   DockerUnavailableError,
   RuntimeImageError,
   HostUnauthorizedError,
-  ArtifactFetchError,
-  JobCrashedError,
 } from './errors.js';
 export type { RuntimeImageErrorCode } from './errors.js';
 export { ensureRuntimeImage, buildRuntimeImage, runtimeImageExists, RUNTIME_IMAGE_DEFAULTS } from './runtime-image.js';
