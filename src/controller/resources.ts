@@ -15,10 +15,11 @@
  *   DELETE /providers/:provider/resources/:id           → ResourceChange (the env unset)
  */
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
 import { ConflictError, NotFoundError } from '../common/errors.js';
-import { POSTGRES_PROVIDER_DEFAULTS, PostgresProvider, SYSTEM_META, type PostgresProviderOptions } from './postgres-provider.js';
-import type { App, ReleaseChange, Resource, ResourceChange } from './types.js';
+import { deployRelease } from './api/deployments.js';
+import type { ApiDeps, ApiServer } from './api/deps.js';
+import { POSTGRES_PROVIDER_DEFAULTS, PostgresProvider, SYSTEM_META } from './postgres-provider.js';
+import type { App, Release, ReleaseChange, Resource, ResourceChange } from './types.js';
 
 export const ResourceErrorCodes = Object.freeze({
   PROVIDER_NOT_FOUND: 'FLYNN_ERR_CONTROLLER_PROVIDER_NOT_FOUND',
@@ -44,8 +45,7 @@ export class ResourceNotFoundError extends NotFoundError {
   }
 }
 
-/** What the providers need from the controller: its store, grid and deployments. */
-export interface ResourceRouteOptions extends Omit<PostgresProviderOptions, 'image'> {
+export interface ResourceRouteOptions {
   /** Image of the postgres appliance. Default {@link POSTGRES_PROVIDER_DEFAULTS}.image. */
   postgresImage?: string;
 }
@@ -62,9 +62,10 @@ function resourcesOf(app: App): Resource[] {
     .map(([k, v]) => ({ ...(JSON.parse(v) as Omit<Resource, 'provider' | 'appId' | 'appName'>), provider: k.slice(META_PREFIX.length), appId: app.id, appName: app.name }));
 }
 
-export function registerResourceRoutes(api: FastifyInstance, options: ResourceRouteOptions): void {
-  const { store } = options;
-  const postgres = new PostgresProvider({ ...options, ...(options.postgresImage ? { image: options.postgresImage } : {}) });
+export function registerResourceRoutes(api: ApiServer, deps: ApiDeps, options: ResourceRouteOptions = {}): void {
+  const { store, deployments } = deps;
+  const deploy = (app: App, release: Release) => deployRelease(deployments, app, release);
+  const postgres = new PostgresProvider({ store, jobs: deps.jobs, deploy, settled: (id) => deployments.settled(id), ...(options.postgresImage ? { image: options.postgresImage } : {}) });
   const providers = new Map([[postgres.name, postgres]]);
   let queue: Promise<unknown> = Promise.resolve();
   /** One provision or removal at a time: a second add for an app sees the first one's record. */
@@ -83,8 +84,9 @@ export function registerResourceRoutes(api: FastifyInstance, options: ResourceRo
     const current = app.releaseId === null ? undefined : await store.getRelease(app.id, app.releaseId);
     const env = { ...current?.env };
     change(env);
+    deps.checkEnvSize(env, 'env');
     const release = await store.createRelease(app.id, { artifactId: current?.artifactId ?? null, env, processes: current?.processes ?? {} });
-    return options.deploy(app, release);
+    return deploy(app, release);
   };
   const putMeta = (app: App, key: string, value: string | undefined) => {
     const meta = { ...app.meta };

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestCluster, serverAddArgs } from '../../src/bootstrap/index.js';
 import { POSTGRES_IMAGE_PACKAGES } from '../../src/controller/postgres-provider.js';
-import { startHostAgent } from '../../src/host/agent.js';
+import { startHostAgent } from '../../src/host/start.js';
 import { DockerRuntime } from '../../src/host/docker-runtime.js';
 import { ensureStackImage } from '../../src/host/stack-image.js';
 import { getVia, until } from '../bootstrap/deploy-scenario.js';
