@@ -15,35 +15,11 @@
  *   DELETE /providers/:provider/resources/:id           → ResourceChange (the env unset)
  */
 import { randomUUID } from 'node:crypto';
-import { ConflictError, NotFoundError } from '../common/errors.js';
 import { deployRelease } from './api/deployments.js';
 import type { ApiDeps, ApiServer } from './api/deps.js';
+import { ProviderNotFoundError, ResourceExistsError, ResourceNotFoundError } from './resource-errors.js';
 import { POSTGRES_PROVIDER_DEFAULTS, PostgresProvider, SYSTEM_META } from './postgres-provider.js';
 import type { App, Release, ReleaseChange, Resource, ResourceChange } from './types.js';
-
-export const ResourceErrorCodes = Object.freeze({
-  PROVIDER_NOT_FOUND: 'FLYNN_ERR_CONTROLLER_PROVIDER_NOT_FOUND',
-  RESOURCE_EXISTS: 'FLYNN_ERR_CONTROLLER_RESOURCE_EXISTS',
-  RESOURCE_NOT_FOUND: 'FLYNN_ERR_CONTROLLER_RESOURCE_NOT_FOUND',
-});
-
-export class ProviderNotFoundError extends NotFoundError {
-  constructor(name: string, known: string[]) {
-    super(ResourceErrorCodes.PROVIDER_NOT_FOUND, `no provider named ${JSON.stringify(name)} (providers: ${known.join(', ')})`, { detail: { provider: name } });
-  }
-}
-
-export class ResourceExistsError extends ConflictError {
-  constructor(message: string) {
-    super(ResourceErrorCodes.RESOURCE_EXISTS, message);
-  }
-}
-
-export class ResourceNotFoundError extends NotFoundError {
-  constructor(id: string) {
-    super(ResourceErrorCodes.RESOURCE_NOT_FOUND, `no resource ${JSON.stringify(id)}`, { detail: { id } });
-  }
-}
 
 export interface ResourceRouteOptions {
   /** Image of the postgres appliance. Default {@link POSTGRES_PROVIDER_DEFAULTS}.image. */
