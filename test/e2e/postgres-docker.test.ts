@@ -6,12 +6,14 @@
  * drops the database; bad requests get clear 4xx errors.
  */
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createTestCluster, serverAddArgs } from '../../src/bootstrap/index.js';
+import { createTestCluster, serverAddArgs, startCluster, type Cluster, type ClusterOptions } from '../../src/bootstrap/index.js';
 import { POSTGRES_IMAGE_PACKAGES } from '../../src/controller/postgres-provider.js';
 import { startHostAgent } from '../../src/host/start.js';
 import { DockerRuntime } from '../../src/host/docker-runtime.js';
@@ -157,5 +159,52 @@ if (await needDocker('the postgres appliance')) {
       await client.setEnv('has-url', { DATABASE_URL: 'postgres://elsewhere/db' });
       await expect(client.addResource('postgres', 'has-url')).rejects.toMatchObject({ status: 409, message: expect.stringContaining('DATABASE_URL') });
     }, 60_000);
+  });
+
+  describe('flynn-postgres across a platform restart', () => {
+    const runId = randomUUID().slice(0, 8);
+    let dataDir = '';
+    afterAll(async () => {
+      await removeTestContainers(runId);
+      if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    });
+
+    it('a platform stopped (its jobs too) and started again on its data dir has every database back', async () => {
+      dataDir = await mkdtemp(join(tmpdir(), 'flynn-ts-pg-restart-'));
+      const options: ClusterOptions = {
+        hostAddrs: ['127.0.0.2'],
+        ports: { controller: 0, router: 0, git: 0, shelf: 0 },
+        runtime: 'docker',
+        discovery: { backend: 'memory' },
+        labels: { 'io.flynn-ts.test': '1', 'io.flynn-ts.test-run': runId },
+        stopGraceMs: 1000,
+        dataDir,
+      };
+      /** psql -c SQL on the app's database, retried while the appliance starts; its output. */
+      const psql = (cluster: Cluster, sql: string) =>
+        until('psql to answer', async () => {
+          const url = new URL((await cluster.client.getEnv('keep')).DATABASE_URL as string);
+          const env = { PGHOST: url.hostname, PGUSER: url.username, PGPASSWORD: decodeURIComponent(url.password), PGDATABASE: url.pathname.slice(1) };
+          const session = cluster.client.run('postgres', ['psql', '-X', '-tA', '-v', 'ON_ERROR_STOP=1', '-c', sql], { env, stdin: '' });
+          let out = '';
+          for await (const c of session.output) out += c.data.toString();
+          return (await session.exit) === 0 ? out : undefined;
+        }, 90_000);
+      let cluster = await startCluster(options);
+      try {
+        await cluster.client.createApp({ name: 'keep' });
+        await cluster.client.addResource('postgres', 'keep');
+        await psql(cluster, "CREATE TABLE t (v text); INSERT INTO t VALUES ('kept')");
+      } finally {
+        await cluster.close();
+      }
+      cluster = await startCluster(options);
+      try {
+        expect(await psql(cluster, 'SELECT v FROM t')).toBe('kept\n');
+        expect((await cluster.client.listReleases('postgres')).length).toBe(1); // the same password, no second start
+      } finally {
+        await cluster.close();
+      }
+    }, 240_000);
   });
 }
