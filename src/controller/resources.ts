@@ -100,6 +100,20 @@ export function registerResourceRoutes(api: ApiServer, deps: ApiDeps, options: R
     return reply.status(201).send(change);
   });
 
+  // A deleted app's databases go with it (Heroku destroys an app's add-ons): the store's
+  // `app.delete` event still carries the app's meta. Apps deleted while no controller runs keep theirs.
+  const stopWatch = new AbortController();
+  api.addHook('onClose', async () => stopWatch.abort());
+  void (async () => {
+    for await (const e of store.watchEvents({ signal: stopWatch.signal })) {
+      if (e.object !== 'app' || e.op !== 'delete') continue;
+      for (const r of resourcesOf(e.data as App)) {
+        const p = providers.get(r.provider);
+        if (p && r.meta.database) await serial(() => p.drop(r.meta.database as string)).catch((err: unknown) => api.log.warn(`cannot drop the database of deleted app ${r.appName}: ${(err as Error).message}`));
+      }
+    }
+  })().catch(() => {});
+
   api.get('/resources', async () => (await store.listApps()).flatMap(resourcesOf));
   api.get<{ Params: { app: string } }>('/apps/:app/resources', async (req) => resourcesOf(await store.getApp(req.params.app)));
 

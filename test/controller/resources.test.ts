@@ -110,4 +110,13 @@ describe('providers and resources', () => {
     const added = await client.addResource('postgres', 'a');
     expect(await client.listResources()).toEqual([added.resource]);
   });
+
+  it('deleting an app drops its database', async () => {
+    const { client, cluster } = await start();
+    await client.createApp({ name: 'gone' });
+    const added = await client.addResource('postgres', 'gone');
+    await client.deleteApp('gone');
+    await expect.poll(() => cluster.sql.at(-1)).toEqual({ statement: 'drop', name: added.resource.meta.database });
+    expect(await client.listResources()).toEqual([]);
+  });
 });
