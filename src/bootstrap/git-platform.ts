@@ -18,7 +18,7 @@ import { PushRejectedError } from '../git/errors.js';
 import type { Store } from '../controller/store.js';
 import type { App, ArtifactType, Release } from '../controller/types.js';
 import type { GitPlatform } from '../git/receiver.js';
-import type { OfferedKey, Push, PushPreparation } from '../git/types.js';
+import type { DeploySource, OfferedKey, PushPreparation } from '../git/types.js';
 import { buildSlug, prepareSlugBuild, SlugBuildPreparation, type BuildSlugOptions } from '../slug/builder.js';
 import { buildDockerfile, dockerBuildArgs, probeSource } from '../slug/dockerfile.js';
 import { BuildFailedError } from '../slug/errors.js';
@@ -131,7 +131,8 @@ export class ControllerGitPlatform implements GitPlatform {
     }
   }
 
-  async deploy(push: Push): Promise<void> {
+  /** Build and deploy a push's tree (or any tree: Taffy's fetch of a git URL, src/taffy). */
+  async deploy(push: DeploySource): Promise<void> {
     const { store, client, domain } = this.options;
     const app = await store.getApp(push.app);
     // A bad deploy_timeout fails the push before its build, not after.
@@ -201,7 +202,7 @@ export class ControllerGitPlatform implements GitPlatform {
    * `.buildpacks` file nor `BUILDPACK_URL` picks buildpacks (as Dokku decides), else a slug. The
    * archive is kept in a temp file for the look at its top and the build that follows.
    */
-  private async build(push: Push, app: App, current: Release | null, onOutput: (line: string) => void): Promise<Built> {
+  private async build(push: DeploySource, app: App, current: Release | null, onOutput: (line: string) => void): Promise<Built> {
     const env = current ? { ...current.env } : {};
     const preparation = push.preparation instanceof PreparedPushBuild ? push.preparation.build : undefined;
     const dir = await mkdtemp(path.join(tmpdir(), `flynn-push-${app.name}-`));

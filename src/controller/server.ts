@@ -19,6 +19,7 @@ import type { App, CreateAppInput, CreateArtifactInput, CreateReleaseInput, Crea
 import { validateAppName, validateConfigKey, validateDomain, validateEnvKey, validatePath, validateImageId, validatePort, validateService, validateUrl } from './validate.js';
 import { resolveJobId } from './job-ref.js';
 import { oneOffSpec, runUpgradeHandler } from './run-attach.js';
+import { registerDeployGit, type GitSourceDeployer } from './deploy-git.js';
 import type { Duplex } from 'node:stream';
 
 export interface ControllerOptions {
@@ -32,6 +33,8 @@ export interface ControllerOptions {
   deployer?: Deployer;
   /** Called after an app is deleted, to remove what lives outside the store (slugs, git repo). */
   onAppDeleted?: (app: App) => Promise<void>;
+  /** Deploys from a git URL (`POST /apps/:app/deploy-git`, Taffy). Default none: that endpoint answers 503. */
+  deployGit?: GitSourceDeployer;
   /** Git host shown to clients (`ssh://git@<gitHost>/<app>.git`). Default none. */
   gitHost?: string;
   /**
@@ -140,6 +143,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
   const deployRelease = async (a: App, release: Release): Promise<ReleaseChange> => ({ release, deployment: await deployments.start(a, release) });
 
   routes(api);
+  registerDeployGit(api, { store, deployer: options.deployGit, sse });
 
   function routes(r: FastifyInstance): void {
     r.get('/status', async () => ({ status: 'ok', gitHost: options.gitHost ?? null }));
