@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestCluster, serverAddArgs, type TestCluster } from '../../src/bootstrap/index.js';
+import { ControllerClient } from '../../src/controller/index.js';
 import { checkGitSource, splitGitSource, TaffyErrorCodes } from '../../src/taffy/index.js';
 import { getVia } from '../bootstrap/deploy-scenario.js';
 import { startGitHttpServer, type GitHttpServer } from './git-server.js';
@@ -142,6 +143,17 @@ describe('deploy from a git URL (Taffy) on a process cluster', () => {
     expect(await versions()).toBe(before);
     expect(await answer()).toBe('Hello v2\n');
   }, 180_000);
+
+  it('the API refuses a URL it does not fetch with a 400, and an unknown app with a 404, before any stream', async () => {
+    for (const url of ['ftp://127.0.0.20/hello.git', '/etc', 'ext::sh -c id']) {
+      await expect(cluster.client.deployGit('hello', { url })).rejects.toMatchObject({ code: TaffyErrorCodes.INVALID_SOURCE, status: 400 });
+    }
+    await expect(cluster.client.deployGit('hello', { url: `${server.url}/hello.git`, ref: '--upload-pack=id' })).rejects.toMatchObject({ code: TaffyErrorCodes.INVALID_SOURCE, detail: { field: 'ref' } });
+    await expect(cluster.client.deployGit('nope', { url: `${server.url}/hello.git` })).rejects.toMatchObject({ code: 'FLYNN_ERR_CONTROLLER_APP_NOT_FOUND', status: 404 });
+    const stranger = new ControllerClient({ url: cluster.controllerUrl, key: 'not-the-key', ...(cluster.controllerPin === null ? {} : { tls: { pin: cluster.controllerPin } }) });
+    await expect(stranger.deployGit('hello', { url: `${server.url}/hello.git` })).rejects.toMatchObject({ status: 401 });
+    await stranger.close();
+  });
 
   it('deploys a commit by its id (shallow when served by id, else from the whole history)', async () => {
     const res = await flynn(['deploy-git', '-a', 'hello', `${server.url}/hello.git#${v1.slice(0, 10)}`], env);
