@@ -16,6 +16,8 @@ import { ControllerClient } from '../../src/controller/index.js';
 import { checkGitSource, splitGitSource, TaffyErrorCodes } from '../../src/taffy/index.js';
 import { getVia } from '../bootstrap/deploy-scenario.js';
 import { startGitHttpServer, type GitHttpServer } from './git-server.js';
+import { removeTestContainers } from '../host/support.js';
+import { needDocker } from '../support/services.js';
 
 const exec = promisify(execFile);
 const MAIN = resolve('src/cli/main.ts');
@@ -162,3 +164,42 @@ describe('deploy from a git URL (Taffy) on a process cluster', () => {
     expect(await answer()).toBe('Hello v1\n');
   }, 180_000);
 });
+
+if (await needDocker('deploy from a git URL on Docker')) {
+  describe('deploy from a git URL (Taffy) on a Docker cluster', () => {
+    let cluster: TestCluster;
+    let dir: string;
+    let server: GitHttpServer;
+
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'flynn-taffy-docker-'));
+      const work = join(dir, 'work');
+      await cp(FIXTURE, work, { recursive: true });
+      await exec('git', ['init', '-q', '-b', 'main', work]);
+      await exec('git', ['-C', work, 'add', '-A']);
+      await exec('git', ['-C', work, '-c', 'user.email=t@t', '-c', 'user.name=t', 'commit', '-qm', 'hello']);
+      await exec('git', ['clone', '-q', '--bare', work, join(dir, 'srv', 'hello.git')]);
+      server = await startGitHttpServer(join(dir, 'srv'), '127.0.0.21');
+      cluster = await createTestCluster({ runtime: 'docker' });
+    }, 180_000);
+
+    afterAll(async () => {
+      await server?.close();
+      await cluster?.close();
+      if (cluster) await removeTestContainers(cluster.runId);
+      if (dir) await rm(dir, { recursive: true, force: true });
+    }, 60_000);
+
+    it('builds the fetched tree in a build container and serves it; a bad ref leaves it serving', async () => {
+      await cluster.client.createApp({ name: 'hello' });
+      const lines: string[] = [];
+      await cluster.client.deployGit('hello', { url: `${server.url}/hello.git` }, { onOutput: (l) => lines.push(l) });
+      expect(lines).toContain(`=====> hello deployed to ${cluster.appUrl('hello')}`);
+      const answer = async () => (await getVia(cluster.routerUrl, `hello.${cluster.domain}`)).body;
+      expect(await answer()).toMatch(/^Hello from flynn-ts on port \d+\n$/);
+      await expect(cluster.client.deployGit('hello', { url: `${server.url}/hello.git`, ref: 'nope' })).rejects.toMatchObject({ code: TaffyErrorCodes.NO_SUCH_REF });
+      expect(await answer()).toMatch(/^Hello from flynn-ts/);
+      expect((await cluster.client.listReleases('hello')).length).toBe(1);
+    }, 240_000);
+  });
+}
