@@ -96,9 +96,16 @@ export function archiveTree(rev: string, options: FetchOptions): { archive: Read
   return { archive: child.stdout.pipe(new PassThrough()), child };
 }
 
+/** Git's reason, in one line: ssh's own complaint, else the last `fatal:` line with its continuation. */
 function lastLine(stderr: string): string {
   const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
-  return lines.filter((l) => l.startsWith('fatal:')).pop() ?? lines.pop() ?? 'no output';
+  const ssh = lines.find((l) => l.startsWith('ssh: '));
+  if (ssh) return ssh;
+  const at = lines.map((l) => l.startsWith('fatal:')).lastIndexOf(true);
+  if (at < 0) return lines.pop() ?? 'no output';
+  const fatal = lines[at] as string;
+  const next = lines[at + 1];
+  return fatal.endsWith(':') && next !== undefined ? `${fatal} ${next}` : fatal;
 }
 
 /** One line saying why git could not fetch, from what git printed (run with LC_ALL=C). */

@@ -20,7 +20,7 @@ export interface CheckedGitSource {
 
 const REMOTE_SCHEMES = new Set<GitScheme>(['https', 'http', 'git', 'ssh']);
 /** `git@github.com:owner/repo.git`: ssh as git spells it without a scheme. */
-const SCP_LIKE_RE = /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!\/\/)[^\s]+$/;
+const SCP_LIKE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*@[A-Za-z0-9][A-Za-z0-9.-]*:(?!\/\/)[^\s]+$/;
 /** A branch, tag or commit name git would take (check-ref-format's rules, kept to the safe part). */
 const REF_RE = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)(?!\/)(?!.*[/.]$)(?!.*\.lock$)[A-Za-z0-9._/+-]{1,200}$/;
 
@@ -48,6 +48,8 @@ export function checkGitSource(source: { url: string; ref?: string | undefined }
   }
   if (!REMOTE_SCHEMES.has(scheme)) throw new TaffySourceError('url', `git URLs with ${parsed.protocol}// are not fetched: use https, http, git or ssh`);
   if (parsed.hostname === '') throw new TaffySourceError('url', `${JSON.stringify(url.slice(0, 80))} names no host`);
+  // ssh would take `-oProxyCommand=...` as an option (git refuses these too).
+  if (parsed.hostname.startsWith('-') || decodeURIComponent(parsed.username).startsWith('-')) throw new TaffySourceError('url', 'a host or user name in a git URL does not start with "-"');
   return { url, ref, scheme, display: withoutSecret(parsed) };
 }
 

@@ -53,7 +53,7 @@ describe('which git URLs and refs Taffy fetches', () => {
   });
 
   it('refuses transport helpers, plain paths, other schemes, option-like URLs and refs', () => {
-    for (const url of ['ext::sh -c touch% /tmp/pwned', 'ext::sh', '/etc', '../repo', 'ftp://example.com/a.git', '--upload-pack=touch /tmp/x', 'fd::3', 'file://otherhost/srv/a.git']) {
+    for (const url of ['ext::sh -c touch% /tmp/pwned', 'ext::sh', '/etc', '../repo', 'ftp://example.com/a.git', '--upload-pack=touch /tmp/x', 'fd::3', 'file://otherhost/srv/a.git', 'ssh://-oProxyCommand=touch%20x/a.git', 'ssh://-oProxyCommand=x@host/a.git', '-oProxyCommand=x@host:a.git']) {
       expect(refused(url, true), url).toBe(TaffyErrorCodes.INVALID_SOURCE);
     }
     for (const ref of ['--upload-pack=x', 'a..b', 'a b', 'HEAD@{1}', 'x.lock']) expect(refused('https://example.com/a.git', false, ref), ref).toBe(TaffyErrorCodes.INVALID_SOURCE);
