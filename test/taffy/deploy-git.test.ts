@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestCluster, serverAddArgs, type TestCluster } from '../../src/bootstrap/index.js';
+import { planPlatform } from '../../src/bootstrap/platform.js';
 import { ControllerClient } from '../../src/controller/index.js';
 import { checkGitSource, splitGitSource, TaffyErrorCodes } from '../../src/taffy/index.js';
 import { getVia } from '../bootstrap/deploy-scenario.js';
@@ -58,6 +59,13 @@ describe('which git URLs and refs Taffy fetches', () => {
     }
     for (const ref of ['--upload-pack=x', 'a..b', 'a b', 'HEAD@{1}', 'x.lock']) expect(refused('https://example.com/a.git', false, ref), ref).toBe(TaffyErrorCodes.INVALID_SOURCE);
     expect(checkGitSource({ url: 'https://bot:s3cret@example.com/a.git' }, { allowFile: false }).display).toBe('https://bot:***@example.com/a.git');
+  });
+
+  it('allows file:// by default only on a platform that listens on loopback', () => {
+    expect(planPlatform({}).allowFileGitUrls).toBe(true);
+    expect(planPlatform({ host: '127.0.0.9' }).allowFileGitUrls).toBe(true);
+    expect(planPlatform({ host: '0.0.0.0' }).allowFileGitUrls).toBe(false);
+    expect(planPlatform({ host: '10.1.2.3', allowFileGitUrls: true }).allowFileGitUrls).toBe(true);
   });
 
   it('splits URL#REF at the last #', () => {
