@@ -370,13 +370,15 @@ export class ProcessRuntime implements Runtime {
     for (const p of this.jobs.values()) if (!p.exit && !p.oom && p.spec.job.limits.memoryBytes !== undefined) limited.set(p.pgid, p);
     if (limited.size === 0) return;
     const rss = await rssByGroup(new Set(limited.keys()));
-    for (const [pgid, bytes] of rss) {
+    for (const [pgid, { bytes, pids }] of rss) {
       const proc = limited.get(pgid);
       const limit = proc?.spec.job.limits.memoryBytes;
       if (!proc || limit === undefined || bytes <= limit || proc.exit) continue;
       this.logger.warn('job over its memory limit: killed', { jobId: proc.spec.job.id, rssBytes: bytes, limitBytes: limit });
       proc.oom = true;
       killGroup(pgid, 'SIGKILL');
+      // A job on a pty is in a session of its own (pty-helper.ts).
+      for (const pid of pids) killProcess(pid);
     }
   }
 }
@@ -423,7 +425,15 @@ function killGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** Fields of /proc/<pid>/stat after the `(comm)`: state is [0], pgrp [2], rss (pages) [21]. */
+function killProcess(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
+}
+
+/** Fields of /proc/<pid>/stat after the `(comm)`: state is [0], ppid [1], pgrp [2], session [3], rss (pages) [21]. */
 async function statFields(pid: string): Promise<string[] | undefined> {
   const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;
@@ -449,18 +459,29 @@ async function groupsWorkingIn(dir: string): Promise<number[]> {
   return [...groups];
 }
 
-/** Resident set size in bytes of each of `groups`, summed over the group's processes (Linux /proc). */
-async function rssByGroup(groups: Set<number>): Promise<Map<number, number>> {
-  const totals = new Map<number, number>();
+/**
+ * Resident set size in bytes of each of `groups`, summed over the group's processes, and those
+ * processes (Linux /proc). A job on a pty (pty-helper.ts) runs in a session of its own whose leader
+ * is a child of the group's leader: its processes count for that group too.
+ */
+async function rssByGroup(groups: Set<number>): Promise<Map<number, { bytes: number; pids: number[] }>> {
   const pids = (await readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n));
-  await Promise.all(
+  const stats = await Promise.all(
     pids.map(async (pid) => {
       const fields = await statFields(pid);
-      if (!fields) return;
-      const pgrp = Number(fields[2]);
-      if (!groups.has(pgrp)) return;
-      totals.set(pgrp, (totals.get(pgrp) ?? 0) + Number(fields[21]) * PAGE_BYTES);
+      return fields && { pid: Number(pid), ppid: Number(fields[1]), pgrp: Number(fields[2]), session: Number(fields[3]), bytes: Number(fields[21]) * PAGE_BYTES };
     }),
   );
+  const ppidOf = new Map(stats.flatMap((st) => (st ? [[st.pid, st.ppid] as const] : [])));
+  const totals = new Map<number, { bytes: number; pids: number[] }>();
+  for (const st of stats) {
+    if (!st) continue;
+    const group = groups.has(st.pgrp) ? st.pgrp : ppidOf.get(st.session);
+    if (group === undefined || !groups.has(group)) continue;
+    const total = totals.get(group) ?? { bytes: 0, pids: [] };
+    total.bytes += st.bytes;
+    total.pids.push(st.pid);
+    totals.set(group, total);
+  }
   return totals;
 }

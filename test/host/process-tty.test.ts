@@ -74,6 +74,17 @@ describe('a terminal on the process runtime', () => {
     expect(await exitOf(rt, t.job.id)).toBe(7);
   });
 
+  it('counts a job on a pty against its memory limit, and kills it (oom) when over', async () => {
+    await using rt = new ProcessRuntime({ baseDir, memorySampleMs: 100 });
+    const s = spec(['python3', '-c', 'import time; b = bytearray(300 * 1024 * 1024); time.sleep(60)']);
+    s.job.limits = { memoryBytes: 100 * 1024 * 1024 };
+    await rt.start(s);
+    const output = text(rt.takeStdio('h', s.job.id)?.output);
+    expect(await exitOf(rt, s.job.id)).toBe(137);
+    expect((await rt.inspect('h', s.job.id))?.exit?.reason).toBe('oom');
+    await output;
+  });
+
   it('says in one line that a terminal needs python3 when it is missing; without a terminal the job runs', async () => {
     await using rt = new ProcessRuntime({ baseDir, python: '/nonexistent/python3' });
     await expect(rt.start(spec(['true']))).rejects.toThrow(/^cannot start job j-\w+: a terminal on the process runtime needs python3 on the host \(\/nonexistent\/python3 not found\); without a terminal \(piped stdin\) it runs$/);
