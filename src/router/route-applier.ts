@@ -32,6 +32,8 @@ export class RouteApplier {
   private readonly certificates = new Map<string, SecureContext>();
   private applying: Promise<void> = Promise.resolve();
   private readonly checks: ActiveHealthChecks;
+  /** What else `settled()` waits for: a data plane outside this process catching up. */
+  dataPlaneSettled: () => Promise<void> = () => Promise.resolve();
 
   constructor(private readonly o: RouteApplierOptions) {
     this.checks = new ActiveHealthChecks(o.backends, o.health);
@@ -59,6 +61,7 @@ export class RouteApplier {
       await new Promise((resolve) => setImmediate(resolve));
       await seen;
     } while (seen !== this.applying);
+    await this.dataPlaneSettled();
   }
 
   /** The certificate of a route for an SNI name: exact domain first, then the nearest wildcard. */

@@ -1,0 +1,81 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import type { Engine, EngineListen, RouterCore } from './engine.js';
+import { RouterListenError } from './errors.js';
+import { createRequestHandler, createUpgradeHandler, InFlight, type ProxyContext } from './http-proxy.js';
+import { HttpsListener } from './https-listener.js';
+import type { ListenAddress } from './options.js';
+import { secureContext } from './route-applier.js';
+import { StickySigner } from './sticky.js';
+
+function listen(server: Server | Http2SecureServer, addr: ListenAddress, what: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const onError = (err: Error) => reject(new RouterListenError(`cannot listen for ${what} on ${addr.host}:${addr.port}: ${err.message}`, { cause: err }));
+    server.once('error', onError);
+    server.listen(addr.port, addr.host, () => {
+      server.off('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** The `node` engine: node:http and node:http2 servers in this process, proxying through undici and node:http. */
+export async function startNodeEngine(core: RouterCore, where: EngineListen): Promise<Engine> {
+  const { config, logger, table, backends, health, applier } = core;
+  const inFlight = new InFlight();
+  let httpPort = where.http.port;
+  let httpsPort = where.https?.addr.port ?? 0;
+  const ctx: ProxyContext = { table, backends, signer: new StickySigner(config.stickyKey), logger, inFlight, health, httpsPort: () => (where.https ? httpsPort : undefined), ...config };
+
+  const httpServer = createHttpServer({ keepAliveTimeout: config.keepAliveTimeoutMs });
+  httpServer.on('request', createRequestHandler(ctx, 'http', () => httpPort));
+  httpServer.on('upgrade', createUpgradeHandler(ctx, 'http', () => httpPort));
+  const https = where.https
+    ? new HttpsListener({
+        defaultCertificate: where.https.defaultCertificate,
+        defaultContext: secureContext(where.https.defaultCertificate),
+        certificate: (name) => applier.certificate(name),
+        keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+        logger,
+        onRequest: createRequestHandler(ctx, 'https', () => httpsPort),
+        onUpgrade: createUpgradeHandler(ctx, 'https', () => httpsPort),
+      })
+    : undefined;
+  const servers = [httpServer, https?.server].filter((s) => s !== undefined);
+  // Unparseable requests get a 400 (when the socket can still take it), never a hang.
+  for (const server of servers) {
+    server.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 29\r\nconnection: close\r\n\r\n400 Bad Request: bad request\n');
+      else socket.destroy();
+    });
+  }
+  let stopped: Promise<void>[] = [];
+  const stopAccepting = async () => {
+    inFlight.draining = true;
+    stopped = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    httpServer.closeIdleConnections();
+    https?.closeIdle();
+  };
+  try {
+    httpPort = await listen(httpServer, where.http, 'http');
+    if (https && where.https) httpsPort = await listen(https.server, where.https.addr, 'https');
+  } catch (err) {
+    for (const server of servers) server.close();
+    throw err;
+  }
+  return {
+    httpPort,
+    httpsPort: where.https ? httpsPort : undefined,
+    inFlight: () => inFlight.count + inFlight.sockets.size,
+    stopAccepting,
+    whenIdle: () => inFlight.whenIdle(),
+    async close() {
+      if (stopped.length === 0) await stopAccepting();
+      httpServer.closeAllConnections();
+      https?.closeAll();
+      for (const socket of inFlight.sockets) socket.destroy();
+      await Promise.all(stopped);
+    },
+  };
+}
