@@ -17,8 +17,30 @@ export function mapFiles(dir: string) {
   };
 }
 
+/** HAProxy's answer to a request it cannot parse (an errorfile is sent raw). */
+export const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 29\r\nconnection: close\r\n\r\n400 Bad Request: bad request\n';
+
 /** Wildcard levels looked up after the exact host (`a.b.c.example.com` tries `*.b.c.example.com` ... 4 labels up). */
 const WILDCARD_LEVELS = 4;
+
+/**
+ * Drops the headers a `Connection` header names (hop-by-hop, RFC 9110 7.6.1), as the node engine
+ * does; HAProxy itself only acts on `close` and `keep-alive`. Host and the body framing are kept.
+ */
+export const HOP_BY_HOP_LUA = `local keep = { host = true, ["content-length"] = true, ["transfer-encoding"] = true, ["keep-alive"] = true, close = true }
+local function strip(http, get, del)
+  local named = get(http)["connection"]
+  if named == nil then return end
+  for _, value in pairs(named) do
+    for name in string.gmatch(value, "[^,%s]+") do
+      local n = string.lower(name)
+      if not keep[n] then del(http, n) end
+    end
+  end
+end
+core.register_action("flynn_hop_req", { "http-req" }, function(txn) strip(txn.http, txn.http.req_get_headers, txn.http.req_del_header) end)
+core.register_action("flynn_hop_res", { "http-res" }, function(txn) strip(txn.http, txn.http.res_get_headers, txn.http.res_del_header) end)
+`;
 
 export interface HaproxyConfigInput {
   dir: string;
@@ -58,14 +80,20 @@ export function haproxyConfig(input: HaproxyConfigInput): string {
     [
       `backend ${name}`,
       '  balance random(2)',
+      // Idle backend connections serve any client (nginx's upstream keepalive); a closed one is retried (retry-on).
+      '  http-reuse always',
       `  retries ${c.maxAttempts - 1}`,
       '  option redispatch 1',
       '  retry-on conn-failure empty-response',
+      // A route's own timeouts (set-timeout is a backend rule).
+      `  http-request set-timeout server var(txn.slot),map(${maps.serverTimeout}) if { var(txn.slot),map(${maps.serverTimeout}) -m found }`,
+      `  http-request set-timeout tunnel var(txn.slot),map(${maps.tunnelTimeout}) if { var(txn.slot),map(${maps.tunnelTimeout}) -m found }`,
       ...(sticky ? [`  cookie ${c.stickyCookie} insert indirect nocache httponly dynamic`, '  dynamic-cookie-key unset'] : []),
     ].join('\n');
   return `# written by flynn-ts (router engine 'haproxy'); changed live through the Runtime API, never reloaded
 global
   stats socket ${input.socket} mode 600 level admin
+  lua-load ${join(dir, 'hop-by-hop.lua')}
   nbthread ${c.haproxy.threads}
   tune.ssl.default-dh-param 2048
 
@@ -73,6 +101,8 @@ defaults
   mode http
   log stdout format raw daemon
   option dontlognull
+  # A client that goes away cancels its request to the backend (as the node engine does).
+  option abortonclose
   timeout connect ${t.connectMs}
   timeout client ${t.idleMs}
   timeout server ${Math.max(t.responseHeadersMs, 1)}
@@ -81,26 +111,26 @@ defaults
   timeout http-keep-alive ${c.keepAliveTimeoutMs}
   timeout client-fin 1s
   timeout server-fin 1s
-  http-error status 400 ${text(400, 'Bad Request: bad request')}
   http-error status 502 ${text(502, 'Bad Gateway: backend of %[var(txn.service)] failed before answering')}
   http-error status 503 ${text(503, 'Service Unavailable: no live backend for %[var(txn.service)]')}
   http-error status 504 ${text(504, 'Gateway Timeout: backend of %[var(txn.service)] did not answer in time')}
 
 frontend router
+  errorfile 400 ${join(dir, '400.http')}
   bind ${bind(input.http)}
 ${input.https ? `  bind ${bind(input.https.addr)} ssl crt-list ${input.https.crtList} alpn h2,http/1.1\n` : ''}  http-request return status 400 ${text(400, 'Bad Request: missing Host header')} if { req.hdr_cnt(host) eq 0 }
   http-request return status 400 ${text(400, 'Bad Request: more than one Host header')} if { req.hdr_cnt(host) gt 1 }
   http-request return status 200 hdr allow "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" if METH_OPTIONS { url * }
   http-request return status 400 ${text(400, 'Bad Request: %[method] * is not a request')} if { url * }
+  http-request lua.flynn_hop_req if { req.hdr_cnt(connection) gt 0 }
+  http-response lua.flynn_hop_res if { res.hdr_cnt(connection) gt 0 }
   http-request set-var(txn.host) req.hdr(host),lower,regsub(:[0-9]+$,),regsub(\\.$,)
   http-request set-var(txn.path) path,concat(/)
   http-request set-var(txn.slot) ${lookup('txn.host')}
 ${wildcard.join('\n')}
   http-request return status 404 ${text(404, 'Not Found: no route for %[var(txn.host)]')} unless { var(txn.slot) -m found }
   http-request set-var(txn.service) var(txn.slot),map(${maps.service})
-${httpsPort !== undefined ? `  http-request redirect location https://%[var(txn.host)]${httpsPort === 443 ? '' : `:${httpsPort}`}%[url] code 308 if !{ ssl_fc } { var(txn.slot),map(${maps.redirect}) -m found }\n` : ''}  http-request set-timeout server var(txn.slot),map(${maps.serverTimeout}) if { var(txn.slot),map(${maps.serverTimeout}) -m found }
-  http-request set-timeout tunnel var(txn.slot),map(${maps.tunnelTimeout}) if { var(txn.slot),map(${maps.tunnelTimeout}) -m found }
-  option forwardfor
+${httpsPort !== undefined ? `  http-request redirect location https://%[var(txn.host)]${httpsPort === 443 ? '' : `:${httpsPort}`}%[url] code 308 if !{ ssl_fc } { var(txn.slot),map(${maps.redirect}) -m found }\n` : ''}  option forwardfor
   http-request set-header x-forwarded-proto https if { ssl_fc }
   http-request set-header x-forwarded-proto http unless { ssl_fc }
   http-request set-header x-forwarded-port %[dst_port]

@@ -7,7 +7,7 @@ import type { Engine, EngineListen, RouterCore } from '../engine.js';
 import { RouterErrorCodes, RouterInputError, RouterListenError } from '../errors.js';
 import type { ListenAddress } from '../options.js';
 import { pem, LiveCertificates } from './certificates.js';
-import { haproxyConfig, mapFiles } from './config.js';
+import { BAD_REQUEST, haproxyConfig, HOP_BY_HOP_LUA, mapFiles } from './config.js';
 import { RuntimeApi, waitForSocket } from './runtime-api.js';
 import { SlotSync } from './slots.js';
 
@@ -52,6 +52,8 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
   const http = await concretePort(where.http);
   const https = where.https ? { addr: await concretePort(where.https.addr), crtList: join(dir, 'crt-list') } : undefined;
   for (const file of Object.values(mapFiles(dir))) await writeFile(file, '');
+  await writeFile(join(dir, 'hop-by-hop.lua'), HOP_BY_HOP_LUA);
+  await writeFile(join(dir, '400.http'), BAD_REQUEST);
   if (where.https && https) {
     await writeFile(join(dir, 'default.pem'), pem(where.https.defaultCertificate), { mode: 0o600 });
     await writeFile(https.crtList, `${join(dir, 'default.pem')}\n`);
@@ -83,8 +85,9 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
   } catch (err) {
     child.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
-    const why = /cannot bind socket[^\n]*/i.exec(output)?.[0] ?? (/\[ALERT\][^\n]*/.exec(output)?.[0] ?? (err as Error).message);
-    throw new RouterListenError(`cannot listen for http on ${where.http.host}:${http.port}: ${why.trim()}`);
+    const bind = /cannot bind socket[^\n]*/i.exec(output)?.[0];
+    if (bind) throw new RouterListenError(`cannot listen for http(s) on ${where.http.host}:${http.port}: haproxy: ${bind.trim()}`);
+    throw new RouterListenError(`haproxy engine did not start: ${(/\[ALERT\][^\n]*/.exec(output)?.[0] ?? (err as Error).message).trim()}`);
   }
   logger.debug('haproxy started', { pid: child.pid, dir });
 
