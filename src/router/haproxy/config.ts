@@ -27,7 +27,7 @@ const WILDCARD_LEVELS = 4;
  * Drops the headers a `Connection` header names (hop-by-hop, RFC 9110 7.6.1), as the node engine
  * does; HAProxy itself only acts on `close` and `keep-alive`. Host and the body framing are kept.
  */
-export const HOP_BY_HOP_LUA = `local keep = { host = true, ["content-length"] = true, ["transfer-encoding"] = true, ["keep-alive"] = true, close = true }
+export const HOP_BY_HOP_LUA = `local keep = { host = true, ["content-length"] = true, ["transfer-encoding"] = true, ["keep-alive"] = true, close = true, upgrade = true }
 local function strip(http, get, del)
   local named = get(http)["connection"]
   if named == nil then return end
@@ -85,6 +85,8 @@ export function haproxyConfig(input: HaproxyConfigInput): string {
       `  retries ${c.maxAttempts - 1}`,
       '  option redispatch 1',
       '  retry-on conn-failure empty-response',
+      // A reset once the request went out is retried for idempotent methods only (never a POST twice).
+      '  http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS',
       // A route's own timeouts (set-timeout is a backend rule).
       `  http-request set-timeout server var(txn.slot),map(${maps.serverTimeout}) if { var(txn.slot),map(${maps.serverTimeout}) -m found }`,
       `  http-request set-timeout tunnel var(txn.slot),map(${maps.tunnelTimeout}) if { var(txn.slot),map(${maps.tunnelTimeout}) -m found }`,
@@ -136,8 +138,14 @@ ${httpsPort !== undefined ? `  http-request redirect location https://%[var(txn.
   http-request set-header x-forwarded-port %[dst_port]
   http-request set-header x-request-start t=%[date(0,ms)]
   http-request set-header x-request-id %[uuid] if !{ req.hdr_cnt(x-request-id) eq 1 } or !{ req.hdr(x-request-id) -m reg ^[A-Za-z0-9+/=_.-]{20,200}$ }
-  http-request add-header forwarded for=%[src];proto=https;host=%[var(txn.host)] if { ssl_fc }
-  http-request add-header forwarded for=%[src];proto=http;host=%[var(txn.host)] unless { ssl_fc }
+  http-request set-var(txn.proto) str(https) if { ssl_fc }
+  http-request set-var(txn.proto) str(http) unless { ssl_fc }
+  http-request set-var(txn.fhost) req.hdr(host)
+  # RFC 7239: a host with a port is a quoted string.
+  http-request add-header forwarded "for=%[src];proto=%[var(txn.proto)];host=\\"%[var(txn.fhost)]\\"" if { var(txn.fhost) -m sub : }
+  http-request add-header forwarded for=%[src];proto=%[var(txn.proto)];host=%[var(txn.fhost)] unless { var(txn.fhost) -m sub : }
+  http-request del-header proxy-connection
+  http-response del-header keep-alive
   use_backend %[var(txn.slot)]
 
 ${[...slots.plain.map((n) => backend(n, false)), ...slots.sticky.map((n) => backend(n, true))].join('\n\n')}

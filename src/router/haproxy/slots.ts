@@ -99,6 +99,11 @@ export class SlotSync {
   }
 
   private async apply(slot: Slot, route: HttpRoute): Promise<void> {
+    const unsupported = [route.timeouts?.connectMs !== undefined ? 'timeouts.connectMs' : undefined, route.healthCheck ? 'healthCheck' : undefined].filter(Boolean);
+    if (unsupported.length > 0 && !this.warned.has(`${route.id}:unsupported`)) {
+      this.warned.add(`${route.id}:unsupported`);
+      this.logger.warn(`route ${route.id}: ${unsupported.join(' and ')} not supported by the haproxy engine (ignored; docs/router.md#engines)`);
+    }
     const live = this.backends.get(route.service)?.backends ?? [];
     const addrs = new Set(live.map((b) => b.addr));
     let added = false;
@@ -125,8 +130,9 @@ export class SlotSync {
   private async addServer(slot: Slot, addr: string): Promise<void> {
     const name = `b${this.nextServer++}`;
     const c = this.config;
-    // A TCP check every baseEjectionMs once a server is down (observe layer4: ejectAfterFailures connection errors in a row mark it down).
-    const check = `check inter ${c.baseEjectionMs} downinter ${c.baseEjectionMs} fall 1 rise 1 observe layer4 error-limit ${c.ejectAfterFailures} on-error mark-down`;
+    // observe layer7: ejectAfterFailures errors in a row (connection errors, resets, timeouts, and 500/502-504 answers) mark it down;
+    // then a TCP check every baseEjectionMs puts it back once it accepts.
+    const check = `check inter ${c.baseEjectionMs} downinter ${c.baseEjectionMs} fall 1 rise 1 observe layer7 error-limit ${c.ejectAfterFailures} on-error mark-down`;
     try {
       await this.api.run(`add server ${slot.name}/${name} ${addr} ${check}`, { failure: FAILED });
       await this.api.run(`enable server ${slot.name}/${name}`, { failure: FAILED });
