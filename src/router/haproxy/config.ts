@@ -42,6 +42,9 @@ core.register_action("flynn_hop_req", { "http-req" }, function(txn) strip(txn.ht
 core.register_action("flynn_hop_res", { "http-res" }, function(txn) strip(txn.http, txn.http.res_get_headers, txn.http.res_del_header) end)
 `;
 
+/** A Connection header value with a token other than keep-alive, close or upgrade (PCRE2, no spaces: a config word). */
+const NAMES_A_HEADER = '(^|,)[[:space:]]*(?!(keep-alive|close|upgrade)[[:space:]]*(,|$))[^,[:space:]]';
+
 export interface HaproxyConfigInput {
   dir: string;
   socket: string;
@@ -101,8 +104,6 @@ global
 
 defaults
   mode http
-  log stdout format raw daemon
-  option dontlognull
   # A client that goes away cancels its request to the backend (as the node engine does).
   option abortonclose
   timeout connect ${t.connectMs}
@@ -124,8 +125,9 @@ ${input.https ? `  bind ${bind(input.https.addr)} ssl crt-list ${input.https.crt
   http-request return status 400 ${text(400, 'Bad Request: more than one Host header')} if { req.hdr_cnt(host) gt 1 }
   http-request return status 200 hdr allow "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" if METH_OPTIONS { url * }
   http-request return status 400 ${text(400, 'Bad Request: %[method] * is not a request')} if { url * }
-  http-request lua.flynn_hop_req if { req.hdr_cnt(connection) gt 0 }
-  http-response lua.flynn_hop_res if { res.hdr_cnt(connection) gt 0 }
+  # Lua only when Connection names a header (a backend's plain \`Connection: keep-alive\` costs nothing).
+  http-request lua.flynn_hop_req if { req.fhdr(connection) -m reg -i ${NAMES_A_HEADER} }
+  http-response lua.flynn_hop_res if { res.fhdr(connection) -m reg -i ${NAMES_A_HEADER} }
   http-request set-var(txn.host) req.hdr(host),lower,regsub(:[0-9]+$,),regsub(\\.$,)
   http-request set-var(txn.path) path,concat(/)
   http-request set-var(txn.slot) ${lookup('txn.host')}

@@ -133,8 +133,11 @@ export class SlotSync {
     // observe layer7: ejectAfterFailures errors in a row (connection errors, resets, timeouts, and 500/502-504 answers) mark it down;
     // then a TCP check every baseEjectionMs puts it back once it accepts.
     const check = `check inter ${c.baseEjectionMs} downinter ${c.baseEjectionMs} fall 1 rise 1 observe layer7 error-limit ${c.ejectAfterFailures} on-error mark-down`;
+    // A dynamic server gets no idle connection pool unless asked (HAProxy 2.6 leaves its limit and purge delay at 0): without
+    // these, every request opened a new backend connection (4x fewer req/s than the same server declared in the file).
+    const pool = 'pool-max-conn -1 pool-purge-delay 5s';
     try {
-      await this.api.run(`add server ${slot.name}/${name} ${addr} ${check}`, { failure: FAILED });
+      await this.api.run(`add server ${slot.name}/${name} ${addr} ${pool} ${check}`, { failure: FAILED });
       await this.api.run(`enable server ${slot.name}/${name}`, { failure: FAILED });
       await this.api.run(`enable health ${slot.name}/${name}`, { failure: FAILED });
       slot.servers.set(addr, name);
