@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Engine, EngineListen, RouterCore } from '../engine.js';
@@ -25,6 +25,17 @@ function checkVersion(bin: string): void {
   }
 }
 
+/**
+ * Runs HAProxy under a small shell that passes SIGUSR1/SIGTERM on to it and stops it when its
+ * stdin (a pipe from this process) ends: a router killed with SIGKILL leaves no HAProxy behind.
+ */
+const WATCHDOG = `exec 3<&0
+"$@" </dev/null & pid=$!
+trap 'kill -USR1 $pid' USR1
+trap 'kill -TERM $pid' TERM
+{ read _ <&3; kill -TERM $pid 2>/dev/null; } &
+while kill -0 $pid 2>/dev/null; do wait $pid; done`;
+
 /** A port for an address given with port 0 (HAProxy cannot report the one it picked). */
 function concretePort(addr: ListenAddress): Promise<ListenAddress> {
   if (addr.port !== 0) return Promise.resolve(addr);
@@ -36,6 +47,20 @@ function concretePort(addr: ListenAddress): Promise<ListenAddress> {
       server.close(() => resolve({ host: addr.host, port }));
     });
   });
+}
+
+/** Resolves once `addr` refuses connections (HAProxy has let its listener go), or after `ms`. */
+async function closedPort(addr: ListenAddress, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(addr.port, addr.host === '0.0.0.0' ? '127.0.0.1' : addr.host);
+      socket.once('connect', () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    if (!open) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 /**
@@ -61,7 +86,7 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
   const cfg = join(dir, 'haproxy.cfg');
   await writeFile(cfg, haproxyConfig({ dir, socket, http, ...(https ? { https } : {}), config }));
 
-  const child = spawn(config.haproxy.bin, ['-db', '-f', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('sh', ['-c', WATCHDOG, 'sh', config.haproxy.bin, '-db', '-f', cfg], { stdio: ['pipe', 'pipe', 'pipe'] });
   let output = '';
   let exitedWith: string | undefined;
   const onOutput = (chunk: Buffer) => {
@@ -83,13 +108,23 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
   try {
     await waitForSocket(api, 10_000, () => exitedWith);
   } catch (err) {
-    child.kill('SIGKILL');
+    child.kill('SIGTERM');
+    child.stdin.end();
     await rm(dir, { recursive: true, force: true });
     const bind = /cannot bind socket[^\n]*/i.exec(output)?.[0];
     if (bind) throw new RouterListenError(`cannot listen for http(s) on ${where.http.host}:${http.port}: haproxy: ${bind.trim()}`);
     throw new RouterListenError(`haproxy engine did not start: ${(/\[ALERT\][^\n]*/.exec(output)?.[0] ?? (err as Error).message).trim()}`);
   }
-  logger.debug('haproxy started', { pid: child.pid, dir });
+  // Signals go to HAProxy itself (not through the watchdog shell), so that a soft stop begins at once.
+  const pid = Number(/^Pid: (\d+)/m.exec(await api.run('show info'))?.[1]);
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      child.kill(sig);
+    }
+  };
+  logger.debug('haproxy started', { pid, dir });
 
   const slots = new SlotSync(api, dir, config, backends, logger);
   const certificates = https ? new LiveCertificates(api, dir, https.crtList) : undefined;
@@ -142,13 +177,15 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
     async stopAccepting() {
       stopFollowing();
       // Soft stop: HAProxy closes its listeners, finishes what is in flight and exits.
-      if (exitedWith === undefined) child.kill('SIGUSR1');
+      if (exitedWith === undefined) signal('SIGUSR1');
+      await closedPort(http, 2000);
     },
     whenIdle: () => exited,
     async close() {
       stopFollowing();
-      if (exitedWith === undefined) child.kill('SIGTERM');
+      if (exitedWith === undefined) signal('SIGTERM');
       await exited;
+      child.stdin.end();
       await rm(dir, { recursive: true, force: true });
     },
   };
