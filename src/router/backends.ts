@@ -133,7 +133,7 @@ export class ServicePool {
   }
 
   /** Replace the whole set (a `current` event): unchanged instances keep their pools and counts. */
-  reset(instances: Instance[]): void {
+  reset(instances: (Pick<Instance, 'id' | 'addr'> & Partial<Instance>)[]): void {
     const seen = new Set<string>();
     for (const instance of instances) {
       seen.add(instance.id);
@@ -147,7 +147,7 @@ export class ServicePool {
     this.changed();
   }
 
-  upsert(instance: Instance): void {
+  upsert(instance: Pick<Instance, 'id' | 'addr'> & Partial<Instance>): void {
     const existing = this.byId.get(instance.id);
     if (existing && existing.addr === instance.addr) return;
     if (existing) this.remove(instance.id);

@@ -1,12 +1,13 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import type { SecureContext } from 'node:tls';
 import type { Engine, EngineListen, RouterCore } from './engine.js';
 import { RouterListenError } from './errors.js';
 import { createRequestHandler, createUpgradeHandler, InFlight, type ProxyContext } from './http-proxy.js';
 import { HttpsListener } from './https-listener.js';
 import type { ListenAddress } from './options.js';
-import { secureContext } from './route-applier.js';
+import { secureContext } from './sni.js';
 import { StickySigner } from './sticky.js';
 
 function listen(server: Server | Http2SecureServer, addr: ListenAddress, what: string): Promise<number> {
@@ -20,9 +21,16 @@ function listen(server: Server | Http2SecureServer, addr: ListenAddress, what: s
   });
 }
 
+/** What the node data plane reads: the router's state in this process, or a worker's mirror of it. */
+export type NodePlaneCore = Pick<RouterCore, 'config' | 'logger' | 'table' | 'health'> & {
+  backends: ProxyContext['backends'];
+  /** The route certificate for an SNI name. */
+  certificate(name: string): SecureContext | undefined;
+};
+
 /** The `node` engine: node:http and node:http2 servers in this process, proxying through undici and node:http. */
-export async function startNodeEngine(core: RouterCore, where: EngineListen): Promise<Engine> {
-  const { config, logger, table, backends, health, applier } = core;
+export async function startNodeEngine(core: NodePlaneCore, where: EngineListen): Promise<Engine> {
+  const { config, logger, table, backends, health, certificate } = core;
   const inFlight = new InFlight();
   let httpPort = where.http.port;
   let httpsPort = where.https?.addr.port ?? 0;
@@ -35,7 +43,7 @@ export async function startNodeEngine(core: RouterCore, where: EngineListen): Pr
     ? new HttpsListener({
         defaultCertificate: where.https.defaultCertificate,
         defaultContext: secureContext(where.https.defaultCertificate),
-        certificate: (name) => applier.certificate(name),
+        certificate,
         keepAliveTimeoutMs: config.keepAliveTimeoutMs,
         logger,
         onRequest: createRequestHandler(ctx, 'https', () => httpsPort),

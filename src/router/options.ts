@@ -43,6 +43,11 @@ export interface RouterOptions {
   /** Settings of the `haproxy` engine. */
   haproxy?: HaproxyOptions;
   /**
+   * Processes of the node engine sharing the listeners (node:cluster), for machines with more cores
+   * than one process uses. Default 1 (in this process). The haproxy engine takes `haproxy.threads`.
+   */
+  workers?: number;
+  /**
    * Certificate served over HTTPS for names without a route certificate (and to clients that send
    * no SNI). Default: a self-signed one for `localhost`, made at start by `openssl`
    * ({@link selfSignedCertificate}); a cluster keeps one made once ({@link clusterCertificate}).
@@ -123,8 +128,12 @@ export function routerConfig(options: RouterOptions) {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(stickyCookie)) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, 'stickyCookie must be 1-64 letters, digits, _ or -', { field: 'stickyCookie' });
   const connectTimeoutMs = timeoutMs(options.connectTimeoutMs, ROUTER_DEFAULTS.connectTimeoutMs, 'connectTimeoutMs');
   const h = options.haproxy ?? {};
+  const workers = positiveInt(options.workers, 1, 'workers');
+  if (workers < 1) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, 'workers must be at least 1', { field: 'workers' });
+  if (engine === 'haproxy' && options.workers !== undefined) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, "workers is an option of the node engine; the haproxy engine takes haproxy.threads", { field: 'workers' });
   return Object.freeze({
     engine,
+    workers,
     haproxy: Object.freeze({
       bin: h.bin ?? 'haproxy',
       slots: Math.max(1, positiveInt(h.slots, 128, 'haproxy.slots')),

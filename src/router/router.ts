@@ -5,6 +5,7 @@ import { selfSignedCertificate } from './certificate.js';
 import type { Engine, EngineListen, RouterCore } from './engine.js';
 import { startHaproxyEngine } from './haproxy/engine.js';
 import { startNodeEngine } from './node-engine.js';
+import { startNodeWorkers } from './node-workers.js';
 import { routerConfig, type RouterOptions } from './options.js';
 import { OutlierDetector } from './outlier.js';
 import { RouteApplier } from './route-applier.js';
@@ -71,7 +72,12 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     http: options.http,
     ...(options.https ? { https: { addr: options.https, defaultCertificate: options.defaultCertificate ?? (await selfSignedCertificate(['localhost', '127.0.0.1'])) } } : {}),
   };
-  const engine: Engine = config.engine === 'haproxy' ? await startHaproxyEngine(core, where) : await startNodeEngine(core, where);
+  const engine: Engine =
+    config.engine === 'haproxy'
+      ? await startHaproxyEngine(core, where)
+      : config.workers > 1
+        ? await startNodeWorkers(core, where, config.workers)
+        : await startNodeEngine({ ...core, certificate: (name) => applier.certificate(name) }, where);
 
   const stopWatch = new AbortController();
   const guard = new CloseGuard('router');
