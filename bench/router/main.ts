@@ -24,9 +24,9 @@ import { freePort } from '../../src/host/testing/jobs.js';
 import { startHaproxy, startNginx } from './proxies.js';
 import { measureVisibility } from './visibility.js';
 
-const CONTESTANTS = ['nginx', 'haproxy', 'node', 'haproxy-engine'] as const;
+const CONTESTANTS = ['nginx', 'haproxy', 'node', 'node-workers', 'haproxy-engine'] as const;
 type Contestant = (typeof CONTESTANTS)[number];
-const LABEL: Record<Contestant, string> = { nginx: 'nginx 1 worker    ', haproxy: 'haproxy 1 thread  ', node: 'node engine       ', 'haproxy-engine': 'haproxy engine    ' };
+const LABEL: Record<Contestant, string> = { nginx: 'nginx 1 worker    ', haproxy: 'haproxy 1 thread  ', node: 'node engine       ', 'node-workers': 'node, 2 workers   ', 'haproxy-engine': 'haproxy engine    ' };
 
 const self = fileURLToPath(import.meta.url);
 const HOST = 'bench.test';
@@ -41,13 +41,13 @@ async function runBackend(host: string): Promise<void> {
   server.listen(0, host, () => process.stdout.write(`PORT ${(server.address() as AddressInfo).port}\n`));
 }
 
-async function runRouter(engine: 'node' | 'haproxy', addrs: string[]): Promise<void> {
+async function runRouter(engine: 'node' | 'haproxy', workers: number, addrs: string[]): Promise<void> {
   const { createDiscovery } = await import('../../src/discovery/index.js');
   const { MemoryRouteSource, startRouter } = await import('../../src/router/index.js');
   const discovery = createDiscovery({ backend: 'memory' });
   for (const addr of addrs) await discovery.register({ service: 'bench-web', addr, ttlMs: 3_600_000 });
   const routes = new MemoryRouteSource([{ id: 'bench', type: 'http', domain: HOST, service: 'bench-web' }]);
-  const router = await startRouter({ discovery, routes, http: { host: '127.0.0.1', port: 0 }, engine });
+  const router = await startRouter({ discovery, routes, http: { host: '127.0.0.1', port: 0 }, engine, ...(workers > 1 ? { workers } : {}) });
   process.stdout.write(`PORT ${router.http.port}\n`);
   const stop = async () => {
     await router.close();
@@ -165,17 +165,17 @@ async function main(): Promise<number> {
     children.push(await startNginx(dir, nginxPort, backends));
     const haproxyPort = await freePort('127.0.0.1');
     children.push(await startHaproxy(dir, haproxyPort, backends));
-    const ports: Record<Contestant, number> = { nginx: nginxPort, haproxy: haproxyPort, node: 0, 'haproxy-engine': 0 };
-    for (const engine of ['node', 'haproxy'] as const) {
-      const router = spawnSelf(['--router', engine, ...backends], [...routerFlags, ...(profDir && engine === 'node' ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]);
+    const ports: Record<Contestant, number> = { nginx: nginxPort, haproxy: haproxyPort, node: 0, 'node-workers': 0, 'haproxy-engine': 0 };
+    for (const [c, engine, workers] of [['node', 'node', 1], ['node-workers', 'node', 2], ['haproxy-engine', 'haproxy', 1]] as const) {
+      const router = spawnSelf(['--router', engine, String(workers), ...backends], [...routerFlags, ...(profDir && c === 'node' ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]);
       children.push(router);
-      ports[engine === 'node' ? 'node' : 'haproxy-engine'] = await waitPort(router, `router (${engine} engine)`);
+      ports[c] = await waitPort(router, `router (${c})`);
     }
     if (routerFlags.length > 0) console.log(`router node flags: ${routerFlags.join(' ')}`);
 
     // All stay up (idle while another is measured); each round runs them in a rotated order.
     for (const c of CONTESTANTS) wrk(ports[c], warmup, connections);
-    const results: Record<Contestant, WrkResult[]> = { nginx: [], haproxy: [], node: [], 'haproxy-engine': [] };
+    const results: Record<Contestant, WrkResult[]> = { nginx: [], haproxy: [], node: [], 'node-workers': [], 'haproxy-engine': [] };
     for (let round = 0; round < rounds; round++) {
       const order = CONTESTANTS.map((_, i) => CONTESTANTS[(i + round) % CONTESTANTS.length] as Contestant);
       for (const c of order) results[c].push(wrk(ports[c], duration, connections));
@@ -190,11 +190,11 @@ async function main(): Promise<number> {
     const med = Object.fromEntries(CONTESTANTS.map((c) => [c, medianOf(results[c])])) as Record<Contestant, WrkResult>;
     for (const c of CONTESTANTS) console.log(`${LABEL[c]} ${fmt(med[c])}`);
     const mn = med.nginx;
-    for (const c of ['node', 'haproxy-engine'] as const) console.log(`${c} engine/nginx: req/s ${(med[c].rps / mn.rps).toFixed(2)}x, p99 ${(med[c].p99ms / mn.p99ms).toFixed(2)}x`);
-    const best = med.node.rps >= med['haproxy-engine'].rps ? 'node' : 'haproxy-engine';
-    console.log(`router/nginx: req/s ${(med[best].rps / mn.rps).toFixed(2)}x (goal >= 1.0x; the ${best === 'node' ? 'node' : 'haproxy'} engine), p99 ${(med[best].p99ms / mn.p99ms).toFixed(2)}x (goal <= 1.5x)`);
+    for (const c of ['node', 'node-workers', 'haproxy-engine'] as const) console.log(`${c}/nginx: req/s ${(med[c].rps / mn.rps).toFixed(2)}x, p99 ${(med[c].p99ms / mn.p99ms).toFixed(2)}x`);
+    const best = (['node', 'node-workers', 'haproxy-engine'] as const).reduce((a, b) => (med[b].rps > med[a].rps ? b : a));
+    console.log(`router/nginx: req/s ${(med[best].rps / mn.rps).toFixed(2)}x (goal >= 1.0x; best: ${best}), p99 ${(med[best].p99ms / mn.p99ms).toFixed(2)}x (goal <= 1.5x)`);
     if (rounds > 1) {
-      for (const c of ['node', 'haproxy-engine'] as const) {
+      for (const c of ['node', 'node-workers', 'haproxy-engine'] as const) {
         const rr = results[c].map((r, i) => r.rps / (results.nginx[i] as WrkResult).rps);
         console.log(`per-round req/s ratio, ${c}: ${rr.map((x) => x.toFixed(2)).join(' ')} (median ${median(rr).toFixed(2)}x)`);
       }
@@ -218,7 +218,7 @@ async function main(): Promise<number> {
 
 const [mode, ...rest] = process.argv.slice(2);
 if (mode === '--backend') void runBackend(rest[0] ?? '127.0.0.2');
-else if (mode === '--router') void runRouter(rest[0] === 'haproxy' ? 'haproxy' : 'node', rest.slice(1));
+else if (mode === '--router') void runRouter(rest[0] === 'haproxy' ? 'haproxy' : 'node', Number(rest[1]), rest.slice(2));
 else
   main().then(
     (code) => process.exit(code),
