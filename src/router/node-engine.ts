@@ -2,6 +2,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { SecureContext } from 'node:tls';
+import { nodeAccessLog } from './access-log.js';
 import type { Engine, EngineListen, RouterCore } from './engine.js';
 import { RouterListenError } from './errors.js';
 import { createRequestHandler, createUpgradeHandler, InFlight, type ProxyContext } from './http-proxy.js';
@@ -51,6 +52,10 @@ export async function startNodeEngine(core: NodePlaneCore, where: EngineListen):
       })
     : undefined;
   const servers = [httpServer, https?.server].filter((s) => s !== undefined);
+  if (config.accessLog) {
+    const log = nodeAccessLog(config.accessLog, table);
+    for (const server of servers) server.prependListener('request', log as never);
+  }
   // Unparseable requests get a 400 (when the socket can still take it), never a hang.
   for (const server of servers) {
     server.on('clientError', (_err, socket) => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Discovery } from '../discovery/discovery.js';
 import type { Logger } from '../common/logger.js';
+import type { AccessLogOptions } from './access-log.js';
 import type { CertificatePair } from './certificate.js';
 import { RouterErrorCodes, RouterInputError } from './errors.js';
 import type { RouteSource } from './route-source.js';
@@ -62,6 +63,8 @@ export interface RouterOptions {
   stickyKey?: string | Buffer;
   /** Default silent. */
   logger?: Logger;
+  /** One line per request (JSON or combined), off unless given: `{ format?: 'json' | 'combined', write?: (line) => void }` (default: stdout). */
+  accessLog?: AccessLogOptions;
   /** Longest wait for in-flight requests on close, in ms. Default {@link ROUTER_DEFAULTS}.drainTimeoutMs. */
   drainTimeoutMs?: number;
   /** Idle client keep-alive timeout, in ms. Default {@link ROUTER_DEFAULTS}.keepAliveTimeoutMs. */
@@ -128,12 +131,16 @@ export function routerConfig(options: RouterOptions) {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(stickyCookie)) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, 'stickyCookie must be 1-64 letters, digits, _ or -', { field: 'stickyCookie' });
   const connectTimeoutMs = timeoutMs(options.connectTimeoutMs, ROUTER_DEFAULTS.connectTimeoutMs, 'connectTimeoutMs');
   const h = options.haproxy ?? {};
+  const logFormat = options.accessLog?.format ?? 'json';
+  if (logFormat !== 'json' && logFormat !== 'combined') throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, `invalid accessLog.format ${JSON.stringify(logFormat)}: expected 'json' or 'combined'`, { field: 'accessLog.format' });
+  if (options.accessLog && options.workers !== undefined && options.workers > 1) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, 'accessLog is not supported with workers > 1 yet', { field: 'accessLog' });
   const workers = positiveInt(options.workers, 1, 'workers');
   if (workers < 1) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, 'workers must be at least 1', { field: 'workers' });
   if (engine === 'haproxy' && options.workers !== undefined) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, "workers is an option of the node engine; the haproxy engine takes haproxy.threads", { field: 'workers' });
   return Object.freeze({
     engine,
     workers,
+    accessLog: options.accessLog,
     haproxy: Object.freeze({
       bin: h.bin ?? 'haproxy',
       slots: Math.max(1, positiveInt(h.slots, 128, 'haproxy.slots')),

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { haproxyLogFormat } from '../access-log.js';
 import type { ListenAddress, RouterConfig } from '../options.js';
 
 /** The map files the frontend reads; the engine changes them live with `add/set/del map`. */
@@ -97,7 +98,7 @@ export function haproxyConfig(input: HaproxyConfigInput): string {
     ].join('\n');
   return `# written by flynn-ts (router engine 'haproxy'); changed live through the Runtime API, never reloaded
 global
-  stats socket ${input.socket} mode 600 level admin
+  stats socket ${input.socket} mode 600 level admin${c.accessLog ? '\n  log stdout format raw local0 info' : ''}
   lua-load ${join(dir, 'hop-by-hop.lua')}
   nbthread ${c.haproxy.threads}
   tune.ssl.default-dh-param 2048
@@ -119,7 +120,7 @@ defaults
   http-error status 504 ${text(504, 'Gateway Timeout: backend of %[var(txn.service)] did not answer in time')}
 
 frontend router
-  errorfile 400 ${join(dir, '400.http')}
+${c.accessLog ? `  log global\n  capture request header Referer len 256\n  capture request header User-Agent len 256\n  log-format ${haproxyLogFormat(c.accessLog.format ?? 'json')}\n` : ''}  errorfile 400 ${join(dir, '400.http')}
   bind ${bind(input.http)}
 ${input.https ? `  bind ${bind(input.https.addr)} ssl crt-list ${input.https.crtList} alpn h2,http/1.1\n` : ''}  http-request return status 400 ${text(400, 'Bad Request: missing Host header')} if { req.hdr_cnt(host) eq 0 }
   http-request return status 400 ${text(400, 'Bad Request: more than one Host header')} if { req.hdr_cnt(host) gt 1 }

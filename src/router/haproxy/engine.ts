@@ -3,6 +3,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { accessLogWriter } from '../access-log.js';
 import type { Engine, EngineListen, RouterCore } from '../engine.js';
 import { RouterErrorCodes, RouterInputError, RouterListenError } from '../errors.js';
 import type { ListenAddress } from '../options.js';
@@ -88,11 +89,21 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
 
   const child = spawn('sh', ['-c', WATCHDOG, 'sh', config.haproxy.bin, '-db', '-f', cfg], { stdio: ['pipe', 'pipe', 'pipe'] });
   let output = '';
+  // With an access log, HAProxy's stdout carries one line per request.
+  const writeAccess = config.accessLog ? accessLogWriter(config.accessLog) : undefined;
+  let partial = '';
+  if (writeAccess) {
+    child.stdout.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (line !== '') writeAccess(line);
+    });
+  }
   let exitedWith: string | undefined;
   const onOutput = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-4000);
   };
-  child.stdout.on('data', onOutput);
+  if (!writeAccess) child.stdout.on('data', onOutput);
   child.stderr.on('data', onOutput);
   const exited = new Promise<void>((resolve) => {
     child.once('exit', (code, signal) => {
