@@ -26,6 +26,8 @@ export interface EngineListen {
 export interface Engine {
   readonly httpPort: number;
   readonly httpsPort: number | undefined;
+  /** The engine's own metrics listener (HAProxy's exporter), if it serves one. */
+  readonly metricsPort?: number;
   /** HTTP requests and upgraded connections being served. */
   inFlight(): number;
   /** Stop accepting; idle client connections close, answers in flight carry `Connection: close`. */

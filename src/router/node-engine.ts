@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { nodeAccessLog } from './access-log.js';
 import type { Engine, EngineListen, RouterCore } from './engine.js';
+import type { RouterMetrics } from './metrics.js';
 import { RouterListenError } from './errors.js';
 import { createRequestHandler, createUpgradeHandler, InFlight, type ProxyContext } from './http-proxy.js';
 import { HttpsListener } from './https-listener.js';
@@ -25,6 +26,8 @@ function listen(server: Server | Http2SecureServer, addr: ListenAddress, what: s
 /** What the node data plane reads: the router's state in this process, or a worker's mirror of it. */
 export type NodePlaneCore = Pick<RouterCore, 'config' | 'logger' | 'table' | 'health'> & {
   backends: ProxyContext['backends'];
+  /** Counts each answer when the router serves metrics. */
+  metrics?: RouterMetrics;
   /** The route certificate for an SNI name. */
   certificate(name: string): SecureContext | undefined;
 };
@@ -52,6 +55,10 @@ export async function startNodeEngine(core: NodePlaneCore, where: EngineListen):
       })
     : undefined;
   const servers = [httpServer, https?.server].filter((s) => s !== undefined);
+  if (core.metrics) {
+    const observe = core.metrics.observer(table);
+    for (const server of servers) server.prependListener('request', observe as never);
+  }
   if (config.accessLog) {
     const log = nodeAccessLog(config.accessLog, table);
     for (const server of servers) server.prependListener('request', log as never);

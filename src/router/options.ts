@@ -63,6 +63,12 @@ export interface RouterOptions {
   stickyKey?: string | Buffer;
   /** Default silent. */
   logger?: Logger;
+  /**
+   * An admin listener serving Prometheus metrics at `GET /metrics`, off unless given. The node engine
+   * counts requests by route and status, latency, backend failures and ejections; the haproxy engine
+   * serves HAProxy's own exporter (per slot backend and server).
+   */
+  metrics?: ListenAddress;
   /** One line per request (JSON or combined), off unless given: `{ format?: 'json' | 'combined', write?: (line) => void }` (default: stdout). */
   accessLog?: AccessLogOptions;
   /** Longest wait for in-flight requests on close, in ms. Default {@link ROUTER_DEFAULTS}.drainTimeoutMs. */
@@ -133,6 +139,8 @@ export function routerConfig(options: RouterOptions) {
   const h = options.haproxy ?? {};
   const logFormat = options.accessLog?.format ?? 'json';
   if (logFormat !== 'json' && logFormat !== 'combined') throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, `invalid accessLog.format ${JSON.stringify(logFormat)}: expected 'json' or 'combined'`, { field: 'accessLog.format' });
+  checkListen(options.metrics, 'metrics');
+  if (options.metrics && options.workers !== undefined && options.workers > 1) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, 'metrics is not supported with workers > 1 yet', { field: 'metrics' });
   if (options.accessLog && options.workers !== undefined && options.workers > 1) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, 'accessLog is not supported with workers > 1 yet', { field: 'accessLog' });
   const workers = positiveInt(options.workers, 1, 'workers');
   if (workers < 1) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, 'workers must be at least 1', { field: 'workers' });
@@ -141,6 +149,7 @@ export function routerConfig(options: RouterOptions) {
     engine,
     workers,
     accessLog: options.accessLog,
+    metrics: options.metrics,
     haproxy: Object.freeze({
       bin: h.bin ?? 'haproxy',
       slots: Math.max(1, positiveInt(h.slots, 128, 'haproxy.slots')),

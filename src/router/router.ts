@@ -7,6 +7,7 @@ import { startHaproxyEngine } from './haproxy/engine.js';
 import { startNodeEngine } from './node-engine.js';
 import { startNodeWorkers } from './node-workers.js';
 import { routerConfig, type RouterOptions } from './options.js';
+import { RouterMetrics, serveMetrics } from './metrics.js';
 import { OutlierDetector } from './outlier.js';
 import { RouteApplier } from './route-applier.js';
 import type { RouteSource } from './route-source.js';
@@ -26,6 +27,8 @@ export interface BoundAddress {
 export interface Router extends Closable {
   readonly http: BoundAddress;
   readonly https: BoundAddress | undefined;
+  /** The metrics listener (`GET /metrics`), when the router serves one. */
+  readonly metrics: BoundAddress | undefined;
   /** The data plane in use. */
   readonly engine: 'node' | 'haproxy';
   /** The routes in force, as last received from the route source. */
@@ -65,7 +68,8 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   const logger = (options.logger ?? silentLogger).child({ component: 'router' });
   const backends = new BackendRegistry({ discovery: options.discovery, logger, ...config });
   const table = new HttpRouteTable();
-  const health = new OutlierDetector({ logger, ...config });
+  const metrics = config.metrics && config.engine === 'node' ? new RouterMetrics() : undefined;
+  const health = new OutlierDetector({ logger, ...config, counters: metrics });
   const applier = new RouteApplier({ table, backends, health, logger, ...config });
   const core: RouterCore = { config, logger, backends, table, applier, health };
   const where: EngineListen = {
@@ -77,7 +81,8 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
       ? await startHaproxyEngine(core, where)
       : config.workers > 1
         ? await startNodeWorkers(core, where, config.workers)
-        : await startNodeEngine({ ...core, certificate: (name) => applier.certificate(name) }, where);
+        : await startNodeEngine({ ...core, metrics, certificate: (name) => applier.certificate(name) }, where);
+  const admin = metrics && config.metrics ? await serveMetrics(config.metrics, () => metrics.text()) : undefined;
 
   const stopWatch = new AbortController();
   const guard = new CloseGuard('router');
@@ -90,6 +95,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     };
     await settlesWithin(Promise.all([engine.whenIdle(), tcpIdle()]), config.drainTimeoutMs);
     await engine.close();
+    admin?.server.close();
     await applier.close();
     backends.close();
     logger.info('router closed');
@@ -108,6 +114,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   return {
     engine: config.engine,
     http: bound(options.http.host, engine.httpPort, 'http'),
+    metrics: options.metrics ? bound(options.metrics.host, admin?.port ?? engine.metricsPort ?? 0, 'http') : undefined,
     https: options.https && engine.httpsPort !== undefined ? bound(options.https.host, engine.httpsPort, 'https') : undefined,
     routes: () => [...applier.current.values()],
     inFlight: () => engine.inFlight(),

@@ -51,6 +51,8 @@ export interface HaproxyConfigInput {
   socket: string;
   http: ListenAddress;
   https?: { addr: ListenAddress; crtList: string };
+  /** Where HAProxy's Prometheus exporter listens, if anywhere. */
+  metrics?: ListenAddress;
   config: RouterConfig;
 }
 
@@ -151,6 +153,15 @@ ${httpsPort !== undefined ? `  http-request redirect location https://%[var(txn.
   http-response del-header keep-alive
   use_backend %[var(txn.slot)]
 
-${[...slots.plain.map((n) => backend(n, false)), ...slots.sticky.map((n) => backend(n, true))].join('\n\n')}
+${
+  input.metrics
+    ? `frontend metrics
+  bind ${bind(input.metrics)}
+  http-request use-service prometheus-exporter if { path /metrics }
+  http-request return status 404 content-type text/plain string "404 Not Found: try /metrics\\n"
+
+`
+    : ''
+}${[...slots.plain.map((n) => backend(n, false)), ...slots.sticky.map((n) => backend(n, true))].join('\n\n')}
 `;
 }

@@ -76,6 +76,7 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
   await chmod(dir, 0o700);
   const socket = join(dir, 'admin.sock');
   const http = await concretePort(where.http);
+  const metrics = config.metrics ? await concretePort(config.metrics) : undefined;
   const https = where.https ? { addr: await concretePort(where.https.addr), crtList: join(dir, 'crt-list') } : undefined;
   for (const file of Object.values(mapFiles(dir))) await writeFile(file, '');
   await writeFile(join(dir, 'hop-by-hop.lua'), HOP_BY_HOP_LUA);
@@ -85,7 +86,7 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
     await writeFile(https.crtList, `${join(dir, 'default.pem')}\n`);
   }
   const cfg = join(dir, 'haproxy.cfg');
-  await writeFile(cfg, haproxyConfig({ dir, socket, http, ...(https ? { https } : {}), config }));
+  await writeFile(cfg, haproxyConfig({ dir, socket, http, ...(https ? { https } : {}), ...(metrics ? { metrics } : {}), config }));
 
   const child = spawn('sh', ['-c', WATCHDOG, 'sh', config.haproxy.bin, '-db', '-f', cfg], { stdio: ['pipe', 'pipe', 'pipe'] });
   let output = '';
@@ -183,6 +184,7 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
   return {
     httpPort: http.port,
     httpsPort: https?.addr.port,
+    ...(metrics ? { metricsPort: metrics.port } : {}),
     // HAProxy counts its own connections (`show info`); this process serves none.
     inFlight: () => 0,
     async stopAccepting() {
