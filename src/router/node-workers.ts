@@ -23,11 +23,12 @@ export interface StateMessage {
 export type ToWorker = StartMessage | StateMessage | { type: 'stop'; drainMs: number };
 type FromWorker = { type: 'hello' } | { type: 'ready'; httpPort: number; httpsPort: number | undefined } | { type: 'failed'; message: string } | { type: 'ack'; version: number };
 
-/** The worker entry next to this file (.ts under tsx in development, .js once built). */
+/** The worker entry: next to this file (.ts under tsx in development), or in dist/router/ once built (this code may sit in a shared chunk). */
 function workerEntry(): { file: string; execArgv: string[] } {
   const ts = fileURLToPath(new URL('./node-worker.ts', import.meta.url));
   if (existsSync(ts)) return { file: ts, execArgv: ['--import', 'tsx'] };
-  return { file: fileURLToPath(new URL('./node-worker.js', import.meta.url)), execArgv: [] };
+  const built = ['./node-worker.js', './router/node-worker.js'].map((p) => fileURLToPath(new URL(p, import.meta.url)));
+  return { file: built.find((f) => existsSync(f)) ?? (built[0] as string), execArgv: [] };
 }
 
 /**
