@@ -1,6 +1,6 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { nodeAccessLog } from './access-log.js';
 import type { Engine, EngineListen, RouterCore } from './engine.js';
@@ -9,10 +9,11 @@ import { RouterListenError } from './errors.js';
 import { createRequestHandler, createUpgradeHandler, InFlight, type ProxyContext } from './http-proxy.js';
 import { HttpsListener } from './https-listener.js';
 import type { ListenAddress } from './options.js';
+import { acceptProxied } from './proxy-protocol.js';
 import { secureContext } from './sni.js';
 import { StickySigner } from './sticky.js';
 
-function listen(server: Server | Http2SecureServer, addr: ListenAddress, what: string): Promise<number> {
+function listen(server: Server | Http2SecureServer | NetServer, addr: ListenAddress, what: string): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     const onError = (err: Error) => reject(new RouterListenError(`cannot listen for ${what} on ${addr.host}:${addr.port}: ${err.message}`, { cause: err }));
     server.once('error', onError);
@@ -70,18 +71,25 @@ export async function startNodeEngine(core: NodePlaneCore, where: EngineListen):
       else socket.destroy();
     });
   }
+  // With proxyProtocol a plain TCP listener reads the PROXY header, then hands the connection to the HTTP server
+  // (HTTPS with it is refused on this engine: options.ts).
+  const fronts = new Map<Server | Http2SecureServer, NetServer>();
+  if (config.proxyProtocol) {
+    fronts.set(httpServer, createNetServer((socket) => acceptProxied(socket, (c) => (httpServer.emit('connection', c), c.resume()))));
+  }
+  const listener = (server: Server | Http2SecureServer) => fronts.get(server) ?? server;
   let stopped: Promise<void>[] = [];
   const stopAccepting = async () => {
     inFlight.draining = true;
-    stopped = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    stopped = [...servers, ...fronts.values()].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     httpServer.closeIdleConnections();
     https?.closeIdle();
   };
   try {
-    httpPort = await listen(httpServer, where.http, 'http');
-    if (https && where.https) httpsPort = await listen(https.server, where.https.addr, 'https');
+    httpPort = await listen(listener(httpServer), where.http, 'http');
+    if (https && where.https) httpsPort = await listen(listener(https.server), where.https.addr, 'https');
   } catch (err) {
-    for (const server of servers) server.close();
+    for (const server of [...servers, ...fronts.values()]) server.close();
     throw err;
   }
   return {

@@ -69,6 +69,13 @@ export interface RouterOptions {
    * serves HAProxy's own exporter (per slot backend and server).
    */
   metrics?: ListenAddress;
+  /**
+   * Expect a PROXY protocol header (v1 or v2, as HAProxy's `accept-proxy`) at the start of every
+   * connection to the HTTP(S) listeners and TCP route ports, from a load balancer in front; the
+   * client it names is the one in `X-Forwarded-For`/`Forwarded`. A connection without one is closed.
+   * Default false.
+   */
+  proxyProtocol?: boolean;
   /** One line per request (JSON or combined), off unless given: `{ format?: 'json' | 'combined', write?: (line) => void }` (default: stdout). */
   accessLog?: AccessLogOptions;
   /** Longest wait for in-flight requests on close, in ms. Default {@link ROUTER_DEFAULTS}.drainTimeoutMs. */
@@ -140,6 +147,8 @@ export function routerConfig(options: RouterOptions) {
   const logFormat = options.accessLog?.format ?? 'json';
   if (logFormat !== 'json' && logFormat !== 'combined') throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, `invalid accessLog.format ${JSON.stringify(logFormat)}: expected 'json' or 'combined'`, { field: 'accessLog.format' });
   checkListen(options.metrics, 'metrics');
+  // node:tls reads a socket's handle directly, past the bytes put back after the header, and a stream in between loses the client's address.
+  if (options.proxyProtocol && options.https && engine === 'node') throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, "proxyProtocol with an https listener needs engine 'haproxy'", { field: 'proxyProtocol' });
   if (options.metrics && options.workers !== undefined && options.workers > 1) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, 'metrics is not supported with workers > 1 yet', { field: 'metrics' });
   if (options.accessLog && options.workers !== undefined && options.workers > 1) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, 'accessLog is not supported with workers > 1 yet', { field: 'accessLog' });
   const workers = positiveInt(options.workers, 1, 'workers');
@@ -149,6 +158,7 @@ export function routerConfig(options: RouterOptions) {
     engine,
     workers,
     accessLog: options.accessLog,
+    proxyProtocol: options.proxyProtocol === true,
     metrics: options.metrics,
     haproxy: Object.freeze({
       bin: h.bin ?? 'haproxy',

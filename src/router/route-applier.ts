@@ -17,6 +17,8 @@ export interface RouteApplierOptions {
   tcpHost: string;
   maxAttempts: number;
   connectTimeoutMs: number;
+  /** TCP route ports expect a PROXY protocol header. */
+  proxyProtocol: boolean;
 }
 
 /**
@@ -140,7 +142,7 @@ export class RouteApplier {
         this.tcp.delete(old.id);
         await this.retire(listener);
       }
-      const listener = new TcpListener(route, this.o.tcpHost, backends, logger, this.o.maxAttempts, this.o.health, this.o.connectTimeoutMs);
+      const listener = new TcpListener(route, this.o.tcpHost, backends, logger, this.o.maxAttempts, this.o.health, this.o.connectTimeoutMs, this.o.proxyProtocol);
       try {
         await listener.listen();
         this.tcp.set(route.id, listener);

@@ -123,8 +123,8 @@ defaults
 
 frontend router
 ${c.accessLog ? `  log global\n  capture request header Referer len 256\n  capture request header User-Agent len 256\n  log-format ${haproxyLogFormat(c.accessLog.format ?? 'json')}\n` : ''}  errorfile 400 ${join(dir, '400.http')}
-  bind ${bind(input.http)}
-${input.https ? `  bind ${bind(input.https.addr)} ssl crt-list ${input.https.crtList} alpn h2,http/1.1\n` : ''}  http-request return status 400 ${text(400, 'Bad Request: missing Host header')} if { req.hdr_cnt(host) eq 0 }
+  bind ${bind(input.http)}${c.proxyProtocol ? ' accept-proxy' : ''}
+${input.https ? `  bind ${bind(input.https.addr)}${c.proxyProtocol ? ' accept-proxy' : ''} ssl crt-list ${input.https.crtList} alpn h2,http/1.1\n` : ''}  http-request return status 400 ${text(400, 'Bad Request: missing Host header')} if { req.hdr_cnt(host) eq 0 }
   http-request return status 400 ${text(400, 'Bad Request: more than one Host header')} if { req.hdr_cnt(host) gt 1 }
   http-request return status 200 hdr allow "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" if METH_OPTIONS { url * }
   http-request return status 400 ${text(400, 'Bad Request: %[method] * is not a request')} if { url * }
