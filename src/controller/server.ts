@@ -8,6 +8,7 @@ import { pinOf, type TlsCredentials } from '../common/tls/self-signed.js';
 import { registerAppRoutes } from './api/apps.js';
 import type { ApiDeps } from './api/deps.js';
 import { registerDeploymentRoutes } from './api/deployments.js';
+import { registerDeployGit, type GitSourceDeployer } from './api/deploy-git.js';
 import { registerEnvRoutes } from './api/env.js';
 import { registerEventRoutes } from './api/events.js';
 import { registerFormationRoutes } from './api/formations.js';
@@ -37,6 +38,8 @@ export interface ControllerOptions {
   deployer?: Deployer;
   /** Called after an app is deleted, to remove what lives outside the store (slugs, git repo). */
   onAppDeleted?: (app: App) => Promise<void>;
+  /** Deploys from a git URL (`POST /apps/:app/deploy-git`, Taffy). Default none: that endpoint answers 503. */
+  deployGit?: GitSourceDeployer;
   /** Git host shown to clients (`ssh://git@<gitHost>/<app>.git`). Default none. */
   gitHost?: string;
   /**
@@ -159,6 +162,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
   registerRouteRoutes(api, deps);
   registerKeyRoutes(api, deps);
   registerEventRoutes(api, deps);
+  registerDeployGit(api, { store, deployer: options.deployGit, sse: deps.sse });
   registerResourceRoutes(api, deps);
 
   const guard = new CloseGuard('controller');
