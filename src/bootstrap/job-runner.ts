@@ -210,6 +210,17 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
     return addr.slice(0, addr.lastIndexOf(':'));
   }
 
+  async createVolume(name: string): Promise<{ hostId: string }> {
+    const hosts = [...this.options.scheduler.view().hosts].sort((a, b) => a.jobs - b.jobs || a.id.localeCompare(b.id));
+    if (hosts.length === 0) throw new ObjectNotFoundError('host', 'any');
+    for (const h of hosts) {
+      const has = await this.host(h.id).getVolume(name).then(() => true, (err: unknown) => (isNotFound(err) ? false : Promise.reject(err)));
+      if (has) return { hostId: h.id };
+    }
+    await this.host(hosts[0]!.id).createVolume(name);
+    return { hostId: hosts[0]!.id };
+  }
+
   async killJob(appId: string, jobId: string): Promise<void> {
     const job = this.scheduled(appId).find((j) => j.id === jobId);
     if (!job) throw new ObjectNotFoundError('job', jobId);
