@@ -88,6 +88,8 @@ try {
     ...(values.image ? { image: values.image } : {}),
     ...(dataDir !== undefined ? { dataDir } : {}),
     stopAppsOnClose: stopApps,
+    // The router outlives the platform: a restart is no outage of the apps.
+    detachedRouter: dataDir !== undefined,
     ...(process.env.CONTROLLER_KEY ? { key: process.env.CONTROLLER_KEY } : {}),
     ...(tls ? { tls } : {}),
     ...(values['insecure-http'] ? { insecureHttp: true } : {}),

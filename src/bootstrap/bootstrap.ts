@@ -132,6 +132,8 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
     ...(m.dataDir === undefined ? {} : { dataDir: m.dataDir }),
     ...(tls === undefined ? {} : { tls }),
     ...(m.controller?.insecureHttp === undefined ? {} : { insecureHttp: m.controller.insecureHttp }),
+    detachedRouter: m.router?.detached === true,
+    keepRouterOnClose: m.router?.keepOnClose === true,
   });
 
   const closers = new CloseStack(logger);

@@ -18,6 +18,7 @@ import type { Runtime } from '../host/runtime.js';
 import { TERMINAL_STATES } from '../host/types.js';
 import { CloseStack } from './close-stack.js';
 import { BootstrapInputError } from './errors.js';
+import { portsBesideRouter } from './router-process.js';
 import { loadOrCreateClusterId, loadOrCreateControllerKey, lockDataDir } from './state-files.js';
 import { checkPorts, chooseRuntime, launchPlatform, planPlatform, PLATFORM_DEFAULTS, type BuildNetwork, type ClusterRuntime, type Platform } from './platform.js';
 
@@ -73,6 +74,12 @@ export interface ClusterOptions {
    * started again).
    */
   stopAppsOnClose?: boolean;
+  /**
+   * Run the router as a detached process that keeps serving while the platform is down (a restart
+   * is then no outage of the apps); the next start on the data dir re-attaches to it. It stops with
+   * `close()` unless `stopAppsOnClose` is false. Default false: the router runs in this process.
+   */
+  detachedRouter?: boolean;
   /** The controller's certificate and key (PEM). Default: self-signed, made once and kept in the data dir (see `PlatformOptions.tls`). */
   tls?: TlsCredentials;
   /** Serve the controller over plain HTTP (warned). Default false. */
@@ -125,6 +132,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     ...(options.tls !== undefined ? { tls: options.tls } : {}),
     ...(options.insecureHttp !== undefined ? { insecureHttp: options.insecureHttp } : {}),
     ...(options.domain !== undefined ? { domain: options.domain } : {}),
+    detachedRouter: options.detachedRouter === true,
+    ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
+    keepRouterOnClose: options.stopAppsOnClose === false,
   });
 
   // Everything started so far, closed in reverse order on failure or close().
@@ -139,7 +149,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const id = await loadOrCreateClusterId(dataDir);
     const key = options.key ?? (await loadOrCreateControllerKey(dataDir));
     // A busy port fails the start before the runtime image is built or any host agent starts.
-    await checkPorts(plan.host, plan.ports);
+    await checkPorts(plan.host, plan.detachedRouter ? await portsBesideRouter(dataDir, plan.ports) : plan.ports);
     const choice = await chooseRuntime(plan.build, progress, plan.image);
 
     const discovery = createDiscovery(options.discovery ?? { backend: 'memory' }, { logger });

@@ -43,6 +43,9 @@ import { StoreFormationSource } from './formation-source.js';
 import { appUrl, ControllerGitPlatform } from './git-platform.js';
 import { SchedulerJobRunner } from './job-runner.js';
 import { StoreRouteSource } from './route-source.js';
+import { feedRouter } from './router-feed.js';
+import { portsBesideRouter, startDetachedRouter } from './router-process.js';
+import { loadOrCreateStickyKey } from './state-files.js';
 
 export const PLATFORM_DEFAULTS = Object.freeze({
   /** Address every service listens on. */
@@ -138,6 +141,14 @@ export interface PlatformOptions {
   onProgress?: (line: string) => void;
   /** Each component as it comes up. */
   onStep?: (step: BootstrapStep) => void;
+  /**
+   * Run the router as a detached process of its own that keeps serving its last routes and backends
+   * while the platform is down; a platform started again on the same data dir re-attaches to it
+   * (docs/decisions.md). Default false: the router runs in this process.
+   */
+  detachedRouter?: boolean;
+  /** With `detachedRouter`: `close()` leaves the router process running (the apps stay reachable). Default false: it stops. */
+  keepRouterOnClose?: boolean;
 }
 
 /** A started layer 1. */
@@ -210,6 +221,8 @@ export interface PlatformPlan {
   logger: Logger;
   onProgress: (line: string) => void;
   onStep: (step: BootstrapStep) => void;
+  detachedRouter: boolean;
+  keepRouterOnClose: boolean;
 }
 
 async function dockerAnswers(): Promise<boolean> {
@@ -301,6 +314,8 @@ export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<
     logger: options.logger ?? silentLogger,
     onProgress: options.onProgress ?? (() => {}),
     onStep: options.onStep ?? (() => {}),
+    detachedRouter: options.detachedRouter === true,
+    keepRouterOnClose: options.keepRouterOnClose === true,
   };
   const taken = new Map<number, string>();
   for (const [name, p] of Object.entries(plan.ports)) {
@@ -312,6 +327,9 @@ export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<
     if (plan.insecureHttp) throw new BootstrapInputError('tls and insecureHttp exclude each other: a certificate is for HTTPS', 'tls');
     checkTlsPair(options.tls, 'tls');
     plan.tls = options.tls;
+  }
+  if (plan.keepRouterOnClose && plan.detachedRouter && options.dataDir === undefined) {
+    throw new BootstrapInputError('keepRouterOnClose needs a dataDir: a router left running is found again through its data dir', 'keepRouterOnClose');
   }
   if (options.store) plan.store = options.store;
   if (options.dataDir !== undefined) plan.dataDir = options.dataDir;
@@ -390,7 +408,7 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
 
   try {
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
-    await checkPorts(host, ports);
+    await checkPorts(host, plan.detachedRouter ? await portsBesideRouter(dataDir, ports) : ports);
     step('build', `${runtime} builds${choice.image ? ` on ${choice.image}` : ''}, network ${plan.buildNetwork}, data in ${dataDir}`);
     const shelf: Shelf = await listening('shelf', host, ports.shelf, () => startShelf({ store: createBlobStore({ backend: 'fs', root: join(dataDir, 'shelf') }), host, port: ports.shelf, key: shelfKey, logger }));
     closers.push(() => shelf.close());
@@ -423,15 +441,33 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
     closers.push(() => jobs.close());
 
     // The cluster's default certificate is made once and kept with the data (docs/router.md).
-    const defaultCertificate = await clusterCertificate(join(dataDir, 'router-tls'), [`*.${domain}`, domain, 'localhost', host]);
+    const certDir = join(dataDir, 'router-tls');
+    const certNames = [`*.${domain}`, domain, 'localhost', host];
+    const http = { host, port: ports.router };
     const https = { host, port: ports.routerHttps };
-    const router: Router = await listening('router', host, ports.router, () =>
-      startRouter({ discovery, routes: new StoreRouteSource(store), http: { host, port: ports.router }, https, defaultCertificate, logger }).catch((err: unknown) => {
-        if (err instanceof RouterListenError && err.message.includes('for https')) throw new BootstrapPortInUseError('routerHttps', host, ports.routerHttps, { code: 'EADDRINUSE' });
-        throw err;
-      }),
-    );
-    closers.push(() => router.close());
+    // Sticky cookies outlive a restart of the router.
+    const stickyKey = await loadOrCreateStickyKey(dataDir);
+    let router: Pick<Router, 'http' | 'https'>;
+    if (plan.detachedRouter) {
+      const detached = await listening('router', host, ports.router, () => startDetachedRouter({ dataDir, http, https, certDir, certNames, stickyKey, logger }));
+      closers.push(async () => {
+        if (!plan.keepRouterOnClose) await detached.stop();
+      });
+      const feed = feedRouter({ routes: new StoreRouteSource(store), discovery, push: (s) => detached.push(s), logger });
+      closers.push(() => feed.close());
+      await feed.synced;
+      router = detached;
+    } else {
+      const defaultCertificate = await clusterCertificate(certDir, certNames);
+      const inProcess = await listening('router', host, ports.router, () =>
+        startRouter({ discovery, routes: new StoreRouteSource(store), http, https, defaultCertificate, stickyKey, logger }).catch((err: unknown) => {
+          if (err instanceof RouterListenError && err.message.includes('for https')) throw new BootstrapPortInUseError('routerHttps', host, ports.routerHttps, { code: 'EADDRINUSE' });
+          throw err;
+        }),
+      );
+      closers.push(() => inProcess.close());
+      router = inProcess;
+    }
     const routerUrl = `http://${router.http.host}:${router.http.port}`;
     step('router', `${routerUrl} (apps at http://<app>.${domain}:${router.http.port})`);
 

@@ -10,6 +10,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { stopRouterProcess } from '../../src/bootstrap/router-process.js';
 import { pinOf } from '../../src/common/tls/self-signed.js';
 import { ControllerClient } from '../../src/controller/client.js';
 import type { DeploymentStrategy, Release } from '../../src/controller/types.js';
@@ -65,6 +66,8 @@ describe('npm start SIGKILLed at each step of a deploy, started again on its dat
   const running: Running[] = [];
   afterAll(async () => {
     for (const r of running) if (r.proc.exitCode === null && r.proc.signalCode === null) r.proc.kill('SIGKILL');
+    // The router process outlives `npm start` (docs/decisions.md).
+    if (dataDir) await stopRouterProcess(dataDir);
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   }, 60_000);
 
