@@ -409,6 +409,22 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
   try {
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     await checkPorts(host, plan.detachedRouter ? await portsBesideRouter(dataDir, ports) : ports);
+    // The cluster's default certificate is made once and kept with the data (docs/router.md).
+    const certDir = join(dataDir, 'router-tls');
+    const certNames = [`*.${domain}`, domain, 'localhost', host];
+    const http = { host, port: ports.router };
+    const https = { host, port: ports.routerHttps };
+    // Sticky cookies outlive a restart of the router.
+    const stickyKey = await loadOrCreateStickyKey(dataDir);
+    // A router process to spawn loads while the rest starts (awaited at the router's step).
+    const detachedStart = plan.detachedRouter ? startDetachedRouter({ dataDir, http, https, certDir, certNames, stickyKey, logger }) : undefined;
+    if (detachedStart) {
+      detachedStart.catch(() => undefined);
+      closers.push(async () => {
+        const detached = await detachedStart.catch(() => undefined);
+        if (detached && !plan.keepRouterOnClose) await detached.stop();
+      });
+    }
     step('build', `${runtime} builds${choice.image ? ` on ${choice.image}` : ''}, network ${plan.buildNetwork}, data in ${dataDir}`);
     const shelf: Shelf = await listening('shelf', host, ports.shelf, () => startShelf({ store: createBlobStore({ backend: 'fs', root: join(dataDir, 'shelf') }), host, port: ports.shelf, key: shelfKey, logger }));
     closers.push(() => shelf.close());
@@ -440,19 +456,9 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
     const jobs = new SchedulerJobRunner({ scheduler, discovery, hostKey: hostAgentKey });
     closers.push(() => jobs.close());
 
-    // The cluster's default certificate is made once and kept with the data (docs/router.md).
-    const certDir = join(dataDir, 'router-tls');
-    const certNames = [`*.${domain}`, domain, 'localhost', host];
-    const http = { host, port: ports.router };
-    const https = { host, port: ports.routerHttps };
-    // Sticky cookies outlive a restart of the router.
-    const stickyKey = await loadOrCreateStickyKey(dataDir);
     let router: Pick<Router, 'http' | 'https'>;
-    if (plan.detachedRouter) {
-      const detached = await listening('router', host, ports.router, () => startDetachedRouter({ dataDir, http, https, certDir, certNames, stickyKey, logger }));
-      closers.push(async () => {
-        if (!plan.keepRouterOnClose) await detached.stop();
-      });
+    if (detachedStart) {
+      const detached = await detachedStart;
       const feed = feedRouter({ routes: new StoreRouteSource(store), discovery, push: (s) => detached.push(s), logger });
       closers.push(() => feed.close());
       await feed.synced;
