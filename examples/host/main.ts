@@ -16,6 +16,7 @@
  * the next agent with the same id; process jobs are stopped).
  */
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { createConsoleLogger, type LogLevel } from '../../src/common/logger.js';
 import { createDiscovery } from '../../src/discovery/create.js';
 import { startHostAgent } from '../../src/host/agent.js';
@@ -32,6 +33,7 @@ const cli = parseCli({
     'advertise-addr': { type: 'string', value: 'IP', env: 'FLYNN_ADVERTISE_ADDR', default: '127.0.0.2', help: 'address jobs and the API are reached at' },
     listen: { type: 'string', value: 'HOST:PORT', env: 'FLYNN_HOST_LISTEN', help: 'API listen address (default: the advertise address, any free port)' },
     runtime: { type: 'string', value: 'docker|process', env: 'FLYNN_RUNTIME', default: 'docker', help: 'where jobs run' },
+    'data-dir': { type: 'string', value: 'DIR', env: 'FLYNN_HOST_DATA_DIR', help: "process jobs' dirs (DIR/jobs) and downloaded slugs (DIR/artifacts); an agent started again with the same --id and data dir adopts its jobs (default: under the temp dir)" },
     image: { type: 'string', value: 'IMAGE', env: 'FLYNN_RUNTIME_IMAGE', help: 'runtime image (default flynn-ts/runtime:latest)' },
     tags: { type: 'string', value: 'k=v,...', env: 'FLYNN_HOST_TAGS', default: '', help: 'host tags for placement' },
     memory: { type: 'string', value: 'BYTES', env: 'FLYNN_HOST_MEMORY', help: 'memory capacity' },
@@ -94,7 +96,7 @@ const discovery =
 const runtime = createRuntime(
   values.runtime === 'docker'
     ? { backend: 'docker', logger, labels: containerLabels, ...(values.image ? { image: values.image } : {}) }
-    : { backend: 'process', logger },
+    : { backend: 'process', logger, ...(values['data-dir'] ? { baseDir: join(values['data-dir'], 'jobs') } : {}) },
 );
 
 try {
@@ -109,6 +111,7 @@ try {
     ...(listen ? { listen } : {}),
     ...(memoryBytes !== undefined ? { capacity: { memoryBytes } } : {}),
     ...(ttlMs !== undefined ? { registrationTtlMs: ttlMs } : {}),
+    ...(values['data-dir'] ? { artifactsDir: join(values['data-dir'], 'artifacts') } : {}),
   });
   if (!values.key) logger.warn('the host API has no authentication (--insecure-no-auth): anyone who reaches it can run commands on this host');
   logger.info('host agent up', { id: values.id, api: host.url, runtime: runtime.name, advertiseAddr: values['advertise-addr'] });
