@@ -7,7 +7,7 @@
  * (`--stop-apps-on-exit` stops them too; `--ephemeral` uses a temp data dir and stops everything).
  *
  *   npm start -- [--runtime auto|docker|process] [--build-network bridge|host|none] [--image IMAGE]
- *     [--data-dir DIR | --ephemeral] [--stop-apps-on-exit] [--router detached|inline] [--domain D] [--host 127.0.0.1]
+ *     [--data-dir DIR | --ephemeral] [--from-backup FILE] [--stop-apps-on-exit] [--router detached|inline] [--domain D] [--host 127.0.0.1]
  *     [--controller-port 8081] [--router-port 8080] [--router-https-port 8443] [--git-port 2222] [--shelf-port 8082]
  *     [--discovery memory|etcd --etcd http://127.0.0.1:2379 --etcd-prefix /flynn-ts] [--verbose]
  *
@@ -38,6 +38,7 @@ const cli = parseCli({
     'build-network': { type: 'string', value: 'bridge|host|none', env: 'FLYNN_BUILD_NETWORK', default: PLATFORM_DEFAULTS.buildNetwork, help: 'network of build containers (none: isolated builds)' },
     image: { type: 'string', value: 'IMAGE', env: 'FLYNN_IMAGE', help: `image builds and jobs run in (default: ${STACK_IMAGE_DEFAULTS.latest} when built, else ${RUNTIME_IMAGE_DEFAULTS.latest})` },
     'data-dir': { type: 'string', value: 'DIR', env: 'FLYNN_DATA_DIR', help: 'controller state, keys, git repos, slugs, jobs (default: $XDG_DATA_HOME/flynn-ts/<name>, else ~/.local/share/flynn-ts/<name>; <name> is local, or local-<controller port> off 8081)' },
+    'from-backup': { type: 'string', value: 'FILE', help: 'start from a `flynn cluster backup` tar: its apps, git repos, slugs and keys, restored into a new data dir' },
     ephemeral: { type: 'boolean', env: 'FLYNN_EPHEMERAL', help: 'a temp data dir removed on exit; the apps stop with the cluster' },
     'stop-apps-on-exit': { type: 'boolean', env: 'FLYNN_STOP_APPS_ON_EXIT', help: "Ctrl-C/SIGTERM also stop the apps (default: only the platform stops, the apps' containers keep running)" },
     router: { type: 'string', value: 'detached|inline', env: 'FLYNN_ROUTER_PROCESS', default: 'detached', help: 'detached: the router is a process of its own that serves on while the platform is down or restarting (inline: in this process; --ephemeral is always inline)' },
@@ -90,6 +91,7 @@ try {
     ...(values.image ? { image: values.image } : {}),
     ...(dataDir !== undefined ? { dataDir } : {}),
     stopAppsOnClose: stopApps,
+    ...(values['from-backup'] ? { fromBackup: values['from-backup'] } : {}),
     // The router outlives the platform: a restart is no outage of the apps.
     detachedRouter: dataDir !== undefined && routerProcess === 'detached',
     ...(process.env.CONTROLLER_KEY ? { key: process.env.CONTROLLER_KEY } : {}),

@@ -87,6 +87,8 @@ export interface BootstrapManifest {
   shelf?: { port?: number };
   /** Extra labels on every build container. */
   labels?: Record<string, string>;
+  /** A `flynn cluster backup` tar to start from, restored into `dataDir` (required, fresh) and the (empty) store. */
+  fromBackup?: string;
 }
 
 export type ManifestFormat = 'json' | 'yaml';
@@ -237,6 +239,7 @@ const manifestCheck = obj({
   git: obj({ port }),
   shelf: obj({ port }),
   labels: record(str()),
+  fromBackup: str(),
 });
 
 /** Check a manifest object (e.g. parsed by hand) strictly; throws a {@link BootstrapManifestError} listing every problem. */

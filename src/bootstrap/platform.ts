@@ -43,6 +43,7 @@ import { StoreFormationSource } from './formation-source.js';
 import { appUrl, ControllerGitPlatform } from './git-platform.js';
 import { SchedulerJobRunner } from './job-runner.js';
 import { StoreRouteSource } from './route-source.js';
+import { BACKUP_PATHS, restoreStore, type RestoredBackup } from './backup-restore.js';
 import { feedRouter } from './router-feed.js';
 import { portsBesideRouter, startDetachedRouter } from './router-process.js';
 import { loadOrCreateStickyKey } from './state-files.js';
@@ -149,6 +150,8 @@ export interface PlatformOptions {
   detachedRouter?: boolean;
   /** With `detachedRouter`: `close()` leaves the router process running (the apps stay reachable). Default false: it stops. */
   keepRouterOnClose?: boolean;
+  /** A backup's store entries to write into the (empty) store once the shelf runs ({@link restoreDataDir} read them). */
+  restore?: RestoredBackup;
 }
 
 /** A started layer 1. */
@@ -223,6 +226,7 @@ export interface PlatformPlan {
   onStep: (step: BootstrapStep) => void;
   detachedRouter: boolean;
   keepRouterOnClose: boolean;
+  restore?: RestoredBackup;
 }
 
 async function dockerAnswers(): Promise<boolean> {
@@ -331,6 +335,7 @@ export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<
   if (plan.keepRouterOnClose && plan.detachedRouter && options.dataDir === undefined) {
     throw new BootstrapInputError('keepRouterOnClose needs a dataDir: a router left running is found again through its data dir', 'keepRouterOnClose');
   }
+  if (options.restore) plan.restore = options.restore;
   if (options.store) plan.store = options.store;
   if (options.dataDir !== undefined) plan.dataDir = options.dataDir;
   if (options.image !== undefined) plan.image = options.image;
@@ -434,6 +439,8 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
 
     const store: Store = plan.store ?? new MemoryStore();
     if (!plan.store) closers.push(() => store.close());
+    // A restored backup is in the store before anything reads it.
+    if (plan.restore) await restoreStore(store, plan.restore, shelf.url);
 
     const scheduler = await startScheduler({
       discovery,
@@ -507,6 +514,8 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
       host,
       port: ports.controller,
       logger,
+      // `flynn cluster backup`: the store, plus what is kept beside it here.
+      backup: { dataDir, paths: [...BACKUP_PATHS], meta: { shelfUrl: shelf.url } },
       onAppDeleted: async (app) => {
         await rm(join(dataDir, 'repos', `${app.name}.git`), { recursive: true, force: true });
         await shelfClient.delete(`/cache/${app.name}.tgz`).catch(() => {});

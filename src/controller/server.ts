@@ -6,6 +6,7 @@ import { SseWriter } from '../common/http/sse.js';
 import { CloseGuard, type Closable } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { pinOf, type TlsCredentials } from '../common/tls/self-signed.js';
+import { registerBackup, type BackupSources } from './backup.js';
 import { FormationDeployer, type Deployer } from './deployer.js';
 import { DeploymentManager } from './deployments.js';
 import { ControllerErrorCodes, ControllerInputError, ControllerTooLargeError, ObjectNotFoundError, ProcessTypeNotFoundError } from './errors.js';
@@ -58,6 +59,8 @@ export interface ControllerOptions {
   maxScale?: number;
   /** SSE keep-alive comment interval, in ms. Default 15 000. */
   keepAliveMs?: number;
+  /** What `GET /backup` holds beside the store (backup.ts). Default: the store only. */
+  backup?: BackupSources;
 }
 
 export const CONTROLLER_DEFAULTS = Object.freeze({ host: '127.0.0.1', port: 0, bodyLimit: 512 * 1024, maxEnvValueBytes: 64 * 1024, maxEnvBytes: 256 * 1024, maxScale: 100, keepAliveMs: 15_000 });
@@ -140,6 +143,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
   const deployRelease = async (a: App, release: Release): Promise<ReleaseChange> => ({ release, deployment: await deployments.start(a, release) });
 
   routes(api);
+  registerBackup(api, { store, ...(options.backup ? { sources: options.backup } : {}), logger });
 
   function routes(r: FastifyInstance): void {
     r.get('/status', async () => ({ status: 'ok', gitHost: options.gitHost ?? null }));
