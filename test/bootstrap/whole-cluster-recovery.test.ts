@@ -23,6 +23,7 @@ import { KEY_ED25519 } from '../../src/controller/testing/index.js';
 import { startEtcdServer, type EtcdServer } from '../../src/discovery/testing/etcd-server.js';
 import { fixedPort, serving } from '../support/npm-start.js';
 import { needDocker } from '../support/services.js';
+import { until } from './deploy-scenario.js';
 
 const TSX = pathToFileURL(resolve('node_modules/tsx/dist/loader.mjs')).href;
 const HOST_MAIN = resolve('examples/host/main.ts');
@@ -72,21 +73,6 @@ class Supervised {
   }
 }
 
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const got = await check();
-      if (got !== undefined) return got;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${(last as Error).message})` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 describe.runIf(await needDocker('whole-cluster recovery'))('whole-cluster recovery: etcd, 3 host agents and the platform SIGKILLed and started again', () => {
   const run = randomUUID().slice(0, 8);
   const key = `key-${randomUUID()}`;
@@ -128,9 +114,9 @@ describe.runIf(await needDocker('whole-cluster recovery'))('whole-cluster recove
     platform.start();
     const p = platform;
     const certFile = join(platformDir, 'controller-tls.crt');
-    const pin = await until(`the platform's certificate (${p.output()})`, async () => pinOf(await readFile(certFile, 'utf8')));
+    const pin = await until(`the platform's certificate (${p.output()})`, async () => pinOf(await readFile(certFile, 'utf8')), 120_000);
     const client = new ControllerClient({ url: `https://${PLATFORM_HOST}:${ports.controller}`, key, tls: { pin } });
-    await until('the controller', () => client.listApps());
+    await until('the controller', () => client.listApps(), 120_000);
 
     for (const [app, processes] of Object.entries(APPS)) {
       await client.createApp({ name: app });
@@ -160,7 +146,7 @@ describe.runIf(await needDocker('whole-cluster recovery'))('whole-cluster recove
           if (jobs.length !== Object.values(processes).reduce((a, b) => a + b, 0)) return undefined;
         }
         return (await running()).length === total ? true : undefined;
-      });
+      }, 120_000);
       for (const app of Object.keys(APPS)) expect((await serving(routerUrl, `${app}.flynn.local`, 60_000)).body).toBe(`${app}-env`);
       if (startedAt) console.log(`[measured] ${what}: every app at its formation and answering ${Date.now() - startedAt} ms after the first start (3 of them 1 s apart)`);
       return running();
