@@ -73,7 +73,7 @@ export async function serving(routerUrl: string, host: string, timeoutMs = 60_00
 }
 
 /** Requests in a loop through the router with `Host: <host>`, each one counted as served (200) or failed. */
-export function requestLoop(routerUrl: string, host: string): { stop(): Promise<{ ok: number; failed: number; failures: string[] }> } {
+export function requestLoop(routerUrl: string, host: string): { counts(): { ok: number; failed: number }; stop(): Promise<{ ok: number; failed: number; failures: string[] }> } {
   let running = true;
   let ok = 0;
   const failures: string[] = [];
@@ -81,15 +81,16 @@ export function requestLoop(routerUrl: string, host: string): { stop(): Promise<
     while (running) {
       try {
         const res = await request(routerUrl, { headers: { host }, headersTimeout: 5000, bodyTimeout: 5000 });
-        await res.body.text();
+        const body = await res.body.text();
         if (res.statusCode === 200) ok++;
-        else failures.push(`HTTP ${res.statusCode}`);
+        else failures.push(`HTTP ${res.statusCode} ${body.trim()}`);
       } catch (e) {
         failures.push((e as Error).message);
       }
     }
   })();
   return {
+    counts: () => ({ ok, failed: failures.length }),
     async stop() {
       running = false;
       await loop;
