@@ -9,7 +9,7 @@ import { registerAppRoutes } from './api/apps.js';
 import { registerBackup, type BackupSources } from './backup.js';
 import type { ApiDeps } from './api/deps.js';
 import { registerDeploymentRoutes } from './api/deployments.js';
-import { registerDeployGit, type GitSourceDeployer } from './deploy-git.js';
+import { registerDeployGit, type GitSourceDeployer } from './api/deploy-git.js';
 import { registerEnvRoutes } from './api/env.js';
 import { registerEventRoutes } from './api/events.js';
 import { registerFormationRoutes } from './api/formations.js';
