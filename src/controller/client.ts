@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import { UnavailableError } from '../common/errors.js';
 import { parseSse, type SseEvent } from '../common/http/sse.js';
 import { errorFromStream } from '../common/http/stream-error.js';
