@@ -135,6 +135,8 @@ describe.runIf(await needDocker('whole-cluster recovery'))('whole-cluster recove
       routes: await client.listAllRoutes(),
       keys: await client.listKeys(),
     });
+    /** When the last start of everything began, for the printed times. */
+    let startedAt = 0;
     const running = async () => (await docker.listContainers({ filters: { label: [`io.flynn-ts.test=${run}`], status: ['running'] } })).map((c) => c.Id).sort();
     /** Every app at its formation (up jobs of each type, none starting), as many containers running, and answering through the router. */
     const atFormation = async (what: string): Promise<string[]> => {
@@ -165,7 +167,6 @@ describe.runIf(await needDocker('whole-cluster recovery'))('whole-cluster recove
       await Promise.all([p.kill(), ...hosts.map((h) => h.kill()), e.kill()]);
       if (router) process.kill(router.pid, 'SIGKILL');
     };
-    let startedAt = 0;
     const startAll = async (order: string[]) => {
       startedAt = Date.now();
       for (const what of order) {
