@@ -7,7 +7,7 @@
  * (`--stop-apps-on-exit` stops them too; `--ephemeral` uses a temp data dir and stops everything).
  *
  *   npm start -- [--runtime auto|docker|process] [--build-network bridge|host|none] [--image IMAGE]
- *     [--data-dir DIR | --ephemeral] [--stop-apps-on-exit] [--domain D] [--host 127.0.0.1]
+ *     [--data-dir DIR | --ephemeral] [--from-backup FILE] [--stop-apps-on-exit] [--router detached|inline] [--domain D] [--host 127.0.0.1]
  *     [--controller-port 8081] [--router-port 8080] [--router-https-port 8443] [--git-port 2222] [--shelf-port 8082]
  *     [--discovery memory|etcd --etcd http://127.0.0.1:2379 --etcd-prefix /flynn-ts] [--verbose]
  *
@@ -38,8 +38,10 @@ const cli = parseCli({
     'build-network': { type: 'string', value: 'bridge|host|none', env: 'FLYNN_BUILD_NETWORK', default: PLATFORM_DEFAULTS.buildNetwork, help: 'network of build containers (none: isolated builds)' },
     image: { type: 'string', value: 'IMAGE', env: 'FLYNN_IMAGE', help: `image builds and jobs run in (default: ${STACK_IMAGE_DEFAULTS.latest} when built, else ${RUNTIME_IMAGE_DEFAULTS.latest})` },
     'data-dir': { type: 'string', value: 'DIR', env: 'FLYNN_DATA_DIR', help: 'controller state, keys, git repos, slugs, jobs (default: $XDG_DATA_HOME/flynn-ts/<name>, else ~/.local/share/flynn-ts/<name>; <name> is local, or local-<controller port> off 8081)' },
+    'from-backup': { type: 'string', value: 'FILE', help: 'start from a `flynn cluster backup` tar: its apps, git repos, slugs and keys, restored into a new data dir' },
     ephemeral: { type: 'boolean', env: 'FLYNN_EPHEMERAL', help: 'a temp data dir removed on exit; the apps stop with the cluster' },
     'stop-apps-on-exit': { type: 'boolean', env: 'FLYNN_STOP_APPS_ON_EXIT', help: "Ctrl-C/SIGTERM also stop the apps (default: only the platform stops, the apps' containers keep running)" },
+    router: { type: 'string', value: 'detached|inline', env: 'FLYNN_ROUTER_PROCESS', default: 'detached', help: 'detached: the router is a process of its own that serves on while the platform is down or restarting (inline: in this process; --ephemeral is always inline)' },
     domain: { type: 'string', value: 'DOMAIN', env: 'FLYNN_DOMAIN', default: PLATFORM_DEFAULTS.domain, help: 'apps answer at <app>.<DOMAIN>' },
     host: { type: 'string', value: 'IP', env: 'FLYNN_LISTEN_HOST', default: PLATFORM_DEFAULTS.host, help: 'address every service listens on' },
     'controller-port': { type: 'string', value: 'N', env: 'FLYNN_CONTROLLER_PORT', default: String(PLATFORM_DEFAULTS.controllerPort), help: 'controller API port (0 = any free port)' },
@@ -63,6 +65,7 @@ const { values } = cli;
 const runtime = cli.oneOf('runtime', ['auto', 'docker', 'process'] as const);
 const buildNetwork = cli.oneOf('build-network', BUILD_NETWORKS);
 const discovery = cli.oneOf('discovery', ['memory', 'etcd'] as const);
+const routerProcess = cli.oneOf('router', ['detached', 'inline'] as const);
 const ports = { controller: cli.port('controller-port'), router: cli.port('router-port'), routerHttps: cli.port('router-https-port'), git: cli.port('git-port'), shelf: cli.port('shelf-port') };
 if (values.ephemeral && values['data-dir']) cli.fail('--ephemeral and --data-dir exclude each other');
 // The CLI's name for it: `local` on the default ports; a cluster beside it gets a name (and a data dir) of its own.
@@ -89,6 +92,9 @@ try {
     ...(values.image ? { image: values.image } : {}),
     ...(dataDir !== undefined ? { dataDir } : {}),
     stopAppsOnClose: stopApps,
+    ...(values['from-backup'] ? { fromBackup: values['from-backup'] } : {}),
+    // The router outlives the platform: a restart is no outage of the apps.
+    detachedRouter: dataDir !== undefined && routerProcess === 'detached',
     ...(process.env.CONTROLLER_KEY ? { key: process.env.CONTROLLER_KEY } : {}),
     ...(tls ? { tls } : {}),
     ...(values['insecure-http'] ? { insecureHttp: true } : {}),
@@ -114,8 +120,8 @@ const cliName = controllerPort === String(PLATFORM_DEFAULTS.controllerPort) ? 'l
 const onExit = stopApps
   ? 'Ctrl-C stops the cluster and its apps.'
   : cluster.runtime === 'docker'
-    ? `Ctrl-C stops the platform; the apps' containers keep running and the next \`npm start\` on
-${cluster.dataDir} adopts them. --stop-apps-on-exit stops them too.`
+    ? `Ctrl-C stops the platform; the apps' containers${routerProcess === 'detached' ? ' and the router keep serving' : ' keep running'}, and the next
+\`npm start\` on ${cluster.dataDir} adopts them. --stop-apps-on-exit stops them too.`
     : `Ctrl-C stops the platform and its apps (process jobs cannot outlive it); the next \`npm start\`
 on ${cluster.dataDir} has every app back and starts their jobs again.`;
 console.log(`

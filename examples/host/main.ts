@@ -16,6 +16,7 @@
  * the next agent with the same id; process jobs are stopped).
  */
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { createConsoleLogger, type LogLevel } from '../../src/common/logger.js';
 import { createDiscovery } from '../../src/discovery/create.js';
 import { startHostAgent } from '../../src/host/start.js';
@@ -32,6 +33,7 @@ const cli = parseCli({
     'advertise-addr': { type: 'string', value: 'IP', env: 'FLYNN_ADVERTISE_ADDR', default: '127.0.0.2', help: 'address jobs and the API are reached at' },
     listen: { type: 'string', value: 'HOST:PORT', env: 'FLYNN_HOST_LISTEN', help: 'API listen address (default: the advertise address, any free port)' },
     runtime: { type: 'string', value: 'docker|process', env: 'FLYNN_RUNTIME', default: 'docker', help: 'where jobs run' },
+    'data-dir': { type: 'string', value: 'DIR', env: 'FLYNN_HOST_DATA_DIR', help: "process jobs' dirs (DIR/jobs), downloaded slugs (DIR/artifacts) and volumes (DIR/volumes); an agent started again with the same --id and data dir adopts its jobs (default: under the temp dir)" },
     image: { type: 'string', value: 'IMAGE', env: 'FLYNN_RUNTIME_IMAGE', help: 'runtime image (default flynn-ts/runtime:latest)' },
     tags: { type: 'string', value: 'k=v,...', env: 'FLYNN_HOST_TAGS', default: '', help: 'host tags for placement' },
     memory: { type: 'string', value: 'BYTES', env: 'FLYNN_HOST_MEMORY', help: 'memory capacity' },
@@ -41,7 +43,7 @@ const cli = parseCli({
     ...ETCD_CREDENTIAL_FLAGS,
     'registration-ttl': { type: 'string', value: 'MS', env: 'FLYNN_REGISTRATION_TTL', help: 'discovery registration TTL' },
     'container-labels': { type: 'string', value: 'k=v,...', env: 'FLYNN_CONTAINER_LABELS', default: '', help: 'extra labels on every container' },
-    'volumes-dir': { type: 'string', value: 'DIR', env: 'FLYNN_VOLUMES_DIR', help: 'where host volumes (the postgres data) are kept: a durable directory (default under $TMPDIR)' },
+    'volumes-dir': { type: 'string', value: 'DIR', env: 'FLYNN_VOLUMES_DIR', help: 'where host volumes (the postgres data) are kept: a durable directory (default DATA_DIR/volumes, else under $TMPDIR)' },
     'log-level': { type: 'string', value: 'debug|info|warn|error', env: 'FLYNN_LOG_LEVEL', default: 'info', help: 'log level' },
     'json-logs': { type: 'boolean', help: 'logs as JSON lines' },
     key: { type: 'string', value: 'KEY', env: 'FLYNN_HOST_KEY', help: 'the host key the API requires (prefer the env: a flag shows in ps)' },
@@ -95,7 +97,7 @@ const discovery =
 const runtime = createRuntime(
   values.runtime === 'docker'
     ? { backend: 'docker', logger, labels: containerLabels, ...(values.image ? { image: values.image } : {}) }
-    : { backend: 'process', logger },
+    : { backend: 'process', logger, ...(values['data-dir'] ? { baseDir: join(values['data-dir'], 'jobs') } : {}) },
 );
 
 try {
@@ -110,7 +112,9 @@ try {
     ...(listen ? { listen } : {}),
     ...(memoryBytes !== undefined ? { capacity: { memoryBytes } } : {}),
     ...(ttlMs !== undefined ? { registrationTtlMs: ttlMs } : {}),
-    ...(values['volumes-dir'] ? { volumesDir: values['volumes-dir'] } : {}),
+    // Volumes hold apps' data: under the data dir when one is given, so a reboot keeps them.
+    ...(values['volumes-dir'] ? { volumesDir: values['volumes-dir'] } : values['data-dir'] ? { volumesDir: join(values['data-dir'], 'volumes') } : {}),
+    ...(values['data-dir'] ? { artifactsDir: join(values['data-dir'], 'artifacts') } : {}),
   });
   if (!values.key) logger.warn('the host API has no authentication (--insecure-no-auth): anyone who reaches it can run commands on this host');
   logger.info('host agent up', { id: values.id, api: host.url, runtime: runtime.name, advertiseAddr: values['advertise-addr'] });

@@ -3,7 +3,7 @@
  * reported: check that discovery answers, wait for the host agents, open the controller's store,
  * then shelf, scheduler, router, git receiver and controller.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { UnavailableError } from '../common/errors.js';
 import { componentKey } from '../common/http/key-auth.js';
 import { settlesWithin } from '../common/lifecycle.js';
@@ -18,6 +18,7 @@ import type { Discovery } from '../discovery/discovery.js';
 import type { EtcdCredentials } from '../discovery/etcd-credentials.js';
 import type { Instance } from '../discovery/types.js';
 import { HOST_SERVICE } from '../scheduler/host-client.js';
+import { restoreDataDir, type RestoredBackup } from './backup-restore.js';
 import { CloseStack } from './close-stack.js';
 import { BootstrapErrorCodes, BootstrapManifestError } from './errors.js';
 import { validateManifest, type BootstrapManifest, type ManifestDiscovery, type ManifestEtcdAuth } from './manifest.js';
@@ -114,6 +115,12 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
   const waitMs = m.waitHosts?.timeoutMs ?? BOOTSTRAP_DEFAULTS.waitHostsTimeoutMs;
   const min = m.waitHosts?.min ?? BOOTSTRAP_DEFAULTS.waitHostsMin;
   const tls = m.controller?.tls === undefined ? undefined : await readTlsFiles(m.controller.tls);
+  let restore: RestoredBackup | undefined;
+  if (m.fromBackup !== undefined) {
+    if (m.dataDir === undefined) throw new BootstrapManifestError([{ field: 'fromBackup', message: 'fromBackup needs a dataDir to restore the git repos, slugs and keys into' }], {});
+    await mkdir(m.dataDir, { recursive: true, mode: 0o700 });
+    restore = await restoreDataDir(m.fromBackup, m.dataDir);
+  }
   const plan = planPlatform({
     host: m.listen ?? '127.0.0.1',
     ports: { controller: m.controller?.port, router: m.router?.port, git: m.git?.port, shelf: m.shelf?.port },
@@ -132,6 +139,9 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
     ...(m.dataDir === undefined ? {} : { dataDir: m.dataDir }),
     ...(tls === undefined ? {} : { tls }),
     ...(m.controller?.insecureHttp === undefined ? {} : { insecureHttp: m.controller.insecureHttp }),
+    ...(restore ? { restore } : {}),
+    detachedRouter: m.router?.detached === true,
+    keepRouterOnClose: m.router?.keepOnClose === true,
   });
 
   const closers = new CloseStack(logger);

@@ -18,6 +18,8 @@ import type { Runtime } from '../host/runtime.js';
 import { TERMINAL_STATES } from '../host/types.js';
 import { CloseStack } from './close-stack.js';
 import { BootstrapInputError } from './errors.js';
+import { restoreDataDir } from './backup-restore.js';
+import { portsBesideRouter } from './router-process.js';
 import { loadOrCreateClusterId, loadOrCreateControllerKey, lockDataDir } from './state-files.js';
 import { checkPorts, chooseRuntime, launchPlatform, planPlatform, PLATFORM_DEFAULTS, type BuildNetwork, type ClusterRuntime, type Platform } from './platform.js';
 
@@ -73,6 +75,17 @@ export interface ClusterOptions {
    * started again).
    */
   stopAppsOnClose?: boolean;
+  /**
+   * Run the router as a detached process that keeps serving while the platform is down (a restart
+   * is then no outage of the apps); the next start on the data dir re-attaches to it. It stops with
+   * `close()` unless `stopAppsOnClose` is false. Default false: the router runs in this process.
+   */
+  detachedRouter?: boolean;
+  /**
+   * A `flynn cluster backup` tar to start from: its files go into `dataDir` (which must be fresh)
+   * and its store entries into the store, so the apps come back as they were (a new cluster id).
+   */
+  fromBackup?: string;
   /** The controller's certificate and key (PEM). Default: self-signed, made once and kept in the data dir (see `PlatformOptions.tls`). */
   tls?: TlsCredentials;
   /** Serve the controller over plain HTTP (warned). Default false. */
@@ -128,6 +141,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     ...(options.insecureHttp !== undefined ? { insecureHttp: options.insecureHttp } : {}),
     ...(options.allowFileGitUrls !== undefined ? { allowFileGitUrls: options.allowFileGitUrls } : {}),
     ...(options.domain !== undefined ? { domain: options.domain } : {}),
+    detachedRouter: options.detachedRouter === true,
+    ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
+    keepRouterOnClose: options.stopAppsOnClose === false,
   });
 
   // Everything started so far, closed in reverse order on failure or close().
@@ -139,10 +155,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   try {
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     closers.push(await lockDataDir(dataDir));
+    // Before the ids and keys are read: the backup's are the ones to use.
+    const restore = options.fromBackup === undefined ? undefined : await restoreDataDir(options.fromBackup, dataDir);
     const id = await loadOrCreateClusterId(dataDir);
     const key = options.key ?? (await loadOrCreateControllerKey(dataDir));
     // A busy port fails the start before the runtime image is built or any host agent starts.
-    await checkPorts(plan.host, plan.ports);
+    await checkPorts(plan.host, plan.detachedRouter ? await portsBesideRouter(dataDir, plan.ports) : plan.ports);
     const choice = await chooseRuntime(plan.build, progress, plan.image);
 
     const discovery = createDiscovery(options.discovery ?? { backend: 'memory' }, { logger });
@@ -176,7 +194,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       closers.push(() => owned.close());
       store = owned;
     }
-    const platform = await launchPlatform({ ...plan, key, store, discovery, dataDir }, choice);
+    const platform = await launchPlatform({ ...plan, key, store, discovery, dataDir, ...(restore ? { restore } : {}) }, choice);
     closers.push(() => platform.close());
 
     const cluster: Cluster = {

@@ -76,11 +76,19 @@ export interface BootstrapManifest {
     /** Serve plain HTTP (warned; the key and env cross the network in clear). Default false. */
     insecureHttp?: boolean;
   };
-  router?: { port?: number };
+  router?: {
+    port?: number;
+    /** Run the router as a detached process that serves on while layer 1 is down (needs `dataDir`; see `PlatformOptions.detachedRouter`). Default false. */
+    detached?: boolean;
+    /** With `detached`: closing layer 1 leaves the router running. Default false. */
+    keepOnClose?: boolean;
+  };
   git?: { port?: number };
   shelf?: { port?: number };
   /** Extra labels on every build container. */
   labels?: Record<string, string>;
+  /** A `flynn cluster backup` tar to start from, restored into `dataDir` (required, fresh) and the (empty) store. */
+  fromBackup?: string;
 }
 
 export type ManifestFormat = 'json' | 'yaml';
@@ -227,10 +235,11 @@ const manifestCheck = obj({
   buildEnv: record(str()),
   waitHosts: obj({ min: int(0), timeoutMs: int(1) }),
   controller: obj({ port, store: byBackend({ memory: {}, etcd: { endpoints, prefix: str(), ...etcdAuth } }), tls: obj({ 'cert!': str(), 'key!': str() }), insecureHttp: bool }),
-  router: obj({ port }),
+  router: obj({ port, detached: bool, keepOnClose: bool }),
   git: obj({ port }),
   shelf: obj({ port }),
   labels: record(str()),
+  fromBackup: str(),
 });
 
 /** Check a manifest object (e.g. parsed by hand) strictly; throws a {@link BootstrapManifestError} listing every problem. */

@@ -44,6 +44,10 @@ import { appUrl, ControllerGitPlatform } from '../receiver/controller-platform.j
 import { Taffy } from '../taffy/taffy.js';
 import { SchedulerJobRunner } from './job-runner.js';
 import { StoreRouteSource } from './route-source.js';
+import { BACKUP_PATHS, restoreStore, type RestoredBackup } from './backup-restore.js';
+import { feedRouter } from './router-feed.js';
+import { portsBesideRouter, startDetachedRouter } from './router-process.js';
+import { loadOrCreateStickyKey } from './state-files.js';
 
 export const PLATFORM_DEFAULTS = Object.freeze({
   /** Address every service listens on. */
@@ -144,6 +148,16 @@ export interface PlatformOptions {
   onProgress?: (line: string) => void;
   /** Each component as it comes up. */
   onStep?: (step: BootstrapStep) => void;
+  /**
+   * Run the router as a detached process of its own that keeps serving its last routes and backends
+   * while the platform is down; a platform started again on the same data dir re-attaches to it
+   * (docs/decisions.md). Default false: the router runs in this process.
+   */
+  detachedRouter?: boolean;
+  /** With `detachedRouter`: `close()` leaves the router process running (the apps stay reachable). Default false: it stops. */
+  keepRouterOnClose?: boolean;
+  /** A backup's store entries to write into the (empty) store once the shelf runs ({@link restoreDataDir} read them). */
+  restore?: RestoredBackup;
 }
 
 /** A started layer 1. */
@@ -217,6 +231,9 @@ export interface PlatformPlan {
   logger: Logger;
   onProgress: (line: string) => void;
   onStep: (step: BootstrapStep) => void;
+  detachedRouter: boolean;
+  keepRouterOnClose: boolean;
+  restore?: RestoredBackup;
 }
 
 async function dockerAnswers(): Promise<boolean> {
@@ -314,6 +331,8 @@ export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<
     logger: options.logger ?? silentLogger,
     onProgress: options.onProgress ?? (() => {}),
     onStep: options.onStep ?? (() => {}),
+    detachedRouter: options.detachedRouter === true,
+    keepRouterOnClose: options.keepRouterOnClose === true,
   };
   const taken = new Map<number, string>();
   for (const [name, p] of Object.entries(plan.ports)) {
@@ -326,6 +345,10 @@ export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<
     checkTlsPair(options.tls, 'tls');
     plan.tls = options.tls;
   }
+  if (plan.keepRouterOnClose && plan.detachedRouter && options.dataDir === undefined) {
+    throw new BootstrapInputError('keepRouterOnClose needs a dataDir: a router left running is found again through its data dir', 'keepRouterOnClose');
+  }
+  if (options.restore) plan.restore = options.restore;
   if (options.store) plan.store = options.store;
   if (options.dataDir !== undefined) plan.dataDir = options.dataDir;
   if (options.image !== undefined) plan.image = options.image;
@@ -403,7 +426,23 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
 
   try {
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
-    await checkPorts(host, ports);
+    await checkPorts(host, plan.detachedRouter ? await portsBesideRouter(dataDir, ports) : ports);
+    // The cluster's default certificate is made once and kept with the data (docs/router.md).
+    const certDir = join(dataDir, 'router-tls');
+    const certNames = [`*.${domain}`, domain, 'localhost', host];
+    const http = { host, port: ports.router };
+    const https = { host, port: ports.routerHttps };
+    // Sticky cookies outlive a restart of the router.
+    const stickyKey = await loadOrCreateStickyKey(dataDir);
+    // A router process to spawn loads while the rest starts (awaited at the router's step).
+    const detachedStart = plan.detachedRouter ? startDetachedRouter({ dataDir, http, https, certDir, certNames, stickyKey, logger }) : undefined;
+    if (detachedStart) {
+      detachedStart.catch(() => undefined);
+      closers.push(async () => {
+        const detached = await detachedStart.catch(() => undefined);
+        if (detached && !plan.keepRouterOnClose) await detached.stop();
+      });
+    }
     step('build', `${runtime} builds${choice.image ? ` on ${choice.image}` : ''}, network ${plan.buildNetwork}, data in ${dataDir}`);
     const shelf: Shelf = await listening('shelf', host, ports.shelf, () => startShelf({ store: createBlobStore({ backend: 'fs', root: join(dataDir, 'shelf') }), host, port: ports.shelf, key: shelfKey, logger }));
     closers.push(() => shelf.close());
@@ -413,6 +452,8 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
 
     const store: Store = plan.store ?? new MemoryStore();
     if (!plan.store) closers.push(() => store.close());
+    // A restored backup is in the store before anything reads it.
+    if (plan.restore) await restoreStore(store, plan.restore, shelf.url);
 
     const scheduler = await startScheduler({
       discovery,
@@ -435,16 +476,24 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
     const jobs = new SchedulerJobRunner({ scheduler, discovery, hostKey: hostAgentKey });
     closers.push(() => jobs.close());
 
-    // The cluster's default certificate is made once and kept with the data (docs/router.md).
-    const defaultCertificate = await clusterCertificate(join(dataDir, 'router-tls'), [`*.${domain}`, domain, 'localhost', host]);
-    const https = { host, port: ports.routerHttps };
-    const router: Router = await listening('router', host, ports.router, () =>
-      startRouter({ discovery, routes: new StoreRouteSource(store), http: { host, port: ports.router }, https, defaultCertificate, logger }).catch((err: unknown) => {
-        if (err instanceof RouterListenError && err.message.includes('for https')) throw new BootstrapPortInUseError('routerHttps', host, ports.routerHttps, { code: 'EADDRINUSE' });
-        throw err;
-      }),
-    );
-    closers.push(() => router.close());
+    let router: Pick<Router, 'http' | 'https'>;
+    if (detachedStart) {
+      const detached = await detachedStart;
+      const feed = feedRouter({ routes: new StoreRouteSource(store), discovery, push: (s) => detached.push(s), logger });
+      closers.push(() => feed.close());
+      await feed.synced;
+      router = detached;
+    } else {
+      const defaultCertificate = await clusterCertificate(certDir, certNames);
+      const inProcess = await listening('router', host, ports.router, () =>
+        startRouter({ discovery, routes: new StoreRouteSource(store), http, https, defaultCertificate, stickyKey, logger }).catch((err: unknown) => {
+          if (err instanceof RouterListenError && err.message.includes('for https')) throw new BootstrapPortInUseError('routerHttps', host, ports.routerHttps, { code: 'EADDRINUSE' });
+          throw err;
+        }),
+      );
+      closers.push(() => inProcess.close());
+      router = inProcess;
+    }
     const routerUrl = `http://${router.http.host}:${router.http.port}`;
     step('router', `${routerUrl} (apps at http://<app>.${domain}:${router.http.port})`);
 
@@ -480,6 +529,8 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
       host,
       port: ports.controller,
       logger,
+      // `flynn cluster backup`: the store, plus what is kept beside it here.
+      backup: { dataDir, paths: [...BACKUP_PATHS], meta: { shelfUrl: shelf.url } },
       onAppDeleted: async (app) => {
         await rm(join(dataDir, 'repos', `${app.name}.git`), { recursive: true, force: true });
         await shelfClient.delete(`/cache/${app.name}.tgz`).catch(() => {});

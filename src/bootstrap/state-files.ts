@@ -37,6 +37,15 @@ const CONTROLLER_KEY: StateFile = {
   ifDeleted: 'a new key is then generated and the CLI needs `flynn server-add` again',
 };
 
+const STICKY_KEY: StateFile = {
+  name: 'router-sticky-key',
+  what: "router's sticky-cookie key",
+  valid: /^[0-9a-f]{64}$/,
+  make: () => randomBytes(32).toString('hex'),
+  mode: 0o600,
+  ifDeleted: 'a new key is then generated and sticky sessions start afresh',
+};
+
 async function loadOrCreate(dataDir: string, spec: StateFile): Promise<string> {
   const file = join(dataDir, spec.name);
   const bad = () => new BootstrapStateFileError(file, spec.what, `restore it, or delete it to start afresh (${spec.ifDeleted})`);
@@ -71,6 +80,11 @@ export function loadOrCreateClusterId(dataDir: string): Promise<string> {
 /** The cluster key, kept in `<dataDir>/controller-key` (mode 0600), so that the CLI's `server-add` outlives a restart. */
 export function loadOrCreateControllerKey(dataDir: string): Promise<string> {
   return loadOrCreate(dataDir, CONTROLLER_KEY);
+}
+
+/** The router's sticky-cookie HMAC key, kept in `<dataDir>/router-sticky-key` (mode 0600), so that sticky sessions outlive a restart. */
+export function loadOrCreateStickyKey(dataDir: string): Promise<string> {
+  return loadOrCreate(dataDir, STICKY_KEY);
 }
 
 function running(pid: number): boolean {

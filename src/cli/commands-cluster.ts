@@ -1,4 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import type { ControllerClient } from '../controller/client.js';
 import { appFromGitUrl, gitUrl, type ClusterConfig } from './config.js';
@@ -15,6 +17,31 @@ async function clusterGitHost(cluster: ClusterConfig, client: ControllerClient):
 }
 
 export const clusterCommands: Command[] = [
+  {
+    name: 'cluster',
+    usage: 'cluster backup [-o FILE]',
+    summary: 'back the cluster up: controller state, git repos, slugs and keys, as a tar (to stdout or FILE)',
+    help: [
+      'flynn cluster backup > backup.tar      (or -o backup.tar, written with mode 0600)',
+      'The tar holds env values and keys: keep it private. Restore it into a fresh cluster with',
+      '`npm start -- --from-backup backup.tar` (or `fromBackup` in a bootstrap manifest).',
+    ].join('\n'),
+    options: { output: { type: 'string', short: 'o' } },
+    args: [1, 1],
+    async run(ctx) {
+      if (ctx.positionals[0] !== 'backup') throw new CliError(`unknown cluster command ${JSON.stringify(ctx.positionals[0])}: flynn cluster backup [-o FILE]`);
+      const output = typeof ctx.values.output === 'string' ? ctx.values.output : undefined;
+      const stdio = ctx.io.stdio;
+      if (output === undefined && (!stdio || stdio.terminalSize() !== undefined)) throw new CliError('stdout is a terminal: redirect it (flynn cluster backup > backup.tar) or give -o FILE');
+      const body = await (await ctx.client()).backup();
+      if (output !== undefined) {
+        await pipeline(body, createWriteStream(output, { mode: 0o600 }));
+        ctx.io.stderr(`Backup written to ${output} (${(await stat(output)).size} bytes).\n`);
+      } else {
+        for await (const chunk of body) stdio?.write('stdout', chunk as Uint8Array);
+      }
+    },
+  },
   {
     name: 'key-add',
     usage: 'key-add [FILE]',

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { UnavailableError } from '../common/errors.js';
 import { parseSse, type SseEvent } from '../common/http/sse.js';
 import { errorFromStream } from '../common/http/stream-error.js';
@@ -325,6 +326,15 @@ export class ControllerClient {
 
   async close(): Promise<void> {
     await this.http.close();
+  }
+
+  /** The cluster's backup (`GET /backup`): a tar of the store, git repos, slugs and keys, streamed. */
+  async backup(options: { signal?: AbortSignal } = {}): Promise<Readable> {
+    try {
+      return (await this.http.stream('GET', '/backup', options.signal ? { signal: options.signal } : {})).body;
+    } catch (err) {
+      throw controllerError(err);
+    }
   }
 
   /** A JSON request; a server error comes back as the controller's own error class where it has one. */

@@ -103,7 +103,7 @@ export class DeploymentManager {
         const state = deployStateOf(d);
         if (state === 'done' || state === 'failed') continue;
         const log = this.logger.child({ app: app.name, deployment: d.id });
-        if (state === 'new-up' || state === 'stopping-old') {
+        if (state === 'new-up' || state === 'stopping-old' || (await this.oldScaledToZero(d))) {
           log.warn('finishing a deployment interrupted after its new release was up', { state });
           await this.finish(d, app.name);
           out.finished++;
@@ -150,6 +150,17 @@ export class DeploymentManager {
   }
 
   /** Record `step` and announce it (tests kill the controller right here). */
+  /**
+   * Whether a one-by-one deploy had stopped every job of the old release: it does so only once the
+   * new release's jobs are up at full scale, and a rollback would then leave nothing serving until
+   * the old jobs are started again, so such a deployment is finished instead.
+   */
+  private async oldScaledToZero(d: Deployment): Promise<boolean> {
+    if (d.oldReleaseId === null || d.oldReleaseId === d.newReleaseId || !d.oldProcesses || !Object.values(d.oldProcesses).some((n) => n > 0)) return false;
+    const old = await this.store.getFormation(d.appId, d.oldReleaseId);
+    return old !== undefined && Object.values(old.processes).every((n) => n === 0);
+  }
+
   private async step(d: Deployment, appName: string, step: DeployStep): Promise<Deployment> {
     const next = await this.store.stepDeployment(d.appId, d.id, step);
     traceDeployer(`state ${step.state}`, appName);

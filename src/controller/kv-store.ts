@@ -455,6 +455,32 @@ export class KvStore implements Store {
     return queue;
   }
 
+  async dumpEntries(): Promise<Array<[string, string]>> {
+    this.guard.assertOpen();
+    return this.kv.list('');
+  }
+
+  async restoreEntries(entries: Array<[string, string]>): Promise<void> {
+    this.guard.assertOpen();
+    if ((await this.kv.list('apps/')).length > 0) throw new ControllerConflictError('the store holds apps already: restore a backup into a fresh cluster (a new data dir, or an empty etcd prefix)');
+    const apps = entries.filter(([k]) => k.startsWith('apps/'));
+    const rest = entries.filter(([k]) => !k.startsWith('apps/'));
+    // Batches well under what etcd takes in one transaction (128 operations, 1.5 MiB).
+    for (let i = 0; i < rest.length + apps.length; ) {
+      const batch: Array<[string, string]> = [];
+      let bytes = 0;
+      for (; i < rest.length + apps.length && batch.length < 100 && bytes < 512 * 1024; i++) {
+        const entry = (i < rest.length ? rest[i] : apps[i - rest.length]) as [string, string];
+        batch.push(entry);
+        bytes += entry[0].length + entry[1].length;
+      }
+      await this.kv.txn(async (tx) => {
+        await tx.get(SEQ); // a writing etcd transaction compares at least one key
+        for (const [k, v] of batch) tx.put(k, v);
+      });
+    }
+  }
+
   async close(): Promise<void> {
     await this.guard.close(async () => {
       for (const q of [...this.queues]) q.end();

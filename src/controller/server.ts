@@ -6,6 +6,7 @@ import { CloseGuard, type Closable } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { pinOf, type TlsCredentials } from '../common/tls/self-signed.js';
 import { registerAppRoutes } from './api/apps.js';
+import { registerBackup, type BackupSources } from './backup.js';
 import type { ApiDeps } from './api/deps.js';
 import { registerDeploymentRoutes } from './api/deployments.js';
 import { registerDeployGit, type GitSourceDeployer } from './api/deploy-git.js';
@@ -66,6 +67,8 @@ export interface ControllerOptions {
   maxScale?: number;
   /** SSE keep-alive comment interval, in ms. Default 15 000. */
   keepAliveMs?: number;
+  /** What `GET /backup` holds beside the store (backup.ts). Default: the store only. */
+  backup?: BackupSources;
 }
 
 export const CONTROLLER_DEFAULTS = Object.freeze({ host: '127.0.0.1', port: 0, bodyLimit: 512 * 1024, maxEnvValueBytes: 64 * 1024, maxEnvBytes: 256 * 1024, maxScale: 100, keepAliveMs: 15_000 });
@@ -164,6 +167,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
   registerEventRoutes(api, deps);
   registerDeployGit(api, { store, deployer: options.deployGit, sse: deps.sse });
   registerResourceRoutes(api, deps);
+  registerBackup(api, { store, ...(options.backup ? { sources: options.backup } : {}), logger });
 
   const guard = new CloseGuard('controller');
   const address = await listenApi(api, options.host ?? CONTROLLER_DEFAULTS.host, options.port ?? CONTROLLER_DEFAULTS.port);

@@ -119,5 +119,14 @@ export interface Store {
   /** Replay events after `afterId` (none when omitted), then follow live ones. Ends on abort or close. */
   watchEvents(options?: WatchOptions & { afterId?: string }): AsyncIterable<ControllerEvent>;
 
+  /** Every entry of the store, key order, read at one point in time (what a backup keeps). */
+  dumpEntries(): Promise<Array<[string, string]>>;
+  /**
+   * Put entries from {@link dumpEntries} back into this store, which must hold no app (a restore is
+   * into a fresh cluster). Written in batches, apps last: an interrupted restore shows no app and
+   * can be run again.
+   */
+  restoreEntries(entries: Array<[string, string]>): Promise<void>;
+
   close(): Promise<void>;
 }

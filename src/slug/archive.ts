@@ -115,7 +115,8 @@ export async function packDir(dir: string, file: string): Promise<number> {
   return (await lstat(file)).size;
 }
 
-async function walk(tar: Pack, abs: string, rel: string): Promise<void> {
+/** Add the tree under `abs` to `tar` as `<rel>/...`: directories, files with their modes, symlinks as they are; sorted. */
+export async function walk(tar: Pack, abs: string, rel: string): Promise<void> {
   const names = (await readdir(abs)).sort();
   for (const name of names) {
     const childAbs = path.join(abs, name);

@@ -12,6 +12,7 @@ import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
+import { stopRouterProcess } from '../../src/bootstrap/router-process.js';
 import { pinOf } from '../../src/common/tls/self-signed.js';
 import { ControllerClient } from '../../src/controller/client.js';
 import { KEY_ED25519 } from '../../src/controller/testing/index.js';
@@ -42,6 +43,8 @@ function describeRestart(runtime: 'process' | 'docker', host: string) {
     const running: Running[] = [];
     afterAll(async () => {
       for (const r of running) if (r.proc.exitCode === null) r.proc.kill('SIGKILL');
+      // The router process outlives `npm start` (docs/decisions.md).
+      if (dataDir) await stopRouterProcess(dataDir);
       if (runtime === 'docker' && dataDir) {
         // This run's containers: labelled with its own host id (which carries the data dir's cluster id).
         const id = (await readFile(join(dataDir, 'cluster-id'), 'utf8').catch(() => '')).trim();

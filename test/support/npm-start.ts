@@ -71,3 +71,30 @@ export async function serving(routerUrl: string, host: string, timeoutMs = 60_00
   }
   throw new Error(`${host} did not answer through ${routerUrl} within ${timeoutMs} ms: ${last}`);
 }
+
+/** Requests in a loop through the router with `Host: <host>`, each one counted as served (200) or failed. */
+export function requestLoop(routerUrl: string, host: string): { counts(): { ok: number; failed: number }; stop(): Promise<{ ok: number; failed: number; failures: string[] }> } {
+  let running = true;
+  let ok = 0;
+  const failures: string[] = [];
+  const loop = (async () => {
+    while (running) {
+      try {
+        const res = await request(routerUrl, { headers: { host }, headersTimeout: 5000, bodyTimeout: 5000 });
+        const body = await res.body.text();
+        if (res.statusCode === 200) ok++;
+        else failures.push(`HTTP ${res.statusCode} ${body.trim()}`);
+      } catch (e) {
+        failures.push((e as Error).message);
+      }
+    }
+  })();
+  return {
+    counts: () => ({ ok, failed: failures.length }),
+    async stop() {
+      running = false;
+      await loop;
+      return { ok, failed: failures.length, failures: failures.slice(0, 5) };
+    },
+  };
+}

@@ -190,6 +190,24 @@ export function describeStore(name: string, factory: StoreFactory): void {
       await expect(s.store.listApps()).rejects.toMatchObject({ code: 'FLYNN_ERR_CLOSED' });
     });
 
+    it('dumps every entry and restores them into a fresh store (a backup), refusing a store with apps', async () => {
+      await using s = await open();
+      await using fresh = await open();
+      const app = await s.store.createApp({ name: 'saved' });
+      const rel = await s.store.createRelease(app.id, { artifactId: null, env: { A: '1' }, processes: { web: { cmd: ['x'] } } });
+      await s.store.putFormation(app.id, rel.id, { web: 1 });
+      await s.store.createRoute(app.id, { type: 'http', domain: 'saved.example.com', service: 'saved-web' });
+      await s.store.addKey(KEY_ED25519);
+      // More entries than one etcd transaction takes.
+      for (let i = 0; i < 150; i++) await s.store.updateApp(app.id, { meta: { n: String(i) } });
+      const entries = await s.store.dumpEntries();
+      await fresh.store.restoreEntries(entries);
+      const state = async (st: Store) => ({ apps: await st.listApps(), releases: await st.listReleases(app.id), f: await st.listFormations(), routes: await st.listRoutes(), keys: await st.listKeys(), events: await st.listEvents() });
+      expect(await state(fresh.store)).toEqual(await state(s.store));
+      expect((await fresh.store.createRelease(app.id, { artifactId: null, env: {}, processes: {} })).version).toBe(2);
+      await expect(fresh.store.restoreEntries(entries)).rejects.toMatchObject({ code: 'FLYNN_ERR_CONTROLLER_CONFLICT' });
+    });
+
     it('keeps everything when reopened on the same data (a controller restart)', async () => {
       const made = await factory();
       const app = await made.store.createApp({ name: 'keep' });

@@ -27,6 +27,8 @@ export interface EtcdServer extends AsyncDisposable {
   readonly dataDir: string;
   /** Stop the process (SIGTERM, then SIGKILL after 5 s); the data stays. */
   stop(): Promise<void>;
+  /** SIGKILL the process (a crash: no clean shutdown); the data stays, `start()` starts it again. */
+  kill(): Promise<void>;
   /** Start again after `stop()` on the same ports and data; no-op while running. */
   start(): Promise<void>;
   /** Stop if running, then start again on the same ports and data. */
@@ -89,12 +91,12 @@ export async function startEtcdServer(options: EtcdServerOptions = {}): Promise<
     throw new Error(`etcd did not become healthy at ${endpoint}: ${log}`);
   };
 
-  const stop = async () => {
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     const proc = child;
     child = undefined;
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    proc.kill('SIGTERM');
+    proc.kill(signal);
     const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
     await exited;
     clearTimeout(timer);
@@ -116,7 +118,8 @@ export async function startEtcdServer(options: EtcdServerOptions = {}): Promise<
   return {
     endpoint,
     dataDir,
-    stop,
+    stop: () => stop(),
+    kill: () => stop('SIGKILL'),
     async start() {
       if (closed) throw new Error('etcd server is closed');
       if (child === undefined) await start();

@@ -1,0 +1,62 @@
+/**
+ * Bring a `flynn cluster backup` tar (src/controller/backup.ts) back into a fresh data dir:
+ * `npm start --from-backup FILE`, `startCluster({ fromBackup })`, `fromBackup` in a manifest.
+ * The files go into the data dir before anything reads it (the same git host key, controller key
+ * and certificate, so pinned clients keep working); the store's entries are written once the new
+ * shelf runs, with the slug URLs of the old shelf rewritten to the new one. A new cluster id is
+ * made: on the old cluster's Docker engine, the restored one must not adopt the old one's containers.
+ */
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BACKUP_FORMAT, BACKUP_VERSION, type BackupManifest } from '../controller/backup.js';
+import type { Store } from '../controller/store.js';
+import { unpackTar } from '../slug/archive.js';
+import { BootstrapInputError } from './errors.js';
+
+/** What a backup brings beside its files, for {@link restoreStore}. */
+export interface RestoredBackup {
+  entries: Array<[string, string]>;
+  /** The shelf URL the backed-up cluster served slugs at (its releases' artifact URLs). */
+  shelfUrl?: string;
+  createdAt: string;
+}
+
+/** What the backup holds beside the store (for `BackupSources.paths`); `cluster-id` is left out on purpose. */
+export const BACKUP_PATHS: readonly string[] = ['repos', 'shelf', 'ssh_host_rsa_key', 'controller-key', 'controller-tls.crt', 'controller-tls.key', 'router-tls', 'router-sticky-key'];
+
+/** What in a data dir means it is not fresh. */
+const IN_USE = ['controller.sqlite', 'repos', 'shelf', 'cluster-id'];
+
+/**
+ * Unpack `file` into `dataDir`, which must be fresh (no store, repos, slugs or cluster id).
+ * @throws {BootstrapInputError} (field `fromBackup`) for a used data dir or a file that is not a backup.
+ */
+export async function restoreDataDir(file: string, dataDir: string): Promise<RestoredBackup> {
+  const present = await readdir(dataDir).catch(() => [] as string[]);
+  const used = IN_USE.filter((name) => present.includes(name));
+  if (used.length > 0) throw new BootstrapInputError(`cannot restore ${file} into ${dataDir}: it holds a cluster already (${used.join(', ')}); restore into a new data dir`, 'fromBackup');
+  const tmp = await mkdtemp(join(dataDir, '.restore-'));
+  try {
+    await unpackTar(createReadStream(file), tmp).catch((err: unknown) => {
+      throw new BootstrapInputError(`cannot read the backup ${file}: ${(err as Error).message}`, 'fromBackup');
+    });
+    const manifest = JSON.parse(await readFile(join(tmp, 'flynn-backup.json'), 'utf8').catch(() => '{}')) as Partial<BackupManifest>;
+    if (manifest.format !== BACKUP_FORMAT) throw new BootstrapInputError(`${file} is not a flynn-ts backup (no flynn-backup.json of format ${BACKUP_FORMAT}; make one with flynn cluster backup)`, 'fromBackup');
+    if (manifest.version !== BACKUP_VERSION) throw new BootstrapInputError(`${file} is a backup of version ${String(manifest.version)}; this flynn-ts reads version ${BACKUP_VERSION}`, 'fromBackup');
+    const entries = JSON.parse(await readFile(join(tmp, 'store.json'), 'utf8')) as Array<[string, string]>;
+    for (const name of await readdir(join(tmp, 'data')).catch(() => [] as string[])) {
+      if (BACKUP_PATHS.includes(name)) await rename(join(tmp, 'data', name), join(dataDir, name));
+    }
+    return { entries, createdAt: String(manifest.createdAt), ...(typeof manifest.shelfUrl === 'string' ? { shelfUrl: manifest.shelfUrl } : {}) };
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Write the backup's entries into the (empty) store, slug URLs moved from the old shelf to `shelfUrl`. */
+export async function restoreStore(store: Store, restored: RestoredBackup, shelfUrl: string): Promise<void> {
+  const from = restored.shelfUrl;
+  const moved = from && from !== shelfUrl ? restored.entries.map(([k, v]): [string, string] => [k, v.split(from).join(shelfUrl)]) : restored.entries;
+  await store.restoreEntries(moved);
+}

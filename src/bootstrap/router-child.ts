@@ -1,0 +1,102 @@
+/**
+ * The router as a process of its own, started detached by the platform
+ * (`node [--import tsx] router-child.(ts|js) <config file>`; see router-process.ts). It serves the
+ * routes and backends the platform pushes over a Unix socket in the data dir, and keeps serving the
+ * last ones while the platform is down. Exit codes: 0 stopped, 1 failed, 3 HTTP port in use,
+ * 4 HTTPS port in use.
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createConsoleLogger } from '../common/logger.js';
+import { clusterCertificate } from '../router/certificate.js';
+import { startRouter, type Router } from '../router/router.js';
+import { RouterMirror, type RouterSnapshot } from './router-mirror.js';
+import type { RouterChildConfig, RouterStatus } from './router-process.js';
+
+const EXIT_HTTP_IN_USE = 3;
+const EXIT_HTTPS_IN_USE = 4;
+
+const configFile = process.argv[2];
+if (!configFile) {
+  process.stderr.write('usage: router-child <config file>\n');
+  process.exit(1);
+}
+const config = JSON.parse(readFileSync(configFile, 'utf8')) as RouterChildConfig;
+const logger = createConsoleLogger({ level: config.logLevel, json: true }, { component: 'router' });
+const mirror = new RouterMirror(logger, config.staleGraceMs);
+const startedAt = new Date().toISOString();
+
+let router: Router;
+try {
+  router = await startRouter({
+    discovery: mirror.discovery,
+    routes: mirror.routes,
+    http: config.http,
+    https: config.https,
+    defaultCertificate: await clusterCertificate(config.certDir, config.certNames),
+    stickyKey: config.stickyKey,
+    logger,
+  });
+} catch (err) {
+  const message = (err as Error).message;
+  logger.error('cannot start the router', { error: message });
+  const inUse = /EADDRINUSE|address already in use/i.test(message);
+  process.exit(inUse ? (message.includes('for https') ? EXIT_HTTPS_IN_USE : EXIT_HTTP_IN_USE) : 1);
+}
+
+let applying = Promise.resolve();
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info('stopping: finishing in-flight requests');
+  control.close();
+  await router.close();
+  await mirror.close();
+  rmSync(config.socket, { force: true });
+  process.exit(0);
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function reply(res: ServerResponse, status: number, body?: unknown): void {
+  res.writeHead(status, body === undefined ? {} : { 'content-type': 'application/json' });
+  res.end(body === undefined ? undefined : JSON.stringify(body));
+}
+
+const control = createServer((req, res) => {
+  void (async () => {
+    if (req.method === 'GET' && req.url === '/status') {
+      const status: RouterStatus = { pid: process.pid, http: router.http, https: router.https ?? null, session: mirror.session, startedAt, routes: router.routes().length, backends: mirror.backends().length };
+      return reply(res, 200, status);
+    }
+    if (req.method === 'PUT' && req.url === '/snapshot') {
+      const snapshot = JSON.parse(await readBody(req)) as RouterSnapshot;
+      // Snapshots apply one at a time, in the order they came.
+      applying = applying.then(() => mirror.apply(snapshot));
+      await applying;
+      await router.settled();
+      return reply(res, 204);
+    }
+    if (req.method === 'POST' && req.url === '/stop') {
+      reply(res, 204);
+      return stop();
+    }
+    reply(res, 404, { error: 'not found' });
+  })().catch((err: unknown) => {
+    logger.error('control request failed', { url: req.url, error: (err as Error).message });
+    if (!res.headersSent) reply(res, 500, { error: (err as Error).message });
+  });
+});
+
+// A socket file left by a router that was killed is in the way; a live one answered the platform first.
+rmSync(config.socket, { force: true });
+control.listen(config.socket, () => logger.info('serving', { http: router.http.url, https: router.https?.url, pid: process.pid }));
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stop());

@@ -1,0 +1,217 @@
+/**
+ * The platform's side of the detached router (router-child.ts): find the one already running for a
+ * data dir and re-attach to it, or spawn it; push snapshots to it; stop it or leave it running.
+ * Control goes over `<dataDir>/router.sock`, reachable only by the data dir's owner (mode 0700).
+ */
+import { spawn } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeFileAtomic } from '../common/atomic-file.js';
+import { UnavailableError } from '../common/errors.js';
+import { sleep } from '../common/lifecycle.js';
+import type { LogLevel, Logger } from '../common/logger.js';
+import type { BoundAddress, ListenAddress } from '../router/router.js';
+import { BootstrapErrorCodes, BootstrapPortInUseError } from './errors.js';
+import type { RouterSnapshot } from './router-mirror.js';
+
+/** What router-child.ts reads from its config file (mode 0600: it holds the sticky key). */
+export interface RouterChildConfig {
+  socket: string;
+  http: ListenAddress;
+  https: ListenAddress;
+  /** Where the cluster's default certificate is kept, and its names. */
+  certDir: string;
+  certNames: string[];
+  stickyKey: string;
+  staleGraceMs?: number;
+  logLevel: LogLevel;
+}
+
+/** `GET /status` of a router process. */
+export interface RouterStatus {
+  pid: number;
+  http: BoundAddress;
+  https: BoundAddress | null;
+  /** The platform run whose snapshot it serves, null before the first. */
+  session: string | null;
+  startedAt: string;
+  routes: number;
+  backends: number;
+}
+
+export const ROUTER_PROCESS_DEFAULTS = Object.freeze({
+  /** Longest wait for a spawned router to answer on its socket, in ms. */
+  startTimeoutMs: 20_000,
+  /** Longest wait for a control request, in ms. */
+  requestTimeoutMs: 5_000,
+});
+
+export interface DetachedRouterOptions {
+  dataDir: string;
+  http: ListenAddress;
+  https: ListenAddress;
+  certDir: string;
+  certNames: string[];
+  stickyKey: string;
+  logger: Logger;
+  staleGraceMs?: number;
+}
+
+/** A router process, started by this platform or found running. */
+export interface DetachedRouter {
+  readonly pid: number;
+  readonly http: BoundAddress;
+  readonly https: BoundAddress | undefined;
+  /** True when it was running already (a restarted platform re-attached to it). */
+  readonly reattached: boolean;
+  /** Make its routes and backends those of `snapshot`; resolves once it serves them. */
+  push(snapshot: RouterSnapshot): Promise<void>;
+  /** Stop it (in-flight requests finish first) and wait until it is gone. */
+  stop(): Promise<void>;
+}
+
+/** `<dataDir>/router.sock`. */
+export function routerSocket(dataDir: string): string {
+  return join(dataDir, 'router.sock');
+}
+
+function call(socket: string, method: string, path: string, body?: unknown, timeoutMs: number = ROUTER_PROCESS_DEFAULTS.requestTimeoutMs): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = request({ socketPath: socket, method, path, timeout: timeoutMs, headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`the router process did not answer ${method} ${path} within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** The router process serving `dataDir`, or null when none answers on its socket. */
+export async function findRouter(dataDir: string): Promise<RouterStatus | null> {
+  try {
+    const { status, text } = await call(routerSocket(dataDir), 'GET', '/status', undefined, 2_000);
+    return status === 200 ? (JSON.parse(text) as RouterStatus) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether the running router `status` listens where `http`/`https` ask (port 0 takes any). */
+export function routerMatches(status: RouterStatus, http: ListenAddress, https: ListenAddress): boolean {
+  const same = (bound: BoundAddress | null, want: ListenAddress) => bound !== null && bound.host === want.host && (want.port === 0 || bound.port === want.port);
+  return same(status.http, http) && same(status.https, https);
+}
+
+/**
+ * `ports` without the router's when the router process of `dataDir` already holds them (a start
+ * re-attaches to it instead of listening), for {@link checkPorts}.
+ */
+export async function portsBesideRouter<P extends { router: number; routerHttps: number }>(dataDir: string, ports: P): Promise<P> {
+  const status = await findRouter(dataDir);
+  if (!status) return ports;
+  return { ...ports, router: status.http.port === ports.router ? 0 : ports.router, routerHttps: status.https?.port === ports.routerHttps ? 0 : ports.routerHttps };
+}
+
+async function stopProcess(dataDir: string, pid: number): Promise<void> {
+  await call(routerSocket(dataDir), 'POST', '/stop').catch(() => undefined);
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await sleep(50);
+  }
+}
+
+/** Stop the router process serving `dataDir`, if one runs; resolves to whether there was one, once it is gone. */
+export async function stopRouterProcess(dataDir: string): Promise<boolean> {
+  const status = await findRouter(dataDir);
+  if (status) await stopProcess(dataDir, status.pid);
+  return status !== null;
+}
+
+function childScript(): string[] {
+  const here = import.meta.url;
+  const ext = here.endsWith('.ts') ? '.ts' : '.js';
+  const script = fileURLToPath(new URL(`./router-child${ext}`, here));
+  return ext === '.ts' ? ['--import', 'tsx', script] : [script];
+}
+
+async function spawnRouter(options: DetachedRouterOptions): Promise<RouterStatus> {
+  const { dataDir } = options;
+  const configFile = join(dataDir, 'router.json');
+  const config: RouterChildConfig = {
+    socket: routerSocket(dataDir),
+    http: options.http,
+    https: options.https,
+    certDir: options.certDir,
+    certNames: options.certNames,
+    stickyKey: options.stickyKey,
+    logLevel: 'info',
+    ...(options.staleGraceMs === undefined ? {} : { staleGraceMs: options.staleGraceMs }),
+  };
+  await writeFileAtomic(configFile, JSON.stringify(config), { mode: 0o600 });
+  const logFile = join(dataDir, 'router.log');
+  const log = openSync(logFile, 'a', 0o600);
+  // Its own process group: a Ctrl-C in the terminal of `npm start` does not reach it.
+  const child = spawn(process.execPath, [...childScript(), configFile], { detached: true, stdio: ['ignore', log, log] });
+  closeSync(log);
+  let exit: number | null | undefined;
+  child.once('exit', (code, signal) => (exit = code ?? (signal ? 1 : 0)));
+  child.unref();
+  const deadline = Date.now() + ROUTER_PROCESS_DEFAULTS.startTimeoutMs;
+  for (;;) {
+    const status = await findRouter(dataDir);
+    if (status && status.pid === child.pid) return status;
+    if (exit !== undefined) {
+      if (exit === 3) throw new BootstrapPortInUseError('router', options.http.host, options.http.port);
+      if (exit === 4) throw new BootstrapPortInUseError('routerHttps', options.https.host, options.https.port);
+      const tail = (await readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-3).join(' | ');
+      throw new UnavailableError(BootstrapErrorCodes.NOT_READY, `the router process exited with ${exit} (see ${logFile}): ${tail}`);
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new UnavailableError(BootstrapErrorCodes.NOT_READY, `the router process did not answer within ${ROUTER_PROCESS_DEFAULTS.startTimeoutMs} ms (see ${logFile})`);
+    }
+    await sleep(50);
+  }
+}
+
+/**
+ * Re-attach to the router process serving `options.dataDir` when it listens where asked, else
+ * (none, or on other ports: that one is stopped) spawn one, detached, that outlives this process.
+ * @throws {BootstrapPortInUseError} when its port is taken by something else.
+ */
+export async function startDetachedRouter(options: DetachedRouterOptions): Promise<DetachedRouter> {
+  const { dataDir, logger } = options;
+  let status = await findRouter(dataDir);
+  const reattached = status !== null && routerMatches(status, options.http, options.https);
+  if (status && !reattached) {
+    logger.info('stopping the router process listening elsewhere', { pid: status.pid, http: status.http.url });
+    await stopProcess(dataDir, status.pid);
+  }
+  if (!reattached) status = await spawnRouter(options);
+  const running = status as RouterStatus;
+  logger.info(reattached ? 're-attached to the router process' : 'started the router process', { pid: running.pid, http: running.http.url });
+  const socket = routerSocket(dataDir);
+  return {
+    pid: running.pid,
+    http: running.http,
+    https: running.https ?? undefined,
+    reattached,
+    async push(snapshot) {
+      const { status: code, text } = await call(socket, 'PUT', '/snapshot', snapshot);
+      if (code !== 204) throw new UnavailableError(BootstrapErrorCodes.NOT_READY, `the router process refused a snapshot (${code}): ${text}`);
+    },
+    stop: () => stopProcess(dataDir, running.pid),
+  };
+}
