@@ -30,6 +30,7 @@ interface Sleeper {
 export class ManualClock implements Clock {
   private time: number;
   private readonly sleepers = new Set<Sleeper>();
+  private readonly watchers = new Set<() => void>();
 
   constructor(start = 0) {
     this.time = start;
@@ -42,6 +43,11 @@ export class ManualClock implements Clock {
   /** How many sleeps are pending (a test can wait until the code under test sleeps). */
   get pending(): number {
     return this.sleepers.size;
+  }
+
+  /** Resolve once at least `count` sleeps are pending: the code under test is waiting on the clock. */
+  async sleeping(count = 1): Promise<void> {
+    while (this.sleepers.size < count) await new Promise<void>((resolve) => this.watchers.add(resolve));
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -60,6 +66,8 @@ export class ManualClock implements Clock {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.sleepers.add(sleeper);
+      for (const w of this.watchers) w();
+      this.watchers.clear();
     });
   }
 

@@ -55,8 +55,9 @@ export interface WatchStateOptions {
  * (resolving once it is live), then the state is read and yielded, and read and yielded again after
  * each change on the feed. When the feed ends or fails (a dropped connection, a restarted server),
  * it is opened again after `retryMs` and the state re-read, so a waiter also sees what changed while
- * it was disconnected: it never hangs on a lost event. A failing `read` ends the stream with its
- * error; the stream ends quietly when `signal` aborts or the consumer stops.
+ * it was disconnected: it never hangs on a lost event. While the feed cannot be opened, the state is
+ * read every `retryMs`. A failing `read` ends the stream with its error (an unknown object, a source
+ * that is down); the stream ends quietly when `signal` aborts or the consumer stops.
  */
 export async function* watchState<S>(
   read: (signal: AbortSignal) => Promise<S>,
@@ -78,13 +79,11 @@ export async function* watchState<S>(
         () => undefined,
       );
       try {
-        if (feed) {
+        yield await read(signal);
+        while (feed) {
+          const change = await Promise.race([feed.next().catch(() => ({ done: true as const, value: undefined })), ended]);
+          if (change.done || signal.aborted) break;
           yield await read(signal);
-          for (;;) {
-            const change = await Promise.race([feed.next().catch(() => ({ done: true as const, value: undefined })), ended]);
-            if (change.done || signal.aborted) break;
-            yield await read(signal);
-          }
         }
       } catch (err) {
         if (signal.aborted) return;

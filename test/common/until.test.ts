@@ -125,6 +125,7 @@ describe('watchState', () => {
     state = 2;
     await settle();
     expect(seen).toEqual([0, 1]);
+    await clock.sleeping();
     await clock.advance(1_000);
     await settle();
     expect(feeds).toHaveLength(2);
@@ -133,19 +134,24 @@ describe('watchState', () => {
     await done;
   });
 
-  it('keeps trying to subscribe while the source is down, and passes a failing read on', async () => {
+  it('reads every retryMs while the feed cannot be opened, and passes a failing read on', async () => {
     const clock = new ManualClock();
     let up = false;
+    let state = 'starting';
+    let subscribes = 0;
     const subscribe = async () => {
+      subscribes++;
       if (!up) throw new Error('ECONNREFUSED');
       return new AsyncQueue<string>();
     };
-    const reading = until(watchState(async () => 'ready', subscribe, { clock, retryMs: 100 }), () => true);
+    const reading = until(watchState(async () => state, subscribe, { clock, retryMs: 100 }), (s) => s === 'ready');
+    await clock.sleeping();
     await clock.advance(100);
-    await clock.advance(100);
-    up = true;
+    await clock.sleeping();
+    state = 'ready';
     await clock.advance(100);
     expect(await reading).toBe('ready');
+    expect(subscribes).toBe(3);
     const failing = watchState(
       async () => {
         throw new Error('not found');
