@@ -202,6 +202,13 @@ export class ControllerClient {
   listJobs(app: string): Promise<Job[]> {
     return this.json('GET', `/apps/${e(app)}/jobs`);
   }
+  /**
+   * The app's jobs now, then again after each change to them (`GET /apps/:app/jobs?watch=1`); a
+   * dropped stream is opened again and the jobs re-read.
+   */
+  watchJobs(app: string, options: { signal?: AbortSignal } = {}): AsyncIterable<Job[]> {
+    return watchState(() => this.listJobs(app), (signal) => this.openSse('GET', `/apps/${e(app)}/jobs`, { query: { watch: 1 }, signal }), options);
+  }
   killJob(app: string, job: string): Promise<void> {
     return this.json('DELETE', `/apps/${e(app)}/jobs/${e(job)}`);
   }

@@ -289,7 +289,22 @@ export async function startController(options: ControllerOptions): Promise<Contr
     }
 
     // jobs
-    r.get('/apps/:app/jobs', async (req: Req) => jobs.listJobs((await app(req.params.app)).id));
+    r.get('/apps/:app/jobs', async (req: Req<{ app: string }, unknown, { watch?: string }>, reply) => {
+      const a = await app(req.params.app);
+      if (req.query.watch !== '1' && req.query.watch !== 'true') return jobs.listJobs(a.id);
+      // `watch`: the jobs now and after each change, as `jobs` events (what `flynn scale` waits on).
+      const abort = new AbortController();
+      const writer = sse(req, reply);
+      void writer.closed.then(() => abort.abort());
+      let n = 0;
+      try {
+        for await (const list of jobs.watchJobs(a.id, { signal: abort.signal })) writer.sendJson('jobs', list, String(n++));
+      } catch (err) {
+        if (!abort.signal.aborted) writer.sendJson('error', { message: (err as Error).message }, String(n++));
+      }
+      writer.end();
+      return reply;
+    });
     r.delete('/apps/:app/jobs/:job', async (req: Req<{ app: string; job: string }>, reply) => {
       const a = await app(req.params.app);
       await jobs.killJob(a.id, await resolveJobId(jobs, a.id, req.params.job));

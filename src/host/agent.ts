@@ -18,7 +18,7 @@ import type { Discovery, Registration } from '../discovery/discovery.js';
 import { listenApi } from '../common/http/api-server.js';
 import { ArtifactFetchError, CapacityError, HostErrorCodes, HostInputError, JobExistsError, JobNotFoundError, JobNotRunningError } from './errors.js';
 import { EventFanout } from './event-fanout.js';
-import { waitUntilServing } from './readiness.js';
+import { servesBeforeRegistering, waitUntilServing } from './readiness.js';
 import { traceHost } from './trace.js';
 import { PortAllocator } from './ports.js';
 import { ensurePrivateDir } from './private-dir.js';
@@ -453,7 +453,7 @@ export class HostAgent {
     const probe = this.config.runtime.mapsPorts ? {} : { settleMs: 0 };
     void (async () => {
       for (const port of rec.job.boundPorts) {
-        if (port.service && port.proto === 'tcp' && !(await waitUntilServing(this.advertiseAddr, port.hostPort, wanted, probe))) return;
+        if (servesBeforeRegistering(port) && !(await waitUntilServing(this.advertiseAddr, port.hostPort, wanted, probe))) return;
       }
       traceHost('serving', rec.job.id);
       await this.registerServicesNow(rec);

@@ -41,6 +41,8 @@ export interface TermOptions {
   /** A host receives moved jobs only after it has been ready this long, ms. */
   rebalanceSettleMs: number;
   emit(event: SchedulerEvent): void;
+  /** Called when the hosts changed (one joined, was listed, or was lost). */
+  onHostsChange?(): void;
 }
 
 /** A one-off job request (`flynn run`). */
@@ -85,7 +87,10 @@ export class LeaderTerm {
       onHostUp: (host) => o.emit({ type: 'host-up', hostId: host.info.id, addr: host.info.addr }),
       onHostLost: (host, jobs) => o.emit({ type: 'host-lost', hostId: host.info.id, jobIds: jobs.map((j) => j.id) }),
       onJob: (host, job, previous) => this.onJob(host, job, previous),
-      onChange: () => this.request(),
+      onChange: () => {
+        this.request();
+        o.onHostsChange?.();
+      },
     });
   }
 

@@ -499,6 +499,7 @@ describe('controller API', () => {
     const grid: JobRunner = {
       listJobs: async () => [job('abcdef01-1111-4000-8000-000000000000'), job('abcdef01-2222-4000-8000-000000000000'), job('12345678-3333-4000-8000-000000000000')],
       killJob: async (_app, id) => void killed.push(id),
+      watchJobs: () => { throw new Error('not used'); },
       runJob: async () => { throw new Error('not used'); },
       logs: async () => { throw new Error('not used'); },
     };
