@@ -37,8 +37,6 @@ describe('a failed deploy tells the pusher why (process runtime)', () => {
     expect(pushed.remote[at + 1]).toMatch(/^ +wrong-port listening on port \d+, not on \$PORT$/);
     expect(pushed.output).toContain(`flynn log -a wrong-port ${jobId}`);
     expect(pushed.output).not.toContain('new jobs were not up');
-    // The boot timeout, not a 60 s wait (nor the pusher's 120 s).
-    expect(pushed.ms).toBeLessThan(30_000);
     expect((await ctx.cluster.client.getApp('wrong-port')).releaseId).toBeNull();
   }, 60_000);
 
