@@ -3,7 +3,7 @@
  * jobs) and the host agents' clients (logs, stopping a job, attached output of `flynn run`).
  */
 import { type Clock, systemClock } from '../common/clock.js';
-import { childSignal } from '../common/lifecycle.js';
+import { childSignal, sleep } from '../common/lifecycle.js';
 import { ChangeFlag } from '../common/watch.js';
 import { ObjectNotFoundError } from '../controller/errors.js';
 import type { BootDiagnosis } from '../controller/deployer.js';
@@ -37,6 +37,8 @@ export const SCHEDULER_JOB_RUNNER_DEFAULTS = Object.freeze({
   endedMax: 10_000,
   /** Timeout of one readiness probe (a TCP connect to a job's first port), in ms. */
   probeTimeoutMs: 1_000,
+  /** Pause before a job's readiness is looked at again after its host did not answer, in ms. */
+  answerRetryMs: 500,
 });
 
 export interface SchedulerJobRunnerOptions {
@@ -141,9 +143,13 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
         for (const j of this.scheduled(appId)) {
           if (j.state !== 'up' || j.oneOff || this.answers.has(j.id) || waiting.has(j.id)) continue;
           waiting.add(j.id);
+          // A host that did not answer: look again a little later (the next read starts a new wait).
           void this.answers.wait(j, stop.signal).then(
             () => changed.notify(),
-            () => {},
+            () => {
+              waiting.delete(j.id);
+              void sleep(SCHEDULER_JOB_RUNNER_DEFAULTS.answerRetryMs, stop.signal).then(() => changed.notify(), () => {});
+            },
           );
         }
         yield jobs;
