@@ -3,7 +3,7 @@
  * jobs) and the host agents' clients (logs, stopping a job, attached output of `flynn run`).
  */
 import { type Clock, systemClock } from '../common/clock.js';
-import { childSignal, sleep } from '../common/lifecycle.js';
+import { childSignal } from '../common/lifecycle.js';
 import { ChangeFlag } from '../common/watch.js';
 import { ObjectNotFoundError } from '../controller/errors.js';
 import type { BootDiagnosis } from '../controller/deployer.js';
@@ -58,7 +58,7 @@ export interface SchedulerJobRunnerOptions {
   crashMemoryMs?: number;
   /** Default {@link SCHEDULER_JOB_RUNNER_DEFAULTS}.endedLogsMs. */
   endedLogsMs?: number;
-  /** Time of the memory of ended jobs. Default the system clock. */
+  /** Time of the memory of ended jobs and of retries. Default the system clock. */
   clock?: Clock;
 }
 
@@ -85,13 +85,15 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
   private readonly answers: JobAnswers;
   private readonly oneOff: OneOffJobs;
   private readonly appearMs: number;
+  private readonly clock: Clock;
   private readonly stop = new AbortController();
 
   constructor(private readonly options: SchedulerJobRunnerOptions) {
     const d = SCHEDULER_JOB_RUNNER_DEFAULTS;
+    this.clock = options.clock ?? systemClock;
     this.hosts = new HostClients(options.scheduler, options.hostKey);
     this.appearMs = options.oneOffStartMs ?? d.oneOffStartMs;
-    const ended = (this.ended = new EndedJobs({ listedMs: options.crashMemoryMs ?? d.crashMemoryMs, keptMs: options.endedLogsMs ?? d.endedLogsMs, max: d.endedMax, clock: options.clock ?? systemClock }));
+    const ended = (this.ended = new EndedJobs({ listedMs: options.crashMemoryMs ?? d.crashMemoryMs, keptMs: options.endedLogsMs ?? d.endedLogsMs, max: d.endedMax, clock: this.clock }));
     this.answers = new JobAnswers({ hosts: this.hosts, discovery: options.discovery, probeTimeoutMs: d.probeTimeoutMs });
     this.oneOff = new OneOffJobs({ scheduler: options.scheduler, hosts: this.hosts, image: options.image ?? d.image, appearMs: this.appearMs });
     void (async () => {
@@ -148,7 +150,7 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
             () => changed.notify(),
             () => {
               waiting.delete(j.id);
-              void sleep(SCHEDULER_JOB_RUNNER_DEFAULTS.answerRetryMs, stop.signal).then(() => changed.notify(), () => {});
+              void this.clock.sleep(SCHEDULER_JOB_RUNNER_DEFAULTS.answerRetryMs, stop.signal).then(() => changed.notify(), () => {});
             },
           );
         }
