@@ -247,8 +247,9 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
       const changed = new ChangeFlag();
       leadershipWatchers.add(changed);
       try {
-        while (!guard.closed) {
+        for (;;) {
           yield { leading: term !== undefined, readyHosts: term ? term.view().hosts.filter((h) => h.ready).length : 0 };
+          if (guard.closed) return;
           await changed.wait(o.signal);
         }
       } catch (err) {
