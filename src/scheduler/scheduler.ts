@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AsyncQueue } from '../common/async-queue.js';
 import { CloseGuard, type Closable } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
+import { type Clock, systemClock } from '../common/clock.js';
 import { ChangeFlag } from '../common/watch.js';
 import type { Discovery } from '../discovery/discovery.js';
 import { BACKOFF_DEFAULTS, type BackoffOptions } from './backoff.js';
@@ -73,6 +74,12 @@ export interface SchedulerOptions {
    * stops. Only when the spread differs by 2 or more; never omni types. Default true.
    */
   rebalance?: boolean;
+  /**
+   * Time of crash backoff (when a restart is due, how long a job was up), host settle and ready
+   * waits. Default the system clock. Timers still wake reconcile passes in real time; with a
+   * `ManualClock`, `settle()` after `advance()` runs a pass at the new time.
+   */
+  clock?: Clock;
 }
 
 export interface SchedulerEventsOptions {
@@ -183,6 +190,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
           rebalance: options.rebalance ?? true,
           rebalanceSettleMs: timing.rebalanceSettleMs,
           emit,
+          clock: options.clock ?? systemClock,
           onHostsChange: leadershipChanged,
         });
         logger.info('leading');
