@@ -136,13 +136,11 @@ describe('watchState', () => {
 
   it('reads every retryMs while the feed cannot be opened, and passes a failing read on', async () => {
     const clock = new ManualClock();
-    let up = false;
     let state = 'starting';
     let subscribes = 0;
-    const subscribe = async () => {
+    const subscribe = async (): Promise<AsyncIterable<string>> => {
       subscribes++;
-      if (!up) throw new Error('ECONNREFUSED');
-      return new AsyncQueue<string>();
+      throw new Error('ECONNREFUSED');
     };
     const reading = until(watchState(async () => state, subscribe, { clock, retryMs: 100 }), (s) => s === 'ready');
     await clock.sleeping();
