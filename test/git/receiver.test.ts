@@ -211,7 +211,8 @@ describe('git receiver over real SSH', () => {
     });
     barrier = async () => {
       barrier = undefined;
-      await queued;
+      // Bounded, so that a push that never queues fails this test instead of hanging the next ones.
+      await Promise.race([queued, new Promise((resolve) => setTimeout(resolve, 30_000))]);
     };
     const results = await Promise.all([push(w1, 'myapp', goodKey, '+main:main'), push(w2, 'myapp', goodKey, '+main:main')]);
     expect(maxActivePerApp).toBe(1);
