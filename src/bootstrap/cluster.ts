@@ -12,7 +12,7 @@ import { silentLogger } from '../common/logger.js';
 import { SqliteStore } from '../controller/sqlite-store.js';
 import type { Store } from '../controller/store.js';
 import { createDiscovery, type DiscoveryConfig } from '../discovery/create.js';
-import { startHostAgent, type HostAgentHandle } from '../host/agent.js';
+import { startHostAgent, type HostAgentHandle } from '../host/start.js';
 import { createRuntime } from '../host/create.js';
 import type { Runtime } from '../host/runtime.js';
 import { TERMINAL_STATES } from '../host/types.js';
@@ -77,6 +77,8 @@ export interface ClusterOptions {
   tls?: TlsCredentials;
   /** Serve the controller over plain HTTP (warned). Default false. */
   insecureHttp?: boolean;
+  /** Let Taffy fetch `file://` URLs (see `PlatformOptions.allowFileGitUrls`). Default: when `host` is loopback. */
+  allowFileGitUrls?: boolean;
   /** Default {@link CLUSTER_DEFAULTS}.domain. */
   domain?: string;
   /** Default {@link CLUSTER_DEFAULTS}.stopGraceMs. */
@@ -124,6 +126,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     ...(options.caBundle !== undefined ? { caBundle: options.caBundle } : {}),
     ...(options.tls !== undefined ? { tls: options.tls } : {}),
     ...(options.insecureHttp !== undefined ? { insecureHttp: options.insecureHttp } : {}),
+    ...(options.allowFileGitUrls !== undefined ? { allowFileGitUrls: options.allowFileGitUrls } : {}),
     ...(options.domain !== undefined ? { domain: options.domain } : {}),
   });
 

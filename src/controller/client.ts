@@ -1,5 +1,6 @@
-import type { Dispatcher } from 'undici';
+import { UnavailableError } from '../common/errors.js';
 import { parseSse, type SseEvent } from '../common/http/sse.js';
+import { errorFromStream } from '../common/http/stream-error.js';
 import { HttpJsonClient } from '../common/http/json-client.js';
 import { until, WaitTimeoutError } from '../common/until.js';
 import { watchState } from '../common/watch.js';
@@ -15,6 +16,7 @@ import type {
   CreateArtifactInput,
   CreateReleaseInput,
   CreateRouteInput,
+  DeployGitInput,
   Deployment,
   DeploymentStrategy,
   Formation,
@@ -39,8 +41,6 @@ export interface ControllerClientOptions {
   key: string;
   /** How to trust the controller's certificate: `{ pin }` (what `npm start` prints after `-p`) or `{ ca }`. Default the system CAs. */
   tls?: TlsTrust;
-  /** A shared undici dispatcher (default: the client owns one). */
-  dispatcher?: Dispatcher;
 }
 
 export interface WaitOptions {
@@ -59,7 +59,7 @@ export class ControllerClient {
   private readonly http: HttpJsonClient;
 
   constructor(options: ControllerClientOptions) {
-    this.http = new HttpJsonClient({ url: options.url, key: options.key, ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}), ...(options.tls ? { tls: options.tls } : {}) });
+    this.http = new HttpJsonClient({ url: options.url, key: options.key, ...(options.tls ? { tls: options.tls } : {}) });
   }
 
   get url(): string {
@@ -198,6 +198,25 @@ export class ControllerClient {
     return this.json('PUT', `/apps/${e(app)}/scale`, { body: { processes } });
   }
 
+  /**
+   * Build and deploy `app` from a git URL (Taffy): the cluster fetches `url` at `ref` (default: its
+   * default branch) and deploys it as a push would. The build's lines reach `onOutput` as they come;
+   * resolves once deployed, or rejects with the one-line reason (the current release keeps serving):
+   *
+   * ```ts
+   * await client.deployGit('web', { url: 'https://git.example.com/web.git', ref: 'v2' }, { onOutput: console.log });
+   * ```
+   */
+  async deployGit(app: string, input: DeployGitInput, options: { onOutput?: (line: string) => void; signal?: AbortSignal } = {}): Promise<void> {
+    for await (const ev of this.sse('POST', `/apps/${e(app)}/deploy-git`, { body: input, ...(options.signal ? { signal: options.signal } : {}) })) {
+      const data = JSON.parse(ev.data) as Record<string, unknown>;
+      if (ev.event === 'output') options.onOutput?.(String(data.line));
+      else if (ev.event === 'done') return;
+      else if (ev.event === 'error') throw errorFromStream(data);
+    }
+    throw new UnavailableError('FLYNN_ERR_HTTP_UNREACHABLE', `the deploy of ${app} ended without a result: the connection to the controller dropped`);
+  }
+
   // jobs
   listJobs(app: string): Promise<Job[]> {
     return this.json('GET', `/apps/${e(app)}/jobs`);
@@ -250,7 +269,7 @@ export class ControllerClient {
       if (ev.event === 'job') yield { kind: 'job', id: String(data.id) };
       else if (ev.event === 'output') yield { kind: 'output', stream: data.stream as 'stdout' | 'stderr', data: String(data.data) };
       else if (ev.event === 'exit') yield { kind: 'exit', status: Number(data.status) };
-      else if (ev.event === 'error') throw new Error(String(data.message));
+      else if (ev.event === 'error') throw errorFromStream(data);
     }
   }
 
@@ -260,7 +279,7 @@ export class ControllerClient {
     for await (const ev of this.sse('GET', `/apps/${e(app)}/log`, { query: q, ...(query.signal ? { signal: query.signal } : {}) })) {
       if (ev.event === 'log') yield JSON.parse(ev.data) as LogLine;
       else if (ev.event === 'end') return;
-      else if (ev.event === 'error') throw new Error((JSON.parse(ev.data) as { message: string }).message);
+      else if (ev.event === 'error') throw errorFromStream(ev.data);
     }
   }
 
@@ -309,7 +328,7 @@ export class ControllerClient {
     const sse = await this.openSse('GET', '/events', { query: { app: options.app }, ...(headers ? { headers } : {}), ...(options.signal ? { signal: options.signal } : {}) });
     return (async function* () {
       for await (const ev of sse) {
-        if (ev.event === 'error') throw new Error((JSON.parse(ev.data) as { message: string }).message);
+        if (ev.event === 'error') throw errorFromStream(ev.data);
         yield JSON.parse(ev.data) as ControllerEvent;
       }
     })();
@@ -328,12 +347,12 @@ export class ControllerClient {
     }
   }
 
-  private async *sse(method: Dispatcher.HttpMethod, path: string, options: Parameters<HttpJsonClient['stream']>[2]): AsyncGenerator<SseEvent> {
+  private async *sse(method: Parameters<HttpJsonClient['stream']>[0], path: string, options: Parameters<HttpJsonClient['stream']>[2]): AsyncGenerator<SseEvent> {
     yield* await this.openSse(method, path, options);
   }
 
   /** An SSE stream whose response has arrived; its body is released when the stream ends. */
-  private async openSse(method: Dispatcher.HttpMethod, path: string, options: Parameters<HttpJsonClient['stream']>[2]): Promise<AsyncGenerator<SseEvent>> {
+  private async openSse(method: Parameters<HttpJsonClient['stream']>[0], path: string, options: Parameters<HttpJsonClient['stream']>[2]): Promise<AsyncGenerator<SseEvent>> {
     const res = await this.http.stream(method, path, { ...options, headers: { accept: 'text/event-stream', ...options?.headers } });
     return (async function* () {
       try {

@@ -28,6 +28,7 @@ export { createStore } from './create.js';
 export type { StoreConfig } from './create.js';
 export type { JobRunner, OneOffJobSpec, RunningJob, AttachedJob, LogQuery } from './jobs.js';
 export type { RunOptions, RunSession, RunChunk } from './run-session.js';
+export type { GitSourceDeployer } from './api/deploy-git.js';
 export { FormationDeployer, FORMATION_DEPLOYER_DEFAULTS } from './deployer.js';
 export { DEPLOYER_TRACE_CHANNEL } from './deployer-trace.js';
 export type { Deployer, DeployPlan, DeployOptions, FormationDeployerOptions } from './deployer.js';
@@ -47,6 +48,7 @@ export {
 export type { ProcessTypeNotFoundDetail } from './errors.js';
 export { validateAppName, parsePublicKey, reservedEnvReason, RESERVED_ENV, RESERVED_ENV_PREFIX } from './validate.js';
 export { resolveJobId, JOB_PREFIX_MIN } from './job-ref.js';
+export { webService } from './default-route.js';
 export type { ParsedKey } from './validate.js';
 export { DEPLOY_TRANSITIONS, DEPLOY_STATE_STATUS, deployStateOf } from './types.js';
 export type {
@@ -59,6 +61,7 @@ export type {
   CreateRouteInput,
   CreateHttpRouteInput,
   CreateTcpRouteInput,
+  DeployGitInput,
   Deployment,
   DeploymentStatus,
   DeployState,

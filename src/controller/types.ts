@@ -120,6 +120,12 @@ export interface Deployment {
   processes: Record<string, number>;
   /** The counts the old release ran at when the deployment began (restored by a rollback); null when nothing ran. */
   oldProcesses?: Record<string, number> | null;
+  /**
+   * True when this deployment starts the app's first web process: the release has a `web` type and
+   * the app's web was never scaled, so it runs `web=1` (scale.ts) and the app should get its default
+   * route (the git receiver adds it). Absent otherwise.
+   */
+  firstWeb?: true;
   error?: string;
   createdAt: string;
   finishedAt?: string;
@@ -321,6 +327,14 @@ export interface RunJobInput {
  */
 export interface AttachRunInput extends Omit<RunJobInput, 'attach'> {
   tty?: boolean;
+}
+
+/** `POST /apps/:app/deploy-git`: build and deploy the app from a git URL, as a push would (Taffy). */
+export interface DeployGitInput {
+  /** https://, http://, git://, ssh:// (or `user@host:path`), and file:// where the cluster allows it. */
+  url: string;
+  /** Branch, tag or commit. Default: the repository's default branch. */
+  ref?: string;
 }
 
 /** What a deploy-triggering change (env set, rollback, deploy) answers. */
