@@ -2,7 +2,7 @@
 import { DeployFailedError } from './errors.js';
 import type { JobRunner } from './jobs.js';
 import type { App, Job } from './types.js';
-import type { BootDiagnosis } from './deployer.js';
+import type { BootDiagnosis } from './deployer-strategy.js';
 
 export const DEPLOY_FAILURE_DEFAULTS = Object.freeze({
   /** How many of a failed job's last output lines are searched for the start of its error. */

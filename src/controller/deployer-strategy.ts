@@ -1,5 +1,27 @@
-import type { DeployPlan } from './deployer.js';
-import type { Formation } from './types.js';
+import type { App, DeploymentStrategy, Formation } from './types.js';
+
+/** What a deployment must achieve. */
+export interface DeployPlan {
+  deploymentId: string;
+  app: App;
+  strategy: DeploymentStrategy;
+  /** The running release's formation, or null when nothing runs yet. */
+  from: Formation | null;
+  /** The new release and the counts it must reach. */
+  to: { releaseId: string; processes: Record<string, number> };
+}
+
+/**
+ * What a job runner can add to explain a job that did not come up in time. Optional: the deployer
+ * works with any {@link JobRunner}, and one without these methods gets a plainer timeout message.
+ */
+export interface BootDiagnosis {
+  /** The job's `$PORT` (none for a job without ports) and whether its process runs; undefined for an unknown job. */
+  inspectBoot(appId: string, jobId: string): Promise<{ port?: number; running: boolean } | undefined>;
+  /** The job failed to boot: keep it listed as `crashed`, and its logs readable, after it is stopped. */
+  markBootFailed(appId: string, jobId: string): void;
+}
+
 
 /** What a deploy strategy works with: the plan, and the only ways it acts and waits. */
 export interface StrategyContext {

@@ -3,22 +3,13 @@ import { until, WaitTimeoutError } from '../common/until.js';
 import { allAtOnce } from './deployer-all-at-once.js';
 import { bootTimeout, countUp, jobFailure } from './deployer-failure.js';
 import { oneByOne } from './deployer-one-by-one.js';
-import type { DeployStrategy } from './deployer-strategy.js';
+import type { BootDiagnosis, DeployPlan, DeployStrategy } from './deployer-strategy.js';
 import { DeployFailedError } from './errors.js';
 import type { JobRunner } from './jobs.js';
 import type { DeployStep } from './store.js';
-import type { App, DeploymentStrategy, Formation, Job } from './types.js';
+import type { App, DeploymentStrategy, Job } from './types.js';
 
-/** What a deployment must achieve. */
-export interface DeployPlan {
-  deploymentId: string;
-  app: App;
-  strategy: DeploymentStrategy;
-  /** The running release's formation, or null when nothing runs yet. */
-  from: Formation | null;
-  /** The new release and the counts it must reach. */
-  to: { releaseId: string; processes: Record<string, number> };
-}
+export type { BootDiagnosis, DeployPlan } from './deployer-strategy.js';
 
 export interface DeployOptions {
   signal?: AbortSignal;
@@ -41,17 +32,6 @@ export interface DeployOptions {
  */
 export interface Deployer {
   deploy(plan: DeployPlan, options: DeployOptions): Promise<void>;
-}
-
-/**
- * What a job runner can add to explain a job that did not come up in time. Optional: the deployer
- * works with any {@link JobRunner}, and one without these methods gets a plainer timeout message.
- */
-export interface BootDiagnosis {
-  /** The job's `$PORT` (none for a job without ports) and whether its process runs; undefined for an unknown job. */
-  inspectBoot(appId: string, jobId: string): Promise<{ port?: number; running: boolean } | undefined>;
-  /** The job failed to boot: keep it listed as `crashed`, and its logs readable, after it is stopped. */
-  markBootFailed(appId: string, jobId: string): void;
 }
 
 export interface FormationDeployerOptions {
