@@ -4,7 +4,7 @@
  *   tsx examples/host/main.ts [--id host-1] [--advertise-addr 127.0.0.2] [--listen 127.0.0.2:1113]
  *     [--runtime docker|process] [--image flynn-ts/runtime:latest] [--tags disk=ssd,zone=a]
  *     [--memory 4294967296] [--discovery memory|etcd] [--etcd-endpoints http://127.0.0.1:2379]
- *     [--etcd-prefix /flynn-ts] [--registration-ttl 2000] [--container-labels k=v,...]
+ *     [--etcd-prefix /flynn-ts] [--registration-ttl 2000] [--container-labels k=v,...] [--volumes-dir DIR]
  *     [--log-level info] [--json-logs] [--insecure-no-auth]
  *
  * The API needs the host key: `FLYNN_HOST_KEY` (better than `--key`, which shows in `ps`), the
@@ -41,6 +41,7 @@ const cli = parseCli({
     ...ETCD_CREDENTIAL_FLAGS,
     'registration-ttl': { type: 'string', value: 'MS', env: 'FLYNN_REGISTRATION_TTL', help: 'discovery registration TTL' },
     'container-labels': { type: 'string', value: 'k=v,...', env: 'FLYNN_CONTAINER_LABELS', default: '', help: 'extra labels on every container' },
+    'volumes-dir': { type: 'string', value: 'DIR', env: 'FLYNN_VOLUMES_DIR', help: 'where host volumes (the postgres data) are kept: a durable directory (default under $TMPDIR)' },
     'log-level': { type: 'string', value: 'debug|info|warn|error', env: 'FLYNN_LOG_LEVEL', default: 'info', help: 'log level' },
     'json-logs': { type: 'boolean', help: 'logs as JSON lines' },
     key: { type: 'string', value: 'KEY', env: 'FLYNN_HOST_KEY', help: 'the host key the API requires (prefer the env: a flag shows in ps)' },
@@ -109,6 +110,7 @@ try {
     ...(listen ? { listen } : {}),
     ...(memoryBytes !== undefined ? { capacity: { memoryBytes } } : {}),
     ...(ttlMs !== undefined ? { registrationTtlMs: ttlMs } : {}),
+    ...(values['volumes-dir'] ? { volumesDir: values['volumes-dir'] } : {}),
   });
   if (!values.key) logger.warn('the host API has no authentication (--insecure-no-auth): anyone who reaches it can run commands on this host');
   logger.info('host agent up', { id: values.id, api: host.url, runtime: runtime.name, advertiseAddr: values['advertise-addr'] });

@@ -10,7 +10,7 @@ import { webService } from '../controller/default-route.js';
 import type { Store } from '../controller/store.js';
 import type { Artifact, Formation as ControllerFormation, Release } from '../controller/types.js';
 import type { FormationEvent, FormationSource } from '../scheduler/formation-source.js';
-import type { Formation, ProcessSpec } from '../scheduler/types.js';
+import { HOST_ID_TAG, type Formation, type ProcessSpec } from '../scheduler/types.js';
 import { slugRunnerCommand } from '../slug/runner.js';
 import { SCHEDULER_JOB_RUNNER_DEFAULTS } from '../grid/job-runner.js';
 
@@ -49,6 +49,7 @@ export function toSchedulerFormation(
   const webPort = options.webPort ?? STORE_FORMATION_DEFAULTS.webPort;
   const types = new Set([...Object.keys(release.processes), ...Object.keys(formation.processes)]);
   const spec: Record<string, ProcessSpec> = {};
+  const tags: Record<string, Record<string, string>> = {};
   for (const type of types) {
     const cmd = [...(release.processes[type]?.cmd ?? ['false'])];
     const s: ProcessSpec =
@@ -59,9 +60,14 @@ export function toSchedulerFormation(
           : { image, cmd };
     const port = artifact?.type === 'docker' ? (release.processes[type]?.ports?.[0] ?? webPort) : webPort;
     if (type === 'web') s.ports = [{ port, service: webService(app.name) }];
+    const p = release.processes[type];
+    if (p?.volumes) s.volumes = p.volumes.map((v) => ({ ...v }));
+    if (p?.alias) s.alias = p.alias;
+    // A type with volumes runs on the host that has them (docs/volumes.md).
+    if (p?.host) (tags[type] = { [HOST_ID_TAG]: p.host });
     spec[type] = s;
   }
-  return { app: app.id, release: release.id, processes: { ...formation.processes }, env: { ...release.env }, spec };
+  return { app: app.id, release: release.id, processes: { ...formation.processes }, env: { ...release.env }, spec, ...(Object.keys(tags).length > 0 ? { tags } : {}) };
 }
 
 /** A scheduler {@link FormationSource} over the controller's {@link Store}: list + watch. */

@@ -2,11 +2,12 @@ import { parseArgs } from 'node:util';
 import { appCommands } from './commands-app.js';
 import { buildpackCommands } from './commands-buildpacks.js';
 import { clusterCommands } from './commands-cluster.js';
+import { resourceCommands } from './commands-resources.js';
 import { serverCommands } from './commands-server.js';
 import { CommandContext, type CliIo, type Command, type GlobalFlags, type OptionSpec, type Values } from './context.js';
 import { CliError } from './errors.js';
 
-export const COMMANDS: readonly Command[] = [...serverCommands, ...clusterCommands, ...appCommands, ...buildpackCommands];
+export const COMMANDS: readonly Command[] = [...serverCommands, ...clusterCommands, ...appCommands, ...buildpackCommands, ...resourceCommands];
 
 const COMMON: OptionSpec = { app: { type: 'string', short: 'a' }, help: { type: 'boolean', short: 'h' } };
 

@@ -8,10 +8,11 @@ import type { ControllerClient } from '../controller/client.js';
 import type { RunJobInput } from '../controller/types.js';
 import type { CommandContext } from './context.js';
 
-export async function runAttached(ctx: CommandContext, client: ControllerClient, app: string, input: Omit<RunJobInput, 'attach'>): Promise<number> {
+/** `tty: false` never gives the job a terminal, e.g. for bytes that go to a file (`flynn pg dump > file`). */
+export async function runAttached(ctx: CommandContext, client: ControllerClient, app: string, input: Omit<RunJobInput, 'attach'>, options: { tty?: boolean } = {}): Promise<number> {
   const stdio = ctx.io.stdio;
   const size = stdio?.terminalSize();
-  const tty = stdio?.stdin.isTTY === true && size !== undefined;
+  const tty = options.tty !== false && stdio?.stdin.isTTY === true && size !== undefined;
   const session = client.run(app, input.cmd, {
     ...(input.env ? { env: input.env } : {}),
     ...(input.memoryMb === undefined ? {} : { memoryMb: input.memoryMb }),

@@ -32,6 +32,8 @@ import type {
   AttachRunInput,
   RunOutput,
   UpdateAppInput,
+  Resource,
+  ResourceChange,
 } from './types.js';
 
 export interface ControllerClientOptions {
@@ -175,6 +177,27 @@ export class ControllerClient {
   }
   unsetEnv(app: string, keys: string[]): Promise<EnvChange> {
     return this.updateEnv(app, { unset: keys });
+  }
+
+  // providers and resources (resources.ts)
+  /** The providers, e.g. `[{ name: 'postgres', app: 'postgres' }]` (`app`: the platform app that serves it). */
+  listProviders(): Promise<{ name: string; app: string }[]> {
+    return this.json('GET', '/providers');
+  }
+  /**
+   * Make a resource of `provider` for `app` (e.g. a postgres database): its config vars
+   * (`DATABASE_URL`) are set in a new release, deployed. 409 when the app has one already.
+   */
+  addResource(provider: string, app: string): Promise<ResourceChange> {
+    return this.json('POST', `/providers/${e(provider)}/resources`, { body: { app } });
+  }
+  /** All resources, or those of one app. */
+  listResources(app?: string): Promise<Resource[]> {
+    return this.json('GET', app === undefined ? '/resources' : `/apps/${e(app)}/resources`);
+  }
+  /** Unset the resource's config vars (a new release, deployed), then destroy it (drop the database). */
+  removeResource(provider: string, id: string): Promise<ResourceChange> {
+    return this.json('DELETE', `/providers/${e(provider)}/resources/${e(id)}`);
   }
 
   // formations

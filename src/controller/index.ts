@@ -92,4 +92,8 @@ export type {
   RunOutput,
   TcpRoute,
   UpdateAppInput,
+  Resource,
+  ResourceChange,
 } from './types.js';
+export { ResourceErrorCodes, ProviderNotFoundError, ResourceExistsError, ResourceNotFoundError } from './resource-errors.js';
+export { POSTGRES_PROVIDER_DEFAULTS, POSTGRES_IMAGE_PACKAGES } from './postgres-provider.js';

@@ -63,6 +63,12 @@ export interface JobRunner {
    * host. Optional: a grid without it answers interactive runs with an error.
    */
   attachJob?(spec: OneOffJobSpec & { tty: boolean }, options?: { signal?: AbortSignal }): Promise<AttachedJob>;
+  /**
+   * Create a host volume named `name` on a host the grid picks (the one with the fewest jobs), or
+   * find it where it already is; resolves with that host's id. Optional: a grid without volumes
+   * cannot run the postgres appliance.
+   */
+  createVolume?(name: string): Promise<{ hostId: string }>;
   /** Rejects (NotFoundError) before any line when the job is unknown; the iterable ends on abort or, without `follow`, after the history. */
   logs(appId: string, query: LogQuery): Promise<AsyncIterable<LogLine>>;
 }

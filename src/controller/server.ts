@@ -22,6 +22,7 @@ import { ControllerErrorCodes, ControllerInputError, ControllerTooLargeError } f
 import type { JobRunner } from './jobs.js';
 import { MemoryStore } from './memory-store.js';
 import { runUpgradeHandler } from './run-attach.js';
+import { registerResourceRoutes } from './resources.js';
 import type { Store } from './store.js';
 import type { App } from './types.js';
 import type { Duplex } from 'node:stream';
@@ -162,6 +163,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
   registerKeyRoutes(api, deps);
   registerEventRoutes(api, deps);
   registerDeployGit(api, { store, deployer: options.deployGit, sse: deps.sse });
+  registerResourceRoutes(api, deps);
 
   const guard = new CloseGuard('controller');
   const address = await listenApi(api, options.host ?? CONTROLLER_DEFAULTS.host, options.port ?? CONTROLLER_DEFAULTS.port);

@@ -29,6 +29,16 @@ export interface ProcessType {
   cmd: string[];
   /** Ports the process listens on (the first is `PORT`). */
   ports?: number[];
+  /**
+   * Host volumes its jobs mount (the host's `JobSpec.volumes`). A volume lives on one host: with
+   * volumes, `host` must name it, and the scheduler places the jobs there only. Platform apps only
+   * (the postgres appliance); the API does not take it.
+   */
+  volumes?: { name: string; target: string }[];
+  /** The host its jobs are pinned to (where their volumes are). */
+  host?: string;
+  /** A name other jobs reach its jobs by (the host's `JobSpec.alias`, e.g. `postgres-<id>.flynn`). */
+  alias?: string;
 }
 
 /**
@@ -356,3 +366,24 @@ export interface RollbackChange extends ReleaseChange {
  * `unchanged` names the keys of the request that had no effect.
  */
 export type EnvChange = (ReleaseChange & { unchanged: string[] }) | { release: Release | null; deployment: null; unchanged: string[] };
+
+/**
+ * A resource an app got from a provider (Flynn's providers/resources, Heroku's add-ons): e.g. a
+ * PostgreSQL database and role on the platform's postgres appliance, whose URL the app has in its
+ * env (`DATABASE_URL`).
+ */
+export interface Resource {
+  id: string;
+  /** The provider's name, e.g. `postgres`. */
+  provider: string;
+  appId: string;
+  appName: string;
+  /** Config vars the resource set on the app. */
+  envVars: string[];
+  /** What the provider made, e.g. `{ database: 'db_...', role: 'db_...' }`. */
+  meta: Record<string, string>;
+  createdAt: string;
+}
+
+/** `POST /providers/:provider/resources`: the resource and the app release that got its env. */
+export type ResourceChange = { resource: Resource } & (ReleaseChange | { release: null; deployment: null });

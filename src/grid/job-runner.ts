@@ -185,6 +185,17 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
     if (job && !job.oneOff) this.ended.remember(job, 'crashed', true);
   }
 
+  async createVolume(name: string): Promise<{ hostId: string }> {
+    const hosts = [...this.options.scheduler.view().hosts].sort((a, b) => a.jobs - b.jobs || a.id.localeCompare(b.id));
+    if (hosts.length === 0) throw new ObjectNotFoundError('host', 'any');
+    for (const h of hosts) {
+      const has = await this.hosts.get(h.id).getVolume(name).then(() => true, (err: unknown) => (isNotFound(err) ? false : Promise.reject(err)));
+      if (has) return { hostId: h.id };
+    }
+    await this.hosts.get(hosts[0]!.id).createVolume(name);
+    return { hostId: hosts[0]!.id };
+  }
+
   async killJob(appId: string, jobId: string): Promise<void> {
     const job = this.scheduled(appId).find((j) => j.id === jobId);
     if (!job) throw new ObjectNotFoundError('job', jobId);

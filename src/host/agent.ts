@@ -11,6 +11,7 @@ import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import type { Discovery, Registration } from '../discovery/discovery.js';
 import { JobArtifacts } from './artifacts.js';
+import { VolumeStore } from './volumes.js';
 import { CapacityError, HostErrorCodes, HostInputError, JobCrashedError, JobExistsError, JobNotFoundError, JobNotRunningError, jobErrorOf } from './errors.js';
 import { EventFanout } from './event-fanout.js';
 import { servesBeforeRegistering, waitUntilServing } from './readiness.js';
@@ -39,6 +40,8 @@ export const HOST_AGENT_DEFAULTS = Object.freeze({
   artifactsDir: join(tmpdir(), 'flynn-ts-artifacts'),
   /** How long downloading one artifact may take, in ms. */
   artifactTimeoutMs: 60_000,
+  /** Where host volumes are kept (`<volumesDir>/<hostId>/<name>/data`); the platform puts it in its data dir. */
+  volumesDir: join(tmpdir(), 'flynn-ts-volumes'),
 });
 
 export interface HostAgentConfig {
@@ -65,6 +68,8 @@ export interface HostAgentConfig {
   artifactsDir?: string;
   /** Default {@link HOST_AGENT_DEFAULTS}.artifactTimeoutMs. */
   artifactTimeoutMs?: number;
+  /** Default {@link HOST_AGENT_DEFAULTS}.volumesDir. */
+  volumesDir?: string;
   logger?: Logger;
 }
 
@@ -85,7 +90,9 @@ export class HostAgent {
   readonly advertiseAddr: string;
   /** `host:port` of the HTTP API once listening; set by `startHostAgent`. */
   apiAddr = '';
-  private readonly config: Required<Omit<HostAgentConfig, 'capacity' | 'logger'>> & { capacity: HostCapacity };
+  /** The host's volumes (volumes.ts), kept across job and agent restarts. */
+  readonly volumes: VolumeStore;
+  private readonly config: Required<Omit<HostAgentConfig, 'capacity' | 'logger' | 'volumesDir'>> & { capacity: HostCapacity };
   private readonly logger: Logger;
   private readonly guard = new CloseGuard('host agent');
   private readonly jobs = new Map<string, JobRecord>();
@@ -125,6 +132,14 @@ export class HostAgent {
     this.logger = (config.logger ?? silentLogger).child({ component: 'host', hostId: this.id });
     this.ports = new PortAllocator(this.advertiseAddr, first, last);
     this.artifacts = new JobArtifacts({ root: this.config.artifactsDir, hostId: this.id, timeoutMs: this.config.artifactTimeoutMs });
+    const volumesDir = join(config.volumesDir ?? HOST_AGENT_DEFAULTS.volumesDir, this.id);
+    this.volumes = new VolumeStore({ dir: volumesDir, hostId: this.id }, (name) => this.volumeUser(name));
+  }
+
+  /** The live job that mounts volume `name`, if one does. */
+  private volumeUser(name: string): string | undefined {
+    for (const r of this.jobs.values()) if (!TERMINAL_STATES.has(r.job.state) && r.job.volumes?.some((v) => v.name === name)) return r.job.id;
+    return undefined;
   }
 
   /** Follow runtime exits, adopt the jobs a previous agent left, and register in discovery. */
@@ -142,6 +157,11 @@ export class HostAgent {
     this.guard.assertOpen();
     const spec = validateJobSpec(input);
     if (this.jobs.has(spec.id)) throw new JobExistsError(spec.id);
+    if (spec.volumes?.length && !this.config.runtime.mountsVolumes) {
+      throw new HostInputError(`the ${this.config.runtime.name} runtime cannot mount volumes: run job ${spec.id} on a Docker host`, 'volumes', HostErrorCodes.VOLUMES_UNSUPPORTED);
+    }
+    const mounts = [];
+    for (const v of spec.volumes ?? []) mounts.push({ source: (await this.volumes.get(v.name)).path, target: v.target, ...(v.readOnly ? { readOnly: true } : {}) });
     const want = spec.limits.memoryBytes ?? 0;
     if (want > 0 && this.allocatedMemory() + want > this.config.capacity.memoryBytes) {
       throw new CapacityError(HostErrorCodes.NO_CAPACITY, `job ${spec.id} needs ${want} bytes of memory; ${this.config.capacity.memoryBytes - this.allocatedMemory()} are free on host ${this.id}`);
@@ -168,7 +188,7 @@ export class HostAgent {
       this.transition(rec, 'starting');
       const artifactPath = spec.artifact ? await this.artifacts.fetch(spec.id, spec.artifact.url) : undefined;
       if (artifactPath !== undefined) traceHost('artifact fetched', spec.id);
-      const runtimeSpec = { hostId: this.id, bindAddr: this.advertiseAddr, job: { ...spec, env }, ports: rec.job.boundPorts };
+      const runtimeSpec = { hostId: this.id, bindAddr: this.advertiseAddr, job: { ...spec, env }, ports: rec.job.boundPorts, ...(mounts.length > 0 ? { mounts } : {}) };
       await this.config.runtime.start(artifactPath === undefined ? runtimeSpec : { ...runtimeSpec, artifactPath });
       traceHost('runtime started', spec.id);
       if (rec.job.state === 'starting') {
@@ -486,6 +506,7 @@ function copyJob(job: Job): Job {
     limits: { ...job.limits },
     meta: { ...job.meta },
   };
+  if (job.volumes) out.volumes = job.volumes.map((v) => ({ ...v }));
   if (job.exit) out.exit = { ...job.exit };
   if (job.error) out.error = { ...job.error };
   return out;

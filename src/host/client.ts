@@ -4,7 +4,7 @@ import type { TlsTrust } from '../common/tls/pin.js';
 import { parseSse } from '../common/http/sse.js';
 import { errorFromStream } from '../common/http/stream-error.js';
 import { ATTACH_PROTOCOL, FrameChannel } from '../common/http/frames.js';
-import type { HostStatus, Job, JobEvent, JobSpec, LogLine } from './types.js';
+import type { HostStatus, Job, JobEvent, JobSpec, LogLine, Volume } from './types.js';
 
 /** A job spec as sent: `env`, `ports`, `limits` and `meta` may be left out. */
 export type JobRequest = Omit<JobSpec, 'env' | 'ports' | 'limits' | 'meta'> & Partial<Pick<JobSpec, 'env' | 'ports' | 'limits' | 'meta'>>;
@@ -59,6 +59,24 @@ export class HostClient {
 
   status(options: { signal?: AbortSignal } = {}): Promise<HostStatus> {
     return this.http.json<HostStatus>('GET', '/status', options);
+  }
+
+  /** Create a volume on the host (409 when the name is taken). */
+  createVolume(name: string, options: { signal?: AbortSignal } = {}): Promise<Volume> {
+    return this.http.json<Volume>('POST', '/volumes', { body: { name }, ...options });
+  }
+
+  listVolumes(options: { signal?: AbortSignal } = {}): Promise<Volume[]> {
+    return this.http.json<Volume[]>('GET', '/volumes', options);
+  }
+
+  getVolume(name: string, options: { signal?: AbortSignal } = {}): Promise<Volume> {
+    return this.http.json<Volume>('GET', `/volumes/${encodeURIComponent(name)}`, options);
+  }
+
+  /** Delete a volume and its data (409 while a live job mounts it). */
+  deleteVolume(name: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.http.json<void>('DELETE', `/volumes/${encodeURIComponent(name)}`, options);
   }
 
   /** A job's output lines; with `follow`, until the job ends or `signal` aborts. */

@@ -44,6 +44,11 @@ export const DOCKER_RUNTIME_DEFAULTS = Object.freeze({
   caBundle: '/etc/ssl/certs/ca-certificates.crt',
   /** Jobs run as `app` (uid/gid 1000, home `/app`), which the runtime and stack images have, never as root. */
   user: '1000:1000',
+  /**
+   * The Docker network every job joins: a user-defined bridge (created when missing), so a job's
+   * `alias` (e.g. `postgres.flynn`) resolves in the others, as Flynn's discoverd DNS names did.
+   */
+  network: 'flynn-ts',
 });
 
 export interface DockerRuntimeOptions {
@@ -71,6 +76,8 @@ export interface DockerRuntimeOptions {
   stack?: string;
   /** `uid:gid` (or a user name of the image) jobs run as. Default {@link DOCKER_RUNTIME_DEFAULTS}.user. */
   user?: string;
+  /** Default {@link DOCKER_RUNTIME_DEFAULTS}.network; `bridge` keeps Docker's default network (no aliases). */
+  network?: string;
   logger?: Logger;
 }
 
@@ -82,6 +89,7 @@ interface Watched {
 export class DockerRuntime implements Runtime {
   readonly name = 'docker';
   readonly mapsPorts = true;
+  readonly mountsVolumes = true;
   private readonly docker: Dockerode;
   private readonly image: string;
   private readonly buildImage: boolean;
@@ -90,6 +98,8 @@ export class DockerRuntime implements Runtime {
   private readonly ca: { binds: string[]; env: Record<string, string> };
   private readonly stack: string | undefined;
   private readonly user: string;
+  private readonly network: string;
+  private networkReady: Promise<void> | undefined;
   private readonly logger: Logger;
   private readonly guard = new CloseGuard('docker runtime');
   private readonly fanout = new EventFanout<RuntimeEvent>();
@@ -108,6 +118,7 @@ export class DockerRuntime implements Runtime {
     this.ca = caBundleMount(options.caBundle === undefined ? DOCKER_RUNTIME_DEFAULTS.caBundle : options.caBundle);
     this.stack = options.stack;
     this.user = options.user ?? DOCKER_RUNTIME_DEFAULTS.user;
+    this.network = options.network ?? DOCKER_RUNTIME_DEFAULTS.network;
     this.logger = (options.logger ?? silentLogger).child({ component: 'docker-runtime' });
   }
 
@@ -134,7 +145,8 @@ export class DockerRuntime implements Runtime {
       [DOCKER_LABELS.spec]: JSON.stringify(labelSpec(spec)),
     };
     // Least privilege: an unprivileged user, no capabilities ($PORT is above 1024), no setuid gains.
-    const hostConfig: Dockerode.HostConfig = { PortBindings: bindings, Init: this.init, CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'] };
+    const hostConfig: Dockerode.HostConfig = { PortBindings: bindings, Init: this.init, CapDrop: ['ALL'], SecurityOpt: ['no-new-privileges'], NetworkMode: this.network };
+    await this.ensureNetwork();
     if (job.limits.memoryBytes !== undefined) {
       hostConfig.Memory = job.limits.memoryBytes;
       hostConfig.MemorySwap = job.limits.memoryBytes; // equal to Memory: no swap
@@ -146,6 +158,7 @@ export class DockerRuntime implements Runtime {
       hostConfig.Binds.push(`${spec.artifactPath}:${ARTIFACT_MOUNT_PATH}:ro`);
       env.SLUG_URL = `file://${ARTIFACT_MOUNT_PATH}`;
     }
+    for (const m of spec.mounts ?? []) hostConfig.Binds.push(`${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`);
     let container: Dockerode.Container;
     try {
       container = await this.docker.createContainer({
@@ -158,6 +171,7 @@ export class DockerRuntime implements Runtime {
         ExposedPorts: exposed,
         Labels: labels,
         HostConfig: hostConfig,
+        ...(job.alias ? { NetworkingConfig: { EndpointsConfig: { [this.network]: { Aliases: [job.alias] } } } } : {}),
         ...(job.stdin ? { OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: job.tty === true } : {}),
       });
     } catch (err) {
@@ -304,6 +318,21 @@ export class DockerRuntime implements Runtime {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /** Create the job network once when missing (another runtime may create it at the same time: its 409 is fine). */
+  private ensureNetwork(): Promise<void> {
+    if (['bridge', 'host', 'none'].includes(this.network)) return Promise.resolve();
+    this.networkReady ??= (async () => {
+      if (await this.docker.getNetwork(this.network).inspect().then(() => true, () => false)) return;
+      await this.docker.createNetwork({ Name: this.network, Driver: 'bridge', CheckDuplicate: true, Labels: { [DOCKER_LABELS.project]: '1' } }).catch((err: { statusCode?: number }) => {
+        if (err.statusCode !== 409) throw dockerError(`cannot create the job network ${this.network}`, err);
+      });
+    })().catch((err: unknown) => {
+      this.networkReady = undefined;
+      throw err;
+    });
+    return this.networkReady;
   }
 
   /** The image (and `$STACK`) to create a job's container from: the stack image, or the runtime image built first when configured. */

@@ -20,6 +20,10 @@ export const HostErrorCodes = Object.freeze({
   IMAGE_TOOL_MISSING: 'FLYNN_ERR_HOST_IMAGE_TOOL_MISSING',
   ARTIFACT_FETCH: 'FLYNN_ERR_HOST_ARTIFACT_FETCH',
   UNAUTHORIZED: 'FLYNN_ERR_HOST_UNAUTHORIZED',
+  VOLUME_NOT_FOUND: 'FLYNN_ERR_HOST_VOLUME_NOT_FOUND',
+  VOLUME_EXISTS: 'FLYNN_ERR_HOST_VOLUME_EXISTS',
+  VOLUME_IN_USE: 'FLYNN_ERR_HOST_VOLUME_IN_USE',
+  VOLUMES_UNSUPPORTED: 'FLYNN_ERR_HOST_VOLUMES_UNSUPPORTED',
 });
 
 /** A request to the agent's API without the host key, or with a wrong one (HTTP 401). */
@@ -105,5 +109,26 @@ export class RuntimeImageError extends FlynnError {
 export class ArtifactFetchError extends FlynnError {
   constructor(message: string, options: FlynnErrorOptions = {}) {
     super(HostErrorCodes.ARTIFACT_FETCH, 'unavailable', message, { retryable: true, ...options });
+  }
+}
+
+/** No volume of that name on this host (HTTP 404). */
+export class VolumeNotFoundError extends NotFoundError {
+  constructor(name: string, hostId: string) {
+    super(HostErrorCodes.VOLUME_NOT_FOUND, `no volume named ${name} on host ${hostId}`);
+  }
+}
+
+/** A volume of that name exists already (HTTP 409). */
+export class VolumeExistsError extends ConflictError {
+  constructor(name: string) {
+    super(HostErrorCodes.VOLUME_EXISTS, `a volume named ${name} already exists on this host`);
+  }
+}
+
+/** A live job uses the volume: it cannot be deleted (HTTP 409). */
+export class VolumeInUseError extends ConflictError {
+  constructor(name: string, jobId: string) {
+    super(HostErrorCodes.VOLUME_IN_USE, `volume ${name} is in use by job ${jobId}: stop the job first`);
   }
 }

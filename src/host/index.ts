@@ -25,7 +25,9 @@ export type {
   JobPort,
   JobSpec,
   JobState,
+  JobVolume,
   LogLine,
+  Volume,
 } from './types.js';
 export { JOB_TRANSITIONS, TERMINAL_STATES, canTransition } from './types.js';
 export type { Runtime, RuntimeJob, RuntimeJobSpec, RuntimeEvent, RuntimeExitEvent, LogOptions, StopOptions, JobStdio, OutputChunk } from './runtime.js';
@@ -61,7 +63,12 @@ export {
   DockerUnavailableError,
   RuntimeImageError,
   HostUnauthorizedError,
+  VolumeNotFoundError,
+  VolumeExistsError,
+  VolumeInUseError,
 } from './errors.js';
+export { VolumeStore, VOLUME_DEFAULTS } from './volumes.js';
+export type { VolumeStoreOptions } from './volumes.js';
 export type { RuntimeImageErrorCode } from './errors.js';
 export { ensureRuntimeImage, buildRuntimeImage, runtimeImageExists, RUNTIME_IMAGE_DEFAULTS } from './runtime-image.js';
 export type { RuntimeImage, RuntimeImageOptions } from './runtime-image.js';

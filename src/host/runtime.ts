@@ -15,6 +15,8 @@ export interface RuntimeJobSpec {
    * sets `SLUG_URL` to it (Docker: mounted at {@link ARTIFACT_MOUNT_PATH}; process: `file://<path>`).
    */
   artifactPath?: string;
+  /** The host paths of `job.volumes`, same order (see {@link Runtime.mountsVolumes}). */
+  mounts?: { source: string; target: string; readOnly?: boolean }[];
 }
 
 /** Where a Docker job finds its artifact. */
@@ -86,6 +88,8 @@ export interface Runtime {
    * binds its host port itself (processes): the agent then sets `PORT` to the host port.
    */
   readonly mapsPorts: boolean;
+  /** Whether it can mount host volumes into jobs (`JobSpec.volumes`); the agent refuses such jobs otherwise. */
+  readonly mountsVolumes?: boolean;
   /** Create and start the job. Throws a FlynnError when it cannot start (nothing is left behind). */
   start(spec: RuntimeJobSpec): Promise<RuntimeJob>;
   /** SIGTERM, then SIGKILL after `graceMs`. Resolves once the job has ended. No-op for an ended job. */

@@ -12,6 +12,7 @@ import type { Logger } from '../common/logger.js';
 import type { HostAgent } from './agent.js';
 import { attachUpgradeHandler } from './attach.js';
 import { HostInputError, HostUnauthorizedError } from './errors.js';
+import { registerVolumeRoutes } from './volume-routes.js';
 
 const jobBody = {
   type: 'object',
@@ -42,6 +43,8 @@ const jobBody = {
     oneOff: { type: 'boolean' },
     stdin: { type: 'boolean' },
     tty: { type: 'boolean' },
+    volumes: { type: 'array', items: { type: 'object' } },
+    alias: { type: 'string' },
     artifact: { type: 'object', required: ['url'], properties: { url: { type: 'string', minLength: 1 } }, additionalProperties: false },
   },
   additionalProperties: false,
@@ -170,6 +173,7 @@ export function createHostServer(agent: HostAgent, options: HostServerOptions): 
   });
 
   app.get('/status', async () => agent.status());
+  registerVolumeRoutes(app, agent.volumes);
 
   return { listen: (host, port) => listenApi(app, host, port), close: () => app.close() };
 }

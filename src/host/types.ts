@@ -50,6 +50,36 @@ export interface JobSpec {
   stdin?: boolean;
   /** Give the job a pseudo-terminal (needs `stdin`): Docker's `Tty`; on the process runtime a pty relayed by python3 (docs/host.md). */
   tty?: boolean;
+  /**
+   * Host volumes (see {@link Volume}) mounted into the job: Docker bind mounts at `target`, owned by
+   * the job's user. A volume must exist on the host (`POST /volumes`); the process runtime refuses them.
+   */
+  volumes?: JobVolume[];
+  /**
+   * A name other jobs reach this one by (Docker: a DNS alias on the runtime's job network, e.g.
+   * `postgres.flynn`). Default none.
+   */
+  alias?: string;
+}
+
+/** A volume a job mounts. */
+export interface JobVolume {
+  /** The volume's name on the host. */
+  name: string;
+  /** Absolute path inside the job. */
+  target: string;
+  readOnly?: boolean;
+}
+
+/** A named directory the host agent keeps under its data dir across job and agent restarts. */
+export interface Volume {
+  /** 1-63 lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit. */
+  name: string;
+  hostId: string;
+  /** Where its data is on the host. */
+  path: string;
+  /** ISO timestamp. */
+  createdAt: string;
 }
 
 /** A file fetched by the agent for a job (see {@link JobSpec.artifact}). */

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { HostErrorCodes, HostInputError } from './errors.js';
-import type { JobPort, JobSpec } from './types.js';
+import type { JobPort, JobSpec, JobVolume } from './types.js';
 
 const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,99}$/;
@@ -32,7 +32,7 @@ function positiveInt(v: unknown, field: string, max: number): number {
 }
 
 /** What a job spec might ask of the host that no job gets: jobs run unprivileged (docs/security.md). */
-const HOST_ACCESS = ['privileged', 'mounts', 'volumes', 'binds', 'network', 'networkMode', 'hostNetwork', 'pid', 'ipc', 'capAdd', 'capabilities', 'devices', 'user', 'securityOpt'];
+const HOST_ACCESS = ['privileged', 'mounts', 'binds', 'network', 'networkMode', 'hostNetwork', 'pid', 'ipc', 'capAdd', 'capabilities', 'devices', 'user', 'securityOpt'];
 
 /** Check a job spec from a caller (library or HTTP) and return a normalized copy. */
 export function validateJobSpec(input: unknown): JobSpec {
@@ -94,7 +94,40 @@ export function validateJobSpec(input: unknown): JobSpec {
     }
     spec.artifact = { url: artifact.url };
   }
+  if (input.volumes !== undefined) spec.volumes = jobVolumes(input.volumes);
+  if (input.alias !== undefined) spec.alias = name(input.alias, 'alias', ALIAS_RE);
   return spec;
+}
+
+const VOLUME_RE = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+/** A DNS name: labels of letters, digits and dashes. */
+const ALIAS_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+export function validateVolumeName(v: unknown, field = 'name'): string {
+  if (typeof v !== 'string' || !VOLUME_RE.test(v)) throw new HostInputError(`${field} must be 1-63 lowercase letters, digits, '-', '_' or '.', starting with a letter or digit, got ${JSON.stringify(v)}`, field);
+  return v;
+}
+
+/** Named volumes with absolute, distinct targets (not `/`, no `..`, not where the runtime mounts the artifact). */
+function jobVolumes(v: unknown): JobVolume[] {
+  if (!Array.isArray(v)) throw new HostInputError('volumes must be an array of { name, target }', 'volumes');
+  const targets = new Set<string>();
+  return v.map((entry: unknown, i) => {
+    if (!isObject(entry)) throw new HostInputError(`volumes.${i} must be { name, target }`, `volumes.${i}`);
+    const volume: JobVolume = { name: validateVolumeName(entry.name, `volumes.${i}.name`), target: '' };
+    const target = entry.target;
+    if (typeof target !== 'string' || !/^\/[^\0:]*$/.test(target) || target === '/' || target.split('/').includes('..') || target.startsWith('/flynn')) {
+      throw new HostInputError(`volumes.${i}.target must be an absolute path other than / and /flynn (no '..' or ':'), got ${JSON.stringify(target)}`, `volumes.${i}.target`);
+    }
+    if (targets.has(target)) throw new HostInputError(`volumes.${i}.target ${target} is mounted twice`, `volumes.${i}.target`);
+    targets.add(target);
+    volume.target = target;
+    if (entry.readOnly !== undefined) {
+      if (typeof entry.readOnly !== 'boolean') throw new HostInputError(`volumes.${i}.readOnly must be a boolean`, `volumes.${i}.readOnly`);
+      volume.readOnly = entry.readOnly;
+    }
+    return volume;
+  });
 }
 
 /** Host ids end up in container names and discovery meta. */

@@ -38,6 +38,8 @@ export interface AgentJobRequest {
   artifact?: { url: string };
   stdin?: boolean;
   tty?: boolean;
+  volumes?: { name: string; target: string; readOnly?: boolean }[];
+  alias?: string;
 }
 
 /** The slice of the host agent's client the scheduler uses. */
@@ -77,6 +79,8 @@ function toAgentRequest(request: StartJobRequest, artifactUrl: (url: string) => 
   if (request.artifact) spec.artifact = { url: artifactUrl(request.artifact.url) };
   if (request.stdio) spec.stdin = true;
   if (request.stdio === 'tty') spec.tty = true;
+  if (request.volumes) spec.volumes = request.volumes.map((v) => ({ ...v }));
+  if (request.alias) spec.alias = request.alias;
   return spec;
 }
 

@@ -29,7 +29,7 @@ export { recoverRestarts } from './recovery.js';
 export type { RecoverInput } from './recovery.js';
 export { tagsMatch } from './placement.js';
 export { validateFormation } from './validate.js';
-export { formationKey, LIVE_STATES } from './types.js';
+export { formationKey, LIVE_STATES, HOST_ID_TAG } from './types.js';
 export type {
   Formation,
   ProcessSpec,

@@ -1,5 +1,5 @@
 import type { HostInfo } from './host-client.js';
-import type { BlockedReason } from './types.js';
+import { HOST_ID_TAG, type BlockedReason } from './types.js';
 
 /** What a job to place needs. */
 export interface PlacementNeed {
@@ -48,7 +48,7 @@ export class ClusterLoad {
 
   /** Whether `host` can take the job: tags match and (when it declares a capacity; 0 means undeclared, no limit) memory is free. */
   fits(host: HostInfo, need: PlacementNeed): BlockedReason | true {
-    if (!tagsMatch(host.tags, need.tags)) return 'tags';
+    if (!tagsMatch({ ...host.tags, [HOST_ID_TAG]: host.id }, need.tags)) return 'tags';
     if (need.memoryBytes > 0 && host.capacity.memoryBytes > 0 && this.reservedBytes(host.id) + need.memoryBytes > host.capacity.memoryBytes) return 'capacity';
     return true;
   }

@@ -327,6 +327,8 @@ export class LeaderTerm {
     if (spec.ports) request.ports = spec.ports.map((p) => ({ ...p }));
     if (spec.artifact) request.artifact = { ...spec.artifact };
     if (spec.stdio) request.stdio = spec.stdio;
+    if (spec.volumes) request.volumes = spec.volumes.map((v) => ({ ...v }));
+    if (spec.alias) request.alias = spec.alias;
     if (o.memoryBytes > 0) request.memoryBytes = o.memoryBytes;
     host.jobs.set(id, job);
     this.o.emit({ type: 'placed', job: { ...job } });

@@ -26,7 +26,21 @@ export interface ProcessSpec {
    * host agent, `tty` also gives it a pseudo-terminal. Default none.
    */
   stdio?: 'pipe' | 'tty';
+  /**
+   * Host volumes mounted into each job (the host's `JobSpec.volumes`): a volume lives on one host,
+   * so pin the type there with the {@link HOST_ID_TAG} tag. Default none.
+   */
+  volumes?: { name: string; target: string; readOnly?: boolean }[];
+  /** A name other jobs reach the job by (the host's `JobSpec.alias`). Default none. */
+  alias?: string;
 }
+
+/**
+ * A tag every host carries implicitly with its id as the value: `tags: { db: { [HOST_ID_TAG]: 'host1' } }`
+ * pins a type to one host (e.g. the host that has its volume). Such a job waits for that host
+ * when it is gone instead of moving (its data is there).
+ */
+export const HOST_ID_TAG = 'flynn.host-id';
 
 /**
  * The desired state of one release of one app: how many jobs of each process type run, where they

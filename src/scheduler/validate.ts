@@ -78,6 +78,14 @@ export function validateProcessSpec(input: unknown, field = 'spec'): ProcessSpec
     if (!isObject(s.artifact) || typeof s.artifact.url !== 'string' || s.artifact.url === '') throw bad('artifact must be { url } with a non-empty url');
     spec.artifact = { url: s.artifact.url };
   }
+  if (s.volumes !== undefined) {
+    if (!Array.isArray(s.volumes) || !s.volumes.every((v) => isObject(v) && typeof v.name === 'string' && typeof v.target === 'string')) throw bad('volumes must be a list of { name, target }');
+    spec.volumes = s.volumes.map((v) => ({ name: v.name, target: v.target, ...(v.readOnly === true ? { readOnly: true } : {}) }));
+  }
+  if (s.alias !== undefined) {
+    if (typeof s.alias !== 'string' || s.alias === '') throw bad('alias must be a non-empty string');
+    spec.alias = s.alias;
+  }
   return spec;
 }
 

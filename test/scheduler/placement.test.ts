@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Formation } from '../../src/scheduler/types.js';
+import { HOST_ID_TAG, type Formation } from '../../src/scheduler/types.js';
 import { leading, record, rig, waitFor, webFormation, type Rig } from './support.js';
 
 const GiB = 1024 ** 3;
@@ -25,6 +25,25 @@ describe('scheduler placement on fake hosts', () => {
     expect(r.cluster.upPerHost('web').h1).toBe(0);
     await s.settle();
     expect(s.view().formations[0]?.processes[0]?.blocked).toBe(0);
+  });
+
+  it('pins a type to one host with the host-id tag (a job whose volume lives there), and passes its volumes and alias on', async () => {
+    r = rig();
+    for (const id of ['h1', 'h2', 'h3']) await r.cluster.addHost({ id });
+    const s = await r.start('s1');
+    await leading(s);
+    const volumes = [{ name: 'pg-data', target: '/data' }];
+    r.formations.put({
+      app: 'pg',
+      release: 'v1',
+      processes: { postgres: 2 },
+      tags: { postgres: { [HOST_ID_TAG]: 'h2' } },
+      spec: { postgres: { ...spec, volumes, alias: 'postgres.flynn' } },
+    });
+    await waitFor('2 up on h2', () => r.cluster.upPerHost('postgres').h2 === 2);
+    expect(r.cluster.liveJobs('postgres').map((j) => j.hostId)).toEqual(['h2', 'h2']);
+    const started = r.cluster.hosts.get('h2')?.started.at(-1);
+    expect(started).toMatchObject({ volumes, alias: 'postgres.flynn' });
   });
 
   it('respects host memory: places what fits, blocks the rest, places it when capacity joins', async () => {
