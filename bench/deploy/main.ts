@@ -23,7 +23,7 @@ const RUNS = 5;
 const GOAL_MS = 2000;
 /** A push whose release does not answer within this long fails the benchmark, in ms. */
 const PUSH_TIMEOUT_MS = 60_000;
-const CHANNELS = ['flynn-ts:git', 'flynn-ts:slug', 'flynn-ts:deploy', 'flynn-ts:deployer', 'flynn-ts:host'];
+const CHANNELS = ['flynn-ts:git', 'flynn-ts:slug', 'flynn-ts:deploy', 'flynn-ts:deployer', 'flynn-ts:jobs', 'flynn-ts:host'];
 
 /** When each phase first happened during the current push, in ms since the push started. */
 let phases: Map<string, number> | undefined;

@@ -12,10 +12,11 @@ import type { Artifact, Formation as ControllerFormation, Release } from '../con
 import type { FormationEvent, FormationSource } from '../scheduler/formation-source.js';
 import { HOST_ID_TAG, type Formation, type ProcessSpec } from '../scheduler/types.js';
 import { slugRunnerCommand } from '../slug/runner.js';
+import { SCHEDULER_JOB_RUNNER_DEFAULTS } from '../grid/job-runner.js';
 
 export const STORE_FORMATION_DEFAULTS = Object.freeze({
-  /** Image slug jobs run in (the process runtime ignores it). */
-  image: 'flynn-ts/runtime:latest',
+  /** Image slug jobs run in (the process runtime ignores it): the image of one-off jobs too. */
+  image: SCHEDULER_JOB_RUNNER_DEFAULTS.image,
   /** Port a web job listens on inside its container (`PORT`). */
   webPort: 8080,
 });

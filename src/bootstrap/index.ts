@@ -23,8 +23,8 @@ export { StoreFormationSource, STORE_FORMATION_DEFAULTS, toSchedulerFormation } 
 export { webService } from '../controller/default-route.js';
 export type { StoreFormationSourceOptions } from './formation-source.js';
 export { StoreRouteSource, toRouterRoute } from './route-source.js';
-export { SchedulerJobRunner, SCHEDULER_JOB_RUNNER_DEFAULTS } from './job-runner.js';
-export type { SchedulerJobRunnerOptions } from './job-runner.js';
+export { SchedulerJobRunner, SCHEDULER_JOB_RUNNER_DEFAULTS } from '../grid/index.js';
+export type { SchedulerJobRunnerOptions } from '../grid/index.js';
 // The git receiver's platform lives in src/receiver/ (it talks to the controller only over its API); kept here for existing imports.
 export { ControllerGitPlatform, CONTROLLER_GIT_PLATFORM_DEFAULTS, DEPLOY_TRACE_CHANNEL, appUrl } from '../receiver/index.js';
 export type { ControllerGitPlatformOptions } from '../receiver/index.js';

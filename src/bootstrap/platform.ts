@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { UnavailableError } from '../common/errors.js';
 import { componentKey } from '../common/http/key-auth.js';
-import { sleep } from '../common/lifecycle.js';
+import { until, WaitTimeoutError } from '../common/until.js';
 import { checkTlsPair, loadOrCreateSelfSigned, type TlsCredentials } from '../common/tls/self-signed.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
@@ -30,7 +30,7 @@ import { clusterCertificate } from '../router/certificate.js';
 import { RouterListenError } from '../router/errors.js';
 import { startRouter, type Router } from '../router/router.js';
 import { hostAgentConnector } from '../scheduler/host-agent-connector.js';
-import { startScheduler, type Scheduler } from '../scheduler/scheduler.js';
+import { startScheduler, type LeadershipState, type Scheduler } from '../scheduler/scheduler.js';
 import { createBlobStore } from '../shelf/create.js';
 import { ShelfClient } from '../shelf/client.js';
 import { startShelf, type Shelf } from '../shelf/server.js';
@@ -42,7 +42,7 @@ import { BootstrapErrorCodes, BootstrapInputError, BootstrapPortInUseError, COMP
 import { StoreFormationSource } from './formation-source.js';
 import { appUrl, ControllerGitPlatform } from '../receiver/controller-platform.js';
 import { Taffy } from '../taffy/taffy.js';
-import { SchedulerJobRunner } from './job-runner.js';
+import { SchedulerJobRunner } from '../grid/job-runner.js';
 import { StoreRouteSource } from './route-source.js';
 import { BACKUP_PATHS, restoreStore, type RestoredBackup } from './backup-restore.js';
 import { feedRouter } from './router-feed.js';
@@ -464,15 +464,13 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
     });
     closers.push(() => scheduler.close());
     // Ready once the scheduler leads and knows the hosts: a deploy right after start then places its jobs at once.
-    const deadline = Date.now() + plan.readyTimeoutMs;
-    const readyCount = () => scheduler.view().hosts.filter((h) => h.ready).length;
-    while (!scheduler.leading || readyCount() < plan.readyHosts) {
-      if (Date.now() > deadline) {
-        throw new UnavailableError(BootstrapErrorCodes.NOT_READY, `the scheduler did not lead with ${plan.readyHosts} ready host(s) within ${plan.readyTimeoutMs} ms (leading: ${scheduler.leading}, ready hosts: ${readyCount()})`);
-      }
-      await sleep(20);
-    }
-    step('scheduler', `leading, ${readyCount()} host(s) ready`);
+    let led: LeadershipState = { leading: false, readyHosts: 0 };
+    const leads = (s: LeadershipState) => ((led = s), s.leading && s.readyHosts >= plan.readyHosts);
+    await until((signal) => scheduler.watchLeadership({ signal }), leads, { timeoutMs: plan.readyTimeoutMs }).catch((err: unknown) => {
+      if (!(err instanceof WaitTimeoutError)) throw err;
+      throw new UnavailableError(BootstrapErrorCodes.NOT_READY, `the scheduler did not lead with ${plan.readyHosts} ready host(s) within ${plan.readyTimeoutMs} ms (leading: ${led.leading}, ready hosts: ${led.readyHosts})`);
+    });
+    step('scheduler', `leading, ${led.readyHosts} host(s) ready`);
     const jobs = new SchedulerJobRunner({ scheduler, discovery, hostKey: hostAgentKey });
     closers.push(() => jobs.close());
 

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { ControllerClient } from '../controller/client.js';
-import type { Deployment, EnvChange, UpdateHttpRouteInput } from '../controller/types.js';
+import { until, WaitTimeoutError } from '../common/until.js';
+import type { Deployment, EnvChange, Job, UpdateHttpRouteInput } from '../controller/types.js';
 import { routeLabel } from './commands-cluster.js';
 import type { Command, CommandContext } from './context.js';
 import { runAttached } from './run.js';
@@ -226,19 +227,17 @@ export const appCommands: Command[] = [
         return;
       }
       // Done when every type runs exactly its count of live jobs of the release, all of them up.
-      const counts = async () => {
-        const live = (await client.listJobs(app)).filter((j) => j.releaseId === f.releaseId && (j.state === 'up' || j.state === 'starting'));
-        return Object.keys(processes).map((t) => ({ type: t, want: f.processes[t] ?? 0, live: live.filter((j) => j.type === t).length, up: live.filter((j) => j.type === t && j.state === 'up').length }));
+      let now: { type: string; want: number; live: number; up: number }[] = [];
+      const scaled = (jobs: Job[]) => {
+        const live = jobs.filter((j) => j.releaseId === f.releaseId && (j.state === 'up' || j.state === 'starting'));
+        now = Object.keys(processes).map((t) => ({ type: t, want: f.processes[t] ?? 0, live: live.filter((j) => j.type === t).length, up: live.filter((j) => j.type === t && j.state === 'up').length }));
+        return now.every((c) => c.live === c.want && c.up === c.want);
       };
-      for (;;) {
-        const now = await counts();
-        if (now.every((c) => c.live === c.want && c.up === c.want)) break;
-        if (Date.now() - started > SCALE_WAIT_MS) {
-          const where = now.map((c) => `${c.type}: ${c.up} up of ${c.want}`).join(', ');
-          throw new CliError(`scaled ${app} to ${asked}, but after ${SCALE_WAIT_MS / 1000} s ${where} (see flynn ps and flynn log)`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
+      await until((signal) => client.watchJobs(app, { signal }), scaled, { timeoutMs: SCALE_WAIT_MS }).catch((err: unknown) => {
+        if (!(err instanceof WaitTimeoutError)) throw err;
+        const where = now.map((c) => `${c.type}: ${c.up} up of ${c.want}`).join(', ');
+        throw new CliError(`scaled ${app} to ${asked}, but after ${SCALE_WAIT_MS / 1000} s ${where} (see flynn ps and flynn log)`);
+      });
       ctx.out(`scaled ${app}: ${asked} (up in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
     },
   },

@@ -1,7 +1,8 @@
 /**
  * What every component shares and a user of several needs: the logger components take
  * (`logger` option), the per-component keys derived from the cluster key (docs/security.md) and
- * the `Closable` handle shape. The error contract is `flynn-ts/errors`; the HTTP plumbing
+ * the `Closable` handle shape, the `Clock` timing policy runs on (tests pass a `ManualClock`) and
+ * `until`, the one way to wait on a stream. The error contract is `flynn-ts/errors`; the HTTP plumbing
  * (server, client, Server-Sent Events) stays internal.
  * @module
  */
@@ -11,3 +12,7 @@ export type { Closable } from './lifecycle.js';
 export { componentKey } from './http/key-auth.js';
 export type { KeyedComponent } from './http/key-auth.js';
 export type { TlsTrust } from './tls/pin.js';
+export { systemClock, ManualClock } from './clock.js';
+export type { Clock } from './clock.js';
+export { until, WaitTimeoutError, WaitEndedError, WaitErrorCodes } from './until.js';
+export type { StreamSource, UntilOptions } from './until.js';

@@ -3,7 +3,8 @@ import { UnavailableError } from '../common/errors.js';
 import { parseSse, type SseEvent } from '../common/http/sse.js';
 import { errorFromStream } from '../common/http/stream-error.js';
 import { HttpJsonClient } from '../common/http/json-client.js';
-import { sleep } from '../common/lifecycle.js';
+import { until, WaitTimeoutError } from '../common/until.js';
+import { watchState } from '../common/watch.js';
 import { ATTACH_PROTOCOL } from '../common/http/frames.js';
 import { openRunSession, type RunOptions, type RunSession } from './run-session.js';
 import type { TlsTrust } from '../common/tls/pin.js';
@@ -49,8 +50,6 @@ export interface WaitOptions {
   signal?: AbortSignal;
   /** Give up after this many ms. Default 120 000. */
   timeoutMs?: number;
-  /** Poll interval in ms. Default 100. */
-  pollMs?: number;
 }
 
 const e = encodeURIComponent;
@@ -127,16 +126,36 @@ export class ControllerClient {
   getDeployment(app: string, id: string): Promise<Deployment> {
     return this.json('GET', `/apps/${e(app)}/deployments/${e(id)}`);
   }
+  /**
+   * The deployment now, then again after each of its changes (from `/events`). A dropped event
+   * stream is opened again and the deployment re-read, so no change is missed.
+   */
+  watchDeployment(app: string, id: string, options: { signal?: AbortSignal } = {}): AsyncIterable<Deployment> {
+    return watchState(
+      () => this.getDeployment(app, id),
+      async (signal) => {
+        const events = await this.openEvents({ app, signal });
+        return (async function* () {
+          for await (const ev of events) if (ev.object === 'deployment' && ev.objectId === id) yield ev;
+        })();
+      },
+      options,
+    );
+  }
   /** Wait until the deployment completes; throws a DeployFailedError when it failed. */
   async waitForDeployment(app: string, id: string, options: WaitOptions = {}): Promise<Deployment> {
-    const deadline = Date.now() + (options.timeoutMs ?? 120_000);
-    for (;;) {
-      const d = await this.getDeployment(app, id);
-      if (d.status === 'complete') return d;
-      if (d.status === 'failed') throw new DeployFailedError(d.error ?? `deployment ${id} failed`, { detail: d });
-      if (Date.now() > deadline) throw new DeployFailedError(`deployment ${id} still ${d.status} after ${options.timeoutMs ?? 120_000} ms`, { detail: d });
-      await sleep(options.pollMs ?? 100, options.signal);
+    const timeoutMs = options.timeoutMs ?? 120_000;
+    let last: Deployment | undefined;
+    const settled = (d: Deployment) => ((last = d), d.status === 'complete' || d.status === 'failed');
+    let d: Deployment;
+    try {
+      d = await until((signal) => this.watchDeployment(app, id, { signal }), settled, { timeoutMs, ...(options.signal ? { signal: options.signal } : {}) });
+    } catch (err) {
+      if (err instanceof WaitTimeoutError) throw new DeployFailedError(`deployment ${id} still ${last?.status ?? 'pending'} after ${timeoutMs} ms`, { detail: last });
+      throw err;
     }
+    if (d.status === 'failed') throw new DeployFailedError(d.error ?? `deployment ${id} failed`, { detail: d });
+    return d;
   }
   /** Roll back to `release` (default: the one before the current). Creates a new release (a copy of `target`) and deploys it. */
   rollback(app: string, release?: string): Promise<RollbackChange> {
@@ -225,6 +244,13 @@ export class ControllerClient {
   // jobs
   listJobs(app: string): Promise<Job[]> {
     return this.json('GET', `/apps/${e(app)}/jobs`);
+  }
+  /**
+   * The app's jobs now, then again after each change to them (`GET /apps/:app/jobs?watch=1`); a
+   * dropped stream is opened again and the jobs re-read.
+   */
+  watchJobs(app: string, options: { signal?: AbortSignal } = {}): AsyncIterable<Job[]> {
+    return watchState(() => this.listJobs(app), (signal) => this.openSse('GET', `/apps/${e(app)}/jobs`, { query: { watch: 1 }, signal }), options);
   }
   killJob(app: string, job: string): Promise<void> {
     return this.json('DELETE', `/apps/${e(app)}/jobs/${e(job)}`);
@@ -317,11 +343,19 @@ export class ControllerClient {
 
   /** Every change, live; `lastEventId` resumes after that event. */
   async *events(options: { app?: string; lastEventId?: string; signal?: AbortSignal } = {}): AsyncGenerator<ControllerEvent> {
+    yield* await this.openEvents(options);
+  }
+
+  /** The event stream, once the controller answered (it is subscribed then: no later change is missed). */
+  private async openEvents(options: { app?: string; lastEventId?: string; signal?: AbortSignal }): Promise<AsyncGenerator<ControllerEvent>> {
     const headers = options.lastEventId === undefined ? undefined : { 'last-event-id': options.lastEventId };
-    for await (const ev of this.sse('GET', '/events', { query: { app: options.app }, ...(headers ? { headers } : {}), ...(options.signal ? { signal: options.signal } : {}) })) {
-      if (ev.event === 'error') throw errorFromStream(ev.data);
-      yield JSON.parse(ev.data) as ControllerEvent;
-    }
+    const sse = await this.openSse('GET', '/events', { query: { app: options.app }, ...(headers ? { headers } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+    return (async function* () {
+      for await (const ev of sse) {
+        if (ev.event === 'error') throw errorFromStream(ev.data);
+        yield JSON.parse(ev.data) as ControllerEvent;
+      }
+    })();
   }
 
   async close(): Promise<void> {
@@ -347,12 +381,19 @@ export class ControllerClient {
   }
 
   private async *sse(method: Parameters<HttpJsonClient['stream']>[0], path: string, options: Parameters<HttpJsonClient['stream']>[2]): AsyncGenerator<SseEvent> {
+    yield* await this.openSse(method, path, options);
+  }
+
+  /** An SSE stream whose response has arrived; its body is released when the stream ends. */
+  private async openSse(method: Parameters<HttpJsonClient['stream']>[0], path: string, options: Parameters<HttpJsonClient['stream']>[2]): Promise<AsyncGenerator<SseEvent>> {
     const res = await this.http.stream(method, path, { ...options, headers: { accept: 'text/event-stream', ...options?.headers } });
-    try {
-      yield* parseSse(res.body);
-    } finally {
-      res.body.destroy();
-    }
+    return (async function* () {
+      try {
+        yield* parseSse(res.body);
+      } finally {
+        res.body.destroy();
+      }
+    })();
   }
 }
 

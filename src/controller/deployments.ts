@@ -1,5 +1,6 @@
 import type { Logger } from '../common/logger.js';
-import { traceDeployer, type Deployer } from './deployer.js';
+import type { Deployer } from './deployer.js';
+import { traceDeployer } from './deployer-trace.js';
 import { DeployFailedError, DeployInProgressError } from './errors.js';
 import { appScale, countsForRelease, sameScale } from './scale.js';
 import type { DeployStep, Store } from './store.js';

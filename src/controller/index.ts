@@ -29,7 +29,8 @@ export type { StoreConfig } from './create.js';
 export type { JobRunner, OneOffJobSpec, RunningJob, AttachedJob, LogQuery } from './jobs.js';
 export type { RunOptions, RunSession, RunChunk } from './run-session.js';
 export type { GitSourceDeployer } from './api/deploy-git.js';
-export { FormationDeployer, FORMATION_DEPLOYER_DEFAULTS, DEPLOYER_TRACE_CHANNEL } from './deployer.js';
+export { FormationDeployer, FORMATION_DEPLOYER_DEFAULTS } from './deployer.js';
+export { DEPLOYER_TRACE_CHANNEL } from './deployer-trace.js';
 export type { Deployer, DeployPlan, DeployOptions, FormationDeployerOptions } from './deployer.js';
 export {
   ControllerErrorCodes,

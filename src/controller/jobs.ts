@@ -50,6 +50,11 @@ export interface LogQuery {
  */
 export interface JobRunner {
   listJobs(appId: string): Promise<Job[]>;
+  /**
+   * The app's jobs (as `listJobs`) now, then again after each change to them, until `signal`
+   * aborts: what a deploy and `flynn scale` wait on.
+   */
+  watchJobs(appId: string, options?: { signal?: AbortSignal }): AsyncIterable<Job[]>;
   /** Throws a NotFoundError when the app has no such job. */
   killJob(appId: string, jobId: string): Promise<void>;
   runJob(spec: OneOffJobSpec, options?: { signal?: AbortSignal }): Promise<RunningJob>;

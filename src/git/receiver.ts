@@ -140,6 +140,7 @@ export async function startGitReceiver(options: GitReceiverOptions): Promise<Git
     try {
       if (previous) {
         output('-----> Waiting for the previous push of this app to finish');
+        traceGit('push waiting', session.app);
         await previous;
       }
       // A push that waited may have been overtaken: git would refuse its ref update after the

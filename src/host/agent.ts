@@ -14,7 +14,7 @@ import { JobArtifacts } from './artifacts.js';
 import { VolumeStore } from './volumes.js';
 import { CapacityError, HostErrorCodes, HostInputError, JobCrashedError, JobExistsError, JobNotFoundError, JobNotRunningError, jobErrorOf } from './errors.js';
 import { EventFanout } from './event-fanout.js';
-import { waitUntilServing } from './readiness.js';
+import { servesBeforeRegistering, waitUntilServing } from './readiness.js';
 import { traceHost } from './trace.js';
 import { PortAllocator } from './ports.js';
 import { ALLOWED_SIGNALS, type JobStdio, type OutputChunk, type Runtime, type RuntimeEvent, type RuntimeJob } from './runtime.js';
@@ -436,7 +436,7 @@ export class HostAgent {
     const probe = this.config.runtime.mapsPorts ? {} : { settleMs: 0 };
     void (async () => {
       for (const port of rec.job.boundPorts) {
-        if (port.service && port.proto === 'tcp' && !(await waitUntilServing(this.advertiseAddr, port.hostPort, wanted, probe))) return;
+        if (servesBeforeRegistering(port) && !(await waitUntilServing(this.advertiseAddr, port.hostPort, wanted, probe))) return;
       }
       traceHost('serving', rec.job.id);
       await this.registerServicesNow(rec);

@@ -119,21 +119,28 @@ export class HostClient {
 
   /** Job state changes as they happen; `since` resumes after that event `seq`. */
   async *events(options: { since?: number; signal?: AbortSignal } = {}): AsyncGenerator<JobEvent> {
+    yield* await this.openEvents(options);
+  }
+
+  /** {@link events}, once the agent answered: it is subscribed then, so no later change is missed. */
+  async openEvents(options: { since?: number; signal?: AbortSignal } = {}): Promise<AsyncGenerator<JobEvent>> {
     const res = await this.http.stream('GET', '/events', {
       ...(options.since === undefined ? {} : { headers: { 'last-event-id': String(options.since) } }),
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    try {
-      for await (const event of parseSse(res.body)) {
-        if (event.event === 'error') throw errorFromStream(event.data);
-        if (event.event === 'job') yield JSON.parse(event.data) as JobEvent;
+    return (async function* () {
+      try {
+        for await (const event of parseSse(res.body)) {
+          if (event.event === 'error') throw errorFromStream(event.data);
+          if (event.event === 'job') yield JSON.parse(event.data) as JobEvent;
+        }
+      } catch (err) {
+        if (options.signal?.aborted) return;
+        throw err;
+      } finally {
+        res.body.destroy();
       }
-    } catch (err) {
-      if (options.signal?.aborted) return;
-      throw err;
-    } finally {
-      res.body.destroy();
-    }
+    })();
   }
 
   close(): Promise<void> {

@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import { sleep } from '../common/lifecycle.js';
+import type { BoundPort } from './types.js';
 
 export const READINESS_DEFAULTS = Object.freeze({
   /** How long one connect may take, in ms. */
@@ -71,4 +72,28 @@ export async function waitUntilServing(host: string, port: number, stillWanted: 
     interval = Math.min(interval * READINESS_DEFAULTS.backoff, maxIntervalMs);
   }
   return false;
+}
+
+/**
+ * The one definition of "a job is up" in flynn-ts: its process runs and, when it has ports, its
+ * first port really serves ({@link portServes}); a job without ports is up once it runs. The host
+ * agent registers a port's service in discovery only once the port serves (see
+ * {@link servesBeforeRegistering}), so for a port with a service, being registered proves it, and
+ * is what the router sends traffic to. `readinessProof` says what proves a job up:
+ * - `runs`: nothing more than running (no ports);
+ * - `registered`: its first port's service lists the job (when discovery is at hand);
+ * - `serves`: its first port serves on the host.
+ */
+export type ReadinessProof = { kind: 'runs' } | { kind: 'registered'; service: string } | { kind: 'serves'; hostPort: number };
+
+export function readinessProof(job: { boundPorts: readonly BoundPort[] }, options: { discovery: boolean }): ReadinessProof {
+  const first = job.boundPorts[0];
+  if (!first) return { kind: 'runs' };
+  if (first.service && options.discovery) return { kind: 'registered', service: first.service };
+  return { kind: 'serves', hostPort: first.hostPort };
+}
+
+/** Whether the agent waits for a port to serve before registering its service: TCP ports with a service. */
+export function servesBeforeRegistering(port: Pick<BoundPort, 'service' | 'proto'>): boolean {
+  return Boolean(port.service) && port.proto === 'tcp';
 }

@@ -35,8 +35,6 @@ export const CONTROLLER_GIT_PLATFORM_DEFAULTS = Object.freeze({
   deployTimeoutMs: 120_000,
   /** Added to the boot timeouts of a deployment's steps for the pusher's wait, in ms. */
   deployMarginMs: 30_000,
-  /** How often the deployment's status is polled while the pusher waits, in ms. */
-  deployPollMs: 25,
   /** While the new jobs are not up, a line tells the pusher so this often, in ms. */
   waitingLineMs: 10_000,
 });
@@ -166,7 +164,7 @@ export class ControllerGitPlatform implements GitPlatform {
     }, CONTROLLER_GIT_PLATFORM_DEFAULTS.waitingLineMs);
     try {
       // A failed deployment throws: the push is rejected and the previous release keeps serving.
-      await client.waitForDeployment(app.name, deployment.id, { timeoutMs, pollMs: CONTROLLER_GIT_PLATFORM_DEFAULTS.deployPollMs, signal: push.signal });
+      await client.waitForDeployment(app.name, deployment.id, { timeoutMs, signal: push.signal });
     } finally {
       clearInterval(waiting);
     }

@@ -3,6 +3,7 @@
  * on each, read from the host's job list and kept current from its event stream.
  */
 import { sleep } from '../common/lifecycle.js';
+import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import type { Discovery } from '../discovery/discovery.js';
 import type { Instance } from '../discovery/types.js';
@@ -34,6 +35,8 @@ export interface HostTrackerOptions {
   retryMs: number;
   /** A job the scheduler asked for that a host's list still lacks after this long (ms) is taken as never started. */
   pendingGraceMs: number;
+  /** When jobs were seen up and hosts ready. */
+  clock: Clock;
   onHostUp(host: TrackedHost): void;
   onHostLost(host: TrackedHost, jobs: ScheduledJob[]): void;
   /** A job changed state; `previous` is undefined for a job first seen in an event. */
@@ -43,7 +46,7 @@ export interface HostTrackerOptions {
 }
 
 /** Rebuild a scheduler job from a host's job and its labels; undefined when it is not the scheduler's. */
-export function scheduledJobFromHost(hostId: string, job: HostJob): ScheduledJob | undefined {
+export function scheduledJobFromHost(hostId: string, job: HostJob, now: number): ScheduledJob | undefined {
   const l = job.labels;
   const app = l[JOB_LABELS.app];
   const release = l[JOB_LABELS.release];
@@ -64,7 +67,7 @@ export function scheduledJobFromHost(hostId: string, job: HostJob): ScheduledJob
     memoryBytes: Number.isFinite(memory) && memory > 0 ? memory : 0,
     createdAt: Number.isFinite(createdAt) ? createdAt : 0,
   };
-  if (job.state === 'up') out.upAt = Date.now();
+  if (job.state === 'up') out.upAt = now;
   if (job.endedAt !== undefined && Number.isFinite(job.endedAt)) out.endedAt = job.endedAt;
   return out;
 }
@@ -179,7 +182,7 @@ export class HostTracker {
       instanceId: instance.id,
       ready: false,
       listedOnce: false,
-      since: Date.now(),
+      since: this.o.clock.now(),
       jobs: new Map(),
       ended: [],
       abort: new AbortController(),
@@ -236,7 +239,7 @@ export class HostTracker {
         for (const e of buffered) this.apply(host, e.job);
         listed = true;
         host.ready = true;
-        host.readyAt = Date.now();
+        host.readyAt = this.o.clock.now();
         host.listedOnce = true;
         if (failures > 0) this.o.logger.info('host reachable again', { hostId: host.info.id });
         failures = 0;
@@ -261,7 +264,7 @@ export class HostTracker {
     const seen = new Set<string>();
     const ended: ScheduledJob[] = [];
     for (const hj of list) {
-      const job = scheduledJobFromHost(host.info.id, hj);
+      const job = scheduledJobFromHost(host.info.id, hj, this.o.clock.now());
       if (!job) continue;
       seen.add(job.id);
       if (job.state === 'down' || job.state === 'crashed' || job.state === 'failed') ended.push(job);
@@ -277,7 +280,7 @@ export class HostTracker {
     }
     host.ended = ended;
     // A job asked for moments ago may not be listed yet; anything else unlisted is gone.
-    const now = Date.now();
+    const now = this.o.clock.now();
     let changed = false;
     for (const [id, job] of host.jobs) {
       if (seen.has(id) || (job.state === 'pending' && now - job.createdAt < this.o.pendingGraceMs)) continue;
@@ -288,12 +291,12 @@ export class HostTracker {
   }
 
   private apply(host: TrackedHost, hj: HostJob): void {
-    const job = scheduledJobFromHost(host.info.id, hj);
+    const job = scheduledJobFromHost(host.info.id, hj, this.o.clock.now());
     if (!job) return;
     const previous = host.jobs.get(job.id);
     if (previous && previous.state === job.state) return;
     if (previous?.upAt !== undefined) job.upAt = previous.upAt;
-    if (job.state === 'up') job.upAt ??= Date.now();
+    if (job.state === 'up') job.upAt ??= this.o.clock.now();
     if (job.state === 'down' || job.state === 'crashed' || job.state === 'failed') host.jobs.delete(job.id);
     else host.jobs.set(job.id, job);
     this.o.onJob(host, job, previous);

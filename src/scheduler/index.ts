@@ -13,7 +13,7 @@
  * @module
  */
 export { startScheduler, SCHEDULER_DEFAULTS } from './scheduler.js';
-export type { Scheduler, SchedulerOptions, SchedulerTiming, SchedulerEventsOptions } from './scheduler.js';
+export type { Scheduler, SchedulerOptions, SchedulerTiming, SchedulerEventsOptions, LeadershipState } from './scheduler.js';
 export type { OneOffRequest } from './term.js';
 export type { FormationSource, FormationEvent } from './formation-source.js';
 export { MemoryFormationSource } from './memory-formation-source.js';

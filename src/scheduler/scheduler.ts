@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { AsyncQueue } from '../common/async-queue.js';
 import { CloseGuard, type Closable } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
+import { type Clock, systemClock } from '../common/clock.js';
+import { ChangeFlag } from '../common/watch.js';
 import type { Discovery } from '../discovery/discovery.js';
 import { BACKOFF_DEFAULTS, type BackoffOptions } from './backoff.js';
 import { NotLeaderError, SchedulerErrorCodes, SchedulerInputError } from './errors.js';
@@ -72,12 +74,24 @@ export interface SchedulerOptions {
    * stops. Only when the spread differs by 2 or more; never omni types. Default true.
    */
   rebalance?: boolean;
+  /**
+   * Time of crash backoff (when a restart is due, how long a job was up), host settle and ready
+   * waits. Default the system clock. Timers still wake reconcile passes in real time; with a
+   * `ManualClock`, `settle()` after `advance()` runs a pass at the new time.
+   */
+  clock?: Clock;
 }
 
 export interface SchedulerEventsOptions {
   signal?: AbortSignal;
   /** Only these event types. */
   types?: SchedulerEventType[];
+}
+
+/** Whether an instance leads, and how many hosts it has listed (their jobs read). */
+export interface LeadershipState {
+  leading: boolean;
+  readyHosts: number;
 }
 
 /** A running scheduler instance. */
@@ -87,6 +101,8 @@ export interface Scheduler extends Closable {
   readonly leading: boolean;
   /** Every decision from now on, as it is taken; ends on close or when `signal` aborts. */
   events(options?: SchedulerEventsOptions): AsyncIterable<SchedulerEvent>;
+  /** {@link LeadershipState} now, then after each change; ends on close or when `signal` aborts. */
+  watchLeadership(options?: { signal?: AbortSignal }): AsyncIterable<LeadershipState>;
   /** Hosts and jobs per formation (`flynn ps`); empty on a follower. */
   view(): SchedulerView;
   /** Start a one-off job (`flynn run`) on a fitting host; never restarted. Leader only. */
@@ -146,6 +162,10 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
   };
   let term: LeaderTerm | undefined;
   const stop = new AbortController();
+  const leadershipWatchers = new Set<ChangeFlag>();
+  const leadershipChanged = () => {
+    for (const w of leadershipWatchers) w.notify();
+  };
 
   const loop = leadershipLoop(
     {
@@ -170,6 +190,8 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
           rebalance: options.rebalance ?? true,
           rebalanceSettleMs: timing.rebalanceSettleMs,
           emit,
+          clock: options.clock ?? systemClock,
+          onHostsChange: leadershipChanged,
         });
         logger.info('leading');
         emit({ type: 'leader', schedulerId: id, leading: true });
@@ -180,9 +202,11 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
           });
           await Promise.race([t.start(), aborted]);
           if (!signal.aborted) term = t;
+          leadershipChanged();
           await aborted;
         } finally {
           term = undefined;
+          leadershipChanged();
           await t.close();
           logger.info('no longer leading');
           emit({ type: 'leader', schedulerId: id, leading: false });
@@ -203,6 +227,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
       stop.abort();
       await loop;
       for (const s of subscribers) s.queue.end();
+      leadershipChanged();
     });
 
   return {
@@ -224,6 +249,22 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
       if (o.signal?.aborted) entry.queue.end();
       else o.signal?.addEventListener('abort', onAbort, { once: true });
       return entry.queue;
+    },
+    async *watchLeadership(o: { signal?: AbortSignal } = {}) {
+      guard.assertOpen();
+      const changed = new ChangeFlag();
+      leadershipWatchers.add(changed);
+      try {
+        for (;;) {
+          yield { leading: term !== undefined, readyHosts: term ? term.view().hosts.filter((h) => h.ready).length : 0 };
+          if (guard.closed) return;
+          await changed.wait(o.signal);
+        }
+      } catch (err) {
+        if (!o.signal?.aborted) throw err;
+      } finally {
+        leadershipWatchers.delete(changed);
+      }
     },
     view() {
       guard.assertOpen();

@@ -3,6 +3,7 @@
  * Created when an election is won and closed when it is lost; nothing of it outlives the term.
  */
 import { randomUUID } from 'node:crypto';
+import type { Clock } from '../common/clock.js';
 import { sleep } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import type { Discovery } from '../discovery/discovery.js';
@@ -41,6 +42,10 @@ export interface TermOptions {
   /** A host receives moved jobs only after it has been ready this long, ms. */
   rebalanceSettleMs: number;
   emit(event: SchedulerEvent): void;
+  /** Time of crash backoff, host settle and ready waits (timers still wake passes in real time). */
+  clock: Clock;
+  /** Called when the hosts changed (one joined, was listed, or was lost). */
+  onHostsChange?(): void;
 }
 
 /** A one-off job request (`flynn run`). */
@@ -82,10 +87,14 @@ export class LeaderTerm {
       logger: o.logger,
       retryMs: o.hostRetryMs,
       pendingGraceMs: Math.max(10_000, o.hostReadyTimeoutMs),
+      clock: o.clock,
       onHostUp: (host) => o.emit({ type: 'host-up', hostId: host.info.id, addr: host.info.addr }),
       onHostLost: (host, jobs) => o.emit({ type: 'host-lost', hostId: host.info.id, jobIds: jobs.map((j) => j.id) }),
       onJob: (host, job, previous) => this.onJob(host, job, previous),
-      onChange: () => this.request(),
+      onChange: () => {
+        this.request();
+        o.onHostsChange?.();
+      },
     });
   }
 
@@ -189,7 +198,7 @@ export class LeaderTerm {
   private pass(): void {
     // Before the first formation list every running job would look removed, and be stopped.
     if (!this.formationsKnown) return;
-    const now = Date.now();
+    const now = this.o.clock.now();
     const ready = [...this.tracker.hosts.values()].filter((h) => h.ready);
     const placeable = this.placeable(now);
     if (placeable && !this.recovered) this.recover();
@@ -207,7 +216,7 @@ export class LeaderTerm {
     this.restarts = result.restarts;
     this.moves = result.moves;
     clearTimeout(this.wakeTimer);
-    if (result.wakeAt !== undefined) this.wakeTimer = setTimeout(() => this.request(), Math.max(0, result.wakeAt - Date.now()));
+    if (result.wakeAt !== undefined) this.wakeTimer = setTimeout(() => this.request(), Math.max(0, result.wakeAt - this.o.clock.now()));
     for (const { job, reason, move } of result.stops) {
       this.stop(job, reason);
       if (move) {
@@ -277,7 +286,7 @@ export class LeaderTerm {
     for (const r of owed) {
       if (known.has(r.previousJobId)) continue;
       this.restarts.push(r);
-      this.o.logger.info('carrying over a crash restart', { jobId: r.previousJobId, attempt: r.attempt, dueInMs: Math.max(0, r.dueAt - Date.now()) });
+      this.o.logger.info('carrying over a crash restart', { jobId: r.previousJobId, attempt: r.attempt, dueInMs: Math.max(0, r.dueAt - this.o.clock.now()) });
     }
   }
 
@@ -297,7 +306,7 @@ export class LeaderTerm {
     o: { env: Record<string, string>; memoryBytes: number; restarts: number; oneOff: boolean; onFail?: () => void },
   ): ScheduledJob {
     const id = randomUUID();
-    const now = Date.now();
+    const now = this.o.clock.now();
     const job: ScheduledJob = { id, hostId: host.info.id, app, release, type, state: 'pending', oneOff: o.oneOff, restarts: o.restarts, memoryBytes: o.memoryBytes, createdAt: now };
     const labels: Record<string, string> = {
       [JOB_LABELS.app]: app,
@@ -383,10 +392,10 @@ export class LeaderTerm {
       return;
     }
     const formation = this.formations.get(formationKey(job.app, job.release));
-    const upFor = previous.upAt === undefined ? undefined : Date.now() - previous.upAt;
+    const upFor = previous.upAt === undefined ? undefined : this.o.clock.now() - previous.upAt;
     const attempt = nextRestartAttempt(job.restarts, upFor, this.o.backoff);
     const delay = restartDelay(attempt, this.o.backoff);
-    const restart: PendingRestart = { formationKey: formationKey(job.app, job.release), type: job.type, attempt, dueAt: Date.now() + delay, previousJobId: job.id };
+    const restart: PendingRestart = { formationKey: formationKey(job.app, job.release), type: job.type, attempt, dueAt: this.o.clock.now() + delay, previousJobId: job.id };
     if (formation?.omni?.includes(job.type)) restart.hostId = host.info.id;
     this.restarts.push(restart);
     this.o.emit({ type: 'crashed', job: { ...job }, state: job.state, restartInMs: delay });

@@ -75,13 +75,13 @@ async function crashDuringDeploy(strategy: DeploymentStrategy, state: DeployStat
   const processes = { web: { cmd: ['web'] } };
   const v1 = await setup.createRelease(app.id, { artifactId: null, env: { V: '1' }, processes });
   const v2 = await setup.createRelease(app.id, { artifactId: null, env: { V: '2', ...(broken ? { BROKEN: '1' } : {}) }, processes });
-  const first = new DeploymentManager(setup, new FormationDeployer({ jobs: new FakeCluster({ store: setup }), pollMs: 5 }), silentLogger);
+  const first = new DeploymentManager(setup, new FormationDeployer({ jobs: new FakeCluster({ store: setup }) }), silentLogger);
   await first.start(await setup.getApp(app.id), v1);
   await first.settled(app.id);
 
   const freezing = new FreezingKv(kv, state, nth);
   const store = new KvStore(freezing);
-  const dying = new DeploymentManager(store, new FormationDeployer({ jobs: new FakeCluster({ store, crashWhen }), pollMs: 5 }), silentLogger);
+  const dying = new DeploymentManager(store, new FormationDeployer({ jobs: new FakeCluster({ store, crashWhen }) }), silentLogger);
   void dying.start(await store.getApp(app.id), v2).catch(() => undefined);
   await freezing.stopped;
 

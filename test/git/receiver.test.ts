@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { extract } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fingerprintOfKey, generatePrivateKey, publicKeyLine, startGitReceiver, PushRejectedError, type GitReceiver, type Push, type PushPreparation } from '../../src/git/index.js';
+import { fingerprintOfKey, generatePrivateKey, publicKeyLine, startGitReceiver, GIT_TRACE_CHANNEL, PushRejectedError, type GitReceiver, type Push, type PushPreparation } from '../../src/git/index.js';
 
 const exec = promisify(execFile);
 
@@ -39,8 +40,6 @@ describe('git receiver over real SSH', () => {
   let maxActivePerApp = 0;
   /** When set, each deploy waits here (used to prove two deploys overlap). */
   let barrier: ((app: string) => Promise<void>) | undefined;
-  /** How many git commands reached the receiver (each asks whether the app exists). */
-  let execs = 0;
   let goodKey: string;
   let badKey: string;
 
@@ -60,10 +59,7 @@ describe('git receiver over real SSH', () => {
       reposDir: join(dir, 'repos'),
       platform: {
         authorize: async (key) => authorized.has(key.fingerprint),
-        appExists: async (app) => {
-          execs++;
-          return apps.has(app);
-        },
+        appExists: async (app) => apps.has(app),
         preparePush: (app) => {
           const p = {
             app,
@@ -203,14 +199,20 @@ describe('git receiver over real SSH', () => {
     const before = deploys.length;
     const w1 = await repo('f1', { 'a.txt': '1' });
     const w2 = await repo('f2', { 'a.txt': '2' });
-    // The first deploy holds until the second push has reached the receiver too (plus time for its
-    // hook to queue behind the first), so the two really overlap even on a slow machine.
-    const execsBefore = execs;
+    // The first deploy holds until the second push has queued behind it (the receiver says so on
+    // its trace channel), so the two really overlap however slow the machine.
+    const queued = new Promise<void>((resolve) => {
+      const onTrace = (message: unknown) => {
+        if ((message as { phase: string }).phase !== 'push waiting') return;
+        unsubscribe(GIT_TRACE_CHANNEL, onTrace);
+        resolve();
+      };
+      subscribe(GIT_TRACE_CHANNEL, onTrace);
+    });
     barrier = async () => {
       barrier = undefined;
-      const deadline = Date.now() + 15_000;
-      while (execs < execsBefore + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      await new Promise((r) => setTimeout(r, 1500));
+      // Bounded, so that a push that never queues fails this test instead of hanging the next ones.
+      await Promise.race([queued, new Promise((resolve) => setTimeout(resolve, 30_000))]);
     };
     const results = await Promise.all([push(w1, 'myapp', goodKey, '+main:main'), push(w2, 'myapp', goodKey, '+main:main')]);
     expect(maxActivePerApp).toBe(1);

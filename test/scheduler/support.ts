@@ -1,4 +1,5 @@
 /** Helpers for the scheduler suites: a fake cluster with schedulers on it, and polling. */
+import type { Clock } from '../../src/common/clock.js';
 import type { Discovery } from '../../src/discovery/discovery.js';
 import { MemoryFormationSource } from '../../src/scheduler/memory-formation-source.js';
 import { startScheduler, type Scheduler, type SchedulerOptions } from '../../src/scheduler/scheduler.js';
@@ -52,7 +53,7 @@ export interface Rig {
 }
 
 /** A fake cluster, a formation source, and `start()` for scheduler instances on it. */
-export function rig(options: FakeClusterOptions = {}, timing = FAST_TIMING): Rig {
+export function rig(options: FakeClusterOptions = {}, timing = FAST_TIMING, clock?: Clock): Rig {
   const cluster = new FakeCluster(options);
   const formations = new MemoryFormationSource();
   const schedulers: Scheduler[] = [];
@@ -60,7 +61,7 @@ export function rig(options: FakeClusterOptions = {}, timing = FAST_TIMING): Rig
     cluster,
     formations,
     async start(id, discovery) {
-      const s = await startScheduler({ id, discovery: discovery ?? cluster.mortal(), formations, connectHost: cluster.connector, timing });
+      const s = await startScheduler({ id, discovery: discovery ?? cluster.mortal(), formations, connectHost: cluster.connector, timing, ...(clock ? { clock } : {}) });
       schedulers.push(s);
       return s;
     },

@@ -4,9 +4,24 @@ import * as S from '../schemas.js';
 import type { RunJobInput } from '../types.js';
 import type { ApiDeps, ApiServer, Req } from './deps.js';
 
-/** `/apps/:app/jobs` (list, kill, run one-off) and `/apps/:app/log`. Interactive runs are an upgrade (run-attach.ts). */
+/** `/apps/:app/jobs` (list, watch, kill, run one-off) and `/apps/:app/log`. Interactive runs are an upgrade (run-attach.ts). */
 export function registerJobRoutes(r: ApiServer, { store, jobs, app, checkEnvSize, sse }: ApiDeps): void {
-  r.get('/apps/:app/jobs', async (req: Req) => jobs.listJobs((await app(req.params.app)).id));
+  r.get('/apps/:app/jobs', async (req: Req<{ app: string }, unknown, { watch?: string }>, reply) => {
+    const a = await app(req.params.app);
+    if (req.query.watch !== '1' && req.query.watch !== 'true') return jobs.listJobs(a.id);
+    // `watch`: the jobs now and after each change, as `jobs` events (what `flynn scale` waits on).
+    const abort = new AbortController();
+    const writer = sse(req, reply);
+    void writer.closed.then(() => abort.abort());
+    let n = 0;
+    try {
+      for await (const list of jobs.watchJobs(a.id, { signal: abort.signal })) writer.sendJson('jobs', list, String(n++));
+    } catch (err) {
+      if (!abort.signal.aborted) writer.sendError(err, String(n++));
+    }
+    writer.end();
+    return reply;
+  });
   r.delete('/apps/:app/jobs/:job', async (req: Req<{ app: string; job: string }>, reply) => {
     const a = await app(req.params.app);
     await jobs.killJob(a.id, await resolveJobId(jobs, a.id, req.params.job));

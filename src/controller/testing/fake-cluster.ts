@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { AsyncQueue } from '../../common/async-queue.js';
+import { watchState } from '../../common/watch.js';
 import { ObjectNotFoundError } from '../errors.js';
 import type { AttachedJob, JobRunner, LogQuery, OneOffJobSpec, RunningJob } from '../jobs.js';
 import { FrameType, framePipe } from '../../common/http/frames.js';
@@ -38,6 +39,22 @@ export class FakeCluster implements JobRunner {
   async listJobs(appId: string): Promise<Job[]> {
     await this.reconcile(appId);
     return (this.jobs.get(appId) ?? []).map((j) => ({ ...j }));
+  }
+
+  /**
+   * The app's jobs now and after each change of its formations in the store (jobs follow their
+   * formations on the next read, as a scheduler's would).
+   */
+  watchJobs(appId: string, options: { signal?: AbortSignal } = {}): AsyncIterable<Job[]> {
+    const { store } = this.options;
+    return watchState(
+      () => this.listJobs(appId),
+      async (signal) =>
+        (async function* () {
+          for await (const e of store.watchEvents({ signal })) if (e.object === 'formation' && e.appId === appId) yield e;
+        })(),
+      options,
+    );
   }
 
   async killJob(appId: string, jobId: string): Promise<void> {
