@@ -18,6 +18,7 @@ import type { Discovery, Registration } from '../discovery/discovery.js';
 import { listenApi } from '../common/http/api-server.js';
 import { ArtifactFetchError, CapacityError, HostErrorCodes, HostInputError, JobExistsError, JobNotFoundError, JobNotRunningError } from './errors.js';
 import { EventFanout } from './event-fanout.js';
+import { ensureJobImage } from './image-archive.js';
 import { waitUntilServing } from './readiness.js';
 import { traceHost } from './trace.js';
 import { PortAllocator } from './ports.js';
@@ -174,6 +175,7 @@ export class HostAgent {
       this.transition(rec, 'starting');
       const artifactPath = spec.artifact ? await this.fetchArtifact(spec.id, spec.artifact.url) : undefined;
       if (artifactPath !== undefined) traceHost('artifact fetched', spec.id);
+      await ensureJobImage(this.config.runtime, spec, { timeoutMs: this.config.artifactTimeoutMs });
       const runtimeSpec = { hostId: this.id, bindAddr: this.advertiseAddr, job: { ...spec, env }, ports: rec.job.boundPorts };
       await this.config.runtime.start(artifactPath === undefined ? runtimeSpec : { ...runtimeSpec, artifactPath });
       traceHost('runtime started', spec.id);

@@ -14,6 +14,7 @@ import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { DockerUnavailableError, RuntimeError } from './errors.js';
 import { EventFanout } from './event-fanout.js';
+import { dockerImageLoader, type ImageLoader } from './image-archive.js';
 import { ensureRuntimeImage, RUNTIME_IMAGE_DEFAULTS } from './runtime-image.js';
 import { findStackImage } from './stack-image.js';
 import { traceHost } from './trace.js';
@@ -82,6 +83,7 @@ interface Watched {
 export class DockerRuntime implements Runtime {
   readonly name = 'docker';
   readonly mapsPorts = true;
+  readonly images: ImageLoader;
   private readonly docker: Dockerode;
   private readonly image: string;
   private readonly buildImage: boolean;
@@ -101,6 +103,7 @@ export class DockerRuntime implements Runtime {
 
   constructor(options: DockerRuntimeOptions = {}) {
     this.docker = options.docker ?? new Dockerode();
+    this.images = dockerImageLoader(this.docker);
     this.image = options.image ?? DOCKER_RUNTIME_DEFAULTS.image;
     this.buildImage = options.buildImage ?? this.image === DOCKER_RUNTIME_DEFAULTS.image;
     this.labels = { ...options.labels };

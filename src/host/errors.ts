@@ -14,6 +14,8 @@ export const HostErrorCodes = Object.freeze({
   /** A tool an image build needs (mmdebstrap) is not installed. */
   IMAGE_TOOL_MISSING: 'FLYNN_ERR_HOST_IMAGE_TOOL_MISSING',
   ARTIFACT_FETCH: 'FLYNN_ERR_HOST_ARTIFACT_FETCH',
+  /** A job's image archive did not load into the engine, or held another image. */
+  IMAGE_LOAD: 'FLYNN_ERR_HOST_IMAGE_LOAD',
   UNAUTHORIZED: 'FLYNN_ERR_HOST_UNAUTHORIZED',
 });
 
@@ -83,5 +85,12 @@ export class RuntimeImageError extends FlynnError {
 export class ArtifactFetchError extends FlynnError {
   constructor(message: string, options: FlynnErrorOptions = {}) {
     super(HostErrorCodes.ARTIFACT_FETCH, 'unavailable', message, { retryable: true, ...options });
+  }
+}
+
+/** A job's image archive (a Dockerfile app's `docker save`) could not be loaded, or did not hold the job's image; the job fails without starting. */
+export class ImageLoadError extends FlynnError {
+  constructor(message: string, options: FlynnErrorOptions = {}) {
+    super(HostErrorCodes.IMAGE_LOAD, 'internal', message, options);
   }
 }

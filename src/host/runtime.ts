@@ -1,3 +1,4 @@
+import type { ImageLoader } from './image-archive.js';
 import type { BoundPort, ExitStatus, JobSpec, LogLine } from './types.js';
 
 /** What the agent hands a runtime to start: the job with its final env and its bound host ports. */
@@ -86,6 +87,8 @@ export interface Runtime {
    * binds its host port itself (processes): the agent then sets `PORT` to the host port.
    */
   readonly mapsPorts: boolean;
+  /** Loads images the engine lacks (a Dockerfile app's archive): Docker only. */
+  readonly images?: ImageLoader;
   /** Create and start the job. Throws a FlynnError when it cannot start (nothing is left behind). */
   start(spec: RuntimeJobSpec): Promise<RuntimeJob>;
   /** SIGTERM, then SIGKILL after `graceMs`. Resolves once the job has ended. No-op for an ended job. */

@@ -43,6 +43,7 @@ const jobBody = {
     stdin: { type: 'boolean' },
     tty: { type: 'boolean' },
     artifact: { type: 'object', required: ['url'], properties: { url: { type: 'string', minLength: 1 } }, additionalProperties: false },
+    imageArchive: { type: 'object', required: ['url'], properties: { url: { type: 'string', minLength: 1 } }, additionalProperties: false },
   },
   additionalProperties: false,
 } as const;

@@ -317,6 +317,7 @@ export class LeaderTerm {
     };
     if (spec.ports) request.ports = spec.ports.map((p) => ({ ...p }));
     if (spec.artifact) request.artifact = { ...spec.artifact };
+    if (spec.imageArchive) request.imageArchive = { ...spec.imageArchive };
     if (spec.stdio) request.stdio = spec.stdio;
     if (o.memoryBytes > 0) request.memoryBytes = o.memoryBytes;
     host.jobs.set(id, job);
@@ -403,6 +404,7 @@ export class LeaderTerm {
     const spec: ProcessSpec = { image: request.image, cmd: request.cmd };
     if (request.ports) spec.ports = request.ports;
     if (request.artifact) spec.artifact = request.artifact;
+    if (request.imageArchive) spec.imageArchive = request.imageArchive;
     if (request.stdio) spec.stdio = request.stdio;
     return { ...this.startJob(host, request.app, request.release, type, spec, { env: request.env ?? {}, memoryBytes, restarts: 0, oneOff: true }) };
   }
