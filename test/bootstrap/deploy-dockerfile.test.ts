@@ -85,6 +85,53 @@ if (await needDocker('Dockerfile deploys')) {
     }, 120_000);
   });
 
+  describe('Dockerfile deploys shipped through shelf (docker runtime, shipImages)', () => {
+    const { ctx, push } = pusher(async () => {
+      const cluster = await createTestCluster({ runtime: 'docker', shipImages: true });
+      runs.push(cluster);
+      return cluster;
+    });
+
+    it('saves the image into shelf with the release; a host engine without it loads it for a one-off job and for web, which answers', async () => {
+      const { client } = ctx.cluster;
+      await client.createApp({ name: 'shipweb', meta: { docker_build_args: 'GREETING' } });
+      const greeting = `ship-${ctx.cluster.runId}`;
+      const set = await client.setEnv('shipweb', { GREETING: greeting });
+      if (set.deployment) await client.waitForDeployment('shipweb', set.deployment.id);
+      const pushed = await push('dockerfile-web', 'shipweb', { existing: true });
+      expect(pushed.code, pushed.output).toBe(0);
+      expect(pushed.remote).toContain('-----> Saving the image into shelf, for hosts with an engine of their own');
+      const artifact = await client.getArtifact((await client.currentRelease('shipweb')).artifactId!);
+      const noneRunning = async () => ((await docker.listContainers({ filters: { ancestor: [artifact.url] } })).length > 0 ? undefined : true);
+      expect(artifact.archiveUrl).toBe(`${ctx.cluster.shelfUrl}/images/shipweb/${artifact.url.slice('sha256:'.length)}.tar`);
+
+      // The engine forgets the image, as a host with an engine of its own never had it: stop web, remove the image.
+      await client.scale('shipweb', { web: 0 });
+      await until('web to stop', noneRunning);
+      await docker.getImage(artifact.url).remove({ force: true });
+      expect(await docker.getImage(artifact.url).inspect().then(() => true, () => false)).toBe(false);
+
+      let out = '';
+      let status = -1;
+      for await (const o of client.run('shipweb', { cmd: ['cat', '/build-args.txt'] })) {
+        if (o.kind === 'output') out += o.data;
+        if (o.kind === 'exit') status = o.status;
+      }
+      expect({ out, status }).toEqual({ out: `greeting=[${greeting}] secret=[]\n`, status: 0 });
+      expect((await docker.getImage(artifact.url).inspect()).Id).toBe(artifact.url);
+
+      // Once more for web: gone again, loaded again when the formation starts it.
+      await until('the one-off job to go', noneRunning);
+      await docker.getImage(artifact.url).remove({ force: true });
+      await client.scale('shipweb', { web: 1 });
+      const answer = await until('shipweb to answer through the router', async () => {
+        const r = await getVia(ctx.cluster.routerUrl, `shipweb.${ctx.cluster.domain}`);
+        return r.status === 200 ? r : undefined;
+      });
+      expect(answer.body).toBe(`Hello from dockerfile-web (PORT=5000, greeting=[${greeting}] secret=[])\n`);
+    }, 240_000);
+  });
+
   describe('Dockerfile builds', () => {
     it('run their RUN steps on the network they are given (none: loopback only)', async () => {
       const tar = pack();
