@@ -168,6 +168,120 @@ if (await needDocker('python buildpack')) {
         expect(f.output).toContain(' !     Build failed: the app has a Pipfile but no Pipfile.lock: run pipenv lock and commit Pipfile.lock');
       }, 30_000);
 
+      /** The sha256 of the flynn-greet wheel the index serves, as locks record it. */
+      const wheelHash = async () => {
+        const wheel = (await readdir(path.join(work, 'wheels'))).find((f) => f.endsWith('.whl'))!;
+        return { file: wheel, hash: `sha256:${createHash('sha256').update(await readFile(path.join(work, 'wheels', wheel))).digest('hex')}` };
+      };
+      // Locked but never installed: a dev dependency, and a Windows-only one (neither is in the index, so pip would fail on them).
+      const poetryLock = (hash: string) => `[[package]]
+name = "flynn-greet"
+version = "1.0.0"
+description = ""
+optional = false
+python-versions = "*"
+files = [{file = "flynn_greet-1.0.0-py3-none-any.whl", hash = "${hash}"}]
+
+[package.dependencies]
+winonly = {version = "*", markers = "sys_platform == 'win32'"}
+
+[[package]]
+name = "winonly"
+version = "1.0"
+optional = false
+python-versions = "*"
+files = [{file = "winonly-1.0-py3-none-any.whl", hash = "sha256:${'1'.repeat(64)}"}]
+
+[[package]]
+name = "pytest"
+version = "8.0.0"
+optional = false
+python-versions = "*"
+files = [{file = "pytest-8.0.0-py3-none-any.whl", hash = "sha256:${'2'.repeat(64)}"}]
+
+[metadata]
+lock-version = "2.0"
+python-versions = "^3.11"
+content-hash = "0"
+`;
+      const poetryProject = '[tool.poetry]\nname = "app"\nversion = "0.1.0"\npackage-mode = false\n\n[tool.poetry.dependencies]\npython = "^3.11"\nflynn-greet = "1.0.0"\n\n[tool.poetry.group.dev.dependencies]\npytest = "*"\n';
+      const uvLock = (hash: string) => `version = 1
+requires-python = ">=3.11"
+
+[[package]]
+name = "app"
+version = "0.1.0"
+source = { virtual = "." }
+dependencies = [{ name = "flynn-greet" }]
+
+[package.dev-dependencies]
+dev = [{ name = "pytest" }]
+
+[[package]]
+name = "flynn-greet"
+version = "1.0.0"
+source = { registry = "https://pypi.org/simple" }
+dependencies = [{ name = "winonly", marker = "sys_platform == 'win32'" }]
+wheels = [{ url = "https://files.example/flynn_greet-1.0.0-py3-none-any.whl", hash = "${hash}", size = 1 }]
+
+[[package]]
+name = "winonly"
+version = "1.0"
+source = { registry = "https://pypi.org/simple" }
+wheels = [{ url = "https://files.example/winonly-1.0-py3-none-any.whl", hash = "sha256:${'1'.repeat(64)}", size = 1 }]
+
+[[package]]
+name = "pytest"
+version = "8.0.0"
+source = { registry = "https://pypi.org/simple" }
+wheels = [{ url = "https://files.example/pytest-8.0.0-py3-none-any.whl", hash = "sha256:${'2'.repeat(64)}", size = 1 }]
+`;
+      const uvProject = '[project]\nname = "app"\nversion = "0.1.0"\ndependencies = ["flynn-greet==1.0.0"]\n\n[dependency-groups]\ndev = ["pytest"]\n';
+      const greets = (build: string, who: string) => `${build}/.venv/bin/python -c 'import greet; print(greet.greet("${who}"))'`;
+
+      it('installs what poetry.lock pins for the main group with pip (no poetry on the stack), hashes checked, no dev or other-platform packages', async () => {
+        const { hash } = await wheelHash();
+        const a = await app({ 'pyproject.toml': poetryProject, 'poetry.lock': poetryLock(hash) });
+        const r = await inStack(work, `${a.compile} && ${greets(a.build, 'poetry')} && python3 -m pip --python ${a.build}/.venv/bin/python list --format=freeze`);
+        expect(r.code, r.output).toBe(0);
+        expect(r.output).toContain('-----> Installing dependencies from poetry.lock');
+        expect(r.output).toContain('       2 packages locked in poetry.lock, installed with pip (no poetry on the stack)');
+        expect(r.output).toContain('       Successfully installed flynn-greet-1.0.0');
+        expect(r.output).toContain('Hello from poetry');
+        expect(r.output).toContain('flynn-greet==1.0.0');
+        expect(r.output).not.toMatch(/pytest|winonly==/);
+      }, 60_000);
+
+      it('installs what uv.lock pins for the project with pip (no uv on the stack), and refuses a wheel whose hash is not the locked one', async () => {
+        const { hash } = await wheelHash();
+        const a = await app({ 'pyproject.toml': uvProject, 'uv.lock': uvLock(hash) });
+        const r = await inStack(work, `${a.compile} && ${greets(a.build, 'uv')}`);
+        expect(r.code, r.output).toBe(0);
+        expect(r.output).toContain('-----> Installing dependencies from uv.lock');
+        expect(r.output).toContain('       2 packages locked in uv.lock, installed with pip (no uv on the stack)');
+        expect(r.output).toContain('Hello from uv');
+        const bad = await app({ 'pyproject.toml': uvProject, 'uv.lock': uvLock(`sha256:${'3'.repeat(64)}`) });
+        const f = await inStack(work, bad.compile);
+        expect(f.code).not.toBe(0);
+        expect(f.output).toContain('THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE');
+        expect(f.output.trimEnd().split('\n').at(-1)).toBe(' !     Build failed: pip install exited with status 1 (see its output above)');
+      }, 60_000);
+
+      it('fails in one line for a Poetry project without poetry.lock and for a lock that does not lock what pyproject.toml lists', async () => {
+        const unlocked = await app({ 'pyproject.toml': poetryProject });
+        const u = await inStack(work, unlocked.compile);
+        expect(u.code).not.toBe(0);
+        expect(u.output.trimEnd().split('\n').at(-1)).toBe(' !     Build failed: pyproject.toml is a Poetry project but there is no poetry.lock: run poetry lock and commit poetry.lock (poetry is not on the stack; the lock is installed with pip)');
+        const { hash } = await wheelHash();
+        const stale = await app({ 'pyproject.toml': uvProject.replace('"flynn-greet==1.0.0"', '"flynn-greet==1.0.0", "requests>=2"'), 'uv.lock': uvLock(hash) });
+        const s = await inStack(work, stale.compile);
+        expect(s.code).not.toBe(0);
+        expect(s.output.trimEnd().split('\n').at(-1)).toBe(' !     Build failed: uv.lock is out of date: pyproject.toml lists requests, which it does not lock: run `uv lock` and commit uv.lock');
+        const stalePoetry = await app({ 'pyproject.toml': poetryProject.replace('flynn-greet = "1.0.0"\n', 'flynn-greet = "1.0.0"\nrequests = "^2"\n'), 'poetry.lock': poetryLock(hash) });
+        const p = await inStack(work, stalePoetry.compile);
+        expect(p.output.trimEnd().split('\n').at(-1)).toBe(' !     Build failed: pyproject.toml lists requests, which poetry.lock does not lock: run `poetry lock` and commit poetry.lock');
+      }, 60_000);
+
       it('gives gunicorn as the default web for an app that installed it (Django: its project\'s wsgi module)', async () => {
         const release = async (files: Record<string, string>) => {
           const a = await app({ ...files, '.venv/bin/gunicorn': '' });
@@ -181,13 +295,13 @@ if (await needDocker('python buildpack')) {
         expect((await inStack(work, `/flynn/buildpacks/python/bin/release ${bare.build}`)).output).toBe('default_process_types: {}\n');
       }, 30_000);
 
-      it('is detected by requirements.txt, pyproject.toml, setup.py, Pipfile, runtime.txt or .python-version, and comes after nodejs in ORDER', async () => {
-        for (const f of ['requirements.txt', 'pyproject.toml', 'setup.py', 'Pipfile', 'runtime.txt', '.python-version']) {
+      it('is detected by requirements.txt, pyproject.toml, setup.py, Pipfile, uv.lock, poetry.lock, runtime.txt or .python-version, and comes after nodejs in ORDER', async () => {
+        for (const f of ['requirements.txt', 'pyproject.toml', 'setup.py', 'Pipfile', 'uv.lock', 'poetry.lock', 'runtime.txt', '.python-version']) {
           await mkdir(path.join(work, `detect-${f}`), { recursive: true });
           await writeFile(path.join(work, `detect-${f}`, f), '');
         }
         const r = await inStack(work, 'for d in /w/detect-*; do /flynn/buildpacks/python/bin/detect $d || echo no; done; mkdir /tmp/e && /flynn/buildpacks/python/bin/detect /tmp/e || echo none');
-        expect(r.output).toBe(`${'Python\n'.repeat(6)}none\n`);
+        expect(r.output).toBe(`${'Python\n'.repeat(8)}none\n`);
         const order = (await readFile(path.join(PACKS, 'ORDER'), 'utf8')).split('\n').filter((l) => l && !l.startsWith('#'));
         expect(order.slice(0, 3)).toEqual(['nodejs', 'python', 'go']);
       }, 30_000);
