@@ -5,6 +5,10 @@
  * library app; both answer through the router. Then bin/compile and bin/release run alone in
  * stack containers for the failures and defaults.
  *
+ * Django and gunicorn come from Debian: the test `apt-get download`s python3-django, python3-gunicorn
+ * and their dependencies from the machine's apt sources (as the stack image is made) and turns them
+ * into wheels (test/fixtures/python/deb2wheel.py) for the same index.
+ *
  * PyPI is not reachable here and everything listens on 127.0.0.0/8, so the index is on 127.0.0.1
  * and the cluster's builds use the host network (`buildNetwork: 'host'`): a build on the bridge
  * network cannot reach the host's loopback.
@@ -26,13 +30,32 @@ import { needDocker } from '../support/services.js';
 import { REPO } from './helpers.js';
 
 const exec = promisify(execFile);
+const DJANGO_DEBS = ['python3-django', 'python3-asgiref', 'python3-sqlparse', 'python3-tz', 'python3-gunicorn', 'python3-pkg-resources'];
+
+/** Debian's Django, gunicorn and their dependencies as wheels in `wheels` (from `work/debs`); false, with a warning (an error in CI), when apt cannot download them. */
+async function djangoWheels(work: string, wheels: string): Promise<boolean> {
+  const debs = path.join(work, 'debs');
+  await mkdir(debs, { recursive: true });
+  try {
+    await exec('apt-get', ['download', ...DJANGO_DEBS], { cwd: debs, timeout: 120_000 });
+  } catch (err) {
+    const why = `apt-get download ${DJANGO_DEBS.join(' ')} failed (${(err as Error).message.split('\n')[0]})`;
+    if (process.env.CI === 'true') throw new Error(`the Django case needs Debian's packages: ${why}`);
+    console.warn(`[skipped] the Django case: ${why}`);
+    return false;
+  }
+  const files = (await readdir(debs)).filter((f) => f.endsWith('.deb')).map((f) => `/w/debs/${f}`);
+  const made = await inStack(work, `python3 /fixtures/deb2wheel.py /w/${path.relative(work, wheels)} ${files.join(' ')}`);
+  if (made.code !== 0) throw new Error(`deb2wheel failed: ${made.output}`);
+  return true;
+}
 /** The stack image of this checkout's recipe (with python3-venv and pip), whatever `flynn-ts/stack:latest` is now. */
 let STACK = 'flynn-ts/stack:latest';
 const PACKS = path.join(REPO, 'buildpacks');
 
 /** Run `script` with sh in a throwaway stack container, `dir` mounted at /w and the buildpacks at /flynn/buildpacks. */
 async function inStack(dir: string, script: string): Promise<{ code: number; output: string }> {
-  const args = ['run', '--rm', '--label', 'io.flynn-ts.test=1', '--network', 'host', '-v', `${dir}:/w`, '-v', `${PACKS}:/flynn/buildpacks:ro`, STACK, 'sh', '-c', `exec 2>&1; ${script}`];
+  const args = ['run', '--rm', '--label', 'io.flynn-ts.test=1', '--network', 'host', '-v', `${dir}:/w`, '-v', `${PACKS}:/flynn/buildpacks:ro`, '-v', `${path.join(REPO, 'test/fixtures/python')}:/fixtures:ro`, STACK, 'sh', '-c', `exec 2>&1; ${script}`];
   try {
     return { code: 0, output: (await exec('docker', args, { timeout: 60_000 })).stdout };
   } catch (err) {
@@ -70,14 +93,16 @@ if (await needDocker('python buildpack')) {
   describe('python buildpack on the stack', () => {
     let work: string;
     let index: Awaited<ReturnType<typeof startIndex>>;
+    let django = false;
     beforeAll(async () => {
       STACK = (await ensureStackImage()).name;
       work = await mkdtemp(path.join(tmpdir(), 'flynn-python-'));
       await cp(path.join(REPO, 'test/fixtures/python/flynn-greet'), path.join(work, 'src'), { recursive: true });
       const built = await inStack(work, 'cd /tmp && cp -r /w/src pkg && python3 -m pip wheel -q --no-deps --no-build-isolation --no-index ./pkg -w /w/wheels');
       expect(built.code, built.output).toBe(0);
+      django = await djangoWheels(work, path.join(work, 'wheels'));
       index = await startIndex(path.join(work, 'wheels'));
-    }, 60_000);
+    }, 180_000);
     afterAll(async () => {
       index?.server.close();
       await rm(work, { recursive: true, force: true });
@@ -114,6 +139,27 @@ if (await needDocker('python buildpack')) {
         expect((await answer('py-wsgi')).body).toBe('Hello from python-wsgi (python 3.11, venv True)\n');
         console.log(`python-wsgi push (build + deploy): cold ${cold.ms} ms, cached ${cached.ms} ms`);
       }, 150_000);
+
+      it("deploys a Django app (Debian's Django 3.2 as wheels) with gunicorn as web, collecting its static files unless DISABLE_COLLECTSTATIC", async ({ skip }) => {
+        if (!django) return skip("Debian's Django packages could not be downloaded");
+        const { client } = ctx.cluster;
+        await client.createApp({ name: 'py-django' });
+        const set = await client.setEnv('py-django', { PIP_INDEX_URL: index.url });
+        if (set.deployment) await client.waitForDeployment('py-django', set.deployment.id);
+        const pushed = await push('python-django', 'py-django', { existing: true });
+        expect(pushed.code, pushed.output).toBe(0);
+        expect(pushed.remote).toContain('-----> Running python manage.py collectstatic --noinput');
+        expect(pushed.remote.some((l) => /^ {7}1 static file copied to '\/.*\/staticfiles'\.$/.test(l)), pushed.output).toBe(true);
+        expect((await client.currentRelease('py-django')).processes.web?.cmd.join(' ')).toContain('gunicorn mysite.wsgi --bind 0.0.0.0:$PORT');
+        expect((await answer('py-django')).body).toBe('Hello from python-django (django 3.2.25, collected site.css)\n');
+
+        const off = await client.setEnv('py-django', { DISABLE_COLLECTSTATIC: '1' });
+        if (off.deployment) await client.waitForDeployment('py-django', off.deployment.id);
+        const again = await push('python-django', 'py-django', { existing: true });
+        expect(again.code, again.output).toBe(0);
+        expect(again.remote).toContain('-----> Skipping collectstatic (DISABLE_COLLECTSTATIC is set)');
+        expect((await answer('py-django')).body).toBe('Hello from python-django (django 3.2.25, collected )\n');
+      }, 240_000);
 
       it('runs a standard-library app with its Procfile (python on PATH from the virtualenv)', async () => {
         const pushed = await push('python-stdlib', 'py-stdlib');
