@@ -4,7 +4,9 @@
  *   dependencies come from the npm registry (goal: a cached rebuild under 3 s), and python-wsgi with
  *   one wheel shipped in the app (`--no-index --find-links wheels`, no package index needed);
  * - dockerfile-web: `docker build` of the Dockerfile fixture (classic builder); cold = a fresh build
- *   arg before its RUN step, cached = the same build again;
+ *   arg before its RUN step, cached = the same build again; then shipping its image to a host with
+ *   an engine of its own: the save into shelf (without the stack's layers) and the `docker load` on
+ *   an engine that lacks it, and once the same with every layer, for comparison;
  * - on the slim runtime image (Docker, no network) and the process executor: the dependency-free
  *   node-hello and node-dep (one `file:` dependency), to show what the cache saves.
  * A slug build's cold run has no build cache; its cached run is the same source again. The stack
@@ -22,6 +24,7 @@ import Dockerode from 'dockerode';
 import { ensureRuntimeImage } from '../../src/host/runtime-image.js';
 import { ensureStackImage } from '../../src/host/stack-image.js';
 import { FsBlobStore, ShelfClient, startShelf } from '../../src/shelf/index.js';
+import { dockerImageLoader } from '../../src/host/image-archive.js';
 import { buildDockerfile } from '../../src/slug/dockerfile.js';
 import { buildSlug, cachePath, DockerBuildExecutor, ProcessBuildExecutor, type BuildExecutor } from '../../src/slug/index.js';
 
@@ -65,6 +68,20 @@ function slugPair(executor: BuildExecutor, shelf: ShelfClient, app: string, sour
     if (!w.cached) throw new Error('a second build found no cache');
     return { cold: c.durationMs, cached: w.durationMs };
   };
+}
+
+/**
+ * A fresh dockerfile-web image saved into shelf (`baseImages: []`: with every layer), removed from
+ * the engine, then loaded back from shelf as a host whose engine lacks it does.
+ */
+async function shipOnce(docker: Dockerode, shelf: ShelfClient, context: Buffer, images: string[], baseImages?: string[]) {
+  const arg = `${Date.now()}-ship`;
+  const built = await buildDockerfile({ docker, context: Readable.from([context]), app: 'bench-dockerfile', tag: `ship-${arg}`, buildArgs: { GREETING: arg }, labels: LABELS, archive: { shelf, ...(baseImages ? { baseImages } : {}) } });
+  images.push(built.name);
+  await docker.getImage(built.imageId).remove({ force: true });
+  const started = performance.now();
+  if ((await dockerImageLoader(docker).ensure(built.imageId, built.archive!.url)) !== 'loaded') throw new Error('the image was not loaded');
+  return { save: built.archive!.durationMs, load: Math.round(performance.now() - started), bytes: built.archive!.bytes };
 }
 
 const tarOf = (dir: string) => execFileSync('tar', ['-c', '-C', dir, '.'], { maxBuffer: 64 * 1024 * 1024 });
@@ -113,6 +130,11 @@ async function main(): Promise<void> {
         if (w.cachedSteps < 5) throw new Error(`a second docker build used the layer cache for ${w.cachedSteps} steps only`);
         return { cold: c.durationMs, cached: w.durationMs };
       });
+      const shipped = [];
+      for (let i = 0; i < RUNS; i++) shipped.push(await shipOnce(docker, client, context, images));
+      const full = await shipOnce(docker, client, context, images, []);
+      console.log(`ship     dockerfile-web  save ${median(shipped.map((s) => s.save))} ms, load ${median(shipped.map((s) => s.load))} ms, ${median(shipped.map((s) => s.bytes))} bytes (median of ${RUNS}; without the stack's layers)`);
+      console.log(`ship     with every layer save ${full.save} ms, load ${full.load} ms, ${(full.bytes / 1e6).toFixed(1)} MB (1 run)`);
       await ensureRuntimeImage({ docker });
       const slim = new DockerBuildExecutor({ docker, network: 'none', labels: LABELS });
       for (const fixture of ['node-hello', 'node-dep']) await measure('slim', fixture, slugPair(slim, client, `bench-${fixture}`, tarOf(path.join(FIXTURES, fixture))));

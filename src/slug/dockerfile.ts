@@ -186,7 +186,7 @@ export async function buildDockerfile(options: DockerfileBuildOptions): Promise<
     const saved = await saveImageArchive({ docker, ...options.archive, image: { name, id: info.Id }, path: `/images/${app}/${info.Id.slice('sha256:'.length)}.tar`, signal }).catch((err: unknown) =>
       fail(`the image could not be saved into shelf: ${(err as Error).message}`, err),
     );
-    emit(`       ${(saved.bytes / 1e6).toFixed(1)} MB in ${(saved.durationMs / 1000).toFixed(1)} s${saved.base ? ` (without the ${saved.leftOut} layer${saved.leftOut === 1 ? '' : 's'} of ${saved.base}, which every host has)` : ''}`);
+    emit(`       ${saved.bytes < 1e6 ? `${(saved.bytes / 1e3).toFixed(1)} KB` : `${(saved.bytes / 1e6).toFixed(1)} MB`} in ${(saved.durationMs / 1000).toFixed(1)} s${saved.base ? ` (without the ${saved.leftOut} layer${saved.leftOut === 1 ? '' : 's'} of ${saved.base}, which every host has)` : ''}`);
     built.archive = { url: saved.url, bytes: saved.bytes, durationMs: saved.durationMs };
   }
   built.durationMs = Math.round(performance.now() - started);
