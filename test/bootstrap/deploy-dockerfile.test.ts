@@ -26,21 +26,29 @@ afterAll(async () => {
   }
 });
 
+/** A Docker test cluster whose images the file removes afterwards. */
+const dockerCluster = (shipImages?: boolean) => async () => {
+  const cluster = await createTestCluster({ runtime: 'docker', ...(shipImages === undefined ? {} : { shipImages }) });
+  runs.push(cluster);
+  return cluster;
+};
+
+/** Create `app` with `GREETING` as a build arg (meta `docker_build_args`) and set `env`, waiting for the deploy it starts. */
+async function greetingApp(cluster: TestCluster, app: string, env: Record<string, string>): Promise<void> {
+  await cluster.client.createApp({ name: app, meta: { docker_build_args: 'GREETING' } });
+  const set = await cluster.client.setEnv(app, env);
+  if (set.deployment) await cluster.client.waitForDeployment(app, set.deployment.id);
+}
+
 if (await needDocker('Dockerfile deploys')) {
   describe('Dockerfile deploys (docker runtime)', () => {
-    const { ctx, push } = pusher(async () => {
-      const cluster = await createTestCluster({ runtime: 'docker' });
-      runs.push(cluster);
-      return cluster;
-    });
+    const { ctx, push } = pusher(dockerCluster());
 
     it('builds the Dockerfile with the engine, runs its CMD as web on the EXPOSEd port, with only the build args meta lists; a second push uses the layer cache', async () => {
       const { client } = ctx.cluster;
-      await client.createApp({ name: 'dockerweb', meta: { docker_build_args: 'GREETING' } });
       // The run id in the build arg makes the first push a cold build (its RUN step is not in the engine's cache).
       const greeting = `hi-${ctx.cluster.runId}`;
-      const set = await client.setEnv('dockerweb', { GREETING: greeting, SECRET: 'not-for-the-image' });
-      if (set.deployment) await client.waitForDeployment('dockerweb', set.deployment.id);
+      await greetingApp(ctx.cluster, 'dockerweb', { GREETING: greeting, SECRET: 'not-for-the-image' });
       const cold = await push('dockerfile-web', 'dockerweb', { existing: true });
       expect(cold.code, cold.output).toBe(0);
       expect(cold.remote).toContain('-----> Building the Dockerfile with the Docker engine (image flynn-ts-app/dockerweb:' + cold.remote.find((l) => l.startsWith('-----> Building the Dockerfile'))?.split(':').at(-1));
@@ -86,18 +94,12 @@ if (await needDocker('Dockerfile deploys')) {
   });
 
   describe('Dockerfile deploys shipped through shelf (docker runtime, shipImages)', () => {
-    const { ctx, push } = pusher(async () => {
-      const cluster = await createTestCluster({ runtime: 'docker', shipImages: true });
-      runs.push(cluster);
-      return cluster;
-    });
+    const { ctx, push } = pusher(dockerCluster(true));
 
     it('saves the image into shelf with the release; a host engine without it loads it for a one-off job and for web, which answers', async () => {
       const { client } = ctx.cluster;
-      await client.createApp({ name: 'shipweb', meta: { docker_build_args: 'GREETING' } });
       const greeting = `ship-${ctx.cluster.runId}`;
-      const set = await client.setEnv('shipweb', { GREETING: greeting });
-      if (set.deployment) await client.waitForDeployment('shipweb', set.deployment.id);
+      await greetingApp(ctx.cluster, 'shipweb', { GREETING: greeting });
       const pushed = await push('dockerfile-web', 'shipweb', { existing: true });
       expect(pushed.code, pushed.output).toBe(0);
       expect(pushed.remote).toContain('-----> Saving the image into shelf, for hosts with an engine of their own');

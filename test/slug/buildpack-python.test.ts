@@ -115,12 +115,15 @@ if (await needDocker('python buildpack')) {
           const r = await getVia(ctx.cluster.routerUrl, `${app}.${ctx.cluster.domain}`);
           return r.status === 200 ? r : undefined;
         });
+      /** Set a config var of `app` (created first when `create`) and wait for the deploy it starts. */
+      const setEnv = async (app: string, env: Record<string, string>, create = false) => {
+        if (create) await ctx.cluster.client.createApp({ name: app });
+        const set = await ctx.cluster.client.setEnv(app, env);
+        if (set.deployment) await ctx.cluster.client.waitForDeployment(app, set.deployment.id);
+      };
 
       it('installs requirements.txt from the app\'s PIP_INDEX_URL into a virtualenv, then a second push restores it from the cache', async () => {
-        const { client } = ctx.cluster;
-        await client.createApp({ name: 'py-wsgi' });
-        const set = await client.setEnv('py-wsgi', { PIP_INDEX_URL: index.url });
-        if (set.deployment) await client.waitForDeployment('py-wsgi', set.deployment.id);
+        await setEnv('py-wsgi', { PIP_INDEX_URL: index.url }, true);
         const cold = await push('python-wsgi', 'py-wsgi', { existing: true });
         expect(cold.code, cold.output).toBe(0);
         expect(cold.remote).toContain('-----> Python app detected');
@@ -142,19 +145,15 @@ if (await needDocker('python buildpack')) {
 
       it("deploys a Django app (Debian's Django 3.2 as wheels) with gunicorn as web, collecting its static files unless DISABLE_COLLECTSTATIC", async ({ skip }) => {
         if (!django) return skip("Debian's Django packages could not be downloaded");
-        const { client } = ctx.cluster;
-        await client.createApp({ name: 'py-django' });
-        const set = await client.setEnv('py-django', { PIP_INDEX_URL: index.url });
-        if (set.deployment) await client.waitForDeployment('py-django', set.deployment.id);
+        await setEnv('py-django', { PIP_INDEX_URL: index.url }, true);
         const pushed = await push('python-django', 'py-django', { existing: true });
         expect(pushed.code, pushed.output).toBe(0);
         expect(pushed.remote).toContain('-----> Running python manage.py collectstatic --noinput');
         expect(pushed.remote.some((l) => /^ {7}1 static file copied to '\/.*\/staticfiles'\.$/.test(l)), pushed.output).toBe(true);
-        expect((await client.currentRelease('py-django')).processes.web?.cmd.join(' ')).toContain('gunicorn mysite.wsgi --bind 0.0.0.0:$PORT');
+        expect((await ctx.cluster.client.currentRelease('py-django')).processes.web?.cmd.join(' ')).toContain('gunicorn mysite.wsgi --bind 0.0.0.0:$PORT');
         expect((await answer('py-django')).body).toBe('Hello from python-django (django 3.2.25, collected site.css)\n');
 
-        const off = await client.setEnv('py-django', { DISABLE_COLLECTSTATIC: '1' });
-        if (off.deployment) await client.waitForDeployment('py-django', off.deployment.id);
+        await setEnv('py-django', { DISABLE_COLLECTSTATIC: '1' });
         const again = await push('python-django', 'py-django', { existing: true });
         expect(again.code, again.output).toBe(0);
         expect(again.remote).toContain('-----> Skipping collectstatic (DISABLE_COLLECTSTATIC is set)');
