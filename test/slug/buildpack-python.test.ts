@@ -215,7 +215,7 @@ if (await needDocker('python buildpack')) {
 
       /** The sha256 of the flynn-greet wheel the index serves, as locks record it. */
       const wheelHash = async () => {
-        const wheel = (await readdir(path.join(work, 'wheels'))).find((f) => f.endsWith('.whl'))!;
+        const wheel = (await readdir(path.join(work, 'wheels'))).find((f) => f.startsWith('flynn_greet-'))!;
         return { file: wheel, hash: `sha256:${createHash('sha256').update(await readFile(path.join(work, 'wheels', wheel))).digest('hex')}` };
       };
       // Locked but never installed: a dev dependency, and a Windows-only one (neither is in the index, so pip would fail on them).
@@ -311,6 +311,55 @@ wheels = [{ url = "https://files.example/pytest-8.0.0-py3-none-any.whl", hash = 
         expect(f.output).toContain('THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE');
         expect(f.output.trimEnd().split('\n').at(-1)).toBe(' !     Build failed: pip install exited with status 1 (see its output above)');
       }, 60_000);
+
+      it('exports a lock as pip requirements: extras followed, markers of the edges kept, git/path/editable sources, hashes dropped (with a warning) when one package has none', async () => {
+        const lock = `version = 1
+[[package]]
+name = "app"
+version = "0.1.0"
+source = { editable = "." }
+dependencies = [{ name = "web-kit", extra = ["fast"] }, { name = "lib", marker = "python_version >= '3.10'" }]
+
+[[package]]
+name = "web-kit"
+version = "2.1.0"
+source = { registry = "https://pypi.org/simple" }
+dependencies = [{ name = "lib", marker = "sys_platform == 'linux'" }]
+wheels = [{ url = "https://files.example/web_kit-2.1.0-py3-none-any.whl", hash = "sha256:${'a'.repeat(64)}" }]
+
+[package.optional-dependencies]
+fast = [{ name = "speedy" }]
+slow = [{ name = "never" }]
+
+[[package]]
+name = "speedy"
+version = "1.2.0"
+source = { git = "https://git.example/speedy?rev=main#0123abc" }
+
+[[package]]
+name = "lib"
+version = "0.3.0"
+source = { editable = "libs/lib" }
+
+[[package]]
+name = "never"
+version = "9"
+source = { path = "wheels/never-9-py3-none-any.whl" }
+`;
+        const a = await app({ 'pyproject.toml': '[project]\nname = "app"\nversion = "0.1.0"\n', 'uv.lock': lock });
+        const r = await inStack(work, `python3 /flynn/buildpacks/python/lib/python.py lock-requirements ${a.build} uv /tmp/reqs && echo --- && cat /tmp/reqs`);
+        expect(r.code, r.output).toBe(0);
+        expect(r.output).toBe(
+          [
+            'uv.lock records no hash for lib, speedy: pip installs the lock without checking hashes',
+            '---',
+            "-e ./libs/lib ; (python_version >= '3.10') or (sys_platform == 'linux')",
+            'speedy @ git+https://git.example/speedy@0123abc',
+            'web-kit==2.1.0',
+            '',
+          ].join('\n'),
+        );
+      }, 30_000);
 
       it('fails in one line for a Poetry project without poetry.lock and for a lock that does not lock what pyproject.toml lists', async () => {
         const unlocked = await app({ 'pyproject.toml': poetryProject });
