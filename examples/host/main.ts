@@ -18,7 +18,7 @@
 import { hostname } from 'node:os';
 import { createConsoleLogger, type LogLevel } from '../../src/common/logger.js';
 import { createDiscovery } from '../../src/discovery/create.js';
-import { startHostAgent } from '../../src/host/agent.js';
+import { startHostAgent } from '../../src/host/start.js';
 import { createRuntime } from '../../src/host/create.js';
 import { listenFailure, parseCli } from '../shared/cli-args.js';
 import { ETCD_CREDENTIAL_FLAGS, ETCD_CREDENTIAL_NOTES, etcdCredentialsOf } from '../shared/etcd-flags.js';

@@ -12,7 +12,7 @@ import { silentLogger } from '../common/logger.js';
 import { SqliteStore } from '../controller/sqlite-store.js';
 import type { Store } from '../controller/store.js';
 import { createDiscovery, type DiscoveryConfig } from '../discovery/create.js';
-import { startHostAgent, type HostAgentHandle } from '../host/agent.js';
+import { startHostAgent, type HostAgentHandle } from '../host/start.js';
 import { createRuntime } from '../host/create.js';
 import type { Runtime } from '../host/runtime.js';
 import { TERMINAL_STATES } from '../host/types.js';

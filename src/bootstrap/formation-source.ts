@@ -6,6 +6,7 @@
 import { AsyncQueue } from '../common/async-queue.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
+import { webService } from '../controller/default-route.js';
 import type { Store } from '../controller/store.js';
 import type { Artifact, Formation as ControllerFormation, Release } from '../controller/types.js';
 import type { FormationEvent, FormationSource } from '../scheduler/formation-source.js';
@@ -26,11 +27,6 @@ export interface StoreFormationSourceOptions {
   /** Default {@link STORE_FORMATION_DEFAULTS}.webPort. */
   webPort?: number;
   logger?: Logger;
-}
-
-/** The web service of an app: what its default route points at and its web jobs register under. */
-export function webService(appName: string): string {
-  return `${appName}-web`;
 }
 
 /**

@@ -3,7 +3,7 @@
  * `createTestCluster`), layer 1 onto a running layer 0 (`startPlatform`, or `bootstrap` from a
  * JSON/YAML manifest: `loadManifest`), and provides the adapters that wire the modules together: the controller's
  * store as the scheduler's formation source and the router's route source, the controller's job
- * runner over the scheduler and host agents, and the git receiver's platform over the controller.
+ * runner over the scheduler and host agents.
  *
  * ```ts
  * import { startCluster } from 'flynn-ts/bootstrap';
@@ -19,13 +19,15 @@ export { startPlatform, PLATFORM_DEFAULTS, BUILD_NETWORKS, serverAddArgs } from 
 export type { Platform, PlatformOptions, ClusterRuntime, BuildNetwork, BootstrapStep, RuntimeChoice } from './platform.js';
 export { createTestCluster, TEST_CLUSTER_DEFAULTS } from './test-cluster.js';
 export type { TestCluster, TestClusterOptions } from './test-cluster.js';
-export { StoreFormationSource, STORE_FORMATION_DEFAULTS, toSchedulerFormation, webService } from './formation-source.js';
+export { StoreFormationSource, STORE_FORMATION_DEFAULTS, toSchedulerFormation } from './formation-source.js';
+export { webService } from '../controller/default-route.js';
 export type { StoreFormationSourceOptions } from './formation-source.js';
 export { StoreRouteSource, toRouterRoute } from './route-source.js';
 export { SchedulerJobRunner, SCHEDULER_JOB_RUNNER_DEFAULTS } from './job-runner.js';
 export type { SchedulerJobRunnerOptions } from './job-runner.js';
-export { ControllerGitPlatform, CONTROLLER_GIT_PLATFORM_DEFAULTS, DEPLOY_TRACE_CHANNEL, appUrl } from './git-platform.js';
-export type { ControllerGitPlatformOptions } from './git-platform.js';
+// The git receiver's platform lives in src/receiver/ (it talks to the controller only over its API); kept here for existing imports.
+export { ControllerGitPlatform, CONTROLLER_GIT_PLATFORM_DEFAULTS, DEPLOY_TRACE_CHANNEL, appUrl } from '../receiver/index.js';
+export type { ControllerGitPlatformOptions } from '../receiver/index.js';
 export { bootstrap, BOOTSTRAP_DEFAULTS } from './bootstrap.js';
 export type { BootstrapHandle, BootstrapOptions } from './bootstrap.js';
 export { parseManifest, loadManifest, validateManifest } from './manifest.js';

@@ -17,7 +17,7 @@ import type { Scheduler } from '../scheduler/scheduler.js';
 import type { JobState as SchedulerJobState, ScheduledJob } from '../scheduler/types.js';
 import { slugRunnerExec } from '../slug/runner.js';
 import { STORE_FORMATION_DEFAULTS } from './formation-source.js';
-import { traceDeploy } from './git-platform.js';
+import { traceDeploy } from '../receiver/trace.js';
 
 export const SCHEDULER_JOB_RUNNER_DEFAULTS = Object.freeze({
   /** How long a one-off job may take to appear on its host, in ms. */

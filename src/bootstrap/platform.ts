@@ -40,7 +40,7 @@ import { PROCESS_EXECUTOR_DEFAULTS } from '../slug/process-executor.js';
 import { CloseStack } from './close-stack.js';
 import { BootstrapErrorCodes, BootstrapInputError, BootstrapPortInUseError, COMPONENT_NAMES, isAddressInUse, type ListeningComponent } from './errors.js';
 import { StoreFormationSource } from './formation-source.js';
-import { appUrl, ControllerGitPlatform } from './git-platform.js';
+import { appUrl, ControllerGitPlatform } from '../receiver/controller-platform.js';
 import { SchedulerJobRunner } from './job-runner.js';
 import { StoreRouteSource } from './route-source.js';
 
@@ -487,7 +487,7 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
         ? createBuildExecutor({ backend: 'docker', labels, network: plan.buildNetwork, ...(choice.image === undefined ? {} : { image: choice.image }), ...common })
         : createBuildExecutor({ backend: 'process', offline: plan.buildNetwork === 'none', ...common });
     // Build caches stay on this host (one builder: the platform), used in place: no per-build download or upload.
-    slot.platform = new ControllerGitPlatform({ store, client, shelf: shelfClient, executor, domain, routerPort: router.http.port, build: { cacheRoot: join(dataDir, 'build-cache') }, ...(runtime === 'docker' ? { dockerfile: { labels, network: plan.buildNetwork, shipImages: plan.shipImages } } : {}) });
+    slot.platform = new ControllerGitPlatform({ client, shelf: shelfClient, executor, domain, routerPort: router.http.port, build: { cacheRoot: join(dataDir, 'build-cache') }, ...(runtime === 'docker' ? { dockerfile: { labels, network: plan.buildNetwork, shipImages: plan.shipImages } } : {}) });
     step('controller', controller.pin === null ? `${controller.url} (plain HTTP)` : `${controller.url} pin ${controller.pin}`);
 
     const platform: Platform = {

@@ -1,10 +1,9 @@
 import { ControllerClient } from '../controller/client.js';
 import { configPath, readConfig, writeConfig, type ClusterConfig, type FlynnRc } from './config.js';
-import type { Command, CommandContext } from './context.js';
+import { clientOptions, type Command, type CommandContext } from './context.js';
 import { CliError } from './errors.js';
 import { knownHostsPath, pinGitHost, unpinGitHost } from './ssh-pin.js';
 import { formatTable } from './table.js';
-import { pinnedAgent } from '../common/tls/pin.js';
 
 /** The clusters in ~/.flynnrc: add (or replace with --force), list, remove. */
 export const serverCommands: Command[] = [
@@ -125,8 +124,7 @@ async function dropPin(ctx: CommandContext, rc: FlynnRc, old: ClusterConfig, rep
 
 /** Check that the controller answers at the cluster's URL and accepts its key, with a one-line reason if not. */
 async function verifyCluster(cluster: { url: string; key: string; tlsPin?: string }): Promise<void> {
-  const agent = cluster.tlsPin !== undefined && cluster.url.startsWith('https:') ? pinnedAgent(cluster.tlsPin) : undefined;
-  const client = new ControllerClient({ url: cluster.url, key: cluster.key, ...(agent ? { dispatcher: agent } : {}) });
+  const client = new ControllerClient(clientOptions(cluster));
   try {
     await client.listApps();
   } catch (err) {
@@ -145,6 +143,5 @@ async function verifyCluster(cluster: { url: string; key: string; tlsPin?: strin
     throw new CliError(`${why} (not added; --no-verify adds it anyway)`);
   } finally {
     await client.close();
-    await agent?.close();
   }
 }

@@ -1,10 +1,8 @@
 import type { ParseArgsConfig } from 'node:util';
-import type { Agent } from 'undici';
-import { ControllerClient } from '../controller/client.js';
+import { ControllerClient, type ControllerClientOptions } from '../controller/client.js';
 import { appFromGitUrl, clusterOfGitUrl, configPath, pickCluster, readConfig, type ClusterConfig } from './config.js';
 import { CliError } from './errors.js';
 import { remoteUrl } from './git.js';
-import { pinnedAgent } from '../common/tls/pin.js';
 
 /** Where the CLI reads and writes: the real process in `main.ts`, anything in tests. */
 export interface CliIo {
@@ -44,7 +42,6 @@ export type Values = Record<string, string | boolean | (string | boolean)[] | un
 export class CommandContext {
   private clientInstance: ControllerClient | undefined;
   private clusterInstance: ClusterConfig | undefined;
-  private agent: Agent | undefined;
 
   constructor(
     readonly io: CliIo,
@@ -74,8 +71,7 @@ export class CommandContext {
   async client(): Promise<ControllerClient> {
     if (!this.clientInstance) {
       const cluster = await this.cluster();
-      if (cluster.tlsPin !== undefined && cluster.url.startsWith('https:')) this.agent = pinnedAgent(cluster.tlsPin);
-      this.clientInstance = new ControllerClient({ url: cluster.url, key: cluster.key, ...(this.agent ? { dispatcher: this.agent } : {}) });
+      this.clientInstance = new ControllerClient(clientOptions(cluster));
     }
     return this.clientInstance;
   }
@@ -100,8 +96,12 @@ export class CommandContext {
 
   async close(): Promise<void> {
     await this.clientInstance?.close();
-    await this.agent?.close();
   }
+}
+
+/** The controller client of a cluster: its URL and key, and over HTTPS its pinned certificate. */
+export function clientOptions(cluster: Pick<ClusterConfig, 'url' | 'key' | 'tlsPin'>): ControllerClientOptions {
+  return { url: cluster.url, key: cluster.key, ...(cluster.tlsPin !== undefined && cluster.url.startsWith('https:') ? { tls: { pin: cluster.tlsPin } } : {}) };
 }
 
 /** One `flynn` command. */

@@ -8,4 +8,4 @@ export { CliError, CliErrorCodes } from './errors.js';
 export { configPath, readConfig, writeConfig, pickCluster, gitUrl, appFromGitUrl } from './config.js';
 export type { ClusterConfig, FlynnRc } from './config.js';
 export { formatTable } from './table.js';
-export { pinnedAgent, certPin } from '../common/tls/pin.js';
+export { certPin } from '../common/tls/pin.js';

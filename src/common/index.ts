@@ -1,35 +1,13 @@
 /**
- * Shared building blocks of flynn-ts: the error contract, logging, lifecycle helpers and the
- * HTTP plumbing (JSON API server, typed client, Server-Sent Events) every component uses.
+ * What every component shares and a user of several needs: the logger components take
+ * (`logger` option), the per-component keys derived from the cluster key (docs/security.md) and
+ * the `Closable` handle shape. The error contract is `flynn-ts/errors`; the HTTP plumbing
+ * (server, client, Server-Sent Events) stays internal.
  * @module
  */
-export {
-  FlynnError,
-  InvalidInputError,
-  NotFoundError,
-  ConflictError,
-  UnauthorizedError,
-  UnavailableError,
-  TimeoutError,
-  ClosedError,
-  STATUS_BY_KIND,
-  errorFromWire,
-} from './errors.js';
-export type { ErrorKind, WireError, FlynnErrorOptions } from './errors.js';
 export { silentLogger, createConsoleLogger } from './logger.js';
 export type { Logger, LogLevel, ConsoleLoggerOptions } from './logger.js';
-export { AsyncQueue } from './async-queue.js';
-export { CloseGuard, childSignal, sleep } from './lifecycle.js';
-export { writeFileAtomic, syncDir } from './atomic-file.js';
-export type { WriteFileAtomicOptions } from './atomic-file.js';
 export type { Closable } from './lifecycle.js';
-export { createApiServer, listenApi } from './http/api-server.js';
-export type { ApiServerOptions } from './http/api-server.js';
-export { SseWriter, parseSse } from './http/sse.js';
-export type { SseEvent, SseWriterOptions } from './http/sse.js';
-export { HttpJsonClient } from './http/json-client.js';
-export type { HttpClientOptions, RequestOptions } from './http/json-client.js';
-export { componentKey, keyChecker } from './http/key-auth.js';
-export type { KeyCheck, KeyedComponent } from './http/key-auth.js';
-export { ATTACH_PROTOCOL, FrameChannel, FrameType, frameJson, framePipe } from './http/frames.js';
-export type { Frame } from './http/frames.js';
+export { componentKey } from './http/key-auth.js';
+export type { KeyedComponent } from './http/key-auth.js';
+export type { TlsTrust } from './tls/pin.js';

@@ -1,5 +1,5 @@
-import type { Dispatcher } from 'undici';
 import { parseSse, type SseEvent } from '../common/http/sse.js';
+import { errorFromStream } from '../common/http/stream-error.js';
 import { HttpJsonClient } from '../common/http/json-client.js';
 import { sleep } from '../common/lifecycle.js';
 import { ATTACH_PROTOCOL } from '../common/http/frames.js';
@@ -38,8 +38,6 @@ export interface ControllerClientOptions {
   key: string;
   /** How to trust the controller's certificate: `{ pin }` (what `npm start` prints after `-p`) or `{ ca }`. Default the system CAs. */
   tls?: TlsTrust;
-  /** A shared undici dispatcher (default: the client owns one). */
-  dispatcher?: Dispatcher;
 }
 
 export interface WaitOptions {
@@ -60,7 +58,7 @@ export class ControllerClient {
   private readonly http: HttpJsonClient;
 
   constructor(options: ControllerClientOptions) {
-    this.http = new HttpJsonClient({ url: options.url, key: options.key, ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}), ...(options.tls ? { tls: options.tls } : {}) });
+    this.http = new HttpJsonClient({ url: options.url, key: options.key, ...(options.tls ? { tls: options.tls } : {}) });
   }
 
   get url(): string {
@@ -224,7 +222,7 @@ export class ControllerClient {
       if (ev.event === 'job') yield { kind: 'job', id: String(data.id) };
       else if (ev.event === 'output') yield { kind: 'output', stream: data.stream as 'stdout' | 'stderr', data: String(data.data) };
       else if (ev.event === 'exit') yield { kind: 'exit', status: Number(data.status) };
-      else if (ev.event === 'error') throw new Error(String(data.message));
+      else if (ev.event === 'error') throw errorFromStream(data);
     }
   }
 
@@ -234,7 +232,7 @@ export class ControllerClient {
     for await (const ev of this.sse('GET', `/apps/${e(app)}/log`, { query: q, ...(query.signal ? { signal: query.signal } : {}) })) {
       if (ev.event === 'log') yield JSON.parse(ev.data) as LogLine;
       else if (ev.event === 'end') return;
-      else if (ev.event === 'error') throw new Error((JSON.parse(ev.data) as { message: string }).message);
+      else if (ev.event === 'error') throw errorFromStream(ev.data);
     }
   }
 
@@ -276,7 +274,7 @@ export class ControllerClient {
   async *events(options: { app?: string; lastEventId?: string; signal?: AbortSignal } = {}): AsyncGenerator<ControllerEvent> {
     const headers = options.lastEventId === undefined ? undefined : { 'last-event-id': options.lastEventId };
     for await (const ev of this.sse('GET', '/events', { query: { app: options.app }, ...(headers ? { headers } : {}), ...(options.signal ? { signal: options.signal } : {}) })) {
-      if (ev.event === 'error') throw new Error((JSON.parse(ev.data) as { message: string }).message);
+      if (ev.event === 'error') throw errorFromStream(ev.data);
       yield JSON.parse(ev.data) as ControllerEvent;
     }
   }
@@ -294,7 +292,7 @@ export class ControllerClient {
     }
   }
 
-  private async *sse(method: Dispatcher.HttpMethod, path: string, options: Parameters<HttpJsonClient['stream']>[2]): AsyncGenerator<SseEvent> {
+  private async *sse(method: Parameters<HttpJsonClient['stream']>[0], path: string, options: Parameters<HttpJsonClient['stream']>[2]): AsyncGenerator<SseEvent> {
     const res = await this.http.stream(method, path, { ...options, headers: { accept: 'text/event-stream', ...options?.headers } });
     try {
       yield* parseSse(res.body);

@@ -57,6 +57,7 @@ export class DeploymentManager {
         state: 'pending',
         processes: counts.processes,
         oldProcesses: from?.processes ?? null,
+        ...(counts.firstWeb ? { firstWeb: true as const } : {}),
       });
       traceDeployer('state pending', app.name);
       const abort = new AbortController();

@@ -46,6 +46,7 @@ export {
 export type { ProcessTypeNotFoundDetail } from './errors.js';
 export { validateAppName, parsePublicKey, reservedEnvReason, RESERVED_ENV, RESERVED_ENV_PREFIX } from './validate.js';
 export { resolveJobId, JOB_PREFIX_MIN } from './job-ref.js';
+export { webService } from './default-route.js';
 export type { ParsedKey } from './validate.js';
 export { DEPLOY_TRANSITIONS, DEPLOY_STATE_STATUS, deployStateOf } from './types.js';
 export type {

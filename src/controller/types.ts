@@ -125,6 +125,12 @@ export interface Deployment {
   processes: Record<string, number>;
   /** The counts the old release ran at when the deployment began (restored by a rollback); null when nothing ran. */
   oldProcesses?: Record<string, number> | null;
+  /**
+   * True when this deployment starts the app's first web process: the release has a `web` type and
+   * the app's web was never scaled, so it runs `web=1` (scale.ts) and the app should get its default
+   * route (the git receiver adds it). Absent otherwise.
+   */
+  firstWeb?: true;
   error?: string;
   createdAt: string;
   finishedAt?: string;

@@ -1,29 +1,22 @@
 /**
  * The host agent (flynn-host): runs jobs through a {@link Runtime}, tracks their state machine,
- * hands out host ports, registers itself and its jobs' services in discovery, and serves the
- * HTTP API (server.ts).
+ * hands out host ports, and registers itself and its jobs' services in discovery. Its HTTP API is
+ * server.ts; `startHostAgent` (start.ts) wires both.
  */
-import { createWriteStream } from 'node:fs';
-import { chmod, mkdir, rm } from 'node:fs/promises';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { AsyncQueue } from '../common/async-queue.js';
-import { FlynnError } from '../common/errors.js';
 import { CloseGuard, sleep } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import type { Discovery, Registration } from '../discovery/discovery.js';
-import { listenApi } from '../common/http/api-server.js';
-import { ArtifactFetchError, CapacityError, HostErrorCodes, HostInputError, JobExistsError, JobNotFoundError, JobNotRunningError } from './errors.js';
+import { JobArtifacts } from './artifacts.js';
+import { CapacityError, HostErrorCodes, HostInputError, JobCrashedError, JobExistsError, JobNotFoundError, JobNotRunningError, jobErrorOf } from './errors.js';
 import { EventFanout } from './event-fanout.js';
 import { ensureJobImage } from './image-archive.js';
 import { waitUntilServing } from './readiness.js';
 import { traceHost } from './trace.js';
 import { PortAllocator } from './ports.js';
-import { ensurePrivateDir } from './private-dir.js';
-import { createHostServer } from './server.js';
 import { ALLOWED_SIGNALS, type JobStdio, type OutputChunk, type Runtime, type RuntimeEvent, type RuntimeJob } from './runtime.js';
 import { canTransition, TERMINAL_STATES, type ExitStatus, type HostCapacity, type HostStatus, type Job, type JobError, type JobEvent, type JobState, type LogLine } from './types.js';
 import { validateAdvertiseAddr, validateHostId, validateJobSpec } from './validate.js';
@@ -105,7 +98,7 @@ export class HostAgent {
   private seq = 0;
   private hostRegistration: Registration | undefined;
   private eventLoop: Promise<void> = Promise.resolve();
-  private artifactsReady: Promise<void> | undefined;
+  private readonly artifacts: JobArtifacts;
 
   constructor(config: HostAgentConfig) {
     this.id = validateHostId(config.id);
@@ -132,6 +125,7 @@ export class HostAgent {
     });
     this.logger = (config.logger ?? silentLogger).child({ component: 'host', hostId: this.id });
     this.ports = new PortAllocator(this.advertiseAddr, first, last);
+    this.artifacts = new JobArtifacts({ root: this.config.artifactsDir, hostId: this.id, timeoutMs: this.config.artifactTimeoutMs });
   }
 
   /** Follow runtime exits, adopt the jobs a previous agent left, and register in discovery. */
@@ -173,7 +167,7 @@ export class HostAgent {
       if (first) env.PORT = String(this.config.runtime.mapsPorts ? first.port : first.hostPort);
       rec.job.env = env;
       this.transition(rec, 'starting');
-      const artifactPath = spec.artifact ? await this.fetchArtifact(spec.id, spec.artifact.url) : undefined;
+      const artifactPath = spec.artifact ? await this.artifacts.fetch(spec.id, spec.artifact.url) : undefined;
       if (artifactPath !== undefined) traceHost('artifact fetched', spec.id);
       await ensureJobImage(this.config.runtime, spec, { timeoutMs: this.config.artifactTimeoutMs });
       const runtimeSpec = { hostId: this.id, bindAddr: this.advertiseAddr, job: { ...spec, env }, ports: rec.job.boundPorts };
@@ -185,12 +179,12 @@ export class HostAgent {
       }
     } catch (err) {
       this.ports.release(rec.job.boundPorts.map((p) => p.hostPort));
-      const error: JobError = err instanceof FlynnError ? { code: err.code, message: err.message } : { code: HostErrorCodes.RUNTIME, message: (err as Error).message };
+      const error = jobErrorOf(err);
       if (!TERMINAL_STATES.has(rec.job.state)) this.transition(rec, 'failed', { error });
       this.logger.warn('job failed to start', { jobId: spec.id, err: error.message });
       // Whatever the runtime got as far as creating must not linger.
       await this.config.runtime.remove(this.id, spec.id).catch(() => {});
-      await this.removeArtifact(spec.id);
+      await this.artifacts.remove(spec.id);
     } finally {
       rec.markStarted();
     }
@@ -375,11 +369,8 @@ export class HostAgent {
   private ended(rec: JobRecord, exit: ExitStatus): void {
     if (TERMINAL_STATES.has(rec.job.state)) return;
     if (rec.job.state === 'stopping') return this.transition(rec, 'down', { exit });
-    if (exit.reason === 'oom') {
-      return this.transition(rec, 'crashed', { exit, error: { code: 'FLYNN_ERR_HOST_JOB_OOM', message: `job ${rec.job.id} exceeded its memory limit of ${rec.job.limits.memoryBytes} bytes and was killed` } });
-    }
-    if (exit.code === 0) return this.transition(rec, 'down', { exit });
-    this.transition(rec, 'crashed', { exit, error: { code: 'FLYNN_ERR_HOST_JOB_CRASHED', message: `job ${rec.job.id} exited with code ${exit.code}` } });
+    if (exit.code === 0 && exit.reason !== 'oom') return this.transition(rec, 'down', { exit });
+    this.transition(rec, 'crashed', { exit, error: jobErrorOf(new JobCrashedError(rec.job, exit)) });
   }
 
   private scheduleRemoval(rec: JobRecord): void {
@@ -389,38 +380,10 @@ export class HostAgent {
       this.jobs.delete(rec.job.id);
       this.config.runtime
         .remove(this.id, rec.job.id)
-        .then(() => this.removeArtifact(rec.job.id))
+        .then(() => this.artifacts.remove(rec.job.id))
         .catch((err: unknown) => this.logger.warn('cannot remove an ended job', { jobId: rec.job.id, err: (err as Error).message }));
     }, this.config.retainEndedMs);
     rec.removeTimer.unref();
-  }
-
-  private artifactDir(jobId: string): string {
-    return join(this.config.artifactsDir, this.id, jobId);
-  }
-
-  /** Download a job's artifact onto the host; returns its path. */
-  private async fetchArtifact(jobId: string, url: string): Promise<string> {
-    const dir = this.artifactDir(jobId);
-    const path = join(dir, 'slug.tgz');
-    // 0700: other users of the host cannot read an app's code (the file itself stays readable by
-    // whichever user the job runs as inside its container).
-    await (this.artifactsReady ??= ensurePrivateDir(this.config.artifactsDir, 'artifactsDir'));
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(this.config.artifactTimeoutMs) });
-      if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
-      await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), createWriteStream(path));
-      // Readable by the job's unprivileged user in its container (the 0700 directory keeps the host's other users out).
-      await chmod(path, 0o644);
-    } catch (err) {
-      throw new ArtifactFetchError(`cannot fetch the artifact of job ${jobId} from ${url}: ${(err as Error).message}`, { cause: err });
-    }
-    return path;
-  }
-
-  private async removeArtifact(jobId: string): Promise<void> {
-    await rm(this.artifactDir(jobId), { recursive: true, force: true }).catch(() => {});
   }
 
   /** Take over a job a previous agent of this host started. */
@@ -530,67 +493,3 @@ function copyJob(job: Job): Job {
   return out;
 }
 
-
-/** A running agent: its API URL and an idempotent close. */
-export interface HostAgentHandle extends AsyncDisposable {
-  readonly agent: HostAgent;
-  /** `http://host:port` of the API. */
-  readonly url: string;
-  /** Stop the API, leave discovery; jobs keep running. Does not close the runtime or discovery. */
-  close(): Promise<void>;
-}
-
-export interface StartHostAgentOptions extends HostAgentConfig {
-  /** Where the API listens. Default: `advertiseAddr`, port 0 (any free port). */
-  listen?: { host?: string; port?: number };
-  /**
-   * The host key: every API request must carry it (`HostClient({ url, key })`). In a cluster it is
-   * `componentKey(clusterKey, 'host')` (see docs/security.md). Required unless `insecureNoAuth`.
-   */
-  key?: string;
-  /**
-   * Serve the API without authentication. Anyone who reaches it can run any command as the
-   * agent's user (root, with Docker): only for a library user who asks for it on a private
-   * loopback setup. Default false.
-   */
-  insecureNoAuth?: boolean;
-}
-
-/** The API's key, checked once: a non-empty key, or `null` when the caller opted out explicitly. */
-function apiKey(options: StartHostAgentOptions): string | null {
-  if (options.insecureNoAuth === true) {
-    if (options.key !== undefined) throw new HostInputError('give either key or insecureNoAuth, not both', 'key', HostErrorCodes.INVALID_CONFIG);
-    return null;
-  }
-  if (typeof options.key !== 'string' || options.key.length === 0) {
-    throw new HostInputError('the host agent needs a non-empty key (its API runs jobs as root); pass insecureNoAuth: true to serve it unauthenticated', 'key', HostErrorCodes.INVALID_CONFIG);
-  }
-  return options.key;
-}
-
-/** Start an agent and its HTTP API. */
-export async function startHostAgent(options: StartHostAgentOptions): Promise<HostAgentHandle> {
-  const key = apiKey(options);
-  const agent = new HostAgent(options);
-  const app = createHostServer(agent, { key, ...(options.logger ? { logger: options.logger } : {}) });
-  const listenHost = options.listen?.host ?? agent.advertiseAddr;
-  const bound = await listenApi(app, listenHost, options.listen?.port ?? 0);
-  // Listening on a wildcard address: others reach the API at the advertised address.
-  const addr = listenHost === '0.0.0.0' || listenHost === '::' ? `${agent.advertiseAddr}:${bound.slice(bound.lastIndexOf(':') + 1)}` : bound;
-  try {
-    await agent.begin(addr);
-  } catch (err) {
-    await agent.close();
-    await app.close();
-    throw err;
-  }
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
-      // Stop accepting, end the open streams, then let go of discovery.
-      const stopped = app.close();
-      await agent.close();
-      await stopped;
-    })());
-  return { agent, url: `http://${addr}`, close, [Symbol.asyncDispose]: close };
-}

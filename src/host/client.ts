@@ -1,11 +1,22 @@
 /** Typed client of the host agent's HTTP API; the scheduler and tools use it. */
-import { HttpJsonClient, type HttpClientOptions } from '../common/http/json-client.js';
+import { HttpJsonClient } from '../common/http/json-client.js';
+import type { TlsTrust } from '../common/tls/pin.js';
 import { parseSse } from '../common/http/sse.js';
+import { errorFromStream } from '../common/http/stream-error.js';
 import { ATTACH_PROTOCOL, FrameChannel } from '../common/http/frames.js';
 import type { HostStatus, Job, JobEvent, JobSpec, LogLine } from './types.js';
 
 /** A job spec as sent: `env`, `ports`, `limits` and `meta` may be left out. */
 export type JobRequest = Omit<JobSpec, 'env' | 'ports' | 'limits' | 'meta'> & Partial<Pick<JobSpec, 'env' | 'ports' | 'limits' | 'meta'>>;
+
+export interface HostClientOptions {
+  /** The agent's API, e.g. `http://127.0.0.2:41234`. */
+  url: string;
+  /** The host key the agent was started with (sent as `Authorization: Bearer <key>`). */
+  key?: string;
+  /** For an `https://` URL: trust a pinned or CA certificate rather than the system CAs. */
+  tls?: TlsTrust;
+}
 
 export class HostClient {
   private readonly http: HttpJsonClient;
@@ -15,7 +26,7 @@ export class HostClient {
    * with (sent as `Authorization: Bearer <key>`). A bare URL only reaches an agent started with
    * `insecureNoAuth`.
    */
-  constructor(options: HttpClientOptions | string) {
+  constructor(options: HostClientOptions | string) {
     this.http = new HttpJsonClient(typeof options === 'string' ? { url: options } : options);
   }
 
@@ -66,8 +77,8 @@ export class HostClient {
           const raw = pending.slice(0, nl);
           pending = pending.slice(nl + 1);
           if (raw === '') continue;
-          const parsed = JSON.parse(raw) as LogLine | { error: { message: string } };
-          if ('error' in parsed) throw new Error(`log stream of job ${id} broke: ${parsed.error.message}`);
+          const parsed = JSON.parse(raw) as LogLine | { error: unknown };
+          if ('error' in parsed) throw errorFromStream(parsed.error);
           yield parsed;
         }
       }
@@ -96,7 +107,7 @@ export class HostClient {
     });
     try {
       for await (const event of parseSse(res.body)) {
-        if (event.event === 'error') throw new Error(`event stream broke: ${event.data}`);
+        if (event.event === 'error') throw errorFromStream(event.data);
         if (event.event === 'job') yield JSON.parse(event.data) as JobEvent;
       }
     } catch (err) {

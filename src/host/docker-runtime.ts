@@ -14,11 +14,11 @@ import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { DockerUnavailableError, RuntimeError } from './errors.js';
 import { EventFanout } from './event-fanout.js';
-import { dockerImageLoader, type ImageLoader } from './image-archive.js';
+import { dockerImageLoader } from './image-archive.js';
 import { ensureRuntimeImage, RUNTIME_IMAGE_DEFAULTS } from './runtime-image.js';
 import { findStackImage } from './stack-image.js';
 import { traceHost } from './trace.js';
-import type { JobStdio, LogOptions, OutputChunk, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
+import type { ImageLoader, JobStdio, LogOptions, OutputChunk, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
 import { ARTIFACT_MOUNT_PATH } from './runtime.js';
 import type { ExitStatus, LogLine } from './types.js';
 

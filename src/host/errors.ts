@@ -1,4 +1,5 @@
 import { ConflictError, FlynnError, InvalidInputError, NotFoundError, UnauthorizedError, UnavailableError, type FlynnErrorOptions } from '../common/errors.js';
+import type { ExitStatus, Job, JobError } from './types.js';
 
 export const HostErrorCodes = Object.freeze({
   INVALID_JOB: 'FLYNN_ERR_HOST_INVALID_JOB',
@@ -6,6 +7,10 @@ export const HostErrorCodes = Object.freeze({
   JOB_NOT_FOUND: 'FLYNN_ERR_HOST_JOB_NOT_FOUND',
   JOB_EXISTS: 'FLYNN_ERR_HOST_JOB_EXISTS',
   JOB_NOT_RUNNING: 'FLYNN_ERR_HOST_JOB_NOT_RUNNING',
+  /** A job exited with a non-zero code (its `error.code` once `crashed`). */
+  JOB_CRASHED: 'FLYNN_ERR_HOST_JOB_CRASHED',
+  /** A job was killed over its memory limit (its `error.code` once `crashed`). */
+  JOB_OOM: 'FLYNN_ERR_HOST_JOB_OOM',
   NO_CAPACITY: 'FLYNN_ERR_HOST_NO_CAPACITY',
   NO_PORTS: 'FLYNN_ERR_HOST_NO_PORTS',
   RUNTIME: 'FLYNN_ERR_HOST_RUNTIME',
@@ -50,6 +55,23 @@ export class JobNotRunningError extends ConflictError {
   constructor(id: string, state: string) {
     super(HostErrorCodes.JOB_NOT_RUNNING, `job ${id} is ${state}, not running`);
   }
+}
+
+/** Why a job ended `crashed`: a non-zero exit, or killed over its memory limit. Recorded on the job as its `error` ({@link jobErrorOf}). */
+export class JobCrashedError extends FlynnError {
+  constructor(job: Pick<Job, 'id' | 'limits'>, exit: ExitStatus) {
+    const oom = exit.reason === 'oom';
+    super(
+      oom ? HostErrorCodes.JOB_OOM : HostErrorCodes.JOB_CRASHED,
+      'internal',
+      oom ? `job ${job.id} exceeded its memory limit of ${job.limits.memoryBytes} bytes and was killed` : `job ${job.id} exited with code ${exit.code}`,
+    );
+  }
+}
+
+/** An error as a job records it (`Job.error`): a FlynnError's code and message; anything else is a runtime error. */
+export function jobErrorOf(err: unknown): JobError {
+  return err instanceof FlynnError ? { code: err.code, message: err.message } : { code: HostErrorCodes.RUNTIME, message: (err as Error).message };
 }
 
 /** The host cannot take the job: its memory capacity or its port range is exhausted. */

@@ -8,18 +8,9 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type Dockerode from 'dockerode';
 import { ArtifactFetchError, ImageLoadError } from './errors.js';
-import type { Runtime } from './runtime.js';
+import type { ImageLoader, Runtime } from './runtime.js';
 import { traceHost } from './trace.js';
 import type { JobSpec } from './types.js';
-
-/** Makes images present on one engine. */
-export interface ImageLoader {
-  /**
-   * Make `image` (a pinned `sha256:` id) present on the engine, loading the archive at `url` when
-   * it lacks it. Concurrent calls for one image share one load. Resolves with what was done.
-   */
-  ensure(image: string, url: string, options?: { signal?: AbortSignal }): Promise<'present' | 'loaded'>;
-}
 
 /** The URL without its query (a signed URL's signature stays out of messages and logs). */
 function shown(url: string): string {

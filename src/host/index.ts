@@ -36,15 +36,17 @@ export { ProcessRuntime, PROCESS_RUNTIME_DEFAULTS } from './process-runtime.js';
 export { createRuntime } from './create.js';
 export type { RuntimeConfig } from './create.js';
 export type { ProcessRuntimeOptions } from './process-runtime.js';
-export { HostAgent, startHostAgent, HOST_AGENT_DEFAULTS } from './agent.js';
-export type { HostAgentConfig, HostAgentHandle, StartHostAgentOptions } from './agent.js';
+export { HostAgent, HOST_AGENT_DEFAULTS } from './agent.js';
+export type { HostAgentConfig } from './agent.js';
+export { startHostAgent } from './start.js';
+export type { HostAgentHandle, StartHostAgentOptions } from './start.js';
 export { createHostServer } from './server.js';
-export type { HostServerOptions } from './server.js';
+export type { HostServer, HostServerOptions } from './server.js';
 export { HostClient } from './client.js';
 export { portServes, waitUntilServing, READINESS_DEFAULTS } from './readiness.js';
 export type { WaitUntilServingOptions } from './readiness.js';
 export { HOST_TRACE_CHANNEL } from './trace.js';
-export type { JobRequest } from './client.js';
+export type { JobRequest, HostClientOptions } from './client.js';
 export { validateJobSpec } from './validate.js';
 export {
   HostErrorCodes,
@@ -52,6 +54,8 @@ export {
   JobNotFoundError,
   JobExistsError,
   JobNotRunningError,
+  JobCrashedError,
+  ArtifactFetchError,
   CapacityError,
   RuntimeError,
   DockerUnavailableError,

@@ -106,6 +106,8 @@ export class ProcessRuntime implements Runtime {
     const env: Record<string, string> = { HOME: dir };
     for (const name of this.inheritEnv) if (process.env[name] !== undefined) env[name] = process.env[name];
     Object.assign(env, job.env);
+    // Each job unpacks its slug in its own directory: the runner's default `/app` is the host's.
+    env.APP_DIR = join(dir, 'app');
     if (spec.artifactPath !== undefined) env.SLUG_URL = `file://${spec.artifactPath}`;
     const [file, ...args] = job.cmd as [string, ...string[]];
     // The record goes first (an intent without a pid): a crash between it and the spawn leaves a

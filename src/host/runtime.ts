@@ -1,4 +1,3 @@
-import type { ImageLoader } from './image-archive.js';
 import type { BoundPort, ExitStatus, JobSpec, LogLine } from './types.js';
 
 /** What the agent hands a runtime to start: the job with its final env and its bound host ports. */
@@ -16,6 +15,15 @@ export interface RuntimeJobSpec {
    * sets `SLUG_URL` to it (Docker: mounted at {@link ARTIFACT_MOUNT_PATH}; process: `file://<path>`).
    */
   artifactPath?: string;
+}
+
+/** Makes images present on one engine (host/image-archive.ts has the Docker one). */
+export interface ImageLoader {
+  /**
+   * Make `image` (a pinned `sha256:` id) present on the engine, loading the archive at `url` when
+   * it lacks it. Concurrent calls for one image share one load. Resolves with what was done.
+   */
+  ensure(image: string, url: string, options?: { signal?: AbortSignal }): Promise<'present' | 'loaded'>;
 }
 
 /** Where a Docker job finds its artifact. */

@@ -4,10 +4,10 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
-import { createApiServer, requireKey } from '../common/http/api-server.js';
+import { createApiServer, listenApi, requireKey } from '../common/http/api-server.js';
 import { keyChecker } from '../common/http/key-auth.js';
 import { SseWriter } from '../common/http/sse.js';
+import { streamError } from '../common/http/stream-error.js';
 import type { Logger } from '../common/logger.js';
 import type { HostAgent } from './agent.js';
 import { attachUpgradeHandler } from './attach.js';
@@ -73,8 +73,16 @@ export interface HostServerOptions {
   logger?: Logger;
 }
 
-/** Build the fastify app serving `agent`. The caller listens and closes. */
-export function createHostServer(agent: HostAgent, options: HostServerOptions): FastifyInstance {
+/** The agent's HTTP API, built but not yet listening. */
+export interface HostServer {
+  /** Listen on `host` and `port` (0: any free port); resolves with the bound `host:port`. */
+  listen(host: string, port: number): Promise<string>;
+  /** Stop accepting; open log follows, event streams and attachments are ended, so it never waits on a client. */
+  close(): Promise<void>;
+}
+
+/** Build the API serving `agent`. The caller listens and closes. */
+export function createHostServer(agent: HostAgent, options: HostServerOptions): HostServer {
   const app = createApiServer(options.logger ? { logger: options.logger } : {});
   const checkKey = options.key === null ? null : keyChecker(options.key);
   if (options.key !== null) {
@@ -140,7 +148,7 @@ export function createHostServer(agent: HostAgent, options: HostServerOptions): 
         res.write(JSON.stringify(line) + '\n');
       }
     } catch (err) {
-      if (!abort.signal.aborted) res.write(JSON.stringify({ error: { message: (err as Error).message } }) + '\n');
+      if (!abort.signal.aborted) res.write(JSON.stringify({ error: streamError(err) }) + '\n');
     }
     res.end();
   });
@@ -157,12 +165,12 @@ export function createHostServer(agent: HostAgent, options: HostServerOptions): 
     try {
       for await (const event of events) sse.sendJson('job', event, String(event.seq));
     } catch (err) {
-      sse.sendJson('error', { message: (err as Error).message });
+      sse.sendError(err);
     }
     sse.end();
   });
 
   app.get('/status', async () => agent.status());
 
-  return app;
+  return { listen: (host, port) => listenApi(app, host, port), close: () => app.close() };
 }

@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import { FlynnError } from '../common/errors.js';
 import { HttpJsonClient } from '../common/http/json-client.js';
 import type { BlobInfo, ByteRange } from './types.js';
@@ -7,8 +6,6 @@ import type { BlobInfo, ByteRange } from './types.js';
 export interface ShelfClientOptions {
   /** Base URL of a shelf server, e.g. `http://127.0.0.1:4000`. */
   url: string;
-  /** A shared undici dispatcher; by default the client owns a keep-alive Agent. */
-  dispatcher?: Dispatcher;
   /** The shelf key, for a shelf started with one (sent as `Authorization: Bearer <key>`). */
   key?: string;
 }
@@ -31,7 +28,7 @@ export class ShelfClient {
   private readonly http: HttpJsonClient;
 
   constructor(options: ShelfClientOptions) {
-    this.http = new HttpJsonClient({ url: options.url, ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}), ...(options.key === undefined ? {} : { key: options.key }) });
+    this.http = new HttpJsonClient({ url: options.url, ...(options.key === undefined ? {} : { key: options.key }) });
     this.url = this.http.url;
   }
 

@@ -6,7 +6,7 @@ import { Etcd3 } from 'etcd3';
 import { startCluster } from '../../src/bootstrap/index.js';
 import { EtcdStore } from '../../src/controller/index.js';
 import { createDiscovery } from '../../src/discovery/create.js';
-import { startHostAgent } from '../../src/host/agent.js';
+import { startHostAgent } from '../../src/host/start.js';
 import { createRuntime } from '../../src/host/create.js';
 import { etcdEndpoints, needEtcd } from '../support/services.js';
 import { describeDeploy } from './deploy-scenario.js';

@@ -386,16 +386,18 @@ describe('controller API', () => {
     await expect(h.client.scale('types', { web: 1 })).rejects.toMatchObject({ message: 'release v2 of types has no process type "web" (it has no process types)' });
   });
 
-  it('starts web=1 on the first release with a web type, also after env changes made releases without one, and keeps web scaled to 0', async () => {
+  it('starts web=1 on the first release with a web type (and says so: firstWeb), also after env changes made releases without one, and keeps web scaled to 0', async () => {
     await using h = await startHarness();
     await h.client.createApp({ name: 'late' });
     const env = changed(await h.client.setEnv('late', { A: '1' }));
     expect(env.deployment.processes).toEqual({});
+    expect(env.deployment.firstWeb).toBeUndefined();
     await h.client.waitForDeployment('late', env.deployment.id);
     const artifact = await h.client.createArtifact({ url: 'http://127.0.0.1:9/slug.tgz', processes: { web: { cmd: ['web'] }, worker: { cmd: ['worker'] } } });
     const v2 = await h.client.createRelease('late', { artifactId: artifact.id, env: { A: '1' } });
     const first = await h.client.deploy('late', v2.id);
     expect(first.processes).toEqual({ web: 1 });
+    expect(first.firstWeb).toBe(true);
     await h.client.waitForDeployment('late', first.id);
     expect((await h.client.listJobs('late')).map((j) => j.type)).toEqual(['web']);
     expect((await h.client.getApp('late')).scale).toEqual({ web: 1 });
@@ -404,6 +406,7 @@ describe('controller API', () => {
     expect((await h.client.getApp('late')).scale).toEqual({ web: 0 });
     const next = changed(await h.client.setEnv('late', { A: '2' }));
     expect(next.deployment.processes).toEqual({});
+    expect(next.deployment.firstWeb).toBeUndefined();
   });
 
   it('a rollback to a release without a type keeps its count, and rolling forward runs it again', async () => {

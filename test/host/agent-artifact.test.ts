@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
-import { startHostAgent, type HostAgentHandle } from '../../src/host/agent.js';
+import { startHostAgent, type HostAgentHandle } from '../../src/host/start.js';
 import { HostClient } from '../../src/host/client.js';
 import { DockerRuntime } from '../../src/host/docker-runtime.js';
 import { ProcessRuntime } from '../../src/host/process-runtime.js';

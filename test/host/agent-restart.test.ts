@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Dockerode from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
-import { startHostAgent } from '../../src/host/agent.js';
+import { startHostAgent } from '../../src/host/start.js';
 import { HostClient } from '../../src/host/client.js';
 import { DOCKER_LABELS, DockerRuntime } from '../../src/host/docker-runtime.js';
 import { fetchWhenUp } from '../../src/host/testing/jobs.js';

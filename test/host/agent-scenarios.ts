@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Discovery } from '../../src/discovery/discovery.js';
 import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
-import { startHostAgent, type HostAgentHandle } from '../../src/host/agent.js';
+import { startHostAgent, type HostAgentHandle } from '../../src/host/start.js';
 import { HostClient, type JobRequest } from '../../src/host/client.js';
 import type { Runtime } from '../../src/host/runtime.js';
 import { crashCmd, fetchWhenUp, HTTP_SERVER_CMD, MEMORY_HOG_CMD } from '../../src/host/testing/jobs.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
-import { startHostAgent, type HostAgentHandle } from '../../src/host/agent.js';
+import { startHostAgent, type HostAgentHandle } from '../../src/host/start.js';
 import { HostClient } from '../../src/host/client.js';
 import { ProcessRuntime } from '../../src/host/process-runtime.js';
 import { validateJobSpec } from '../../src/host/validate.js';

@@ -11,7 +11,7 @@ import { FrameType, type FrameChannel } from '../../src/common/http/frames.js';
 import { createDiscovery } from '../../src/discovery/index.js';
 import { DockerRuntime } from '../../src/host/docker-runtime.js';
 import { HostClient } from '../../src/host/client.js';
-import { startHostAgent } from '../../src/host/agent.js';
+import { startHostAgent } from '../../src/host/start.js';
 import { ProcessRuntime } from '../../src/host/process-runtime.js';
 import type { Runtime } from '../../src/host/runtime.js';
 import { needDocker } from '../support/services.js';

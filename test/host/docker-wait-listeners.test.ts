@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, expect, it } from 'vitest';
 import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
-import { startHostAgent } from '../../src/host/agent.js';
+import { startHostAgent } from '../../src/host/start.js';
 import { DockerRuntime } from '../../src/host/docker-runtime.js';
 import { needDocker } from '../support/services.js';
 import { removeTestContainers, TEST_LABELS, HOST_KEY } from './support.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
-import { startHostAgent } from '../../src/host/agent.js';
+import { startHostAgent } from '../../src/host/start.js';
 import { HostClient } from '../../src/host/client.js';
 import { containerName, DockerRuntime } from '../../src/host/docker-runtime.js';
 import { ProcessRuntime } from '../../src/host/process-runtime.js';

@@ -14,7 +14,7 @@ import Dockerode from 'dockerode';
 import { pack } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
-import { startHostAgent, type HostAgentHandle } from '../../src/host/agent.js';
+import { startHostAgent, type HostAgentHandle } from '../../src/host/start.js';
 import { HostClient } from '../../src/host/client.js';
 import { DockerRuntime } from '../../src/host/docker-runtime.js';
 import type { Job } from '../../src/host/types.js';

@@ -9,9 +9,7 @@ export interface HttpClientOptions {
   url: string;
   /** Sent as `Authorization: Bearer <key>` when set. */
   key?: string;
-  /** A shared undici dispatcher; by default the client owns a keep-alive Agent. */
-  dispatcher?: Dispatcher;
-  /** For an `https://` URL: trust a pinned or CA certificate rather than the system CAs (ignored with `dispatcher`). */
+  /** For an `https://` URL: trust a pinned or CA certificate rather than the system CAs. */
   tls?: TlsTrust;
   /** Headers added to every request. */
   headers?: Record<string, string>;
@@ -32,13 +30,11 @@ export interface RequestOptions {
 export class HttpJsonClient {
   readonly url: string;
   private readonly dispatcher: Dispatcher;
-  private readonly ownsDispatcher: boolean;
   private readonly headers: Record<string, string>;
 
   constructor(options: HttpClientOptions) {
     this.url = options.url.replace(/\/+$/, '');
-    this.ownsDispatcher = options.dispatcher === undefined;
-    this.dispatcher = options.dispatcher ?? trustingAgent(options.tls);
+    this.dispatcher = trustingAgent(options.tls);
     this.headers = { ...options.headers };
     if (options.key !== undefined) this.headers.authorization = `Bearer ${options.key}`;
   }
@@ -76,7 +72,7 @@ export class HttpJsonClient {
   }
 
   async close(): Promise<void> {
-    if (this.ownsDispatcher) await this.dispatcher.close();
+    await this.dispatcher.close();
   }
 
   private async send(method: Dispatcher.HttpMethod, path: string, options: RequestOptions & { rawBody?: Dispatcher.DispatchOptions['body'] }): Promise<Dispatcher.ResponseData> {

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { streamError } from './stream-error.js';
 
 /** One Server-Sent Event. `id` is set on every event flynn-ts sends so clients can resume. */
 export interface SseEvent {
@@ -59,6 +60,11 @@ export class SseWriter {
   /** Send a JSON payload as one event. */
   sendJson(event: string, data: unknown, id?: string): void {
     this.send({ event, data: JSON.stringify(data), ...(id === undefined ? {} : { id }) });
+  }
+
+  /** Send `err` as an `error` event the client rebuilds into the same class (`errorFromStream`). */
+  sendError(err: unknown, id?: string): void {
+    this.sendJson('error', streamError(err), id);
   }
 
   end(): void {

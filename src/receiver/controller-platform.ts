@@ -1,6 +1,8 @@
 /**
- * The git receiver's {@link GitPlatform} over the controller: keys and apps from its store, and a
- * push deployed as flynn-receive does it (build the slug → artifact → release → deploy → wait).
+ * The git receiver's {@link GitPlatform} over the controller's API only ({@link ControllerClient}):
+ * keys and apps read through it, and a push deployed as flynn-receiver does it (build the slug →
+ * artifact → release → deploy → wait). So the git receiver can run in another process than the
+ * controller.
  */
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -10,13 +12,11 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import Dockerode from 'dockerode';
-import { tracer } from '../common/trace.js';
 import type { ControllerClient } from '../controller/client.js';
 import { bootTimeoutMs } from '../controller/deployer.js';
-import { appScale, countsForRelease } from '../controller/scale.js';
+import { webService } from '../controller/default-route.js';
 import { PushRejectedError } from '../git/errors.js';
-import type { Store } from '../controller/store.js';
-import type { App, ArtifactType, Release } from '../controller/types.js';
+import type { App, ArtifactType, Deployment, Release } from '../controller/types.js';
 import type { GitPlatform } from '../git/receiver.js';
 import type { OfferedKey, Push, PushPreparation } from '../git/types.js';
 import { buildSlug, prepareSlugBuild, SlugBuildPreparation, type BuildSlugOptions } from '../slug/builder.js';
@@ -24,7 +24,7 @@ import { buildDockerfile, dockerBuildArgs, probeSource } from '../slug/dockerfil
 import { BuildFailedError } from '../slug/errors.js';
 import type { BuildExecutor } from '../slug/executor.js';
 import type { SlugShelf } from '../slug/types.js';
-import { webService } from './formation-source.js';
+import { traceDeploy } from './trace.js';
 
 export const CONTROLLER_GIT_PLATFORM_DEFAULTS = Object.freeze({
   /**
@@ -45,9 +45,7 @@ export const CONTROLLER_GIT_PLATFORM_DEFAULTS = Object.freeze({
 const FAILURE_LINE_RE = /^ ! {5}(?!Warning:)(.*)$/;
 
 export interface ControllerGitPlatformOptions {
-  /** Read directly: keys (authorize) and apps. */
-  store: Store;
-  /** Artifacts, releases and deployments go through the controller's API (its deployment manager). */
+  /** The controller's API: keys (authorize), apps, artifacts, releases, routes and deployments. */
   client: ControllerClient;
   shelf: SlugShelf;
   executor: BuildExecutor;
@@ -75,12 +73,6 @@ interface Built {
   archiveUrl?: string;
   processes: Record<string, { cmd: string[]; ports?: number[] }>;
 }
-
-/** Deploy phases are published on this `node:diagnostics_channel` as `{ phase, app }` (tracing, benchmarks). */
-export const DEPLOY_TRACE_CHANNEL = 'flynn-ts:deploy';
-const publish = tracer(DEPLOY_TRACE_CHANNEL);
-/** Publish a deploy phase on {@link DEPLOY_TRACE_CHANNEL}. */
-export const traceDeploy = (phase: string, app: string, jobId?: string) => publish(phase, jobId === undefined ? { app } : { app, jobId });
 
 function isNotFound(err: unknown): boolean {
   return (err as { kind?: string }).kind === 'not_found';
@@ -121,12 +113,12 @@ export class ControllerGitPlatform implements GitPlatform {
   }
 
   async authorize(key: OfferedKey): Promise<boolean> {
-    return (await this.options.store.listKeys()).some((k) => k.fingerprint === key.fingerprint);
+    return (await this.options.client.listKeys()).some((k) => k.fingerprint === key.fingerprint);
   }
 
   async appExists(app: string): Promise<boolean> {
     try {
-      return (await this.options.store.getApp(app)).name === app;
+      return (await this.options.client.getApp(app)).name === app;
     } catch (err) {
       if (isNotFound(err)) return false;
       throw err;
@@ -134,11 +126,11 @@ export class ControllerGitPlatform implements GitPlatform {
   }
 
   async deploy(push: Push): Promise<void> {
-    const { store, client, domain } = this.options;
-    const app = await store.getApp(push.app);
+    const { client, domain } = this.options;
+    const app = await client.getApp(push.app);
     // A bad deploy_timeout fails the push before its build, not after.
     const bootMs = bootTimeoutMs(app);
-    const current = app.releaseId ? await store.getRelease(app.id, app.releaseId) : null;
+    const current = app.releaseId ? await client.getRelease(app.name, app.releaseId) : null;
     let lastLine = '';
     const onOutput = (line: string) => {
       lastLine = line;
@@ -161,23 +153,10 @@ export class ControllerGitPlatform implements GitPlatform {
     const release = await client.createRelease(app.name, { artifactId: artifact.id, env: current ? { ...current.env } : {} });
     push.output(`-----> Releasing v${release.version}...`);
     traceDeploy('release created', app.name);
-    // The deploy starts web=1 when the app's web was never scaled (controller/scale.ts); the app gets its default route then.
-    const now = await store.getApp(app.id);
-    const running = now.releaseId ? await store.getFormation(now.id, now.releaseId) : undefined;
-    if (countsForRelease(appScale(now, running), processes).firstWeb) {
-      const domainName = `${app.name}.${domain}`;
-      const routes = await store.listRoutes(app.id);
-      if (!routes.some((r) => r.type === 'http' && r.domain === domainName)) {
-        try {
-          await client.createRoute(app.name, { type: 'http', domain: domainName, service: webService(app.name) });
-        } catch (err) {
-          push.output(` !     cannot add the default route ${domainName}: ${(err as Error).message}`);
-        }
-      }
-    }
     const deployment = await client.deploy(app.name, release.id);
     traceDeploy('deployment started', app.name);
     push.output(`-----> Deploying v${release.version} (${Object.entries(deployment.processes).map(([t, n]) => `${t}=${n}`).join(' ') || 'no processes'})...`);
+    await this.addDefaultRoute(push, app, deployment);
     // One-by-one moves one job per step, each with its own boot timeout.
     const steps = app.strategy === 'one-by-one' && current ? Math.max(1, Object.values(deployment.processes).reduce((a, n) => a + n, 0)) : 1;
     const timeoutMs = this.options.deployTimeoutMs ?? Math.max(CONTROLLER_GIT_PLATFORM_DEFAULTS.deployTimeoutMs, steps * bootMs + CONTROLLER_GIT_PLATFORM_DEFAULTS.deployMarginMs);
@@ -196,6 +175,23 @@ export class ControllerGitPlatform implements GitPlatform {
     const url = appUrl(app.name, domain, this.options.routerPort);
     if (processes.web) push.output(`=====> ${app.name} deployed to ${url}`);
     else for (const line of noWebLines(app.name, release.version, url, deployment.processes, Object.keys(processes))) push.output(line);
+  }
+
+  /**
+   * The deployment says when it starts the app's first web process (`web=1`, controller/scale.ts):
+   * the app gets its default route `<app>.<domain>` then, unless it has one already. Added while the
+   * deployment runs: the push ends after it, so the route is there when the pusher reads the URL.
+   */
+  private async addDefaultRoute(push: Push, app: App, deployment: Deployment): Promise<void> {
+    if (!deployment.firstWeb) return;
+    const domainName = `${app.name}.${this.options.domain}`;
+    try {
+      const routes = await this.options.client.listRoutes(app.name);
+      if (routes.some((r) => r.type === 'http' && r.domain === domainName)) return;
+      await this.options.client.createRoute(app.name, { type: 'http', domain: domainName, service: webService(app.name) });
+    } catch (err) {
+      push.output(` !     cannot add the default route ${domainName}: ${(err as Error).message}`);
+    }
   }
 
   /**

@@ -1,0 +1,51 @@
+import { ControllerInputError } from '../errors.js';
+import { routeView } from '../route-view.js';
+import * as S from '../schemas.js';
+import type { CreateRouteInput, UpdateHttpRouteInput } from '../types.js';
+import { validateDomain, validatePath, validatePort, validateService } from '../validate.js';
+import type { ApiDeps, ApiServer, Req } from './deps.js';
+
+/** `/routes` and `/apps/:app/routes`: HTTP and TCP routes (TLS keys never shown: route-view.ts). */
+export function registerRouteRoutes(r: ApiServer, { store }: ApiDeps): void {
+  r.get('/routes', async () => (await store.listRoutes()).map(routeView));
+  r.get('/apps/:app/routes', async (req: Req) => (await store.listRoutes(req.params.app)).map(routeView));
+  r.post('/apps/:app/routes', { schema: { body: S.createRouteBody } }, async (req: Req<{ app: string }, CreateRouteInput & Record<string, unknown>>, reply) => {
+    reply.status(201);
+    return routeView(await store.createRoute(req.params.app, routeInput(req.body)));
+  });
+  // A route id is `<type>/<uuid>`; a malformed one (no `/`) arrives as `<it>/` and is named as given.
+  const routeId = (p: { type: string; id: string }) => (p.id === '' ? p.type : `${p.type}/${p.id}`);
+  r.get('/apps/:app/routes/:type/:id', async (req: Req<{ app: string; type: string; id: string }>) => routeView(await store.getRoute(req.params.app, routeId(req.params))));
+  r.patch('/apps/:app/routes/http/:id', { schema: { body: S.updateHttpRouteBody } }, async (req: Req<{ app: string; id: string }, UpdateHttpRouteInput>) => {
+    const body = req.body;
+    if (body.service !== undefined) validateService(body.service);
+    if (body.healthCheck) validatePath(body.healthCheck.path, 'healthCheck.path');
+    return routeView(await store.updateRoute(req.params.app, `http/${req.params.id}`, body));
+  });
+  r.delete('/apps/:app/routes/:type/:id', async (req: Req<{ app: string; type: string; id: string }>) => routeView(await store.deleteRoute(req.params.app, routeId(req.params))));
+}
+
+/** A new route as the store takes it, checked field by field (an http route has no port, a tcp route no domain...). */
+function routeInput(body: CreateRouteInput & Record<string, unknown>): CreateRouteInput {
+  validateService(body.service);
+  if (body.type === 'http') {
+    if (typeof body.domain !== 'string') throw new ControllerInputError('domain', 'an http route needs a domain');
+    if (body.port !== undefined) throw new ControllerInputError('port', 'an http route has no port');
+    if (body.healthCheck) validatePath(body.healthCheck.path, 'healthCheck.path');
+    const { timeouts, healthCheck, redirectHttps, tls } = body;
+    return {
+      type: 'http',
+      domain: validateDomain(body.domain.toLowerCase()),
+      path: validatePath(body.path ?? '/'),
+      service: body.service,
+      sticky: body.sticky ?? false,
+      ...(tls ? { tls } : {}),
+      ...(timeouts ? { timeouts } : {}),
+      ...(healthCheck ? { healthCheck } : {}),
+      ...(redirectHttps ? { redirectHttps } : {}),
+    };
+  }
+  if (typeof body.port !== 'number') throw new ControllerInputError('port', 'a tcp route needs a port');
+  for (const f of ['domain', 'path', 'sticky', 'tls', 'timeouts', 'healthCheck', 'redirectHttps']) if (body[f] !== undefined) throw new ControllerInputError(f, `a tcp route has no ${f}`);
+  return { type: 'tcp', port: validatePort(body.port), service: body.service };
+}
