@@ -12,7 +12,8 @@
  * A slug build's cold run has no build cache; its cached run is the same source again. The stack
  * cases keep the cache on this host as the platform does (`cacheRoot`); `express (shelf)` is the
  * same app with its cache carried through shelf, as a builder without a kept cache has it.
- * The stack image's size is printed with it.
+ * The stack image's size is printed with it. `node --import tsx bench/build/main.ts express python
+ * dockerfile slim process` runs only the groups named (all by default).
  */
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,6 +30,9 @@ import { buildDockerfile } from '../../src/slug/dockerfile.js';
 import { buildSlug, cachePath, DockerBuildExecutor, ProcessBuildExecutor, type BuildExecutor } from '../../src/slug/index.js';
 
 const RUNS = 5;
+const ONLY = process.argv.slice(2);
+/** Whether the group of cases `name` runs (command-line arguments pick groups; none: all). */
+const want = (name: 'express' | 'python' | 'dockerfile' | 'slim' | 'process') => ONLY.length === 0 || ONLY.includes(name);
 const REPO = path.resolve(import.meta.dirname, '../..');
 const FIXTURES = path.join(REPO, 'test/fixtures/apps');
 const LABELS = { 'io.flynn-ts.bench': 'build' };
@@ -115,35 +119,24 @@ async function main(): Promise<void> {
       const onStack = new DockerBuildExecutor({ docker, image: stack.name, labels: LABELS });
       // As the platform builds: the build cache kept on this host (cacheRoot).
       const cacheRoot = path.join(root, 'build-cache');
-      const express = await measure('stack', 'express-lock', slugPair(onStack, client, 'bench-express-lock', tarOf(path.join(FIXTURES, 'express-lock')), cacheRoot));
-      console.log(`         express-lock cached rebuild / ${CACHED_GOAL_MS} ms goal: ${(express / CACHED_GOAL_MS).toFixed(2)}x (${express <= CACHED_GOAL_MS ? 'met' : 'not met'})`);
-      await measure('stack', 'express (shelf)', slugPair(onStack, client, 'bench-express-shelf', tarOf(path.join(FIXTURES, 'express-lock'))));
-      await measure('stack', 'python-wsgi', slugPair(onStack, client, 'bench-python', pythonSource(stack.name), cacheRoot));
-      const context = tarOf(path.join(FIXTURES, 'dockerfile-web'));
-      await measure('docker', 'dockerfile-web', async (run) => {
-        const arg = `${Date.now()}-${run}`;
-        const image = () => buildDockerfile({ docker, context: Readable.from([context]), app: 'bench-dockerfile', tag: `bench-${arg}`, buildArgs: { GREETING: arg }, labels: LABELS });
-        const c = await image();
-        if (c.cachedSteps > 2) throw new Error(`a cold docker build used the layer cache for ${c.cachedSteps} steps`);
-        images.push(c.name);
-        const w = await image();
-        if (w.cachedSteps < 5) throw new Error(`a second docker build used the layer cache for ${w.cachedSteps} steps only`);
-        return { cold: c.durationMs, cached: w.durationMs };
-      });
-      const shipped = [];
-      for (let i = 0; i < RUNS; i++) shipped.push(await shipOnce(docker, client, context, images));
-      const full = await shipOnce(docker, client, context, images, []);
-      console.log(`ship     dockerfile-web  save ${median(shipped.map((s) => s.save))} ms, load ${median(shipped.map((s) => s.load))} ms, ${median(shipped.map((s) => s.bytes))} bytes (median of ${RUNS}; without the stack's layers)`);
-      console.log(`ship     with every layer save ${full.save} ms, load ${full.load} ms, ${(full.bytes / 1e6).toFixed(1)} MB (1 run)`);
-      await ensureRuntimeImage({ docker });
-      const slim = new DockerBuildExecutor({ docker, network: 'none', labels: LABELS });
-      for (const fixture of ['node-hello', 'node-dep']) await measure('slim', fixture, slugPair(slim, client, `bench-${fixture}`, tarOf(path.join(FIXTURES, fixture))));
+      if (want('express')) {
+        const express = await measure('stack', 'express-lock', slugPair(onStack, client, 'bench-express-lock', tarOf(path.join(FIXTURES, 'express-lock')), cacheRoot));
+        console.log(`         express-lock cached rebuild / ${CACHED_GOAL_MS} ms goal: ${(express / CACHED_GOAL_MS).toFixed(2)}x (${express <= CACHED_GOAL_MS ? 'met' : 'not met'})`);
+        await measure('stack', 'express (shelf)', slugPair(onStack, client, 'bench-express-shelf', tarOf(path.join(FIXTURES, 'express-lock'))));
+      }
+      if (want('python')) await measure('stack', 'python-wsgi', slugPair(onStack, client, 'bench-python', pythonSource(stack.name), cacheRoot));
+      if (want('dockerfile')) await dockerfileCases(docker, client, images);
+      if (want('slim')) {
+        await ensureRuntimeImage({ docker });
+        const slim = new DockerBuildExecutor({ docker, network: 'none', labels: LABELS });
+        for (const fixture of ['node-hello', 'node-dep']) await measure('slim', fixture, slugPair(slim, client, `bench-${fixture}`, tarOf(path.join(FIXTURES, fixture))));
+      }
       console.log(`stack image ${stack.name}: ${(stack.sizeBytes / 1e6).toFixed(1)} MB`);
     } else {
       console.log('Docker is not answering: measuring the process executor only');
     }
     const processes = new ProcessBuildExecutor();
-    for (const fixture of ['node-hello', 'node-dep']) await measure('process', fixture, slugPair(processes, client, `bench-${fixture}`, tarOf(path.join(FIXTURES, fixture))));
+    if (want('process')) for (const fixture of ['node-hello', 'node-dep']) await measure('process', fixture, slugPair(processes, client, `bench-${fixture}`, tarOf(path.join(FIXTURES, fixture))));
   } finally {
     for (const name of images) await docker.getImage(name).remove({ force: true }).catch(() => {});
     await client.close();
@@ -151,6 +144,26 @@ async function main(): Promise<void> {
     await store.close();
     await rm(root, { recursive: true, force: true });
   }
+}
+
+/** dockerfile-web's image build, cold and cached; then shipping its image through shelf. */
+async function dockerfileCases(docker: Dockerode, client: ShelfClient, images: string[]): Promise<void> {
+  const context = tarOf(path.join(FIXTURES, 'dockerfile-web'));
+  await measure('docker', 'dockerfile-web', async (run) => {
+    const arg = `${Date.now()}-${run}`;
+    const image = () => buildDockerfile({ docker, context: Readable.from([context]), app: 'bench-dockerfile', tag: `bench-${arg}`, buildArgs: { GREETING: arg }, labels: LABELS });
+    const c = await image();
+    if (c.cachedSteps > 2) throw new Error(`a cold docker build used the layer cache for ${c.cachedSteps} steps`);
+    images.push(c.name);
+    const w = await image();
+    if (w.cachedSteps < 5) throw new Error(`a second docker build used the layer cache for ${w.cachedSteps} steps only`);
+    return { cold: c.durationMs, cached: w.durationMs };
+  });
+  const shipped = [];
+  for (let i = 0; i < RUNS; i++) shipped.push(await shipOnce(docker, client, context, images));
+  const full = await shipOnce(docker, client, context, images, []);
+  console.log(`ship     dockerfile-web  save ${median(shipped.map((s) => s.save))} ms, load ${median(shipped.map((s) => s.load))} ms, ${median(shipped.map((s) => s.bytes))} bytes (median of ${RUNS}; without the stack's layers)`);
+  console.log(`ship     with every layer save ${full.save} ms, load ${full.load} ms, ${(full.bytes / 1e6).toFixed(1)} MB (1 run)`);
 }
 
 main().catch((err: unknown) => {

@@ -40,6 +40,17 @@ async function greetingApp(cluster: TestCluster, app: string, env: Record<string
   if (set.deployment) await cluster.client.waitForDeployment(app, set.deployment.id);
 }
 
+/** `flynn run <app> cat /build-args.txt`: its output and exit status. */
+async function buildArgsOf(cluster: TestCluster, app: string): Promise<{ out: string; status: number }> {
+  let out = '';
+  let status = -1;
+  for await (const o of cluster.client.run(app, { cmd: ['cat', '/build-args.txt'] })) {
+    if (o.kind === 'output') out += o.data;
+    if (o.kind === 'exit') status = o.status;
+  }
+  return { out, status };
+}
+
 if (await needDocker('Dockerfile deploys')) {
   describe('Dockerfile deploys (docker runtime)', () => {
     const { ctx, push } = pusher(dockerCluster());
@@ -74,13 +85,7 @@ if (await needDocker('Dockerfile deploys')) {
       console.log(`dockerfile-web push (build + deploy): cold ${cold.ms} ms, cached ${cached.ms} ms`);
 
       // A one-off job runs in the app's image too.
-      let out = '';
-      let status = -1;
-      for await (const o of client.run('dockerweb', { cmd: ['cat', '/build-args.txt'] })) {
-        if (o.kind === 'output') out += o.data;
-        if (o.kind === 'exit') status = o.status;
-      }
-      expect({ out, status }).toEqual({ out: `greeting=[${greeting}] secret=[]\n`, status: 0 });
+      expect(await buildArgsOf(ctx.cluster, 'dockerweb')).toEqual({ out: `greeting=[${greeting}] secret=[]\n`, status: 0 });
     }, 180_000);
 
     it("rejects a push whose Dockerfile fails with docker's error line", async () => {
@@ -113,13 +118,7 @@ if (await needDocker('Dockerfile deploys')) {
       await docker.getImage(artifact.url).remove({ force: true });
       expect(await docker.getImage(artifact.url).inspect().then(() => true, () => false)).toBe(false);
 
-      let out = '';
-      let status = -1;
-      for await (const o of client.run('shipweb', { cmd: ['cat', '/build-args.txt'] })) {
-        if (o.kind === 'output') out += o.data;
-        if (o.kind === 'exit') status = o.status;
-      }
-      expect({ out, status }).toEqual({ out: `greeting=[${greeting}] secret=[]\n`, status: 0 });
+      expect(await buildArgsOf(ctx.cluster, 'shipweb')).toEqual({ out: `greeting=[${greeting}] secret=[]\n`, status: 0 });
       expect((await docker.getImage(artifact.url).inspect()).Id).toBe(artifact.url);
 
       // Once more for web: gone again, loaded again when the formation starts it.

@@ -182,6 +182,14 @@ if (await needDocker('python buildpack')) {
         return { build: `/w/${dir}`, compile: `/flynn/buildpacks/python/bin/compile /w/${dir} /w/cache-${n} /w/env-${n}` };
       };
 
+      /** Run `compile`: pip fails saying `said`, and the build's last line names pip's exit status. */
+      const expectPipFailed = async (compile: string, said: string) => {
+        const r = await inStack(work, compile);
+        expect(r.code).not.toBe(0);
+        expect(r.output).toContain(said);
+        expect(r.output.trimEnd().split('\n').at(-1)).toBe(' !     Build failed: pip install exited with status 1 (see its output above)');
+      };
+
       it('fails with one line when runtime.txt asks for another major Python, and warns for another minor', async () => {
         const old = await app({ 'runtime.txt': 'python-2.7.18\n', 'requirements.txt': '' });
         const r = await inStack(work, old.compile);
@@ -195,10 +203,7 @@ if (await needDocker('python buildpack')) {
 
       it('fails with pip\'s exit status when a requirement is not in the index', async () => {
         const a = await app({ 'requirements.txt': 'no-such-package-xyz==1.0\n' });
-        const r = await inStack(work, a.compile);
-        expect(r.code).not.toBe(0);
-        expect(r.output).toContain('ERROR: No matching distribution found for no-such-package-xyz==1.0');
-        expect(r.output.trimEnd().split('\n').at(-1)).toBe(' !     Build failed: pip install exited with status 1 (see its output above)');
+        await expectPipFailed(a.compile, 'ERROR: No matching distribution found for no-such-package-xyz==1.0');
       }, 30_000);
 
       it('installs Pipfile.lock with pip, and refuses a Pipfile without a lock', async () => {
@@ -306,10 +311,7 @@ wheels = [{ url = "https://files.example/pytest-8.0.0-py3-none-any.whl", hash = 
         expect(r.output).toContain('       2 packages locked in uv.lock, installed with pip (no uv on the stack)');
         expect(r.output).toContain('Hello from uv');
         const bad = await app({ 'pyproject.toml': uvProject, 'uv.lock': uvLock(`sha256:${'3'.repeat(64)}`) });
-        const f = await inStack(work, bad.compile);
-        expect(f.code).not.toBe(0);
-        expect(f.output).toContain('THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE');
-        expect(f.output.trimEnd().split('\n').at(-1)).toBe(' !     Build failed: pip install exited with status 1 (see its output above)');
+        await expectPipFailed(bad.compile, 'THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE');
       }, 60_000);
 
       it('exports a lock as pip requirements: extras followed, markers of the edges kept, git/path/editable sources, hashes dropped (with a warning) when one package has none', async () => {
