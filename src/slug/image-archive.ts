@@ -129,18 +129,27 @@ export async function saveImageArchive(options: SaveImageArchiveOptions): Promis
     const out = pack();
     let bytes = 0;
     // Counted on the way (a 'data' listener would start the flow before shelf's request reads it).
-    const counted = out.pipe(tap((chunk) => (bytes += chunk.length)));
-    const stored = options.shelf.put(options.path, counted, options.signal ? { signal: options.signal } : {});
-    stored.catch(() => {});
-    for (const entry of kept) {
-      if ('data' in entry) {
-        await new Promise<void>((resolve, reject) => out.entry({ ...entry.header, size: entry.data.length }, entry.data, (err) => (err ? reject(err) : resolve())));
-      } else {
-        await pipeline(createReadStream(entry.file), out.entry({ ...entry.header }));
+    const counted = tap((chunk) => (bytes += chunk.length));
+    const piped = pipeline(out, counted);
+    const write = async () => {
+      for (const entry of kept) {
+        if ('data' in entry) {
+          await new Promise<void>((resolve, reject) => out.entry({ ...entry.header, size: entry.data.length }, entry.data, (err) => (err ? reject(err) : resolve())));
+        } else {
+          await pipeline(createReadStream(entry.file), out.entry({ ...entry.header }));
+        }
       }
-    }
-    out.finalize();
-    await stored;
+      out.finalize();
+    };
+    const stored = options.shelf.put(options.path, counted, options.signal ? { signal: options.signal } : {});
+    // Either side failing ends the other: a failed upload stops the writes (which would wait on it),
+    // a failed write the upload. Destroyed without an error: the one to report is the first.
+    stored.catch(() => out.destroy());
+    const written = write().catch((err: unknown) => {
+      out.destroy();
+      throw err;
+    });
+    await Promise.all([written, stored, piped]);
     const result: SavedImageArchive = { url: options.shelf.urlFor(options.path), bytes, layers: layers.length, leftOut, durationMs: Math.round(performance.now() - started) };
     if (shared.base !== undefined && leftOut > 0) result.base = shared.base;
     return result;

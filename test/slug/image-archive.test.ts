@@ -128,6 +128,17 @@ if (await needDocker('image archives')) {
       expect(unsigned.error).toEqual({ code: 'FLYNN_ERR_HOST_ARTIFACT_FETCH', message: `cannot fetch the image archive of ${built.imageId} from ${built.archive!.url}: HTTP 401` });
     }, 120_000);
 
+    it('fails the build in one line when shelf refuses the archive (no hang)', async () => {
+      const tar = pack();
+      tar.entry({ name: 'Dockerfile' }, `FROM flynn-ts/runtime:latest\nRUN echo ${run} > /x\n`);
+      tar.finalize();
+      const lines: string[] = [];
+      const refusing = { urlFor: (p: string) => p, put: () => Promise.reject(new Error('no space left on the shelf')) };
+      const err = await buildDockerfile({ docker, context: tar as unknown as Readable, app: 'refused', tag: run, labels: LABELS, archive: { shelf: refusing }, onOutput: (l) => lines.push(l) }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'FLYNN_ERR_SLUG_BUILD_FAILED', step: 'docker build' });
+      expect(lines.at(-1)).toBe(' !     the image could not be saved into shelf: no space left on the shelf');
+    }, 60_000);
+
     it('says what to do when the host lacks the base image whose layers the archive leaves out', async () => {
       // A base of our own on the stack, then an app on it: the archive leaves out the base's layers.
       const baseTag = `flynn-ts-test/base-${run}:1`;
