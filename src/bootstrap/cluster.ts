@@ -79,6 +79,8 @@ export interface ClusterOptions {
   tls?: TlsCredentials;
   /** Serve the controller over plain HTTP (warned). Default false. */
   insecureHttp?: boolean;
+  /** Let Taffy fetch `file://` URLs (see `PlatformOptions.allowFileGitUrls`). Default: when `host` is loopback. */
+  allowFileGitUrls?: boolean;
   /** Default {@link CLUSTER_DEFAULTS}.domain. */
   domain?: string;
   /** Default {@link CLUSTER_DEFAULTS}.stopGraceMs. */
@@ -127,6 +129,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     ...(options.caBundle !== undefined ? { caBundle: options.caBundle } : {}),
     ...(options.tls !== undefined ? { tls: options.tls } : {}),
     ...(options.insecureHttp !== undefined ? { insecureHttp: options.insecureHttp } : {}),
+    ...(options.allowFileGitUrls !== undefined ? { allowFileGitUrls: options.allowFileGitUrls } : {}),
     ...(options.domain !== undefined ? { domain: options.domain } : {}),
   });
 

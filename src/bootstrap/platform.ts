@@ -21,7 +21,7 @@ import { startController, type ControllerHandle } from '../controller/server.js'
 import type { Store } from '../controller/store.js';
 import type { Discovery } from '../discovery/discovery.js';
 import { loadOrCreateHostKey } from '../git/keys.js';
-import { startGitReceiver, type GitPlatform, type GitReceiver } from '../git/receiver.js';
+import { startGitReceiver, type GitReceiver } from '../git/receiver.js';
 import { HostClient } from '../host/client.js';
 import { inspectImage } from '../host/docker-image.js';
 import { ensureRuntimeImage, RUNTIME_IMAGE_DEFAULTS } from '../host/runtime-image.js';
@@ -41,6 +41,7 @@ import { CloseStack } from './close-stack.js';
 import { BootstrapErrorCodes, BootstrapInputError, BootstrapPortInUseError, COMPONENT_NAMES, isAddressInUse, type ListeningComponent } from './errors.js';
 import { StoreFormationSource } from './formation-source.js';
 import { appUrl, ControllerGitPlatform } from '../receiver/controller-platform.js';
+import { Taffy } from '../taffy/taffy.js';
 import { SchedulerJobRunner } from './job-runner.js';
 import { StoreRouteSource } from './route-source.js';
 
@@ -135,6 +136,11 @@ export interface PlatformOptions {
   tls?: TlsCredentials;
   /** Serve the controller over plain HTTP (the key and env in clear; a warning is logged). Default false. */
   insecureHttp?: boolean;
+  /**
+   * Let `flynn deploy-git` (Taffy) fetch `file://` URLs, which read this host's disk. Default: true
+   * when {@link host} is a loopback address (only this machine reaches the API), else false.
+   */
+  allowFileGitUrls?: boolean;
   /** Default {@link PLATFORM_DEFAULTS}.domain. */
   domain?: string;
   /** Default silent. */
@@ -212,6 +218,7 @@ export interface PlatformPlan {
   key: string;
   tls?: TlsCredentials;
   insecureHttp: boolean;
+  allowFileGitUrls: boolean;
   domain: string;
   logger: Logger;
   onProgress: (line: string) => void;
@@ -268,6 +275,11 @@ async function chooseImage(image: string | undefined, progress: (line: string) =
   return { image: RUNTIME_IMAGE_DEFAULTS.latest, stack: RUNTIME_IMAGE_DEFAULTS.stack };
 }
 
+/** 127.0.0.0/8, ::1 or localhost: only this machine reaches a service listening there. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 function port(value: number | undefined, fallback: number, field: string): number {
   const p = value ?? fallback;
   if (!Number.isInteger(p) || p < 0 || p > 65535) throw new BootstrapInputError(`ports.${field} must be 0-65535, got ${JSON.stringify(value)}`, `ports.${field}`);
@@ -304,6 +316,7 @@ export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<
     labels: { ...options.labels },
     key: options.key ?? randomBytes(24).toString('hex'),
     insecureHttp: options.insecureHttp === true,
+    allowFileGitUrls: options.allowFileGitUrls ?? isLoopback(options.host ?? PLATFORM_DEFAULTS.host),
     domain: options.domain ?? PLATFORM_DEFAULTS.domain,
     logger: options.logger ?? silentLogger,
     onProgress: options.onProgress ?? (() => {}),
@@ -443,8 +456,8 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
     step('router', `${routerUrl} (apps at http://<app>.${domain}:${router.http.port})`);
 
     // The git receiver starts before the controller (whose gitHost is its address); its platform is set once the controller runs.
-    const slot: { platform?: GitPlatform } = {};
-    const ready = (): GitPlatform => {
+    const slot: { platform?: ControllerGitPlatform } = {};
+    const ready = (): ControllerGitPlatform => {
       if (!slot.platform) throw new UnavailableError(BootstrapErrorCodes.NOT_READY, 'the cluster is still starting');
       return slot.platform;
     };
@@ -469,6 +482,8 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
       store,
       jobs,
       gitHost: git.addr,
+      // Taffy deploys a git URL's tree through the same push deploy (src/taffy).
+      deployGit: new Taffy({ platform: { deploy: (source) => ready().deploy(source), preparePush: (a) => slot.platform?.preparePush(a) }, allowFileUrls: plan.allowFileGitUrls, workDir: dataDir }),
       host,
       port: ports.controller,
       logger,

@@ -4,6 +4,7 @@ import type { Deployment, EnvChange, UpdateHttpRouteInput } from '../controller/
 import { routeLabel } from './commands-cluster.js';
 import type { Command, CommandContext } from './context.js';
 import { runAttached } from './run.js';
+import { deployFromGit } from './deploy-git.js';
 import { CliError } from './errors.js';
 import { ROUTE_OPTION_FLAGS, ROUTE_OPTION_HELP, ROUTE_OPTION_USAGE, routeOptionsFromFlags } from './route-flags.js';
 import { formatTable, shortTime } from './table.js';
@@ -46,6 +47,15 @@ async function readTlsPair(certFile: unknown, keyFile: unknown): Promise<{ cert:
 const SCALE_WAIT_MS = 60_000;
 
 export const appCommands: Command[] = [
+  {
+    name: 'deploy-git',
+    usage: 'deploy-git [-a APP] URL[#REF]',
+    summary: 'build and deploy the app from a git URL (https, http, git, ssh; file:// on a loopback cluster) at a branch, tag or commit, as a push would',
+    args: [1, 1],
+    async run(ctx) {
+      return deployFromGit(ctx, await ctx.client(), await ctx.app(), ctx.positionals[0] ?? '');
+    },
+  },
   {
     name: 'routes',
     usage: 'routes [-a APP] [--json]',

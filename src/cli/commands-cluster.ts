@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { ControllerClient } from '../controller/client.js';
 import { appFromGitUrl, gitUrl, type ClusterConfig } from './config.js';
 import type { Command } from './context.js';
+import { deployFromGit } from './deploy-git.js';
 import { CliError } from './errors.js';
 import { git, inGitRepo, remotes, remoteUrl } from './git.js';
 import { knownHostsPath, pinnedSshCommand } from './ssh-pin.js';
@@ -58,15 +59,17 @@ export const clusterCommands: Command[] = [
   },
   {
     name: 'create',
-    usage: 'create [-r remote] NAME',
-    summary: 'create an app (and a git remote "flynn" when run in a git repo)',
-    options: { remote: { type: 'string', short: 'r' } },
+    usage: 'create [-r remote] [--from-git URL[#REF]] NAME',
+    summary: 'create an app (and a git remote "flynn" when run in a git repo); --from-git: and deploy it from a git URL',
+    options: { remote: { type: 'string', short: 'r' }, 'from-git': { type: 'string' } },
     args: [1, 1],
     async run(ctx) {
       const name = ctx.positionals[0] ?? '';
       const client = await ctx.client();
       const app = await client.createApp({ name });
       ctx.out(`Created ${app.name}`);
+      const fromGit = ctx.values['from-git'];
+      if (typeof fromGit === 'string') return deployFromGit(ctx, client, app.name, fromGit);
       if (!(await inGitRepo(ctx.io.cwd))) return;
       const cluster = await ctx.cluster();
       const gitHost = await clusterGitHost(cluster, client);

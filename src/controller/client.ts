@@ -1,3 +1,4 @@
+import { UnavailableError } from '../common/errors.js';
 import { parseSse, type SseEvent } from '../common/http/sse.js';
 import { errorFromStream } from '../common/http/stream-error.js';
 import { HttpJsonClient } from '../common/http/json-client.js';
@@ -14,6 +15,7 @@ import type {
   CreateArtifactInput,
   CreateReleaseInput,
   CreateRouteInput,
+  DeployGitInput,
   Deployment,
   DeploymentStrategy,
   Formation,
@@ -175,6 +177,25 @@ export class ControllerClient {
    */
   scale(app: string, processes: Record<string, number>): Promise<Formation> {
     return this.json('PUT', `/apps/${e(app)}/scale`, { body: { processes } });
+  }
+
+  /**
+   * Build and deploy `app` from a git URL (Taffy): the cluster fetches `url` at `ref` (default: its
+   * default branch) and deploys it as a push would. The build's lines reach `onOutput` as they come;
+   * resolves once deployed, or rejects with the one-line reason (the current release keeps serving):
+   *
+   * ```ts
+   * await client.deployGit('web', { url: 'https://git.example.com/web.git', ref: 'v2' }, { onOutput: console.log });
+   * ```
+   */
+  async deployGit(app: string, input: DeployGitInput, options: { onOutput?: (line: string) => void; signal?: AbortSignal } = {}): Promise<void> {
+    for await (const ev of this.sse('POST', `/apps/${e(app)}/deploy-git`, { body: input, ...(options.signal ? { signal: options.signal } : {}) })) {
+      const data = JSON.parse(ev.data) as Record<string, unknown>;
+      if (ev.event === 'output') options.onOutput?.(String(data.line));
+      else if (ev.event === 'done') return;
+      else if (ev.event === 'error') throw errorFromStream(data);
+    }
+    throw new UnavailableError('FLYNN_ERR_HTTP_UNREACHABLE', `the deploy of ${app} ended without a result: the connection to the controller dropped`);
   }
 
   // jobs

@@ -14,6 +14,7 @@ export const ControllerErrorCodes = Object.freeze({
   NO_SUCH_PROCESS_TYPE: 'FLYNN_ERR_CONTROLLER_NO_SUCH_PROCESS_TYPE',
   JOB_START_FAILED: 'FLYNN_ERR_CONTROLLER_JOB_START_FAILED',
   TOO_LARGE: 'FLYNN_ERR_CONTROLLER_TOO_LARGE',
+  NO_GIT_DEPLOYER: 'FLYNN_ERR_CONTROLLER_NO_GIT_DEPLOYER',
 });
 
 /** A one-off job could not start on its host (e.g. its image or artifact is missing). */

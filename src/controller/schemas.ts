@@ -121,3 +121,10 @@ export const eventsQuery = {
   additionalProperties: false,
   properties: { app: { type: 'string' }, last_event_id: { type: 'string', pattern: '^[0-9]+$' } },
 } as const;
+
+export const deployGitBody = {
+  type: 'object',
+  required: ['url'],
+  additionalProperties: false,
+  properties: { url: { type: 'string', minLength: 1, maxLength: 2000 }, ref: { type: 'string', minLength: 1, maxLength: 200 } },
+} as const;

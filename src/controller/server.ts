@@ -8,6 +8,7 @@ import { pinOf, type TlsCredentials } from '../common/tls/self-signed.js';
 import { registerAppRoutes } from './api/apps.js';
 import type { ApiDeps } from './api/deps.js';
 import { registerDeploymentRoutes } from './api/deployments.js';
+import { registerDeployGit, type GitSourceDeployer } from './deploy-git.js';
 import { registerEnvRoutes } from './api/env.js';
 import { registerEventRoutes } from './api/events.js';
 import { registerFormationRoutes } from './api/formations.js';
@@ -36,6 +37,8 @@ export interface ControllerOptions {
   deployer?: Deployer;
   /** Called after an app is deleted, to remove what lives outside the store (slugs, git repo). */
   onAppDeleted?: (app: App) => Promise<void>;
+  /** Deploys from a git URL (`POST /apps/:app/deploy-git`, Taffy). Default none: that endpoint answers 503. */
+  deployGit?: GitSourceDeployer;
   /** Git host shown to clients (`ssh://git@<gitHost>/<app>.git`). Default none. */
   gitHost?: string;
   /**
@@ -158,6 +161,7 @@ export async function startController(options: ControllerOptions): Promise<Contr
   registerRouteRoutes(api, deps);
   registerKeyRoutes(api, deps);
   registerEventRoutes(api, deps);
+  registerDeployGit(api, { store, deployer: options.deployGit, sse: deps.sse });
 
   const guard = new CloseGuard('controller');
   const address = await listenApi(api, options.host ?? CONTROLLER_DEFAULTS.host, options.port ?? CONTROLLER_DEFAULTS.port);

@@ -336,6 +336,14 @@ export interface AttachRunInput extends Omit<RunJobInput, 'attach'> {
   tty?: boolean;
 }
 
+/** `POST /apps/:app/deploy-git`: build and deploy the app from a git URL, as a push would (Taffy). */
+export interface DeployGitInput {
+  /** https://, http://, git://, ssh:// (or `user@host:path`), and file:// where the cluster allows it. */
+  url: string;
+  /** Branch, tag or commit. Default: the repository's default branch. */
+  ref?: string;
+}
+
 /** What a deploy-triggering change (env set, rollback, deploy) answers. */
 export interface ReleaseChange {
   release: Release;

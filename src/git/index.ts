@@ -6,6 +6,6 @@
  */
 export { startGitReceiver, GIT_RECEIVER_DEFAULTS, GIT_TRACE_CHANNEL } from './receiver.js';
 export type { GitReceiver, GitReceiverOptions, GitPlatform } from './receiver.js';
-export type { OfferedKey, Push, PushPreparation, RefUpdate } from './types.js';
+export type { DeploySource, OfferedKey, Push, PushPreparation, RefUpdate } from './types.js';
 export { fingerprintOf, fingerprintOfKey, generatePrivateKey, publicKeyLine, loadOrCreateHostKey } from './keys.js';
 export { GitErrorCodes, GitOptionsError, PushRejectedError } from './errors.js';

@@ -43,3 +43,10 @@ export interface Push {
   /** What `GitPlatform.preparePush` returned for this push, if anything. */
   preparation?: PushPreparation;
 }
+
+/**
+ * What a platform needs to build and deploy a tree: the part of a {@link Push} that says which app,
+ * the tree, where the output goes and when to stop. Taffy hands over a tree fetched from a git URL
+ * the same way.
+ */
+export type DeploySource = Pick<Push, 'app' | 'archive' | 'output' | 'signal' | 'preparation'>;

@@ -21,8 +21,10 @@ import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { JobExistsError, JobNotRunningError, RuntimeError } from './errors.js';
 import { EventFanout } from './event-fanout.js';
+import { AsyncQueue } from '../common/async-queue.js';
+import { ptyCommand, PTY_STDIO, resizePty } from './pty-helper.js';
 import { ensurePrivateDir } from './private-dir.js';
-import type { JobStdio, LogOptions, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
+import type { JobStdio, LogOptions, OutputChunk, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
 import type { ExitStatus, LogLine } from './types.js';
 
 export const PROCESS_RUNTIME_DEFAULTS = Object.freeze({
@@ -32,6 +34,8 @@ export const PROCESS_RUNTIME_DEFAULTS = Object.freeze({
   memorySampleMs: 200,
   /** Host environment variables passed to every job (job env overrides). */
   inheritEnv: ['PATH', 'LANG', 'TZ'] as readonly string[],
+  /** The python3 that gives `tty` jobs their pseudo-terminal (pty-helper.ts), looked up in the job's PATH. */
+  python: 'python3',
 });
 
 export interface ProcessRuntimeOptions {
@@ -41,6 +45,8 @@ export interface ProcessRuntimeOptions {
   memorySampleMs?: number;
   /** Default {@link PROCESS_RUNTIME_DEFAULTS}.inheritEnv. */
   inheritEnv?: readonly string[];
+  /** Default {@link PROCESS_RUNTIME_DEFAULTS}.python. */
+  python?: string;
   logger?: Logger;
 }
 
@@ -76,12 +82,13 @@ export class ProcessRuntime implements Runtime {
   private readonly baseDir: string;
   private readonly sampleMs: number;
   private readonly inheritEnv: readonly string[];
+  private readonly python: string;
   private readonly logger: Logger;
   private readonly guard = new CloseGuard('process runtime');
   private readonly fanout = new EventFanout<RuntimeEvent>();
   private readonly jobs = new Map<string, ProcJob>();
-  /** Stdin of running jobs started with `stdin`, until an agent takes it. */
-  private readonly stdin = new Map<string, Writable>();
+  /** Stdio of running jobs started with `stdin`, until an agent takes it. */
+  private readonly stdio = new Map<string, JobStdio>();
   private sampler: NodeJS.Timeout | undefined;
   private baseReady: Promise<void> | undefined;
 
@@ -89,6 +96,7 @@ export class ProcessRuntime implements Runtime {
     this.baseDir = options.baseDir ?? PROCESS_RUNTIME_DEFAULTS.baseDir;
     this.sampleMs = options.memorySampleMs ?? PROCESS_RUNTIME_DEFAULTS.memorySampleMs;
     this.inheritEnv = options.inheritEnv ?? PROCESS_RUNTIME_DEFAULTS.inheritEnv;
+    this.python = options.python ?? PROCESS_RUNTIME_DEFAULTS.python;
     this.logger = (options.logger ?? silentLogger).child({ component: 'process-runtime' });
   }
 
@@ -109,17 +117,20 @@ export class ProcessRuntime implements Runtime {
     // Each job unpacks its slug in its own directory: the runner's default `/app` is the host's.
     env.APP_DIR = join(dir, 'app');
     if (spec.artifactPath !== undefined) env.SLUG_URL = `file://${spec.artifactPath}`;
-    const [file, ...args] = job.cmd as [string, ...string[]];
+    // A terminal: the job runs on a pty that a python3 helper relays, as Docker's `Tty` (pty-helper.ts).
+    const tty = job.tty === true && job.stdin === true;
+    if (tty) env.TERM ??= 'xterm';
+    const [file, args] = tty ? ptyCommand(this.python, job.cmd) : [job.cmd[0] as string, job.cmd.slice(1)];
     // The record goes first (an intent without a pid): a crash between it and the spawn leaves a
     // record `recover` finds, never a process nothing knows about.
     await writeFileAtomic(join(dir, 'job.json'), JSON.stringify({ spec }), { mode: 0o600 });
     const out = createWriteStream(join(dir, 'output.ndjson'), { flags: 'a', mode: 0o600 });
     out.on('error', (err) => this.logger.warn('cannot write job output', { jobId: job.id, err: err.message }));
-    const child = spawn(file, args, { cwd: dir, env, detached: true, stdio: [job.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { cwd: dir, env, detached: true, stdio: tty ? [...PTY_STDIO] : [job.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     if (child.stdin) {
-      child.stdin.on('error', () => {}); // a job that exits before reading its stdin
-      this.stdin.set(key, child.stdin);
-      child.once('exit', () => this.stdin.delete(key));
+      this.stdio.set(key, tty ? ttyStdio(child) : pipeStdio(child.stdin));
+      // A pty's output waits for the agent even after a quick exit (as Docker's attach does).
+      if (!tty) child.once('exit', () => this.stdio.delete(key));
     }
     // Caught before any await: a job that exits at once must not be missed.
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
@@ -154,6 +165,10 @@ export class ProcessRuntime implements Runtime {
     } catch (err) {
       await new Promise<void>((r) => out.end(r));
       await rm(dir, { recursive: true, force: true });
+      this.stdio.delete(key);
+      if (tty && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new RuntimeError(`cannot start job ${job.id}: a terminal on the process runtime needs python3 on the host (${this.python} not found); without a terminal (piped stdin) it runs`, { cause: err });
+      }
       throw new RuntimeError(`cannot start job ${job.id}: ${(err as Error).message}`, { cause: err });
     }
     const pgid = proc.pgid;
@@ -234,19 +249,22 @@ export class ProcessRuntime implements Runtime {
     return this.list(hostId);
   }
 
-  /** Stdin only, no tty and no raw output: the agent follows the job's line logs (see docs/host.md). */
+  /**
+   * With `tty`: the pty's raw output from the start, its input and its size. Without: stdin only (no
+   * raw output: the agent follows the job's line logs; see docs/host.md).
+   */
   takeStdio(hostId: string, jobId: string): JobStdio | undefined {
     const key = keyOf(hostId, jobId);
-    const stdin = this.stdin.get(key);
-    this.stdin.delete(key);
-    if (!stdin) return undefined;
-    return { write: (data) => void stdin.write(data), end: () => void stdin.end(), resize: async () => {} };
+    const stdio = this.stdio.get(key);
+    this.stdio.delete(key);
+    return stdio;
   }
 
   async remove(hostId: string, jobId: string): Promise<void> {
     this.guard.assertOpen();
     const key = keyOf(hostId, jobId);
     const proc = this.jobs.get(key);
+    this.stdio.delete(key);
     if (!proc) return;
     if (!proc.exit) {
       proc.killed = true;
@@ -354,15 +372,43 @@ export class ProcessRuntime implements Runtime {
     for (const p of this.jobs.values()) if (!p.exit && !p.oom && p.spec.job.limits.memoryBytes !== undefined) limited.set(p.pgid, p);
     if (limited.size === 0) return;
     const rss = await rssByGroup(new Set(limited.keys()));
-    for (const [pgid, bytes] of rss) {
+    for (const [pgid, { bytes, pids }] of rss) {
       const proc = limited.get(pgid);
       const limit = proc?.spec.job.limits.memoryBytes;
       if (!proc || limit === undefined || bytes <= limit || proc.exit) continue;
       this.logger.warn('job over its memory limit: killed', { jobId: proc.spec.job.id, rssBytes: bytes, limitBytes: limit });
       proc.oom = true;
       killGroup(pgid, 'SIGKILL');
+      // A job on a pty is in a session of its own (pty-helper.ts).
+      for (const pid of pids) killProcess(pid);
     }
   }
+}
+
+/** A job's stdin as a pipe. */
+function pipeStdio(stdin: Writable): JobStdio {
+  stdin.on('error', () => {}); // a job that exits before reading its stdin
+  return { write: (data) => void stdin.write(data), end: () => void stdin.end(), resize: async () => {} };
+}
+
+/**
+ * A job on a pty (pty-helper.ts): its raw output is queued from the start (read before any await,
+ * beside the line log) until the agent takes it; resizes go down the helper's control pipe.
+ */
+function ttyStdio(child: ChildProcess): JobStdio {
+  const output = new AsyncQueue<OutputChunk>();
+  let open = 0;
+  for (const stream of ['stdout', 'stderr'] as const) {
+    const source = child[stream];
+    if (!source) continue;
+    open++;
+    source.on('data', (data: Buffer) => output.push({ stream, data }));
+    source.once('close', () => --open === 0 && output.end());
+  }
+  const stdin = child.stdin as Writable;
+  stdin.on('error', () => {});
+  (child.stdio[3] as Writable | null)?.on('error', () => {});
+  return { output, write: (data) => void stdin.write(data), end: () => void stdin.end(), resize: async (cols, rows) => resizePty(child, cols, rows) };
 }
 
 function keyOf(hostId: string, jobId: string): string {
@@ -381,7 +427,15 @@ function killGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** Fields of /proc/<pid>/stat after the `(comm)`: state is [0], pgrp [2], rss (pages) [21]. */
+function killProcess(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
+}
+
+/** Fields of /proc/<pid>/stat after the `(comm)`: state is [0], ppid [1], pgrp [2], session [3], rss (pages) [21]. */
 async function statFields(pid: string): Promise<string[] | undefined> {
   const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;
@@ -407,18 +461,29 @@ async function groupsWorkingIn(dir: string): Promise<number[]> {
   return [...groups];
 }
 
-/** Resident set size in bytes of each of `groups`, summed over the group's processes (Linux /proc). */
-async function rssByGroup(groups: Set<number>): Promise<Map<number, number>> {
-  const totals = new Map<number, number>();
+/**
+ * Resident set size in bytes of each of `groups`, summed over the group's processes, and those
+ * processes (Linux /proc). A job on a pty (pty-helper.ts) runs in a session of its own whose leader
+ * is a child of the group's leader: its processes count for that group too.
+ */
+async function rssByGroup(groups: Set<number>): Promise<Map<number, { bytes: number; pids: number[] }>> {
   const pids = (await readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n));
-  await Promise.all(
+  const stats = await Promise.all(
     pids.map(async (pid) => {
       const fields = await statFields(pid);
-      if (!fields) return;
-      const pgrp = Number(fields[2]);
-      if (!groups.has(pgrp)) return;
-      totals.set(pgrp, (totals.get(pgrp) ?? 0) + Number(fields[21]) * PAGE_BYTES);
+      return fields && { pid: Number(pid), ppid: Number(fields[1]), pgrp: Number(fields[2]), session: Number(fields[3]), bytes: Number(fields[21]) * PAGE_BYTES };
     }),
   );
+  const ppidOf = new Map(stats.flatMap((st) => (st ? [[st.pid, st.ppid] as const] : [])));
+  const totals = new Map<number, { bytes: number; pids: number[] }>();
+  for (const st of stats) {
+    if (!st) continue;
+    const group = groups.has(st.pgrp) ? st.pgrp : ppidOf.get(st.session);
+    if (group === undefined || !groups.has(group)) continue;
+    const total = totals.get(group) ?? { bytes: 0, pids: [] };
+    total.bytes += st.bytes;
+    total.pids.push(st.pid);
+    totals.set(group, total);
+  }
   return totals;
 }

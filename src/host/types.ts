@@ -54,7 +54,7 @@ export interface JobSpec {
    * interactive one-off job. Its output before the attach is kept for it (Docker).
    */
   stdin?: boolean;
-  /** Give the job a pseudo-terminal (needs `stdin`). Docker only: the process runtime runs it without one. */
+  /** Give the job a pseudo-terminal (needs `stdin`): Docker's `Tty`; on the process runtime a pty relayed by python3 (docs/host.md). */
   tty?: boolean;
 }
 

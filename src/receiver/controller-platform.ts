@@ -18,7 +18,7 @@ import { webService } from '../controller/default-route.js';
 import { PushRejectedError } from '../git/errors.js';
 import type { App, ArtifactType, Deployment, Release } from '../controller/types.js';
 import type { GitPlatform } from '../git/receiver.js';
-import type { OfferedKey, Push, PushPreparation } from '../git/types.js';
+import type { DeploySource, OfferedKey, PushPreparation } from '../git/types.js';
 import { buildSlug, prepareSlugBuild, SlugBuildPreparation, type BuildSlugOptions } from '../slug/builder.js';
 import { buildDockerfile, dockerBuildArgs, probeSource } from '../slug/dockerfile.js';
 import { BuildFailedError } from '../slug/errors.js';
@@ -125,7 +125,8 @@ export class ControllerGitPlatform implements GitPlatform {
     }
   }
 
-  async deploy(push: Push): Promise<void> {
+  /** Build and deploy a push's tree (or any tree: Taffy's fetch of a git URL, src/taffy). */
+  async deploy(push: DeploySource): Promise<void> {
     const { client, domain } = this.options;
     const app = await client.getApp(push.app);
     // A bad deploy_timeout fails the push before its build, not after.
@@ -182,7 +183,7 @@ export class ControllerGitPlatform implements GitPlatform {
    * the app gets its default route `<app>.<domain>` then, unless it has one already. Added while the
    * deployment runs: the push ends after it, so the route is there when the pusher reads the URL.
    */
-  private async addDefaultRoute(push: Push, app: App, deployment: Deployment): Promise<void> {
+  private async addDefaultRoute(push: DeploySource, app: App, deployment: Deployment): Promise<void> {
     if (!deployment.firstWeb) return;
     const domainName = `${app.name}.${this.options.domain}`;
     try {
@@ -199,7 +200,7 @@ export class ControllerGitPlatform implements GitPlatform {
    * `.buildpacks` file nor `BUILDPACK_URL` picks buildpacks (as Dokku decides), else a slug. The
    * archive is kept in a temp file for the look at its top and the build that follows.
    */
-  private async build(push: Push, app: App, current: Release | null, onOutput: (line: string) => void): Promise<Built> {
+  private async build(push: DeploySource, app: App, current: Release | null, onOutput: (line: string) => void): Promise<Built> {
     const env = current ? { ...current.env } : {};
     const preparation = push.preparation instanceof PreparedPushBuild ? push.preparation.build : undefined;
     const dir = await mkdtemp(path.join(tmpdir(), `flynn-push-${app.name}-`));

@@ -1,7 +1,7 @@
 /**
  * `flynn run` as a user types it: in a real terminal (a tmux pane), `flynn run bash` is a shell
- * in a Docker job on the stack image, with its exit status, window size and Ctrl-C; without a
- * terminal, stdin is piped.
+ * in a job — a Docker job on the stack image, or a host process on a pty (python3's pty module) —
+ * with its exit status, window size and Ctrl-C; without a terminal, stdin is piped.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -31,12 +31,15 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutM
   }
 }
 
-if (await needDocker('flynn run in a terminal')) {
-  describe('flynn run with a terminal (tmux) and without', () => {
+if (await needDocker('flynn run in a terminal')) describeRunTty('docker');
+describeRunTty('process');
+
+function describeRunTty(runtime: 'docker' | 'process'): void {
+  describe(`flynn run with a terminal (tmux) and without (${runtime} runtime)`, () => {
     let cluster: TestCluster;
     let dir: string;
     let env: NodeJS.ProcessEnv;
-    const socket = `flynn-runtty-${process.pid}`;
+    const socket = `flynn-runtty-${runtime}-${process.pid}`;
     const tmux = (...args: string[]) => sh('tmux', ['-L', socket, ...args]);
     const flynnLine = (args: string) => `node --import ${TSX} ${MAIN} ${args}`;
     const pane = async () => (await tmux('capture-pane', '-p', '-t', 's')).stdout;
@@ -64,11 +67,11 @@ if (await needDocker('flynn run in a terminal')) {
     const status = () => until('the exit status', async () => readFile(join(dir, 'status'), 'utf8').then((s) => Number(s.trim()), () => undefined));
 
     beforeAll(async () => {
-      cluster = await createTestCluster({ runtime: 'docker' });
+      cluster = await createTestCluster({ runtime });
       dir = await mkdtemp(join(tmpdir(), 'flynn-runtty-'));
       env = { ...process.env, FLYNNRC: join(dir, 'flynnrc.json'), HOME: dir };
       expect((await sh(process.execPath, ['--import', TSX, MAIN, ...serverAddArgs(cluster, 'test')], env)).code).toBe(0);
-      // A release without a slug runs on the stack image (Debian, bash) with the release env.
+      // A release without a slug runs on the stack image (Debian, bash), or on the host, with the release env.
       await cluster.client.createApp({ name: 'shell' });
       const release = await cluster.client.createRelease('shell', { env: { GREETING: 'from-the-release' } });
       await cluster.client.waitForDeployment('shell', (await cluster.client.deploy('shell', release.id)).id);

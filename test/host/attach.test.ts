@@ -38,6 +38,7 @@ async function drain(ch: FrameChannel): Promise<{ out: string; err: string; last
 }
 
 function describeAttach(name: string, runtime: () => Runtime, tty: boolean) {
+  // Both runtimes give tty jobs a terminal now (the process runtime through python3's pty module).
   describe(`attach (${name})`, () => {
     const withAgent = async (fn: (client: HostClient) => Promise<void>) => {
       const discovery = createDiscovery({ backend: 'memory' });
@@ -93,5 +94,5 @@ function describeAttach(name: string, runtime: () => Runtime, tty: boolean) {
   });
 }
 
-describeAttach('process', () => new ProcessRuntime({ baseDir }), false);
+describeAttach('process', () => new ProcessRuntime({ baseDir }), true);
 if (await needDocker('host attach on Docker')) describeAttach('docker', () => new DockerRuntime({ labels: TEST_LABELS(run) }), true);
