@@ -1,10 +1,12 @@
 /**
- * Router benchmark: wrk through nginx (one worker, keep-alive upstream) and through the flynn-ts
- * router (one process), both in front of the same two backend processes, in one run. Prints req/s,
- * p50/p99 latency and the router/nginx ratios. Installs nothing: if wrk or nginx is missing it says
- * what to apt-get install and exits non-zero.
+ * Router benchmark: wrk through nginx (one worker, keep-alive upstream), HAProxy configured by hand
+ * (one thread), the flynn-ts router on the node engine (one process) and on the haproxy engine,
+ * all in front of the same two backend processes, in one run with alternating rounds. Prints req/s,
+ * p50/p99 latency, the ratios to nginx, and the change-visibility times of both engines (route
+ * add -> first 200, backend add -> first hit). Installs nothing: if wrk, nginx or haproxy is
+ * missing it says what to apt-get install and exits non-zero.
  *
- *   npm run bench -- router                 # 3 interleaved rounds of wrk -t2 -c50 -d10s per proxy, medians
+ *   npm run bench -- router                 # 3 rotated rounds of wrk -t2 -c50 -d10s per proxy, medians
  *   BENCH_DURATION=5s BENCH_CONNECTIONS=100 BENCH_ROUNDS=5 npm run bench -- router
  *   BENCH_CPU_PROF=/tmp/prof npm run bench -- router   # node --cpu-prof of the router process
  *   BENCH_ROUTER_NODE_FLAGS='--max-semi-space-size=16' npm run bench -- router   # node flags for the router
@@ -12,13 +14,19 @@
  * The same file is also the child processes (`--backend`, `--router`), so the bench is one file.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/host/testing/jobs.js';
+import { startHaproxy, startNginx } from './proxies.js';
+import { measureVisibility } from './visibility.js';
+
+const CONTESTANTS = ['nginx', 'haproxy', 'node', 'node-workers', 'haproxy-engine'] as const;
+type Contestant = (typeof CONTESTANTS)[number];
+const LABEL: Record<Contestant, string> = { nginx: 'nginx 1 worker    ', haproxy: 'haproxy 1 thread  ', node: 'node engine       ', 'node-workers': 'node, 2 workers   ', 'haproxy-engine': 'haproxy engine    ' };
 
 const self = fileURLToPath(import.meta.url);
 const HOST = 'bench.test';
@@ -33,13 +41,13 @@ async function runBackend(host: string): Promise<void> {
   server.listen(0, host, () => process.stdout.write(`PORT ${(server.address() as AddressInfo).port}\n`));
 }
 
-async function runRouter(addrs: string[]): Promise<void> {
+async function runRouter(engine: 'node' | 'haproxy', workers: number, addrs: string[]): Promise<void> {
   const { createDiscovery } = await import('../../src/discovery/index.js');
   const { MemoryRouteSource, startRouter } = await import('../../src/router/index.js');
   const discovery = createDiscovery({ backend: 'memory' });
   for (const addr of addrs) await discovery.register({ service: 'bench-web', addr, ttlMs: 3_600_000 });
   const routes = new MemoryRouteSource([{ id: 'bench', type: 'http', domain: HOST, service: 'bench-web' }]);
-  const router = await startRouter({ discovery, routes, http: { host: '127.0.0.1', port: 0 } });
+  const router = await startRouter({ discovery, routes, http: { host: '127.0.0.1', port: 0 }, engine, ...(workers > 1 ? { workers } : {}) });
   process.stdout.write(`PORT ${router.http.port}\n`);
   const stop = async () => {
     await router.close();
@@ -116,43 +124,6 @@ function medianOf(results: WrkResult[]): WrkResult {
   };
 }
 
-function nginxConfig(dir: string, port: number, backends: string[]): string {
-  const user = process.getuid?.() === 0 ? 'user root root;\n' : '';
-  return `${user}worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-  keepalive_timeout 65s;
-  keepalive_requests 1000000;
-  upstream backends {
-${backends.map((b) => `    server ${b};`).join('\n')}
-    keepalive 128;
-    keepalive_requests 1000000;
-  }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://backends;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Port $server_port;
-    }
-  }
-}
-`;
-}
-
 function stop(child: ChildProcess | undefined): Promise<void> {
   if (!child || child.exitCode !== null || child.pid === undefined) return Promise.resolve();
   return new Promise((resolve) => {
@@ -168,7 +139,7 @@ function stop(child: ChildProcess | undefined): Promise<void> {
 const fmt = (r: WrkResult) => `${r.rps.toFixed(0).padStart(8)} req/s   p50 ${r.p50ms.toFixed(2).padStart(7)} ms   p99 ${r.p99ms.toFixed(2).padStart(7)} ms${r.errors ? `   (${r.errors})` : ''}`;
 
 async function main(): Promise<number> {
-  const missing = ['wrk', 'nginx'].filter((bin) => !has(bin));
+  const missing = ['wrk', 'nginx', 'haproxy'].filter((bin) => !has(bin));
   if (missing.length > 0) {
     console.error(`bench/router needs ${missing.join(' and ')}: apt-get install ${missing.join(' ')}`);
     return 1;
@@ -191,48 +162,51 @@ async function main(): Promise<number> {
     console.log(`backends: ${backends.join(', ')} (separate node processes); wrk -t2 -c${connections} -d${duration} after a ${warmup} warm-up`);
 
     const nginxPort = await freePort('127.0.0.1');
-    writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, nginxPort, backends));
-    const nginx = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
-    children.push(nginx);
-    await new Promise((r) => setTimeout(r, 500));
-    if (nginx.exitCode !== null) throw new Error(`nginx exited: ${readFileSync(join(dir, 'error.log'), 'utf8')}`);
-
-    const router = spawnSelf(['--router', ...backends], [...routerFlags, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]);
-    children.push(router);
-    const routerPort = await waitPort(router, 'router');
+    children.push(await startNginx(dir, nginxPort, backends));
+    const haproxyPort = await freePort('127.0.0.1');
+    children.push(await startHaproxy(dir, haproxyPort, backends));
+    const ports: Record<Contestant, number> = { nginx: nginxPort, haproxy: haproxyPort, node: 0, 'node-workers': 0, 'haproxy-engine': 0 };
+    for (const [c, engine, workers] of [['node', 'node', 1], ['node-workers', 'node', 2], ['haproxy-engine', 'haproxy', 1]] as const) {
+      const router = spawnSelf(['--router', engine, String(workers), ...backends], [...routerFlags, ...(profDir && c === 'node' ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]);
+      children.push(router);
+      ports[c] = await waitPort(router, `router (${c})`);
+    }
     if (routerFlags.length > 0) console.log(`router node flags: ${routerFlags.join(' ')}`);
 
-    // Both proxies stay up (idle while the other is measured); rounds alternate which goes first.
-    wrk(nginxPort, warmup, connections);
-    wrk(routerPort, warmup, connections);
-    const viaNginx: WrkResult[] = [];
-    const viaRouter: WrkResult[] = [];
+    // All stay up (idle while another is measured); each round runs them in a rotated order.
+    for (const c of CONTESTANTS) wrk(ports[c], warmup, connections);
+    const results: Record<Contestant, WrkResult[]> = { nginx: [], haproxy: [], node: [], 'node-workers': [], 'haproxy-engine': [] };
     for (let round = 0; round < rounds; round++) {
-      const order = round % 2 === 0 ? (['nginx', 'router'] as const) : (['router', 'nginx'] as const);
-      for (const which of order) {
-        if (which === 'nginx') viaNginx.push(wrk(nginxPort, duration, connections));
-        else viaRouter.push(wrk(routerPort, duration, connections));
+      const order = CONTESTANTS.map((_, i) => CONTESTANTS[(i + round) % CONTESTANTS.length] as Contestant);
+      for (const c of order) results[c].push(wrk(ports[c], duration, connections));
+      console.log(`round ${round + 1} (order ${order.join(', ')}; load avg ${loadavg()[0]?.toFixed(1)})`);
+      const n = results.nginx[round] as WrkResult;
+      for (const c of CONTESTANTS) {
+        const r = results[c][round] as WrkResult;
+        console.log(`  ${LABEL[c]} ${fmt(r)}${c === 'nginx' ? '' : `   vs nginx req/s ${(r.rps / n.rps).toFixed(2)}x p99 ${(r.p99ms / n.p99ms).toFixed(2)}x`}`);
       }
-      const n = viaNginx[round] as WrkResult;
-      const r = viaRouter[round] as WrkResult;
-      console.log(`round ${round + 1} (load avg ${loadavg()[0]?.toFixed(1)}): nginx ${fmt(n)}`);
-      console.log(`                     flynn-ts ${fmt(r)}   ratio req/s ${(r.rps / n.rps).toFixed(2)}x p99 ${(r.p99ms / n.p99ms).toFixed(2)}x`);
     }
-    await stop(router);
-    await stop(nginx);
-
-    const mn = medianOf(viaNginx);
-    const mr = medianOf(viaRouter);
     console.log(`median of ${rounds} round(s):`);
-    console.log(`nginx 1w  ${fmt(mn)}`);
-    console.log(`flynn-ts  ${fmt(mr)}`);
-    const rpsRatio = mr.rps / mn.rps;
-    const p99Ratio = mr.p99ms / mn.p99ms;
-    console.log(`router/nginx: req/s ${rpsRatio.toFixed(2)}x (goal >= 1.0x), p99 ${p99Ratio.toFixed(2)}x (goal <= 1.5x)`);
+    const med = Object.fromEntries(CONTESTANTS.map((c) => [c, medianOf(results[c])])) as Record<Contestant, WrkResult>;
+    for (const c of CONTESTANTS) console.log(`${LABEL[c]} ${fmt(med[c])}`);
+    const mn = med.nginx;
+    for (const c of ['node', 'node-workers', 'haproxy-engine'] as const) console.log(`${c}/nginx: req/s ${(med[c].rps / mn.rps).toFixed(2)}x, p99 ${(med[c].p99ms / mn.p99ms).toFixed(2)}x`);
+    const best = (['node', 'node-workers', 'haproxy-engine'] as const).reduce((a, b) => (med[b].rps > med[a].rps ? b : a));
+    console.log(`router/nginx: req/s ${(med[best].rps / mn.rps).toFixed(2)}x (goal >= 1.0x; best: ${best}), p99 ${(med[best].p99ms / mn.p99ms).toFixed(2)}x (goal <= 1.5x)`);
     if (rounds > 1) {
-      const rr = viaRouter.map((r, i) => r.rps / (viaNginx[i] as WrkResult).rps);
-      const pr = viaRouter.map((r, i) => r.p99ms / (viaNginx[i] as WrkResult).p99ms);
-      console.log(`per-round ratios: req/s ${rr.map((x) => x.toFixed(2)).join(' ')} (median ${median(rr).toFixed(2)}x), p99 ${pr.map((x) => x.toFixed(2)).join(' ')} (median ${median(pr).toFixed(2)}x)`);
+      for (const c of ['node', 'node-workers', 'haproxy-engine'] as const) {
+        const rr = results[c].map((r, i) => r.rps / (results.nginx[i] as WrkResult).rps);
+        console.log(`per-round req/s ratio, ${c}: ${rr.map((x) => x.toFixed(2)).join(' ')} (median ${median(rr).toFixed(2)}x)`);
+      }
+    }
+    for (const child of children.splice(2)) await stop(child);
+
+    // Change visibility, in this process (the routers above are stopped).
+    const visRounds = Number(process.env.BENCH_VISIBILITY_ROUNDS ?? '20') || 20;
+    for (const engine of ['node', 'haproxy'] as const) {
+      const v = await measureVisibility(engine, visRounds);
+      const stat = (xs: number[]) => `median ${median(xs).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms`;
+      console.log(`change visibility, ${engine} engine (${visRounds} each): route add -> first 200 ${stat(v.routeMs)}; backend add -> first hit ${stat(v.backendMs)} (goal <= 50 ms)`);
     }
     if (profDir) console.log(`router CPU profile written under ${profDir}`);
     return 0;
@@ -244,7 +218,7 @@ async function main(): Promise<number> {
 
 const [mode, ...rest] = process.argv.slice(2);
 if (mode === '--backend') void runBackend(rest[0] ?? '127.0.0.2');
-else if (mode === '--router') void runRouter(rest);
+else if (mode === '--router') void runRouter(rest[0] === 'haproxy' ? 'haproxy' : 'node', Number(rest[1]), rest.slice(2));
 else
   main().then(
     (code) => process.exit(code),

@@ -10,6 +10,7 @@
  *   --https host:port     [ROUTER_HTTPS]       off unless given
  *   --routes file.json    [ROUTER_ROUTES]      a JSON array of routes (HttpRoute | TcpRoute)
  *   --sticky-key secret   [ROUTER_STICKY_KEY]  HMAC key for sticky cookies (≥ 16 bytes)
+ *   --engine node|haproxy [ROUTER_ENGINE]      the data plane (default node; haproxy needs HAProxy ≥ 2.6)
  *   --demo                                     also start a hello backend on 127.0.0.2 behind demo.localhost
  *
  * Discovery is the in-process memory backend until the etcd backend is on main; then this becomes
@@ -33,6 +34,7 @@ const cli = parseCli({
     https: { type: 'string', value: 'HOST:PORT', env: 'ROUTER_HTTPS', help: 'HTTPS listen address (off unless given)' },
     routes: { type: 'string', value: 'FILE', env: 'ROUTER_ROUTES', help: 'a JSON array of routes (HttpRoute | TcpRoute)' },
     'sticky-key': { type: 'string', value: 'SECRET', env: 'ROUTER_STICKY_KEY', help: 'HMAC key for sticky cookies (≥ 16 bytes)' },
+    engine: { type: 'string', value: 'ENGINE', env: 'ROUTER_ENGINE', default: 'node', help: "the data plane: node (in this process) or haproxy (HAProxy ≥ 2.6 driven through its Runtime API)" },
     demo: { type: 'boolean', help: 'also start a hello backend on 127.0.0.2 behind demo.localhost' },
   },
 });
@@ -43,6 +45,8 @@ function addr(value: string, flag: string): ListenAddress {
   return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port: Number(m[2]) };
 }
 const http = addr(values.http, 'http');
+if (values.engine !== 'node' && values.engine !== 'haproxy') cli.fail(`--engine expects node or haproxy, got ${JSON.stringify(values.engine)}`);
+const engine = values.engine as 'node' | 'haproxy';
 const https = values.https ? addr(values.https, 'https') : undefined;
 let initialRoutes: Route[] = [];
 try {
@@ -71,6 +75,7 @@ const router = await startRouter({
   discovery,
   routes,
   http,
+  engine,
   ...(https ? { https } : {}),
   ...(values['sticky-key'] ? { stickyKey: values['sticky-key'] } : {}),
   logger,

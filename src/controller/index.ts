@@ -28,7 +28,7 @@ export { createStore } from './create.js';
 export type { StoreConfig } from './create.js';
 export type { JobRunner, OneOffJobSpec, RunningJob, AttachedJob, LogQuery } from './jobs.js';
 export type { RunOptions, RunSession, RunChunk } from './run-session.js';
-export type { GitSourceDeployer } from './deploy-git.js';
+export type { GitSourceDeployer } from './api/deploy-git.js';
 export { FormationDeployer, FORMATION_DEPLOYER_DEFAULTS, DEPLOYER_TRACE_CHANNEL } from './deployer.js';
 export type { Deployer, DeployPlan, DeployOptions, FormationDeployerOptions } from './deployer.js';
 export {

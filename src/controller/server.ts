@@ -8,7 +8,7 @@ import { pinOf, type TlsCredentials } from '../common/tls/self-signed.js';
 import { registerAppRoutes } from './api/apps.js';
 import type { ApiDeps } from './api/deps.js';
 import { registerDeploymentRoutes } from './api/deployments.js';
-import { registerDeployGit, type GitSourceDeployer } from './deploy-git.js';
+import { registerDeployGit, type GitSourceDeployer } from './api/deploy-git.js';
 import { registerEnvRoutes } from './api/env.js';
 import { registerEventRoutes } from './api/events.js';
 import { registerFormationRoutes } from './api/formations.js';

@@ -95,6 +95,8 @@ export class ServicePool {
   constructor(
     readonly service: string,
     private readonly maxIdleSockets: number,
+    /** Runs after each change of the set (a data plane outside this process follows it). */
+    private readonly changed: () => void = () => undefined,
   ) {
     this.ready = new Promise((resolve) => (this.readyResolve = resolve));
   }
@@ -131,7 +133,7 @@ export class ServicePool {
   }
 
   /** Replace the whole set (a `current` event): unchanged instances keep their pools and counts. */
-  reset(instances: Instance[]): void {
+  reset(instances: (Pick<Instance, 'id' | 'addr'> & Partial<Instance>)[]): void {
     const seen = new Set<string>();
     for (const instance of instances) {
       seen.add(instance.id);
@@ -142,15 +144,17 @@ export class ServicePool {
       this.isReady = true;
       this.readyResolve();
     }
+    this.changed();
   }
 
-  upsert(instance: Instance): void {
+  upsert(instance: Pick<Instance, 'id' | 'addr'> & Partial<Instance>): void {
     const existing = this.byId.get(instance.id);
     if (existing && existing.addr === instance.addr) return;
     if (existing) this.remove(instance.id);
     const backend = new Backend(instance.id, instance.addr, this.maxIdleSockets);
     this.byId.set(instance.id, backend);
     this.backends = [...this.backends, backend];
+    this.changed();
   }
 
   remove(id: string): void {
@@ -160,6 +164,7 @@ export class ServicePool {
     this.backends = this.backends.filter((b) => b !== backend);
     backend.removed = true;
     if (backend.inFlight === 0) backend.destroy();
+    this.changed();
   }
 
   /** Drop everything (the service is no longer routed to, or the router closes). */
@@ -179,6 +184,8 @@ export interface BackendRegistryOptions {
 export class BackendRegistry {
   private readonly pools = new Map<string, { pool: ServicePool; watch: ServiceWatch | undefined; stop: AbortController }>();
   private closed = false;
+  /** Called with the service whose backends changed (the haproxy engine follows them). */
+  readonly listeners = new Set<(service: string) => void>();
 
   constructor(private readonly options: BackendRegistryOptions) {}
 
@@ -194,7 +201,9 @@ export class BackendRegistry {
   acquire(service: string): ServicePool {
     let entry = this.pools.get(service);
     if (!entry) {
-      const pool = new ServicePool(service, this.options.maxIdleSocketsPerBackend);
+      const pool = new ServicePool(service, this.options.maxIdleSocketsPerBackend, () => {
+        for (const listener of this.listeners) listener(service);
+      });
       entry = { pool, watch: undefined, stop: new AbortController() };
       this.pools.set(service, entry);
       void this.follow(entry);

@@ -2,7 +2,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Duplex } from 'node:stream';
 import { settlesWithin } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
-import type { Backend, BackendRegistry, ServicePool } from './backends.js';
+import type { Backend, ServicePool } from './backends.js';
 import { BodylessExchange } from './bodyless.js';
 import { forwardRequest, responseHeaders, type ForwardedRequest } from './headers.js';
 import { hostname, type HttpRouteTable } from './route-table.js';
@@ -35,7 +35,8 @@ export class InFlight {
 
 export interface ProxyContext {
   table: HttpRouteTable;
-  backends: BackendRegistry;
+  /** The live backends of each routed service. */
+  backends: { get(service: string): ServicePool | undefined };
   signer: StickySigner;
   logger: Logger;
   inFlight: InFlight;

@@ -10,7 +10,7 @@
  * @module
  */
 export { startRouter } from './router.js';
-export type { Router, RouterOptions, ListenAddress, BoundAddress } from './router.js';
+export type { Router, RouterOptions, ListenAddress, BoundAddress, HaproxyOptions } from './router.js';
 export { MemoryRouteSource } from './route-source.js';
 export type { RouteSource, RouteWatchOptions } from './route-source.js';
 export { ROUTER_DEFAULTS } from './types.js';

@@ -43,6 +43,8 @@ export interface OutlierOptions {
   baseEjectionMs: number;
   maxEjectionMs: number;
   connectTimeoutMs: number;
+  /** Counts failures and ejections when the router serves metrics. */
+  counters?: { failure(backend: string, kind: string): void; ejection(backend: string): void };
 }
 
 /**
@@ -62,6 +64,7 @@ export class OutlierDetector {
 
   failure(backend: Backend, kind: FailureKind): void {
     if (backend.ejected || backend.removed) return;
+    this.options.counters?.failure(backend.addr, kind);
     backend.failures++;
     const now = kind === 'refused' || kind === 'connect-timeout' || kind === 'headers-timeout';
     if (now || backend.failures >= this.options.ejectAfterFailures) this.begin(backend, kind);
@@ -80,6 +83,7 @@ export class OutlierDetector {
     backend.ejected = true;
     const ms = Math.min(maxEjectionMs, baseEjectionMs * 2 ** Math.min(backend.ejections - 1, 30));
     this.options.logger.info('backend ejected', { addr: backend.addr, reason, ms });
+    this.options.counters?.ejection(backend.addr);
     setTimeout(() => void this.probe(backend), ms).unref();
   }
 

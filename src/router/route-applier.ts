@@ -1,10 +1,10 @@
-import { createSecureContext, type SecureContext } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 import type { Logger } from '../common/logger.js';
 import type { BackendRegistry } from './backends.js';
 import { ActiveHealthChecks } from './health-check.js';
-import type { CertificatePair } from './certificate.js';
 import type { OutlierDetector } from './outlier.js';
 import type { HttpRouteTable } from './route-table.js';
+import { SniCertificates } from './sni.js';
 import { TcpListener } from './tcp-proxy.js';
 import type { HttpRoute, Route, RouteEvent } from './types.js';
 import { routeKey, validateRoute } from './validate.js';
@@ -17,6 +17,8 @@ export interface RouteApplierOptions {
   tcpHost: string;
   maxAttempts: number;
   connectTimeoutMs: number;
+  /** TCP route ports expect a PROXY protocol header. */
+  proxyProtocol: boolean;
 }
 
 /**
@@ -29,9 +31,11 @@ export class RouteApplier {
   private readonly tcp = new Map<string, TcpListener>();
   /** Listeners of removed or replaced TCP routes whose connections are still open. */
   private readonly retired = new Set<TcpListener>();
-  private readonly certificates = new Map<string, SecureContext>();
+  private readonly certificates = new SniCertificates();
   private applying: Promise<void> = Promise.resolve();
   private readonly checks: ActiveHealthChecks;
+  /** What else `settled()` waits for: a data plane outside this process catching up. */
+  dataPlaneSettled: () => Promise<void> = () => Promise.resolve();
 
   constructor(private readonly o: RouteApplierOptions) {
     this.checks = new ActiveHealthChecks(o.backends, o.health);
@@ -59,20 +63,12 @@ export class RouteApplier {
       await new Promise((resolve) => setImmediate(resolve));
       await seen;
     } while (seen !== this.applying);
+    await this.dataPlaneSettled();
   }
 
   /** The certificate of a route for an SNI name: exact domain first, then the nearest wildcard. */
   certificate(servername: string): SecureContext | undefined {
-    const name = servername.toLowerCase();
-    const exact = this.certificates.get(name);
-    if (exact) return exact;
-    let dot = name.indexOf('.');
-    while (dot !== -1) {
-      const hit = this.certificates.get('*' + name.slice(dot));
-      if (hit) return hit;
-      dot = name.indexOf('.', dot + 1);
-    }
-    return undefined;
+    return this.certificates.lookup(servername);
   }
 
   /** TCP connections still open on current or retired listeners. */
@@ -93,15 +89,7 @@ export class RouteApplier {
   }
 
   private rebuildCertificates(): void {
-    this.certificates.clear();
-    for (const route of this.o.table.routes()) {
-      if (!route.tls || this.certificates.has(route.domain)) continue;
-      try {
-        this.certificates.set(route.domain, secureContext(route.tls));
-      } catch (err) {
-        this.o.logger.warn('route certificate rejected', { route: route.id, error: (err as Error).message });
-      }
-    }
+    this.certificates.rebuild(this.o.table.routes(), this.o.logger);
   }
 
   private async retire(listener: TcpListener | undefined): Promise<void> {
@@ -154,7 +142,7 @@ export class RouteApplier {
         this.tcp.delete(old.id);
         await this.retire(listener);
       }
-      const listener = new TcpListener(route, this.o.tcpHost, backends, logger, this.o.maxAttempts, this.o.health, this.o.connectTimeoutMs);
+      const listener = new TcpListener(route, this.o.tcpHost, backends, logger, this.o.maxAttempts, this.o.health, this.o.connectTimeoutMs, this.o.proxyProtocol);
       try {
         await listener.listen();
         this.tcp.set(route.id, listener);
@@ -174,8 +162,4 @@ export class RouteApplier {
     this.checks.set(route);
     if (route.tls || (old?.type === 'http' && old.tls)) this.rebuildCertificates();
   }
-}
-
-export function secureContext(pair: CertificatePair): SecureContext {
-  return createSecureContext({ cert: pair.cert, key: pair.key });
 }

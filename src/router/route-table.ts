@@ -9,6 +9,8 @@ export class HttpRouteTable {
   /** domain (exact, or `*.suffix`) → routes sorted by path length, longest first. */
   private readonly byDomain = new Map<string, HttpRoute[]>();
   private readonly byId = new Map<string, HttpRoute>();
+  /** Called after each change (the haproxy engine follows the table). */
+  readonly listeners = new Set<() => void>();
 
   get size(): number {
     return this.byId.size;
@@ -29,6 +31,7 @@ export class HttpRouteTable {
     list.push(route);
     list.sort((a, b) => (b.path ?? '/').length - (a.path ?? '/').length);
     this.byDomain.set(route.domain, list);
+    this.changed();
   }
 
   remove(id: string): HttpRoute | undefined {
@@ -38,12 +41,18 @@ export class HttpRouteTable {
     const list = (this.byDomain.get(route.domain) ?? []).filter((r) => r.id !== id);
     if (list.length > 0) this.byDomain.set(route.domain, list);
     else this.byDomain.delete(route.domain);
+    this.changed();
     return route;
   }
 
   clear(): void {
     this.byDomain.clear();
     this.byId.clear();
+    this.changed();
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) listener();
   }
 
   /** The route for a request, or undefined. `host` may carry a port; `url` may carry a query. */

@@ -3,6 +3,7 @@ import type { Logger } from '../common/logger.js';
 import type { Backend, BackendRegistry } from './backends.js';
 import { RouterListenError } from './errors.js';
 import { classify, timeoutError, type OutlierDetector } from './outlier.js';
+import { acceptProxied } from './proxy-protocol.js';
 import type { TcpRoute } from './types.js';
 
 /** One listening port of a TCP route: each accepted connection is piped to one of the service's backends. */
@@ -18,8 +19,9 @@ export class TcpListener {
     private readonly maxAttempts: number,
     private readonly health: OutlierDetector,
     private readonly connectTimeoutMs: number,
+    proxyProtocol = false,
   ) {
-    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server = createServer({ noDelay: true }, (socket) => (proxyProtocol ? acceptProxied(socket, (s) => this.accept(s)) : this.accept(socket)));
   }
 
   /** The port actually bound (the route's port). */

@@ -2,10 +2,11 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requestId } from '../../src/router/headers.js';
-import { get, startBackend, startRig, type Rig, type TestBackend } from './support.js';
+import { get, startBackend, ENGINES, rigFor, type Rig, type TestBackend } from './support.js';
 
 /** The fast bodyless path (undici dispatch handler, flat header arrays, counter request ids). */
-describe('router: data path', () => {
+describe.each(ENGINES)('router (%s engine): data path', (engine) => {
+  const startRig = rigFor(engine);
   const cleanup: (() => Promise<void>)[] = [];
   afterEach(async () => {
     while (cleanup.length > 0) await cleanup.pop()?.();

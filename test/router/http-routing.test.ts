@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { get, startBackend, startRig, until, type Rig, type TestBackend } from './support.js';
+import { ENGINES, get, rigFor, startBackend, until, type Rig, type TestBackend } from './support.js';
 
-describe('router: HTTP routing', () => {
+describe.each(ENGINES)('router (%s engine): HTTP routing', (engine) => {
+  const startRig = rigFor(engine);
   const cleanup: (() => Promise<void>)[] = [];
   afterEach(async () => {
     while (cleanup.length > 0) await cleanup.pop()?.();
@@ -50,7 +51,9 @@ describe('router: HTTP routing', () => {
       socket.on('end', () => resolve(out));
       socket.on('error', reject);
     });
-    expect(answer).toMatch(/^HTTP\/1.1 400 Bad Request\r\n[\s\S]*\r\n\r\n400 Bad Request: bad request\n$/);
+    // HAProxy's parser answers with its own 400 page (docs/router.md#engines).
+    if (engine === 'haproxy') expect(answer).toMatch(/^HTTP\/1.1 400 Bad request\r\n/);
+    else expect(answer).toMatch(/^HTTP\/1.1 400 Bad Request\r\n[\s\S]*\r\n\r\n400 Bad Request: bad request\n$/);
   });
 
   it('answers 503 when the route has no live backend', async () => {
@@ -137,7 +140,8 @@ describe('router: HTTP routing', () => {
     const req = request({ host: u.hostname, port: u.port, headers: { host: 'hang.test' }, agent: false });
     req.on('error', () => {});
     req.end();
-    await until(() => hang.hits === 1 && rig.router.inFlight() === 1);
+    // inFlight() counts the node engine's requests only (HAProxy keeps its own counts).
+    await until(() => hang.hits === 1 && (engine === 'haproxy' || rig.router.inFlight() === 1));
     req.destroy();
     await until(() => backendSawClose && rig.router.inFlight() === 0);
   });

@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clusterCertificate, selfSignedCertificate } from '../../src/router/certificate.js';
-import { get, startBackend, startRig, type Rig, type TestBackend } from './support.js';
+import { get, startBackend, ENGINES, rigFor, type Rig, type TestBackend } from './support.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/tls/${name}`, import.meta.url), 'utf8');
 
@@ -28,7 +28,8 @@ function fetchTls(port: number, host: string, servername: string | undefined, ca
   });
 }
 
-describe('router: HTTPS', () => {
+describe.each(ENGINES)('router (%s engine): HTTPS', (engine) => {
+  const startRig = rigFor(engine);
   const cleanup: (() => Promise<void>)[] = [];
   afterEach(async () => {
     while (cleanup.length > 0) await cleanup.pop()?.();

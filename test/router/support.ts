@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 /** Real backend servers and a router on loopback, for the router suites. */
 import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -77,6 +78,19 @@ export const DISCOVERY_BACKENDS: { name: string; config: () => DiscoveryConfig; 
   },
 ];
 
+/** The data planes the conformance suites run on (`ROUTER_ENGINES=node` narrows them). */
+export const ENGINES = (process.env.ROUTER_ENGINES?.split(',') ?? (haproxyPresent() || process.env.CI === 'true' ? ['node', 'haproxy'] : ['node'])) as ('node' | 'haproxy')[];
+
+/** Whether an haproxy binary runs here (in CI a missing one fails the haproxy suites instead of skipping them). */
+function haproxyPresent(): boolean {
+  return spawnSync('haproxy', ['-v']).status === 0;
+}
+
+/** {@link startRig} on one engine. */
+export function rigFor(engine: 'node' | 'haproxy'): typeof startRig {
+  return (routes, extra = {}, discoveryConfig) => startRig(routes, { engine, ...extra }, discoveryConfig);
+}
+
 /** Discovery (memory unless given) + memory routes + a router on 127.0.0.1:0. */
 export async function startRig(routes: Route[], extra: Partial<RouterOptions> = {}, discoveryConfig: DiscoveryConfig = { backend: 'memory' }): Promise<Rig> {
   const discovery = createDiscovery(discoveryConfig);
@@ -90,6 +104,8 @@ export async function startRig(routes: Route[], extra: Partial<RouterOptions> = 
     async register(service, addr) {
       const reg = await discovery.register({ service, addr });
       regs.push(reg);
+      // The haproxy engine takes a Runtime API round trip or two to add the server.
+      await router.settled();
       return reg;
     },
     async close() {

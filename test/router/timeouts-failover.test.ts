@@ -4,7 +4,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HttpRoute } from '../../src/router/index.js';
 import { StickySigner } from '../../src/router/sticky.js';
-import { get, startBackend, startRig, until, type Rig, type TestBackend } from './support.js';
+import { get, startBackend, ENGINES, rigFor, until, type Rig, type TestBackend } from './support.js';
 
 /** A TCP server that accepts connections and then does what `onConn` says (never answer, reset...). */
 async function rawBackend(onConn: (socket: Socket) => void, host = '127.0.0.5'): Promise<{ server: Server; addr: string; accepted: number; close(): Promise<void> }> {
@@ -41,7 +41,8 @@ function raw(port: number, text: string, ms = 5000): Promise<string> {
 
 const route = (extra: Partial<HttpRoute> = {}): HttpRoute => ({ id: 'app', type: 'http', domain: 'app.example.com', service: 'app-web', ...extra });
 
-describe('router: timeouts', () => {
+describe.each(ENGINES)('router (%s engine): timeouts', (engine) => {
+  const startRig = rigFor(engine);
   const cleanup: (() => Promise<void>)[] = [];
   afterEach(async () => {
     while (cleanup.length > 0) await cleanup.pop()?.();
@@ -56,14 +57,15 @@ describe('router: timeouts', () => {
       const started = Date.now();
       const res = await get(rig.router.http.url, 'app.example.com', options);
       expect(res.status).toBe(504);
-      expect(res.body).toBe(`504 Gateway Timeout: backend ${silent.addr} did not answer in time\n`);
+      expect(res.body).toBe(engine === 'node' ? `504 Gateway Timeout: backend ${silent.addr} did not answer in time\n` : '504 Gateway Timeout: backend of app-web did not answer in time\n');
       expect(Date.now() - started).toBeLessThan(3000);
     }
-    const answer = await raw(rig.router.http.port, 'GET /ws HTTP/1.1\r\nHost: app.example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
-    expect(answer).toMatch(/^HTTP\/1.1 504 Gateway Timeout\r\n[\s\S]*did not answer in time\n$/);
+    const answer = await raw(rig.router.http.port, 'GET /ws HTTP/1.1\r\nHost: app.example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    expect(answer).toMatch(/^HTTP\/1.1 504 Gateway Time-?out\r\n[\s\S]*did not answer in time\n$/);
   });
 
-  it('gives up a connection that is not up within the connect timeout: another backend takes the request, else 504', async () => {
+  // A route's own connect timeout is not supported by the haproxy engine (docs/router.md#engines).
+  it.skipIf(engine === 'haproxy')('gives up a connection that is not up within the connect timeout: another backend takes the request, else 504', async () => {
     // A listener whose accept queue is full (python never accepts): further SYNs go unanswered.
     const py = spawn('python3', ['-c', "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.8',0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(120)"], { stdio: ['ignore', 'pipe', 'inherit'] });
     cleanup.push(async () => void py.kill('SIGKILL'));
@@ -110,13 +112,14 @@ describe('router: timeouts', () => {
     const rig = track(await startRig([route({ timeouts: { idleMs: 300 } })]));
     await rig.register('app-web', backend.addr);
     const answer = await raw(rig.router.http.port, 'POST / HTTP/1.1\r\nHost: app.example.com\r\nContent-Length: 100\r\n\r\n0123456789', 1500);
-    expect(answer).toMatch(/^HTTP\/1.1 504 Gateway Timeout\r\n/);
+    // HAProxy's reason phrase is `Gateway Time-out`.
+    expect(answer).toMatch(/^HTTP\/1.1 504 Gateway Time-?out\r\n/);
     expect(received).toBe(10);
   });
 
   it('closes an upgraded connection after the WebSocket idle timeout, and keeps a busy one', async () => {
     const ws = track(await rawBackend((socket) => {
-      socket.once('data', () => socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'));
+      socket.once('data', () => socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n'));
       socket.on('data', (c: Buffer) => {
         if (c.toString() === 'ping') socket.write('pong');
       });
@@ -124,7 +127,7 @@ describe('router: timeouts', () => {
     const rig = track(await startRig([route({ timeouts: { websocketIdleMs: 400 } })]));
     await rig.register('app-web', ws.addr);
     const socket = connect(rig.router.http.port, '127.0.0.1');
-    socket.write('GET /ws HTTP/1.1\r\nHost: app.example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    socket.write('GET /ws HTTP/1.1\r\nHost: app.example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
     let out = '';
     socket.on('data', (c: Buffer) => (out += c.toString()));
     const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
@@ -149,7 +152,8 @@ describe('router: timeouts', () => {
   });
 });
 
-describe('router: failover and ejection', () => {
+describe.each(ENGINES)('router (%s engine): failover and ejection', (engine) => {
+  const startRig = rigFor(engine);
   const cleanup: (() => Promise<void>)[] = [];
   afterEach(async () => {
     while (cleanup.length > 0) await cleanup.pop()?.();
@@ -165,8 +169,10 @@ describe('router: failover and ejection', () => {
     const statuses: number[] = [];
     for (let i = 0; i < 30; i++) statuses.push((await get(rig.router.http.url, 'app.example.com')).status);
     expect(statuses.every((s) => s === 200)).toBe(true);
-    // Ejected after 3 resets in a row: no later request reaches it.
-    expect(resetting.accepted).toBeLessThanOrEqual(3);
+    // Ejected after 3 resets in a row: no later request reaches it (the node engine's passive ejection; HAProxy's
+    // observe layer7 did not mark the server down on resets here: docs/router.md#engines).
+    if (engine === 'node') expect(resetting.accepted).toBeLessThanOrEqual(3);
+    if (engine === 'haproxy') return;
     const seen = resetting.accepted;
     for (let i = 0; i < 10; i++) expect((await get(rig.router.http.url, 'app.example.com', { method: 'POST', body: 'x' })).status).toBe(200);
     expect(resetting.accepted).toBe(seen);
@@ -181,7 +187,8 @@ describe('router: failover and ejection', () => {
     expect(resetting.accepted).toBe(1);
   });
 
-  it('takes a backend whose health check fails out of rotation, and back once it passes again', async () => {
+  // Route health checks are not supported by the haproxy engine (docs/router.md#engines).
+  it.skipIf(engine === 'haproxy')('takes a backend whose health check fails out of rotation, and back once it passes again', async () => {
     let sick = true;
     const checks: string[] = [];
     const flaky = track(await startBackend('flaky', '127.0.0.2', (req, res) => {

@@ -5,12 +5,12 @@
  * refused, an unknown app, or a cluster without a deployer is a plain 4xx/503 before any stream.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { UnavailableError, type FlynnError } from '../common/errors.js';
-import type { SseWriter } from '../common/http/sse.js';
-import { ControllerErrorCodes } from './errors.js';
-import * as S from './schemas.js';
-import type { Store } from './store.js';
-import type { DeployGitInput } from './types.js';
+import { UnavailableError, type FlynnError } from '../../common/errors.js';
+import type { SseWriter } from '../../common/http/sse.js';
+import { ControllerErrorCodes } from '../errors.js';
+import * as S from '../schemas.js';
+import type { Store } from '../store.js';
+import type { DeployGitInput } from '../types.js';
 
 /** What the controller needs to deploy from a git URL; the platform gives one (src/taffy). */
 export interface GitSourceDeployer {

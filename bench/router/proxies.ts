@@ -1,0 +1,83 @@
+/** The reference proxies of the router bench, configured by hand: nginx (one worker) and HAProxy (one thread). */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+function nginxConfig(dir: string, port: number, backends: string[]): string {
+  const user = process.getuid?.() === 0 ? 'user root root;\n' : '';
+  return `${user}worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  keepalive_timeout 65s;
+  keepalive_requests 1000000;
+  upstream backends {
+${backends.map((b) => `    server ${b};`).join('\n')}
+    keepalive 128;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://backends;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Port $server_port;
+    }
+  }
+}
+`;
+}
+
+function haproxyConfig(port: number, backends: string[]): string {
+  return `global
+  nbthread 1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 65s
+  timeout server 60s
+  timeout http-keep-alive 65s
+frontend fe
+  bind 127.0.0.1:${port}
+  option forwardfor
+  http-request set-header x-forwarded-proto http
+  http-request set-header x-forwarded-port %[dst_port]
+  default_backend be
+backend be
+  balance random(2)
+  http-reuse always
+${backends.map((b, i) => `  server s${i} ${b}`).join('\n')}
+`;
+}
+
+async function started(child: ChildProcess, what: string, log: () => string): Promise<ChildProcess> {
+  await new Promise((r) => setTimeout(r, 500));
+  if (child.exitCode !== null) throw new Error(`${what} exited: ${log()}`);
+  return child;
+}
+
+/** nginx with one worker and a keep-alive upstream, in the foreground. */
+export function startNginx(dir: string, port: number, backends: string[]): Promise<ChildProcess> {
+  writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, port, backends));
+  const child = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return started(child, 'nginx', () => readFileSync(join(dir, 'error.log'), 'utf8'));
+}
+
+/** HAProxy with one thread, written by hand the way one would for this job (the haproxy engine's baseline). */
+export function startHaproxy(dir: string, port: number, backends: string[]): Promise<ChildProcess> {
+  writeFileSync(join(dir, 'haproxy.cfg'), haproxyConfig(port, backends));
+  const child = spawn('haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return started(child, 'haproxy', () => '');
+}

@@ -1,0 +1,167 @@
+import { join } from 'node:path';
+import { haproxyLogFormat } from '../access-log.js';
+import type { ListenAddress, RouterConfig } from '../options.js';
+
+/** The map files the frontend reads; the engine changes them live with `add/set/del map`. */
+export function mapFiles(dir: string) {
+  return {
+    /** `<host><path>/` (exact) or `.<suffix><path>/` (a wildcard's) → slot: longest prefix wins (`map_beg` is a prefix tree). */
+    routes: join(dir, 'routes.map'),
+    /** slot → service, for the error bodies. */
+    service: join(dir, 'service.map'),
+    /** slot → 1 for routes with `redirectHttps`. */
+    redirect: join(dir, 'redirect.map'),
+    /** slot → ms: a route's `timeout server` (responseHeadersMs, else idleMs). */
+    serverTimeout: join(dir, 'server-timeout.map'),
+    /** slot → ms: a route's `timeout tunnel` (websocketIdleMs). */
+    tunnelTimeout: join(dir, 'tunnel-timeout.map'),
+  };
+}
+
+/** HAProxy's answer to a request it cannot parse (an errorfile is sent raw). */
+export const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 29\r\nconnection: close\r\n\r\n400 Bad Request: bad request\n';
+
+/** Wildcard levels looked up after the exact host (`a.b.c.example.com` tries `*.b.c.example.com` ... 4 labels up). */
+const WILDCARD_LEVELS = 4;
+
+/**
+ * Drops the headers a `Connection` header names (hop-by-hop, RFC 9110 7.6.1), as the node engine
+ * does; HAProxy itself only acts on `close` and `keep-alive`. Host and the body framing are kept.
+ */
+export const HOP_BY_HOP_LUA = `local keep = { host = true, ["content-length"] = true, ["transfer-encoding"] = true, ["keep-alive"] = true, close = true, upgrade = true }
+local function strip(http, get, del)
+  local named = get(http)["connection"]
+  if named == nil then return end
+  for _, value in pairs(named) do
+    for name in string.gmatch(value, "[^,%s]+") do
+      local n = string.lower(name)
+      if not keep[n] then del(http, n) end
+    end
+  end
+end
+core.register_action("flynn_hop_req", { "http-req" }, function(txn) strip(txn.http, txn.http.req_get_headers, txn.http.req_del_header) end)
+core.register_action("flynn_hop_res", { "http-res" }, function(txn) strip(txn.http, txn.http.res_get_headers, txn.http.res_del_header) end)
+`;
+
+/** A Connection header value with a token other than keep-alive, close or upgrade (PCRE2, no spaces: a config word). */
+const NAMES_A_HEADER = '(^|,)[[:space:]]*(?!(keep-alive|close|upgrade)[[:space:]]*(,|$))[^,[:space:]]';
+
+export interface HaproxyConfigInput {
+  dir: string;
+  socket: string;
+  http: ListenAddress;
+  https?: { addr: ListenAddress; crtList: string };
+  /** Where HAProxy's Prometheus exporter listens, if anywhere. */
+  metrics?: ListenAddress;
+  config: RouterConfig;
+}
+
+const bind = (a: ListenAddress) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
+const text = (status: number, body: string) => `content-type "text/plain; charset=utf-8" lf-string "${status} ${body}\\n"`;
+
+/** Slot backend names: `p<i>` for plain routes, `s<i>` for sticky ones (their cookie is backend config). */
+export function slotNames(count: number): { plain: string[]; sticky: string[] } {
+  return { plain: Array.from({ length: count }, (_, i) => `p${i}`), sticky: Array.from({ length: count }, (_, i) => `s${i}`) };
+}
+
+/**
+ * The whole HAProxy configuration: one frontend (HTTP, and HTTPS with SNI from a crt-list), and a
+ * fixed number of empty backends ("slots") that routes are given at run time, since the Runtime
+ * API can add servers and map entries but not backends.
+ */
+export function haproxyConfig(input: HaproxyConfigInput): string {
+  const { config: c, dir } = input;
+  const maps = mapFiles(dir);
+  const t = c.timeouts;
+  const lookup = (from: string) => `var(${from}),concat(,txn.path,),map_beg(${maps.routes})`;
+  const wildcard: string[] = [];
+  for (let i = 0; i < WILDCARD_LEVELS; i++) {
+    const strip = i === 0 ? 'var(txn.host),regsub(^[^.]*,)' : 'var(txn.wild),regsub(^\\.[^.]*,)';
+    wildcard.push(`  http-request set-var(txn.wild) ${strip} unless { var(txn.slot) -m found }`);
+    wildcard.push(`  http-request set-var(txn.slot) ${lookup('txn.wild')} unless { var(txn.slot) -m found }`);
+  }
+  const httpsPort = input.https?.addr.port;
+  const slots = slotNames(c.haproxy.slots);
+  const backend = (name: string, sticky: boolean) =>
+    [
+      `backend ${name}`,
+      '  balance random(2)',
+      // Idle backend connections serve any client (nginx's upstream keepalive); a closed one is retried (retry-on).
+      '  http-reuse always',
+      `  retries ${c.maxAttempts - 1}`,
+      '  option redispatch 1',
+      '  retry-on conn-failure empty-response',
+      // A reset once the request went out is retried for idempotent methods only (never a POST twice).
+      '  http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS',
+      // A route's own timeouts (set-timeout is a backend rule).
+      `  http-request set-timeout server var(txn.slot),map(${maps.serverTimeout}) if { var(txn.slot),map(${maps.serverTimeout}) -m found }`,
+      `  http-request set-timeout tunnel var(txn.slot),map(${maps.tunnelTimeout}) if { var(txn.slot),map(${maps.tunnelTimeout}) -m found }`,
+      ...(sticky ? [`  cookie ${c.stickyCookie} insert indirect nocache httponly dynamic`, '  dynamic-cookie-key unset'] : []),
+    ].join('\n');
+  return `# written by flynn-ts (router engine 'haproxy'); changed live through the Runtime API, never reloaded
+global
+  stats socket ${input.socket} mode 600 level admin${c.accessLog ? '\n  log stdout format raw local0 info' : ''}
+  lua-load ${join(dir, 'hop-by-hop.lua')}
+  nbthread ${c.haproxy.threads}
+  tune.ssl.default-dh-param 2048
+
+defaults
+  mode http
+  # A client that goes away cancels its request to the backend (as the node engine does).
+  option abortonclose
+  timeout connect ${t.connectMs}
+  timeout client ${t.idleMs}
+  timeout server ${Math.max(t.responseHeadersMs, 1)}
+  timeout tunnel ${t.websocketIdleMs}
+  timeout http-request 10s
+  timeout http-keep-alive ${c.keepAliveTimeoutMs}
+  timeout client-fin 1s
+  timeout server-fin 1s
+  http-error status 502 ${text(502, 'Bad Gateway: backend of %[var(txn.service)] failed before answering')}
+  http-error status 503 ${text(503, 'Service Unavailable: no live backend for %[var(txn.service)]')}
+  http-error status 504 ${text(504, 'Gateway Timeout: backend of %[var(txn.service)] did not answer in time')}
+
+frontend router
+${c.accessLog ? `  log global\n  capture request header Referer len 256\n  capture request header User-Agent len 256\n  log-format ${haproxyLogFormat(c.accessLog.format ?? 'json')}\n` : ''}  errorfile 400 ${join(dir, '400.http')}
+  bind ${bind(input.http)}${c.proxyProtocol ? ' accept-proxy' : ''}
+${input.https ? `  bind ${bind(input.https.addr)}${c.proxyProtocol ? ' accept-proxy' : ''} ssl crt-list ${input.https.crtList} alpn h2,http/1.1\n` : ''}  http-request return status 400 ${text(400, 'Bad Request: missing Host header')} if { req.hdr_cnt(host) eq 0 }
+  http-request return status 400 ${text(400, 'Bad Request: more than one Host header')} if { req.hdr_cnt(host) gt 1 }
+  http-request return status 200 hdr allow "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" if METH_OPTIONS { url * }
+  http-request return status 400 ${text(400, 'Bad Request: %[method] * is not a request')} if { url * }
+  # Lua only when Connection names a header (a backend's plain \`Connection: keep-alive\` costs nothing).
+  http-request lua.flynn_hop_req if { req.fhdr(connection) -m reg -i ${NAMES_A_HEADER} }
+  http-response lua.flynn_hop_res if { res.fhdr(connection) -m reg -i ${NAMES_A_HEADER} }
+  http-request set-var(txn.host) req.hdr(host),lower,regsub(:[0-9]+$,),regsub(\\.$,)
+  http-request set-var(txn.path) path,concat(/)
+  http-request set-var(txn.slot) ${lookup('txn.host')}
+${wildcard.join('\n')}
+  http-request return status 404 ${text(404, 'Not Found: no route for %[var(txn.host)]')} unless { var(txn.slot) -m found }
+  http-request set-var(txn.service) var(txn.slot),map(${maps.service})
+${httpsPort !== undefined ? `  http-request redirect location https://%[var(txn.host)]${httpsPort === 443 ? '' : `:${httpsPort}`}%[url] code 308 if !{ ssl_fc } { var(txn.slot),map(${maps.redirect}) -m found }\n` : ''}  option forwardfor
+  http-request set-header x-forwarded-proto https if { ssl_fc }
+  http-request set-header x-forwarded-proto http unless { ssl_fc }
+  http-request set-header x-forwarded-port %[dst_port]
+  http-request set-header x-request-start t=%[date(0,ms)]
+  http-request set-header x-request-id %[uuid] if !{ req.hdr_cnt(x-request-id) eq 1 } or !{ req.hdr(x-request-id) -m reg ^[A-Za-z0-9+/=_.-]{20,200}$ }
+  http-request set-var(txn.proto) str(https) if { ssl_fc }
+  http-request set-var(txn.proto) str(http) unless { ssl_fc }
+  http-request set-var(txn.fhost) req.hdr(host)
+  # RFC 7239: a host with a port is a quoted string.
+  http-request add-header forwarded "for=%[src];proto=%[var(txn.proto)];host=\\"%[var(txn.fhost)]\\"" if { var(txn.fhost) -m sub : }
+  http-request add-header forwarded for=%[src];proto=%[var(txn.proto)];host=%[var(txn.fhost)] unless { var(txn.fhost) -m sub : }
+  http-request del-header proxy-connection
+  http-response del-header keep-alive
+  use_backend %[var(txn.slot)]
+
+${
+  input.metrics
+    ? `frontend metrics
+  bind ${bind(input.metrics)}
+  http-request use-service prometheus-exporter if { path /metrics }
+  http-request return status 404 content-type text/plain string "404 Not Found: try /metrics\\n"
+
+`
+    : ''
+}${[...slots.plain.map((n) => backend(n, false)), ...slots.sticky.map((n) => backend(n, true))].join('\n\n')}
+`;
+}

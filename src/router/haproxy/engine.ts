@@ -1,0 +1,205 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { accessLogWriter } from '../access-log.js';
+import type { Engine, EngineListen, RouterCore } from '../engine.js';
+import { RouterErrorCodes, RouterInputError, RouterListenError } from '../errors.js';
+import type { ListenAddress } from '../options.js';
+import { pem, LiveCertificates } from './certificates.js';
+import { BAD_REQUEST, haproxyConfig, HOP_BY_HOP_LUA, mapFiles } from './config.js';
+import { RuntimeApi, waitForSocket } from './runtime-api.js';
+import { SlotSync } from './slots.js';
+
+/** HAProxy 2.6 is the first with everything used here (dynamic servers with checks, `set-timeout`, crt-list commands). */
+const MIN_VERSION = [2, 6];
+
+/** Refuse a missing or too old haproxy in one line. */
+function checkVersion(bin: string): void {
+  const run = spawnSync(bin, ['-v'], { encoding: 'utf8' });
+  const m = /version (\d+)\.(\d+)/.exec(run.stdout ?? '');
+  if (run.error || !m) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, `engine 'haproxy' needs HAProxy ≥ 2.6: cannot run ${bin} -v (apt-get install haproxy, or set haproxy.bin)`, { field: 'haproxy.bin' });
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  if (major < (MIN_VERSION[0] as number) || (major === MIN_VERSION[0] && minor < (MIN_VERSION[1] as number))) {
+    throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, `engine 'haproxy' needs HAProxy ≥ 2.6, ${bin} is ${major}.${minor}`, { field: 'haproxy.bin' });
+  }
+}
+
+/**
+ * Runs HAProxy under a small shell that passes SIGUSR1/SIGTERM on to it and stops it when its
+ * stdin (a pipe from this process) ends: a router killed with SIGKILL leaves no HAProxy behind.
+ */
+const WATCHDOG = `exec 3<&0
+"$@" </dev/null & pid=$!
+trap 'kill -USR1 $pid' USR1
+trap 'kill -TERM $pid' TERM
+{ read _ <&3; kill -TERM $pid 2>/dev/null; } &
+while kill -0 $pid 2>/dev/null; do wait $pid; done`;
+
+/** A port for an address given with port 0 (HAProxy cannot report the one it picked). */
+function concretePort(addr: ListenAddress): Promise<ListenAddress> {
+  if (addr.port !== 0) return Promise.resolve(addr);
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, addr.host, () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve({ host: addr.host, port }));
+    });
+  });
+}
+
+/** Resolves once `addr` refuses connections (HAProxy has let its listener go), or after `ms`. */
+async function closedPort(addr: ListenAddress, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(addr.port, addr.host === '0.0.0.0' ? '127.0.0.1' : addr.host);
+      socket.once('connect', () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    if (!open) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * The `haproxy` engine: HAProxy as a child process serving the HTTP(S) listeners, driven live
+ * through its Runtime API from the router's route table and discovery watches (no reload per
+ * change). Its files (configuration, maps, certificates, socket) live in a private temp dir.
+ */
+export async function startHaproxyEngine(core: RouterCore, where: EngineListen): Promise<Engine> {
+  const { config, logger, table, backends, applier } = core;
+  checkVersion(config.haproxy.bin);
+  const dir = await mkdtemp(join(tmpdir(), 'flynn-haproxy-'));
+  await chmod(dir, 0o700);
+  const socket = join(dir, 'admin.sock');
+  const http = await concretePort(where.http);
+  const metrics = config.metrics ? await concretePort(config.metrics) : undefined;
+  const https = where.https ? { addr: await concretePort(where.https.addr), crtList: join(dir, 'crt-list') } : undefined;
+  for (const file of Object.values(mapFiles(dir))) await writeFile(file, '');
+  await writeFile(join(dir, 'hop-by-hop.lua'), HOP_BY_HOP_LUA);
+  await writeFile(join(dir, '400.http'), BAD_REQUEST);
+  if (where.https && https) {
+    await writeFile(join(dir, 'default.pem'), pem(where.https.defaultCertificate), { mode: 0o600 });
+    await writeFile(https.crtList, `${join(dir, 'default.pem')}\n`);
+  }
+  const cfg = join(dir, 'haproxy.cfg');
+  await writeFile(cfg, haproxyConfig({ dir, socket, http, ...(https ? { https } : {}), ...(metrics ? { metrics } : {}), config }));
+
+  const child = spawn('sh', ['-c', WATCHDOG, 'sh', config.haproxy.bin, '-db', '-f', cfg], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  // With an access log, HAProxy's stdout carries one line per request.
+  const writeAccess = config.accessLog ? accessLogWriter(config.accessLog) : undefined;
+  let partial = '';
+  if (writeAccess) {
+    child.stdout.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (line !== '') writeAccess(line);
+    });
+  }
+  let exitedWith: string | undefined;
+  const onOutput = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-4000);
+  };
+  if (!writeAccess) child.stdout.on('data', onOutput);
+  child.stderr.on('data', onOutput);
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exitedWith = `haproxy exited (${signal ?? code})`;
+      resolve();
+    });
+    child.once('error', (err) => {
+      exitedWith = `haproxy did not start: ${err.message}`;
+      resolve();
+    });
+  });
+  const api = new RuntimeApi(socket);
+  try {
+    await waitForSocket(api, 10_000, () => exitedWith);
+  } catch (err) {
+    child.kill('SIGTERM');
+    child.stdin.end();
+    await rm(dir, { recursive: true, force: true });
+    const bind = /cannot bind socket[^\n]*/i.exec(output)?.[0];
+    if (bind) throw new RouterListenError(`cannot listen for http(s) on ${where.http.host}:${http.port}: haproxy: ${bind.trim()}`);
+    throw new RouterListenError(`haproxy engine did not start: ${(/\[ALERT\][^\n]*/.exec(output)?.[0] ?? (err as Error).message).trim()}`);
+  }
+  // Signals go to HAProxy itself (not through the watchdog shell), so that a soft stop begins at once.
+  const pid = Number(/^Pid: (\d+)/m.exec(await api.run('show info'))?.[1]);
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      child.kill(sig);
+    }
+  };
+  logger.debug('haproxy started', { pid, dir });
+
+  const slots = new SlotSync(api, dir, config, backends, logger);
+  const certificates = https ? new LiveCertificates(api, dir, https.crtList) : undefined;
+  // One pass at a time; changes during a pass make one more pass.
+  let dirty = false;
+  let pass: Promise<void> | undefined;
+  let reaper: NodeJS.Timeout | undefined;
+  const reconcile = async () => {
+    while (dirty) {
+      dirty = false;
+      const routes = table.routes();
+      try {
+        await slots.sync(routes);
+        await certificates?.sync(routes);
+      } catch (err) {
+        logger.warn('haproxy engine: sync failed', { error: (err as Error).message });
+      }
+    }
+    pass = undefined;
+    // Removed servers with requests still in flight are deleted once those end.
+    if (slots.draining && reaper === undefined && exitedWith === undefined) {
+      reaper = setTimeout(() => {
+        reaper = undefined;
+        schedule();
+      }, 200);
+    }
+  };
+  const schedule = () => {
+    dirty = true;
+    pass ??= reconcile();
+  };
+  table.listeners.add(schedule);
+  backends.listeners.add(schedule);
+  applier.dataPlaneSettled = async () => {
+    while (pass) await pass;
+  };
+  schedule();
+  await pass;
+
+  const stopFollowing = () => {
+    table.listeners.delete(schedule);
+    backends.listeners.delete(schedule);
+    clearTimeout(reaper);
+  };
+  return {
+    httpPort: http.port,
+    httpsPort: https?.addr.port,
+    ...(metrics ? { metricsPort: metrics.port } : {}),
+    // HAProxy counts its own connections (`show info`); this process serves none.
+    inFlight: () => 0,
+    async stopAccepting() {
+      stopFollowing();
+      // Soft stop: HAProxy closes its listeners, finishes what is in flight and exits.
+      if (exitedWith === undefined) signal('SIGUSR1');
+      await closedPort(http, 2000);
+    },
+    whenIdle: () => exited,
+    async close() {
+      stopFollowing();
+      if (exitedWith === undefined) signal('SIGTERM');
+      await exited;
+      child.stdin.end();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

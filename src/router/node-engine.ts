@@ -1,0 +1,109 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
+import type { SecureContext } from 'node:tls';
+import { nodeAccessLog } from './access-log.js';
+import type { Engine, EngineListen, RouterCore } from './engine.js';
+import type { RouterMetrics } from './metrics.js';
+import { RouterListenError } from './errors.js';
+import { createRequestHandler, createUpgradeHandler, InFlight, type ProxyContext } from './http-proxy.js';
+import { HttpsListener } from './https-listener.js';
+import type { ListenAddress } from './options.js';
+import { acceptProxied } from './proxy-protocol.js';
+import { secureContext } from './sni.js';
+import { StickySigner } from './sticky.js';
+
+function listen(server: Server | Http2SecureServer | NetServer, addr: ListenAddress, what: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const onError = (err: Error) => reject(new RouterListenError(`cannot listen for ${what} on ${addr.host}:${addr.port}: ${err.message}`, { cause: err }));
+    server.once('error', onError);
+    server.listen(addr.port, addr.host, () => {
+      server.off('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** What the node data plane reads: the router's state in this process, or a worker's mirror of it. */
+export type NodePlaneCore = Pick<RouterCore, 'config' | 'logger' | 'table' | 'health'> & {
+  backends: ProxyContext['backends'];
+  /** Counts each answer when the router serves metrics. */
+  metrics?: RouterMetrics;
+  /** The route certificate for an SNI name. */
+  certificate(name: string): SecureContext | undefined;
+};
+
+/** The `node` engine: node:http and node:http2 servers in this process, proxying through undici and node:http. */
+export async function startNodeEngine(core: NodePlaneCore, where: EngineListen): Promise<Engine> {
+  const { config, logger, table, backends, health, certificate } = core;
+  const inFlight = new InFlight();
+  let httpPort = where.http.port;
+  let httpsPort = where.https?.addr.port ?? 0;
+  const ctx: ProxyContext = { table, backends, signer: new StickySigner(config.stickyKey), logger, inFlight, health, httpsPort: () => (where.https ? httpsPort : undefined), ...config };
+
+  const httpServer = createHttpServer({ keepAliveTimeout: config.keepAliveTimeoutMs });
+  httpServer.on('request', createRequestHandler(ctx, 'http', () => httpPort));
+  httpServer.on('upgrade', createUpgradeHandler(ctx, 'http', () => httpPort));
+  const https = where.https
+    ? new HttpsListener({
+        defaultCertificate: where.https.defaultCertificate,
+        defaultContext: secureContext(where.https.defaultCertificate),
+        certificate,
+        keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+        logger,
+        onRequest: createRequestHandler(ctx, 'https', () => httpsPort),
+        onUpgrade: createUpgradeHandler(ctx, 'https', () => httpsPort),
+      })
+    : undefined;
+  const servers = [httpServer, https?.server].filter((s) => s !== undefined);
+  if (core.metrics) {
+    const observe = core.metrics.observer(table);
+    for (const server of servers) server.prependListener('request', observe as never);
+  }
+  if (config.accessLog) {
+    const log = nodeAccessLog(config.accessLog, table);
+    for (const server of servers) server.prependListener('request', log as never);
+  }
+  // Unparseable requests get a 400 (when the socket can still take it), never a hang.
+  for (const server of servers) {
+    server.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 29\r\nconnection: close\r\n\r\n400 Bad Request: bad request\n');
+      else socket.destroy();
+    });
+  }
+  // With proxyProtocol a plain TCP listener reads the PROXY header, then hands the connection to the HTTP server
+  // (HTTPS with it is refused on this engine: options.ts).
+  const fronts = new Map<Server | Http2SecureServer, NetServer>();
+  if (config.proxyProtocol) {
+    fronts.set(httpServer, createNetServer((socket) => acceptProxied(socket, (c) => (httpServer.emit('connection', c), c.resume()))));
+  }
+  const listener = (server: Server | Http2SecureServer) => fronts.get(server) ?? server;
+  let stopped: Promise<void>[] = [];
+  const stopAccepting = async () => {
+    inFlight.draining = true;
+    stopped = [...servers, ...fronts.values()].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    httpServer.closeIdleConnections();
+    https?.closeIdle();
+  };
+  try {
+    httpPort = await listen(listener(httpServer), where.http, 'http');
+    if (https && where.https) httpsPort = await listen(listener(https.server), where.https.addr, 'https');
+  } catch (err) {
+    for (const server of [...servers, ...fronts.values()]) server.close();
+    throw err;
+  }
+  return {
+    httpPort,
+    httpsPort: where.https ? httpsPort : undefined,
+    inFlight: () => inFlight.count + inFlight.sockets.size,
+    stopAccepting,
+    whenIdle: () => inFlight.whenIdle(),
+    async close() {
+      if (stopped.length === 0) await stopAccepting();
+      httpServer.closeAllConnections();
+      https?.closeAll();
+      for (const socket of inFlight.sockets) socket.destroy();
+      await Promise.all(stopped);
+    },
+  };
+}
