@@ -60,6 +60,8 @@ export interface ClusterOptions {
   image?: string;
   /** Network of build containers: `bridge` (default), `host`, or `none` for isolated builds. */
   buildNetwork?: BuildNetwork;
+  /** Save Dockerfile apps' images into shelf for hosts with an engine of their own (`startPlatform`'s). Default: true when `hostAddrs` is `[]` (every host joins from elsewhere), else false. */
+  shipImages?: boolean;
   /** Extra environment of every build, e.g. `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` behind a proxy. */
   buildEnv?: Record<string, string>;
   /** Host CA bundle mounted read-only into builds and Docker jobs; skipped when missing, none with `null`. Default {@link CLUSTER_DEFAULTS}.caBundle. */
@@ -135,6 +137,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     ...(options.runtime !== undefined ? { build: options.runtime } : {}),
     ...(options.image !== undefined ? { image: options.image } : {}),
     ...(options.buildNetwork !== undefined ? { buildNetwork: options.buildNetwork } : {}),
+    shipImages: options.shipImages ?? hostAddrs.length === 0,
     ...(options.buildEnv !== undefined ? { buildEnv: options.buildEnv } : {}),
     ...(options.caBundle !== undefined ? { caBundle: options.caBundle } : {}),
     ...(options.tls !== undefined ? { tls: options.tls } : {}),

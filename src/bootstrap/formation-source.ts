@@ -54,7 +54,7 @@ export function toSchedulerFormation(
     const cmd = [...(release.processes[type]?.cmd ?? ['false'])];
     const s: ProcessSpec =
       artifact?.type === 'docker'
-        ? { image: artifact.url, cmd }
+        ? { image: artifact.url, cmd, ...(artifact.archiveUrl ? { imageArchive: { url: artifact.archiveUrl } } : {}) }
         : artifact
           ? { image, cmd: slugRunnerCommand(type), env: { SLUG_URL: artifact.url }, artifact: { url: artifact.url } }
           : { image, cmd };

@@ -115,6 +115,11 @@ export interface PlatformOptions {
   image?: string;
   /** Network of build containers. Default {@link PLATFORM_DEFAULTS}.buildNetwork (`bridge`). */
   buildNetwork?: BuildNetwork;
+  /**
+   * Save each Dockerfile app's image into shelf, for host agents whose Docker engine is not the
+   * platform's (they load it before a job starts). Default false: the hosts share the building engine.
+   */
+  shipImages?: boolean;
   /** Extra environment of every build, e.g. `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` (both cases) behind a proxy. Default none. */
   buildEnv?: Record<string, string>;
   /** Host CA bundle mounted read-only into build containers; skipped when missing, none with `null`. Default {@link PLATFORM_DEFAULTS}.caBundle. */
@@ -218,6 +223,7 @@ export interface PlatformPlan {
   build: ClusterRuntime;
   image?: string;
   buildNetwork: BuildNetwork;
+  shipImages: boolean;
   buildEnv: Record<string, string>;
   caBundle: string | null;
   readyHosts: number;
@@ -318,6 +324,7 @@ export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<
     },
     build,
     buildNetwork,
+    shipImages: options.shipImages === true,
     // An empty value counts as unset (a manifest's `${HTTPS_PROXY:-}` where none is set).
     buildEnv: Object.fromEntries(Object.entries(options.buildEnv ?? {}).filter(([, v]) => v !== '')),
     caBundle: options.caBundle === undefined ? PLATFORM_DEFAULTS.caBundle : options.caBundle,
@@ -544,7 +551,7 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
         ? createBuildExecutor({ backend: 'docker', labels, network: plan.buildNetwork, ...(choice.image === undefined ? {} : { image: choice.image }), ...common })
         : createBuildExecutor({ backend: 'process', offline: plan.buildNetwork === 'none', ...common });
     // Build caches stay on this host (one builder: the platform), used in place: no per-build download or upload.
-    slot.platform = new ControllerGitPlatform({ client, shelf: shelfClient, executor, domain, routerPort: router.http.port, build: { cacheRoot: join(dataDir, 'build-cache') }, ...(runtime === 'docker' ? { dockerfile: { labels, network: plan.buildNetwork } } : {}) });
+    slot.platform = new ControllerGitPlatform({ client, shelf: shelfClient, executor, domain, routerPort: router.http.port, build: { cacheRoot: join(dataDir, 'build-cache') }, ...(runtime === 'docker' ? { dockerfile: { labels, network: plan.buildNetwork, shipImages: plan.shipImages } } : {}) });
     step('controller', controller.pin === null ? `${controller.url} (plain HTTP)` : `${controller.url} pin ${controller.pin}`);
 
     const platform: Platform = {

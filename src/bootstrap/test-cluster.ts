@@ -30,6 +30,8 @@ export interface TestClusterOptions {
   domain?: string;
   /** Network of build containers (`startCluster`'s `buildNetwork`): `bridge` by default, `none` for builds that must not reach out. */
   buildNetwork?: BuildNetwork;
+  /** Save Dockerfile apps' images into shelf (`startCluster`'s `shipImages`). Default false. */
+  shipImages?: boolean;
   /** Image of builds and Docker jobs (`startCluster`'s `image`), e.g. a stack variant. Default: the stack image when built. */
   image?: string;
   logger?: Logger;
@@ -61,6 +63,7 @@ export async function createTestCluster(options: TestClusterOptions = {}): Promi
   if (options.logger) clusterOptions.logger = options.logger;
   if (options.buildNetwork) clusterOptions.buildNetwork = options.buildNetwork;
   if (options.image) clusterOptions.image = options.image;
+  if (options.shipImages !== undefined) clusterOptions.shipImages = options.shipImages;
   const cluster = await startCluster(clusterOptions);
   return Object.assign(cluster, { runId });
 }

@@ -10,6 +10,8 @@ export interface OneOffJobSpec {
   artifactUrl: string | null;
   /** The artifact's type. Default `slug`. */
   artifactType?: ArtifactType;
+  /** A docker artifact's image archive, for a host whose engine lacks the image. */
+  archiveUrl?: string;
   cmd: string[];
   /** The release env plus the request's extra env. */
   env: Record<string, string>;

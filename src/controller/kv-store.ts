@@ -144,6 +144,7 @@ export class KvStore implements Store {
   async createArtifact(input: CreateArtifactInput): Promise<Artifact> {
     return this.mutate(async (tx, emit) => {
       const artifact: Artifact = { id: randomUUID(), type: input.type ?? 'slug', url: input.url, processes: structuredClone(input.processes ?? {}), createdAt: now() };
+      if (input.archiveUrl !== undefined) artifact.archiveUrl = input.archiveUrl;
       tx.put(`artifacts/${artifact.id}`, JSON.stringify(artifact));
       emit('artifact', 'create', null, artifact.id, artifact);
       return artifact;

@@ -33,6 +33,7 @@ export async function oneOffSpec(store: Store, appRef: string, input: RunJobInpu
   checkEnv(env, 'env');
   const spec: OneOffJobSpec = { appId: a.id, appName: a.name, release, artifactUrl: artifact?.url ?? null, artifactType: artifact?.type ?? 'slug', cmd: input.cmd, env };
   if (input.memoryMb !== undefined) spec.memoryBytes = input.memoryMb * 1024 * 1024;
+  if (artifact?.archiveUrl !== undefined) spec.archiveUrl = artifact.archiveUrl;
   return spec;
 }
 

@@ -50,6 +50,11 @@ export interface Artifact {
   id: string;
   type: ArtifactType;
   url: string;
+  /**
+   * A docker artifact's image as a `docker save` archive in shelf: hosts whose engine lacks the
+   * image load it from there (docs/buildpacks.md). Absent when the hosts share the building engine.
+   */
+  archiveUrl?: string;
   processes: Record<string, ProcessType>;
   createdAt: string;
 }
@@ -281,6 +286,8 @@ export interface CreateArtifactInput {
   /** Default `slug`. */
   type?: ArtifactType;
   url: string;
+  /** A docker artifact's `docker save` archive (see {@link Artifact.archiveUrl}). */
+  archiveUrl?: string;
   processes?: Record<string, ProcessType>;
 }
 

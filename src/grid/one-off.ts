@@ -56,6 +56,7 @@ export class OneOffJobs {
       env: { ...spec.env },
     };
     if (spec.memoryBytes !== undefined) request.memoryBytes = spec.memoryBytes;
+    if (spec.artifactType === 'docker' && spec.archiveUrl) request.imageArchive = { url: spec.archiveUrl };
     if (slug && spec.artifactUrl) {
       request.artifact = { url: spec.artifactUrl };
       request.env = { ...request.env, SLUG_URL: spec.artifactUrl };

@@ -14,6 +14,7 @@ import { JobArtifacts } from './artifacts.js';
 import { VolumeStore } from './volumes.js';
 import { CapacityError, HostErrorCodes, HostInputError, JobCrashedError, JobExistsError, JobNotFoundError, JobNotRunningError, jobErrorOf } from './errors.js';
 import { EventFanout } from './event-fanout.js';
+import { ensureJobImage } from './image-archive.js';
 import { servesBeforeRegistering, waitUntilServing } from './readiness.js';
 import { traceHost } from './trace.js';
 import { PortAllocator } from './ports.js';
@@ -188,6 +189,7 @@ export class HostAgent {
       this.transition(rec, 'starting');
       const artifactPath = spec.artifact ? await this.artifacts.fetch(spec.id, spec.artifact.url) : undefined;
       if (artifactPath !== undefined) traceHost('artifact fetched', spec.id);
+      await ensureJobImage(this.config.runtime, spec, { timeoutMs: this.config.artifactTimeoutMs });
       const runtimeSpec = { hostId: this.id, bindAddr: this.advertiseAddr, job: { ...spec, env }, ports: rec.job.boundPorts, ...(mounts.length > 0 ? { mounts } : {}) };
       await this.config.runtime.start(artifactPath === undefined ? runtimeSpec : { ...runtimeSpec, artifactPath });
       traceHost('runtime started', spec.id);

@@ -14,10 +14,11 @@ import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { DockerUnavailableError, RuntimeError } from './errors.js';
 import { EventFanout } from './event-fanout.js';
+import { dockerImageLoader } from './image-archive.js';
 import { ensureRuntimeImage, RUNTIME_IMAGE_DEFAULTS } from './runtime-image.js';
 import { findStackImage } from './stack-image.js';
 import { traceHost } from './trace.js';
-import type { JobStdio, LogOptions, OutputChunk, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
+import type { ImageLoader, JobStdio, LogOptions, OutputChunk, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
 import { ARTIFACT_MOUNT_PATH } from './runtime.js';
 import type { ExitStatus, LogLine } from './types.js';
 
@@ -90,6 +91,7 @@ export class DockerRuntime implements Runtime {
   readonly name = 'docker';
   readonly mapsPorts = true;
   readonly mountsVolumes = true;
+  readonly images: ImageLoader;
   private readonly docker: Dockerode;
   private readonly image: string;
   private readonly buildImage: boolean;
@@ -111,6 +113,7 @@ export class DockerRuntime implements Runtime {
 
   constructor(options: DockerRuntimeOptions = {}) {
     this.docker = options.docker ?? new Dockerode();
+    this.images = dockerImageLoader(this.docker);
     this.image = options.image ?? DOCKER_RUNTIME_DEFAULTS.image;
     this.buildImage = options.buildImage ?? this.image === DOCKER_RUNTIME_DEFAULTS.image;
     this.labels = { ...options.labels };

@@ -19,6 +19,8 @@ export const HostErrorCodes = Object.freeze({
   /** A tool an image build needs (mmdebstrap) is not installed. */
   IMAGE_TOOL_MISSING: 'FLYNN_ERR_HOST_IMAGE_TOOL_MISSING',
   ARTIFACT_FETCH: 'FLYNN_ERR_HOST_ARTIFACT_FETCH',
+  /** A job's image archive did not load into the engine, or held another image. */
+  IMAGE_LOAD: 'FLYNN_ERR_HOST_IMAGE_LOAD',
   UNAUTHORIZED: 'FLYNN_ERR_HOST_UNAUTHORIZED',
   VOLUME_NOT_FOUND: 'FLYNN_ERR_HOST_VOLUME_NOT_FOUND',
   VOLUME_EXISTS: 'FLYNN_ERR_HOST_VOLUME_EXISTS',
@@ -130,5 +132,12 @@ export class VolumeExistsError extends ConflictError {
 export class VolumeInUseError extends ConflictError {
   constructor(name: string, jobId: string) {
     super(HostErrorCodes.VOLUME_IN_USE, `volume ${name} is in use by job ${jobId}: stop the job first`);
+  }
+}
+
+/** A job's image archive (a Dockerfile app's `docker save`) could not be loaded, or did not hold the job's image; the job fails without starting. */
+export class ImageLoadError extends FlynnError {
+  constructor(message: string, options: FlynnErrorOptions = {}) {
+    super(HostErrorCodes.IMAGE_LOAD, 'internal', message, options);
   }
 }

@@ -19,6 +19,15 @@ export interface RuntimeJobSpec {
   mounts?: { source: string; target: string; readOnly?: boolean }[];
 }
 
+/** Makes images present on one engine (host/image-archive.ts has the Docker one). */
+export interface ImageLoader {
+  /**
+   * Make `image` (a pinned `sha256:` id) present on the engine, loading the archive at `url` when
+   * it lacks it. Concurrent calls for one image share one load. Resolves with what was done.
+   */
+  ensure(image: string, url: string, options?: { signal?: AbortSignal }): Promise<'present' | 'loaded'>;
+}
+
 /** Where a Docker job finds its artifact. */
 export const ARTIFACT_MOUNT_PATH = '/flynn/slug.tgz';
 
@@ -90,6 +99,8 @@ export interface Runtime {
   readonly mapsPorts: boolean;
   /** Whether it can mount host volumes into jobs (`JobSpec.volumes`); the agent refuses such jobs otherwise. */
   readonly mountsVolumes?: boolean;
+  /** Loads images the engine lacks (a Dockerfile app's archive): Docker only. */
+  readonly images?: ImageLoader;
   /** Create and start the job. Throws a FlynnError when it cannot start (nothing is left behind). */
   start(spec: RuntimeJobSpec): Promise<RuntimeJob>;
   /** SIGTERM, then SIGKILL after `graceMs`. Resolves once the job has ended. No-op for an ended job. */

@@ -46,6 +46,7 @@ const jobBody = {
     volumes: { type: 'array', items: { type: 'object' } },
     alias: { type: 'string' },
     artifact: { type: 'object', required: ['url'], properties: { url: { type: 'string', minLength: 1 } }, additionalProperties: false },
+    imageArchive: { type: 'object', required: ['url'], properties: { url: { type: 'string', minLength: 1 } }, additionalProperties: false },
   },
   additionalProperties: false,
 } as const;

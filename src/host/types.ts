@@ -44,6 +44,12 @@ export interface JobSpec {
    */
   artifact?: JobArtifact;
   /**
+   * The `docker save` archive of `image` (a Dockerfile app's, pinned by id): the agent `docker
+   * load`s it when its engine lacks the image, and checks the loaded id (host/image-archive.ts).
+   * Ignored by the process runtime.
+   */
+  imageArchive?: JobArtifact;
+  /**
    * Keep the job's stdin open for one attach (`GET /jobs/:id/attach`, see docs/host.md): an
    * interactive one-off job. Its output before the attach is kept for it (Docker).
    */

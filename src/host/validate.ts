@@ -87,12 +87,13 @@ export function validateJobSpec(input: unknown): JobSpec {
     spec[field] = input[field];
   }
   if (spec.tty === true && spec.stdin !== true) throw new HostInputError('tty needs stdin', 'tty');
-  if (input.artifact !== undefined) {
-    const artifact = input.artifact as { url?: unknown } | null;
+  for (const field of ['artifact', 'imageArchive'] as const) {
+    if (input[field] === undefined) continue;
+    const artifact = input[field] as { url?: unknown } | null;
     if (typeof artifact !== 'object' || artifact === null || typeof artifact.url !== 'string' || !/^https?:\/\/[^\s]+$/.test(artifact.url)) {
-      throw new HostInputError('artifact must be { url } with an http(s) URL', 'artifact.url');
+      throw new HostInputError(`${field} must be { url } with an http(s) URL`, `${field}.url`);
     }
-    spec.artifact = { url: artifact.url };
+    spec[field] = { url: artifact.url };
   }
   if (input.volumes !== undefined) spec.volumes = jobVolumes(input.volumes);
   if (input.alias !== undefined) spec.alias = name(input.alias, 'alias', ALIAS_RE);

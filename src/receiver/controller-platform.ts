@@ -58,15 +58,17 @@ export interface ControllerGitPlatformOptions {
   /**
    * Dockerfile deploys: the Docker engine that builds a pushed `Dockerfile` (the one the hosts run
    * jobs on), labels for its images and the network of its RUN steps (the slug builds' network). Default: with the Docker build executor, `new Dockerode()`;
-   * with the process executor none, and a Dockerfile app is refused.
+   * with the process executor none, and a Dockerfile app is refused. `shipImages`: also save each
+   * image into shelf, for hosts whose engine is not the building one (default false: docs/buildpacks.md).
    */
-  dockerfile?: { docker?: Dockerode; labels?: Record<string, string>; network?: string };
+  dockerfile?: { docker?: Dockerode; labels?: Record<string, string>; network?: string; shipImages?: boolean };
 }
 
 /** What a push built: a slug in shelf or an image in the Docker engine, and its process types. */
 interface Built {
   type: ArtifactType;
   url: string;
+  archiveUrl?: string;
   processes: Record<string, { cmd: string[]; ports?: number[] }>;
 }
 
@@ -146,7 +148,7 @@ export class ControllerGitPlatform implements GitPlatform {
     }
     traceDeploy('build done', app.name);
     const { processes } = built;
-    const artifact = await client.createArtifact({ type: built.type, url: built.url, processes });
+    const artifact = await client.createArtifact({ type: built.type, url: built.url, ...(built.archiveUrl ? { archiveUrl: built.archiveUrl } : {}), processes });
     const release = await client.createRelease(app.name, { artifactId: artifact.id, env: current ? { ...current.env } : {} });
     push.output(`-----> Releasing v${release.version}...`);
     traceDeploy('release created', app.name);
@@ -217,11 +219,12 @@ export class ControllerGitPlatform implements GitPlatform {
           ...(probe.procfile === undefined ? {} : { procfile: probe.procfile }),
           ...(this.options.dockerfile?.labels ? { labels: this.options.dockerfile.labels } : {}),
           ...(this.options.dockerfile?.network ? { network: this.options.dockerfile.network } : {}),
+          ...(this.options.dockerfile?.shipImages ? { archive: { shelf: this.options.shelf } } : {}),
           ...(this.options.build?.timeoutMs === undefined ? {} : { timeoutMs: this.options.build.timeoutMs }),
           onOutput,
           ...(push.signal ? { signal: push.signal } : {}),
         });
-        return { type: 'docker', url: image.imageId, processes: image.processes };
+        return { type: 'docker', url: image.imageId, ...(image.archive ? { archiveUrl: image.archive.url } : {}), processes: image.processes };
       }
       const build: BuildSlugOptions = {
         ...this.options.build,

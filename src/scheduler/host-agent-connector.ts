@@ -36,6 +36,7 @@ export interface AgentJobRequest {
   limits: { memoryBytes?: number };
   meta: Record<string, string>;
   artifact?: { url: string };
+  imageArchive?: { url: string };
   stdin?: boolean;
   tty?: boolean;
   volumes?: { name: string; target: string; readOnly?: boolean }[];
@@ -77,6 +78,7 @@ function toAgentRequest(request: StartJobRequest, artifactUrl: (url: string) => 
   };
   if (l[JOB_LABELS.oneOff] === 'true') spec.oneOff = true;
   if (request.artifact) spec.artifact = { url: artifactUrl(request.artifact.url) };
+  if (request.imageArchive) spec.imageArchive = { url: artifactUrl(request.imageArchive.url) };
   if (request.stdio) spec.stdin = true;
   if (request.stdio === 'tty') spec.tty = true;
   if (request.volumes) spec.volumes = request.volumes.map((v) => ({ ...v }));

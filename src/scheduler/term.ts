@@ -326,6 +326,7 @@ export class LeaderTerm {
     };
     if (spec.ports) request.ports = spec.ports.map((p) => ({ ...p }));
     if (spec.artifact) request.artifact = { ...spec.artifact };
+    if (spec.imageArchive) request.imageArchive = { ...spec.imageArchive };
     if (spec.stdio) request.stdio = spec.stdio;
     if (spec.volumes) request.volumes = spec.volumes.map((v) => ({ ...v }));
     if (spec.alias) request.alias = spec.alias;
@@ -414,6 +415,7 @@ export class LeaderTerm {
     const spec: ProcessSpec = { image: request.image, cmd: request.cmd };
     if (request.ports) spec.ports = request.ports;
     if (request.artifact) spec.artifact = request.artifact;
+    if (request.imageArchive) spec.imageArchive = request.imageArchive;
     if (request.stdio) spec.stdio = request.stdio;
     return { ...this.startJob(host, request.app, request.release, type, spec, { env: request.env ?? {}, memoryBytes, restarts: 0, oneOff: true }) };
   }

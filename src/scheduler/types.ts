@@ -21,6 +21,8 @@ export interface ProcessSpec {
   ports?: { port: number; proto?: 'tcp' | 'udp'; service?: string }[];
   /** A file the host fetches before starting the job and hands to it (a slug: see the host's `JobSpec.artifact`). */
   artifact?: { url: string };
+  /** The `docker save` archive of `image`, loaded by a host whose engine lacks it (see the host's `JobSpec.imageArchive`). */
+  imageArchive?: { url: string };
   /**
    * An interactive one-off job (`flynn run`): `pipe` keeps its stdin open for an attach to the
    * host agent, `tty` also gives it a pseudo-terminal. Default none.

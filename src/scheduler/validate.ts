@@ -74,9 +74,11 @@ export function validateProcessSpec(input: unknown, field = 'spec'): ProcessSpec
       return port;
     });
   }
-  if (s.artifact !== undefined) {
-    if (!isObject(s.artifact) || typeof s.artifact.url !== 'string' || s.artifact.url === '') throw bad('artifact must be { url } with a non-empty url');
-    spec.artifact = { url: s.artifact.url };
+  for (const field of ['artifact', 'imageArchive'] as const) {
+    const a = s[field];
+    if (a === undefined) continue;
+    if (!isObject(a) || typeof a.url !== 'string' || a.url === '') throw bad(`${field} must be { url } with a non-empty url`);
+    spec[field] = { url: a.url };
   }
   if (s.volumes !== undefined) {
     if (!Array.isArray(s.volumes) || !s.volumes.every((v) => isObject(v) && typeof v.name === 'string' && typeof v.target === 'string')) throw bad('volumes must be a list of { name, target }');

@@ -2,7 +2,8 @@
  * Dockerfile deploys (as Dokku's Dockerfile builder): a pushed tree with a `Dockerfile` is built
  * by the host's Docker engine with the pushed tar as the build context, its output streamed line
  * by line, and the image (pinned by id) becomes the release's artifact. Its `CMD` is the `web`
- * type unless a Procfile says otherwise, and its first `EXPOSE`d TCP port is the web port.
+ * type unless a Procfile says otherwise, and its first `EXPOSE`d TCP port is the web port. For
+ * hosts with an engine of their own, the image is also saved into shelf (image-archive.ts).
  */
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
@@ -11,6 +12,7 @@ import Dockerode from 'dockerode';
 import { extract } from 'tar-stream';
 import { BuildFailedError, SlugErrorCodes } from './errors.js';
 import { LineSplitter } from './executor.js';
+import { saveImageArchive, type SaveImageArchiveOptions } from './image-archive.js';
 import { parseProcfile } from './procfile.js';
 import { SLUG_DEFAULTS } from './types.js';
 
@@ -74,6 +76,12 @@ export interface DockerfileBuildOptions {
   network?: string;
   /** Stop the build after this many ms (the engine cancels it when the request goes). Default {@link SLUG_DEFAULTS}.timeoutMs, as slug builds. */
   timeoutMs?: number;
+  /**
+   * Also save the image into this shelf at `/images/<app>/<id hex>.tar`, for hosts whose Docker
+   * engine is not the one that built it (they load it before a job starts). Default: not saved
+   * (every host runs its jobs on the building engine).
+   */
+  archive?: Pick<SaveImageArchiveOptions, 'shelf' | 'baseImages'>;
 }
 
 export interface DockerfileBuild {
@@ -85,6 +93,8 @@ export interface DockerfileBuild {
   processes: Record<string, { cmd: string[]; ports?: number[] }>;
   /** Lines of the build that came from the layer cache. */
   cachedSteps: number;
+  /** With `archive`: the image's archive in shelf, its size and how long the save took. */
+  archive?: { url: string; bytes: number; durationMs: number };
   durationMs: number;
 }
 
@@ -170,5 +180,15 @@ export async function buildDockerfile(options: DockerfileBuildOptions): Promise<
   if (options.procfile !== undefined) emit(`       Procfile declares types -> ${Object.keys(declared).join(', ') || '(none)'}`);
   emit(`       Image CMD -> ${cmd.length > 0 ? `web (${JSON.stringify(cmd)})` : (config.Entrypoint ?? []).length > 0 ? '(none: an ENTRYPOINT without CMD cannot be the web type; add a CMD or a Procfile web line)' : '(none)'}`);
   if (port !== undefined) emit(`       EXPOSE ${port}: web listens there, PORT=${port}`);
-  return { imageId: info.Id, name, processes, cachedSteps, durationMs: Math.round(performance.now() - started) };
+  const built: DockerfileBuild = { imageId: info.Id, name, processes, cachedSteps, durationMs: 0 };
+  if (options.archive) {
+    emit('-----> Saving the image into shelf, for hosts with an engine of their own');
+    const saved = await saveImageArchive({ docker, ...options.archive, image: { name, id: info.Id }, path: `/images/${app}/${info.Id.slice('sha256:'.length)}.tar`, signal }).catch((err: unknown) =>
+      fail(`the image could not be saved into shelf: ${(err as Error).message}`, err),
+    );
+    emit(`       ${saved.bytes < 1e6 ? `${(saved.bytes / 1e3).toFixed(1)} KB` : `${(saved.bytes / 1e6).toFixed(1)} MB`} in ${(saved.durationMs / 1000).toFixed(1)} s${saved.base ? ` (without the ${saved.leftOut} layer${saved.leftOut === 1 ? '' : 's'} of ${saved.base}, which every host has)` : ''}`);
+    built.archive = { url: saved.url, bytes: saved.bytes, durationMs: saved.durationMs };
+  }
+  built.durationMs = Math.round(performance.now() - started);
+  return built;
 }

@@ -26,21 +26,40 @@ afterAll(async () => {
   }
 });
 
+/** A Docker test cluster whose images the file removes afterwards. */
+const dockerCluster = (shipImages?: boolean) => async () => {
+  const cluster = await createTestCluster({ runtime: 'docker', ...(shipImages === undefined ? {} : { shipImages }) });
+  runs.push(cluster);
+  return cluster;
+};
+
+/** Create `app` with `GREETING` as a build arg (meta `docker_build_args`) and set `env`, waiting for the deploy it starts. */
+async function greetingApp(cluster: TestCluster, app: string, env: Record<string, string>): Promise<void> {
+  await cluster.client.createApp({ name: app, meta: { docker_build_args: 'GREETING' } });
+  const set = await cluster.client.setEnv(app, env);
+  if (set.deployment) await cluster.client.waitForDeployment(app, set.deployment.id);
+}
+
+/** `flynn run <app> cat /build-args.txt`: its output and exit status. */
+async function buildArgsOf(cluster: TestCluster, app: string): Promise<{ out: string; status: number }> {
+  let out = '';
+  let status = -1;
+  for await (const o of cluster.client.run(app, { cmd: ['cat', '/build-args.txt'] })) {
+    if (o.kind === 'output') out += o.data;
+    if (o.kind === 'exit') status = o.status;
+  }
+  return { out, status };
+}
+
 if (await needDocker('Dockerfile deploys')) {
   describe('Dockerfile deploys (docker runtime)', () => {
-    const { ctx, push } = pusher(async () => {
-      const cluster = await createTestCluster({ runtime: 'docker' });
-      runs.push(cluster);
-      return cluster;
-    });
+    const { ctx, push } = pusher(dockerCluster());
 
     it('builds the Dockerfile with the engine, runs its CMD as web on the EXPOSEd port, with only the build args meta lists; a second push uses the layer cache', async () => {
       const { client } = ctx.cluster;
-      await client.createApp({ name: 'dockerweb', meta: { docker_build_args: 'GREETING' } });
       // The run id in the build arg makes the first push a cold build (its RUN step is not in the engine's cache).
       const greeting = `hi-${ctx.cluster.runId}`;
-      const set = await client.setEnv('dockerweb', { GREETING: greeting, SECRET: 'not-for-the-image' });
-      if (set.deployment) await client.waitForDeployment('dockerweb', set.deployment.id);
+      await greetingApp(ctx.cluster, 'dockerweb', { GREETING: greeting, SECRET: 'not-for-the-image' });
       const cold = await push('dockerfile-web', 'dockerweb', { existing: true });
       expect(cold.code, cold.output).toBe(0);
       expect(cold.remote).toContain('-----> Building the Dockerfile with the Docker engine (image flynn-ts-app/dockerweb:' + cold.remote.find((l) => l.startsWith('-----> Building the Dockerfile'))?.split(':').at(-1));
@@ -66,13 +85,7 @@ if (await needDocker('Dockerfile deploys')) {
       console.log(`dockerfile-web push (build + deploy): cold ${cold.ms} ms, cached ${cached.ms} ms`);
 
       // A one-off job runs in the app's image too.
-      let out = '';
-      let status = -1;
-      for await (const o of client.run('dockerweb', { cmd: ['cat', '/build-args.txt'] })) {
-        if (o.kind === 'output') out += o.data;
-        if (o.kind === 'exit') status = o.status;
-      }
-      expect({ out, status }).toEqual({ out: `greeting=[${greeting}] secret=[]\n`, status: 0 });
+      expect(await buildArgsOf(ctx.cluster, 'dockerweb')).toEqual({ out: `greeting=[${greeting}] secret=[]\n`, status: 0 });
     }, 180_000);
 
     it("rejects a push whose Dockerfile fails with docker's error line", async () => {
@@ -83,6 +96,41 @@ if (await needDocker('Dockerfile deploys')) {
       expect(pushed.output).not.toContain('deployed to');
       expect((await ctx.cluster.client.getApp('dockerfails')).releaseId).toBeNull();
     }, 120_000);
+  });
+
+  describe('Dockerfile deploys shipped through shelf (docker runtime, shipImages)', () => {
+    const { ctx, push } = pusher(dockerCluster(true));
+
+    it('saves the image into shelf with the release; a host engine without it loads it for a one-off job and for web, which answers', async () => {
+      const { client } = ctx.cluster;
+      const greeting = `ship-${ctx.cluster.runId}`;
+      await greetingApp(ctx.cluster, 'shipweb', { GREETING: greeting });
+      const pushed = await push('dockerfile-web', 'shipweb', { existing: true });
+      expect(pushed.code, pushed.output).toBe(0);
+      expect(pushed.remote).toContain('-----> Saving the image into shelf, for hosts with an engine of their own');
+      const artifact = await client.getArtifact((await client.currentRelease('shipweb')).artifactId!);
+      const noneRunning = async () => ((await docker.listContainers({ filters: { ancestor: [artifact.url] } })).length > 0 ? undefined : true);
+      expect(artifact.archiveUrl).toBe(`${ctx.cluster.shelfUrl}/images/shipweb/${artifact.url.slice('sha256:'.length)}.tar`);
+
+      // The engine forgets the image, as a host with an engine of its own never had it: stop web, remove the image.
+      await client.scale('shipweb', { web: 0 });
+      await until('web to stop', noneRunning);
+      await docker.getImage(artifact.url).remove({ force: true });
+      expect(await docker.getImage(artifact.url).inspect().then(() => true, () => false)).toBe(false);
+
+      expect(await buildArgsOf(ctx.cluster, 'shipweb')).toEqual({ out: `greeting=[${greeting}] secret=[]\n`, status: 0 });
+      expect((await docker.getImage(artifact.url).inspect()).Id).toBe(artifact.url);
+
+      // Once more for web: gone again, loaded again when the formation starts it.
+      await until('the one-off job to go', noneRunning);
+      await docker.getImage(artifact.url).remove({ force: true });
+      await client.scale('shipweb', { web: 1 });
+      const answer = await until('shipweb to answer through the router', async () => {
+        const r = await getVia(ctx.cluster.routerUrl, `shipweb.${ctx.cluster.domain}`);
+        return r.status === 200 ? r : undefined;
+      });
+      expect(answer.body).toBe(`Hello from dockerfile-web (PORT=5000, greeting=[${greeting}] secret=[])\n`);
+    }, 240_000);
   });
 
   describe('Dockerfile builds', () => {

@@ -1,11 +1,14 @@
-"""What the Python buildpack cannot do in sh: read runtime.txt/.python-version, Pipfile.lock and
-manage.py, make the cache key, and work out the default process types. Standard library only, run
-by the stack's python3.
+"""What the Python buildpack cannot do in sh: read runtime.txt/.python-version, the lock files
+(Pipfile.lock here, poetry.lock and uv.lock in locks.py) and manage.py, make the cache key, and work
+out the default process types. Standard library only, run by the stack's python3.
 
-    python.py facts DIR                  sh assignments (eval'd by bin/compile)
-    python.py cache-key DIR              one line: what the cached virtualenv was built from
-    python.py pipfile-requirements DIR   Pipfile.lock's default packages as requirements lines
-    python.py release DIR                bin/release's YAML
+    python.py facts DIR                       sh assignments (eval'd by bin/compile)
+    python.py cache-key DIR                   one line: what the cached virtualenv was built from
+    python.py pipfile-requirements DIR        Pipfile.lock's default packages as requirements lines
+    python.py lock-requirements DIR KIND OUT  poetry.lock or uv.lock (KIND poetry|uv) as pinned
+                                              requirements in OUT; warnings on stdout; on failure
+                                              exit 1 with the reason as the last line
+    python.py release DIR                     bin/release's YAML
 """
 import hashlib
 import json
@@ -14,8 +17,10 @@ import re
 import shlex
 import sys
 
+import locks
+
 PY = "%d.%d.%d" % sys.version_info[:3]
-DEP_FILES = ("requirements.txt", "Pipfile.lock", "Pipfile", "pyproject.toml", "setup.py", "setup.cfg")
+DEP_FILES = ("requirements.txt", "Pipfile.lock", "Pipfile", "uv.lock", "poetry.lock", "pyproject.toml", "setup.py", "setup.cfg")
 
 
 def read(directory, name):
@@ -51,15 +56,27 @@ def version_rc(wanted):
     return 0 if tuple(parts[:2]) == tuple(have[: len(parts[:2])]) else 1
 
 
+def is_poetry_project(directory):
+    text = read(directory, "pyproject.toml") or ""
+    return re.search(r"^\[tool\.poetry[\].]", text, re.M) is not None
+
+
 def install_kind(directory):
-    """How the app's dependencies are installed: requirements, pipfile, project, empty (a requirements.txt
-    listing nothing) or none."""
+    """How the app's dependencies are installed: requirements, uv, poetry, pipfile, project, empty (a
+    requirements.txt listing nothing), poetry-unlocked (a Poetry project without poetry.lock) or none."""
     text = read(directory, "requirements.txt")
     if text is not None:
         listed = [l for l in text.splitlines() if l.split("#", 1)[0].strip()]
         return "requirements" if listed else "empty"
-    if os.path.isfile(os.path.join(directory, "Pipfile")):
+    has = lambda name: os.path.isfile(os.path.join(directory, name))
+    if has("uv.lock"):
+        return "uv"
+    if has("poetry.lock"):
+        return "poetry"
+    if has("Pipfile"):
         return "pipfile"
+    if has("pyproject.toml") and is_poetry_project(directory):
+        return "poetry-unlocked"
     for name in ("pyproject.toml", "setup.py"):
         if os.path.isfile(os.path.join(directory, name)):
             return "project"
@@ -105,6 +122,18 @@ def pipfile_requirements(directory):
             print("%s%s%s" % (name, spec.get("version", ""), marker))
 
 
+def lock_requirements(directory, kind, out):
+    try:
+        lines, warnings = (locks.uv_requirements if kind == "uv" else locks.poetry_requirements)(directory)
+    except locks.LockError as err:
+        print(err)
+        sys.exit(1)
+    with open(out, "w", encoding="utf-8") as f:
+        f.write("".join(line + "\n" for line in lines))
+    for w in warnings:
+        print(w)
+
+
 def django_project(directory):
     """The Django project package manage.py names in DJANGO_SETTINGS_MODULE (mysite.settings -> mysite)."""
     text = read(directory, "manage.py") or ""
@@ -139,11 +168,11 @@ def release(directory):
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.exit("usage: python.py facts|cache-key|pipfile-requirements|release DIR")
     commands = {"facts": facts, "cache-key": cache_key, "pipfile-requirements": pipfile_requirements, "release": release}
-    if sys.argv[1] not in commands:
-        sys.exit("unknown command %s" % sys.argv[1])
+    if len(sys.argv) == 5 and sys.argv[1] == "lock-requirements":
+        return lock_requirements(*sys.argv[2:])
+    if len(sys.argv) != 3 or sys.argv[1] not in commands:
+        sys.exit("usage: python.py facts|cache-key|pipfile-requirements|release DIR, or lock-requirements DIR poetry|uv OUT")
     commands[sys.argv[1]](sys.argv[2])
 
 

@@ -9,6 +9,7 @@ export function registerReleaseRoutes(r: ApiServer, { store, app, checkEnvSize }
   r.post('/artifacts', { schema: { body: S.createArtifactBody } }, async (req: Req<unknown, CreateArtifactInput>, reply) => {
     if (req.body.type === 'docker') validateImageId(req.body.url);
     else validateUrl(req.body.url);
+    if (req.body.archiveUrl !== undefined) validateUrl(req.body.archiveUrl, 'archiveUrl');
     reply.status(201);
     return store.createArtifact(req.body);
   });
