@@ -54,7 +54,8 @@ describe('a failed deploy tells the pusher why (process runtime)', () => {
     const pushed = await push('syntax-error', 'syntax-error');
     expect(pushed.code).not.toBe(0);
     expect(pushed.output).toMatch(/web job \S+ of the new release crashed/);
-    const at = pushed.remote.findIndex((l) => /^ {7}file:\/\/\/app\/server\.js:7$/.test(l));
+    // The slug's path: /app in a container, the job's own app dir on the process runtime.
+    const at = pushed.remote.findIndex((l) => /^ {7}file:\/\/\/(\S+\/)?app\/server\.js:7$/.test(l));
     expect(at, pushed.output).toBeGreaterThan(-1);
     expect(pushed.remote[at + 1]).toBe("       let greeting = 'hello again';");
     expect(pushed.remote[at + 2]).toBe('           ^');

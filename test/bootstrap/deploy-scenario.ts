@@ -118,7 +118,10 @@ export function describeDeploy(name: string, start: () => Promise<Cluster>, appN
     it('keeps the app’s source, slug and jobs from anyone without the component’s key', async () => {
       const slugUrl = (await cluster.client.listArtifacts()).at(-1)?.url ?? '';
       expect(slugUrl.startsWith(`${cluster.shelfUrl}/slugs/`)).toBe(true);
-      const hostAddr = cluster.scheduler.view().hosts[0]?.addr;
+      // The host that runs the app's job (with web=1, one of the hosts).
+      const jobHost = (await cluster.client.listJobs(appName))[0]?.hostId;
+      const hostAddr = cluster.scheduler.view().hosts.find((h) => h.id === jobHost)?.addr;
+      expect(hostAddr, `the host of job on ${jobHost}`).toBeDefined();
       const targets = [slugUrl, `${cluster.shelfUrl}/cache/${appName}.tgz`, `http://${hostAddr}/jobs`];
       // The cluster key opens the controller only: host agents and shelf have keys derived from it.
       for (const authorization of [undefined, 'Bearer wrong', `Bearer ${cluster.key}`]) {
