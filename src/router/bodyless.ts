@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Backend, ServicePool } from './backends.js';
 import { Failover } from './failover.js';
-import { clientHeaders, reply, type ProxyContext, type Timeouts } from './http-proxy.js';
+import { clientHeaders, reply, type ProxyContext, type Timeouts } from './proxy-context.js';
 import type { HttpRoute } from './types.js';
 
 /** Methods that may be sent again when a connection fails before an answer. */

@@ -1,5 +1,5 @@
 import type { Backend, ServicePool } from './backends.js';
-import type { ProxyContext } from './http-proxy.js';
+import type { ProxyContext } from './proxy-context.js';
 import { classify, type FailureKind } from './outlier.js';
 import type { HttpRoute } from './types.js';
 

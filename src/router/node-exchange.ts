@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Backend, ServicePool } from './backends.js';
 import { Failover } from './failover.js';
-import { clientHeaders, reply, replyRaw, type ProxyContext, type Timeouts } from './http-proxy.js';
+import { clientHeaders, reply, replyRaw, type ProxyContext, type Timeouts } from './proxy-context.js';
 import { timeoutError } from './outlier.js';
 import type { HttpRoute } from './types.js';
 

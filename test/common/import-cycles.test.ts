@@ -53,21 +53,11 @@ function cycleText(cycle: string[]): string {
   return [...turned, turned[0]].join(' → ');
 }
 
-/**
- * Cycles that were there when this check came, in src/router/ (its exchanges and failover import
- * the proxy they serve): issue 18 removes them with the router's one failover path. Only these may
- * remain; a new cycle fails.
- */
-const KNOWN_CYCLES = new Set([
-  'router/bodyless.ts → router/failover.ts → router/http-proxy.ts → router/bodyless.ts',
-  'router/bodyless.ts → router/http-proxy.ts → router/bodyless.ts',
-  'router/http-proxy.ts → router/node-exchange.ts → router/http-proxy.ts',
-]);
 
 describe('src/ layering', () => {
   it('has no import cycle', () => {
     const cycles = cyclesIn(new Map(sourceFiles(SRC).map((f) => [f, importsOf(f)]))).map(cycleText);
-    expect(cycles.filter((c) => !KNOWN_CYCLES.has(c))).toEqual([]);
+    expect(cycles).toEqual([]);
   });
 
   it('finds a cycle when there is one', () => {
