@@ -1,11 +1,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sleep } from '../../common/lifecycle.js';
 import { accessLogWriter } from '../access-log.js';
 import type { Engine, EngineListen, RouterCore } from '../engine.js';
 import { RouterErrorCodes, RouterInputError, RouterListenError } from '../errors.js';
+import { tcpProbe } from '../outlier.js';
 import type { ListenAddress } from '../options.js';
 import { pem, LiveCertificates } from './certificates.js';
 import { BAD_REQUEST, haproxyConfig, HOP_BY_HOP_LUA, mapFiles } from './config.js';
@@ -54,13 +56,8 @@ function concretePort(addr: ListenAddress): Promise<ListenAddress> {
 async function closedPort(addr: ListenAddress, ms: number): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(addr.port, addr.host === '0.0.0.0' ? '127.0.0.1' : addr.host);
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
-    if (!open) return;
-    await new Promise((r) => setTimeout(r, 10));
+    if (!(await tcpProbe(addr.host === '0.0.0.0' ? '127.0.0.1' : addr.host, addr.port, Math.max(1, end - Date.now())))) return;
+    await sleep(10);
   }
 }
 

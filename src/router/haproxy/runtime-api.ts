@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { sleep } from '../../common/lifecycle.js';
 
 /** A Runtime API answer that says the command failed. */
 export class RuntimeApiError extends Error {}
@@ -52,7 +53,7 @@ export async function waitForSocket(api: RuntimeApi, ms: number, exited: () => s
       return;
     } catch (err) {
       if (Date.now() > end) throw new Error(`haproxy's runtime socket did not answer within ${ms} ms: ${(err as Error).message}`);
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
   }
 }
