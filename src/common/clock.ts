@@ -1,4 +1,5 @@
-import { sleep as realSleep } from './lifecycle.js';
+import { childSignal } from './lifecycle.js';
+
 
 /**
  * Time as a seam: where timing is policy (a deploy's boot timeout, crash backoff, how long ended
@@ -9,14 +10,73 @@ export interface Clock {
   /** Milliseconds since the epoch, as `Date.now()`. */
   now(): number;
   /** Resolve after `ms`, or reject with the signal's reason when aborted first. */
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  sleep(ms: number, signal?: AbortSignal, options?: SleepOptions): Promise<void>;
+}
+
+export interface SleepOptions {
+  /** On the real clock, the timer does not keep the process alive (as `timer.unref()`). Default false. */
+  unref?: boolean;
 }
 
 /** The real clock: `Date.now()` and timers. */
 export const systemClock: Clock = Object.freeze({
   now: () => Date.now(),
-  sleep: realSleep,
+  sleep(ms: number, signal?: AbortSignal, options: SleepOptions = {}): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      if (options.unref) timer.unref();
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal?.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  },
 });
+
+export interface TimerOptions extends SleepOptions {
+  /** Cancels the timer, as the returned function does. */
+  signal?: AbortSignal;
+}
+
+/** A timer's own abort controller, also aborted by `options.signal` (without a listener left behind once it is over). */
+function timerStop(options: TimerOptions): { stop: AbortController; release: () => void } {
+  const stop = new AbortController();
+  if (!options.signal) return { stop, release: () => {} };
+  const link = childSignal(options.signal);
+  link.signal.addEventListener('abort', () => stop.abort(), { once: true });
+  return { stop, release: link.release };
+}
+
+/** `fn` once after `ms` on `clock` (a `setTimeout` on the seam). Returns the function that cancels it. */
+export function after(clock: Clock, ms: number, fn: () => void, options: TimerOptions = {}): () => void {
+  const { stop, release } = timerStop(options);
+  clock
+    .sleep(ms, stop.signal, options)
+    .then(fn, () => {})
+    .finally(release);
+  return () => stop.abort();
+}
+
+/** `fn` every `ms` on `clock` (a `setInterval` on the seam), until cancelled. Returns the function that cancels it. */
+export function every(clock: Clock, ms: number, fn: () => void, options: TimerOptions = {}): () => void {
+  const { stop, release } = timerStop(options);
+  void (async () => {
+    for (;;) {
+      const due = await clock.sleep(ms, stop.signal, options).then(
+        () => true,
+        () => false,
+      );
+      if (!due) return release();
+      fn();
+    }
+  })();
+  return () => stop.abort();
+}
 
 interface Sleeper {
   at: number;
@@ -51,7 +111,7 @@ export class ManualClock implements Clock {
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
+    return new Promise<void>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
       const sleeper: Sleeper = {
         at: this.time + Math.max(0, ms),
@@ -69,6 +129,15 @@ export class ManualClock implements Clock {
       for (const w of this.watchers) w();
       this.watchers.clear();
     });
+  }
+
+  /**
+   * A stalled process (a long GC, synchronous work): time jumps on by `ms` at once, and every sleep
+   * that came due meanwhile wakes late, at the new time, earliest first.
+   */
+  async stall(ms: number): Promise<void> {
+    this.time += ms;
+    await this.advance(0);
   }
 
   /**

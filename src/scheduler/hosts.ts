@@ -2,7 +2,6 @@
  * The leader's picture of the cluster: hosts from the discovery watch of `flynn-host`, and the jobs
  * on each, read from the host's job list and kept current from its event stream.
  */
-import { sleep } from '../common/lifecycle.js';
 import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import type { Discovery } from '../discovery/discovery.js';
@@ -35,7 +34,7 @@ export interface HostTrackerOptions {
   retryMs: number;
   /** A job the scheduler asked for that a host's list still lacks after this long (ms) is taken as never started. */
   pendingGraceMs: number;
-  /** When jobs were seen up and hosts ready. */
+  /** When jobs were seen up and hosts ready; retry waits. */
   clock: Clock;
   onHostUp(host: TrackedHost): void;
   onHostLost(host: TrackedHost, jobs: ScheduledJob[]): void;
@@ -157,7 +156,7 @@ export class HostTracker {
         if (!signal.aborted) this.o.logger.warn('host watch failed', { error: (err as Error).message });
       }
       if (signal.aborted) break;
-      await sleep(this.o.retryMs, signal).catch(() => {});
+      await this.o.clock.sleep(this.o.retryMs, signal).catch(() => {});
     }
     this.resolveFirst();
   }
@@ -255,7 +254,7 @@ export class HostTracker {
       host.ready = false;
       delete host.readyAt;
       this.o.onChange();
-      await sleep(this.o.retryMs, signal).catch(() => {});
+      await this.o.clock.sleep(this.o.retryMs, signal).catch(() => {});
     }
   }
 

@@ -1,5 +1,5 @@
 /** Standing for leadership again and again: one term per won election, until closed. */
-import { sleep } from '../common/lifecycle.js';
+import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import type { Discovery } from '../discovery/discovery.js';
 import { campaign, type Leadership } from '../discovery/election.js';
@@ -12,6 +12,8 @@ export interface LeadershipLoopOptions {
   ttlMs: number;
   /** Wait before campaigning again after a discovery failure, ms. */
   retryMs: number;
+  /** Time of the retry wait. */
+  clock: Clock;
   logger: Logger;
   /**
    * Lead: called once per won term with a signal that aborts when the term ends (leadership lost
@@ -35,7 +37,7 @@ export async function leadershipLoop(options: LeadershipLoopOptions, signal: Abo
     } catch (err) {
       if (signal.aborted) return;
       options.logger.warn('campaign failed', { error: (err as Error).message });
-      await sleep(options.retryMs, signal).catch(() => {});
+      await options.clock.sleep(options.retryMs, signal).catch(() => {});
       continue;
     }
     const term = new AbortController();

@@ -75,9 +75,10 @@ export interface SchedulerOptions {
    */
   rebalance?: boolean;
   /**
-   * Time of crash backoff (when a restart is due, how long a job was up), host settle and ready
-   * waits. Default the system clock. Timers still wake reconcile passes in real time; with a
-   * `ManualClock`, `settle()` after `advance()` runs a pass at the new time.
+   * Time of every timing policy: crash backoff (when a restart is due, how long a job was up), the
+   * resync interval, host settle, ready and retry waits, the election's retry. Default the system
+   * clock. With a `ManualClock`, `advance()` wakes what came due (a test moves time on instead of
+   * sleeping); the election's lease is the discovery backend's, on its own clock.
    */
   clock?: Clock;
 }
@@ -167,6 +168,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     for (const w of leadershipWatchers) w.notify();
   };
 
+  const clock = options.clock ?? systemClock;
   const loop = leadershipLoop(
     {
       discovery: options.discovery,
@@ -175,6 +177,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
       meta: { id },
       ttlMs: timing.leaderTtlMs,
       retryMs: timing.hostRetryMs,
+      clock,
       logger,
       lead: async (signal) => {
         const t = new LeaderTerm({
@@ -190,7 +193,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
           rebalance: options.rebalance ?? true,
           rebalanceSettleMs: timing.rebalanceSettleMs,
           emit,
-          clock: options.clock ?? systemClock,
+          clock,
           onHostsChange: leadershipChanged,
         });
         logger.info('leading');

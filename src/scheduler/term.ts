@@ -3,8 +3,7 @@
  * Created when an election is won and closed when it is lost; nothing of it outlives the term.
  */
 import { randomUUID } from 'node:crypto';
-import type { Clock } from '../common/clock.js';
-import { sleep } from '../common/lifecycle.js';
+import { after, every, type Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import type { Discovery } from '../discovery/discovery.js';
 import { nextRestartAttempt, restartDelay, type BackoffOptions } from './backoff.js';
@@ -42,7 +41,7 @@ export interface TermOptions {
   /** A host receives moved jobs only after it has been ready this long, ms. */
   rebalanceSettleMs: number;
   emit(event: SchedulerEvent): void;
-  /** Time of crash backoff, host settle and ready waits (timers still wake passes in real time). */
+  /** Time of every timer: crash backoff, resync, host settle, ready and retry waits. */
   clock: Clock;
   /** Called when the hosts changed (one joined, was listed, or was lost). */
   onHostsChange?(): void;
@@ -65,20 +64,19 @@ export class LeaderTerm {
   private moves: RebalanceMove[] = [];
   /** The restarts owed for crashes before this term have been read from the hosts' ended jobs. */
   private recovered = false;
-  private settleTimer: NodeJS.Timeout | undefined;
+  private cancelSettle = () => {};
   private blocked = new Map<string, PlannedBlock>();
   private readonly stopping = new Set<string>();
   private readonly calls = new Set<Promise<void>>();
   private readonly abort = new AbortController();
   private running: Promise<void> | undefined;
   private dirty = false;
-  private wakeTimer: NodeJS.Timeout | undefined;
-  private resyncTimer: NodeJS.Timeout | undefined;
+  private cancelWake = () => {};
   private formationsKnown = false;
   private formationTask: Promise<void> | undefined;
   private idleWaiters: (() => void)[] = [];
   private resyncing = false;
-  private readyTimer: NodeJS.Timeout | undefined;
+  private cancelReady = () => {};
 
   constructor(private readonly o: TermOptions) {
     this.tracker = new HostTracker({
@@ -120,12 +118,12 @@ export class LeaderTerm {
           if (!signal.aborted) this.o.logger.error('formation watch failed', { error: (err as Error).message });
         }
         if (signal.aborted) break;
-        await sleep(this.o.hostRetryMs, signal).catch(() => {});
+        await this.o.clock.sleep(this.o.hostRetryMs, signal).catch(() => {});
       }
       resolveFirst();
     })();
     await Promise.all([first, this.tracker.start()]);
-    this.resyncTimer = setInterval(() => this.resync(), this.o.resyncMs);
+    every(this.o.clock, this.o.resyncMs, () => this.resync(), { signal: this.abort.signal });
     this.request();
   }
 
@@ -139,10 +137,6 @@ export class LeaderTerm {
 
   async close(): Promise<void> {
     this.abort.abort();
-    clearInterval(this.resyncTimer);
-    clearTimeout(this.wakeTimer);
-    clearTimeout(this.readyTimer);
-    clearTimeout(this.settleTimer);
     await this.running;
     await this.formationTask;
     await Promise.all([...this.calls]);
@@ -189,8 +183,8 @@ export class LeaderTerm {
       if (!h.listedOnce && now - h.since < this.o.hostReadyTimeoutMs) until = Math.max(until, h.since + this.o.hostReadyTimeoutMs);
     }
     if (until === 0) return true;
-    clearTimeout(this.readyTimer);
-    this.readyTimer = setTimeout(() => this.request(), until - now + 1);
+    this.cancelReady();
+    this.cancelReady = this.wakeAt(until + 1);
     return false;
   }
 
@@ -215,8 +209,8 @@ export class LeaderTerm {
     const result = plan(input);
     this.restarts = result.restarts;
     this.moves = result.moves;
-    clearTimeout(this.wakeTimer);
-    if (result.wakeAt !== undefined) this.wakeTimer = setTimeout(() => this.request(), Math.max(0, result.wakeAt - this.o.clock.now()));
+    this.cancelWake();
+    if (result.wakeAt !== undefined) this.cancelWake = this.wakeAt(result.wakeAt);
     for (const { job, reason, move } of result.stops) {
       this.stop(job, reason);
       if (move) {
@@ -268,8 +262,8 @@ export class LeaderTerm {
       if (at <= now) settled.add(h.info.id);
       else next = Math.min(next, at);
     }
-    clearTimeout(this.settleTimer);
-    if (next !== Infinity) this.settleTimer = setTimeout(() => this.request(), next - now + 1);
+    this.cancelSettle();
+    if (next !== Infinity) this.cancelSettle = this.wakeAt(next + 1);
     return settled;
   }
 
@@ -288,6 +282,11 @@ export class LeaderTerm {
       this.restarts.push(r);
       this.o.logger.info('carrying over a crash restart', { jobId: r.previousJobId, attempt: r.attempt, dueInMs: Math.max(0, r.dueAt - this.o.clock.now()) });
     }
+  }
+
+  /** A reconcile pass at `at` on the clock (ms since the epoch); returns the function that cancels it. */
+  private wakeAt(at: number): () => void {
+    return after(this.o.clock, Math.max(0, at - this.o.clock.now()), () => this.request(), { signal: this.abort.signal, unref: true });
   }
 
   private track(call: Promise<void>): void {
@@ -352,7 +351,7 @@ export class LeaderTerm {
           o.onFail?.();
           this.o.logger.warn('start failed', { hostId: host.info.id, jobId: id, error: (err as Error).message });
           this.o.emit({ type: 'start-failed', app, release, processType: type, hostId: host.info.id, message: (err as Error).message });
-          setTimeout(() => this.request(), this.o.hostRetryMs).unref();
+          this.wakeAt(this.o.clock.now() + this.o.hostRetryMs);
         }
       })(),
     );
@@ -374,7 +373,7 @@ export class LeaderTerm {
         } catch (err) {
           if (this.abort.signal.aborted) return;
           this.o.logger.warn('stop failed', { hostId: job.hostId, jobId: job.id, error: (err as Error).message });
-          setTimeout(() => this.request(), this.o.hostRetryMs).unref();
+          this.wakeAt(this.o.clock.now() + this.o.hostRetryMs);
         } finally {
           this.stopping.delete(job.id);
         }
