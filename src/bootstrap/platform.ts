@@ -465,6 +465,8 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
     const scheduler = await startScheduler({
       discovery,
       formations: new StoreFormationSource({ store, logger }),
+      // The crash backoff outlives a platform restart with the store.
+      state: store,
       // Hosts fetch slugs by URLs signed as each job starts: they never hold the shelf key.
       connectHost: hostAgentConnector((url) => new HostClient({ url, key: hostAgentKey }), { artifactUrl: shelfUrlSigner({ url: shelf.url, key: shelfKey }) }),
       logger,

@@ -28,6 +28,8 @@ import {
 import { parsePublicKey, validateAppName } from './validate.js';
 
 const SEQ = 'seq';
+/** Prefix of the components' state ({@link Store.putState}). */
+const STATE = 'state/';
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
 const eventKey = (seq: number) => `events/${pad(seq, 16)}`;
 const now = () => new Date().toISOString();
@@ -456,9 +458,33 @@ export class KvStore implements Store {
     return queue;
   }
 
+  // ---- components' state ----
+
+  async listState(prefix: string): Promise<Array<[string, string]>> {
+    this.guard.assertOpen();
+    return (await this.kv.list(STATE + prefix)).map(([k, v]) => [k.slice(STATE.length), v]);
+  }
+
+  async putState(key: string, value: string): Promise<void> {
+    this.guard.assertOpen();
+    await this.kv.txn(async (tx) => {
+      await tx.get(STATE + key); // a writing etcd transaction compares at least one key
+      tx.put(STATE + key, value);
+    });
+  }
+
+  async deleteState(key: string): Promise<void> {
+    this.guard.assertOpen();
+    await this.kv.txn(async (tx) => {
+      await tx.get(STATE + key);
+      tx.delete(STATE + key);
+    });
+  }
+
   async dumpEntries(): Promise<Array<[string, string]>> {
     this.guard.assertOpen();
-    return this.kv.list('');
+    // A restored cluster starts afresh: a crash loop of the old one is no reason to hold its apps back.
+    return (await this.kv.list('')).filter(([k]) => !k.startsWith(STATE));
   }
 
   async restoreEntries(entries: Array<[string, string]>): Promise<void> {

@@ -119,7 +119,15 @@ export interface Store {
   /** Replay events after `afterId` (none when omitted), then follow live ones. Ends on abort or close. */
   watchEvents(options?: WatchOptions & { afterId?: string }): AsyncIterable<ControllerEvent>;
 
-  /** Every entry of the store, key order, read at one point in time (what a backup keeps). */
+  /**
+   * Small state of the platform's components that must survive a restart (the scheduler's crash
+   * backoff), by key; not part of the controller's API, nor of a backup. Entries under `prefix`, key order.
+   */
+  listState(prefix: string): Promise<Array<[string, string]>>;
+  putState(key: string, value: string): Promise<void>;
+  deleteState(key: string): Promise<void>;
+
+  /** Every entry of the store but the components' state, key order, read at one point in time (what a backup keeps). */
   dumpEntries(): Promise<Array<[string, string]>>;
   /**
    * Put entries from {@link dumpEntries} back into this store, which must hold no app (a restore is

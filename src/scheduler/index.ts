@@ -23,6 +23,8 @@ export { hostAgentConnector } from './host-agent-connector.js';
 export type { HostAgentApi, AgentJob, AgentJobRequest, HostAgentConnectorOptions } from './host-agent-connector.js';
 export { BACKOFF_DEFAULTS, restartDelay } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
+export { MemoryStateStore, backoffRecords, restartsFromRecords } from './backoff-ledger.js';
+export type { StateStore, BackoffRecord, BackoffStateInput, RestoreInput } from './backoff-ledger.js';
 export { plan } from './reconcile.js';
 export type { PlanInput, Plan, PendingRestart, PlannedStart, PlannedStop, PlannedBlock, RebalanceMove } from './reconcile.js';
 export { recoverRestarts } from './recovery.js';

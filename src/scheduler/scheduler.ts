@@ -6,6 +6,7 @@ import { type Clock, systemClock } from '../common/clock.js';
 import { ChangeFlag } from '../common/watch.js';
 import type { Discovery } from '../discovery/discovery.js';
 import { BACKOFF_DEFAULTS, type BackoffOptions } from './backoff.js';
+import { MemoryStateStore, type StateStore } from './backoff-ledger.js';
 import { NotLeaderError, SchedulerErrorCodes, SchedulerInputError } from './errors.js';
 import type { FormationSource } from './formation-source.js';
 import type { HostConnector } from './host-client.js';
@@ -74,6 +75,13 @@ export interface SchedulerOptions {
    * stops. Only when the spread differs by 2 or more; never omni types. Default true.
    */
   rebalance?: boolean;
+  /**
+   * Where the crash backoff is kept (restarts owed, restarted jobs not yet up `resetAfterMs`), so a
+   * restarted scheduler or platform goes on with a crash loop's delays instead of restarting at
+   * once. Give the controller's store; every scheduler instance of a cluster shares it. Default: a
+   * {@link MemoryStateStore} of this instance (kept across its terms, lost with it).
+   */
+  state?: StateStore;
   /**
    * Time of every timing policy: crash backoff (when a restart is due, how long a job was up), the
    * resync interval, host settle, ready and retry waits, the election's retry. Default the system
@@ -169,6 +177,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
   };
 
   const clock = options.clock ?? systemClock;
+  const state = options.state ?? new MemoryStateStore();
   const loop = leadershipLoop(
     {
       discovery: options.discovery,
@@ -190,6 +199,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
           hostRetryMs: timing.hostRetryMs,
           hostReadyTimeoutMs: timing.hostReadyTimeoutMs,
           backoff: timing.backoff,
+          state,
           rebalance: options.rebalance ?? true,
           rebalanceSettleMs: timing.rebalanceSettleMs,
           emit,

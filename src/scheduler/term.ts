@@ -7,6 +7,7 @@ import { after, every, type Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import type { Discovery } from '../discovery/discovery.js';
 import { nextRestartAttempt, restartDelay, type BackoffOptions } from './backoff.js';
+import { BackoffLedger, backoffRecords, restartsFromRecords, type BackoffRecord, type StateStore } from './backoff-ledger.js';
 import { NoHostError } from './errors.js';
 import type { FormationSource } from './formation-source.js';
 import { JOB_LABELS, type HostConnector, type StartJobRequest } from './host-client.js';
@@ -36,6 +37,8 @@ export interface TermOptions {
   hostRetryMs: number;
   hostReadyTimeoutMs: number;
   backoff: BackoffOptions;
+  /** Where the crash backoff is kept across terms and restarts. */
+  state: StateStore;
   /** Move running jobs to hosts that joined (see `plan`'s `rebalanceTo`). */
   rebalance: boolean;
   /** A host receives moved jobs only after it has been ready this long, ms. */
@@ -64,6 +67,9 @@ export class LeaderTerm {
   private moves: RebalanceMove[] = [];
   /** The restarts owed for crashes before this term have been read from the hosts' ended jobs. */
   private recovered = false;
+  private readonly ledger: BackoffLedger;
+  /** The backoff records stored by earlier terms, until {@link recover} takes them in. */
+  private stored: BackoffRecord[] = [];
   private cancelSettle = () => {};
   private blocked = new Map<string, PlannedBlock>();
   private readonly stopping = new Set<string>();
@@ -79,6 +85,7 @@ export class LeaderTerm {
   private cancelReady = () => {};
 
   constructor(private readonly o: TermOptions) {
+    this.ledger = new BackoffLedger(o.state, o.logger);
     this.tracker = new HostTracker({
       discovery: o.discovery,
       connect: o.connectHost,
@@ -122,7 +129,8 @@ export class LeaderTerm {
       }
       resolveFirst();
     })();
-    await Promise.all([first, this.tracker.start()]);
+    const [stored] = await Promise.all([this.ledger.load(), first, this.tracker.start()]);
+    this.stored = stored;
     every(this.o.clock, this.o.resyncMs, () => this.resync(), { signal: this.abort.signal });
     this.request();
   }
@@ -141,6 +149,7 @@ export class LeaderTerm {
     await this.formationTask;
     await Promise.all([...this.calls]);
     await this.tracker.close();
+    await this.ledger.idle();
     for (const w of this.idleWaiters.splice(0)) w();
   }
 
@@ -251,6 +260,10 @@ export class LeaderTerm {
       }
     }
     this.blocked = blocked;
+    if (this.recovered) {
+      const live = this.tracker.jobs().filter((j) => LIVE_STATES.has(j.state));
+      this.ledger.sync(backoffRecords({ formations: this.formations, restarts: this.restarts, live, now, backoff: this.o.backoff }));
+    }
   }
 
   /** Ready hosts that have been ready for the settle time; a pass is due when the next one settles. */
@@ -267,17 +280,24 @@ export class LeaderTerm {
     return settled;
   }
 
-  /** Once per term, before the first start: take over the crash restarts the previous leader still owed. */
+  /**
+   * Once per term, before the first start: take over the crash restarts the previous leader still
+   * owed, from the hosts' ended jobs and from the stored backoff (which also knows crashes the hosts
+   * forgot, e.g. after a platform restart).
+   */
   private recover(): void {
     this.recovered = true;
-    const owed = recoverRestarts({
+    const live = this.tracker.jobs().filter((j) => LIVE_STATES.has(j.state));
+    const fromHosts = recoverRestarts({
       formations: this.formations,
-      live: this.tracker.jobs().filter((j) => LIVE_STATES.has(j.state)),
+      live,
       ended: [...this.tracker.hosts.values()].flatMap((h) => h.ended),
       backoff: this.o.backoff,
     });
     const known = new Set(this.restarts.map((r) => r.previousJobId));
-    for (const r of owed) {
+    const fromStore = restartsFromRecords({ records: this.stored, live, known: new Set([...known, ...fromHosts.map((r) => r.previousJobId)]), now: this.o.clock.now(), backoff: this.o.backoff });
+    this.stored = [];
+    for (const r of [...fromHosts, ...fromStore]) {
       if (known.has(r.previousJobId)) continue;
       this.restarts.push(r);
       this.o.logger.info('carrying over a crash restart', { jobId: r.previousJobId, attempt: r.attempt, dueInMs: Math.max(0, r.dueAt - this.o.clock.now()) });

@@ -1,6 +1,7 @@
 /** Helpers for the scheduler suites: a fake cluster with schedulers on it, and polling. */
 import type { Clock } from '../../src/common/clock.js';
 import type { Discovery } from '../../src/discovery/discovery.js';
+import type { StateStore } from '../../src/scheduler/backoff-ledger.js';
 import { MemoryFormationSource } from '../../src/scheduler/memory-formation-source.js';
 import { startScheduler, type Scheduler, type SchedulerOptions } from '../../src/scheduler/scheduler.js';
 import { FakeCluster, type FakeClusterOptions } from '../../src/scheduler/testing/fake-hosts.js';
@@ -52,8 +53,8 @@ export interface Rig {
   close(): Promise<void>;
 }
 
-/** A fake cluster, a formation source, and `start()` for scheduler instances on it. */
-export function rig(options: FakeClusterOptions = {}, timing = FAST_TIMING, clock?: Clock): Rig {
+/** A fake cluster, a formation source, and `start()` for scheduler instances on it (sharing `clock` and `state` when given). */
+export function rig(options: FakeClusterOptions = {}, timing = FAST_TIMING, clock?: Clock, state?: StateStore): Rig {
   const cluster = new FakeCluster(options);
   const formations = new MemoryFormationSource();
   const schedulers: Scheduler[] = [];
@@ -61,7 +62,7 @@ export function rig(options: FakeClusterOptions = {}, timing = FAST_TIMING, cloc
     cluster,
     formations,
     async start(id, discovery) {
-      const s = await startScheduler({ id, discovery: discovery ?? cluster.mortal(), formations, connectHost: cluster.connector, timing, ...(clock ? { clock } : {}) });
+      const s = await startScheduler({ id, discovery: discovery ?? cluster.mortal(), formations, connectHost: cluster.connector, timing, ...(clock ? { clock } : {}), ...(state ? { state } : {}) });
       schedulers.push(s);
       return s;
     },

@@ -190,6 +190,22 @@ export function describeStore(name: string, factory: StoreFactory): void {
       await expect(s.store.listApps()).rejects.toMatchObject({ code: 'FLYNN_ERR_CLOSED' });
     });
 
+    it("keeps components' state by key (the scheduler's crash backoff), apart from the backup", async () => {
+      await using s = await open();
+      await s.store.putState('scheduler/backoff/a/v1/web', '{"n":1}');
+      await s.store.putState('scheduler/backoff/a/v1/worker', '{"n":2}');
+      await s.store.putState('other/x', 'y');
+      await s.store.putState('scheduler/backoff/a/v1/web', '{"n":3}');
+      expect(await s.store.listState('scheduler/backoff/')).toEqual([
+        ['scheduler/backoff/a/v1/web', '{"n":3}'],
+        ['scheduler/backoff/a/v1/worker', '{"n":2}'],
+      ]);
+      await s.store.deleteState('scheduler/backoff/a/v1/web');
+      await s.store.deleteState('scheduler/backoff/never');
+      expect((await s.store.listState('')).map(([k]) => k)).toEqual(['other/x', 'scheduler/backoff/a/v1/worker']);
+      expect((await s.store.dumpEntries()).filter(([, v]) => v === 'y' || v.includes('"n"'))).toEqual([]);
+    });
+
     it('dumps every entry and restores them into a fresh store (a backup), refusing a store with apps', async () => {
       await using s = await open();
       await using fresh = await open();
