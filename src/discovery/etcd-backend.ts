@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Etcd3, type IKeyValue, type IOptions, type Lease, type Watcher } from 'etcd3';
-import { CloseGuard, sleep } from '../common/lifecycle.js';
+import { systemClock, type Clock } from '../common/clock.js';
+import { CloseGuard } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { Discovery, Registration, ServiceWatch, WatchOptions } from './discovery.js';
 import { DiscoveryErrorCodes, DiscoveryInputError, DiscoveryUnavailableError } from './errors.js';
@@ -22,6 +23,8 @@ export interface EtcdDiscoveryOptions {
   credentials?: EtcdCredentials;
   /** Default silent. */
   logger?: Logger;
+  /** Time of the retry pauses (lease TTLs are etcd's own). Default the system clock. */
+  clock?: Clock;
 }
 
 export const ETCD_DISCOVERY_DEFAULTS = Object.freeze({
@@ -48,6 +51,7 @@ export class EtcdDiscovery implements Discovery {
   private readonly client: Etcd3;
   private readonly prefix: string;
   private readonly retryDelayMs: number;
+  private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly guard = new CloseGuard('etcd discovery');
   private readonly registrations = new Set<Registration>();
@@ -63,6 +67,7 @@ export class EtcdDiscovery implements Discovery {
     }
     this.prefix = prefix;
     this.retryDelayMs = options.retryDelayMs ?? ETCD_DISCOVERY_DEFAULTS.retryDelayMs;
+    this.clock = options.clock ?? systemClock;
     this.logger = (options.logger ?? silentLogger).child({ component: 'discovery-etcd' });
     this.client = new Etcd3({
       hosts: options.endpoints,
@@ -130,7 +135,7 @@ export class EtcdDiscovery implements Discovery {
           return;
         } catch (err) {
           log.debug('re-register failed; retrying', { err: (err as Error).message });
-          await sleep(this.retryDelayMs);
+          await this.clock.sleep(this.retryDelayMs);
         }
       }
     };
@@ -263,7 +268,7 @@ export class EtcdDiscovery implements Discovery {
           return;
         } catch (err) {
           log.debug('watch setup failed; retrying', { err: (err as Error).message });
-          await sleep(this.retryDelayMs);
+          await this.clock.sleep(this.retryDelayMs);
         }
       }
     };

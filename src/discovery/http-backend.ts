@@ -1,7 +1,8 @@
 import { FlynnError } from '../common/errors.js';
 import { HttpJsonClient } from '../common/http/json-client.js';
 import { parseSse } from '../common/http/sse.js';
-import { CloseGuard, sleep } from '../common/lifecycle.js';
+import { every, systemClock, type Clock } from '../common/clock.js';
+import { CloseGuard } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { Discovery, Registration, ServiceWatch, WatchOptions } from './discovery.js';
 import { DiscoveryErrorCodes, DiscoveryInputError, DiscoveryUnavailableError, InstanceNotFoundError } from './errors.js';
@@ -20,6 +21,8 @@ export interface HttpDiscoveryOptions {
   retryDelayMs?: number;
   /** Default silent. */
   logger?: Logger;
+  /** Time of the heartbeats and retry pauses. Default the system clock. */
+  clock?: Clock;
 }
 
 export const HTTP_DISCOVERY_DEFAULTS = Object.freeze({
@@ -35,6 +38,7 @@ export const HTTP_DISCOVERY_DEFAULTS = Object.freeze({
 export class HttpDiscovery implements Discovery {
   private readonly client: HttpJsonClient;
   private readonly retryDelayMs: number;
+  private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly guard = new CloseGuard('http discovery');
   private readonly registrations = new Set<Registration>();
@@ -52,6 +56,7 @@ export class HttpDiscovery implements Discovery {
     }
     this.client = new HttpJsonClient({ url: options.url, ...(options.key === undefined ? {} : { key: options.key }) });
     this.retryDelayMs = options.retryDelayMs ?? HTTP_DISCOVERY_DEFAULTS.retryDelayMs;
+    this.clock = options.clock ?? systemClock;
     this.logger = (options.logger ?? silentLogger).child({ component: 'discovery-http' });
   }
 
@@ -69,7 +74,7 @@ export class HttpDiscovery implements Discovery {
     const lost = new Promise<Error>(() => {}); // like etcd leases, registrations are renewed rather than given up
     const stop = () => {
       done = true;
-      clearInterval(heartbeat);
+      stopHeartbeat();
       this.registrations.delete(registration);
     };
     // The server forgot the instance (it restarted, or our heartbeats stopped for its TTL): register
@@ -89,12 +94,12 @@ export class HttpDiscovery implements Discovery {
           break;
         } catch (err) {
           log.debug('re-register failed; retrying', { err: (err as Error).message });
-          await sleep(this.retryDelayMs);
+          await this.clock.sleep(this.retryDelayMs);
         }
       }
       registering = false;
     };
-    const heartbeat = setInterval(() => {
+    const beat = () => {
       if (registering) return;
       this.client.json('POST', `${path()}/heartbeat`).catch((err: unknown) => {
         if (done || registering) return;
@@ -105,8 +110,8 @@ export class HttpDiscovery implements Discovery {
           log.debug('heartbeat failed; will retry', { err: (err as Error).message });
         }
       });
-    }, res.heartbeatIntervalMs);
-    heartbeat.unref();
+    };
+    const stopHeartbeat = every(this.clock, res.heartbeatIntervalMs, beat, { unref: true });
     const unregister = async () => {
       if (done) return;
       stop();
@@ -181,7 +186,7 @@ export class HttpDiscovery implements Discovery {
           if (abort.signal.aborted) return;
           log.debug('event stream failed; reconnecting', { err: (err as Error).message });
         }
-        await sleep(this.retryDelayMs, abort.signal).catch(() => {});
+        await this.clock.sleep(this.retryDelayMs, abort.signal).catch(() => {});
       }
     };
     void follow();

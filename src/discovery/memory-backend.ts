@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { every, systemClock, type Clock } from '../common/clock.js';
 import { CloseGuard } from '../common/lifecycle.js';
 import type { Discovery, Registration, ServiceWatch, WatchOptions } from './discovery.js';
 import { InstanceNotFoundError } from './errors.js';
@@ -13,6 +14,13 @@ interface Entry {
   expiresAt: number;
 }
 
+export interface MemoryRegistryOptions {
+  /** How often expired leases are swept out, ms. Default 100. */
+  sweepIntervalMs?: number;
+  /** Time of lease expiry, the sweep and its handles' heartbeats. Default the system clock; tests pass a `ManualClock`. */
+  clock?: Clock;
+}
+
 /**
  * The state of an in-memory discovery: live instances with their lease expiry, and watchers.
  * Several {@link MemoryDiscovery} handles may share one registry (as clients share one etcd).
@@ -22,12 +30,16 @@ export class MemoryRegistry {
   private readonly watchers = new Map<string, Set<(event: ServiceEvent) => void>>();
   private readonly leaders = new Map<string, string | null>();
   private nextIndex = 1;
-  private readonly sweeper: NodeJS.Timeout;
-  private lastSweepAt = Date.now();
+  private readonly stopSweeping: () => void;
+  private readonly sweepIntervalMs: number;
+  private lastSweepAt: number;
+  readonly clock: Clock;
 
-  constructor(private readonly sweepIntervalMs = 100) {
-    this.sweeper = setInterval(() => this.sweep(), sweepIntervalMs);
-    this.sweeper.unref();
+  constructor(options: MemoryRegistryOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.sweepIntervalMs = options.sweepIntervalMs ?? 100;
+    this.lastSweepAt = this.clock.now();
+    this.stopSweeping = every(this.clock, this.sweepIntervalMs, () => this.sweep(), { unref: true });
   }
 
   /**
@@ -47,7 +59,7 @@ export class MemoryRegistry {
     };
     let entries = this.services.get(instance.service);
     if (!entries) this.services.set(instance.service, (entries = new Map()));
-    entries.set(instance.id, { instance, ttlMs: options.ttlMs, expiresAt: Date.now() + options.ttlMs });
+    entries.set(instance.id, { instance, ttlMs: options.ttlMs, expiresAt: this.clock.now() + options.ttlMs });
     this.emit(instance.service, { type: 'up', service: instance.service, instance: copy(instance) });
     return copy(instance);
   }
@@ -56,7 +68,7 @@ export class MemoryRegistry {
   heartbeat(service: string, id: string): boolean {
     const entry = this.services.get(service)?.get(id);
     if (!entry) return false;
-    entry.expiresAt = Date.now() + entry.ttlMs;
+    entry.expiresAt = this.clock.now() + entry.ttlMs;
     return true;
   }
 
@@ -64,7 +76,7 @@ export class MemoryRegistry {
     const entry = this.services.get(service)?.get(id);
     if (!entry) throw new InstanceNotFoundError(id);
     entry.instance = { ...entry.instance, meta: { ...meta } };
-    entry.expiresAt = Date.now() + entry.ttlMs;
+    entry.expiresAt = this.clock.now() + entry.ttlMs;
     this.emit(service, { type: 'update', service, instance: copy(entry.instance) });
     return copy(entry.instance);
   }
@@ -96,11 +108,11 @@ export class MemoryRegistry {
   }
 
   close(): void {
-    clearInterval(this.sweeper);
+    this.stopSweeping();
   }
 
   private sweep(): void {
-    const now = Date.now();
+    const now = this.clock.now();
     // A sweep that runs late means this process stalled (a long GC or synchronous work on a loaded
     // machine): the owners in it could not heartbeat, nor could remote heartbeats be taken in, so
     // the stall does not count against anyone's TTL (no false expiry of a whole one-process cluster).
@@ -132,8 +144,10 @@ function copy(instance: Instance): Instance {
 }
 
 export interface MemoryDiscoveryOptions {
-  /** Share state with other handles; by default the handle owns a fresh registry. */
+  /** Share state with other handles (and the registry's clock); by default the handle owns a fresh registry. */
   registry?: MemoryRegistry;
+  /** The clock of a fresh registry (see {@link MemoryRegistryOptions}); ignored with `registry`. Default the system clock. */
+  clock?: Clock;
 }
 
 /** Discovery in one process: the embedded default and the fast unit-test backend. */
@@ -146,7 +160,7 @@ export class MemoryDiscovery implements Discovery {
 
   constructor(options: MemoryDiscoveryOptions = {}) {
     this.ownsRegistry = options.registry === undefined;
-    this.registry = options.registry ?? new MemoryRegistry();
+    this.registry = options.registry ?? new MemoryRegistry(options.clock ? { clock: options.clock } : {});
   }
 
   async register(options: RegisterOptions): Promise<Registration> {
@@ -157,16 +171,20 @@ export class MemoryDiscovery implements Discovery {
     let resolveLost!: (err: Error) => void;
     const lost = new Promise<Error>((resolve) => (resolveLost = resolve));
     let done = false;
-    const heartbeat = setInterval(() => {
-      if (!registry.heartbeat(instance.service, instance.id)) {
-        stop();
-        resolveLost(new InstanceNotFoundError(instance.id));
-      }
-    }, Math.max(100, Math.floor(valid.ttlMs / 3)));
-    heartbeat.unref();
+    const stopHeartbeat = every(
+      registry.clock,
+      Math.max(100, Math.floor(valid.ttlMs / 3)),
+      () => {
+        if (!registry.heartbeat(instance.service, instance.id)) {
+          stop();
+          resolveLost(new InstanceNotFoundError(instance.id));
+        }
+      },
+      { unref: true },
+    );
     const stop = () => {
       done = true;
-      clearInterval(heartbeat);
+      stopHeartbeat();
       this.registrations.delete(registration);
     };
     const unregister = async () => {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { createApiServer, listenApi, requireKey } from '../common/http/api-server.js';
 import { SseWriter } from '../common/http/sse.js';
+import { every, systemClock, type Clock } from '../common/clock.js';
 import { CloseGuard } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { AsyncQueue } from '../common/async-queue.js';
@@ -28,6 +29,8 @@ export interface DiscoveryServerOptions {
   key?: string;
   /** Default silent. */
   logger?: Logger;
+  /** Time of the registrations' TTLs and the sweep. Default the system clock. */
+  clock?: Clock;
 }
 
 export const DISCOVERY_SERVER_DEFAULTS = Object.freeze({
@@ -86,7 +89,8 @@ export async function startDiscoveryServer(options: DiscoveryServerOptions): Pro
     if (typeof options.key !== 'string' || options.key.length === 0) throw new DiscoveryInputError(DiscoveryErrorCodes.INVALID_CONFIG, 'key must be a non-empty string when set', { field: 'key' });
     requireKey(app, options.key, { scheme: 'Bearer', realm: 'flynn-discoverd', refuse: (check) => new DiscoveryUnauthorizedError(check === 'missing' ? 'missing discovery key (Authorization: Bearer <key>)' : 'wrong discovery key') });
   }
-  routes(app, discovery, hub, held, streams);
+  const clock = options.clock ?? systemClock;
+  routes(app, discovery, hub, held, streams, clock);
 
   const drop = async (id: string, why: string) => {
     const entry = held.get(id);
@@ -95,25 +99,29 @@ export async function startDiscoveryServer(options: DiscoveryServerOptions): Pro
     logger.info('instance dropped', { id, service: entry.registration.instance.service, why });
     await entry.registration.unregister().catch((err: Error) => logger.warn('unregister failed', { id, err: err.message }));
   };
-  const sweeper = setInterval(() => {
-    const now = Date.now();
-    for (const [id, entry] of held) if (entry.expiresAt <= now) void drop(id, 'heartbeats stopped');
-  }, options.sweepIntervalMs ?? DISCOVERY_SERVER_DEFAULTS.sweepIntervalMs);
-  sweeper.unref();
+  const stopSweeping = every(
+    clock,
+    options.sweepIntervalMs ?? DISCOVERY_SERVER_DEFAULTS.sweepIntervalMs,
+    () => {
+      const now = clock.now();
+      for (const [id, entry] of held) if (entry.expiresAt <= now) void drop(id, 'heartbeats stopped');
+    },
+    { unref: true },
+  );
 
   const host = options.host ?? DISCOVERY_SERVER_DEFAULTS.host;
   let addr: string;
   try {
     addr = await listenApi(app, host, options.port ?? DISCOVERY_SERVER_DEFAULTS.port);
   } catch (err) {
-    clearInterval(sweeper);
+    stopSweeping();
     await app.close();
     throw err;
   }
   logger.info('listening', { addr });
   const close = () =>
     guard.close(async () => {
-      clearInterval(sweeper);
+      stopSweeping();
       for (const stream of streams) {
         stream.events.end();
         stream.writer.end();
@@ -130,7 +138,7 @@ interface Stream {
   events: AsyncQueue<NumberedEvent>;
 }
 
-function routes(app: FastifyInstance, discovery: Discovery, hub: EventHub, held: Map<string, Held>, streams: Set<Stream>): void {
+function routes(app: FastifyInstance, discovery: Discovery, hub: EventHub, held: Map<string, Held>, streams: Set<Stream>, clock: Clock): void {
   type Params = { service: string; id: string };
   const find = (params: Params): Held => {
     validateService(params.service);
@@ -157,7 +165,7 @@ function routes(app: FastifyInstance, discovery: Discovery, hub: EventHub, held:
       ttlMs: ttlMs as number,
     });
     const ttl = ttlMs as number;
-    held.set(registration.instance.id, { registration, ttlMs: ttl, expiresAt: Date.now() + ttl });
+    held.set(registration.instance.id, { registration, ttlMs: ttl, expiresAt: clock.now() + ttl });
     void registration.lost.then(() => held.delete(registration.instance.id));
     const answer: RegisterResponse = { instance: registration.instance, ttlMs: ttl, heartbeatIntervalMs: Math.max(100, Math.floor(ttl / 3)) };
     return reply.status(201).send(answer);
@@ -165,7 +173,7 @@ function routes(app: FastifyInstance, discovery: Discovery, hub: EventHub, held:
 
   app.post<{ Params: Params }>('/services/:service/instances/:id/heartbeat', async (request, reply) => {
     const entry = find(request.params);
-    entry.expiresAt = Date.now() + entry.ttlMs;
+    entry.expiresAt = clock.now() + entry.ttlMs;
     return reply.status(204).send();
   });
 
@@ -174,7 +182,7 @@ function routes(app: FastifyInstance, discovery: Discovery, hub: EventHub, held:
     const body = object(request.body);
     if (body.meta === undefined) throw new DiscoveryInputError(DiscoveryErrorCodes.INVALID_META, 'invalid meta: required', { field: 'meta' });
     await entry.registration.setMeta(body.meta as Record<string, string>);
-    entry.expiresAt = Date.now() + entry.ttlMs;
+    entry.expiresAt = clock.now() + entry.ttlMs;
     return { instance: entry.registration.instance };
   });
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Etcd3 } from 'etcd3';
+import { ManualClock } from '../../src/common/clock.js';
 import { describe } from 'vitest';
 import type { Discovery } from '../../src/discovery/discovery.js';
 import { EtcdDiscovery } from '../../src/discovery/etcd-backend.js';
@@ -11,11 +12,14 @@ import { validateRegistration } from '../../src/discovery/validate.js';
 import { etcdEndpoints, needEtcd } from '../support/services.js';
 
 describeDiscoveryConformance('memory', async () => {
-  const registry = new MemoryRegistry();
+  // Leases, heartbeats and the sweep on a clock the suite moves: no waiting for a TTL.
+  const clock = new ManualClock(Date.now());
+  const registry = new MemoryRegistry({ clock });
   return {
     connect: () => new MemoryDiscovery({ registry }),
     // One process: a dead owner is a lease in the registry that nobody renews.
     registerAbandoned: async (options) => registry.add(validateRegistration(options)),
+    advance: (ms) => clock.advance(ms),
     close: async () => registry.close(),
   };
 });

@@ -221,7 +221,7 @@ function copyJob(job: HostJob): HostJob {
  * (or `cluster.mortal()` ones they can die with) and `cluster.connector`.
  */
 export class FakeCluster {
-  readonly registry = new MemoryRegistry(20);
+  readonly registry = new MemoryRegistry({ sweepIntervalMs: 20 });
   readonly hosts = new Map<string, FakeHost>();
   private readonly handles = new Set<Discovery>();
   private readonly options: Required<Pick<FakeClusterOptions, 'stepMs'>> & FakeClusterOptions;

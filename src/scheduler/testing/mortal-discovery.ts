@@ -4,6 +4,7 @@
  * instances see when a scheduler or host agent is SIGKILLed. Shares a {@link MemoryRegistry} with
  * ordinary {@link MemoryDiscovery} handles.
  */
+import { every } from '../../common/clock.js';
 import { ClosedError } from '../../common/errors.js';
 import type { Discovery, Registration, ServiceWatch, WatchOptions } from '../../discovery/discovery.js';
 import { InstanceNotFoundError } from '../../discovery/errors.js';
@@ -14,7 +15,7 @@ import { validateMeta, validateRegistration } from '../../discovery/validate.js'
 export class MortalDiscovery implements Discovery {
   private readonly inner: MemoryDiscovery;
   private readonly life = new AbortController();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new Set<() => void>();
   private readonly owned = new Set<Registration>();
 
   constructor(private readonly registry: MemoryRegistry) {
@@ -29,7 +30,7 @@ export class MortalDiscovery implements Discovery {
   /** Stop heartbeating and end every watch, leaving the registrations to expire. */
   die(): void {
     this.life.abort(new ClosedError('dead discovery handle'));
-    for (const t of this.timers) clearInterval(t);
+    for (const cancel of this.timers) cancel();
     this.timers.clear();
   }
 
@@ -41,17 +42,17 @@ export class MortalDiscovery implements Discovery {
     let resolveLost!: (err: Error) => void;
     const lost = new Promise<Error>((resolve) => (resolveLost = resolve));
     let done = false;
-    const timer = setInterval(() => {
+    const beat = () => {
       if (!registry.heartbeat(instance.service, instance.id)) {
         finish();
         resolveLost(new InstanceNotFoundError(instance.id));
       }
-    }, Math.max(100, Math.floor(valid.ttlMs / 3)));
-    timer.unref();
+    };
+    const timer = every(registry.clock, Math.max(100, Math.floor(valid.ttlMs / 3)), beat, { unref: true });
     this.timers.add(timer);
     const finish = () => {
       done = true;
-      clearInterval(timer);
+      timer();
       this.timers.delete(timer);
       this.owned.delete(registration);
     };
