@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/common/clock.js';
 import { JOB_LABELS } from '../../src/scheduler/host-client.js';
 import type { SchedulerEvent } from '../../src/scheduler/types.js';
 import { FAST_TIMING, leading, record, rig, waitFor, webFormation, type Rig } from './support.js';
@@ -38,26 +39,25 @@ describe('scheduler crash restarts on fake hosts', () => {
   });
 
   it('waits the backoff delay between crash and restart', async () => {
-    r = rig({ crashAfterMs: () => 5 });
+    const clock = new ManualClock(Date.now());
+    r = rig({ crashAfterMs: () => 5 }, FAST_TIMING, clock);
     await r.cluster.addHost({ id: 'h1' });
     const s = await r.start('s1');
     await leading(s);
-    const stamped: { e: SchedulerEvent; t: number }[] = [];
-    void (async () => {
-      for await (const e of s.events({ types: ['crashed', 'restarted'] })) stamped.push({ e, t: Date.now() });
-    })();
+    const events = record(s);
+    const restarted = () => events.filter((e) => e.type === 'restarted').length;
     r.formations.put(webFormation(1));
-    await waitFor('4 restarts', () => stamped.filter((x) => x.e.type === 'restarted').length >= 4, 5000);
-    const gaps: number[] = [];
-    for (const [i, x] of stamped.entries()) {
-      if (x.e.type !== 'restarted') continue;
-      const crash = stamped.slice(0, i).reverse().find((y) => y.e.type === 'crashed');
-      if (crash) gaps.push(x.t - crash.t);
+    // FAST_TIMING backoff: the first 2 restarts need no time at all (the clock stands still)
+    await waitFor('2 restarts and the third crash', () => restarted() === 2 && events.filter((e) => e.type === 'crashed').length === 3);
+    for (const delay of [100, 200]) {
+      const before = restarted();
+      await clock.advance(delay - 1);
+      await s.settle();
+      expect(restarted(), `restart ${before + 1} before its ${delay} ms`).toBe(before);
+      await clock.advance(1);
+      await waitFor(`restart ${before + 1} after ${delay} ms`, () => restarted() === before + 1);
+      await waitFor('its crash', () => events.filter((e) => e.type === 'crashed').length === before + 2);
     }
-    expect(gaps[0]).toBeLessThan(50);
-    expect(gaps[1]).toBeLessThan(50);
-    expect(gaps[2]).toBeGreaterThanOrEqual(95);
-    expect(gaps[3]).toBeGreaterThanOrEqual(195);
   });
 
   it('starts the count afresh after a job stayed up for resetAfterMs', async () => {
@@ -87,8 +87,7 @@ describe('scheduler crash restarts on fake hosts', () => {
     const job = await s.runJob({ app: 'shop', release: 'v1', image: 'flynn-ts/runtime:latest', cmd: ['rake', 'db:migrate'] });
     expect(job).toMatchObject({ oneOff: true, type: 'run', hostId: 'h1', state: 'pending' });
     await waitFor('the crash', () => events.find((e) => e.type === 'crashed'));
-    await new Promise((res) => setTimeout(res, 300));
-    await s.settle();
+    await s.settle(); // a restart would be placed by this pass
     expect(events.find((e) => e.type === 'crashed')).toMatchObject({ job: { id: job.id }, restartInMs: null });
     expect(events.filter((e) => e.type === 'placed' || e.type === 'restarted')).toHaveLength(1);
     expect(r.cluster.liveJobs()).toHaveLength(0);

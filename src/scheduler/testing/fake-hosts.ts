@@ -4,6 +4,7 @@
  * then expires like a SIGKILLed agent's).
  */
 import { AsyncQueue } from '../../common/async-queue.js';
+import type { Clock } from '../../common/clock.js';
 import type { Discovery, Registration } from '../../discovery/discovery.js';
 import { MemoryRegistry } from '../../discovery/memory-backend.js';
 import { HostUnavailableError } from '../errors.js';
@@ -32,6 +33,8 @@ export interface FakeClusterOptions {
   crashAfterMs?: (request: StartJobRequest) => number | undefined;
   /** Every API call answers after this many ms, like a slow network. Default 0. */
   latencyMs?: number;
+  /** Time of the registry's TTLs and every registration's heartbeats (give the schedulers the same one). Default the system clock. */
+  clock?: Clock;
 }
 
 interface FakeJob {
@@ -202,7 +205,7 @@ export class FakeHost {
 
   private setState(fj: FakeJob, state: JobState): void {
     fj.job = { ...fj.job, state };
-    if (state === 'down' || state === 'crashed' || state === 'failed') fj.job.endedAt = Date.now();
+    if (state === 'down' || state === 'crashed' || state === 'failed') fj.job.endedAt = this.options.clock?.now() ?? Date.now();
     if (state === 'crashed' || state === 'down') for (const t of fj.timers) clearTimeout(t);
     this.publish(fj.job);
   }
@@ -221,13 +224,14 @@ function copyJob(job: HostJob): HostJob {
  * (or `cluster.mortal()` ones they can die with) and `cluster.connector`.
  */
 export class FakeCluster {
-  readonly registry = new MemoryRegistry({ sweepIntervalMs: 20 });
+  readonly registry: MemoryRegistry;
   readonly hosts = new Map<string, FakeHost>();
   private readonly handles = new Set<Discovery>();
   private readonly options: Required<Pick<FakeClusterOptions, 'stepMs'>> & FakeClusterOptions;
 
   constructor(options: FakeClusterOptions = {}) {
     this.options = { stepMs: 2, ...options };
+    this.registry = new MemoryRegistry({ sweepIntervalMs: 20, ...(options.clock ? { clock: options.clock } : {}) });
   }
 
   /** A discovery handle on the cluster's registry that can `die()`. Closed with the cluster. */
