@@ -1,13 +1,13 @@
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseSse } from '../../src/common/http/sse.js';
+import { until } from '../../src/common/until.js';
 import { createDiscovery } from '../../src/discovery/create.js';
 import { DiscoveryInputError } from '../../src/discovery/errors.js';
 import { HttpDiscovery } from '../../src/discovery/http-backend.js';
 import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
 import { startDiscoveryServer, type DiscoveryServer } from '../../src/discovery/server.js';
 import { EventReader } from '../../src/discovery/testing/conformance.js';
-import { sleep } from '../../src/common/lifecycle.js';
 import { startCutProxy } from './cut-proxy.js';
 
 describe('discovery HTTP API', () => {
@@ -183,8 +183,7 @@ describe('http discovery across a dropped connection', () => {
     try {
       const events = new EventReader(client.watch('cut'));
       expect(await events.next()).toMatchObject({ type: 'current', instances: [] });
-      proxy.cut();
-      await sleep(100);
+      proxy.cut(); // the changes below happen while the client is cut off (the server may not know yet)
       const brief = await backend.register({ service: 'cut', addr: '127.0.0.1:9400' });
       await brief.unregister();
       const stays = await backend.register({ service: 'cut', addr: '127.0.0.1:9401' });
@@ -242,15 +241,13 @@ describe('http discovery when the server forgets an instance', () => {
       await server.close();
       await first.close();
       second = new MemoryDiscovery();
+      const registeredAgain = until(second.watch('forgotten'), (e) => e.type === 'up', { timeoutMs: 10_000, what: 'the client registering again' });
       server = await startDiscoveryServer({ discovery: second, host: '127.0.0.2', port });
-      const deadline = Date.now() + 5_000;
-      let instances = await second.instances('forgotten');
-      while (instances.length === 0 && Date.now() < deadline) {
-        await sleep(50);
-        instances = await second.instances('forgotten');
-      }
+      const up = await registeredAgain; // its next heartbeat finds the instance gone
+      const instances = await second.instances('forgotten');
       expect(instances).toEqual([expect.objectContaining({ addr: '127.0.0.1:7000', meta: { v: '2' } })]);
-      expect(reg.instance.id).toBe(instances[0]?.id);
+      expect(up.type === 'up' && up.instance.id).toBe(instances[0]?.id);
+      await vi.waitFor(() => expect(reg.instance.id).toBe(instances[0]?.id), { timeout: 5_000 }); // once the server's answer is in
       expect(reg.instance.id).not.toBe(firstId);
       await reg.unregister();
       expect(await second.instances('forgotten')).toEqual([]);
