@@ -54,7 +54,7 @@ describe('scheduler crash backoff kept in a state store', () => {
     const s2: Scheduler = await r.start('s2');
     await leading(s2);
     const events = record(s2);
-    await s2.settle();
+    await waitFor('the remembered restart owed', () => s2.view().formations[0]?.processes[0]?.restartsPending === 1);
     await clock.advance(19_000);
     await s2.settle();
     expect(r.cluster.liveJobs('web')).toEqual([]);

@@ -134,10 +134,11 @@ export function describeLeadership(name: string, makeBackend: () => Promise<Lead
       expect(await aCrash).toMatchObject({ job: { id: first!.id }, restartInMs: 2500 });
       await a.s.close(); // hands over at once, with the restart still waiting
       await waitFor('b leads', () => b.s.leading);
-      await b.s.settle();
+      // b reads the crash from the host's ended jobs once it has listed the host
+      await waitFor('the restart owed', () => b.s.view().formations[0]?.processes[0]?.restartsPending === 1);
       await elapse(2_000);
       await b.s.settle();
-      // b read the crash from the host's ended jobs: nothing started before the delay
+      // nothing started before the delay
       expect(bEvents.filter((e) => e.type === 'placed')).toEqual([]);
       expect(b.s.view().formations[0]?.processes[0]).toMatchObject({ restartsPending: 1 });
       await elapse(600);
