@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../src/common/clock.js';
-import { MemoryStateStore, type BackoffRecord } from '../../src/scheduler/backoff-ledger.js';
+import { MemoryStore } from '../../src/controller/memory-store.js';
+import { MemoryStateStore, type BackoffRecord, type StateStore } from '../../src/scheduler/backoff-ledger.js';
 import type { Scheduler } from '../../src/scheduler/scheduler.js';
 import type { SchedulerEvent } from '../../src/scheduler/types.js';
 import { FAST_TIMING, leading, record, rig, waitFor, webFormation, type Rig } from './support.js';
@@ -13,7 +14,7 @@ const restarts = (events: SchedulerEvent[]) => events.filter((e): e is Restarted
 // One immediate restart, then 10 s, 20 s, 40 s...: only the clock makes that quick.
 const TIMING = { ...FAST_TIMING, resyncMs: 30_000, backoff: { immediateRestarts: 1, initialDelayMs: 10_000, factor: 2, maxDelayMs: 80_000, resetAfterMs: 300_000 } };
 
-async function stored(state: MemoryStateStore): Promise<BackoffRecord[]> {
+async function stored(state: StateStore): Promise<BackoffRecord[]> {
   return (await state.listState('')).map(([, v]) => JSON.parse(v) as BackoffRecord);
 }
 
@@ -22,7 +23,7 @@ describe('scheduler crash backoff kept in a state store', () => {
   afterEach(() => r.close());
 
   /** Crash web until the third crash waits 20 s; returns the scheduler and its events. */
-  async function crashLoop(clock: ManualClock, state: MemoryStateStore, crashing: { on: boolean }) {
+  async function crashLoop(clock: ManualClock, state: StateStore, crashing: { on: boolean }) {
     r = rig({ crashAfterMs: () => (crashing.on ? 5 : undefined) }, TIMING, clock, state);
     await r.cluster.addHost({ id: 'h1' });
     const s = await r.start('s1');
@@ -41,9 +42,12 @@ describe('scheduler crash backoff kept in a state store', () => {
     await r.cluster.addHost({ id: 'h1' });
   }
 
-  it('a restarted scheduler waits the remembered delay, and the delays go on growing', async () => {
+  it.each([
+    ['a MemoryStateStore', () => new MemoryStateStore()],
+    ["the controller's store", () => new MemoryStore()],
+  ])('a restarted scheduler waits the remembered delay, and the delays go on growing (%s)', async (_, makeState) => {
     const clock = new ManualClock(Date.now());
-    const state = new MemoryStateStore();
+    const state = makeState();
     const { s } = await crashLoop(clock, state, { on: true });
     const dueAt = clock.now() + 20_000;
     await s.settle();
