@@ -20,7 +20,7 @@ export interface TestPebble {
   close(): Promise<void>;
 }
 
-function freePort(host: string): Promise<number> {
+export function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
