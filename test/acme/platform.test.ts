@@ -1,4 +1,7 @@
 /** The ACME client as `startPlatform` wires it: the API's `acme: true` → a certificate the cluster's router serves. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPlatform, type Platform } from '../../src/bootstrap/index.js';
@@ -10,18 +13,21 @@ import { needPebble } from '../support/services.js';
 
 const HOST = '127.0.0.1';
 
-describe.runIf(await needPebble('ACME client in a platform'))('a platform with an ACME CA (pebble)', () => {
+// In process, and with the router as a process of its own (`npm start`'s default), fed snapshots.
+describe.runIf(await needPebble('ACME client in a platform')).each([{ detachedRouter: false }, { detachedRouter: true }])('a platform with an ACME CA (pebble), %o', ({ detachedRouter }) => {
   const discovery = createDiscovery({ backend: 'memory' });
   let dns: TestDns;
   let pebble: TestPebble;
   let platform: Platform;
+  let dataDir: string;
 
   beforeAll(async () => {
     dns = await startTestDns({ 'web.flynn.test': HOST });
     // Pebble validates on the router's HTTP port, so that port is chosen first.
     const router = await freePort(HOST);
     pebble = await startPebble({ httpPort: router, dnsServer: dns.addr });
-    platform = await startPlatform({ discovery, host: HOST, build: 'process', ports: { controller: 0, router, routerHttps: 0, git: 0, shelf: 0 }, acme: { directoryUrl: pebble.directoryUrl, ca: pebble.ca, email: 'ops@flynn.test' } });
+    dataDir = await mkdtemp(join(tmpdir(), 'flynn-acme-platform-'));
+    platform = await startPlatform({ discovery, dataDir, detachedRouter, host: HOST, build: 'process', ports: { controller: 0, router, routerHttps: 0, git: 0, shelf: 0 }, acme: { directoryUrl: pebble.directoryUrl, ca: pebble.ca, email: 'ops@flynn.test' } });
   }, 120_000);
 
   afterAll(async () => {
@@ -29,6 +35,7 @@ describe.runIf(await needPebble('ACME client in a platform'))('a platform with a
     await pebble?.close();
     await dns?.close();
     await discovery.close();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
   it('issues the certificate of a route created with acme through the API and serves it on the cluster HTTPS port', async () => {
