@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { get, startBackend, ENGINES, rigFor, type Rig, type TestBackend } from './support.js';
+import { get, startBackend, startRig as startNodeRig, ENGINES, rigFor, type Rig, type TestBackend } from './support.js';
 
 const TOKEN = 'tok_EN-123';
 const KEY_AUTH = `${TOKEN}.thumbPRINT_-9`;
@@ -38,5 +38,19 @@ describe.each(ENGINES)('router (%s engine): ACME HTTP-01 challenges', (engine) =
   it('refuses a challenge token that is not base64url', async () => {
     const rig = track(await startRig([]));
     expect(() => rig.routes.set({ id: 'bad', type: 'http', domain: 'bad.test', service: 'x-web', acmeChallenge: { token: 'a b/../c', keyAuthorization: 'k' } })).toThrow(/acmeChallenge must be \{ token, keyAuthorization \} in base64url/);
+  });
+});
+
+describe('router (node engine, 2 workers): ACME HTTP-01 challenges', () => {
+  it('answers the challenge from every worker once the route carries it', async () => {
+    const rig = await startNodeRig([{ id: 'web', type: 'http', domain: 'w.test', service: 'w-web' }], { workers: 2 });
+    try {
+      rig.routes.set({ id: 'web', type: 'http', domain: 'w.test', service: 'w-web', acmeChallenge: { token: TOKEN, keyAuthorization: KEY_AUTH } });
+      await rig.router.settled();
+      // Each request is a new connection: both workers get some.
+      for (let i = 0; i < 6; i++) expect(await get(rig.router.http.url, 'w.test', { path: PATH })).toMatchObject({ status: 200, body: KEY_AUTH });
+    } finally {
+      await rig.close();
+    }
   });
 });
