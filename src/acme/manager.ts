@@ -80,7 +80,7 @@ function oneLine(err: unknown): string {
   return text.length > 300 ? `${text.slice(0, 297)}...` : text || 'unknown error';
 }
 
-function positive(value: number, field: string): number {
+function nonNegative(value: number, field: string): number {
   if (!Number.isFinite(value) || value < 0) throw new AcmeInputError(AcmeErrorCodes.INVALID_OPTIONS, `${field} must be a number ≥ 0, got ${value}`, { field });
   return value;
 }
@@ -95,8 +95,9 @@ function positive(value: number, field: string): number {
  */
 export async function startAcme(options: AcmeOptions): Promise<AcmeManager> {
   const o = { ...ACME_DEFAULTS, ...options };
-  const directoryUrl = new URL(o.directoryUrl).toString();
-  const renewBeforeMs = positive(o.renewBeforeDays, 'renewBeforeDays') * 86_400_000;
+  const directoryUrl = URL.canParse(o.directoryUrl) && /^https?:$/.test(new URL(o.directoryUrl).protocol) ? o.directoryUrl : undefined;
+  if (directoryUrl === undefined) throw new AcmeInputError(AcmeErrorCodes.INVALID_OPTIONS, `directoryUrl must be an http(s) URL, got ${JSON.stringify(o.directoryUrl)}`, { field: 'directoryUrl' });
+  const renewBeforeMs = nonNegative(o.renewBeforeDays, 'renewBeforeDays') * 86_400_000;
   if (o.ca !== undefined && !o.ca.includes('-----BEGIN CERTIFICATE-----')) throw new AcmeInputError(AcmeErrorCodes.INVALID_OPTIONS, 'ca must be PEM certificates', { field: 'ca' });
   const clock: Clock = o.clock ?? systemClock;
   const logger = (o.logger ?? silentLogger).child({ component: 'acme' });

@@ -123,7 +123,18 @@ describe.runIf(await needPebble('ACME client against pebble')).each(ENGINES)('AC
     expect((await route('renew.flynn.test'))?.tls?.cert).toBe(first.tls?.cert);
     // 29 days before expiry (the default threshold is 30).
     offsetMs = Date.parse(first.acme?.expiresAt ?? '') - 29 * 86_400_000 - Date.now();
+    // Every write during the renewal (the challenge, then the new pair) keeps a certificate on the route.
+    const watching = new AbortController();
+    const writes: HttpRoute[] = [];
+    const watched = (async () => {
+      for await (const c of store.watchRoutes({ signal: watching.signal })) if (c.type === 'put' && c.route.id === first.id) writes.push(c.route as HttpRoute);
+    })();
+    await sleep(50);
     await acme.check();
+    watching.abort();
+    await watched;
+    expect(writes.length).toBeGreaterThanOrEqual(2);
+    expect(writes.every((w) => w.tls !== undefined && w.acme?.status === 'issued')).toBe(true);
     const renewed = await route('renew.flynn.test');
     const serial = new X509Certificate(renewed?.tls?.cert ?? '').serialNumber;
     expect(serial).not.toBe(firstSerial);
@@ -136,4 +147,15 @@ describe.runIf(await needPebble('ACME client against pebble')).each(ENGINES)('AC
     expect(s.authorized).toBe(true);
     offsetMs = 0;
   }, 60_000);
+});
+
+describe('startAcme options', () => {
+  it('refuses a directory that is not an http(s) URL, negative renew days and a CA bundle that is not PEM, in one line', async () => {
+    const store = new MemoryStore();
+    const refused = (options: Partial<Parameters<typeof startAcme>[0]>) => startAcme({ store, ...options }).then(async (m) => (await m.close(), undefined), (err: unknown) => err);
+    expect(await refused({ directoryUrl: 'ftp://ca.test/dir' })).toMatchObject({ code: 'FLYNN_ERR_ACME_INVALID_OPTIONS', detail: { field: 'directoryUrl' } });
+    expect(await refused({ renewBeforeDays: -1 })).toMatchObject({ code: 'FLYNN_ERR_ACME_INVALID_OPTIONS', detail: { field: 'renewBeforeDays' } });
+    expect(await refused({ ca: 'not a certificate' })).toMatchObject({ code: 'FLYNN_ERR_ACME_INVALID_OPTIONS', detail: { field: 'ca' } });
+    await store.close();
+  });
 });

@@ -1,7 +1,7 @@
 /**
  * Let's Encrypt's ACME test server (Debian's `pebble`) for tests: started on loopback with its own
  * self-signed HTTPS certificate, validating HTTP-01 on `httpPort` (the router's) and resolving
- * names through `dnsServer` (see dns.ts). No sleeps, no rejected nonces: fast and deterministic.
+ * names through `dnsServer` (see dns.ts). Fast and deterministic.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -64,7 +64,8 @@ export async function startPebble(options: { httpPort: number; dnsServer: string
   };
   await writeFile(join(dir, 'config.json'), JSON.stringify(config));
   const child = spawn('pebble', ['-config', join(dir, 'config.json'), '-dnsserver', options.dnsServer], {
-    env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' },
+    // No sleeps, no rejected nonces, no reused authorizations (each order proves control anew).
+    env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
