@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/common/clock.js';
 import type { SchedulerEvent } from '../../src/scheduler/types.js';
 import { FAST_TIMING, leading, record, rig, waitFor, webFormation, type Rig } from './support.js';
 
@@ -112,8 +113,9 @@ describe('scheduler rebalancing when a host joins (fake hosts)', () => {
   });
 
   it('ignores a host that joins and leaves within the settle time, and rebalances once one stays', async () => {
-    const settleMs = 1000; // far above the ~100 ms each flap lasts, even on a loaded machine
-    r = rig({}, { ...FAST_TIMING, rebalanceSettleMs: settleMs });
+    const settleMs = 1000;
+    const clock = new ManualClock(Date.now()); // each flap lasts 100 ms of it, however loaded the machine
+    r = rig({ clock }, { ...FAST_TIMING, rebalanceSettleMs: settleMs }, clock);
     for (const id of ['h1', 'h2']) await r.cluster.addHost({ id });
     const s = await r.start('s1');
     await leading(s);
@@ -123,16 +125,18 @@ describe('scheduler rebalancing when a host joins (fake hosts)', () => {
     for (let i = 0; i < 3; i++) {
       const flap = await r.cluster.addHost({ id: 'h3' });
       await waitFor('h3 seen', () => s.view().hosts.some((h) => h.id === 'h3' && h.ready));
-      await new Promise((res) => setTimeout(res, 100));
+      await clock.advance(100);
       await flap.stop();
       await waitFor('h3 gone', () => !s.view().hosts.some((h) => h.id === 'h3'));
     }
-    await new Promise((res) => setTimeout(res, settleMs));
+    await clock.advance(settleMs);
     await s.settle();
     expect(events.filter((e) => e.type === 'placed' || e.type === 'stopped' || e.type === 'rebalanced')).toEqual([]);
     expect(r.cluster.upPerHost('web')).toMatchObject({ h1: 3, h2: 3 });
 
     await r.cluster.addHost({ id: 'h3' });
+    await waitFor('h3 ready', () => s.view().hosts.some((h) => h.id === 'h3' && h.ready));
+    await clock.advance(settleMs + 1); // it stays: settled
     await waitFor('2+2+2 up', () => {
       const per = r.cluster.upPerHost('web');
       return per.h1 === 2 && per.h2 === 2 && per.h3 === 2 && r.cluster.liveJobs('web').length === 6;
@@ -140,20 +144,22 @@ describe('scheduler rebalancing when a host joins (fake hosts)', () => {
   });
 
   it('moves nothing with rebalance: false, nor an omni type, nor to a host the type may not run on', async () => {
-    r = rig();
+    const clock = new ManualClock(Date.now());
+    r = rig({ clock }, FAST_TIMING, clock);
     for (const id of ['h1', 'h2']) await r.cluster.addHost({ id, tags: { disk: 'ssd' } });
     const off = await r.start('off');
     await leading(off);
     await off.close();
     const { startScheduler } = await import('../../src/scheduler/scheduler.js');
-    const s = await startScheduler({ id: 's-off', discovery: r.cluster.mortal(), formations: r.formations, connectHost: r.cluster.connector, timing: FAST_TIMING, rebalance: false });
+    const s = await startScheduler({ id: 's-off', discovery: r.cluster.mortal(), formations: r.formations, connectHost: r.cluster.connector, timing: FAST_TIMING, rebalance: false, clock });
     try {
       await leading(s);
       r.formations.put(webFormation(4));
       await waitFor('2+2 up', () => r.cluster.upPerHost('web').h1 === 2 && r.cluster.upPerHost('web').h2 === 2);
       const events = record(s);
       await r.cluster.addHost({ id: 'h3' });
-      await new Promise((res) => setTimeout(res, FAST_TIMING!.rebalanceSettleMs! + 300));
+      await waitFor('h3 ready', () => s.view().hosts.some((h) => h.id === 'h3' && h.ready));
+      await clock.advance(FAST_TIMING!.rebalanceSettleMs! + 300); // h3 settled long since
       await s.settle();
       expect(events.filter((e) => e.type === 'placed' || e.type === 'rebalanced')).toEqual([]);
     } finally {
@@ -165,7 +171,7 @@ describe('scheduler rebalancing when a host joins (fake hosts)', () => {
     r.formations.put(webFormation(4, { processes: { web: 4, ship: 1 }, omni: ['ship'], tags: { web: { disk: 'ssd' } }, spec: { ...webFormation(1).spec, ship: { image: 'flynn-ts/runtime:latest', cmd: ['ship'] } } }));
     const events = record(t);
     await waitFor('ship on every host', () => r.cluster.liveJobs('ship').filter((j) => j.state === 'up').length === 3);
-    await new Promise((res) => setTimeout(res, FAST_TIMING!.rebalanceSettleMs! + 300));
+    await clock.advance(FAST_TIMING!.rebalanceSettleMs! + 300);
     await t.settle();
     expect(events.filter((e) => e.type === 'rebalanced' || e.type === 'stopped')).toEqual([]);
     expect(r.cluster.upPerHost('web')).toEqual({ h1: 2, h2: 2, h3: 0 });

@@ -226,6 +226,8 @@ function copyJob(job: HostJob): HostJob {
 export class FakeCluster {
   readonly registry: MemoryRegistry;
   readonly hosts = new Map<string, FakeHost>();
+  /** Hosts whose registration is under way. */
+  private readonly joining = new Map<string, Promise<FakeHost | undefined>>();
   private readonly handles = new Set<Discovery>();
   private readonly options: Required<Pick<FakeClusterOptions, 'stepMs'>> & FakeClusterOptions;
 
@@ -250,14 +252,31 @@ export class FakeCluster {
       capacity: { memoryBytes: options.memoryBytes ?? 0 },
     };
     const discovery = this.mortal();
-    const registration = await discovery.register({ service: HOST_SERVICE, addr: info.addr, meta: hostMeta(info), ttlMs: options.ttlMs ?? 1000 });
-    const host = new FakeHost(info, discovery, registration, this.options);
-    this.hosts.set(info.id, host);
-    return host;
+    // A scheduler may connect as soon as the registration is seen, before `register` returns here.
+    let joined!: (host: FakeHost | undefined) => void;
+    this.joining.set(info.id, new Promise((resolve) => (joined = resolve)));
+    try {
+      const registration = await discovery.register({ service: HOST_SERVICE, addr: info.addr, meta: hostMeta(info), ttlMs: options.ttlMs ?? 1000 });
+      const host = new FakeHost(info, discovery, registration, this.options);
+      this.hosts.set(info.id, host);
+      joined(host);
+      return host;
+    } finally {
+      joined(undefined);
+      this.joining.delete(info.id);
+    }
   }
 
   /** The connector to give the scheduler. */
   readonly connector: HostConnector = (info) => {
+    // A host joining again under an old id is the new one, not the stopped one still in `hosts`.
+    const joining = this.joining.get(info.id);
+    if (joining) {
+      return joining.then((h) => {
+        if (!h) throw new HostUnavailableError(info.id, 'no such fake host');
+        return h.connect();
+      });
+    }
     const host = this.hosts.get(info.id);
     if (!host) throw new HostUnavailableError(info.id, 'no such fake host');
     return host.connect();
