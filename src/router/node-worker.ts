@@ -50,7 +50,7 @@ function apply(msg: StateMessage): void {
   }
   for (const [service, instances] of Object.entries(msg.pools)) {
     let pool = pools.get(service);
-    if (!pool) pools.set(service, (pool = new ServicePool(service, config?.maxIdleSocketsPerBackend ?? 256)));
+    if (!pool) pools.set(service, (pool = new ServicePool(service)));
     if (instances !== null) pool.reset(instances);
   }
   send({ type: 'ack', version: msg.version });

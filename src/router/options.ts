@@ -82,8 +82,6 @@ export interface RouterOptions {
   drainTimeoutMs?: number;
   /** Idle client keep-alive timeout, in ms. Default {@link ROUTER_DEFAULTS}.keepAliveTimeoutMs. */
   keepAliveTimeoutMs?: number;
-  /** Idle pooled connections per backend. Default {@link ROUTER_DEFAULTS}.maxIdleSocketsPerBackend. */
-  maxIdleSocketsPerBackend?: number;
   /** Backends tried per request. Default {@link ROUTER_DEFAULTS}.maxAttempts. */
   maxAttempts?: number;
   /** Backend connect timeout, ms. Default {@link ROUTER_DEFAULTS}.connectTimeoutMs (5 s). Routes may override it (`timeouts.connectMs`). */
@@ -169,7 +167,6 @@ export function routerConfig(options: RouterOptions) {
     stickyCookie,
     drainTimeoutMs: positiveInt(options.drainTimeoutMs, ROUTER_DEFAULTS.drainTimeoutMs, 'drainTimeoutMs'),
     keepAliveTimeoutMs: positiveInt(options.keepAliveTimeoutMs, ROUTER_DEFAULTS.keepAliveTimeoutMs, 'keepAliveTimeoutMs'),
-    maxIdleSocketsPerBackend: positiveInt(options.maxIdleSocketsPerBackend, ROUTER_DEFAULTS.maxIdleSocketsPerBackend, 'maxIdleSocketsPerBackend'),
     ejectAfterFailures: Math.max(1, positiveInt(options.ejectAfterFailures, ROUTER_DEFAULTS.ejectAfterFailures, 'ejectAfterFailures')),
     baseEjectionMs: timeoutMs(options.baseEjectionMs, ROUTER_DEFAULTS.baseEjectionMs, 'baseEjectionMs'),
     maxEjectionMs: timeoutMs(options.maxEjectionMs, ROUTER_DEFAULTS.maxEjectionMs, 'maxEjectionMs'),
