@@ -46,6 +46,8 @@ export interface RouterOptions {
   /**
    * Processes of the node engine sharing the listeners (node:cluster), for machines with more cores
    * than one process uses. Default 1 (in this process). The haproxy engine takes `haproxy.threads`.
+   * With `workers`, each worker writes its own access log lines (to its stdout, or sent to this
+   * process's `accessLog.write`), and `metrics` adds up every worker's counts when scraped.
    */
   workers?: number;
   /**
@@ -147,8 +149,6 @@ export function routerConfig(options: RouterOptions) {
   checkListen(options.metrics, 'metrics');
   // node:tls reads a socket's handle directly, past the bytes put back after the header, and a stream in between loses the client's address.
   if (options.proxyProtocol && options.https && engine === 'node') throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, "proxyProtocol with an https listener needs engine 'haproxy'", { field: 'proxyProtocol' });
-  if (options.metrics && options.workers !== undefined && options.workers > 1) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, 'metrics is not supported with workers > 1 yet', { field: 'metrics' });
-  if (options.accessLog && options.workers !== undefined && options.workers > 1) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, 'accessLog is not supported with workers > 1 yet', { field: 'accessLog' });
   const workers = positiveInt(options.workers, 1, 'workers');
   if (workers < 1) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, 'workers must be at least 1', { field: 'workers' });
   if (engine === 'haproxy' && options.workers !== undefined) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, "workers is an option of the node engine; the haproxy engine takes haproxy.threads", { field: 'workers' });
