@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Backend, ServicePool } from './backends.js';
-import { Failover } from './failover.js';
+import { Failover, type FailoverTarget } from './failover.js';
 import { timeoutError } from './outlier.js';
 import { clientHeaders, reply, type ProxyContext, type Timeouts } from './proxy-context.js';
 import type { HttpRoute } from './types.js';
@@ -12,6 +12,19 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Largest body the exchange gathers before writing, so that head and body leave in one write. */
 const COALESCE_BYTES = 64 * 1024;
+
+/** Exchanges with body chunks gathered in this tick: one microtask for all of them, not one closure per request. */
+let toFlush: HttpExchange[] = [];
+
+function flushLater(exchange: HttpExchange): void {
+  if (toFlush.push(exchange) === 1) queueMicrotask(flushAll);
+}
+
+function flushAll(): void {
+  const exchanges = toFlush;
+  toFlush = [];
+  for (const exchange of exchanges) exchange.flushPending();
+}
 
 /**
  * One HTTP request, with or without a body, sent through the backend's undici pool with undici's
@@ -26,7 +39,7 @@ const COALESCE_BYTES = 64 * 1024;
  * body; for a body this exchange keeps one timer: `idleMs` of silence while the body goes out,
  * then `responseHeadersMs` from its end to the response head.
  */
-export class HttpExchange implements Dispatcher.DispatchHandler {
+export class HttpExchange implements Dispatcher.DispatchHandler, FailoverTarget {
   private readonly failover: Failover;
   private readonly https: boolean;
   private readonly h2: boolean;
@@ -58,7 +71,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
     this.https = (req.socket as { encrypted?: boolean }).encrypted === true;
     this.method = req.method ?? 'GET';
     this.h2 = req.httpVersionMajor === 2;
-    this.failover = new Failover(ctx, route, pool, !hasBody && IDEMPOTENT.has(this.method), (b, pinned) => this.send(b, pinned), (status, message) => reply(res, status, message));
+    this.failover = new Failover(ctx, route, pool, !hasBody && IDEMPOTENT.has(this.method), this);
     res.once('close', () => {
       if (res.writableFinished || this.done) return;
       this.aborted = true;
@@ -70,7 +83,11 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
     this.failover.start(backend, pinned);
   }
 
-  private send(backend: Backend, pinned: boolean): void {
+  giveUp(status: number, message: string): void {
+    reply(this.res, status, message);
+  }
+
+  send(backend: Backend, pinned: boolean): void {
     const t = this.timeouts;
     this.backend = backend;
     this.pinned = pinned;
@@ -109,7 +126,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
       // Usually the whole answer is parsed in this same tick and onComplete writes it at once.
       if (!this.flushScheduled) {
         this.flushScheduled = true;
-        queueMicrotask(() => this.flushLater());
+        flushLater(this);
       }
       return true;
     }
@@ -171,7 +188,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
   }
 
   /** A body that did not complete in the tick it started in: write what came so far. */
-  private flushLater(): void {
+  flushPending(): void {
     this.flushScheduled = false;
     if (this.done || this.pending.length === 0 || this.res.destroyed) return;
     // A full socket buffer here is handled by the next onData: it pauses undici until `drain`.

@@ -36,6 +36,7 @@ function firstBackend(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, co
 
 /** The `request` handler of the router's HTTP and HTTPS servers. */
 export function createRequestHandler(ctx: ProxyContext, proto: 'http' | 'https', port: () => number): (req: IncomingMessage, res: ServerResponse) => void {
+  const requestDone = () => ctx.inFlight.done();
   return (req, res) => {
     const fwd = forwardRequest(req, proto, String(port()), false);
     const bad = badRequest(fwd);
@@ -48,7 +49,7 @@ export function createRequestHandler(ctx: ProxyContext, proto: 'http' | 'https',
     const httpsPort = ctx.httpsPort();
     if (route.redirectHttps && proto === 'http' && httpsPort !== undefined) return redirectToHttps(req, res, host, httpsPort);
     ctx.inFlight.start();
-    res.once('close', () => ctx.inFlight.done());
+    res.once('close', requestDone);
     const pool = ctx.backends.get(route.service);
     if (pool?.isReady) go(ctx, route, pool, req, res, fwd);
     else {

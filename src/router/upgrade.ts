@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Backend, ServicePool } from './backends.js';
-import { Failover } from './failover.js';
+import { Failover, type FailoverTarget } from './failover.js';
 import { responseHeaders } from './headers.js';
 import { replyRaw, type ProxyContext, type Timeouts } from './proxy-context.js';
 import type { HttpRoute } from './types.js';
@@ -15,7 +15,7 @@ import type { HttpRoute } from './types.js';
  * answer relayed and the client's connection closed. Tries go through the same {@link Failover}
  * as plain requests; undici enforces the connect and response-headers timeouts.
  */
-export class UpgradeExchange implements Dispatcher.DispatchHandler {
+export class UpgradeExchange implements Dispatcher.DispatchHandler, FailoverTarget {
   private readonly failover: Failover;
   private backend: Backend | undefined;
   private answered = false;
@@ -32,14 +32,18 @@ export class UpgradeExchange implements Dispatcher.DispatchHandler {
     private readonly upgrade: string,
     private readonly timeouts: Timeouts,
   ) {
-    this.failover = new Failover(ctx, route, pool, true, (b) => this.send(b), (status, message) => replyRaw(socket, status, message));
+    this.failover = new Failover(ctx, route, pool, true, this);
   }
 
   start(): void {
     this.failover.start(this.pool.pick(), false);
   }
 
-  private send(backend: Backend): void {
+  giveUp(status: number, message: string): void {
+    replyRaw(this.socket, status, message);
+  }
+
+  send(backend: Backend): void {
     if (this.socket.destroyed) return;
     const t = this.timeouts;
     this.backend = backend;
