@@ -70,7 +70,8 @@ async function runRouter(engine: 'node' | 'haproxy', workers: number, addrs: str
 function waitPort(child: ChildProcess, what: string): Promise<number> {
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`${what} did not start in 20s`)), 20_000);
+    // Generous: on a loaded machine two cluster workers importing the router through tsx take a while.
+    const timer = setTimeout(() => reject(new Error(`${what} did not start in 60s`)), 60_000);
     child.stdout?.on('data', (c: Buffer) => {
       out += c.toString();
       const m = /PORT (\d+)/.exec(out);
