@@ -187,8 +187,7 @@ describe.each(ENGINES)('router (%s engine): failover and ejection', (engine) => 
     expect(resetting.accepted).toBe(1);
   });
 
-  // Route health checks are not supported by the haproxy engine (docs/router.md#engines).
-  it.skipIf(engine === 'haproxy')('takes a backend whose health check fails out of rotation, and back once it passes again', async () => {
+  it('takes a backend whose health check fails out of rotation, and back once it passes again', async () => {
     let sick = true;
     const checks: string[] = [];
     const flaky = track(await startBackend('flaky', '127.0.0.2', (req, res) => {

@@ -15,6 +15,10 @@ export function mapFiles(dir: string) {
     serverTimeout: join(dir, 'server-timeout.map'),
     /** slot → ms: a route's `timeout tunnel` (websocketIdleMs). */
     tunnelTimeout: join(dir, 'tunnel-timeout.map'),
+    /** health-checked slot → the path of its route's `healthCheck`. */
+    healthPath: join(dir, 'health-path.map'),
+    /** health-checked slot → the Host its checks send (the route's domain, a wildcard's `*.` dropped). */
+    healthHost: join(dir, 'health-host.map'),
   };
 }
 
@@ -62,9 +66,24 @@ export interface HaproxyConfigInput {
 const bind = (a: ListenAddress) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
 const text = (status: number, body: string) => `content-type "text/plain; charset=utf-8" lf-string "${status} ${body}\\n"`;
 
-/** Slot backend names: `p<i>` for plain routes, `s<i>` for sticky ones (their cookie is backend config). */
-export function slotNames(count: number): { plain: string[]; sticky: string[] } {
-  return { plain: Array.from({ length: count }, (_, i) => `p${i}`), sticky: Array.from({ length: count }, (_, i) => `s${i}`) };
+/** What a slot backend is declared with (backend configuration the Runtime API cannot change). */
+export interface SlotKind {
+  /** A sticky cookie. */
+  sticky: boolean;
+  /** HTTP health checks (`option httpchk`, the request read from maps by the slot's name). */
+  checked: boolean;
+}
+
+export const SLOT_KINDS: readonly SlotKind[] = [
+  { sticky: false, checked: false },
+  { sticky: true, checked: false },
+  { sticky: false, checked: true },
+  { sticky: true, checked: true },
+];
+
+/** Slot backend names, `count` of each kind: `p<i>` plain, `s<i>` sticky, `hp<i>`/`hs<i>` the same with health checks. */
+export function slotNames(count: number): { name: string; kind: SlotKind }[] {
+  return SLOT_KINDS.flatMap((kind) => Array.from({ length: count }, (_, i) => ({ name: `${kind.checked ? 'h' : ''}${kind.sticky ? 's' : 'p'}${i}`, kind })));
 }
 
 /**
@@ -87,7 +106,7 @@ export function haproxyConfig(input: HaproxyConfigInput): string {
   }
   const httpsPort = input.https?.addr.port;
   const slots = slotNames(c.haproxy.slots);
-  const backend = (name: string, sticky: boolean) =>
+  const backend = (name: string, { sticky, checked }: SlotKind) =>
     [
       `backend ${name}`,
       '  balance random(2)',
@@ -104,6 +123,10 @@ export function haproxyConfig(input: HaproxyConfigInput): string {
       `  http-request set-var(txn.tunnel_ms) var(txn.slot),map(${maps.tunnelTimeout})`,
       '  http-request set-timeout tunnel var(txn.tunnel_ms) if { var(txn.tunnel_ms) -m found }',
       ...(sticky ? [`  cookie ${c.stickyCookie} insert indirect nocache httponly dynamic`, '  dynamic-cookie-key unset'] : []),
+      // The route's check request, looked up by the slot's name (be_name works in a check): any 2xx/3xx passes.
+      ...(checked
+        ? ['  option httpchk', `  http-check send meth GET uri-lf %[be_name,map(${maps.healthPath})] ver HTTP/1.1 hdr host %[be_name,map(${maps.healthHost})] hdr connection close`, '  http-check expect status 200-399']
+        : []),
     ].join('\n');
   return `# written by flynn-ts (router engine 'haproxy'); changed live through the Runtime API, never reloaded
 global
@@ -169,6 +192,6 @@ ${
 
 `
     : ''
-}${[...slots.plain.map((n) => backend(n, false)), ...slots.sticky.map((n) => backend(n, true))].join('\n\n')}
+}${slots.map((slot) => backend(slot.name, slot.kind)).join('\n\n')}
 `;
 }
