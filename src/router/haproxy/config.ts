@@ -109,7 +109,9 @@ export function haproxyConfig(input: HaproxyConfigInput): string {
   const backend = (name: string, { sticky, checked }: SlotKind) =>
     [
       `backend ${name}`,
-      '  balance random(2)',
+      // Fewest requests in flight (the node engine's power of two choices approximates it). Not `random(2)`: in 2.6 it
+      // never picked one of three servers added with `add server`.
+      '  balance leastconn',
       // Idle backend connections serve any client (nginx's upstream keepalive); a closed one is retried (retry-on).
       '  http-reuse always',
       `  retries ${c.maxAttempts - 1}`,
