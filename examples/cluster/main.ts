@@ -7,7 +7,7 @@
  * (`--stop-apps-on-exit` stops them too; `--ephemeral` uses a temp data dir and stops everything).
  *
  *   npm start -- [--runtime auto|docker|process] [--build-network bridge|host|none] [--image IMAGE]
- *     [--data-dir DIR | --ephemeral] [--from-backup FILE] [--stop-apps-on-exit] [--router detached|inline] [--domain D] [--host 127.0.0.1]
+ *     [--data-dir DIR | --ephemeral] [--from-backup FILE] [--stop-apps-on-exit] [--router detached|inline] [--router-engine node|haproxy] [--domain D] [--host 127.0.0.1]
  *     [--controller-port 8081] [--router-port 8080] [--router-https-port 8443] [--git-port 2222] [--shelf-port 8082]
  *     [--discovery memory|etcd --etcd http://127.0.0.1:2379 --etcd-prefix /flynn-ts] [--verbose]
  *
@@ -42,6 +42,7 @@ const cli = parseCli({
     ephemeral: { type: 'boolean', env: 'FLYNN_EPHEMERAL', help: 'a temp data dir removed on exit; the apps stop with the cluster' },
     'stop-apps-on-exit': { type: 'boolean', env: 'FLYNN_STOP_APPS_ON_EXIT', help: "Ctrl-C/SIGTERM also stop the apps (default: only the platform stops, the apps' containers keep running)" },
     router: { type: 'string', value: 'detached|inline', env: 'FLYNN_ROUTER_PROCESS', default: 'detached', help: 'detached: the router is a process of its own that serves on while the platform is down or restarting (inline: in this process; --ephemeral is always inline)' },
+    'router-engine': { type: 'string', value: 'node|haproxy', env: 'FLYNN_ROUTER_ENGINE', default: 'node', help: "the router's data plane: node, or haproxy (HAProxy >= 2.6 on PATH, driven live; docs/router.md#engines)" },
     domain: { type: 'string', value: 'DOMAIN', env: 'FLYNN_DOMAIN', default: PLATFORM_DEFAULTS.domain, help: 'apps answer at <app>.<DOMAIN>' },
     host: { type: 'string', value: 'IP', env: 'FLYNN_LISTEN_HOST', default: PLATFORM_DEFAULTS.host, help: 'address every service listens on' },
     'controller-port': { type: 'string', value: 'N', env: 'FLYNN_CONTROLLER_PORT', default: String(PLATFORM_DEFAULTS.controllerPort), help: 'controller API port (0 = any free port)' },
@@ -66,6 +67,7 @@ const runtime = cli.oneOf('runtime', ['auto', 'docker', 'process'] as const);
 const buildNetwork = cli.oneOf('build-network', BUILD_NETWORKS);
 const discovery = cli.oneOf('discovery', ['memory', 'etcd'] as const);
 const routerProcess = cli.oneOf('router', ['detached', 'inline'] as const);
+const routerEngine = cli.oneOf('router-engine', ['node', 'haproxy'] as const);
 const ports = { controller: cli.port('controller-port'), router: cli.port('router-port'), routerHttps: cli.port('router-https-port'), git: cli.port('git-port'), shelf: cli.port('shelf-port') };
 if (values.ephemeral && values['data-dir']) cli.fail('--ephemeral and --data-dir exclude each other');
 // The CLI's name for it: `local` on the default ports; a cluster beside it gets a name (and a data dir) of its own.
@@ -95,6 +97,7 @@ try {
     ...(values['from-backup'] ? { fromBackup: values['from-backup'] } : {}),
     // The router outlives the platform: a restart is no outage of the apps.
     detachedRouter: dataDir !== undefined && routerProcess === 'detached',
+    routerEngine,
     ...(process.env.CONTROLLER_KEY ? { key: process.env.CONTROLLER_KEY } : {}),
     ...(tls ? { tls } : {}),
     ...(values['insecure-http'] ? { insecureHttp: true } : {}),

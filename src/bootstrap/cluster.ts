@@ -83,6 +83,8 @@ export interface ClusterOptions {
    * `close()` unless `stopAppsOnClose` is false. Default false: the router runs in this process.
    */
   detachedRouter?: boolean;
+  /** The router's data plane: `node` (default, in the router's process) or `haproxy` (HAProxy ≥ 2.6 driven live; docs/router.md#engines). */
+  routerEngine?: 'node' | 'haproxy';
   /**
    * A `flynn cluster backup` tar to start from: its files go into `dataDir` (which must be fresh)
    * and its store entries into the store, so the apps come back as they were (a new cluster id).
@@ -145,6 +147,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     ...(options.allowFileGitUrls !== undefined ? { allowFileGitUrls: options.allowFileGitUrls } : {}),
     ...(options.domain !== undefined ? { domain: options.domain } : {}),
     detachedRouter: options.detachedRouter === true,
+    ...(options.routerEngine !== undefined ? { routerEngine: options.routerEngine } : {}),
     ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
     keepRouterOnClose: options.stopAppsOnClose === false,
   });

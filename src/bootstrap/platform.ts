@@ -159,6 +159,8 @@ export interface PlatformOptions {
    * (docs/decisions.md). Default false: the router runs in this process.
    */
   detachedRouter?: boolean;
+  /** The router's data plane: `node` (default, in the router's process) or `haproxy` (HAProxy ≥ 2.6 driven live; docs/router.md#engines). */
+  routerEngine?: 'node' | 'haproxy';
   /** With `detachedRouter`: `close()` leaves the router process running (the apps stay reachable). Default false: it stops. */
   keepRouterOnClose?: boolean;
   /** A backup's store entries to write into the (empty) store once the shelf runs ({@link restoreDataDir} read them). */
@@ -238,6 +240,7 @@ export interface PlatformPlan {
   onProgress: (line: string) => void;
   onStep: (step: BootstrapStep) => void;
   detachedRouter: boolean;
+  routerEngine: 'node' | 'haproxy';
   keepRouterOnClose: boolean;
   restore?: RestoredBackup;
 }
@@ -339,6 +342,7 @@ export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<
     onProgress: options.onProgress ?? (() => {}),
     onStep: options.onStep ?? (() => {}),
     detachedRouter: options.detachedRouter === true,
+    routerEngine: options.routerEngine ?? 'node',
     keepRouterOnClose: options.keepRouterOnClose === true,
   };
   const taken = new Map<number, string>();
@@ -442,7 +446,7 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
     // Sticky cookies outlive a restart of the router.
     const stickyKey = await loadOrCreateStickyKey(dataDir);
     // A router process to spawn loads while the rest starts (awaited at the router's step).
-    const detachedStart = plan.detachedRouter ? startDetachedRouter({ dataDir, http, https, certDir, certNames, stickyKey, logger }) : undefined;
+    const detachedStart = plan.detachedRouter ? startDetachedRouter({ dataDir, http, https, certDir, certNames, stickyKey, engine: plan.routerEngine, logger }) : undefined;
     if (detachedStart) {
       detachedStart.catch(() => undefined);
       closers.push(async () => {
@@ -491,7 +495,7 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
     } else {
       const defaultCertificate = await clusterCertificate(certDir, certNames);
       const inProcess = await listening('router', host, ports.router, () =>
-        startRouter({ discovery, routes: new StoreRouteSource(store), http, https, defaultCertificate, stickyKey, logger }).catch((err: unknown) => {
+        startRouter({ discovery, routes: new StoreRouteSource(store), http, https, defaultCertificate, stickyKey, engine: plan.routerEngine, logger }).catch((err: unknown) => {
           if (err instanceof RouterListenError && err.message.includes('for https')) throw new BootstrapPortInUseError('routerHttps', host, ports.routerHttps, { code: 'EADDRINUSE' });
           throw err;
         }),

@@ -35,6 +35,7 @@ try {
     https: config.https,
     defaultCertificate: await clusterCertificate(config.certDir, config.certNames),
     stickyKey: config.stickyKey,
+    ...(config.engine !== undefined ? { engine: config.engine } : {}),
     logger,
   });
 } catch (err) {

@@ -26,6 +26,8 @@ export interface RouterChildConfig {
   certDir: string;
   certNames: string[];
   stickyKey: string;
+  /** The data plane (default node). */
+  engine?: 'node' | 'haproxy';
   staleGraceMs?: number;
   logLevel: LogLevel;
 }
@@ -56,6 +58,8 @@ export interface DetachedRouterOptions {
   certDir: string;
   certNames: string[];
   stickyKey: string;
+  /** The data plane of a router it spawns (one found running keeps its own). Default node. */
+  engine?: 'node' | 'haproxy';
   logger: Logger;
   staleGraceMs?: number;
 }
@@ -156,6 +160,7 @@ async function spawnRouter(options: DetachedRouterOptions): Promise<RouterStatus
     certDir: options.certDir,
     certNames: options.certNames,
     stickyKey: options.stickyKey,
+    ...(options.engine !== undefined ? { engine: options.engine } : {}),
     logLevel: 'info',
     ...(options.staleGraceMs === undefined ? {} : { staleGraceMs: options.staleGraceMs }),
   };
