@@ -6,3 +6,5 @@
 export { SchedulerJobRunner, SCHEDULER_JOB_RUNNER_DEFAULTS } from './job-runner.js';
 export type { SchedulerJobRunnerOptions } from './job-runner.js';
 export { JOBS_TRACE_CHANNEL } from './job-answers.js';
+export { StoreFormationSource, STORE_FORMATION_DEFAULTS, toSchedulerFormation } from './formation-source.js';
+export type { StoreFormationSourceOptions } from './formation-source.js';
