@@ -70,6 +70,8 @@ async function stop(): Promise<void> {
   await router.close();
   await mirror.close();
   rmSync(config.socket, { force: true });
+  // Stopped on purpose (the apps stop, or the ports change): not to be started again from it.
+  if (config.snapshotFile) rmSync(config.snapshotFile, { force: true });
   process.exit(0);
 }
 

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -128,6 +128,8 @@ export function routerMatches(status: RouterStatus, http: ListenAddress, https: 
  * re-attaches to it instead of listening), for {@link checkPorts}.
  */
 export async function portsBesideRouter<P extends { router: number; routerHttps: number }>(dataDir: string, ports: P): Promise<P> {
+  // A router being started again from its saved config holds its ports already.
+  await spawning.get(dataDir);
   const status = await findRouter(dataDir);
   if (!status) return ports;
   return { ...ports, router: status.http.port === ports.router ? 0 : ports.router, routerHttps: status.https?.port === ports.routerHttps ? 0 : ports.routerHttps };
@@ -228,6 +230,9 @@ export function startSavedRouter(dataDir: string): Promise<RouterStatus | null> 
     let config: RouterChildConfig;
     try {
       config = JSON.parse(await readFile(routerConfigFile(dataDir), 'utf8')) as RouterChildConfig;
+      // A router stopped on purpose removed its snapshot: it is not wanted before the platform says so.
+      if (!config.snapshotFile) return null;
+      await access(config.snapshotFile);
     } catch {
       return null;
     }
