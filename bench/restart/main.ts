@@ -13,7 +13,7 @@
  *
  * Also the time until the platform's controller answers again, and (`--verbose`) when each part of
  * the last restarted platform came up, from its process's start. Prints the load average: the
- * machine is shared. `RESTART_KINDS=platform,whole` runs only those kinds (a prefix of each name).
+ * machine is shared. `RESTART_KINDS=platform,whole` runs only those kinds (a whole name, or a prefix).
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -80,8 +80,10 @@ try {
 
   const results = new Map<Kind, { answer: number[]; controller: number[]; failed: number[] }>();
   const only = (process.env.RESTART_KINDS ?? '').split(',').filter(Boolean);
-  for (const kind of ['platform', 'platform, inline router', 'whole cluster', 'reboot'] as const) {
-    if (only.length > 0 && !only.some((o) => kind.startsWith(o))) continue;
+  const kinds = ['platform', 'platform, inline router', 'whole cluster', 'reboot'] as const;
+  for (const kind of kinds) {
+    // A whole name is itself only; another word is a prefix (`whole`).
+    if (only.length > 0 && !only.some((o) => kind === o || (!(kinds as readonly string[]).includes(o) && kind.startsWith(o)))) continue;
     const row = { answer: [] as number[], controller: [] as number[], failed: [] as number[] };
     results.set(kind, row);
     const flags = kind === 'platform, inline router' ? [...args, '--router', 'inline'] : args;
