@@ -31,5 +31,7 @@ function earlyDataDir(argv: string[], env: NodeJS.ProcessEnv): string | undefine
 }
 
 const early = earlyDataDir(process.argv.slice(2), process.env);
-if (early !== undefined) void startSavedRouter(early);
+// Awaited (about a second): on a busy machine the router's own start would otherwise compete for
+// the CPU with the platform's module loading, and the platform's start waits for it anyway.
+if (early !== undefined) await startSavedRouter(early);
 await import('./start.js');

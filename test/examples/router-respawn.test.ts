@@ -2,7 +2,9 @@
  * The detached router is started again while the platform runs: `npm start` (process runtime, a
  * data dir) serves an app through its router process; that process is SIGKILLed under a request
  * loop, and the platform starts a new one on the same port within seconds, which serves the app
- * again (from its saved snapshot, then the platform's). The platform's log says so.
+ * again (from its saved snapshot, then the platform's). The platform's log says so. Then both the
+ * platform and the router are killed: the next start brings the router back from its saved
+ * snapshot first.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -71,5 +73,18 @@ describe('npm start: a router process that dies is started again', () => {
     await client.createRoute(APP, { type: 'http', domain: `other.flynn.local`, service: `${APP}-web` });
     expect((await serving(routerUrl, 'other.flynn.local', 10_000)).body).toBe(before.body);
     await client.close();
+
+    // Every flynn-ts process killed: the next start brings the router back from its saved config
+    // and snapshot before the platform loads, and the platform re-attaches to it.
+    const last = await findRouter(dataDir);
+    running.proc.kill('SIGKILL');
+    process.kill(last?.pid as number, 'SIGKILL');
+    await running.exited;
+    running = await startNpmStart(args);
+    const log = await readFile(join(dataDir, 'router.log'), 'utf8');
+    expect(log.slice(log.lastIndexOf('"serving the saved snapshot"'))).toMatch(/"routes":2/);
+    expect((await findRouter(dataDir))?.routes).toBe(2);
+    // Process jobs die with the platform: the app answers once its job is started again.
+    expect((await serving(routerUrl, `${APP}.flynn.local`, 30_000)).body).toMatch(/^up /);
   }, 180_000);
 });
