@@ -6,6 +6,7 @@ import { checkTlsPair, type TlsCredentials } from '../common/tls/self-signed.js'
 import type { Store } from '../controller/store.js';
 import type { Discovery } from '../discovery/discovery.js';
 import { BootstrapInputError } from './errors.js';
+import type { AcmeOptions } from '../acme/index.js';
 import type { RestoredBackup } from './backup-restore.js';
 import type { ClusterRuntime } from './runtime-choice.js';
 
@@ -111,7 +112,16 @@ export interface PlatformOptions {
   keepRouterOnClose?: boolean;
   /** A backup's store entries to write into the (empty) store once the shelf runs ({@link restoreDataDir} read them). */
   restore?: RestoredBackup;
+  /**
+   * The ACME client that gets certificates for routes with `acme` (docs/router.md#acme): its CA's
+   * directory (default Let's Encrypt production), contact email, the CA bundle to trust for the
+   * directory, and `renewBeforeDays` (30). It does nothing until a route asks. `false`: no ACME client.
+   */
+  acme?: PlatformAcmeOptions | false;
 }
+
+/** {@link PlatformOptions.acme}. */
+export type PlatformAcmeOptions = Pick<AcmeOptions, 'directoryUrl' | 'email' | 'ca' | 'renewBeforeDays'>;
 
 /** Platform options, checked once: what {@link launchPlatform} starts. */
 export interface PlatformPlan {
@@ -140,6 +150,7 @@ export interface PlatformPlan {
   detachedRouter: boolean;
   keepRouterOnClose: boolean;
   restore?: RestoredBackup;
+  acme: PlatformAcmeOptions | false;
 }
 
 /** 127.0.0.0/8, ::1 or localhost: only this machine reaches a service listening there. */
@@ -190,6 +201,7 @@ export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<
     onStep: options.onStep ?? (() => {}),
     detachedRouter: options.detachedRouter === true,
     keepRouterOnClose: options.keepRouterOnClose === true,
+    acme: options.acme ?? {},
   };
   const taken = new Map<number, string>();
   for (const [name, p] of Object.entries(plan.ports)) {

@@ -8,6 +8,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startAcme } from '../acme/index.js';
 import { UnavailableError } from '../common/errors.js';
 import { componentKey } from '../common/http/key-auth.js';
 import { until, WaitTimeoutError } from '../common/until.js';
@@ -41,7 +42,7 @@ import { portsBesideRouter } from './router-process.js';
 import { chooseRuntime, type RuntimeChoice } from './runtime-choice.js';
 
 export { PLATFORM_DEFAULTS, BUILD_NETWORKS, planPlatform } from './platform-plan.js';
-export type { BuildNetwork, BootstrapStep, PlatformOptions, PlatformPlan } from './platform-plan.js';
+export type { BuildNetwork, BootstrapStep, PlatformAcmeOptions, PlatformOptions, PlatformPlan } from './platform-plan.js';
 export { chooseRuntime } from './runtime-choice.js';
 export type { ClusterRuntime, RuntimeChoice } from './runtime-choice.js';
 export { checkPorts } from './ports.js';
@@ -158,6 +159,11 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
     const router = await pendingRouter.serve(store, discovery);
     const routerUrl = `http://${router.http.host}:${router.http.port}`;
     step('router', `${routerUrl} (apps at http://<app>.${domain}:${router.http.port})`);
+    if (plan.acme) {
+      // Certificates for routes with `acme`: the challenges travel to the router as route changes.
+      const acme = await startAcme({ store, ...plan.acme, routerUrl, logger });
+      closers.push(() => acme.close());
+    }
 
     // The git receiver starts before the controller (whose gitHost is its address); its platform is set once the controller runs.
     const slot: { platform?: ControllerGitPlatform } = {};
