@@ -9,9 +9,11 @@ import type { Engine, EngineListen, RouterCore } from '../engine.js';
 import { RouterErrorCodes, RouterInputError, RouterListenError } from '../errors.js';
 import { tcpProbe } from '../outlier.js';
 import type { ListenAddress } from '../options.js';
+import { LiveAcmeAnswers } from './acme.js';
 import { pem, LiveCertificates } from './certificates.js';
 import { BAD_REQUEST, haproxyConfig, HOP_BY_HOP_LUA, mapFiles } from './config.js';
 import { RuntimeApi, waitForSocket } from './runtime-api.js';
+import { EJECT_POLL_MS, ResetEjector } from './ejector.js';
 import { SlotSync } from './slots.js';
 
 /** HAProxy 2.6 is the first with everything used here (dynamic servers with checks, `set-timeout`, crt-list commands). */
@@ -137,6 +139,7 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
 
   const slots = new SlotSync(api, dir, config, backends, logger);
   const certificates = https ? new LiveCertificates(api, dir, https.crtList) : undefined;
+  const acme = new LiveAcmeAnswers(api, mapFiles(dir).acme);
   // One pass at a time; changes during a pass make one more pass.
   let dirty = false;
   let pass: Promise<void> | undefined;
@@ -148,6 +151,7 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
       try {
         await slots.sync(routes);
         await certificates?.sync(routes);
+        await acme.sync(routes);
       } catch (err) {
         logger.warn('haproxy engine: sync failed', { error: (err as Error).message });
       }
@@ -167,6 +171,9 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
   };
   table.listeners.add(schedule);
   backends.listeners.add(schedule);
+  const ejector = new ResetEjector(api, config.ejectAfterFailures, logger);
+  const ejecting = setInterval(() => void ejector.poll().catch((err: unknown) => logger.debug('haproxy engine: cannot read server counters', { error: (err as Error).message })), EJECT_POLL_MS);
+  ejecting.unref();
   applier.dataPlaneSettled = async () => {
     while (pass) await pass;
   };
@@ -177,6 +184,7 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
     table.listeners.delete(schedule);
     backends.listeners.delete(schedule);
     clearTimeout(reaper);
+    clearInterval(ejecting);
   };
   return {
     httpPort: http.port,
