@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { requestId } from '../../src/router/headers.js';
 import { get, startBackend, ENGINES, rigFor, type Rig, type TestBackend } from './support.js';
 
-/** The fast bodyless path (undici dispatch handler, flat header arrays, counter request ids). */
+/** The data path (undici dispatch handler for every request, flat header arrays, counter request ids). */
 describe.each(ENGINES)('router (%s engine): data path', (engine) => {
   const startRig = rigFor(engine);
   const cleanup: (() => Promise<void>)[] = [];
