@@ -10,6 +10,12 @@
  *   BENCH_DURATION=5s BENCH_CONNECTIONS=100 BENCH_ROUNDS=5 npm run bench -- router
  *   BENCH_CPU_PROF=/tmp/prof npm run bench -- router   # node --cpu-prof of the router process
  *   BENCH_ROUTER_NODE_FLAGS='--max-semi-space-size=16' npm run bench -- router   # node flags for the router
+ *   BENCH_ONLY=node npm run bench -- router      # nginx and the named contestants only (comma-separated)
+ *   BENCH_VISIBILITY_ROUNDS=0 npm run bench -- router   # skip the change-visibility part
+ *
+ * Besides req/s it prints the CPU time each proxy (with its worker processes) spent per 10k
+ * requests, from /proc: on a machine shared with other work, req/s falls with the load while CPU
+ * per request barely moves, so `cpu/req` ratios to nginx are the steadier figure.
  *
  * The same file is also the child processes (`--backend`, `--router`), so the bench is one file.
  */
@@ -21,11 +27,14 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/host/testing/jobs.js';
+import { treeCpuMs } from './cpu.js';
 import { startHaproxy, startNginx } from './proxies.js';
 import { measureVisibility } from './visibility.js';
 
 const CONTESTANTS = ['nginx', 'haproxy', 'node', 'node-workers', 'haproxy-engine'] as const;
 type Contestant = (typeof CONTESTANTS)[number];
+/** The flynn-ts routers among them. */
+const ROUTERS = ['node', 'node-workers', 'haproxy-engine'] as const;
 const LABEL: Record<Contestant, string> = { nginx: 'nginx 1 worker    ', haproxy: 'haproxy 1 thread  ', node: 'node engine       ', 'node-workers': 'node, 2 workers   ', 'haproxy-engine': 'haproxy engine    ' };
 
 const self = fileURLToPath(import.meta.url);
@@ -61,7 +70,8 @@ async function runRouter(engine: 'node' | 'haproxy', workers: number, addrs: str
 function waitPort(child: ChildProcess, what: string): Promise<number> {
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`${what} did not start in 20s`)), 20_000);
+    // Generous: on a loaded machine two cluster workers importing the router through tsx take a while.
+    const timer = setTimeout(() => reject(new Error(`${what} did not start in 60s`)), 60_000);
     child.stdout?.on('data', (c: Buffer) => {
       out += c.toString();
       const m = /PORT (\d+)/.exec(out);
@@ -86,6 +96,8 @@ interface WrkResult {
   rps: number;
   p50ms: number;
   p99ms: number;
+  /** The proxy's CPU ms (user + system, its processes together) per 10k requests. */
+  cpuPer10k: number;
   errors: string;
 }
 
@@ -96,16 +108,19 @@ function toMs(value: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
 }
 
-function wrk(port: number, duration: string, connections: string): WrkResult {
+function wrk(port: number, duration: string, connections: string, pid?: number): WrkResult {
+  const cpuBefore = pid === undefined ? 0 : treeCpuMs(pid);
   const args = ['-t2', `-c${connections}`, `-d${duration}`, '--latency', '-H', `Host: ${HOST}`, `http://127.0.0.1:${port}/`];
   const run = spawnSync('wrk', args, { encoding: 'utf8', timeout: 120_000 });
   const out = run.stdout ?? '';
   if (run.status !== 0) throw new Error(`wrk failed: ${run.stderr}`);
+  const cpuMs = pid === undefined ? NaN : treeCpuMs(pid) - cpuBefore;
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const p50 = toMs(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? '');
   const p99 = toMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '');
   const errors = [/Socket errors:.*/.exec(out)?.[0], /Non-2xx or 3xx responses:.*/.exec(out)?.[0]].filter(Boolean).join('; ');
-  return { rps, p50ms: p50, p99ms: p99, errors };
+  return { rps, p50ms: p50, p99ms: p99, cpuPer10k: (cpuMs / requests) * 10_000, errors };
 }
 
 function median(values: number[]): number {
@@ -120,6 +135,7 @@ function medianOf(results: WrkResult[]): WrkResult {
     rps: median(results.map((r) => r.rps)),
     p50ms: median(results.map((r) => r.p50ms)),
     p99ms: median(results.map((r) => r.p99ms)),
+    cpuPer10k: median(results.map((r) => r.cpuPer10k)),
     errors: results.map((r) => r.errors).filter(Boolean).join(' | '),
   };
 }
@@ -136,7 +152,7 @@ function stop(child: ChildProcess | undefined): Promise<void> {
   });
 }
 
-const fmt = (r: WrkResult) => `${r.rps.toFixed(0).padStart(8)} req/s   p50 ${r.p50ms.toFixed(2).padStart(7)} ms   p99 ${r.p99ms.toFixed(2).padStart(7)} ms${r.errors ? `   (${r.errors})` : ''}`;
+const fmt = (r: WrkResult) => `${r.rps.toFixed(0).padStart(8)} req/s   p50 ${r.p50ms.toFixed(2).padStart(7)} ms   p99 ${r.p99ms.toFixed(2).padStart(7)} ms   cpu ${r.cpuPer10k.toFixed(0).padStart(5)} ms/10k req${r.errors ? `   (${r.errors})` : ''}`;
 
 async function main(): Promise<number> {
   const missing = ['wrk', 'nginx', 'haproxy'].filter((bin) => !has(bin));
@@ -161,49 +177,64 @@ async function main(): Promise<number> {
     }
     console.log(`backends: ${backends.join(', ')} (separate node processes); wrk -t2 -c${connections} -d${duration} after a ${warmup} warm-up`);
 
-    const nginxPort = await freePort('127.0.0.1');
-    children.push(await startNginx(dir, nginxPort, backends));
-    const haproxyPort = await freePort('127.0.0.1');
-    children.push(await startHaproxy(dir, haproxyPort, backends));
-    const ports: Record<Contestant, number> = { nginx: nginxPort, haproxy: haproxyPort, node: 0, 'node-workers': 0, 'haproxy-engine': 0 };
-    for (const [c, engine, workers] of [['node', 'node', 1], ['node-workers', 'node', 2], ['haproxy-engine', 'haproxy', 1]] as const) {
+    // nginx is always measured (every ratio is to it); BENCH_ONLY picks the others.
+    const only = process.env.BENCH_ONLY?.split(',').map((c) => c.trim());
+    const unknown = only?.filter((c) => !(CONTESTANTS as readonly string[]).includes(c));
+    if (unknown && unknown.length > 0) throw new Error(`BENCH_ONLY: unknown contestant ${unknown.join(', ')}; have ${CONTESTANTS.join(', ')}`);
+    const contestants = CONTESTANTS.filter((c) => c === 'nginx' || !only || only.includes(c));
+    const routers = ROUTERS.filter((c) => contestants.includes(c));
+    const ports = {} as Record<Contestant, number>;
+    const pids = {} as Record<Contestant, number | undefined>;
+    const track = (c: Contestant, child: ChildProcess) => {
+      children.push(child);
+      pids[c] = child.pid;
+    };
+    ports.nginx = await freePort('127.0.0.1');
+    track('nginx', await startNginx(dir, ports.nginx, backends));
+    if (contestants.includes('haproxy')) {
+      ports.haproxy = await freePort('127.0.0.1');
+      track('haproxy', await startHaproxy(dir, ports.haproxy, backends));
+    }
+    for (const c of routers) {
+      const [engine, workers] = c === 'node' ? ['node', 1] : c === 'node-workers' ? ['node', 2] : ['haproxy', 1];
       const router = spawnSelf(['--router', engine, String(workers), ...backends], [...routerFlags, ...(profDir && c === 'node' ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]);
-      children.push(router);
+      track(c, router);
       ports[c] = await waitPort(router, `router (${c})`);
     }
     if (routerFlags.length > 0) console.log(`router node flags: ${routerFlags.join(' ')}`);
 
     // All stay up (idle while another is measured); each round runs them in a rotated order.
-    for (const c of CONTESTANTS) wrk(ports[c], warmup, connections);
-    const results: Record<Contestant, WrkResult[]> = { nginx: [], haproxy: [], node: [], 'node-workers': [], 'haproxy-engine': [] };
+    for (const c of contestants) wrk(ports[c], warmup, connections);
+    const results = Object.fromEntries(contestants.map((c) => [c, [] as WrkResult[]])) as Record<Contestant, WrkResult[]>;
     for (let round = 0; round < rounds; round++) {
-      const order = CONTESTANTS.map((_, i) => CONTESTANTS[(i + round) % CONTESTANTS.length] as Contestant);
-      for (const c of order) results[c].push(wrk(ports[c], duration, connections));
+      const order = contestants.map((_, i) => contestants[(i + round) % contestants.length] as Contestant);
+      for (const c of order) results[c].push(wrk(ports[c], duration, connections, pids[c]));
       console.log(`round ${round + 1} (order ${order.join(', ')}; load avg ${loadavg()[0]?.toFixed(1)})`);
       const n = results.nginx[round] as WrkResult;
-      for (const c of CONTESTANTS) {
+      for (const c of contestants) {
         const r = results[c][round] as WrkResult;
-        console.log(`  ${LABEL[c]} ${fmt(r)}${c === 'nginx' ? '' : `   vs nginx req/s ${(r.rps / n.rps).toFixed(2)}x p99 ${(r.p99ms / n.p99ms).toFixed(2)}x`}`);
+        console.log(`  ${LABEL[c]} ${fmt(r)}${c === 'nginx' ? '' : `   vs nginx req/s ${(r.rps / n.rps).toFixed(2)}x p99 ${(r.p99ms / n.p99ms).toFixed(2)}x cpu/req ${(r.cpuPer10k / n.cpuPer10k).toFixed(2)}x`}`);
       }
     }
     console.log(`median of ${rounds} round(s):`);
-    const med = Object.fromEntries(CONTESTANTS.map((c) => [c, medianOf(results[c])])) as Record<Contestant, WrkResult>;
-    for (const c of CONTESTANTS) console.log(`${LABEL[c]} ${fmt(med[c])}`);
+    const med = Object.fromEntries(contestants.map((c) => [c, medianOf(results[c])])) as Record<Contestant, WrkResult>;
+    for (const c of contestants) console.log(`${LABEL[c]} ${fmt(med[c])}`);
     const mn = med.nginx;
-    for (const c of ['node', 'node-workers', 'haproxy-engine'] as const) console.log(`${c}/nginx: req/s ${(med[c].rps / mn.rps).toFixed(2)}x, p99 ${(med[c].p99ms / mn.p99ms).toFixed(2)}x`);
-    const best = (['node', 'node-workers', 'haproxy-engine'] as const).reduce((a, b) => (med[b].rps > med[a].rps ? b : a));
+    for (const c of routers) console.log(`${c}/nginx: req/s ${(med[c].rps / mn.rps).toFixed(2)}x, p99 ${(med[c].p99ms / mn.p99ms).toFixed(2)}x, cpu/req ${(med[c].cpuPer10k / mn.cpuPer10k).toFixed(2)}x (lower is better)`);
+    const best = routers.reduce((a, b) => (med[b].rps > med[a].rps ? b : a));
     console.log(`router/nginx: req/s ${(med[best].rps / mn.rps).toFixed(2)}x (goal >= 1.0x; best: ${best}), p99 ${(med[best].p99ms / mn.p99ms).toFixed(2)}x (goal <= 1.5x)`);
     if (rounds > 1) {
-      for (const c of ['node', 'node-workers', 'haproxy-engine'] as const) {
+      for (const c of routers) {
         const rr = results[c].map((r, i) => r.rps / (results.nginx[i] as WrkResult).rps);
-        console.log(`per-round req/s ratio, ${c}: ${rr.map((x) => x.toFixed(2)).join(' ')} (median ${median(rr).toFixed(2)}x)`);
+        const cr = results[c].map((r, i) => r.cpuPer10k / (results.nginx[i] as WrkResult).cpuPer10k);
+        console.log(`per-round ratios, ${c}: req/s ${rr.map((x) => x.toFixed(2)).join(' ')} (median ${median(rr).toFixed(2)}x); cpu/req ${cr.map((x) => x.toFixed(2)).join(' ')} (median ${median(cr).toFixed(2)}x)`);
       }
     }
     for (const child of children.splice(2)) await stop(child);
 
     // Change visibility, in this process (the routers above are stopped).
-    const visRounds = Number(process.env.BENCH_VISIBILITY_ROUNDS ?? '20') || 20;
-    for (const engine of ['node', 'haproxy'] as const) {
+    const visRounds = Number(process.env.BENCH_VISIBILITY_ROUNDS ?? '20');
+    for (const engine of visRounds > 0 ? (['node', 'haproxy'] as const) : []) {
       const v = await measureVisibility(engine, visRounds);
       const stat = (xs: number[]) => `median ${median(xs).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms`;
       console.log(`change visibility, ${engine} engine (${visRounds} each): route add -> first 200 ${stat(v.routeMs)}; backend add -> first hit ${stat(v.backendMs)} (goal <= 50 ms)`);

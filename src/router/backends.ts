@@ -1,11 +1,14 @@
-import { Agent } from 'node:http';
 import { Pool } from 'undici';
 import type { Logger } from '../common/logger.js';
 import { sleep } from '../common/lifecycle.js';
 import type { Discovery, ServiceWatch } from '../discovery/discovery.js';
 import type { Instance } from '../discovery/types.js';
 
-/** One live instance of a service as the router sees it: its address, load and connection pool. */
+/**
+ * One live instance of a service as the router sees it: its address, load and connection pool.
+ * Every HTTP request and Upgrade to it goes through one undici pool (docs/decisions.md); TCP routes
+ * open their own connections. `inFlight` counts both.
+ */
 export class Backend {
   readonly host: string;
   readonly port: number;
@@ -22,13 +25,12 @@ export class Backend {
   check: { path: string; host: string; timeoutMs: number } | undefined;
   /** Gone from discovery: no new requests, in-flight ones finish. */
   removed = false;
-  private pool: Agent | undefined;
-  private readonly undiciPools = new Map<number, Pool>();
+  /** The keep-alive pool, per connect timeout in use (a route may override the router's). */
+  private readonly pools = new Map<number, Pool>();
 
   constructor(
     readonly id: string,
     readonly addr: string,
-    private readonly maxIdleSockets: number,
   ) {
     const colon = addr.lastIndexOf(':');
     const host = addr.slice(0, colon);
@@ -36,20 +38,14 @@ export class Backend {
     this.port = Number(addr.slice(colon + 1));
   }
 
-  /** The undici keep-alive pool for requests without a body with this connect timeout (made on first use; one per timeout in use). */
+  /** The keep-alive pool with this connect timeout (made on first use). */
   dispatcher(connectTimeoutMs: number): Pool {
-    let pool = this.undiciPools.get(connectTimeoutMs);
+    let pool = this.pools.get(connectTimeoutMs);
     if (!pool) {
-      pool = new Pool(`http://${this.addr}`, { pipelining: 1, keepAliveTimeout: 60_000, connectTimeout: connectTimeoutMs });
-      this.undiciPools.set(connectTimeoutMs, pool);
+      pool = new Pool(`http://${this.addr}`, { pipelining: 1, keepAliveTimeout: 60_000, connectTimeout: connectTimeoutMs});
+      this.pools.set(connectTimeoutMs, pool);
     }
     return pool;
-  }
-
-  /** The node:http keep-alive pool for requests with a body (made on first use). */
-  get agent(): Agent {
-    this.pool ??= new Agent({ keepAlive: true, maxFreeSockets: this.maxIdleSockets, scheduling: 'lifo' });
-    return this.pool;
   }
 
   acquire(): void {
@@ -61,23 +57,10 @@ export class Backend {
     if (this.removed && this.inFlight === 0) this.destroy();
   }
 
-  /** Count one request in flight; the returned function ends it, however often it is called. */
-  lease(): () => void {
-    this.acquire();
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.release();
-    };
-  }
-
   /** Close idle pooled connections; busy ones close when their request ends. */
   destroy(): void {
-    this.pool?.destroy();
-    this.pool = undefined;
-    for (const pool of this.undiciPools.values()) void pool.close().catch(() => undefined);
-    this.undiciPools.clear();
+    for (const pool of this.pools.values()) void pool.close().catch(() => undefined);
+    this.pools.clear();
   }
 }
 
@@ -94,7 +77,6 @@ export class ServicePool {
 
   constructor(
     readonly service: string,
-    private readonly maxIdleSockets: number,
     /** Runs after each change of the set (a data plane outside this process follows it). */
     private readonly changed: () => void = () => undefined,
   ) {
@@ -151,7 +133,7 @@ export class ServicePool {
     const existing = this.byId.get(instance.id);
     if (existing && existing.addr === instance.addr) return;
     if (existing) this.remove(instance.id);
-    const backend = new Backend(instance.id, instance.addr, this.maxIdleSockets);
+    const backend = new Backend(instance.id, instance.addr);
     this.byId.set(instance.id, backend);
     this.backends = [...this.backends, backend];
     this.changed();
@@ -176,7 +158,6 @@ export class ServicePool {
 export interface BackendRegistryOptions {
   discovery: Discovery;
   logger: Logger;
-  maxIdleSocketsPerBackend: number;
   rewatchDelayMs: number;
 }
 
@@ -201,7 +182,7 @@ export class BackendRegistry {
   acquire(service: string): ServicePool {
     let entry = this.pools.get(service);
     if (!entry) {
-      const pool = new ServicePool(service, this.options.maxIdleSocketsPerBackend, () => {
+      const pool = new ServicePool(service, () => {
         for (const listener of this.listeners) listener(service);
       });
       entry = { pool, watch: undefined, stop: new AbortController() };

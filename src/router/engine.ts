@@ -1,6 +1,7 @@
 import type { Logger } from '../common/logger.js';
 import type { BackendRegistry } from './backends.js';
 import type { CertificatePair } from './certificate.js';
+import type { MetricsSnapshot } from './metrics.js';
 import type { ListenAddress, RouterConfig } from './options.js';
 import type { OutlierDetector } from './outlier.js';
 import type { RouteApplier } from './route-applier.js';
@@ -28,6 +29,8 @@ export interface Engine {
   readonly httpsPort: number | undefined;
   /** The engine's own metrics listener (HAProxy's exporter), if it serves one. */
   readonly metricsPort?: number;
+  /** The metric counts of the engine's worker processes (node engine with `workers`), to add to the router's own. */
+  workerMetrics?(): Promise<MetricsSnapshot[]>;
   /** HTTP requests and upgraded connections being served. */
   inFlight(): number;
   /** Stop accepting; idle client connections close, answers in flight carry `Connection: close`. */

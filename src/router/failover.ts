@@ -18,6 +18,12 @@ function answer(kind: FailureKind, backend: Backend, service: string): [number, 
   }
 }
 
+/** What a {@link Failover} drives: the exchange of one request or Upgrade. */
+export interface FailoverTarget {
+  send(backend: Backend, pinned: boolean): void;
+  giveUp(status: number, message: string): void;
+}
+
 /**
  * The one failover path of HTTP requests and Upgrades, whatever carries them (undici, node:http):
  * which backend comes next after a failed try, and what the client gets when none is left.
@@ -33,7 +39,9 @@ function answer(kind: FailureKind, backend: Backend, service: string): [number, 
  * Every failure is reported to the outlier detector, every answer clears the backend's count.
  */
 export class Failover {
-  readonly tried = new Set<Backend>();
+  /** The backends tried so far, made on the first failure (most requests need one try only). */
+  private tried: Set<Backend> | undefined;
+  private first: Backend | undefined;
   private resent = false;
 
   constructor(
@@ -41,14 +49,14 @@ export class Failover {
     private readonly route: HttpRoute,
     private readonly pool: ServicePool,
     private readonly idempotent: boolean,
-    private readonly send: (backend: Backend, pinned: boolean) => void,
-    private readonly giveUp: (status: number, message: string) => void,
+    /** The exchange: sends one try, or answers the client when no try is left. */
+    private readonly exchange: FailoverTarget,
   ) {}
 
   start(backend: Backend | undefined, pinned: boolean): void {
-    if (!backend) return this.giveUp(503, `no live backend for ${this.route.service}`);
-    this.tried.add(backend);
-    this.send(backend, pinned);
+    if (!backend) return this.exchange.giveUp(503, `no live backend for ${this.route.service}`);
+    this.first = backend;
+    this.exchange.send(backend, pinned);
   }
 
   /** The backend answered (any status): it is healthy as far as connections go. */
@@ -63,17 +71,18 @@ export class Failover {
     ctx.health.failure(backend, kind);
     const unsent = kind === 'refused' || kind === 'connect-timeout';
     const resend = !unsent && kind === 'reset' && this.idempotent && !this.resent;
-    if ((unsent || resend) && this.tried.size < ctx.maxAttempts) {
+    const tried = (this.tried ??= new Set(this.first ? [this.first] : []));
+    if ((unsent || resend) && tried.size < ctx.maxAttempts) {
       if (resend) this.resent = true;
-      const next = pool.pick(this.tried) ?? (resend && !backend.removed ? backend : undefined);
+      const next = pool.pick(tried) ?? (resend && !backend.removed ? backend : undefined);
       if (next) {
         ctx.logger.debug('backend failed; trying again', { service: route.service, addr: backend.addr, next: next.addr, failure: kind, error: err.message });
-        this.tried.add(next);
-        return this.send(next, false);
+        tried.add(next);
+        return this.exchange.send(next, false);
       }
     }
     const [status, message] = answer(kind, backend, route.service);
     ctx.logger.warn('backend failed', { service: route.service, addr: backend.addr, failure: kind, status, error: err.message });
-    this.giveUp(status, message);
+    this.exchange.giveUp(status, message);
   }
 }

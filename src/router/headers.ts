@@ -23,13 +23,16 @@ export interface ForwardedRequest {
   hasBody: boolean;
   /** Flat `[name, value, ...]`: hop-by-hop removed, X-Forwarded-* and X-Request-* set. */
   headers: string[];
+  /** The `Upgrade` header, when the request has one. */
+  upgrade: string | undefined;
 }
 
 /**
  * Request headers as the backend gets them (RFC 9110 §7.6.1 hop-by-hop headers and those the
- * `Connection` header names are dropped, `transfer-encoding` is kept: node and undici re-frame it).
- * `upgrade` keeps `Upgrade` and sets `Connection: upgrade`. `Expect` is dropped from a request
- * without a body (undici rejects it there).
+ * `Connection` header names are dropped). The framing is undici's to write: `Transfer-Encoding` is
+ * dropped (undici re-frames a body without a length as chunked) and so is `Expect` (node's server
+ * answers `100 Continue` itself). An `Upgrade` header is handed back in `upgrade`, for undici's
+ * `upgrade` option, which writes `Connection: upgrade` itself.
  */
 export function forwardRequest(req: IncomingMessage, proto: string, port: string, upgrade: boolean): ForwardedRequest {
   const raw = req.rawHeaders;
@@ -44,7 +47,6 @@ export function forwardRequest(req: IncomingMessage, proto: string, port: string
   let id: string | undefined;
   let idCount = 0;
   let upgradeValue: string | undefined;
-  let expect: string | undefined;
   let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
@@ -67,10 +69,7 @@ export function forwardRequest(req: IncomingMessage, proto: string, port: string
       case 6: {
         const lower = name.toLowerCase();
         if (lower === 'cookie') cookie = cookie === undefined ? value : `${cookie}; ${value}`;
-        else if (lower === 'expect') {
-          expect ??= value;
-          continue;
-        }
+        else if (lower === 'expect') continue;
         break;
       }
       case 7: {
@@ -124,7 +123,10 @@ export function forwardRequest(req: IncomingMessage, proto: string, port: string
       case 17: {
         const lower = name.toLowerCase();
         if (lower === 'x-forwarded-proto') continue;
-        if (lower === 'transfer-encoding') hasBody = true;
+        if (lower === 'transfer-encoding') {
+          hasBody = true;
+          continue;
+        }
         break;
       }
     }
@@ -136,11 +138,6 @@ export function forwardRequest(req: IncomingMessage, proto: string, port: string
     out.push('host', authority);
   }
   const headers = connection !== undefined && !upgrade ? dropNamed(out, connection) : out;
-  if (expect !== undefined && hasBody) headers.push('expect', expect);
-  if (upgrade) {
-    headers.push('connection', 'upgrade');
-    if (upgradeValue !== undefined) headers.push('upgrade', upgradeValue);
-  }
   const ip = clientIp(req);
   const element = forwardedElement(ip, proto, host);
   headers.push(
@@ -157,7 +154,7 @@ export function forwardRequest(req: IncomingMessage, proto: string, port: string
     'x-request-id',
     idCount === 1 && REQUEST_ID_RE.test(id as string) ? (id as string) : requestId(),
   );
-  return { host, hostCount, cookie, hasBody, headers };
+  return { host, hostCount, cookie, hasBody, headers, upgrade: upgradeValue };
 }
 
 /**

@@ -3,11 +3,11 @@ import type { Duplex } from 'node:stream';
 import { settlesWithin } from '../common/lifecycle.js';
 import { acmeAnswer, ACME_CHALLENGE_PATH } from './acme-challenge.js';
 import type { Backend, ServicePool } from './backends.js';
-import { BodylessExchange } from './bodyless.js';
+import { HttpExchange } from './exchange.js';
 import { reply, replyRaw, type ProxyContext, type Timeouts } from './proxy-context.js';
 import { forwardRequest, type ForwardedRequest } from './headers.js';
 import { hostname } from './route-table.js';
-import { proxyUpgrade, proxyWithBody } from './node-exchange.js';
+import { UpgradeExchange } from './upgrade.js';
 import { readCookie } from './sticky.js';
 import type { HttpRoute } from './types.js';
 
@@ -37,6 +37,7 @@ function firstBackend(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, co
 
 /** The `request` handler of the router's HTTP and HTTPS servers. */
 export function createRequestHandler(ctx: ProxyContext, proto: 'http' | 'https', port: () => number): (req: IncomingMessage, res: ServerResponse) => void {
+  const requestDone = () => ctx.inFlight.done();
   return (req, res) => {
     const fwd = forwardRequest(req, proto, String(port()), false);
     const bad = badRequest(fwd);
@@ -53,7 +54,7 @@ export function createRequestHandler(ctx: ProxyContext, proto: 'http' | 'https',
     const httpsPort = ctx.httpsPort();
     if (route.redirectHttps && proto === 'http' && httpsPort !== undefined) return redirectToHttps(req, res, host, httpsPort);
     ctx.inFlight.start();
-    res.once('close', () => ctx.inFlight.done());
+    res.once('close', requestDone);
     const pool = ctx.backends.get(route.service);
     if (pool?.isReady) go(ctx, route, pool, req, res, fwd);
     else {
@@ -67,10 +68,8 @@ export function createRequestHandler(ctx: ProxyContext, proto: 'http' | 'https',
 
 function go(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, req: IncomingMessage, res: ServerResponse, fwd: ForwardedRequest): void {
   const first = firstBackend(ctx, route, pool, fwd.cookie);
-  const timeouts = timeoutsOf(ctx, route);
-  if (fwd.hasBody) return proxyWithBody(ctx, route, pool, req, res, fwd.headers, timeouts, first);
-  req.resume();
-  new BodylessExchange(ctx, route, pool, req, res, fwd.headers, timeouts).start(first.backend, first.pinned);
+  if (!fwd.hasBody) req.resume();
+  new HttpExchange(ctx, route, pool, req, res, fwd.headers, timeoutsOf(ctx, route), fwd.hasBody).start(first.backend, first.pinned);
 }
 
 /** Why a request is refused with 400 before routing, if it is. */
@@ -117,7 +116,7 @@ export function createUpgradeHandler(ctx: ProxyContext, proto: 'http' | 'https',
     socket.once('close', () => ctx.inFlight.sockets.delete(socket));
     void readyPool(ctx, route).then((pool) => {
       if (!pool) return replyRaw(socket, 503, `no live backend for ${route.service}`);
-      proxyUpgrade(ctx, route, pool, req, socket, head, fwd.headers, timeoutsOf(ctx, route));
+      new UpgradeExchange(ctx, route, pool, req, socket, head, fwd.headers, fwd.upgrade ?? 'websocket', timeoutsOf(ctx, route)).start();
     });
   };
 }

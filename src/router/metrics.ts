@@ -9,9 +9,22 @@ const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 const label = (v: string) => v.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
 
+/** A {@link RouterMetrics}' counts as plain data, sent by a worker process to the primary. */
+export interface MetricsSnapshot {
+  requests: [string, number][];
+  latency: [string, { buckets: number[]; sum: number; count: number }][];
+  failures: [string, number][];
+  ejections: [string, number][];
+}
+
+function addCounts(into: Map<string, number>, from: [string, number][]): void {
+  for (const [k, v] of from) into.set(k, (into.get(k) ?? 0) + v);
+}
+
 /**
  * The node engine's Prometheus metrics: requests by route and status class, a latency histogram
- * per route, backend failures by kind and ejections by backend.
+ * per route, backend failures by kind and ejections by backend. With `workers`, each worker counts
+ * its own and the primary adds their {@link snapshot}s up when scraped.
  */
 export class RouterMetrics {
   private readonly requests = new Map<string, number>();
@@ -37,6 +50,31 @@ export class RouterMetrics {
   ejection(backend: string): void {
     const key = `backend="${label(backend)}"`;
     this.ejections.set(key, (this.ejections.get(key) ?? 0) + 1);
+  }
+
+  snapshot(): MetricsSnapshot {
+    return {
+      requests: [...this.requests],
+      latency: [...this.latency].map(([route, h]) => [route, { buckets: [...h.buckets], sum: h.sum, count: h.count }]),
+      failures: [...this.failures],
+      ejections: [...this.ejections],
+    };
+  }
+
+  /** Add another process's counts to these. */
+  add(s: MetricsSnapshot): void {
+    addCounts(this.requests, s.requests);
+    addCounts(this.failures, s.failures);
+    addCounts(this.ejections, s.ejections);
+    for (const [route, from] of s.latency) {
+      const h = this.latency.get(route);
+      if (!h) this.latency.set(route, { buckets: [...from.buckets], sum: from.sum, count: from.count });
+      else {
+        from.buckets.forEach((n, i) => (h.buckets[i] = (h.buckets[i] as number) + n));
+        h.sum += from.sum;
+        h.count += from.count;
+      }
+    }
   }
 
   /** The Prometheus text exposition. */
@@ -71,10 +109,13 @@ export class RouterMetrics {
 }
 
 /** The admin listener serving `GET /metrics`. */
-export async function serveMetrics(addr: ListenAddress, text: () => string): Promise<{ port: number; server: Server }> {
+export async function serveMetrics(addr: ListenAddress, text: () => Promise<string>): Promise<{ port: number; server: Server }> {
   const server = createServer((req, res) => {
     if (req.url !== '/metrics') return res.writeHead(404, { 'content-type': 'text/plain' }).end('404 Not Found: try /metrics\n');
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(text());
+    text().then(
+      (body) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(body),
+      (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`500 Internal Server Error: ${err.message}\n`),
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(new RouterListenError(`cannot listen for metrics on ${addr.host}:${addr.port}: ${err.message}`, { cause: err })));

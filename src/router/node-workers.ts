@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Engine, EngineListen, RouterCore } from './engine.js';
+import type { MetricsSnapshot } from './metrics.js';
 import { RouterListenError } from './errors.js';
 import type { HttpRoute } from './types.js';
 
@@ -12,6 +13,10 @@ export interface StartMessage {
   config: object;
   stickyKey: string;
   where: EngineListen;
+  /** Count metrics (the primary asks for them when scraped). */
+  metrics: boolean;
+  /** Send access log lines to the primary (its `accessLog.write`) instead of writing them to stdout. */
+  relayLog: boolean;
 }
 export interface StateMessage {
   type: 'state';
@@ -20,8 +25,17 @@ export interface StateMessage {
   /** service → its live instances, or null while discovery has not answered yet. */
   pools: Record<string, { id: string; addr: string }[] | null>;
 }
-export type ToWorker = StartMessage | StateMessage | { type: 'stop'; drainMs: number };
-type FromWorker = { type: 'hello' } | { type: 'ready'; httpPort: number; httpsPort: number | undefined } | { type: 'failed'; message: string } | { type: 'ack'; version: number };
+export type ToWorker = StartMessage | StateMessage | { type: 'stop'; drainMs: number } | { type: 'metrics'; id: number };
+export type FromWorker =
+  | { type: 'hello' }
+  | { type: 'ready'; httpPort: number; httpsPort: number | undefined }
+  | { type: 'failed'; message: string }
+  | { type: 'ack'; version: number }
+  | { type: 'metrics'; id: number; snapshot: MetricsSnapshot }
+  | { type: 'log'; lines: string[] };
+
+/** How long a scrape waits for a worker's counts before it leaves that worker out. */
+const METRICS_WAIT_MS = 2_000;
 
 /** The worker entry: next to this file (.ts under tsx in development), or in dist/router/ once built (this code may sit in a shared chunk). */
 function workerEntry(): { file: string; execArgv: string[] } {
@@ -69,13 +83,18 @@ export async function startNodeWorkers(core: RouterCore, where: EngineListen, co
   const allAcked = () => workers.every((w) => !w.isConnected() || (acked.get(w) ?? 0) >= version);
 
   const { stickyKey, ...rest } = config;
-  const start: StartMessage = { type: 'start', config: rest, stickyKey: stickyKey.toString('hex'), where };
+  const writeLog = config.accessLog?.write;
+  const start: StartMessage = { type: 'start', config: rest, stickyKey: stickyKey.toString('hex'), where, metrics: config.metrics !== undefined, relayLog: writeLog !== undefined };
+  let asked = 0;
+  const answers = new Map<number, (snapshot: MetricsSnapshot) => void>();
   const first = workers.length;
   for (let i = first; i < count; i++) {
     const worker = cluster.fork();
     workers.push(worker);
     exits.push(new Promise((resolve) => worker.once('exit', () => resolve())));
     worker.on('message', (msg: FromWorker) => {
+      if (msg.type === 'log') for (const line of msg.lines) writeLog?.(line);
+      if (msg.type === 'metrics') answers.get(msg.id)?.(msg.snapshot);
       if (msg.type !== 'ack') return;
       acked.set(worker, msg.version);
       if (allAcked()) for (const done of waiters.splice(0)) done();
@@ -119,6 +138,26 @@ export async function startNodeWorkers(core: RouterCore, where: EngineListen, co
     httpsPort: firstReady?.httpsPort,
     // Each worker counts its own; the primary serves none.
     inFlight: () => 0,
+    async workerMetrics() {
+      const asking = workers.filter((w) => w.isConnected());
+      const snapshots = await Promise.all(
+        asking.map(
+          (w) =>
+            new Promise<MetricsSnapshot | undefined>((resolve) => {
+              const id = ++asked;
+              const timer = setTimeout(() => done(undefined), METRICS_WAIT_MS);
+              const done = (snapshot: MetricsSnapshot | undefined) => {
+                clearTimeout(timer);
+                answers.delete(id);
+                resolve(snapshot);
+              };
+              answers.set(id, done);
+              w.send({ type: 'metrics', id } satisfies ToWorker);
+            }),
+        ),
+      );
+      return snapshots.filter((s) => s !== undefined);
+    },
     async stopAccepting() {
       stopFollowing();
       for (const w of workers) if (w.isConnected()) w.send({ type: 'stop', drainMs: config.drainTimeoutMs } satisfies ToWorker);

@@ -46,6 +46,8 @@ export interface RouterOptions {
   /**
    * Processes of the node engine sharing the listeners (node:cluster), for machines with more cores
    * than one process uses. Default 1 (in this process). The haproxy engine takes `haproxy.threads`.
+   * With `workers`, each worker writes its own access log lines (to its stdout, or sent to this
+   * process's `accessLog.write`), and `metrics` adds up every worker's counts when scraped.
    */
   workers?: number;
   /**
@@ -82,8 +84,6 @@ export interface RouterOptions {
   drainTimeoutMs?: number;
   /** Idle client keep-alive timeout, in ms. Default {@link ROUTER_DEFAULTS}.keepAliveTimeoutMs. */
   keepAliveTimeoutMs?: number;
-  /** Idle pooled connections per backend. Default {@link ROUTER_DEFAULTS}.maxIdleSocketsPerBackend. */
-  maxIdleSocketsPerBackend?: number;
   /** Backends tried per request. Default {@link ROUTER_DEFAULTS}.maxAttempts. */
   maxAttempts?: number;
   /** Backend connect timeout, ms. Default {@link ROUTER_DEFAULTS}.connectTimeoutMs (5 s). Routes may override it (`timeouts.connectMs`). */
@@ -149,8 +149,6 @@ export function routerConfig(options: RouterOptions) {
   checkListen(options.metrics, 'metrics');
   // node:tls reads a socket's handle directly, past the bytes put back after the header, and a stream in between loses the client's address.
   if (options.proxyProtocol && options.https && engine === 'node') throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, "proxyProtocol with an https listener needs engine 'haproxy'", { field: 'proxyProtocol' });
-  if (options.metrics && options.workers !== undefined && options.workers > 1) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, 'metrics is not supported with workers > 1 yet', { field: 'metrics' });
-  if (options.accessLog && options.workers !== undefined && options.workers > 1) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, 'accessLog is not supported with workers > 1 yet', { field: 'accessLog' });
   const workers = positiveInt(options.workers, 1, 'workers');
   if (workers < 1) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, 'workers must be at least 1', { field: 'workers' });
   if (engine === 'haproxy' && options.workers !== undefined) throw new RouterInputError(RouterErrorCodes.INVALID_OPTIONS, "workers is an option of the node engine; the haproxy engine takes haproxy.threads", { field: 'workers' });
@@ -169,7 +167,6 @@ export function routerConfig(options: RouterOptions) {
     stickyCookie,
     drainTimeoutMs: positiveInt(options.drainTimeoutMs, ROUTER_DEFAULTS.drainTimeoutMs, 'drainTimeoutMs'),
     keepAliveTimeoutMs: positiveInt(options.keepAliveTimeoutMs, ROUTER_DEFAULTS.keepAliveTimeoutMs, 'keepAliveTimeoutMs'),
-    maxIdleSocketsPerBackend: positiveInt(options.maxIdleSocketsPerBackend, ROUTER_DEFAULTS.maxIdleSocketsPerBackend, 'maxIdleSocketsPerBackend'),
     ejectAfterFailures: Math.max(1, positiveInt(options.ejectAfterFailures, ROUTER_DEFAULTS.ejectAfterFailures, 'ejectAfterFailures')),
     baseEjectionMs: timeoutMs(options.baseEjectionMs, ROUTER_DEFAULTS.baseEjectionMs, 'baseEjectionMs'),
     maxEjectionMs: timeoutMs(options.maxEjectionMs, ROUTER_DEFAULTS.maxEjectionMs, 'maxEjectionMs'),

@@ -62,6 +62,16 @@ async function followRoutes(source: RouteSource, applier: RouteApplier, core: Ro
   }
 }
 
+/** The router's metrics, with its worker processes' counts added when it has workers. */
+async function metricsText(own: RouterMetrics, engine: Engine): Promise<string> {
+  const workers = (await engine.workerMetrics?.()) ?? [];
+  if (workers.length === 0) return own.text();
+  const all = new RouterMetrics();
+  all.add(own.snapshot());
+  for (const snapshot of workers) all.add(snapshot);
+  return all.text();
+}
+
 /** Start the router: bind its listeners, follow routes and backends, and serve until `close()`. */
 export async function startRouter(options: RouterOptions): Promise<Router> {
   const config = routerConfig(options);
@@ -82,7 +92,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
       : config.workers > 1
         ? await startNodeWorkers(core, where, config.workers)
         : await startNodeEngine({ ...core, metrics, certificate: (name) => applier.certificate(name) }, where);
-  const admin = metrics && config.metrics ? await serveMetrics(config.metrics, () => metrics.text()) : undefined;
+  const admin = metrics && config.metrics ? await serveMetrics(config.metrics, () => metricsText(metrics, engine)) : undefined;
 
   const stopWatch = new AbortController();
   const guard = new CloseGuard('router');

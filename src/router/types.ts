@@ -85,8 +85,6 @@ export const ROUTER_DEFAULTS = Object.freeze({
   drainTimeoutMs: 10_000,
   /** Idle time after which a client keep-alive connection is closed. */
   keepAliveTimeoutMs: 65_000,
-  /** Idle keep-alive connections kept per backend. */
-  maxIdleSocketsPerBackend: 256,
   /** Backends tried for one request before answering 503/502/504. */
   maxAttempts: 3,
   /** Connect timeout of a backend connection, ms ({@link RouteTimeouts}.connectMs). */

@@ -28,7 +28,7 @@ describe('router: route matching, balancing and cookies', () => {
   });
 
   it('balances on in-flight requests with two random choices and skips backends already tried or ejected', () => {
-    const pool = new ServicePool('svc', 8);
+    const pool = new ServicePool('svc');
     pool.reset([
       { id: 'a', service: 'svc', addr: '127.0.0.2:1', proto: 'http', meta: {}, index: 1 },
       { id: 'b', service: 'svc', addr: '127.0.0.3:1', proto: 'http', meta: {}, index: 2 },
