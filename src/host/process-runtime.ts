@@ -173,12 +173,13 @@ export class ProcessRuntime implements Runtime {
     const out = createWriteStream(join(dir, 'output.ndjson'), { flags: 'a', mode: 0o600 });
     out.on('error', (err) => this.logger.warn('cannot write job output', { jobId: job.id, err: err.message }));
     const files = detached ? await Promise.all(['stdout', 'stderr'].map((name) => open(join(dir, name), 'a', 0o600))) : [];
-    let child: ChildProcess;
-    try {
-      child = spawn(file, args, { cwd: dir, env, detached: true, stdio: tty ? [...PTY_STDIO] : detached ? ['ignore', files[0]!.fd, files[1]!.fd] : ['pipe', 'pipe', 'pipe'] });
-    } finally {
-      await Promise.all(files.map((f) => f.close()));
-    }
+    const child = spawn(file, args, { cwd: dir, env, detached: true, stdio: tty ? [...PTY_STDIO] : detached ? ['ignore', files[0]!.fd, files[1]!.fd] : ['pipe', 'pipe', 'pipe'] });
+    const spawned = new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+    // The job has its own copies of the files now.
+    const closed = Promise.all(files.map((f) => f.close()));
     if (detached) child.unref();
     if (child.stdin) {
       this.stdio.set(key, tty ? ttyStdio(child) : pipeStdio(child.stdin));
@@ -199,10 +200,7 @@ export class ProcessRuntime implements Runtime {
       }),
     ).catch(() => {});
     try {
-      await new Promise<void>((resolve, reject) => {
-        child.once('spawn', resolve);
-        child.once('error', reject);
-      });
+      await spawned;
     } catch (err) {
       await new Promise<void>((r) => out.end(r));
       await rm(dir, { recursive: true, force: true });
@@ -213,6 +211,7 @@ export class ProcessRuntime implements Runtime {
       throw new RuntimeError(`cannot start job ${job.id}: ${(err as Error).message}`, { cause: err });
     }
     this.jobs.set(key, proc);
+    await closed;
     const startTime = await startTimeOf(proc.pgid);
     await writeFileAtomic(join(dir, 'job.json'), JSON.stringify({ spec, detached, pid: proc.pgid, startedAt, ...(startTime ? { startTime } : {}) } satisfies JobFile), { mode: 0o600 });
     if (detached) this.followFiles(proc, { stdout: 0, stderr: 0 });

@@ -51,7 +51,7 @@ describe('process runtime: detached jobs outlive their runtime', () => {
   it('adopts a running job (same pid), follows its output on, and reports its exit', async () => {
     const id = `j-${randomUUID().slice(0, 6)}`;
     const first = new ProcessRuntime({ baseDir });
-    await first.start(spec(id, ['sh', '-c', 'echo before; read x < "$HOME/go" 2>/dev/null || sleep 1; while [ ! -e "$HOME/go" ]; do sleep 0.05; done; echo after; exit 4']));
+    await first.start(spec(id, ['sh', '-c', 'echo before; while [ ! -e go ]; do sleep 0.05; done; echo after; exit 4']));
     const { pid } = JSON.parse(await readFile(join(baseDir, 'h1', id, 'job.json'), 'utf8')) as { pid: number };
     for (let i = 0; i < 100 && !(await lines(first, id)).includes('stdout:before'); i++) await new Promise((r) => setTimeout(r, 50));
     await first.close();
