@@ -15,6 +15,9 @@ import { fixedPort, serving, startNpmStart as start, type Running } from '../sup
 const WEB = ['node', '-e', `require('http').createServer((q, s) => s.end(process.env.FLYNN_JOB_ID + ' ' + process.pid)).listen(Number(process.env.PORT))`];
 const host = '127.0.0.47';
 
+/** The process group of `pid` (a process job's group is its wrapper's: docs/host.md). */
+const groupOf = async (pid: number) => Number((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ')[2]);
+
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -27,12 +30,12 @@ const alive = (pid: number) => {
 describe('npm start on the process runtime: jobs and ended jobs across restarts', () => {
   let dataDir = '';
   const running: Running[] = [];
-  const pids = new Set<number>();
+  const groups = new Set<number>();
   afterAll(async () => {
     for (const r of running) if (r.proc.exitCode === null) r.proc.kill('SIGKILL');
     if (dataDir) await stopRouterProcess(dataDir);
     // The app's processes outlive npm start: this run's are ended here.
-    for (const pid of pids) if (alive(pid)) process.kill(-pid, 'SIGKILL');
+    for (const group of groups) if (alive(group)) process.kill(-group, 'SIGKILL');
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   }, 60_000);
 
@@ -55,7 +58,8 @@ describe('npm start on the process runtime: jobs and ended jobs across restarts'
     await client.createRoute(app, { type: 'http', domain: `${app}.flynn.local`, service: `${app}-web` });
     const served = (await serving(routerUrl, `${app}.flynn.local`)).body;
     const [webJob, webPid] = served.split(' ') as [string, string];
-    pids.add(Number(webPid));
+    const webGroup = await groupOf(Number(webPid));
+    groups.add(webGroup);
 
     // A one-off job that prints and exits 3.
     let oneOff = '';
@@ -91,12 +95,12 @@ describe('npm start on the process runtime: jobs and ended jobs across restarts'
     // Killed while the platform is down: reported ended, replaced by the scheduler exactly once.
     second.proc.kill('SIGKILL');
     await second.exited;
-    process.kill(-Number(webPid), 'SIGKILL');
+    process.kill(-webGroup, 'SIGKILL');
     const third = await start(args);
     running.push(third);
     const again = await serving(routerUrl, `${app}.flynn.local`, 60_000, (body) => body !== served);
     const [newJob, newPid] = again.body.split(' ') as [string, string];
-    pids.add(Number(newPid));
+    groups.add(await groupOf(Number(newPid)));
     expect(newJob).not.toBe(webJob);
     await client.close();
     client = connect();
