@@ -78,6 +78,7 @@ describe('host agent: ended jobs and process jobs across agent restarts', () => 
       await second.client.stopJob(web.id, { graceMs: 1000 });
       expect((await second.client.listEndedJobs()).map((j) => j.id)).toEqual(expect.arrayContaining([crash.id, web.id]));
     } finally {
+      await second.client.stopJob(web.id, { graceMs: 500 }).catch(() => {});
       await second.close();
       await discovery.close();
     }

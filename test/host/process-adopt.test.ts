@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ProcessRuntime } from '../../src/host/process-runtime.js';
+import { groupsWorkingIn } from '../../src/host/proc-stat.js';
 import type { Runtime, RuntimeJobSpec } from '../../src/host/runtime.js';
 
 const spec = (id: string, cmd: string[]): RuntimeJobSpec => ({
@@ -34,6 +35,8 @@ describe('process runtime: detached jobs outlive their runtime', () => {
     baseDir = await mkdtemp(join(tmpdir(), 'flynn-ts-proc-adopt-'));
   });
   afterEach(async () => {
+    // A job a failed test left running (each job is a process group of its own).
+    for (const id of await readdir(join(baseDir, 'h1')).catch(() => [] as string[])) for (const pid of await groupsWorkingIn(join(baseDir, 'h1', id))) process.kill(-pid, 'SIGKILL');
     await rm(baseDir, { recursive: true, force: true });
   });
 
