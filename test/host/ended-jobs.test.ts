@@ -12,20 +12,26 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
 import { HostClient } from '../../src/host/client.js';
 import { ENDED_JOBS_DEFAULTS } from '../../src/host/ended-jobs.js';
+import { DockerRuntime } from '../../src/host/docker-runtime.js';
 import { ProcessRuntime } from '../../src/host/process-runtime.js';
+import type { Runtime } from '../../src/host/runtime.js';
 import { startHostAgent } from '../../src/host/start.js';
 import { fetchWhenUp } from '../../src/host/testing/jobs.js';
 import type { Job } from '../../src/host/types.js';
 import { jobRequest, waitFor } from './agent-scenarios.js';
-import { HOST_KEY } from './support.js';
+import { needDocker } from '../support/services.js';
+import { HOST_KEY, removeTestContainers, TEST_LABELS } from './support.js';
 
 const run = randomUUID().slice(0, 6);
 const dir = await mkdtemp(join(tmpdir(), 'flynn-ts-ended-'));
-afterAll(() => rm(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  await removeTestContainers(run);
+  await rm(dir, { recursive: true, force: true });
+});
 
-async function agentOn(discovery: MemoryDiscovery, retainEndedMs = 60_000) {
-  const runtime = new ProcessRuntime({ baseDir: join(dir, 'jobs') });
-  const handle = await startHostAgent({ key: HOST_KEY, id: `ended-${run}`, advertiseAddr: '127.0.0.2', discovery, runtime, stateDir: join(dir, 'state'), retainEndedMs, stopGraceMs: 1000 });
+async function agentOn(discovery: MemoryDiscovery, retainEndedMs = 60_000, makeRuntime: () => Runtime = () => new ProcessRuntime({ baseDir: join(dir, 'jobs') }), id = `ended-${run}`) {
+  const runtime = makeRuntime();
+  const handle = await startHostAgent({ key: HOST_KEY, id, advertiseAddr: '127.0.0.2', discovery, runtime, stateDir: join(dir, 'state'), retainEndedMs, stopGraceMs: 1000 });
   const client = new HostClient({ url: handle.url, key: HOST_KEY });
   return {
     client,
@@ -79,6 +85,26 @@ describe('host agent: ended jobs and process jobs across agent restarts', () => 
       expect((await second.client.listEndedJobs()).map((j) => j.id)).toEqual(expect.arrayContaining([crash.id, web.id]));
     } finally {
       await second.client.stopJob(web.id, { graceMs: 500 }).catch(() => {});
+      await second.close();
+      await discovery.close();
+    }
+  });
+});
+
+describe.runIf(await needDocker('ended jobs on Docker'))('host agent on Docker: ended jobs outlive their containers and the agent', () => {
+  it('lists a job that exited 3 with its last lines after an agent restart, once its container is removed', async () => {
+    const discovery = new MemoryDiscovery();
+    const docker = () => new DockerRuntime({ labels: TEST_LABELS(run) });
+    const first = await agentOn(discovery, 60_000, docker, `ended-d-${run}`);
+    const crash = await first.client.createJob(jobRequest(run, { type: 'run', cmd: ['sh', '-c', 'echo one; echo two >&2; exit 3'] }));
+    await waitFor('the crash', async () => ((await first.client.getJob(crash.id)).state === 'crashed' ? true : undefined));
+    await first.close();
+    const second = await agentOn(discovery, 200, docker, `ended-d-${run}`);
+    try {
+      await waitFor('the container to be removed', async () => ((await second.client.listJobs()).some((j: Job) => j.id === crash.id) ? undefined : true));
+      expect(await second.client.getJob(crash.id)).toMatchObject({ state: 'crashed', exit: { code: 3, reason: 'exit' } });
+      expect((await linesOf(second.client, crash.id)).sort()).toEqual(['stderr:two', 'stdout:one']);
+    } finally {
       await second.close();
       await discovery.close();
     }
