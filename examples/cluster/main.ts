@@ -10,6 +10,7 @@
  *     [--data-dir DIR | --ephemeral] [--from-backup FILE] [--stop-apps-on-exit] [--router detached|inline] [--domain D] [--host 127.0.0.1]
  *     [--controller-port 8081] [--router-port 8080] [--router-https-port 8443] [--git-port 2222] [--shelf-port 8082]
  *     [--discovery memory|etcd --etcd http://127.0.0.1:2379 --etcd-prefix /flynn-ts] [--verbose]
+ *     [--acme-directory URL] [--acme-email EMAIL] [--acme-ca FILE] [--acme-renew-before-days 30]
  *
  * Builds run in the stack image (`npm run images` builds it) when it is there, else in the slim
  * runtime image, and reach the network (HTTP(S)_PROXY/NO_PROXY of this process are passed on).
@@ -21,6 +22,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { BUILD_NETWORKS, PLATFORM_DEFAULTS, serverAddArgs, startCluster, type Cluster } from '../../src/bootstrap/index.js';
+import { ACME_DEFAULTS, LETS_ENCRYPT_DIRECTORY } from '../../src/acme/index.js';
 import { createConsoleLogger } from '../../src/common/logger.js';
 import { ETCD_DISCOVERY_DEFAULTS } from '../../src/discovery/etcd-backend.js';
 import { RUNTIME_IMAGE_DEFAULTS } from '../../src/host/runtime-image.js';
@@ -56,6 +58,10 @@ const cli = parseCli({
     'tls-cert': { type: 'string', value: 'FILE', env: 'FLYNN_TLS_CERT', help: "controller's PEM certificate (default: self-signed, kept in the data dir)" },
     'tls-key': { type: 'string', value: 'FILE', env: 'FLYNN_TLS_KEY', help: "controller's PEM private key, with --tls-cert" },
     'insecure-http': { type: 'boolean', help: 'serve the controller over plain HTTP (key and env in clear)' },
+    'acme-directory': { type: 'string', value: 'URL', env: 'FLYNN_ACME_DIRECTORY', default: LETS_ENCRYPT_DIRECTORY, help: 'ACME directory of the CA that issues certificates for routes added with --acme (a private CA\'s, or Let\'s Encrypt staging to try)' },
+    'acme-email': { type: 'string', value: 'EMAIL', env: 'FLYNN_ACME_EMAIL', help: 'contact email of the ACME account (the CA writes about expiring certificates)' },
+    'acme-ca': { type: 'string', value: 'FILE', env: 'FLYNN_ACME_CA', help: "PEM CA bundle trusted for the ACME directory's HTTPS (a private CA's; default: node's roots)" },
+    'acme-renew-before-days': { type: 'string', value: 'N', env: 'FLYNN_ACME_RENEW_BEFORE_DAYS', default: String(ACME_DEFAULTS.renewBeforeDays), help: 'renew ACME certificates when fewer days than this remain' },
     'allow-file-git-urls': { type: 'boolean', env: 'FLYNN_ALLOW_FILE_GIT_URLS', help: "let flynn deploy-git fetch file:// URLs (this host's disk) when --host is not loopback (on loopback they are allowed)" },
     verbose: { type: 'boolean', short: 'v', help: 'debug logs' },
   },
@@ -82,6 +88,10 @@ const tlsFiles = [values['tls-cert'], values['tls-key']];
 if (tlsFiles.filter(Boolean).length === 1) cli.fail('--tls-cert and --tls-key go together');
 const tls = tlsFiles[0] && tlsFiles[1] ? readTls(tlsFiles[0], tlsFiles[1]) : undefined;
 
+const renewBeforeDays = cli.integer('acme-renew-before-days', 0) ?? ACME_DEFAULTS.renewBeforeDays;
+const acmeCa = values['acme-ca'] ? readPem(values['acme-ca']) : undefined;
+const acme = { directoryUrl: values['acme-directory'], renewBeforeDays, ...(values['acme-email'] ? { email: values['acme-email'] } : {}), ...(acmeCa ? { ca: acmeCa } : {}) };
+
 const logger = createConsoleLogger({ level: values.verbose ? 'debug' : 'warn' });
 let cluster: Cluster;
 try {
@@ -100,6 +110,7 @@ try {
     ...(values['insecure-http'] ? { insecureHttp: true } : {}),
     ...(values['allow-file-git-urls'] ? { allowFileGitUrls: true } : {}),
     domain: values.domain,
+    acme,
     host: values.host,
     ports,
     discovery:
@@ -158,5 +169,13 @@ function readTls(certFile: string, keyFile: string): { cert: string; key: string
     return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
   } catch (err) {
     return cli.fail(`cannot read --tls-cert/--tls-key: ${(err as Error).message}`);
+  }
+}
+
+function readPem(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    return cli.fail(`cannot read --acme-ca ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }

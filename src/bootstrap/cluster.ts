@@ -21,7 +21,7 @@ import { BootstrapInputError } from './errors.js';
 import { restoreDataDir } from './backup-restore.js';
 import { portsBesideRouter } from './router-process.js';
 import { loadOrCreateClusterId, loadOrCreateControllerKey, lockDataDir } from './state-files.js';
-import { checkPorts, chooseRuntime, launchPlatform, planPlatform, PLATFORM_DEFAULTS, type BuildNetwork, type ClusterRuntime, type Platform } from './platform.js';
+import { checkPorts, chooseRuntime, launchPlatform, planPlatform, PLATFORM_DEFAULTS, type BuildNetwork, type ClusterRuntime, type Platform, type PlatformAcmeOptions } from './platform.js';
 
 export type { BuildNetwork, ClusterRuntime } from './platform.js';
 
@@ -96,6 +96,8 @@ export interface ClusterOptions {
   allowFileGitUrls?: boolean;
   /** Default {@link CLUSTER_DEFAULTS}.domain. */
   domain?: string;
+  /** The ACME client of routes with `acme` (see `PlatformOptions.acme`). Default: Let's Encrypt production; `false`: none. */
+  acme?: PlatformAcmeOptions | false;
   /** Default {@link CLUSTER_DEFAULTS}.stopGraceMs. */
   stopGraceMs?: number;
   /** Default silent. */
@@ -144,6 +146,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     ...(options.insecureHttp !== undefined ? { insecureHttp: options.insecureHttp } : {}),
     ...(options.allowFileGitUrls !== undefined ? { allowFileGitUrls: options.allowFileGitUrls } : {}),
     ...(options.domain !== undefined ? { domain: options.domain } : {}),
+    ...(options.acme !== undefined ? { acme: options.acme } : {}),
     detachedRouter: options.detachedRouter === true,
     ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
     keepRouterOnClose: options.stopAppsOnClose === false,

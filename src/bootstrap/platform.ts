@@ -26,6 +26,7 @@ import { HostClient } from '../host/client.js';
 import { inspectImage } from '../host/docker-image.js';
 import { ensureRuntimeImage, RUNTIME_IMAGE_DEFAULTS } from '../host/runtime-image.js';
 import { findStackImage, stackOf, STACK_IMAGE_DEFAULTS } from '../host/stack-image.js';
+import { startAcme, type AcmeOptions } from '../acme/index.js';
 import { clusterCertificate } from '../router/certificate.js';
 import { RouterListenError } from '../router/errors.js';
 import { startRouter, type Router } from '../router/router.js';
@@ -163,7 +164,16 @@ export interface PlatformOptions {
   keepRouterOnClose?: boolean;
   /** A backup's store entries to write into the (empty) store once the shelf runs ({@link restoreDataDir} read them). */
   restore?: RestoredBackup;
+  /**
+   * The ACME client that gets certificates for routes with `acme` (docs/router.md#acme): its CA's
+   * directory (default Let's Encrypt production), contact email, the CA bundle to trust for the
+   * directory, and `renewBeforeDays` (30). It does nothing until a route asks. `false`: no ACME client.
+   */
+  acme?: PlatformAcmeOptions | false;
 }
+
+/** {@link PlatformOptions.acme}. */
+export type PlatformAcmeOptions = Pick<AcmeOptions, 'directoryUrl' | 'email' | 'ca' | 'renewBeforeDays'>;
 
 /** A started layer 1. */
 export interface Platform extends AsyncDisposable {
@@ -240,6 +250,7 @@ export interface PlatformPlan {
   detachedRouter: boolean;
   keepRouterOnClose: boolean;
   restore?: RestoredBackup;
+  acme: PlatformAcmeOptions | false;
 }
 
 async function dockerAnswers(): Promise<boolean> {
@@ -340,6 +351,7 @@ export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<
     onStep: options.onStep ?? (() => {}),
     detachedRouter: options.detachedRouter === true,
     keepRouterOnClose: options.keepRouterOnClose === true,
+    acme: options.acme ?? {},
   };
   const taken = new Map<number, string>();
   for (const [name, p] of Object.entries(plan.ports)) {
@@ -501,6 +513,11 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
     }
     const routerUrl = `http://${router.http.host}:${router.http.port}`;
     step('router', `${routerUrl} (apps at http://<app>.${domain}:${router.http.port})`);
+    if (plan.acme) {
+      // Certificates for routes with `acme`: the challenges travel to the router as route changes.
+      const acme = await startAcme({ store, ...plan.acme, routerUrl, logger });
+      closers.push(() => acme.close());
+    }
 
     // The git receiver starts before the controller (whose gitHost is its address); its platform is set once the controller runs.
     const slot: { platform?: ControllerGitPlatform } = {};

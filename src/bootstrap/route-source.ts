@@ -10,6 +10,7 @@ export function toRouterRoute(r: ControllerRoute): Route {
   if (r.type === 'tcp') return { id: r.id, type: 'tcp', port: r.port, service: r.service };
   const route: Route = { id: r.id, type: 'http', domain: r.domain, path: r.path, service: r.service, sticky: r.sticky };
   if (r.tls) route.tls = { cert: r.tls.cert, key: r.tls.key };
+  if (r.acme?.challenge) route.acmeChallenge = { ...r.acme.challenge };
   if (r.timeouts) route.timeouts = { ...r.timeouts };
   if (r.healthCheck) route.healthCheck = { ...r.healthCheck };
   if (r.redirectHttps) route.redirectHttps = true;

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { ControllerClient } from '../controller/client.js';
 import { until, WaitTimeoutError } from '../common/until.js';
-import type { Deployment, EnvChange, Job, UpdateHttpRouteInput } from '../controller/types.js';
+import type { Deployment, EnvChange, Job, RouteView, UpdateHttpRouteInput } from '../controller/types.js';
 import { routeLabel } from './commands-cluster.js';
 import type { Command, CommandContext } from './context.js';
 import { runAttached } from './run.js';
@@ -44,6 +44,16 @@ async function readTlsPair(certFile: unknown, keyFile: unknown): Promise<{ cert:
   return { cert: await read(certFile, 'certificate'), key: await read(keyFile, 'private key') };
 }
 
+/** A route's certificate in `flynn routes`: `acme: pending`, `acme: issued (expires 2027-03-05)`, `acme: failed: <reason>`, `uploaded`, or `-`. */
+export function tlsLabel(r: RouteView): string {
+  if (r.type !== 'http') return '-';
+  const acme = r.acme;
+  if (!acme) return r.tls ? 'uploaded' : '-';
+  const expires = acme.expiresAt ? ` (expires ${acme.expiresAt.slice(0, 10)})` : '';
+  if (acme.status === 'failed') return `acme: failed: ${acme.error ?? 'unknown error'}${r.tls ? `; serving the last certificate${expires}` : ''}`;
+  return `acme: ${acme.status}${acme.status === 'issued' ? expires : ''}`;
+}
+
 /** How long `flynn scale` waits for the jobs it asked for, in ms. */
 const SCALE_WAIT_MS = 60_000;
 
@@ -65,18 +75,21 @@ export const appCommands: Command[] = [
     async run(ctx) {
       const routes = await (await ctx.client()).listRoutes(await ctx.app());
       if (ctx.json) return ctx.printJson(routes);
-      ctx.out(formatTable(['ROUTE', 'SERVICE', 'ID'], routes.map((r) => [routeLabel(r), r.service, r.id])));
+      // The TLS column only when a route has a certificate of its own (uploaded or ACME).
+      const tls = routes.some((r) => r.type === 'http' && (r.tls || r.acme));
+      ctx.out(formatTable(['ROUTE', 'SERVICE', 'ID', ...(tls ? ['TLS'] : [])], routes.map((r) => [routeLabel(r), r.service, r.id, ...(tls ? [tlsLabel(r)] : [])])));
     },
   },
   {
     name: 'route-add-http',
-    usage: `route-add-http [-a APP] [-s SERVICE] [-p PATH] [--sticky] [--tls-cert FILE --tls-key FILE] ${ROUTE_OPTION_USAGE} DOMAIN`,
-    summary: 'route HTTP(S) requests for DOMAIN (default service <app>-web); --tls-cert/--tls-key: PEM files served for DOMAIN over HTTPS',
+    usage: `route-add-http [-a APP] [-s SERVICE] [-p PATH] [--sticky] [--tls-cert FILE --tls-key FILE | --acme] ${ROUTE_OPTION_USAGE} DOMAIN`,
+    summary: "route HTTP(S) requests for DOMAIN (default service <app>-web); --tls-cert/--tls-key: PEM files served for DOMAIN over HTTPS; --acme: a certificate from the cluster's ACME CA (Let's Encrypt), renewed automatically",
     help: ROUTE_OPTION_HELP,
-    options: { service: { type: 'string', short: 's' }, path: { type: 'string', short: 'p' }, sticky: { type: 'boolean' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, ...ROUTE_OPTION_FLAGS },
+    options: { service: { type: 'string', short: 's' }, path: { type: 'string', short: 'p' }, sticky: { type: 'boolean' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, acme: { type: 'boolean' }, ...ROUTE_OPTION_FLAGS },
     args: [1, 1],
     async run(ctx) {
       const app = await ctx.app();
+      if (ctx.values.acme === true && ctx.values['tls-cert'] !== undefined) throw new CliError('--acme and --tls-cert exclude each other', { usage: true });
       const tls = await readTlsPair(ctx.values['tls-cert'], ctx.values['tls-key']);
       const route = await (await ctx.client()).createRoute(app, {
         type: 'http',
@@ -85,6 +98,7 @@ export const appCommands: Command[] = [
         ...(typeof ctx.values.path === 'string' ? { path: ctx.values.path } : {}),
         sticky: ctx.values.sticky === true,
         ...(tls ? { tls } : {}),
+        ...(ctx.values.acme === true ? { acme: true } : {}),
         ...routeOptionsFromFlags(ctx.values),
       });
       ctx.out(route.id);
@@ -92,8 +106,8 @@ export const appCommands: Command[] = [
   },
   {
     name: 'route-update',
-    usage: `route-update [-a APP] [-s SERVICE] [--sticky|--no-sticky] [--tls-cert FILE --tls-key FILE|--no-tls] ${ROUTE_OPTION_USAGE} [--no-redirect-https] [--no-timeouts] [--no-health-check] ID`,
-    summary: 'change an HTTP route (ID as shown by flynn routes): its service, stickiness, certificate, timeouts, health check, HTTPS redirect',
+    usage: `route-update [-a APP] [-s SERVICE] [--sticky|--no-sticky] [--tls-cert FILE --tls-key FILE|--no-tls|--acme|--no-acme] ${ROUTE_OPTION_USAGE} [--no-redirect-https] [--no-timeouts] [--no-health-check] ID`,
+    summary: 'change an HTTP route (ID as shown by flynn routes): its service, stickiness, certificate (uploaded, or --acme: automatic; --no-acme stops it), timeouts, health check, HTTPS redirect',
     help: `${ROUTE_OPTION_HELP} A timeout or health flag changes only that setting; --no-timeouts and --no-health-check drop them all.`,
     options: {
       service: { type: 'string', short: 's' },
@@ -102,6 +116,8 @@ export const appCommands: Command[] = [
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'no-tls': { type: 'boolean' },
+      acme: { type: 'boolean' },
+      'no-acme': { type: 'boolean' },
       'no-redirect-https': { type: 'boolean' },
       'no-timeouts': { type: 'boolean' },
       'no-health-check': { type: 'boolean' },
@@ -110,7 +126,7 @@ export const appCommands: Command[] = [
     args: [1, 1],
     async run(ctx) {
       const v = ctx.values;
-      for (const [a, b] of [['sticky', 'no-sticky'], ['tls-cert', 'no-tls'], ['redirect-https', 'no-redirect-https'], ['health-path', 'no-health-check']] as const) {
+      for (const [a, b] of [['sticky', 'no-sticky'], ['tls-cert', 'no-tls'], ['acme', 'no-acme'], ['acme', 'tls-cert'], ['redirect-https', 'no-redirect-https'], ['health-path', 'no-health-check']] as const) {
         if (v[a] !== undefined && v[b] !== undefined) throw new CliError(`--${a} and --${b} contradict each other`, { usage: true });
       }
       const client = await ctx.client();
@@ -123,6 +139,7 @@ export const appCommands: Command[] = [
         ...(typeof v.service === 'string' ? { service: v.service } : {}),
         ...(v.sticky === true ? { sticky: true } : v['no-sticky'] === true ? { sticky: false } : {}),
         ...(tls ? { tls } : v['no-tls'] === true ? { tls: null } : {}),
+        ...(v.acme === true ? { acme: true } : v['no-acme'] === true ? { acme: false } : {}),
         ...(v['no-redirect-https'] === true ? { redirectHttps: false } : {}),
         ...(v['no-timeouts'] === true ? { timeouts: null } : {}),
         ...(v['no-health-check'] === true ? { healthCheck: null } : {}),

@@ -19,6 +19,8 @@ import {
   type EventOp,
   type Formation,
   type HttpRoute,
+  type HttpRouteAcme,
+  type HttpRouteTls,
   type Key,
   type Release,
   type Route,
@@ -28,6 +30,8 @@ import {
 import { parsePublicKey, validateAppName } from './validate.js';
 
 const SEQ = 'seq';
+/** The ACME account's private key (PEM): written once, never in an event or an API answer. */
+const ACME_ACCOUNT_KEY = 'acme/account-key';
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
 const eventKey = (seq: number) => `events/${pad(seq, 16)}`;
 const now = () => new Date().toISOString();
@@ -299,6 +303,7 @@ export class KvStore implements Store {
               path: input.path ?? '/',
               sticky: input.sticky ?? false,
               ...(input.tls ? { tls: { ...input.tls } } : {}),
+              ...(input.acme ? { acme: { status: 'pending' as const, updatedAt: now() } } : {}),
               ...(input.timeouts ? { timeouts: { ...input.timeouts } } : {}),
               ...(input.healthCheck ? { healthCheck: { ...input.healthCheck } } : {}),
               ...(input.redirectHttps ? { redirectHttps: true } : {}),
@@ -342,7 +347,18 @@ export class KvStore implements Store {
       if (change.sticky !== undefined) next.sticky = change.sticky;
       if (change.redirectHttps !== undefined) next.redirectHttps = change.redirectHttps;
       if (change.tls === null) delete next.tls;
-      else if (change.tls) next.tls = { ...change.tls };
+      else if (change.tls) {
+        // An uploaded certificate replaces the automatic one.
+        next.tls = { ...change.tls };
+        delete next.acme;
+      }
+      if (change.acme === true && !next.acme) {
+        delete next.tls;
+        next.acme = { status: 'pending', updatedAt: now() };
+      } else if (change.acme === false && next.acme) {
+        delete next.tls;
+        delete next.acme;
+      }
       if (change.timeouts === null) delete next.timeouts;
       else if (change.timeouts) next.timeouts = { ...change.timeouts };
       if (change.healthCheck === null) delete next.healthCheck;
@@ -363,6 +379,29 @@ export class KvStore implements Store {
       tx.delete(routeIndexKey(route));
       emit('route', 'delete', app.id, id, route);
       return route;
+    });
+  }
+
+  async recordAcme(ref: string, id: string, update: { acme: HttpRouteAcme; tls?: HttpRouteTls }): Promise<HttpRoute | undefined> {
+    return this.mutate(async (tx, emit) => {
+      const app = await this.findApp(tx, ref);
+      const raw = await tx.get(`routes/${app.id}/${id}`);
+      const route = raw === undefined ? undefined : (JSON.parse(raw) as Route);
+      if (route?.type !== 'http' || !route.acme) return undefined;
+      const next: HttpRoute = { ...route, acme: { ...update.acme } };
+      if (update.tls) next.tls = { ...update.tls };
+      tx.put(`routes/${app.id}/${id}`, JSON.stringify(next));
+      emit('route', 'update', app.id, id, next);
+      return next;
+    });
+  }
+
+  async acmeAccountKey(candidate: string): Promise<string> {
+    return this.mutate(async (tx) => {
+      const held = await tx.get(ACME_ACCOUNT_KEY);
+      if (held !== undefined) return held;
+      tx.put(ACME_ACCOUNT_KEY, candidate);
+      return candidate;
     });
   }
 

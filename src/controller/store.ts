@@ -8,6 +8,9 @@ import type {
   DeployState,
   Deployment,
   Formation,
+  HttpRoute,
+  HttpRouteAcme,
+  HttpRouteTls,
   Key,
   Release,
   Route,
@@ -104,6 +107,13 @@ export interface Store {
   /** Change an HTTP route's service and options (`null` removes one); NotFound for a TCP route or none. */
   updateRoute(app: string, id: string, change: UpdateHttpRouteInput): Promise<Route>;
   deleteRoute(app: string, id: string): Promise<Route>;
+  /**
+   * Record the ACME client's progress on an HTTP route: its state, and the certificate it issued.
+   * Does nothing (undefined) when the route is gone or no longer asks for ACME.
+   */
+  recordAcme(app: string, id: string, update: { acme: HttpRouteAcme; tls?: HttpRouteTls }): Promise<HttpRoute | undefined>;
+  /** The cluster's ACME account key: `candidate` is stored if there is none yet, else the stored one is returned. */
+  acmeAccountKey(candidate: string): Promise<string>;
   watchRoutes(options?: WatchOptions & { afterEventId?: string }): AsyncIterable<RouteChange>;
 
   /** The key line is parsed and fingerprinted; adding the same key twice is a conflict. */

@@ -151,6 +151,24 @@ export interface HttpRouteTls {
   key: string;
 }
 
+/**
+ * A route's automatic certificate (ACME, HTTP-01), kept up to date by the platform's ACME client
+ * (`flynn-ts/acme`): `pending` until the first certificate is issued (the cluster's default one is
+ * served meanwhile), `issued` with its expiry, or `failed` with a one-line reason (a certificate
+ * issued before keeps serving until it expires).
+ */
+export interface HttpRouteAcme {
+  status: 'pending' | 'issued' | 'failed';
+  /** ISO time the certificate in `tls` stops being valid (`issued`, and `failed` after an earlier issue). */
+  expiresAt?: string;
+  /** Why the last order failed, one line (`failed`). */
+  error?: string;
+  /** When the status last changed (ISO). */
+  updatedAt: string;
+  /** The HTTP-01 challenge being answered by the router, while an order is in progress. */
+  challenge?: { token: string; keyAuthorization: string };
+}
+
 /** A route's own proxy timeouts, whole ms ≥ 1; an absent one is the router's default (docs/router.md). */
 export interface HttpRouteTimeouts {
   /** Longest wait for a backend's TCP connection (then the next backend, else 504). */
@@ -192,6 +210,8 @@ export interface HttpRoute extends HttpRouteOptions {
   service: string;
   sticky: boolean;
   tls?: HttpRouteTls;
+  /** Set when the route's certificate comes from ACME (`tls` then holds the issued one, once there is one). */
+  acme?: HttpRouteAcme;
   createdAt: string;
 }
 
@@ -213,8 +233,11 @@ export interface HttpRouteTlsView {
   keySet: true;
 }
 
+/** A route's ACME state as API answers show it (the challenge in progress is the router's business). */
+export type HttpRouteAcmeView = Omit<HttpRouteAcme, 'challenge'>;
+
 /** A route as API answers and events show it ({@link HttpRouteTlsView}). */
-export type RouteView = (Omit<HttpRoute, 'tls'> & { tls?: HttpRouteTlsView }) | TcpRoute;
+export type RouteView = (Omit<HttpRoute, 'tls' | 'acme'> & { tls?: HttpRouteTlsView; acme?: HttpRouteAcmeView }) | TcpRoute;
 
 /** An SSH public key allowed to push. */
 export interface Key {
@@ -309,6 +332,8 @@ export interface CreateHttpRouteInput extends HttpRouteOptions {
   service: string;
   sticky?: boolean;
   tls?: HttpRouteTls;
+  /** Get the certificate automatically from the cluster's ACME CA (exact domains only; not with `tls`). */
+  acme?: boolean;
 }
 
 /**
@@ -320,6 +345,8 @@ export interface UpdateHttpRouteInput {
   service?: string;
   sticky?: boolean;
   tls?: HttpRouteTls | null;
+  /** `true` asks for an automatic certificate (dropping an uploaded one); `false` stops it and drops the certificate it issued. */
+  acme?: boolean;
   timeouts?: HttpRouteTimeouts | null;
   healthCheck?: HttpRouteHealthCheck | null;
   redirectHttps?: boolean;

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { settlesWithin } from '../common/lifecycle.js';
+import { acmeAnswer, ACME_CHALLENGE_PATH } from './acme-challenge.js';
 import type { Backend, ServicePool } from './backends.js';
 import { BodylessExchange } from './bodyless.js';
 import { reply, replyRaw, type ProxyContext, type Timeouts } from './proxy-context.js';
@@ -43,6 +44,10 @@ export function createRequestHandler(ctx: ProxyContext, proto: 'http' | 'https',
     const host = fwd.host as string;
     // `OPTIONS *` asks about the server, not a resource: the router answers it itself (as nginx does).
     if (req.url === '*') return optionsStar(req, res);
+    if (req.url?.startsWith(ACME_CHALLENGE_PATH)) {
+      const answer = acmeAnswer(ctx.table.routes(), hostname(host), req.url);
+      if (answer !== undefined) return replyText(req, res, answer);
+    }
     const route = ctx.table.match(host, req.url ?? '/');
     if (!route) return reply(res, 404, `no route for ${hostname(host)}`);
     const httpsPort = ctx.httpsPort();
@@ -82,6 +87,13 @@ function redirectToHttps(req: IncomingMessage, res: ServerResponse, host: string
   // 308 keeps the method and body (301 would turn a POST into a GET).
   res.writeHead(308, { location, 'content-length': 0, 'cache-control': 'no-store' });
   res.end();
+}
+
+/** The router's own 200 answer (an ACME challenge's key authorization). */
+function replyText(req: IncomingMessage, res: ServerResponse, body: string): void {
+  req.resume();
+  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
 }
 
 function optionsStar(req: IncomingMessage, res: ServerResponse): void {

@@ -21,6 +21,17 @@ export interface HttpRoute {
   redirectHttps?: boolean;
   /** Active health checks of the service's backends, on top of passive ejection. */
   healthCheck?: HealthCheck;
+  /**
+   * An ACME HTTP-01 challenge in progress for `domain`: the router answers
+   * `GET /.well-known/acme-challenge/<token>` for the domain itself with `keyAuthorization`.
+   */
+  acmeChallenge?: AcmeChallenge;
+}
+
+/** An HTTP-01 challenge token and the key authorization to answer it with (RFC 8555 8.3). */
+export interface AcmeChallenge {
+  token: string;
+  keyAuthorization: string;
 }
 
 /**

@@ -56,6 +56,15 @@ export function validateRoute(input: unknown): Route {
     }
     route.tls = Object.freeze({ cert: tls.cert, key: tls.key });
   }
+  if (r.acmeChallenge !== undefined) {
+    const c = r.acmeChallenge as Record<string, unknown> | null;
+    // base64url, as RFC 8555 makes them: nothing that needs escaping in a URL, a map file or a body.
+    const b64url = (v: unknown) => typeof v === 'string' && /^[A-Za-z0-9_-]{1,256}(\.[A-Za-z0-9_-]{1,256})?$/.test(v);
+    if (typeof c !== 'object' || c === null || !b64url(c.token) || String(c.token).includes('.') || !b64url(c.keyAuthorization)) {
+      throw bad(`route ${r.id}: acmeChallenge must be { token, keyAuthorization } in base64url`, 'acmeChallenge');
+    }
+    route.acmeChallenge = Object.freeze({ token: c.token as string, keyAuthorization: c.keyAuthorization as string });
+  }
   return Object.freeze(route);
 }
 

@@ -3,6 +3,7 @@
  * (`CI=true`) a missing service FAILS the suite with a clear message; elsewhere the suite is
  * skipped and says why. Use with `describe.runIf(await needEtcd('discovery etcd'))(...)`.
  */
+import { spawnSync } from 'node:child_process';
 import Docker from 'dockerode';
 import { request } from 'undici';
 
@@ -49,4 +50,9 @@ export function needEtcd(suite: string): Promise<boolean> {
 /** True when the Docker engine answers; throws in CI when it does not. */
 export function needDocker(suite: string): Promise<boolean> {
   return need(suite, dockerAnswers, 'start dockerd (bash .ci/run does) or set DOCKER_SOCKET');
+}
+
+/** True when Debian's `pebble` (Let's Encrypt's ACME test server) is installed; throws in CI when it is not. */
+export function needPebble(suite: string): Promise<boolean> {
+  return need(suite, async () => (spawnSync('pebble', ['-h']).error ? 'pebble is not installed' : undefined), 'apt-get install pebble (bash .ci/run does)');
 }

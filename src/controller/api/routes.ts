@@ -20,6 +20,11 @@ export function registerRouteRoutes(r: ApiServer, { store }: ApiDeps): void {
     const body = req.body;
     if (body.service !== undefined) validateService(body.service);
     if (body.healthCheck) validatePath(body.healthCheck.path, 'healthCheck.path');
+    if (body.acme === true) {
+      if (body.tls) throw new ControllerInputError('acme', 'acme and tls exclude each other: the certificate is either automatic or uploaded');
+      const route = await store.getRoute(req.params.app, `http/${req.params.id}`);
+      if (route.type === 'http') acmeDomain(route.domain);
+    }
     return routeView(await store.updateRoute(req.params.app, `http/${req.params.id}`, body));
   });
   r.delete('/apps/:app/routes/:type/:id', async (req: Req<{ app: string; type: string; id: string }>) => routeView(await store.deleteRoute(req.params.app, routeId(req.params))));
@@ -32,20 +37,31 @@ function routeInput(body: CreateRouteInput & Record<string, unknown>): CreateRou
     if (typeof body.domain !== 'string') throw new ControllerInputError('domain', 'an http route needs a domain');
     if (body.port !== undefined) throw new ControllerInputError('port', 'an http route has no port');
     if (body.healthCheck) validatePath(body.healthCheck.path, 'healthCheck.path');
-    const { timeouts, healthCheck, redirectHttps, tls } = body;
+    const { timeouts, healthCheck, redirectHttps, tls, acme } = body;
+    const domain = validateDomain(body.domain.toLowerCase());
+    if (acme) {
+      if (tls) throw new ControllerInputError('acme', 'acme and tls exclude each other: the certificate is either automatic or uploaded');
+      acmeDomain(domain);
+    }
     return {
       type: 'http',
-      domain: validateDomain(body.domain.toLowerCase()),
+      domain,
       path: validatePath(body.path ?? '/'),
       service: body.service,
       sticky: body.sticky ?? false,
       ...(tls ? { tls } : {}),
+      ...(acme ? { acme } : {}),
       ...(timeouts ? { timeouts } : {}),
       ...(healthCheck ? { healthCheck } : {}),
       ...(redirectHttps ? { redirectHttps } : {}),
     };
   }
   if (typeof body.port !== 'number') throw new ControllerInputError('port', 'a tcp route needs a port');
-  for (const f of ['domain', 'path', 'sticky', 'tls', 'timeouts', 'healthCheck', 'redirectHttps']) if (body[f] !== undefined) throw new ControllerInputError(f, `a tcp route has no ${f}`);
+  for (const f of ['domain', 'path', 'sticky', 'tls', 'acme', 'timeouts', 'healthCheck', 'redirectHttps']) if (body[f] !== undefined) throw new ControllerInputError(f, `a tcp route has no ${f}`);
   return { type: 'tcp', port: validatePort(body.port), service: body.service };
+}
+
+/** HTTP-01 proves control of one exact name: a wildcard certificate needs DNS-01, which is not done. */
+function acmeDomain(domain: string): void {
+  if (domain.startsWith('*.')) throw new ControllerInputError('acme', `acme cannot certify the wildcard ${domain}: HTTP-01 validates exact names only (upload a certificate with tls instead)`);
 }

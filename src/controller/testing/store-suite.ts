@@ -110,6 +110,24 @@ export function describeStore(name: string, factory: StoreFactory): void {
       await s.store.createRoute(app.id, { type: 'http', domain: 'r.example.com', service: 'again' });
     });
 
+    it("records a route's ACME state and issued pair only while it asks for ACME, and keeps one account key", async () => {
+      await using s = await open();
+      const app = await s.store.createApp({ name: 'acme' });
+      const route = await s.store.createRoute(app.id, { type: 'http', domain: 'acme.example.com', service: 'acme-web', acme: true });
+      expect(route).toMatchObject({ acme: { status: 'pending' } });
+      const tls = { cert: '-----BEGIN CERTIFICATE-----\nc\n-----END CERTIFICATE-----\n', key: '-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----\n' };
+      const issued = await s.store.recordAcme(app.id, route.id, { acme: { status: 'issued', expiresAt: '2030-01-01T00:00:00.000Z', updatedAt: '2029-10-01T00:00:00.000Z' }, tls });
+      expect(issued).toMatchObject({ acme: { status: 'issued' }, tls });
+      // An uploaded pair replaces the automatic one; then the ACME client's late writes are dropped.
+      await s.store.updateRoute(app.id, route.id, { tls: { ...tls, cert: tls.cert.replace('c', 'u') } });
+      expect(await s.store.recordAcme(app.id, route.id, { acme: { status: 'failed', error: 'late', updatedAt: '2029-10-02T00:00:00.000Z' } })).toBeUndefined();
+      expect(await s.store.getRoute(app.id, route.id)).not.toHaveProperty('acme');
+      const first = await s.store.acmeAccountKey('key-1');
+      expect(first).toBe('key-1');
+      expect(await s.store.acmeAccountKey('key-2')).toBe('key-1');
+      expect((await s.store.listEvents()).map((e) => JSON.stringify(e.data)).join()).not.toContain('key-1');
+    });
+
     it('deletes an app with everything it owns and frees its name', async () => {
       await using s = await open();
       const app = await s.store.createApp({ name: 'gone' });

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { ACME_CHALLENGE_PATH } from '../acme-challenge.js';
 import { haproxyLogFormat } from '../access-log.js';
 import type { ListenAddress, RouterConfig } from '../options.js';
 
@@ -15,6 +16,8 @@ export function mapFiles(dir: string) {
     serverTimeout: join(dir, 'server-timeout.map'),
     /** slot → ms: a route's `timeout tunnel` (websocketIdleMs). */
     tunnelTimeout: join(dir, 'tunnel-timeout.map'),
+    /** `<host>/.well-known/acme-challenge/<token>/` → key authorization, while an ACME order is in progress. */
+    acme: join(dir, 'acme.map'),
   };
 }
 
@@ -133,6 +136,9 @@ ${input.https ? `  bind ${bind(input.https.addr)}${c.proxyProtocol ? ' accept-pr
   http-response lua.flynn_hop_res if { res.fhdr(connection) -m reg -i ${NAMES_A_HEADER} }
   http-request set-var(txn.host) req.hdr(host),lower,regsub(:[0-9]+$,),regsub(\\.$,)
   http-request set-var(txn.path) path,concat(/)
+  # ACME HTTP-01 challenges are answered here, for the domain whatever its routes' paths.
+  http-request set-var(txn.acme) var(txn.host),concat(,txn.path,),map(${maps.acme}) if { path_beg ${ACME_CHALLENGE_PATH} }
+  http-request return status 200 content-type text/plain lf-string "%[var(txn.acme)]" hdr cache-control no-store if { var(txn.acme) -m found }
   http-request set-var(txn.slot) ${lookup('txn.host')}
 ${wildcard.join('\n')}
   http-request return status 404 ${text(404, 'Not Found: no route for %[var(txn.host)]')} unless { var(txn.slot) -m found }

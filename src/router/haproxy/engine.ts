@@ -9,6 +9,7 @@ import type { Engine, EngineListen, RouterCore } from '../engine.js';
 import { RouterErrorCodes, RouterInputError, RouterListenError } from '../errors.js';
 import { tcpProbe } from '../outlier.js';
 import type { ListenAddress } from '../options.js';
+import { LiveAcmeAnswers } from './acme.js';
 import { pem, LiveCertificates } from './certificates.js';
 import { BAD_REQUEST, haproxyConfig, HOP_BY_HOP_LUA, mapFiles } from './config.js';
 import { RuntimeApi, waitForSocket } from './runtime-api.js';
@@ -137,6 +138,7 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
 
   const slots = new SlotSync(api, dir, config, backends, logger);
   const certificates = https ? new LiveCertificates(api, dir, https.crtList) : undefined;
+  const acme = new LiveAcmeAnswers(api, mapFiles(dir).acme);
   // One pass at a time; changes during a pass make one more pass.
   let dirty = false;
   let pass: Promise<void> | undefined;
@@ -148,6 +150,7 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
       try {
         await slots.sync(routes);
         await certificates?.sync(routes);
+        await acme.sync(routes);
       } catch (err) {
         logger.warn('haproxy engine: sync failed', { error: (err as Error).message });
       }

@@ -1,0 +1,161 @@
+import { X509Certificate } from 'node:crypto';
+import { connect, type PeerCertificate } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAcme, type AcmeManager } from '../../src/acme/index.js';
+import { StoreRouteSource } from '../../src/bootstrap/route-source.js';
+import { sleep } from '../../src/common/lifecycle.js';
+import { MemoryStore } from '../../src/controller/memory-store.js';
+import { routeView } from '../../src/controller/route-view.js';
+import type { HttpRoute } from '../../src/controller/types.js';
+import { createDiscovery } from '../../src/discovery/index.js';
+import { selfSignedCertificate } from '../../src/router/certificate.js';
+import { startRouter, type Router } from '../../src/router/index.js';
+import { ENGINES } from '../router/support.js';
+import { startTestDns, type TestDns } from '../support/dns.js';
+import { startPebble, type TestPebble } from '../support/pebble.js';
+import { needPebble } from '../support/services.js';
+
+/** The certificate the router's HTTPS listener serves for `servername`, and whether it verifies against `ca`. */
+function served(port: number, servername: string, ca: string): Promise<{ cert: PeerCertificate; authorized: boolean; error?: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, servername, ca, rejectUnauthorized: false }, () => {
+      resolve({ cert: socket.getPeerCertificate(true), authorized: socket.authorized, ...(socket.authorizationError ? { error: String(socket.authorizationError) } : {}) });
+      socket.end();
+    });
+    socket.on('error', reject);
+  });
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const got = await probe();
+    if (got !== undefined) return got;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+describe.runIf(await needPebble('ACME client against pebble')).each(ENGINES)('ACME (HTTP-01) against pebble, router engine %s', (engine) => {
+  let store: MemoryStore;
+  let router: Router;
+  let dns: TestDns;
+  let pebble: TestPebble;
+  let acme: AcmeManager;
+  let fallbackCn: string;
+  const discovery = createDiscovery({ backend: 'memory' });
+  let offsetMs = 0; // the ACME client's clock, moved on to force a renewal
+  const clock = { now: () => Date.now() + offsetMs, sleep };
+
+  const route = async (domain: string) => (await store.listRoutes('shop')).find((r): r is HttpRoute => r.type === 'http' && r.domain === domain);
+  const acmeState = (domain: string, status: string) => waitFor(`${domain} to be ${status}`, async () => {
+    const r = await route(domain);
+    return r?.acme?.status === status ? r : undefined;
+  });
+
+  beforeAll(async () => {
+    store = new MemoryStore();
+    await store.createApp({ name: 'shop' });
+    const fallback = await selfSignedCertificate(['default.flynn.test']);
+    fallbackCn = 'default.flynn.test';
+    router = await startRouter({ discovery, engine, routes: new StoreRouteSource(store), http: { host: '127.0.0.1', port: 0 }, https: { host: '127.0.0.1', port: 0 }, defaultCertificate: fallback, drainTimeoutMs: 1000 });
+    // shop and renew resolve to the router; nowhere.flynn.test does not exist.
+    dns = await startTestDns({ 'shop.flynn.test': '127.0.0.1', 'renew.flynn.test': '127.0.0.1' });
+    pebble = await startPebble({ httpPort: router.http.port, dnsServer: dns.addr });
+    acme = await startAcme({ store, directoryUrl: pebble.directoryUrl, ca: pebble.ca, email: 'ops@flynn.test', routerUrl: router.http.url, clock, pollMs: 100 });
+  }, 60_000);
+
+  afterAll(async () => {
+    await acme?.close();
+    await router?.close();
+    await pebble?.close();
+    await dns?.close();
+    await store?.close();
+    await discovery.close();
+  });
+
+  it('issues a certificate from the CA for a route with acme, and the router serves it by SNI at once', async () => {
+    const t0 = Date.now();
+    await store.createRoute('shop', { type: 'http', domain: 'shop.flynn.test', service: 'shop-web', acme: true });
+    const issued = await acmeState('shop.flynn.test', 'issued');
+    const took = Date.now() - t0;
+    expect(issued.acme).toMatchObject({ status: 'issued', expiresAt: expect.stringMatching(/^\d{4}-/) });
+    expect(issued.acme?.challenge).toBeUndefined();
+    expect(issued.tls?.key).toContain('PRIVATE KEY');
+    // The API shows the state, never the key.
+    const view = JSON.stringify(routeView(issued));
+    expect(view).not.toContain('PRIVATE KEY');
+    expect(view).toContain('"status":"issued"');
+    const root = await pebble.root();
+    const got = await waitFor('the issued certificate to be served', async () => {
+      const s = await served(router.https?.port ?? 0, 'shop.flynn.test', root);
+      return s.cert.subject?.CN === fallbackCn ? undefined : s;
+    }, 5000);
+    // Verified against pebble's root: leaf + intermediate sent, issued for the domain by pebble's intermediate.
+    expect(got.error).toBeUndefined();
+    expect(got.authorized).toBe(true);
+    expect(got.cert.subjectaltname).toBe('DNS:shop.flynn.test');
+    expect(got.cert.issuer.CN).toMatch(/^Pebble Intermediate CA/);
+    expect(new X509Certificate(issued.tls?.cert ?? '').checkHost('shop.flynn.test')).toBe('shop.flynn.test');
+    console.log(`[acme ${engine}] route added → certificate issued in ${took} ms`);
+  }, 60_000);
+
+  it('reports a domain whose challenge cannot be answered as failed in one line, and the default certificate keeps serving', async () => {
+    await store.createRoute('shop', { type: 'http', domain: 'nowhere.flynn.test', service: 'shop-web', acme: true });
+    const failed = await acmeState('nowhere.flynn.test', 'failed');
+    // Pebble says so in its words (Let's Encrypt: "DNS problem: NXDOMAIN looking up A for ...").
+    expect(failed.acme?.error).toMatch(/could not resolve URL .*nowhere\.flynn\.test/);
+    expect(failed.acme?.error).not.toContain('\n');
+    expect(failed.tls).toBeUndefined();
+    const s = await served(router.https?.port ?? 0, 'nowhere.flynn.test', pebble.ca);
+    expect(s.cert.subject.CN).toBe(fallbackCn);
+    // Not ordered again before retryFailedMs (1 h).
+    await acme.check();
+    expect((await route('nowhere.flynn.test'))?.acme?.updatedAt).toBe(failed.acme?.updatedAt);
+  }, 60_000);
+
+  it('renews a certificate once fewer than renewBeforeDays remain, serving the old one meanwhile', async () => {
+    await store.createRoute('shop', { type: 'http', domain: 'renew.flynn.test', service: 'shop-web', acme: true });
+    const first = await acmeState('renew.flynn.test', 'issued');
+    const firstSerial = new X509Certificate(first.tls?.cert ?? '').serialNumber;
+    // Not due yet: nothing happens.
+    await acme.check();
+    expect((await route('renew.flynn.test'))?.tls?.cert).toBe(first.tls?.cert);
+    // 29 days before expiry (the default threshold is 30).
+    offsetMs = Date.parse(first.acme?.expiresAt ?? '') - 29 * 86_400_000 - Date.now();
+    // Every write during the renewal (the challenge, then the new pair) keeps a certificate on the route.
+    const watching = new AbortController();
+    const writes: HttpRoute[] = [];
+    const watched = (async () => {
+      for await (const c of store.watchRoutes({ signal: watching.signal })) if (c.type === 'put' && c.route.id === first.id) writes.push(c.route as HttpRoute);
+    })();
+    await sleep(50);
+    await acme.check();
+    watching.abort();
+    await watched;
+    expect(writes.length).toBeGreaterThanOrEqual(2);
+    expect(writes.every((w) => w.tls !== undefined && w.acme?.status === 'issued')).toBe(true);
+    const renewed = await route('renew.flynn.test');
+    const serial = new X509Certificate(renewed?.tls?.cert ?? '').serialNumber;
+    expect(serial).not.toBe(firstSerial);
+    expect(renewed?.acme?.status).toBe('issued');
+    const root = await pebble.root();
+    const s = await waitFor('the renewed certificate to be served', async () => {
+      const got = await served(router.https?.port ?? 0, 'renew.flynn.test', root);
+      return got.cert.serialNumber === serial ? got : undefined;
+    }, 5000);
+    expect(s.authorized).toBe(true);
+    offsetMs = 0;
+  }, 60_000);
+});
+
+describe('startAcme options', () => {
+  it('refuses a directory that is not an http(s) URL, negative renew days and a CA bundle that is not PEM, in one line', async () => {
+    const store = new MemoryStore();
+    const refused = (options: Partial<Parameters<typeof startAcme>[0]>) => startAcme({ store, ...options }).then(async (m) => (await m.close(), undefined), (err: unknown) => err);
+    expect(await refused({ directoryUrl: 'ftp://ca.test/dir' })).toMatchObject({ code: 'FLYNN_ERR_ACME_INVALID_OPTIONS', detail: { field: 'directoryUrl' } });
+    expect(await refused({ renewBeforeDays: -1 })).toMatchObject({ code: 'FLYNN_ERR_ACME_INVALID_OPTIONS', detail: { field: 'renewBeforeDays' } });
+    expect(await refused({ ca: 'not a certificate' })).toMatchObject({ code: 'FLYNN_ERR_ACME_INVALID_OPTIONS', detail: { field: 'ca' } });
+    await store.close();
+  });
+});

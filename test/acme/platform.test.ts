@@ -1,0 +1,64 @@
+/** The ACME client as `startPlatform` wires it: the API's `acme: true` → a certificate the cluster's router serves. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPlatform, type Platform } from '../../src/bootstrap/index.js';
+import { sleep } from '../../src/common/lifecycle.js';
+import { createDiscovery } from '../../src/discovery/index.js';
+import { startTestDns, type TestDns } from '../support/dns.js';
+import { freePort, startPebble, type TestPebble } from '../support/pebble.js';
+import { needPebble } from '../support/services.js';
+
+const HOST = '127.0.0.1';
+
+// In process, and with the router as a process of its own (`npm start`'s default), fed snapshots.
+describe.runIf(await needPebble('ACME client in a platform')).each([{ detachedRouter: false }, { detachedRouter: true }])('a platform with an ACME CA (pebble), %o', ({ detachedRouter }) => {
+  const discovery = createDiscovery({ backend: 'memory' });
+  let dns: TestDns;
+  let pebble: TestPebble;
+  let platform: Platform;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    dns = await startTestDns({ 'web.flynn.test': HOST });
+    // Pebble validates on the router's HTTP port, so that port is chosen first.
+    const router = await freePort(HOST);
+    pebble = await startPebble({ httpPort: router, dnsServer: dns.addr });
+    dataDir = await mkdtemp(join(tmpdir(), 'flynn-acme-platform-'));
+    platform = await startPlatform({ discovery, dataDir, detachedRouter, host: HOST, build: 'process', ports: { controller: 0, router, routerHttps: 0, git: 0, shelf: 0 }, acme: { directoryUrl: pebble.directoryUrl, ca: pebble.ca, email: 'ops@flynn.test' } });
+  }, 120_000);
+
+  afterAll(async () => {
+    await platform?.close();
+    await pebble?.close();
+    await dns?.close();
+    await discovery.close();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('issues the certificate of a route created with acme through the API and serves it on the cluster HTTPS port', async () => {
+    const client = platform.client;
+    await client.createApp({ name: 'web' });
+    const route = await client.createRoute('web', { type: 'http', domain: 'web.flynn.test', service: 'web-web', acme: true });
+    expect(route).toMatchObject({ acme: { status: 'pending' } });
+    const end = Date.now() + 30_000;
+    let shown = await client.getRoute('web', route.id);
+    while (!(shown.type === 'http' && shown.acme?.status !== 'pending') && Date.now() < end) {
+      await sleep(100);
+      shown = await client.getRoute('web', route.id);
+    }
+    expect(shown).toMatchObject({ acme: { status: 'issued' }, tls: { keySet: true } });
+    const root = await pebble.root();
+    const peer = await new Promise<{ authorized: boolean; issuer: string }>((resolve, reject) => {
+      const socket = connect({ host: HOST, port: platform.routerHttpsPort, servername: 'web.flynn.test', ca: root }, () => {
+        resolve({ authorized: socket.authorized, issuer: String(socket.getPeerCertificate().issuer.CN) });
+        socket.end();
+      });
+      socket.on('error', reject);
+    });
+    expect(peer.authorized).toBe(true);
+    expect(peer.issuer).toMatch(/^Pebble Intermediate CA/);
+  }, 60_000);
+});
