@@ -355,8 +355,9 @@ export class HostAgent {
       }
       this.stopEvents.abort();
       await this.eventLoop;
-      await Promise.all(this.saving);
+      // Event streams end first (a client sees a clean end, not a reset); then the ended jobs are on disk.
       this.fanout.end();
+      await Promise.all(this.saving);
     });
   }
 
