@@ -11,8 +11,9 @@
  *   again (the containers keep running in the engine and are adopted);
  * - reboot: the same, and the app's containers killed too (they are started again).
  *
- * Also the time until the platform's controller answers again. Prints the load average: the
- * machine is shared.
+ * Also the time until the platform's controller answers again, and (`--verbose`) when each part of
+ * the last restarted platform came up, from its process's start. Prints the load average: the
+ * machine is shared. `RESTART_KINDS=platform,whole` runs only those kinds (a whole name, or a prefix).
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -58,7 +59,7 @@ async function controllerAnswering(client: ControllerClient): Promise<number> {
 const docker = new Docker();
 const dataDir = await mkdtemp(join(tmpdir(), 'flynn-ts-bench-restart-'));
 const ports = { controller: await fixedPort(HOST), router: await fixedPort(HOST), routerHttps: await fixedPort(HOST), git: await fixedPort(HOST), shelf: await fixedPort(HOST) };
-const args = ['--runtime', 'docker', '--host', HOST, '--data-dir', dataDir, ...Object.entries({ 'controller-port': ports.controller, 'router-port': ports.router, 'router-https-port': ports.routerHttps, 'git-port': ports.git, 'shelf-port': ports.shelf }).flatMap(([f, p]) => [`--${f}`, String(p)])];
+const args = ['--verbose', '--runtime', 'docker', '--host', HOST, '--data-dir', dataDir, ...Object.entries({ 'controller-port': ports.controller, 'router-port': ports.router, 'router-https-port': ports.routerHttps, 'git-port': ports.git, 'shelf-port': ports.shelf }).flatMap(([f, p]) => [`--${f}`, String(p)])];
 const routerUrl = `http://${HOST}:${ports.router}`;
 let current: Running | undefined;
 const containers = async () => {
@@ -78,7 +79,11 @@ try {
   await answering(routerUrl);
 
   const results = new Map<Kind, { answer: number[]; controller: number[]; failed: number[] }>();
-  for (const kind of ['platform', 'platform, inline router', 'whole cluster', 'reboot'] as const) {
+  const only = (process.env.RESTART_KINDS ?? '').split(',').filter(Boolean);
+  const kinds = ['platform', 'platform, inline router', 'whole cluster', 'reboot'] as const;
+  for (const kind of kinds) {
+    // A whole name is itself only; another word is a prefix (`whole`).
+    if (only.length > 0 && !only.some((o) => kind === o || (!(kinds as readonly string[]).includes(o) && kind.startsWith(o)))) continue;
     const row = { answer: [] as number[], controller: [] as number[], failed: [] as number[] };
     results.set(kind, row);
     const flags = kind === 'platform, inline router' ? [...args, '--router', 'inline'] : args;
@@ -107,6 +112,8 @@ try {
       row.failed.push((await loop.stop()).failed);
     }
     const s = (ms: number) => (ms / 1000).toFixed(2);
+    const phases = current.stdout().split('\n').filter((l) => /^-----> \+\d+ ms /.test(l)).map((l) => l.replace(/^-----> \+(\d+) ms (\S+): .*$/, '$2 $1'));
+    console.log(`${kind.padEnd(24)} last restart, ms from the process's start: ${phases.join(', ')}`);
     console.log(`${kind.padEnd(24)} SIGKILL → app answering through the router: median ${s(median(row.answer))} s (runs ${row.answer.map(s).join(', ')}), failed requests ${row.failed.join(', ')}; controller answering: median ${s(median(row.controller))} s   [load ${load()}]`);
   }
   await client.close();

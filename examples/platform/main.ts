@@ -7,7 +7,7 @@
  *   CONTROLLER_KEY=secret npx tsx examples/platform/main.ts --etcd http://127.0.0.1:2379 [--prefix /flynn-ts]
  *     [--host 127.0.0.1] [--data-dir DIR] [--domain D] [--build docker|process|auto]
  *     [--controller-port 8081] [--router-port 8080] [--git-port 2222] [--shelf-port 8082]
- *     [--router detached|inline] [--wait-hosts 0] [--json]
+ *     [--router detached|inline] [--router-engine node|haproxy] [--wait-hosts 0] [--json]
  *   npx tsx examples/platform/main.ts --manifest examples/bootstrap/manifest.yaml
  *
  * `--help` lists every flag with its env twin and default. Shelf must be reachable from every host
@@ -33,6 +33,7 @@ const cli = parseCli({
     'router-port': { type: 'string', value: 'N', env: 'FLYNN_ROUTER_PORT', default: String(PLATFORM_DEFAULTS.routerPort), help: 'router HTTP port (0 = any free port)' },
     'git-port': { type: 'string', value: 'N', env: 'FLYNN_GIT_PORT', default: String(PLATFORM_DEFAULTS.gitPort), help: 'git (SSH) port (0 = any free port)' },
     'shelf-port': { type: 'string', value: 'N', env: 'FLYNN_SHELF_PORT', default: String(PLATFORM_DEFAULTS.shelfPort), help: 'shelf port, reachable from every host (0 = any free port)' },
+    'router-engine': { type: 'string', value: 'node|haproxy', env: 'FLYNN_ROUTER_ENGINE', default: 'node', help: "the router's data plane: node, or haproxy (HAProxy >= 2.6 on PATH, driven live; docs/router.md#engines)" },
     router: { type: 'string', value: 'detached|inline', env: 'FLYNN_ROUTER_PROCESS', default: 'detached', help: 'detached: the router is a process of its own that keeps serving while the platform is down or restarting, and is left running on exit (needs --data-dir; inline without one)' },
     'wait-hosts': { type: 'string', value: 'N', default: '0', help: 'start once this many host agents are registered' },
     json: { type: 'boolean', help: 'one JSON object per step instead of text' },
@@ -62,7 +63,7 @@ if (values.manifest) {
         dataDir: values['data-dir'],
         waitHosts: { min: cli.integer('wait-hosts') },
         controller: { port: cli.port('controller-port'), store: { backend: 'etcd', prefix: `${values.prefix}/controller/` } },
-        router: { port: cli.port('router-port'), ...(detached ? { detached: true, keepOnClose: true } : {}) },
+        router: { port: cli.port('router-port'), engine: cli.oneOf('router-engine', ['node', 'haproxy'] as const), ...(detached ? { detached: true, keepOnClose: true } : {}) },
         git: { port: cli.port('git-port') },
         shelf: { port: cli.port('shelf-port') },
       },

@@ -67,7 +67,7 @@ export interface Cli<F extends FlagSpecs> {
   oneOf<T extends string>(flag: keyof F & string, choices: readonly T[]): T;
 }
 
-const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on']);
+export const TRUE_WORDS = new Set(['1', 'true', 'yes', 'on']);
 
 /** The usage text of a spec: synopsis, summary, one line per flag with its env twin and default. */
 export function formatUsage<F extends FlagSpecs>(spec: CliSpec<F>): string {

@@ -142,6 +142,7 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
     ...(restore ? { restore } : {}),
     detachedRouter: m.router?.detached === true,
     keepRouterOnClose: m.router?.keepOnClose === true,
+    ...(m.router?.engine === undefined ? {} : { routerEngine: m.router.engine }),
   });
 
   const closers = new CloseStack(logger);

@@ -21,7 +21,7 @@ import { BootstrapInputError } from './errors.js';
 import { restoreDataDir } from './backup-restore.js';
 import { portsBesideRouter } from './router-process.js';
 import { loadOrCreateClusterId, loadOrCreateControllerKey, lockDataDir } from './state-files.js';
-import { checkPorts, chooseRuntime, launchPlatform, planPlatform, PLATFORM_DEFAULTS, type BuildNetwork, type ClusterRuntime, type Platform, type PlatformAcmeOptions } from './platform.js';
+import { checkPorts, chooseRuntime, launchPlatform, planPlatform, PLATFORM_DEFAULTS, type BootstrapStep, type BuildNetwork, type ClusterRuntime, type Platform, type PlatformAcmeOptions } from './platform.js';
 
 export type { BuildNetwork, ClusterRuntime } from './platform.js';
 
@@ -83,6 +83,8 @@ export interface ClusterOptions {
    * `close()` unless `stopAppsOnClose` is false. Default false: the router runs in this process.
    */
   detachedRouter?: boolean;
+  /** The router's data plane: `node` (default, in the router's process) or `haproxy` (HAProxy ≥ 2.6 driven live; docs/router.md#engines). */
+  routerEngine?: 'node' | 'haproxy';
   /**
    * A `flynn cluster backup` tar to start from: its files go into `dataDir` (which must be fresh)
    * and its store entries into the store, so the apps come back as they were (a new cluster id).
@@ -104,6 +106,8 @@ export interface ClusterOptions {
   logger?: Logger;
   /** Progress lines while starting (e.g. building the runtime image). */
   onProgress?: (line: string) => void;
+  /** Each part as it comes up: `data-dir`, `hosts`, `store`, then the platform's steps (`build`, `shelf`, `scheduler`, `router`, `git`, `controller`). */
+  onStep?: (step: BootstrapStep) => void;
 }
 
 /** A started cluster: the platform (layer 1) plus its own host agents. */
@@ -135,6 +139,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     labels,
     logger,
     onProgress: progress,
+    ...(options.onStep !== undefined ? { onStep: options.onStep } : {}),
     ...(options.ports !== undefined ? { ports: options.ports } : {}),
     ...(options.runtime !== undefined ? { build: options.runtime } : {}),
     ...(options.image !== undefined ? { image: options.image } : {}),
@@ -148,6 +153,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     ...(options.domain !== undefined ? { domain: options.domain } : {}),
     ...(options.acme !== undefined ? { acme: options.acme } : {}),
     detachedRouter: options.detachedRouter === true,
+    ...(options.routerEngine !== undefined ? { routerEngine: options.routerEngine } : {}),
     ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
     keepRouterOnClose: options.stopAppsOnClose === false,
   });
@@ -165,6 +171,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const restore = options.fromBackup === undefined ? undefined : await restoreDataDir(options.fromBackup, dataDir);
     const id = await loadOrCreateClusterId(dataDir);
     const key = options.key ?? (await loadOrCreateControllerKey(dataDir));
+    plan.onStep({ step: 'data-dir', message: dataDir });
     // A busy port fails the start before the runtime image is built or any host agent starts.
     await checkPorts(plan.host, plan.detachedRouter ? await portsBesideRouter(dataDir, plan.ports) : plan.ports);
     const choice = await chooseRuntime(plan.build, progress, plan.image);
@@ -194,12 +201,14 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       });
     }
 
+    plan.onStep({ step: 'hosts', message: hosts.map((h) => h.agent.id).join(', ') || 'none here' });
     let store = options.store;
     if (!store) {
       const owned = new SqliteStore({ path: join(dataDir, 'controller.sqlite') });
       closers.push(() => owned.close());
       store = owned;
     }
+    plan.onStep({ step: 'store', message: options.store ? 'given' : 'controller.sqlite' });
     const platform = await launchPlatform({ ...plan, key, store, discovery, dataDir, ...(restore ? { restore } : {}) }, choice);
     closers.push(() => platform.close());
 

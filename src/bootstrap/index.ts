@@ -19,12 +19,11 @@ export { startPlatform, PLATFORM_DEFAULTS, BUILD_NETWORKS, serverAddArgs } from 
 export type { Platform, PlatformOptions, ClusterRuntime, BuildNetwork, BootstrapStep, RuntimeChoice } from './platform.js';
 export { createTestCluster, TEST_CLUSTER_DEFAULTS } from './test-cluster.js';
 export type { TestCluster, TestClusterOptions } from './test-cluster.js';
-export { StoreFormationSource, STORE_FORMATION_DEFAULTS, toSchedulerFormation } from './formation-source.js';
 export { webService } from '../controller/default-route.js';
-export type { StoreFormationSourceOptions } from './formation-source.js';
 export { StoreRouteSource, toRouterRoute } from './route-source.js';
-export { SchedulerJobRunner, SCHEDULER_JOB_RUNNER_DEFAULTS } from '../grid/index.js';
-export type { SchedulerJobRunnerOptions } from '../grid/index.js';
+// The controller ↔ scheduler seam lives in src/grid/ (`flynn-ts/grid`); kept here for existing imports.
+export { SchedulerJobRunner, SCHEDULER_JOB_RUNNER_DEFAULTS, StoreFormationSource, STORE_FORMATION_DEFAULTS, toSchedulerFormation } from '../grid/index.js';
+export type { SchedulerJobRunnerOptions, StoreFormationSourceOptions } from '../grid/index.js';
 // The git receiver's platform lives in src/receiver/ (it talks to the controller only over its API); kept here for existing imports.
 export { ControllerGitPlatform, CONTROLLER_GIT_PLATFORM_DEFAULTS, DEPLOY_TRACE_CHANNEL, appUrl } from '../receiver/index.js';
 export type { ControllerGitPlatformOptions } from '../receiver/index.js';

@@ -82,6 +82,8 @@ export interface BootstrapManifest {
     detached?: boolean;
     /** With `detached`: closing layer 1 leaves the router running. Default false. */
     keepOnClose?: boolean;
+    /** The data plane: `node` (default) or `haproxy` (see `PlatformOptions.routerEngine`). */
+    engine?: 'node' | 'haproxy';
   };
   git?: { port?: number };
   shelf?: { port?: number };
@@ -235,7 +237,7 @@ const manifestCheck = obj({
   buildEnv: record(str()),
   waitHosts: obj({ min: int(0), timeoutMs: int(1) }),
   controller: obj({ port, store: byBackend({ memory: {}, etcd: { endpoints, prefix: str(), ...etcdAuth } }), tls: obj({ 'cert!': str(), 'key!': str() }), insecureHttp: bool }),
-  router: obj({ port, detached: bool, keepOnClose: bool }),
+  router: obj({ port, detached: bool, keepOnClose: bool, engine: oneOf(['node', 'haproxy']) }),
   git: obj({ port }),
   shelf: obj({ port }),
   labels: record(str()),

@@ -7,6 +7,7 @@
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { writeFileAtomic } from '../common/atomic-file.js';
 import { createConsoleLogger } from '../common/logger.js';
 import { clusterCertificate } from '../router/certificate.js';
 import { startRouter, type Router } from '../router/router.js';
@@ -26,6 +27,18 @@ const logger = createConsoleLogger({ level: config.logLevel, json: true }, { com
 const mirror = new RouterMirror(logger, config.staleGraceMs);
 const startedAt = new Date().toISOString();
 
+// The last snapshot a platform pushed, kept so that a router started anew (killed, crashed, the
+// machine restarted) serves the apps at once, before any platform feeds it.
+if (config.snapshotFile) {
+  try {
+    const saved = JSON.parse(readFileSync(config.snapshotFile, 'utf8')) as RouterSnapshot;
+    await mirror.apply(saved);
+    logger.info('serving the saved snapshot', { routes: saved.routes.length, session: saved.session });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.warn('cannot read the saved snapshot; waiting for the platform', { error: (err as Error).message });
+  }
+}
+
 let router: Router;
 try {
   router = await startRouter({
@@ -35,6 +48,7 @@ try {
     https: config.https,
     defaultCertificate: await clusterCertificate(config.certDir, config.certNames),
     stickyKey: config.stickyKey,
+    ...(config.engine !== undefined ? { engine: config.engine } : {}),
     logger,
   });
 } catch (err) {
@@ -46,14 +60,19 @@ try {
 
 let applying = Promise.resolve();
 let stopping = false;
+/** Platforms following this process (`GET /follow`): their connection closes only when it stops or dies. */
+const followers = new Set<ServerResponse>();
 async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info('stopping: finishing in-flight requests');
   control.close();
+  for (const res of followers) res.end();
   await router.close();
   await mirror.close();
   rmSync(config.socket, { force: true });
+  // Stopped on purpose (the apps stop, or the ports change): not to be started again from it.
+  if (config.snapshotFile) rmSync(config.snapshotFile, { force: true });
   process.exit(0);
 }
 
@@ -80,10 +99,22 @@ const control = createServer((req, res) => {
     if (req.method === 'PUT' && req.url === '/snapshot') {
       const snapshot = JSON.parse(await readBody(req)) as RouterSnapshot;
       // Snapshots apply one at a time, in the order they came.
-      applying = applying.then(() => mirror.apply(snapshot));
-      await applying;
+      const applied = applying.then(async () => {
+        await mirror.apply(snapshot);
+        if (config.snapshotFile) await writeFileAtomic(config.snapshotFile, JSON.stringify(snapshot), { mode: 0o600 });
+      });
+      // A snapshot that failed does not hold up the next one.
+      applying = applied.catch(() => undefined);
+      await applied;
       await router.settled();
       return reply(res, 204);
+    }
+    if (req.method === 'GET' && req.url === '/follow') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.flushHeaders();
+      followers.add(res);
+      res.once('close', () => followers.delete(res));
+      return;
     }
     if (req.method === 'POST' && req.url === '/stop') {
       reply(res, 204);

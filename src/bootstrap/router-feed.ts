@@ -24,6 +24,8 @@ export interface RouterFeedOptions {
 export interface RouterFeed {
   /** Resolves after the first snapshot (with the whole route table) reached the router. */
   readonly synced: Promise<void>;
+  /** Push the latest snapshot again (to a router process started anew). */
+  resend(): void;
   close(): Promise<void>;
 }
 
@@ -122,6 +124,7 @@ export function feedRouter(options: RouterFeedOptions): RouterFeed {
 
   return {
     synced,
+    resend: changed,
     async close() {
       stop.abort();
       await pushing;

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,8 +26,12 @@ export interface RouterChildConfig {
   certDir: string;
   certNames: string[];
   stickyKey: string;
+  /** The data plane (default node). */
+  engine?: 'node' | 'haproxy';
   staleGraceMs?: number;
   logLevel: LogLevel;
+  /** Where the router keeps its last snapshot (mode 0600), served again at once when it starts anew. */
+  snapshotFile?: string;
 }
 
 /** `GET /status` of a router process. */
@@ -56,12 +60,15 @@ export interface DetachedRouterOptions {
   certDir: string;
   certNames: string[];
   stickyKey: string;
+  /** The data plane of a router it spawns (one found running keeps its own). Default node. */
+  engine?: 'node' | 'haproxy';
   logger: Logger;
   staleGraceMs?: number;
 }
 
 /** A router process, started by this platform or found running. */
 export interface DetachedRouter {
+  /** The process's pid (a new one after {@link respawn}). */
   readonly pid: number;
   readonly http: BoundAddress;
   readonly https: BoundAddress | undefined;
@@ -69,6 +76,8 @@ export interface DetachedRouter {
   readonly reattached: boolean;
   /** Make its routes and backends those of `snapshot`; resolves once it serves them. */
   push(snapshot: RouterSnapshot): Promise<void>;
+  /** Start it again on the ports it had (after it died); resolves to the new pid once it answers. */
+  respawn(): Promise<number>;
   /** Stop it (in-flight requests finish first) and wait until it is gone. */
   stop(): Promise<void>;
 }
@@ -77,6 +86,14 @@ export interface DetachedRouter {
 export function routerSocket(dataDir: string): string {
   return join(dataDir, 'router.sock');
 }
+
+/** `<dataDir>/router.json`: the config of the last router process spawned for the data dir. */
+function routerConfigFile(dataDir: string): string {
+  return join(dataDir, 'router.json');
+}
+
+/** Spawns in flight, by data dir: a start that comes meanwhile waits for it instead of spawning a second router. */
+const spawning = new Map<string, Promise<unknown>>();
 
 function call(socket: string, method: string, path: string, body?: unknown, timeoutMs: number = ROUTER_PROCESS_DEFAULTS.requestTimeoutMs): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
@@ -115,6 +132,8 @@ export function routerMatches(status: RouterStatus, http: ListenAddress, https: 
  * re-attaches to it instead of listening), for {@link checkPorts}.
  */
 export async function portsBesideRouter<P extends { router: number; routerHttps: number }>(dataDir: string, ports: P): Promise<P> {
+  // A router being started again from its saved config holds its ports already.
+  await spawning.get(dataDir);
   const status = await findRouter(dataDir);
   if (!status) return ports;
   return { ...ports, router: status.http.port === ports.router ? 0 : ports.router, routerHttps: status.https?.port === ports.routerHttps ? 0 : ports.routerHttps };
@@ -148,7 +167,6 @@ function childScript(): string[] {
 
 async function spawnRouter(options: DetachedRouterOptions): Promise<RouterStatus> {
   const { dataDir } = options;
-  const configFile = join(dataDir, 'router.json');
   const config: RouterChildConfig = {
     socket: routerSocket(dataDir),
     http: options.http,
@@ -156,14 +174,21 @@ async function spawnRouter(options: DetachedRouterOptions): Promise<RouterStatus
     certDir: options.certDir,
     certNames: options.certNames,
     stickyKey: options.stickyKey,
+    ...(options.engine !== undefined ? { engine: options.engine } : {}),
     logLevel: 'info',
+    snapshotFile: join(dataDir, 'router-snapshot.json'),
     ...(options.staleGraceMs === undefined ? {} : { staleGraceMs: options.staleGraceMs }),
   };
-  await writeFileAtomic(configFile, JSON.stringify(config), { mode: 0o600 });
+  await writeFileAtomic(routerConfigFile(dataDir), JSON.stringify(config), { mode: 0o600 });
+  return spawnFromConfig(dataDir, config);
+}
+
+/** Spawn `node router-child <dataDir>/router.json` and wait until it answers on its socket. */
+async function spawnFromConfig(dataDir: string, config: Pick<RouterChildConfig, 'http' | 'https'>): Promise<RouterStatus> {
   const logFile = join(dataDir, 'router.log');
   const log = openSync(logFile, 'a', 0o600);
   // Its own process group: a Ctrl-C in the terminal of `npm start` does not reach it.
-  const child = spawn(process.execPath, [...childScript(), configFile], { detached: true, stdio: ['ignore', log, log] });
+  const child = spawn(process.execPath, [...childScript(), routerConfigFile(dataDir)], { detached: true, stdio: ['ignore', log, log] });
   closeSync(log);
   let exit: number | null | undefined;
   child.once('exit', (code, signal) => (exit = code ?? (signal ? 1 : 0)));
@@ -173,8 +198,8 @@ async function spawnRouter(options: DetachedRouterOptions): Promise<RouterStatus
     const status = await findRouter(dataDir);
     if (status && status.pid === child.pid) return status;
     if (exit !== undefined) {
-      if (exit === 3) throw new BootstrapPortInUseError('router', options.http.host, options.http.port);
-      if (exit === 4) throw new BootstrapPortInUseError('routerHttps', options.https.host, options.https.port);
+      if (exit === 3) throw new BootstrapPortInUseError('router', config.http.host, config.http.port);
+      if (exit === 4) throw new BootstrapPortInUseError('routerHttps', config.https.host, config.https.port);
       const tail = (await readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-3).join(' | ');
       throw new UnavailableError(BootstrapErrorCodes.NOT_READY, `the router process exited with ${exit} (see ${logFile}): ${tail}`);
     }
@@ -182,8 +207,63 @@ async function spawnRouter(options: DetachedRouterOptions): Promise<RouterStatus
       child.kill('SIGKILL');
       throw new UnavailableError(BootstrapErrorCodes.NOT_READY, `the router process did not answer within ${ROUTER_PROCESS_DEFAULTS.startTimeoutMs} ms (see ${logFile})`);
     }
-    await sleep(50);
+    await sleep(25);
   }
+}
+
+/** Run `spawn` as the one spawn in flight for `dataDir`. */
+function spawnOnce<T>(dataDir: string, start: () => Promise<T>): Promise<T> {
+  const run = start();
+  const settled = run.catch(() => undefined).finally(() => {
+    if (spawning.get(dataDir) === settled) spawning.delete(dataDir);
+  });
+  spawning.set(dataDir, settled);
+  return run;
+}
+
+/**
+ * Start the router process of `dataDir` again from the config it last ran with (`router.json`),
+ * when it has one and none answers: the apps are served from its last snapshot before the platform
+ * has loaded. Resolves to the running router, or null when the data dir has no saved router. A
+ * later {@link startDetachedRouter} on the data dir waits for this spawn and re-attaches to it.
+ * Never throws: a router that cannot start is left to the platform's own start, which says why.
+ */
+export function startSavedRouter(dataDir: string): Promise<RouterStatus | null> {
+  return spawnOnce(dataDir, async () => {
+    const running = await findRouter(dataDir);
+    if (running) return running;
+    let config: RouterChildConfig;
+    try {
+      config = JSON.parse(await readFile(routerConfigFile(dataDir), 'utf8')) as RouterChildConfig;
+      // A router stopped on purpose removed its snapshot: it is not wanted before the platform says so.
+      if (!config.snapshotFile) return null;
+      await access(config.snapshotFile);
+    } catch {
+      return null;
+    }
+    return spawnFromConfig(dataDir, config);
+  }).catch(() => null);
+}
+
+/**
+ * Follow the router process serving `dataDir` over a control connection held open: resolves with
+ * `gone` when it closes (the process died or stopped), or `unsupported` when the router cannot be
+ * followed (one started by an older flynn-ts). Rejects when `signal` aborts.
+ */
+export function followRouter(dataDir: string, signal: AbortSignal): Promise<'gone' | 'unsupported'> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: routerSocket(dataDir), method: 'GET', path: '/follow', signal }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        return resolve('unsupported');
+      }
+      res.resume();
+      res.on('error', () => undefined);
+      res.once('close', () => (signal.aborted ? reject(signal.reason) : resolve('gone')));
+    });
+    req.once('error', (err) => (signal.aborted ? reject(err) : resolve('gone')));
+    req.end();
+  });
 }
 
 /**
@@ -193,24 +273,35 @@ async function spawnRouter(options: DetachedRouterOptions): Promise<RouterStatus
  */
 export async function startDetachedRouter(options: DetachedRouterOptions): Promise<DetachedRouter> {
   const { dataDir, logger } = options;
+  // A router spawned from the saved config (startSavedRouter) is awaited, then re-attached to.
+  await spawning.get(dataDir);
   let status = await findRouter(dataDir);
   const reattached = status !== null && routerMatches(status, options.http, options.https);
   if (status && !reattached) {
     logger.info('stopping the router process listening elsewhere', { pid: status.pid, http: status.http.url });
     await stopProcess(dataDir, status.pid);
   }
-  if (!reattached) status = await spawnRouter(options);
-  const running = status as RouterStatus;
+  if (!reattached) status = await spawnOnce(dataDir, () => spawnRouter(options));
+  let running = status as RouterStatus;
   logger.info(reattached ? 're-attached to the router process' : 'started the router process', { pid: running.pid, http: running.http.url });
   const socket = routerSocket(dataDir);
   return {
-    pid: running.pid,
+    get pid() {
+      return running.pid;
+    },
     http: running.http,
     https: running.https ?? undefined,
     reattached,
     async push(snapshot) {
       const { status: code, text } = await call(socket, 'PUT', '/snapshot', snapshot);
       if (code !== 204) throw new UnavailableError(BootstrapErrorCodes.NOT_READY, `the router process refused a snapshot (${code}): ${text}`);
+    },
+    async respawn() {
+      // One that answers already (started by another start meanwhile) is taken as it is.
+      const { http, https } = running;
+      const again = { ...options, http: { host: http.host, port: http.port }, https: https ? { host: https.host, port: https.port } : options.https };
+      running = (await findRouter(dataDir)) ?? (await spawnOnce(dataDir, () => spawnRouter(again)));
+      return running.pid;
     },
     stop: () => stopProcess(dataDir, running.pid),
   };

@@ -1,5 +1,5 @@
 /** What package.json exports is what tsup builds: every entry has its source, and the testing entries are built. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -15,6 +15,11 @@ describe('package exports', () => {
       expect(target.types, name).toBe(target.import.replace(/\.js$/, '.d.ts'));
       if (!/^src\/[a-z]+\/index\.ts$/.test(source)) expect(tsup, `${source} is a tsup entry`).toContain(`'${source}'`);
     }
+  });
+
+  it('exports every module that has a public face (src/<module>/index.ts)', () => {
+    const modules = readdirSync(resolve(ROOT, 'src'), { withFileTypes: true }).filter((d) => d.isDirectory() && existsSync(resolve(ROOT, 'src', d.name, 'index.ts')));
+    for (const m of modules) expect(Object.keys(pkg.exports), m.name).toContain(`./${m.name}`);
   });
 
   it('offers the conformance suites the docs invite users to run, and the error contract alone', async () => {

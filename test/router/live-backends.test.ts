@@ -131,14 +131,16 @@ for (const [backend, engine] of DISCOVERY_BACKENDS.flatMap((b) => ENGINES.map((e
     it('spreads requests over the backends', async () => {
       const a = track(await startBackend('a'));
       const b = track(await startBackend('b', '127.0.0.3'));
+      // Three: HAProxy 2.6's `balance random` never picked one of three servers added at run time.
+      const c = track(await startBackend('c', '127.0.0.4'));
       const r = await rig();
       await r.register('app-web', a.addr);
       await r.register('app-web', b.addr);
+      await r.register('app-web', c.addr);
       const run = load(r.router.http.url, 'app.test', 4);
-      await until(() => run.result.ok > 400);
+      await until(() => run.result.ok > 600);
       const result = await run.stop();
-      expect(result.byBackend.get('a')).toBeGreaterThan(50);
-      expect(result.byBackend.get('b')).toBeGreaterThan(50);
+      for (const name of ['a', 'b', 'c']) expect(result.byBackend.get(name)).toBeGreaterThan(50);
     });
   });
 }

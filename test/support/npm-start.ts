@@ -12,6 +12,7 @@ export interface Running {
   proc: ChildProcess;
   exited: Promise<number | null>;
   stdout: () => string;
+  stderr: () => string;
   fingerprint: string;
 }
 
@@ -33,7 +34,7 @@ export async function startNpmStart(args: string[], options: { preload?: string[
     await new Promise((r) => setTimeout(r, 20));
   }
   const fingerprint = /host key (SHA256:\S+)/.exec(out)?.[1] ?? '';
-  return { proc, exited, stdout: () => out, fingerprint };
+  return { proc, exited, stdout: () => out, stderr: () => err, fingerprint };
 }
 
 /**

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestCluster, serverAddArgs, type TestCluster } from '../../src/bootstrap/index.js';
 import { planPlatform } from '../../src/bootstrap/platform.js';
 import { ControllerClient } from '../../src/controller/index.js';
+import { NotFoundError } from '../../src/errors/index.js';
 import { checkGitSource, splitGitSource, TaffyErrorCodes } from '../../src/taffy/index.js';
 import { getVia } from '../bootstrap/deploy-scenario.js';
 import { startGitHttpServer, type GitHttpServer } from './git-server.js';
@@ -163,6 +164,12 @@ describe('deploy from a git URL (Taffy) on a process cluster', () => {
     const stranger = new ControllerClient({ url: cluster.controllerUrl, key: 'not-the-key', ...(cluster.controllerPin === null ? {} : { tls: { pin: cluster.controllerPin } }) });
     await expect(stranger.deployGit('hello', { url: `${server.url}/hello.git` })).rejects.toMatchObject({ status: 401 });
     await stranger.close();
+  });
+
+  it('an error after the stream began reaches the client as the server threw it (kind, code, status)', async () => {
+    const err: unknown = await cluster.client.deployGit('hello', { url: `${server.url}/hello.git`, ref: 'no-such-branch' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect(err).toMatchObject({ code: TaffyErrorCodes.NO_SUCH_REF, status: 404, message: expect.stringMatching(/no branch, tag or commit "no-such-branch"/) });
   });
 
   it('deploys a commit by its id (shallow when served by id, else from the whole history)', async () => {

@@ -5,9 +5,9 @@
  * refused, an unknown app, or a cluster without a deployer is a plain 4xx/503 before any stream.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { UnavailableError, type FlynnError } from '../../common/errors.js';
+import { FlynnError, UnavailableError } from '../../common/errors.js';
 import type { SseWriter } from '../../common/http/sse.js';
-import { ControllerErrorCodes } from '../errors.js';
+import { ControllerErrorCodes, DeployFailedError } from '../errors.js';
 import * as S from '../schemas.js';
 import type { Store } from '../store.js';
 import type { DeployGitInput } from '../types.js';
@@ -46,8 +46,8 @@ export function registerDeployGit(api: FastifyInstance, options: DeployGitRouteO
       await deployer.deploy(app.name, source, { output: (line) => writer.sendJson('output', { line }, String(n++)), signal: abort.signal });
       writer.sendJson('done', {}, String(n++));
     } catch (err) {
-      const e = err as Partial<FlynnError> & Error;
-      writer.sendJson('error', { code: e.code ?? ControllerErrorCodes.DEPLOY_FAILED, message: e.message, retryable: e.retryable ?? false, status: e.status ?? 500 }, String(n++));
+      // The client rebuilds the server's class; an error of no kind is a failed deploy.
+      writer.sendError(err instanceof FlynnError ? err : new DeployFailedError((err as Error).message, { cause: err }), String(n++));
     }
     writer.end();
     return reply;

@@ -16,6 +16,10 @@ export function mapFiles(dir: string) {
     serverTimeout: join(dir, 'server-timeout.map'),
     /** slot → ms: a route's `timeout tunnel` (websocketIdleMs). */
     tunnelTimeout: join(dir, 'tunnel-timeout.map'),
+    /** health-checked slot → the path of its route's `healthCheck`. */
+    healthPath: join(dir, 'health-path.map'),
+    /** health-checked slot → the Host its checks send (the route's domain, a wildcard's `*.` dropped). */
+    healthHost: join(dir, 'health-host.map'),
     /** `<host>/.well-known/acme-challenge/<token>/` → key authorization, while an ACME order is in progress. */
     acme: join(dir, 'acme.map'),
   };
@@ -46,6 +50,9 @@ core.register_action("flynn_hop_req", { "http-req" }, function(txn) strip(txn.ht
 core.register_action("flynn_hop_res", { "http-res" }, function(txn) strip(txn.http, txn.http.res_get_headers, txn.http.res_del_header) end)
 `;
 
+/** The usual Connection values, told apart by a string compare before the regex below runs. */
+const PLAIN_CONNECTION = 'keep-alive close upgrade';
+
 /** A Connection header value with a token other than keep-alive, close or upgrade (PCRE2, no spaces: a config word). */
 const NAMES_A_HEADER = '(^|,)[[:space:]]*(?!(keep-alive|close|upgrade)[[:space:]]*(,|$))[^,[:space:]]';
 
@@ -62,9 +69,24 @@ export interface HaproxyConfigInput {
 const bind = (a: ListenAddress) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
 const text = (status: number, body: string) => `content-type "text/plain; charset=utf-8" lf-string "${status} ${body}\\n"`;
 
-/** Slot backend names: `p<i>` for plain routes, `s<i>` for sticky ones (their cookie is backend config). */
-export function slotNames(count: number): { plain: string[]; sticky: string[] } {
-  return { plain: Array.from({ length: count }, (_, i) => `p${i}`), sticky: Array.from({ length: count }, (_, i) => `s${i}`) };
+/** What a slot backend is declared with (backend configuration the Runtime API cannot change). */
+export interface SlotKind {
+  /** A sticky cookie. */
+  sticky: boolean;
+  /** HTTP health checks (`option httpchk`, the request read from maps by the slot's name). */
+  checked: boolean;
+}
+
+export const SLOT_KINDS: readonly SlotKind[] = [
+  { sticky: false, checked: false },
+  { sticky: true, checked: false },
+  { sticky: false, checked: true },
+  { sticky: true, checked: true },
+];
+
+/** Slot backend names, `count` of each kind: `p<i>` plain, `s<i>` sticky, `hp<i>`/`hs<i>` the same with health checks. */
+export function slotNames(count: number): { name: string; kind: SlotKind }[] {
+  return SLOT_KINDS.flatMap((kind) => Array.from({ length: count }, (_, i) => ({ name: `${kind.checked ? 'h' : ''}${kind.sticky ? 's' : 'p'}${i}`, kind })));
 }
 
 /**
@@ -76,6 +98,8 @@ export function haproxyConfig(input: HaproxyConfigInput): string {
   const { config: c, dir } = input;
   const maps = mapFiles(dir);
   const t = c.timeouts;
+  // The service's name is looked up only for an error body (and the access log's lines).
+  const service = `%[var(txn.slot),map(${maps.service})]`;
   const lookup = (from: string) => `var(${from}),concat(,txn.path,),map_beg(${maps.routes})`;
   const wildcard: string[] = [];
   for (let i = 0; i < WILDCARD_LEVELS; i++) {
@@ -85,10 +109,12 @@ export function haproxyConfig(input: HaproxyConfigInput): string {
   }
   const httpsPort = input.https?.addr.port;
   const slots = slotNames(c.haproxy.slots);
-  const backend = (name: string, sticky: boolean) =>
+  const backend = (name: string, { sticky, checked }: SlotKind) =>
     [
       `backend ${name}`,
-      '  balance random(2)',
+      // Fewest requests in flight (the node engine's power of two choices approximates it). Not `random(2)`: in 2.6 it
+      // never picked one of three servers added with `add server`.
+      '  balance leastconn',
       // Idle backend connections serve any client (nginx's upstream keepalive); a closed one is retried (retry-on).
       '  http-reuse always',
       `  retries ${c.maxAttempts - 1}`,
@@ -97,9 +123,15 @@ export function haproxyConfig(input: HaproxyConfigInput): string {
       // A reset once the request went out is retried for idempotent methods only (never a POST twice).
       '  http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS',
       // A route's own timeouts (set-timeout is a backend rule).
-      `  http-request set-timeout server var(txn.slot),map(${maps.serverTimeout}) if { var(txn.slot),map(${maps.serverTimeout}) -m found }`,
-      `  http-request set-timeout tunnel var(txn.slot),map(${maps.tunnelTimeout}) if { var(txn.slot),map(${maps.tunnelTimeout}) -m found }`,
+      `  http-request set-var(txn.server_ms) var(txn.slot),map(${maps.serverTimeout})`,
+      '  http-request set-timeout server var(txn.server_ms) if { var(txn.server_ms) -m found }',
+      `  http-request set-var(txn.tunnel_ms) var(txn.slot),map(${maps.tunnelTimeout})`,
+      '  http-request set-timeout tunnel var(txn.tunnel_ms) if { var(txn.tunnel_ms) -m found }',
       ...(sticky ? [`  cookie ${c.stickyCookie} insert indirect nocache httponly dynamic`, '  dynamic-cookie-key unset'] : []),
+      // The route's check request, looked up by the slot's name (be_name works in a check): any 2xx/3xx passes.
+      ...(checked
+        ? ['  option httpchk', `  http-check send meth GET uri-lf %[be_name,map(${maps.healthPath})] ver HTTP/1.1 hdr host %[be_name,map(${maps.healthHost})] hdr connection close`, '  http-check expect status 200-399']
+        : []),
     ].join('\n');
   return `# written by flynn-ts (router engine 'haproxy'); changed live through the Runtime API, never reloaded
 global
@@ -120,9 +152,9 @@ defaults
   timeout http-keep-alive ${c.keepAliveTimeoutMs}
   timeout client-fin 1s
   timeout server-fin 1s
-  http-error status 502 ${text(502, 'Bad Gateway: backend of %[var(txn.service)] failed before answering')}
-  http-error status 503 ${text(503, 'Service Unavailable: no live backend for %[var(txn.service)]')}
-  http-error status 504 ${text(504, 'Gateway Timeout: backend of %[var(txn.service)] did not answer in time')}
+  http-error status 502 ${text(502, `Bad Gateway: backend of ${service} failed before answering`)}
+  http-error status 503 ${text(503, `Service Unavailable: no live backend for ${service}`)}
+  http-error status 504 ${text(504, `Gateway Timeout: backend of ${service} did not answer in time`)}
 
 frontend router
 ${c.accessLog ? `  log global\n  capture request header Referer len 256\n  capture request header User-Agent len 256\n  log-format ${haproxyLogFormat(c.accessLog.format ?? 'json')}\n` : ''}  errorfile 400 ${join(dir, '400.http')}
@@ -132,9 +164,12 @@ ${input.https ? `  bind ${bind(input.https.addr)}${c.proxyProtocol ? ' accept-pr
   http-request return status 200 hdr allow "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" if METH_OPTIONS { url * }
   http-request return status 400 ${text(400, 'Bad Request: %[method] * is not a request')} if { url * }
   # Lua only when Connection names a header (a backend's plain \`Connection: keep-alive\` costs nothing).
-  http-request lua.flynn_hop_req if { req.fhdr(connection) -m reg -i ${NAMES_A_HEADER} }
-  http-response lua.flynn_hop_res if { res.fhdr(connection) -m reg -i ${NAMES_A_HEADER} }
-  http-request set-var(txn.host) req.hdr(host),lower,regsub(:[0-9]+$,),regsub(\\.$,)
+  http-request lua.flynn_hop_req if { req.fhdr(connection) -m found } !{ req.fhdr(connection) -i ${PLAIN_CONNECTION} } { req.fhdr(connection) -m reg -i ${NAMES_A_HEADER} }
+  http-response lua.flynn_hop_res if { res.fhdr(connection) -m found } !{ res.fhdr(connection) -i ${PLAIN_CONNECTION} } { res.fhdr(connection) -m reg -i ${NAMES_A_HEADER} }
+  # Regexes only when there is a port or a trailing dot to strip (cheap substring tests first).
+  http-request set-var(txn.host) req.hdr(host),lower
+  http-request set-var(txn.host) var(txn.host),regsub(:[0-9]+$,) if { var(txn.host) -m sub : }
+  http-request set-var(txn.host) var(txn.host),regsub(\\.$,) if { var(txn.host) -m end . }
   http-request set-var(txn.path) path,concat(/)
   # ACME HTTP-01 challenges are answered here, for the domain whatever its routes' paths.
   http-request set-var(txn.acme) var(txn.host),concat(,txn.path,),map(${maps.acme}) if { path_beg ${ACME_CHALLENGE_PATH} }
@@ -142,15 +177,12 @@ ${input.https ? `  bind ${bind(input.https.addr)}${c.proxyProtocol ? ' accept-pr
   http-request set-var(txn.slot) ${lookup('txn.host')}
 ${wildcard.join('\n')}
   http-request return status 404 ${text(404, 'Not Found: no route for %[var(txn.host)]')} unless { var(txn.slot) -m found }
-  http-request set-var(txn.service) var(txn.slot),map(${maps.service})
-${httpsPort !== undefined ? `  http-request redirect location https://%[var(txn.host)]${httpsPort === 443 ? '' : `:${httpsPort}`}%[url] code 308 if !{ ssl_fc } { var(txn.slot),map(${maps.redirect}) -m found }\n` : ''}  option forwardfor
-  http-request set-header x-forwarded-proto https if { ssl_fc }
-  http-request set-header x-forwarded-proto http unless { ssl_fc }
+${c.accessLog ? `  http-request set-var(txn.service) var(txn.slot),map(${maps.service})\n` : ''}${httpsPort !== undefined ? `  http-request redirect location https://%[var(txn.host)]${httpsPort === 443 ? '' : `:${httpsPort}`}%[url] code 308 if !{ ssl_fc } { var(txn.slot),map(${maps.redirect}) -m found }\n` : ''}  option forwardfor
+  http-request set-var(txn.proto) ssl_fc,iif(https,http)
+  http-request set-header x-forwarded-proto %[var(txn.proto)]
   http-request set-header x-forwarded-port %[dst_port]
   http-request set-header x-request-start t=%[date(0,ms)]
   http-request set-header x-request-id %[uuid] if !{ req.hdr_cnt(x-request-id) eq 1 } or !{ req.hdr(x-request-id) -m reg ^[A-Za-z0-9+/=_.-]{20,200}$ }
-  http-request set-var(txn.proto) str(https) if { ssl_fc }
-  http-request set-var(txn.proto) str(http) unless { ssl_fc }
   http-request set-var(txn.fhost) req.hdr(host)
   # RFC 7239: a host with a port is a quoted string.
   http-request add-header forwarded "for=%[src];proto=%[var(txn.proto)];host=\\"%[var(txn.fhost)]\\"" if { var(txn.fhost) -m sub : }
@@ -168,6 +200,6 @@ ${
 
 `
     : ''
-}${[...slots.plain.map((n) => backend(n, false)), ...slots.sticky.map((n) => backend(n, true))].join('\n\n')}
+}${slots.map((slot) => backend(slot.name, slot.kind)).join('\n\n')}
 `;
 }

@@ -13,6 +13,7 @@ import { LiveAcmeAnswers } from './acme.js';
 import { pem, LiveCertificates } from './certificates.js';
 import { BAD_REQUEST, haproxyConfig, HOP_BY_HOP_LUA, mapFiles } from './config.js';
 import { RuntimeApi, waitForSocket } from './runtime-api.js';
+import { EJECT_POLL_MS, ResetEjector } from './ejector.js';
 import { SlotSync } from './slots.js';
 
 /** HAProxy 2.6 is the first with everything used here (dynamic servers with checks, `set-timeout`, crt-list commands). */
@@ -170,6 +171,9 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
   };
   table.listeners.add(schedule);
   backends.listeners.add(schedule);
+  const ejector = new ResetEjector(api, config.ejectAfterFailures, logger);
+  const ejecting = setInterval(() => void ejector.poll().catch((err: unknown) => logger.debug('haproxy engine: cannot read server counters', { error: (err as Error).message })), EJECT_POLL_MS);
+  ejecting.unref();
   applier.dataPlaneSettled = async () => {
     while (pass) await pass;
   };
@@ -180,6 +184,7 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
     table.listeners.delete(schedule);
     backends.listeners.delete(schedule);
     clearTimeout(reaper);
+    clearInterval(ejecting);
   };
   return {
     httpPort: http.port,

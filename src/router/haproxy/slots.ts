@@ -3,7 +3,8 @@ import type { Logger } from '../../common/logger.js';
 import type { BackendRegistry } from '../backends.js';
 import type { RouterConfig } from '../options.js';
 import type { HttpRoute } from '../types.js';
-import { mapFiles, slotNames } from './config.js';
+import { HEALTH_CHECK_DEFAULTS } from '../health-check.js';
+import { mapFiles, slotNames, type SlotKind } from './config.js';
 import { LiveMap } from './maps.js';
 import { RuntimeApi, RuntimeApiError } from './runtime-api.js';
 
@@ -12,7 +13,9 @@ const FAILED = /error|invalid|unknown|not found|no such|can't|cannot|require|onl
 /** A pre-declared HAProxy backend, given to one route at a time. */
 interface Slot {
   name: string;
-  sticky: boolean;
+  kind: SlotKind;
+  /** The health-check interval its servers are added with (a checked slot's, while it serves a route). */
+  interval: number | undefined;
   route: string | undefined;
   /** The route's key in routes.map while the slot serves it. */
   key: string | undefined;
@@ -27,6 +30,11 @@ export function routeKey(route: HttpRoute): string {
   const path = (route.path ?? '/').replace(/\/+$/, '');
   return `${route.domain.replace(/^\*/, '')}${path}/`;
 }
+
+const kindOf = (route: HttpRoute): SlotKind => ({ sticky: Boolean(route.sticky), checked: route.healthCheck !== undefined });
+const intervalOf = (route: HttpRoute) => (route.healthCheck ? (route.healthCheck.intervalMs ?? HEALTH_CHECK_DEFAULTS.intervalMs) : undefined);
+/** Whether a slot, as declared and as its servers were added, can serve `route`. */
+const fits = (slot: Slot, route: HttpRoute) => slot.kind.sticky === Boolean(route.sticky) && slot.kind.checked === (route.healthCheck !== undefined) && (slot.route !== route.id || slot.interval === intervalOf(route));
 
 /**
  * Gives each HTTP route a slot backend and keeps the slot's servers, the maps and the sticky
@@ -46,9 +54,7 @@ export class SlotSync {
     private readonly backends: BackendRegistry,
     private readonly logger: Logger,
   ) {
-    const names = slotNames(config.haproxy.slots);
-    const slot = (name: string, sticky: boolean): Slot => ({ name, sticky, route: undefined, key: undefined, servers: new Map(), dying: new Set() });
-    this.slots = [...names.plain.map((n) => slot(n, false)), ...names.sticky.map((n) => slot(n, true))];
+    this.slots = slotNames(config.haproxy.slots).map(({ name, kind }) => ({ name, kind, interval: undefined, route: undefined, key: undefined, servers: new Map(), dying: new Set() }));
     const files = mapFiles(dir);
     this.maps = {
       routes: new LiveMap(api, files.routes),
@@ -56,6 +62,8 @@ export class SlotSync {
       redirect: new LiveMap(api, files.redirect),
       serverTimeout: new LiveMap(api, files.serverTimeout),
       tunnelTimeout: new LiveMap(api, files.tunnelTimeout),
+      healthPath: new LiveMap(api, files.healthPath),
+      healthHost: new LiveMap(api, files.healthHost),
     };
   }
 
@@ -70,7 +78,7 @@ export class SlotSync {
     const keys = new Set(routes.map(routeKey));
     for (const slot of this.byRoute.values()) {
       const route = wanted.get(slot.route as string);
-      if (!route || Boolean(route.sticky) !== slot.sticky) await this.release(slot, keys);
+      if (!route || !fits(slot, route)) await this.release(slot, keys);
     }
     for (const route of routes) {
       const slot = this.byRoute.get(route.id) ?? (await this.assign(route));
@@ -80,7 +88,8 @@ export class SlotSync {
   }
 
   private async assign(route: HttpRoute): Promise<Slot | undefined> {
-    const slot = this.slots.find((s) => s.sticky === Boolean(route.sticky) && s.route === undefined && s.servers.size === 0 && s.dying.size === 0);
+    const kind = kindOf(route);
+    const slot = this.slots.find((s) => s.kind.sticky === kind.sticky && s.kind.checked === kind.checked && s.route === undefined && s.servers.size === 0 && s.dying.size === 0);
     if (!slot) {
       if (!this.warned.has(route.id)) this.logger.error('haproxy engine: no free slot for route (raise haproxy.slots)', { route: route.id, slots: this.config.haproxy.slots });
       this.warned.add(route.id);
@@ -88,8 +97,9 @@ export class SlotSync {
     }
     this.warned.delete(route.id);
     slot.route = route.id;
+    slot.interval = intervalOf(route);
     this.byRoute.set(route.id, slot);
-    if (slot.sticky) {
+    if (slot.kind.sticky) {
       // The cookie value is HAProxy's hash of this key and the server's address: routers sharing stickyKey agree.
       const key = createHmac('sha256', this.config.stickyKey).update(route.id).digest('hex');
       await this.api.run(`set dynamic-cookie-key backend ${slot.name} ${key}`, { failure: FAILED });
@@ -99,11 +109,13 @@ export class SlotSync {
   }
 
   private async apply(slot: Slot, route: HttpRoute): Promise<void> {
-    const unsupported = [route.timeouts?.connectMs !== undefined ? 'timeouts.connectMs' : undefined, route.healthCheck ? 'healthCheck' : undefined].filter(Boolean);
-    if (unsupported.length > 0 && !this.warned.has(`${route.id}:unsupported`)) {
+    if (route.timeouts?.connectMs !== undefined && !this.warned.has(`${route.id}:unsupported`)) {
       this.warned.add(`${route.id}:unsupported`);
-      this.logger.warn(`route ${route.id}: ${unsupported.join(' and ')} not supported by the haproxy engine (ignored; docs/router.md#engines)`);
+      this.logger.warn(`route ${route.id}: timeouts.connectMs not supported by the haproxy engine (ignored; docs/router.md#engines)`);
     }
+    // The check request is in place before the first server (and its first check).
+    await this.maps.healthPath.put(slot.name, route.healthCheck?.path);
+    await this.maps.healthHost.put(slot.name, route.healthCheck ? route.domain.replace(/^\*\./, '') : undefined);
     const live = this.backends.get(route.service)?.backends ?? [];
     const addrs = new Set(live.map((b) => b.addr));
     let added = false;
@@ -113,7 +125,7 @@ export class SlotSync {
       added = true;
     }
     for (const [addr, name] of slot.servers) if (!addrs.has(addr)) await this.retire(slot, addr, name);
-    if (added && slot.sticky) await this.api.run(`enable dynamic-cookie backend ${slot.name}`, { failure: FAILED });
+    if (added && slot.kind.sticky) await this.api.run(`enable dynamic-cookie backend ${slot.name}`, { failure: FAILED });
     const t = route.timeouts;
     await this.maps.service.set(slot.name, route.service);
     await this.maps.redirect.put(slot.name, route.redirectHttps ? '1' : undefined);
@@ -130,9 +142,10 @@ export class SlotSync {
   private async addServer(slot: Slot, addr: string): Promise<void> {
     const name = `b${this.nextServer++}`;
     const c = this.config;
-    // observe layer7: ejectAfterFailures errors in a row (connection errors, resets, timeouts, and 500/502-504 answers) mark it down;
-    // then a TCP check every baseEjectionMs puts it back once it accepts.
-    const check = `check inter ${c.baseEjectionMs} downinter ${c.baseEjectionMs} fall 1 rise 1 observe layer7 error-limit ${c.ejectAfterFailures} on-error mark-down`;
+    // observe layer7: ejectAfterFailures errors in a row (connection errors, timeouts, and 500/502-504 answers) mark it down;
+    // then a check every baseEjectionMs puts it back once it passes: a TCP connect, or the route's health check (every
+    // `intervalMs` while up, and one failure marks it down).
+    const check = `check inter ${slot.interval ?? c.baseEjectionMs} downinter ${c.baseEjectionMs} fall 1 rise 1 observe layer7 error-limit ${c.ejectAfterFailures} on-error mark-down`;
     // A dynamic server gets no idle connection pool unless asked (HAProxy 2.6 leaves its limit and purge delay at 0): without
     // these, every request opened a new backend connection (4x fewer req/s than the same server declared in the file).
     const pool = 'pool-max-conn -1 pool-purge-delay 5s';
@@ -171,7 +184,8 @@ export class SlotSync {
     slot.route = undefined;
     if (slot.key !== undefined && !keep.has(slot.key)) await this.maps.routes.delete(slot.key);
     slot.key = undefined;
-    for (const map of [this.maps.service, this.maps.redirect, this.maps.serverTimeout, this.maps.tunnelTimeout]) await map.delete(slot.name);
+    slot.interval = undefined;
+    for (const map of [this.maps.service, this.maps.redirect, this.maps.serverTimeout, this.maps.tunnelTimeout, this.maps.healthPath, this.maps.healthHost]) await map.delete(slot.name);
     for (const [addr, name] of [...slot.servers]) await this.retire(slot, addr, name);
   }
 }

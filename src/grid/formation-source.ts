@@ -1,7 +1,7 @@
 /**
  * The controller's store as the scheduler's desired state: each controller formation (app +
  * release + counts) becomes a scheduler formation whose per-type spec starts the release's slug
- * with the slug runner.
+ * with the slug runner. The other half of the controller ↔ scheduler seam beside the job runner.
  */
 import { AsyncQueue } from '../common/async-queue.js';
 import type { Logger } from '../common/logger.js';
@@ -12,7 +12,7 @@ import type { Artifact, Formation as ControllerFormation, Release } from '../con
 import type { FormationEvent, FormationSource } from '../scheduler/formation-source.js';
 import { HOST_ID_TAG, type Formation, type ProcessSpec } from '../scheduler/types.js';
 import { slugRunnerCommand } from '../slug/runner.js';
-import { SCHEDULER_JOB_RUNNER_DEFAULTS } from '../grid/job-runner.js';
+import { SCHEDULER_JOB_RUNNER_DEFAULTS } from './job-runner.js';
 
 export const STORE_FORMATION_DEFAULTS = Object.freeze({
   /** Image slug jobs run in (the process runtime ignores it): the image of one-off jobs too. */
