@@ -3,7 +3,7 @@
  * shelf, the controller, the router and the git receiver. Maps flags/env to options, prints how to
  * add the cluster to the CLI and push to it. State lives in a persistent data dir (the controller's
  * store, keys, repos, slugs): started again on it, the cluster has every app back. SIGINT/SIGTERM
- * stop the platform; the apps' Docker containers keep running and are adopted by the next start
+ * stop the platform; the apps' containers or processes keep running and are adopted by the next start
  * (`--stop-apps-on-exit` stops them too; `--ephemeral` uses a temp data dir and stops everything).
  *
  *   npm start -- [--runtime auto|docker|process] [--build-network bridge|host|none] [--image IMAGE]
