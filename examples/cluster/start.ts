@@ -3,7 +3,7 @@
  * shelf, the controller, the router and the git receiver. Maps flags/env to options, prints how to
  * add the cluster to the CLI and push to it. State lives in a persistent data dir (the controller's
  * store, keys, repos, slugs): started again on it, the cluster has every app back. SIGINT/SIGTERM
- * stop the platform; the apps' Docker containers keep running and are adopted by the next start
+ * stop the platform; the apps' containers or processes keep running and are adopted by the next start
  * (`--stop-apps-on-exit` stops them too; `--ephemeral` uses a temp data dir and stops everything).
  *
  *   npm start -- [--runtime auto|docker|process] [--build-network bridge|host|none] [--image IMAGE]
@@ -33,7 +33,7 @@ import { clusterName, defaultDataDir } from './data-dir.js';
 const cli = parseCli({
   name: 'flynn-ts',
   usage: 'npm start -- [flags]   (or: node --import tsx examples/cluster/main.ts [flags])',
-  summary: 'Start a whole flynn-ts cluster in this process: discovery, a host agent, scheduler, shelf,\ncontroller, router and git receiver. Its state is kept in a data dir; Ctrl-C stops the platform,\nthe apps keep running (Docker) and the next start on the same data dir has everything back.',
+  summary: 'Start a whole flynn-ts cluster in this process: discovery, a host agent, scheduler, shelf,\ncontroller, router and git receiver. Its state is kept in a data dir; Ctrl-C stops the platform,\nthe apps keep running (containers or processes) and the next start on the same data dir has everything back.',
   flags: {
     runtime: { type: 'string', value: 'auto|docker|process', env: 'FLYNN_RUNTIME', default: 'auto', help: 'where jobs and builds run (auto: Docker when it answers)' },
     'build-network': { type: 'string', value: 'bridge|host|none', env: 'FLYNN_BUILD_NETWORK', default: PLATFORM_DEFAULTS.buildNetwork, help: 'network of build containers (none: isolated builds)' },
@@ -41,7 +41,7 @@ const cli = parseCli({
     'data-dir': { type: 'string', value: 'DIR', env: 'FLYNN_DATA_DIR', help: 'controller state, keys, git repos, slugs, jobs (default: $XDG_DATA_HOME/flynn-ts/<name>, else ~/.local/share/flynn-ts/<name>; <name> is local, or local-<controller port> off 8081)' },
     'from-backup': { type: 'string', value: 'FILE', help: 'start from a `flynn cluster backup` tar: its apps, git repos, slugs and keys, restored into a new data dir' },
     ephemeral: { type: 'boolean', env: 'FLYNN_EPHEMERAL', help: 'a temp data dir removed on exit; the apps stop with the cluster' },
-    'stop-apps-on-exit': { type: 'boolean', env: 'FLYNN_STOP_APPS_ON_EXIT', help: "Ctrl-C/SIGTERM also stop the apps (default: only the platform stops, the apps' containers keep running)" },
+    'stop-apps-on-exit': { type: 'boolean', env: 'FLYNN_STOP_APPS_ON_EXIT', help: "Ctrl-C/SIGTERM also stop the apps (default: only the platform stops, the apps' containers or processes keep running)" },
     router: { type: 'string', value: 'detached|inline', env: 'FLYNN_ROUTER_PROCESS', default: 'detached', help: 'detached: the router is a process of its own that serves on while the platform is down or restarting (inline: in this process; --ephemeral is always inline)' },
     'router-engine': { type: 'string', value: 'node|haproxy', env: 'FLYNN_ROUTER_ENGINE', default: 'node', help: "the router's data plane: node, or haproxy (HAProxy >= 2.6 on PATH, driven live; docs/router.md#engines)" },
     domain: { type: 'string', value: 'DOMAIN', env: 'FLYNN_DOMAIN', default: PLATFORM_DEFAULTS.domain, help: 'apps answer at <app>.<DOMAIN>' },
@@ -132,11 +132,8 @@ try {
 const cliName = clusterName(new URL(cluster.controllerUrl).port, PLATFORM_DEFAULTS.controllerPort);
 const onExit = stopApps
   ? 'Ctrl-C stops the cluster and its apps.'
-  : cluster.runtime === 'docker'
-    ? `Ctrl-C stops the platform; the apps' containers${routerProcess === 'detached' ? ' and the router keep serving' : ' keep running'}, and the next
-\`npm start\` on ${cluster.dataDir} adopts them. --stop-apps-on-exit stops them too.`
-    : `Ctrl-C stops the platform and its apps (process jobs cannot outlive it); the next \`npm start\`
-on ${cluster.dataDir} has every app back and starts their jobs again.`;
+  : `Ctrl-C stops the platform; the apps' ${cluster.runtime === 'docker' ? 'containers' : 'processes'}${routerProcess === 'detached' ? ' and the router keep serving' : ' keep running'}, and the next
+\`npm start\` on ${cluster.dataDir} adopts them. --stop-apps-on-exit stops them too.`;
 console.log(`
 flynn-ts cluster up (${cluster.runtime} runtime${cluster.image ? ` on ${cluster.image}` : ''}, STACK=${cluster.stack ?? '-'}, build network ${buildNetwork}, data in ${cluster.dataDir}${values.ephemeral ? ', removed on exit' : ''})
   controller  ${cluster.controllerUrl}${cluster.controllerPin === null ? '   (plain HTTP)' : `   certificate pin ${cluster.controllerPin}`}

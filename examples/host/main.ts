@@ -33,7 +33,7 @@ const cli = parseCli({
     'advertise-addr': { type: 'string', value: 'IP', env: 'FLYNN_ADVERTISE_ADDR', default: '127.0.0.2', help: 'address jobs and the API are reached at' },
     listen: { type: 'string', value: 'HOST:PORT', env: 'FLYNN_HOST_LISTEN', help: 'API listen address (default: the advertise address, any free port)' },
     runtime: { type: 'string', value: 'docker|process', env: 'FLYNN_RUNTIME', default: 'docker', help: 'where jobs run' },
-    'data-dir': { type: 'string', value: 'DIR', env: 'FLYNN_HOST_DATA_DIR', help: "process jobs' dirs (DIR/jobs), downloaded slugs (DIR/artifacts) and volumes (DIR/volumes); an agent started again with the same --id and data dir adopts its jobs (default: under the temp dir)" },
+    'data-dir': { type: 'string', value: 'DIR', env: 'FLYNN_HOST_DATA_DIR', help: "process jobs' dirs (DIR/jobs), downloaded slugs (DIR/artifacts), volumes (DIR/volumes) and ended jobs with their last lines (DIR/host-state); an agent started again with the same --id and data dir adopts its jobs (default: under the temp dir)" },
     image: { type: 'string', value: 'IMAGE', env: 'FLYNN_RUNTIME_IMAGE', help: 'runtime image (default flynn-ts/runtime:latest)' },
     tags: { type: 'string', value: 'k=v,...', env: 'FLYNN_HOST_TAGS', default: '', help: 'host tags for placement' },
     memory: { type: 'string', value: 'BYTES', env: 'FLYNN_HOST_MEMORY', help: 'memory capacity' },
@@ -114,7 +114,7 @@ try {
     ...(ttlMs !== undefined ? { registrationTtlMs: ttlMs } : {}),
     // Volumes hold apps' data: under the data dir when one is given, so a reboot keeps them.
     ...(values['volumes-dir'] ? { volumesDir: values['volumes-dir'] } : values['data-dir'] ? { volumesDir: join(values['data-dir'], 'volumes') } : {}),
-    ...(values['data-dir'] ? { artifactsDir: join(values['data-dir'], 'artifacts') } : {}),
+    ...(values['data-dir'] ? { artifactsDir: join(values['data-dir'], 'artifacts'), stateDir: join(values['data-dir'], 'host-state') } : {}),
   });
   if (!values.key) logger.warn('the host API has no authentication (--insecure-no-auth): anyone who reaches it can run commands on this host');
   logger.info('host agent up', { id: values.id, api: host.url, runtime: runtime.name, advertiseAddr: values['advertise-addr'] });

@@ -188,7 +188,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     // Without local hosts the runtime choice only decides where builds run.
     const hosts: HostAgentHandle[] = [];
     for (const [i, addr] of hostAddrs.entries()) {
-      const agent = await startHostAgent({ id: `host${i + 1}-${id}`, advertiseAddr: addr, discovery, runtime, stopGraceMs, artifactsDir: join(dataDir, 'artifacts'), volumesDir: join(dataDir, 'volumes'), key: componentKey(key, 'host'), logger });
+      const agent = await startHostAgent({ id: `host${i + 1}-${id}`, advertiseAddr: addr, discovery, runtime, stopGraceMs, artifactsDir: join(dataDir, 'artifacts'), volumesDir: join(dataDir, 'volumes'), stateDir: join(dataDir, 'host-state'), key: componentKey(key, 'host'), logger });
       hosts.push(agent);
       closers.push(async () => {
         if (options.stopAppsOnClose === false) return agent.close();

@@ -176,16 +176,17 @@ export const appCommands: Command[] = [
   },
   {
     name: 'ps',
-    usage: 'ps [-a APP] [--json]',
-    summary: "list an app's jobs across the cluster",
-    options: { json: { type: 'boolean' } },
+    usage: 'ps [-a APP] [--all] [--json]',
+    summary: "list an app's jobs across the cluster (--all: with the ended ones and their exit status)",
+    options: { json: { type: 'boolean' }, all: { type: 'boolean' } },
     async run(ctx) {
       const client = await ctx.client();
       const app = await ctx.app();
-      const jobs = await client.listJobs(app);
+      const jobs = await client.listJobs(app, { all: ctx.values.all === true });
       if (ctx.json) return ctx.printJson(jobs);
       const versions = new Map((await client.listReleases(app)).map((r) => [r.id, `v${r.version}`]));
-      ctx.out(formatTable(['ID', 'TYPE', 'STATE', 'RELEASE', 'STARTED'], jobs.map((j) => [j.id, j.type, j.state, versions.get(j.releaseId) ?? j.releaseId, shortTime(j.createdAt)])));
+      const state = (j: (typeof jobs)[number]) => (j.exit ? `${j.state} (exit ${j.exit.code}${j.exit.reason === 'exit' ? '' : `, ${j.exit.reason}`})` : j.state);
+      ctx.out(formatTable(['ID', 'TYPE', 'STATE', 'RELEASE', 'STARTED'], jobs.map((j) => [j.id, j.type, state(j), versions.get(j.releaseId) ?? j.releaseId, shortTime(j.createdAt)])));
     },
   },
   {

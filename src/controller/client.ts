@@ -242,8 +242,9 @@ export class ControllerClient {
   }
 
   // jobs
-  listJobs(app: string): Promise<Job[]> {
-    return this.json('GET', `/apps/${e(app)}/jobs`);
+  /** The app's jobs; with `all`, also the ended ones its hosts keep (with `exit` and `endedAt`). */
+  listJobs(app: string, options: { all?: boolean } = {}): Promise<Job[]> {
+    return this.json('GET', `/apps/${e(app)}/jobs`, options.all ? { query: { all: 1 } } : {});
   }
   /**
    * The app's jobs now, then again after each change to them (`GET /apps/:app/jobs?watch=1`); a

@@ -15,7 +15,9 @@ export const JOB_PREFIX_MIN = 8;
  * logs by full id, or its own 404). A prefix of several jobs is an {@link AmbiguousJobError}.
  */
 export async function resolveJobId(jobs: Pick<JobRunner, 'listJobs'>, appId: string, given: string): Promise<string> {
-  const listed = await jobs.listJobs(appId);
+  const live = await jobs.listJobs(appId);
+  // A prefix of no live job may name one that ended (e.g. `flynn log` of a crashed job after a restart).
+  const listed = live.some((j) => j.id.startsWith(given.slice(given.indexOf('.') + 1))) ? live : await jobs.listJobs(appId, { all: true });
   const ids = listed.map((j) => j.id);
   if (ids.includes(given)) return given;
   // `web.a8d84235`, exactly as a log line names the job: the type, a dot, then the id's start.

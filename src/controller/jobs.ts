@@ -51,7 +51,11 @@ export interface LogQuery {
  * `testing/` is an in-process implementation.
  */
 export interface JobRunner {
-  listJobs(appId: string): Promise<Job[]>;
+  /**
+   * The app's jobs as the scheduler sees them. With `all`, also every ended job its hosts still
+   * keep (state, exit status, end time), across restarts of the platform and of the hosts.
+   */
+  listJobs(appId: string, options?: { all?: boolean }): Promise<Job[]>;
   /**
    * The app's jobs (as `listJobs`) now, then again after each change to them, until `signal`
    * aborts: what a deploy and `flynn scale` wait on.

@@ -277,6 +277,10 @@ export interface Job {
   hostId?: string;
   cmd?: string[];
   createdAt: string;
+  /** A job that ended (listed with `all`): when, as its host recorded it. */
+  endedAt?: string;
+  /** A job that ended: its exit code (128+N when killed by signal N) and why (`exit`, `oom`, `killed`). */
+  exit?: { code: number; reason: string };
 }
 
 export interface LogLine {

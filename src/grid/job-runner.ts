@@ -16,6 +16,7 @@ import type { SchedulerEvent, ScheduledJob } from '../scheduler/types.js';
 import { HostClients } from './host-clients.js';
 import { isNotFound } from './host-job.js';
 import { JobAnswers } from './job-answers.js';
+import { endedOnHosts } from './ended-on-hosts.js';
 import { EndedJobs, scheduledJobs, toJob } from './job-view.js';
 import { appLogs } from './logs.js';
 import { OneOffJobs } from './one-off.js';
@@ -105,8 +106,9 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
     })().catch(() => {});
   }
 
-  async listJobs(appId: string): Promise<Job[]> {
+  async listJobs(appId: string, options: { all?: boolean } = {}): Promise<Job[]> {
     this.ended.forget();
+    const kept = options.all ? endedOnHosts(this.options.scheduler, this.hosts, appId) : undefined;
     const live = this.scheduled(appId);
     const known = new Set(live.map((j) => j.id));
     const jobs = await Promise.all(
@@ -119,6 +121,12 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
       }),
     );
     for (const e of this.ended.of(appId, { listed: true })) if (!known.has(e.job.id)) jobs.push(toJob(e.job, e.state));
+    if (kept) {
+      // What the hosts recorded (exit status, end time) wins over the runner's memory of the job.
+      const byId = new Map(jobs.map((j) => [j.id, j]));
+      for (const { listed } of await kept) if (!known.has(listed.id)) byId.set(listed.id, listed);
+      return [...byId.values()];
+    }
     return jobs;
   }
 
@@ -215,7 +223,9 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
   }
 
   logs(appId: string, query: LogQuery): Promise<AsyncIterable<LogLine>> {
-    return appLogs({ scheduler: this.options.scheduler, hosts: this.hosts, ended: this.ended, appearMs: this.appearMs, signal: this.stop.signal }, appId, query);
+    // One job no longer in memory (e.g. after a platform restart) is looked for on the hosts.
+    const kept = (jobId: string) => endedOnHosts(this.options.scheduler, this.hosts, appId).then((all) => all.find((e) => e.scheduled.id === jobId)?.scheduled);
+    return appLogs({ scheduler: this.options.scheduler, hosts: this.hosts, ended: this.ended, kept, appearMs: this.appearMs, signal: this.stop.signal }, appId, query);
   }
 
   /** Stop following the scheduler and release the host connections. */

@@ -17,6 +17,8 @@ export interface AppLogsOptions {
   scheduler: Pick<Scheduler, 'view' | 'events'>;
   hosts: HostClients;
   ended: EndedJobs;
+  /** A job the scheduler and `ended` do not know, as a host keeps it since it ended (ended-on-hosts.ts). */
+  kept?: (jobId: string) => Promise<ScheduledJob | undefined>;
   /** How long a job just placed may take to appear on its host, in ms. */
   appearMs: number;
   /** Ends every read (the runner closed). */
@@ -37,6 +39,8 @@ export async function appLogs(o: AppLogsOptions, appId: string, query: LogQuery)
   let jobs = [...scheduled, ...ended];
   if (query.jobId !== undefined) {
     jobs = jobs.filter((j) => j.id === query.jobId);
+    const kept = jobs.length === 0 ? await o.kept?.(query.jobId) : undefined;
+    if (kept) jobs = [kept];
     if (jobs.length === 0) throw new ObjectNotFoundError('job', query.jobId);
   }
   if (query.type !== undefined) jobs = jobs.filter((j) => j.type === query.type);

@@ -12,6 +12,7 @@ import { silentLogger } from '../common/logger.js';
 import type { Discovery, Registration } from '../discovery/discovery.js';
 import { JobArtifacts } from './artifacts.js';
 import { VolumeStore } from './volumes.js';
+import { EndedJobStore, type EndedJobsOptions } from './ended-jobs.js';
 import { CapacityError, HostErrorCodes, HostInputError, JobCrashedError, JobExistsError, JobNotFoundError, JobNotRunningError, jobErrorOf } from './errors.js';
 import { EventFanout } from './event-fanout.js';
 import { ensureJobImage } from './image-archive.js';
@@ -43,6 +44,8 @@ export const HOST_AGENT_DEFAULTS = Object.freeze({
   artifactTimeoutMs: 60_000,
   /** Where host volumes are kept (`<volumesDir>/<hostId>/<name>/data`); the platform puts it in its data dir. */
   volumesDir: join(tmpdir(), 'flynn-ts-volumes'),
+  /** Where the agent keeps its state (`<stateDir>/<hostId>/ended`: the ended jobs, ended-jobs.ts); the platform puts it in its data dir. */
+  stateDir: join(tmpdir(), 'flynn-ts-host-state'),
 });
 
 export interface HostAgentConfig {
@@ -71,6 +74,10 @@ export interface HostAgentConfig {
   artifactTimeoutMs?: number;
   /** Default {@link HOST_AGENT_DEFAULTS}.volumesDir. */
   volumesDir?: string;
+  /** Default {@link HOST_AGENT_DEFAULTS}.stateDir. */
+  stateDir?: string;
+  /** Bounds of the ended jobs kept (lines and bytes per job, jobs, age). Default `ENDED_JOBS_DEFAULTS`. */
+  endedJobs?: Omit<EndedJobsOptions, 'dir'>;
   logger?: Logger;
 }
 
@@ -93,7 +100,7 @@ export class HostAgent {
   apiAddr = '';
   /** The host's volumes (volumes.ts), kept across job and agent restarts. */
   readonly volumes: VolumeStore;
-  private readonly config: Required<Omit<HostAgentConfig, 'capacity' | 'logger' | 'volumesDir'>> & { capacity: HostCapacity };
+  private readonly config: Required<Omit<HostAgentConfig, 'capacity' | 'logger' | 'volumesDir' | 'stateDir' | 'endedJobs'>> & { capacity: HostCapacity };
   private readonly logger: Logger;
   private readonly guard = new CloseGuard('host agent');
   private readonly jobs = new Map<string, JobRecord>();
@@ -106,6 +113,9 @@ export class HostAgent {
   private hostRegistration: Registration | undefined;
   private eventLoop: Promise<void> = Promise.resolve();
   private readonly artifacts: JobArtifacts;
+  /** Ended jobs with their last lines, on disk: they outlive the runtime's copy and the agent. */
+  private readonly endedStore: EndedJobStore;
+  private readonly saving = new Set<Promise<void>>();
 
   constructor(config: HostAgentConfig) {
     this.id = validateHostId(config.id);
@@ -135,6 +145,7 @@ export class HostAgent {
     this.artifacts = new JobArtifacts({ root: this.config.artifactsDir, hostId: this.id, timeoutMs: this.config.artifactTimeoutMs });
     const volumesDir = join(config.volumesDir ?? HOST_AGENT_DEFAULTS.volumesDir, this.id);
     this.volumes = new VolumeStore({ dir: volumesDir, hostId: this.id }, (name) => this.volumeUser(name));
+    this.endedStore = new EndedJobStore({ ...config.endedJobs, dir: join(config.stateDir ?? HOST_AGENT_DEFAULTS.stateDir, this.id, 'ended') });
   }
 
   /** The live job that mounts volume `name`, if one does. */
@@ -150,6 +161,7 @@ export class HostAgent {
     this.eventLoop = (async () => {
       for await (const event of events) this.onRuntimeEvent(event);
     })().catch((err: unknown) => this.logger.error('runtime event stream failed', { err: (err as Error).message }));
+    await this.endedStore.load();
     for (const found of await this.config.runtime.recover(this.id)) await this.adopt(found);
     await this.registerHost();
   }
@@ -216,9 +228,19 @@ export class HostAgent {
     return [...this.jobs.values()].map((r) => copyJob(r.job));
   }
 
+  /** A job running or kept in memory, else one kept on disk since it ended. */
   getJob(id: string): Job {
     this.guard.assertOpen();
-    return copyJob(this.get(id).job);
+    const kept = this.jobs.has(id) ? undefined : this.endedStore.get(id);
+    return copyJob(kept ? kept.job : this.get(id).job);
+  }
+
+  /** The ended jobs the agent keeps (ended-jobs.ts), in memory or on disk, oldest end first. */
+  endedJobs(): Job[] {
+    this.guard.assertOpen();
+    const out = new Map(this.endedStore.list().map((j) => [j.id, j]));
+    for (const r of this.jobs.values()) if (TERMINAL_STATES.has(r.job.state)) out.set(r.job.id, r.job);
+    return [...out.values()].map(copyJob).sort((a, b) => a.updatedAt.localeCompare(b.updatedAt));
   }
 
   /** SIGTERM, SIGKILL after the grace period; resolves with the job once it has ended. */
@@ -276,6 +298,13 @@ export class HostAgent {
   /** The job's output; with `follow`, until the job ends or `signal` aborts. */
   logs(id: string, options: { follow?: boolean; tail?: number; signal?: AbortSignal } = {}): AsyncIterable<LogLine> {
     this.guard.assertOpen();
+    const kept = this.jobs.has(id) ? undefined : this.endedStore.get(id);
+    if (kept) {
+      const lines = options.tail === undefined ? kept.lines : kept.lines.slice(-options.tail);
+      return (async function* () {
+        yield* lines;
+      })();
+    }
     const rec = this.get(id);
     if (rec.job.state === 'pending' || rec.job.state === 'failed') return (async function* () {})();
     return this.config.runtime.logs(this.id, id, options);
@@ -326,7 +355,9 @@ export class HostAgent {
       }
       this.stopEvents.abort();
       await this.eventLoop;
+      // Event streams end first (a client sees a clean end, not a reset); then the ended jobs are on disk.
       this.fanout.end();
+      await Promise.all(this.saving);
     });
   }
 
@@ -364,8 +395,29 @@ export class HostAgent {
       rec.markEnded();
       this.ports.release(rec.job.boundPorts.map((p) => p.hostPort));
       void this.unregisterServices(rec);
+      this.keepEnded(rec);
       this.scheduleRemoval(rec);
     }
+  }
+
+  /** Write the ended job and its last lines to the state dir (in the background; `close` waits). */
+  private keepEnded(rec: JobRecord): void {
+    const job = copyJob(rec.job);
+    const saved = (async () => {
+      const lines: LogLine[] = [];
+      // A job that failed to start has no output (the runtime removed what it had).
+      if (job.state !== 'failed') {
+        try {
+          for await (const l of this.config.runtime.logs(this.id, job.id, { tail: this.endedStore.lineCount })) lines.push(l);
+        } catch {
+          // the runtime lost them: keep the job's state and exit
+        }
+      }
+      await this.endedStore.save(job, lines);
+    })()
+      .catch((err: unknown) => this.logger.warn('cannot keep an ended job', { jobId: job.id, err: (err as Error).message }))
+      .finally(() => this.saving.delete(saved));
+    this.saving.add(saved);
   }
 
   private emit(rec: JobRecord): void {
@@ -411,6 +463,16 @@ export class HostAgent {
     const { job, ports } = found.spec;
     if (this.jobs.has(job.id)) return;
     const now = new Date().toISOString();
+    const kept = this.endedStore.get(job.id);
+    if (kept && !found.running) {
+      // It ended under a previous agent, which recorded how: keep that (exit code, end time).
+      const rec = this.record(copyJob(kept.job));
+      rec.markStarted();
+      rec.markEnded();
+      this.jobs.set(job.id, rec);
+      this.scheduleRemoval(rec);
+      return;
+    }
     const rec = this.record({ ...job, hostId: this.id, state: 'starting', boundPorts: ports, createdAt: found.startedAt || now, updatedAt: now });
     rec.markStarted();
     this.jobs.set(job.id, rec);

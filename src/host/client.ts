@@ -43,6 +43,11 @@ export class HostClient {
     return this.http.json<Job[]>('GET', '/jobs', options);
   }
 
+  /** The ended jobs the agent keeps (state, exit status, end time), oldest end first; their last lines come from `logs`. */
+  listEndedJobs(options: { signal?: AbortSignal } = {}): Promise<Job[]> {
+    return this.http.json<Job[]>('GET', '/jobs', { query: { ended: 1 }, ...options });
+  }
+
   getJob(id: string, options: { signal?: AbortSignal } = {}): Promise<Job> {
     return this.http.json<Job>('GET', `/jobs/${encodeURIComponent(id)}`, options);
   }

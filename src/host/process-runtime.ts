@@ -1,7 +1,15 @@
 /**
- * Jobs as plain child processes, for machines without Docker. Each job runs in its own working
- * directory and its own process group (detached), so stop and signals reach every process it
- * forked. Output is captured line by line into `<dir>/output.ndjson`, which serves tail and follow.
+ * Jobs as plain processes, for machines without Docker. Each job runs in its own working directory
+ * and its own session and process group, so stop and signals reach every process it forked.
+ *
+ * A job without stdin is detached (it outlives its agent, as a Docker container does): its stdout
+ * and stderr go to files in its job dir, which the runtime follows line by line into
+ * `<dir>/output.ndjson` (tail and follow read that), and a `/bin/sh` wrapper writes its exit code
+ * to `<dir>/exit` when it ends. Its record `job.json` is written before the spawn, then again with
+ * the pid and the process's start time: a new agent adopts a job whose pid is alive with that start
+ * time (not a later process that got the pid), follows its output from where the last recorded line
+ * ended, and reports a job that ended meanwhile with the code in `exit` (`unknown` without one). A
+ * job with stdin (`flynn run`, a terminal) talks to its agent over pipes and dies with it.
  *
  * What is enforced (see docs/host.md): the memory limit, by a watchdog that sums the resident set
  * size of the job's process group every `memorySampleMs` and SIGKILLs the group when it is over
@@ -9,10 +17,10 @@
  * network isolation, filesystem isolation, and `image` (the command runs on the host directly).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { chmod, mkdir, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { constants as fsConstants, createWriteStream, type WriteStream } from 'node:fs';
+import { access, appendFile, chmod, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { delimiter, join, resolve as resolvePath } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { writeFileAtomic } from '../common/atomic-file.js';
@@ -22,6 +30,8 @@ import { silentLogger } from '../common/logger.js';
 import { JobExistsError, JobNotRunningError, RuntimeError } from './errors.js';
 import { EventFanout } from './event-fanout.js';
 import { AsyncQueue } from '../common/async-queue.js';
+import { OutputTail } from './output-tail.js';
+import { groupsWorkingIn, processGroupOf, rssByGroup, startTimeOf } from './proc-stat.js';
 import { ptyCommand, PTY_STDIO, resizePty } from './pty-helper.js';
 import { ensurePrivateDir } from './private-dir.js';
 import type { JobStdio, LogOptions, OutputChunk, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
@@ -55,14 +65,30 @@ interface Record_ {
   stream: 'stdout' | 'stderr';
   line: string;
   time: string;
+  /** A detached job's line: the byte offset just after it in its `stdout`/`stderr` file (where a new agent resumes). */
+  end?: number;
 }
+
+/** What `job.json` holds: the spec first (before the spawn), then the pid and its start time. */
+interface JobFile {
+  spec: RuntimeJobSpec;
+  pid?: number;
+  /** The pid's start time in /proc (proc-stat.ts): tells the job from a later process with its pid. */
+  startTime?: string;
+  startedAt?: string;
+  /** Outlives its agent (no stdin): adopted by the next one. */
+  detached?: boolean;
+}
+
+/** How the spawned process ended, as Node saw it; undefined when it was not our child (adopted). */
+type RawExit = { code: number | null; signal: NodeJS.Signals | null } | undefined;
 
 interface ProcJob {
   spec: RuntimeJobSpec;
   dir: string;
-  child: ChildProcess;
   pgid: number;
   startedAt: string;
+  detached: boolean;
   exit?: ExitStatus;
   done: Promise<ExitStatus>;
   killed: boolean;
@@ -72,9 +98,24 @@ interface ProcJob {
   /** Lines written to `out` whose write has not completed yet. */
   unflushed: Record_[];
   lines: EventFanout<Record_>;
+  /** A detached job's output files being followed. */
+  tails: OutputTail[];
+  /** Stops watching a detached job that keeps running (the runtime closes). */
+  release?: () => void;
 }
 
-const PAGE_BYTES = 4096;
+/**
+ * The wrapper of a detached job: `sh -c WRAPPER flynn-job EXIT_FILE CMD...`. It runs the command in
+ * the foreground and writes its exit status to EXIT_FILE (temp + rename), for an agent that is not its
+ * parent. The traps keep it alive through the signals the job gets (a trap runs after the command
+ * ends); the command itself starts with the default handlers. SIGKILL ends both: no exit file.
+ */
+const WRAPPER = 'trap : HUP INT QUIT TERM USR1 USR2; f=$1; shift; "$@"; c=$?; echo $c > "$f.tmp" && mv "$f.tmp" "$f"; exit $c';
+
+/** How often an adopted job (not our child) is checked for its end, in ms. */
+const ADOPTED_POLL_MS = 250;
+/** How often a detached job's output files are read when no change was signalled, in ms. */
+const TAIL_POLL_MS = 500;
 
 export class ProcessRuntime implements Runtime {
   readonly name = 'process';
@@ -119,38 +160,39 @@ export class ProcessRuntime implements Runtime {
     if (spec.artifactPath !== undefined) env.SLUG_URL = `file://${spec.artifactPath}`;
     // A terminal: the job runs on a pty that a python3 helper relays, as Docker's `Tty` (pty-helper.ts).
     const tty = job.tty === true && job.stdin === true;
+    const detached = job.stdin !== true;
     if (tty) env.TERM ??= 'xterm';
-    const [file, args] = tty ? ptyCommand(this.python, job.cmd) : [job.cmd[0] as string, job.cmd.slice(1)];
+    if (detached && !(await executable(job.cmd[0] as string, env.PATH ?? '', dir))) {
+      await rm(dir, { recursive: true, force: true });
+      throw new RuntimeError(`cannot start job ${job.id}: spawn ${job.cmd[0]} ENOENT (not an executable in the job's PATH)`);
+    }
+    const [file, args] = tty ? ptyCommand(this.python, job.cmd) : detached ? ['/bin/sh', ['-c', WRAPPER, 'flynn-job', join(dir, 'exit'), ...job.cmd]] : [job.cmd[0] as string, job.cmd.slice(1)];
     // The record goes first (an intent without a pid): a crash between it and the spawn leaves a
     // record `recover` finds, never a process nothing knows about.
-    await writeFileAtomic(join(dir, 'job.json'), JSON.stringify({ spec }), { mode: 0o600 });
+    await writeFileAtomic(join(dir, 'job.json'), JSON.stringify({ spec, detached } satisfies JobFile), { mode: 0o600 });
     const out = createWriteStream(join(dir, 'output.ndjson'), { flags: 'a', mode: 0o600 });
     out.on('error', (err) => this.logger.warn('cannot write job output', { jobId: job.id, err: err.message }));
-    const child = spawn(file, args, { cwd: dir, env, detached: true, stdio: tty ? [...PTY_STDIO] : [job.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    const files = detached ? await Promise.all(['stdout', 'stderr'].map((name) => open(join(dir, name), 'a', 0o600))) : [];
+    const child = spawn(file, args, { cwd: dir, env, detached: true, stdio: tty ? [...PTY_STDIO] : detached ? ['ignore', files[0]!.fd, files[1]!.fd] : ['pipe', 'pipe', 'pipe'] });
+    const spawned = new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+    // The job has its own copies of the files now.
+    const closed = Promise.all(files.map((f) => f.close()));
+    if (detached) child.unref();
     if (child.stdin) {
       this.stdio.set(key, tty ? ttyStdio(child) : pipeStdio(child.stdin));
       // A pty's output waits for the agent even after a quick exit (as Docker's attach does).
       if (!tty) child.once('exit', () => this.stdio.delete(key));
     }
     // Caught before any await: a job that exits at once must not be missed.
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-    const proc: ProcJob = {
-      spec,
-      dir,
-      child,
-      pgid: child.pid ?? 0,
-      startedAt: new Date().toISOString(),
-      done: Promise.resolve({ code: 0, reason: 'exit' }),
-      killed: false,
-      oom: false,
-      seq: 0,
-      out,
-      unflushed: [],
-      lines: new EventFanout(),
-    };
+    const exited = new Promise<RawExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    const startedAt = new Date().toISOString();
+    const proc: ProcJob = { spec, dir, pgid: child.pid ?? 0, startedAt, detached, done: Promise.resolve({ code: 0, reason: 'exit' }), killed: false, oom: false, seq: 0, out, unflushed: [], lines: new EventFanout(), tails: [] };
     // Read the output before any await too: once the child has exited, Node resumes (drains and
     // discards) every stdio stream that has no reader yet, so a quick job's output would be lost.
-    const streamsDone = Promise.all(
+    const piped = Promise.all(
       (['stdout', 'stderr'] as const).map(async (stream) => {
         const source = child[stream];
         if (!source) return;
@@ -158,10 +200,7 @@ export class ProcessRuntime implements Runtime {
       }),
     ).catch(() => {});
     try {
-      await new Promise<void>((resolve, reject) => {
-        child.once('spawn', resolve);
-        child.once('error', reject);
-      });
+      await spawned;
     } catch (err) {
       await new Promise<void>((r) => out.end(r));
       await rm(dir, { recursive: true, force: true });
@@ -171,29 +210,48 @@ export class ProcessRuntime implements Runtime {
       }
       throw new RuntimeError(`cannot start job ${job.id}: ${(err as Error).message}`, { cause: err });
     }
-    const pgid = proc.pgid;
     this.jobs.set(key, proc);
-    await writeFileAtomic(join(dir, 'job.json'), JSON.stringify({ pid: pgid, spec }), { mode: 0o600 });
-    proc.done = new Promise<ExitStatus>((resolve) => {
-      void exited.then(({ code, signal }) => {
-        // Stragglers the job forked die with it, so its pipes close.
-        killGroup(pgid, 'SIGKILL');
-        const exit: ExitStatus = {
-          code: code ?? 128 + (signal ? (constants.signals[signal] ?? 9) : 9),
-          reason: proc.oom ? 'oom' : proc.killed ? 'killed' : 'exit',
-        };
-        void settlesWithin(streamsDone, 2000).then(async () => {
-          await new Promise<void>((r) => out.end(r));
-          proc.exit = exit;
-          proc.lines.end();
-          this.updateSampler();
-          this.fanout.publish({ type: 'exit', hostId, jobId: job.id, exit });
-          resolve(exit);
-        });
-      });
-    });
+    await closed;
+    const startTime = await startTimeOf(proc.pgid);
+    await writeFileAtomic(join(dir, 'job.json'), JSON.stringify({ spec, detached, pid: proc.pgid, startedAt, ...(startTime ? { startTime } : {}) } satisfies JobFile), { mode: 0o600 });
+    if (detached) this.followFiles(proc, { stdout: 0, stderr: 0 });
+    this.watchEnd(proc, exited, () => (detached ? Promise.all(proc.tails.map((t) => t.finish())) : piped));
     this.updateSampler();
     return this.view(proc);
+  }
+
+  /** Follow a detached job's output files from the given offsets into its line log. */
+  private followFiles(proc: ProcJob, from: Record<'stdout' | 'stderr', number>): void {
+    proc.tails = (['stdout', 'stderr'] as const).map((stream) => new OutputTail(join(proc.dir, stream), from[stream], (line, end) => this.record(proc, stream, line, end)));
+    for (const t of proc.tails) t.start(TAIL_POLL_MS);
+  }
+
+  /** Once `ended` settles: end stragglers, read the last output, record and publish the exit. */
+  private watchEnd(proc: ProcJob, ended: Promise<RawExit>, outputDone: () => Promise<unknown>): void {
+    const { hostId, job } = proc.spec;
+    let released = false;
+    const previous = proc.release;
+    proc.release = () => {
+      released = true;
+      previous?.();
+      for (const t of proc.tails) t.stop();
+      proc.out.end();
+    };
+    proc.done = ended.then(async (raw) => {
+      if (released) return new Promise<ExitStatus>(() => {});
+      // Stragglers the job forked die with it, so its pipes close. Not for a job that was not our
+      // child: its pid may belong to another process by now.
+      if (raw) killGroup(proc.pgid, 'SIGKILL');
+      const reason = proc.oom ? 'oom' : proc.killed ? 'killed' : 'exit';
+      const exit: ExitStatus = raw ? { code: raw.code ?? 128 + (raw.signal ? (constants.signals[raw.signal] ?? 9) : 9), reason } : await exitFromFile(proc.dir, reason);
+      await settlesWithin(outputDone(), 2000);
+      await new Promise<void>((r) => proc.out.end(r));
+      proc.exit = exit;
+      proc.lines.end();
+      this.updateSampler();
+      this.fanout.publish({ type: 'exit', hostId, jobId: job.id, exit });
+      return exit;
+    });
   }
 
   async stop(hostId: string, jobId: string, options: StopOptions): Promise<void> {
@@ -227,18 +285,25 @@ export class ProcessRuntime implements Runtime {
   }
 
   /**
-   * Child processes cannot be re-attached by a new agent: the process groups a previous agent of
-   * `hostId` left behind (found by their `job.json`) are killed and their directories removed. A
-   * record without a pid (the agent died while spawning) is matched by the job's working directory.
+   * Adopt the detached jobs a previous agent of `hostId` left (found by their `job.json`): a live one
+   * (its pid with the recorded start time) is followed again, one that ended meanwhile is reported
+   * with the code its wrapper wrote (`unknown` without one). Jobs with stdin cannot be re-attached:
+   * their process groups are killed and their directories removed, as are records without a pid
+   * (the agent died while spawning), whose processes are found by their working directory.
    */
   async recover(hostId: string): Promise<RuntimeJob[]> {
     this.guard.assertOpen();
     const hostDir = join(this.baseDir, hostId);
     const entries = await readdir(hostDir).catch(() => [] as string[]);
+    const ending: Promise<unknown>[] = [];
     for (const jobId of entries) {
       if (this.jobs.has(keyOf(hostId, jobId))) continue;
       const dir = join(hostDir, jobId);
-      const meta = await readFile(join(dir, 'job.json'), 'utf8').then((t) => JSON.parse(t) as { pid?: number }, () => undefined);
+      const meta = await readFile(join(dir, 'job.json'), 'utf8').then((t) => JSON.parse(t) as JobFile, () => undefined);
+      if (meta?.detached && typeof meta.pid === 'number' && meta.spec?.hostId === hostId) {
+        ending.push(this.adopt(meta as JobFile & { pid: number }, dir));
+        continue;
+      }
       const groups = typeof meta?.pid === 'number' ? ((await processGroupOf(meta.pid)) === meta.pid ? [meta.pid] : []) : await groupsWorkingIn(dir);
       for (const pgid of groups) {
         this.logger.warn('killing a job left by a previous agent', { jobId, pid: pgid });
@@ -246,7 +311,58 @@ export class ProcessRuntime implements Runtime {
       }
       await rm(dir, { recursive: true, force: true });
     }
+    // Jobs that ended while no agent watched are listed ended, not running.
+    await Promise.all(ending);
     return this.list(hostId);
+  }
+
+  /** Follow a detached job again; resolves at once when it is running, once it is recorded ended otherwise. */
+  private async adopt(meta: JobFile & { pid: number }, dir: string): Promise<void> {
+    const { spec, pid } = meta;
+    const alive = meta.startTime !== undefined && (await startTimeOf(pid)) === meta.startTime;
+    // Resume after the last recorded line of each stream; a torn last record is left behind its newline.
+    const text = await readFile(join(dir, 'output.ndjson'), 'utf8').catch(() => '');
+    if (text !== '' && !text.endsWith('\n')) await appendFile(join(dir, 'output.ndjson'), '\n');
+    const from = { stdout: 0, stderr: 0 };
+    let seq = 0;
+    for (const raw of text.split('\n')) {
+      try {
+        const r = JSON.parse(raw) as Record_;
+        seq = Math.max(seq, r.seq);
+        if (r.end !== undefined) from[r.stream] = r.end;
+      } catch {
+        // an empty or torn line
+      }
+    }
+    const out = createWriteStream(join(dir, 'output.ndjson'), { flags: 'a', mode: 0o600 });
+    out.on('error', (err) => this.logger.warn('cannot write job output', { jobId: spec.job.id, err: err.message }));
+    const proc: ProcJob = { spec, dir, pgid: pid, startedAt: meta.startedAt ?? new Date().toISOString(), detached: true, done: Promise.resolve({ code: 0, reason: 'exit' }), killed: false, oom: false, seq, out, unflushed: [], lines: new EventFanout(), tails: [] };
+    this.jobs.set(keyOf(spec.hostId, spec.job.id), proc);
+    this.followFiles(proc, from);
+    const ended = alive ? this.untilGone(proc, meta.startTime as string) : Promise.resolve(undefined);
+    this.watchEnd(proc, ended, () => Promise.all(proc.tails.map((t) => t.finish())));
+    this.logger.info(alive ? 'adopted a running job' : 'a job ended while no agent watched it', { jobId: spec.job.id, pid });
+    this.updateSampler();
+    if (!alive) await proc.done;
+  }
+
+  /** Resolves once the process `proc.pgid` with `startTime` is gone (it is not our child: polled). */
+  private untilGone(proc: ProcJob, startTime: string): Promise<RawExit> {
+    return new Promise((resolve) => {
+      const timer = setInterval(() => {
+        void startTimeOf(proc.pgid).then((t) => {
+          if (t === startTime) return;
+          clearInterval(timer);
+          resolve(undefined);
+        });
+      }, ADOPTED_POLL_MS);
+      timer.unref();
+      const release = proc.release;
+      proc.release = () => {
+        clearInterval(timer);
+        release?.();
+      };
+    });
   }
 
   /**
@@ -321,15 +437,17 @@ export class ProcessRuntime implements Runtime {
     return this.fanout.subscribe(options.signal);
   }
 
-  /** Kill every job (process jobs cannot outlive their runtime) and stop watching. */
+  /** Stop watching; detached jobs keep running (a new runtime's `recover` adopts them), jobs with stdin are killed. */
   close(): Promise<void> {
     return this.guard.close(async () => {
-      for (const proc of this.jobs.values()) {
-        if (proc.exit) continue;
+      const attached = [...this.jobs.values()].filter((p) => !p.exit && !p.detached);
+      for (const proc of attached) {
         proc.killed = true;
         killGroup(proc.pgid, 'SIGKILL');
       }
-      await Promise.all([...this.jobs.values()].map((p) => p.done));
+      // Detached jobs keep running: the next agent on this base dir adopts them.
+      for (const proc of this.jobs.values()) if (!proc.exit && proc.detached) proc.release?.();
+      await Promise.all(attached.map((p) => p.done));
       if (this.sampler) clearInterval(this.sampler);
       this.fanout.end();
     });
@@ -339,8 +457,8 @@ export class ProcessRuntime implements Runtime {
     return this.close();
   }
 
-  private record(proc: ProcJob, stream: 'stdout' | 'stderr', line: string): void {
-    const r: Record_ = { seq: ++proc.seq, stream, line, time: new Date().toISOString() };
+  private record(proc: ProcJob, stream: 'stdout' | 'stderr', line: string, end?: number): void {
+    const r: Record_ = { seq: ++proc.seq, stream, line, time: new Date().toISOString(), ...(end === undefined ? {} : { end }) };
     proc.unflushed.push(r);
     proc.out.write(JSON.stringify(r) + '\n', () => {
       const i = proc.unflushed.indexOf(r);
@@ -411,6 +529,20 @@ function ttyStdio(child: ChildProcess): JobStdio {
   return { output, write: (data) => void stdin.write(data), end: () => void stdin.end(), resize: async (cols, rows) => resizePty(child, cols, rows) };
 }
 
+/** Whether `command` names an executable file, as a spawn would look it up in `path` from `cwd`. */
+async function executable(command: string, path: string, cwd: string): Promise<boolean> {
+  const candidates = command.includes('/') ? [resolvePath(cwd, command)] : path.split(delimiter).filter((d) => d !== '').map((d) => resolvePath(cwd, d, command));
+  for (const file of candidates) if (await access(file, fsConstants.X_OK).then(() => true, () => false)) return true;
+  return false;
+}
+
+/** The exit status a detached job's wrapper wrote, or `unknown` (code -1) without one (the wrapper was killed too). */
+async function exitFromFile(dir: string, reason: ExitStatus['reason']): Promise<ExitStatus> {
+  const text = await readFile(join(dir, 'exit'), 'utf8').catch(() => undefined);
+  if (text !== undefined && /^\d+$/.test(text.trim())) return { code: Number(text.trim()), reason };
+  return reason === 'exit' ? { code: -1, reason: 'unknown' } : { code: 137, reason };
+}
+
 function keyOf(hostId: string, jobId: string): string {
   return `${hostId}/${jobId}`;
 }
@@ -433,57 +565,4 @@ function killProcess(pid: number): void {
   } catch {
     // gone already
   }
-}
-
-/** Fields of /proc/<pid>/stat after the `(comm)`: state is [0], ppid [1], pgrp [2], session [3], rss (pages) [21]. */
-async function statFields(pid: string): Promise<string[] | undefined> {
-  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  return text.slice(text.lastIndexOf(')') + 2).split(' ');
-}
-
-async function processGroupOf(pid: number): Promise<number | undefined> {
-  const fields = await statFields(String(pid));
-  return fields ? Number(fields[2]) : undefined;
-}
-
-/** The process groups of the processes whose working directory is `dir` (Linux /proc). */
-async function groupsWorkingIn(dir: string): Promise<number[]> {
-  const pids = (await readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n));
-  const groups = new Set<number>();
-  await Promise.all(
-    pids.map(async (pid) => {
-      if ((await readlink(`/proc/${pid}/cwd`).catch(() => undefined)) !== resolve(dir)) return;
-      const pgrp = await processGroupOf(Number(pid));
-      if (pgrp !== undefined && pgrp > 1) groups.add(pgrp);
-    }),
-  );
-  return [...groups];
-}
-
-/**
- * Resident set size in bytes of each of `groups`, summed over the group's processes, and those
- * processes (Linux /proc). A job on a pty (pty-helper.ts) runs in a session of its own whose leader
- * is a child of the group's leader: its processes count for that group too.
- */
-async function rssByGroup(groups: Set<number>): Promise<Map<number, { bytes: number; pids: number[] }>> {
-  const pids = (await readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n));
-  const stats = await Promise.all(
-    pids.map(async (pid) => {
-      const fields = await statFields(pid);
-      return fields && { pid: Number(pid), ppid: Number(fields[1]), pgrp: Number(fields[2]), session: Number(fields[3]), bytes: Number(fields[21]) * PAGE_BYTES };
-    }),
-  );
-  const ppidOf = new Map(stats.flatMap((st) => (st ? [[st.pid, st.ppid] as const] : [])));
-  const totals = new Map<number, { bytes: number; pids: number[] }>();
-  for (const st of stats) {
-    if (!st) continue;
-    const group = groups.has(st.pgrp) ? st.pgrp : ppidOf.get(st.session);
-    if (group === undefined || !groups.has(group)) continue;
-    const total = totals.get(group) ?? { bytes: 0, pids: [] };
-    total.bytes += st.bytes;
-    total.pids.push(st.pid);
-    totals.set(group, total);
-  }
-  return totals;
 }

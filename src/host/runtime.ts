@@ -127,7 +127,7 @@ export interface Runtime {
   logs(hostId: string, jobId: string, options?: LogOptions): AsyncIterable<LogLine>;
   /** Exit events of all jobs started or recovered by this runtime. Ends on `close()`. */
   events(options?: { signal?: AbortSignal }): AsyncIterable<RuntimeEvent>;
-  /** Stop watching. Docker: containers keep running (a new agent recovers them). Process: jobs are killed. */
+  /** Stop watching. Jobs keep running (a new agent recovers them), except process jobs with stdin, which are killed. */
   close(): Promise<void>;
 }
 

@@ -116,7 +116,8 @@ export function createHostServer(agent: HostAgent, options: HostServerOptions): 
     return reply.status(201).send(job);
   });
 
-  app.get('/jobs', async () => agent.listJobs());
+  // `?ended=1`: the ended jobs the agent keeps on disk (ended-jobs.ts), beyond those it still runs or retains.
+  app.get<{ Querystring: { ended?: string } }>('/jobs', async (request) => (flag(request.query.ended, 'ended') ? agent.endedJobs() : agent.listJobs()));
 
   app.get<{ Params: { id: string } }>('/jobs/:id', { schema: { params: idParams } }, async (request) => agent.getJob(request.params.id));
 

@@ -121,7 +121,8 @@ export function canTransition(from: JobState, to: JobState): boolean {
 }
 
 /** Why a job ended. */
-export type ExitReason = 'exit' | 'oom' | 'killed';
+/** `unknown`: a process job that ended while no agent watched it, leaving no exit code (its code is -1). */
+export type ExitReason = 'exit' | 'oom' | 'killed' | 'unknown';
 
 /** How a job's process ended. */
 export interface ExitStatus {

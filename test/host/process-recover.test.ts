@@ -24,7 +24,8 @@ const spec = (id: string): RuntimeJobSpec => ({
   hostId: 'h1',
   bindAddr: '127.0.0.1',
   ports: [],
-  job: { id, app: 'a', release: 'r', type: 'worker', cmd: ['sleep', '60'], env: {}, ports: [], limits: {}, meta: {} },
+  // A job with stdin talks to its agent over pipes: it cannot be adopted (detached jobs are: process-adopt.test.ts).
+  job: { id, app: 'a', release: 'r', type: 'worker', cmd: ['sleep', '60'], env: {}, ports: [], limits: {}, meta: {}, stdin: true },
 });
 
 describe('process runtime: jobs a dead agent left behind', () => {
@@ -36,7 +37,7 @@ describe('process runtime: jobs a dead agent left behind', () => {
     await rm(baseDir, { recursive: true, force: true });
   });
 
-  it('records the job before spawning it, and a new runtime on the same dir kills what the old one started', async () => {
+  it('records the job before spawning it, and a new runtime on the same dir kills a job with stdin the old one started', async () => {
     const old = new ProcessRuntime({ baseDir });
     await old.start(spec('j1'));
     const record = JSON.parse(await readFile(join(baseDir, 'h1', 'j1', 'job.json'), 'utf8')) as { pid: number; spec: RuntimeJobSpec };

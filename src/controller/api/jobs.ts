@@ -6,9 +6,9 @@ import type { ApiDeps, ApiServer, Req } from './deps.js';
 
 /** `/apps/:app/jobs` (list, watch, kill, run one-off) and `/apps/:app/log`. Interactive runs are an upgrade (run-attach.ts). */
 export function registerJobRoutes(r: ApiServer, { store, jobs, app, checkEnvSize, sse }: ApiDeps): void {
-  r.get('/apps/:app/jobs', async (req: Req<{ app: string }, unknown, { watch?: string }>, reply) => {
+  r.get('/apps/:app/jobs', async (req: Req<{ app: string }, unknown, { watch?: string; all?: string }>, reply) => {
     const a = await app(req.params.app);
-    if (req.query.watch !== '1' && req.query.watch !== 'true') return jobs.listJobs(a.id);
+    if (req.query.watch !== '1' && req.query.watch !== 'true') return jobs.listJobs(a.id, { all: req.query.all === '1' || req.query.all === 'true' });
     // `watch`: the jobs now and after each change, as `jobs` events (what `flynn scale` waits on).
     const abort = new AbortController();
     const writer = sse(req, reply);

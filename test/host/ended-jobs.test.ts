@@ -1,0 +1,112 @@
+/**
+ * Ended jobs and their last lines are kept by the host agent on disk: a restarted agent (same id,
+ * state dir and job dir) still lists a job that exited 3, with its exit code and last lines, and so
+ * does the agent after it forgot the job in memory (`retainEndedMs`). A running process job is
+ * adopted by the restarted agent: same pid, still answering, its exit seen.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
+import { HostClient } from '../../src/host/client.js';
+import { ENDED_JOBS_DEFAULTS } from '../../src/host/ended-jobs.js';
+import { DockerRuntime } from '../../src/host/docker-runtime.js';
+import { ProcessRuntime } from '../../src/host/process-runtime.js';
+import type { Runtime } from '../../src/host/runtime.js';
+import { startHostAgent } from '../../src/host/start.js';
+import { fetchWhenUp } from '../../src/host/testing/jobs.js';
+import type { Job } from '../../src/host/types.js';
+import { jobRequest, waitFor } from './agent-scenarios.js';
+import { needDocker } from '../support/services.js';
+import { HOST_KEY, removeTestContainers, TEST_LABELS } from './support.js';
+
+const run = randomUUID().slice(0, 6);
+const dir = await mkdtemp(join(tmpdir(), 'flynn-ts-ended-'));
+afterAll(async () => {
+  await removeTestContainers(run);
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function agentOn(discovery: MemoryDiscovery, retainEndedMs = 60_000, makeRuntime: () => Runtime = () => new ProcessRuntime({ baseDir: join(dir, 'jobs') }), id = `ended-${run}`) {
+  const runtime = makeRuntime();
+  const handle = await startHostAgent({ key: HOST_KEY, id, advertiseAddr: '127.0.0.2', discovery, runtime, stateDir: join(dir, 'state'), retainEndedMs, stopGraceMs: 1000 });
+  const client = new HostClient({ url: handle.url, key: HOST_KEY });
+  return {
+    client,
+    close: async () => {
+      await client.close();
+      await handle.close();
+      await runtime.close();
+    },
+  };
+}
+
+const linesOf = async (client: HostClient, id: string) => {
+  const out: string[] = [];
+  for await (const l of client.logs(id)) out.push(`${l.stream}:${l.line}`);
+  return out;
+};
+
+describe('host agent: ended jobs and process jobs across agent restarts', () => {
+  it('keeps a job that exited 3 with its last lines across a restart, and adopts a running job (same pid)', async () => {
+    const discovery = new MemoryDiscovery();
+    const first = await agentOn(discovery);
+    const many = Array.from({ length: ENDED_JOBS_DEFAULTS.lines + 20 }, (_, i) => `echo l${i}`).join('; ');
+    const crash = await first.client.createJob(jobRequest(run, { type: 'run', cmd: ['sh', '-c', `${many}; echo last >&2; exit 3`] }));
+    const web = await first.client.createJob(jobRequest(run, { ports: [{ port: 8080, proto: 'tcp', service: `app${run}-web` }] }));
+    const url = `http://127.0.0.2:${web.boundPorts[0]?.hostPort}`;
+    expect(await fetchWhenUp(url)).toBe(`hello from ${web.id}`);
+    await waitFor('the crash', async () => ((await first.client.getJob(crash.id)).state === 'crashed' ? true : undefined));
+    const { pid } = JSON.parse(await readFile(join(dir, 'jobs', `ended-${run}`, web.id, 'job.json'), 'utf8')) as { pid: number };
+    await first.close();
+    expect(await fetchWhenUp(url)).toBe(`hello from ${web.id}`); // the process outlives its agent
+
+    const startAt = Date.now();
+    const second = await agentOn(discovery, 200);
+    console.log(`[measured] process agent restart: started and adopted 1 running + 1 ended job in ${Date.now() - startAt} ms`);
+    try {
+      expect(await second.client.getJob(web.id)).toMatchObject({ state: 'up' });
+      expect(JSON.parse(await readFile(join(dir, 'jobs', `ended-${run}`, web.id, 'job.json'), 'utf8')).pid).toBe(pid);
+      expect(await fetchWhenUp(url)).toBe(`hello from ${web.id}`);
+      const ended = await second.client.getJob(crash.id);
+      expect(ended).toMatchObject({ state: 'crashed', exit: { code: 3, reason: 'exit' }, updatedAt: (await second.client.listEndedJobs()).find((j) => j.id === crash.id)?.updatedAt });
+      expect(await linesOf(second.client, crash.id)).toEqual(expect.arrayContaining(['stderr:last', 'stdout:l0']));
+      // Forgotten in memory (retainEndedMs 200) and by the runtime: answered from disk, the last lines only.
+      await waitFor('the job to leave the agent’s list', async () => ((await second.client.listJobs()).some((j: Job) => j.id === crash.id) ? undefined : true));
+      expect(await second.client.getJob(crash.id)).toMatchObject({ state: 'crashed', exit: { code: 3 } });
+      const lines = await linesOf(second.client, crash.id);
+      expect(lines).toHaveLength(ENDED_JOBS_DEFAULTS.lines);
+      expect(lines).toEqual(expect.arrayContaining(['stderr:last', `stdout:l${ENDED_JOBS_DEFAULTS.lines + 19}`]));
+      expect(lines).not.toContain('stdout:l0');
+      // The adopted job's exit is seen, and it is kept too.
+      await second.client.stopJob(web.id, { graceMs: 1000 });
+      expect((await second.client.listEndedJobs()).map((j) => j.id)).toEqual(expect.arrayContaining([crash.id, web.id]));
+    } finally {
+      await second.client.stopJob(web.id, { graceMs: 500 }).catch(() => {});
+      await second.close();
+      await discovery.close();
+    }
+  });
+});
+
+describe.runIf(await needDocker('ended jobs on Docker'))('host agent on Docker: ended jobs outlive their containers and the agent', () => {
+  it('lists a job that exited 3 with its last lines after an agent restart, once its container is removed', async () => {
+    const discovery = new MemoryDiscovery();
+    const docker = () => new DockerRuntime({ labels: TEST_LABELS(run) });
+    const first = await agentOn(discovery, 60_000, docker, `ended-d-${run}`);
+    const crash = await first.client.createJob(jobRequest(run, { type: 'run', cmd: ['sh', '-c', 'echo one; echo two >&2; exit 3'] }));
+    await waitFor('the crash', async () => ((await first.client.getJob(crash.id)).state === 'crashed' ? true : undefined));
+    await first.close();
+    const second = await agentOn(discovery, 200, docker, `ended-d-${run}`);
+    try {
+      await waitFor('the container to be removed', async () => ((await second.client.listJobs()).some((j: Job) => j.id === crash.id) ? undefined : true));
+      expect(await second.client.getJob(crash.id)).toMatchObject({ state: 'crashed', exit: { code: 3, reason: 'exit' } });
+      expect((await linesOf(second.client, crash.id)).sort()).toEqual(['stderr:two', 'stdout:one']);
+    } finally {
+      await second.close();
+      await discovery.close();
+    }
+  });
+});
