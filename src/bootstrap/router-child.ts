@@ -24,7 +24,7 @@ if (!configFile) {
 }
 const config = JSON.parse(readFileSync(configFile, 'utf8')) as RouterChildConfig;
 const logger = createConsoleLogger({ level: config.logLevel, json: true }, { component: 'router' });
-const mirror = new RouterMirror(logger, config.staleGraceMs);
+const mirror = new RouterMirror(logger, { staleGraceMs: config.staleGraceMs });
 const startedAt = new Date().toISOString();
 
 // The last snapshot a platform pushed, kept so that a router started anew (killed, crashed, the

@@ -6,6 +6,7 @@
  */
 import { MemoryDiscovery } from '../discovery/memory-backend.js';
 import type { Registration } from '../discovery/discovery.js';
+import { after, type Clock, systemClock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import { MemoryRouteSource } from '../router/route-source.js';
 import type { Route } from '../router/types.js';
@@ -35,6 +36,13 @@ export const ROUTER_MIRROR_DEFAULTS = Object.freeze({
   staleGraceMs: 10_000,
 });
 
+export interface RouterMirrorOptions {
+  /** Default {@link ROUTER_MIRROR_DEFAULTS}.staleGraceMs. */
+  staleGraceMs?: number;
+  /** Times the grace period. Default {@link systemClock}. */
+  clock?: Clock;
+}
+
 interface Held {
   registration: Registration;
   session: string;
@@ -50,12 +58,17 @@ export class RouterMirror {
   session: string | null = null;
   private readonly applied = new Map<string, string>();
   private readonly held = new Map<string, Held>();
-  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly staleGraceMs: number;
+  private readonly clock: Clock;
+  private cancelSweep: (() => void) | undefined;
 
   constructor(
     private readonly logger: Logger,
-    private readonly staleGraceMs: number = ROUTER_MIRROR_DEFAULTS.staleGraceMs,
-  ) {}
+    options: RouterMirrorOptions = {},
+  ) {
+    this.staleGraceMs = options.staleGraceMs ?? ROUTER_MIRROR_DEFAULTS.staleGraceMs;
+    this.clock = options.clock ?? systemClock;
+  }
 
   /** Make the routes and backends those of `snapshot` (applied in order: one at a time). */
   async apply(snapshot: RouterSnapshot): Promise<void> {
@@ -78,7 +91,7 @@ export class RouterMirror {
         this.held.set(key, { registration, session: snapshot.session });
       }
     }
-    const now = Date.now();
+    const now = this.clock.now();
     for (const [key, held] of this.held) {
       if (listed.has(key)) continue;
       if (held.session === snapshot.session) await this.drop(key, held);
@@ -93,7 +106,7 @@ export class RouterMirror {
   }
 
   async close(): Promise<void> {
-    clearTimeout(this.sweepTimer);
+    this.cancelSweep?.();
     await this.discovery.close();
   }
 
@@ -118,8 +131,8 @@ export class RouterMirror {
 
   /** Drop the earlier runs' backends missing for the whole grace period; look again when the next one is due. */
   private async sweep(): Promise<void> {
-    clearTimeout(this.sweepTimer);
-    const now = Date.now();
+    this.cancelSweep?.();
+    const now = this.clock.now();
     let next = Infinity;
     for (const [key, held] of this.held) {
       if (held.missingSince === undefined) continue;
@@ -127,7 +140,7 @@ export class RouterMirror {
       if (due <= now) await this.drop(key, held);
       else next = Math.min(next, due);
     }
-    if (next !== Infinity) this.sweepTimer = setTimeout(() => void this.sweep(), next - now).unref();
+    if (next !== Infinity) this.cancelSweep = after(this.clock, next - now, () => void this.sweep(), { unref: true });
   }
 
   private async drop(key: string, held: Held): Promise<void> {

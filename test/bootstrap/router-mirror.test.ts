@@ -1,5 +1,6 @@
 /** The detached router's copy of routes and backends: what a restarted platform's snapshots do to it. */
 import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/common/clock.js';
 import { silentLogger } from '../../src/common/logger.js';
 import { RouterMirror, type RouterSnapshot } from '../../src/bootstrap/router-mirror.js';
 
@@ -10,7 +11,8 @@ const addrs = async (m: RouterMirror) => (await m.discovery.instances('a-web')).
 
 describe('RouterMirror', () => {
   it("drops a backend the same platform run no longer lists at once, and an earlier run's only after the grace period", async () => {
-    const mirror = new RouterMirror(silentLogger, 300);
+    const clock = new ManualClock(1_000_000);
+    const mirror = new RouterMirror(silentLogger, { staleGraceMs: 300, clock });
     await mirror.apply(snap('run1', ['127.0.0.1:1', '127.0.0.1:2']));
     expect(await addrs(mirror)).toEqual(['127.0.0.1:1', '127.0.0.1:2']);
     await mirror.apply(snap('run1', ['127.0.0.1:1']));
@@ -22,14 +24,16 @@ describe('RouterMirror', () => {
     expect(await addrs(mirror)).toEqual(['127.0.0.1:1']);
     // Registered again by the new run: the same instance stays, no down/up.
     await mirror.apply(snap('run2', ['127.0.0.1:1', '127.0.0.1:3']));
-    await new Promise((r) => setTimeout(r, 400));
+    await clock.advance(400);
     expect(await addrs(mirror)).toEqual(['127.0.0.1:1', '127.0.0.1:3']);
     expect((await mirror.discovery.instances('a-web'))[0]?.id).toBe(registration);
 
     // A job of an earlier run that never comes back goes after the grace period.
     await mirror.apply(snap('run3', ['127.0.0.1:3']));
     expect(await addrs(mirror)).toEqual(['127.0.0.1:1', '127.0.0.1:3']);
-    await new Promise((r) => setTimeout(r, 400));
+    await clock.advance(299);
+    expect(await addrs(mirror)).toEqual(['127.0.0.1:1', '127.0.0.1:3']);
+    await clock.advance(1);
     expect(await addrs(mirror)).toEqual(['127.0.0.1:3']);
     expect(mirror.session).toBe('run3');
     await mirror.close();
