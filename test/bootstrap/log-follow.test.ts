@@ -2,25 +2,33 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestCluster, type TestCluster } from '../../src/bootstrap/index.js';
 import type { LogLine } from '../../src/controller/types.js';
+import { until } from '../../src/common/until.js';
+import { ChangeFlag } from '../../src/common/watch.js';
 
-/** Collects a follow's lines; `waitFor` resolves once a predicate holds over them. */
+/** Collects a follow's lines; `waitFor` resolves once a predicate holds over them, looking again at each new line. */
 function collect(stream: AsyncIterable<LogLine>) {
   const lines: LogLine[] = [];
   let ended = false;
+  const changed = new ChangeFlag();
   const done = (async () => {
     try {
-      for await (const l of stream) lines.push(l);
+      for await (const l of stream) {
+        lines.push(l);
+        changed.notify();
+      }
     } catch {
       // aborted
     }
     ended = true;
+    changed.notify();
   })();
   const waitFor = async (what: string, ok: (ls: LogLine[]) => boolean, timeoutMs = 30_000) => {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = AbortSignal.timeout(timeoutMs);
     while (!ok(lines)) {
       if (ended) throw new Error(`the follow ended before ${what}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got ${lines.map((l) => `${l.jobId.slice(0, 8)} ${l.msg}`).join(' | ')}`);
-      await new Promise((r) => setTimeout(r, 50));
+      await changed.wait(deadline).catch(() => {
+        throw new Error(`timed out waiting for ${what}; got ${lines.map((l) => `${l.jobId.slice(0, 8)} ${l.msg}`).join(' | ')}`);
+      });
     }
   };
   return { lines, waitFor, done, isEnded: () => ended };
@@ -48,13 +56,14 @@ describe('flynn log -f follows the app across scale and deploys', () => {
     const first = await c.deploy(app, release.id);
     expect((await c.waitForDeployment(app, first.id, { timeoutMs: 60_000 })).status).toBe('complete');
     await c.scale(app, { echo: 1, worker: 1 });
-    // Let both jobs write their interleaved backlog.
+    // Let both jobs write their interleaved backlog (5 web lines, 4 worker lines): wait on a follow for the 9th.
+    let seen = 0;
+    await until(c.logs(app, { follow: true }), () => ++seen === 9, { timeoutMs: 30_000, what: 'the 9 lines of the backlog' });
     const before = async () => {
       const got: LogLine[] = [];
       for await (const l of c.logs(app)) got.push(l);
       return got;
     };
-    for (let i = 0; i < 100 && (await before().catch(() => [])).length < 9; i++) await new Promise((r) => setTimeout(r, 100));
     const backlogCount = (await before()).length;
     expect(backlogCount).toBe(9);
 
@@ -88,7 +97,10 @@ describe('flynn log -f follows the app across scale and deploys', () => {
       // No line is delivered twice.
       const keys = f.lines.map((l) => `${l.jobId} ${l.time} ${l.msg}`);
       expect(new Set(keys).size).toBe(keys.length);
-      await new Promise((r) => setTimeout(r, 300));
+      // Still attached after the deploy: a worker scaled up now shows up on it too.
+      const known = new Set(f.lines.map((l) => l.jobId));
+      await c.scale(app, { echo: 3, worker: 2 });
+      await f.waitFor('a worker scaled up after the deploy', (ls) => ls.some((l) => l.type === 'worker' && l.msg === 'worker tick 1' && !known.has(l.jobId)));
       expect(f.isEnded()).toBe(false);
     } finally {
       follow.abort();
