@@ -836,8 +836,10 @@ describe.runIf(stackReady)('nodejs: real apps in the stack image', () => {
     const cached = await compileInStack(build, cache);
     expect(cached.code, cached.output).toBe(0);
     expect(cached.stdout.split('\n')).toContain(RESTORE_LINE);
+    // What makes the cached build fast: nothing is installed again (its time is `npm run bench -- build`).
+    expect(cached.stdout).not.toContain('Installing dependencies');
+    expect(cached.stdout).not.toContain('npm ci');
     console.log(`[buildpacks] express-lock compile in ${STACK_IMAGE} (docker run included): cold ${cold.ms} ms, cached ${cached.ms} ms`);
-    expect(cached.ms).toBeLessThan(3000);
     expect(existsSync(path.join(build, 'node_modules/express/package.json'))).toBe(true);
   });
 
