@@ -1,12 +1,12 @@
 // Bad input to the builder and its parsers, and the build options that change where buildpacks
 // come from (a local directory, a git URL pinned with #ref) or how long a build may take.
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MemoryBlobStore } from '../../src/shelf/memory-blob-store.js';
 import { startShelf, type Shelf } from '../../src/shelf/server.js';
 import { ShelfClient } from '../../src/shelf/client.js';
@@ -16,6 +16,7 @@ import { LineSplitter } from '../../src/slug/executor.js';
 import { createBuildExecutor } from '../../src/slug/create.js';
 import { ProcessBuildExecutor } from '../../src/slug/process-executor.js';
 import { parseProcfile, parseRelease } from '../../src/slug/procfile.js';
+import { alive } from '../support/processes.js';
 import { sourceTar } from './helpers.js';
 
 function tarOf(entries: { name: string; type?: 'file' | 'symlink' | 'directory'; content?: string; linkname?: string }[]): Readable {
@@ -108,21 +109,24 @@ describe('slug builder input checks', () => {
   it('kills a build that runs past timeoutMs and says which step timed out', async () => {
     const slow = path.join(work, 'slow-pack');
     await mkdir(path.join(slow, 'bin'), { recursive: true });
-    for (const [f, body] of Object.entries({ detect: '#!/bin/sh\necho Slow\n', compile: '#!/bin/sh\necho compiling slowly\nsleep 30\n', release: '#!/bin/sh\n' })) {
+    const pidFile = path.join(work, 'slow-pack.pid');
+    for (const [f, body] of Object.entries({ detect: '#!/bin/sh\necho Slow\n', compile: `#!/bin/sh\necho $$ > ${pidFile}\necho compiling slowly\nexec sleep 30\n`, release: '#!/bin/sh\n' })) {
       await writeFile(path.join(slow, 'bin', f), body);
       await chmod(path.join(slow, 'bin', f), 0o755);
     }
-    const started = Date.now();
     const err = await buildSlug({ source: await sourceTar('node-hello'), app: 'slow', env: { BUILDPACK_URL: slow }, executor, shelf: client, timeoutMs: 800 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'FLYNN_ERR_SLUG_BUILD_TIMEOUT', step: 'compile slow-pack', kind: 'timeout' });
-    expect(Date.now() - started).toBeLessThan(10_000);
+    // Killed, not left running its 30 s.
+    const pid = Number(await readFile(pidFile, 'utf8'));
+    await vi.waitFor(() => expect(alive(pid)).toBe(false), { timeout: 10_000 });
     expect(await client.list('/slugs/slow')).toEqual([]);
   });
 
   it('stops a build when its signal is aborted', async () => {
     const controller = new AbortController();
-    const build = buildSlug({ source: await sourceTar('node-hello'), app: 'aborted', env: { BUILDPACK_URL: path.join(work, 'slow-pack') }, executor, shelf: client, signal: controller.signal });
-    setTimeout(() => controller.abort(), 300);
+    // Aborted while the compile runs.
+    const onOutput = (line: string) => line.includes('compiling slowly') && controller.abort();
+    const build = buildSlug({ source: await sourceTar('node-hello'), app: 'aborted', env: { BUILDPACK_URL: path.join(work, 'slow-pack') }, executor, shelf: client, signal: controller.signal, onOutput });
     await expect(build).rejects.toMatchObject({ code: 'FLYNN_ERR_SLUG_BUILD_ABORTED' });
   });
 });
