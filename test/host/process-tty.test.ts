@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { ProcessRuntime } from '../../src/host/process-runtime.js';
 import type { OutputChunk, RuntimeJobSpec } from '../../src/host/runtime.js';
 
@@ -27,14 +27,31 @@ async function text(output: AsyncIterable<OutputChunk> | undefined): Promise<str
   return all;
 }
 
+/** The job's output as it comes, and a promise that resolves once it contains `marker`. */
+function reading(output: AsyncIterable<OutputChunk> | undefined, marker: string) {
+  let all = '';
+  let seen!: () => void;
+  const shown = new Promise<void>((resolve) => (seen = resolve));
+  const done = (async () => {
+    for await (const c of output ?? []) {
+      all += c.data.toString();
+      if (all.includes(marker)) seen();
+    }
+    return all;
+  })();
+  return { shown, done };
+}
+
 /** The job's exit code, once the runtime has recorded its end. */
-async function exitOf(rt: ProcessRuntime, id: string): Promise<number | undefined> {
-  for (let i = 0; i < 100; i++) {
-    const exit = (await rt.inspect('h', id))?.exit;
-    if (exit) return exit.code;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return undefined;
+async function exitOf(rt: ProcessRuntime, id: string): Promise<number> {
+  return vi.waitFor(
+    async () => {
+      const exit = (await rt.inspect('h', id))?.exit;
+      if (!exit) throw new Error(`job ${id} has not ended`);
+      return exit.code;
+    },
+    { timeout: 20_000, interval: 50 },
+  );
 }
 
 describe('a terminal on the process runtime', () => {
@@ -42,35 +59,29 @@ describe('a terminal on the process runtime', () => {
     await using rt = new ProcessRuntime({ baseDir });
     const s = spec(['sh', '-c', 'tty; printf "no newline"; exit 4']);
     await rt.start(s);
-    await new Promise((r) => setTimeout(r, 500));
+    expect(await exitOf(rt, s.job.id)).toBe(4);
     const stdio = rt.takeStdio('h', s.job.id);
     expect(await text(stdio?.output)).toMatch(/^\/dev\/pts\/\d+\r\nno newline$/);
-    expect(await exitOf(rt, s.job.id)).toBe(4);
   });
 
   it('ends a sleep with 130 on a Ctrl-C typed into its terminal, and stop reaches a job on a pty', async () => {
     await using rt = new ProcessRuntime({ baseDir });
-    const s = spec(['sleep', '100']);
+    // Typed once the sleep runs on the terminal; a Ctrl-C that did not reach it would leave it its 100 s.
+    const s = spec(['sh', '-c', 'echo ready; exec sleep 100']);
     await rt.start(s);
     const stdio = rt.takeStdio('h', s.job.id);
-    const drained = text(stdio?.output);
-    await new Promise((r) => setTimeout(r, 300));
-    const sent = Date.now();
+    const sleeping = reading(stdio?.output, 'ready');
+    await sleeping.shown;
     stdio?.write(Buffer.from('\x03'));
-    await drained;
-    expect(Date.now() - sent).toBeLessThan(2000);
+    await sleeping.done;
     expect(await exitOf(rt, s.job.id)).toBe(130);
 
     const t = spec(['sh', '-c', 'trap "echo got-term; exit 7" TERM; echo trapping; while :; do sleep 0.1; done']);
     await rt.start(t);
-    let seen = '';
-    const out = (async () => {
-      for await (const c of rt.takeStdio('h', t.job.id)?.output ?? []) seen += c.data.toString();
-    })();
-    for (let i = 0; i < 100 && !seen.includes('trapping'); i++) await new Promise((r) => setTimeout(r, 50));
+    const trapping = reading(rt.takeStdio('h', t.job.id)?.output, 'trapping');
+    await trapping.shown;
     await rt.stop('h', t.job.id, { graceMs: 5000 });
-    await out;
-    expect(seen).toContain('got-term');
+    expect(await trapping.done).toContain('got-term');
     expect(await exitOf(rt, t.job.id)).toBe(7);
   });
 
