@@ -297,20 +297,29 @@ describe('controller API', () => {
     const lines = [];
     for await (const l of h.client.logs('logs', { job: web?.id ?? '' })) lines.push(l.msg);
     expect(lines).toEqual(['web job of release v1 up']);
+    const run = async (script: string) => {
+      for await (const _ of h.client.run('logs', { cmd: ['sh', '-c', script] })) {
+        // drain
+      }
+    };
+    // A one-off job before the follow: its line, from the history, shows the follow is open.
+    await run('echo zero');
     const abort = new AbortController();
     const followed: string[] = [];
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
     const following = (async () => {
       for await (const l of h.client.logs('logs', { type: 'run', follow: true, signal: abort.signal })) {
         followed.push(l.msg);
-        if (followed.length === 2) abort.abort();
+        if (l.msg === 'zero') open();
+        if (followed.length === 3) abort.abort();
       }
     })().catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 100));
-    for await (const _ of h.client.run('logs', { cmd: ['sh', '-c', 'echo one; sleep 0.05; echo two'] })) {
-      // drain
-    }
+    await opened;
+    // A job started after the follow opened: its lines are followed as they come.
+    await run('echo one; sleep 0.05; echo two');
     await following;
-    expect(followed).toEqual(['one', 'two']);
+    expect(followed).toEqual(['zero', 'one', 'two']);
     await expect(h.client.logs('logs', { job: 'nope' }).next()).rejects.toMatchObject({ status: 404 });
   });
 
