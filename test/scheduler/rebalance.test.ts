@@ -19,7 +19,8 @@ describe('scheduler rebalancing when a host joins (fake hosts)', () => {
   afterEach(() => r.close());
 
   it('moves web=6 from 3+3 to 2+2+2 when a third host joins, one move at a time, never below 6 up', async () => {
-    r = rig({ stepMs: 10 });
+    const clock = new ManualClock(Date.now());
+    r = rig({ stepMs: 10, clock }, FAST_TIMING, clock);
     for (const id of ['h1', 'h2']) await r.cluster.addHost({ id });
     const s = await r.start('s1');
     await leading(s);
@@ -29,19 +30,20 @@ describe('scheduler rebalancing when a host joins (fake hosts)', () => {
       return per.h1 === 3 && per.h2 === 3;
     });
     const events = record(s);
-    let firstOnH3 = 0;
-    void (async () => {
-      for await (const e of s.events({ types: ['placed'] })) if (e.type === 'placed' && e.job.hostId === 'h3' && !firstOnH3) firstOnH3 = Date.now();
-    })();
     const up = watchUp(r);
-    const joinedAt = Date.now();
     await r.cluster.addHost({ id: 'h3' });
+    await waitFor('h3 ready', () => s.view().hosts.some((h) => h.id === 'h3' && h.ready));
+    // h3 receives nothing before it has been ready for the settle time
+    const settleMs = FAST_TIMING!.rebalanceSettleMs!;
+    await clock.advance(settleMs - 1);
+    await s.settle();
+    expect(events.filter((e) => e.type === 'placed' || e.type === 'rebalanced')).toEqual([]);
+    await clock.advance(2);
     await waitFor('2+2+2 up', () => {
       const per = r.cluster.upPerHost('web');
       return per.h1 === 2 && per.h2 === 2 && per.h3 === 2 && r.cluster.liveJobs('web').length === 6;
     }, 5000);
     await s.settle();
-    await new Promise((res) => setTimeout(res, 100));
     up.stop();
     expect(up.min).toBeGreaterThanOrEqual(6);
     expect(r.cluster.upPerHost('web')).toEqual({ h1: 2, h2: 2, h3: 2 });
@@ -66,25 +68,26 @@ describe('scheduler rebalancing when a host joins (fake hosts)', () => {
     }
     // one move at a time: the second placement on h3 comes after the first move completed
     expect(events.indexOf(placedOnH3[1] as SchedulerEvent)).toBeGreaterThan(events.indexOf(moves[0] as Rebalanced));
-    // h3 received nothing before it was ready for the settle time
-    expect(firstOnH3 - joinedAt).toBeGreaterThanOrEqual(FAST_TIMING!.rebalanceSettleMs!);
     // nothing else was stopped
     expect(events.filter((e) => e.type === 'stopped').every((e) => e.type === 'stopped' && e.reason === 'rebalance')).toBe(true);
   });
 
   it('stops the newest job of the fullest host', async () => {
-    r = rig();
+    const clock = new ManualClock(Date.now());
+    r = rig({ clock }, FAST_TIMING, clock);
     await r.cluster.addHost({ id: 'h1' });
     const s = await r.start('s1');
     await leading(s);
     r.formations.put(webFormation(1));
     const [older] = await waitFor('1 up on h1', () => r.cluster.upPerHost('web').h1 === 1 && r.cluster.liveJobs('web'));
-    await new Promise((res) => setTimeout(res, 5));
+    await clock.advance(5); // the second job is created later
     r.formations.scale('shop', 'v1', { web: 2 });
     await waitFor('2 up on h1', () => r.cluster.upPerHost('web').h1 === 2);
     const newer = r.cluster.liveJobs('web').find((j) => j.id !== older?.id);
     const events = record(s);
     await r.cluster.addHost({ id: 'h2' });
+    await waitFor('h2 ready', () => s.view().hosts.some((h) => h.id === 'h2' && h.ready));
+    await clock.advance(FAST_TIMING!.rebalanceSettleMs! + 1);
     const move = await waitFor('the move', () => events.find((e): e is Rebalanced => e.type === 'rebalanced'), 3000);
     expect(move).toMatchObject({ fromHostId: 'h1', toHostId: 'h2', stoppedJobId: newer?.id });
     await waitFor('1+1 up', () => r.cluster.upPerHost('web').h1 === 1 && r.cluster.upPerHost('web').h2 === 1 && r.cluster.liveJobs('web').length === 2);
@@ -92,7 +95,8 @@ describe('scheduler rebalancing when a host joins (fake hosts)', () => {
   });
 
   it('leaves a spread that differs by one alone', async () => {
-    r = rig();
+    const clock = new ManualClock(Date.now());
+    r = rig({ clock }, FAST_TIMING, clock);
     for (const id of ['h1', 'h2']) await r.cluster.addHost({ id });
     const s = await r.start('s1');
     await leading(s);
@@ -101,12 +105,14 @@ describe('scheduler rebalancing when a host joins (fake hosts)', () => {
     const events = record(s);
     r.formations.scale('shop', 'v1', { web: 3 }); // 2+1 (or 1+2)
     await r.cluster.addHost({ id: 'h3' });
+    await waitFor('h3 ready', () => s.view().hosts.some((h) => h.id === 'h3' && h.ready));
+    await clock.advance(FAST_TIMING!.rebalanceSettleMs! + 1);
     // 2/1/0 differs by 2: one move to h3; then 1/1/1 is balanced and nothing else moves
     await waitFor('1+1+1 up', () => {
       const per = r.cluster.upPerHost('web');
       return per.h1 === 1 && per.h2 === 1 && per.h3 === 1 && r.cluster.liveJobs('web').length === 3;
     });
-    await new Promise((res) => setTimeout(res, 300));
+    await clock.advance(FAST_TIMING!.rebalanceSettleMs! + FAST_TIMING!.resyncMs!); // a settle time and a resync later
     await s.settle();
     expect(events.filter((e) => e.type === 'rebalanced')).toHaveLength(1);
     expect(r.cluster.liveJobs('web')).toHaveLength(3);
