@@ -56,8 +56,8 @@ export function clusterScenarios(runtime: RuntimeName): void {
     }, 15_000);
     await c.allAnswering(app(), 6);
     const tookMs = Date.now() - t0;
+    // The time it takes is measured by `npm run bench -- scheduler` (real: host SIGKILL → all answering again).
     console.log(`[${runtime}] host SIGKILL → 6 jobs answering again in ${tookMs} ms (host TTL ${HOST_TTL_MS} ms)`);
-    expect(tookMs).toBeLessThan(HOST_TTL_MS + 6000);
     const lost = leader?.events.find((e) => e.event.type === 'host-lost')?.event as Extract<SchedulerEvent, { type: 'host-lost' }> | undefined;
     expect(lost?.hostId).toBe(c.agents.get('h2')?.id);
     expect(lost?.jobIds).toHaveLength(2);
@@ -83,7 +83,9 @@ export function clusterScenarios(runtime: RuntimeName): void {
     first?.proc.kill('SIGKILL');
     await until('scheduler b to lead', () => second?.leading, 10_000);
     console.log(`[${runtime}] leader SIGKILL → the other leads in ${Date.now() - t0} ms (leader TTL 2000 ms)`);
-    await new Promise((r) => setTimeout(r, 1500)); // a resync or two
+    // Two full passes of the new leader: a duplicate it would start is placed by then.
+    await second!.settle();
+    await second!.settle();
     expect((await c.liveJobs(app(), 'web')).map((j) => j.id).sort()).toEqual(before);
     expect(second?.events.some((e) => e.event.type === 'placed')).toBe(false);
     c.scale(app(), { web: 8 });
@@ -112,7 +114,9 @@ export function clusterScenarios(runtime: RuntimeName): void {
     await until('the one-off crashed', () => s.events.some((e) => e.event.type === 'crashed' && e.event.job.oneOff), 10_000);
     const oneOff = s.events.find((e) => e.event.type === 'crashed' && e.event.job.oneOff)?.event as Extract<SchedulerEvent, { type: 'crashed' }>;
     expect(oneOff.restartInMs).toBeNull();
-    await new Promise((r) => setTimeout(r, 1000));
+    // A full pass after the crash: a restart it would owe is started by then (a first crash restarts at once).
+    await s.settle();
+    await s.settle();
     expect(s.events.some((e) => e.event.type === 'restarted' && e.event.previousJobId === oneOff.job.id)).toBe(false);
   }, 40_000);
 

@@ -5,10 +5,12 @@
  *   node --import tsx test/scheduler/support-cluster-scheduler.ts   (config in env FLYNN_TEST_SCHEDULER, JSON)
  *
  * stdin, one JSON command per line: `{ op: 'put', formation }`, `{ op: 'scale', app, release,
- * processes }`, `{ op: 'run', request }`, `{ op: 'view' }`. stdout, one JSON line each: every
- * scheduler event (`{ at, event }`), `{ view }` answers, `{ error }` for a failed command.
+ * processes }`, `{ op: 'run', request }`, `{ op: 'view' }`, `{ op: 'settle' }`. stdout, one JSON
+ * line each: every scheduler event (`{ at, event }`), `{ view }` answers, `{ settled }` once a full
+ * reconcile pass is over (or `{ settled: false, error }`), `{ error }` for a failed command.
  */
 import { createInterface } from 'node:readline';
+import { until } from '../../src/common/until.js';
 import { createDiscovery } from '../../src/discovery/create.js';
 import { HostClient } from '../../src/host/client.js';
 import { hostAgentConnector } from '../../src/scheduler/host-agent-connector.js';
@@ -39,6 +41,17 @@ void (async () => {
   for await (const event of scheduler.events()) out({ at: Date.now(), event });
 })();
 
+/** A full reconcile pass, once leading: the `leader` event comes before the term has started. */
+async function settle(): Promise<{ settled: boolean; error?: string }> {
+  try {
+    await until(scheduler.watchLeadership(), (l) => l.leading, { timeoutMs: 10_000, what: `${config.id} leading` });
+    await scheduler.settle();
+    return { settled: true };
+  } catch (err) {
+    return { settled: false, error: (err as Error).message };
+  }
+}
+
 for await (const line of createInterface({ input: process.stdin })) {
   if (!line.trim()) continue;
   try {
@@ -47,6 +60,7 @@ for await (const line of createInterface({ input: process.stdin })) {
     else if (cmd.op === 'scale') formations.scale(cmd.app as string, cmd.release as string, cmd.processes as Record<string, number>);
     else if (cmd.op === 'run') out({ ran: await scheduler.runJob(cmd.request as never) });
     else if (cmd.op === 'view') out({ view: scheduler.view() });
+    else if (cmd.op === 'settle') out(await settle());
     else throw new Error(`unknown op ${cmd.op}`);
   } catch (err) {
     out({ error: (err as Error).message });

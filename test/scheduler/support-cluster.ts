@@ -59,6 +59,8 @@ export interface SchedulerProc {
   errors: string[];
   send(cmd: Record<string, unknown>): void;
   view(): Promise<SchedulerView>;
+  /** Resolves after a full reconcile pass of this (leading) scheduler that began after the call. */
+  settle(): Promise<void>;
 }
 
 /** Poll an async probe until it gives a value (not undefined/false). */
@@ -169,6 +171,7 @@ export class RealCluster {
       env: { ...process.env, FLYNN_TEST_SCHEDULER: JSON.stringify(config) },
     });
     const views: ((v: SchedulerView) => void)[] = [];
+    const settles: { resolve: () => void; reject: (err: Error) => void }[] = [];
     const s: SchedulerProc = {
       id: config.id,
       proc,
@@ -182,17 +185,27 @@ export class RealCluster {
           views.push(resolve);
           s.send({ op: 'view' });
         }),
+      settle: () =>
+        new Promise<void>((resolve, reject) => {
+          settles.push({ resolve, reject });
+          s.send({ op: 'settle' });
+        }),
     };
     proc.once('exit', () => {
       s.alive = false;
       s.leading = false;
     });
     createInterface({ input: proc.stdout! }).on('line', (line) => {
-      const msg = JSON.parse(line) as { at?: number; event?: SchedulerEvent; view?: SchedulerView; error?: string };
+      const msg = JSON.parse(line) as { at?: number; event?: SchedulerEvent; view?: SchedulerView; settled?: boolean; error?: string };
       if (msg.event) {
         s.events.push({ at: msg.at as number, event: msg.event });
         if (msg.event.type === 'leader') s.leading = msg.event.leading;
       } else if (msg.view) views.shift()?.(msg.view);
+      else if (msg.settled !== undefined) {
+        const waiter = settles.shift();
+        if (msg.settled) waiter?.resolve();
+        else waiter?.reject(new Error(`scheduler ${config.id} did not settle: ${msg.error}`));
+      }
       else if (msg.error) s.errors.push(msg.error);
     });
     this.schedulers.push(s);
