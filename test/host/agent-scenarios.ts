@@ -7,6 +7,7 @@ import { HostClient, type JobRequest } from '../../src/host/client.js';
 import type { Runtime } from '../../src/host/runtime.js';
 import { crashCmd, fetchWhenUp, HTTP_SERVER_CMD, MEMORY_HOG_CMD } from '../../src/host/testing/jobs.js';
 import type { Job, JobEvent, JobState } from '../../src/host/types.js';
+import { until } from '../../src/common/until.js';
 import { HOST_KEY } from './support.js';
 
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
@@ -119,11 +120,15 @@ export function describeAgentScenarios(name: string, makeRuntime: () => Runtime,
 
     it('registers a job service only once its port serves, not while the app is still booting', async () => {
       const service = `app${run}-slow`;
-      const slowBoot = ['node', '-e', "setTimeout(() => require('http').createServer((q, r) => r.end('late')).listen(Number(process.env.PORT)), 2000)"];
+      // Listens only when told (SIGUSR1): booting lasts as long as the test wants, however loaded the machine.
+      const slowBoot = ['node', '-e', "process.on('SIGUSR1', () => require('http').createServer((q, r) => r.end('late')).listen(Number(process.env.PORT))); console.log('booting'); setInterval(() => {}, 1000)"];
       const job = await client.createJob(jobRequest(run, { cmd: slowBoot, ports: [{ port: 8080, proto: 'tcp', service }] }));
-      await new Promise((r) => setTimeout(r, 1000));
+      await until(client.logs(job.id, { follow: true }), (l) => l.line === 'booting', { timeoutMs: 15_000, what: 'the booting line' });
       expect((await client.getJob(job.id)).state).toBe('up');
+      // A window for a wrong registration to show (an absence cannot be waited for): a slower machine only makes it longer.
+      await new Promise((r) => setTimeout(r, 1000));
       expect(await discovery.instances(service)).toEqual([]);
+      await client.signalJob(job.id, 'SIGUSR1');
       const found = await waitFor('the service once the app listens', async () => {
         const got = await discovery.instances(service);
         return got.length > 0 ? got : undefined;
