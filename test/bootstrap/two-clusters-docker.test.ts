@@ -24,7 +24,9 @@ if (await needDocker('two clusters on one Docker engine')) {
       // does not adopt the first cluster's container and its scheduler does not stop it.
       const b = await start('127.0.0.6');
       clusters.push(b);
-      await new Promise((resolve) => setTimeout(resolve, 1500)); // a few reconcile passes of b
+      // Two full reconcile passes of b: a job of a it took for its own would be stopped or adopted by then.
+      await b.scheduler.settle();
+      await b.scheduler.settle();
       expect(b.hosts[0]!.agent.listJobs()).toEqual([]);
       expect(agentA.listJobs().find((j) => j.id === job.id)?.state).toBe('up');
     } finally {
