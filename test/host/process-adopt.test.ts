@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ProcessRuntime } from '../../src/host/process-runtime.js';
 import { groupsWorkingIn } from '../../src/host/proc-stat.js';
 import type { Runtime, RuntimeJobSpec } from '../../src/host/runtime.js';
+import { alive } from '../support/processes.js';
 
 const spec = (id: string, cmd: string[]): RuntimeJobSpec => ({
   hostId: 'h1',
@@ -80,7 +81,14 @@ describe('process runtime: detached jobs outlive their runtime', () => {
     const { pid } = JSON.parse(await readFile(join(baseDir, 'h1', 'killed', 'job.json'), 'utf8')) as { pid: number };
     await first.close();
     process.kill(-pid, 'SIGKILL');
-    await new Promise((r) => setTimeout(r, 600));
+    // Both over while no runtime watches: the quick job's wrapper has written its exit code, the killed one is gone.
+    await vi.waitFor(
+      async () => {
+        expect((await readFile(join(baseDir, 'h1', 'quick', 'exit'), 'utf8').catch(() => '')).trim()).toBe('5');
+        expect(alive(pid)).toBe(false);
+      },
+      { timeout: 10_000, interval: 50 },
+    );
     const second = new ProcessRuntime({ baseDir });
     try {
       const found = await second.recover('h1');
