@@ -11,17 +11,20 @@ describe('MemoryFormationSource', () => {
     const ac = new AbortController();
     const seen: FormationEvent[] = [];
     const done = (async () => {
-      for await (const e of source.watch({ signal: ac.signal })) seen.push(e);
+      for await (const e of source.watch({ signal: ac.signal })) {
+        seen.push(e);
+        if (e.type === 'put' && e.formation.app === 'marker') ac.abort();
+      }
     })();
     source.scale('shop', 'v1', { web: 3, worker: 0 });
     source.delete('shop', 'v1');
     source.delete('shop', 'v1'); // nothing to delete: no event
-    await new Promise((r) => setTimeout(r, 5));
-    ac.abort();
+    // A last change to wait for: an event of the no-op delete would come before it.
+    source.put({ ...webFormation(1), app: 'marker' });
     await done;
-    expect(seen.map((e) => e.type)).toEqual(['current', 'put', 'delete']);
+    expect(seen.map((e) => e.type)).toEqual(['current', 'put', 'delete', 'put']);
     expect(seen[1]).toMatchObject({ formation: { processes: { web: 3, worker: 0 } } });
-    expect(await source.list()).toEqual([]);
+    expect((await source.list()).map((f) => f.app)).toEqual(['marker']);
   });
 
   it('stores frozen copies, so a caller cannot change desired state behind its back', async () => {
