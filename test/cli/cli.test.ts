@@ -263,21 +263,28 @@ describe('flynn CLI against a real controller', () => {
   });
 
   it('log -f follows new lines until stopped', async () => {
+    const run = async (script: string) => {
+      for await (const _ of h.client.run('myapp', { cmd: ['sh', '-c', script] })) {
+        // drain
+      }
+    };
+    // A one-off job before the follow: its line, from the history, shows the follow is open.
+    await run('echo followed-0');
     const child = spawn(process.execPath, ['--import', TSX, MAIN, 'log', '-f', '-t', 'run', '-a', 'myapp'], { cwd: dir, env: { ...process.env, FLYNNRC: rc, HOME: dir } });
     try {
       let out = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-      const deadline = Date.now() + 15_000;
-      let ran = false;
-      while (!out.includes('followed-2') && Date.now() < deadline) {
-        if (!ran && Date.now() > deadline - 13_000) {
-          ran = true;
-          for await (const _ of h.client.run('myapp', { cmd: ['sh', '-c', 'echo followed-1; echo followed-2'] })) {
-            // drain
-          }
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const shows = (text: string) =>
+        new Promise<void>((resolve, reject) => {
+          const check = () => out.includes(text) && resolve();
+          child.stdout.on('data', check);
+          child.once('exit', (code) => reject(new Error(`flynn log -f exited (${code}) before showing ${text}: ${out}`)));
+          check();
+        });
+      await shows('followed-0');
+      // A job started after the follow opened: its lines are followed as they come.
+      await run('echo followed-1; echo followed-2');
+      await shows('followed-2');
       expect(out).toMatch(/run\.[0-9a-f]{8}: followed-1\n.*run\.[0-9a-f]{8}: followed-2/s);
       expect(child.exitCode).toBeNull();
     } finally {
