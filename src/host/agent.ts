@@ -16,7 +16,7 @@ import { EndedJobStore, type EndedJobsOptions } from './ended-jobs.js';
 import { CapacityError, HostErrorCodes, HostInputError, JobCrashedError, JobExistsError, JobNotFoundError, JobNotRunningError, jobErrorOf } from './errors.js';
 import { EventFanout } from './event-fanout.js';
 import { ensureJobImage } from './image-archive.js';
-import { servesBeforeRegistering, waitUntilServing } from './readiness.js';
+import { probeUntil, servesBeforeRegistering, waitUntilServing } from './readiness.js';
 import { traceHost } from './trace.js';
 import { PortAllocator } from './ports.js';
 import { ALLOWED_SIGNALS, type JobStdio, type OutputChunk, type Runtime, type RuntimeEvent, type RuntimeJob } from './runtime.js';
@@ -498,9 +498,13 @@ export class HostAgent {
     const wanted = () => rec.job.state === 'up' && !this.guard.closed;
     // Without a port-mapping proxy in front of the job, an accepted connection is the job's own.
     const probe = this.config.runtime.mapsPorts ? {} : { settleMs: 0 };
+    const { runtime } = this.config;
     void (async () => {
       for (const port of rec.job.boundPorts) {
-        if (servesBeforeRegistering(port) && !(await waitUntilServing(this.advertiseAddr, port.hostPort, wanted, probe))) return;
+        if (!servesBeforeRegistering(port)) continue;
+        // A port proxy's accepted connection can pass for the job's on a busy machine: the runtime, when it can, says whether the job itself listens.
+        if (runtime.listening && !(await probeUntil(async () => (await runtime.listening?.(this.id, rec.job.id, port.port)) !== false, wanted))) return;
+        if (!(await waitUntilServing(this.advertiseAddr, port.hostPort, wanted, probe))) return;
       }
       traceHost('serving', rec.job.id);
       await this.registerServicesNow(rec);

@@ -5,6 +5,7 @@
  * restarted agent finds its containers again (by label) and adopts them instead of starting
  * duplicates, taking the env back from the container.
  */
+import { readFile } from 'node:fs/promises';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import { AsyncQueue } from '../common/async-queue.js';
 import Dockerode from 'dockerode';
@@ -16,6 +17,7 @@ import { DockerUnavailableError, RuntimeError } from './errors.js';
 import { EventFanout } from './event-fanout.js';
 import { dockerImageLoader } from './image-archive.js';
 import { ensureRuntimeImage, RUNTIME_IMAGE_DEFAULTS } from './runtime-image.js';
+import { listensOutsideLoopback } from './socket-table.js';
 import { findStackImage } from './stack-image.js';
 import { traceHost } from './trace.js';
 import type { ImageLoader, JobStdio, LogOptions, OutputChunk, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
@@ -230,6 +232,18 @@ export class DockerRuntime implements Runtime {
       throw dockerError(`cannot inspect job ${jobId}`, err);
     }
     return this.fromInfo(info);
+  }
+
+  async listening(hostId: string, jobId: string, port: number): Promise<boolean | undefined> {
+    const info = await this.docker
+      .getContainer(containerName(hostId, jobId))
+      .inspect()
+      .catch(() => undefined);
+    if (!info?.State.Running || !info.State.Pid) return undefined;
+    // Only when the engine's pid is a process of this machine: the container's cgroup names its id.
+    const cgroup = await readFile(`/proc/${info.State.Pid}/cgroup`, 'utf8').catch(() => '');
+    if (!cgroup.includes(info.Id)) return undefined;
+    return listensOutsideLoopback(info.State.Pid, port);
   }
 
   async list(hostId: string): Promise<RuntimeJob[]> {

@@ -63,11 +63,17 @@ export function portServes(host: string, port: number, options: { connectTimeout
  * usually starts serving within a few hundred ms and every pause adds to a deploy's latency;
  * a refused probe costs one loopback connect.
  */
-export async function waitUntilServing(host: string, port: number, stillWanted: () => boolean, options: WaitUntilServingOptions = {}): Promise<boolean> {
-  const { settleMs, intervalMs, maxIntervalMs } = { ...READINESS_DEFAULTS, ...options };
+export function waitUntilServing(host: string, port: number, stillWanted: () => boolean, options: WaitUntilServingOptions = {}): Promise<boolean> {
+  const settleMs = options.settleMs ?? READINESS_DEFAULTS.settleMs;
+  return probeUntil(() => portServes(host, port, { settleMs }), stillWanted, options);
+}
+
+/** Run `probe` until it is true (true) or `stillWanted()` turns false (false), with the pauses of {@link waitUntilServing}. */
+export async function probeUntil(probe: () => Promise<boolean>, stillWanted: () => boolean, options: Pick<WaitUntilServingOptions, 'intervalMs' | 'maxIntervalMs'> = {}): Promise<boolean> {
+  const { intervalMs, maxIntervalMs } = { ...READINESS_DEFAULTS, ...options };
   let interval: number = intervalMs;
   while (stillWanted()) {
-    if (await portServes(host, port, { settleMs })) return stillWanted();
+    if (await probe()) return stillWanted();
     await sleep(interval);
     interval = Math.min(interval * READINESS_DEFAULTS.backoff, maxIntervalMs);
   }

@@ -101,6 +101,13 @@ export interface Runtime {
   readonly mountsVolumes?: boolean;
   /** Loads images the engine lacks (a Dockerfile app's archive): Docker only. */
   readonly images?: ImageLoader;
+  /**
+   * Whether the running job itself listens on its own `port` where a published port reaches it (not
+   * on loopback only); undefined when the runtime cannot tell. Docker's port proxy accepts
+   * connections whatever the container does, so a probe of the host port alone can be fooled on a
+   * loaded machine; the agent asks this first.
+   */
+  listening?(hostId: string, jobId: string, port: number): Promise<boolean | undefined>;
   /** Create and start the job. Throws a FlynnError when it cannot start (nothing is left behind). */
   start(spec: RuntimeJobSpec): Promise<RuntimeJob>;
   /** SIGTERM, then SIGKILL after `graceMs`. Resolves once the job has ended. No-op for an ended job. */

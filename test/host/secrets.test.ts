@@ -95,8 +95,8 @@ describe('secrets at rest on a host', () => {
     const secret = `s3cret-${randomUUID()}`;
     try {
       const found = await runSecretJob(runtime, dataDir, secret);
-      // job.json (the spec with its env) and output.ndjson hold it; both 0600, every directory 0700.
-      expect(found.filter((f) => f.holdsSecret).map((f) => f.path.slice(f.path.lastIndexOf('/') + 1)).sort()).toEqual(['job.json', 'output.ndjson']);
+      // job.json (the spec with its env), output.ndjson and the detached job's raw stdout hold it; all 0600, every directory 0700.
+      expect(found.filter((f) => f.holdsSecret).map((f) => f.path.slice(f.path.lastIndexOf('/') + 1)).sort()).toEqual(['job.json', 'output.ndjson', 'stdout']);
       expect(found.filter((f) => f.path.endsWith('/slugs/sec/1.tgz')).map((f) => f.mode)).toEqual([0o600]);
       expectPrivate(found);
     } finally {
