@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, expect, it, vi } from 'vitest';
 import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
 import { startHostAgent } from '../../src/host/start.js';
 import { DockerRuntime } from '../../src/host/docker-runtime.js';
@@ -22,8 +22,9 @@ if (await needDocker('docker runtime exit waits')) {
     try {
       // 7 containers: two listeners each on the runtime's one signal would be past the limit of 10.
       const jobs = await Promise.all(Array.from({ length: 7 }, (_, i) => host.agent.createJob({ id: `wait-${run}-${i}`, app: `waits${run}`, release: 'r1', type: 'worker', cmd: ['sleep', '60'] })));
-      await new Promise((resolve) => setTimeout(resolve, 500)); // the runtime is now waiting on every container
-      expect(host.agent.listJobs().filter((j) => j.state === 'up')).toHaveLength(jobs.length);
+      // Up once its container started, and the runtime waits on a container from its start on.
+      await vi.waitFor(() => expect(host.agent.listJobs().filter((j) => j.state === 'up')).toHaveLength(jobs.length), { timeout: 30_000, interval: 50 });
+      await new Promise((resolve) => process.nextTick(resolve)); // a warning is emitted on the next tick
       expect(warnings).toEqual([]);
       await Promise.all(jobs.map((j) => host.agent.stopJob(j.id, { graceMs: 200 })));
     } finally {
