@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { connect, type PeerCertificate } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startAcme, type AcmeManager } from '../../src/acme/index.js';
 import { StoreRouteSource } from '../../src/bootstrap/route-source.js';
 import { sleep } from '../../src/common/lifecycle.js';
@@ -126,11 +126,14 @@ describe.runIf(await needPebble('ACME client against pebble')).each(ENGINES)('AC
     // Every write during the renewal (the challenge, then the new pair) keeps a certificate on the route.
     const watching = new AbortController();
     const writes: HttpRoute[] = [];
+    // From the store's last event on: however late the watch opens, it misses no write of the check.
+    const since = Math.max(0, ...(await store.listEvents()).map((e) => Number(e.id)));
     const watched = (async () => {
-      for await (const c of store.watchRoutes({ signal: watching.signal })) if (c.type === 'put' && c.route.id === first.id) writes.push(c.route as HttpRoute);
+      for await (const c of store.watchRoutes({ signal: watching.signal, afterEventId: String(since) })) if (c.type === 'put' && c.route.id === first.id) writes.push(c.route as HttpRoute);
     })();
-    await sleep(50);
     await acme.check();
+    // Until the watch has seen the check's last write, the new pair.
+    await vi.waitFor(() => expect(writes.some((w) => w.tls?.cert !== first.tls?.cert)).toBe(true), { timeout: 5000 });
     watching.abort();
     await watched;
     expect(writes.length).toBeGreaterThanOrEqual(2);
