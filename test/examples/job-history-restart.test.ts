@@ -11,6 +11,7 @@ import { stopRouterProcess } from '../../src/bootstrap/router-process.js';
 import { pinOf } from '../../src/common/tls/self-signed.js';
 import { ControllerClient } from '../../src/controller/client.js';
 import { fixedPort, serving, startNpmStart as start, type Running } from '../support/npm-start.js';
+import { alive } from '../support/processes.js';
 
 const WEB = ['node', '-e', `require('http').createServer((q, s) => s.end(process.env.FLYNN_JOB_ID + ' ' + process.pid)).listen(Number(process.env.PORT))`];
 const host = '127.0.0.47';
@@ -18,14 +19,6 @@ const host = '127.0.0.47';
 /** The process group of `pid` (a process job's group is its wrapper's: docs/host.md). */
 const groupOf = async (pid: number) => Number((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ')[2]);
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('npm start on the process runtime: jobs and ended jobs across restarts', () => {
   let dataDir = '';
