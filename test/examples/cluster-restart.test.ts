@@ -6,19 +6,17 @@
  * adopted (same job, same container id).
  */
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
-import { stopRouterProcess } from '../../src/bootstrap/router-process.js';
-import { groupsWorkingIn } from '../../src/host/proc-stat.js';
 import { pinOf } from '../../src/common/tls/self-signed.js';
 import { ControllerClient } from '../../src/controller/client.js';
 import { KEY_ED25519 } from '../../src/controller/testing/index.js';
 import { generatePrivateKey, publicKeyLine } from '../../src/git/keys.js';
-import { fixedPort, serving, startNpmStart as start, type Running } from '../support/npm-start.js';
+import { fixedPort, serving, startNpmStart as start, type Running, stopWhatOutlives } from '../support/npm-start.js';
 import { needDocker } from '../support/services.js';
 
 const exec = promisify(execFile);
@@ -44,21 +42,7 @@ function describeRestart(runtime: 'process' | 'docker', host: string) {
     const running: Running[] = [];
     afterAll(async () => {
       for (const r of running) if (r.proc.exitCode === null) r.proc.kill('SIGKILL');
-      // The router process outlives `npm start` (docs/decisions.md).
-      if (dataDir) await stopRouterProcess(dataDir);
-      if (runtime === 'docker' && dataDir) {
-        // This run's containers: labelled with its own host id (which carries the data dir's cluster id).
-        const id = (await readFile(join(dataDir, 'cluster-id'), 'utf8').catch(() => '')).trim();
-        const docker = new Docker();
-        if (id) for (const c of await docker.listContainers({ all: true, filters: { label: [`io.flynn-ts.host=host1-${id}`] } })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
-      }
-      if (runtime === 'process' && dataDir) {
-        // Process jobs outlive npm start as containers do: this run's (each a process group of its own) end here.
-        const hostsDir = join(dataDir, 'jobs');
-        for (const h of await readdir(hostsDir).catch(() => [] as string[])) {
-          for (const job of await readdir(join(hostsDir, h)).catch(() => [] as string[])) for (const group of await groupsWorkingIn(join(hostsDir, h, job))) process.kill(-group, 'SIGKILL');
-        }
-      }
+      if (dataDir) await stopWhatOutlives(dataDir, runtime);
       if (dataDir) for (const f of [dataDir, `${dataDir}-id_rsa`, `${dataDir}-known_hosts`]) await rm(f, { recursive: true, force: true });
     }, 60_000);
 

@@ -56,3 +56,8 @@ export function needDocker(suite: string): Promise<boolean> {
 export function needPebble(suite: string): Promise<boolean> {
   return need(suite, async () => (spawnSync('pebble', ['-h']).error ? 'pebble is not installed' : undefined), 'apt-get install pebble (bash .ci/run does)');
 }
+
+/** True when an `haproxy` binary (Debian's) runs; throws in CI when it does not. */
+export function needHaproxy(suite: string): Promise<boolean> {
+  return need(suite, async () => (spawnSync('haproxy', ['-v']).status === 0 ? undefined : 'haproxy is not installed'), 'apt-get install haproxy (bash .ci/run does)');
+}
