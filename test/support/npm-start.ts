@@ -41,6 +41,9 @@ export async function startNpmStart(args: string[], options: { preload?: string[
   return { proc, exited, stdout: () => out, stderr: () => err, fingerprint };
 }
 
+/** Ports {@link fixedPort} handed out in this test process. */
+const handedOut = new Set<number>();
+
 /**
  * A free port below Linux's ephemeral range (32768+), as a user's fixed ports are: the restarted
  * cluster must get the same ports back, and a port the kernel hands out (e.g. as the source port of
@@ -49,12 +52,17 @@ export async function startNpmStart(args: string[], options: { preload?: string[
 export async function fixedPort(host: string): Promise<number> {
   for (;;) {
     const port = 20_000 + Math.floor(Math.random() * 12_000);
+    // A port handed out before is still free until its cluster starts: never hand it out twice.
+    if (handedOut.has(port)) continue;
     const free = await new Promise<boolean>((resolve) => {
       const probe = createServer();
       probe.once('error', () => resolve(false));
       probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)));
     });
-    if (free) return port;
+    if (free) {
+      handedOut.add(port);
+      return port;
+    }
   }
 }
 
