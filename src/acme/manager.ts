@@ -182,7 +182,10 @@ export async function startAcme(options: AcmeOptions): Promise<AcmeManager> {
   // Follow route changes (a new `--acme` route is ordered at once) and look at everything each interval.
   const follow = (async () => {
     for await (const change of store.watchRoutes({ signal: stop.signal })) {
-      if (change.type === 'put' && change.route.type === 'http') void consider(change.route);
+      if (change.type !== 'put' || change.route.type !== 'http' || !change.route.acme) continue;
+      // The event may be our own write, seen after its order ended: decide on the route as it is now.
+      const now = await store.getRoute(change.route.appId, change.route.id).catch(() => undefined);
+      if (now?.type === 'http') void consider(now);
     }
   })().catch((err: unknown) => {
     if (!stop.signal.aborted) logger.warn('route watch ended', { error: oneLine(err) });

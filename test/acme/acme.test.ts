@@ -121,13 +121,14 @@ describe.runIf(await needPebble('ACME client against pebble')).each(ENGINES)('AC
     // Not due yet: nothing happens.
     await acme.check();
     expect((await route('renew.flynn.test'))?.tls?.cert).toBe(first.tls?.cert);
+    // From the store's last event before the renewal is due on: however late the watch opens, it
+    // misses no write of the renewal, whether the check below or the manager's route watch starts it.
+    const since = Math.max(0, ...(await store.listEvents()).map((e) => Number(e.id)));
     // 29 days before expiry (the default threshold is 30).
     offsetMs = Date.parse(first.acme?.expiresAt ?? '') - 29 * 86_400_000 - Date.now();
     // Every write during the renewal (the challenge, then the new pair) keeps a certificate on the route.
     const watching = new AbortController();
     const writes: HttpRoute[] = [];
-    // From the store's last event on: however late the watch opens, it misses no write of the check.
-    const since = Math.max(0, ...(await store.listEvents()).map((e) => Number(e.id)));
     const watched = (async () => {
       for await (const c of store.watchRoutes({ signal: watching.signal, afterEventId: String(since) })) if (c.type === 'put' && c.route.id === first.id) writes.push(c.route as HttpRoute);
     })();
