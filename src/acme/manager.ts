@@ -27,7 +27,7 @@ export const ACME_DEFAULTS = Object.freeze({
 });
 
 /** What the ACME client needs of the controller's store. */
-export type AcmeStore = Pick<Store, 'listRoutes' | 'watchRoutes' | 'recordAcme' | 'acmeAccountKey'>;
+export type AcmeStore = Pick<Store, 'listRoutes' | 'getRoute' | 'watchRoutes' | 'recordAcme' | 'acmeAccountKey'>;
 
 export interface AcmeOptions {
   store: AcmeStore;
