@@ -1,44 +1,87 @@
 /**
- * CPU cost per request of the haproxy engine's HAProxy next to HAProxy configured by hand and
- * nginx's worker, in front of the same two backends (the processes of main.ts). CPU time per
- * request (utime+stime from /proc/<pid>/stat) moves much less with the machine's load than req/s,
- * so it tells whether the generated configuration costs more than the hand one.
+ * What each piece of the haproxy engine's generated configuration costs. Runs wrk through nginx's
+ * worker, HAProxy by hand, the haproxy engine (a router process: HAProxy driven live, its ejector
+ * polling), and copies of the engine's configuration started by this bench with static servers,
+ * each with one piece taken out, all in front of the same two backends, in rotated rounds. Prints
+ * req/s, p99 and CPU time per 10k requests (utime+stime from /proc) of each, and the ratios to
+ * nginx and to the full copy: CPU per request moves much less with the machine's load than req/s.
  *
- *   node --import tsx bench/router/haproxy-cost.ts          # 3 rounds of wrk -t2 -c50 -d10s each
- *   BENCH_ROUNDS=5 BENCH_DURATION=5s node --import tsx bench/router/haproxy-cost.ts
+ *   node --import tsx bench/router/haproxy-cost.ts          # 3 rounds of wrk -t2 -c50 -d5s each
+ *   BENCH_ROUNDS=5 BENCH_DURATION=10s node --import tsx bench/router/haproxy-cost.ts
+ *   BENCH_VARIANTS=full,no-request-id node --import tsx bench/router/haproxy-cost.ts
+ *
+ * `full+ejector` is the full copy with this process reading its counters every EJECT_POLL_MS,
+ * as the engine's ejector does; its line also gives this process's CPU (the poller's side).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/host/testing/jobs.js';
+import { silentLogger } from '../../src/common/logger.js';
+import { BAD_REQUEST, haproxyConfig, HOP_BY_HOP_LUA, mapFiles } from '../../src/router/haproxy/config.js';
+import { EJECT_POLL_MS, ResetEjector } from '../../src/router/haproxy/ejector.js';
+import { RuntimeApi, waitForSocket } from '../../src/router/haproxy/runtime-api.js';
+import { routerConfig, type RouterOptions } from '../../src/router/options.js';
+import { treeCpuMs } from './cpu.js';
 import { startHaproxy, startNginx } from './proxies.js';
 
 const main = fileURLToPath(new URL('./main.ts', import.meta.url));
-const TICK_MS = 1000 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+const HOST = 'bench.test';
 
-/** utime+stime of a process, in ms. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+/** A change to the engine's configuration text: one piece taken out (or done the cheaper way). */
+type Edit = (cfg: string) => string;
+const drop =
+  (...res: RegExp[]): Edit =>
+  (cfg) =>
+    cfg
+      .split('\n')
+      .filter((line) => !res.some((re) => re.test(line)))
+      .join('\n');
+
+/** Each variant is the full configuration with one edit; `full` has none. */
+const VARIANTS: Record<string, Edit> = {
+  full: (cfg) => cfg,
+  'no-request-id': drop(/x-request-id/),
+  'no-request-start': drop(/x-request-start/),
+  'no-forwarded': drop(/add-header forwarded/, /txn\.fhost/),
+  'no-x-forwarded': drop(/option forwardfor/, /x-forwarded-(proto|port)/, /txn\.proto/),
+  // The route lookup (host normalised, map_beg, wildcard levels) replaced by the slot's name.
+  'no-route-lookup': (cfg) =>
+    drop(/txn\.wild/, /set-var\(txn\.host\) var\(txn\.host\)/, /set-var\(txn\.acme\)/, /txn\.acme\) -m found/)(cfg).replace(/http-request set-var\(txn\.slot\) .*/, 'http-request set-var(txn.slot) str(p0)'),
+  'no-edge-rules': drop(/req\.hdr_cnt\(host\)/, /url \*/, /lua\.flynn_hop/, /del-header (proxy-connection|keep-alive)/),
+  'no-l7-retry': drop(/retry-on/, /disable-l7-retry/, /^\s+retries /, /option redispatch/),
+  'no-timeout-maps': drop(/txn\.(server|tunnel)_ms/),
+  'no-checks': (cfg) => cfg.replace(/ check inter .*$/gm, ''),
+  'no-abortonclose': drop(/option abortonclose/),
+  'random(2)': (cfg) => cfg.replace(/balance leastconn/g, 'balance random(2)'),
+  'one-slot': (cfg) => cfg.replace(/\n\nbackend (?!p0\n)[\s\S]*?(?=\n\nbackend |\n*$)/g, ''),
+  'full+ejector': (cfg) => cfg,
+};
+
+/** The engine's configuration for `backends` as the router writes it, with the servers in the file instead of added live. */
+function engineConfig(dir: string, port: number, backends: string[], edit: Edit): string {
+  const config = routerConfig({ discovery: {}, routes: {}, http: { host: '127.0.0.1', port }, engine: 'haproxy' } as unknown as RouterOptions);
+  for (const file of Object.values(mapFiles(dir))) writeFileSync(file, '');
+  writeFileSync(mapFiles(dir).routes, `${HOST}/ p0\n`);
+  writeFileSync(join(dir, 'hop-by-hop.lua'), HOP_BY_HOP_LUA);
+  writeFileSync(join(dir, '400.http'), BAD_REQUEST);
+  // As SlotSync.addServer adds them.
+  const check = `check inter ${config.baseEjectionMs} downinter ${config.baseEjectionMs} fall 1 rise 1 observe layer7 error-limit ${config.ejectAfterFailures} on-error mark-down`;
+  const servers = backends.map((b, i) => `  server b${i} ${b} pool-max-conn -1 pool-purge-delay 5s ${check}`).join('\n');
+  const cfg = haproxyConfig({ dir, socket: join(dir, 'admin.sock'), http: { host: '127.0.0.1', port }, config }).replace('backend p0\n', `backend p0\n${servers}\n`);
+  return edit(cfg);
 }
 
-function children(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-/** The first descendant of `pid` whose command name is `comm`. */
+/** The first process below `pid` named `comm` (the router's HAProxy). */
 function descendant(pid: number, comm: string): number | undefined {
-  for (const child of children(pid)) {
-    if (readFileSync(`/proc/${child}/comm`, 'utf8').trim() === comm) return child;
-    const deeper = descendant(child, comm);
-    if (deeper !== undefined) return deeper;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    for (const child of readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').split(' ').filter(Boolean).map(Number)) {
+      if (readFileSync(`/proc/${child}/comm`, 'utf8').trim() === comm) return child;
+      const deeper = descendant(child, comm);
+      if (deeper !== undefined) return deeper;
+    }
   }
   return undefined;
 }
@@ -59,16 +102,63 @@ function port(child: ChildProcess): Promise<number> {
   });
 }
 
-function wrk(p: number, duration: string): { requests: number; rps: number; p99: string } {
-  const out = spawnSync('wrk', ['-t2', '-c50', `-d${duration}`, '--latency', '-H', 'Host: bench.test', `http://127.0.0.1:${p}/`], { encoding: 'utf8' }).stdout;
-  return { requests: Number(/(\d+) requests in/.exec(out)?.[1]), rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]), p99: /^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '?' };
+interface Result {
+  rps: number;
+  p99ms: number;
+  /** The proxy's CPU ms per 10k requests. */
+  cpu: number;
+  /** This process's CPU ms per 10k requests (the poller of `full+ejector`). */
+  own: number;
+  /** The router process's own CPU ms per 10k requests (the engine's ejector and the rest), apart from its HAProxy's. */
+  router: number;
+}
+
+const toMs = (v: string) => {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(v);
+  return m ? Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1) : NaN;
+};
+
+/** wrk in a child process, so that this process's event loop (the poller) runs meanwhile. */
+async function wrk(p: number, duration: string, pid?: number, routerPid?: number): Promise<Result> {
+  const before = pid === undefined ? 0 : treeCpuMs(pid);
+  const routerBefore = routerPid === undefined ? 0 : treeCpuMs(routerPid);
+  const own = process.cpuUsage();
+  const child = spawn('wrk', ['-t2', '-c50', `-d${duration}`, '--latency', '-H', `Host: ${HOST}`, `http://127.0.0.1:${p}/`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  await new Promise((r) => child.once('exit', r));
+  const ownUs = process.cpuUsage(own);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+  if (/Non-2xx/.test(out)) throw new Error(`non-2xx answers from port ${p}:\n${out}`);
+  const per10k = (ms: number) => (ms / requests) * 10_000;
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
+    p99ms: toMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? ''),
+    cpu: pid === undefined ? NaN : per10k(treeCpuMs(pid) - before),
+    own: per10k((ownUs.user + ownUs.system) / 1000),
+    // The whole tree less its HAProxy.
+    router: routerPid === undefined ? NaN : per10k(treeCpuMs(routerPid) - routerBefore) - per10k(treeCpuMs(pid as number) - before),
+  };
+}
+
+interface Contestant {
+  name: string;
+  port: number;
+  /** HAProxy's or nginx's worker's pid. */
+  pid: number;
+  /** The router process above the engine's HAProxy. */
+  routerPid?: number;
 }
 
 async function run(): Promise<void> {
-  const duration = process.env.BENCH_DURATION ?? '10s';
+  const duration = process.env.BENCH_DURATION ?? '5s';
   const rounds = Number(process.env.BENCH_ROUNDS ?? '3') || 3;
+  const picked = process.env.BENCH_VARIANTS?.split(',').map((v) => v.trim()) ?? Object.keys(VARIANTS);
+  const unknown = picked.filter((v) => !(v in VARIANTS));
+  if (unknown.length > 0) throw new Error(`BENCH_VARIANTS: unknown ${unknown.join(', ')}; have ${Object.keys(VARIANTS).join(', ')}`);
   const dir = mkdtempSync(join(tmpdir(), 'flynn-haproxy-cost-'));
   const procs: ChildProcess[] = [];
+  const pollers: NodeJS.Timeout[] = [];
   try {
     const backends: string[] = [];
     for (const host of ['127.0.0.2', '127.0.0.3']) {
@@ -76,41 +166,66 @@ async function run(): Promise<void> {
       procs.push(child);
       backends.push(`${host}:${await port(child)}`);
     }
+    const contestants: Contestant[] = [];
+    const add = (name: string, p: number, child: ChildProcess, pid = child.pid as number) => {
+      procs.push(child);
+      contestants.push({ name, port: p, pid, ...(pid !== child.pid ? { routerPid: child.pid as number } : {}) });
+    };
     const nginxPort = await freePort('127.0.0.1');
-    const nginx = await startNginx(dir, nginxPort, backends);
-    procs.push(nginx);
+    add('nginx worker', nginxPort, await startNginx(dir, nginxPort, backends));
     const handPort = await freePort('127.0.0.1');
-    const hand = await startHaproxy(dir, handPort, backends);
-    procs.push(hand);
+    add('haproxy by hand', handPort, await startHaproxy(dir, handPort, backends));
     const router = spawnMain(['--router', 'haproxy', '1', ...backends]);
-    procs.push(router);
-    const enginePort = await port(router);
-    const contestants = [
-      { name: 'nginx worker   ', port: nginxPort, pid: descendant(nginx.pid as number, 'nginx') as number },
-      { name: 'haproxy by hand', port: handPort, pid: hand.pid as number },
-      { name: 'haproxy engine ', port: enginePort, pid: descendant(router.pid as number, 'haproxy') as number },
-    ];
-    for (const c of contestants) wrk(c.port, '2s');
-    const per: Record<string, number[]> = {};
+    add('haproxy engine', await port(router), router, descendant(router.pid as number, 'haproxy'));
+    for (const variant of picked) {
+      const vdir = join(dir, variant.replace(/[^a-z0-9+-]/g, '_'));
+      mkdirSync(vdir);
+      const p = await freePort('127.0.0.1');
+      const cfg = join(vdir, 'haproxy.cfg');
+      writeFileSync(cfg, engineConfig(vdir, p, backends, VARIANTS[variant] as Edit));
+      const child = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'inherit'] });
+      const api = new RuntimeApi(join(vdir, 'admin.sock'));
+      await waitForSocket(api, 10_000, () => (child.exitCode !== null ? `haproxy (${variant}) exited` : undefined));
+      add(variant, p, child);
+      if (variant === 'full+ejector') {
+        const ejector = new ResetEjector(api, 3, silentLogger);
+        pollers.push(setInterval(() => void ejector.poll().catch(() => undefined), EJECT_POLL_MS));
+      }
+    }
+    for (const c of contestants) await wrk(c.port, '2s');
+    const per: Record<string, Result[]> = {};
     for (let round = 0; round < rounds; round++) {
       console.log(`round ${round + 1} (load avg ${loadavg()[0]?.toFixed(1)})`);
       for (let i = 0; i < contestants.length; i++) {
-        const c = contestants[(i + round) % contestants.length] as (typeof contestants)[number];
-        const before = cpuMs(c.pid);
-        const r = wrk(c.port, duration);
-        const ms = ((cpuMs(c.pid) - before) / r.requests) * 10_000;
-        (per[c.name] ??= []).push(ms);
-        console.log(`  ${c.name} ${r.rps.toFixed(0).padStart(7)} req/s  p99 ${r.p99.padStart(8)}  CPU ${ms.toFixed(0).padStart(5)} ms per 10k requests`);
+        const c = contestants[(i + round) % contestants.length] as Contestant;
+        const r = await wrk(c.port, duration, c.pid, c.routerPid);
+        (per[c.name] ??= []).push(r);
+        console.log(`  ${c.name.padEnd(16)} ${r.rps.toFixed(0).padStart(7)} req/s  p99 ${r.p99ms.toFixed(2).padStart(6)} ms  CPU ${r.cpu.toFixed(0).padStart(5)} ms/10k${c.name === 'full+ejector' ? ` (+ poller ${r.own.toFixed(1)})` : ''}${c.routerPid ? ` (+ router process ${r.router.toFixed(1)})` : ''}`);
       }
     }
+    // Ratios per round (to nginx and to `full` of the same round), then their medians.
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-    const nginxMs = median(per['nginx worker   '] ?? []);
-    for (const [name, xs] of Object.entries(per)) console.log(`${name} median CPU ${median(xs).toFixed(0)} ms per 10k requests (${(median(xs) / nginxMs).toFixed(2)}x nginx)`);
+    const ratio = (name: string, to: string, f: (r: Result) => number) => median((per[name] ?? []).map((r, i) => f(r) / f((per[to] ?? [])[i] as Result)));
+    console.log(`medians of ${rounds} rounds (load avg ${loadavg().map((l) => l.toFixed(1)).join(' ')}):`);
+    for (const c of contestants) {
+      const xs = per[c.name] ?? [];
+      const vsFull = per.full && c.name !== 'full' ? `; vs full: cpu ${ratio(c.name, 'full', (r) => r.cpu).toFixed(2)}x req/s ${ratio(c.name, 'full', (r) => r.rps).toFixed(2)}x` : '';
+      console.log(
+        `${c.name.padEnd(16)} ${median(xs.map((r) => r.rps)).toFixed(0).padStart(7)} req/s  CPU ${median(xs.map((r) => r.cpu)).toFixed(0).padStart(5)} ms/10k  vs nginx: req/s ${ratio(c.name, 'nginx worker', (r) => r.rps).toFixed(2)}x p99 ${ratio(c.name, 'nginx worker', (r) => r.p99ms).toFixed(2)}x cpu ${ratio(c.name, 'nginx worker', (r) => r.cpu).toFixed(2)}x${vsFull}`,
+      );
+    }
   } finally {
+    for (const t of pollers) clearInterval(t);
     for (const p of procs.reverse()) p.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 500));
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-void run();
+void run().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
