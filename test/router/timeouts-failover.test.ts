@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Logger } from '../../src/common/logger.js';
 import type { HttpRoute } from '../../src/router/index.js';
 import { StickySigner } from '../../src/router/sticky.js';
 import { get, startBackend, ENGINES, rigFor, until, type Rig, type TestBackend } from './support.js';
@@ -182,6 +183,29 @@ describe.each(ENGINES)('router (%s engine): failover and ejection', (engine) => 
     const seen = resetting.accepted;
     for (let i = 0; i < 10; i++) expect((await get(rig.router.http.url, 'app.example.com', { method: 'POST', body: 'x' })).status).toBe(200);
     expect(resetting.accepted).toBe(seen);
+  });
+
+  it('keeps a backend ejected again soon after it returned out twice as long each time', async () => {
+    // A backend that resets every request: a TCP probe passes, so it returns after each interval and is ejected again.
+    const resetting = track(await rawBackend((socket) => socket.once('data', () => socket.resetAndDestroy())));
+    const good = track(await startBackend('good'));
+    const ejections: { ms: number; at: number }[] = [];
+    const note = (msg: string, fields?: Record<string, unknown>) => {
+      const who = String(fields?.addr ?? fields?.server ?? '');
+      // The node engine names the backend's address; the haproxy engine its slot/server (only the resetting one is ejected).
+      if (/backend ejected/.test(msg) && (engine === 'haproxy' || who === resetting.addr)) ejections.push({ ms: Number(fields?.ms), at: Date.now() });
+    };
+    const logger: Logger = { debug: () => undefined, info: note, warn: () => undefined, error: () => undefined, child: () => logger };
+    const rig = track(await startRig([route()], { baseEjectionMs: 200, maxEjectionMs: 60_000, logger }));
+    await rig.register('app-web', resetting.addr);
+    await rig.register('app-web', good.addr);
+    await until(async () => {
+      expect((await get(rig.router.http.url, 'app.example.com')).status).toBe(200);
+      return ejections.length >= 3;
+    }, 30_000);
+    expect(ejections.slice(0, 3).map((e) => e.ms)).toEqual([200, 400, 800]);
+    // Out for at least the second interval (a lower bound: a timer never fires early; the first one is HAProxy's own check on that engine).
+    expect((ejections[2] as { at: number }).at - (ejections[1] as { at: number }).at).toBeGreaterThanOrEqual(400);
   });
 
   it('answers 502 to a POST whose connection is reset (not idempotent: never sent twice)', async () => {

@@ -171,7 +171,7 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
   };
   table.listeners.add(schedule);
   backends.listeners.add(schedule);
-  const ejector = new ResetEjector(api, config.ejectAfterFailures, logger);
+  const ejector = new ResetEjector(api, { ...config, logger, target: (key) => slots.target(key) });
   const ejecting = setInterval(() => void ejector.poll().catch((err: unknown) => logger.debug('haproxy engine: cannot read server counters', { error: (err as Error).message })), EJECT_POLL_MS);
   ejecting.unref();
   applier.dataPlaneSettled = async () => {
@@ -185,6 +185,7 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
     backends.listeners.delete(schedule);
     clearTimeout(reaper);
     clearInterval(ejecting);
+    ejector.stop();
   };
   return {
     httpPort: http.port,

@@ -5,6 +5,7 @@ import type { RouterConfig } from '../options.js';
 import type { HttpRoute } from '../types.js';
 import { HEALTH_CHECK_DEFAULTS } from '../health-check.js';
 import { mapFiles, slotNames, type SlotKind } from './config.js';
+import type { EjectTarget } from './ejector.js';
 import { LiveMap } from './maps.js';
 import { RuntimeApi, RuntimeApiError } from './runtime-api.js';
 
@@ -70,6 +71,17 @@ export class SlotSync {
   /** Servers still draining before they can be deleted. */
   get draining(): boolean {
     return this.slots.some((s) => s.dying.size > 0);
+  }
+
+  /** The live server `slot/server` (for the ejector's probe), undefined once retired. */
+  target(key: string): EjectTarget | undefined {
+    const [slotName, serverName] = key.split('/');
+    const slot = this.slots.find((s) => s.name === slotName);
+    const addr = slot && [...slot.servers].find(([, name]) => name === serverName)?.[0];
+    if (!slot || addr === undefined) return undefined;
+    const path = this.maps.healthPath.get(slot.name);
+    const host = this.maps.healthHost.get(slot.name);
+    return { addr, ...(path !== undefined && host !== undefined ? { check: { path, host, timeoutMs: slot.interval ?? HEALTH_CHECK_DEFAULTS.intervalMs } } : {}) };
   }
 
   /** Bring HAProxy to `routes` and their services' live backends. */
