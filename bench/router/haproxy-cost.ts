@@ -12,9 +12,17 @@
  *
  * `full+ejector` is the full copy with this process reading its counters every EJECT_POLL_MS,
  * as the engine's ejector does; its line also gives this process's CPU (the poller's side).
+ *
+ *   BENCH_MODE=instructions node --import tsx bench/router/haproxy-cost.ts
+ *
+ * counts instead the CPU instructions HAProxy runs per request, under valgrind's callgrind (apt-get
+ * install valgrind): each variant and HAProxy by hand serve BENCH_REQUESTS (2000) keep-alive GETs
+ * on 10 connections after a warm-up. The count does not move with the machine's load, so pieces
+ * that cost a few per cent, lost in the noise of req/s and CPU time, are told apart.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,10 +33,9 @@ import { EJECT_POLL_MS, ResetEjector } from '../../src/router/haproxy/ejector.js
 import { RuntimeApi, waitForSocket } from '../../src/router/haproxy/runtime-api.js';
 import { routerConfig, type RouterOptions } from '../../src/router/options.js';
 import { treeCpuMs } from './cpu.js';
-import { startHaproxy, startNginx } from './proxies.js';
+import { handHaproxyConfig, HOST, startHaproxy, startNginx } from './proxies.js';
 
 const main = fileURLToPath(new URL('./main.ts', import.meta.url));
-const HOST = 'bench.test';
 
 /** A change to the engine's configuration text: one piece taken out (or done the cheaper way). */
 type Edit = (cfg: string) => string;
@@ -57,6 +64,7 @@ const VARIANTS: Record<string, Edit> = {
   'no-abortonclose': drop(/option abortonclose/),
   'random(2)': (cfg) => cfg.replace(/balance leastconn/g, 'balance random(2)'),
   'one-slot': (cfg) => cfg.replace(/\n\nbackend (?!p0\n)[\s\S]*?(?=\n\nbackend |\n*$)/g, ''),
+  'bufsize-8k': (cfg) => cfg.replace(/^global\n/, 'global\n  tune.bufsize 8192\n'),
   'full+ejector': (cfg) => cfg,
 };
 
@@ -150,6 +158,100 @@ interface Contestant {
   routerPid?: number;
 }
 
+/** `total` keep-alive GETs over `connections` sockets, one at a time on each (as wrk sends them); rejects on a non-200. */
+async function requests(p: number, connections: number, total: number): Promise<void> {
+  const one = (count: number) =>
+    new Promise<void>((resolve, reject) => {
+      const socket = connect(p, '127.0.0.1');
+      let left = count;
+      let buf = '';
+      const send = () => socket.write(`GET / HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+      socket.setEncoding('latin1');
+      socket.on('connect', send);
+      socket.on('error', reject);
+      socket.on('data', (chunk: string) => {
+        buf += chunk;
+        for (;;) {
+          const head = buf.indexOf('\r\n\r\n');
+          if (head < 0) return;
+          const length = Number(/content-length: *(\d+)/i.exec(buf.slice(0, head))?.[1] ?? 0);
+          if (buf.length < head + 4 + length) return;
+          if (!buf.startsWith('HTTP/1.1 200')) return reject(new Error(`not 200: ${buf.slice(0, 200)}`));
+          buf = buf.slice(head + 4 + length);
+          if (--left === 0) {
+            socket.end();
+            return resolve();
+          }
+          send();
+        }
+      });
+    });
+  await Promise.all(Array.from({ length: connections }, (_, i) => one(Math.floor(total / connections) + (i < total % connections ? 1 : 0))));
+}
+
+/** Instructions per request of each variant (and HAProxy by hand), counted by callgrind. */
+async function instructions(): Promise<void> {
+  const total = Number(process.env.BENCH_REQUESTS ?? '2000') || 2000;
+  const picked = ['hand', ...(process.env.BENCH_VARIANTS?.split(',').map((v) => v.trim()) ?? Object.keys(VARIANTS))];
+  const dir = mkdtempSync(join(tmpdir(), 'flynn-haproxy-ir-'));
+  const procs: ChildProcess[] = [];
+  try {
+    const backends: string[] = [];
+    for (const host of ['127.0.0.2', '127.0.0.3']) {
+      const child = spawnMain(['--backend', host]);
+      procs.push(child);
+      backends.push(`${host}:${await port(child)}`);
+    }
+    const counts: Record<string, number> = {};
+    for (const variant of picked) {
+      const vdir = join(dir, variant.replace(/[^a-z0-9+-]/g, '_'));
+      mkdirSync(vdir);
+      const p = await freePort('127.0.0.1');
+      const cfg = join(vdir, 'haproxy.cfg');
+      writeFileSync(cfg, variant === 'hand' ? handHaproxyConfig(p, backends) : engineConfig(vdir, p, backends, VARIANTS[variant] as Edit));
+      const out = join(vdir, 'callgrind.out');
+      const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, 'haproxy', '-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let log = '';
+      child.stderr.on('data', (c: Buffer) => (log += c.toString()));
+      procs.push(child);
+      for (let i = 0; ; i++) {
+        try {
+          await requests(p, 1, 1);
+          break;
+        } catch (err) {
+          if (i > 300 || child.exitCode !== null) throw new Error(`haproxy (${variant}) under valgrind did not answer: ${(err as Error).message}\n${log}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      let poller: NodeJS.Timeout | undefined;
+      if (variant === 'full+ejector') {
+        const ejector = new ResetEjector(new RuntimeApi(join(vdir, 'admin.sock')), { ejectAfterFailures: 3, baseEjectionMs: 1000, maxEjectionMs: 30_000, connectTimeoutMs: 5000, logger: silentLogger, target: () => undefined });
+        poller = setInterval(() => void ejector.poll().catch(() => undefined), EJECT_POLL_MS);
+      }
+      await requests(p, 10, 500);
+      spawnSync('callgrind_control', ['--zero', String(child.pid)]);
+      await requests(p, 10, total);
+      spawnSync('callgrind_control', ['--dump', String(child.pid)]);
+      clearInterval(poller);
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      const dump = readdirSync(vdir).filter((f) => f.startsWith('callgrind.out.')).sort().pop();
+      const summary = Number(/^summary: (\d+)/m.exec(dump ? readFileSync(join(vdir, dump), 'utf8') : '')?.[1]);
+      const per = summary / total;
+      counts[variant] = per;
+      const vs = (to: string) => {
+        const other = counts[to];
+        return other ? ` (${(per / other).toFixed(3)}x ${to}${to === 'full' ? `, ${((per - other) / 1000).toFixed(1)}k` : ''})` : '';
+      };
+      console.log(`${variant.padEnd(16)} ${(per / 1000).toFixed(1).padStart(7)}k instructions per request${variant === 'hand' ? '' : vs('hand')}${variant === 'full' || variant === 'hand' ? '' : vs('full')}`);
+    }
+  } finally {
+    for (const p of procs.reverse()) p.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function run(): Promise<void> {
   const duration = process.env.BENCH_DURATION ?? '5s';
   const rounds = Number(process.env.BENCH_ROUNDS ?? '3') || 3;
@@ -188,7 +290,7 @@ async function run(): Promise<void> {
       await waitForSocket(api, 10_000, () => (child.exitCode !== null ? `haproxy (${variant}) exited` : undefined));
       add(variant, p, child);
       if (variant === 'full+ejector') {
-        const ejector = new ResetEjector(api, 3, silentLogger);
+        const ejector = new ResetEjector(api, { ejectAfterFailures: 3, baseEjectionMs: 1000, maxEjectionMs: 30_000, connectTimeoutMs: 5000, logger: silentLogger, target: () => undefined });
         pollers.push(setInterval(() => void ejector.poll().catch(() => undefined), EJECT_POLL_MS));
       }
     }
@@ -222,7 +324,7 @@ async function run(): Promise<void> {
   }
 }
 
-void run().then(
+void (process.env.BENCH_MODE === 'instructions' ? instructions() : run()).then(
   () => process.exit(0),
   (err: unknown) => {
     console.error(err);
