@@ -19,9 +19,11 @@
  * install valgrind): each variant and HAProxy by hand serve BENCH_REQUESTS (2000) keep-alive GETs
  * on 10 connections after a warm-up. The count does not move with the machine's load, so pieces
  * that cost a few per cent, lost in the noise of req/s and CPU time, are told apart.
+ * BENCH_CALLGRIND_DIR=<dir> keeps each variant's profile there (callgrind_annotate reads it). A
+ * count is not a time: a `rep movsb` copy counts one instruction per byte.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -192,6 +194,7 @@ async function requests(p: number, connections: number, total: number): Promise<
 /** Instructions per request of each variant (and HAProxy by hand), counted by callgrind. */
 async function instructions(): Promise<void> {
   const total = Number(process.env.BENCH_REQUESTS ?? '2000') || 2000;
+  const keep = process.env.BENCH_CALLGRIND_DIR;
   const picked = ['hand', ...(process.env.BENCH_VARIANTS?.split(',').map((v) => v.trim()) ?? Object.keys(VARIANTS))];
   const dir = mkdtempSync(join(tmpdir(), 'flynn-haproxy-ir-'));
   const procs: ChildProcess[] = [];
@@ -210,7 +213,9 @@ async function instructions(): Promise<void> {
       const cfg = join(vdir, 'haproxy.cfg');
       writeFileSync(cfg, variant === 'hand' ? handHaproxyConfig(p, backends) : engineConfig(vdir, p, backends, VARIANTS[variant] as Edit));
       const out = join(vdir, 'callgrind.out');
-      const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}`, 'haproxy', '-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const syscalls = process.env.BENCH_MODE === 'syscalls';
+      const tool = syscalls ? ['strace', '-c', '-o', out] : ['valgrind', '--tool=callgrind', `--callgrind-out-file=${out}`];
+      const child = spawn(tool[0] as string, [...tool.slice(1), 'haproxy', '-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
       let log = '';
       child.stderr.on('data', (c: Buffer) => (log += c.toString()));
       procs.push(child);
@@ -229,14 +234,27 @@ async function instructions(): Promise<void> {
         poller = setInterval(() => void ejector.poll().catch(() => undefined), EJECT_POLL_MS);
       }
       await requests(p, 10, 500);
-      spawnSync('callgrind_control', ['--zero', String(child.pid)]);
+      if (!syscalls) spawnSync('callgrind_control', ['--zero', String(child.pid)]);
       await requests(p, 10, total);
-      spawnSync('callgrind_control', ['--dump', String(child.pid)]);
+      if (!syscalls) spawnSync('callgrind_control', ['--dump', String(child.pid)]);
       clearInterval(poller);
-      child.kill('SIGTERM');
+      const traced = syscalls ? descendant(child.pid as number, 'haproxy') : undefined;
+      if (traced !== undefined) process.kill(traced, 'SIGTERM');
+      else child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
+      if (syscalls) {
+        // strace counts from the start: the warm-up's requests are in, HAProxy's start-up is noise.
+        const table = readFileSync(out, 'utf8');
+        // Columns: % time, seconds, usecs/call, calls, [errors,] syscall.
+        const calls = (name: string) => Number(table.split('\n').map((l) => l.trim().split(/\s+/)).find((f) => f[f.length - 1] === name)?.[3] ?? 0);
+        const per = (n: number) => (n / (total + 501)).toFixed(2);
+        console.log(`${variant.padEnd(16)} ${per(calls('total'))} syscalls per request (${['recvfrom', 'sendto', 'epoll_wait', 'epoll_ctl', 'getsockname', 'connect'].map((c) => `${c} ${per(calls(c))}`).join(', ')})`);
+        continue;
+      }
       const dump = readdirSync(vdir).filter((f) => f.startsWith('callgrind.out.')).sort().pop();
       const summary = Number(/^summary: (\d+)/m.exec(dump ? readFileSync(join(vdir, dump), 'utf8') : '')?.[1]);
+      // For callgrind_annotate: where each variant's instructions go.
+      if (keep && dump) copyFileSync(join(vdir, dump), join(keep, `callgrind.${variant.replace(/[^a-z0-9+-]/g, '_')}`));
       const per = summary / total;
       counts[variant] = per;
       const vs = (to: string) => {
@@ -324,7 +342,7 @@ async function run(): Promise<void> {
   }
 }
 
-void (process.env.BENCH_MODE === 'instructions' ? instructions() : run()).then(
+void (process.env.BENCH_MODE === 'instructions' || process.env.BENCH_MODE === 'syscalls' ? instructions() : run()).then(
   () => process.exit(0),
   (err: unknown) => {
     console.error(err);

@@ -101,12 +101,8 @@ export function haproxyConfig(input: HaproxyConfigInput): string {
   // The service's name is looked up only for an error body (and the access log's lines).
   const service = `%[var(txn.slot),map(${maps.service})]`;
   const lookup = (from: string) => `var(${from}),concat(,txn.path,),map_beg(${maps.routes})`;
-  const wildcard: string[] = [];
-  for (let i = 0; i < WILDCARD_LEVELS; i++) {
-    const strip = i === 0 ? 'var(txn.host),regsub(^[^.]*,)' : 'var(txn.wild),regsub(^\\.[^.]*,)';
-    wildcard.push(`  http-request set-var(txn.wild) ${strip} unless { var(txn.slot) -m found }`);
-    wildcard.push(`  http-request set-var(txn.slot) ${lookup('txn.wild')} unless { var(txn.slot) -m found }`);
-  }
+  // One rule per level, the host's first i+1 labels cut by one regex (no rule at all runs its regex once a level matched).
+  const wildcard = Array.from({ length: WILDCARD_LEVELS }, (_, i) => `  http-request set-var(txn.slot) var(txn.host),regsub(^[^.]*${'\\.[^.]*'.repeat(i)},),concat(,txn.path,),map_beg(${maps.routes}) unless { var(txn.slot) -m found }`);
   const httpsPort = input.https?.addr.port;
   const slots = slotNames(c.haproxy.slots);
   const backend = (name: string, { sticky, checked }: SlotKind) =>
@@ -122,11 +118,10 @@ export function haproxyConfig(input: HaproxyConfigInput): string {
       '  retry-on conn-failure empty-response',
       // A reset once the request went out is retried for idempotent methods only (never a POST twice).
       '  http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS',
-      // A route's own timeouts (set-timeout is a backend rule).
-      `  http-request set-var(txn.server_ms) var(txn.slot),map(${maps.serverTimeout})`,
-      '  http-request set-timeout server var(txn.server_ms) if { var(txn.server_ms) -m found }',
-      `  http-request set-var(txn.tunnel_ms) var(txn.slot),map(${maps.tunnelTimeout})`,
-      '  http-request set-timeout tunnel var(txn.tunnel_ms) if { var(txn.tunnel_ms) -m found }',
+      // A route's own timeouts (set-timeout is a backend rule), keyed by the slot's name: a route without any costs one
+      // lookup in an empty map each.
+      `  http-request set-timeout server be_name,map(${maps.serverTimeout}) if { be_name,map(${maps.serverTimeout}) -m found }`,
+      `  http-request set-timeout tunnel be_name,map(${maps.tunnelTimeout}) if { be_name,map(${maps.tunnelTimeout}) -m found }`,
       ...(sticky ? [`  cookie ${c.stickyCookie} insert indirect nocache httponly dynamic`, '  dynamic-cookie-key unset'] : []),
       // The route's check request, looked up by the slot's name (be_name works in a check): any 2xx/3xx passes.
       ...(checked
