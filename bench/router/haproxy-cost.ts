@@ -15,8 +15,8 @@
  *
  *   BENCH_MODE=instructions node --import tsx bench/router/haproxy-cost.ts
  *
- * counts instead the CPU instructions HAProxy runs per request, under valgrind's callgrind (apt-get
- * install valgrind): each variant and HAProxy by hand serve BENCH_REQUESTS (2000) keep-alive GETs
+ * counts instead the CPU instructions each proxy runs per request, under valgrind's callgrind (apt-get
+ * install valgrind): nginx's worker, HAProxy by hand and each variant serve BENCH_REQUESTS (2000) keep-alive GETs
  * on 10 connections after a warm-up. The count does not move with the machine's load, so pieces
  * that cost a few per cent, lost in the noise of req/s and CPU time, are told apart.
  * BENCH_CALLGRIND_DIR=<dir> keeps each variant's profile there (callgrind_annotate reads it). A
@@ -35,7 +35,7 @@ import { EJECT_POLL_MS, ResetEjector } from '../../src/router/haproxy/ejector.js
 import { RuntimeApi, waitForSocket } from '../../src/router/haproxy/runtime-api.js';
 import { routerConfig, type RouterOptions } from '../../src/router/options.js';
 import { treeCpuMs } from './cpu.js';
-import { handHaproxyConfig, HOST, startHaproxy, startNginx } from './proxies.js';
+import { handHaproxyConfig, HOST, nginxConfig, startHaproxy, startNginx } from './proxies.js';
 
 const main = fileURLToPath(new URL('./main.ts', import.meta.url));
 
@@ -54,14 +54,14 @@ const VARIANTS: Record<string, Edit> = {
   full: (cfg) => cfg,
   'no-request-id': drop(/x-request-id/),
   'no-request-start': drop(/x-request-start/),
-  'no-forwarded': drop(/add-header forwarded/, /txn\.fhost/),
-  'no-x-forwarded': drop(/option forwardfor/, /x-forwarded-(proto|port)/, /txn\.proto/),
+  'no-forwarded': drop(/add-header forwarded/),
+  'no-x-forwarded': drop(/option forwardfor/, /x-forwarded-(proto|port)/),
   // The route lookup (host normalised, map_beg, wildcard levels) replaced by the slot's name.
   'no-route-lookup': (cfg) =>
-    drop(/txn\.wild/, /set-var\(txn\.host\) var\(txn\.host\)/, /set-var\(txn\.acme\)/, /txn\.acme\) -m found/)(cfg).replace(/http-request set-var\(txn\.slot\) .*/, 'http-request set-var(txn.slot) str(p0)'),
+    drop(/set-var\(txn\.slot\) .*unless/, /set-var\(txn\.host\) var\(txn\.host\)/, /acme-challenge/)(cfg).replace(/http-request set-var\(txn\.slot\) .*/, 'http-request set-var(txn.slot) str(p0)'),
   'no-edge-rules': drop(/req\.hdr_cnt\(host\)/, /url \*/, /lua\.flynn_hop/, /del-header (proxy-connection|keep-alive)/),
   'no-l7-retry': drop(/retry-on/, /disable-l7-retry/, /^\s+retries /, /option redispatch/),
-  'no-timeout-maps': drop(/txn\.(server|tunnel)_ms/),
+  'no-timeout-maps': drop(/set-timeout/),
   'no-checks': (cfg) => cfg.replace(/ check inter .*$/gm, ''),
   'no-abortonclose': drop(/option abortonclose/),
   'random(2)': (cfg) => cfg.replace(/balance leastconn/g, 'balance random(2)'),
@@ -195,7 +195,7 @@ async function requests(p: number, connections: number, total: number): Promise<
 async function instructions(): Promise<void> {
   const total = Number(process.env.BENCH_REQUESTS ?? '2000') || 2000;
   const keep = process.env.BENCH_CALLGRIND_DIR;
-  const picked = ['hand', ...(process.env.BENCH_VARIANTS?.split(',').map((v) => v.trim()) ?? Object.keys(VARIANTS))];
+  const picked = ['nginx', 'hand', ...(process.env.BENCH_VARIANTS?.split(',').map((v) => v.trim()) ?? Object.keys(VARIANTS))];
   const dir = mkdtempSync(join(tmpdir(), 'flynn-haproxy-ir-'));
   const procs: ChildProcess[] = [];
   try {
@@ -211,11 +211,14 @@ async function instructions(): Promise<void> {
       mkdirSync(vdir);
       const p = await freePort('127.0.0.1');
       const cfg = join(vdir, 'haproxy.cfg');
-      writeFileSync(cfg, variant === 'hand' ? handHaproxyConfig(p, backends) : engineConfig(vdir, p, backends, VARIANTS[variant] as Edit));
+      // nginx's worker as one process (`master_process off`), so that the tool sees the process that serves.
+      if (variant === 'nginx') writeFileSync(cfg, nginxConfig(vdir, p, backends).replace('daemon off;', 'daemon off;\nmaster_process off;'));
+      else writeFileSync(cfg, variant === 'hand' ? handHaproxyConfig(p, backends) : engineConfig(vdir, p, backends, VARIANTS[variant] as Edit));
       const out = join(vdir, 'callgrind.out');
       const syscalls = process.env.BENCH_MODE === 'syscalls';
       const tool = syscalls ? ['strace', '-c', '-o', out] : ['valgrind', '--tool=callgrind', `--callgrind-out-file=${out}`];
-      const child = spawn(tool[0] as string, [...tool.slice(1), 'haproxy', '-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const server = variant === 'nginx' ? ['nginx', '-p', vdir, '-c', cfg] : ['haproxy', '-db', '-f', cfg];
+      const child = spawn(tool[0] as string, [...tool.slice(1), ...server], { stdio: ['ignore', 'ignore', 'pipe'] });
       let log = '';
       child.stderr.on('data', (c: Buffer) => (log += c.toString()));
       procs.push(child);
@@ -238,7 +241,7 @@ async function instructions(): Promise<void> {
       await requests(p, 10, total);
       if (!syscalls) spawnSync('callgrind_control', ['--dump', String(child.pid)]);
       clearInterval(poller);
-      const traced = syscalls ? descendant(child.pid as number, 'haproxy') : undefined;
+      const traced = syscalls ? descendant(child.pid as number, variant === 'nginx' ? 'nginx' : 'haproxy') : undefined;
       if (traced !== undefined) process.kill(traced, 'SIGTERM');
       else child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
@@ -261,7 +264,7 @@ async function instructions(): Promise<void> {
         const other = counts[to];
         return other ? ` (${(per / other).toFixed(3)}x ${to}${to === 'full' ? `, ${((per - other) / 1000).toFixed(1)}k` : ''})` : '';
       };
-      console.log(`${variant.padEnd(16)} ${(per / 1000).toFixed(1).padStart(7)}k instructions per request${variant === 'hand' ? '' : vs('hand')}${variant === 'full' || variant === 'hand' ? '' : vs('full')}`);
+      console.log(`${variant.padEnd(16)} ${(per / 1000).toFixed(1).padStart(7)}k instructions per request${variant === 'nginx' ? '' : vs('nginx')}${variant === 'nginx' || variant === 'hand' ? '' : vs('hand')}${['nginx', 'hand', 'full'].includes(variant) ? '' : vs('full')}`);
     }
   } finally {
     for (const p of procs.reverse()) p.kill('SIGTERM');

@@ -11,7 +11,7 @@ export const HOST = 'bench.test';
  * X-Request-Id (a client's valid one kept, else a fresh random one), X-Request-Start (nginx's
  * `$msec`, seconds with ms: the router sends ms, which nginx can only make with a regex per request), Forwarded appended (RFC 7239, a host with a port quoted), and the route found by Host.
  */
-function nginxConfig(dir: string, port: number, backends: string[]): string {
+export function nginxConfig(dir: string, port: number, backends: string[]): string {
   const user = process.getuid?.() === 0 ? 'user root root;\n' : '';
   return `${user}worker_processes 1;
 daemon off;
@@ -68,7 +68,7 @@ ${backends.map((b) => `    server ${b};`).join('\n')}
 `;
 }
 
-/** The same header work and Host routing as nginx's above, the way one would write it for HAProxy (one thread). */
+/** The same header work, Host routing and retry of a reset GET as nginx's above, the way one would write it for HAProxy (one thread). */
 export function handHaproxyConfig(port: number, backends: string[]): string {
   return `global
   nbthread 1
@@ -91,6 +91,11 @@ frontend fe
 backend be
   balance random(2)
   http-reuse always
+  # A reset GET goes to the other server, as nginx's default proxy_next_upstream does (the L7 retry keeps a copy of each request).
+  retries 2
+  option redispatch 1
+  retry-on conn-failure empty-response
+  http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS
 ${backends.map((b, i) => `  server s${i} ${b}`).join('\n')}
 `;
 }

@@ -166,22 +166,19 @@ ${input.https ? `  bind ${bind(input.https.addr)}${c.proxyProtocol ? ' accept-pr
   http-request set-var(txn.host) var(txn.host),regsub(:[0-9]+$,) if { var(txn.host) -m sub : }
   http-request set-var(txn.host) var(txn.host),regsub(\\.$,) if { var(txn.host) -m end . }
   http-request set-var(txn.path) path,concat(/)
-  # ACME HTTP-01 challenges are answered here, for the domain whatever its routes' paths.
-  http-request set-var(txn.acme) var(txn.host),concat(,txn.path,),map(${maps.acme}) if { path_beg ${ACME_CHALLENGE_PATH} }
-  http-request return status 200 content-type text/plain lf-string "%[var(txn.acme)]" hdr cache-control no-store if { var(txn.acme) -m found }
+  # ACME HTTP-01 challenges are answered here, for the domain whatever its routes' paths (one path test on other requests).
+  http-request return status 200 content-type text/plain lf-string "%[var(txn.host),concat(,txn.path,),map(${maps.acme})]" hdr cache-control no-store if { path_beg ${ACME_CHALLENGE_PATH} } { var(txn.host),concat(,txn.path,),map(${maps.acme}) -m found }
   http-request set-var(txn.slot) ${lookup('txn.host')}
 ${wildcard.join('\n')}
   http-request return status 404 ${text(404, 'Not Found: no route for %[var(txn.host)]')} unless { var(txn.slot) -m found }
 ${c.accessLog ? `  http-request set-var(txn.service) var(txn.slot),map(${maps.service})\n` : ''}${httpsPort !== undefined ? `  http-request redirect location https://%[var(txn.host)]${httpsPort === 443 ? '' : `:${httpsPort}`}%[url] code 308 if !{ ssl_fc } { var(txn.slot),map(${maps.redirect}) -m found }\n` : ''}  option forwardfor
-  http-request set-var(txn.proto) ssl_fc,iif(https,http)
-  http-request set-header x-forwarded-proto %[var(txn.proto)]
+  http-request set-header x-forwarded-proto %[ssl_fc,iif(https,http)]
   http-request set-header x-forwarded-port %[dst_port]
   http-request set-header x-request-start t=%[date(0,ms)]
   http-request set-header x-request-id %[uuid] if !{ req.hdr_cnt(x-request-id) eq 1 } or !{ req.hdr(x-request-id) -m reg ^[A-Za-z0-9+/=_.-]{20,200}$ }
-  http-request set-var(txn.fhost) req.hdr(host)
   # RFC 7239: a host with a port is a quoted string.
-  http-request add-header forwarded "for=%[src];proto=%[var(txn.proto)];host=\\"%[var(txn.fhost)]\\"" if { var(txn.fhost) -m sub : }
-  http-request add-header forwarded for=%[src];proto=%[var(txn.proto)];host=%[var(txn.fhost)] unless { var(txn.fhost) -m sub : }
+  http-request add-header forwarded "for=%[src];proto=%[ssl_fc,iif(https,http)];host=\\"%[req.hdr(host)]\\"" if { req.hdr(host) -m sub : }
+  http-request add-header forwarded for=%[src];proto=%[ssl_fc,iif(https,http)];host=%[req.hdr(host)] unless { req.hdr(host) -m sub : }
   http-request del-header proxy-connection
   http-response del-header keep-alive
   use_backend %[var(txn.slot)]
