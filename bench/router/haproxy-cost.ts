@@ -9,18 +9,21 @@
  *   node --import tsx bench/router/haproxy-cost.ts          # 3 rounds of wrk -t2 -c50 -d5s each
  *   BENCH_ROUNDS=5 BENCH_DURATION=10s node --import tsx bench/router/haproxy-cost.ts
  *   BENCH_VARIANTS=full,no-request-id node --import tsx bench/router/haproxy-cost.ts
+ *   BENCH_NGINX_BARE=1 ...   # also nginx without the router's header work (the bench's reference before 2026-12-05)
  *
  * `full+ejector` is the full copy with this process reading its counters every EJECT_POLL_MS,
  * as the engine's ejector does; its line also gives this process's CPU (the poller's side).
  *
  *   BENCH_MODE=instructions node --import tsx bench/router/haproxy-cost.ts
  *
- * counts instead the CPU instructions each proxy runs per request, under valgrind's callgrind (apt-get
- * install valgrind): nginx's worker, HAProxy by hand and each variant serve BENCH_REQUESTS (2000) keep-alive GETs
- * on 10 connections after a warm-up. The count does not move with the machine's load, so pieces
+ * counts instead the CPU instructions each proxy runs per request, under valgrind's callgrind
+ * (apt-get install valgrind): nginx's worker (`master_process off`), HAProxy by hand and each
+ * variant serve BENCH_REQUESTS (2000) keep-alive GETs on 10 connections after a warm-up. The count does not move with the machine's load, so pieces
  * that cost a few per cent, lost in the noise of req/s and CPU time, are told apart.
  * BENCH_CALLGRIND_DIR=<dir> keeps each variant's profile there (callgrind_annotate reads it). A
- * count is not a time: a `rep movsb` copy counts one instruction per byte.
+ * count is not a time: a `rep movsb` copy counts one instruction per byte. BENCH_MODE=syscalls
+ * counts system calls per request instead (strace -c), BENCH_MODE=polls times the ejector's `show
+ * stat` poll alone (BENCH_POLLS of them back to back, no traffic).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -191,11 +194,19 @@ async function requests(p: number, connections: number, total: number): Promise<
   await Promise.all(Array.from({ length: connections }, (_, i) => one(Math.floor(total / connections) + (i < total % connections ? 1 : 0))));
 }
 
+/** nginx as the bench had it before it did the router's header work (BENCH_NGINX_BARE=1): X-Forwarded-* only, no Host routing. */
+const bareNginx = (cfg: string) =>
+  cfg
+    .replace(/\n {2}map [\s\S]*?\n {2}}/g, '')
+    .replace(/\n {2}server {\n {4}listen \S+ default_server;\n {4}return 404;\n {2}}/, '')
+    .replace(/\n {4}server_name .*;/, '')
+    .replace(/\n {6}proxy_set_header (X-Request-Id|X-Request-Start|Forwarded) .*;/g, '');
+
 /** Instructions per request of each variant (and HAProxy by hand), counted by callgrind. */
 async function instructions(): Promise<void> {
   const total = Number(process.env.BENCH_REQUESTS ?? '2000') || 2000;
   const keep = process.env.BENCH_CALLGRIND_DIR;
-  const picked = ['nginx', 'hand', ...(process.env.BENCH_VARIANTS?.split(',').map((v) => v.trim()) ?? Object.keys(VARIANTS))];
+  const picked = ['nginx', ...(process.env.BENCH_NGINX_BARE ? ['nginx-bare'] : []), 'hand', ...(process.env.BENCH_VARIANTS?.split(',').map((v) => v.trim()) ?? Object.keys(VARIANTS))];
   const dir = mkdtempSync(join(tmpdir(), 'flynn-haproxy-ir-'));
   const procs: ChildProcess[] = [];
   try {
@@ -212,12 +223,12 @@ async function instructions(): Promise<void> {
       const p = await freePort('127.0.0.1');
       const cfg = join(vdir, 'haproxy.cfg');
       // nginx's worker as one process (`master_process off`), so that the tool sees the process that serves.
-      if (variant === 'nginx') writeFileSync(cfg, nginxConfig(vdir, p, backends).replace('daemon off;', 'daemon off;\nmaster_process off;'));
+      if (variant.startsWith('nginx')) writeFileSync(cfg, (variant === 'nginx-bare' ? bareNginx : (c: string) => c)(nginxConfig(vdir, p, backends).replace('daemon off;', 'daemon off;\nmaster_process off;')));
       else writeFileSync(cfg, variant === 'hand' ? handHaproxyConfig(p, backends) : engineConfig(vdir, p, backends, VARIANTS[variant] as Edit));
       const out = join(vdir, 'callgrind.out');
       const syscalls = process.env.BENCH_MODE === 'syscalls';
       const tool = syscalls ? ['strace', '-c', '-o', out] : ['valgrind', '--tool=callgrind', `--callgrind-out-file=${out}`];
-      const server = variant === 'nginx' ? ['nginx', '-p', vdir, '-c', cfg] : ['haproxy', '-db', '-f', cfg];
+      const server = variant.startsWith('nginx') ? ['nginx', '-p', vdir, '-c', cfg] : ['haproxy', '-db', '-f', cfg];
       const child = spawn(tool[0] as string, [...tool.slice(1), ...server], { stdio: ['ignore', 'ignore', 'pipe'] });
       let log = '';
       child.stderr.on('data', (c: Buffer) => (log += c.toString()));
@@ -241,7 +252,7 @@ async function instructions(): Promise<void> {
       await requests(p, 10, total);
       if (!syscalls) spawnSync('callgrind_control', ['--dump', String(child.pid)]);
       clearInterval(poller);
-      const traced = syscalls ? descendant(child.pid as number, variant === 'nginx' ? 'nginx' : 'haproxy') : undefined;
+      const traced = syscalls ? descendant(child.pid as number, variant.startsWith('nginx') ? 'nginx' : 'haproxy') : undefined;
       if (traced !== undefined) process.kill(traced, 'SIGTERM');
       else child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
@@ -264,7 +275,7 @@ async function instructions(): Promise<void> {
         const other = counts[to];
         return other ? ` (${(per / other).toFixed(3)}x ${to}${to === 'full' ? `, ${((per - other) / 1000).toFixed(1)}k` : ''})` : '';
       };
-      console.log(`${variant.padEnd(16)} ${(per / 1000).toFixed(1).padStart(7)}k instructions per request${variant === 'nginx' ? '' : vs('nginx')}${variant === 'nginx' || variant === 'hand' ? '' : vs('hand')}${['nginx', 'hand', 'full'].includes(variant) ? '' : vs('full')}`);
+      console.log(`${variant.padEnd(16)} ${(per / 1000).toFixed(1).padStart(7)}k instructions per request${variant === 'nginx' ? '' : vs('nginx')}${variant.startsWith('nginx') || variant === 'hand' ? '' : vs('hand')}${['nginx', 'nginx-bare', 'hand', 'full'].includes(variant) ? '' : vs('full')}`);
     }
   } finally {
     for (const p of procs.reverse()) p.kill('SIGTERM');
@@ -272,6 +283,34 @@ async function instructions(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** The ejector's poll alone: HAProxy's and this process's CPU per `show stat` read, the full configuration idle. */
+async function polls(): Promise<void> {
+  const count = Number(process.env.BENCH_POLLS ?? '500') || 500;
+  const dir = mkdtempSync(join(tmpdir(), 'flynn-haproxy-polls-'));
+  const p = await freePort('127.0.0.1');
+  const cfg = join(dir, 'haproxy.cfg');
+  writeFileSync(cfg, engineConfig(dir, p, ['127.0.0.2:9', '127.0.0.3:9'], (c) => c.replace(/ check inter .*$/gm, '')));
+  const child = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    const api = new RuntimeApi(join(dir, 'admin.sock'));
+    await waitForSocket(api, 10_000, () => (child.exitCode !== null ? 'haproxy exited' : undefined));
+    const ejector = new ResetEjector(api, { ejectAfterFailures: 3, baseEjectionMs: 1000, maxEjectionMs: 30_000, connectTimeoutMs: 5000, logger: silentLogger, target: () => undefined });
+    await ejector.poll();
+    const before = treeCpuMs(child.pid as number);
+    const own = process.cpuUsage();
+    const started = Date.now();
+    for (let i = 0; i < count; i++) await ejector.poll();
+    const ownUs = process.cpuUsage(own);
+    const ms = (x: number) => (x / count).toFixed(3);
+    console.log(`${count} polls of ${SLOTS_NOTE}: HAProxy ${ms(treeCpuMs(child.pid as number) - before)} ms CPU per poll, this process ${ms((ownUs.user + ownUs.system) / 1000)} ms, ${ms(Date.now() - started)} ms wall`);
+  } finally {
+    child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const SLOTS_NOTE = 'the default 4 x 128 slots, 2 servers';
 
 async function run(): Promise<void> {
   const duration = process.env.BENCH_DURATION ?? '5s';
@@ -296,6 +335,15 @@ async function run(): Promise<void> {
     };
     const nginxPort = await freePort('127.0.0.1');
     add('nginx worker', nginxPort, await startNginx(dir, nginxPort, backends));
+    if (process.env.BENCH_NGINX_BARE) {
+      const bareDir = join(dir, 'nginx-bare');
+      mkdirSync(bareDir);
+      const barePort = await freePort('127.0.0.1');
+      writeFileSync(join(bareDir, 'nginx.conf'), bareNginx(nginxConfig(bareDir, barePort, backends)));
+      const bare = spawn('nginx', ['-p', bareDir, '-c', join(bareDir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
+      await new Promise((r) => setTimeout(r, 500));
+      add('nginx bare', barePort, bare);
+    }
     const handPort = await freePort('127.0.0.1');
     add('haproxy by hand', handPort, await startHaproxy(dir, handPort, backends));
     const router = spawnMain(['--router', 'haproxy', '1', ...backends]);
@@ -345,7 +393,7 @@ async function run(): Promise<void> {
   }
 }
 
-void (process.env.BENCH_MODE === 'instructions' || process.env.BENCH_MODE === 'syscalls' ? instructions() : run()).then(
+void (process.env.BENCH_MODE === 'polls' ? polls() : process.env.BENCH_MODE === 'instructions' || process.env.BENCH_MODE === 'syscalls' ? instructions() : run()).then(
   () => process.exit(0),
   (err: unknown) => {
     console.error(err);
