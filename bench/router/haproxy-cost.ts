@@ -259,6 +259,7 @@ async function instructions(): Promise<void> {
       if (syscalls) {
         // strace counts from the start: the warm-up's requests are in, HAProxy's start-up is noise.
         const table = readFileSync(out, 'utf8');
+        if (keep) copyFileSync(out, join(keep, `strace.${variant.replace(/[^a-z0-9+-]/g, '_')}`));
         // Columns: % time, seconds, usecs/call, calls, [errors,] syscall.
         const calls = (name: string) => Number(table.split('\n').map((l) => l.trim().split(/\s+/)).find((f) => f[f.length - 1] === name)?.[3] ?? 0);
         const per = (n: number) => (n / (total + 501)).toFixed(2);
