@@ -33,7 +33,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/host/testing/jobs.js';
 import { silentLogger } from '../../src/common/logger.js';
-import { BAD_REQUEST, haproxyConfig, HOP_BY_HOP_LUA, mapFiles } from '../../src/router/haproxy/config.js';
+import { BAD_REQUEST, haproxyConfig, HOP_BY_HOP_LUA, HOST_ERRORS, mapFiles } from '../../src/router/haproxy/config.js';
 import { EJECT_POLL_MS, ResetEjector } from '../../src/router/haproxy/ejector.js';
 import { RuntimeApi, waitForSocket } from '../../src/router/haproxy/runtime-api.js';
 import { routerConfig, type RouterOptions } from '../../src/router/options.js';
@@ -57,7 +57,7 @@ const VARIANTS: Record<string, Edit> = {
   full: (cfg) => cfg,
   'no-request-id': drop(/x-request-id/),
   'no-request-start': drop(/x-request-start/),
-  'no-forwarded': drop(/add-header forwarded/),
+  'no-forwarded': drop(/-header forwarded/),
   'no-x-forwarded': drop(/option forwardfor/, /x-forwarded-(proto|port)/),
   // The route lookup (host normalised, map_beg, wildcard levels) replaced by the slot's name.
   'no-route-lookup': (cfg) =>
@@ -80,6 +80,7 @@ function engineConfig(dir: string, port: number, backends: string[], edit: Edit)
   writeFileSync(mapFiles(dir).routes, `${HOST}/ p0\n`);
   writeFileSync(join(dir, 'hop-by-hop.lua'), HOP_BY_HOP_LUA);
   writeFileSync(join(dir, '400.http'), BAD_REQUEST);
+  writeFileSync(join(dir, 'host-error.map'), HOST_ERRORS);
   // As SlotSync.addServer adds them.
   const check = `check inter ${config.baseEjectionMs} downinter ${config.baseEjectionMs} fall 1 rise 1 observe layer7 error-limit ${config.ejectAfterFailures} on-error mark-down`;
   const servers = backends.map((b, i) => `  server b${i} ${b} pool-max-conn -1 pool-purge-delay 5s ${check}`).join('\n');

@@ -25,6 +25,9 @@ export function mapFiles(dir: string) {
   };
 }
 
+/** The 400 messages of a request without exactly one Host, by `req.hdr_cnt(host),bool` (a static map written at start). */
+export const HOST_ERRORS = '0 missing Host header\n1 more than one Host header\n';
+
 /** HAProxy's answer to a request it cannot parse (an errorfile is sent raw). */
 export const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 29\r\nconnection: close\r\n\r\n400 Bad Request: bad request\n';
 
@@ -154,8 +157,8 @@ defaults
 frontend router
 ${c.accessLog ? `  log global\n  capture request header Referer len 256\n  capture request header User-Agent len 256\n  log-format ${haproxyLogFormat(c.accessLog.format ?? 'json')}\n` : ''}  errorfile 400 ${join(dir, '400.http')}
   bind ${bind(input.http)}${c.proxyProtocol ? ' accept-proxy' : ''}
-${input.https ? `  bind ${bind(input.https.addr)}${c.proxyProtocol ? ' accept-proxy' : ''} ssl crt-list ${input.https.crtList} alpn h2,http/1.1\n` : ''}  http-request return status 400 ${text(400, 'Bad Request: missing Host header')} if { req.hdr_cnt(host) eq 0 }
-  http-request return status 400 ${text(400, 'Bad Request: more than one Host header')} if { req.hdr_cnt(host) gt 1 }
+${input.https ? `  bind ${bind(input.https.addr)}${c.proxyProtocol ? ' accept-proxy' : ''} ssl crt-list ${input.https.crtList} alpn h2,http/1.1\n` : ''}  # One test for both: the message is looked up by whether there was any Host.
+  http-request return status 400 ${text(400, `Bad Request: %[req.hdr_cnt(host),bool,map_int(${join(dir, 'host-error.map')})]`)} unless { req.hdr_cnt(host) eq 1 }
   http-request return status 200 hdr allow "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" if METH_OPTIONS { url * }
   http-request return status 400 ${text(400, 'Bad Request: %[method] * is not a request')} if { url * }
   # Lua only when Connection names a header (a backend's plain \`Connection: keep-alive\` costs nothing).
@@ -176,9 +179,9 @@ ${c.accessLog ? `  http-request set-var(txn.service) var(txn.slot),map(${maps.se
   http-request set-header x-forwarded-port %[dst_port]
   http-request set-header x-request-start t=%[date(0,ms)]
   http-request set-header x-request-id %[uuid] if !{ req.hdr_cnt(x-request-id) eq 1 } or !{ req.hdr(x-request-id) -m reg ^[A-Za-z0-9+/=_.-]{20,200}$ }
-  # RFC 7239: a host with a port is a quoted string.
-  http-request add-header forwarded "for=%[src];proto=%[ssl_fc,iif(https,http)];host=\\"%[req.hdr(host)]\\"" if { req.hdr(host) -m sub : }
-  http-request add-header forwarded for=%[src];proto=%[ssl_fc,iif(https,http)];host=%[req.hdr(host)] unless { req.hdr(host) -m sub : }
+  http-request add-header forwarded for=%[src];proto=%[ssl_fc,iif(https,http)];host=%[req.hdr(host)]
+  # RFC 7239: a host with a port is a quoted string (the line just added is the last one; one test in the usual case).
+  http-request replace-header forwarded (.*;host=)([^;,\\"]*:[^;,\\"]*)$ \\1\\"\\2\\" if { req.hdr(host) -m sub : }
   http-request del-header proxy-connection
   http-response del-header keep-alive
   use_backend %[var(txn.slot)]

@@ -11,7 +11,7 @@ import { tcpProbe } from '../outlier.js';
 import type { ListenAddress } from '../options.js';
 import { LiveAcmeAnswers } from './acme.js';
 import { pem, LiveCertificates } from './certificates.js';
-import { BAD_REQUEST, haproxyConfig, HOP_BY_HOP_LUA, mapFiles } from './config.js';
+import { BAD_REQUEST, haproxyConfig, HOP_BY_HOP_LUA, HOST_ERRORS, mapFiles } from './config.js';
 import { RuntimeApi, waitForSocket } from './runtime-api.js';
 import { EJECT_POLL_MS, ResetEjector } from './ejector.js';
 import { SlotSync } from './slots.js';
@@ -80,6 +80,7 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
   for (const file of Object.values(mapFiles(dir))) await writeFile(file, '');
   await writeFile(join(dir, 'hop-by-hop.lua'), HOP_BY_HOP_LUA);
   await writeFile(join(dir, '400.http'), BAD_REQUEST);
+  await writeFile(join(dir, 'host-error.map'), HOST_ERRORS);
   if (where.https && https) {
     await writeFile(join(dir, 'default.pem'), pem(where.https.defaultCertificate), { mode: 0o600 });
     await writeFile(https.crtList, `${join(dir, 'default.pem')}\n`);
