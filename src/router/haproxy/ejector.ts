@@ -52,7 +52,9 @@ interface Seen {
  * puts it back once it passes. One within `maxEjectionMs` of the last is held in MAINT for
  * `baseEjectionMs` doubled per ejection in a row (capped at `maxEjectionMs`), then probed from here
  * (the route's health check, else a TCP connect) and made ready only if the probe passes; else it
- * is held again, longer.
+ * is held again, longer. A server is held only while another server of its backend is UP: with
+ * none left, HAProxy's check brings it back as soon as it passes (the node engine then uses ejected
+ * backends anyway).
  */
 export class ResetEjector {
   /** `backend/server` → what the last polls saw. */
@@ -69,6 +71,13 @@ export class ResetEjector {
     const header = lines.shift()?.replace(/^#\s*/, '').split(',') ?? [];
     const at = (name: string) => header.indexOf(name);
     const present = new Set<string>();
+    // Servers UP per backend: a repeat ejection holds a server out only while another one serves (as the node engine
+    // uses ejected backends when no other is left, a flapping single backend is not held out for longer and longer).
+    const up = new Map<string, number>();
+    for (const line of lines) {
+      const f = line.split(',');
+      if ((f[at('status')] ?? '').startsWith('UP')) up.set(f[at('pxname')] as string, (up.get(f[at('pxname')] as string) ?? 0) + 1);
+    }
     for (const line of lines) {
       const f = line.split(',');
       const key = `${f[at('pxname')]}/${f[at('svname')]}`;
@@ -84,14 +93,15 @@ export class ResetEjector {
       // UP→DOWN transitions since the last poll (a server may be back up by now: its check is every baseEjectionMs).
       const fresh = before.downs === undefined ? 0 : downs - before.downs;
       Object.assign(before, { errors, answers, streak, downs });
+      const othersUp = (up.get(f[at('pxname')] as string) ?? 0) - (status.startsWith('UP') ? 1 : 0) > 0;
       if (status.startsWith('UP') && streak >= this.options.ejectAfterFailures) {
         this.options.logger.debug('haproxy engine: marking backend down', { server: key, failures: streak });
         before.streak = 0;
         await this.run(`set server ${key} health down`, key);
         // That transition is this ejection, not one to count at the next poll.
         before.downs = downs + 1;
-        await this.ejected(key, before);
-      } else if (fresh > 0 && !status.startsWith('MAINT')) await this.ejected(key, before);
+        await this.ejected(key, before, othersUp);
+      } else if (fresh > 0 && !status.startsWith('MAINT')) await this.ejected(key, before, othersUp);
     }
     for (const [key, s] of this.seen) {
       if (present.has(key)) continue;
@@ -106,12 +116,12 @@ export class ResetEjector {
     for (const s of this.seen.values()) clearTimeout(s.hold);
   }
 
-  private async ejected(key: string, s: Seen): Promise<void> {
+  private async ejected(key: string, s: Seen, othersUp = true): Promise<void> {
     const { baseEjectionMs, maxEjectionMs, logger } = this.options;
     const now = Date.now();
     s.ejections = now - s.lastEjectedAt > maxEjectionMs ? 1 : s.ejections + 1;
     s.lastEjectedAt = now;
-    const ms = Math.min(maxEjectionMs, baseEjectionMs * 2 ** Math.min(s.ejections - 1, 30));
+    const ms = othersUp ? Math.min(maxEjectionMs, baseEjectionMs * 2 ** Math.min(s.ejections - 1, 30)) : baseEjectionMs;
     logger.info('haproxy engine: backend ejected', { server: key, ejections: s.ejections, ms });
     if (ms > baseEjectionMs) await this.hold(key, s, ms);
   }
