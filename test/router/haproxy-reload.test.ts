@@ -83,7 +83,7 @@ if (await needHaproxy('router haproxy engine reloads')) {
     });
     const track = <T extends { close(): Promise<void> }>(x: T): T => (cleanup.push(() => x.close()), x);
 
-    it('loses no HTTP request or TCP connection across reloads, and keeps routes, backends, certificates and sticky sessions', async () => {
+    it('loses no HTTP request or TCP connection across six reloads, and keeps routes, backends, certificates and sticky sessions', async () => {
       const lines: string[] = [];
       const logger = createConsoleLogger({ json: true, level: 'debug', write: (line) => lines.push(line) });
       const reloads = () => lines.map((l) => JSON.parse(l) as { msg: string; ms?: number }).filter((l) => l.msg === 'haproxy reloaded');
@@ -92,10 +92,11 @@ if (await needHaproxy('router haproxy engine reloads')) {
       const echo = track(await echoServer('127.0.0.2', 'echo'));
       const tls = await selfSignedCertificate(['app.test']);
       const tcpPort = await freePort('127.0.0.1');
+      const app = { id: 'app', type: 'http', domain: 'app.test', service: 'app-web', sticky: true, tls } as const;
       const rig: Rig = track(
         await startRig(
           [
-            { id: 'app', type: 'http', domain: 'app.test', service: 'app-web', sticky: true, tls },
+            app,
             { id: 'tcp', type: 'tcp', port: tcpPort, service: 'echo' },
           ],
           { https: { host: '127.0.0.1', port: 0 }, logger },
@@ -123,7 +124,7 @@ if (await needHaproxy('router haproxy engine reloads')) {
       const secure = loop(async () => (await fetchTls(https, 'app.test')).cn === 'app.test');
       const tcp = loop(async () => (await talk(tcpPort, 'x')) === 'echo:x');
 
-      // Each step is a reload: a TCP port added, a route's connect timeout, the port removed.
+      // Each step is a reload: a TCP port added, a route's connect timeout (a new route, and the one in use), the port removed.
       const extra = [await freePort('127.0.0.1'), await freePort('127.0.0.1')];
       for (const port of extra) {
         rig.routes.set({ id: `tcp-${port}`, type: 'tcp', port, service: 'echo' });
@@ -133,6 +134,9 @@ if (await needHaproxy('router haproxy engine reloads')) {
       rig.routes.set({ id: 'slow', type: 'http', domain: 'slow.test', service: 'app-web', timeouts: { connectMs: 700 } });
       await rig.router.settled();
       expect((await get(url, 'slow.test')).status).toBe(200);
+      // The route in use moves to a slot declared with its timeout: its sticky client sees no gap.
+      rig.routes.set({ ...app, timeouts: { connectMs: 800 } });
+      await rig.router.settled();
       for (const port of extra) {
         rig.routes.remove(`tcp-${port}`);
         await rig.router.settled();
@@ -150,7 +154,7 @@ if (await needHaproxy('router haproxy engine reloads')) {
       stream.destroy();
 
       const done = reloads().slice(started);
-      expect(done.length).toBe(5);
+      expect(done.length).toBe(6);
       expect({ http: http.failed, https: secure.failed, tcp: tcp.failed, errors: [...http.errors, ...secure.errors, ...tcp.errors] }).toEqual({ http: 0, https: 0, tcp: 0, errors: [] });
       expect(Math.min(http.ok, secure.ok, tcp.ok)).toBeGreaterThan(done.length);
       // Every byte of the stream came back, in order, through one connection that lived through every reload.

@@ -191,13 +191,17 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
   let pass: Promise<void> | undefined;
   let reaper: NodeJS.Timeout | undefined;
   const reconcile = async () => {
+    // Start after the change that scheduled this pass is whole: the route table's `set` is a remove then an add, and a
+    // pass that read the table in between released the route's slot (404s for a moment on every route update).
+    await Promise.resolve();
     while (dirty) {
       dirty = false;
       const routes = table.routes();
       try {
-        await slots.assign(routes);
+        slots.reserve(routes);
         await tcp.plan(applier.tcpRoutes());
         if (slots.needsReload || tcp.needsReload) await reload();
+        await slots.assign(routes);
         await slots.sync(routes);
         await tcp.sync();
         await certificates?.sync(routes);

@@ -50,13 +50,15 @@ const same = (a: SlotSettings, b: SlotSettings) => a.connectMs === b.connectMs &
 const fits = (slot: Slot, route: HttpRoute, settings: SlotSettings | undefined) =>
   slot.kind.sticky === Boolean(route.sticky) &&
   slot.kind.checked === (route.healthCheck !== undefined) &&
-  (slot.route !== route.id || (slot.interval === intervalOf(route) && (settings === undefined || same(slot.wanted, settings))));
+  (slot.route !== route.id || (slot.interval === intervalOf(route) && (settings === undefined || same(slot.declared, settings))));
+const free = (slot: Slot, kind: SlotKind) => slot.kind.sticky === kind.sticky && slot.kind.checked === kind.checked && slot.route === undefined && slot.servers.size === 0 && !slot.servers.draining;
 
 /**
  * Gives each HTTP route a slot backend and keeps the slot's servers, the maps and the sticky
  * cookie key equal to the route table and the service's live backends, by Runtime API commands.
- * Slot settings only a reload can change ({@link SlotSettings}) are read by the engine
- * ({@link needsReload}, {@link configLines}) between {@link assign} and {@link sync}.
+ * Slot settings only a reload can change ({@link SlotSettings}) are declared ahead on a free slot
+ * ({@link reserve}); the engine reloads when {@link needsReload}, and the route then moves to that
+ * slot in {@link assign} with no gap.
  */
 export class SlotSync {
   private readonly slots: Slot[];
@@ -65,8 +67,10 @@ export class SlotSync {
   private readonly warned = new Set<string>();
   /** `<route id> <settings>` a failed reload could not declare: the route is served with its slot's as they are. */
   private readonly givenUp = new Set<string>();
-  /** The routes of the last {@link assign}, by id. */
+  /** The routes of the last {@link reserve}, by id. */
   private routes = new Map<string, HttpRoute>();
+  /** Slots of routes that moved to another slot: they serve until {@link sync} has put the new one in. */
+  private moving: Slot[] = [];
 
   constructor(
     private readonly api: RuntimeApi,
@@ -104,9 +108,9 @@ export class SlotSync {
     return this.slots.some((s) => s.servers.draining);
   }
 
-  /** A slot serving a route needs settings the running configuration does not declare. */
+  /** A slot is wanted with settings the running configuration does not declare. */
   get needsReload(): boolean {
-    return this.slots.some((s) => s.route !== undefined && !same(s.declared, s.wanted));
+    return this.slots.some((s) => !same(s.declared, s.wanted));
   }
 
   /** The settings a route needs from its slot. */
@@ -119,13 +123,35 @@ export class SlotSync {
     };
   }
 
-  /** Release the slots of removed or changed routes and give new routes a slot (the first step of a pass). */
-  async assign(routes: HttpRoute[]): Promise<void> {
+  /**
+   * For each route whose slot lacks the settings it needs, and with no free slot declared with them,
+   * want a free slot with them (the next reload declares them). Runs first in a pass, without commands.
+   */
+  reserve(routes: HttpRoute[]): void {
     this.routes = new Map(routes.map((r) => [r.id, r]));
+    const taken = new Set<Slot>();
+    for (const route of routes) {
+      const settings = this.needed(route);
+      const current = this.byRoute.get(route.id);
+      if (settings === undefined || (current && same(current.declared, settings))) continue;
+      const kind = kindOf(route);
+      const slot = this.slots.find((s) => free(s, kind) && !taken.has(s) && same(s.wanted, settings)) ?? this.slots.find((s) => free(s, kind) && !taken.has(s) && same(s.wanted, s.declared));
+      if (!slot) continue;
+      slot.wanted = settings;
+      taken.add(slot);
+    }
+  }
+
+  /** Release the slots of removed or changed routes and give new routes a slot (after {@link reserve} and a reload if it needed one). */
+  async assign(routes: HttpRoute[]): Promise<void> {
     const keys = new Set(routes.map(routeKey));
-    for (const slot of this.byRoute.values()) {
+    for (const slot of [...this.byRoute.values()]) {
       const route = this.routes.get(slot.route as string);
-      if (!route || !fits(slot, route, this.givenUp.has(this.givenUpKey(route)) ? undefined : this.settingsOf(route))) await this.release(slot, keys);
+      if (!route) await this.release(slot, keys);
+      else if (!fits(slot, route, this.needed(route))) {
+        this.byRoute.delete(route.id);
+        this.moving.push(slot);
+      }
     }
     for (const route of routes) if (!this.byRoute.has(route.id)) await this.take(route);
   }
@@ -134,9 +160,10 @@ export class SlotSync {
   async sync(routes: HttpRoute[]): Promise<void> {
     for (const route of routes) {
       const slot = this.byRoute.get(route.id);
-      // A slot waiting for a reload of its settings gets no traffic yet.
-      if (slot && same(slot.declared, slot.wanted)) await this.apply(slot, route);
+      if (slot) await this.apply(slot, route);
     }
+    const keys = new Set(routes.map(routeKey));
+    for (const slot of this.moving.splice(0)) await this.release(slot, keys);
     for (const slot of this.slots) await slot.servers.reap();
   }
 
@@ -161,15 +188,21 @@ export class SlotSync {
     }
   }
 
-  /** A reload failed: routes waiting for slot settings are served with the ones their slot has. */
+  /** A reload failed: routes that waited for slot settings are served with the ones there are. */
   abandon(): void {
-    for (const slot of this.slots) {
-      const route = slot.route === undefined ? undefined : this.routes.get(slot.route);
-      if (!route || same(slot.declared, slot.wanted)) continue;
+    for (const slot of this.slots) slot.wanted = slot.declared;
+    for (const route of this.routes.values()) {
+      const settings = this.needed(route);
+      const current = this.byRoute.get(route.id);
+      if (settings === undefined || (current && same(current.declared, settings)) || this.slots.some((s) => free(s, kindOf(route)) && same(s.declared, settings))) continue;
       this.logger.warn(`route ${route.id}: served without its own connect/check timeouts (the reload that applies them failed)`);
       this.givenUp.add(this.givenUpKey(route));
-      slot.wanted = slot.declared;
     }
+  }
+
+  /** The settings a route needs from its slot, or undefined once a failed reload gave them up. */
+  private needed(route: HttpRoute): SlotSettings | undefined {
+    return this.givenUp.has(this.givenUpKey(route)) ? undefined : this.settingsOf(route);
   }
 
   private givenUpKey(route: HttpRoute): string {
@@ -178,10 +211,10 @@ export class SlotSync {
 
   private async take(route: HttpRoute): Promise<void> {
     const kind = kindOf(route);
-    const settings = this.settingsOf(route);
-    const free = this.slots.filter((s) => s.kind.sticky === kind.sticky && s.kind.checked === kind.checked && s.route === undefined && s.servers.size === 0 && !s.servers.draining);
-    // One declared with the settings needed serves at once; another waits for a reload.
-    const slot = free.find((s) => same(s.declared, settings)) ?? free[0];
+    const settings = this.needed(route);
+    const open = this.slots.filter((s) => free(s, kind));
+    // One declared with the settings needed ({@link reserve} saw to it); else, with none free, the route is served without them.
+    const slot = (settings && open.find((s) => same(s.declared, settings))) || open.find((s) => same(s.declared, s.wanted)) || open[0];
     if (!slot) {
       if (!this.warned.has(route.id)) this.logger.error('haproxy engine: no free slot for route (raise haproxy.slots)', { route: route.id, slots: this.config.haproxy.slots });
       this.warned.add(route.id);
@@ -190,7 +223,7 @@ export class SlotSync {
     this.warned.delete(route.id);
     slot.route = route.id;
     slot.interval = intervalOf(route);
-    slot.wanted = settings;
+    slot.wanted = slot.declared;
     this.byRoute.set(route.id, slot);
     if (slot.kind.sticky) {
       // The cookie value is HAProxy's hash of this key and the server's address: routers sharing stickyKey agree.
@@ -233,7 +266,7 @@ export class SlotSync {
   }
 
   private async release(slot: Slot, keep: ReadonlySet<string>): Promise<void> {
-    this.byRoute.delete(slot.route as string);
+    if (this.byRoute.get(slot.route as string) === slot) this.byRoute.delete(slot.route as string);
     slot.route = undefined;
     if (slot.key !== undefined && !keep.has(slot.key)) await this.maps.routes.delete(slot.key);
     slot.key = undefined;
