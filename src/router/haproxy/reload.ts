@@ -1,7 +1,6 @@
-import { connect } from 'node:net';
 import { rename, writeFile } from 'node:fs/promises';
 import { sleep } from '../../common/lifecycle.js';
-import type { RuntimeApi } from './runtime-api.js';
+import { askSocket, type RuntimeApi } from './runtime-api.js';
 
 /** A reload HAProxy's master refused (the new configuration did not load) or that did not end in time. */
 export class ReloadError extends Error {}
@@ -27,15 +26,7 @@ export class MasterCli {
   constructor(private readonly socketPath: string) {}
 
   run(command: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const socket = connect(this.socketPath);
-      let answer = '';
-      socket.setEncoding('utf8');
-      socket.on('data', (chunk: string) => (answer += chunk));
-      socket.once('end', () => resolve(answer));
-      socket.once('error', reject);
-      socket.end(`${command}\n`);
-    });
+    return askSocket(this.socketPath, `${command}\n`, true);
   }
 
   /** `show proc`, waiting up to `ms` for the socket (the master re-executes itself on a reload and opens it again). */
