@@ -52,6 +52,23 @@ describe.each(ENGINES)('router (%s engine): TCP routes and graceful close', (eng
     await expect(talk(port, 'ping')).rejects.toThrow(/ECONNREFUSED/);
   });
 
+  it('sends a TCP connection a backend refuses to another one, and follows backend changes without losing the port', async () => {
+    const one = track(await echoServer('127.0.0.2', 'one'));
+    // A port nothing listens on: connections to it are refused.
+    const refused = `127.0.0.3:${await freePort('127.0.0.3')}`;
+    const port = await freePort('127.0.0.1');
+    const r: Rig = track(await startRig([{ id: 'tcp', type: 'tcp', port, service: 'echo' }]));
+    await r.register('echo', refused);
+    await r.register('echo', one.addr);
+    for (let i = 0; i < 20; i++) expect(await talk(port, 'ping')).toBe('one:ping');
+    // The route moves to another service on the same port, and the new backends take the next connections.
+    const two = track(await echoServer('127.0.0.4', 'two'));
+    await r.register('other', two.addr);
+    r.routes.set({ id: 'tcp', type: 'tcp', port, service: 'other' });
+    await r.router.settled();
+    expect(await talk(port, 'ping')).toBe('two:ping');
+  });
+
   it('keeps an open TCP connection when its route is removed, and frees the port at once', async () => {
     const one = track(await echoServer('127.0.0.2', 'one'));
     const port = await freePort('127.0.0.1');
