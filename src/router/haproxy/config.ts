@@ -141,8 +141,8 @@ export function haproxyConfig(input: HaproxyConfigInput): string {
     ].join('\n');
   return `# written by flynn-ts (router engine 'haproxy'); changed live through the Runtime API, reloaded only for TCP ports and slot settings
 global
-  # The listening sockets pass to the new worker on a reload (master-worker mode), and server states (ejected, draining) with them.
-  stats socket ${input.socket} mode 600 level admin expose-fd listeners
+  # A reload (master-worker: the master hands the listening sockets to the new worker itself) loads the server states (ejected, draining) saved here.
+  stats socket ${input.socket} mode 600 level admin
   server-state-file ${join(dir, 'server-state')}${c.accessLog ? '\n  log stdout format raw local0 info' : ''}
   lua-load ${join(dir, 'hop-by-hop.lua')}
   nbthread ${c.haproxy.threads}
