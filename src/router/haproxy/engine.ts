@@ -253,6 +253,8 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
     inFlight: () => 0,
     async stopAccepting() {
       stopFollowing();
+      // A reload in progress ends first: the master takes signals again once it runs the new configuration.
+      await pass;
       // Soft stop: HAProxy closes its listeners, finishes what is in flight and exits.
       if (exitedWith === undefined) signal('SIGUSR1');
       await closedPort(http, 2000);
@@ -260,6 +262,7 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
     whenIdle: () => exited,
     async close() {
       stopFollowing();
+      await pass;
       if (exitedWith === undefined) signal('SIGTERM');
       await exited;
       child.stdin.end();
