@@ -1,5 +1,8 @@
 /** The haproxy engine's reloads (a TCP port or a slot setting): no request lost, no state lost, no orphan HAProxy. */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { request as httpsRequest } from 'node:https';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -180,6 +183,9 @@ if (await needHaproxy('router haproxy engine reloads')) {
       const haproxy = descendants(child.pid as number).filter((p) => p.command === 'haproxy');
       // The master, the new worker and the old one still serving the stream.
       expect(haproxy.length).toBe(3);
+      // A SIGKILLed router cannot remove HAProxy's temp dir: the test does.
+      const argv = readFileSync(`/proc/${haproxy[0]?.pid}/cmdline`, 'utf8').split('\0');
+      cleanup.push(() => rm(dirname(argv[argv.indexOf('-f') + 1] as string), { recursive: true, force: true }));
       child.kill('SIGKILL');
       await until(() => haproxy.every((p) => !running(p.pid)), 10_000);
     });
