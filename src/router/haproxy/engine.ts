@@ -156,7 +156,6 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
 
   const certificates = https ? new LiveCertificates(api, dir, https.crtList) : undefined;
   const acme = new LiveAcmeAnswers(api, mapFiles(dir).acme);
-  let ejector = new ResetEjector(api, config.ejectAfterFailures, logger);
   let reloading = false;
   // The live state goes to disk (server states, maps, certificates, then the configuration) and the master reloads.
   const reload = async () => {
@@ -174,8 +173,6 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
       const worker = await reloadHaproxy(master, api, RELOAD_TIMEOUT_MS, () => /\[ALERT\][^\n]*/.exec(output.slice(-1500))?.[0]);
       slots.reloaded();
       tcp.reloaded();
-      // The new worker's counters start from 0.
-      ejector = new ResetEjector(api, config.ejectAfterFailures, logger);
       logger.info('haproxy reloaded', { ms: Date.now() - started, worker });
     } catch (err) {
       if (!(err instanceof ReloadError)) throw err;
@@ -228,6 +225,8 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
   table.listeners.add(schedule);
   backends.listeners.add(schedule);
   applier.tcpServedBy(schedule);
+  const ejector = new ResetEjector(api, config.ejectAfterFailures, logger);
+  // Not while a reload runs: the counters then come from either worker.
   const ejecting = setInterval(() => {
     if (!reloading) void ejector.poll().catch((err: unknown) => logger.debug('haproxy engine: cannot read server counters', { error: (err as Error).message }));
   }, EJECT_POLL_MS);
