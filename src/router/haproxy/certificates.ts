@@ -42,6 +42,11 @@ export class LiveCertificates {
     }
   }
 
+  /** The loaded certificates as files and crt-list lines (written out before a reload; the default's line comes first). */
+  files(): { file: string; pem: string; line: string }[] {
+    return [...this.loaded].map(([domain, { file, pem }]) => ({ file, pem, line: `${file} ${domain}` }));
+  }
+
   private async remove(domain: string, file: string): Promise<void> {
     this.loaded.delete(domain);
     await this.api.run(`del ssl crt-list ${this.crtList} ${file}`, { failure: FAILED });

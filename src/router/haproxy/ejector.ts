@@ -37,7 +37,9 @@ export class ResetEjector {
       const errors = Number(f[at('econ')]) + Number(f[at('eresp')]);
       const answers = ANSWERS.reduce((n, name) => n + (Number(f[at(name)]) || 0), 0);
       const before = this.seen.get(key);
-      const streak = before === undefined || answers > before.answers ? 0 : before.streak + (errors - before.errors);
+      // Counts that went down come from a new worker (a reload): they start over.
+      const fresh = before === undefined || errors < before.errors || answers < before.answers;
+      const streak = fresh || answers > before.answers ? 0 : before.streak + (errors - before.errors);
       const up = (f[at('status')] ?? '').startsWith('UP');
       if (up && streak >= this.ejectAfterFailures) {
         this.logger.info('haproxy engine: backend ejected', { server: key, failures: streak });
