@@ -154,7 +154,7 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
   };
   logger.debug('haproxy started', { pid, dir });
 
-  const certificates = https ? new LiveCertificates(api, dir, https.crtList) : undefined;
+  const certificates = https ? new LiveCertificates(api, dir, https.crtList, logger) : undefined;
   const acme = new LiveAcmeAnswers(api, mapFiles(dir).acme);
   let reloading = false;
   // The live state goes to disk (server states, maps, certificates, then the configuration) and the master reloads.
