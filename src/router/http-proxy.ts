@@ -4,6 +4,7 @@ import { settlesWithin } from '../common/lifecycle.js';
 import { acmeAnswer, ACME_CHALLENGE_PATH } from './acme-challenge.js';
 import type { Backend, ServicePool } from './backends.js';
 import { HttpExchange } from './exchange.js';
+import { H1Exchange } from './h1-exchange.js';
 import { reply, replyRaw, type ProxyContext, type Timeouts } from './proxy-context.js';
 import { forwardRequest, type ForwardedRequest } from './headers.js';
 import { hostname } from './route-table.js';
@@ -69,6 +70,11 @@ export function createRequestHandler(ctx: ProxyContext, proto: 'http' | 'https',
 function go(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, req: IncomingMessage, res: ServerResponse, fwd: ForwardedRequest): void {
   const first = firstBackend(ctx, route, pool, fwd.cookie);
   if (!fwd.hasBody) req.resume();
+  // HTTP/1.x without a body (nearly all traffic) takes the fast path; bodies and HTTP/2 go through undici.
+  if (!fwd.hasBody && req.httpVersionMajor === 1) {
+    new H1Exchange(ctx, route, pool, req, res, fwd.headers, timeoutsOf(ctx, route)).start(first.backend, first.pinned);
+    return;
+  }
   new HttpExchange(ctx, route, pool, req, res, fwd.headers, timeoutsOf(ctx, route), fwd.hasBody).start(first.backend, first.pinned);
 }
 
