@@ -1,9 +1,9 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Backend, ServicePool } from './backends.js';
 import { Failover, type FailoverTarget } from './failover.js';
 import type { ConnectionUser, H1Connection } from './h1-pool.js';
 import { timeoutError } from './outlier.js';
-import { clientHeaders, reply, type ProxyContext, type Timeouts } from './proxy-context.js';
+import { clientHeaders, reply, type ClientResponse, type ProxyContext, type Timeouts } from './proxy-context.js';
 import type { HttpRoute } from './types.js';
 
 /** Methods that may be sent again when a connection fails before an answer. */
@@ -12,9 +12,9 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
 /**
  * The node engine's fast path: one HTTP/1.x request without a body, sent on the backend's own
  * keep-alive connections (h1-pool.ts) as one write, its response read by the router's strict
- * parser (h1-response.ts) and written to the client with `res.writeHead`/`res.end` (node's server
- * frames it for the client). Requests with a body, HTTP/2 clients and Upgrades take the general
- * undici path (exchange.ts, upgrade.ts).
+ * parser (h1-response.ts) and written to the client with `res.writeHead`/`res.end` (node's server,
+ * or h1-front.ts's own answer, frames it for the client). Requests with a body, HTTP/2 clients and
+ * Upgrades take the general undici path (exchange.ts, upgrade.ts).
  *
  * Timeouts: the connection's own connect timer, then `responseHeadersMs` from the write to the
  * response head, then `idleMs` of silence while the body comes. A timed-out or abandoned request
@@ -41,8 +41,8 @@ export class H1Exchange implements FailoverTarget, ConnectionUser {
     private readonly ctx: ProxyContext,
     private readonly route: HttpRoute,
     pool: ServicePool,
-    req: IncomingMessage,
-    private readonly res: ServerResponse,
+    req: Pick<IncomingMessage, 'method' | 'url' | 'socket'>,
+    private readonly res: ClientResponse,
     headers: string[],
     private readonly timeouts: Timeouts,
   ) {

@@ -49,10 +49,12 @@ const enum State {
   UntilClose,
 }
 
+/* eslint-disable no-control-regex -- the grammar's point is to refuse control characters */
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\x00-\x08\x0a-\x1f\x7f]*)?$/;
-const FIELD_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/;
-const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+export const FIELD_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/;
+export const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const CHUNK_LINE = /^([0-9A-Fa-f]{1,15})[ \t]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?$/;
+/* eslint-enable no-control-regex */
 const DIGITS = /^\d{1,15}$/;
 const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout=(\d{1,9})/i;
 
