@@ -105,12 +105,17 @@ export class H1Exchange implements FailoverTarget, ConnectionUser {
     this.pending = [];
     const ok = this.res.write(pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending));
     if (!ok && !this.paused && this.conn) {
-      // A slow client: stop reading the backend until the client's buffer drains.
+      // A slow client: stop reading the backend until the client's buffer drains (the backend's
+      // silence meanwhile is the router's doing, so the idle timer stops too).
       this.paused = true;
+      clearTimeout(this.timer);
+      this.timerIsIdle = false;
       const socket = this.conn.socket;
       socket.pause();
       this.res.once('drain', () => {
         this.paused = false;
+        if (this.done || this.conn === undefined) return;
+        this.idleTimer();
         socket.resume();
       });
     }

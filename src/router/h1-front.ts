@@ -124,7 +124,10 @@ export class FastResponse extends EventEmitter {
   /** Write part of the body; false when the client's buffer is full (wait for `drain`). */
   write(chunk: Buffer): boolean {
     if (this.destroyed) return false;
-    return this.conn.socket.write(this.frame(chunk));
+    const socket = this.conn.socket;
+    if (socket.write(this.frame(chunk))) return true;
+    socket.once('drain', () => this.emit('drain'));
+    return false;
   }
 
   end(chunk?: Buffer | string): this {

@@ -183,4 +183,20 @@ describe('router (node engine): the fast path', () => {
     expect((await get(rig.router.http.url, 'app.test')).body).toBe('r1');
     expect((await get(rig.router.http.url, 'app.test')).body).toBe('r3');
   });
+
+  it('waits for a client that stops reading, then relays the rest of a large body', async () => {
+    const big = Buffer.alloc(24 * 1024 * 1024, 'abcdefgh');
+    const app = track(await startBackend('app', '127.0.0.2', (_req, res) => res.end(big)));
+    const rig = await rigWith(app.addr);
+    const received = await new Promise<number>((resolve, reject) => {
+      const socket = connect(rig.router.http.port, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n'));
+      let n = 0;
+      socket.pause();
+      setTimeout(() => socket.resume(), 500);
+      socket.on('data', (c: Buffer) => (n += c.length));
+      socket.on('end', () => resolve(n));
+      socket.on('error', reject);
+    });
+    expect(received).toBeGreaterThan(big.length);
+  }, 20_000);
 });
