@@ -158,6 +158,13 @@ describe('router (node engine): the fast path', () => {
     expect(out).toMatch(/GET \/e $/);
   });
 
+  it('hands a head split across reads to node's server, which answers it as before', async () => {
+    const backend = track(await rawBackend((socket, head) => socket.write(ok(head.split(' ')[1] as string))));
+    const rig = await rigWith(backend.addr);
+    const out = await exchange(rig.router.http.port, ['GET /split HTTP/1.1\r\nHo', 'st: app.test\r\n\r\n', 'GET /after HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n']);
+    expect(out).toMatch(/^HTTP\/1.1 200 OK\r\n[\s\S]*\r\n\r\n\/splitHTTP\/1.1 200 OK\r\n[\s\S]*\r\n\r\n\/after$/);
+  });
+
   it('keeps backend connections alive across requests and answers 400 to a malformed request it hands on', async () => {
     const backend = track(await rawBackend((socket, _h, n) => socket.write(ok(`r${n}`))));
     const rig = await rigWith(backend.addr);
