@@ -6,28 +6,19 @@
  * then re-attaches to it. Only the flags that decide this are read here, leniently: whenever they
  * do not clearly ask for a detached router on a kept data dir, nothing starts early.
  */
-import { parseArgs } from 'node:util';
 import { PLATFORM_DEFAULTS } from '../../src/bootstrap/platform-plan.js';
 import { startSavedRouter } from '../../src/bootstrap/router-process.js';
-import { TRUE_WORDS } from '../shared/cli-args.js';
+import { earlyRouterFlags } from '../shared/early-router.js';
 import { clusterName, defaultDataDir } from './data-dir.js';
 
 const CONTROLLER_PORT = PLATFORM_DEFAULTS.controllerPort;
 
 function earlyDataDir(argv: string[], env: NodeJS.ProcessEnv): string | undefined {
-  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
-  try {
-    ({ values } = parseArgs({ args: argv, strict: false, allowPositionals: true, options: { 'data-dir': { type: 'string' }, ephemeral: { type: 'boolean' }, router: { type: 'string' }, 'controller-port': { type: 'string' }, help: { type: 'boolean', short: 'h' } } }));
-  } catch {
-    return undefined;
-  }
-  const flagOrEnv = (flag: string, name: string) => values[flag] ?? (env[name] || undefined);
-  const ephemeral = values.ephemeral ?? TRUE_WORDS.has((env.FLYNN_EPHEMERAL ?? '').toLowerCase());
-  if (values.help || ephemeral || (flagOrEnv('router', 'FLYNN_ROUTER_PROCESS') ?? 'detached') !== 'detached') return undefined;
-  const dataDir = flagOrEnv('data-dir', 'FLYNN_DATA_DIR');
-  if (typeof dataDir === 'string') return dataDir;
-  const port = flagOrEnv('controller-port', 'FLYNN_CONTROLLER_PORT') ?? String(CONTROLLER_PORT);
-  return typeof port === 'string' && /^\d+$/.test(port) ? defaultDataDir(clusterName(port, CONTROLLER_PORT), env) : undefined;
+  const flags = earlyRouterFlags(argv, env);
+  if (!flags || flags.elsewhere || !flags.detached) return undefined;
+  if (flags.dataDir !== undefined) return flags.dataDir;
+  const port = flags.controllerPort ?? String(CONTROLLER_PORT);
+  return /^\d+$/.test(port) ? defaultDataDir(clusterName(port, CONTROLLER_PORT), env) : undefined;
 }
 
 const early = earlyDataDir(process.argv.slice(2), process.env);

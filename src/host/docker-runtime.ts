@@ -111,6 +111,8 @@ export class DockerRuntime implements Runtime {
   private readonly watched = new Map<string, Watched>();
   /** Stdio of interactive jobs, until an agent takes it. */
   private readonly stdio = new Map<string, JobStdio>();
+  /** A running container's main pid, so that readiness probes do not inspect the container each time. */
+  private readonly pids = new Map<string, { pid: number; id: string }>();
   private imageReady: Promise<{ image: string; stack?: string }> | undefined;
 
   constructor(options: DockerRuntimeOptions = {}) {
@@ -202,6 +204,7 @@ export class DockerRuntime implements Runtime {
 
   async stop(hostId: string, jobId: string, options: StopOptions): Promise<void> {
     this.guard.assertOpen();
+    this.pids.delete(containerName(hostId, jobId));
     const current = await this.inspect(hostId, jobId);
     if (!current?.running) return;
     const watched = this.watch(hostId, jobId);
@@ -235,15 +238,19 @@ export class DockerRuntime implements Runtime {
   }
 
   async listening(hostId: string, jobId: string, port: number): Promise<boolean | undefined> {
+    const name = containerName(hostId, jobId);
+    const known = this.pids.get(name);
+    if (known && (await ownedBy(known))) return listensOutsideLoopback(known.pid, port);
+    this.pids.delete(name);
     const info = await this.docker
-      .getContainer(containerName(hostId, jobId))
+      .getContainer(name)
       .inspect()
       .catch(() => undefined);
     if (!info?.State.Running || !info.State.Pid) return undefined;
-    // Only when the engine's pid is a process of this machine: the container's cgroup names its id.
-    const cgroup = await readFile(`/proc/${info.State.Pid}/cgroup`, 'utf8').catch(() => '');
-    if (!cgroup.includes(info.Id)) return undefined;
-    return listensOutsideLoopback(info.State.Pid, port);
+    const found = { pid: info.State.Pid, id: info.Id };
+    if (!(await ownedBy(found))) return undefined;
+    this.pids.set(name, found);
+    return listensOutsideLoopback(found.pid, port);
   }
 
   async list(hostId: string): Promise<RuntimeJob[]> {
@@ -543,4 +550,12 @@ function dockerError(what: string, err: unknown): Error {
   const message = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
   if (status === undefined) return new DockerUnavailableError(`${what}: the Docker engine is not reachable (${message})`, { cause: err });
   return new RuntimeError(`${what}: ${message}`, { cause: err });
+}
+
+/**
+ * Whether `pid` is the container's process on this machine: its cgroup names the container id. A pid
+ * reused after the container ended, or the pid of an engine on another machine, is not.
+ */
+async function ownedBy(container: { pid: number; id: string }): Promise<boolean> {
+  return (await readFile(`/proc/${container.pid}/cgroup`, 'utf8').catch(() => '')).includes(container.id);
 }

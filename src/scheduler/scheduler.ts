@@ -207,14 +207,19 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
           onHostsChange: leadershipChanged,
         });
         logger.info('leading');
-        emit({ type: 'leader', schedulerId: id, leading: true });
+        let said = false;
         try {
           const aborted = new Promise<void>((resolve) => {
             if (signal.aborted) resolve();
             else signal.addEventListener('abort', () => resolve(), { once: true });
           });
           await Promise.race([t.start(), aborted]);
-          if (!signal.aborted) term = t;
+          if (!signal.aborted) {
+            term = t;
+            // Said once the term can act: a `runJob` or `settle` on this event does not meet NotLeaderError.
+            emit({ type: 'leader', schedulerId: id, leading: true });
+            said = true;
+          }
           leadershipChanged();
           await aborted;
         } finally {
@@ -222,7 +227,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
           leadershipChanged();
           await t.close();
           logger.info('no longer leading');
-          emit({ type: 'leader', schedulerId: id, leading: false });
+          if (said) emit({ type: 'leader', schedulerId: id, leading: false });
         }
       },
     },

@@ -24,4 +24,17 @@ describe('Scheduler.watchLeadership', () => {
     expect(seen.some((st) => st.leading && st.readyHosts >= 1)).toBe(true);
     expect(seen.at(-1)).toEqual({ leading: false, readyHosts: 0 });
   });
+
+  it("says 'leader' only once the scheduler can act on it", async () => {
+    r = rig();
+    await r.cluster.addHost({ id: 'h1' });
+    const s = await r.start('s1');
+    // On the event, the scheduler answers as leader: no NotLeaderError in between.
+    for await (const e of s.events({ types: ['leader'] })) {
+      expect(e).toMatchObject({ leading: true });
+      expect(s.leading).toBe(true);
+      await s.settle();
+      break;
+    }
+  });
 });
