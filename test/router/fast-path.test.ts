@@ -158,7 +158,7 @@ describe('router (node engine): the fast path', () => {
     expect(out).toMatch(/GET \/e $/);
   });
 
-  it('hands a head split across reads to node's server, which answers it as before', async () => {
+  it("hands a head split across reads to node's server, which answers it as before", async () => {
     const backend = track(await rawBackend((socket, head) => socket.write(ok(head.split(' ')[1] as string))));
     const rig = await rigWith(backend.addr);
     const out = await exchange(rig.router.http.port, ['GET /split HTTP/1.1\r\nHo', 'st: app.test\r\n\r\n', 'GET /after HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n']);
