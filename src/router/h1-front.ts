@@ -117,7 +117,8 @@ export class FastResponse extends EventEmitter {
       this.chunked = true;
       head += 'transfer-encoding: chunked\r\n';
     }
-    this.head = `${head}connection: ${this.closeAfter ? 'close' : 'keep-alive'}\r\n\r\n`;
+    // As node's server: a kept connection says for how long it stays open when idle.
+    this.head = this.closeAfter ? `${head}connection: close\r\n\r\n` : `${head}connection: keep-alive\r\n${this.conn.front.keepAliveHeader}\r\n`;
     return this;
   }
 
@@ -199,7 +200,7 @@ class ClientConnection {
 
   constructor(
     readonly socket: Socket,
-    private readonly front: FastFront,
+    readonly front: FastFront,
   ) {
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
@@ -328,12 +329,15 @@ export class FastFront {
   readonly server: NetServer;
   private readonly conns = new Set<ClientConnection>();
   private sweeper: NodeJS.Timeout | undefined;
+  /** The `Keep-Alive` line of kept connections' answers. */
+  readonly keepAliveHeader: string;
 
   constructor(
     readonly httpServer: Server,
     readonly handler: FastHandler,
     private readonly keepAliveMs: number,
   ) {
+    this.keepAliveHeader = `keep-alive: timeout=${Math.floor(keepAliveMs / 1000)}\r\n`;
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
   }
 
