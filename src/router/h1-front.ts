@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type Server } from 'node:http';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
-import { BAD_VALUE, FIELD_LINE } from './h1-response.js';
+import { parseFields, startLine } from './h1-fields.js';
 
 /**
  * The node engine's plain-HTTP listener: a `net` server that serves the common request itself —
@@ -281,18 +281,16 @@ interface ParsedHead {
 
 /** The request head, if the fast path takes it: strict grammar, no body, nothing that needs node's server. */
 function parseHead(text: string, socket: Socket): ParsedHead | undefined {
-  const lines = text.split('\r\n');
-  const m = REQUEST_LINE.exec(lines[0] as string);
+  const start = startLine(text);
+  const m = REQUEST_LINE.exec(start.line);
   if (!m) return undefined;
   const raw: string[] = [];
+  if (!parseFields(text, start.fields, raw)) return undefined;
   let hosts = 0;
   let close = false;
-  for (let i = 1; i < lines.length; i++) {
-    const f = FIELD_LINE.exec(lines[i] as string);
-    if (!f) return undefined;
-    const name = f[1] as string;
-    const value = f[2] as string;
-    if (BAD_VALUE.test(value)) return undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
     switch (name.length) {
       case 4:
         if (name.toLowerCase() === 'host') hosts++;
@@ -317,7 +315,6 @@ function parseHead(text: string, socket: Socket): ParsedHead | undefined {
         if (name.toLowerCase() === 'transfer-encoding') return undefined;
         break;
     }
-    raw.push(name, value);
   }
   if (hosts !== 1) return undefined;
   const method = m[1] as string;

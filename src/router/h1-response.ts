@@ -1,3 +1,5 @@
+import { parseFields, startLine } from './h1-fields.js';
+
 /**
  * A strict, incremental HTTP/1.1 response parser for the router's own backend connections
  * (h1-pool.ts), written from RFC 9112. It is strict on purpose: whatever it does not understand
@@ -51,8 +53,6 @@ const enum State {
 
 /* eslint-disable no-control-regex -- the grammar's point is to refuse control characters */
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\x00-\x08\x0a-\x1f\x7f]*)?$/;
-export const FIELD_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/;
-export const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const CHUNK_LINE = /^([0-9A-Fa-f]{1,15})[ \t]*(?:;[^\x00-\x08\x0a-\x1f\x7f]*)?$/;
 /* eslint-enable no-control-regex */
 const DIGITS = /^\d{1,15}$/;
@@ -175,22 +175,20 @@ export class ResponseParser {
   private readHead(buf: Buffer, at: number): number {
     const got = this.gather(buf, at, '\r\n\r\n', MAX_HEAD_BYTES, 'response head');
     if (!got) return buf.length;
-    const lines = got.text.split('\r\n');
-    const m = STATUS_LINE.exec(lines[0] as string);
+    const start = startLine(got.text);
+    const m = STATUS_LINE.exec(start.line);
     if (!m) throw new ResponseError('malformed status line');
     const status = Number(m[2]);
     if (status > 599) throw new ResponseError(`status ${status} out of range`);
     if (status === 101) throw new ResponseError('101 Switching Protocols to a request without Upgrade');
     const headers: string[] = [];
+    if (!parseFields(got.text, start.fields, headers)) throw new ResponseError('malformed header line');
     let length: string | undefined;
     let chunked = false;
     let close = m[1] === '0';
-    for (let i = 1; i < lines.length; i++) {
-      const f = FIELD_LINE.exec(lines[i] as string);
-      if (!f) throw new ResponseError('malformed header line');
-      const name = f[1] as string;
-      const value = f[2] as string;
-      if (BAD_VALUE.test(value)) throw new ResponseError(`control character in header ${name}`);
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i] as string;
+      const value = headers[i + 1] as string;
       switch (name.length) {
         case 10: {
           const lower = name.toLowerCase();
@@ -212,7 +210,6 @@ export class ResponseParser {
           }
           break;
       }
-      headers.push(name, value);
     }
     if (chunked && length !== undefined) throw new ResponseError('both transfer-encoding and content-length');
     if (status < 200) {
@@ -258,8 +255,7 @@ export class ResponseParser {
       this.finish(got.next < buf.length);
       return got.next;
     }
-    const f = FIELD_LINE.exec(got.text);
-    if (!f || BAD_VALUE.test(f[2] as string)) throw new ResponseError('malformed trailer line');
+    if (!parseFields(got.text, 0, [])) throw new ResponseError('malformed trailer line');
     return got.next;
   }
 

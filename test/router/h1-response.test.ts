@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseFields, startLine } from '../../src/router/h1-fields.js';
 import { MAX_HEAD_BYTES, ResponseError, ResponseParser } from '../../src/router/h1-response.js';
 
 interface Parsed {
@@ -173,5 +174,16 @@ describe('the fast path response parser (RFC 9112 framing)', () => {
   it('passes header values through byte for byte (obs-text included), trimmed of surrounding whitespace', () => {
     const r = parse('HTTP/1.1 200 OK\r\nX-Latin: \t caf\xe9 \t\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 0\r\n\r\n');
     expect(r.headers).toEqual(['X-Latin', 'caf\xe9', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Content-Length', '0']);
+  });
+
+  it('scans field lines strictly, as the request side uses them too', () => {
+    const out: string[] = [];
+    expect(parseFields('A: 1\r\nB-c:\t two words \r\nD:\r\nE: \xe9', 0, out)).toBe(true);
+    expect(out).toEqual(['A', '1', 'B-c', 'two words', 'D', '', 'E', '\xe9']);
+    for (const bad of [' A: 1', 'A : 1', 'A', ':1', 'A: 1\nB: 2', 'A: 1\r', 'A: \x7f', 'A\x80: 1', 'A: 1\r\n\r\nB: 2', 'A: a\x00b', 'A: 1\r\n folded']) {
+      expect(parseFields(bad, 0, []), JSON.stringify(bad)).toBe(false);
+    }
+    expect(startLine('GET / HTTP/1.1')).toEqual({ line: 'GET / HTTP/1.1', fields: 14 });
+    expect(startLine('GET / HTTP/1.1\r\nA: 1')).toEqual({ line: 'GET / HTTP/1.1', fields: 16 });
   });
 });
