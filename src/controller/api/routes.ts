@@ -2,6 +2,7 @@ import { ControllerInputError } from '../errors.js';
 import { routeView } from '../route-view.js';
 import * as S from '../schemas.js';
 import type { CreateRouteInput, UpdateHttpRouteInput } from '../types.js';
+import { validateRouteTls } from '../route-tls.js';
 import { validateDomain, validatePath, validatePort, validateService } from '../validate.js';
 import type { ApiDeps, ApiServer, Req } from './deps.js';
 
@@ -20,10 +21,11 @@ export function registerRouteRoutes(r: ApiServer, { store }: ApiDeps): void {
     const body = req.body;
     if (body.service !== undefined) validateService(body.service);
     if (body.healthCheck) validatePath(body.healthCheck.path, 'healthCheck.path');
-    if (body.acme === true) {
-      if (body.tls) throw new ControllerInputError('acme', 'acme and tls exclude each other: the certificate is either automatic or uploaded');
+    if (body.acme === true && body.tls) throw new ControllerInputError('acme', 'acme and tls exclude each other: the certificate is either automatic or uploaded');
+    if (body.acme === true || body.tls) {
       const route = await store.getRoute(req.params.app, `http/${req.params.id}`);
-      if (route.type === 'http') acmeDomain(route.domain);
+      if (route.type === 'http' && body.acme === true) acmeDomain(route.domain);
+      if (route.type === 'http' && body.tls) validateRouteTls(body.tls, route.domain);
     }
     return routeView(await store.updateRoute(req.params.app, `http/${req.params.id}`, body));
   });
@@ -49,7 +51,7 @@ function routeInput(body: CreateRouteInput & Record<string, unknown>): CreateRou
       path: validatePath(body.path ?? '/'),
       service: body.service,
       sticky: body.sticky ?? false,
-      ...(tls ? { tls } : {}),
+      ...(tls ? { tls: validateRouteTls(tls, domain) } : {}),
       ...(acme ? { acme } : {}),
       ...(timeouts ? { timeouts } : {}),
       ...(healthCheck ? { healthCheck } : {}),
