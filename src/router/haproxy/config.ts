@@ -67,6 +67,10 @@ export interface HaproxyConfigInput {
   /** Where HAProxy's Prometheus exporter listens, if anywhere. */
   metrics?: ListenAddress;
   config: RouterConfig;
+  /** Lines added to a slot backend: its settings and live servers when the configuration is rewritten for a reload (slots.ts). */
+  slotLines?: (slot: string) => string[];
+  /** Sections after the slots: the TCP routes' (tcp.ts). */
+  tail?: string;
 }
 
 const bind = (a: ListenAddress) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
@@ -95,7 +99,8 @@ export function slotNames(count: number): { name: string; kind: SlotKind }[] {
 /**
  * The whole HAProxy configuration: one frontend (HTTP, and HTTPS with SNI from a crt-list), and a
  * fixed number of empty backends ("slots") that routes are given at run time, since the Runtime
- * API can add servers and map entries but not backends.
+ * API can add servers and map entries but not backends. Rewritten with the live state (servers,
+ * maps, certificates, server states) for a reload (reload.ts).
  */
 export function haproxyConfig(input: HaproxyConfigInput): string {
   const { config: c, dir } = input;
@@ -130,16 +135,20 @@ export function haproxyConfig(input: HaproxyConfigInput): string {
       ...(checked
         ? ['  option httpchk', `  http-check send meth GET uri-lf %[be_name,map(${maps.healthPath})] ver HTTP/1.1 hdr host %[be_name,map(${maps.healthHost})] hdr connection close`, '  http-check expect status 200-399']
         : []),
+      ...(input.slotLines?.(name) ?? []),
     ].join('\n');
-  return `# written by flynn-ts (router engine 'haproxy'); changed live through the Runtime API, never reloaded
+  return `# written by flynn-ts (router engine 'haproxy'); changed live through the Runtime API, reloaded only for TCP ports and slot settings
 global
-  stats socket ${input.socket} mode 600 level admin${c.accessLog ? '\n  log stdout format raw local0 info' : ''}
+  # A reload (master-worker: the master hands the listening sockets to the new worker itself) loads the server states (ejected, draining) saved here.
+  stats socket ${input.socket} mode 600 level admin
+  server-state-file ${join(dir, 'server-state')}${c.accessLog ? '\n  log stdout format raw local0 info' : ''}
   lua-load ${join(dir, 'hop-by-hop.lua')}
   nbthread ${c.haproxy.threads}
   tune.ssl.default-dh-param 2048
 
 defaults
   mode http
+  load-server-state-from-file global
   # A client that goes away cancels its request to the backend (as the node engine does).
   option abortonclose
   timeout connect ${t.connectMs}
@@ -196,5 +205,5 @@ ${
 `
     : ''
 }${slots.map((slot) => backend(slot.name, slot.kind)).join('\n\n')}
-`;
+${input.tail ? `\n${input.tail}` : ''}`;
 }

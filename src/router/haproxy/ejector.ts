@@ -88,6 +88,8 @@ export class ResetEjector {
       const status = f[at('status')] ?? '';
       const before = this.seen.get(key) ?? { errors, answers, streak: 0, downs, ejections: 0, lastEjectedAt: 0 };
       this.seen.set(key, before);
+      // Counts that went down come from a new worker (a reload): they start over (a hold's MAINT is in the saved server state).
+      if (errors < before.errors || answers < before.answers || (before.downs !== undefined && downs < before.downs)) Object.assign(before, { errors, answers, streak: 0, downs });
       if (before.hold) continue;
       const streak = answers > before.answers ? 0 : before.streak + (errors - before.errors);
       // UP→DOWN transitions since the last poll (a server may be back up by now: its check is every baseEjectionMs).
@@ -123,7 +125,8 @@ export class ResetEjector {
     s.lastEjectedAt = now;
     const ms = othersUp ? Math.min(maxEjectionMs, baseEjectionMs * 2 ** Math.min(s.ejections - 1, 30)) : baseEjectionMs;
     logger.info('haproxy engine: backend ejected', { server: key, ejections: s.ejections, ms });
-    if (ms > baseEjectionMs) await this.hold(key, s, ms);
+    // Only a route's server (the slots know it and its probe); TCP routes' servers keep HAProxy's own check.
+    if (ms > baseEjectionMs && this.options.target(key) !== undefined) await this.hold(key, s, ms);
   }
 
   /** MAINT (its checks stop, so it cannot come back early) for `ms`, then probed. */
