@@ -84,7 +84,7 @@ export interface BootstrapManifest {
     keepOnClose?: boolean;
     /** The data plane: `node` (default) or `haproxy` (see `PlatformOptions.routerEngine`). */
     engine?: 'node' | 'haproxy';
-    /** One line per request, `json` (default) or `combined`, appended to `file` (default `<dataDir>/router-access.log`, stdout without a `dataDir`). Off unless given (`accessLog: {}` turns it on). */
+    /** One line per request, `json` (default) or `combined`, appended to `file` (default `<dataDir>/router-access.log`, stdout without a `dataDir`; `-`: stdout). Off unless given (`accessLog: {}` turns it on). */
     accessLog?: { format?: 'json' | 'combined'; file?: string };
     /** Prometheus metrics at `GET /metrics` on `host` (default `listen`) and `port` (0: any free one). Off unless given. */
     metrics?: { host?: string; port: number };
