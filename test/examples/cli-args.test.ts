@@ -84,6 +84,15 @@ describe('npm start (examples/cluster) on a busy port', () => {
     expect(r.stderr).toContain('--shelf-port N');
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
+
+  it('names the router metrics listener and --router-metrics-port when that port is busy (inline router)', async () => {
+    const port = await occupy('127.0.0.4');
+    const r = await run('cluster', ['--host', '127.0.0.4', '--runtime', 'process', '--ephemeral', '--router-port', '0', '--controller-port', '0', '--git-port', '0', '--shelf-port', '0', '--router-metrics-port', String(port)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `flynn-ts: the router metrics listener cannot listen on 127.0.0.4:${port}: the port is in use (another cluster?). Pick another with --router-metrics-port N (0 = any free port)`,
+    ]);
+  });
 });
 
 describe('--help and bad flags', () => {
@@ -100,6 +109,9 @@ describe('--help and bad flags', () => {
       /--ephemeral .*env FLYNN_EPHEMERAL/,
       /--stop-apps-on-exit .*env FLYNN_STOP_APPS_ON_EXIT/,
       /--etcd-prefix PREFIX .*env FLYNN_ETCD_PREFIX, default \/flynn-ts/,
+      /--router-access-log json\|combined .*env FLYNN_ROUTER_ACCESS_LOG\)/,
+      /--router-access-log-file FILE .*env FLYNN_ROUTER_ACCESS_LOG_FILE\)/,
+      /--router-metrics-port N .*env FLYNN_ROUTER_METRICS_PORT\)/,
       /-h, --help/,
     ]) {
       expect(r.stdout).toMatch(line);
@@ -134,6 +146,18 @@ describe('--help and bad flags', () => {
     const bad = await run('cluster', ['--git-port', '70000']);
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim()).toBe('flynn-ts: --git-port must be a port (0-65535, 0 = any free port), got "70000" (see --help)');
+  });
+
+  it('a bad --router-access-log or --router-metrics-port is one line, exit 2 (npm start, examples/platform, examples/router)', async () => {
+    const format = await run('cluster', ['--router-access-log', 'apache']);
+    expect(format.code).toBe(2);
+    expect(format.stderr.split('\n')[0]).toMatch(/^flynn-ts: --router-access-log must be json, combined; got "apache"/);
+    const port = await run('platform', ['--router-metrics-port', 'x'], { env: { CONTROLLER_KEY: 'k' } });
+    expect(port.code).toBe(2);
+    expect(port.stderr.split('\n')[0]).toBe('platform: --router-metrics-port must be a port (0-65535, 0 = any free port), got "x" (see --help)');
+    const env = await run('router', [], { env: { ROUTER_ACCESS_LOG: 'xml' } });
+    expect(env.code).toBe(2);
+    expect(env.stderr.split('\n')[0]).toMatch(/^router: ROUTER_ACCESS_LOG must be json, combined; got "xml"/);
   });
 });
 
