@@ -3,7 +3,8 @@
  * --router-metrics-port 0` (process runtime, a data dir, the detached router) prints the metrics URL
  * in its banner; requests through the router show as lines of `<dataDir>/router-access.log` (0600)
  * and as counts on `/metrics`. The router process started again after a SIGKILL keeps both: the same
- * metrics port, and lines appended to the same file.
+ * metrics port, and lines appended to the same file. On the node engine, and on the haproxy engine
+ * when HAProxy is installed (its metrics are HAProxy's own exporter's).
  */
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,8 +15,9 @@ import { findRouter, stopRouterProcess } from '../../src/bootstrap/router-proces
 import { pinOf } from '../../src/common/tls/self-signed.js';
 import { ControllerClient } from '../../src/controller/client.js';
 import { fixedPort, serving, startNpmStart, type Running } from '../support/npm-start.js';
+import { needHaproxy } from '../support/services.js';
 
-const HOST = '127.0.0.49';
+const HOSTS = { node: '127.0.0.49', haproxy: '127.0.0.54' };
 const APP = 'logged';
 const WEB = ['node', '-e', `require('http').createServer((q, s) => s.end('up')).listen(Number(process.env.PORT))`];
 
@@ -27,11 +29,14 @@ async function accessLog(dataDir: string): Promise<Record<string, unknown>[]> {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-/** `flynn_router_requests_total{route="<route>",code="2xx"}` on the metrics page. */
-async function served(metricsUrl: string, route: string): Promise<number> {
+/**
+ * The 2xx answers counted on the metrics page: the node engine's `flynn_router_requests_total` of
+ * the route, HAProxy's `haproxy_backend_http_responses_total` of every backend (the app's is the only one).
+ */
+async function served(metricsUrl: string, engine: 'node' | 'haproxy', route: string): Promise<number> {
   const text = await (await request(metricsUrl)).body.text();
-  const m = new RegExp(`^flynn_router_requests_total\\{route="${route}",code="2xx"\\} (\\d+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
+  const re = engine === 'node' ? new RegExp(`^flynn_router_requests_total\\{route="${route}",code="2xx"\\} (\\d+)$`, 'gm') : /^haproxy_backend_http_responses_total\{[^}]*code="2xx"[^}]*\} (\d+)$/gm;
+  return [...text.matchAll(re)].reduce((sum, m) => sum + Number(m[1]), 0);
 }
 
 async function eventually<T>(get: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 5_000): Promise<T> {
@@ -43,7 +48,10 @@ async function eventually<T>(get: () => Promise<T>, ok: (v: T) => boolean, timeo
   }
 }
 
-describe('npm start: the router access log and metrics from flags', () => {
+const engines = [['node', true] as const, ['haproxy', await needHaproxy('npm start --router-engine haproxy with an access log and metrics')] as const];
+
+describe.each(engines.filter(([, on]) => on).map(([engine]) => engine))('npm start: the router access log and metrics from flags (%s engine)', (engine) => {
+  const HOST = HOSTS[engine];
   let dataDir = '';
   let running: Running | undefined;
   afterAll(async () => {
@@ -60,7 +68,7 @@ describe('npm start: the router access log and metrics from flags', () => {
   it('logs each request to <dataDir>/router-access.log and counts it on /metrics, also after the router process is started again', async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'flynn-ts-router-logs-'));
     const ports = { controller: await fixedPort(HOST), router: await fixedPort(HOST), routerHttps: await fixedPort(HOST), git: await fixedPort(HOST), shelf: await fixedPort(HOST) };
-    const args = ['--runtime', 'process', '--host', HOST, '--data-dir', dataDir, '--router-metrics-port', '0', ...Object.entries({ 'controller-port': ports.controller, 'router-port': ports.router, 'router-https-port': ports.routerHttps, 'git-port': ports.git, 'shelf-port': ports.shelf }).flatMap(([f, p]) => [`--${f}`, String(p)])];
+    const args = ['--runtime', 'process', '--router-engine', engine, '--host', HOST, '--data-dir', dataDir, '--router-metrics-port', '0', ...Object.entries({ 'controller-port': ports.controller, 'router-port': ports.router, 'router-https-port': ports.routerHttps, 'git-port': ports.git, 'shelf-port': ports.shelf }).flatMap(([f, p]) => [`--${f}`, String(p)])];
     const routerUrl = `http://${HOST}:${ports.router}`;
     // The format from the env twin.
     running = await startNpmStart(args, { env: { FLYNN_ROUTER_ACCESS_LOG: 'json' } });
@@ -78,13 +86,13 @@ describe('npm start: the router access log and metrics from flags', () => {
     await client.close();
     await serving(routerUrl, `${APP}.flynn.local`);
 
-    const before = await served(metricsUrl, route.id);
+    const before = await served(metricsUrl, engine, route.id);
     for (let i = 0; i < 5; i++) {
       const res = await request(`${routerUrl}/hit/${i}?q=1`, { headers: { host: `${APP}.flynn.local`, 'user-agent': 'router-logs-test' } });
       expect(res.statusCode).toBe(200);
       await res.body.text();
     }
-    expect(await eventually(() => served(metricsUrl, route.id), (n) => n === before + 5)).toBe(before + 5);
+    expect(await eventually(() => served(metricsUrl, engine, route.id), (n) => n === before + 5)).toBe(before + 5);
     const lines = await eventually(() => accessLog(dataDir), (l) => l.filter((e) => e.userAgent === 'router-logs-test').length === 5);
     const hits = lines.filter((e) => e.userAgent === 'router-logs-test');
     expect(hits.map((e) => e.url)).toEqual([0, 1, 2, 3, 4].map((i) => `/hit/${i}?q=1`));
@@ -101,7 +109,7 @@ describe('npm start: the router access log and metrics from flags', () => {
     expect(again.statusCode).toBe(200);
     await again.body.text();
     expect((await findRouter(dataDir))?.metrics?.url).toBe(metricsUrl.replace(/\/metrics$/, ''));
-    expect(await eventually(() => served(metricsUrl, route.id), (n) => n >= 1)).toBeGreaterThanOrEqual(1);
+    expect(await eventually(() => served(metricsUrl, engine, route.id), (n) => n >= 1)).toBeGreaterThanOrEqual(1);
     const after = await eventually(() => accessLog(dataDir), (l) => l.some((e) => e.url === '/after-respawn'));
     expect(after.some((e) => e.url === '/after-respawn')).toBe(true);
     expect(after.filter((e) => e.userAgent === 'router-logs-test')).toHaveLength(6);
