@@ -3,7 +3,8 @@
  * --router-metrics-port 0` (process runtime, a data dir, the detached router) prints the metrics URL
  * in its banner; requests through the router show as lines of `<dataDir>/router-access.log` (0600)
  * and as counts on `/metrics`. The router process started again after a SIGKILL keeps both: the same
- * metrics port, and lines appended to the same file. On the node engine, and on the haproxy engine
+ * metrics port, and lines appended to the same file; so does the one started from its saved config
+ * after every flynn-ts process was killed. On the node engine, and on the haproxy engine
  * when HAProxy is installed (its metrics are HAProxy's own exporter's).
  */
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
@@ -113,5 +114,21 @@ describe.each(engines.filter(([, on]) => on).map(([engine]) => engine))('npm sta
     const after = await eventually(() => accessLog(dataDir), (l) => l.some((e) => e.url === '/after-respawn'));
     expect(after.some((e) => e.url === '/after-respawn')).toBe(true);
     expect(after.filter((e) => e.userAgent === 'router-logs-test')).toHaveLength(6);
+
+    // Every flynn-ts process killed: the router started again from its saved config, before the
+    // platform loads, logs and counts as well; the platform re-attaches to it and prints its metrics URL.
+    const last = await findRouter(dataDir);
+    running.proc.kill('SIGKILL');
+    process.kill(last?.pid as number, 'SIGKILL');
+    await running.exited;
+    running = await startNpmStart(args, { env: { FLYNN_ROUTER_ACCESS_LOG: 'json' } });
+    expect(running.stdout()).toContain(`metrics     ${metricsUrl}`);
+    await serving(routerUrl, `${APP}.flynn.local`, 30_000);
+    const third = await request(`${routerUrl}/after-restart`, { headers: { host: `${APP}.flynn.local`, 'user-agent': 'router-logs-test' } });
+    expect(third.statusCode).toBe(200);
+    await third.body.text();
+    expect(await eventually(() => served(metricsUrl, engine, route.id), (n) => n >= 1)).toBeGreaterThanOrEqual(1);
+    const restarted = await eventually(() => accessLog(dataDir), (l) => l.some((e) => e.url === '/after-restart'));
+    expect(restarted.filter((e) => e.userAgent === 'router-logs-test')).toHaveLength(7);
   }, 180_000);
 });
