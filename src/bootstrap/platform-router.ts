@@ -3,14 +3,14 @@
  * the store's routes and discovery's backends, started again when it dies), or one in this process.
  */
 import { join } from 'node:path';
-import { openLogFile } from '../common/log-file.js';
+import { openLogFile, type LogFile } from '../common/log-file.js';
 import type { Store } from '../controller/store.js';
 import type { Discovery } from '../discovery/discovery.js';
 import { clusterCertificate } from '../router/certificate.js';
 import { RouterListenError } from '../router/errors.js';
 import { startRouter, type Router } from '../router/router.js';
 import type { CloseStack } from './close-stack.js';
-import { BootstrapPortInUseError } from './errors.js';
+import { BootstrapInputError, BootstrapPortInUseError } from './errors.js';
 import type { PlatformPlan } from './platform-plan.js';
 import { listening } from './ports.js';
 import { StoreRouteSource } from './route-source.js';
@@ -46,6 +46,14 @@ export async function detachedRouterOptions(plan: Pick<PlatformPlan, 'host' | 'p
   };
 }
 
+function openAccessLog(file: string): LogFile {
+  try {
+    return openLogFile(file);
+  } catch (err) {
+    throw new BootstrapInputError(`cannot open the router access log ${file}: ${(err as Error).message}`, 'routerAccessLog.file');
+  }
+}
+
 /**
  * Begin the router: a detached router process is found or spawned at once (it loads while the rest
  * of the platform starts), an in-process one starts in {@link PendingRouter.serve}. Whatever starts
@@ -60,7 +68,7 @@ export async function beginRouter(plan: PlatformPlan, dataDir: string, closers: 
         const { host, ports } = plan;
         const defaultCertificate = await clusterCertificate(options.certDir, options.certNames);
         const { accessLog, metrics } = options;
-        const logFile = accessLog?.file ? openLogFile(accessLog.file) : undefined;
+        const logFile = accessLog?.file ? openAccessLog(accessLog.file) : undefined;
         if (logFile) closers.push(() => logFile.close());
         const router = await listening('router', host, ports.router, () =>
           startRouter({

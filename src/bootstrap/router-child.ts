@@ -9,7 +9,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { writeFileAtomic } from '../common/atomic-file.js';
-import { openLogFile } from '../common/log-file.js';
+import { openLogFile, type LogFile } from '../common/log-file.js';
 import { createConsoleLogger } from '../common/logger.js';
 import { clusterCertificate } from '../router/certificate.js';
 import { startRouter, type Router } from '../router/router.js';
@@ -43,8 +43,17 @@ if (config.snapshotFile) {
 }
 
 // The config is JSON: the file is opened here, and the router writes its lines to it.
-const accessLogFile = config.accessLog?.file ? openLogFile(config.accessLog.file) : undefined;
+const accessLogFile = config.accessLog?.file ? openAccessLog(config.accessLog.file) : undefined;
 if (accessLogFile) process.on('SIGHUP', () => accessLogFile.reopen());
+
+function openAccessLog(file: string): LogFile {
+  try {
+    return openLogFile(file);
+  } catch (err) {
+    logger.error('cannot open the access log', { file, error: (err as Error).message });
+    process.exit(1);
+  }
+}
 
 let router: Router;
 try {

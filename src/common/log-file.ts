@@ -4,8 +4,7 @@
  * opened anew by {@link LogFile.reopen} (after an outside logrotate moved it; SIGHUP in the router
  * process). Writes are buffered by a stream: a request never waits on the disk.
  */
-import { createWriteStream, mkdirSync, renameSync, statSync, type WriteStream } from 'node:fs';
-import { dirname } from 'node:path';
+import { createWriteStream, openSync, renameSync, statSync, type WriteStream } from 'node:fs';
 
 export const LOG_FILE_DEFAULTS = Object.freeze({
   /** Size past which the file is moved to `<path>.1`, in bytes (0: never). */
@@ -35,11 +34,12 @@ function sizeOf(path: string): number {
   }
 }
 
-/** Open (creating it and its directory) the log file at `path` for appending. */
+/** Open (creating it; its directory must exist) the log file at `path` for appending. */
 export function openLogFile(path: string, options: LogFileOptions = {}): LogFile {
   const maxBytes = options.maxBytes ?? LOG_FILE_DEFAULTS.maxBytes;
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const open = (): WriteStream => createWriteStream(path, { flags: 'a', mode: 0o600 }).on('error', () => undefined);
+  // Opened at once (not when the stream gets to it): a rename right after still leaves its lines in the file it had.
+  // A failed write (a full disk) loses lines; it never stops the process that logs.
+  const open = (): WriteStream => createWriteStream(path, { fd: openSync(path, 'a', 0o600) }).on('error', () => undefined);
   let stream = open();
   let size = sizeOf(path);
   const swap = () => {
