@@ -1,10 +1,14 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server } from 'node:net';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Etcd3 } from 'etcd3';
+import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { stopRouterProcess } from '../../src/bootstrap/router-process.js';
 import { etcdEndpoints, needEtcd } from '../support/services.js';
 
 // `--import tsx` resolves from the cwd; point at the loader itself (as test/cli/cli.test.ts does).
@@ -23,7 +27,7 @@ interface Run {
 function run(
   bin: string,
   args: string[],
-  options: { env?: Record<string, string>; timeoutMs?: number; until?: string; whileUp?: () => Promise<unknown> } = {},
+  options: { env?: Record<string, string>; timeoutMs?: number; until?: string; whileUp?: (stdout: string) => Promise<unknown> } = {},
 ): Promise<Run> {
   return new Promise((done, fail) => {
     const proc = spawn(process.execPath, ['--import', TSX, main(bin), ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -36,7 +40,7 @@ function run(
       // A long-running binary is looked at (`whileUp`) once it printed `until`, then stopped with SIGTERM.
       if (seen || options.until === undefined || !stdout.includes(options.until)) return;
       seen = true;
-      void (options.whileUp?.() ?? Promise.resolve())
+      void (options.whileUp?.(stdout) ?? Promise.resolve())
         .then(
           (v: unknown) => (up = v),
           (e: unknown) => (up = e),
@@ -176,6 +180,44 @@ describe.runIf(await needEtcd('npm start with --discovery etcd --etcd-prefix'))(
       // While it was up, its registrations (the host agent's among them) were under the prefix.
       expect(r.up).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^${prefix}/services/flynn-host/`))]));
     } finally {
+      await etcd.delete().prefix(`${prefix}/`);
+      etcd.close();
+    }
+  }, 90_000);
+});
+
+describe.runIf(await needEtcd('examples/platform with the router access log and metrics flags'))('examples/platform: router access log and metrics from flags', () => {
+  it('names the metrics URL and the access log file in its --json ready line; the detached router writes the file', async () => {
+    const prefix = `/flynn-ts-test/platform-logs-${randomUUID().slice(0, 8)}`;
+    const dataDir = await mkdtemp(join(tmpdir(), 'flynn-ts-platform-logs-'));
+    const etcd = new Etcd3({ hosts: etcdEndpoints });
+    try {
+      const r = await run(
+        'platform',
+        ['--etcd', etcdEndpoints.join(','), '--prefix', prefix, '--host', '127.0.0.55', '--build', 'process', '--data-dir', dataDir, '--router-port', '0', '--controller-port', '0', '--git-port', '0', '--shelf-port', '0', '--router-metrics-port', '0', '--json'],
+        {
+          env: { CONTROLLER_KEY: 'platform-logs-key', FLYNN_ROUTER_ACCESS_LOG: 'combined' },
+          timeoutMs: 60_000,
+          until: '"step":"server-add"',
+          whileUp: async (stdout) => {
+            const ready = JSON.parse(stdout.split('\n').find((l) => l.includes('"step":"ready"')) ?? '{}') as { routerUrl: string; routerMetricsUrl?: string; routerAccessLog?: string };
+            const res = await request(`${ready.routerUrl}/nowhere`, { headers: { host: 'nowhere.flynn.local' } });
+            await res.body.text();
+            const metrics = await (await request(ready.routerMetricsUrl ?? '')).body.text();
+            // The router writes the line once the answer ends: give it a moment to reach the file.
+            for (let i = 0; i < 50 && !(await readFile(join(dataDir, 'router-access.log'), 'utf8').catch(() => '')).includes('/nowhere'); i++) await new Promise((s) => setTimeout(s, 20));
+            return { ready, metrics, log: await readFile(join(dataDir, 'router-access.log'), 'utf8') };
+          },
+        },
+      );
+      const up = r.up as { ready: { routerMetricsUrl?: string; routerAccessLog?: string }; metrics: string; log: string };
+      expect(up.ready.routerMetricsUrl).toMatch(/^http:\/\/127\.0\.0\.55:\d+\/metrics$/);
+      expect(up.ready.routerAccessLog).toBe(join(dataDir, 'router-access.log'));
+      expect(up.metrics).toMatch(/^flynn_router_requests_total\{route="-",code="4xx"\} 1$/m);
+      expect(up.log).toMatch(/^127\.0\.0\.1 - - \[[^\]]+\] "GET \/nowhere HTTP\/1\.1" 404 \d+ "-" "-"$/m);
+    } finally {
+      await stopRouterProcess(dataDir);
+      await rm(dataDir, { recursive: true, force: true });
       await etcd.delete().prefix(`${prefix}/`);
       etcd.close();
     }
