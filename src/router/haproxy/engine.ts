@@ -11,7 +11,7 @@ import { tcpProbe } from '../outlier.js';
 import type { ListenAddress } from '../options.js';
 import { LiveAcmeAnswers } from './acme.js';
 import { pem, LiveCertificates } from './certificates.js';
-import { BAD_REQUEST, haproxyConfig, HOP_BY_HOP_LUA, mapFiles } from './config.js';
+import { BAD_REQUEST, haproxyConfig, HOP_BY_HOP_LUA, HOST_ERRORS, mapFiles } from './config.js';
 import { RuntimeApi, waitForSocket } from './runtime-api.js';
 import { EJECT_POLL_MS, ResetEjector } from './ejector.js';
 import { MasterCli, ReloadError, reloadHaproxy, writeAtomic } from './reload.js';
@@ -91,6 +91,7 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
   for (const file of Object.values(mapFiles(dir))) await writeFile(file, '');
   await writeFile(join(dir, 'hop-by-hop.lua'), HOP_BY_HOP_LUA);
   await writeFile(join(dir, '400.http'), BAD_REQUEST);
+  await writeFile(join(dir, 'host-error.map'), HOST_ERRORS);
   if (where.https && https) {
     await writeFile(join(dir, 'default.pem'), pem(where.https.defaultCertificate), { mode: 0o600 });
     await writeFile(https.crtList, `${join(dir, 'default.pem')}\n`);
@@ -154,7 +155,7 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
   };
   logger.debug('haproxy started', { pid, dir });
 
-  const certificates = https ? new LiveCertificates(api, dir, https.crtList) : undefined;
+  const certificates = https ? new LiveCertificates(api, dir, https.crtList, logger) : undefined;
   const acme = new LiveAcmeAnswers(api, mapFiles(dir).acme);
   let reloading = false;
   // The live state goes to disk (server states, maps, certificates, then the configuration) and the master reloads.
@@ -225,7 +226,7 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
   table.listeners.add(schedule);
   backends.listeners.add(schedule);
   applier.tcpServedBy(schedule);
-  const ejector = new ResetEjector(api, config.ejectAfterFailures, logger);
+  const ejector = new ResetEjector(api, { ...config, logger, target: (key) => slots.target(key) });
   // Not while a reload runs: the counters then come from either worker.
   const ejecting = setInterval(() => {
     if (!reloading) void ejector.poll().catch((err: unknown) => logger.debug('haproxy engine: cannot read server counters', { error: (err as Error).message }));
@@ -243,6 +244,7 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
     backends.listeners.delete(schedule);
     clearTimeout(reaper);
     clearInterval(ejecting);
+    ejector.stop();
   };
   return {
     httpPort: http.port,

@@ -37,6 +37,12 @@ export class LiveServers {
     return this.dying.size > 0;
   }
 
+  /** The address of the live server `name` (undefined once retired). */
+  addrOf(name: string): string | undefined {
+    for (const [addr, server] of this.live) if (server.name === name) return addr;
+    return undefined;
+  }
+
   /** Add the addresses not served yet (with `params`), retire the others; true when a server was added. */
   async follow(addrs: ReadonlySet<string>, params: string): Promise<boolean> {
     let added = false;

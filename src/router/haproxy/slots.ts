@@ -5,6 +5,7 @@ import type { RouterConfig } from '../options.js';
 import type { HttpRoute } from '../types.js';
 import { HEALTH_CHECK_DEFAULTS } from '../health-check.js';
 import { mapFiles, slotNames, type SlotKind } from './config.js';
+import type { EjectTarget } from './ejector.js';
 import { LiveMap } from './maps.js';
 import type { RuntimeApi } from './runtime-api.js';
 import { FAILED, LiveServers, type ServerNames } from './servers.js';
@@ -106,6 +107,18 @@ export class SlotSync {
   /** Servers still draining before they can be deleted. */
   get draining(): boolean {
     return this.slots.some((s) => s.servers.draining);
+  }
+
+  /** The live server `slot/server` of an HTTP route (for the ejector's probe), undefined once retired or for another backend. */
+  target(key: string): EjectTarget | undefined {
+    const [slotName, serverName] = key.split('/');
+    const slot = this.slots.find((s) => s.name === slotName);
+    const addr = slot && serverName !== undefined ? slot.servers.addrOf(serverName) : undefined;
+    if (!slot || addr === undefined) return undefined;
+    const path = this.maps.healthPath.get(slot.name);
+    const host = this.maps.healthHost.get(slot.name);
+    const timeoutMs = this.routes.get(slot.route as string)?.healthCheck?.timeoutMs ?? HEALTH_CHECK_DEFAULTS.timeoutMs;
+    return { addr, ...(path !== undefined && host !== undefined ? { check: { path, host, timeoutMs } } : {}) };
   }
 
   /** A slot is wanted with settings the running configuration does not declare. */
