@@ -197,7 +197,8 @@ describe.runIf(await needEtcd('examples/platform with the router access log and 
         ['--etcd', etcdEndpoints.join(','), '--prefix', prefix, '--host', '127.0.0.55', '--build', 'process', '--data-dir', dataDir, '--router-port', '0', '--controller-port', '0', '--git-port', '0', '--shelf-port', '0', '--router-metrics-port', '0', '--json'],
         {
           env: { CONTROLLER_KEY: 'platform-logs-key', FLYNN_ROUTER_ACCESS_LOG: 'combined' },
-          timeoutMs: 60_000,
+          // Generous: on a loaded machine the platform's start alone has taken a minute.
+          timeoutMs: 100_000,
           until: '"step":"server-add"',
           whileUp: async (stdout) => {
             const ready = JSON.parse(stdout.split('\n').find((l) => l.includes('"step":"ready"')) ?? '{}') as { routerUrl: string; routerMetricsUrl?: string; routerAccessLog?: string };
@@ -221,5 +222,5 @@ describe.runIf(await needEtcd('examples/platform with the router access log and 
       await etcd.delete().prefix(`${prefix}/`);
       etcd.close();
     }
-  }, 90_000);
+  }, 120_000);
 });
