@@ -114,9 +114,9 @@ function describeKill(runtime: 'process' | 'docker', host: string) {
         if (c.left === 'new' && release) current = release;
         expect(d, `${c.strategy} at ${c.at}`).toMatchObject(c.left === 'new' ? { state: 'done', status: 'complete' } : { state: 'failed', status: 'failed' });
         await expectServing(client, routerUrl, current);
-        const failedNow = load.counts().failed;
+        const { failed: failedNow, failures } = load.counts();
         console.log(`[measured] ${runtime}, ${c.strategy} killed at ${c.at}: ${failedNow - failedBefore} failed requests`);
-        expect(failedNow - failedBefore, `${c.strategy} at ${c.at}`).toBe(0);
+        expect(failedNow - failedBefore, `${c.strategy} at ${c.at}: ${failures.slice(failedBefore, failedBefore + 5).join('; ')}`).toBe(0);
         failedBefore = failedNow;
         restarted.proc.kill('SIGKILL');
         await restarted.exited;

@@ -86,7 +86,7 @@ export async function serving(routerUrl: string, host: string, timeoutMs = 60_00
 }
 
 /** Requests in a loop through the router with `Host: <host>`, each one counted as served (200) or failed. */
-export function requestLoop(routerUrl: string, host: string): { counts(): { ok: number; failed: number }; stop(): Promise<{ ok: number; failed: number; failures: string[] }> } {
+export function requestLoop(routerUrl: string, host: string): { counts(): { ok: number; failed: number; failures: string[] }; stop(): Promise<{ ok: number; failed: number; failures: string[] }> } {
   let running = true;
   let ok = 0;
   const failures: string[] = [];
@@ -103,7 +103,7 @@ export function requestLoop(routerUrl: string, host: string): { counts(): { ok: 
     }
   })();
   return {
-    counts: () => ({ ok, failed: failures.length }),
+    counts: () => ({ ok, failed: failures.length, failures: [...failures] }),
     async stop() {
       running = false;
       await loop;
