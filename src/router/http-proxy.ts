@@ -6,6 +6,7 @@ import type { Backend, ServicePool } from './backends.js';
 import { HttpExchange } from './exchange.js';
 import { reply, replyRaw, type ProxyContext, type Timeouts } from './proxy-context.js';
 import { forwardRequest, type ForwardedRequest } from './headers.js';
+import { originForm, targetError } from './request-target.js';
 import { hostname } from './route-table.js';
 import { UpgradeExchange } from './upgrade.js';
 import { readCookie } from './sticky.js';
@@ -40,7 +41,7 @@ export function createRequestHandler(ctx: ProxyContext, proto: 'http' | 'https',
   const requestDone = () => ctx.inFlight.done();
   return (req, res) => {
     const fwd = forwardRequest(req, proto, String(port()), false);
-    const bad = badRequest(fwd);
+    const bad = badRequest(req, fwd);
     if (bad) return reply(res, 400, bad);
     const host = fwd.host as string;
     // `OPTIONS *` asks about the server, not a resource: the router answers it itself (as nginx does).
@@ -72,11 +73,18 @@ function go(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, req: Incomin
   new HttpExchange(ctx, route, pool, req, res, fwd.headers, timeoutsOf(ctx, route), fwd.hasBody).start(first.backend, first.pinned);
 }
 
-/** Why a request is refused with 400 before routing, if it is. */
-function badRequest(fwd: ForwardedRequest): string | undefined {
+/**
+ * Why a request is refused with 400 before routing, if it is. An absolute-form target that passes
+ * (its authority is the Host) is rewritten to origin-form, which is what the backend gets.
+ */
+function badRequest(req: IncomingMessage, fwd: ForwardedRequest): string | undefined {
   if (fwd.host === undefined) return 'missing Host header';
   if (fwd.hostCount > 1) return 'more than one Host header';
-  return undefined;
+  if (fwd.authorityConflict) return 'Host header differs from :authority';
+  const url = req.url ?? '/';
+  const bad = targetError(fwd.host, url);
+  if (bad === undefined && url.charCodeAt(0) !== 47 /* / */) req.url = originForm(url);
+  return bad;
 }
 
 function redirectToHttps(req: IncomingMessage, res: ServerResponse, host: string, port: number): void {
@@ -107,7 +115,7 @@ export function createUpgradeHandler(ctx: ProxyContext, proto: 'http' | 'https',
   return (req, socket, head) => {
     socket.on('error', () => socket.destroy());
     const fwd = forwardRequest(req, proto, String(port()), true);
-    const bad = badRequest(fwd);
+    const bad = badRequest(req, fwd);
     if (bad) return replyRaw(socket, 400, bad);
     const host = fwd.host as string;
     const route = ctx.table.match(host, req.url ?? '/');
