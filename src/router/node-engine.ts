@@ -78,6 +78,7 @@ export async function startNodeEngine(core: NodePlaneCore, where: EngineListen):
   if (config.proxyProtocol) {
     fronts.set(httpServer, createNetServer((socket) => acceptProxied(socket, (c) => (httpServer.emit('connection', c), c.resume()))));
   }
+  if (https) fronts.set(https.server, https.front);
   const listener = (server: Server | Http2SecureServer) => fronts.get(server) ?? server;
   let stopped: Promise<void>[] = [];
   const stopAccepting = async () => {
