@@ -19,6 +19,8 @@ export interface ForwardedRequest {
   hostCount: number;
   /** HTTP/2: a `host` header names another authority than `:authority` (a 400). */
   authorityConflict: boolean;
+  /** Bytes of header names and values (HTTP/2's limit is checked by the router: node's parser checks HTTP/1's). */
+  headerBytes: number;
   /** All `Cookie` headers joined with `; ` (as node does). */
   cookie: string | undefined;
   /** A non-zero `Content-Length` or any `Transfer-Encoding`. */
@@ -50,9 +52,11 @@ export function forwardRequest(req: IncomingMessage, proto: string, port: string
   let idCount = 0;
   let upgradeValue: string | undefined;
   let connection: string | undefined;
+  let headerBytes = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
+    headerBytes += name.length + value.length;
     if (name.charCodeAt(0) === 58) {
       // HTTP/2 pseudo-headers (`:method`, `:path`...): only `:authority` goes on, as `Host`.
       if (name === ':authority') authority = value;
@@ -160,7 +164,7 @@ export function forwardRequest(req: IncomingMessage, proto: string, port: string
     'x-request-id',
     idCount === 1 && REQUEST_ID_RE.test(id as string) ? (id as string) : requestId(),
   );
-  return { host, hostCount, authorityConflict, cookie, hasBody, headers, upgrade: upgradeValue };
+  return { host, hostCount, authorityConflict, headerBytes, cookie, hasBody, headers, upgrade: upgradeValue };
 }
 
 /**

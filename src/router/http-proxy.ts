@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { maxHeaderSize, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { settlesWithin } from '../common/lifecycle.js';
 import { acmeAnswer, ACME_CHALLENGE_PATH } from './acme-challenge.js';
@@ -41,6 +41,8 @@ export function createRequestHandler(ctx: ProxyContext, proto: 'http' | 'https',
   const requestDone = () => ctx.inFlight.done();
   return (req, res) => {
     const fwd = forwardRequest(req, proto, String(port()), false);
+    // HTTP/1 heads over node's limit never get here (node's parser refuses them: node-engine.ts answers 431).
+    if (fwd.headerBytes > maxHeaderSize) return reply(res, 431, `request headers larger than ${maxHeaderSize} bytes`);
     const bad = badRequest(req, fwd);
     if (bad) return reply(res, 400, bad);
     const host = fwd.host as string;

@@ -1,13 +1,14 @@
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, maxHeaderSize, type Server } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { SecureContext } from 'node:tls';
 import { nodeAccessLog } from './access-log.js';
 import type { Engine, EngineListen, RouterCore } from './engine.js';
 import type { RouterMetrics } from './metrics.js';
 import { RouterListenError } from './errors.js';
 import { createRequestHandler, createUpgradeHandler } from './http-proxy.js';
-import { InFlight, type ProxyContext } from './proxy-context.js';
+import { InFlight, replyRaw, type ProxyContext } from './proxy-context.js';
 import { HttpsListener } from './https-listener.js';
 import type { ListenAddress } from './options.js';
 import { acceptProxied } from './proxy-protocol.js';
@@ -23,6 +24,13 @@ function listen(server: Server | Http2SecureServer | NetServer, addr: ListenAddr
       resolve((server.address() as AddressInfo).port);
     });
   });
+}
+
+/** The answer to a request node's parser refused: 431 for a head over node's limit, 408 for one not read in time, else 400. */
+function clientErrorAnswer(err: NodeJS.ErrnoException): [number, string] {
+  if (err.code === 'HPE_HEADER_OVERFLOW') return [431, `request head larger than ${maxHeaderSize} bytes`];
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, 'request head not received in time'];
+  return [400, 'bad request'];
 }
 
 /** What the node data plane reads: the router's state in this process, or a worker's mirror of it. */
@@ -65,11 +73,12 @@ export async function startNodeEngine(core: NodePlaneCore, where: EngineListen):
     const log = nodeAccessLog(config.accessLog, table);
     for (const server of servers) server.prependListener('request', log as never);
   }
-  // Unparseable requests get a 400 (when the socket can still take it), never a hang.
+  // Unparseable requests get an answer (when the socket can still take it), never a hang.
   for (const server of servers) {
-    server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 29\r\nconnection: close\r\n\r\n400 Bad Request: bad request\n');
-      else socket.destroy();
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (!socket.writable) return void socket.destroy();
+      const [status, message] = clientErrorAnswer(err);
+      replyRaw(socket, status, message);
     });
   }
   // With proxyProtocol a plain TCP listener reads the PROXY header, then hands the connection to the HTTP server
