@@ -13,10 +13,21 @@ export interface HttpsListenerOptions {
   /** The route certificate for an SNI name, if any. */
   certificate(servername: string): SecureContext | undefined;
   defaultContext: SecureContext;
-  keepAliveTimeoutMs: number;
+  /** Read by node's HTTP/1 connection handling of the TLS servers (as set on an `http.Server`; the http2 server has no options for them). */
+  http1: Http1Settings;
+  /** Longest time from accepting a connection to the end of its TLS handshake (ClientHello read included). */
+  handshakeTimeoutMs: number;
   logger: Logger;
   onRequest(req: IncomingMessage, res: ServerResponse): void;
   onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+}
+
+/** node's HTTP/1 server settings (`http.ServerOptions` names) that the router sets. */
+export interface Http1Settings {
+  keepAliveTimeout: number;
+  headersTimeout: number;
+  requestTimeout: number;
+  connectionsCheckingInterval: number;
 }
 
 /** Events of the SNI server that the listener's handlers (and the engine's observers) take from {@link HttpsListener.server}. */
@@ -40,19 +51,20 @@ export class HttpsListener {
   /** Where requests, Upgrades and client errors of both TLS servers are emitted (handlers go here). */
   readonly server: Http2SecureServer;
   private readonly sni: Http2SecureServer;
+  private readonly handshakeTimeoutMs: number;
   private readonly sessions = new Set<ServerHttp2Session>();
   /** Connections being read (until a TLS server takes them) and TLS connections. */
   private readonly sockets = new Set<Socket>();
 
   constructor(o: HttpsListenerOptions) {
-    const settings = { allowHTTP1: true };
+    const settings = { allowHTTP1: true, handshakeTimeout: o.handshakeTimeoutMs };
+    this.handshakeTimeoutMs = o.handshakeTimeoutMs;
     this.server = createSecureServer({ ...settings, cert: o.defaultCertificate.cert, key: o.defaultCertificate.key });
     this.sni = createSecureServer({ ...settings, SNICallback: (name, cb) => cb(null, o.certificate(name) ?? o.defaultContext) });
     // One ticket key for both, so a session resumes whichever server takes the connection.
     this.sni.setTicketKeys(this.server.getTicketKeys());
     for (const server of [this.server, this.sni]) {
-      // Read by node's HTTP/1 connection handling of this server (the http2 server has no option for it).
-      Object.assign(server, { keepAliveTimeout: o.keepAliveTimeoutMs });
+      Object.assign(server, o.http1);
       server.on('session', (session: ServerHttp2Session) => {
         this.sessions.add(session);
         session.once('close', () => this.sessions.delete(session));
@@ -65,16 +77,24 @@ export class HttpsListener {
     this.server.on('request', o.onRequest as unknown as (req: unknown, res: unknown) => void);
     this.server.on('upgrade', o.onUpgrade);
     this.front = createNetServer((socket) => this.accept(socket));
+    // node starts the HTTP/1 head and request timers of an http2 server with allowHTTP1 when it listens; these two never do themselves.
+    this.front.on('listening', () => {
+      this.server.emit('listening');
+      this.sni.emit('listening');
+    });
   }
 
   /** Read the ClientHello's server name, then hand the connection, bytes read included, to the TLS server for it. */
   private accept(socket: Socket): void {
     const untrack = this.track(socket);
     let buf: Buffer = Buffer.alloc(0);
+    // A client that never finishes its hello is cut (the TLS server's handshakeTimeout takes over once it has one).
+    const timer = setTimeout(() => socket.destroy(), this.handshakeTimeoutMs);
     const onData = (chunk: Buffer) => {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
       const scan = readServerName(buf);
       if (!scan.done) return;
+      clearTimeout(timer);
       socket.off('data', onData);
       socket.off('error', onError);
       untrack();
@@ -84,6 +104,7 @@ export class HttpsListener {
       (scan.servername ? this.sni : this.server).emit('connection', socket);
     };
     const onError = () => socket.destroy();
+    socket.once('close', () => clearTimeout(timer));
     socket.on('data', onData);
     socket.on('error', onError);
   }

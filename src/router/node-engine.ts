@@ -9,7 +9,7 @@ import type { RouterMetrics } from './metrics.js';
 import { RouterListenError } from './errors.js';
 import { createRequestHandler, createUpgradeHandler } from './http-proxy.js';
 import { InFlight, replyRaw, type ProxyContext } from './proxy-context.js';
-import { HttpsListener } from './https-listener.js';
+import { HttpsListener, type Http1Settings } from './https-listener.js';
 import type { ListenAddress } from './options.js';
 import { acceptProxied } from './proxy-protocol.js';
 import { secureContext } from './sni.js';
@@ -33,6 +33,16 @@ function clientErrorAnswer(err: NodeJS.ErrnoException): [number, string] {
   return [400, 'bad request'];
 }
 
+/**
+ * node's HTTP/1 server timeouts: a request head must arrive within `requestHeadersTimeoutMs` (node
+ * answers 408 through `clientError`), checked every second (node's default, 30 s, let a slowloris
+ * client stay up to 30 s longer); node's 5 min for a whole request stays, unless the head's is longer.
+ */
+function http1Settings(config: NodePlaneCore['config']): Http1Settings {
+  const head = config.requestHeadersTimeoutMs;
+  return { keepAliveTimeout: config.keepAliveTimeoutMs, headersTimeout: head, requestTimeout: Math.max(head, 300_000), connectionsCheckingInterval: Math.min(1000, head) };
+}
+
 /** What the node data plane reads: the router's state in this process, or a worker's mirror of it. */
 export type NodePlaneCore = Pick<RouterCore, 'config' | 'logger' | 'table' | 'health'> & {
   backends: ProxyContext['backends'];
@@ -50,7 +60,8 @@ export async function startNodeEngine(core: NodePlaneCore, where: EngineListen):
   let httpsPort = where.https?.addr.port ?? 0;
   const ctx: ProxyContext = { table, backends, signer: new StickySigner(config.stickyKey), logger, inFlight, health, httpsPort: () => (where.https ? httpsPort : undefined), ...config };
 
-  const httpServer = createHttpServer({ keepAliveTimeout: config.keepAliveTimeoutMs });
+  const http1 = http1Settings(config);
+  const httpServer = createHttpServer(http1);
   httpServer.on('request', createRequestHandler(ctx, 'http', () => httpPort));
   httpServer.on('upgrade', createUpgradeHandler(ctx, 'http', () => httpPort));
   const https = where.https
@@ -58,7 +69,8 @@ export async function startNodeEngine(core: NodePlaneCore, where: EngineListen):
         defaultCertificate: where.https.defaultCertificate,
         defaultContext: secureContext(where.https.defaultCertificate),
         certificate,
-        keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+        http1,
+        handshakeTimeoutMs: config.requestHeadersTimeoutMs,
         logger,
         onRequest: createRequestHandler(ctx, 'https', () => httpsPort),
         onUpgrade: createUpgradeHandler(ctx, 'https', () => httpsPort),

@@ -149,7 +149,7 @@ defaults
   timeout client ${t.idleMs}
   timeout server ${Math.max(t.responseHeadersMs, 1)}
   timeout tunnel ${t.websocketIdleMs}
-  timeout http-request 10s
+  timeout http-request ${c.requestHeadersTimeoutMs}
   timeout http-keep-alive ${c.keepAliveTimeoutMs}
   timeout client-fin 1s
   timeout server-fin 1s
