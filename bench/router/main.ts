@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/host/testing/jobs.js';
 import { treeCpuMs } from './cpu.js';
-import { startHaproxy, startNginx } from './proxies.js';
+import { HOST, startHaproxy, startNginx } from './proxies.js';
 import { measureVisibility } from './visibility.js';
 
 const CONTESTANTS = ['nginx', 'haproxy', 'node', 'node-workers', 'haproxy-engine'] as const;
@@ -38,7 +38,6 @@ const ROUTERS = ['node', 'node-workers', 'haproxy-engine'] as const;
 const LABEL: Record<Contestant, string> = { nginx: 'nginx 1 worker    ', haproxy: 'haproxy 1 thread  ', node: 'node engine       ', 'node-workers': 'node, 2 workers   ', 'haproxy-engine': 'haproxy engine    ' };
 
 const self = fileURLToPath(import.meta.url);
-const HOST = 'bench.test';
 const BODY = 'hello from the backend\n'.repeat(4);
 
 async function runBackend(host: string): Promise<void> {

@@ -7,6 +7,7 @@ import { silentLogger, type Logger } from '../common/logger.js';
 import type { Store } from '../controller/store.js';
 import type { HttpRoute, HttpRouteAcme } from '../controller/types.js';
 import { AcmeErrorCodes, AcmeInputError } from './errors.js';
+import { reachDirectory } from './directory-check.js';
 import { trustDirectoryCa } from './trust.js';
 
 /** Let's Encrypt's production directory, the default CA. */
@@ -24,6 +25,12 @@ export const ACME_DEFAULTS = Object.freeze({
   pollMs: 500,
   /** Longest wait for the router to serve a challenge before telling the CA, ms. */
   probeTimeoutMs: 10_000,
+  /**
+   * Longest wait for the CA's directory, fetched over a direct connection before each order, ms: an
+   * unreachable CA fails the order in one line within this. 0 skips the check (a CA reached only
+   * through an HTTP(S) proxy, which acme-client's own requests use).
+   */
+  directoryTimeoutMs: 10_000,
 });
 
 /** What the ACME client needs of the controller's store. */
@@ -49,6 +56,7 @@ export interface AcmeOptions {
    */
   routerUrl?: string;
   probeTimeoutMs?: number;
+  directoryTimeoutMs?: number;
   clock?: Clock;
   logger?: Logger;
 }
@@ -98,6 +106,7 @@ export async function startAcme(options: AcmeOptions): Promise<AcmeManager> {
   const directoryUrl = URL.canParse(o.directoryUrl) && /^https?:$/.test(new URL(o.directoryUrl).protocol) ? o.directoryUrl : undefined;
   if (directoryUrl === undefined) throw new AcmeInputError(AcmeErrorCodes.INVALID_OPTIONS, `directoryUrl must be an http(s) URL, got ${JSON.stringify(o.directoryUrl)}`, { field: 'directoryUrl' });
   const renewBeforeMs = nonNegative(o.renewBeforeDays, 'renewBeforeDays') * 86_400_000;
+  if (o.email !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(o.email)) throw new AcmeInputError(AcmeErrorCodes.INVALID_OPTIONS, `email must be an address like ops@example.com, got ${JSON.stringify(o.email)}`, { field: 'email' });
   if (o.ca !== undefined && !o.ca.includes('-----BEGIN CERTIFICATE-----')) throw new AcmeInputError(AcmeErrorCodes.INVALID_OPTIONS, 'ca must be PEM certificates', { field: 'ca' });
   const clock: Clock = o.clock ?? systemClock;
   const logger = (o.logger ?? silentLogger).child({ component: 'acme' });
@@ -138,6 +147,7 @@ export async function startAcme(options: AcmeOptions): Promise<AcmeManager> {
     const kept: Omit<HttpRouteAcme, 'challenge'> = { status: before.status, updatedAt: before.updatedAt, ...(before.expiresAt && route.tls ? { expiresAt: before.expiresAt } : {}), ...(before.error ? { error: before.error } : {}) };
     logger.info('ordering a certificate', { route: route.id, domain });
     try {
+      if (o.directoryTimeoutMs > 0) await reachDirectory(directoryUrl, o.directoryTimeoutMs, o.ca);
       account ??= client.createAccount({ termsOfServiceAgreed: true, ...(o.email ? { contact: [`mailto:${o.email}`] } : {}) }).catch((err: unknown) => {
         account = undefined;
         throw err;

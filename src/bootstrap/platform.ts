@@ -194,6 +194,14 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
       store,
       jobs,
       gitHost: git.addr,
+      appDomain: domain,
+      reservedPorts: {
+        ...(ports.controller ? { [ports.controller]: "the controller's port" } : {}),
+        [shelf.port]: "shelf's port",
+        [git.port]: "the git receiver's port",
+        ...(router.https ? { [router.https.port]: "the router's HTTPS port" } : {}),
+        [router.http.port]: "the router's HTTP port",
+      },
       // Taffy deploys a git URL's tree through the same push deploy (src/taffy).
       deployGit: new Taffy({ platform: { deploy: (source) => ready().deploy(source), preparePush: (a) => slot.platform?.preparePush(a) }, allowFileUrls: plan.allowFileGitUrls, workDir: dataDir }),
       host,

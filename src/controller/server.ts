@@ -44,6 +44,14 @@ export interface ControllerOptions {
   /** Git host shown to clients (`ssh://git@<gitHost>/<app>.git`). Default none. */
   gitHost?: string;
   /**
+   * The cluster's app domain: `<app>.<appDomain>` and the names below it are app `<app>`'s alone
+   * (another app's route there is refused, so no app can take a default domain before its app
+   * exists), and a route on `<appDomain>` itself or `*.<appDomain>` is refused. Default none.
+   */
+  appDomain?: string;
+  /** Ports the cluster's own listeners hold on the router's address, with what holds each: a TCP route on one is refused. */
+  reservedPorts?: Readonly<Record<number, string>>;
+  /**
    * Serve HTTPS with this certificate and key (PEM), e.g. from `loadOrCreateSelfSigned`. Without
    * it the API is plain HTTP (keys and env in clear on the wire) and a warning is logged; the
    * platform always gives one unless asked for plain HTTP.
@@ -152,6 +160,8 @@ export async function startController(options: ControllerOptions): Promise<Contr
       return writer;
     },
     gitHost: options.gitHost ?? null,
+    appDomain: options.appDomain ?? null,
+    reservedPorts: options.reservedPorts ?? {},
     maxScale: options.maxScale ?? CONTROLLER_DEFAULTS.maxScale,
     ...(options.onAppDeleted ? { onAppDeleted: options.onAppDeleted } : {}),
   };

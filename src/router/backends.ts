@@ -3,6 +3,7 @@ import type { Logger } from '../common/logger.js';
 import { sleep } from '../common/lifecycle.js';
 import type { Discovery, ServiceWatch } from '../discovery/discovery.js';
 import type { Instance } from '../discovery/types.js';
+import { H1Pool } from './h1-pool.js';
 
 /**
  * One live instance of a service as the router sees it: its address, load and connection pool.
@@ -27,6 +28,8 @@ export class Backend {
   removed = false;
   /** The keep-alive pool, per connect timeout in use (a route may override the router's). */
   private readonly pools = new Map<number, Pool>();
+  /** The router's own keep-alive connections, for requests without a body (h1-exchange.ts). */
+  private h1Pool: H1Pool | undefined;
 
   constructor(
     readonly id: string,
@@ -48,6 +51,11 @@ export class Backend {
     return pool;
   }
 
+  /** The fast path's connection pool (made on first use). */
+  h1(): H1Pool {
+    return (this.h1Pool ??= new H1Pool(this.host, this.port, 60_000));
+  }
+
   acquire(): void {
     this.inFlight++;
   }
@@ -61,6 +69,8 @@ export class Backend {
   destroy(): void {
     for (const pool of this.pools.values()) void pool.close().catch(() => undefined);
     this.pools.clear();
+    this.h1Pool?.close();
+    this.h1Pool = undefined;
   }
 }
 

@@ -23,7 +23,7 @@ export interface EngineListen {
   https?: { addr: ListenAddress; defaultCertificate: CertificatePair };
 }
 
-/** A data plane serving the router's HTTP(S) listeners (TCP routes are the router's own, whatever the engine). */
+/** A data plane serving the router's HTTP(S) listeners (and the TCP routes, when it takes them with `applier.tcpServedBy`). */
 export interface Engine {
   readonly httpPort: number;
   readonly httpsPort: number | undefined;

@@ -38,7 +38,7 @@ export interface ForwardedRequest {
  * answers `100 Continue` itself). An `Upgrade` header is handed back in `upgrade`, for undici's
  * `upgrade` option, which writes `Connection: upgrade` itself.
  */
-export function forwardRequest(req: IncomingMessage, proto: string, port: string, upgrade: boolean): ForwardedRequest {
+export function forwardRequest(req: Pick<IncomingMessage, 'rawHeaders' | 'socket'>, proto: string, port: string, upgrade: boolean): ForwardedRequest {
   const raw = req.rawHeaders;
   const out: string[] = [];
   let host: string | undefined;
@@ -198,7 +198,7 @@ function forwardedElement(ip: string, proto: string, host: string | undefined): 
   return `${element};host=${/[:[]/.test(host) ? `"${host}"` : host}`;
 }
 
-function clientIp(req: IncomingMessage): string {
+function clientIp(req: Pick<IncomingMessage, 'socket'>): string {
   const addr = req.socket.remoteAddress ?? '';
   return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
 }

@@ -4,6 +4,8 @@ import { settlesWithin } from '../common/lifecycle.js';
 import { acmeAnswer, ACME_CHALLENGE_PATH } from './acme-challenge.js';
 import type { Backend, ServicePool } from './backends.js';
 import { HttpExchange } from './exchange.js';
+import { H1Exchange } from './h1-exchange.js';
+import type { FastHandler } from './h1-front.js';
 import { reply, replyRaw, type ProxyContext, type Timeouts } from './proxy-context.js';
 import { forwardRequest, type ForwardedRequest } from './headers.js';
 import { originForm, targetError } from './request-target.js';
@@ -72,7 +74,41 @@ export function createRequestHandler(ctx: ProxyContext, proto: 'http' | 'https',
 function go(ctx: ProxyContext, route: HttpRoute, pool: ServicePool, req: IncomingMessage, res: ServerResponse, fwd: ForwardedRequest): void {
   const first = firstBackend(ctx, route, pool, fwd.cookie);
   if (!fwd.hasBody) req.resume();
+  // HTTP/1.x without a body (nearly all traffic) takes the fast path; bodies and HTTP/2 go through undici.
+  if (!fwd.hasBody && req.httpVersionMajor === 1) {
+    new H1Exchange(ctx, route, pool, req, res, fwd.headers, timeoutsOf(ctx, route)).start(first.backend, first.pinned);
+    return;
+  }
   new HttpExchange(ctx, route, pool, req, res, fwd.headers, timeoutsOf(ctx, route), fwd.hasBody).start(first.backend, first.pinned);
+}
+
+/** Something that watches each request (the access log, the metrics): a `request` listener. */
+export type RequestObserver = (req: never, res: never) => void;
+
+/**
+ * The fast listener's handler (h1-front.ts): serves a plain proxied request, and leaves everything
+ * the router answers itself (no route, ACME, HTTPS redirect, a service not ready yet) to the
+ * general handler above by returning false.
+ */
+export function createFastHandler(ctx: ProxyContext, port: () => number, observers: RequestObserver[]): FastHandler {
+  const requestDone = () => ctx.inFlight.done();
+  return (req, res) => {
+    if (req.url.startsWith(ACME_CHALLENGE_PATH)) return false;
+    const fwd = forwardRequest(req, 'http', String(port()), false);
+    const host = fwd.host as string;
+    // A Host the router refuses is answered (400) by the general handler.
+    if (targetError(host, req.url) !== undefined) return false;
+    const route = ctx.table.match(host, req.url);
+    if (!route || (route.redirectHttps && ctx.httpsPort() !== undefined)) return false;
+    const pool = ctx.backends.get(route.service);
+    if (!pool?.isReady) return false;
+    for (const observe of observers) observe(req as never, res as never);
+    ctx.inFlight.start();
+    res.once('close', requestDone);
+    const first = firstBackend(ctx, route, pool, fwd.cookie);
+    new H1Exchange(ctx, route, pool, req, res, fwd.headers, timeoutsOf(ctx, route)).start(first.backend, first.pinned);
+    return true;
+  };
 }
 
 /**

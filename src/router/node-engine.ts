@@ -7,7 +7,8 @@ import { nodeAccessLog } from './access-log.js';
 import type { Engine, EngineListen, RouterCore } from './engine.js';
 import type { RouterMetrics } from './metrics.js';
 import { RouterListenError } from './errors.js';
-import { createRequestHandler, createUpgradeHandler } from './http-proxy.js';
+import { FastFront } from './h1-front.js';
+import { createFastHandler, createRequestHandler, createUpgradeHandler, type RequestObserver } from './http-proxy.js';
 import { InFlight, replyRaw, type ProxyContext } from './proxy-context.js';
 import { HttpsListener, type Http1Settings } from './https-listener.js';
 import type { ListenAddress } from './options.js';
@@ -52,7 +53,7 @@ export type NodePlaneCore = Pick<RouterCore, 'config' | 'logger' | 'table' | 'he
   certificate(name: string): SecureContext | undefined;
 };
 
-/** The `node` engine: node:http and node:http2 servers in this process, proxying through undici and node:http. */
+/** The `node` engine: a fast plain-HTTP listener (h1-front.ts) and node:http / node:http2 servers in this process, proxying on the router's own backend connections and through undici. */
 export async function startNodeEngine(core: NodePlaneCore, where: EngineListen): Promise<Engine> {
   const { config, logger, table, backends, health, certificate } = core;
   const inFlight = new InFlight();
@@ -77,14 +78,12 @@ export async function startNodeEngine(core: NodePlaneCore, where: EngineListen):
       })
     : undefined;
   const servers = [httpServer, https?.server].filter((s) => s !== undefined);
-  if (core.metrics) {
-    const observe = core.metrics.observer(table);
-    for (const server of servers) server.prependListener('request', observe as never);
-  }
-  if (config.accessLog) {
-    const log = nodeAccessLog(config.accessLog, table);
-    for (const server of servers) server.prependListener('request', log as never);
-  }
+  const observers: RequestObserver[] = [];
+  if (config.accessLog) observers.push(nodeAccessLog(config.accessLog, table) as RequestObserver);
+  if (core.metrics) observers.push(core.metrics.observer(table) as RequestObserver);
+  for (const observe of observers) for (const server of servers) server.prependListener('request', observe as never);
+  // Plain HTTP arrives on the fast listener, which hands node's server what it does not serve itself.
+  const fast = new FastFront(httpServer, createFastHandler(ctx, () => httpPort, observers), config.keepAliveTimeoutMs);
   // Unparseable requests get an answer (when the socket can still take it), never a hang.
   for (const server of servers) {
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
@@ -96,16 +95,17 @@ export async function startNodeEngine(core: NodePlaneCore, where: EngineListen):
   // With proxyProtocol a plain TCP listener reads the PROXY header, then hands the connection to the HTTP server
   // (HTTPS with it is refused on this engine: options.ts).
   const fronts = new Map<Server | Http2SecureServer, NetServer>();
-  if (config.proxyProtocol) {
-    fronts.set(httpServer, createNetServer((socket) => acceptProxied(socket, (c) => (httpServer.emit('connection', c), c.resume()))));
-  }
+  fronts.set(httpServer, config.proxyProtocol ? createNetServer((socket) => acceptProxied(socket, (c) => fast.accept(c))) : fast.server);
   if (https) fronts.set(https.server, https.front);
+  // node starts a server's request-head and request timers when it listens; behind a front it never does by itself.
+  fronts.get(httpServer)?.once('listening', () => httpServer.emit('listening'));
   const listener = (server: Server | Http2SecureServer) => fronts.get(server) ?? server;
   let stopped: Promise<void>[] = [];
   const stopAccepting = async () => {
     inFlight.draining = true;
     stopped = [...servers, ...fronts.values()].map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     httpServer.closeIdleConnections();
+    fast.closeIdle();
     https?.closeIdle();
   };
   try {
@@ -124,6 +124,7 @@ export async function startNodeEngine(core: NodePlaneCore, where: EngineListen):
     async close() {
       if (stopped.length === 0) await stopAccepting();
       httpServer.closeAllConnections();
+      fast.closeAll();
       https?.closeAll();
       for (const socket of inFlight.sockets) socket.destroy();
       await Promise.all(stopped);

@@ -3,7 +3,7 @@
  * the client's response headers), apart from the request handlers that use the exchanges, so no
  * exchange imports the handler module.
  */
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../common/logger.js';
 import type { Backend, ServicePool } from './backends.js';
@@ -55,8 +55,19 @@ export interface ProxyContext {
 /** The timeouts in force for one request, in ms. */
 export type Timeouts = Readonly<Required<RouteTimeouts>>;
 
+/** The part of node's `ServerResponse` the proxy writes to: also h1-front.ts's `FastResponse`. */
+export interface ClientResponse {
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+  writeHead(status: number, headers: string[] | Record<string, string | number>): unknown;
+  write(chunk: Buffer): boolean;
+  end(chunk?: Buffer | string): unknown;
+  destroy(): unknown;
+  once(event: 'close' | 'drain', listener: () => void): unknown;
+}
+
 /** A short plain-text answer from the router itself (404, 502, 503...). */
-export function reply(res: ServerResponse, status: number, message: string): void {
+export function reply(res: ClientResponse, status: number, message: string): void {
   if (res.headersSent) {
     res.destroy();
     return;

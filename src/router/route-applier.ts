@@ -6,7 +6,7 @@ import type { OutlierDetector } from './outlier.js';
 import type { HttpRouteTable } from './route-table.js';
 import { SniCertificates } from './sni.js';
 import { TcpListener } from './tcp-proxy.js';
-import type { HttpRoute, Route, RouteEvent } from './types.js';
+import type { HttpRoute, Route, RouteEvent, TcpRoute } from './types.js';
 import { routeKey, validateRoute } from './validate.js';
 
 export interface RouteApplierOptions {
@@ -36,6 +36,8 @@ export class RouteApplier {
   private readonly checks: ActiveHealthChecks;
   /** What else `settled()` waits for: a data plane outside this process catching up. */
   dataPlaneSettled: () => Promise<void> = () => Promise.resolve();
+  /** Set when the data plane serves the TCP routes (haproxy): no listener here, and this runs after each TCP route change. */
+  private tcpPlane: (() => void) | undefined;
 
   constructor(private readonly o: RouteApplierOptions) {
     this.checks = new ActiveHealthChecks(o.backends, o.health);
@@ -69,6 +71,16 @@ export class RouteApplier {
   /** The certificate of a route for an SNI name: exact domain first, then the nearest wildcard. */
   certificate(servername: string): SecureContext | undefined {
     return this.certificates.lookup(servername);
+  }
+
+  /** Hand the TCP routes to a data plane: `changed` runs after each change, and it reads {@link tcpRoutes}. */
+  tcpServedBy(changed: () => void): void {
+    this.tcpPlane = changed;
+  }
+
+  /** The TCP routes in force. */
+  tcpRoutes(): TcpRoute[] {
+    return [...this.current.values()].filter((r): r is TcpRoute => r.type === 'tcp');
   }
 
   /** TCP connections still open on current or retired listeners. */
@@ -111,6 +123,7 @@ export class RouteApplier {
       const listener = this.tcp.get(id);
       this.tcp.delete(id);
       await this.retire(listener);
+      this.tcpPlane?.();
     }
     this.o.backends.release(old.service);
   }
@@ -142,17 +155,23 @@ export class RouteApplier {
         this.tcp.delete(old.id);
         await this.retire(listener);
       }
-      const listener = new TcpListener(route, this.o.tcpHost, backends, logger, this.o.maxAttempts, this.o.health, this.o.connectTimeoutMs, this.o.proxyProtocol);
-      try {
-        await listener.listen();
-        this.tcp.set(route.id, listener);
-      } catch (err) {
-        logger.error('tcp route cannot listen', { route: route.id, error: (err as Error).message });
-      }
+      if (!this.tcpPlane) await this.listenTcp(route);
     }
     if (old) backends.release(old.service);
     this.current.set(route.id, route);
     this.byKey.set(key, route.id);
+    if (route.type === 'tcp') this.tcpPlane?.();
+  }
+
+  private async listenTcp(route: TcpRoute): Promise<void> {
+    const { logger, backends } = this.o;
+    const listener = new TcpListener(route, this.o.tcpHost, backends, logger, this.o.maxAttempts, this.o.health, this.o.connectTimeoutMs, this.o.proxyProtocol);
+    try {
+      await listener.listen();
+      this.tcp.set(route.id, listener);
+    } catch (err) {
+      logger.error('tcp route cannot listen', { route: route.id, error: (err as Error).message });
+    }
   }
 
   private async setHttp(route: HttpRoute, old: Route | undefined): Promise<void> {

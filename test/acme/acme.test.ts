@@ -160,6 +160,20 @@ describe('startAcme options', () => {
     expect(await refused({ directoryUrl: 'ftp://ca.test/dir' })).toMatchObject({ code: 'FLYNN_ERR_ACME_INVALID_OPTIONS', detail: { field: 'directoryUrl' } });
     expect(await refused({ renewBeforeDays: -1 })).toMatchObject({ code: 'FLYNN_ERR_ACME_INVALID_OPTIONS', detail: { field: 'renewBeforeDays' } });
     expect(await refused({ ca: 'not a certificate' })).toMatchObject({ code: 'FLYNN_ERR_ACME_INVALID_OPTIONS', detail: { field: 'ca' } });
+    expect(await refused({ email: 'notanemail' })).toMatchObject({ code: 'FLYNN_ERR_ACME_INVALID_OPTIONS', detail: { field: 'email' } });
+    await store.close();
+  });
+
+  it('fails an order at once, in one line naming the CA and the cause, when the directory cannot be reached', async () => {
+    const store = new MemoryStore();
+    await store.createApp({ name: 'shop' });
+    // Port 1 on loopback: nothing listens there.
+    const directoryUrl = 'http://127.0.0.1:1/directory';
+    await using acme = await startAcme({ store, directoryUrl, pollMs: 1000 });
+    await store.createRoute('shop', { type: 'http', domain: 'shop.flynn.test', service: 'shop-web', acme: true });
+    await acme.check();
+    const [route] = await store.listRoutes('shop');
+    expect(route).toMatchObject({ acme: { status: 'failed', error: `cannot reach the ACME directory ${directoryUrl}: connection refused` } });
     await store.close();
   });
 });

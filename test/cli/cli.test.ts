@@ -166,12 +166,13 @@ describe('flynn CLI against a real controller', () => {
     expect((await flynn(['route-remove', '-a', 'myapp', tcp.stdout.trim()])).code).toBe(0);
     expect(JSON.parse((await flynn(['routes', '-a', 'myapp', '--json'])).stdout)).toHaveLength(1);
     // A TLS route: the certificate is shown, its private key never is.
-    const privateKey = '-----BEGIN PRIVATE KEY-----\nsecret-key-bytes\n-----END PRIVATE KEY-----\n';
-    const cert = '-----BEGIN CERTIFICATE-----\ncert-bytes\n-----END CERTIFICATE-----\n';
-    await h.client.createRoute('myapp', { type: 'http', domain: 'secure.example.com', service: 'myapp-web', tls: { cert, key: privateKey } });
+    const fixtures = resolve('test/fixtures/tls');
+    const privateKey = await readFile(join(fixtures, 'a.test.key'), 'utf8');
+    const cert = await readFile(join(fixtures, 'a.test.crt'), 'utf8');
+    await h.client.createRoute('myapp', { type: 'http', domain: 'secure.a.test', service: 'myapp-web', tls: { cert, key: privateKey } });
     const printed = (await flynn(['routes', '-a', 'myapp', '--json'])).stdout;
-    expect(printed).not.toContain('secret-key-bytes');
-    expect(JSON.parse(printed).find((r: { domain?: string }) => r.domain === 'secure.example.com')).toMatchObject({ tls: { cert, keySet: true } });
+    expect(printed).not.toContain('PRIVATE KEY');
+    expect(JSON.parse(printed).find((r: { domain?: string }) => r.domain === 'secure.a.test')).toMatchObject({ tls: { cert, keySet: true } });
     const bogus = await flynn(['route-remove', '-a', 'myapp', 'bogus']);
     expect(bogus.code).toBe(1);
     expect(bogus.stderr).toBe('flynn: no route "bogus"\n');
@@ -181,12 +182,25 @@ describe('flynn CLI against a real controller', () => {
 
   it('stores a route certificate from --tls-cert/--tls-key, and never shows the key again', async () => {
     const tls = resolve('test/fixtures/tls');
-    const added = await flynn(['route-add-http', '-a', 'myapp', '--tls-cert', join(tls, 'a.test.crt'), '--tls-key', join(tls, 'a.test.key'), 'tls.example.com']);
+    const added = await flynn(['route-add-http', '-a', 'myapp', '--tls-cert', join(tls, 'a.test.crt'), '--tls-key', join(tls, 'a.test.key'), 'tls.a.test']);
     expect(added.code).toBe(0);
     const listed = JSON.parse((await flynn(['routes', '-a', 'myapp', '--json'])).stdout) as { domain?: string; tls?: Record<string, unknown> }[];
-    const route = listed.find((r) => r.domain === 'tls.example.com');
+    const route = listed.find((r) => r.domain === 'tls.a.test');
     expect(route?.tls).toEqual({ cert: await readFile(join(tls, 'a.test.crt'), 'utf8'), keySet: true });
     expect(JSON.stringify(listed)).not.toContain('PRIVATE KEY');
+    // A pair the router could not serve is refused in one line naming the field, and stored nowhere.
+    const refused = async (cert: string, key: string, domain: string) => {
+      const r = await flynn(['route-add-http', '-a', 'myapp', '--tls-cert', join(tls, cert), '--tls-key', join(tls, key), domain]);
+      expect(r.code).toBe(1);
+      return r.stderr;
+    };
+    expect(await refused('a.test.crt', 'b.test.key', 'mismatch.a.test')).toContain('tls.key does not match tls.cert');
+    expect(await refused('a.test.key', 'a.test.key', 'keyascert.a.test')).toContain('tls.cert holds a private key');
+    expect(await refused('a.test.crt', 'a.test.crt', 'certaskey.a.test')).toContain('tls.key is not a readable PEM private key');
+    expect(await refused('a.test.crt', 'a.test.key', 'shop.example.com')).toContain('tls.cert does not name shop.example.com (it names DNS:a.test, DNS:*.a.test)');
+    const all = (await flynn(['routes', '-a', 'myapp', '--json'])).stdout;
+    expect(all).not.toMatch(/mismatch|keyascert|certaskey|shop\.example\.com/);
+    expect(all).not.toContain('PRIVATE KEY');
     const half = await flynn(['route-add-http', '-a', 'myapp', '--tls-cert', join(tls, 'a.test.crt'), 'half.example.com']);
     expect(half.code).toBe(2);
     expect(half.stderr).toContain('--tls-cert and --tls-key go together');

@@ -1,5 +1,5 @@
 import { request } from 'undici';
-import { ControllerClient, MemoryStore, startController, type ControllerHandle, type Store } from '../../src/controller/index.js';
+import { ControllerClient, MemoryStore, startController, type ControllerHandle, type ControllerOptions, type Store } from '../../src/controller/index.js';
 import { FakeCluster } from '../../src/controller/testing/index.js';
 import type { Deployer, EnvChange, Release, ReleaseChange } from '../../src/controller/index.js';
 
@@ -26,10 +26,10 @@ export interface Harness extends AsyncDisposable {
 }
 
 /** A real controller on 127.0.0.2 over a FakeCluster grid. */
-export async function startHarness(options: { deployer?: Deployer; store?: Store; crashWhen?: (r: Release, type: string) => boolean; host?: string; timeoutMs?: number } = {}): Promise<Harness> {
+export async function startHarness(options: { deployer?: Deployer; store?: Store; crashWhen?: (r: Release, type: string) => boolean; host?: string; timeoutMs?: number; controller?: Pick<ControllerOptions, 'appDomain' | 'reservedPorts'> } = {}): Promise<Harness> {
   const store = options.store ?? new MemoryStore();
   const cluster = new FakeCluster({ store, ...(options.crashWhen ? { crashWhen: options.crashWhen } : {}) });
-  const controller = await startController({ key: KEY, store, jobs: cluster, ...(options.deployer ? { deployer: options.deployer } : {}), host: options.host ?? '127.0.0.2', gitHost: '127.0.0.2:2222' });
+  const controller = await startController({ key: KEY, store, jobs: cluster, ...(options.deployer ? { deployer: options.deployer } : {}), host: options.host ?? '127.0.0.2', gitHost: '127.0.0.2:2222', ...options.controller });
   const client = new ControllerClient({ url: controller.url, key: KEY });
   return {
     controller,

@@ -70,8 +70,8 @@ describe('npm start: a router process that dies is started again', () => {
     expect(running.stderr()).toMatch(/started the router process again/);
 
     // Routes made after the respawn reach the new router (the platform feeds it).
-    await client.createRoute(APP, { type: 'http', domain: `other.flynn.local`, service: `${APP}-web` });
-    expect((await serving(routerUrl, 'other.flynn.local', 10_000)).body).toBe(before.body);
+    await client.createRoute(APP, { type: 'http', domain: `other.${APP}.flynn.local`, service: `${APP}-web` });
+    expect((await serving(routerUrl, `other.${APP}.flynn.local`, 10_000)).body).toBe(before.body);
     await client.close();
 
     // Every flynn-ts process killed: the next start brings the router back from its saved config

@@ -61,6 +61,25 @@ describe.each(ENGINES)('router (%s engine): HTTPS', (engine) => {
     expect(new X509Certificate(fallback.cert).checkHost('x.apps.test')).toBe('*.apps.test');
   });
 
+  it('leaves out a route pair whose key does not match, and still applies every later certificate', async () => {
+    const fallback = await selfSignedCertificate(['*.apps.test', 'localhost']);
+    const own = track(await startBackend('own', '127.0.0.3'));
+    const rig = track(await startRig([], { https: { host: '127.0.0.1', port: 0 }, defaultCertificate: fallback }));
+    await rig.register('own-web', own.addr);
+    const port = rig.router.https?.port ?? 0;
+    // a.test's certificate with b.test's key: the router cannot serve it.
+    rig.routes.set({ id: 'bad', type: 'http', domain: 'a.test', service: 'own-web', tls: { cert: fixture('a.test.crt'), key: fixture('b.test.key') } });
+    await rig.router.settled();
+    rig.routes.set({ id: 'good', type: 'http', domain: 'b.test', service: 'own-web', tls: { cert: fixture('b.test.crt'), key: fixture('b.test.key') } });
+    await rig.router.settled();
+    expect(await fetchTls(port, 'b.test', 'b.test', fixture('b.test.crt'))).toMatchObject({ cn: 'b.test', status: 200 });
+    // The bad route is served with the default certificate, and serves once its pair is mended.
+    expect(await fetchTls(port, 'a.test', 'a.test', fallback.cert)).toMatchObject({ cn: '*.apps.test', status: 200 });
+    rig.routes.set({ id: 'bad', type: 'http', domain: 'a.test', service: 'own-web', tls: { cert: fixture('a.test.crt'), key: fixture('a.test.key') } });
+    await rig.router.settled();
+    expect(await fetchTls(port, 'a.test', 'a.test', fixture('a.test.crt'))).toMatchObject({ cn: 'a.test', status: 200 });
+  });
+
   it('speaks HTTP/2 to clients that offer it by ALPN, with the same routing and headers', async () => {
     const fallback = await selfSignedCertificate(['localhost']);
     const app = track(await startBackend('app', '127.0.0.2', (req, res) => {

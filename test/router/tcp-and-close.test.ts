@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { get, startBackend, ENGINES, rigFor, until, type Rig, type TestBackend } from './support.js';
 import { freePort } from '../../src/host/testing/jobs.js';
+import { createConsoleLogger } from '../../src/common/logger.js';
 
 async function echoServer(host: string, tag: string): Promise<{ server: Server; addr: string; close(): Promise<void> }> {
   const server = createServer((s) => s.on('data', (c: Buffer) => s.write(`${tag}:${c.toString()}`)));
@@ -50,6 +51,39 @@ describe.each(ENGINES)('router (%s engine): TCP routes and graceful close', (eng
     r.routes.remove('tcp');
     await r.router.settled();
     await expect(talk(port, 'ping')).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('sends a TCP connection a backend refuses to another one, and follows backend changes without losing the port', async () => {
+    const one = track(await echoServer('127.0.0.2', 'one'));
+    // A port nothing listens on: connections to it are refused.
+    const refused = `127.0.0.3:${await freePort('127.0.0.3')}`;
+    const port = await freePort('127.0.0.1');
+    const r: Rig = track(await startRig([{ id: 'tcp', type: 'tcp', port, service: 'echo' }]));
+    await r.register('echo', refused);
+    await r.register('echo', one.addr);
+    for (let i = 0; i < 20; i++) expect(await talk(port, 'ping')).toBe('one:ping');
+    // The route moves to another service on the same port, and the new backends take the next connections.
+    const two = track(await echoServer('127.0.0.4', 'two'));
+    await r.register('other', two.addr);
+    r.routes.set({ id: 'tcp', type: 'tcp', port, service: 'other' });
+    await r.router.settled();
+    expect(await talk(port, 'ping')).toBe('two:ping');
+  });
+
+  it('leaves out a TCP route whose port another process holds, with an error, and serves the others', async () => {
+    const one = track(await echoServer('127.0.0.2', 'one'));
+    const taken = track(await echoServer('127.0.0.1', 'squatter'));
+    const takenPort = Number(taken.addr.split(':')[1]);
+    const port = await freePort('127.0.0.1');
+    const errors: string[] = [];
+    const logger = createConsoleLogger({ json: true, write: (line) => errors.push(line) });
+    const r: Rig = track(await startRig([{ id: 'tcp', type: 'tcp', port, service: 'echo' }], { logger }));
+    await r.register('echo', one.addr);
+    r.routes.set({ id: 'clash', type: 'tcp', port: takenPort, service: 'echo' });
+    await r.router.settled();
+    expect(errors.map((l) => JSON.parse(l)).filter((l) => l.level === 'error')).toMatchObject([{ msg: 'tcp route cannot listen', route: 'clash' }]);
+    expect(await talk(port, 'ping')).toBe('one:ping');
+    expect(await talk(takenPort, 'ping')).toBe('squatter:ping');
   });
 
   it('keeps an open TCP connection when its route is removed, and frees the port at once', async () => {

@@ -28,6 +28,10 @@ export interface ApiDeps {
   sse(request: FastifyRequest, reply: FastifyReply): SseWriter;
   /** Git host shown to clients, or null. */
   gitHost: string | null;
+  /** The cluster's app domain (ControllerOptions.appDomain), or null. */
+  appDomain: string | null;
+  /** Ports a TCP route cannot take, with what holds each (ControllerOptions.reservedPorts). */
+  reservedPorts: Readonly<Record<number, string>>;
   /** Most jobs of one process type an app may be scaled to. */
   maxScale: number;
   /** Called after an app is deleted, to remove what lives outside the store. */

@@ -5,7 +5,7 @@ import type { RuntimeApi } from './runtime-api.js';
 
 /** The ACME HTTP-01 answers HAProxy returns itself (`acme.map`), following the routes' challenges. */
 export class LiveAcmeAnswers {
-  private readonly map: LiveMap;
+  readonly map: LiveMap;
   private keys = new Set<string>();
 
   constructor(api: RuntimeApi, file: string) {

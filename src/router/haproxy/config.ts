@@ -26,6 +26,9 @@ export function mapFiles(dir: string) {
   };
 }
 
+/** The 400 messages of a request without exactly one Host, by `req.hdr_cnt(host),bool` (a static map written at start). */
+export const HOST_ERRORS = '0 missing Host header\n1 more than one Host header\n';
+
 /** HAProxy's answer to a request it cannot parse (an errorfile is sent raw). */
 export const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 29\r\nconnection: close\r\n\r\n400 Bad Request: bad request\n';
 
@@ -65,6 +68,10 @@ export interface HaproxyConfigInput {
   /** Where HAProxy's Prometheus exporter listens, if anywhere. */
   metrics?: ListenAddress;
   config: RouterConfig;
+  /** Lines added to a slot backend: its settings and live servers when the configuration is rewritten for a reload (slots.ts). */
+  slotLines?: (slot: string) => string[];
+  /** Sections after the slots: the TCP routes' (tcp.ts). */
+  tail?: string;
 }
 
 const bind = (a: ListenAddress) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
@@ -93,7 +100,8 @@ export function slotNames(count: number): { name: string; kind: SlotKind }[] {
 /**
  * The whole HAProxy configuration: one frontend (HTTP, and HTTPS with SNI from a crt-list), and a
  * fixed number of empty backends ("slots") that routes are given at run time, since the Runtime
- * API can add servers and map entries but not backends.
+ * API can add servers and map entries but not backends. Rewritten with the live state (servers,
+ * maps, certificates, server states) for a reload (reload.ts).
  */
 export function haproxyConfig(input: HaproxyConfigInput): string {
   const { config: c, dir } = input;
@@ -102,12 +110,8 @@ export function haproxyConfig(input: HaproxyConfigInput): string {
   // The service's name is looked up only for an error body (and the access log's lines).
   const service = `%[var(txn.slot),map(${maps.service})]`;
   const lookup = (from: string) => `var(${from}),concat(,txn.path,),map_beg(${maps.routes})`;
-  const wildcard: string[] = [];
-  for (let i = 0; i < WILDCARD_LEVELS; i++) {
-    const strip = i === 0 ? 'var(txn.host),regsub(^[^.]*,)' : 'var(txn.wild),regsub(^\\.[^.]*,)';
-    wildcard.push(`  http-request set-var(txn.wild) ${strip} unless { var(txn.slot) -m found }`);
-    wildcard.push(`  http-request set-var(txn.slot) ${lookup('txn.wild')} unless { var(txn.slot) -m found }`);
-  }
+  // One rule per level, the host's first i+1 labels cut by one regex (no rule at all runs its regex once a level matched).
+  const wildcard = Array.from({ length: WILDCARD_LEVELS }, (_, i) => `  http-request set-var(txn.slot) var(txn.host),regsub(^[^.]*${'\\.[^.]*'.repeat(i)},),concat(,txn.path,),map_beg(${maps.routes}) unless { var(txn.slot) -m found }`);
   const httpsPort = input.https?.addr.port;
   const slots = slotNames(c.haproxy.slots);
   const backend = (name: string, { sticky, checked }: SlotKind) =>
@@ -123,26 +127,29 @@ export function haproxyConfig(input: HaproxyConfigInput): string {
       '  retry-on conn-failure empty-response',
       // A reset once the request went out is retried for idempotent methods only (never a POST twice).
       '  http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS',
-      // A route's own timeouts (set-timeout is a backend rule).
-      `  http-request set-var(txn.server_ms) var(txn.slot),map(${maps.serverTimeout})`,
-      '  http-request set-timeout server var(txn.server_ms) if { var(txn.server_ms) -m found }',
-      `  http-request set-var(txn.tunnel_ms) var(txn.slot),map(${maps.tunnelTimeout})`,
-      '  http-request set-timeout tunnel var(txn.tunnel_ms) if { var(txn.tunnel_ms) -m found }',
+      // A route's own timeouts (set-timeout is a backend rule), keyed by the slot's name: a route without any costs one
+      // lookup in an empty map each.
+      `  http-request set-timeout server be_name,map(${maps.serverTimeout}) if { be_name,map(${maps.serverTimeout}) -m found }`,
+      `  http-request set-timeout tunnel be_name,map(${maps.tunnelTimeout}) if { be_name,map(${maps.tunnelTimeout}) -m found }`,
       ...(sticky ? [`  cookie ${c.stickyCookie} insert indirect nocache httponly dynamic`, '  dynamic-cookie-key unset'] : []),
       // The route's check request, looked up by the slot's name (be_name works in a check): any 2xx/3xx passes.
       ...(checked
         ? ['  option httpchk', `  http-check send meth GET uri-lf %[be_name,map(${maps.healthPath})] ver HTTP/1.1 hdr host %[be_name,map(${maps.healthHost})] hdr connection close`, '  http-check expect status 200-399']
         : []),
+      ...(input.slotLines?.(name) ?? []),
     ].join('\n');
-  return `# written by flynn-ts (router engine 'haproxy'); changed live through the Runtime API, never reloaded
+  return `# written by flynn-ts (router engine 'haproxy'); changed live through the Runtime API, reloaded only for TCP ports and slot settings
 global
-  stats socket ${input.socket} mode 600 level admin${c.accessLog ? '\n  log stdout format raw local0 info' : ''}
+  # A reload (master-worker: the master hands the listening sockets to the new worker itself) loads the server states (ejected, draining) saved here.
+  stats socket ${input.socket} mode 600 level admin
+  server-state-file ${join(dir, 'server-state')}${c.accessLog ? '\n  log stdout format raw local0 info' : ''}
   lua-load ${join(dir, 'hop-by-hop.lua')}
   nbthread ${c.haproxy.threads}
   tune.ssl.default-dh-param 2048
 
 defaults
   mode http
+  load-server-state-from-file global
   # A client that goes away cancels its request to the backend (as the node engine does).
   option abortonclose
   timeout connect ${t.connectMs}
@@ -160,8 +167,8 @@ defaults
 frontend router
 ${c.accessLog ? `  log global\n  capture request header Referer len 256\n  capture request header User-Agent len 256\n  log-format ${haproxyLogFormat(c.accessLog.format ?? 'json')}\n` : ''}  errorfile 400 ${join(dir, '400.http')}
   bind ${bind(input.http)}${c.proxyProtocol ? ' accept-proxy' : ''}
-${input.https ? `  bind ${bind(input.https.addr)}${c.proxyProtocol ? ' accept-proxy' : ''} ssl crt-list ${input.https.crtList} alpn h2,http/1.1\n` : ''}  http-request return status 400 ${text(400, 'Bad Request: missing Host header')} if { req.hdr_cnt(host) eq 0 }
-  http-request return status 400 ${text(400, 'Bad Request: more than one Host header')} if { req.hdr_cnt(host) gt 1 }
+${input.https ? `  bind ${bind(input.https.addr)}${c.proxyProtocol ? ' accept-proxy' : ''} ssl crt-list ${input.https.crtList} alpn h2,http/1.1\n` : ''}  # One test for both: the message is looked up by whether there was any Host.
+  http-request return status 400 ${text(400, `Bad Request: %[req.hdr_cnt(host),bool,map_int(${join(dir, 'host-error.map')})]`)} unless { req.hdr_cnt(host) eq 1 }
   http-request return status 200 hdr allow "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" if METH_OPTIONS { url * }
   http-request return status 400 ${text(400, 'Bad Request: %[method] * is not a request')} if { url * }
   # The same Host grammar as the node engine's (request-target.ts); HAProxy itself refuses an absolute-form target whose authority is not the Host.
@@ -176,22 +183,19 @@ ${input.https ? `  bind ${bind(input.https.addr)}${c.proxyProtocol ? ' accept-pr
   http-request set-var(txn.host) var(txn.host),regsub(:[0-9]+$,) if { var(txn.host) -m sub : }
   http-request set-var(txn.host) var(txn.host),regsub(\\.$,) if { var(txn.host) -m end . }
   http-request set-var(txn.path) path,concat(/)
-  # ACME HTTP-01 challenges are answered here, for the domain whatever its routes' paths.
-  http-request set-var(txn.acme) var(txn.host),concat(,txn.path,),map(${maps.acme}) if { path_beg ${ACME_CHALLENGE_PATH} }
-  http-request return status 200 content-type text/plain lf-string "%[var(txn.acme)]" hdr cache-control no-store if { var(txn.acme) -m found }
+  # ACME HTTP-01 challenges are answered here, for the domain whatever its routes' paths (one path test on other requests).
+  http-request return status 200 content-type text/plain lf-string "%[var(txn.host),concat(,txn.path,),map(${maps.acme})]" hdr cache-control no-store if { path_beg ${ACME_CHALLENGE_PATH} } { var(txn.host),concat(,txn.path,),map(${maps.acme}) -m found }
   http-request set-var(txn.slot) ${lookup('txn.host')}
 ${wildcard.join('\n')}
   http-request return status 404 ${text(404, 'Not Found: no route for %[var(txn.host)]')} unless { var(txn.slot) -m found }
 ${c.accessLog ? `  http-request set-var(txn.service) var(txn.slot),map(${maps.service})\n` : ''}${httpsPort !== undefined ? `  http-request redirect location https://%[var(txn.host)]${httpsPort === 443 ? '' : `:${httpsPort}`}%[url] code 308 if !{ ssl_fc } { var(txn.slot),map(${maps.redirect}) -m found }\n` : ''}  option forwardfor
-  http-request set-var(txn.proto) ssl_fc,iif(https,http)
-  http-request set-header x-forwarded-proto %[var(txn.proto)]
+  http-request set-header x-forwarded-proto %[ssl_fc,iif(https,http)]
   http-request set-header x-forwarded-port %[dst_port]
   http-request set-header x-request-start t=%[date(0,ms)]
   http-request set-header x-request-id %[uuid] if !{ req.hdr_cnt(x-request-id) eq 1 } or !{ req.hdr(x-request-id) -m reg ^[A-Za-z0-9+/=_.-]{20,200}$ }
-  http-request set-var(txn.fhost) req.hdr(host)
-  # RFC 7239: a host with a port is a quoted string.
-  http-request add-header forwarded "for=%[src];proto=%[var(txn.proto)];host=\\"%[var(txn.fhost)]\\"" if { var(txn.fhost) -m sub : }
-  http-request add-header forwarded for=%[src];proto=%[var(txn.proto)];host=%[var(txn.fhost)] unless { var(txn.fhost) -m sub : }
+  http-request add-header forwarded for=%[src];proto=%[ssl_fc,iif(https,http)];host=%[req.hdr(host)]
+  # RFC 7239: a host with a port is a quoted string (the line just added is the last one; one test in the usual case).
+  http-request replace-header forwarded (.*;host=)([^;,\\"]*:[^;,\\"]*)$ \\1\\"\\2\\" if { req.hdr(host) -m sub : }
   http-request del-header proxy-connection
   http-response del-header keep-alive
   use_backend %[var(txn.slot)]
@@ -206,5 +210,5 @@ ${
 `
     : ''
 }${slots.map((slot) => backend(slot.name, slot.kind)).join('\n\n')}
-`;
+${input.tail ? `\n${input.tail}` : ''}`;
 }

@@ -28,6 +28,11 @@ export class LiveMap {
     this.entries.delete(key);
   }
 
+  /** The file's text as HAProxy holds it (written out before a reload). */
+  text(): string {
+    return [...this.entries].map(([key, value]) => `${key} ${value}\n`).join('');
+  }
+
   /** Set `key` to `value`, or remove it when `value` is undefined. */
   async put(key: string, value: string | undefined): Promise<void> {
     if (value === undefined) await this.delete(key);

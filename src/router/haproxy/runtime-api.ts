@@ -30,16 +30,22 @@ export class RuntimeApi {
   }
 
   private send(command: string, payload: string | undefined): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const socket = connect(this.socketPath);
-      let answer = '';
-      socket.setEncoding('utf8');
-      socket.on('data', (chunk: string) => (answer += chunk));
-      socket.once('end', () => resolve(answer));
-      socket.once('error', reject);
-      socket.write(payload === undefined ? `${command}\n` : `${command} <<\n${payload.trim()}\n\n`);
-    });
+    return askSocket(this.socketPath, payload === undefined ? `${command}\n` : `${command} <<\n${payload.trim()}\n\n`, false);
   }
+}
+
+/** Write `text` to a unix socket and read the answer until HAProxy closes it (`end`: close our side first, as the master CLI needs). */
+export function askSocket(path: string, text: string, end: boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    socket.once('end', () => resolve(answer));
+    socket.once('error', reject);
+    if (end) socket.end(text);
+    else socket.write(text);
+  });
 }
 
 /** Wait until the socket answers, or fail after `ms` (HAProxy opens it once its configuration is loaded). */
