@@ -76,6 +76,8 @@ export class HttpsListener {
     // The compatibility API's request and response mirror node:http's closely enough for the proxy (headers as flat arrays included).
     this.server.on('request', o.onRequest as unknown as (req: unknown, res: unknown) => void);
     this.server.on('upgrade', o.onUpgrade);
+    // The engine closes `server` (which stops its timers); the SNI server goes with it.
+    this.server.once('close', () => this.sni.close());
     this.front = createNetServer((socket) => this.accept(socket));
     // node starts the HTTP/1 head and request timers of an http2 server with allowHTTP1 when it listens; these two never do themselves.
     this.front.on('listening', () => {
