@@ -6,6 +6,7 @@ import { bootstrap, serverAddArgs, type BootstrapHandle, type BootstrapManifest,
 import { createConsoleLogger, type Logger } from '../../src/common/logger.js';
 import { proxyEnv } from '../shared/build-env.js';
 import { startFailure } from '../shared/cli-args.js';
+import { routerLogLines } from '../shared/router-flags.js';
 
 export interface RunOptions {
   /** Prefix of error lines, e.g. `bootstrap`. */
@@ -23,6 +24,8 @@ const urlsOf = (p: BootstrapHandle) => ({
   controllerUrl: p.controllerUrl,
   controllerPin: p.controllerPin,
   routerUrl: p.routerUrl,
+  ...(p.routerMetricsUrl ? { routerMetricsUrl: p.routerMetricsUrl } : {}),
+  ...(p.routerAccessLog ? { routerAccessLog: p.routerAccessLog } : {}),
   gitHost: p.gitHost,
   gitFingerprint: p.gitFingerprint,
   shelfUrl: p.shelfUrl,
@@ -52,7 +55,7 @@ export async function runBootstrap(manifest: BootstrapManifest, options: RunOpti
     console.log(`
 flynn-ts layer 1 up on ${platform.hostIds.length} host(s): ${platform.hostIds.join(', ')}
   controller  ${platform.controllerUrl}${platform.controllerPin === null ? '   (plain HTTP)' : `   certificate pin ${platform.controllerPin}`}
-  router      ${platform.routerUrl}   (apps at http://<app>.${platform.domain}:${platform.routerPort})
+  router      ${platform.routerUrl}   (apps at http://<app>.${platform.domain}:${platform.routerPort})${routerLogLines(platform)}
   git         ssh://git@${platform.gitHost}   host key ${platform.gitFingerprint}
   shelf       ${platform.shelfUrl}   (the hosts download slugs from it)
   host key    FLYNN_HOST_KEY=${options.showKey ? platform.hostAgentKey : '$(npm run -s host-key)'} for examples/host/main.ts on every host

@@ -8,6 +8,7 @@
  *
  *   npm start -- [--runtime auto|docker|process] [--build-network bridge|host|none] [--image IMAGE]
  *     [--data-dir DIR | --ephemeral] [--from-backup FILE] [--stop-apps-on-exit] [--router detached|inline] [--router-engine node|haproxy] [--domain D] [--host 127.0.0.1]
+ *     [--router-access-log json|combined] [--router-access-log-file FILE] [--router-metrics-port N]
  *     [--controller-port 8081] [--router-port 8080] [--router-https-port 8443] [--git-port 2222] [--shelf-port 8082]
  *     [--discovery memory|etcd --etcd http://127.0.0.1:2379 --etcd-prefix /flynn-ts] [--verbose]
  *     [--acme-directory URL] [--acme-email EMAIL] [--acme-ca FILE] [--acme-renew-before-days 30]
@@ -27,6 +28,7 @@ import { RUNTIME_IMAGE_DEFAULTS } from '../../src/host/runtime-image.js';
 import { STACK_IMAGE_DEFAULTS } from '../../src/host/stack-image.js';
 import { proxyEnv } from '../shared/build-env.js';
 import { parseCli, startFailure } from '../shared/cli-args.js';
+import { ROUTER_LOG_FLAGS, routerLogLines, routerLogOptions } from '../shared/router-flags.js';
 import { ETCD_CREDENTIAL_FLAGS, ETCD_CREDENTIAL_NOTES, etcdCredentialsOf } from '../shared/etcd-flags.js';
 import { clusterName, defaultDataDir } from './data-dir.js';
 
@@ -44,6 +46,7 @@ const cli = parseCli({
     'stop-apps-on-exit': { type: 'boolean', env: 'FLYNN_STOP_APPS_ON_EXIT', help: "Ctrl-C/SIGTERM also stop the apps (default: only the platform stops, the apps' containers or processes keep running)" },
     router: { type: 'string', value: 'detached|inline', env: 'FLYNN_ROUTER_PROCESS', default: 'detached', help: 'detached: the router is a process of its own that serves on while the platform is down or restarting (inline: in this process; --ephemeral is always inline)' },
     'router-engine': { type: 'string', value: 'node|haproxy', env: 'FLYNN_ROUTER_ENGINE', default: 'node', help: "the router's data plane: node, or haproxy (HAProxy >= 2.6 on PATH, driven live; docs/router.md#engines)" },
+    ...ROUTER_LOG_FLAGS,
     domain: { type: 'string', value: 'DOMAIN', env: 'FLYNN_DOMAIN', default: PLATFORM_DEFAULTS.domain, help: 'apps answer at <app>.<DOMAIN>' },
     host: { type: 'string', value: 'IP', env: 'FLYNN_LISTEN_HOST', default: PLATFORM_DEFAULTS.host, help: 'address every service listens on' },
     'controller-port': { type: 'string', value: 'N', env: 'FLYNN_CONTROLLER_PORT', default: String(PLATFORM_DEFAULTS.controllerPort), help: 'controller API port (0 = any free port)' },
@@ -73,6 +76,7 @@ const buildNetwork = cli.oneOf('build-network', BUILD_NETWORKS);
 const discovery = cli.oneOf('discovery', ['memory', 'etcd'] as const);
 const routerProcess = cli.oneOf('router', ['detached', 'inline'] as const);
 const routerEngine = cli.oneOf('router-engine', ['node', 'haproxy'] as const);
+const routerLog = routerLogOptions(cli);
 const ports = { controller: cli.port('controller-port'), router: cli.port('router-port'), routerHttps: cli.port('router-https-port'), git: cli.port('git-port'), shelf: cli.port('shelf-port') };
 if (values.ephemeral && values['data-dir']) cli.fail('--ephemeral and --data-dir exclude each other');
 // The CLI's name for it: `local` on the default ports; a cluster beside it gets a name (and a data dir) of its own.
@@ -106,6 +110,7 @@ try {
     // The router outlives the platform: a restart is no outage of the apps.
     detachedRouter: dataDir !== undefined && routerProcess === 'detached',
     routerEngine,
+    ...routerLog,
     ...(process.env.CONTROLLER_KEY ? { key: process.env.CONTROLLER_KEY } : {}),
     ...(tls ? { tls } : {}),
     ...(values['insecure-http'] ? { insecureHttp: true } : {}),
@@ -125,7 +130,7 @@ try {
   });
 } catch (err) {
   // startCluster has closed whatever it had started.
-  console.error(`flynn-ts: ${startFailure(err, { controller: '--controller-port N', router: '--router-port N', routerHttps: '--router-https-port N', git: '--git-port N', shelf: '--shelf-port N' })}`);
+  console.error(`flynn-ts: ${startFailure(err, { controller: '--controller-port N', router: '--router-port N', routerHttps: '--router-https-port N', routerMetrics: '--router-metrics-port N', git: '--git-port N', shelf: '--shelf-port N' })}`);
   process.exit(1);
 }
 
@@ -138,7 +143,7 @@ console.log(`
 flynn-ts cluster up (${cluster.runtime} runtime${cluster.image ? ` on ${cluster.image}` : ''}, STACK=${cluster.stack ?? '-'}, build network ${buildNetwork}, data in ${cluster.dataDir}${values.ephemeral ? ', removed on exit' : ''})
   controller  ${cluster.controllerUrl}${cluster.controllerPin === null ? '   (plain HTTP)' : `   certificate pin ${cluster.controllerPin}`}
   router      ${cluster.routerUrl}   (apps at http://<app>.${cluster.domain}:${cluster.routerPort})
-  https       ${cluster.routerHttpsUrl}   (apps at https://<app>.${cluster.domain}:${cluster.routerHttpsPort}; self-signed unless the route has a certificate)
+  https       ${cluster.routerHttpsUrl}   (apps at https://<app>.${cluster.domain}:${cluster.routerHttpsPort}; self-signed unless the route has a certificate)${routerLogLines(cluster)}
   git         ssh://git@${cluster.gitHost}   host key ${cluster.gitFingerprint}
   shelf       ${cluster.shelfUrl}${discovery === 'etcd' ? `\n  more hosts  FLYNN_HOST_KEY=${cluster.hostAgentKey} node --import tsx examples/host/main.ts --discovery etcd --etcd-prefix ${values['etcd-prefix']}` : ''}
 

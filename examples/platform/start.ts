@@ -8,6 +8,7 @@
  *     [--host 127.0.0.1] [--data-dir DIR] [--domain D] [--build docker|process|auto]
  *     [--controller-port 8081] [--router-port 8080] [--git-port 2222] [--shelf-port 8082]
  *     [--router detached|inline] [--router-engine node|haproxy] [--wait-hosts 0] [--json]
+ *     [--router-access-log json|combined] [--router-access-log-file FILE] [--router-metrics-port N]
  *   npx tsx examples/platform/main.ts --manifest examples/bootstrap/manifest.yaml
  *
  * `--help` lists every flag with its env twin and default. Shelf must be reachable from every host
@@ -16,6 +17,7 @@
 import { loadManifest, PLATFORM_DEFAULTS, validateManifest, type BootstrapManifest } from '../../src/bootstrap/index.js';
 import { runBootstrap } from '../bootstrap/run.js';
 import { parseCli } from '../shared/cli-args.js';
+import { accessLogOf, ROUTER_LOG_FLAGS } from '../shared/router-flags.js';
 
 const cli = parseCli({
   name: 'platform',
@@ -35,6 +37,7 @@ const cli = parseCli({
     'shelf-port': { type: 'string', value: 'N', env: 'FLYNN_SHELF_PORT', default: String(PLATFORM_DEFAULTS.shelfPort), help: 'shelf port, reachable from every host (0 = any free port)' },
     'router-engine': { type: 'string', value: 'node|haproxy', env: 'FLYNN_ROUTER_ENGINE', default: 'node', help: "the router's data plane: node, or haproxy (HAProxy >= 2.6 on PATH, driven live; docs/router.md#engines)" },
     router: { type: 'string', value: 'detached|inline', env: 'FLYNN_ROUTER_PROCESS', default: 'detached', help: 'detached: the router is a process of its own that keeps serving while the platform is down or restarting, and is left running on exit (needs --data-dir; inline without one)' },
+    ...ROUTER_LOG_FLAGS,
     'wait-hosts': { type: 'string', value: 'N', default: '0', help: 'start once this many host agents are registered' },
     json: { type: 'boolean', help: 'one JSON object per step instead of text' },
   },
@@ -52,6 +55,7 @@ if (values.manifest) {
   const key = process.env.CONTROLLER_KEY ?? fail('set CONTROLLER_KEY to the cluster key');
   // The router outlives the platform (docs/decisions.md); it needs a data dir for its socket and state.
   const detached = cli.oneOf('router', ['detached', 'inline'] as const) === 'detached' && values['data-dir'] !== undefined;
+  const accessLog = accessLogOf(cli);
   try {
     manifest = validateManifest(
       {
@@ -63,7 +67,13 @@ if (values.manifest) {
         dataDir: values['data-dir'],
         waitHosts: { min: cli.integer('wait-hosts') },
         controller: { port: cli.port('controller-port'), store: { backend: 'etcd', prefix: `${values.prefix}/controller/` } },
-        router: { port: cli.port('router-port'), engine: cli.oneOf('router-engine', ['node', 'haproxy'] as const), ...(detached ? { detached: true, keepOnClose: true } : {}) },
+        router: {
+          port: cli.port('router-port'),
+          engine: cli.oneOf('router-engine', ['node', 'haproxy'] as const),
+          ...(detached ? { detached: true, keepOnClose: true } : {}),
+          ...(accessLog ? { accessLog: { ...accessLog, ...(accessLog.file === null ? { file: '-' } : {}) } } : {}),
+          ...(values['router-metrics-port'] === undefined ? {} : { metrics: { port: cli.port('router-metrics-port') } }),
+        },
         git: { port: cli.port('git-port') },
         shelf: { port: cli.port('shelf-port') },
       },
@@ -78,6 +88,6 @@ await runBootstrap(manifest, {
   name: 'platform',
   json: values.json,
   portHint: values.manifest
-    ? { controller: inManifest('controller.port'), router: inManifest('router.port'), git: inManifest('git.port'), shelf: inManifest('shelf.port') }
-    : { controller: '--controller-port N', router: '--router-port N', git: '--git-port N', shelf: '--shelf-port N' },
+    ? { controller: inManifest('controller.port'), router: inManifest('router.port'), routerMetrics: inManifest('router.metrics.port'), git: inManifest('git.port'), shelf: inManifest('shelf.port') }
+    : { controller: '--controller-port N', router: '--router-port N', routerMetrics: '--router-metrics-port N', git: '--git-port N', shelf: '--shelf-port N' },
 });

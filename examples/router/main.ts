@@ -11,6 +11,9 @@
  *   --routes file.json    [ROUTER_ROUTES]      a JSON array of routes (HttpRoute | TcpRoute)
  *   --sticky-key secret   [ROUTER_STICKY_KEY]  HMAC key for sticky cookies (≥ 16 bytes)
  *   --engine node|haproxy [ROUTER_ENGINE]      the data plane (default node; haproxy needs HAProxy ≥ 2.6)
+ *   --access-log json|combined [ROUTER_ACCESS_LOG]  one line per request, to stdout (off unless given)
+ *   --access-log-file FILE [ROUTER_ACCESS_LOG_FILE] append it to FILE instead (0600; FILE.1 past 64 MiB; reopened on SIGHUP)
+ *   --metrics-port N      [ROUTER_METRICS_PORT] Prometheus metrics at http://<http host>:N/metrics (0 = any free port)
  *   --demo                                     also start a hello backend on 127.0.0.2 behind demo.localhost
  *
  * Discovery is the in-process memory backend until the etcd backend is on main; then this becomes
@@ -21,6 +24,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createConsoleLogger } from '../../src/common/index.js';
+import { openLogFile } from '../../src/common/log-file.js';
 import { createDiscovery } from '../../src/discovery/index.js';
 import { MemoryRouteSource, startRouter, type ListenAddress, type Route } from '../../src/router/index.js';
 import { listenFailure, parseCli } from '../shared/cli-args.js';
@@ -35,6 +39,9 @@ const cli = parseCli({
     routes: { type: 'string', value: 'FILE', env: 'ROUTER_ROUTES', help: 'a JSON array of routes (HttpRoute | TcpRoute)' },
     'sticky-key': { type: 'string', value: 'SECRET', env: 'ROUTER_STICKY_KEY', help: 'HMAC key for sticky cookies (≥ 16 bytes)' },
     engine: { type: 'string', value: 'ENGINE', env: 'ROUTER_ENGINE', default: 'node', help: "the data plane: node (in this process) or haproxy (HAProxy ≥ 2.6 driven through its Runtime API)" },
+    'access-log': { type: 'string', value: 'json|combined', env: 'ROUTER_ACCESS_LOG', help: 'one line per request, to stdout (off unless given)' },
+    'access-log-file': { type: 'string', value: 'FILE', env: 'ROUTER_ACCESS_LOG_FILE', help: 'append the access log to FILE instead (mode 0600, moved to FILE.1 past 64 MiB, reopened on SIGHUP); turns it on' },
+    'metrics-port': { type: 'string', value: 'N', env: 'ROUTER_METRICS_PORT', help: 'serve Prometheus metrics at http://<--http host>:N/metrics (0 = any free port; off unless given)' },
     demo: { type: 'boolean', help: 'also start a hello backend on 127.0.0.2 behind demo.localhost' },
   },
 });
@@ -48,6 +55,8 @@ const http = addr(values.http, 'http');
 if (values.engine !== 'node' && values.engine !== 'haproxy') cli.fail(`--engine expects node or haproxy, got ${JSON.stringify(values.engine)}`);
 const engine = values.engine as 'node' | 'haproxy';
 const https = values.https ? addr(values.https, 'https') : undefined;
+const accessLogFormat = values['access-log'] === undefined ? (values['access-log-file'] ? 'json' : undefined) : cli.oneOf('access-log', ['json', 'combined'] as const);
+const metrics = values['metrics-port'] === undefined ? undefined : { host: http.host, port: cli.port('metrics-port') };
 let initialRoutes: Route[] = [];
 try {
   initialRoutes = values.routes ? (JSON.parse(readFileSync(values.routes, 'utf8')) as Route[]) : [];
@@ -60,6 +69,11 @@ const discovery = createDiscovery({ backend: 'memory' });
 const routes = new MemoryRouteSource(initialRoutes);
 
 const cleanups: (() => Promise<void>)[] = [];
+const accessLogFile = values['access-log-file'] ? openLogFile(values['access-log-file']) : undefined;
+if (accessLogFile) {
+  process.on('SIGHUP', () => accessLogFile.reopen());
+  cleanups.push(() => accessLogFile.close());
+}
 if (values.demo) {
   const hello = createServer((req, res) => res.end(`hello from the demo backend, you asked for ${req.url} (${String(req.headers['x-request-id'])})\n`));
   await new Promise<void>((resolve) => hello.listen(0, '127.0.0.2', resolve));
@@ -78,13 +92,17 @@ const router = await startRouter({
   engine,
   ...(https ? { https } : {}),
   ...(values['sticky-key'] ? { stickyKey: values['sticky-key'] } : {}),
+  ...(accessLogFormat ? { accessLog: { format: accessLogFormat, ...(accessLogFile ? { write: accessLogFile.write } : {}) } } : {}),
+  ...(metrics ? { metrics } : {}),
   logger,
 }).catch(async (err: unknown) => {
   for (const cleanup of cleanups) await cleanup();
   await discovery.close();
-  console.error(`router: ${listenFailure(err, 'router', values.http, https ? '--http / --https HOST:PORT' : '--http HOST:PORT') ?? (err as Error).message}`);
+  const flag = (err as Error).message.includes('for metrics') ? '--metrics-port N' : https ? '--http / --https HOST:PORT' : '--http HOST:PORT';
+  console.error(`router: ${listenFailure(err, 'router', values.http, flag) ?? (err as Error).message}`);
   process.exit(1);
 });
+if (router.metrics) logger.info('metrics', { url: `${router.metrics.url}/metrics` });
 logger.info('routes', { routes: router.routes().map((r) => (r.type === 'http' ? `${r.domain}${r.path ?? '/'} -> ${r.service}` : `tcp:${r.port} -> ${r.service}`)) });
 
 let stopping = false;

@@ -143,6 +143,9 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
     detachedRouter: m.router?.detached === true,
     keepRouterOnClose: m.router?.keepOnClose === true,
     ...(m.router?.engine === undefined ? {} : { routerEngine: m.router.engine }),
+    // `file: -` is the router's stdout.
+    ...(m.router?.accessLog === undefined ? {} : { routerAccessLog: { ...m.router.accessLog, ...(m.router.accessLog.file === '-' ? { file: null } : {}) } }),
+    ...(m.router?.metrics === undefined ? {} : { routerMetrics: m.router.metrics }),
   });
 
   const closers = new CloseStack(logger);

@@ -21,7 +21,7 @@ import { BootstrapInputError } from './errors.js';
 import { restoreDataDir } from './backup-restore.js';
 import { portsBesideRouter } from './router-process.js';
 import { loadOrCreateClusterId, loadOrCreateControllerKey, lockDataDir } from './state-files.js';
-import { checkPorts, chooseRuntime, launchPlatform, planPlatform, PLATFORM_DEFAULTS, type BootstrapStep, type BuildNetwork, type ClusterRuntime, type Platform, type PlatformAcmeOptions } from './platform.js';
+import { checkPorts, chooseRuntime, launchPlatform, planPlatform, PLATFORM_DEFAULTS, type BootstrapStep, type BuildNetwork, type ClusterRuntime, type Platform, type PlatformAcmeOptions, type PlatformAccessLogOptions } from './platform.js';
 
 export type { BuildNetwork, ClusterRuntime } from './platform.js';
 
@@ -85,6 +85,10 @@ export interface ClusterOptions {
   detachedRouter?: boolean;
   /** The router's data plane: `node` (default, in the router's process) or `haproxy` (HAProxy ≥ 2.6 driven live; docs/router.md#engines). */
   routerEngine?: 'node' | 'haproxy';
+  /** The router's access log (see `PlatformOptions.routerAccessLog`; default file `<dataDir>/router-access.log`, stdout without a `dataDir`). Off unless given. */
+  routerAccessLog?: PlatformAccessLogOptions;
+  /** The router's Prometheus metrics listener (see `PlatformOptions.routerMetrics`). Off unless given. */
+  routerMetrics?: { host?: string; port: number };
   /**
    * A `flynn cluster backup` tar to start from: its files go into `dataDir` (which must be fresh)
    * and its store entries into the store, so the apps come back as they were (a new cluster id).
@@ -154,6 +158,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     ...(options.acme !== undefined ? { acme: options.acme } : {}),
     detachedRouter: options.detachedRouter === true,
     ...(options.routerEngine !== undefined ? { routerEngine: options.routerEngine } : {}),
+    ...(options.routerAccessLog !== undefined ? { routerAccessLog: options.routerAccessLog } : {}),
+    ...(options.routerMetrics !== undefined ? { routerMetrics: options.routerMetrics } : {}),
     ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
     keepRouterOnClose: options.stopAppsOnClose === false,
   });

@@ -67,10 +67,10 @@ export class BootstrapManifestError extends InvalidInputError {
 }
 
 /** The components of a platform that listen on a port of their own. */
-export type ListeningComponent = 'controller' | 'router' | 'routerHttps' | 'git' | 'shelf';
+export type ListeningComponent = 'controller' | 'router' | 'routerHttps' | 'routerMetrics' | 'git' | 'shelf';
 
 /** How messages name a component: `the git receiver cannot listen ...`. */
-export const COMPONENT_NAMES: Readonly<Record<ListeningComponent, string>> = Object.freeze({ controller: 'controller', router: 'router', routerHttps: 'router (HTTPS)', git: 'git receiver', shelf: 'shelf' });
+export const COMPONENT_NAMES: Readonly<Record<ListeningComponent, string>> = Object.freeze({ controller: 'controller', router: 'router', routerHttps: 'router (HTTPS)', routerMetrics: 'router metrics listener', git: 'git receiver', shelf: 'shelf' });
 
 /**
  * A component cannot listen because its port is in use. `component` names it, `host`/`port` the
@@ -84,7 +84,7 @@ export class BootstrapPortInUseError extends ConflictError {
   readonly option: string;
 
   constructor(component: ListeningComponent, host: string, port: number, cause?: unknown) {
-    const option = `ports.${component}`;
+    const option = component === 'routerMetrics' ? 'routerMetrics.port' : `ports.${component}`;
     super(BootstrapErrorCodes.PORT_IN_USE, `the ${COMPONENT_NAMES[component]} cannot listen on ${host}:${port}: the port is in use (set ${option} to another port, 0 = any free port)`, {
       cause,
       detail: { component, host, port, option },

@@ -16,7 +16,7 @@
 export { startCluster, CLUSTER_DEFAULTS } from './cluster.js';
 export type { Cluster, ClusterOptions } from './cluster.js';
 export { startPlatform, PLATFORM_DEFAULTS, BUILD_NETWORKS, serverAddArgs } from './platform.js';
-export type { Platform, PlatformOptions, ClusterRuntime, BuildNetwork, BootstrapStep, RuntimeChoice } from './platform.js';
+export type { Platform, PlatformOptions, ClusterRuntime, BuildNetwork, BootstrapStep, RuntimeChoice, PlatformAccessLogOptions } from './platform.js';
 export { createTestCluster, TEST_CLUSTER_DEFAULTS } from './test-cluster.js';
 export type { TestCluster, TestClusterOptions } from './test-cluster.js';
 export { webService } from '../controller/default-route.js';

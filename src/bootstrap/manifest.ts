@@ -84,6 +84,10 @@ export interface BootstrapManifest {
     keepOnClose?: boolean;
     /** The data plane: `node` (default) or `haproxy` (see `PlatformOptions.routerEngine`). */
     engine?: 'node' | 'haproxy';
+    /** One line per request, `json` (default) or `combined`, appended to `file` (default `<dataDir>/router-access.log`, stdout without a `dataDir`; `-`: stdout). Off unless given (`accessLog: {}` turns it on). */
+    accessLog?: { format?: 'json' | 'combined'; file?: string };
+    /** Prometheus metrics at `GET /metrics` on `host` (default `listen`) and `port` (0: any free one). Off unless given. */
+    metrics?: { host?: string; port: number };
   };
   git?: { port?: number };
   shelf?: { port?: number };
@@ -218,6 +222,7 @@ function byBackend(variants: Record<string, Record<string, Check>>, why = ''): C
 }
 
 const endpoints = list(url);
+const address = str({ re: /^[A-Za-z0-9.:-]+$/, want: 'an address to listen on (e.g. 127.0.0.1)' });
 const etcdAuth = { tls: obj({ ca: str(), cert: str(), key: str() }), username: str(), password: str() };
 const manifestCheck = obj({
   'discovery!': byBackend(
@@ -228,7 +233,7 @@ const manifestCheck = obj({
     ' (memory discovery cannot see host agents started elsewhere)',
   ),
   dataDir: str(),
-  listen: str({ re: /^[A-Za-z0-9.:-]+$/, want: 'an address to listen on (e.g. 127.0.0.1)' }),
+  listen: address,
   domain: str({ re: /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/, want: 'a domain name' }),
   key: str(),
   build: oneOf(['auto', 'docker', 'process']),
@@ -237,7 +242,14 @@ const manifestCheck = obj({
   buildEnv: record(str()),
   waitHosts: obj({ min: int(0), timeoutMs: int(1) }),
   controller: obj({ port, store: byBackend({ memory: {}, etcd: { endpoints, prefix: str(), ...etcdAuth } }), tls: obj({ 'cert!': str(), 'key!': str() }), insecureHttp: bool }),
-  router: obj({ port, detached: bool, keepOnClose: bool, engine: oneOf(['node', 'haproxy']) }),
+  router: obj({
+    port,
+    detached: bool,
+    keepOnClose: bool,
+    engine: oneOf(['node', 'haproxy']),
+    accessLog: obj({ format: oneOf(['json', 'combined']), file: str() }),
+    metrics: obj({ host: address, 'port!': port }),
+  }),
   git: obj({ port }),
   shelf: obj({ port }),
   labels: record(str()),

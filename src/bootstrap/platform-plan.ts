@@ -1,5 +1,6 @@
 /** The platform's options, checked once before anything starts, with their defaults filled in. */
 import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { checkTlsPair, type TlsCredentials } from '../common/tls/self-signed.js';
@@ -112,6 +113,15 @@ export interface PlatformOptions {
   routerEngine?: 'node' | 'haproxy';
   /** With `detachedRouter`: `close()` leaves the router process running (the apps stay reachable). Default false: it stops. */
   keepRouterOnClose?: boolean;
+  /**
+   * The router's access log, off unless given: one line per request in `format` (`json`, the
+   * default, or `combined`), appended to `file` (mode 0600; default `<dataDir>/router-access.log`,
+   * the router's stdout without a `dataDir`; `null`: stdout). The file is moved to `<file>.1` past
+   * 64 MiB, and a detached router opens it again on SIGHUP (docs/router.md#access-logs).
+   */
+  routerAccessLog?: PlatformAccessLogOptions;
+  /** The router's Prometheus metrics (`GET /metrics`) on `host` (default {@link host}) and `port` (0: any free one; `Platform.routerMetricsUrl`), off unless given. */
+  routerMetrics?: { host?: string; port: number };
   /** A backup's store entries to write into the (empty) store once the shelf runs ({@link restoreDataDir} read them). */
   restore?: RestoredBackup;
   /**
@@ -120,6 +130,18 @@ export interface PlatformOptions {
    * directory, and `renewBeforeDays` (30). It does nothing until a route asks. `false`: no ACME client.
    */
   acme?: PlatformAcmeOptions | false;
+}
+
+/** {@link PlatformOptions.routerAccessLog}. */
+export interface PlatformAccessLogOptions {
+  format?: 'json' | 'combined';
+  file?: string | null;
+}
+
+/** {@link PlatformOptions.routerAccessLog} with its defaults filled in: `file` absolute, or null for stdout. */
+export interface RouterAccessLogPlan {
+  format: 'json' | 'combined';
+  file: string | null;
 }
 
 /** {@link PlatformOptions.acme}. */
@@ -152,6 +174,8 @@ export interface PlatformPlan {
   detachedRouter: boolean;
   routerEngine: 'node' | 'haproxy';
   keepRouterOnClose: boolean;
+  routerAccessLog?: RouterAccessLogPlan;
+  routerMetrics?: { host: string; port: number };
   restore?: RestoredBackup;
   acme: PlatformAcmeOptions | false;
 }
@@ -165,6 +189,15 @@ function port(value: number | undefined, fallback: number, field: string): numbe
   const p = value ?? fallback;
   if (!Number.isInteger(p) || p < 0 || p > 65535) throw new BootstrapInputError(`ports.${field} must be 0-65535, got ${JSON.stringify(value)}`, `ports.${field}`);
   return p;
+}
+
+function routerAccessLog(options: PlatformAccessLogOptions, dataDir: string | undefined): RouterAccessLogPlan {
+  const format = options.format ?? 'json';
+  if (format !== 'json' && format !== 'combined') throw new BootstrapInputError(`routerAccessLog.format must be json or combined, got ${JSON.stringify(options.format)}`, 'routerAccessLog.format');
+  const { file } = options;
+  if (file !== undefined && file !== null && (typeof file !== 'string' || file === '')) throw new BootstrapInputError(`routerAccessLog.file must be a file path or null (stdout), got ${JSON.stringify(file)}`, 'routerAccessLog.file');
+  // Absolute: a detached router started again from its saved config may run from another directory.
+  return { format, file: file === undefined ? (dataDir === undefined ? null : resolve(join(dataDir, 'router-access.log'))) : file === null ? null : resolve(file) };
 }
 
 /** Check platform options (before anything starts) and fill in the defaults. */
@@ -207,10 +240,19 @@ export function planPlatform(options: Omit<PlatformOptions, 'discovery'>): Omit<
     keepRouterOnClose: options.keepRouterOnClose === true,
     acme: options.acme ?? {},
   };
+  if (options.routerAccessLog !== undefined) plan.routerAccessLog = routerAccessLog(options.routerAccessLog, options.dataDir);
+  if (options.routerMetrics !== undefined) {
+    const { host, port: p } = options.routerMetrics;
+    if (host !== undefined && (typeof host !== 'string' || host === '')) throw new BootstrapInputError(`routerMetrics.host must be an address, got ${JSON.stringify(host)}`, 'routerMetrics.host');
+    if (!Number.isInteger(p) || p < 0 || p > 65535) throw new BootstrapInputError(`routerMetrics.port must be 0-65535, got ${JSON.stringify(p)}`, 'routerMetrics.port');
+    plan.routerMetrics = { host: host ?? plan.host, port: p };
+  }
   const taken = new Map<number, string>();
-  for (const [name, p] of Object.entries(plan.ports)) {
+  const fields: [string, number][] = Object.entries(plan.ports).map(([name, p]) => [`ports.${name}`, p]);
+  if (plan.routerMetrics?.host === plan.host) fields.push(['routerMetrics.port', plan.routerMetrics.port]);
+  for (const [name, p] of fields) {
     const other = taken.get(p);
-    if (p !== 0 && other !== undefined) throw new BootstrapInputError(`ports.${name} and ports.${other} are both ${p}: each component needs its own port`, `ports.${name}`);
+    if (p !== 0 && other !== undefined) throw new BootstrapInputError(`${name} and ${other} are both ${p}: each component needs its own port`, name);
     taken.set(p, name);
   }
   if (options.tls !== undefined) {

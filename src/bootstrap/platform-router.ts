@@ -3,13 +3,14 @@
  * the store's routes and discovery's backends, started again when it dies), or one in this process.
  */
 import { join } from 'node:path';
+import { openLogFile, type LogFile } from '../common/log-file.js';
 import type { Store } from '../controller/store.js';
 import type { Discovery } from '../discovery/discovery.js';
 import { clusterCertificate } from '../router/certificate.js';
 import { RouterListenError } from '../router/errors.js';
 import { startRouter, type Router } from '../router/router.js';
 import type { CloseStack } from './close-stack.js';
-import { BootstrapPortInUseError } from './errors.js';
+import { BootstrapInputError, BootstrapPortInUseError } from './errors.js';
 import type { PlatformPlan } from './platform-plan.js';
 import { listening } from './ports.js';
 import { StoreRouteSource } from './route-source.js';
@@ -19,7 +20,7 @@ import { startDetachedRouter, type DetachedRouterOptions } from './router-proces
 import { loadOrCreateStickyKey } from './state-files.js';
 
 /** Where the router listens and serves. */
-export type RouterAddresses = Pick<Router, 'http' | 'https'>;
+export type RouterAddresses = Pick<Router, 'http' | 'https' | 'metrics'>;
 
 /** A router whose start has begun: {@link serve} finishes it once the store and discovery are there. */
 export interface PendingRouter {
@@ -27,8 +28,8 @@ export interface PendingRouter {
 }
 
 /** What the detached router of `dataDir` is started with: the same on every start of the platform. */
-export async function detachedRouterOptions(plan: Pick<PlatformPlan, 'host' | 'ports' | 'domain' | 'routerEngine' | 'logger'>, dataDir: string): Promise<DetachedRouterOptions> {
-  const { host, ports, domain, routerEngine, logger } = plan;
+export async function detachedRouterOptions(plan: Pick<PlatformPlan, 'host' | 'ports' | 'domain' | 'routerEngine' | 'routerAccessLog' | 'routerMetrics' | 'logger'>, dataDir: string): Promise<DetachedRouterOptions> {
+  const { host, ports, domain, routerEngine, routerAccessLog, routerMetrics, logger } = plan;
   return {
     dataDir,
     http: { host, port: ports.router },
@@ -39,8 +40,18 @@ export async function detachedRouterOptions(plan: Pick<PlatformPlan, 'host' | 'p
     // Sticky cookies outlive a restart of the router.
     stickyKey: await loadOrCreateStickyKey(dataDir),
     engine: routerEngine,
+    ...(routerAccessLog ? { accessLog: routerAccessLog } : {}),
+    ...(routerMetrics ? { metrics: routerMetrics } : {}),
     logger,
   };
+}
+
+function openAccessLog(file: string): LogFile {
+  try {
+    return openLogFile(file);
+  } catch (err) {
+    throw new BootstrapInputError(`cannot open the router access log ${file}: ${(err as Error).message}`, 'routerAccessLog.file');
+  }
 }
 
 /**
@@ -56,9 +67,24 @@ export async function beginRouter(plan: PlatformPlan, dataDir: string, closers: 
       async serve(store, discovery) {
         const { host, ports } = plan;
         const defaultCertificate = await clusterCertificate(options.certDir, options.certNames);
+        const { accessLog, metrics } = options;
+        const logFile = accessLog?.file ? openAccessLog(accessLog.file) : undefined;
+        if (logFile) closers.push(() => logFile.close());
         const router = await listening('router', host, ports.router, () =>
-          startRouter({ discovery, routes: new StoreRouteSource(store), http: options.http, https: options.https, defaultCertificate, stickyKey: options.stickyKey, engine: plan.routerEngine, logger }).catch((err: unknown) => {
+          startRouter({
+            discovery,
+            routes: new StoreRouteSource(store),
+            http: options.http,
+            https: options.https,
+            defaultCertificate,
+            stickyKey: options.stickyKey,
+            engine: plan.routerEngine,
+            ...(accessLog ? { accessLog: { format: accessLog.format, ...(logFile ? { write: logFile.write } : {}) } } : {}),
+            ...(metrics ? { metrics } : {}),
+            logger,
+          }).catch((err: unknown) => {
             if (err instanceof RouterListenError && err.message.includes('for https')) throw new BootstrapPortInUseError('routerHttps', host, ports.routerHttps, { code: 'EADDRINUSE' });
+            if (err instanceof RouterListenError && metrics && err.message.includes('for metrics') && /EADDRINUSE/.test(err.message)) throw new BootstrapPortInUseError('routerMetrics', metrics.host, metrics.port, { code: 'EADDRINUSE' });
             throw err;
           }),
         );

@@ -42,7 +42,7 @@ import { portsBesideRouter } from './router-process.js';
 import { chooseRuntime, type RuntimeChoice } from './runtime-choice.js';
 
 export { PLATFORM_DEFAULTS, BUILD_NETWORKS, planPlatform } from './platform-plan.js';
-export type { BuildNetwork, BootstrapStep, PlatformAcmeOptions, PlatformOptions, PlatformPlan } from './platform-plan.js';
+export type { BuildNetwork, BootstrapStep, PlatformAccessLogOptions, PlatformAcmeOptions, PlatformOptions, PlatformPlan } from './platform-plan.js';
 export { chooseRuntime } from './runtime-choice.js';
 export type { ClusterRuntime, RuntimeChoice } from './runtime-choice.js';
 export { checkPorts } from './ports.js';
@@ -70,6 +70,10 @@ export interface Platform extends AsyncDisposable {
   /** `https://host:port` of the router's HTTPS listener (each route's certificate by SNI, else the cluster's self-signed one in `<dataDir>/router-tls`). */
   readonly routerHttpsUrl: string;
   readonly routerHttpsPort: number;
+  /** `http://host:port/metrics` of the router's Prometheus metrics, with `routerMetrics`. */
+  readonly routerMetricsUrl?: string;
+  /** The file the router appends its access log to, or `stdout`, with `routerAccessLog`. */
+  readonly routerAccessLog?: string;
   /** `host:port` of the git receiver (`ssh://git@<gitHost>/<app>.git`). */
   readonly gitHost: string;
   /** SSH host key fingerprint of the git receiver (`SHA256:...`). */
@@ -241,6 +245,8 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
       routerPort: router.http.port,
       routerHttpsUrl: router.https?.url ?? '',
       routerHttpsPort: router.https?.port ?? 0,
+      ...(router.metrics ? { routerMetricsUrl: `${router.metrics.url}/metrics` } : {}),
+      ...(plan.routerAccessLog ? { routerAccessLog: plan.routerAccessLog.file ?? 'stdout' } : {}),
       gitHost: git.addr,
       gitFingerprint: git.fingerprint,
       shelfUrl: shelf.url,

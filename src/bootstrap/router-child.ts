@@ -2,12 +2,14 @@
  * The router as a process of its own, started detached by the platform
  * (`node [--import tsx] router-child.(ts|js) <config file>`; see router-process.ts). It serves the
  * routes and backends the platform pushes over a Unix socket in the data dir, and keeps serving the
- * last ones while the platform is down. Exit codes: 0 stopped, 1 failed, 3 HTTP port in use,
- * 4 HTTPS port in use.
+ * last ones while the platform is down. Its access log file (config `accessLog.file`) is opened
+ * again on SIGHUP, after a logrotate moved it. Exit codes: 0 stopped, 1 failed, 3 HTTP port in use,
+ * 4 HTTPS port in use, 5 metrics port in use.
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { writeFileAtomic } from '../common/atomic-file.js';
+import { openLogFile, type LogFile } from '../common/log-file.js';
 import { createConsoleLogger } from '../common/logger.js';
 import { clusterCertificate } from '../router/certificate.js';
 import { startRouter, type Router } from '../router/router.js';
@@ -16,6 +18,7 @@ import type { RouterChildConfig, RouterStatus } from './router-process.js';
 
 const EXIT_HTTP_IN_USE = 3;
 const EXIT_HTTPS_IN_USE = 4;
+const EXIT_METRICS_IN_USE = 5;
 
 const configFile = process.argv[2];
 if (!configFile) {
@@ -39,6 +42,19 @@ if (config.snapshotFile) {
   }
 }
 
+// The config is JSON: the file is opened here, and the router writes its lines to it.
+const accessLogFile = config.accessLog?.file ? openAccessLog(config.accessLog.file) : undefined;
+if (accessLogFile) process.on('SIGHUP', () => accessLogFile.reopen());
+
+function openAccessLog(file: string): LogFile {
+  try {
+    return openLogFile(file);
+  } catch (err) {
+    logger.error('cannot open the access log', { file, error: (err as Error).message });
+    process.exit(1);
+  }
+}
+
 let router: Router;
 try {
   router = await startRouter({
@@ -49,13 +65,15 @@ try {
     defaultCertificate: await clusterCertificate(config.certDir, config.certNames),
     stickyKey: config.stickyKey,
     ...(config.engine !== undefined ? { engine: config.engine } : {}),
+    ...(config.accessLog ? { accessLog: { format: config.accessLog.format, ...(accessLogFile ? { write: accessLogFile.write } : {}) } } : {}),
+    ...(config.metrics ? { metrics: config.metrics } : {}),
     logger,
   });
 } catch (err) {
   const message = (err as Error).message;
   logger.error('cannot start the router', { error: message });
   const inUse = /EADDRINUSE|address already in use/i.test(message);
-  process.exit(inUse ? (message.includes('for https') ? EXIT_HTTPS_IN_USE : EXIT_HTTP_IN_USE) : 1);
+  process.exit(inUse ? (message.includes('for https') ? EXIT_HTTPS_IN_USE : message.includes('for metrics') ? EXIT_METRICS_IN_USE : EXIT_HTTP_IN_USE) : 1);
 }
 
 let applying = Promise.resolve();
@@ -70,6 +88,7 @@ async function stop(): Promise<void> {
   for (const res of followers) res.end();
   await router.close();
   await mirror.close();
+  await accessLogFile?.close();
   rmSync(config.socket, { force: true });
   // Stopped on purpose (the apps stop, or the ports change): not to be started again from it.
   if (config.snapshotFile) rmSync(config.snapshotFile, { force: true });
@@ -93,7 +112,7 @@ function reply(res: ServerResponse, status: number, body?: unknown): void {
 const control = createServer((req, res) => {
   void (async () => {
     if (req.method === 'GET' && req.url === '/status') {
-      const status: RouterStatus = { pid: process.pid, http: router.http, https: router.https ?? null, session: mirror.session, startedAt, routes: router.routes().length, backends: mirror.backends().length };
+      const status: RouterStatus = { pid: process.pid, http: router.http, https: router.https ?? null, session: mirror.session, startedAt, routes: router.routes().length, backends: mirror.backends().length, metrics: router.metrics ?? null, accessLog: config.accessLog ?? null };
       return reply(res, 200, status);
     }
     if (req.method === 'PUT' && req.url === '/snapshot') {
@@ -129,5 +148,5 @@ const control = createServer((req, res) => {
 
 // A socket file left by a router that was killed is in the way; a live one answered the platform first.
 rmSync(config.socket, { force: true });
-control.listen(config.socket, () => logger.info('serving', { http: router.http.url, https: router.https?.url, pid: process.pid }));
+control.listen(config.socket, () => logger.info('serving', { http: router.http.url, https: router.https?.url, metrics: router.metrics?.url, pid: process.pid }));
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stop());

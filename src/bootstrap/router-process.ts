@@ -15,6 +15,7 @@ import { sleep } from '../common/lifecycle.js';
 import type { LogLevel, Logger } from '../common/logger.js';
 import type { BoundAddress, ListenAddress } from '../router/router.js';
 import { BootstrapErrorCodes, BootstrapPortInUseError } from './errors.js';
+import type { RouterAccessLogPlan } from './platform-plan.js';
 import type { RouterSnapshot } from './router-mirror.js';
 
 /** What router-child.ts reads from its config file (mode 0600: it holds the sticky key). */
@@ -32,6 +33,10 @@ export interface RouterChildConfig {
   logLevel: LogLevel;
   /** Where the router keeps its last snapshot (mode 0600), served again at once when it starts anew. */
   snapshotFile?: string;
+  /** The access log: the child opens `file` itself (null: its stdout, i.e. `<dataDir>/router.log`). Off when absent. */
+  accessLog?: RouterAccessLogPlan;
+  /** The metrics listener (`GET /metrics`), off when absent. */
+  metrics?: ListenAddress;
 }
 
 /** `GET /status` of a router process. */
@@ -44,6 +49,10 @@ export interface RouterStatus {
   startedAt: string;
   routes: number;
   backends: number;
+  /** Its metrics listener, null when off (absent from a router started by an older flynn-ts). */
+  metrics?: BoundAddress | null;
+  /** Its access log, null when off. */
+  accessLog?: RouterAccessLogPlan | null;
 }
 
 export const ROUTER_PROCESS_DEFAULTS = Object.freeze({
@@ -64,6 +73,8 @@ export interface DetachedRouterOptions {
   engine?: 'node' | 'haproxy';
   logger: Logger;
   staleGraceMs?: number;
+  accessLog?: RouterAccessLogPlan;
+  metrics?: ListenAddress;
 }
 
 /** A router process, started by this platform or found running. */
@@ -72,6 +83,8 @@ export interface DetachedRouter {
   readonly pid: number;
   readonly http: BoundAddress;
   readonly https: BoundAddress | undefined;
+  /** Its metrics listener, when it serves one. */
+  readonly metrics: BoundAddress | undefined;
   /** True when it was running already (a restarted platform re-attached to it). */
   readonly reattached: boolean;
   /** Make its routes and backends those of `snapshot`; resolves once it serves them. */
@@ -121,10 +134,12 @@ export async function findRouter(dataDir: string): Promise<RouterStatus | null> 
   }
 }
 
-/** Whether the running router `status` listens where `http`/`https` ask (port 0 takes any). */
-export function routerMatches(status: RouterStatus, http: ListenAddress, https: ListenAddress): boolean {
-  const same = (bound: BoundAddress | null, want: ListenAddress) => bound !== null && bound.host === want.host && (want.port === 0 || bound.port === want.port);
-  return same(status.http, http) && same(status.https, https);
+/** Whether the running router `status` listens where `want` asks (port 0 takes any) and logs as it asks. */
+export function routerMatches(status: RouterStatus, want: Pick<DetachedRouterOptions, 'http' | 'https' | 'metrics' | 'accessLog'>): boolean {
+  const same = (bound: BoundAddress | null | undefined, address: ListenAddress) => bound != null && bound.host === address.host && (address.port === 0 || bound.port === address.port);
+  const metrics = want.metrics === undefined ? status.metrics == null : same(status.metrics, want.metrics);
+  const log = (a: RouterAccessLogPlan | null | undefined) => (a == null ? null : `${a.format} ${a.file ?? '-'}`);
+  return same(status.http, want.http) && same(status.https, want.https) && metrics && log(status.accessLog) === log(want.accessLog);
 }
 
 /**
@@ -178,13 +193,15 @@ async function spawnRouter(options: DetachedRouterOptions): Promise<RouterStatus
     logLevel: 'info',
     snapshotFile: join(dataDir, 'router-snapshot.json'),
     ...(options.staleGraceMs === undefined ? {} : { staleGraceMs: options.staleGraceMs }),
+    ...(options.accessLog === undefined ? {} : { accessLog: options.accessLog }),
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
   };
   await writeFileAtomic(routerConfigFile(dataDir), JSON.stringify(config), { mode: 0o600 });
   return spawnFromConfig(dataDir, config);
 }
 
 /** Spawn `node router-child <dataDir>/router.json` and wait until it answers on its socket. */
-async function spawnFromConfig(dataDir: string, config: Pick<RouterChildConfig, 'http' | 'https'>): Promise<RouterStatus> {
+async function spawnFromConfig(dataDir: string, config: Pick<RouterChildConfig, 'http' | 'https' | 'metrics'>): Promise<RouterStatus> {
   const logFile = join(dataDir, 'router.log');
   const log = openSync(logFile, 'a', 0o600);
   // Its own process group: a Ctrl-C in the terminal of `npm start` does not reach it.
@@ -200,6 +217,7 @@ async function spawnFromConfig(dataDir: string, config: Pick<RouterChildConfig, 
     if (exit !== undefined) {
       if (exit === 3) throw new BootstrapPortInUseError('router', config.http.host, config.http.port);
       if (exit === 4) throw new BootstrapPortInUseError('routerHttps', config.https.host, config.https.port);
+      if (exit === 5 && config.metrics) throw new BootstrapPortInUseError('routerMetrics', config.metrics.host, config.metrics.port);
       const tail = (await readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-3).join(' | ');
       throw new UnavailableError(BootstrapErrorCodes.NOT_READY, `the router process exited with ${exit} (see ${logFile}): ${tail}`);
     }
@@ -276,9 +294,9 @@ export async function startDetachedRouter(options: DetachedRouterOptions): Promi
   // A router spawned from the saved config (startSavedRouter) is awaited, then re-attached to.
   await spawning.get(dataDir);
   let status = await findRouter(dataDir);
-  const reattached = status !== null && routerMatches(status, options.http, options.https);
+  const reattached = status !== null && routerMatches(status, options);
   if (status && !reattached) {
-    logger.info('stopping the router process listening elsewhere', { pid: status.pid, http: status.http.url });
+    logger.info('stopping the router process listening elsewhere or logging otherwise', { pid: status.pid, http: status.http.url });
     await stopProcess(dataDir, status.pid);
   }
   if (!reattached) status = await spawnOnce(dataDir, () => spawnRouter(options));
@@ -291,6 +309,9 @@ export async function startDetachedRouter(options: DetachedRouterOptions): Promi
     },
     http: running.http,
     https: running.https ?? undefined,
+    get metrics() {
+      return running.metrics ?? undefined;
+    },
     reattached,
     async push(snapshot) {
       const { status: code, text } = await call(socket, 'PUT', '/snapshot', snapshot);
@@ -298,8 +319,13 @@ export async function startDetachedRouter(options: DetachedRouterOptions): Promi
     },
     async respawn() {
       // One that answers already (started by another start meanwhile) is taken as it is.
-      const { http, https } = running;
-      const again = { ...options, http: { host: http.host, port: http.port }, https: https ? { host: https.host, port: https.port } : options.https };
+      const { http, https, metrics } = running;
+      const again = {
+        ...options,
+        http: { host: http.host, port: http.port },
+        https: https ? { host: https.host, port: https.port } : options.https,
+        ...(metrics ? { metrics: { host: metrics.host, port: metrics.port } } : {}),
+      };
       running = (await findRouter(dataDir)) ?? (await spawnOnce(dataDir, () => spawnRouter(again)));
       return running.pid;
     },

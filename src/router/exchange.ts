@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Backend, ServicePool } from './backends.js';
 import { Failover, type FailoverTarget } from './failover.js';
-import { timeoutError } from './outlier.js';
+import { timeoutError } from './timeout-error.js';
 import { clientHeaders, reply, type ProxyContext, type Timeouts } from './proxy-context.js';
 import type { HttpRoute } from './types.js';
 

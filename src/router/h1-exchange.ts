@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Backend, ServicePool } from './backends.js';
 import { Failover, type FailoverTarget } from './failover.js';
 import type { ConnectionUser, H1Connection } from './h1-pool.js';
-import { timeoutError } from './outlier.js';
+import { timeoutError } from './timeout-error.js';
 import { clientHeaders, reply, type ClientResponse, type ProxyContext, type Timeouts } from './proxy-context.js';
 import type { HttpRoute } from './types.js';
 

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { ResponseParser, type ResponseSink } from './h1-response.js';
-import { timeoutError } from './outlier.js';
+import { timeoutError } from './timeout-error.js';
 
 /** What uses a pooled connection for one request: h1-exchange.ts. */
 export interface ConnectionUser extends ResponseSink {

@@ -32,11 +32,6 @@ export function classify(err: Error & { code?: string }): FailureKind {
   return 'other';
 }
 
-/** An error for one of the router's own timers, recognised by {@link classify}. */
-export function timeoutError(kind: 'connect-timeout' | 'headers-timeout' | 'idle-timeout', ms: number): Error & { code: string } {
-  return Object.assign(new Error(`${kind} after ${ms} ms`), { code: kind });
-}
-
 export interface OutlierOptions {
   logger: Logger;
   ejectAfterFailures: number;

@@ -2,7 +2,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../common/logger.js';
 import type { Backend, BackendRegistry } from './backends.js';
 import { RouterListenError } from './errors.js';
-import { classify, timeoutError, type OutlierDetector } from './outlier.js';
+import { classify, type OutlierDetector } from './outlier.js';
+import { timeoutError } from './timeout-error.js';
 import { acceptProxied } from './proxy-protocol.js';
 import type { TcpRoute } from './types.js';
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootstrap, BootstrapErrorCodes, BootstrapManifestError, loadManifest, parseManifest, startPlatform, validateManifest, type BootstrapManifest } from '../../src/bootstrap/index.js';
+import { planPlatform } from '../../src/bootstrap/platform.js';
 
 const ETCD = 'discovery:\n  backend: etcd\n  endpoints: [http://127.0.0.1:2379]\n';
 
@@ -96,6 +97,35 @@ describe('bootstrap manifest', () => {
     expect(rejection('discovery: {backend: etcd}\n').message).toContain('discovery.endpoints is required');
     expect(rejection('router: {port: 1}\n').message).toContain('discovery is required');
     expect(rejection('- a\n').message).toContain('the manifest must be a mapping');
+  });
+
+  it('takes router.accessLog and router.metrics, and refuses bad ones naming the field', () => {
+    expect(parseManifest(`${ETCD}router:\n  accessLog: {format: combined, file: "\${LOGS}/access.log"}\n  metrics: {port: 9100}\n`, { env: { LOGS: '/var/log/flynn' } }).router).toEqual({
+      accessLog: { format: 'combined', file: '/var/log/flynn/access.log' },
+      metrics: { port: 9100 },
+    });
+    expect(parseManifest(`${ETCD}router: {accessLog: {}, metrics: {host: 10.0.0.5, port: 0}}\n`).router).toEqual({ accessLog: {}, metrics: { host: '10.0.0.5', port: 0 } });
+    expect(rejection(`${ETCD}router: {accessLog: {format: apache}}\n`).message).toBe('invalid bootstrap manifest: router.accessLog.format must be json or combined, got "apache"');
+    expect(rejection(`${ETCD}router: {accessLog: {file: ""}}\n`).message).toContain('router.accessLog.file must be a non-empty string, got ""');
+    expect(rejection(`${ETCD}router: {accessLog: json}\n`).message).toContain('router.accessLog must be a mapping, got "json"');
+    expect(rejection(`${ETCD}router: {accessLog: {path: /x}}\n`).message).toContain('router.accessLog.path is not a known key (router.accessLog takes format, file)');
+    expect(rejection(`${ETCD}router: {metrics: {}}\n`).message).toContain('router.metrics.port is required');
+    expect(rejection(`${ETCD}router: {metrics: {port: 70000}}\n`).message).toContain('router.metrics.port must be 0-65535, got 70000');
+    expect(rejection(`${ETCD}router: {metrics: {host: "a b", port: 1}}\n`).message).toContain('router.metrics.host must be an address to listen on (e.g. 127.0.0.1), got "a b"');
+  });
+
+  it("plans the router's access log in the data dir (stdout without one) and its metrics on the listen host", () => {
+    expect(planPlatform({ dataDir: '/srv/flynn', routerAccessLog: {} }).routerAccessLog).toEqual({ format: 'json', file: '/srv/flynn/router-access.log' });
+    expect(planPlatform({ routerAccessLog: { format: 'combined' } }).routerAccessLog).toEqual({ format: 'combined', file: null });
+    expect(planPlatform({ dataDir: '/srv/flynn', routerAccessLog: { file: null } }).routerAccessLog).toEqual({ format: 'json', file: null });
+    expect(planPlatform({ routerAccessLog: { file: 'rel/access.log' } }).routerAccessLog?.file).toBe(join(process.cwd(), 'rel/access.log'));
+    expect(planPlatform({}).routerAccessLog).toBeUndefined();
+    expect(planPlatform({ host: '127.0.0.9', routerMetrics: { port: 0 } }).routerMetrics).toEqual({ host: '127.0.0.9', port: 0 });
+    expect(() => planPlatform({ routerAccessLog: { format: 'xml' as 'json' } })).toThrow('routerAccessLog.format must be json or combined, got "xml"');
+    expect(() => planPlatform({ ports: { router: 9100 }, routerMetrics: { port: 9100 } })).toThrow('routerMetrics.port and ports.router are both 9100: each component needs its own port');
+    expect(() => planPlatform({ routerMetrics: { port: -1 } })).toThrow('routerMetrics.port must be 0-65535, got -1');
+    // On another address the same port is no conflict.
+    expect(planPlatform({ ports: { router: 9100 }, routerMetrics: { host: '127.0.0.2', port: 9100 } }).routerMetrics).toEqual({ host: '127.0.0.2', port: 9100 });
   });
 
   it('lists every problem at once', () => {

@@ -1,10 +1,14 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server } from 'node:net';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Etcd3 } from 'etcd3';
+import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { stopRouterProcess } from '../../src/bootstrap/router-process.js';
 import { etcdEndpoints, needEtcd } from '../support/services.js';
 
 // `--import tsx` resolves from the cwd; point at the loader itself (as test/cli/cli.test.ts does).
@@ -23,7 +27,7 @@ interface Run {
 function run(
   bin: string,
   args: string[],
-  options: { env?: Record<string, string>; timeoutMs?: number; until?: string; whileUp?: () => Promise<unknown> } = {},
+  options: { env?: Record<string, string>; timeoutMs?: number; until?: string; whileUp?: (stdout: string) => Promise<unknown> } = {},
 ): Promise<Run> {
   return new Promise((done, fail) => {
     const proc = spawn(process.execPath, ['--import', TSX, main(bin), ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -36,7 +40,7 @@ function run(
       // A long-running binary is looked at (`whileUp`) once it printed `until`, then stopped with SIGTERM.
       if (seen || options.until === undefined || !stdout.includes(options.until)) return;
       seen = true;
-      void (options.whileUp?.() ?? Promise.resolve())
+      void (options.whileUp?.(stdout) ?? Promise.resolve())
         .then(
           (v: unknown) => (up = v),
           (e: unknown) => (up = e),
@@ -84,6 +88,15 @@ describe('npm start (examples/cluster) on a busy port', () => {
     expect(r.stderr).toContain('--shelf-port N');
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
+
+  it('names the router metrics listener and --router-metrics-port when that port is busy (inline router)', async () => {
+    const port = await occupy('127.0.0.4');
+    const r = await run('cluster', ['--host', '127.0.0.4', '--runtime', 'process', '--ephemeral', '--router-port', '0', '--controller-port', '0', '--git-port', '0', '--shelf-port', '0', '--router-metrics-port', String(port)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `flynn-ts: the router metrics listener cannot listen on 127.0.0.4:${port}: the port is in use (another cluster?). Pick another with --router-metrics-port N (0 = any free port)`,
+    ]);
+  });
 });
 
 describe('--help and bad flags', () => {
@@ -100,6 +113,9 @@ describe('--help and bad flags', () => {
       /--ephemeral .*env FLYNN_EPHEMERAL/,
       /--stop-apps-on-exit .*env FLYNN_STOP_APPS_ON_EXIT/,
       /--etcd-prefix PREFIX .*env FLYNN_ETCD_PREFIX, default \/flynn-ts/,
+      /--router-access-log json\|combined .*env FLYNN_ROUTER_ACCESS_LOG\)/,
+      /--router-access-log-file FILE .*env FLYNN_ROUTER_ACCESS_LOG_FILE\)/,
+      /--router-metrics-port N .*env FLYNN_ROUTER_METRICS_PORT\)/,
       /-h, --help/,
     ]) {
       expect(r.stdout).toMatch(line);
@@ -135,6 +151,18 @@ describe('--help and bad flags', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim()).toBe('flynn-ts: --git-port must be a port (0-65535, 0 = any free port), got "70000" (see --help)');
   });
+
+  it('a bad --router-access-log or --router-metrics-port is one line, exit 2 (npm start, examples/platform, examples/router)', async () => {
+    const format = await run('cluster', ['--router-access-log', 'apache']);
+    expect(format.code).toBe(2);
+    expect(format.stderr.split('\n')[0]).toMatch(/^flynn-ts: --router-access-log must be json, combined; got "apache"/);
+    const port = await run('platform', ['--router-metrics-port', 'x'], { env: { CONTROLLER_KEY: 'k' } });
+    expect(port.code).toBe(2);
+    expect(port.stderr.split('\n')[0]).toBe('platform: --router-metrics-port must be a port (0-65535, 0 = any free port), got "x" (see --help)');
+    const env = await run('router', [], { env: { ROUTER_ACCESS_LOG: 'xml' } });
+    expect(env.code).toBe(2);
+    expect(env.stderr.split('\n')[0]).toMatch(/^router: ROUTER_ACCESS_LOG must be json, combined; got "xml"/);
+  });
 });
 
 describe.runIf(await needEtcd('npm start with --discovery etcd --etcd-prefix'))('npm start with etcd discovery', () => {
@@ -156,4 +184,43 @@ describe.runIf(await needEtcd('npm start with --discovery etcd --etcd-prefix'))(
       etcd.close();
     }
   }, 90_000);
+});
+
+describe.runIf(await needEtcd('examples/platform with the router access log and metrics flags'))('examples/platform: router access log and metrics from flags', () => {
+  it('names the metrics URL and the access log file in its --json ready line; the detached router writes the file', async () => {
+    const prefix = `/flynn-ts-test/platform-logs-${randomUUID().slice(0, 8)}`;
+    const dataDir = await mkdtemp(join(tmpdir(), 'flynn-ts-platform-logs-'));
+    const etcd = new Etcd3({ hosts: etcdEndpoints });
+    try {
+      const r = await run(
+        'platform',
+        ['--etcd', etcdEndpoints.join(','), '--prefix', prefix, '--host', '127.0.0.55', '--build', 'process', '--data-dir', dataDir, '--router-port', '0', '--controller-port', '0', '--git-port', '0', '--shelf-port', '0', '--router-metrics-port', '0', '--json'],
+        {
+          env: { CONTROLLER_KEY: 'platform-logs-key', FLYNN_ROUTER_ACCESS_LOG: 'combined' },
+          // Generous: on a loaded machine the platform's start alone has taken a minute.
+          timeoutMs: 100_000,
+          until: '"step":"server-add"',
+          whileUp: async (stdout) => {
+            const ready = JSON.parse(stdout.split('\n').find((l) => l.includes('"step":"ready"')) ?? '{}') as { routerUrl: string; routerMetricsUrl?: string; routerAccessLog?: string };
+            const res = await request(`${ready.routerUrl}/nowhere`, { headers: { host: 'nowhere.flynn.local' } });
+            await res.body.text();
+            const metrics = await (await request(ready.routerMetricsUrl ?? '')).body.text();
+            // The router writes the line once the answer ends: give it a moment to reach the file.
+            for (let i = 0; i < 50 && !(await readFile(join(dataDir, 'router-access.log'), 'utf8').catch(() => '')).includes('/nowhere'); i++) await new Promise((s) => setTimeout(s, 20));
+            return { ready, metrics, log: await readFile(join(dataDir, 'router-access.log'), 'utf8') };
+          },
+        },
+      );
+      const up = r.up as { ready: { routerMetricsUrl?: string; routerAccessLog?: string }; metrics: string; log: string };
+      expect(up.ready.routerMetricsUrl).toMatch(/^http:\/\/127\.0\.0\.55:\d+\/metrics$/);
+      expect(up.ready.routerAccessLog).toBe(join(dataDir, 'router-access.log'));
+      expect(up.metrics).toMatch(/^flynn_router_requests_total\{route="-",code="4xx"\} 1$/m);
+      expect(up.log).toMatch(/^127\.0\.0\.1 - - \[[^\]]+\] "GET \/nowhere HTTP\/1\.1" 404 \d+ "-" "-"$/m);
+    } finally {
+      await stopRouterProcess(dataDir);
+      await rm(dataDir, { recursive: true, force: true });
+      await etcd.delete().prefix(`${prefix}/`);
+      etcd.close();
+    }
+  }, 120_000);
 });
