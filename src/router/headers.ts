@@ -13,10 +13,14 @@ const REQUEST_ID_RE = /^[A-Za-z0-9+/=_.-]{20,200}$/;
 
 /** What the router reads from a request's headers, and the headers the backend gets. */
 export interface ForwardedRequest {
-  /** The first `Host` header, as sent. */
+  /** The first `Host` header, as sent; HTTP/2's `:authority` when present (RFC 9113 §8.3.1). */
   host: string | undefined;
   /** How many `Host` headers came (more than one is a 400). */
   hostCount: number;
+  /** HTTP/2: a `host` header names another authority than `:authority` (a 400). */
+  authorityConflict: boolean;
+  /** Bytes of header names and values (HTTP/2's limit is checked by the router: node's parser checks HTTP/1's). */
+  headerBytes: number;
   /** All `Cookie` headers joined with `; ` (as node does). */
   cookie: string | undefined;
   /** A non-zero `Content-Length` or any `Transfer-Encoding`. */
@@ -48,9 +52,11 @@ export function forwardRequest(req: Pick<IncomingMessage, 'rawHeaders' | 'socket
   let idCount = 0;
   let upgradeValue: string | undefined;
   let connection: string | undefined;
+  let headerBytes = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
+    headerBytes += name.length + value.length;
     if (name.charCodeAt(0) === 58) {
       // HTTP/2 pseudo-headers (`:method`, `:path`...): only `:authority` goes on, as `Host`.
       if (name === ':authority') authority = value;
@@ -132,10 +138,14 @@ export function forwardRequest(req: Pick<IncomingMessage, 'rawHeaders' | 'socket
     }
     out.push(name, value);
   }
-  if (host === undefined && authority !== undefined) {
+  let authorityConflict = false;
+  if (authority !== undefined) {
+    // HTTP/2 routes by `:authority`; a `host` header beside it must agree (RFC 9113 §8.3.1).
+    if (host === undefined) {
+      hostCount = 1;
+      out.push('host', authority);
+    } else authorityConflict = host.toLowerCase() !== authority.toLowerCase();
     host = authority;
-    hostCount = 1;
-    out.push('host', authority);
   }
   const headers = connection !== undefined && !upgrade ? dropNamed(out, connection) : out;
   const ip = clientIp(req);
@@ -154,7 +164,7 @@ export function forwardRequest(req: Pick<IncomingMessage, 'rawHeaders' | 'socket
     'x-request-id',
     idCount === 1 && REQUEST_ID_RE.test(id as string) ? (id as string) : requestId(),
   );
-  return { host, hostCount, cookie, hasBody, headers, upgrade: upgradeValue };
+  return { host, hostCount, authorityConflict, headerBytes, cookie, hasBody, headers, upgrade: upgradeValue };
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { maxHeaderSize, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { settlesWithin } from '../common/lifecycle.js';
 import { acmeAnswer, ACME_CHALLENGE_PATH } from './acme-challenge.js';
@@ -8,6 +8,7 @@ import { H1Exchange } from './h1-exchange.js';
 import type { FastHandler } from './h1-front.js';
 import { reply, replyRaw, type ProxyContext, type Timeouts } from './proxy-context.js';
 import { forwardRequest, type ForwardedRequest } from './headers.js';
+import { originForm, targetError } from './request-target.js';
 import { hostname } from './route-table.js';
 import { UpgradeExchange } from './upgrade.js';
 import { readCookie } from './sticky.js';
@@ -42,7 +43,9 @@ export function createRequestHandler(ctx: ProxyContext, proto: 'http' | 'https',
   const requestDone = () => ctx.inFlight.done();
   return (req, res) => {
     const fwd = forwardRequest(req, proto, String(port()), false);
-    const bad = badRequest(fwd);
+    // HTTP/1 heads over node's limit never get here (node's parser refuses them: node-engine.ts answers 431).
+    if (fwd.headerBytes > maxHeaderSize) return reply(res, 431, `request headers larger than ${maxHeaderSize} bytes`);
+    const bad = badRequest(req, fwd);
     if (bad) return reply(res, 400, bad);
     const host = fwd.host as string;
     // `OPTIONS *` asks about the server, not a resource: the router answers it itself (as nginx does).
@@ -93,6 +96,8 @@ export function createFastHandler(ctx: ProxyContext, port: () => number, observe
     if (req.url.startsWith(ACME_CHALLENGE_PATH)) return false;
     const fwd = forwardRequest(req, 'http', String(port()), false);
     const host = fwd.host as string;
+    // A Host the router refuses is answered (400) by the general handler.
+    if (targetError(host, req.url) !== undefined) return false;
     const route = ctx.table.match(host, req.url);
     if (!route || (route.redirectHttps && ctx.httpsPort() !== undefined)) return false;
     const pool = ctx.backends.get(route.service);
@@ -106,11 +111,18 @@ export function createFastHandler(ctx: ProxyContext, port: () => number, observe
   };
 }
 
-/** Why a request is refused with 400 before routing, if it is. */
-function badRequest(fwd: ForwardedRequest): string | undefined {
+/**
+ * Why a request is refused with 400 before routing, if it is. An absolute-form target that passes
+ * (its authority is the Host) is rewritten to origin-form, which is what the backend gets.
+ */
+function badRequest(req: IncomingMessage, fwd: ForwardedRequest): string | undefined {
   if (fwd.host === undefined) return 'missing Host header';
   if (fwd.hostCount > 1) return 'more than one Host header';
-  return undefined;
+  if (fwd.authorityConflict) return 'Host header differs from :authority';
+  const url = req.url ?? '/';
+  const bad = targetError(fwd.host, url);
+  if (bad === undefined && url.charCodeAt(0) !== 47 /* / */) req.url = originForm(url);
+  return bad;
 }
 
 function redirectToHttps(req: IncomingMessage, res: ServerResponse, host: string, port: number): void {
@@ -141,7 +153,7 @@ export function createUpgradeHandler(ctx: ProxyContext, proto: 'http' | 'https',
   return (req, socket, head) => {
     socket.on('error', () => socket.destroy());
     const fwd = forwardRequest(req, proto, String(port()), true);
-    const bad = badRequest(fwd);
+    const bad = badRequest(req, fwd);
     if (bad) return replyRaw(socket, 400, bad);
     const host = fwd.host as string;
     const route = ctx.table.match(host, req.url ?? '/');

@@ -1,6 +1,7 @@
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, maxHeaderSize, type Server } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { SecureContext } from 'node:tls';
 import { nodeAccessLog } from './access-log.js';
 import type { Engine, EngineListen, RouterCore } from './engine.js';
@@ -8,8 +9,8 @@ import type { RouterMetrics } from './metrics.js';
 import { RouterListenError } from './errors.js';
 import { FastFront } from './h1-front.js';
 import { createFastHandler, createRequestHandler, createUpgradeHandler, type RequestObserver } from './http-proxy.js';
-import { InFlight, type ProxyContext } from './proxy-context.js';
-import { HttpsListener } from './https-listener.js';
+import { InFlight, replyRaw, type ProxyContext } from './proxy-context.js';
+import { HttpsListener, type Http1Settings } from './https-listener.js';
 import type { ListenAddress } from './options.js';
 import { acceptProxied } from './proxy-protocol.js';
 import { secureContext } from './sni.js';
@@ -24,6 +25,23 @@ function listen(server: Server | Http2SecureServer | NetServer, addr: ListenAddr
       resolve((server.address() as AddressInfo).port);
     });
   });
+}
+
+/** The answer to a request node's parser refused: 431 for a head over node's limit, 408 for one not read in time, else 400. */
+function clientErrorAnswer(err: NodeJS.ErrnoException): [number, string] {
+  if (err.code === 'HPE_HEADER_OVERFLOW') return [431, `request head larger than ${maxHeaderSize} bytes`];
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, 'request head not received in time'];
+  return [400, 'bad request'];
+}
+
+/**
+ * node's HTTP/1 server timeouts: a request head must arrive within `requestHeadersTimeoutMs` (node
+ * answers 408 through `clientError`), checked every second (node's default, 30 s, let a slowloris
+ * client stay up to 30 s longer); node's 5 min for a whole request stays, unless the head's is longer.
+ */
+function http1Settings(config: NodePlaneCore['config']): Http1Settings {
+  const head = config.requestHeadersTimeoutMs;
+  return { keepAliveTimeout: config.keepAliveTimeoutMs, headersTimeout: head, requestTimeout: Math.max(head, 300_000), connectionsCheckingInterval: Math.min(1000, head) };
 }
 
 /** What the node data plane reads: the router's state in this process, or a worker's mirror of it. */
@@ -43,7 +61,8 @@ export async function startNodeEngine(core: NodePlaneCore, where: EngineListen):
   let httpsPort = where.https?.addr.port ?? 0;
   const ctx: ProxyContext = { table, backends, signer: new StickySigner(config.stickyKey), logger, inFlight, health, httpsPort: () => (where.https ? httpsPort : undefined), ...config };
 
-  const httpServer = createHttpServer({ keepAliveTimeout: config.keepAliveTimeoutMs });
+  const http1 = http1Settings(config);
+  const httpServer = createHttpServer(http1);
   httpServer.on('request', createRequestHandler(ctx, 'http', () => httpPort));
   httpServer.on('upgrade', createUpgradeHandler(ctx, 'http', () => httpPort));
   const https = where.https
@@ -51,7 +70,8 @@ export async function startNodeEngine(core: NodePlaneCore, where: EngineListen):
         defaultCertificate: where.https.defaultCertificate,
         defaultContext: secureContext(where.https.defaultCertificate),
         certificate,
-        keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+        http1,
+        handshakeTimeoutMs: config.requestHeadersTimeoutMs,
         logger,
         onRequest: createRequestHandler(ctx, 'https', () => httpsPort),
         onUpgrade: createUpgradeHandler(ctx, 'https', () => httpsPort),
@@ -64,17 +84,21 @@ export async function startNodeEngine(core: NodePlaneCore, where: EngineListen):
   for (const observe of observers) for (const server of servers) server.prependListener('request', observe as never);
   // Plain HTTP arrives on the fast listener, which hands node's server what it does not serve itself.
   const fast = new FastFront(httpServer, createFastHandler(ctx, () => httpPort, observers), config.keepAliveTimeoutMs);
-  // Unparseable requests get a 400 (when the socket can still take it), never a hang.
+  // Unparseable requests get an answer (when the socket can still take it), never a hang.
   for (const server of servers) {
-    server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 29\r\nconnection: close\r\n\r\n400 Bad Request: bad request\n');
-      else socket.destroy();
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (!socket.writable) return void socket.destroy();
+      const [status, message] = clientErrorAnswer(err);
+      replyRaw(socket, status, message);
     });
   }
   // With proxyProtocol a plain TCP listener reads the PROXY header, then hands the connection to the HTTP server
   // (HTTPS with it is refused on this engine: options.ts).
   const fronts = new Map<Server | Http2SecureServer, NetServer>();
   fronts.set(httpServer, config.proxyProtocol ? createNetServer((socket) => acceptProxied(socket, (c) => fast.accept(c))) : fast.server);
+  if (https) fronts.set(https.server, https.front);
+  // node starts a server's request-head and request timers when it listens; behind a front it never does by itself.
+  fronts.get(httpServer)?.once('listening', () => httpServer.emit('listening'));
   const listener = (server: Server | Http2SecureServer) => fronts.get(server) ?? server;
   let stopped: Promise<void>[] = [];
   const stopAccepting = async () => {

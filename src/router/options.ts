@@ -86,6 +86,12 @@ export interface RouterOptions {
   keepAliveTimeoutMs?: number;
   /** Backends tried per request. Default {@link ROUTER_DEFAULTS}.maxAttempts. */
   maxAttempts?: number;
+  /**
+   * Time a client has to send a request head, in ms (HAProxy's `timeout http-request`): then `408
+   * Request Timeout` and the connection is closed (a slowloris client is not held). Over HTTPS it
+   * also bounds the TLS handshake. Default {@link ROUTER_DEFAULTS}.requestHeadersTimeoutMs (10 s).
+   */
+  requestHeadersTimeoutMs?: number;
   /** Backend connect timeout, ms. Default {@link ROUTER_DEFAULTS}.connectTimeoutMs (5 s). Routes may override it (`timeouts.connectMs`). */
   connectTimeoutMs?: number;
   /** Wait for a response head once the request was sent, ms. Default {@link ROUTER_DEFAULTS}.responseHeadersTimeoutMs (60 s). */
@@ -171,6 +177,7 @@ export function routerConfig(options: RouterOptions) {
     baseEjectionMs: timeoutMs(options.baseEjectionMs, ROUTER_DEFAULTS.baseEjectionMs, 'baseEjectionMs'),
     maxEjectionMs: timeoutMs(options.maxEjectionMs, ROUTER_DEFAULTS.maxEjectionMs, 'maxEjectionMs'),
     connectTimeoutMs,
+    requestHeadersTimeoutMs: timeoutMs(options.requestHeadersTimeoutMs, ROUTER_DEFAULTS.requestHeadersTimeoutMs, 'requestHeadersTimeoutMs'),
     maxAttempts: Math.max(1, positiveInt(options.maxAttempts, ROUTER_DEFAULTS.maxAttempts, 'maxAttempts')),
     rewatchDelayMs: positiveInt(options.rewatchDelayMs, ROUTER_DEFAULTS.rewatchDelayMs, 'rewatchDelayMs'),
     backendsReadyTimeoutMs: positiveInt(options.backendsReadyTimeoutMs, ROUTER_DEFAULTS.backendsReadyTimeoutMs, 'backendsReadyTimeoutMs'),

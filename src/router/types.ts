@@ -85,6 +85,8 @@ export const ROUTER_DEFAULTS = Object.freeze({
   drainTimeoutMs: 10_000,
   /** Idle time after which a client keep-alive connection is closed. */
   keepAliveTimeoutMs: 65_000,
+  /** Time a client has to send a whole request head (from its first byte; HAProxy's `timeout http-request`); then 408. */
+  requestHeadersTimeoutMs: 10_000,
   /** Backends tried for one request before answering 503/502/504. */
   maxAttempts: 3,
   /** Connect timeout of a backend connection, ms ({@link RouteTimeouts}.connectMs). */

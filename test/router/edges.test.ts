@@ -1,17 +1,5 @@
-import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { get, startBackend, ENGINES, rigFor, type Rig, type TestBackend } from './support.js';
-
-/** Write raw bytes to the router and read what comes back until it closes. */
-function raw(port: number, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(text));
-    let out = '';
-    socket.on('data', (c: Buffer) => (out += c.toString()));
-    socket.on('close', () => resolve(out));
-    socket.on('error', reject);
-  });
-}
+import { get, raw, startBackend, ENGINES, rigFor, type Rig, type TestBackend } from './support.js';
 
 describe.each(ENGINES)('router (%s engine): protocol edges', (engine) => {
   const startRig = rigFor(engine);

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 /** Real backend servers and a router on loopback, for the router suites. */
 import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { createDiscovery, type Discovery, type DiscoveryConfig, type Registration } from '../../src/discovery/index.js';
 import { MemoryRouteSource, startRouter, type Route, type Router, type RouterOptions } from '../../src/router/index.js';
 import { etcdEndpoints, needEtcd } from '../support/services.js';
@@ -57,6 +57,17 @@ export function get(url: string, host: string, options: { path?: string; headers
     );
     req.on('error', reject);
     req.end(options.body);
+  });
+}
+
+/** Write raw bytes to the router and read what comes back until it closes. */
+export function raw(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(text));
+    let out = '';
+    socket.on('data', (c: Buffer) => (out += c.toString()));
+    socket.on('close', () => resolve(out));
+    socket.on('error', reject);
   });
 }
 

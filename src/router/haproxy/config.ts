@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { ACME_CHALLENGE_PATH } from '../acme-challenge.js';
 import { haproxyLogFormat } from '../access-log.js';
 import type { ListenAddress, RouterConfig } from '../options.js';
+import { HOST_PATTERN } from '../request-target.js';
 
 /** The map files the frontend reads; the engine changes them live with `add/set/del map`. */
 export function mapFiles(dir: string) {
@@ -155,7 +156,7 @@ defaults
   timeout client ${t.idleMs}
   timeout server ${Math.max(t.responseHeadersMs, 1)}
   timeout tunnel ${t.websocketIdleMs}
-  timeout http-request 10s
+  timeout http-request ${c.requestHeadersTimeoutMs}
   timeout http-keep-alive ${c.keepAliveTimeoutMs}
   timeout client-fin 1s
   timeout server-fin 1s
@@ -170,6 +171,10 @@ ${input.https ? `  bind ${bind(input.https.addr)}${c.proxyProtocol ? ' accept-pr
   http-request return status 400 ${text(400, `Bad Request: %[req.hdr_cnt(host),bool,map_int(${join(dir, 'host-error.map')})]`)} unless { req.hdr_cnt(host) eq 1 }
   http-request return status 200 hdr allow "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" if METH_OPTIONS { url * }
   http-request return status 400 ${text(400, 'Bad Request: %[method] * is not a request')} if { url * }
+  # The same Host grammar as the node engine's (request-target.ts); HAProxy itself refuses an absolute-form target whose authority is not the Host.
+  http-request return status 400 ${text(400, 'Bad Request: malformed Host header')} unless { req.hdr(host) -m reg '${HOST_PATTERN}' }
+  # Backends get origin-form (HTTP/1.1 absolute-form is otherwise forwarded as sent).
+  http-request set-uri %[pathq] unless { url_beg / }
   # Lua only when Connection names a header (a backend's plain \`Connection: keep-alive\` costs nothing).
   http-request lua.flynn_hop_req if { req.fhdr(connection) -m found } !{ req.fhdr(connection) -i ${PLAIN_CONNECTION} } { req.fhdr(connection) -m reg -i ${NAMES_A_HEADER} }
   http-response lua.flynn_hop_res if { res.fhdr(connection) -m found } !{ res.fhdr(connection) -i ${PLAIN_CONNECTION} } { res.fhdr(connection) -m reg -i ${NAMES_A_HEADER} }
