@@ -7,15 +7,15 @@
  * after every flynn-ts process was killed. On the node engine, and on the haproxy engine
  * when HAProxy is installed (its metrics are HAProxy's own exporter's).
  */
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findRouter, stopRouterProcess } from '../../src/bootstrap/router-process.js';
+import { findRouter } from '../../src/bootstrap/router-process.js';
 import { pinOf } from '../../src/common/tls/self-signed.js';
 import { ControllerClient } from '../../src/controller/client.js';
-import { fixedPort, serving, startNpmStart, type Running } from '../support/npm-start.js';
+import { endNpmStart, npmStartPorts, serving, startNpmStart, type Running } from '../support/npm-start.js';
 import { needHaproxy } from '../support/services.js';
 
 const HOSTS = { node: '127.0.0.49', haproxy: '127.0.0.54' };
@@ -55,22 +55,12 @@ describe.each(engines.filter(([, on]) => on).map(([engine]) => engine))('npm sta
   const HOST = HOSTS[engine];
   let dataDir = '';
   let running: Running | undefined;
-  afterAll(async () => {
-    if (running && running.proc.exitCode === null) {
-      running.proc.kill('SIGINT');
-      await running.exited;
-    }
-    if (dataDir) {
-      await stopRouterProcess(dataDir);
-      await rm(dataDir, { recursive: true, force: true });
-    }
-  }, 60_000);
+  afterAll(() => endNpmStart(running, dataDir), 60_000);
 
   it('logs each request to <dataDir>/router-access.log and counts it on /metrics, also after the router process is started again', async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'flynn-ts-router-logs-'));
-    const ports = { controller: await fixedPort(HOST), router: await fixedPort(HOST), routerHttps: await fixedPort(HOST), git: await fixedPort(HOST), shelf: await fixedPort(HOST) };
-    const args = ['--runtime', 'process', '--router-engine', engine, '--host', HOST, '--data-dir', dataDir, '--router-metrics-port', '0', ...Object.entries({ 'controller-port': ports.controller, 'router-port': ports.router, 'router-https-port': ports.routerHttps, 'git-port': ports.git, 'shelf-port': ports.shelf }).flatMap(([f, p]) => [`--${f}`, String(p)])];
-    const routerUrl = `http://${HOST}:${ports.router}`;
+    const { ports, flags, routerUrl } = await npmStartPorts(HOST);
+    const args = ['--runtime', 'process', '--router-engine', engine, '--data-dir', dataDir, '--router-metrics-port', '0', ...flags];
     // The format from the env twin.
     running = await startNpmStart(args, { env: { FLYNN_ROUTER_ACCESS_LOG: 'json' } });
     const metricsUrl = /metrics\s+(http:\/\/\S+\/metrics)/.exec(running.stdout())?.[1] ?? '';

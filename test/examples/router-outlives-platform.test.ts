@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { findRouter, stopRouterProcess } from '../../src/bootstrap/router-process.js';
 import { pinOf } from '../../src/common/tls/self-signed.js';
 import { ControllerClient } from '../../src/controller/client.js';
-import { fixedPort, requestLoop, serving, startNpmStart, type Running } from '../support/npm-start.js';
+import { npmStartPorts, requestLoop, serving, startNpmStart, type Running } from '../support/npm-start.js';
 import { needDocker } from '../support/services.js';
 
 const HOST = '127.0.0.44';
@@ -36,9 +36,8 @@ describe.runIf(await needDocker('router outliving the platform'))('npm start on 
 
   it('serves every request while the platform is SIGKILLed and started again', async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'flynn-ts-router-outlives-'));
-    const ports = { controller: await fixedPort(HOST), router: await fixedPort(HOST), routerHttps: await fixedPort(HOST), git: await fixedPort(HOST), shelf: await fixedPort(HOST) };
-    const args = ['--runtime', 'docker', '--host', HOST, '--data-dir', dataDir, ...Object.entries({ 'controller-port': ports.controller, 'router-port': ports.router, 'router-https-port': ports.routerHttps, 'git-port': ports.git, 'shelf-port': ports.shelf }).flatMap(([f, p]) => [`--${f}`, String(p)])];
-    const routerUrl = `http://${HOST}:${ports.router}`;
+    const { ports, flags, routerUrl } = await npmStartPorts(HOST);
+    const args = ['--runtime', 'docker', '--data-dir', dataDir, ...flags];
 
     const first = await startNpmStart(args);
     running.push(first);

@@ -6,14 +6,14 @@
  * platform and the router are killed: the next start brings the router back from its saved
  * snapshot first.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findRouter, stopRouterProcess } from '../../src/bootstrap/router-process.js';
+import { findRouter } from '../../src/bootstrap/router-process.js';
 import { pinOf } from '../../src/common/tls/self-signed.js';
 import { ControllerClient } from '../../src/controller/client.js';
-import { fixedPort, requestLoop, serving, startNpmStart, type Running } from '../support/npm-start.js';
+import { endNpmStart, npmStartPorts, requestLoop, serving, startNpmStart, type Running } from '../support/npm-start.js';
 
 const HOST = '127.0.0.46';
 const APP = 'respawned';
@@ -22,22 +22,12 @@ const WEB = ['node', '-e', `require('http').createServer((q, s) => s.end('up ' +
 describe('npm start: a router process that dies is started again', () => {
   let dataDir = '';
   let running: Running | undefined;
-  afterAll(async () => {
-    if (running && running.proc.exitCode === null) {
-      running.proc.kill('SIGINT');
-      await running.exited;
-    }
-    if (dataDir) {
-      await stopRouterProcess(dataDir);
-      await rm(dataDir, { recursive: true, force: true });
-    }
-  }, 60_000);
+  afterAll(() => endNpmStart(running, dataDir), 60_000);
 
   it('answers through the same port again after a SIGKILL of the router process', async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'flynn-ts-router-respawn-'));
-    const ports = { controller: await fixedPort(HOST), router: await fixedPort(HOST), routerHttps: await fixedPort(HOST), git: await fixedPort(HOST), shelf: await fixedPort(HOST) };
-    const args = ['--runtime', 'process', '--host', HOST, '--data-dir', dataDir, ...Object.entries({ 'controller-port': ports.controller, 'router-port': ports.router, 'router-https-port': ports.routerHttps, 'git-port': ports.git, 'shelf-port': ports.shelf }).flatMap(([f, p]) => [`--${f}`, String(p)])];
-    const routerUrl = `http://${HOST}:${ports.router}`;
+    const { ports, flags, routerUrl } = await npmStartPorts(HOST);
+    const args = ['--runtime', 'process', '--data-dir', dataDir, ...flags];
     running = await startNpmStart(args);
 
     const key = (await readFile(join(dataDir, 'controller-key'), 'utf8')).trim();

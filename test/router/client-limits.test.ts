@@ -2,24 +2,13 @@ import { connect as connectH2 } from 'node:http2';
 import { connect as connectTcp } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as connectTls } from 'node:tls';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { selfSignedCertificate } from '../../src/router/certificate.js';
-import { raw, startBackend, ENGINES, rigFor, type Rig, type TestBackend } from './support.js';
+import { raw, ENGINES, perTest } from './support.js';
 
 describe.each(ENGINES)('router (%s engine): client limits', (engine) => {
-  const startRig = rigFor(engine);
-  const cleanup: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    while (cleanup.length > 0) await cleanup.pop()?.();
-  });
-  const track = <T extends Rig | TestBackend>(x: T): T => (cleanup.push(() => x.close()), x);
-
-  async function rig(extra: Parameters<typeof startRig>[1] = {}): Promise<{ rig: Rig; backend: TestBackend }> {
-    const backend = track(await startBackend('app'));
-    const r = track(await startRig([{ id: 'app', type: 'http', domain: 'app.test', service: 'app-web' }], extra));
-    await r.register('app-web', backend.addr);
-    return { rig: r, backend };
-  }
+  const { later, oneRoute } = perTest(engine);
+  const rig = (extra: Parameters<typeof oneRoute>[1] = {}) => oneRoute('app.test', extra);
 
   it('answers a request head over the limit with 431 (HTTP/1.1), on HTTP/2 from the router itself', async () => {
     const fallback = await selfSignedCertificate(['localhost']);
@@ -31,7 +20,7 @@ describe.each(ENGINES)('router (%s engine): client limits', (engine) => {
     if (engine === 'haproxy') return; // its HTTP/2 layer closes the session (COMPRESSION_ERROR) on a header block over its buffer
     // A client that sends header blocks over 64 KiB (curl's and node's HTTP/2 clients refuse to by default, so the router never sees those).
     const session = connectH2(`https://127.0.0.1:${r.router.https?.port}`, { ca: fallback.cert, servername: 'localhost', checkServerIdentity: () => undefined, maxSendHeaderBlockLength: 1 << 20 });
-    cleanup.push(async () => void session.close());
+    later(async () => void session.close());
     for (const kib of [17, 70]) {
       const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
         const stream = session.request({ ':path': '/', ':authority': 'app.test', 'x-big': 'a'.repeat(kib * 1024) });

@@ -1,8 +1,8 @@
 import { connect as connectH2 } from 'node:http2';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { selfSignedCertificate } from '../../src/router/certificate.js';
 import { originForm, targetError } from '../../src/router/request-target.js';
-import { raw, startBackend, ENGINES, rigFor, type Rig, type TestBackend } from './support.js';
+import { raw, ENGINES, perTest } from './support.js';
 
 describe('request-target checks', () => {
   it('takes host[:port] and refuses userinfo, paths and non-numeric ports', () => {
@@ -28,19 +28,8 @@ describe('request-target checks', () => {
 });
 
 describe.each(ENGINES)('router (%s engine): Host and request-target', (engine) => {
-  const startRig = rigFor(engine);
-  const cleanup: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    while (cleanup.length > 0) await cleanup.pop()?.();
-  });
-  const track = <T extends Rig | TestBackend>(x: T): T => (cleanup.push(() => x.close()), x);
-
-  async function rig(extra: Parameters<typeof startRig>[1] = {}): Promise<{ rig: Rig; backend: TestBackend }> {
-    const backend = track(await startBackend('app'));
-    const r = track(await startRig([{ id: 'app', type: 'http', domain: 'app.flynn.local', service: 'app-web' }], extra));
-    await r.register('app-web', backend.addr);
-    return { rig: r, backend };
-  }
+  const { later, oneRoute } = perTest(engine);
+  const rig = (extra: Parameters<typeof oneRoute>[1] = {}) => oneRoute('app.flynn.local', extra);
   const status = (answer: string) => Number(/^HTTP\/1\.1 (\d+)/.exec(answer)?.[1]);
 
   it('answers 400 to a Host that is not host[:port], without asking a backend', async () => {
@@ -70,7 +59,7 @@ describe.each(ENGINES)('router (%s engine): Host and request-target', (engine) =
     const fallback = await selfSignedCertificate(['localhost']);
     const { rig: r, backend } = await rig({ https: { host: '127.0.0.1', port: 0 }, defaultCertificate: fallback });
     const session = connectH2(`https://127.0.0.1:${r.router.https?.port}`, { ca: fallback.cert, servername: 'localhost', checkServerIdentity: () => undefined });
-    cleanup.push(async () => void session.close());
+    later(async () => void session.close());
     const h2 = (headers: Record<string, string>) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
         const stream = session.request(headers);

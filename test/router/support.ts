@@ -5,6 +5,7 @@ import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, 
 import { connect, type AddressInfo } from 'node:net';
 import { createDiscovery, type Discovery, type DiscoveryConfig, type Registration } from '../../src/discovery/index.js';
 import { MemoryRouteSource, startRouter, type Route, type Router, type RouterOptions } from '../../src/router/index.js';
+import { afterEach } from 'vitest';
 import { etcdEndpoints, needEtcd } from '../support/services.js';
 
 export interface TestBackend {
@@ -100,6 +101,34 @@ function haproxyPresent(): boolean {
 /** {@link startRig} on one engine. */
 export function rigFor(engine: 'node' | 'haproxy'): typeof startRig {
   return (routes, extra = {}, discoveryConfig) => startRig(routes, { engine, ...extra }, discoveryConfig);
+}
+
+/**
+ * For a suite on one engine (call it inside `describe`): `oneRoute(domain)` starts a rig whose one
+ * route `domain` leads to an `app` backend; `track(x)` and `later(fn)` add to what is closed after
+ * each test, newest first.
+ */
+export function perTest(engine: 'node' | 'haproxy'): {
+  later(fn: () => Promise<void>): void;
+  track<T extends { close(): Promise<void> }>(x: T): T;
+  oneRoute(domain: string, extra?: Partial<RouterOptions>): Promise<{ rig: Rig; backend: TestBackend }>;
+} {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    while (cleanup.length > 0) await cleanup.pop()?.();
+  });
+  const later = (fn: () => Promise<void>) => void cleanup.push(fn);
+  const track = <T extends { close(): Promise<void> }>(x: T): T => (later(() => x.close()), x);
+  return {
+    later,
+    track,
+    async oneRoute(domain, extra = {}) {
+      const backend = track(await startBackend('app'));
+      const rig = track(await startRig([{ id: 'app', type: 'http', domain, service: 'app-web' }], { engine, ...extra }));
+      await rig.register('app-web', backend.addr);
+      return { rig, backend };
+    },
+  };
 }
 
 /** Discovery (memory unless given) + memory routes + a router on 127.0.0.1:0. */

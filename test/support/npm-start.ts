@@ -1,6 +1,6 @@
 /** `npm start` (examples/cluster/main.ts) as a real child process, and waiting for an app through its router. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -67,6 +67,25 @@ export async function fixedPort(host: string): Promise<number> {
 }
 
 /** GET through the router with `Host: <host>` until it answers 200 (and `accept` takes the body); the body and when it did. */
+/** Fixed ports for every listener of one `npm start` on `host`, the flags that ask for them, and the router's URL. */
+export async function npmStartPorts(host: string): Promise<{ ports: { controller: number; router: number; routerHttps: number; git: number; shelf: number }; flags: string[]; routerUrl: string }> {
+  const ports = { controller: await fixedPort(host), router: await fixedPort(host), routerHttps: await fixedPort(host), git: await fixedPort(host), shelf: await fixedPort(host) };
+  const flags = ['--host', host, ...Object.entries({ 'controller-port': ports.controller, 'router-port': ports.router, 'router-https-port': ports.routerHttps, 'git-port': ports.git, 'shelf-port': ports.shelf }).flatMap(([f, p]) => [`--${f}`, String(p)])];
+  return { ports, flags, routerUrl: `http://${host}:${ports.router}` };
+}
+
+/** Stop an `npm start` (Ctrl-C) if it still runs, then its data dir's router process, and remove the data dir. */
+export async function endNpmStart(running: Running | undefined, dataDir: string): Promise<void> {
+  if (running && running.proc.exitCode === null) {
+    running.proc.kill('SIGINT');
+    await running.exited;
+  }
+  if (dataDir) {
+    await stopRouterProcess(dataDir);
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
 export async function serving(routerUrl: string, host: string, timeoutMs = 60_000, accept: (body: string) => boolean = () => true): Promise<{ body: string; at: number }> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
