@@ -31,8 +31,9 @@ export interface FailoverTarget {
  * - Nothing was sent (refused, connect timeout): the next backend not tried yet, up to
  *   `maxAttempts` in all, for any method.
  * - Reset before any answer, on an idempotent request (`GET`/`HEAD`/`OPTIONS` without a body):
- *   once more, on a different backend if one is left (else on the same: most likely a pooled
- *   connection it had just closed).
+ *   again on a backend not tried yet, up to `maxAttempts` in all (as HAProxy's `retry-on
+ *   empty-response`: during a deploy several old backends can be closing at once); when none is
+ *   left, once more on the same (most likely a pooled connection it had just closed).
  * - Anything else (a timeout once the request was sent, a reset of a non-idempotent request):
  *   no retry: 504 for a timeout, 502 otherwise.
  *
@@ -70,11 +71,11 @@ export class Failover {
     const kind = classify(err);
     ctx.health.failure(backend, kind);
     const unsent = kind === 'refused' || kind === 'connect-timeout';
-    const resend = !unsent && kind === 'reset' && this.idempotent && !this.resent;
+    const resend = !unsent && kind === 'reset' && this.idempotent;
     const tried = (this.tried ??= new Set(this.first ? [this.first] : []));
     if ((unsent || resend) && tried.size < ctx.maxAttempts) {
-      if (resend) this.resent = true;
-      const next = pool.pick(tried) ?? (resend && !backend.removed ? backend : undefined);
+      const next = pool.pick(tried) ?? (resend && !this.resent && !backend.removed ? backend : undefined);
+      if (next === backend) this.resent = true;
       if (next) {
         ctx.logger.debug('backend failed; trying again', { service: route.service, addr: backend.addr, next: next.addr, failure: kind, error: err.message });
         tried.add(next);

@@ -186,6 +186,20 @@ describe.each(ENGINES)('router (%s engine): failover and ejection', (engine) => 
     expect(resetting.accepted).toBe(seen);
   });
 
+  it('sends a GET on to a third backend when two close without answering (two old jobs stopping at once in a deploy)', async () => {
+    const closing = [0, 1].map(async () => track(await rawBackend((socket) => socket.once('data', () => socket.resetAndDestroy()))));
+    const [a, b] = await Promise.all(closing);
+    const good = track(await startBackend('good'));
+    // Never ejected here: every request meets both closing backends with equal chances.
+    const rig = track(await startRig([route()], { ejectAfterFailures: 1000 }));
+    for (const backend of [a, b, good]) await rig.register('app-web', backend?.addr ?? '');
+    const statuses: number[] = [];
+    for (let i = 0; i < 30; i++) statuses.push((await get(rig.router.http.url, 'app.example.com')).status);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    // Some requests did meet both before the good one.
+    expect((a?.accepted ?? 0) + (b?.accepted ?? 0)).toBeGreaterThan(0);
+  });
+
   it('keeps a backend ejected again soon after it returned out twice as long each time', async () => {
     // A backend that resets every request: a TCP probe passes, so it returns after each interval and is ejected again.
     const resetting = track(await rawBackend((socket) => socket.once('data', () => socket.resetAndDestroy())));
