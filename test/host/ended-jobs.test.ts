@@ -64,8 +64,7 @@ describe('host agent: ended jobs and process jobs across agent restarts', () => 
     expect(await fetchWhenUp(url)).toBe(`hello from ${web.id}`); // the process outlives its agent
 
     const startAt = Date.now();
-    // Kept in memory 5 s: long enough for the checks of the full log below on a loaded machine (200 ms was not).
-    const second = await agentOn(discovery, 5000);
+    const second = await agentOn(discovery, 200);
     console.log(`[measured] process agent restart: started and adopted 1 running + 1 ended job in ${Date.now() - startAt} ms`);
     try {
       expect(await second.client.getJob(web.id)).toMatchObject({ state: 'up' });
@@ -73,7 +72,9 @@ describe('host agent: ended jobs and process jobs across agent restarts', () => 
       expect(await fetchWhenUp(url)).toBe(`hello from ${web.id}`);
       const ended = await second.client.getJob(crash.id);
       expect(ended).toMatchObject({ state: 'crashed', exit: { code: 3, reason: 'exit' }, updatedAt: (await second.client.listEndedJobs()).find((j) => j.id === crash.id)?.updatedAt });
-      expect(await linesOf(second.client, crash.id)).toEqual(expect.arrayContaining(['stderr:last', 'stdout:l0']));
+      // Its output is answered by the runtime (every line, while it still has the job's files) or from the agent's
+      // record (the last lines): which one depends on whether the runtime listed the ended job again; both end alike.
+      expect(await linesOf(second.client, crash.id)).toEqual(expect.arrayContaining(['stderr:last', `stdout:l${ENDED_JOBS_DEFAULTS.lines + 19}`]));
       // Forgotten in memory (retainEndedMs) and by the runtime: answered from disk, the last lines only.
       await waitFor('the job to leave the agent’s list', async () => ((await second.client.listJobs()).some((j: Job) => j.id === crash.id) ? undefined : true));
       expect(await second.client.getJob(crash.id)).toMatchObject({ state: 'crashed', exit: { code: 3 } });
