@@ -203,6 +203,17 @@ const bareNginx = (cfg: string) =>
     .replace(/\n {4}server_name .*;/, '')
     .replace(/\n {6}proxy_set_header (X-Request-Id|X-Request-Start|Forwarded) .*;/g, '');
 
+/** The two backend processes every variant proxies to (added to `procs`, to be ended by the caller), as `host:port`. */
+async function startBackends(procs: ChildProcess[]): Promise<string[]> {
+  const backends: string[] = [];
+  for (const host of ['127.0.0.2', '127.0.0.3']) {
+    const child = spawnMain(['--backend', host]);
+    procs.push(child);
+    backends.push(`${host}:${await port(child)}`);
+  }
+  return backends;
+}
+
 /** Instructions per request of each variant (and HAProxy by hand), counted by callgrind. */
 async function instructions(): Promise<void> {
   const total = Number(process.env.BENCH_REQUESTS ?? '2000') || 2000;
@@ -211,12 +222,7 @@ async function instructions(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'flynn-haproxy-ir-'));
   const procs: ChildProcess[] = [];
   try {
-    const backends: string[] = [];
-    for (const host of ['127.0.0.2', '127.0.0.3']) {
-      const child = spawnMain(['--backend', host]);
-      procs.push(child);
-      backends.push(`${host}:${await port(child)}`);
-    }
+    const backends = await startBackends(procs);
     const counts: Record<string, number> = {};
     for (const variant of picked) {
       const vdir = join(dir, variant.replace(/[^a-z0-9+-]/g, '_'));
@@ -324,12 +330,7 @@ async function run(): Promise<void> {
   const procs: ChildProcess[] = [];
   const pollers: NodeJS.Timeout[] = [];
   try {
-    const backends: string[] = [];
-    for (const host of ['127.0.0.2', '127.0.0.3']) {
-      const child = spawnMain(['--backend', host]);
-      procs.push(child);
-      backends.push(`${host}:${await port(child)}`);
-    }
+    const backends = await startBackends(procs);
     const contestants: Contestant[] = [];
     const add = (name: string, p: number, child: ChildProcess, pid = child.pid as number) => {
       procs.push(child);
