@@ -20,7 +20,7 @@ import { CloseStack } from './close-stack.js';
 import { BootstrapInputError } from './errors.js';
 import { restoreDataDir } from './backup-restore.js';
 import { portsBesideRouter } from './router-process.js';
-import { loadOrCreateClusterId, loadOrCreateControllerKey, lockDataDir } from './state-files.js';
+import { checkStoreFile, loadOrCreateClusterId, loadOrCreateControllerKey, lockDataDir, STORE_FILE } from './state-files.js';
 import { checkPorts, chooseRuntime, launchPlatform, planPlatform, PLATFORM_DEFAULTS, type BootstrapStep, type BuildNetwork, type ClusterRuntime, type Platform, type PlatformAcmeOptions, type PlatformAccessLogOptions } from './platform.js';
 
 export type { BuildNetwork, ClusterRuntime } from './platform.js';
@@ -175,6 +175,14 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     closers.push(await lockDataDir(dataDir));
     // Before the ids and keys are read: the backup's are the ones to use.
     const restore = options.fromBackup === undefined ? undefined : await restoreDataDir(options.fromBackup, dataDir);
+    // The store before the cluster id: a data dir with an id but no store lost its store.
+    let store = options.store;
+    if (!store) {
+      await checkStoreFile(dataDir);
+      const owned = new SqliteStore({ path: join(dataDir, STORE_FILE) });
+      closers.push(() => owned.close());
+      store = owned;
+    }
     const id = await loadOrCreateClusterId(dataDir);
     const key = options.key ?? (await loadOrCreateControllerKey(dataDir));
     plan.onStep({ step: 'data-dir', message: dataDir });
@@ -208,12 +216,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     }
 
     plan.onStep({ step: 'hosts', message: hosts.map((h) => h.agent.id).join(', ') || 'none here' });
-    let store = options.store;
-    if (!store) {
-      const owned = new SqliteStore({ path: join(dataDir, 'controller.sqlite') });
-      closers.push(() => owned.close());
-      store = owned;
-    }
     plan.onStep({ step: 'store', message: options.store ? 'given' : 'controller.sqlite' });
     const platform = await launchPlatform({ ...plan, key, store, discovery, dataDir, ...(restore ? { restore } : {}) }, choice);
     closers.push(() => platform.close());

@@ -10,7 +10,7 @@ export const BootstrapErrorCodes = Object.freeze({
   NOT_READY: 'FLYNN_ERR_BOOTSTRAP_NOT_READY',
   /** A component's port is taken (another cluster, or another program, listens there). */
   PORT_IN_USE: 'FLYNN_ERR_BOOTSTRAP_PORT_IN_USE',
-  /** A state file in the data dir (cluster id, controller key) is unreadable or not what it should be. */
+  /** A state file in the data dir (cluster id, controller key, certificates, the store) is unreadable, missing or not what it should be. */
   BAD_STATE_FILE: 'FLYNN_ERR_BOOTSTRAP_BAD_STATE_FILE',
   /** Another running cluster holds the data dir. */
   DATA_DIR_IN_USE: 'FLYNN_ERR_BOOTSTRAP_DATA_DIR_IN_USE',
@@ -28,8 +28,9 @@ export class BootstrapInputError extends InvalidInputError {
  * replaced silently: a new cluster id or key would change the cluster's identity. `detail.file` names it.
  */
 export class BootstrapStateFileError extends InvalidInputError {
-  constructor(file: string, what: string, fix: string) {
-    super(BootstrapErrorCodes.BAD_STATE_FILE, `${file} is not a valid ${what} (truncated or edited?): ${fix}`, { field: 'dataDir', detail: { file } });
+  /** `problem` replaces `is not a valid <what> (truncated or edited?)` in the message. */
+  constructor(file: string, what: string, fix: string, problem = `is not a valid ${what} (truncated or edited?)`) {
+    super(BootstrapErrorCodes.BAD_STATE_FILE, `${file} ${problem}: ${fix}`, { field: 'dataDir', detail: { file } });
   }
 }
 

@@ -4,7 +4,7 @@
  * the start with one line naming it (a silently new id or key would change the cluster's identity).
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import { BootstrapDataDirInUseError, BootstrapStateFileError } from './errors.js';
@@ -64,6 +64,9 @@ async function loadOrCreate(dataDir: string, spec: StateFile): Promise<string> {
   }
   const value = text.trim();
   if (!spec.valid.test(value)) throw bad();
+  // Every value is written with a final newline: a file cut short has lost it, even when what is
+  // left still looks like a value (half a controller key is a valid-looking key).
+  if (!text.endsWith('\n')) throw new BootstrapStateFileError(file, spec.what, `restore it, or delete it to start afresh (${spec.ifDeleted})`, 'is cut short (no final newline: truncated?)');
   return value;
 }
 
@@ -85,6 +88,30 @@ export function loadOrCreateControllerKey(dataDir: string): Promise<string> {
 /** The router's sticky-cookie HMAC key, kept in `<dataDir>/router-sticky-key` (mode 0600), so that sticky sessions outlive a restart. */
 export function loadOrCreateStickyKey(dataDir: string): Promise<string> {
   return loadOrCreate(dataDir, STICKY_KEY);
+}
+
+/** The one-process cluster's store in its data dir (a `SqliteStore`). */
+export const STORE_FILE = 'controller.sqlite';
+
+/**
+ * Refuse a data dir whose cluster lost its store: `cluster-id` says a cluster ran here, but
+ * `controller.sqlite` is missing or empty (truncated, deleted). SQLite takes an empty or missing
+ * file for a new database: the cluster would start without its apps and stop their running
+ * containers as strangers. Call it before the store is opened, which is before the cluster id is
+ * made, so a first start cut short never trips it.
+ * @throws {BootstrapStateFileError} naming the store file.
+ */
+export async function checkStoreFile(dataDir: string): Promise<void> {
+  const idFile = join(dataDir, CLUSTER_ID.name);
+  const file = join(dataDir, STORE_FILE);
+  const [id, store] = await Promise.all([stat(idFile).catch(() => undefined), stat(file).catch(() => undefined)]);
+  if (id === undefined || (store !== undefined && store.size > 0)) return;
+  throw new BootstrapStateFileError(
+    file,
+    "controller's store",
+    `restore it (with its -wal file) from a copy, or start a new data dir with --from-backup FILE; to start this one afresh with no apps, delete ${idFile} too (the running containers of the old cluster are then not adopted)`,
+    `is ${store === undefined ? 'missing' : 'empty'} while ${idFile} says a cluster ran here (deleted or truncated?)`,
+  );
 }
 
 function running(pid: number): boolean {

@@ -64,7 +64,10 @@ export class SqliteKv implements Kv {
       this.db.pragma(`synchronous = ${synchronous}`);
       this.db.exec('CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID');
     } catch (err) {
-      throw new StoreUnavailableError(`sqlite store ${path}: ${(err as Error).message}`, { cause: err });
+      // A damaged file is not fixed by waiting: say how to get the state back.
+      const damaged = ['SQLITE_CORRUPT', 'SQLITE_NOTADB'].includes(String((err as { code?: unknown }).code));
+      const fix = damaged ? ' (damaged): restore it, with its -wal file, from a copy, or restore a `flynn cluster backup` into a new data dir (npm start -- --from-backup FILE)' : '';
+      throw new StoreUnavailableError(`sqlite store ${path}: ${(err as Error).message}${fix}`, { cause: err });
     }
     this.stmts = {
       get: this.db.prepare('SELECT value FROM kv WHERE key = ?'),

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { loadOrCreateClusterId, loadOrCreateControllerKey, lockDataDir } from '../../src/bootstrap/state-files.js';
+import { checkStoreFile, loadOrCreateClusterId, loadOrCreateControllerKey, lockDataDir } from '../../src/bootstrap/state-files.js';
+import { loadOrCreateSelfSigned } from '../../src/common/tls/self-signed.js';
+import { startCluster } from '../../src/bootstrap/cluster.js';
 import { loadOrCreateHostKey } from '../../src/git/keys.js';
 
 let dir: string;
@@ -50,6 +52,68 @@ describe('the data dir state files', () => {
     expect(err).toMatchObject({ code: 'FLYNN_ERR_GIT_INVALID_HOST_KEY', detail: { file: join(dir, 'ssh_host_rsa_key') } });
     expect((err as Error).message).not.toContain('\n');
     expect(await readFile(join(dir, 'ssh_host_rsa_key'), 'utf8')).toBe(hostKey.slice(0, 200));
+  });
+
+  it('refuses a key cut short even when what is left looks like a key', async () => {
+    const key = await loadOrCreateControllerKey(dir);
+    await writeFile(join(dir, 'controller-key'), key.slice(0, 24));
+    const err = await loadOrCreateControllerKey(dir).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'FLYNN_ERR_BOOTSTRAP_BAD_STATE_FILE', detail: { file: join(dir, 'controller-key') } });
+    expect((err as Error).message).toBe(`${join(dir, 'controller-key')} is cut short (no final newline: truncated?): restore it, or delete it to start afresh (a new key is then generated and the CLI needs \`flynn server-add\` again)`);
+  });
+
+  it('refuses a data dir whose cluster id is there but whose store is missing or empty, and passes a fresh one', async () => {
+    await expect(checkStoreFile(dir)).resolves.toBeUndefined();
+    await loadOrCreateClusterId(dir);
+    await writeFile(join(dir, 'controller.sqlite'), 'SQLite format 3\0...');
+    await expect(checkStoreFile(dir)).resolves.toBeUndefined();
+    for (const [state, make] of [
+      ['empty', () => writeFile(join(dir, 'controller.sqlite'), '')],
+      ['missing', () => rm(join(dir, 'controller.sqlite'))],
+    ] as const) {
+      await make();
+      const err = await checkStoreFile(dir).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'FLYNN_ERR_BOOTSTRAP_BAD_STATE_FILE', detail: { file: join(dir, 'controller.sqlite') } });
+      expect((err as Error).message).toMatch(new RegExp(`^${join(dir, 'controller.sqlite')} is ${state} while ${join(dir, 'cluster-id')} says a cluster ran here .*--from-backup FILE.*delete ${join(dir, 'cluster-id')} too`));
+      expect((err as Error).message).not.toContain('\n');
+    }
+  });
+
+  it('does not start a cluster whose store was emptied: its apps would be stopped as strangers', async () => {
+    await loadOrCreateClusterId(dir);
+    await writeFile(join(dir, 'controller.sqlite'), '');
+    const ports = { controller: 0, router: 0, routerHttps: 0, git: 0, shelf: 0 };
+    await expect(startCluster({ runtime: 'process', host: '127.0.0.1', dataDir: dir, ports })).rejects.toMatchObject({ code: 'FLYNN_ERR_BOOTSTRAP_BAD_STATE_FILE', detail: { file: join(dir, 'controller.sqlite') } });
+    expect((await stat(join(dir, 'controller.sqlite'))).size).toBe(0);
+  });
+
+  it('refuses a torn or half-gone kept certificate instead of making one with a new pin', async () => {
+    const made = await loadOrCreateSelfSigned({ dir, name: 'controller-tls' });
+    const [certFile, keyFile] = [made.certFile, made.keyFile];
+    const torn: Array<[string, string, RegExp]> = [
+      [certFile, made.cert.slice(0, 300), /the certificate is not a PEM X\.509 certificate .*\(truncated or edited\?\): restore them from a copy, or delete both to make a new certificate/],
+      [keyFile, made.key.slice(0, 100), /the key is not a PEM private key .*\(truncated or edited\?\)/],
+      [keyFile, (await loadOrCreateSelfSigned({ dir: join(dir, 'other') })).key, /the key is not the certificate's \(truncated or edited\?\)/],
+    ];
+    for (const [file, text, message] of torn) {
+      const kept = await readFile(file, 'utf8');
+      await writeFile(file, text);
+      const err = await loadOrCreateSelfSigned({ dir, name: 'controller-tls' }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'FLYNN_ERR_TLS_INVALID', detail: { certFile, keyFile } });
+      expect((err as Error).message).toMatch(message);
+      expect((err as Error).message).not.toContain('\n');
+      expect(await readFile(file, 'utf8')).toBe(text);
+      await writeFile(file, kept);
+    }
+    await rm(keyFile);
+    await expect(loadOrCreateSelfSigned({ dir, name: 'controller-tls' })).rejects.toThrow(/\(the key file is missing\)/);
+    // A key without its certificate is a first start cut short: nobody pinned it, a new pair is made.
+    await rm(certFile);
+    await writeFile(keyFile, made.key);
+    const again = await loadOrCreateSelfSigned({ dir, name: 'controller-tls' });
+    expect(again.created).toBe(true);
+    expect(again.pin).not.toBe(made.pin);
+    expect((await loadOrCreateSelfSigned({ dir, name: 'controller-tls' })).pin).toBe(again.pin);
   });
 
   it('lets one cluster at a time hold the data dir, and takes over the lock of a process that is gone', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -28,6 +28,33 @@ describe('sqlite store', () => {
       expect((await stat(join(dir, 'state', 'controller.sqlite'))).mode & 0o777).toBe(0o600);
       await store.close();
       expect(() => new SqliteStore({ path: join(dir, 'x.sqlite'), synchronous: 'OFF' as 'FULL' })).toThrow(expect.objectContaining({ code: 'FLYNN_ERR_CONTROLLER_INVALID_INPUT' }));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('says how to get the state back when its file is damaged (torn or not a database)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flynn-ts-sqlite-store-'));
+    try {
+      const path = join(dir, 'controller.sqlite');
+      const store = new SqliteStore({ path });
+      for (let i = 0; i < 40; i++) await store.createApp({ name: `app-${i}`, meta: { pad: 'x'.repeat(500) } });
+      await store.close();
+      const whole = await readFile(path);
+      for (const bytes of [whole.subarray(0, Math.floor(whole.length / 2)), Buffer.from('not a database at all, just text '.repeat(40))]) {
+        await writeFile(path, bytes);
+        let err: unknown;
+        try {
+          const s = new SqliteStore({ path });
+          await s.listApps();
+          await s.close();
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toMatchObject({ code: 'FLYNN_ERR_CONTROLLER_STORE_UNAVAILABLE' });
+        expect((err as Error).message).toMatch(new RegExp(`^sqlite store ${path}: .* \\(damaged\\): restore it, with its -wal file, from a copy, or restore a \`flynn cluster backup\` into a new data dir`));
+        expect((err as Error).message).not.toContain('\n');
+      }
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -44,7 +44,10 @@ export interface SelfSigned extends TlsCredentials {
 
 export const SELF_SIGNED_DEFAULTS = Object.freeze({ name: 'tls', commonName: 'flynn-ts', days: 3650 });
 
-/** The certificate kept in `options.dir`, made (and kept) when there is none or it does not match its key. */
+/**
+ * The certificate kept in `options.dir`, made (and kept) when there is none.
+ * @throws {InvalidInputError} `FLYNN_ERR_TLS_INVALID` when a kept certificate or its key is unusable (torn, edited, not a pair): never replaced silently, since clients pin it.
+ */
 export async function loadOrCreateSelfSigned(options: SelfSignedOptions): Promise<SelfSigned> {
   const name = options.name ?? SELF_SIGNED_DEFAULTS.name;
   const certFile = join(options.dir, `${name}.crt`);
@@ -106,16 +109,23 @@ export function checkTlsPair(pair: TlsCredentials, what: string): { pin: string 
   return { pin: certPin(x509.raw) };
 }
 
+/**
+ * The kept pair, or undefined when there is no certificate (never made, or a crash came between
+ * the key and the certificate: nobody can have pinned it). A certificate that is there is the
+ * cluster's identity (clients pin it): when it or its key is unusable, fail with one line instead
+ * of making a new one behind the clients' back.
+ */
 async function readPair(certFile: string, keyFile: string): Promise<TlsCredentials | undefined> {
   const [cert, key] = await Promise.all([readFile(certFile, 'utf8').catch(() => undefined), readFile(keyFile, 'utf8').catch(() => undefined)]);
-  if (cert === undefined || key === undefined) return undefined;
+  if (cert === undefined) return undefined;
   try {
-    checkTlsPair({ cert, key }, certFile);
-  } catch {
-    return undefined; // a torn or foreign pair is replaced
+    checkTlsPair({ cert, key: key ?? '' }, `${certFile} (key ${keyFile})`);
+  } catch (err) {
+    const fix = `restore them from a copy, or delete both to make a new certificate (clients that pinned the old one must then pin the new one)`;
+    throw new InvalidInputError('FLYNN_ERR_TLS_INVALID', `${(err as Error).message}${key === undefined ? ' (the key file is missing)' : ' (truncated or edited?)'}: ${fix}`, { detail: { certFile, keyFile } });
   }
   await chmod(keyFile, 0o600);
-  return { cert, key };
+  return { cert, key: key as string };
 }
 
 function openssl(args: string[]): Promise<string> {
