@@ -9,7 +9,7 @@
 import { createReadStream } from 'node:fs';
 import { mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BACKUP_FORMAT, BACKUP_VERSION, type BackupManifest } from '../controller/backup.js';
+import { BACKUP_END, BACKUP_FORMAT, BACKUP_VERSION, type BackupManifest } from '../controller/backup.js';
 import type { Store } from '../controller/store.js';
 import { unpackTar } from '../slug/archive.js';
 import { BootstrapInputError } from './errors.js';
@@ -41,10 +41,15 @@ export async function restoreDataDir(file: string, dataDir: string): Promise<Res
     await unpackTar(createReadStream(file), tmp).catch((err: unknown) => {
       throw new BootstrapInputError(`cannot read the backup ${file}: ${(err as Error).message}`, 'fromBackup');
     });
-    const manifest = JSON.parse(await readFile(join(tmp, 'flynn-backup.json'), 'utf8').catch(() => '{}')) as Partial<BackupManifest>;
+    const manifest = ((await readJson(join(tmp, 'flynn-backup.json'))) ?? {}) as Partial<BackupManifest>;
     if (manifest.format !== BACKUP_FORMAT) throw new BootstrapInputError(`${file} is not a flynn-ts backup (no flynn-backup.json of format ${BACKUP_FORMAT}; make one with flynn cluster backup)`, 'fromBackup');
-    if (manifest.version !== BACKUP_VERSION) throw new BootstrapInputError(`${file} is a backup of version ${String(manifest.version)}; this flynn-ts reads version ${BACKUP_VERSION}`, 'fromBackup');
-    const entries = JSON.parse(await readFile(join(tmp, 'store.json'), 'utf8')) as Array<[string, string]>;
+    if (manifest.version !== BACKUP_VERSION && manifest.version !== 1) throw new BootstrapInputError(`${file} is a backup of version ${String(manifest.version)}; this flynn-ts reads versions 1 and ${BACKUP_VERSION}`, 'fromBackup');
+    if (manifest.version === BACKUP_VERSION) {
+      const end = (await readJson(join(tmp, BACKUP_END))) as { createdAt?: unknown } | undefined;
+      if (typeof manifest.createdAt !== 'string' || end?.createdAt !== manifest.createdAt) throw new BootstrapInputError(`${file} is cut short (no ${BACKUP_END} at its end): copy the whole file again, or make a new backup`, 'fromBackup');
+    }
+    const entries = (await readJson(join(tmp, 'store.json'))) as Array<[string, string]> | undefined;
+    if (!Array.isArray(entries)) throw new BootstrapInputError(`${file} has no readable store.json (cut short or edited?): copy the whole file again, or make a new backup`, 'fromBackup');
     for (const name of await readdir(join(tmp, 'data')).catch(() => [] as string[])) {
       if (BACKUP_PATHS.includes(name)) await rename(join(tmp, 'data', name), join(dataDir, name));
     }
@@ -52,6 +57,11 @@ export async function restoreDataDir(file: string, dataDir: string): Promise<Res
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** The JSON in `file`, or undefined when it is missing or does not parse (a backup cut short or edited). */
+function readJson(file: string): Promise<unknown> {
+  return readFile(file, 'utf8').then((text) => JSON.parse(text) as unknown).catch(() => undefined);
 }
 
 /** Write the backup's entries into the (empty) store, slug URLs moved from the old shelf to `shelfUrl`. */

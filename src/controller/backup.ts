@@ -3,7 +3,8 @@
  * like every route. It holds `flynn-backup.json` (format, time, where slugs were served), the
  * store's entries (`store.json`: apps, releases, env, formations, routes, keys, deployments) and,
  * under `data/`, what the platform keeps beside the store (git repositories, shelf blobs, its keys
- * and certificates). It holds secrets (env, keys): keep it as private as the data dir.
+ * and certificates), then `flynn-backup-end.json`, so that a restore can tell a whole backup from
+ * one cut short. It holds secrets (env, keys): keep it as private as the data dir.
  */
 import { createReadStream } from 'node:fs';
 import { lstat } from 'node:fs/promises';
@@ -17,7 +18,14 @@ import { walk } from '../slug/archive.js';
 import type { Store } from './store.js';
 
 export const BACKUP_FORMAT = 'flynn-ts-backup';
-export const BACKUP_VERSION = 1;
+/** 2: ends with {@link BACKUP_END} (1 had no end marker, so a backup cut short could not be told from a whole one). */
+export const BACKUP_VERSION = 2;
+/**
+ * The last entry of a backup (`{ createdAt }`, the manifest's): a tar cut short at an entry
+ * boundary still reads as a valid tar, so without it a restore would quietly miss the keys and
+ * certificates written last and make new ones, a new identity.
+ */
+export const BACKUP_END = 'flynn-backup-end.json';
 
 /** What a backup holds beside the store, from the platform's data dir. */
 export interface BackupSources {
@@ -53,6 +61,7 @@ async function writeBackup(tar: Pack, store: Store, sources: BackupSources | und
       await pipeline(createReadStream(abs), stream as unknown as NodeJS.WritableStream);
     }
   }
+  await addFile(tar, BACKUP_END, JSON.stringify({ createdAt: manifest.createdAt }));
   tar.finalize();
 }
 

@@ -5,7 +5,7 @@
  * routes, with the same cluster key, controller certificate pin and git host key.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -75,9 +75,39 @@ describe('cluster backup and restore', () => {
     expect((await serving(b.routerUrl, 'envy.flynn.local', 60_000)).body).toBe('kept in the backup');
     expect(await readdir(join(dirB, 'repos'))).toContain('hello.git');
 
+    // A backup cut short, even at an entry boundary (a valid tar, missing the keys written last), or not a tar: one line, nothing started.
+    const whole = await readFile(file);
+    const beforeKeys = tarEntryOffset(whole, 'data/ssh_host_rsa_key');
+    const bad: Array<[string, Buffer, RegExp]> = [
+      ['at-entry.tar', whole.subarray(0, beforeKeys), /^\S+at-entry\.tar is cut short \(no flynn-backup-end\.json at its end\): copy the whole file again, or make a new backup$/],
+      ['mid-entry.tar', whole.subarray(0, beforeKeys + 700), /^cannot read the backup \S+mid-entry\.tar: /],
+      ['not-a-tar.tar', Buffer.from('hello, this is not a tar\n'.repeat(100)), /^(cannot read the backup \S+not-a-tar\.tar: |\S+not-a-tar\.tar is not a flynn-ts backup)/],
+    ];
+    for (const [name, bytes, message] of bad) {
+      await writeFile(join(work.dir, name), bytes);
+      const dir = join(work.dir, `from-${name}`);
+      const err = await startCluster({ runtime: 'process', host: HOST, dataDir: dir, ports, fromBackup: join(work.dir, name) }).catch((e: unknown) => e);
+      expect(err, name).toMatchObject({ code: 'FLYNN_ERR_BOOTSTRAP_INVALID_OPTIONS', detail: { field: 'fromBackup' } });
+      expect((err as Error).message).toMatch(message);
+      expect(await readdir(dir)).toEqual([]);
+    }
+
     // Only into a fresh data dir.
     await b.close();
     restored = undefined;
     await expect(startCluster({ runtime: 'process', host: HOST, dataDir: dirB, ports, fromBackup: file })).rejects.toThrow(/cannot restore .* it holds a cluster already \(controller.sqlite, repos, shelf, cluster-id\); restore into a new data dir/);
   }, 240_000);
 });
+
+/** Where the header of the tar entry `name` starts in `tar` (ustar: 512-byte headers, data padded to 512). */
+function tarEntryOffset(tar: Buffer, name: string): number {
+  for (let at = 0; at + 512 <= tar.length; ) {
+    const entry = tar.toString('utf8', at, at + 100).replace(/\0.*$/s, '');
+    const prefix = tar.toString('utf8', at + 345, at + 500).replace(/\0.*$/s, '');
+    if ((prefix ? `${prefix}/${entry}` : entry) === name) return at;
+    if (entry === '') break;
+    const size = parseInt(tar.toString('utf8', at + 124, at + 136).replace(/\0.*$/s, '').trim() || '0', 8);
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  throw new Error(`no entry ${name} in the backup`);
+}
