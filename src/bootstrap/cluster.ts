@@ -2,7 +2,7 @@
  * The whole cluster in one process: discovery, host agent(s), scheduler, shelf, controller, router
  * and git receiver, wired together so that `git push` deploys.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { componentKey } from '../common/http/key-auth.js';
@@ -20,7 +20,7 @@ import { CloseStack } from './close-stack.js';
 import { BootstrapInputError } from './errors.js';
 import { restoreDataDir } from './backup-restore.js';
 import { portsBesideRouter } from './router-process.js';
-import { checkStoreFile, loadOrCreateClusterId, loadOrCreateControllerKey, lockDataDir, STORE_FILE } from './state-files.js';
+import { checkStoreFile, loadOrCreateClusterId, loadOrCreateControllerKey, lockDataDir, makeDataDirPrivate, STORE_FILE } from './state-files.js';
 import { checkPorts, chooseRuntime, launchPlatform, planPlatform, PLATFORM_DEFAULTS, type BootstrapStep, type BuildNetwork, type ClusterRuntime, type Platform, type PlatformAcmeOptions, type PlatformAccessLogOptions } from './platform.js';
 
 export type { BuildNetwork, ClusterRuntime } from './platform.js';
@@ -171,7 +171,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   if (ownsDataDir) closers.push(() => rm(dataDir, { recursive: true, force: true }));
 
   try {
-    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    await makeDataDirPrivate(dataDir);
     closers.push(await lockDataDir(dataDir));
     // Before the ids and keys are read: the backup's are the ones to use.
     const restore = options.fromBackup === undefined ? undefined : await restoreDataDir(options.fromBackup, dataDir);

@@ -5,7 +5,7 @@
  * The options and their checks are in platform-plan.ts, the runtime choice in runtime-choice.ts,
  * the ports in ports.ts, the router in platform-router.ts.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAcme } from '../acme/index.js';
@@ -40,6 +40,7 @@ import { beginRouter } from './platform-router.js';
 import { checkPorts, listening } from './ports.js';
 import { portsBesideRouter } from './router-process.js';
 import { chooseRuntime, type RuntimeChoice } from './runtime-choice.js';
+import { makeDataDirPrivate } from './state-files.js';
 
 export { PLATFORM_DEFAULTS, BUILD_NETWORKS, planPlatform } from './platform-plan.js';
 export type { BuildNetwork, BootstrapStep, PlatformAccessLogOptions, PlatformAcmeOptions, PlatformOptions, PlatformPlan } from './platform-plan.js';
@@ -125,7 +126,7 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
   if (plan.dataDir === undefined) closers.push(() => rm(dataDir, { recursive: true, force: true }));
 
   try {
-    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    await makeDataDirPrivate(dataDir);
     await checkPorts(host, plan.detachedRouter ? await portsBesideRouter(dataDir, ports) : ports);
     // A router process to spawn loads while the rest starts.
     const pendingRouter = await beginRouter(plan, dataDir, closers);

@@ -4,7 +4,7 @@
  * the start with one line naming it (a silently new id or key would change the cluster's identity).
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import { BootstrapDataDirInUseError, BootstrapStateFileError } from './errors.js';
@@ -88,6 +88,16 @@ export function loadOrCreateControllerKey(dataDir: string): Promise<string> {
 /** The router's sticky-cookie HMAC key, kept in `<dataDir>/router-sticky-key` (mode 0600), so that sticky sessions outlive a restart. */
 export function loadOrCreateStickyKey(dataDir: string): Promise<string> {
   return loadOrCreate(dataDir, STICKY_KEY);
+}
+
+/**
+ * Create the data dir 0700, or make it 0700 when it was there already open to others (made by hand,
+ * a systemd StateDirectory without StateDirectoryMode): its files are 0600, but `repos/` holds the
+ * apps' code. A symlink is followed (a data dir moved to a bigger disk).
+ */
+export async function makeDataDirPrivate(dataDir: string): Promise<void> {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  if (((await stat(dataDir)).mode & 0o077) !== 0) await chmod(dataDir, 0o700);
 }
 
 /** The one-process cluster's store in its data dir (a `SqliteStore`). */

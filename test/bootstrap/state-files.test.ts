@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -85,6 +85,15 @@ describe('the data dir state files', () => {
     const ports = { controller: 0, router: 0, routerHttps: 0, git: 0, shelf: 0 };
     await expect(startCluster({ runtime: 'process', host: '127.0.0.1', dataDir: dir, ports })).rejects.toMatchObject({ code: 'FLYNN_ERR_BOOTSTRAP_BAD_STATE_FILE', detail: { file: join(dir, 'controller.sqlite') } });
     expect((await stat(join(dir, 'controller.sqlite'))).size).toBe(0);
+  });
+
+  it('makes a data dir that was there already private (0700) before the start reads it', async () => {
+    await chmod(dir, 0o755);
+    // The emptied store stops this start right after the data dir is checked: no cluster to start and stop.
+    await loadOrCreateClusterId(dir);
+    await writeFile(join(dir, 'controller.sqlite'), '');
+    await startCluster({ runtime: 'process', host: '127.0.0.1', dataDir: dir, ports: { controller: 0, router: 0, routerHttps: 0, git: 0, shelf: 0 } }).catch(() => undefined);
+    expect((await stat(dir)).mode & 0o777).toBe(0o700);
   });
 
   it('refuses a torn or half-gone kept certificate instead of making one with a new pin', async () => {
