@@ -183,6 +183,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       closers.push(() => owned.close());
       store = owned;
     }
+    plan.onStep({ step: 'store', message: options.store ? 'given' : STORE_FILE });
     const id = await loadOrCreateClusterId(dataDir);
     const key = options.key ?? (await loadOrCreateControllerKey(dataDir));
     plan.onStep({ step: 'data-dir', message: dataDir });
@@ -216,7 +217,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     }
 
     plan.onStep({ step: 'hosts', message: hosts.map((h) => h.agent.id).join(', ') || 'none here' });
-    plan.onStep({ step: 'store', message: options.store ? 'given' : 'controller.sqlite' });
     const platform = await launchPlatform({ ...plan, key, store, discovery, dataDir, ...(restore ? { restore } : {}) }, choice);
     closers.push(() => platform.close());
 
