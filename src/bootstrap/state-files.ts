@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/atomic-file.js';
-import { BootstrapDataDirInUseError, BootstrapStateFileError } from './errors.js';
+import { BootstrapDataDirInUseError, BootstrapInputError, BootstrapStateFileError } from './errors.js';
 
 interface StateFile {
   name: string;
@@ -96,7 +96,9 @@ export function loadOrCreateStickyKey(dataDir: string): Promise<string> {
  * apps' code. A symlink is followed (a data dir moved to a bigger disk).
  */
 export async function makeDataDirPrivate(dataDir: string): Promise<void> {
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await mkdir(dataDir, { recursive: true, mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+    throw err.code === 'EEXIST' || err.code === 'ENOTDIR' ? new BootstrapInputError(`the data dir ${dataDir} is not a directory (it or a parent is a file): pick another`, 'dataDir') : err;
+  });
   if (((await stat(dataDir)).mode & 0o077) !== 0) await chmod(dataDir, 0o700);
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { checkStoreFile, loadOrCreateClusterId, loadOrCreateControllerKey, lockDataDir } from '../../src/bootstrap/state-files.js';
+import { checkStoreFile, loadOrCreateClusterId, loadOrCreateControllerKey, lockDataDir, makeDataDirPrivate } from '../../src/bootstrap/state-files.js';
 import { loadOrCreateSelfSigned } from '../../src/common/tls/self-signed.js';
 import { startCluster } from '../../src/bootstrap/cluster.js';
 import { loadOrCreateHostKey } from '../../src/git/keys.js';
@@ -94,6 +94,13 @@ describe('the data dir state files', () => {
     await writeFile(join(dir, 'controller.sqlite'), '');
     await startCluster({ runtime: 'process', host: '127.0.0.1', dataDir: dir, ports: { controller: 0, router: 0, routerHttps: 0, git: 0, shelf: 0 } }).catch(() => undefined);
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
+  });
+
+  it('says in one line that a data dir which is a file is not a directory', async () => {
+    await writeFile(join(dir, 'file'), '');
+    for (const d of [join(dir, 'file'), join(dir, 'file', 'sub')]) {
+      await expect(makeDataDirPrivate(d)).rejects.toMatchObject({ code: 'FLYNN_ERR_BOOTSTRAP_INVALID_OPTIONS', message: `the data dir ${d} is not a directory (it or a parent is a file): pick another`, detail: { field: 'dataDir' } });
+    }
   });
 
   it('refuses a torn or half-gone kept certificate instead of making one with a new pin', async () => {
