@@ -289,7 +289,7 @@ export class ProcessRuntime implements Runtime {
    * (its pid with the recorded start time) is followed again, one that ended meanwhile is reported
    * with the code its wrapper wrote (`unknown` without one). Jobs with stdin cannot be re-attached:
    * their process groups are killed and their directories removed, as are records without a pid
-   * (the agent died while spawning), whose processes are found by their working directory.
+   * (the agent died while spawning) or unreadable ones, whose processes are found by their working directory.
    */
   async recover(hostId: string): Promise<RuntimeJob[]> {
     this.guard.assertOpen();
@@ -299,7 +299,14 @@ export class ProcessRuntime implements Runtime {
     for (const jobId of entries) {
       if (this.jobs.has(keyOf(hostId, jobId))) continue;
       const dir = join(hostDir, jobId);
-      const meta = await readFile(join(dir, 'job.json'), 'utf8').then((t) => JSON.parse(t) as JobFile, () => undefined);
+      const meta = await readFile(join(dir, 'job.json'), 'utf8').then(
+        (t) => JSON.parse(t) as JobFile,
+        () => undefined,
+      ).catch(() => {
+        // Torn (a disk fault, an edit: it is written atomically): treated as a record without a pid.
+        this.logger.warn('unreadable job record: stopping its job, the scheduler starts it again', { jobId, file: join(dir, 'job.json') });
+        return undefined;
+      });
       if (meta?.detached && typeof meta.pid === 'number' && meta.spec?.hostId === hostId) {
         ending.push(this.adopt(meta as JobFile & { pid: number }, dir));
         continue;

@@ -57,4 +57,17 @@ describe('process runtime: jobs a dead agent left behind', () => {
     expect(await gone(pid)).toBe(true);
     await next.close();
   });
+
+  it('replaces a job whose record is torn (not JSON): its process, found by its working directory, is stopped and the job reported gone, the start goes on', async () => {
+    const dir = join(baseDir, 'h1', 'j3');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'job.json'), JSON.stringify({ spec: spec('j3'), pid: 1 }).slice(0, 40));
+    const orphan = spawn('sleep', ['60'], { cwd: dir, detached: true, stdio: 'ignore' });
+    orphan.unref();
+    const pid = orphan.pid ?? 0;
+    const next = new ProcessRuntime({ baseDir });
+    expect(await next.recover('h1')).toEqual([]);
+    expect(await gone(pid)).toBe(true);
+    await next.close();
+  });
 });
