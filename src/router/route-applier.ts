@@ -83,9 +83,10 @@ export class RouteApplier {
     return [...this.current.values()].filter((r): r is TcpRoute => r.type === 'tcp');
   }
 
-  /** TCP connections still open on current or retired listeners. */
-  tcpOpen(): boolean {
-    return [...this.tcp.values(), ...this.retired].some((l) => l.open > 0);
+  /** Resolves once no TCP connection is open on a current or retired listener. */
+  async tcpIdle(): Promise<void> {
+    const open = () => [...this.tcp.values(), ...this.retired].filter((l) => l.open > 0);
+    for (let left = open(); left.length > 0; left = open()) await Promise.all(left.map((l) => l.whenIdle()));
   }
 
   /** Stop accepting TCP connections (open ones go on). */

@@ -100,10 +100,7 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     stopWatch.abort();
     await engine.stopAccepting();
     await applier.stopTcp();
-    const tcpIdle = async () => {
-      while (applier.tcpOpen()) await sleep(50);
-    };
-    await settlesWithin(Promise.all([engine.whenIdle(), tcpIdle()]), config.drainTimeoutMs);
+    await settlesWithin(Promise.all([engine.whenIdle(), applier.tcpIdle()]), config.drainTimeoutMs);
     await engine.close();
     admin?.server.close();
     await applier.close();
