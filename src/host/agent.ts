@@ -6,7 +6,8 @@
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { AsyncQueue } from '../common/async-queue.js';
-import { CloseGuard, sleep } from '../common/lifecycle.js';
+import { after, systemClock, type Clock } from '../common/clock.js';
+import { CloseGuard } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import type { Discovery, Registration } from '../discovery/discovery.js';
@@ -78,6 +79,8 @@ export interface HostAgentConfig {
   stateDir?: string;
   /** Bounds of the ended jobs kept (lines and bytes per job, jobs, age). Default `ENDED_JOBS_DEFAULTS`. */
   endedJobs?: Omit<EndedJobsOptions, 'dir'>;
+  /** Time of `retainEndedMs` and of the pauses between attempts to register again. Default the system clock. */
+  clock?: Clock;
   logger?: Logger;
 }
 
@@ -89,7 +92,8 @@ interface JobRecord {
   services: Registration[];
   ended: Promise<void>;
   markEnded: () => void;
-  removeTimer?: NodeJS.Timeout;
+  /** Cancels the removal of the ended job. */
+  cancelRemoval?: () => void;
 }
 
 /** The agent's logic without its HTTP face; `startHostAgent` (start.ts) wires both. */
@@ -139,6 +143,7 @@ export class HostAgent {
       registrationTtlMs: config.registrationTtlMs ?? HOST_AGENT_DEFAULTS.registrationTtlMs,
       artifactsDir: config.artifactsDir ?? HOST_AGENT_DEFAULTS.artifactsDir,
       artifactTimeoutMs: config.artifactTimeoutMs ?? HOST_AGENT_DEFAULTS.artifactTimeoutMs,
+      clock: config.clock ?? systemClock,
     });
     this.logger = (config.logger ?? silentLogger).child({ component: 'host', hostId: this.id });
     this.ports = new PortAllocator(this.advertiseAddr, first, last);
@@ -350,7 +355,7 @@ export class HostAgent {
     return this.guard.close(async () => {
       await this.hostRegistration?.unregister().catch(() => {});
       for (const rec of this.jobs.values()) {
-        if (rec.removeTimer) clearTimeout(rec.removeTimer);
+        rec.cancelRemoval?.();
         await this.unregisterServices(rec);
       }
       this.stopEvents.abort();
@@ -447,15 +452,19 @@ export class HostAgent {
 
   private scheduleRemoval(rec: JobRecord): void {
     if (this.guard.closed) return;
-    rec.removeTimer = setTimeout(() => {
-      if (this.jobs.get(rec.job.id) !== rec) return;
-      this.jobs.delete(rec.job.id);
-      this.config.runtime
-        .remove(this.id, rec.job.id)
-        .then(() => this.artifacts.remove(rec.job.id))
-        .catch((err: unknown) => this.logger.warn('cannot remove an ended job', { jobId: rec.job.id, err: (err as Error).message }));
-    }, this.config.retainEndedMs);
-    rec.removeTimer.unref();
+    rec.cancelRemoval = after(
+      this.config.clock,
+      this.config.retainEndedMs,
+      () => {
+        if (this.jobs.get(rec.job.id) !== rec) return;
+        this.jobs.delete(rec.job.id);
+        this.config.runtime
+          .remove(this.id, rec.job.id)
+          .then(() => this.artifacts.remove(rec.job.id))
+          .catch((err: unknown) => this.logger.warn('cannot remove an ended job', { jobId: rec.job.id, err: (err as Error).message }));
+      },
+      { unref: true },
+    );
   }
 
   /** Take over a job a previous agent of this host started. */
@@ -557,7 +566,7 @@ export class HostAgent {
         try {
           return await this.registerHost();
         } catch {
-          await sleep(Math.min(5000, 200 * 2 ** attempt)).catch(() => {});
+          await this.config.clock.sleep(Math.min(5000, 200 * 2 ** attempt)).catch(() => {});
         }
       }
     });
