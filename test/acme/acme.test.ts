@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startAcme, type AcmeManager } from '../../src/acme/index.js';
 import { StoreRouteSource } from '../../src/bootstrap/route-source.js';
 import { sleep } from '../../src/common/lifecycle.js';
+import { until } from '../../src/common/until.js';
 import { MemoryStore } from '../../src/controller/memory-store.js';
 import { routeView } from '../../src/controller/route-view.js';
 import type { HttpRoute } from '../../src/controller/types.js';
@@ -48,10 +49,18 @@ describe.runIf(await needPebble('ACME client against pebble')).each(ENGINES)('AC
   const clock = { now: () => Date.now() + offsetMs, sleep };
 
   const route = async (domain: string) => (await store.listRoutes('shop')).find((r): r is HttpRoute => r.type === 'http' && r.domain === domain);
-  const acmeState = (domain: string, status: string) => waitFor(`${domain} to be ${status}`, async () => {
-    const r = await route(domain);
-    return r?.acme?.status === status ? r : undefined;
-  });
+  /** The route once its acme status is `status`: now, or at the store's write that makes it so. */
+  const acmeState = async (domain: string, status: string): Promise<HttpRoute> => {
+    const since = Math.max(0, ...(await store.listEvents()).map((e) => Number(e.id)));
+    const now = await route(domain);
+    if (now?.acme?.status === status) return now;
+    const change = await until(
+      (signal) => store.watchRoutes({ signal, afterEventId: String(since) }),
+      (c) => c.type === 'put' && c.route.type === 'http' && c.route.domain === domain && c.route.acme?.status === status,
+      { timeoutMs: 30_000, what: `${domain} to be ${status}` },
+    );
+    return change.type === 'put' ? (change.route as HttpRoute) : (undefined as never);
+  };
 
   beforeAll(async () => {
     store = new MemoryStore();
