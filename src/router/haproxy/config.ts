@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { ACME_CHALLENGE_PATH } from '../acme-challenge.js';
 import { haproxyLogFormat } from '../access-log.js';
 import type { ListenAddress, RouterConfig } from '../options.js';
-import { HOST_PATTERN } from '../request-target.js';
+import { DOT_SEGMENT_PATTERN, HOST_PATTERN } from '../request-target.js';
 
 /** The map files the frontend reads; the engine changes them live with `add/set/del map`. */
 export function mapFiles(dir: string) {
@@ -173,6 +173,8 @@ ${input.https ? `  bind ${bind(input.https.addr)}${c.proxyProtocol ? ' accept-pr
   http-request return status 400 ${text(400, 'Bad Request: %[method] * is not a request')} if { url * }
   # The same Host grammar as the node engine's (request-target.ts); HAProxy itself refuses an absolute-form target whose authority is not the Host.
   http-request return status 400 ${text(400, 'Bad Request: malformed Host header')} unless { req.hdr(host) -m reg '${HOST_PATTERN}' }
+  # Dot-segments as request-target.ts refuses them; the substring test first keeps the regex off most requests.
+  http-request return status 400 ${text(400, 'Bad Request: dot-segment in the request path')} if { path -m sub /. /%2e /%2E } { path -m reg '${DOT_SEGMENT_PATTERN}' }
   # Backends get origin-form (HTTP/1.1 absolute-form is otherwise forwarded as sent).
   http-request set-uri %[pathq] unless { url_beg / }
   # Lua only when Connection names a header (a backend's plain \`Connection: keep-alive\` costs nothing).
