@@ -198,7 +198,10 @@ ${c.accessLog ? `  http-request set-var(txn.service) var(txn.slot),map(${maps.se
   http-request add-header forwarded for=%[src];proto=%[ssl_fc,iif(https,http)];host=%[req.hdr(host)]
   # RFC 7239: a host with a port is a quoted string (the line just added is the last one; one test in the usual case).
   http-request replace-header forwarded (.*;host=)([^;,\\"]*:[^;,\\"]*)$ \\1\\"\\2\\" if { req.hdr(host) -m sub : }
+  # Hop-by-hop request fields (RFC 9110 §7.6.1) that Connection need not name; the Lua above drops those it names.
   http-request del-header proxy-connection
+  http-request del-header keep-alive
+  http-request del-header te
   http-response del-header keep-alive
   use_backend %[var(txn.slot)]
 
