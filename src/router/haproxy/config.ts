@@ -65,6 +65,8 @@ export interface HaproxyConfigInput {
   socket: string;
   http: ListenAddress;
   https?: { addr: ListenAddress; crtList: string };
+  /** Whether the HTTP(S) listeners are bound: not while a router that starts with routes loads them (engine.ts). */
+  listening: boolean;
   /** Where HAProxy's Prometheus exporter listens, if anywhere. */
   metrics?: ListenAddress;
   config: RouterConfig;
@@ -142,7 +144,7 @@ export function haproxyConfig(input: HaproxyConfigInput): string {
 global
   # A reload (master-worker: the master hands the listening sockets to the new worker itself) loads the server states (ejected, draining) saved here.
   stats socket ${input.socket} mode 600 level admin
-  server-state-file ${join(dir, 'server-state')}${c.accessLog ? '\n  log stdout format raw local0 info' : ''}
+  server-state-file ${join(dir, 'server-state')}${c.accessLog ? '\n  log stdout format raw local0 info info' : ''}
   lua-load ${join(dir, 'hop-by-hop.lua')}
   nbthread ${c.haproxy.threads}
   tune.ssl.default-dh-param 2048
@@ -166,8 +168,7 @@ defaults
 
 frontend router
 ${c.accessLog ? `  log global\n  capture request header Referer len 256\n  capture request header User-Agent len 256\n  log-format ${haproxyLogFormat(c.accessLog.format ?? 'json')}\n` : ''}  errorfile 400 ${join(dir, '400.http')}
-  bind ${bind(input.http)}${c.proxyProtocol ? ' accept-proxy' : ''}
-${input.https ? `  bind ${bind(input.https.addr)}${c.proxyProtocol ? ' accept-proxy' : ''} ssl crt-list ${input.https.crtList} alpn h2,http/1.1\n` : ''}  # One test for both: the message is looked up by whether there was any Host.
+${input.listening ? `  bind ${bind(input.http)}${c.proxyProtocol ? ' accept-proxy' : ''}\n` : ''}${input.listening && input.https ? `  bind ${bind(input.https.addr)}${c.proxyProtocol ? ' accept-proxy' : ''} ssl crt-list ${input.https.crtList} alpn h2,http/1.1\n` : ''}  # One test for both: the message is looked up by whether there was any Host.
   http-request return status 400 ${text(400, `Bad Request: %[req.hdr_cnt(host),bool,map_int(${join(dir, 'host-error.map')})]`)} unless { req.hdr_cnt(host) eq 1 }
   http-request return status 200 hdr allow "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" if METH_OPTIONS { url * }
   http-request return status 400 ${text(400, 'Bad Request: %[method] * is not a request')} if { url * }
