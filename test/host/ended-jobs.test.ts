@@ -9,7 +9,6 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/common/clock.js';
 import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
 import { HostClient } from '../../src/host/client.js';
 import { ENDED_JOBS_DEFAULTS } from '../../src/host/ended-jobs.js';
@@ -30,9 +29,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function agentOn(discovery: MemoryDiscovery, retainEndedMs = 60_000, makeRuntime: () => Runtime = () => new ProcessRuntime({ baseDir: join(dir, 'jobs') }), id = `ended-${run}`, clock?: ManualClock) {
+async function agentOn(discovery: MemoryDiscovery, retainEndedMs = 60_000, makeRuntime: () => Runtime = () => new ProcessRuntime({ baseDir: join(dir, 'jobs') }), id = `ended-${run}`) {
   const runtime = makeRuntime();
-  const handle = await startHostAgent({ key: HOST_KEY, id, advertiseAddr: '127.0.0.2', discovery, runtime, stateDir: join(dir, 'state'), retainEndedMs, stopGraceMs: 1000, ...(clock ? { clock } : {}) });
+  const handle = await startHostAgent({ key: HOST_KEY, id, advertiseAddr: '127.0.0.2', discovery, runtime, stateDir: join(dir, 'state'), retainEndedMs, stopGraceMs: 1000 });
   const client = new HostClient({ url: handle.url, key: HOST_KEY });
   return {
     client,
@@ -64,10 +63,8 @@ describe('host agent: ended jobs and process jobs across agent restarts', () => 
     await first.close();
     expect(await fetchWhenUp(url)).toBe(`hello from ${web.id}`); // the process outlives its agent
 
-    // The restarted agent forgets an ended job after 200 ms of this clock: only once the test moves it on.
-    const clock = new ManualClock(Date.now());
     const startAt = Date.now();
-    const second = await agentOn(discovery, 200, undefined, undefined, clock);
+    const second = await agentOn(discovery, 200);
     console.log(`[measured] process agent restart: started and adopted 1 running + 1 ended job in ${Date.now() - startAt} ms`);
     try {
       expect(await second.client.getJob(web.id)).toMatchObject({ state: 'up' });
@@ -79,8 +76,6 @@ describe('host agent: ended jobs and process jobs across agent restarts', () => 
       // record (the last lines): which one depends on whether the runtime listed the ended job again; both end alike.
       expect(await linesOf(second.client, crash.id)).toEqual(expect.arrayContaining(['stderr:last', `stdout:l${ENDED_JOBS_DEFAULTS.lines + 19}`]));
       // Forgotten in memory (retainEndedMs) and by the runtime: answered from disk, the last lines only.
-      await clock.sleeping(); // its removal is due on the clock
-      await clock.advance(200);
       await waitFor('the job to leave the agent’s list', async () => ((await second.client.listJobs()).some((j: Job) => j.id === crash.id) ? undefined : true));
       expect(await second.client.getJob(crash.id)).toMatchObject({ state: 'crashed', exit: { code: 3 } });
       const lines = await linesOf(second.client, crash.id);
@@ -106,11 +101,8 @@ describe.runIf(await needDocker('ended jobs on Docker'))('host agent on Docker: 
     const crash = await first.client.createJob(jobRequest(run, { type: 'run', cmd: ['sh', '-c', 'echo one; echo two >&2; exit 3'] }));
     await waitFor('the crash', async () => ((await first.client.getJob(crash.id)).state === 'crashed' ? true : undefined));
     await first.close();
-    const clock = new ManualClock(Date.now());
-    const second = await agentOn(discovery, 200, docker, `ended-d-${run}`, clock);
+    const second = await agentOn(discovery, 200, docker, `ended-d-${run}`);
     try {
-      await clock.sleeping(); // its removal is due on the clock
-      await clock.advance(200);
       await waitFor('the container to be removed', async () => ((await second.client.listJobs()).some((j: Job) => j.id === crash.id) ? undefined : true));
       expect(await second.client.getJob(crash.id)).toMatchObject({ state: 'crashed', exit: { code: 3, reason: 'exit' } });
       expect((await linesOf(second.client, crash.id)).sort()).toEqual(['stderr:two', 'stdout:one']);
