@@ -16,7 +16,7 @@ import type { SchedulerEvent, ScheduledJob } from '../scheduler/types.js';
 import { HostClients } from './host-clients.js';
 import { isNotFound } from './host-job.js';
 import { JobAnswers } from './job-answers.js';
-import { endedOnHosts } from './ended-on-hosts.js';
+import { endedOnHost, endedOnHosts } from './ended-on-hosts.js';
 import { EndedJobs, scheduledJobs, toJob } from './job-view.js';
 import { appLogs } from './logs.js';
 import { OneOffJobs } from './one-off.js';
@@ -88,6 +88,8 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
   private readonly appearMs: number;
   private readonly clock: Clock;
   private readonly stop = new AbortController();
+  /** Per host id: its ended jobs from before this runner, recalled (or being recalled) once. */
+  private readonly recalled = new Map<string, Promise<void>>();
 
   constructor(private readonly options: SchedulerJobRunnerOptions) {
     const d = SCHEDULER_JOB_RUNNER_DEFAULTS;
@@ -107,6 +109,7 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
   }
 
   async listJobs(appId: string, options: { all?: boolean } = {}): Promise<Job[]> {
+    await this.recallEnded();
     this.ended.forget();
     const kept = options.all ? endedOnHosts(this.options.scheduler, this.hosts, appId) : undefined;
     const live = this.scheduled(appId);
@@ -222,8 +225,9 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
     return this.oneOff.run(spec, options);
   }
 
-  logs(appId: string, query: LogQuery): Promise<AsyncIterable<LogLine>> {
-    // One job no longer in memory (e.g. after a platform restart) is looked for on the hosts.
+  async logs(appId: string, query: LogQuery): Promise<AsyncIterable<LogLine>> {
+    await this.recallEnded();
+    // One job no longer in memory (e.g. forgotten after endedLogsMs) is looked for on the hosts.
     const kept = (jobId: string) => endedOnHosts(this.options.scheduler, this.hosts, appId).then((all) => all.find((e) => e.scheduled.id === jobId)?.scheduled);
     return appLogs({ scheduler: this.options.scheduler, hosts: this.hosts, ended: this.ended, kept, appearMs: this.appearMs, signal: this.stop.signal }, appId, query);
   }
@@ -232,6 +236,28 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
   async close(): Promise<void> {
     this.stop.abort();
     await this.hosts.close();
+  }
+
+  /**
+   * Once per host: the jobs it keeps as ended (host/ended-jobs.ts), remembered at their end times as
+   * the scheduler's events would have had this runner run then. So after a platform restart a job
+   * that crashed before it is listed `crashed` for what is left of `crashMemoryMs`, and its logs
+   * read, as before the restart. A host that does not answer is asked again at the next call.
+   */
+  private recallEnded(): Promise<unknown> {
+    return Promise.all(
+      this.options.scheduler.view().hosts.map((h) => {
+        let recalled = this.recalled.get(h.id);
+        if (!recalled) {
+          recalled = endedOnHost(this.hosts, h.id, { signal: this.stop.signal }).then(
+            (jobs) => this.ended.recall(jobs.filter((e) => !e.scheduled.oneOff).map(({ scheduled: job }) => ({ job, state: job.state, at: job.endedAt ?? this.clock.now(), listed: job.state !== 'down' }))),
+            () => void this.recalled.delete(h.id),
+          );
+          this.recalled.set(h.id, recalled);
+        }
+        return recalled;
+      }),
+    );
   }
 
   private scheduled(appId: string): ScheduledJob[] {
