@@ -1,7 +1,8 @@
 /**
  * What the platform remembers of jobs that ended before it restarted (the controller's store kept
  * on disk, the host agent's ended jobs in its state dir): plain `flynn ps` lists a job that crashed
- * before the restart as it did before. Real host agent on the process runtime, real SQLite store.
+ * before the restart as it did before, and a crash loop's backoff goes on where it was instead of
+ * restarting the job at once. Real host agent on the process runtime, real SQLite store.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,7 +17,11 @@ import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
 import { HOST_AGENT_DEFAULTS } from '../../src/host/agent.js';
 import { ProcessRuntime } from '../../src/host/process-runtime.js';
 import { startHostAgent, type HostAgentHandle } from '../../src/host/start.js';
-import { TERMINAL_STATES } from '../../src/host/types.js';
+import { TERMINAL_STATES, type JobEvent } from '../../src/host/types.js';
+import { BACKOFF_DEFAULTS, restartDelay } from '../../src/scheduler/backoff.js';
+import { JOB_LABELS } from '../../src/scheduler/host-client.js';
+import type { SchedulerEvent } from '../../src/scheduler/types.js';
+import { waitFor } from '../host/agent-scenarios.js';
 
 const KEY = 'platform-restart-memory-key';
 const HOST = '127.0.0.1';
@@ -126,4 +131,34 @@ describe('a platform restart keeps what it knew of ended jobs', () => {
     expect(view(await rig.client.listJobs(app))).toEqual(view(before));
     expect(await logLines()).toContain(`${crashed.id} stderr:boom`);
   }, 90_000);
+
+  it('a new leader after a restart honours the crash backoff it had reached (no burst of restarts)', async () => {
+    // The host forgets an ended job 200 ms after its end: across the restart only the controller's store remembers the crashes.
+    rig = await Rig.start(200);
+    const app = 'crash-loop';
+    const events: JobEvent[] = [];
+    const hostEvents = new AbortController();
+    void (async () => {
+      for await (const e of rig!.agent.events({ signal: hostEvents.signal })) events.push(e);
+    })();
+    await rig.client.createApp({ name: app });
+    const release = await rig.client.createRelease(app, { processes: { web: { cmd: ['sh', '-c', 'exit 1'] } } });
+    // 3 restarts at once, then 1 s, 2 s, 4 s: the crash of the 7th restart waits 8 s.
+    const attempt = BACKOFF_DEFAULTS.immediateRestarts + 4;
+    const delay = restartDelay(attempt, BACKOFF_DEFAULTS);
+    const crashes = rig.platform!.scheduler.events({ types: ['crashed'] });
+    await rig.client.putFormation(app, release.id, { web: 1 });
+    const held = (await until(crashes, (e) => e.type === 'crashed' && e.restartInMs === delay, { timeoutMs: 60_000 })) as Extract<SchedulerEvent, { type: 'crashed' }>;
+    const endedAt = Date.parse((await waitFor('the crash on the host', () => events.find((e) => e.job.id === held.job.id && e.job.state === 'crashed')))!.job.updatedAt);
+    const seen = new Set(events.map((e) => e.job.id));
+
+    await rig.stopPlatform();
+    await waitFor('the host to forget the crashed job', () => (rig!.agent.listJobs().some((j) => j.id === held.job.id) ? undefined : true));
+    await rig.startPlatform();
+    // The next job is the owed restart number `attempt`, started once its delay has passed since the crash.
+    const next = await waitFor('the next job', () => events.find((e) => !seen.has(e.job.id)), delay + 30_000);
+    hostEvents.abort();
+    expect(Date.parse(next.job.createdAt)).toBeGreaterThanOrEqual(endedAt + delay);
+    expect(next.job.meta[JOB_LABELS.restarts]).toBe(String(attempt));
+  }, 120_000);
 });
