@@ -128,7 +128,13 @@ describe('a platform restart keeps what it knew of ended jobs', () => {
     await rig.stopHost();
     await rig.startHost();
     await rig.startPlatform();
-    expect(view(await rig.client.listJobs(app))).toEqual(view(before));
+    // The adopted web job counts as up again once the restarted agent has registered its service.
+    const after = await until(
+      (signal) => rig!.client.watchJobs(app, { signal }),
+      (jobs) => !jobs.some((j) => j.state === 'starting'),
+      { timeoutMs: 30_000 },
+    );
+    expect(view(after)).toEqual(view(before));
     expect(await logLines()).toContain(`${crashed.id} stderr:boom`);
   }, 90_000);
 
