@@ -19,6 +19,8 @@ export interface RouteApplierOptions {
   connectTimeoutMs: number;
   /** TCP route ports expect a PROXY protocol header. */
   proxyProtocol: boolean;
+  /** The engine serves the TCP routes (haproxy, with {@link RouteApplier.tcpServedBy}): no listener here, even before it starts. */
+  tcpInEngine: boolean;
 }
 
 /**
@@ -36,7 +38,7 @@ export class RouteApplier {
   private readonly checks: ActiveHealthChecks;
   /** What else `settled()` waits for: a data plane outside this process catching up. */
   dataPlaneSettled: () => Promise<void> = () => Promise.resolve();
-  /** Set when the data plane serves the TCP routes (haproxy): no listener here, and this runs after each TCP route change. */
+  /** Set by an engine that serves the TCP routes (haproxy): runs after each TCP route change. */
   private tcpPlane: (() => void) | undefined;
 
   constructor(private readonly o: RouteApplierOptions) {
@@ -155,7 +157,7 @@ export class RouteApplier {
         this.tcp.delete(old.id);
         await this.retire(listener);
       }
-      if (!this.tcpPlane) await this.listenTcp(route);
+      if (!this.o.tcpInEngine) await this.listenTcp(route);
     }
     if (old) backends.release(old.service);
     this.current.set(route.id, route);
