@@ -29,7 +29,10 @@ export const HOST_AGENT_DEFAULTS = Object.freeze({
   portRange: [20000, 29999] as readonly [number, number],
   /** Time between SIGTERM and SIGKILL when a job is stopped, in ms. */
   stopGraceMs: 10_000,
-  /** How long an ended job (and its container/logs) is kept for inspection, in ms. */
+  /**
+   * How long an ended job (and its container/logs) is kept for inspection after it ended, in ms;
+   * counted from its end across agent restarts too. After that the agent answers from its record.
+   */
   retainEndedMs: 5 * 60_000,
   /**
    * TTL of the agent's and its jobs' discovery registrations, in ms: a dead host's jobs leave the
@@ -450,21 +453,31 @@ export class HostAgent {
     this.transition(rec, 'crashed', { exit, error: jobErrorOf(new JobCrashedError(rec.job, exit)) });
   }
 
+  /** Forget the ended job `retainEndedMs` after its end (`updatedAt`), and delete what the runtime kept of it. */
   private scheduleRemoval(rec: JobRecord): void {
     if (this.guard.closed) return;
     rec.cancelRemoval = after(
       this.config.clock,
-      this.config.retainEndedMs,
+      this.retainLeftMs(rec.job),
       () => {
         if (this.jobs.get(rec.job.id) !== rec) return;
         this.jobs.delete(rec.job.id);
-        this.config.runtime
-          .remove(this.id, rec.job.id)
-          .then(() => this.artifacts.remove(rec.job.id))
-          .catch((err: unknown) => this.logger.warn('cannot remove an ended job', { jobId: rec.job.id, err: (err as Error).message }));
+        this.removeLeftovers(rec.job.id);
       },
       { unref: true },
     );
+  }
+
+  /** What is left of `retainEndedMs` since the job ended (0 once it has passed). */
+  private retainLeftMs(job: Job): number {
+    return Math.max(0, Date.parse(job.updatedAt) + this.config.retainEndedMs - this.config.clock.now());
+  }
+
+  private removeLeftovers(jobId: string): void {
+    this.config.runtime
+      .remove(this.id, jobId)
+      .then(() => this.artifacts.remove(jobId))
+      .catch((err: unknown) => this.logger.warn('cannot remove an ended job', { jobId, err: (err as Error).message }));
   }
 
   /** Take over a job a previous agent of this host started. */
@@ -474,7 +487,10 @@ export class HostAgent {
     const now = new Date().toISOString();
     const kept = this.endedStore.get(job.id);
     if (kept && !found.running) {
-      // It ended under a previous agent, which recorded how: keep that (exit code, end time).
+      // It ended under a previous agent, which recorded how: keep that (exit code, end time). The
+      // runtime's copy (every line) stays until `retainEndedMs` after the end, as if no restart
+      // happened; past that, only the record answers (docs/host.md).
+      if (this.retainLeftMs(kept.job) === 0) return this.removeLeftovers(job.id);
       const rec = this.record(copyJob(kept.job));
       rec.markStarted();
       rec.markEnded();
