@@ -11,6 +11,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ManualClock, type Clock } from '../../src/common/clock.js';
 import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
 import { HostClient } from '../../src/host/client.js';
 import { ENDED_JOBS_DEFAULTS } from '../../src/host/ended-jobs.js';
@@ -31,9 +32,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function agentOn(discovery: MemoryDiscovery, retainEndedMs = 60_000, makeRuntime: () => Runtime = () => new ProcessRuntime({ baseDir: join(dir, 'jobs') }), id = `ended-${run}`) {
+async function agentOn(discovery: MemoryDiscovery, retainEndedMs = 60_000, makeRuntime: () => Runtime = () => new ProcessRuntime({ baseDir: join(dir, 'jobs') }), id = `ended-${run}`, clock?: Clock) {
   const runtime = makeRuntime();
-  const handle = await startHostAgent({ key: HOST_KEY, id, advertiseAddr: '127.0.0.2', discovery, runtime, stateDir: join(dir, 'state'), retainEndedMs, stopGraceMs: 1000 });
+  const handle = await startHostAgent({ key: HOST_KEY, id, advertiseAddr: '127.0.0.2', discovery, runtime, stateDir: join(dir, 'state'), retainEndedMs, stopGraceMs: 1000, ...(clock ? { clock } : {}) });
   const client = new HostClient({ url: handle.url, key: HOST_KEY });
   let closed: Promise<void> | undefined;
   return {
@@ -85,10 +86,9 @@ describe('host agent: ended jobs and process jobs across agent restarts', () => 
 
       // Restarted again once retainEndedMs has passed since the end (not since the restart): forgotten
       // by the runtime at once, answered from disk, the last lines only.
+      // Its clock reads retainEndedMs after the end, however fast the test got here.
       const retainEndedMs = 1000;
-      const left = Date.parse(ended.updatedAt) + retainEndedMs - Date.now();
-      if (left > 0) await new Promise((r) => setTimeout(r, left + 10));
-      third = await agentOn(discovery, retainEndedMs);
+      third = await agentOn(discovery, retainEndedMs, undefined, undefined, new ManualClock(Date.parse(ended.updatedAt) + retainEndedMs));
       expect((await third.client.listJobs()).map((j: Job) => j.id)).toEqual([web.id]);
       expect(await third.client.getJob(crash.id)).toMatchObject({ state: 'crashed', exit: { code: 3 }, updatedAt: ended.updatedAt });
       const lines = await linesOf(third.client, crash.id);
