@@ -274,8 +274,7 @@ describe.each(ENGINES)('router (%s engine): failover and ejection', (engine) => 
     await until(async () => (await get(rig.router.http.url, 'app.example.com')).body === 'flaky', 5000);
   });
 
-  // Node engine only: on HAProxy 2.6 a slow check ejects the server in some runs and never in others (about 1 in 3
-  // here, docs/router.md#known-gaps), so the haproxy engine does not promise it yet.
+  // Node engine only: HAProxy 2.6 lets a check run min(connectMs, intervalMs) + timeoutMs (docs/router.md#known-gaps).
   it.skipIf(engine === 'haproxy')("ejects a backend whose health check answers later than the check's timeoutMs (shorter than its interval)", async () => {
     let delay = 500;
     const slow = track(await startBackend('slow', '127.0.0.2', (req, res) => {
