@@ -84,7 +84,7 @@ function engineConfig(dir: string, port: number, backends: string[], edit: Edit)
   // As SlotSync.addServer adds them.
   const check = `check inter ${config.baseEjectionMs} downinter ${config.baseEjectionMs} fall 1 rise 1 observe layer7 error-limit ${config.ejectAfterFailures} on-error mark-down`;
   const servers = backends.map((b, i) => `  server b${i} ${b} pool-max-conn -1 pool-purge-delay 5s ${check}`).join('\n');
-  const cfg = haproxyConfig({ dir, socket: join(dir, 'admin.sock'), http: { host: '127.0.0.1', port }, config }).replace('backend p0\n', `backend p0\n${servers}\n`);
+  const cfg = haproxyConfig({ listening: true, dir, socket: join(dir, 'admin.sock'), http: { host: '127.0.0.1', port }, config }).replace('backend p0\n', `backend p0\n${servers}\n`);
   return edit(cfg);
 }
 

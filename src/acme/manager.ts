@@ -61,6 +61,9 @@ export interface AcmeOptions {
   logger?: Logger;
 }
 
+/** Pause between two asks of the router for a challenge, ms. */
+const PROBE_PAUSE_MS = 50;
+
 /** A running ACME client. */
 export interface AcmeManager extends Closable {
   /** Look at every route now (rather than at the next interval): order what is due. Resolves once those orders ended. */
@@ -130,10 +133,11 @@ export async function startAcme(options: AcmeOptions): Promise<AcmeManager> {
   const served = async (domain: string, token: string, keyAuthorization: string): Promise<void> => {
     if (!o.routerUrl) return;
     const url = new URL(`/.well-known/acme-challenge/${token}`, o.routerUrl);
-    const end = Date.now() + o.probeTimeoutMs;
-    while (Date.now() < end && !stop.signal.aborted) {
+    // The router is another process (or HAProxy) with no stream of what it serves: it is asked.
+    const end = clock.now() + o.probeTimeoutMs;
+    while (clock.now() < end && !stop.signal.aborted) {
       if ((await getText(url, domain).catch(() => '')) === keyAuthorization) return;
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await clock.sleep(PROBE_PAUSE_MS, stop.signal).catch(() => undefined);
     }
     throw new Error(`the router at ${o.routerUrl} does not serve the challenge for ${domain}`);
   };

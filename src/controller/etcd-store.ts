@@ -1,4 +1,4 @@
-import { Etcd3, type IOptions, type Namespace } from 'etcd3';
+import { Etcd3, type Namespace } from 'etcd3';
 import { sleep } from '../common/lifecycle.js';
 import { etcdClientOptions, etcdErrorLine, type EtcdCredentials } from '../discovery/etcd-credentials.js';
 import { ControllerTooLargeError, StoreUnavailableError } from './errors.js';
@@ -22,8 +22,6 @@ export interface EtcdStoreOptions extends KvStoreOptions {
   maxTxnBytes?: number;
   /** TLS and/or user/password for etcd (as discovery takes them). */
   credentials?: EtcdCredentials;
-  /** Extra etcd3 client options. */
-  client?: Omit<IOptions, 'hosts'>;
 }
 
 export const ETCD_STORE_DEFAULTS = Object.freeze({
@@ -42,7 +40,7 @@ export class EtcdKv implements Kv {
   private readonly maxTxnBytes: number;
 
   constructor(options: EtcdStoreOptions = {}) {
-    this.client = new Etcd3({ ...options.client, ...etcdClientOptions(options.credentials), hosts: options.hosts ?? [...ETCD_STORE_DEFAULTS.hosts] });
+    this.client = new Etcd3({ ...etcdClientOptions(options.credentials), hosts: options.hosts ?? [...ETCD_STORE_DEFAULTS.hosts] });
     this.ns = this.client.namespace(options.prefix ?? ETCD_STORE_DEFAULTS.prefix);
     this.maxRetries = options.maxRetries ?? ETCD_STORE_DEFAULTS.maxRetries;
     this.maxTxnBytes = options.maxTxnBytes ?? ETCD_STORE_DEFAULTS.maxTxnBytes;

@@ -1,6 +1,7 @@
 import { FlynnError } from '../common/errors.js';
 import { HttpJsonClient } from '../common/http/json-client.js';
 import { parseSse } from '../common/http/sse.js';
+import { errorFromStream } from '../common/http/stream-error.js';
 import { every, systemClock, type Clock } from '../common/clock.js';
 import { CloseGuard } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
@@ -161,7 +162,7 @@ export class HttpDiscovery implements Discovery {
           const headers: Record<string, string> = { accept: 'text/event-stream', ...(lastId === undefined ? {} : { 'last-event-id': lastId }) };
           const res = await this.client.stream('GET', `/services/${service}/events`, { signal: abort.signal, headers });
           for await (const sse of parseSse(res.body)) {
-            if (sse.event === 'error') throw new DiscoveryUnavailableError(`discovery server stream failed: ${sse.data}`);
+            if (sse.event === 'error') throw errorFromStream(sse.data);
             if (sse.id !== undefined) lastId = sse.id;
             const event = JSON.parse(sse.data) as ServiceEvent;
             const out: ServiceEvent[] = [];

@@ -22,7 +22,6 @@ export { MemoryDiscovery, MemoryRegistry } from './memory-backend.js';
 export type { MemoryDiscoveryOptions } from './memory-backend.js';
 export { EtcdDiscovery, ETCD_DISCOVERY_DEFAULTS } from './etcd-backend.js';
 export type { EtcdDiscoveryOptions } from './etcd-backend.js';
-export { etcdClientOptions } from './etcd-credentials.js';
 export type { EtcdCredentials } from './etcd-credentials.js';
 export { HttpDiscovery, HTTP_DISCOVERY_DEFAULTS } from './http-backend.js';
 export type { HttpDiscoveryOptions } from './http-backend.js';

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { createApiServer, listenApi, requireKey } from '../common/http/api-server.js';
+import { FlynnError } from '../common/errors.js';
 import { SseWriter } from '../common/http/sse.js';
 import { every, systemClock, type Clock } from '../common/clock.js';
 import { CloseGuard } from '../common/lifecycle.js';
@@ -7,7 +8,7 @@ import { silentLogger, type Logger } from '../common/logger.js';
 import type { AsyncQueue } from '../common/async-queue.js';
 import type { Discovery, Registration } from './discovery.js';
 import { EventHub, type NumberedEvent } from './event-hub.js';
-import { DiscoveryErrorCodes, DiscoveryInputError, DiscoveryUnauthorizedError, InstanceNotFoundError } from './errors.js';
+import { DiscoveryErrorCodes, DiscoveryInputError, DiscoveryUnauthorizedError, DiscoveryUnavailableError, InstanceNotFoundError } from './errors.js';
 import { DISCOVERY_DEFAULTS, type RegisterResponse } from './types.js';
 import { validateService } from './validate.js';
 
@@ -209,7 +210,7 @@ function routes(app: FastifyInstance, discovery: Discovery, hub: EventHub, held:
     try {
       for await (const { id, event } of events) writer.sendJson(event.type, event, id);
     } catch (err) {
-      writer.sendJson('error', { code: DiscoveryErrorCodes.BACKEND_UNAVAILABLE, message: (err as Error).message, retryable: true });
+      writer.sendError(err instanceof FlynnError ? err : new DiscoveryUnavailableError((err as Error).message));
     } finally {
       streams.delete(stream);
       writer.end();

@@ -17,16 +17,16 @@ export interface HostEndedJob {
 
 /** The app's ended jobs on every host the scheduler knows (a host that does not answer is left out). */
 export async function endedOnHosts(scheduler: Pick<Scheduler, 'view'>, hosts: HostClients, appId: string, options: { signal?: AbortSignal } = {}): Promise<HostEndedJob[]> {
-  const lists = await Promise.all(
-    scheduler.view().hosts.map(async (h) => {
-      const jobs = await hosts
-        .get(h.id)
-        .listEndedJobs(options)
-        .catch(() => [] as HostJob[]);
-      return jobs.filter((j) => j.app === appId).map((j) => fromHost(h.id, j));
-    }),
-  );
-  return lists.flat().sort((a, b) => (a.listed.endedAt ?? '').localeCompare(b.listed.endedAt ?? ''));
+  const lists = await Promise.all(scheduler.view().hosts.map((h) => endedOnHost(hosts, h.id, options).catch(() => [] as HostEndedJob[])));
+  return lists
+    .flat()
+    .filter((e) => e.scheduled.app === appId)
+    .sort((a, b) => (a.listed.endedAt ?? '').localeCompare(b.listed.endedAt ?? ''));
+}
+
+/** Every ended job one host keeps, of every app; rejects when the host does not answer. */
+export async function endedOnHost(hosts: HostClients, hostId: string, options: { signal?: AbortSignal } = {}): Promise<HostEndedJob[]> {
+  return (await hosts.get(hostId).listEndedJobs(options)).map((j) => fromHost(hostId, j));
 }
 
 function fromHost(hostId: string, j: HostJob): HostEndedJob {

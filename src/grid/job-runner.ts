@@ -16,7 +16,7 @@ import type { SchedulerEvent, ScheduledJob } from '../scheduler/types.js';
 import { HostClients } from './host-clients.js';
 import { isNotFound } from './host-job.js';
 import { JobAnswers } from './job-answers.js';
-import { endedOnHosts } from './ended-on-hosts.js';
+import { endedOnHost, endedOnHosts } from './ended-on-hosts.js';
 import { EndedJobs, scheduledJobs, toJob } from './job-view.js';
 import { appLogs } from './logs.js';
 import { OneOffJobs } from './one-off.js';
@@ -36,6 +36,12 @@ export const SCHEDULER_JOB_RUNNER_DEFAULTS = Object.freeze({
   endedLogsMs: HOST_AGENT_DEFAULTS.retainEndedMs,
   /** Most ended jobs remembered at once (the oldest are forgotten first). */
   endedMax: 10_000,
+  /**
+   * How long the first list or log call waits for a host's ended jobs from before this runner, in
+   * ms; a host that has not answered by then is left out of that call (its answer is still taken
+   * when it comes, and a failed one is asked again at the next call).
+   */
+  recallWaitMs: 2_000,
   /** Timeout of one readiness probe (a TCP connect to a job's first port), in ms. */
   probeTimeoutMs: 1_000,
   /** Pause before a job's readiness is looked at again after its host did not answer, in ms. */
@@ -88,6 +94,8 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
   private readonly appearMs: number;
   private readonly clock: Clock;
   private readonly stop = new AbortController();
+  /** Per host id: its ended jobs from before this runner, recalled (or being recalled) once; `waited` once a call waited for it. */
+  private readonly recalled = new Map<string, { done: Promise<void>; waited: boolean }>();
 
   constructor(private readonly options: SchedulerJobRunnerOptions) {
     const d = SCHEDULER_JOB_RUNNER_DEFAULTS;
@@ -107,6 +115,7 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
   }
 
   async listJobs(appId: string, options: { all?: boolean } = {}): Promise<Job[]> {
+    await this.recallEnded();
     this.ended.forget();
     const kept = options.all ? endedOnHosts(this.options.scheduler, this.hosts, appId) : undefined;
     const live = this.scheduled(appId);
@@ -222,8 +231,9 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
     return this.oneOff.run(spec, options);
   }
 
-  logs(appId: string, query: LogQuery): Promise<AsyncIterable<LogLine>> {
-    // One job no longer in memory (e.g. after a platform restart) is looked for on the hosts.
+  async logs(appId: string, query: LogQuery): Promise<AsyncIterable<LogLine>> {
+    await this.recallEnded();
+    // One job no longer in memory (e.g. forgotten after endedLogsMs) is looked for on the hosts.
     const kept = (jobId: string) => endedOnHosts(this.options.scheduler, this.hosts, appId).then((all) => all.find((e) => e.scheduled.id === jobId)?.scheduled);
     return appLogs({ scheduler: this.options.scheduler, hosts: this.hosts, ended: this.ended, kept, appearMs: this.appearMs, signal: this.stop.signal }, appId, query);
   }
@@ -232,6 +242,34 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
   async close(): Promise<void> {
     this.stop.abort();
     await this.hosts.close();
+  }
+
+  /**
+   * Once per host: the jobs it keeps as ended (host/ended-jobs.ts), remembered at their end times as
+   * the scheduler's events would have had this runner run then. So after a platform restart a job
+   * that crashed before it is listed `crashed` for what is left of `crashMemoryMs`, and its logs
+   * read, as before the restart. A host that does not answer is asked again at the next call.
+   */
+  private async recallEnded(): Promise<void> {
+    const waited = new AbortController();
+    const all = Promise.all(
+      this.options.scheduler.view().hosts.map((h) => {
+        let recalled = this.recalled.get(h.id);
+        if (!recalled) {
+          const done = endedOnHost(this.hosts, h.id, { signal: this.stop.signal }).then(
+            (jobs) => this.ended.recall(jobs.filter((e) => !e.scheduled.oneOff).map(({ scheduled: job }) => ({ job, state: job.state, at: job.endedAt ?? this.clock.now(), listed: job.state !== 'down' }))),
+            () => void this.recalled.delete(h.id),
+          );
+          recalled = { done, waited: false };
+          this.recalled.set(h.id, recalled);
+        }
+        return recalled.waited ? undefined : recalled.done;
+      }),
+    );
+    // A frozen host holds up one call for recallWaitMs, not every call for the HTTP client's own timeout (minutes).
+    await Promise.race([all, this.clock.sleep(SCHEDULER_JOB_RUNNER_DEFAULTS.recallWaitMs, waited.signal, { unref: true }).catch(() => {})]);
+    waited.abort();
+    for (const recalled of this.recalled.values()) recalled.waited = true;
   }
 
   private scheduled(appId: string): ScheduledJob[] {

@@ -62,6 +62,20 @@ export class EndedJobs {
     this.forget();
   }
 
+  /**
+   * Jobs that ended before this memory began (e.g. a platform restart), each at its own end time
+   * `at`: kept and listed for what is left of their time, as if they had been remembered then. A job
+   * remembered already wins.
+   */
+  recall(jobs: readonly EndedJob[]): void {
+    const fresh = jobs.filter((e) => !this.ended.has(e.job.id));
+    if (fresh.length === 0) return;
+    const all = [...this.ended.values(), ...fresh.map((e) => ({ ...e }))].sort((a, b) => a.at - b.at);
+    this.ended.clear();
+    for (const e of all) this.ended.set(e.job.id, e);
+    this.forget();
+  }
+
   get(id: string): EndedJob | undefined {
     return this.ended.get(id);
   }

@@ -6,7 +6,8 @@
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { AsyncQueue } from '../common/async-queue.js';
-import { CloseGuard, sleep } from '../common/lifecycle.js';
+import { after, systemClock, type Clock } from '../common/clock.js';
+import { CloseGuard } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import type { Discovery, Registration } from '../discovery/discovery.js';
@@ -28,7 +29,10 @@ export const HOST_AGENT_DEFAULTS = Object.freeze({
   portRange: [20000, 29999] as readonly [number, number],
   /** Time between SIGTERM and SIGKILL when a job is stopped, in ms. */
   stopGraceMs: 10_000,
-  /** How long an ended job (and its container/logs) is kept for inspection, in ms. */
+  /**
+   * How long an ended job (and its container/logs) is kept for inspection after it ended, in ms;
+   * counted from its end across agent restarts too. After that the agent answers from its record.
+   */
   retainEndedMs: 5 * 60_000,
   /**
    * TTL of the agent's and its jobs' discovery registrations, in ms: a dead host's jobs leave the
@@ -78,6 +82,8 @@ export interface HostAgentConfig {
   stateDir?: string;
   /** Bounds of the ended jobs kept (lines and bytes per job, jobs, age). Default `ENDED_JOBS_DEFAULTS`. */
   endedJobs?: Omit<EndedJobsOptions, 'dir'>;
+  /** Time of `retainEndedMs` and of the pauses between attempts to register again. Default the system clock. */
+  clock?: Clock;
   logger?: Logger;
 }
 
@@ -89,7 +95,8 @@ interface JobRecord {
   services: Registration[];
   ended: Promise<void>;
   markEnded: () => void;
-  removeTimer?: NodeJS.Timeout;
+  /** Cancels the removal of the ended job. */
+  cancelRemoval?: () => void;
 }
 
 /** The agent's logic without its HTTP face; `startHostAgent` (start.ts) wires both. */
@@ -139,6 +146,7 @@ export class HostAgent {
       registrationTtlMs: config.registrationTtlMs ?? HOST_AGENT_DEFAULTS.registrationTtlMs,
       artifactsDir: config.artifactsDir ?? HOST_AGENT_DEFAULTS.artifactsDir,
       artifactTimeoutMs: config.artifactTimeoutMs ?? HOST_AGENT_DEFAULTS.artifactTimeoutMs,
+      clock: config.clock ?? systemClock,
     });
     this.logger = (config.logger ?? silentLogger).child({ component: 'host', hostId: this.id });
     this.ports = new PortAllocator(this.advertiseAddr, first, last);
@@ -350,7 +358,7 @@ export class HostAgent {
     return this.guard.close(async () => {
       await this.hostRegistration?.unregister().catch(() => {});
       for (const rec of this.jobs.values()) {
-        if (rec.removeTimer) clearTimeout(rec.removeTimer);
+        rec.cancelRemoval?.();
         await this.unregisterServices(rec);
       }
       this.stopEvents.abort();
@@ -445,17 +453,31 @@ export class HostAgent {
     this.transition(rec, 'crashed', { exit, error: jobErrorOf(new JobCrashedError(rec.job, exit)) });
   }
 
+  /** Forget the ended job `retainEndedMs` after its end (`updatedAt`), and delete what the runtime kept of it. */
   private scheduleRemoval(rec: JobRecord): void {
     if (this.guard.closed) return;
-    rec.removeTimer = setTimeout(() => {
-      if (this.jobs.get(rec.job.id) !== rec) return;
-      this.jobs.delete(rec.job.id);
-      this.config.runtime
-        .remove(this.id, rec.job.id)
-        .then(() => this.artifacts.remove(rec.job.id))
-        .catch((err: unknown) => this.logger.warn('cannot remove an ended job', { jobId: rec.job.id, err: (err as Error).message }));
-    }, this.config.retainEndedMs);
-    rec.removeTimer.unref();
+    rec.cancelRemoval = after(
+      this.config.clock,
+      this.retainLeftMs(rec.job),
+      () => {
+        if (this.jobs.get(rec.job.id) !== rec) return;
+        this.jobs.delete(rec.job.id);
+        this.removeLeftovers(rec.job.id);
+      },
+      { unref: true },
+    );
+  }
+
+  /** What is left of `retainEndedMs` since the job ended (0 once it has passed). */
+  private retainLeftMs(job: Job): number {
+    return Math.max(0, Date.parse(job.updatedAt) + this.config.retainEndedMs - this.config.clock.now());
+  }
+
+  private removeLeftovers(jobId: string): void {
+    this.config.runtime
+      .remove(this.id, jobId)
+      .then(() => this.artifacts.remove(jobId))
+      .catch((err: unknown) => this.logger.warn('cannot remove an ended job', { jobId, err: (err as Error).message }));
   }
 
   /** Take over a job a previous agent of this host started. */
@@ -465,7 +487,10 @@ export class HostAgent {
     const now = new Date().toISOString();
     const kept = this.endedStore.get(job.id);
     if (kept && !found.running) {
-      // It ended under a previous agent, which recorded how: keep that (exit code, end time).
+      // It ended under a previous agent, which recorded how: keep that (exit code, end time). The
+      // runtime's copy (every line) stays until `retainEndedMs` after the end, as if no restart
+      // happened; past that, only the record answers (docs/host.md).
+      if (this.retainLeftMs(kept.job) === 0) return this.removeLeftovers(job.id);
       const rec = this.record(copyJob(kept.job));
       rec.markStarted();
       rec.markEnded();
@@ -557,7 +582,7 @@ export class HostAgent {
         try {
           return await this.registerHost();
         } catch {
-          await sleep(Math.min(5000, 200 * 2 ** attempt)).catch(() => {});
+          await this.config.clock.sleep(Math.min(5000, 200 * 2 ** attempt)).catch(() => {});
         }
       }
     });

@@ -3,7 +3,7 @@
  * inspect a tag, import a root filesystem tar, drop the image a rebuild replaced.
  */
 import type Dockerode from 'dockerode';
-import { RuntimeImageError } from './errors.js';
+import { HostErrorCodes, RuntimeImageError } from './errors.js';
 
 export interface ImportQuery {
   repo: string;
@@ -15,7 +15,7 @@ export interface ImportQuery {
 
 /** `POST /images/create?fromSrc=-`, consuming `tar` as it is written. Resolves with the new image id. */
 export async function importTar(docker: Dockerode, tar: NodeJS.ReadableStream, query: ImportQuery): Promise<string> {
-  const fail = (err: unknown) => new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_BUILD', `docker import failed: ${(err as Error).message ?? String(err)}`, { cause: err });
+  const fail = (err: unknown) => new RuntimeImageError(HostErrorCodes.IMAGE_BUILD, `docker import failed: ${(err as Error).message ?? String(err)}`, { cause: err });
   const stream = await docker.importImage(tar, query).catch((err: unknown) => Promise.reject(fail(err)));
   // The engine answers with JSON progress lines; errors arrive in-band and followProgress rejects on them.
   const events = await new Promise<{ status?: string }[]>((resolve, reject) =>
@@ -41,7 +41,7 @@ export async function inspectImage(docker: Dockerode, name: string): Promise<Doc
     const status = (err as { statusCode?: number }).statusCode;
     if (status === 404) return undefined;
     // No HTTP status means no answer at all: the socket is missing, refused or not ours to read.
-    const code = status === undefined ? 'FLYNN_ERR_HOST_DOCKER_UNAVAILABLE' : 'FLYNN_ERR_HOST_IMAGE_BUILD';
+    const code = status === undefined ? HostErrorCodes.DOCKER_UNAVAILABLE : HostErrorCodes.IMAGE_BUILD;
     const what = status === undefined ? 'cannot reach the Docker engine' : `cannot inspect image ${name}`;
     throw new RuntimeImageError(code, `${what}: ${(err as Error).message}`, { cause: err });
   }

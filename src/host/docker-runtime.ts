@@ -408,6 +408,7 @@ export class DockerRuntime implements Runtime {
           }
           const info = await container.inspect();
           if (info.State.Running) continue;
+          this.pids.delete(name);
           const exit: ExitStatus = {
             code: info.State.ExitCode,
             reason: info.State.OOMKilled ? 'oom' : watched.killed ? 'killed' : 'exit',
@@ -417,6 +418,7 @@ export class DockerRuntime implements Runtime {
         } catch (err) {
           if (this.abort.signal.aborted) break;
           if (statusOf(err) === 404) {
+            this.pids.delete(name);
             const exit: ExitStatus = { code: 137, reason: 'killed' };
             if (this.watched.get(name) === watched) this.fanout.publish({ type: 'exit', hostId, jobId, exit });
             return exit;

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import Dockerode from 'dockerode';
 import { pack, type Pack } from 'tar-stream';
 import { finishImport, importTar, inspectImage, splitName } from './docker-image.js';
-import { RuntimeImageError } from './errors.js';
+import { HostErrorCodes, RuntimeImageError } from './errors.js';
 
 export { RuntimeImageError } from './errors.js';
 export type { RuntimeImageErrorCode } from './errors.js';
@@ -130,7 +130,7 @@ export async function buildRuntimeImage(opts: RuntimeImageOptions = {}): Promise
   imported.catch((err: Error) => tar.destroy(err));
   const written = writeTar(tar, entries).catch((err: Error) => {
     abort.abort(err);
-    throw new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_BUILD', `cannot write the root filesystem: ${err.message}`, { cause: err });
+    throw new RuntimeImageError(HostErrorCodes.IMAGE_BUILD, `cannot write the root filesystem: ${err.message}`, { cause: err });
   });
   const [, id] = await Promise.all([written, imported]);
 
@@ -184,10 +184,10 @@ async function sharedLibraries(binary: string): Promise<string[]> {
     // ldd exits 1 on a static binary; anything else is a real failure.
     const { stdout, stderr } = err as { stdout?: string; stderr?: string };
     if (/not a dynamic executable|statically linked/.test(`${stdout}${stderr}`)) return [];
-    throw new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_BUILD', `ldd ${binary} failed: ${(err as Error).message}`, { cause: err });
+    throw new RuntimeImageError(HostErrorCodes.IMAGE_BUILD, `ldd ${binary} failed: ${(err as Error).message}`, { cause: err });
   }
   const missing = out.match(/^\s*(\S+) => not found/m);
-  if (missing) throw new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_BUILD', `${binary} needs ${missing[1]}, which is not installed on this host`);
+  if (missing) throw new RuntimeImageError(HostErrorCodes.IMAGE_BUILD, `${binary} needs ${missing[1]}, which is not installed on this host`);
   // Lines look like `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)` or `/lib64/ld-linux-x86-64.so.2 (0x...)`;
   // the vdso has no path and is skipped.
   return [...out.matchAll(/^\s*(?:\S+ => )?(\/\S+) \(0x[0-9a-f]+\)$/gm)].map((m) => m[1]!);
@@ -227,7 +227,7 @@ async function nodeVersion(nodePath: string): Promise<string> {
 
 async function hostFile(path: string, what: string): Promise<string> {
   const info = await stat(path).catch(() => undefined);
-  if (!info?.isFile()) throw new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_BUILD', `${what} not found at ${path}`);
+  if (!info?.isFile()) throw new RuntimeImageError(HostErrorCodes.IMAGE_BUILD, `${what} not found at ${path}`);
   return path;
 }
 
@@ -235,7 +235,7 @@ async function run(file: string, args: string[]): Promise<string> {
   try {
     return (await execFileAsync(file, args)).stdout;
   } catch (err) {
-    throw new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_BUILD', `${file} ${args.join(' ')} failed: ${(err as Error).message}`, { cause: err });
+    throw new RuntimeImageError(HostErrorCodes.IMAGE_BUILD, `${file} ${args.join(' ')} failed: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import Dockerode from 'dockerode';
 import { finishImport, imageEnv, importTar, inspectImage, splitName } from './docker-image.js';
-import { RuntimeImageError } from './errors.js';
+import { HostErrorCodes, RuntimeImageError } from './errors.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -219,28 +219,28 @@ interface Inputs {
 async function resolveInputs(opts: StackImageOptions): Promise<Inputs> {
   const release = parseOsRelease(await readFile(opts.osRelease ?? STACK_IMAGE_DEFAULTS.osRelease, 'utf8').catch(() => ''));
   const sources = opts.sources ?? (await hostDebianSources(opts, release.codename));
-  if (sources.length === 0) throw new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_BUILD', 'sources is empty: give at least one "deb URI SUITE COMPONENT..." line');
+  if (sources.length === 0) throw new RuntimeImageError(HostErrorCodes.IMAGE_BUILD, 'sources is empty: give at least one "deb URI SUITE COMPONENT..." line');
   const suite = sourceSuite(sources[0]!);
   const stack = opts.stack ?? (release.versionId ? `flynn-ts-${release.versionId.split('.')[0]}` : `flynn-ts-${suite}`);
   const nodePath = await realpath(opts.nodePath ?? STACK_IMAGE_DEFAULTS.nodePath).catch(() => {
-    throw new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_BUILD', `node not found at ${opts.nodePath ?? STACK_IMAGE_DEFAULTS.nodePath}`);
+    throw new RuntimeImageError(HostErrorCodes.IMAGE_BUILD, `node not found at ${opts.nodePath ?? STACK_IMAGE_DEFAULTS.nodePath}`);
   });
   const nodeModulesDir = opts.nodeModulesDir ?? path.resolve(path.dirname(opts.nodePath ?? STACK_IMAGE_DEFAULTS.nodePath), '..', 'lib', 'node_modules');
   const nodeIncludeDir = path.resolve(path.dirname(opts.nodePath ?? STACK_IMAGE_DEFAULTS.nodePath), '..', 'include', 'node');
   if (!(await stat(path.join(nodeIncludeDir, 'node.h')).catch(() => undefined))) {
-    throw new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_BUILD', `node's headers not found at ${nodeIncludeDir}: native modules could not be built on the stack (node-gyp would download them from a host builds may not reach)`);
+    throw new RuntimeImageError(HostErrorCodes.IMAGE_BUILD, `node's headers not found at ${nodeIncludeDir}: native modules could not be built on the stack (node-gyp would download them from a host builds may not reach)`);
   }
   const packageVersion = async (pkg: string) => {
     const file = path.join(nodeModulesDir, pkg, 'package.json');
     const text = await readFile(file, 'utf8').catch(() => {
-      throw new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_BUILD', `${pkg} not found at ${path.dirname(file)} (the node install's global packages; set nodeModulesDir)`);
+      throw new RuntimeImageError(HostErrorCodes.IMAGE_BUILD, `${pkg} not found at ${path.dirname(file)} (the node install's global packages; set nodeModulesDir)`);
     });
     return (JSON.parse(text) as { version: string }).version;
   };
   const nodeVersion = (await execFileAsync(nodePath, ['--version'])).stdout.trim().replace(/^v/, '');
   const extraPackages = [...new Set(opts.extraPackages ?? [])].sort();
   const bad = extraPackages.find((p) => !/^[a-z0-9][a-z0-9+.-]+$/.test(p));
-  if (bad !== undefined) throw new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_BUILD', `not a Debian package name: ${JSON.stringify(bad)}`);
+  if (bad !== undefined) throw new RuntimeImageError(HostErrorCodes.IMAGE_BUILD, `not a Debian package name: ${JSON.stringify(bad)}`);
   const inputs = {
     stack,
     extraPackages,
@@ -264,7 +264,7 @@ async function resolveInputs(opts: StackImageOptions): Promise<Inputs> {
 
 function sourceSuite(entry: string): string {
   const suite = entry.split(/\s+/)[2];
-  if (!suite) throw new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_BUILD', `not an apt source line: ${JSON.stringify(entry)} (want "deb URI SUITE COMPONENT...")`);
+  if (!suite) throw new RuntimeImageError(HostErrorCodes.IMAGE_BUILD, `not an apt source line: ${JSON.stringify(entry)} (want "deb URI SUITE COMPONENT...")`);
   return suite.replace(/-(updates|security)$/, '');
 }
 
@@ -281,7 +281,7 @@ async function hostDebianSources(opts: StackImageOptions, codename: string | und
   const release = codename ?? all.find((s) => s.type === 'deb')?.suite.replace(/-(updates|security)$/, '');
   const picked = release ? debianSources(all, release) : [];
   if (picked.length === 0) {
-    throw new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_BUILD', `no Debian apt source for ${release ?? 'this release'} in ${listFile} or ${dir}/*.{list,sources}: pass sources`);
+    throw new RuntimeImageError(HostErrorCodes.IMAGE_BUILD, `no Debian apt source for ${release ?? 'this release'} in ${listFile} or ${dir}/*.{list,sources}: pass sources`);
   }
   return picked.map((s) => `deb ${s.uri} ${s.suite} ${s.components.join(' ')}`);
 }
@@ -398,7 +398,7 @@ async function build(docker: Dockerode, inputs: Inputs, opts: StackImageOptions)
   if (code.status === 'rejected' || code.value !== 0) {
     abort.abort();
     const why = code.status === 'rejected' ? (code.reason as Error).message : `exit ${code.value}: ${tail.filter((l) => l.startsWith('E:')).join('; ') || tail.slice(-3).join('; ')}`;
-    throw new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_BUILD', `mmdebstrap failed (${why})`, code.status === 'rejected' ? { cause: code.reason } : {});
+    throw new RuntimeImageError(HostErrorCodes.IMAGE_BUILD, `mmdebstrap failed (${why})`, code.status === 'rejected' ? { cause: code.reason } : {});
   }
   if (id.status === 'rejected') throw id.reason;
   const built = await finishImport(docker, id.value, repo, previous?.Id);
@@ -413,6 +413,6 @@ async function checkTool(file: string): Promise<void> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_TOOL_MISSING', `${file} is not installed: the stack image is built with it (apt-get install mmdebstrap)`, { cause: err });
     }
-    throw new RuntimeImageError('FLYNN_ERR_HOST_IMAGE_BUILD', `${file} --version failed: ${(err as Error).message}`, { cause: err });
+    throw new RuntimeImageError(HostErrorCodes.IMAGE_BUILD, `${file} --version failed: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -81,6 +81,13 @@ export function nodeAccessLog(options: AccessLogOptions, table: HttpRouteTable):
 
 /** HAProxy's `log-format` for the same lines (its variables as set by the router's frontend). */
 export function haproxyLogFormat(format: 'json' | 'combined'): string {
-  if (format === 'combined') return '"%ci - - [%trl] %{+Q}r %ST %B %{+Q}[capture.req.hdr(0)] %{+Q}[capture.req.hdr(1)]"';
-  return '"{\\"ts\\":%[date(0,ms)],\\"client\\":\\"%ci\\",\\"method\\":\\"%HM\\",\\"host\\":%{+Q}[var(txn.host)],\\"url\\":%{+Q}HU,\\"proto\\":\\"%HV\\",\\"status\\":%ST,\\"bytes\\":%B,\\"ms\\":%Ta,\\"service\\":%{+Q}[var(txn.service)],\\"referer\\":%{+Q}[capture.req.hdr(0)],\\"userAgent\\":%{+Q}[capture.req.hdr(1)]}"';
+  if (format === 'combined') return `"${HAPROXY_ACCESS_MARK}%ci - - [%trl] %{+Q}r %ST %B %{+Q}[capture.req.hdr(0)] %{+Q}[capture.req.hdr(1)]"`;
+  return `"${HAPROXY_ACCESS_MARK}{\\"ts\\":%[date(0,ms)],\\"client\\":\\"%ci\\",\\"method\\":\\"%HM\\",\\"host\\":%{+Q}[var(txn.host)],\\"url\\":%{+Q}HU,\\"proto\\":\\"%HV\\",\\"status\\":%ST,\\"bytes\\":%B,\\"ms\\":%Ta,\\"service\\":%{+Q}[var(txn.service)],\\"referer\\":%{+Q}[capture.req.hdr(0)],\\"userAgent\\":%{+Q}[capture.req.hdr(1)]}"`;
 }
+
+/**
+ * What starts each access line in HAProxy's log stream, which also carries HAProxy's own messages
+ * (a reload's old worker logs `Proxy router stopped ...`, at a level no filter can drop without
+ * dropping the access lines too): the engine passes on only the lines that start with it.
+ */
+export const HAPROXY_ACCESS_MARK = 'access: ';

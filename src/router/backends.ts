@@ -6,9 +6,10 @@ import type { Instance } from '../discovery/types.js';
 import { H1Pool } from './h1-pool.js';
 
 /**
- * One live instance of a service as the router sees it: its address, load and connection pool.
- * Every HTTP request and Upgrade to it goes through one undici pool (docs/decisions.md); TCP routes
- * open their own connections. `inFlight` counts both.
+ * One live instance of a service as the router sees it: its address, load and connection pools.
+ * Requests without a body on the node engine's fast path use its own keep-alive connections
+ * (`h1()`), other HTTP requests and Upgrades undici's (`dispatcher()`); TCP routes open their own
+ * connections. `inFlight` counts them all (docs/decisions.md, "two connection pools per backend").
  */
 export class Backend {
   readonly host: string;

@@ -14,6 +14,14 @@ const HOST_RE = new RegExp(HOST_PATTERN);
 /** An absolute-form target: `scheme://authority[path-abempty][?query]`. */
 const ABSOLUTE_RE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^#]*)$/;
 const DEFAULT_PORTS: Record<string, string> = { http: ':80', https: ':443' };
+/**
+ * A `.` or `..` path segment, plain or %-encoded. Routes match the raw path while a backend may
+ * resolve dot-segments, so `/x/../api` could reach a route other than the one it is sent to;
+ * browsers never send them (they resolve them first), so they are refused. Same pattern in the
+ * haproxy engine's config.
+ */
+export const DOT_SEGMENT_PATTERN = String.raw`(^|/)(\.|%2[eE]){1,2}(/|$)`;
+const DOT_SEGMENT_RE = new RegExp(DOT_SEGMENT_PATTERN);
 
 /**
  * Why a request with this `Host` (HTTP/2: `:authority`) and request-target is refused with 400,
@@ -24,14 +32,23 @@ const DEFAULT_PORTS: Record<string, string> = { http: ':80', https: ':443' };
  */
 export function targetError(host: string, url: string): string | undefined {
   if (!HOST_RE.test(host)) return 'malformed Host header';
-  if (url.charCodeAt(0) === 47 /* / */ || url === '*') return undefined;
+  if (url.charCodeAt(0) === 47 /* / */) return dotSegmentError(url);
+  if (url === '*') return undefined;
   const m = ABSOLUTE_RE.exec(url);
   if (!m) return 'malformed request target';
   const scheme = (m[1] as string).toLowerCase();
   const authority = m[2] as string;
   if (!HOST_RE.test(authority)) return 'malformed authority in the request target';
-  if (sameAuthority(authority, host, DEFAULT_PORTS[scheme])) return undefined;
-  return 'request target and Host name different hosts';
+  if (!sameAuthority(authority, host, DEFAULT_PORTS[scheme])) return 'request target and Host name different hosts';
+  return dotSegmentError(m[3] as string);
+}
+
+function dotSegmentError(target: string): string | undefined {
+  const q = target.indexOf('?');
+  const path = q === -1 ? target : target.slice(0, q);
+  // The cheap test first: most paths have neither.
+  if (!path.includes('.') && !path.includes('%')) return undefined;
+  return DOT_SEGMENT_RE.test(path) ? 'dot-segment in the request path' : undefined;
 }
 
 /** The origin-form of a request-target the router forwards (`http://h/p?q` → `/p?q`); origin-form is returned as is. */

@@ -19,6 +19,8 @@ export interface RouteApplierOptions {
   connectTimeoutMs: number;
   /** TCP route ports expect a PROXY protocol header. */
   proxyProtocol: boolean;
+  /** The engine serves the TCP routes (haproxy, with {@link RouteApplier.tcpServedBy}): no listener here, even before it starts. */
+  tcpInEngine: boolean;
 }
 
 /**
@@ -36,7 +38,7 @@ export class RouteApplier {
   private readonly checks: ActiveHealthChecks;
   /** What else `settled()` waits for: a data plane outside this process catching up. */
   dataPlaneSettled: () => Promise<void> = () => Promise.resolve();
-  /** Set when the data plane serves the TCP routes (haproxy): no listener here, and this runs after each TCP route change. */
+  /** Set by an engine that serves the TCP routes (haproxy): runs after each TCP route change. */
   private tcpPlane: (() => void) | undefined;
 
   constructor(private readonly o: RouteApplierOptions) {
@@ -83,9 +85,10 @@ export class RouteApplier {
     return [...this.current.values()].filter((r): r is TcpRoute => r.type === 'tcp');
   }
 
-  /** TCP connections still open on current or retired listeners. */
-  tcpOpen(): boolean {
-    return [...this.tcp.values(), ...this.retired].some((l) => l.open > 0);
+  /** Resolves once no TCP connection is open on a current or retired listener. */
+  async tcpIdle(): Promise<void> {
+    const open = () => [...this.tcp.values(), ...this.retired].filter((l) => l.open > 0);
+    for (let left = open(); left.length > 0; left = open()) await Promise.all(left.map((l) => l.whenIdle()));
   }
 
   /** Stop accepting TCP connections (open ones go on). */
@@ -155,7 +158,7 @@ export class RouteApplier {
         this.tcp.delete(old.id);
         await this.retire(listener);
       }
-      if (!this.tcpPlane) await this.listenTcp(route);
+      if (!this.o.tcpInEngine) await this.listenTcp(route);
     }
     if (old) backends.release(old.service);
     this.current.set(route.id, route);

@@ -80,30 +80,41 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   const table = new HttpRouteTable();
   const metrics = config.metrics && config.engine === 'node' ? new RouterMetrics() : undefined;
   const health = new OutlierDetector({ logger, ...config, counters: metrics });
-  const applier = new RouteApplier({ table, backends, health, logger, ...config });
+  const applier = new RouteApplier({ table, backends, health, logger, ...config, tcpInEngine: config.engine === 'haproxy' });
   const core: RouterCore = { config, logger, backends, table, applier, health };
   const where: EngineListen = {
     http: options.http,
     ...(options.https ? { https: { addr: options.https, defaultCertificate: options.defaultCertificate ?? (await selfSignedCertificate(['localhost', '127.0.0.1'])) } } : {}),
   };
-  const engine: Engine =
-    config.engine === 'haproxy'
-      ? await startHaproxyEngine(core, where)
-      : config.workers > 1
-        ? await startNodeWorkers(core, where, config.workers)
-        : await startNodeEngine({ ...core, metrics, certificate: (name) => applier.certificate(name) }, where);
+  // The routes and backends known at start are loaded before the engine listens, so that its first answers route them.
+  const stopWatch = new AbortController();
+  let firstResolve!: () => void;
+  const first = new Promise<void>((resolve) => (firstResolve = resolve));
+  void followRoutes(options.routes, applier, core, stopWatch.signal, firstResolve);
+  await first;
+  await settlesWithin(Promise.all(backends.services().map((s) => backends.get(s)?.ready)), config.backendsReadyTimeoutMs);
+  let engine: Engine;
+  try {
+    engine =
+      config.engine === 'haproxy'
+        ? await startHaproxyEngine(core, where)
+        : config.workers > 1
+          ? await startNodeWorkers(core, where, config.workers)
+          : await startNodeEngine({ ...core, metrics, certificate: (name) => applier.certificate(name) }, where);
+  } catch (err) {
+    stopWatch.abort();
+    await applier.close();
+    backends.close();
+    throw err;
+  }
   const admin = metrics && config.metrics ? await serveMetrics(config.metrics, () => metricsText(metrics, engine)) : undefined;
 
-  const stopWatch = new AbortController();
   const guard = new CloseGuard('router');
   const shutdown = async () => {
     stopWatch.abort();
     await engine.stopAccepting();
     await applier.stopTcp();
-    const tcpIdle = async () => {
-      while (applier.tcpOpen()) await sleep(50);
-    };
-    await settlesWithin(Promise.all([engine.whenIdle(), tcpIdle()]), config.drainTimeoutMs);
+    await settlesWithin(Promise.all([engine.whenIdle(), applier.tcpIdle()]), config.drainTimeoutMs);
     await engine.close();
     admin?.server.close();
     await applier.close();
@@ -111,12 +122,6 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
     logger.info('router closed');
   };
 
-  let firstResolve!: () => void;
-  const first = new Promise<void>((resolve) => (firstResolve = resolve));
-  void followRoutes(options.routes, applier, core, stopWatch.signal, firstResolve);
-  await first;
-  // Give the services routed at start their first backend list, so the first requests find them.
-  await settlesWithin(Promise.all(backends.services().map((s) => backends.get(s)?.ready)), config.backendsReadyTimeoutMs);
   await applier.settled();
   logger.info('router listening', { engine: config.engine, http: `${options.http.host}:${engine.httpPort}`, ...(options.https ? { https: `${options.https.host}:${engine.httpsPort}` } : {}) });
 

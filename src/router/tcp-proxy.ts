@@ -11,6 +11,7 @@ import type { TcpRoute } from './types.js';
 export class TcpListener {
   private readonly server: Server;
   private readonly conns = new Set<Socket>();
+  private idleWaiters: (() => void)[] = [];
 
   constructor(
     readonly route: TcpRoute,
@@ -55,13 +56,22 @@ export class TcpListener {
     return this.conns.size;
   }
 
+  /** Resolves once no connection is open. */
+  whenIdle(): Promise<void> {
+    if (this.conns.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
   destroy(): void {
     for (const socket of this.conns) socket.destroy();
   }
 
   private accept(client: Socket): void {
     this.conns.add(client);
-    client.once('close', () => this.conns.delete(client));
+    client.once('close', () => {
+      this.conns.delete(client);
+      if (this.conns.size === 0) for (const done of this.idleWaiters.splice(0)) done();
+    });
     client.on('error', () => client.destroy());
     client.pause();
     const pool = this.backends.get(this.route.service);

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startAcme, type AcmeManager } from '../../src/acme/index.js';
 import { StoreRouteSource } from '../../src/bootstrap/route-source.js';
 import { sleep } from '../../src/common/lifecycle.js';
+import { until } from '../../src/common/until.js';
 import { MemoryStore } from '../../src/controller/memory-store.js';
 import { routeView } from '../../src/controller/route-view.js';
 import type { HttpRoute } from '../../src/controller/types.js';
@@ -48,10 +49,18 @@ describe.runIf(await needPebble('ACME client against pebble')).each(ENGINES)('AC
   const clock = { now: () => Date.now() + offsetMs, sleep };
 
   const route = async (domain: string) => (await store.listRoutes('shop')).find((r): r is HttpRoute => r.type === 'http' && r.domain === domain);
-  const acmeState = (domain: string, status: string) => waitFor(`${domain} to be ${status}`, async () => {
-    const r = await route(domain);
-    return r?.acme?.status === status ? r : undefined;
-  });
+  /** The route once its acme status is `status`: now, or at the store's write that makes it so. */
+  const acmeState = async (domain: string, status: string): Promise<HttpRoute> => {
+    const since = Math.max(0, ...(await store.listEvents()).map((e) => Number(e.id)));
+    const now = await route(domain);
+    if (now?.acme?.status === status) return now;
+    const change = await until(
+      (signal) => store.watchRoutes({ signal, afterEventId: String(since) }),
+      (c) => c.type === 'put' && c.route.type === 'http' && c.route.domain === domain && c.route.acme?.status === status,
+      { timeoutMs: 30_000, what: `${domain} to be ${status}` },
+    );
+    return change.type === 'put' ? (change.route as HttpRoute) : (undefined as never);
+  };
 
   beforeAll(async () => {
     store = new MemoryStore();
@@ -90,7 +99,7 @@ describe.runIf(await needPebble('ACME client against pebble')).each(ENGINES)('AC
     const got = await waitFor('the issued certificate to be served', async () => {
       const s = await served(router.https?.port ?? 0, 'shop.flynn.test', root);
       return s.cert.subject?.CN === fallbackCn ? undefined : s;
-    }, 5000);
+    });
     // Verified against pebble's root: leaf + intermediate sent, issued for the domain by pebble's intermediate.
     expect(got.error).toBeUndefined();
     expect(got.authorized).toBe(true);
@@ -134,7 +143,7 @@ describe.runIf(await needPebble('ACME client against pebble')).each(ENGINES)('AC
     })();
     await acme.check();
     // Until the watch has seen the check's last write, the new pair.
-    await vi.waitFor(() => expect(writes.some((w) => w.tls?.cert !== first.tls?.cert)).toBe(true), { timeout: 5000 });
+    await vi.waitFor(() => expect(writes.some((w) => w.tls?.cert !== first.tls?.cert)).toBe(true), { timeout: 30_000 });
     watching.abort();
     await watched;
     expect(writes.length).toBeGreaterThanOrEqual(2);
@@ -147,7 +156,7 @@ describe.runIf(await needPebble('ACME client against pebble')).each(ENGINES)('AC
     const s = await waitFor('the renewed certificate to be served', async () => {
       const got = await served(router.https?.port ?? 0, 'renew.flynn.test', root);
       return got.cert.serialNumber === serial ? got : undefined;
-    }, 5000);
+    });
     expect(s.authorized).toBe(true);
     offsetMs = 0;
   }, 60_000);

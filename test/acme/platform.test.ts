@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPlatform, type Platform } from '../../src/bootstrap/index.js';
-import { sleep } from '../../src/common/lifecycle.js';
+import { until } from '../../src/common/until.js';
 import { createDiscovery } from '../../src/discovery/index.js';
 import { startTestDns, type TestDns } from '../support/dns.js';
 import { freePort, startPebble, type TestPebble } from '../support/pebble.js';
@@ -43,12 +43,13 @@ describe.runIf(await needPebble('ACME client in a platform')).each([{ detachedRo
     await client.createApp({ name: 'web' });
     const route = await client.createRoute('web', { type: 'http', domain: 'web.flynn.test', service: 'web-web', acme: true });
     expect(route).toMatchObject({ acme: { status: 'pending' } });
-    const end = Date.now() + 30_000;
-    let shown = await client.getRoute('web', route.id);
-    while (!(shown.type === 'http' && shown.acme?.status !== 'pending') && Date.now() < end) {
-      await sleep(100);
-      shown = await client.getRoute('web', route.id);
-    }
+    // The app's events from its first: the route's writes until its order ended (issued or failed).
+    await until(
+      (signal) => client.events({ app: 'web', lastEventId: '0', signal }),
+      (e) => e.object === 'route' && e.objectId === route.id && (e.data as { acme?: { status: string } }).acme?.status !== 'pending',
+      { timeoutMs: 30_000, what: 'the order of web.flynn.test to end' },
+    );
+    const shown = await client.getRoute('web', route.id);
     expect(shown).toMatchObject({ acme: { status: 'issued' }, tls: { keySet: true } });
     const root = await pebble.root();
     const peer = await new Promise<{ authorized: boolean; issuer: string }>((resolve, reject) => {

@@ -54,7 +54,33 @@ function cycleText(cycle: string[]): string {
 }
 
 
+/** The layers (docs/architecture.md): what each may import besides itself. */
+const COMMON = ['common', 'errors'];
+const LAYER_0 = ['discovery', 'host', 'scheduler'];
+const MAY_IMPORT: Record<string, (m: string) => boolean> = {
+  common: (m) => COMMON.includes(m),
+  errors: (m) => COMMON.includes(m),
+  // Layer 0 never imports layer 1.
+  ...Object.fromEntries(LAYER_0.map((l) => [l, (m: string) => COMMON.includes(m) || LAYER_0.includes(m)])),
+};
+
+/** The module (first folder under src/) of a file. */
+const moduleOf = (file: string) => relative(SRC, file).split('/')[0] as string;
+
 describe('src/ layering', () => {
+  it('keeps the layers: common imports nothing else, layer 0 never imports layer 1, nothing imports bootstrap', () => {
+    const wrong: string[] = [];
+    for (const file of sourceFiles(SRC)) {
+      const from = moduleOf(file);
+      for (const target of importsOf(file)) {
+        const to = moduleOf(target);
+        if (to === from) continue;
+        if (to === 'bootstrap' || (MAY_IMPORT[from] && !MAY_IMPORT[from](to))) wrong.push(`${relative(SRC, file)} → ${relative(SRC, target)}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
   it('has no import cycle', () => {
     const cycles = cyclesIn(new Map(sourceFiles(SRC).map((f) => [f, importsOf(f)]))).map(cycleText);
     expect(cycles).toEqual([]);

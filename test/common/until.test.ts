@@ -109,29 +109,25 @@ describe('watchState', () => {
       return feed;
     };
     const abort = new AbortController();
-    const seen: number[] = [];
-    const done = (async () => {
-      for await (const s of watchState(async () => state, subscribe, { signal: abort.signal, clock, retryMs: 1_000 })) seen.push(s);
-    })();
-    const settle = () => new Promise((r) => setTimeout(r, 5));
-    await settle();
-    expect(seen).toEqual([0]);
+    const states = watchState(async () => state, subscribe, { signal: abort.signal, clock, retryMs: 1_000 })[Symbol.asyncIterator]();
+    expect(await states.next()).toEqual({ done: false, value: 0 });
     state = 1;
     feeds[0]?.push('changed');
-    await settle();
-    expect(seen).toEqual([0, 1]);
+    expect(await states.next()).toEqual({ done: false, value: 1 });
     // The connection drops; a change made meanwhile is seen once the feed is open again.
     feeds[0]?.end(new Error('socket hang up'));
     state = 2;
-    await settle();
-    expect(seen).toEqual([0, 1]);
-    await clock.sleeping();
+    let third: IteratorResult<number> | undefined;
+    const reading = states.next().then((r) => (third = r));
+    await clock.sleeping(); // it waits retryMs before opening the feed again, and has read nothing meanwhile
+    expect(third).toBeUndefined();
+    expect(feeds).toHaveLength(1);
     await clock.advance(1_000);
-    await settle();
+    await reading;
+    expect(third).toEqual({ done: false, value: 2 });
     expect(feeds).toHaveLength(2);
-    expect(seen).toEqual([0, 1, 2]);
     abort.abort();
-    await done;
+    expect(await states.next()).toMatchObject({ done: true });
   });
 
   it('reads every retryMs while the feed cannot be opened, and passes a failing read on', async () => {

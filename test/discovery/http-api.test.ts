@@ -1,6 +1,8 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { UnavailableError } from '../../src/common/errors.js';
 import { parseSse } from '../../src/common/http/sse.js';
+import { errorFromStream } from '../../src/common/http/stream-error.js';
 import { until } from '../../src/common/until.js';
 import { createDiscovery } from '../../src/discovery/create.js';
 import { DiscoveryInputError } from '../../src/discovery/errors.js';
@@ -122,6 +124,47 @@ describe('discovery HTTP API', () => {
       await client.close();
     }
     expect(() => new HttpDiscovery({ url: 'not a url' })).toThrow(DiscoveryInputError);
+  });
+});
+
+describe('discovery HTTP API, a backend watch that fails', () => {
+  it('ends the event stream with the error contract, which the client rebuilds into the same kind', async () => {
+    const backend = new MemoryDiscovery();
+    let breakWatch!: () => void;
+    const broken = new Promise<never>((_, reject) => (breakWatch = () => reject(new Error('etcd went away'))));
+    // The backend's watch of `failing` gives its current state, then fails.
+    const failing = Object.create(backend, {
+      watch: {
+        value: (service: string) => {
+          const real = backend.watch(service);
+          return {
+            close: () => real.close(),
+            async *[Symbol.asyncIterator]() {
+              for await (const event of real) {
+                yield event;
+                await broken;
+              }
+            },
+          };
+        },
+      },
+    }) as MemoryDiscovery;
+    const server = await startDiscoveryServer({ discovery: failing, host: '127.0.0.2', port: 0 });
+    try {
+      const res = await request(`${server.url}/services/failing/events`);
+      const events = parseSse(res.body);
+      expect((await events.next()).value).toMatchObject({ event: 'current' });
+      breakWatch();
+      const error = (await events.next()).value as { event?: string; data: string };
+      expect(error.event).toBe('error');
+      expect(JSON.parse(error.data)).toEqual({ code: 'FLYNN_ERR_DISCOVERY_UNAVAILABLE', message: 'etcd went away', retryable: true, status: 503 });
+      const rebuilt = errorFromStream(error.data);
+      expect(rebuilt).toBeInstanceOf(UnavailableError);
+      expect(rebuilt).toMatchObject({ code: 'FLYNN_ERR_DISCOVERY_UNAVAILABLE', message: 'etcd went away', retryable: true });
+    } finally {
+      await server.close();
+      await backend.close();
+    }
   });
 });
 

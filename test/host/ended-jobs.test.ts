@@ -1,14 +1,17 @@
 /**
  * Ended jobs and their last lines are kept by the host agent on disk: a restarted agent (same id,
- * state dir and job dir) still lists a job that exited 3, with its exit code and last lines, and so
- * does the agent after it forgot the job in memory (`retainEndedMs`). A running process job is
- * adopted by the restarted agent: same pid, still answering, its exit seen.
+ * state dir and job dir) still lists a job that exited 3, with its exit code and every line within
+ * `retainEndedMs` of its end, and only its record's last lines after that (counted from the end,
+ * not from the restart). A running process job is adopted by the restarted agent: same pid, still
+ * answering, its exit seen.
  */
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ManualClock, type Clock } from '../../src/common/clock.js';
 import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
 import { HostClient } from '../../src/host/client.js';
 import { ENDED_JOBS_DEFAULTS } from '../../src/host/ended-jobs.js';
@@ -29,17 +32,19 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function agentOn(discovery: MemoryDiscovery, retainEndedMs = 60_000, makeRuntime: () => Runtime = () => new ProcessRuntime({ baseDir: join(dir, 'jobs') }), id = `ended-${run}`) {
+async function agentOn(discovery: MemoryDiscovery, retainEndedMs = 60_000, makeRuntime: () => Runtime = () => new ProcessRuntime({ baseDir: join(dir, 'jobs') }), id = `ended-${run}`, clock?: Clock) {
   const runtime = makeRuntime();
-  const handle = await startHostAgent({ key: HOST_KEY, id, advertiseAddr: '127.0.0.2', discovery, runtime, stateDir: join(dir, 'state'), retainEndedMs, stopGraceMs: 1000 });
+  const handle = await startHostAgent({ key: HOST_KEY, id, advertiseAddr: '127.0.0.2', discovery, runtime, stateDir: join(dir, 'state'), retainEndedMs, stopGraceMs: 1000, ...(clock ? { clock } : {}) });
   const client = new HostClient({ url: handle.url, key: HOST_KEY });
+  let closed: Promise<void> | undefined;
   return {
     client,
-    close: async () => {
-      await client.close();
-      await handle.close();
-      await runtime.close();
-    },
+    close: () =>
+      (closed ??= (async () => {
+        await client.close();
+        await handle.close();
+        await runtime.close();
+      })()),
   };
 }
 
@@ -64,30 +69,41 @@ describe('host agent: ended jobs and process jobs across agent restarts', () => 
     expect(await fetchWhenUp(url)).toBe(`hello from ${web.id}`); // the process outlives its agent
 
     const startAt = Date.now();
-    const second = await agentOn(discovery, 200);
+    const second = await agentOn(discovery, 60_000);
     console.log(`[measured] process agent restart: started and adopted 1 running + 1 ended job in ${Date.now() - startAt} ms`);
+    let third: Awaited<ReturnType<typeof agentOn>> | undefined;
     try {
       expect(await second.client.getJob(web.id)).toMatchObject({ state: 'up' });
       expect(JSON.parse(await readFile(join(dir, 'jobs', `ended-${run}`, web.id, 'job.json'), 'utf8')).pid).toBe(pid);
       expect(await fetchWhenUp(url)).toBe(`hello from ${web.id}`);
       const ended = await second.client.getJob(crash.id);
       expect(ended).toMatchObject({ state: 'crashed', exit: { code: 3, reason: 'exit' }, updatedAt: (await second.client.listEndedJobs()).find((j) => j.id === crash.id)?.updatedAt });
-      // Its output is answered by the runtime (every line, while it still has the job's files) or from the agent's
-      // record (the last lines): which one depends on whether the runtime listed the ended job again; both end alike.
-      expect(await linesOf(second.client, crash.id)).toEqual(expect.arrayContaining(['stderr:last', `stdout:l${ENDED_JOBS_DEFAULTS.lines + 19}`]));
-      // Forgotten in memory (retainEndedMs) and by the runtime: answered from disk, the last lines only.
-      await waitFor('the job to leave the agent’s list', async () => ((await second.client.listJobs()).some((j: Job) => j.id === crash.id) ? undefined : true));
-      expect(await second.client.getJob(crash.id)).toMatchObject({ state: 'crashed', exit: { code: 3 } });
-      const lines = await linesOf(second.client, crash.id);
+      // Within retainEndedMs of its end the restarted agent still has the runtime's copy: every line.
+      const all = await linesOf(second.client, crash.id);
+      expect(all).toHaveLength(ENDED_JOBS_DEFAULTS.lines + 21);
+      expect(all).toEqual(expect.arrayContaining(['stdout:l0', 'stderr:last', `stdout:l${ENDED_JOBS_DEFAULTS.lines + 19}`]));
+      await second.close();
+
+      // Restarted again once retainEndedMs has passed since the end (not since the restart): forgotten
+      // by the runtime at once, answered from disk, the last lines only.
+      // Its clock reads retainEndedMs after the end, however fast the test got here.
+      const retainEndedMs = 1000;
+      third = await agentOn(discovery, retainEndedMs, undefined, undefined, new ManualClock(Date.parse(ended.updatedAt) + retainEndedMs));
+      expect((await third.client.listJobs()).map((j: Job) => j.id)).toEqual([web.id]);
+      expect(await third.client.getJob(crash.id)).toMatchObject({ state: 'crashed', exit: { code: 3 }, updatedAt: ended.updatedAt });
+      const lines = await linesOf(third.client, crash.id);
       expect(lines).toHaveLength(ENDED_JOBS_DEFAULTS.lines);
       expect(lines).toEqual(expect.arrayContaining(['stderr:last', `stdout:l${ENDED_JOBS_DEFAULTS.lines + 19}`]));
       expect(lines).not.toContain('stdout:l0');
+      await waitFor('the runtime to delete the job’s files', async () => (existsSync(join(dir, 'jobs', `ended-${run}`, crash.id)) ? undefined : true));
       // The adopted job's exit is seen, and it is kept too.
-      await second.client.stopJob(web.id, { graceMs: 1000 });
-      expect((await second.client.listEndedJobs()).map((j) => j.id)).toEqual(expect.arrayContaining([crash.id, web.id]));
+      await third.client.stopJob(web.id, { graceMs: 1000 });
+      expect((await third.client.listEndedJobs()).map((j) => j.id)).toEqual(expect.arrayContaining([crash.id, web.id]));
     } finally {
-      await second.client.stopJob(web.id, { graceMs: 500 }).catch(() => {});
+      const last = third ?? second;
+      await last.client.stopJob(web.id, { graceMs: 500 }).catch(() => {});
       await second.close();
+      await third?.close();
       await discovery.close();
     }
   });

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { until } from '../../src/common/until.js';
 import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
 import { startHostAgent } from '../../src/host/start.js';
 import { HostClient } from '../../src/host/client.js';
@@ -71,8 +72,9 @@ describe('the output of a job that exits at once (process runtime)', () => {
       const logs: string[][] = [];
       for (let i = 0; i < 30; i++) {
         const id = `echo${i}-${randomUUID().slice(0, 6)}`;
+        const events = await client.openEvents(); // subscribed before the job starts: its end is not missed
         await client.createJob({ id, app: 'quick', release: 'r1', type: 'run', cmd: ['echo', `hi ${i}`] });
-        while (!ENDED.includes((await client.getJob(id)).state)) await new Promise((r) => setTimeout(r, 10));
+        await until(events, (e) => e.job.id === id && ENDED.includes(e.job.state), { timeoutMs: 15_000, what: `${id} to end` });
         const lines: string[] = [];
         for await (const l of client.logs(id)) lines.push(l.line);
         logs.push(lines);

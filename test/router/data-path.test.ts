@@ -90,6 +90,21 @@ describe.each(ENGINES)('router (%s engine): data path', (engine) => {
     expect(res.headers['keep-alive']).not.toBe('timeout=99');
   });
 
+  it('drops hop-by-hop request headers before the backend: TE, Keep-Alive, Proxy-Connection', async () => {
+    const app = track(await startBackend('app'));
+    const rig = track(await startRig([{ id: 'app', type: 'http', domain: 'app.test', service: 'app' }]));
+    await rig.register('app', app.addr);
+    const answer = await rawGet(
+      rig.router.http.port,
+      'GET / HTTP/1.1\r\nHost: app.test\r\nTE: trailers\r\nKeep-Alive: timeout=99\r\nProxy-Connection: keep-alive\r\nX-Kept: yes\r\nConnection: close\r\n\r\n',
+    );
+    const headers = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).headers;
+    expect(headers['x-kept']).toBe('yes');
+    expect(headers).not.toHaveProperty('te');
+    expect(headers).not.toHaveProperty('keep-alive');
+    expect(headers).not.toHaveProperty('proxy-connection');
+  });
+
   it('streams a slow body to the client as it comes instead of holding it until the end', async () => {
     let finish: (() => void) | undefined;
     const app = track(

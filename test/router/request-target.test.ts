@@ -25,6 +25,15 @@ describe('request-target checks', () => {
     expect(originForm('http://app.test?q')).toBe('/?q');
     expect(originForm('/already')).toBe('/already');
   });
+
+  it('refuses a dot-segment in the path, plain or %-encoded, and only in the path', () => {
+    for (const bad of ['/x/../api', '/..', '/.', '/a/./b', '/a/%2e%2E/b', '/a/.%2e', '/%2E/', 'http://app.test/x/../api']) {
+      expect(targetError('app.test', bad), bad).toBe('dot-segment in the request path');
+    }
+    for (const ok of ['/.well-known/acme-challenge/t', '/a/..b/c', '/a/b..', '/x?next=/../admin', '/%2f..x', '/file.tar.gz']) {
+      expect(targetError('app.test', ok), ok).toBeUndefined();
+    }
+  });
 });
 
 describe.each(ENGINES)('router (%s engine): Host and request-target', (engine) => {
@@ -42,6 +51,16 @@ describe.each(ENGINES)('router (%s engine): Host and request-target', (engine) =
     expect(status(upgrade)).toBe(400);
     expect(backend.hits).toBe(0);
     expect(status(await raw(port, 'GET / HTTP/1.1\r\nHost: app.flynn.local:8080\r\nConnection: close\r\n\r\n'))).toBe(200);
+  });
+
+  it('answers 400 to a dot-segment, so a route for /api cannot be reached through another route', async () => {
+    const { rig: r, backend } = await rig();
+    const port = r.router.http.port;
+    for (const target of ['/x/../api', '/x/%2e%2e/api', 'http://app.flynn.local/x/../api']) {
+      expect(status(await raw(port, `GET ${target} HTTP/1.1\r\nHost: app.flynn.local\r\nConnection: close\r\n\r\n`)), target).toBe(400);
+    }
+    expect(backend.hits).toBe(0);
+    expect(status(await raw(port, 'GET /.well-known/x?to=/../y HTTP/1.1\r\nHost: app.flynn.local\r\nConnection: close\r\n\r\n'))).toBe(200);
   });
 
   it('answers 400 to an absolute-form target naming another host than Host, and forwards origin-form when they agree', async () => {

@@ -106,6 +106,28 @@ describe.each(ENGINES)('router (%s engine): TCP routes and graceful close', (eng
     socket.destroy();
   });
 
+  it('lets an open TCP connection finish on close, and closes once it ends', async () => {
+    const one = track(await echoServer('127.0.0.2', 'one'));
+    const port = await freePort('127.0.0.1');
+    const r = await startRig([{ id: 'tcp', type: 'tcp', port, service: 'echo' }]);
+    await r.register('echo', one.addr);
+    const socket = connect(port, '127.0.0.1');
+    const next = () =>
+      new Promise<string>((resolve, reject) => {
+        socket.once('data', (c: Buffer) => resolve(c.toString()));
+        socket.once('close', () => reject(new Error('the router cut the connection')));
+      });
+    socket.write('a');
+    expect(await next()).toBe('one:a');
+    let closed = false;
+    const closing = r.close().then(() => (closed = true));
+    socket.write('b');
+    expect(await next()).toBe('one:b');
+    expect(closed).toBe(false);
+    socket.end();
+    await closing;
+  });
+
   it('finishes in-flight requests on close, then stops accepting', async () => {
     const slow: TestBackend = track(await startBackend('slow', '127.0.0.2', (_req, res) => setTimeout(() => res.end('finished'), 300)));
     const r = await startRig([{ id: 'app', type: 'http', domain: 'app.test', service: 'app-web' }]);

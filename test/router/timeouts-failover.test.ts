@@ -95,7 +95,7 @@ describe.each(ENGINES)('router (%s engine): timeouts', (engine) => {
     // HAProxy answers a connect that failed on every try (refused or timed out) with 503.
     expect(alone.status).toBe(engine === 'node' ? 504 : 503);
     expect(alone.body).toBe(engine === 'node' ? '504 Gateway Timeout: no backend of app-web accepted the connection in time\n' : '503 Service Unavailable: no live backend for app-web\n');
-    expect(Date.now() - started).toBeLessThan(2000);
+    expect(Date.now() - started).toBeLessThan(3000); // the timeout under test, with a 10× margin
   });
 
   it('applies the router-wide response-headers timeout when the route has none', async () => {
@@ -140,9 +140,12 @@ describe.each(ENGINES)('router (%s engine): timeouts', (engine) => {
       socket.write('ping');
     }
     await until(() => out.split('pong').length === 5);
+    const quietFrom = Date.now();
     const closedAt = await closed;
+    // Kept while busy (a timer never fires early), then closed by the 400 ms idle timeout after the last
+    // pong (the bound: the timeout under test, with a 10× margin; pauses of a loaded machine before it do not count).
     expect(closedAt - upgradedAt).toBeGreaterThanOrEqual(800 + 350);
-    expect(closedAt - upgradedAt).toBeLessThan(3000);
+    expect(closedAt - quietFrom).toBeLessThan(4000);
   });
 
   it('rejects invalid timeouts in routes and options', async () => {
@@ -271,8 +274,7 @@ describe.each(ENGINES)('router (%s engine): failover and ejection', (engine) => 
     await until(async () => (await get(rig.router.http.url, 'app.example.com')).body === 'flaky', 5000);
   });
 
-  // Node engine only: on HAProxy 2.6 a slow check ejects the server in some runs and never in others (about 1 in 3
-  // here, docs/router.md#known-gaps), so the haproxy engine does not promise it yet.
+  // Node engine only: HAProxy 2.6 lets a check run min(connectMs, intervalMs) + timeoutMs (docs/router.md#known-gaps).
   it.skipIf(engine === 'haproxy')("ejects a backend whose health check answers later than the check's timeoutMs (shorter than its interval)", async () => {
     let delay = 500;
     const slow = track(await startBackend('slow', '127.0.0.2', (req, res) => {

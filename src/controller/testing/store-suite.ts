@@ -23,6 +23,11 @@ async function take<T>(iterable: AsyncIterable<T>, n: number, timeoutMs = 5000):
   return out;
 }
 
+/** The id of the store's last event ('0' for none): a watch from it sees every later change, however late it opens. */
+async function lastEventId(store: Store): Promise<string> {
+  return String(Math.max(0, ...(await store.listEvents()).map((e) => Number(e.id))));
+}
+
 /** The one conformance suite every {@link Store} backend passes. */
 export function describeStore(name: string, factory: StoreFactory): void {
   describe(`Store conformance: ${name}`, () => {
@@ -69,8 +74,7 @@ export function describeStore(name: string, factory: StoreFactory): void {
       await using s = await open();
       const app = await s.store.createApp({ name: 'f' });
       const r1 = await s.store.createRelease(app.id, { artifactId: null, env: {}, processes: { web: { cmd: ['x'] } } });
-      const changes = take<FormationChange>(s.store.watchFormations(), 2);
-      await new Promise((r) => setTimeout(r, 100));
+      const changes = take<FormationChange>(s.store.watchFormations({ afterEventId: await lastEventId(s.store) }), 2);
       const f = await s.store.putFormation('f', r1.id, { web: 3, worker: 0 });
       expect(f.processes).toEqual({ web: 3 });
       expect(await s.store.getFormation(app.id, r1.id)).toEqual(f);
@@ -94,8 +98,7 @@ export function describeStore(name: string, factory: StoreFactory): void {
     it('rejects a second route on the same domain+path or tcp port and streams route changes', async () => {
       await using s = await open();
       const app = await s.store.createApp({ name: 'r' });
-      const changes = take<RouteChange>(s.store.watchRoutes(), 3);
-      await new Promise((r) => setTimeout(r, 100));
+      const changes = take<RouteChange>(s.store.watchRoutes({ afterEventId: await lastEventId(s.store) }), 3);
       const http = await s.store.createRoute(app.id, { type: 'http', domain: 'r.example.com', service: 'r-web' });
       expect(http).toMatchObject({ type: 'http', path: '/', sticky: false, service: 'r-web' });
       expect(http.id).toMatch(/^http\/[0-9a-f-]{36}$/);
@@ -190,7 +193,6 @@ export function describeStore(name: string, factory: StoreFactory): void {
       expect(all.map((e) => `${e.object}.${e.op}`)).toEqual(['app.create', 'app.update', 'release.create']);
       expect(all.map((e) => Number(e.id))).toEqual([1, 2, 3]);
       const resumed = take<ControllerEvent>(s.store.watchEvents({ afterId: all[0]?.id ?? '' }), 3);
-      await new Promise((r) => setTimeout(r, 100));
       await s.store.deleteApp(app.id);
       expect((await resumed).map((e) => e.id)).toEqual(['2', '3', '4']);
     });

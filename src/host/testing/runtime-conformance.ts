@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../common/until.js';
 import type { Runtime, RuntimeEvent, RuntimeJobSpec } from '../runtime.js';
 import type { ExitStatus, JobSpec, LogLine } from '../types.js';
 import { chattyCmd, crashCmd, fetchWhenUp, freePort, HTTP_SERVER_CMD, MEMORY_HOG_CMD, STUBBORN_CMD } from './jobs.js';
@@ -152,10 +153,5 @@ export function describeRuntime(name: string, factory: () => Runtime | Promise<R
 }
 
 async function waitForLine(runtime: Runtime, hostId: string, jobId: string, text: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    for await (const line of runtime.logs(hostId, jobId)) if (line.line.includes(text)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`job ${jobId} never printed ${JSON.stringify(text)}`);
+  await until((signal) => runtime.logs(hostId, jobId, { follow: true, signal }), (line) => line.line.includes(text), { timeoutMs, what: `job ${jobId} printing ${JSON.stringify(text)}` });
 }

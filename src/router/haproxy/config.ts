@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { ACME_CHALLENGE_PATH } from '../acme-challenge.js';
 import { haproxyLogFormat } from '../access-log.js';
 import type { ListenAddress, RouterConfig } from '../options.js';
-import { HOST_PATTERN } from '../request-target.js';
+import { DOT_SEGMENT_PATTERN, HOST_PATTERN } from '../request-target.js';
 
 /** The map files the frontend reads; the engine changes them live with `add/set/del map`. */
 export function mapFiles(dir: string) {
@@ -65,6 +65,8 @@ export interface HaproxyConfigInput {
   socket: string;
   http: ListenAddress;
   https?: { addr: ListenAddress; crtList: string };
+  /** Whether the HTTP(S) listeners are bound: not while a router that starts with routes loads them (engine.ts). */
+  listening: boolean;
   /** Where HAProxy's Prometheus exporter listens, if anywhere. */
   metrics?: ListenAddress;
   config: RouterConfig;
@@ -142,7 +144,7 @@ export function haproxyConfig(input: HaproxyConfigInput): string {
 global
   # A reload (master-worker: the master hands the listening sockets to the new worker itself) loads the server states (ejected, draining) saved here.
   stats socket ${input.socket} mode 600 level admin
-  server-state-file ${join(dir, 'server-state')}${c.accessLog ? '\n  log stdout format raw local0 info' : ''}
+  server-state-file ${join(dir, 'server-state')}${c.accessLog ? '\n  log stdout format raw local0 info info' : ''}
   lua-load ${join(dir, 'hop-by-hop.lua')}
   nbthread ${c.haproxy.threads}
   tune.ssl.default-dh-param 2048
@@ -166,13 +168,14 @@ defaults
 
 frontend router
 ${c.accessLog ? `  log global\n  capture request header Referer len 256\n  capture request header User-Agent len 256\n  log-format ${haproxyLogFormat(c.accessLog.format ?? 'json')}\n` : ''}  errorfile 400 ${join(dir, '400.http')}
-  bind ${bind(input.http)}${c.proxyProtocol ? ' accept-proxy' : ''}
-${input.https ? `  bind ${bind(input.https.addr)}${c.proxyProtocol ? ' accept-proxy' : ''} ssl crt-list ${input.https.crtList} alpn h2,http/1.1\n` : ''}  # One test for both: the message is looked up by whether there was any Host.
+${input.listening ? `  bind ${bind(input.http)}${c.proxyProtocol ? ' accept-proxy' : ''}\n` : ''}${input.listening && input.https ? `  bind ${bind(input.https.addr)}${c.proxyProtocol ? ' accept-proxy' : ''} ssl crt-list ${input.https.crtList} alpn h2,http/1.1\n` : ''}  # One test for both: the message is looked up by whether there was any Host.
   http-request return status 400 ${text(400, `Bad Request: %[req.hdr_cnt(host),bool,map_int(${join(dir, 'host-error.map')})]`)} unless { req.hdr_cnt(host) eq 1 }
   http-request return status 200 hdr allow "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS" if METH_OPTIONS { url * }
   http-request return status 400 ${text(400, 'Bad Request: %[method] * is not a request')} if { url * }
   # The same Host grammar as the node engine's (request-target.ts); HAProxy itself refuses an absolute-form target whose authority is not the Host.
   http-request return status 400 ${text(400, 'Bad Request: malformed Host header')} unless { req.hdr(host) -m reg '${HOST_PATTERN}' }
+  # Dot-segments as request-target.ts refuses them; the substring test first keeps the regex off most requests.
+  http-request return status 400 ${text(400, 'Bad Request: dot-segment in the request path')} if { path -m sub /. /%2e /%2E } { path -m reg '${DOT_SEGMENT_PATTERN}' }
   # Backends get origin-form (HTTP/1.1 absolute-form is otherwise forwarded as sent).
   http-request set-uri %[pathq] unless { url_beg / }
   # Lua only when Connection names a header (a backend's plain \`Connection: keep-alive\` costs nothing).
@@ -196,7 +199,10 @@ ${c.accessLog ? `  http-request set-var(txn.service) var(txn.slot),map(${maps.se
   http-request add-header forwarded for=%[src];proto=%[ssl_fc,iif(https,http)];host=%[req.hdr(host)]
   # RFC 7239: a host with a port is a quoted string (the line just added is the last one; one test in the usual case).
   http-request replace-header forwarded (.*;host=)([^;,\\"]*:[^;,\\"]*)$ \\1\\"\\2\\" if { req.hdr(host) -m sub : }
+  # Hop-by-hop request fields (RFC 9110 §7.6.1) that Connection need not name; the Lua above drops those it names.
   http-request del-header proxy-connection
+  http-request del-header keep-alive
+  http-request del-header te
   http-response del-header keep-alive
   use_backend %[var(txn.slot)]
 

@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sleep } from '../../common/lifecycle.js';
-import { accessLogWriter } from '../access-log.js';
+import { accessLogWriter, HAPROXY_ACCESS_MARK } from '../access-log.js';
 import type { Engine, EngineListen, RouterCore } from '../engine.js';
 import { RouterErrorCodes, RouterInputError, RouterListenError } from '../errors.js';
 import { tcpProbe } from '../outlier.js';
@@ -101,7 +101,11 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
   const names = new ServerNames();
   const slots = new SlotSync(api, dir, config, backends, names, logger);
   const tcp = new TcpPorts(api, config, backends, names, logger);
-  const configText = () => haproxyConfig({ dir, socket, http, ...(https ? { https } : {}), ...(metrics ? { metrics } : {}), config, slotLines: (slot) => slots.configLines(slot), tail: tcp.configText() });
+  // A router that starts with routes (respawned from its snapshot, restarted with its cluster) binds its listeners only
+  // once HAProxy has them all, through a reload after the first sync: until then a client is refused, not told 404.
+  let listening = table.routes().length === 0 && applier.tcpRoutes().length === 0;
+  const configText = () =>
+    haproxyConfig({ dir, socket, http, listening, ...(https ? { https } : {}), ...(metrics ? { metrics } : {}), config, slotLines: (slot) => slots.configLines(slot), tail: tcp.configText(listening) });
   await writeFile(join(dir, 'server-state'), '1\n');
   await writeFile(cfg, configText());
 
@@ -114,7 +118,10 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
     child.stdout.on('data', (chunk: Buffer) => {
       const lines = (partial + chunk.toString()).split('\n');
       partial = lines.pop() ?? '';
-      for (const line of lines) if (line !== '') writeAccess(line);
+      for (const line of lines) {
+        if (line.startsWith(HAPROXY_ACCESS_MARK)) writeAccess(line.slice(HAPROXY_ACCESS_MARK.length));
+        else if (line !== '') logger.debug('haproxy', { line });
+      }
     });
   }
   let exitedWith: string | undefined;
@@ -133,15 +140,20 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
       resolve();
     });
   });
-  try {
-    await waitForSocket(api, 10_000, () => exitedWith);
-  } catch (err) {
+  // HAProxy did not start or could not bind: stopped, its files removed, and why in one line.
+  const startFailed = async (err: unknown): Promise<never> => {
     child.kill('SIGTERM');
     child.stdin.end();
+    await exited;
     await rm(dir, { recursive: true, force: true });
     const bind = /cannot bind socket[^\n]*/i.exec(output)?.[0];
     if (bind) throw new RouterListenError(`cannot listen for http(s) on ${where.http.host}:${http.port}: haproxy: ${bind.trim()}`);
     throw new RouterListenError(`haproxy engine did not start: ${(/\[ALERT\][^\n]*/.exec(output)?.[0] ?? (err as Error).message).trim()}`);
+  };
+  try {
+    await waitForSocket(api, 10_000, () => exitedWith);
+  } catch (err) {
+    await startFailed(err);
   }
   // Signals go to HAProxy's master itself (not through the watchdog shell), so that a soft stop begins at once.
   const master = new MasterCli(masterSocket);
@@ -159,7 +171,7 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
   const acme = new LiveAcmeAnswers(api, mapFiles(dir).acme);
   let reloading = false;
   // The live state goes to disk (server states, maps, certificates, then the configuration) and the master reloads.
-  const reload = async () => {
+  const reloadNow = async () => {
     const started = Date.now();
     reloading = true;
     try {
@@ -175,13 +187,18 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
       slots.reloaded();
       tcp.reloaded();
       logger.info('haproxy reloaded', { ms: Date.now() - started, worker });
+    } finally {
+      reloading = false;
+    }
+  };
+  const reload = async () => {
+    try {
+      await reloadNow();
     } catch (err) {
       if (!(err instanceof ReloadError)) throw err;
       logger.error('haproxy engine: reload failed; the running configuration stays', { error: err.message });
       slots.abandon();
       tcp.abandon();
-    } finally {
-      reloading = false;
     }
   };
   // One pass at a time; changes during a pass make one more pass.
@@ -237,6 +254,13 @@ export async function startHaproxyEngine(core: RouterCore, where: EngineListen):
   };
   schedule();
   await pass;
+  if (!listening) {
+    listening = true;
+    await reloadNow().catch((err: unknown) => {
+      stopFollowing();
+      return startFailed(err);
+    });
+  }
 
   const stopFollowing = () => {
     stopped = true;

@@ -66,13 +66,16 @@ export class TcpPorts {
     return [...this.declared.values()].some((p) => p.servers.draining);
   }
 
-  /** The TCP part of a rewritten configuration: a `defaults` for TCP, then one `listen` section per wanted port with its live servers. */
-  configText(): string {
+  /**
+   * The TCP part of a rewritten configuration: a `defaults` for TCP, then one `listen` section per
+   * wanted port with its live servers, bound when `listening`.
+   */
+  configText(listening: boolean): string {
     const c = this.config;
     const sections = [...this.wanted.keys()].map((port) =>
       [
         `listen tcp${port}`,
-        `  bind ${addr(c.tcpHost, port)}${c.proxyProtocol ? ' accept-proxy' : ''}`,
+        ...(listening ? [`  bind ${addr(c.tcpHost, port)}${c.proxyProtocol ? ' accept-proxy' : ''}`] : []),
         // Fewest open connections (the node engine: power of two choices on them); a refused or timed-out connect goes to another server.
         '  balance leastconn',
         `  retries ${c.maxAttempts - 1}`,

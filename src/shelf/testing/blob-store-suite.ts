@@ -110,13 +110,16 @@ export function describeBlobStore(name: string, factory: () => Promise<BlobStore
       await fx.store.put('/atomic', Readable.from([Buffer.from('A'.repeat(1000))]));
       let release!: () => void;
       const gate = new Promise<void>((r) => (release = r));
+      let halfTaken!: () => void;
+      const half = new Promise<void>((r) => (halfTaken = r));
       async function* slow(): AsyncGenerator<Buffer> {
         yield Buffer.from('B'.repeat(500));
+        halfTaken(); // the store asks for more: it has the first half
         await gate;
         yield Buffer.from('B'.repeat(500));
       }
       const writing = fx.store.put('/atomic', slow());
-      await new Promise((r) => setTimeout(r, 20));
+      await half;
       expect(await text((await fx.store.get('/atomic')).body)).toBe('A'.repeat(1000));
       release();
       await writing;
