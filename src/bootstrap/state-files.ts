@@ -135,23 +135,33 @@ function running(pid: number): boolean {
   }
 }
 
+/** This boot of the machine (Linux; undefined elsewhere): a pid recorded in another boot names nobody now. */
+async function bootId(): Promise<string | undefined> {
+  return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => '')).trim() || undefined;
+}
+
 /**
- * Take `<dataDir>/lock` for this process; resolves to its release. A lock left by a process that is
- * gone (SIGKILLed, crashed) is taken over.
- * @throws {BootstrapDataDirInUseError} when a running process holds it (this one included: a
- *   second cluster on the same data dir would adopt the first one's jobs).
+ * Take `<dataDir>/lock` for this process; resolves to its release. The lock holds the pid and the
+ * machine's boot id. A lock left by a process that is gone (SIGKILLed, crashed), or by any process
+ * of an earlier boot (after a power cut its pid may belong to another process now, or to this
+ * one), is taken over.
+ * @throws {BootstrapDataDirInUseError} when a running process of this boot holds it (this one
+ *   included: a second cluster on the same data dir would adopt the first one's jobs).
  */
 export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
   const file = join(dataDir, 'lock');
+  const boot = await bootId();
   for (;;) {
     try {
-      await writeFileAtomic(file, `${process.pid}\n`, { exclusive: true });
+      await writeFileAtomic(file, `${process.pid}${boot ? ` ${boot}` : ''}\n`, { exclusive: true });
       return () => rm(file, { force: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-    if (Number.isInteger(pid) && pid > 0 && running(pid)) throw new BootstrapDataDirInUseError(dataDir, pid, file);
+    const [pidText = '', lockBoot] = (await readFile(file, 'utf8').catch(() => '')).trim().split(' ');
+    const pid = Number(pidText);
+    const thisBoot = lockBoot === undefined || boot === undefined || lockBoot === boot;
+    if (thisBoot && Number.isInteger(pid) && pid > 0 && running(pid)) throw new BootstrapDataDirInUseError(dataDir, pid, file);
     await rm(file, { force: true });
   }
 }

@@ -141,7 +141,25 @@ describe('the data dir state files', () => {
     await new Promise((r) => dead.once('exit', r));
     await writeFile(join(dir, 'lock'), `${dead.pid}\n`);
     const again = await lockDataDir(dir);
-    expect((await readFile(join(dir, 'lock'), 'utf8')).trim()).toBe(String(process.pid));
+    expect((await readFile(join(dir, 'lock'), 'utf8')).trim()).toMatch(new RegExp(`^${process.pid} [0-9a-f-]{36}$`));
     await again();
+  });
+
+  it('takes over a lock of an earlier boot even when its pid is alive now (a pid named another process then)', async () => {
+    const boot = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+    const other = spawn('sleep', ['30']);
+    try {
+      await writeFile(join(dir, 'lock'), `${other.pid} ${boot}\n`);
+      await expect(lockDataDir(dir)).rejects.toMatchObject({ code: 'FLYNN_ERR_BOOTSTRAP_DATA_DIR_IN_USE', detail: { pid: other.pid } });
+      // The same pid, recorded before the last reboot; and this very process's pid, as after a reboot that handed it out again.
+      for (const pid of [other.pid, process.pid]) {
+        await writeFile(join(dir, 'lock'), `${pid} 00000000-0000-0000-0000-000000000000\n`);
+        const release = await lockDataDir(dir);
+        expect((await readFile(join(dir, 'lock'), 'utf8')).trim()).toBe(`${process.pid} ${boot}`);
+        await release();
+      }
+    } finally {
+      other.kill();
+    }
   });
 });
