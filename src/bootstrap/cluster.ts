@@ -18,7 +18,7 @@ import type { Runtime } from '../host/runtime.js';
 import { TERMINAL_STATES } from '../host/types.js';
 import { CloseStack } from './close-stack.js';
 import { BootstrapInputError } from './errors.js';
-import { restoreDataDir } from './backup-restore.js';
+import { checkRestoreFinished, restoreDataDir } from './backup-restore.js';
 import { portsBesideRouter } from './router-process.js';
 import { checkStoreFile, loadOrCreateClusterId, loadOrCreateControllerKey, lockDataDir, makeDataDirPrivate, STORE_FILE } from './state-files.js';
 import { checkPorts, chooseRuntime, launchPlatform, planPlatform, PLATFORM_DEFAULTS, type BootstrapStep, type BuildNetwork, type ClusterRuntime, type Platform, type PlatformAcmeOptions, type PlatformAccessLogOptions } from './platform.js';
@@ -175,6 +175,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     closers.push(await lockDataDir(dataDir));
     // Before the ids and keys are read: the backup's are the ones to use.
     const restore = options.fromBackup === undefined ? undefined : await restoreDataDir(options.fromBackup, dataDir);
+    if (!restore) await checkRestoreFinished(dataDir);
     // The store before the cluster id: a data dir with an id but no store lost its store.
     let store = options.store;
     if (!store) {

@@ -92,6 +92,20 @@ describe('cluster backup and restore', () => {
       expect(await readdir(dir)).toEqual([]);
     }
 
+    // A restore whose start fails after the files are in (a busy port): a plain start refuses the
+    // half-restored data dir, and --from-backup again finishes it.
+    const dirC = join(work.dir, 'restored-after-a-busy-port');
+    await expect(startCluster({ runtime: 'process', host: HOST, dataDir: dirC, ports: { ...ports, router: a.routerPort }, fromBackup: file })).rejects.toMatchObject({ code: 'FLYNN_ERR_BOOTSTRAP_PORT_IN_USE' });
+    await expect(startCluster({ runtime: 'process', host: HOST, dataDir: dirC, ports })).rejects.toThrow(`the restore of ${file} into ${dirC} did not finish (the start failed before the apps were in the store): start again with --from-backup ${file}`);
+    const c = await startCluster({ runtime: 'process', host: HOST, dataDir: dirC, ports, fromBackup: file });
+    try {
+      expect((await c.client.listApps()).map((x) => x.name)).toEqual(['envy', 'hello']);
+      expect([c.key, c.controllerPin, c.gitFingerprint]).toEqual([a.key, a.controllerPin, a.gitFingerprint]);
+    } finally {
+      await c.close();
+    }
+    expect(await readdir(dirC)).not.toContain('restoring-from-backup');
+
     // Only into a fresh data dir.
     await b.close();
     restored = undefined;
