@@ -18,7 +18,7 @@ import type { Discovery } from '../discovery/discovery.js';
 import type { EtcdCredentials } from '../discovery/etcd-credentials.js';
 import type { Instance } from '../discovery/types.js';
 import { HOST_SERVICE } from '../scheduler/host-client.js';
-import { restoreDataDir, type RestoredBackup } from './backup-restore.js';
+import { checkRestoreFinished, restoreDataDir, type RestoredBackup } from './backup-restore.js';
 import { CloseStack } from './close-stack.js';
 import { BootstrapErrorCodes, BootstrapManifestError } from './errors.js';
 import { validateManifest, type BootstrapManifest, type ManifestDiscovery, type ManifestEtcdAuth } from './manifest.js';
@@ -120,7 +120,7 @@ export async function bootstrap(manifest: BootstrapManifest, options: BootstrapO
     if (m.dataDir === undefined) throw new BootstrapManifestError([{ field: 'fromBackup', message: 'fromBackup needs a dataDir to restore the git repos, slugs and keys into' }], {});
     await mkdir(m.dataDir, { recursive: true, mode: 0o700 });
     restore = await restoreDataDir(m.fromBackup, m.dataDir);
-  }
+  } else if (m.dataDir !== undefined) await checkRestoreFinished(m.dataDir);
   const plan = planPlatform({
     host: m.listen ?? '127.0.0.1',
     ports: { controller: m.controller?.port, router: m.router?.port, git: m.git?.port, shelf: m.shelf?.port },
