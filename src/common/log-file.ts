@@ -5,6 +5,7 @@
  * process). Writes are buffered by a stream: a request never waits on the disk.
  */
 import { createWriteStream, openSync, renameSync, statSync, type WriteStream } from 'node:fs';
+import { finished } from 'node:stream/promises';
 
 export const LOG_FILE_DEFAULTS = Object.freeze({
   /** Size past which the file is moved to `<path>.1`, in bytes (0: never). */
@@ -42,9 +43,16 @@ export function openLogFile(path: string, options: LogFileOptions = {}): LogFile
   const open = (): WriteStream => createWriteStream(path, { fd: openSync(path, 'a', 0o600) }).on('error', () => undefined);
   let stream = open();
   let size = sizeOf(path);
+  // Streams ended but maybe not flushed yet: close() waits for them too.
+  const ending = new Set<Promise<void>>();
+  const end = (s: WriteStream) => {
+    const done = finished(s.end()).catch(() => undefined);
+    ending.add(done);
+    void done.then(() => ending.delete(done));
+  };
   const swap = () => {
     // Lines still buffered in the old stream land in the file it has open (renamed or not).
-    stream.end();
+    end(stream);
     stream = open();
     size = sizeOf(path);
   };
@@ -65,6 +73,9 @@ export function openLogFile(path: string, options: LogFileOptions = {}): LogFile
       stream.write(data);
     },
     reopen: swap,
-    close: () => new Promise<void>((resolve) => stream.end(resolve)),
+    async close() {
+      end(stream);
+      await Promise.all(ending);
+    },
   };
 }

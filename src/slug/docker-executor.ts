@@ -264,7 +264,8 @@ class PreparedDockerBuild implements PreparedBuildJob {
     } catch {
       return this.executor.run(job); // it reports why a container cannot be had
     }
-    if (attached.closed) {
+    // Its output stream may not have ended yet when the container went: the engine says whether it still runs.
+    if (attached.closed || !(await isRunning(attached.container))) {
       // The waiting container died or was removed by someone else: start a fresh one.
       await this.executor.removeContainer(attached.container);
       return this.executor.run(job);
@@ -286,4 +287,9 @@ class PreparedDockerBuild implements PreparedBuildJob {
     attached.stream.destroy();
     await this.executor.removeContainer(attached.container);
   }
+}
+
+async function isRunning(container: Dockerode.Container): Promise<boolean> {
+  const info = await container.inspect().catch(() => undefined);
+  return info?.State.Running === true;
 }

@@ -30,13 +30,14 @@ describe('openLogFile', () => {
   it('writes to a new file after reopen() when the old one was moved away', async () => {
     const path = join(dir, 'rotated.log');
     const log = openLogFile(path);
-    log.write('before');
-    await new Promise((r) => setTimeout(r, 50));
+    const before = Array.from({ length: 20_000 }, (_, i) => `before ${i}`);
+    for (const line of before) log.write(line);
     await rename(path, `${path}.old`);
     log.reopen();
     log.write('after');
+    // close() waits for the stream reopen() ended (20 000 lines still buffered) as well as the current one.
     await log.close();
-    expect(await readFile(`${path}.old`, 'utf8')).toBe('before\n');
+    expect(await readFile(`${path}.old`, 'utf8')).toBe(`${before.join('\n')}\n`);
     expect(await readFile(path, 'utf8')).toBe('after\n');
   });
 });

@@ -83,7 +83,6 @@ describe.runIf(await needDocker('prepared slug builds on Docker'))('builds prepa
     const preparation = prepareSlugBuild({ app: 'lost', executor, workDir: work });
     const waiting = await until('the prepared container to run', async () => (await buildContainers()).find((c) => c.state === 'running'));
     await docker.getContainer(waiting.id).remove({ force: true });
-    await new Promise((r) => setTimeout(r, 200)); // let its attach stream end
     const result = await buildSlug({ source: await sourceTar('node-hello'), app: 'lost', executor, shelf: shelf.client, workDir: work, preparation, cache: false });
     expect(result.processTypes.web).toBe('node server.js');
     expect(await buildContainers()).toEqual([]);
