@@ -119,8 +119,9 @@ const control = createServer((req, res) => {
       const snapshot = JSON.parse(await readBody(req)) as RouterSnapshot;
       // Snapshots apply one at a time, in the order they came.
       const applied = applying.then(async () => {
-        await mirror.apply(snapshot);
+        // Saved before it is applied: whatever this router serves is in the snapshot it would start again from.
         if (config.snapshotFile) await writeFileAtomic(config.snapshotFile, JSON.stringify(snapshot), { mode: 0o600 });
+        await mirror.apply(snapshot);
       });
       // A snapshot that failed does not hold up the next one.
       applying = applied.catch(() => undefined);

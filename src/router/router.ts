@@ -93,7 +93,8 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
   void followRoutes(options.routes, applier, core, stopWatch.signal, firstResolve);
   await first;
   await settlesWithin(Promise.all(backends.services().map((s) => backends.get(s)?.ready)), config.backendsReadyTimeoutMs);
-  let engine: Engine;
+  let engine: Engine | undefined;
+  let admin: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   try {
     engine =
       config.engine === 'haproxy'
@@ -101,13 +102,16 @@ export async function startRouter(options: RouterOptions): Promise<Router> {
         : config.workers > 1
           ? await startNodeWorkers(core, where, config.workers)
           : await startNodeEngine({ ...core, metrics, certificate: (name) => applier.certificate(name) }, where);
+    const started = engine;
+    admin = metrics && config.metrics ? await serveMetrics(config.metrics, () => metricsText(metrics, started)) : undefined;
   } catch (err) {
+    // Nothing is left behind: no listener, no route watch, no discovery watch.
     stopWatch.abort();
+    await engine?.close();
     await applier.close();
     backends.close();
     throw err;
   }
-  const admin = metrics && config.metrics ? await serveMetrics(config.metrics, () => metricsText(metrics, engine)) : undefined;
 
   const guard = new CloseGuard('router');
   const shutdown = async () => {
