@@ -12,6 +12,8 @@ export interface OneOffJobSpec {
   artifactType?: ArtifactType;
   /** A docker artifact's image archive, for a host whose engine lacks the image. */
   archiveUrl?: string;
+  /** The slug's sha256, when its artifact records one (the host checks the slug against it). */
+  artifactSha256?: string;
   cmd: string[];
   /** The release env plus the request's extra env. */
   env: Record<string, string>;

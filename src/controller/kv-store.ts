@@ -151,6 +151,7 @@ export class KvStore implements Store {
     return this.mutate(async (tx, emit) => {
       const artifact: Artifact = { id: randomUUID(), type: input.type ?? 'slug', url: input.url, processes: structuredClone(input.processes ?? {}), createdAt: now() };
       if (input.archiveUrl !== undefined) artifact.archiveUrl = input.archiveUrl;
+      if (input.sha256 !== undefined) artifact.sha256 = input.sha256;
       tx.put(`artifacts/${artifact.id}`, JSON.stringify(artifact));
       emit('artifact', 'create', null, artifact.id, artifact);
       return artifact;

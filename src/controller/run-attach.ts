@@ -34,6 +34,7 @@ export async function oneOffSpec(store: Store, appRef: string, input: RunJobInpu
   const spec: OneOffJobSpec = { appId: a.id, appName: a.name, release, artifactUrl: artifact?.url ?? null, artifactType: artifact?.type ?? 'slug', cmd: input.cmd, env };
   if (input.memoryMb !== undefined) spec.memoryBytes = input.memoryMb * 1024 * 1024;
   if (artifact?.archiveUrl !== undefined) spec.archiveUrl = artifact.archiveUrl;
+  if (artifact?.sha256 !== undefined) spec.artifactSha256 = artifact.sha256;
   return spec;
 }
 

@@ -29,7 +29,7 @@ export const createArtifactBody = {
   type: 'object',
   required: ['url'],
   additionalProperties: false,
-  properties: { type: { type: 'string', enum: ['slug', 'docker'] }, url: { type: 'string', minLength: 1 }, archiveUrl: { type: 'string', minLength: 1 }, processes: processTypes },
+  properties: { type: { type: 'string', enum: ['slug', 'docker'] }, url: { type: 'string', minLength: 1 }, archiveUrl: { type: 'string', minLength: 1 }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }, processes: processTypes },
 } as const;
 
 export const createReleaseBody = {

@@ -55,6 +55,11 @@ export interface Artifact {
    * image load it from there (docs/buildpacks.md). Absent when the hosts share the building engine.
    */
   archiveUrl?: string;
+  /**
+   * A slug's sha256 (64 lowercase hex digits), recorded by the builder: a host checks the slug it
+   * downloads against it and refuses a damaged one. Absent on artifacts created without it.
+   */
+  sha256?: string;
   processes: Record<string, ProcessType>;
   createdAt: string;
 }
@@ -315,6 +320,8 @@ export interface CreateArtifactInput {
   url: string;
   /** A docker artifact's `docker save` archive (see {@link Artifact.archiveUrl}). */
   archiveUrl?: string;
+  /** A slug's sha256 (see {@link Artifact.sha256}). */
+  sha256?: string;
   processes?: Record<string, ProcessType>;
 }
 

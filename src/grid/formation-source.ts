@@ -56,7 +56,7 @@ export function toSchedulerFormation(
       artifact?.type === 'docker'
         ? { image: artifact.url, cmd, ...(artifact.archiveUrl ? { imageArchive: { url: artifact.archiveUrl } } : {}) }
         : artifact
-          ? { image, cmd: slugRunnerCommand(type), env: { SLUG_URL: artifact.url }, artifact: { url: artifact.url } }
+          ? { image, cmd: slugRunnerCommand(type), env: { SLUG_URL: artifact.url }, artifact: { url: artifact.url, ...(artifact.sha256 === undefined ? {} : { sha256: artifact.sha256 }) } }
           : { image, cmd };
     const port = artifact?.type === 'docker' ? (release.processes[type]?.ports?.[0] ?? webPort) : webPort;
     if (type === 'web') s.ports = [{ port, service: webService(app.name) }];

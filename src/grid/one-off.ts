@@ -58,7 +58,7 @@ export class OneOffJobs {
     if (spec.memoryBytes !== undefined) request.memoryBytes = spec.memoryBytes;
     if (spec.artifactType === 'docker' && spec.archiveUrl) request.imageArchive = { url: spec.archiveUrl };
     if (slug && spec.artifactUrl) {
-      request.artifact = { url: spec.artifactUrl };
+      request.artifact = { url: spec.artifactUrl, ...(spec.artifactSha256 === undefined ? {} : { sha256: spec.artifactSha256 }) };
       request.env = { ...request.env, SLUG_URL: spec.artifactUrl };
     }
     return request;

@@ -207,7 +207,7 @@ export class HostAgent {
       if (first) env.PORT = String(this.config.runtime.mapsPorts ? first.port : first.hostPort);
       rec.job.env = env;
       this.transition(rec, 'starting');
-      const artifactPath = spec.artifact ? await this.artifacts.fetch(spec.id, spec.artifact.url) : undefined;
+      const artifactPath = spec.artifact ? await this.artifacts.fetch(spec.id, spec.artifact) : undefined;
       if (artifactPath !== undefined) traceHost('artifact fetched', spec.id);
       await ensureJobImage(this.config.runtime, spec, { timeoutMs: this.config.artifactTimeoutMs });
       const runtimeSpec = { hostId: this.id, bindAddr: this.advertiseAddr, job: { ...spec, env }, ports: rec.job.boundPorts, ...(mounts.length > 0 ? { mounts } : {}) };
@@ -314,7 +314,9 @@ export class HostAgent {
       })();
     }
     const rec = this.get(id);
-    if (rec.job.state === 'pending' || rec.job.state === 'failed') return (async function* () {})();
+    if (rec.job.state === 'pending' || rec.job.state === 'failed') return (async function* (lines) {
+      yield* lines;
+    })(startFailureLines(rec.job));
     return this.config.runtime.logs(this.id, id, options);
   }
 
@@ -412,8 +414,8 @@ export class HostAgent {
   private keepEnded(rec: JobRecord): void {
     const job = copyJob(rec.job);
     const saved = (async () => {
-      const lines: LogLine[] = [];
-      // A job that failed to start has no output (the runtime removed what it had).
+      // A job that failed to start has no output (the runtime removed what it had): why it failed is its log.
+      const lines: LogLine[] = startFailureLines(job);
       if (job.state !== 'failed') {
         try {
           for await (const l of this.config.runtime.logs(this.id, job.id, { tail: this.endedStore.lineCount })) lines.push(l);
@@ -605,3 +607,8 @@ function copyJob(job: Job): Job {
   return out;
 }
 
+
+/** A job that failed to start: its error as its one stderr line, so `flynn log` and a failed deploy show why (none otherwise). */
+function startFailureLines(job: Job): LogLine[] {
+  return job.state === 'failed' && job.error ? [{ stream: 'stderr', line: job.error.message, time: job.updatedAt }] : [];
+}

@@ -45,7 +45,7 @@ const jobBody = {
     tty: { type: 'boolean' },
     volumes: { type: 'array', items: { type: 'object' } },
     alias: { type: 'string' },
-    artifact: { type: 'object', required: ['url'], properties: { url: { type: 'string', minLength: 1 } }, additionalProperties: false },
+    artifact: { type: 'object', required: ['url'], properties: { url: { type: 'string', minLength: 1 }, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } }, additionalProperties: false },
     imageArchive: { type: 'object', required: ['url'], properties: { url: { type: 'string', minLength: 1 } }, additionalProperties: false },
   },
   additionalProperties: false,

@@ -92,6 +92,11 @@ export interface Volume {
 export interface JobArtifact {
   /** `http(s)://` URL the agent can reach (e.g. a shelf on the host's loopback). */
   url: string;
+  /**
+   * Its sha256 (64 lowercase hex digits): the agent hashes the file as it downloads it and fails
+   * the job with an `ArtifactFetchError` naming both digests when they differ. Unchecked when absent.
+   */
+  sha256?: string;
 }
 
 /** A port as bound on the host. */

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { SHA256_HEX } from '../common/sha256-tap.js';
 import { HostErrorCodes, HostInputError } from './errors.js';
 import type { JobPort, JobSpec, JobVolume } from './types.js';
 
@@ -89,11 +90,14 @@ export function validateJobSpec(input: unknown): JobSpec {
   if (spec.tty === true && spec.stdin !== true) throw new HostInputError('tty needs stdin', 'tty');
   for (const field of ['artifact', 'imageArchive'] as const) {
     if (input[field] === undefined) continue;
-    const artifact = input[field] as { url?: unknown } | null;
+    const artifact = input[field] as { url?: unknown; sha256?: unknown } | null;
     if (typeof artifact !== 'object' || artifact === null || typeof artifact.url !== 'string' || !/^https?:\/\/[^\s]+$/.test(artifact.url)) {
       throw new HostInputError(`${field} must be { url } with an http(s) URL`, `${field}.url`);
     }
-    spec[field] = { url: artifact.url };
+    if (artifact.sha256 !== undefined && (typeof artifact.sha256 !== 'string' || !SHA256_HEX.test(artifact.sha256))) {
+      throw new HostInputError(`${field}.sha256 must be 64 lowercase hex digits`, `${field}.sha256`);
+    }
+    spec[field] = { url: artifact.url, ...(artifact.sha256 === undefined ? {} : { sha256: artifact.sha256 }) };
   }
   if (input.volumes !== undefined) spec.volumes = jobVolumes(input.volumes);
   if (input.alias !== undefined) spec.alias = name(input.alias, 'alias', ALIAS_RE);

@@ -69,6 +69,8 @@ interface Built {
   type: ArtifactType;
   url: string;
   archiveUrl?: string;
+  /** A slug's sha256, which hosts check it against. */
+  sha256?: string;
   processes: Record<string, { cmd: string[]; ports?: number[] }>;
 }
 
@@ -148,7 +150,7 @@ export class ControllerGitPlatform implements GitPlatform {
     }
     traceDeploy('build done', app.name);
     const { processes } = built;
-    const artifact = await client.createArtifact({ type: built.type, url: built.url, ...(built.archiveUrl ? { archiveUrl: built.archiveUrl } : {}), processes });
+    const artifact = await client.createArtifact(built);
     const release = await client.createRelease(app.name, { artifactId: artifact.id, env: current ? { ...current.env } : {} });
     push.output(`-----> Releasing v${release.version}...`);
     traceDeploy('release created', app.name);
@@ -240,7 +242,7 @@ export class ControllerGitPlatform implements GitPlatform {
       const result = await buildSlug(build);
       const processes: Built['processes'] = {};
       for (const [type, command] of Object.entries(result.processTypes)) processes[type] = { cmd: ['/bin/sh', '-c', command] };
-      return { type: 'slug', url: result.slugUrl, processes };
+      return { type: 'slug', url: result.slugUrl, sha256: result.slugSha256, processes };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -35,7 +35,7 @@ export interface AgentJobRequest {
   ports: { port: number; proto: 'tcp' | 'udp'; service?: string }[];
   limits: { memoryBytes?: number };
   meta: Record<string, string>;
-  artifact?: { url: string };
+  artifact?: { url: string; sha256?: string };
   imageArchive?: { url: string };
   stdin?: boolean;
   tty?: boolean;
@@ -77,7 +77,7 @@ function toAgentRequest(request: StartJobRequest, artifactUrl: (url: string) => 
     meta: { ...l },
   };
   if (l[JOB_LABELS.oneOff] === 'true') spec.oneOff = true;
-  if (request.artifact) spec.artifact = { url: artifactUrl(request.artifact.url) };
+  if (request.artifact) spec.artifact = { ...request.artifact, url: artifactUrl(request.artifact.url) };
   if (request.imageArchive) spec.imageArchive = { url: artifactUrl(request.imageArchive.url) };
   if (request.stdio) spec.stdin = true;
   if (request.stdio === 'tty') spec.tty = true;

@@ -20,7 +20,7 @@ export interface ProcessSpec {
    */
   ports?: { port: number; proto?: 'tcp' | 'udp'; service?: string }[];
   /** A file the host fetches before starting the job and hands to it (a slug: see the host's `JobSpec.artifact`). */
-  artifact?: { url: string };
+  artifact?: { url: string; sha256?: string };
   /** The `docker save` archive of `image`, loaded by a host whose engine lacks it (see the host's `JobSpec.imageArchive`). */
   imageArchive?: { url: string };
   /**

@@ -1,3 +1,4 @@
+import { SHA256_HEX } from '../common/sha256-tap.js';
 import { SchedulerErrorCodes as Codes, SchedulerInputError } from './errors.js';
 import type { Formation, ProcessSpec } from './types.js';
 
@@ -75,10 +76,11 @@ export function validateProcessSpec(input: unknown, field = 'spec'): ProcessSpec
     });
   }
   for (const field of ['artifact', 'imageArchive'] as const) {
-    const a = s[field];
+    const a: { url: string; sha256?: unknown } | undefined = s[field];
     if (a === undefined) continue;
     if (!isObject(a) || typeof a.url !== 'string' || a.url === '') throw bad(`${field} must be { url } with a non-empty url`);
-    spec[field] = { url: a.url };
+    if (a.sha256 !== undefined && (typeof a.sha256 !== 'string' || !SHA256_HEX.test(a.sha256))) throw bad(`${field}.sha256 must be 64 lowercase hex digits`);
+    spec[field] = { url: a.url, ...(a.sha256 === undefined ? {} : { sha256: a.sha256 }) };
   }
   if (s.volumes !== undefined) {
     if (!Array.isArray(s.volumes) || !s.volumes.every((v) => isObject(v) && typeof v.name === 'string' && typeof v.target === 'string')) throw bad('volumes must be a list of { name, target }');

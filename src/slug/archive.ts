@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { extract, pack, type Pack } from 'tar-stream';
+import { Sha256Tap } from '../common/sha256-tap.js';
 import { SlugInputError } from './errors.js';
 
 /**
@@ -98,11 +99,12 @@ function safeTarget(root: string, name: string): string | undefined {
 /**
  * Write `dir` as a gzipped tar to `file`: entries named `./<relative path>`, sorted, with their
  * modes and symlinks, owned by uid/gid 0 (the runner unpacks them as whoever it runs as).
- * Resolves with the size of the file in bytes.
+ * Resolves with the size of the file in bytes and its sha256 (hashed as it is written).
  */
-export async function packDir(dir: string, file: string): Promise<number> {
+export async function packDir(dir: string, file: string): Promise<{ bytes: number; sha256: string }> {
   const tar = pack();
-  const written = pipeline(tar as unknown as Readable, createGzip(), createWriteStream(file));
+  const tap = new Sha256Tap();
+  const written = pipeline(tar as unknown as Readable, createGzip(), tap, createWriteStream(file));
   try {
     await walk(tar, dir, '.');
     tar.finalize();
@@ -112,7 +114,7 @@ export async function packDir(dir: string, file: string): Promise<number> {
     throw err;
   }
   await written;
-  return (await lstat(file)).size;
+  return { bytes: (await lstat(file)).size, sha256: tap.digest() };
 }
 
 /** Add the tree under `abs` to `tar` as `<rel>/...`: directories, files with their modes, symlinks as they are; sorted. */

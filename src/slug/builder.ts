@@ -340,7 +340,7 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
     const id = randomUUID();
     const slugFile = path.join(work, 'slug.tgz');
     emit('-----> Compressing slug');
-    const slugBytes = await step('compress slug', () => packDir(host.build, slugFile));
+    const { bytes: slugBytes, sha256: slugSha256 } = await step('compress slug', () => packDir(host.build, slugFile));
     emit(`       done, ${formatBytes(slugBytes)}`);
     traceSlug('slug packed', app);
     const slugPath = `/slugs/${app}/${id}.tgz`;
@@ -360,7 +360,7 @@ export async function buildSlug(options: BuildSlugOptions): Promise<BuildResult>
     traceSlug('cache saved', app);
     const durationMs = Math.round(performance.now() - started);
     emit(`-----> Build finished in ${(durationMs / 1000).toFixed(1)}s: ${shelf.urlFor(slugPath)}`);
-    return { id, slugUrl: shelf.urlFor(slugPath), slugPath, slugBytes, processTypes, buildpacks: usedPacks, durationMs, cached };
+    return { id, slugUrl: shelf.urlFor(slugPath), slugPath, slugBytes, slugSha256, processTypes, buildpacks: usedPacks, durationMs, cached };
   } finally {
     await releaseScratch(scratch);
   }

@@ -23,6 +23,8 @@ export interface BuildResult {
   slugPath: string;
   /** Size of the gzipped slug in bytes. */
   slugBytes: number;
+  /** The gzipped slug's sha256 (64 lowercase hex digits), hashed as it was packed: hosts check the slug they download against it. */
+  slugSha256: string;
   /** The buildpacks' default process types, overridden type by type by the app's Procfile. */
   processTypes: ProcessTypes;
   /** Names of the buildpacks that compiled the app, in order. */
