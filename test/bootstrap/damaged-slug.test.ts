@@ -1,0 +1,68 @@
+/**
+ * A slug damaged in shelf (its file truncated in the blob store's directory): a job started on it
+ * fails in one line that names the slug, both digests and the fix, which `flynn log` and a failed
+ * deploy show; the scheduler's crash backoff applies; a push afterwards (a new slug) deploys.
+ * Real `git push` over SSH into a one-process cluster (process runtime, shelf on disk).
+ */
+import { createHash } from 'node:crypto';
+import { readFile, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createTestCluster } from '../../src/bootstrap/index.js';
+import type { Job } from '../../src/controller/types.js';
+import { pusher } from './pusher.js';
+
+const DAMAGED = /^the slug \/slugs\/shop\/[0-9a-f-]{36}\.tgz is damaged \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}\): push the app again, `flynn deploy` an earlier release, or restore shelf from a `flynn cluster backup`$/;
+
+describe('a damaged slug in shelf (process runtime)', () => {
+  const { ctx, push, logs } = pusher(() => createTestCluster({ runtime: 'process' }));
+  let slugFile = '';
+
+  it("records the slug's sha256 in its artifact", async () => {
+    const pushed = await push('node-hello', 'shop');
+    expect(pushed.code, pushed.output).toBe(0);
+    const c = ctx.cluster.client;
+    const release = await c.getRelease('shop', (await c.getApp('shop')).releaseId as string);
+    const artifact = await c.getArtifact(release.artifactId as string);
+    slugFile = join(ctx.cluster.dataDir, 'shelf', new URL(artifact.url).pathname);
+    expect(artifact.sha256).toBe(createHash('sha256').update(await readFile(slugFile)).digest('hex'));
+  }, 120_000);
+
+  it('fails a job started on the truncated slug in one line, shown by flynn log and by the failed deploy, with backoff', async () => {
+    const c = ctx.cluster.client;
+    await truncate(slugFile, 100);
+    await c.scale('shop', { web: 2 });
+    const failed = async () => (await c.listJobs('shop', { all: true })).filter((j: Job) => j.state === 'failed');
+    const started = Date.now();
+    await waitFor(async () => (await failed()).length > 0, 20_000);
+    const [first] = await failed();
+    expect(await logs('shop', (first as Job).id)).toEqual([expect.stringMatching(DAMAGED)]);
+
+    // A new release on the same slug (an env change) fails its deploy with that line, not a boot timeout.
+    const change = await c.updateEnv('shop', { set: { GREETING: 'hi' } });
+    const err = await c.waitForDeployment('shop', change.deployment?.id as string, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/web job \S+ of the new release failed/);
+    expect((err as Error).message.split('\n').map((l) => l.trim())).toContainEqual(expect.stringMatching(DAMAGED));
+
+    // The crash backoff on the formation's jobs: 3 restarts at once, then after 1 s, 2 s, 4 s... — not a hot loop.
+    await new Promise((r) => setTimeout(r, 6000));
+    const starts = (await failed()).filter((j) => j.releaseId === (first as Job).releaseId).map((j) => Date.parse(j.createdAt)).sort((a, b) => a - b);
+    const shown = starts.map((t) => ((t - started) / 1000).toFixed(2)).join(' ');
+    expect(starts.length, `failed starts at ${shown} s`).toBeLessThanOrEqual(7);
+    expect((starts.at(-1) as number) - (starts.at(-2) as number), `failed starts at ${shown} s`).toBeGreaterThanOrEqual(900);
+  }, 120_000);
+
+  it('deploys a push afterwards (a new slug)', async () => {
+    const pushed = await push('node-hello', 'shop', { existing: true });
+    expect(pushed.code, pushed.output).toBe(0);
+    await waitFor(async () => (await ctx.cluster.client.listJobs('shop')).filter((j) => j.state === 'up').length === 2, 30_000);
+  }, 120_000);
+});
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
