@@ -187,6 +187,9 @@ export const appCommands: Command[] = [
       const versions = new Map((await client.listReleases(app)).map((r) => [r.id, `v${r.version}`]));
       const state = (j: (typeof jobs)[number]) => (j.exit ? `${j.state} (exit ${j.exit.code}${j.exit.reason === 'exit' ? '' : `, ${j.exit.reason}`})` : j.state);
       ctx.out(formatTable(['ID', 'TYPE', 'STATE', 'RELEASE', 'STARTED'], jobs.map((j) => [j.id, j.type, state(j), versions.get(j.releaseId) ?? j.releaseId, shortTime(j.createdAt)])));
+      // Why jobs failed to start (e.g. a damaged slug): each reason once, with the last job it stopped.
+      const why = new Map(jobs.flatMap((j) => (j.error === undefined ? [] : [[j.error, j.id] as const])));
+      for (const [error, id] of why) ctx.out(`${id} failed to start: ${error}`);
     },
   },
   {

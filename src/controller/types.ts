@@ -286,6 +286,8 @@ export interface Job {
   endedAt?: string;
   /** A job that ended: its exit code (128+N when killed by signal N) and why (`exit`, `oom`, `killed`). */
   exit?: { code: number; reason: string };
+  /** A job that failed to start (listed with `all`): why, in one line, as its host recorded it (e.g. a damaged slug). */
+  error?: string;
 }
 
 export interface LogLine {

@@ -43,6 +43,6 @@ function fromHost(hostId: string, j: HostJob): HostEndedJob {
     createdAt: Date.parse(j.createdAt),
     endedAt: Date.parse(j.updatedAt),
   };
-  const listed: Job = { ...toJob(scheduled), endedAt: j.updatedAt, ...(j.exit ? { exit: { ...j.exit } } : {}) };
+  const listed: Job = { ...toJob(scheduled), endedAt: j.updatedAt, ...(j.exit ? { exit: { ...j.exit } } : {}), ...(j.error ? { error: j.error.message } : {}) };
   return { scheduled, listed };
 }

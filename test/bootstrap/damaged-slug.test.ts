@@ -4,15 +4,22 @@
  * deploy show; the scheduler's crash backoff applies; a push afterwards (a new slug) deploys.
  * Real `git push` over SSH into a one-process cluster (process runtime, shelf on disk).
  */
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile, truncate } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { createTestCluster } from '../../src/bootstrap/index.js';
+import { createTestCluster, serverAddArgs } from '../../src/bootstrap/index.js';
 import type { Job } from '../../src/controller/types.js';
 import { pusher } from './pusher.js';
 
-const DAMAGED = /^the slug \/slugs\/shop\/[0-9a-f-]{36}\.tgz is damaged \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}\): push the app again, `flynn deploy` an earlier release, or restore shelf from a `flynn cluster backup`$/;
+const exec = promisify(execFile);
+const TSX = pathToFileURL(resolve('node_modules/tsx/dist/loader.mjs')).href;
+const CLI = resolve('src/cli/main.ts');
+const DAMAGED_LINE = String.raw`the slug /slugs/shop/[0-9a-f-]{36}\.tgz is damaged \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}\): push the app again, \x60flynn deploy\x60 an earlier release, or restore shelf from a \x60flynn cluster backup\x60`;
+const DAMAGED = new RegExp(`^${DAMAGED_LINE}$`);
 
 describe('a damaged slug in shelf (process runtime)', () => {
   const { ctx, push, logs } = pusher(() => createTestCluster({ runtime: 'process' }));
@@ -37,6 +44,13 @@ describe('a damaged slug in shelf (process runtime)', () => {
     await waitFor(async () => (await failed()).length > 0, 20_000);
     const [first] = await failed();
     expect(await logs('shop', (first as Job).id)).toEqual([expect.stringMatching(DAMAGED)]);
+    // What the user runs: `flynn ps --all` says why, once; `flynn log JOB` is that line.
+    const env = { ...process.env, FLYNNRC: join(ctx.dir, 'flynnrc'), HOME: ctx.dir };
+    const flynn = async (...args: string[]) => (await exec(process.execPath, ['--import', TSX, CLI, ...args], { env, cwd: ctx.dir })).stdout;
+    await flynn(...serverAddArgs(ctx.cluster, 'c'));
+    const ps = (await flynn('ps', '-a', 'shop', '--all')).trim().split('\n');
+    expect(ps.filter((l) => / failed to start: /.test(l))).toEqual([expect.stringMatching(new RegExp(`^\\S+ failed to start: ${DAMAGED_LINE}$`))]);
+    expect((await exec(process.execPath, ['--import', TSX, CLI, 'log', '-a', 'shop', (first as Job).id], { env, cwd: ctx.dir })).stderr).toMatch(new RegExp(`^${DAMAGED_LINE}\n$`));
 
     // A new release on the same slug (an env change) fails its deploy with that line, not a boot timeout.
     const change = await c.updateEnv('shop', { set: { GREETING: 'hi' } });
