@@ -87,6 +87,20 @@ describe('controller API', () => {
     expect((await h.raw('PUT', `/apps/shop/releases/${release.id}`, { body: '{}', headers: json })).status).toBe(404);
   });
 
+  it("keeps a slug artifact's sha256 (64 lowercase hex), refuses another format and a docker artifact's; one without stays valid", async () => {
+    await using h = await startHarness();
+    const sha256 = 'ab'.repeat(32);
+    const kept = await h.client.createArtifact({ url: 'http://127.0.0.1:9/slug.tgz', sha256 });
+    expect(await h.client.getArtifact(kept.id)).toMatchObject({ type: 'slug', sha256 });
+    expect(await h.client.createArtifact({ url: 'http://127.0.0.1:9/slug.tgz' })).not.toHaveProperty('sha256');
+    for (const bad of ['AB'.repeat(32), 'ab'.repeat(31), `sha256:${sha256}`]) {
+      const res = await h.raw('POST', '/artifacts', { body: JSON.stringify({ url: 'http://127.0.0.1:9/slug.tgz', sha256: bad }), headers: json });
+      expect(res, bad).toMatchObject({ status: 400, body: { message: 'invalid body: sha256 must match pattern "^[0-9a-f]{64}$"', detail: { field: 'sha256' } } });
+    }
+    const docker = await h.raw('POST', '/artifacts', { body: JSON.stringify({ type: 'docker', url: `sha256:${sha256}`, sha256 }), headers: json });
+    expect(docker).toMatchObject({ status: 400, body: { detail: { field: 'sha256' } } });
+  });
+
   it('deploys the first release at web=1, scales it, and env changes make new deployed releases', async () => {
     await using h = await startHarness();
     const { release } = await deployed(h, 'api');

@@ -116,6 +116,16 @@ describe('host agent HTTP API input handling', () => {
     }
   });
 
+  it('refuses an artifact sha256 that is not 64 lowercase hex digits, over HTTP and through the library', async () => {
+    for (const sha256 of ['AB'.repeat(32), 'ab', 42]) {
+      const spec = { ...jobRequest('digest'), artifact: { url: 'http://127.0.0.1:9/slug.tgz', sha256 } };
+      expect(await call('POST', '/jobs', JSON.stringify(spec)), String(sha256)).toMatchObject({ status: 400, json: { detail: { field: 'artifact.sha256' } } });
+      expect(() => validateJobSpec(spec)).toThrow('artifact.sha256 must be 64 lowercase hex digits');
+    }
+    const ok = { url: 'http://127.0.0.1:9/slug.tgz', sha256: 'ab'.repeat(32) };
+    expect(validateJobSpec({ ...jobRequest('digest'), artifact: ok }).artifact).toEqual(ok);
+  });
+
   it('answers malformed JSON, unknown jobs, bad signals and bad query strings with 4xx JSON', async () => {
     expect((await call('POST', '/jobs', '{"id":')).status).toBe(400);
     expect(await call('GET', '/jobs/nope')).toMatchObject({ status: 404, json: { code: 'FLYNN_ERR_HOST_JOB_NOT_FOUND' } });
