@@ -69,6 +69,10 @@ describe('cluster backup and restore', () => {
     expect((await b.client.listApps()).map((x) => x.name)).toEqual(['envy', 'hello']);
     expect(await b.client.getEnv('envy')).toEqual({ FOO: 'kept in the backup' });
     expect(await b.client.listAllRoutes()).toEqual(await a.client.listAllRoutes());
+    // The slug's sha256 comes along (the restored hosts check the slug they download against it).
+    const digests = async (c: Cluster) => (await c.client.listArtifacts()).map((x) => x.sha256);
+    expect(await digests(a)).toEqual([expect.stringMatching(/^[0-9a-f]{64}$/)]);
+    expect(await digests(b)).toEqual(await digests(a));
     // The slug comes from the new shelf (the release's URL was moved to it), the repo is there.
     expect((await serving(b.routerUrl, 'hello.flynn.local', 60_000)).body).toContain('Hello from flynn-ts');
     expect((await serving(b.routerUrl, 'www.backup.test', 60_000)).body).toContain('Hello from flynn-ts');
