@@ -68,7 +68,7 @@ class DamagedArtifact extends Error {
   constructor(url: string, expected: string, found: string) {
     super(
       `the slug ${new URL(url).pathname} is damaged (sha256 ${found}, expected ${expected}): ` +
-        'push the app again, `flynn deploy` an earlier release, or restore shelf from a `flynn cluster backup`',
+        'push the app again, `flynn rollback` to a release built before it, or restore shelf from a `flynn cluster backup`',
     );
   }
 }

@@ -18,7 +18,7 @@ import { pusher } from './pusher.js';
 const exec = promisify(execFile);
 const TSX = pathToFileURL(resolve('node_modules/tsx/dist/loader.mjs')).href;
 const CLI = resolve('src/cli/main.ts');
-const DAMAGED_LINE = String.raw`the slug /slugs/shop/[0-9a-f-]{36}\.tgz is damaged \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}\): push the app again, \x60flynn deploy\x60 an earlier release, or restore shelf from a \x60flynn cluster backup\x60`;
+const DAMAGED_LINE = String.raw`the slug /slugs/shop/[0-9a-f-]{36}\.tgz is damaged \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}\): push the app again, \x60flynn rollback\x60 to a release built before it, or restore shelf from a \x60flynn cluster backup\x60`;
 const DAMAGED = new RegExp(`^${DAMAGED_LINE}$`);
 
 describe('a damaged slug in shelf (process runtime)', () => {

@@ -46,7 +46,7 @@ describe('the sha256 check of a downloaded slug', () => {
     const message = (err as ArtifactFetchError).message;
     expect(message).not.toContain('\n');
     expect(message).toBe(
-      `the slug /slugs/shop/truncated.tgz is damaged (sha256 ${found}, expected ${DIGEST}): push the app again, \`flynn deploy\` an earlier release, or restore shelf from a \`flynn cluster backup\``,
+      `the slug /slugs/shop/truncated.tgz is damaged (sha256 ${found}, expected ${DIGEST}): push the app again, \`flynn rollback\` to a release built before it, or restore shelf from a \`flynn cluster backup\``,
     );
     // Retrying the same download cannot help.
     expect((err as ArtifactFetchError).retryable).toBe(false);
