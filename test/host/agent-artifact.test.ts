@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -84,6 +84,20 @@ function describeArtifacts(name: string, makeRuntime: () => Runtime, expectedUrl
       expect(job.state).toBe('failed');
       expect(job.error?.code).toBe('FLYNN_ERR_HOST_ARTIFACT_FETCH');
       expect(job.error?.message).toContain('HTTP 404');
+    });
+
+    it('runs a job whose artifact has its recorded sha256, and fails one whose does not in one line, its log that line, and removes the file', async () => {
+      const sha256 = createHash('sha256').update(CONTENT).digest('hex');
+      const good = await client.createJob({ id: `job-${randomUUID().slice(0, 8)}`, app: 'art', release: 'r1', type: 'run', cmd: SHOW_ARTIFACT, artifact: { url: fileUrl, sha256 } });
+      expect(good.state).not.toBe('failed');
+      const id = `job-${randomUUID().slice(0, 8)}`;
+      const bad = await client.createJob({ id, app: 'art', release: 'r1', type: 'run', cmd: SHOW_ARTIFACT, artifact: { url: fileUrl, sha256: 'ab'.repeat(32) } });
+      expect(bad.state).toBe('failed');
+      expect(bad.error).toEqual({ code: 'FLYNN_ERR_HOST_ARTIFACT_FETCH', message: expect.stringMatching(new RegExp(`^the slug /slug\\.tgz is damaged \\(sha256 ${sha256}, expected ${'ab'.repeat(32)}\\): push the app again`)) });
+      const lines: string[] = [];
+      for await (const l of client.logs(id)) lines.push(l.line);
+      expect(lines).toEqual([bad.error?.message]);
+      expect(await readdir(join(artifactsDir, hostId)).catch(() => [] as string[])).not.toContain(id);
     });
 
     it('refuses an artifact that is not an http(s) URL', async () => {
