@@ -1,13 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import type { ControllerClient } from '../controller/client.js';
-import { until, WaitTimeoutError } from '../common/until.js';
-import type { Deployment, EnvChange, Job, RouteView, UpdateHttpRouteInput } from '../controller/types.js';
+import type { Deployment, EnvChange, RouteView, UpdateHttpRouteInput } from '../controller/types.js';
 import { routeLabel } from './commands-cluster.js';
 import type { Command, CommandContext } from './context.js';
 import { runAttached } from './run.js';
 import { deployFromGit } from './deploy-git.js';
 import { CliError } from './errors.js';
 import { ROUTE_OPTION_FLAGS, ROUTE_OPTION_HELP, ROUTE_OPTION_USAGE, routeOptionsFromFlags } from './route-flags.js';
+import { SCALE_WAIT_MS, waitScaled } from './scale-wait.js';
 import { formatTable, shortTime } from './table.js';
 
 async function awaitDeployment(ctx: CommandContext, client: ControllerClient, app: string, deployment: Deployment): Promise<void> {
@@ -55,7 +55,6 @@ export function tlsLabel(r: RouteView): string {
 }
 
 /** How long `flynn scale` waits for the jobs it asked for, in ms. */
-const SCALE_WAIT_MS = 60_000;
 
 export const appCommands: Command[] = [
   {
@@ -216,7 +215,7 @@ export const appCommands: Command[] = [
     usage: 'scale [-a APP] [--no-wait] [TYPE=COUNT...]',
     summary: 'scale process types of the running release (no args: show counts)',
     help: [
-      `Waits until the release runs exactly that many jobs of each type, all up (at most ${SCALE_WAIT_MS / 1000} s), as Flynn's scale does; --no-wait returns at once.`,
+      `Waits until the release runs exactly that many jobs of each type, all up (at most ${SCALE_WAIT_MS / 1000} s), as Flynn's scale does; --no-wait returns at once. A new job that fails to start ends the wait with why.`,
       'A TYPE the running release does not have is refused, naming the types it has. Counts are kept per app across releases:',
       'a type a rollback left out keeps its count (shown without args) and runs again in a release that has it.',
     ].join('\n'),
@@ -247,18 +246,7 @@ export const appCommands: Command[] = [
         ctx.out(`scaled ${app}: ${asked}`);
         return;
       }
-      // Done when every type runs exactly its count of live jobs of the release, all of them up.
-      let now: { type: string; want: number; live: number; up: number }[] = [];
-      const scaled = (jobs: Job[]) => {
-        const live = jobs.filter((j) => j.releaseId === f.releaseId && (j.state === 'up' || j.state === 'starting'));
-        now = Object.keys(processes).map((t) => ({ type: t, want: f.processes[t] ?? 0, live: live.filter((j) => j.type === t).length, up: live.filter((j) => j.type === t && j.state === 'up').length }));
-        return now.every((c) => c.live === c.want && c.up === c.want);
-      };
-      await until((signal) => client.watchJobs(app, { signal }), scaled, { timeoutMs: SCALE_WAIT_MS }).catch((err: unknown) => {
-        if (!(err instanceof WaitTimeoutError)) throw err;
-        const where = now.map((c) => `${c.type}: ${c.up} up of ${c.want}`).join(', ');
-        throw new CliError(`scaled ${app} to ${asked}, but after ${SCALE_WAIT_MS / 1000} s ${where} (see flynn ps and flynn log)`);
-      });
+      await waitScaled(client, app, f, processes, asked);
       ctx.out(`scaled ${app}: ${asked} (up in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
     },
   },

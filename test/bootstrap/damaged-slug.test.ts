@@ -37,24 +37,32 @@ describe('a damaged slug in shelf (process runtime)', () => {
 
   it('fails a job started on the truncated slug in one line, shown by flynn log and by the failed deploy, with backoff', async () => {
     const c = ctx.cluster.client;
+    // The real CLI, as the user runs it.
+    const env = { ...process.env, FLYNNRC: join(ctx.dir, 'flynnrc'), HOME: ctx.dir };
+    const flynn = (...args: string[]) =>
+      exec(process.execPath, ['--import', TSX, CLI, ...args], { env, cwd: ctx.dir }).then(
+        (r) => ({ code: 0, ...r }),
+        (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+      );
+    expect((await flynn(...serverAddArgs(ctx.cluster, 'c'))).code).toBe(0);
     await truncate(slugFile, 100);
-    await c.scale('shop', { web: 2 });
-    const failed = async () => (await c.listJobs('shop', { all: true })).filter((j: Job) => j.state === 'failed');
     const started = Date.now();
-    await waitFor(async () => (await failed()).length > 0, 20_000);
+    // `flynn scale` ends at the first failed start with why, not after its 60 s wait.
+    const scaled = await flynn('scale', '-a', 'shop', 'web=2');
+    expect(scaled.code, scaled.stderr).toBe(1);
+    expect(scaled.stderr).toMatch(new RegExp(`scaled shop to web=2, but web job \\S+ failed to start: ${DAMAGED_LINE}\n$`));
+    expect(Date.now() - started).toBeLessThan(30_000);
+    const failed = async () => (await c.listJobs('shop', { all: true })).filter((j: Job) => j.state === 'failed');
     const [first] = await failed();
     expect(await logs('shop', (first as Job).id)).toEqual([expect.stringMatching(DAMAGED)]);
-    // What the user runs: `flynn ps --all` says why, once; `flynn log JOB` is that line.
-    const env = { ...process.env, FLYNNRC: join(ctx.dir, 'flynnrc'), HOME: ctx.dir };
-    const flynn = async (...args: string[]) => (await exec(process.execPath, ['--import', TSX, CLI, ...args], { env, cwd: ctx.dir })).stdout;
-    await flynn(...serverAddArgs(ctx.cluster, 'c'));
-    const ps = (await flynn('ps', '-a', 'shop', '--all')).trim().split('\n');
+    // `flynn ps --all` says why, once; `flynn log JOB` is that line.
+    const ps = (await flynn('ps', '-a', 'shop', '--all')).stdout.trim().split('\n');
     expect(ps.filter((l) => / failed to start: /.test(l))).toEqual([expect.stringMatching(new RegExp(`^\\S+ failed to start: ${DAMAGED_LINE}$`))]);
-    expect((await exec(process.execPath, ['--import', TSX, CLI, 'log', '-a', 'shop', (first as Job).id], { env, cwd: ctx.dir })).stderr).toMatch(new RegExp(`^${DAMAGED_LINE}\n$`));
+    expect((await flynn('log', '-a', 'shop', (first as Job).id)).stderr).toMatch(new RegExp(`^${DAMAGED_LINE}\n$`));
     // A one-off job (`flynn run`) on that slug says it too, and fails.
-    const run = await exec(process.execPath, ['--import', TSX, CLI, 'run', '-a', 'shop', 'true'], { env, cwd: ctx.dir }).catch((e: unknown) => e as { code: number; stderr: string });
-    expect(run, JSON.stringify(run)).toMatchObject({ code: 1 });
-    expect((run as { stderr: string }).stderr).toMatch(new RegExp(DAMAGED_LINE));
+    const run = await flynn('run', '-a', 'shop', 'true');
+    expect(run.code, run.stderr).toBe(1);
+    expect(run.stderr).toMatch(new RegExp(DAMAGED_LINE));
 
     // A new release on the same slug (an env change) fails its deploy with that line, not a boot timeout.
     const change = await c.updateEnv('shop', { set: { GREETING: 'hi' } });
