@@ -68,6 +68,14 @@ export async function jobFailure(jobs: FailureSource, app: App, job: Job, headli
   return new DeployFailedError(lines.join('\n'), { detail: { jobId: job.id, output } });
 }
 
+/** A new job that did not start (`failed`): its host's one line as the message (e.g. a damaged slug), else as {@link jobFailure}. */
+export async function startFailure(jobs: FailureSource, app: App, job: Job): Promise<DeployFailedError> {
+  const name = `${job.type} job ${job.id} of the new release`;
+  const output = await lastOutput(jobs, app.id, job.id);
+  if (output.length === 1) return new DeployFailedError(`${name} failed to start: ${output[0] as string}`, { detail: { jobId: job.id, output } });
+  return jobFailure(jobs, app, job, `${name} failed`);
+}
+
 /** The failure of a deploy step whose jobs were not all up within the boot timeout. */
 export async function bootTimeout(jobs: FailureSource, app: App, seen: Job[], counts: Record<string, number>, timeoutMs: number): Promise<DeployFailedError> {
   const within = `within ${formatSeconds(timeoutMs)} (boot timeout)`;

@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from '../common/clock.js';
 import { until, WaitTimeoutError } from '../common/until.js';
 import { allAtOnce } from './deployer-all-at-once.js';
-import { bootTimeout, countUp, jobFailure } from './deployer-failure.js';
+import { bootTimeout, countUp, jobFailure, startFailure } from './deployer-failure.js';
 import { oneByOne } from './deployer-one-by-one.js';
 import type { BootDiagnosis, DeployPlan, DeployStrategy } from './deployer-strategy.js';
 import { DeployFailedError } from './errors.js';
@@ -115,6 +115,7 @@ export class FormationDeployer implements Deployer {
       throw err;
     }
     const failed = failedOf(seen);
+    if (failed?.state === 'failed') throw await startFailure(jobs, app, failed);
     if (failed) throw await jobFailure(jobs, app, failed, `${failed.type} job ${failed.id} of the new release ${failed.state}`);
   }
 }
