@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { ControllerClient } from '../controller/client.js';
-import { until, WaitTimeoutError } from '../common/until.js';
-import type { Deployment, EnvChange, Job, RouteView, UpdateHttpRouteInput } from '../controller/types.js';
+import { ScaleFailedError, ScaleTimeoutError } from '../controller/errors.js';
+import { SCALE_WAIT_DEFAULTS } from '../controller/scale-wait.js';
+import type { Deployment, EnvChange, Formation, RouteView, UpdateHttpRouteInput } from '../controller/types.js';
 import { routeLabel } from './commands-cluster.js';
 import type { Command, CommandContext } from './context.js';
 import { runAttached } from './run.js';
@@ -55,7 +56,7 @@ export function tlsLabel(r: RouteView): string {
 }
 
 /** How long `flynn scale` waits for the jobs it asked for, in ms. */
-const SCALE_WAIT_MS = 60_000;
+const SCALE_WAIT_MS = SCALE_WAIT_DEFAULTS.timeoutMs;
 
 export const appCommands: Command[] = [
   {
@@ -237,26 +238,18 @@ export const appCommands: Command[] = [
         if (!m) throw new CliError(`expected TYPE=COUNT, got ${JSON.stringify(arg)}`, { usage: true });
         processes[m[1] as string] = Number(m[2]);
       }
-      const started = Date.now();
-      const f = await client.scale(app, processes);
-      const asked = Object.keys(processes).map((t) => `${t}=${f.processes[t] ?? 0}`).join(' ');
+      const asked = (f: Formation) => Object.keys(processes).map((t) => `${t}=${f.processes[t] ?? 0}`).join(' ');
       if (ctx.values['no-wait'] === true) {
-        ctx.out(`scaled ${app}: ${asked}`);
+        ctx.out(`scaled ${app}: ${asked(await client.scale(app, processes))}`);
         return;
       }
-      // Done when every type runs exactly its count of live jobs of the release, all of them up.
-      let now: { type: string; want: number; live: number; up: number }[] = [];
-      const scaled = (jobs: Job[]) => {
-        const live = jobs.filter((j) => j.releaseId === f.releaseId && (j.state === 'up' || j.state === 'starting'));
-        now = Object.keys(processes).map((t) => ({ type: t, want: f.processes[t] ?? 0, live: live.filter((j) => j.type === t).length, up: live.filter((j) => j.type === t && j.state === 'up').length }));
-        return now.every((c) => c.live === c.want && c.up === c.want);
-      };
-      await until((signal) => client.watchJobs(app, { signal }), scaled, { timeoutMs: SCALE_WAIT_MS }).catch((err: unknown) => {
-        if (!(err instanceof WaitTimeoutError)) throw err;
-        const where = now.map((c) => `${c.type}: ${c.up} up of ${c.want}`).join(', ');
-        throw new CliError(`scaled ${app} to ${asked}, but after ${SCALE_WAIT_MS / 1000} s ${where} (see flynn ps and flynn log)`);
+      const to = Object.entries(processes).map(([t, n]) => `${t}=${n}`).join(' ');
+      const { formation, upMs } = await client.scaleAndWait(app, processes, { timeoutMs: SCALE_WAIT_MS }).catch((err: unknown) => {
+        if (err instanceof ScaleTimeoutError) throw new CliError(`scaled ${app} to ${to}, but ${err.message} (see flynn ps and flynn log)`);
+        if (err instanceof ScaleFailedError) throw new CliError(`scaled ${app} to ${to}, but ${err.message}`);
+        throw err;
       });
-      ctx.out(`scaled ${app}: ${asked} (up in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+      ctx.out(`scaled ${app}: ${asked(formation)} (up in ${(upMs / 1000).toFixed(1)} s)`);
     },
   },
   {
