@@ -214,7 +214,8 @@ export const appCommands: Command[] = [
     usage: 'scale [-a APP] [--no-wait] [TYPE=COUNT...]',
     summary: 'scale process types of the running release (no args: show counts)',
     help: [
-      `Waits until the release runs exactly that many jobs of each type, all up (at most ${SCALE_WAIT_MS / 1000} s), as Flynn's scale does; --no-wait returns at once.`,
+      `Waits until the release runs exactly that many jobs of each type, all up and the new ones up for ${SCALE_WAIT_DEFAULTS.holdMs / 1000} s (at most ${SCALE_WAIT_MS / 1000} s), as Flynn's scale does; --no-wait returns at once.`,
+      'New jobs that crash or fail to start fail the scale in one line (how many, the exit status, the last output; the count stays).',
       'A TYPE the running release does not have is refused, naming the types it has. Counts are kept per app across releases:',
       'a type a rollback left out keeps its count (shown without args) and runs again in a release that has it.',
     ].join('\n'),
