@@ -250,14 +250,14 @@ export class ControllerClient {
     const last = verdict.jobs.at(-1) as Job;
     // Its exit status is what its host recorded (listed with `all`).
     const recorded = (await this.listJobs(app, { all: true }).catch(() => [])).find((j) => j.id === last.id) ?? last;
-    const output: string[] = [];
+    const output: LogLine[] = [];
     try {
-      for await (const l of this.logs(app, { job: last.id, lines: 50 })) output.push(l.msg);
+      for await (const l of this.logs(app, { job: last.id, lines: 50 })) output.push(l);
     } catch {
       // Its output is gone: the line says so.
     }
     const message = crashLine(app, verdict.type, verdict.jobs, { job: recorded, output });
-    throw new ScaleFailedError(message, { detail: { type: verdict.type, crashed: verdict.jobs.map((j) => j.id), jobId: last.id, ...(recorded.exit ? { exit: recorded.exit } : {}), output: output.slice(-10) } });
+    throw new ScaleFailedError(message, { detail: { type: verdict.type, crashed: verdict.jobs.map((j) => j.id), jobId: last.id, ...(recorded.exit ? { exit: recorded.exit } : {}), output: output.slice(-10).map((l) => l.msg) } });
   }
 
   /** Feed the app's jobs to `progress` (again at the times it asks) until it is decided or `deadline` passes (its last `waiting`). */

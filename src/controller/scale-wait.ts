@@ -5,7 +5,7 @@
  * the job runner's (host/readiness.ts: the job answers); the hold is what keeps a job that answers
  * once and then exits from being reported up.
  */
-import type { Formation, Job } from './types.js';
+import type { Formation, Job, LogLine } from './types.js';
 
 export const SCALE_WAIT_DEFAULTS = Object.freeze({
   /** How long a scale waits for its jobs, in ms. */
@@ -82,9 +82,14 @@ export class ScaleProgress {
   }
 }
 
-/** The line of a crashed job's output that says why: its error line (`SyntaxError: ...`, `panic: ...`), else its last line. */
-export function tellingLine(lines: readonly string[]): string | undefined {
-  const said = lines.map((l) => l.trim()).filter((l) => l !== '' && !/^Node\.js v\d/.test(l));
+/**
+ * The line of a crashed job's output that says why: its error line (`SyntaxError: ...`, `panic:
+ * ...`), else its last line; of its stderr when it wrote any (the order of two streams written at
+ * once is not kept everywhere: Docker stamps each on its own).
+ */
+export function tellingLine(output: readonly Pick<LogLine, 'stream' | 'msg'>[]): string | undefined {
+  const errors = output.filter((l) => l.stream === 'stderr');
+  const said = (errors.length > 0 ? errors : output).map((l) => l.msg.trim()).filter((l) => l !== '' && !/^Node\.js v\d/.test(l));
   const error = said.find((l) => /^(Uncaught )?([A-Z]\w*)?(Error|Exception)\b|^panic: /.test(l));
   const line = error ?? said.at(-1);
   return line !== undefined && line.length > 200 ? `${line.slice(0, 199)}…` : line;
@@ -94,7 +99,7 @@ export function tellingLine(lines: readonly string[]): string | undefined {
  * The one line of a scale whose `type` jobs crashed: how many, the last one's exit status and what
  * it said, and the command that shows its whole output.
  */
-export function crashLine(app: string, type: string, crashed: readonly Job[], last: { job: Job; output: readonly string[] }): string {
+export function crashLine(app: string, type: string, crashed: readonly Job[], last: { job: Job; output: readonly Pick<LogLine, 'stream' | 'msg'>[] }): string {
   const short = last.job.id.slice(0, 8);
   const n = crashed.length;
   const failed = crashed.every((j) => j.state === 'failed');

@@ -10,7 +10,9 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestCluster, serverAddArgs, type TestCluster } from '../../src/bootstrap/index.js';
-import { ControllerErrorCodes, ScaleFailedError } from '../../src/controller/index.js';
+import { ControllerErrorCodes, ScaleFailedError, type ControllerClient } from '../../src/controller/index.js';
+import { removeTestContainers } from '../host/support.js';
+import { needDocker } from '../support/services.js';
 
 const MAIN = resolve('src/cli/main.ts');
 const TSX = pathToFileURL(resolve('node_modules/tsx/dist/loader.mjs')).href;
@@ -23,6 +25,16 @@ const CMDS = {
   brief: ['node', '-e', `${SERVE}; setTimeout(() => { console.log('bye'); process.exit(4); }, 300)`],
 };
 
+/** An app whose current release has these process types, none of them running (web scaled to 0 first). */
+async function appWith(client: ControllerClient, name: string, processes: Record<string, readonly string[]>, good: readonly string[] = CMDS.good): Promise<void> {
+  await client.createApp({ name });
+  const first = await client.createRelease(name, { processes: { web: { cmd: [...good] } } });
+  await client.waitForDeployment(name, (await client.deploy(name, first.id)).id);
+  await client.scale(name, { web: 0 });
+  const release = await client.createRelease(name, { processes: Object.fromEntries(Object.entries(processes).map(([t, cmd]) => [t, { cmd: [...cmd] }])) });
+  await client.waitForDeployment(name, (await client.deploy(name, release.id)).id);
+}
+
 describe('flynn scale reports up only jobs that came up and stayed up (process runtime)', () => {
   let cluster: TestCluster;
   let dir: string;
@@ -32,17 +44,6 @@ describe('flynn scale reports up only jobs that came up and stayed up (process r
         done({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       ),
     );
-
-  /** An app whose current release has these process types, none of them running (web scaled to 0 first). */
-  const appWith = async (name: string, processes: Record<string, readonly string[]>) => {
-    const { client } = cluster;
-    await client.createApp({ name });
-    const first = await client.createRelease(name, { processes: { web: { cmd: CMDS.good } } });
-    await client.waitForDeployment(name, (await client.deploy(name, first.id)).id);
-    await client.scale(name, { web: 0 });
-    const release = await client.createRelease(name, { processes: Object.fromEntries(Object.entries(processes).map(([t, cmd]) => [t, { cmd: [...cmd] }])) });
-    await client.waitForDeployment(name, (await client.deploy(name, release.id)).id);
-  };
 
   beforeAll(async () => {
     cluster = await createTestCluster({ runtime: 'process' });
@@ -56,7 +57,7 @@ describe('flynn scale reports up only jobs that came up and stayed up (process r
   });
 
   it('fails a scale whose jobs crash at once in one line: the type, how many, the exit status, the last output and the log command', async () => {
-    await appWith('crashes', { web: CMDS.crash });
+    await appWith(cluster.client, 'crashes', { web: CMDS.crash });
     const res = await flynn(['scale', '-a', 'crashes', 'web=2']);
     expect(res.code).toBe(1);
     expect(res.stdout).toBe('');
@@ -73,7 +74,7 @@ describe('flynn scale reports up only jobs that came up and stayed up (process r
   }, 90_000);
 
   it('says up, as before, when the jobs come up and stay up', async () => {
-    await appWith('serves', { web: CMDS.good });
+    await appWith(cluster.client, 'serves', { web: CMDS.good });
     const res = await flynn(['scale', '-a', 'serves', 'web=2']);
     expect(res).toEqual({ code: 0, stdout: expect.stringMatching(/^scaled serves: web=2 \(up in \d+\.\d s\)\n$/) as unknown as string, stderr: '' });
     const jobs = await cluster.client.listJobs('serves');
@@ -81,7 +82,7 @@ describe('flynn scale reports up only jobs that came up and stayed up (process r
   }, 90_000);
 
   it('does not call up a web job that answers for a moment and then exits', async () => {
-    await appWith('brief', { web: CMDS.brief });
+    await appWith(cluster.client, 'brief', { web: CMDS.brief });
     const res = await flynn(['scale', '-a', 'brief', 'web=2']);
     expect(res.stdout).toBe('');
     expect(res.code).toBe(1);
@@ -89,7 +90,7 @@ describe('flynn scale reports up only jobs that came up and stayed up (process r
   }, 90_000);
 
   it('fails a scale of a crashing worker (up once it runs) too, and so does the typed client, with the exit status in detail', async () => {
-    await appWith('worker', { web: CMDS.good, worker: ['sh', '-c', 'echo working; exit 2'] });
+    await appWith(cluster.client, 'worker', { web: CMDS.good, worker: ['sh', '-c', 'echo working; exit 2'] });
     const res = await flynn(['scale', '-a', 'worker', 'worker=1']);
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/^flynn: scaled worker to worker=1, but \d+ worker jobs? crashed instead of coming up: the last, \w{8}, exited with status 2 after "working"/);
@@ -103,3 +104,29 @@ describe('flynn scale reports up only jobs that came up and stayed up (process r
     expect(upMs).toBeGreaterThan(0);
   }, 90_000);
 });
+
+if (await needDocker('scale of crashing Docker jobs')) {
+  describe('scaleAndWait on the Docker runtime (stack image, python3)', () => {
+    let cluster: TestCluster;
+    const serve = ['python3', '-c', "import http.server, os; http.server.HTTPServer(('', int(os.environ['PORT'])), http.server.SimpleHTTPRequestHandler).serve_forever()"];
+
+    beforeAll(async () => {
+      cluster = await createTestCluster({ runtime: 'docker' });
+    }, 120_000);
+
+    afterAll(async () => {
+      await cluster?.close();
+      if (cluster) await removeTestContainers(cluster.runId);
+    });
+
+    it('fails on containers that crash at once or serve for a moment, and says up of ones that stay up', async () => {
+      const { client } = cluster;
+      await appWith(client, 'crashes', { web: ['sh', '-c', 'echo booting; echo boom >&2; exit 3'] }, serve);
+      await expect(client.scaleAndWait('crashes', { web: 2 })).rejects.toThrow(/^\d+ web jobs crashed instead of coming up: the last, \w{8}, exited with status 3 after "boom" \(see flynn log -a crashes \w{8}\)$/);
+      await appWith(client, 'brief', { web: ['timeout', '0.5', ...serve] }, serve);
+      await expect(client.scaleAndWait('brief', { web: 2 })).rejects.toBeInstanceOf(ScaleFailedError);
+      await appWith(client, 'serves', { web: serve }, serve);
+      expect((await client.scaleAndWait('serves', { web: 2 })).upMs).toBeGreaterThan(0);
+    }, 120_000);
+  });
+}

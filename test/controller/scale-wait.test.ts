@@ -36,9 +36,13 @@ describe('ScaleProgress: what a scale waits for', () => {
 });
 
 describe('tellingLine', () => {
-  it("picks a crash's error line over node's trailer, else the last line", () => {
-    expect(tellingLine(['file:///app/server.js:7', "let greeting = 'x';", '    ^', '', "SyntaxError: Identifier 'greeting' has already been declared", '    at x', '', 'Node.js v20.19.0'])).toBe("SyntaxError: Identifier 'greeting' has already been declared");
-    expect(tellingLine(['booting', 'boom', ''])).toBe('boom');
+  it("picks a crash's error line over node's trailer, else the last line, of stderr when there is one", () => {
+    const err = (...msgs: string[]) => msgs.map((msg) => ({ stream: 'stderr' as const, msg }));
+    const out = (...msgs: string[]) => msgs.map((msg) => ({ stream: 'stdout' as const, msg }));
+    expect(tellingLine(err('file:///app/server.js:7', "let greeting = 'x';", '    ^', '', "SyntaxError: Identifier 'greeting' has already been declared", '    at x', '', 'Node.js v20.19.0'))).toBe("SyntaxError: Identifier 'greeting' has already been declared");
+    expect(tellingLine(out('booting', 'done', ''))).toBe('done');
+    // What it wrote to stderr, wherever a runtime put it among stdout's lines.
+    expect(tellingLine([...err('boom'), ...out('booting')])).toBe('boom');
     expect(tellingLine([])).toBeUndefined();
   });
 });
