@@ -1,13 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import type { ControllerClient } from '../controller/client.js';
-import type { Deployment, EnvChange, RouteView, UpdateHttpRouteInput } from '../controller/types.js';
+import { ScaleFailedError, ScaleTimeoutError } from '../controller/errors.js';
+import { SCALE_WAIT_DEFAULTS } from '../controller/scale-wait.js';
+import type { Deployment, EnvChange, Formation, RouteView, UpdateHttpRouteInput } from '../controller/types.js';
 import { routeLabel } from './commands-cluster.js';
 import type { Command, CommandContext } from './context.js';
 import { runAttached } from './run.js';
 import { deployFromGit } from './deploy-git.js';
 import { CliError } from './errors.js';
 import { ROUTE_OPTION_FLAGS, ROUTE_OPTION_HELP, ROUTE_OPTION_USAGE, routeOptionsFromFlags } from './route-flags.js';
-import { SCALE_WAIT_MS, waitScaled } from './scale-wait.js';
 import { formatTable, shortTime } from './table.js';
 
 async function awaitDeployment(ctx: CommandContext, client: ControllerClient, app: string, deployment: Deployment): Promise<void> {
@@ -55,6 +56,7 @@ export function tlsLabel(r: RouteView): string {
 }
 
 /** How long `flynn scale` waits for the jobs it asked for, in ms. */
+const SCALE_WAIT_MS = SCALE_WAIT_DEFAULTS.timeoutMs;
 
 export const appCommands: Command[] = [
   {
@@ -215,7 +217,8 @@ export const appCommands: Command[] = [
     usage: 'scale [-a APP] [--no-wait] [TYPE=COUNT...]',
     summary: 'scale process types of the running release (no args: show counts)',
     help: [
-      `Waits until the release runs exactly that many jobs of each type, all up (at most ${SCALE_WAIT_MS / 1000} s), as Flynn's scale does; --no-wait returns at once. A new job that fails to start ends the wait with why.`,
+      `Waits until the release runs exactly that many jobs of each type, all up and the new ones up for ${SCALE_WAIT_DEFAULTS.holdMs / 1000} s (at most ${SCALE_WAIT_MS / 1000} s), as Flynn's scale does; --no-wait returns at once.`,
+      'New jobs that crash or fail to start fail the scale in one line (how many, the exit status, the last output; the count stays).',
       'A TYPE the running release does not have is refused, naming the types it has. Counts are kept per app across releases:',
       'a type a rollback left out keeps its count (shown without args) and runs again in a release that has it.',
     ].join('\n'),
@@ -239,15 +242,18 @@ export const appCommands: Command[] = [
         if (!m) throw new CliError(`expected TYPE=COUNT, got ${JSON.stringify(arg)}`, { usage: true });
         processes[m[1] as string] = Number(m[2]);
       }
-      const started = Date.now();
-      const f = await client.scale(app, processes);
-      const asked = Object.keys(processes).map((t) => `${t}=${f.processes[t] ?? 0}`).join(' ');
+      const asked = (f: Formation) => Object.keys(processes).map((t) => `${t}=${f.processes[t] ?? 0}`).join(' ');
       if (ctx.values['no-wait'] === true) {
-        ctx.out(`scaled ${app}: ${asked}`);
+        ctx.out(`scaled ${app}: ${asked(await client.scale(app, processes))}`);
         return;
       }
-      await waitScaled(client, app, f, processes, asked);
-      ctx.out(`scaled ${app}: ${asked} (up in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+      const to = Object.entries(processes).map(([t, n]) => `${t}=${n}`).join(' ');
+      const { formation, upMs } = await client.scaleAndWait(app, processes, { timeoutMs: SCALE_WAIT_MS }).catch((err: unknown) => {
+        if (err instanceof ScaleTimeoutError) throw new CliError(`scaled ${app} to ${to}, but ${err.message} (see flynn ps and flynn log)`);
+        if (err instanceof ScaleFailedError) throw new CliError(`scaled ${app} to ${to}, but ${err.message}`);
+        throw err;
+      });
+      ctx.out(`scaled ${app}: ${asked(formation)} (up in ${(upMs / 1000).toFixed(1)} s)`);
     },
   },
   {

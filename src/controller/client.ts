@@ -8,7 +8,9 @@ import { watchState } from '../common/watch.js';
 import { ATTACH_PROTOCOL } from '../common/http/frames.js';
 import { openRunSession, type RunOptions, type RunSession } from './run-session.js';
 import type { TlsTrust } from '../common/tls/pin.js';
-import { controllerError, DeployFailedError } from './errors.js';
+import { controllerError, DeployFailedError, ScaleFailedError, ScaleTimeoutError } from './errors.js';
+import { crashLine, SCALE_WAIT_DEFAULTS, ScaleProgress, type ScaleVerdict } from './scale-wait.js';
+import { childSignal, settlesWithin } from '../common/lifecycle.js';
 import type {
   App,
   Artifact,
@@ -220,6 +222,74 @@ export class ControllerClient {
    */
   scale(app: string, processes: Record<string, number>): Promise<Formation> {
     return this.json('PUT', `/apps/${e(app)}/scale`, { body: { processes } });
+  }
+  /**
+   * {@link scale}, then wait until every scaled type runs exactly its count of jobs, all up, and
+   * the jobs the scale started stayed up for `holdMs` (docs/controller.md#waiting-for-a-scale);
+   * `upMs` is how long they took to come up. Throws a `ScaleFailedError` in one line when a job it
+   * started crashed or failed to start (how many, the exit status, its last output), a
+   * `ScaleTimeoutError` after `timeoutMs`; the count stays as asked either way.
+   *
+   * ```ts
+   * const { upMs } = await client.scaleAndWait('myapp', { web: 3 });
+   * ```
+   */
+  async scaleAndWait(app: string, processes: Record<string, number>, options: WaitOptions & { holdMs?: number } = {}): Promise<{ formation: Formation; upMs: number }> {
+    const d = SCALE_WAIT_DEFAULTS;
+    const timeoutMs = options.timeoutMs ?? d.timeoutMs;
+    const started = Date.now();
+    const before = new Set((await this.listJobs(app)).map((j) => j.id));
+    const formation = await this.scale(app, processes);
+    const progress = new ScaleProgress(formation, Object.keys(processes), before, { holdMs: options.holdMs ?? d.holdMs, gatherMs: d.gatherMs });
+    const verdict = await this.settleScale(app, progress, started + timeoutMs, options.signal);
+    if (verdict.kind === 'up') return { formation, upMs: verdict.upAt - started };
+    if (verdict.kind === 'waiting') {
+      const where = verdict.counts.map((c) => `${c.type}: ${c.up} up of ${c.want}`).join(', ');
+      throw new ScaleTimeoutError(`after ${timeoutMs / 1000} s ${where}`, { detail: { counts: verdict.counts } });
+    }
+    const last = verdict.jobs.at(-1) as Job;
+    // Its exit status is what its host recorded (listed with `all`).
+    const recorded = (await this.listJobs(app, { all: true }).catch(() => [])).find((j) => j.id === last.id) ?? last;
+    const output: LogLine[] = [];
+    try {
+      for await (const l of this.logs(app, { job: last.id, lines: 50 })) output.push(l);
+    } catch {
+      // Its output is gone: the line says so.
+    }
+    const message = crashLine(app, verdict.type, verdict.jobs, { job: recorded, output });
+    throw new ScaleFailedError(message, { detail: { type: verdict.type, crashed: verdict.jobs.map((j) => j.id), jobId: last.id, ...(recorded.exit ? { exit: recorded.exit } : {}), output: output.slice(-10).map((l) => l.msg) } });
+  }
+
+  /** Feed the app's jobs to `progress` (again at the times it asks) until it is decided or `deadline` passes (its last `waiting`). */
+  private async settleScale(app: string, progress: ScaleProgress, deadline: number, signal?: AbortSignal): Promise<ScaleVerdict> {
+    const stop = new AbortController();
+    const parent = signal ? childSignal(signal) : undefined;
+    parent?.signal.addEventListener('abort', () => stop.abort(parent.signal.reason), { once: true });
+    const iterator = this.watchJobs(app, { signal: stop.signal })[Symbol.asyncIterator]();
+    try {
+      const read = () => {
+        const n = iterator.next();
+        n.catch(() => {}); // awaited below, unless the wait ends first
+        return n;
+      };
+      let next = read();
+      let jobs: Job[] | undefined;
+      let verdict: ScaleVerdict = { kind: 'waiting', counts: [] };
+      for (;;) {
+        if (jobs) verdict = progress.see(jobs, Date.now());
+        if (verdict.kind !== 'waiting' || Date.now() >= deadline) return verdict;
+        const wake = Math.min(deadline, verdict.wakeAt ?? deadline);
+        if (!(await settlesWithin(next, Math.max(0, wake - Date.now())))) continue;
+        const got = await next;
+        if (got.done) throw stop.signal.aborted ? stop.signal.reason : new UnavailableError('FLYNN_ERR_HTTP_UNREACHABLE', `the job stream of ${app} ended`);
+        jobs = got.value;
+        next = read();
+      }
+    } finally {
+      stop.abort();
+      parent?.release();
+      void Promise.resolve(iterator.return?.()).catch(() => {});
+    }
   }
 
   /**

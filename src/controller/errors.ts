@@ -1,4 +1,4 @@
-import { ConflictError, FlynnError, InvalidInputError, NotFoundError, UnavailableError, type FlynnErrorOptions } from '../common/errors.js';
+import { ConflictError, FlynnError, InvalidInputError, NotFoundError, TimeoutError, UnavailableError, type FlynnErrorOptions } from '../common/errors.js';
 
 export const ControllerErrorCodes = Object.freeze({
   INVALID_INPUT: 'FLYNN_ERR_CONTROLLER_INVALID_INPUT',
@@ -9,6 +9,8 @@ export const ControllerErrorCodes = Object.freeze({
   CONFLICT: 'FLYNN_ERR_CONTROLLER_CONFLICT',
   DEPLOY_IN_PROGRESS: 'FLYNN_ERR_CONTROLLER_DEPLOY_IN_PROGRESS',
   DEPLOY_FAILED: 'FLYNN_ERR_CONTROLLER_DEPLOY_FAILED',
+  SCALE_FAILED: 'FLYNN_ERR_CONTROLLER_SCALE_FAILED',
+  SCALE_TIMEOUT: 'FLYNN_ERR_CONTROLLER_SCALE_TIMEOUT',
   STORE_UNAVAILABLE: 'FLYNN_ERR_CONTROLLER_STORE_UNAVAILABLE',
   UNAUTHORIZED: 'FLYNN_ERR_CONTROLLER_UNAUTHORIZED',
   NO_SUCH_PROCESS_TYPE: 'FLYNN_ERR_CONTROLLER_NO_SUCH_PROCESS_TYPE',
@@ -66,6 +68,20 @@ export class DeployInProgressError extends ConflictError {
 export class DeployFailedError extends FlynnError {
   constructor(message: string, options: FlynnErrorOptions = {}) {
     super(ControllerErrorCodes.DEPLOY_FAILED, 'conflict', message, options);
+  }
+}
+
+/** Jobs a scale started crashed (or failed to start) instead of coming up; the count stays as asked. */
+export class ScaleFailedError extends FlynnError {
+  constructor(message: string, options: FlynnErrorOptions = {}) {
+    super(ControllerErrorCodes.SCALE_FAILED, 'conflict', message, options);
+  }
+}
+
+/** The jobs of a scale were not all up (and held up) within the wait. */
+export class ScaleTimeoutError extends TimeoutError {
+  constructor(message: string, options: FlynnErrorOptions = {}) {
+    super(ControllerErrorCodes.SCALE_TIMEOUT, message, options);
   }
 }
 

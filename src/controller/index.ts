@@ -42,6 +42,8 @@ export {
   ControllerConflictError,
   DeployInProgressError,
   DeployFailedError,
+  ScaleFailedError,
+  ScaleTimeoutError,
   StoreUnavailableError,
   ProcessTypeNotFoundError,
 } from './errors.js';

@@ -89,6 +89,10 @@ export async function probeUntil(probe: () => Promise<boolean>, stillWanted: () 
  * - `runs`: nothing more than running (no ports);
  * - `registered`: its first port's service lists the job (when discovery is at hand);
  * - `serves`: its first port serves on the host.
+ *
+ * Up is a state, not a promise: a job that answers once and then exits is crashed next. A wait that
+ * tells a user jobs are up (`flynn scale`, controller/scale-wait.ts) also holds them up for a
+ * moment, and fails on one that crashed.
  */
 export type ReadinessProof = { kind: 'runs' } | { kind: 'registered'; service: string } | { kind: 'serves'; hostPort: number };
 
