@@ -104,6 +104,9 @@ export function crashLine(app: string, type: string, crashed: readonly Job[], la
   const n = crashed.length;
   const failed = crashed.every((j) => j.state === 'failed');
   const head = `${n} ${type} job${n === 1 ? '' : 's'} ${failed ? 'failed to start' : 'crashed'} instead of coming up`;
+  // A job that failed to start has its host's one line as its output (e.g. a damaged slug, with the fix): whole, not cut.
+  const reason = last.job.state === 'failed' && last.output.length === 1 ? last.output[0]?.msg : undefined;
+  if (reason !== undefined) return `${head}: the last, ${short}: ${reason} (see flynn log -a ${app} ${short})`;
   const exit = last.job.exit;
   const how = exit ? `exited with status ${exit.code}${exit.reason !== 'exit' ? ` (${exit.reason === 'oom' ? 'out of memory' : exit.reason})` : ''}` : last.job.state === 'failed' ? 'failed to start' : 'crashed';
   const said = tellingLine(last.output);

@@ -50,7 +50,7 @@ describe('a damaged slug in shelf (process runtime)', () => {
     // `flynn scale` ends at the first failed start with why, not after its 60 s wait.
     const scaled = await flynn('scale', '-a', 'shop', 'web=2');
     expect(scaled.code, scaled.stderr).toBe(1);
-    expect(scaled.stderr).toMatch(new RegExp(`scaled shop to web=2, but web job \\S+ failed to start: ${DAMAGED_LINE}\n$`));
+    expect(scaled.stderr).toMatch(new RegExp(`^flynn: scaled shop to web=2, but \\d web jobs? failed to start instead of coming up: the last, \\S+: ${DAMAGED_LINE} \\(see flynn log -a shop \\S+\\)\n$`));
     expect(Date.now() - started).toBeLessThan(30_000);
     const failed = async () => (await c.listJobs('shop', { all: true })).filter((j: Job) => j.state === 'failed');
     const [first] = await failed();
