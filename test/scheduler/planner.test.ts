@@ -73,11 +73,15 @@ describe('input validation', () => {
       [{ ...webFormation(1), memory: { web: 'lots' } }, 'memory.web'],
       [{ ...webFormation(1), spec: { web: { image: 'x', cmd: 'start' } } }, 'spec.web'],
       [{ ...webFormation(1), spec: { web: { image: 'x', cmd: [], ports: [{ port: 0 }] } } }, 'spec.web'],
+      [{ ...webFormation(1), spec: { web: { image: 'x', cmd: [], artifact: { url: 'http://s/slug.tgz', sha256: 'AB'.repeat(32) } } } }, 'spec.web'],
       [null, 'formation'],
     ];
     for (const [input, field] of bad) {
       expect(() => validateFormation(input), field).toThrowError(expect.objectContaining({ code: 'FLYNN_ERR_SCHEDULER_INVALID_FORMATION', detail: { field } }));
     }
+    // A slug's sha256 passes through to the host.
+    const artifact = { url: 'http://s/slug.tgz', sha256: 'ab'.repeat(32) };
+    expect(validateFormation({ ...webFormation(1), spec: { web: { image: 'x', cmd: [], artifact } } }).spec.web?.artifact).toEqual(artifact);
     const source = new MemoryFormationSource();
     expect(() => source.put({ ...webFormation(1), release: 'bad release' })).toThrowError(expect.objectContaining({ kind: 'invalid' }));
   });
