@@ -607,7 +607,6 @@ function copyJob(job: Job): Job {
   return out;
 }
 
-
 /** A job that failed to start: its error as its one stderr line, so `flynn log` and a failed deploy show why (none otherwise). */
 function startFailureLines(job: Job): LogLine[] {
   return job.state === 'failed' && job.error ? [{ stream: 'stderr', line: job.error.message, time: job.updatedAt }] : [];
