@@ -99,6 +99,8 @@ describe('controller API', () => {
     }
     const docker = await h.raw('POST', '/artifacts', { body: JSON.stringify({ type: 'docker', url: `sha256:${sha256}`, sha256 }), headers: json });
     expect(docker).toMatchObject({ status: 400, body: { detail: { field: 'sha256' } } });
+    // A docker artifact is pinned by its image id alone.
+    expect(await h.client.createArtifact({ type: 'docker', url: `sha256:${sha256}` })).toMatchObject({ type: 'docker', url: `sha256:${sha256}` });
   });
 
   it('deploys the first release at web=1, scales it, and env changes make new deployed releases', async () => {

@@ -7,9 +7,10 @@ import type { ApiDeps, ApiServer, Req } from './deps.js';
 /** `/artifacts` and `/apps/:app/releases`: what a release runs, and the releases themselves. */
 export function registerReleaseRoutes(r: ApiServer, { store, app, checkEnvSize }: ApiDeps): void {
   r.post('/artifacts', { schema: { body: S.createArtifactBody } }, async (req: Req<unknown, CreateArtifactInput>, reply) => {
-    if (req.body.type === 'docker') validateImageId(req.body.url);
-    if (req.body.type === 'docker' && req.body.sha256 !== undefined) throw new ControllerInputError('sha256', "sha256 is a slug's digest: a docker artifact is pinned by its image id");
-    else validateUrl(req.body.url);
+    if (req.body.type === 'docker') {
+      validateImageId(req.body.url);
+      if (req.body.sha256 !== undefined) throw new ControllerInputError('sha256', "sha256 is a slug's digest: a docker artifact is pinned by its image id");
+    } else validateUrl(req.body.url);
     if (req.body.archiveUrl !== undefined) validateUrl(req.body.archiveUrl, 'archiveUrl');
     reply.status(201);
     return store.createArtifact(req.body);
