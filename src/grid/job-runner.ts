@@ -251,23 +251,24 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
    * read, as before the restart. A host that does not answer is asked again at the next call.
    */
   private async recallEnded(): Promise<void> {
-    const waited = new AbortController();
-    const all = Promise.all(
-      this.options.scheduler.view().hosts.map((h) => {
-        let recalled = this.recalled.get(h.id);
-        if (!recalled) {
-          const done = endedOnHost(this.hosts, h.id, { signal: this.stop.signal }).then(
-            (jobs) => this.ended.recall(jobs.filter((e) => !e.scheduled.oneOff).map(({ scheduled: job }) => ({ job, state: job.state, at: job.endedAt ?? this.clock.now(), listed: job.state !== 'down' }))),
-            () => void this.recalled.delete(h.id),
-          );
-          recalled = { done, waited: false };
-          this.recalled.set(h.id, recalled);
-        }
-        return recalled.waited ? undefined : recalled.done;
-      }),
-    );
+    const pending: Promise<void>[] = [];
+    for (const h of this.options.scheduler.view().hosts) {
+      let recalled = this.recalled.get(h.id);
+      if (!recalled) {
+        const done = endedOnHost(this.hosts, h.id, { signal: this.stop.signal }).then(
+          (jobs) => this.ended.recall(jobs.filter((e) => !e.scheduled.oneOff).map(({ scheduled: job }) => ({ job, state: job.state, at: job.endedAt ?? this.clock.now(), listed: job.state !== 'down' }))),
+          () => void this.recalled.delete(h.id),
+        );
+        recalled = { done, waited: false };
+        this.recalled.set(h.id, recalled);
+      }
+      if (!recalled.waited) pending.push(recalled.done);
+    }
+    // Every host recalled already (the usual case): nothing to wait for.
+    if (pending.length === 0) return;
     // A frozen host holds up one call for recallWaitMs, not every call for the HTTP client's own timeout (minutes).
-    await Promise.race([all, this.clock.sleep(SCHEDULER_JOB_RUNNER_DEFAULTS.recallWaitMs, waited.signal, { unref: true }).catch(() => {})]);
+    const waited = new AbortController();
+    await Promise.race([Promise.all(pending), this.clock.sleep(SCHEDULER_JOB_RUNNER_DEFAULTS.recallWaitMs, waited.signal, { unref: true }).catch(() => {})]);
     waited.abort();
     for (const recalled of this.recalled.values()) recalled.waited = true;
   }
