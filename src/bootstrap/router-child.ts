@@ -119,9 +119,9 @@ const control = createServer((req, res) => {
       const snapshot = JSON.parse(await readBody(req)) as RouterSnapshot;
       // Snapshots apply one at a time, in the order they came.
       const applied = applying.then(async () => {
-        // Saved before it is applied: whatever this router serves is in the snapshot it would start again from.
-        if (config.snapshotFile) await writeFileAtomic(config.snapshotFile, JSON.stringify(snapshot), { mode: 0o600 });
+        // Applied first: saving it (two fsyncs) does not hold up what the apps' clients see.
         await mirror.apply(snapshot);
+        if (config.snapshotFile) await writeFileAtomic(config.snapshotFile, JSON.stringify(snapshot), { mode: 0o600 });
       });
       // A snapshot that failed does not hold up the next one.
       applying = applied.catch(() => undefined);

@@ -1,9 +1,7 @@
 import { X509Certificate } from 'node:crypto';
-import { connect, type PeerCertificate } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startAcme, type AcmeManager } from '../../src/acme/index.js';
 import { StoreRouteSource } from '../../src/bootstrap/route-source.js';
-import { sleep } from '../../src/common/lifecycle.js';
 import { until } from '../../src/common/until.js';
 import { MemoryStore } from '../../src/controller/memory-store.js';
 import { routeView } from '../../src/controller/route-view.js';
@@ -14,28 +12,10 @@ import { startRouter, type Router } from '../../src/router/index.js';
 import { ENGINES } from '../router/support.js';
 import { startTestDns, type TestDns } from '../support/dns.js';
 import { startPebble, type TestPebble } from '../support/pebble.js';
+import { sleep } from '../../src/common/lifecycle.js';
 import { needPebble } from '../support/services.js';
-
-/** The certificate the router's HTTPS listener serves for `servername`, and whether it verifies against `ca`. */
-function served(port: number, servername: string, ca: string): Promise<{ cert: PeerCertificate; authorized: boolean; error?: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, servername, ca, rejectUnauthorized: false }, () => {
-      resolve({ cert: socket.getPeerCertificate(true), authorized: socket.authorized, ...(socket.authorizationError ? { error: String(socket.authorizationError) } : {}) });
-      socket.end();
-    });
-    socket.on('error', reject);
-  });
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const got = await probe();
-    if (got !== undefined) return got;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+import { served } from '../support/served-certificate.js';
+import { waitFor } from '../support/wait-for.js';
 
 describe.runIf(await needPebble('ACME client against pebble')).each(ENGINES)('ACME (HTTP-01) against pebble, router engine %s', (engine) => {
   let store: MemoryStore;

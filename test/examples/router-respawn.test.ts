@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { findRouter } from '../../src/bootstrap/router-process.js';
 import { pinOf } from '../../src/common/tls/self-signed.js';
 import { ControllerClient } from '../../src/controller/client.js';
+import { waitFor } from '../support/wait-for.js';
 import { endNpmStart, npmStartPorts, requestLoop, serving, startNpmStart, type Running } from '../support/npm-start.js';
 
 const HOST = '127.0.0.46';
@@ -63,6 +64,11 @@ describe('npm start: a router process that dies is started again', () => {
     await client.createRoute(APP, { type: 'http', domain: `other.${APP}.flynn.local`, service: `${APP}-web` });
     expect((await serving(routerUrl, `other.${APP}.flynn.local`, 10_000)).body).toBe(before.body);
     await client.close();
+    // The router saves a snapshot just after applying it: kill it once the new route is on disk too.
+    await waitFor('the saved snapshot to hold both routes', async () => {
+      const saved = JSON.parse(await readFile(join(dataDir, 'router-snapshot.json'), 'utf8')) as { routes: unknown[] };
+      return saved.routes.length === 2 ? true : undefined;
+    });
 
     // Every flynn-ts process killed: the next start brings the router back from its saved config
     // and snapshot before the platform loads, and the platform re-attaches to it.
