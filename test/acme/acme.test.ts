@@ -15,7 +15,6 @@ import { startPebble, type TestPebble } from '../support/pebble.js';
 import { sleep } from '../../src/common/lifecycle.js';
 import { needPebble } from '../support/services.js';
 import { served } from '../support/served-certificate.js';
-import { waitFor } from '../support/wait-for.js';
 
 describe.runIf(await needPebble('ACME client against pebble')).each(ENGINES)('ACME (HTTP-01) against pebble, router engine %s', (engine) => {
   let store: MemoryStore;
@@ -76,10 +75,14 @@ describe.runIf(await needPebble('ACME client against pebble')).each(ENGINES)('AC
     expect(view).not.toContain('PRIVATE KEY');
     expect(view).toContain('"status":"issued"');
     const root = await pebble.root();
-    const got = await waitFor('the issued certificate to be served', async () => {
-      const s = await served(router.https?.port ?? 0, 'shop.flynn.test', root);
-      return s.cert.subject?.CN === fallbackCn ? undefined : s;
-    });
+    const got = await vi.waitFor(
+      async () => {
+        const s = await served(router.https?.port ?? 0, 'shop.flynn.test', root);
+        if (s.cert.subject?.CN === fallbackCn) throw new Error('the default certificate is still served');
+        return s;
+      },
+      { timeout: 30_000, interval: 100 },
+    );
     // Verified against pebble's root: leaf + intermediate sent, issued for the domain by pebble's intermediate.
     expect(got.error).toBeUndefined();
     expect(got.authorized).toBe(true);
@@ -133,10 +136,14 @@ describe.runIf(await needPebble('ACME client against pebble')).each(ENGINES)('AC
     expect(serial).not.toBe(firstSerial);
     expect(renewed?.acme?.status).toBe('issued');
     const root = await pebble.root();
-    const s = await waitFor('the renewed certificate to be served', async () => {
-      const got = await served(router.https?.port ?? 0, 'renew.flynn.test', root);
-      return got.cert.serialNumber === serial ? got : undefined;
-    });
+    const s = await vi.waitFor(
+      async () => {
+        const got = await served(router.https?.port ?? 0, 'renew.flynn.test', root);
+        if (got.cert.serialNumber !== serial) throw new Error('the renewed certificate is not served yet');
+        return got;
+      },
+      { timeout: 30_000, interval: 100 },
+    );
     expect(s.authorized).toBe(true);
     offsetMs = 0;
   }, 60_000);

@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startPlatform, type Platform } from '../../src/bootstrap/index.js';
 import { until } from '../../src/common/until.js';
 import { createDiscovery } from '../../src/discovery/index.js';
@@ -10,7 +10,6 @@ import { startTestDns, type TestDns } from '../support/dns.js';
 import { freePort, startPebble, type TestPebble } from '../support/pebble.js';
 import { needPebble } from '../support/services.js';
 import { served } from '../support/served-certificate.js';
-import { waitFor } from '../support/wait-for.js';
 
 const HOST = '127.0.0.1';
 
@@ -54,10 +53,14 @@ describe.runIf(await needPebble('ACME client in a platform')).each([{ detachedRo
     expect(shown).toMatchObject({ acme: { status: 'issued' }, tls: { keySet: true } });
     const root = await pebble.root();
     // The router (a process of its own when detached) serves it once the platform has passed the route on.
-    const peer = await waitFor('the issued certificate to be served', async () => {
-      const s = await served(platform.routerHttpsPort, 'web.flynn.test', root, HOST);
-      return s.authorized ? s : undefined;
-    });
+    const peer = await vi.waitFor(
+      async () => {
+        const s = await served(platform.routerHttpsPort, 'web.flynn.test', root, HOST);
+        if (!s.authorized) throw new Error(`the issued certificate is not served yet (${s.error ?? 'unverified'})`);
+        return s;
+      },
+      { timeout: 30_000, interval: 100 },
+    );
     expect(String(peer.cert.issuer.CN)).toMatch(/^Pebble Intermediate CA/);
   }, 60_000);
 });

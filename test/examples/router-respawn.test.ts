@@ -9,11 +9,10 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { findRouter } from '../../src/bootstrap/router-process.js';
 import { pinOf } from '../../src/common/tls/self-signed.js';
 import { ControllerClient } from '../../src/controller/client.js';
-import { waitFor } from '../support/wait-for.js';
 import { endNpmStart, npmStartPorts, requestLoop, serving, startNpmStart, type Running } from '../support/npm-start.js';
 
 const HOST = '127.0.0.46';
@@ -65,10 +64,13 @@ describe('npm start: a router process that dies is started again', () => {
     expect((await serving(routerUrl, `other.${APP}.flynn.local`, 10_000)).body).toBe(before.body);
     await client.close();
     // The router saves a snapshot just after applying it: kill it once the new route is on disk too.
-    await waitFor('the saved snapshot to hold both routes', async () => {
-      const saved = JSON.parse(await readFile(join(dataDir, 'router-snapshot.json'), 'utf8')) as { routes: unknown[] };
-      return saved.routes.length === 2 ? true : undefined;
-    });
+    await vi.waitFor(
+      async () => {
+        const saved = JSON.parse(await readFile(join(dataDir, 'router-snapshot.json'), 'utf8')) as { routes: unknown[] };
+        expect(saved.routes).toHaveLength(2);
+      },
+      { timeout: 30_000, interval: 100 },
+    );
 
     // Every flynn-ts process killed: the next start brings the router back from its saved config
     // and snapshot before the platform loads, and the platform re-attaches to it.

@@ -1,4 +1,4 @@
-/** What a TLS listener serves, for tests of certificates that a router picks up after the fact (ACME orders, renewals). */
+/** What a TLS listener serves, for tests of certificates a router picks up after the fact (ACME orders, renewals), with `vi.waitFor`. */
 import { connect, type PeerCertificate } from 'node:tls';
 
 /** The certificate served on 127.0.0.1:`port` for `servername`, and whether it verifies against `ca`. */
