@@ -58,8 +58,11 @@ describe('host agent: ended jobs and process jobs across agent restarts', () => 
   it('keeps a job that exited 3 with its last lines across a restart, and adopts a running job (same pid)', async () => {
     const discovery = new MemoryDiscovery();
     const first = await agentOn(discovery);
-    const many = Array.from({ length: ENDED_JOBS_DEFAULTS.lines + 20 }, (_, i) => `echo l${i}`).join('; ');
-    const crash = await first.client.createJob(jobRequest(run, { type: 'run', cmd: ['sh', '-c', `${many}; echo last >&2; exit 3`] }));
+    // One line on stderr, first: a detached process job's two files are read apart, so the order of
+    // lines across stdout and stderr is only as exact as the reads (docs/host.md); the checks below
+    // hold whatever it is.
+    const many = Array.from({ length: ENDED_JOBS_DEFAULTS.lines + 20 }, (_, i) => (i === 0 ? 'echo l0 >&2' : `echo l${i}`)).join('; ');
+    const crash = await first.client.createJob(jobRequest(run, { type: 'run', cmd: ['sh', '-c', `${many}; echo last; exit 3`] }));
     const web = await first.client.createJob(jobRequest(run, { ports: [{ port: 8080, proto: 'tcp', service: `app${run}-web` }] }));
     const url = `http://127.0.0.2:${web.boundPorts[0]?.hostPort}`;
     expect(await fetchWhenUp(url)).toBe(`hello from ${web.id}`);
@@ -81,7 +84,7 @@ describe('host agent: ended jobs and process jobs across agent restarts', () => 
       // Within retainEndedMs of its end the restarted agent still has the runtime's copy: every line.
       const all = await linesOf(second.client, crash.id);
       expect(all).toHaveLength(ENDED_JOBS_DEFAULTS.lines + 21);
-      expect(all).toEqual(expect.arrayContaining(['stdout:l0', 'stderr:last', `stdout:l${ENDED_JOBS_DEFAULTS.lines + 19}`]));
+      expect(all).toEqual(expect.arrayContaining(['stderr:l0', 'stdout:last', `stdout:l${ENDED_JOBS_DEFAULTS.lines + 19}`]));
       await second.close();
 
       // Restarted again once retainEndedMs has passed since the end (not since the restart): forgotten
@@ -93,8 +96,8 @@ describe('host agent: ended jobs and process jobs across agent restarts', () => 
       expect(await third.client.getJob(crash.id)).toMatchObject({ state: 'crashed', exit: { code: 3 }, updatedAt: ended.updatedAt });
       const lines = await linesOf(third.client, crash.id);
       expect(lines).toHaveLength(ENDED_JOBS_DEFAULTS.lines);
-      expect(lines).toEqual(expect.arrayContaining(['stderr:last', `stdout:l${ENDED_JOBS_DEFAULTS.lines + 19}`]));
-      expect(lines).not.toContain('stdout:l0');
+      expect(lines).toEqual(expect.arrayContaining(['stdout:last', `stdout:l${ENDED_JOBS_DEFAULTS.lines + 19}`]));
+      expect(lines).not.toContain('stdout:l1');
       await waitFor('the runtime to delete the job’s files', async () => (existsSync(join(dir, 'jobs', `ended-${run}`, crash.id)) ? undefined : true));
       // The adopted job's exit is seen, and it is kept too.
       await third.client.stopJob(web.id, { graceMs: 1000 });
