@@ -37,17 +37,27 @@ export async function runBootstrap(manifest: BootstrapManifest, options: RunOpti
   const logger = options.logger ?? createConsoleLogger({ level: 'warn' });
   const say = (step: string, message: string) => console.log(options.json ? JSON.stringify({ step, message }) : `-----> ${step}: ${message}`);
   let platform: BootstrapHandle;
+  // In JSON the `ready` step is the last line, with the URLs (below).
+  let readyMessage = '';
   try {
-    // In JSON the `ready` step is the last line, with the URLs (below).
-    let readyMessage = '';
     // This process's HTTP(S)_PROXY/NO_PROXY reach the builds; the manifest's buildEnv wins.
     platform = await bootstrap({ ...manifest, buildEnv: { ...proxyEnv(), ...manifest.buildEnv } }, { logger, onStep: (s) => (options.json && s.step === 'ready' ? (readyMessage = s.message) : say(s.step, s.message)) });
-    if (options.json) console.log(JSON.stringify({ step: 'ready', message: readyMessage, ...urlsOf(platform) }));
   } catch (err) {
     // bootstrap has closed whatever it had started.
     console.error(`${options.name}: ${startFailure(err, options.portHint)}`);
     process.exit(1);
   }
+  // Before the ready lines: whoever waits for them may signal at once.
+  let stopping = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      say('stop', `${signal}: closing layer 1 (the host agents and their jobs keep running)`);
+      void platform.close().then(() => process.exit(0));
+    });
+  }
+  if (options.json) console.log(JSON.stringify({ step: 'ready', message: readyMessage, ...urlsOf(platform) }));
   const key = options.showKey ? platform.key : '$CONTROLLER_KEY';
   const serverAdd = `flynn ${serverAddArgs(platform, 'default', key).join(' ')}`;
   if (options.json) console.log(JSON.stringify({ step: 'server-add', message: serverAdd }));
@@ -62,14 +72,5 @@ flynn-ts layer 1 up on ${platform.hostIds.length} host(s): ${platform.hostIds.jo
 
   ${serverAdd}
 `);
-  }
-  let stopping = false;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      if (stopping) return;
-      stopping = true;
-      say('stop', `${signal}: closing layer 1 (the host agents and their jobs keep running)`);
-      void platform.close().then(() => process.exit(0));
-    });
   }
 }

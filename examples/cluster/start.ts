@@ -134,6 +134,20 @@ try {
   process.exit(1);
 }
 
+// Before the banner: whoever waits for it (a user, a test, a supervisor) may signal at once.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.log(`\n-----> ${signal}: stopping the ${stopApps ? 'cluster and its apps' : 'platform'}`);
+    void cluster.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(`flynn-ts: ${(err as Error).message}`);
+        process.exit(1);
+      },
+    );
+  });
+}
+
 const cliName = clusterName(new URL(cluster.controllerUrl).port, PLATFORM_DEFAULTS.controllerPort);
 const onExit = stopApps
   ? 'Ctrl-C stops the cluster and its apps.'
@@ -157,19 +171,6 @@ Add it to the CLI and push an app:
 
 ${onExit}
 `);
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.log(`\n-----> ${signal}: stopping the ${stopApps ? 'cluster and its apps' : 'platform'}`);
-    void cluster.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        console.error(`flynn-ts: ${(err as Error).message}`);
-        process.exit(1);
-      },
-    );
-  });
-}
 
 function readTls(certFile: string, keyFile: string): { cert: string; key: string } {
   try {

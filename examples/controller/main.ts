@@ -62,8 +62,7 @@ const controller = await startController({
   console.error(`controller: ${listenFailure(err, 'controller', `${values.host}:${port}`, '--port N (0 = any free port)') ?? (err as Error).message}`);
   process.exit(1);
 });
-logger.info('controller ready', { url: controller.url, pin: controller.pin, store: storeKind });
-
+// Before the ready line: whoever waits for it may signal at once.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     logger.info('shutting down', { signal });
@@ -73,3 +72,4 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       .then(() => process.exit(0));
   });
 }
+logger.info('controller ready', { url: controller.url, pin: controller.pin, store: storeKind });

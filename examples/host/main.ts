@@ -117,7 +117,7 @@ try {
     ...(values['data-dir'] ? { artifactsDir: join(values['data-dir'], 'artifacts'), stateDir: join(values['data-dir'], 'host-state') } : {}),
   });
   if (!values.key) logger.warn('the host API has no authentication (--insecure-no-auth): anyone who reaches it can run commands on this host');
-  logger.info('host agent up', { id: values.id, api: host.url, runtime: runtime.name, advertiseAddr: values['advertise-addr'] });
+  // Before the ready line: whoever waits for it may signal at once.
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -130,6 +130,7 @@ try {
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  logger.info('host agent up', { id: values.id, api: host.url, runtime: runtime.name, advertiseAddr: values['advertise-addr'] });
 } catch (err) {
   await runtime.close().catch(() => {});
   await discovery.close().catch(() => {});

@@ -102,9 +102,7 @@ const router = await startRouter({
   console.error(`router: ${listenFailure(err, 'router', values.http, flag) ?? (err as Error).message}`);
   process.exit(1);
 });
-if (router.metrics) logger.info('metrics', { url: `${router.metrics.url}/metrics` });
-logger.info('routes', { routes: router.routes().map((r) => (r.type === 'http' ? `${r.domain}${r.path ?? '/'} -> ${r.service}` : `tcp:${r.port} -> ${r.service}`)) });
-
+// Before the ready line: whoever waits for it may signal at once.
 let stopping = false;
 const stop = async () => {
   if (stopping) return;
@@ -117,3 +115,5 @@ const stop = async () => {
 };
 process.on('SIGINT', () => void stop());
 process.on('SIGTERM', () => void stop());
+if (router.metrics) logger.info('metrics', { url: `${router.metrics.url}/metrics` });
+logger.info('routes', { routes: router.routes().map((r) => (r.type === 'http' ? `${r.domain}${r.path ?? '/'} -> ${r.service}` : `tcp:${r.port} -> ${r.service}`)) });

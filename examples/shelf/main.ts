@@ -35,9 +35,7 @@ async function main(): Promise<void> {
     await store.close();
     throw new Error(listenFailure(err, 'shelf', `${values.host}:${port}`, '--port N (0 = any free port)') ?? (err as Error).message, { cause: err });
   });
-  logger.info('shelf listening', { url: shelf.url, root: store.root, maxBytes });
-  console.log(shelf.url);
-
+  // Before the ready line: whoever waits for it may signal at once.
   const stop = async () => {
     logger.info('shelf stopping');
     await shelf.close();
@@ -46,6 +44,8 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());
+  logger.info('shelf listening', { url: shelf.url, root: store.root, maxBytes });
+  console.log(shelf.url);
 }
 
 main().catch((err: unknown) => {

@@ -114,14 +114,14 @@ function describeRestart(runtime: 'process' | 'docker', host: string) {
       if (runtime === 'docker') {
         // Ctrl-C (SIGTERM) stops the platform only: the container keeps running and is adopted again.
         second.proc.kill('SIGTERM');
-        expect(await second.exited).toBe(0);
+        expect(await second.exited, second.stdout() + second.stderr()).toBe(0);
         expect(await containerOf(jobsBefore[0] ?? '')).toBe(containerBefore);
         const third = await start([...args, '--stop-apps-on-exit']);
         running.push(third);
         expect((await serving(routerUrl, `${app}.flynn.local`)).body).toBe(served);
         // With --stop-apps-on-exit, Ctrl-C stops the apps too.
         third.proc.kill('SIGTERM');
-        expect(await third.exited).toBe(0);
+        expect(await third.exited, third.stdout() + third.stderr()).toBe(0);
         expect(await containerOf(jobsBefore[0] ?? '')).toBeUndefined();
       } else {
         // A push after the restart, with the host key pinned before it (strict checking).
@@ -136,7 +136,7 @@ function describeRestart(runtime: 'process' | 'docker', host: string) {
         expect((await serving(routerUrl, `${app}.flynn.local`)).body).toContain('Hello from flynn-ts');
         await rm(work, { recursive: true, force: true });
         second.proc.kill('SIGTERM');
-        expect(await second.exited).toBe(0);
+        expect(await second.exited, second.stdout() + second.stderr()).toBe(0);
       }
       await client.close();
       await after.close();

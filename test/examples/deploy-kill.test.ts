@@ -131,7 +131,7 @@ function describeKill(runtime: 'process' | 'docker', host: string) {
       console.log(`[measured] ${runtime}: requests through the router during ${CASES.length} killed deploys and their restarts: ${ok} served, ${failed} failed${failures.length ? ` (${failures.join('; ')})` : ''}`);
       expect(failed - failedBefore).toBe(0);
       last.proc.kill('SIGTERM');
-      expect(await last.exited).toBe(0);
+      expect(await last.exited, last.stdout() + last.stderr()).toBe(0);
       await client.close();
     }, 900_000);
   });

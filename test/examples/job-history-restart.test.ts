@@ -104,7 +104,7 @@ describe('npm start on the process runtime: jobs and ended jobs across restarts'
 
     // Ctrl-C stops the platform only: the app's process keeps running.
     third.proc.kill('SIGTERM');
-    expect(await third.exited).toBe(0);
+    expect(await third.exited, third.stdout() + third.stderr()).toBe(0);
     expect(alive(Number(newPid))).toBe(true);
     await client.close();
   }, 300_000);

@@ -86,7 +86,7 @@ describe.runIf(await needDocker('router outliving the platform'))('npm start on 
 
     // Ctrl-C stops the platform only: the apps and their router keep serving.
     second.proc.kill('SIGINT');
-    expect(await second.exited).toBe(0);
+    expect(await second.exited, second.stdout() + second.stderr()).toBe(0);
     expect((await findRouter(dataDir))?.pid).toBe(router?.pid);
     expect((await serving(routerUrl, `${APP}.flynn.local`, 5_000)).body).toMatch(/ steady$/);
     // With --stop-apps-on-exit, Ctrl-C stops the router with the apps.
@@ -94,7 +94,7 @@ describe.runIf(await needDocker('router outliving the platform'))('npm start on 
     running.push(third);
     expect((await findRouter(dataDir))?.pid).toBe(router?.pid);
     third.proc.kill('SIGINT');
-    expect(await third.exited).toBe(0);
+    expect(await third.exited, third.stdout() + third.stderr()).toBe(0);
     expect(await findRouter(dataDir)).toBeNull();
   }, 240_000);
 });

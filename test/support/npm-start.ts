@@ -14,7 +14,8 @@ const MAIN = resolve('examples/cluster/main.ts');
 
 export interface Running {
   proc: ChildProcess;
-  exited: Promise<number | null>;
+  /** The exit code, or the signal that ended it. */
+  exited: Promise<number | NodeJS.Signals | null>;
   stdout: () => string;
   stderr: () => string;
   fingerprint: string;
@@ -31,7 +32,7 @@ export async function startNpmStart(args: string[], options: { preload?: string[
   let err = '';
   proc.stdout?.setEncoding('utf8').on('data', (c: string) => (out += c));
   proc.stderr?.setEncoding('utf8').on('data', (c: string) => (err += c));
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  const exited = new Promise<number | NodeJS.Signals | null>((r) => proc.once('exit', (code, signal) => r(code ?? signal)));
   const deadline = Date.now() + 90_000;
   while (!out.includes('Add it to the CLI')) {
     if (proc.exitCode !== null || proc.signalCode !== null || Date.now() > deadline) throw new Error(`npm start did not come up (exit ${proc.exitCode ?? proc.signalCode}): ${out}\n${err}`);
