@@ -99,7 +99,7 @@ export async function bootTimeout(jobs: FailureSource, app: App, seen: Job[], co
 /** Continuation lines of a failure message line up under its text (the pusher sees ` !     ` before the first). */
 const INDENT = '       ';
 
-function formatSeconds(ms: number): string {
+export function formatSeconds(ms: number): string {
   return `${Math.round(ms / 100) / 10} s`;
 }
 

@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from '../common/clock.js';
 import { until, WaitTimeoutError } from '../common/until.js';
 import { allAtOnce } from './deployer-all-at-once.js';
-import { bootTimeout, countUp, jobFailure, startFailure } from './deployer-failure.js';
+import { bootTimeout, countUp, formatSeconds, jobFailure, startFailure } from './deployer-failure.js';
 import { oneByOne } from './deployer-one-by-one.js';
 import type { BootDiagnosis, DeployPlan, DeployStrategy } from './deployer-strategy.js';
 import { DeployFailedError } from './errors.js';
@@ -43,13 +43,21 @@ export interface FormationDeployerOptions {
    * {@link FORMATION_DEPLOYER_DEFAULTS}.timeoutMs.
    */
   timeoutMs?: number;
-  /** Time of the boot timeout. Default the system clock. */
+  /**
+   * How long the new jobs of a step must stay up once they are, in ms, before the step is done
+   * (and the old release's jobs are stopped); one that crashes or exits within it fails the
+   * deploy. Default {@link FORMATION_DEPLOYER_DEFAULTS}.holdMs; 0 counts a job up the moment it answers.
+   */
+  holdMs?: number;
+  /** Time of the boot timeout and the hold. Default the system clock. */
   clock?: Clock;
 }
 
 export const FORMATION_DEPLOYER_DEFAULTS = Object.freeze({
   /** Boot timeout per step, in ms: 60 s, as Heroku gives a web dyno to bind its `$PORT` (R10). */
   timeoutMs: 60_000,
+  /** The hold, in ms: as `flynn scale`'s (scale-wait.ts), so a web that answers once and exits does not replace the old release. */
+  holdMs: 1_000,
 });
 
 /** The strategy of each {@link DeploymentStrategy} name. */
@@ -81,10 +89,12 @@ export function bootTimeoutMs(app: Pick<App, 'name' | 'meta'>, fallbackMs: numbe
  */
 export class FormationDeployer implements Deployer {
   private readonly timeoutMs: number;
+  private readonly holdMs: number;
   private readonly clock: Clock;
 
   constructor(private readonly options: FormationDeployerOptions) {
     this.timeoutMs = options.timeoutMs ?? FORMATION_DEPLOYER_DEFAULTS.timeoutMs;
+    this.holdMs = options.holdMs ?? FORMATION_DEPLOYER_DEFAULTS.holdMs;
     this.clock = options.clock ?? systemClock;
   }
 
@@ -117,5 +127,29 @@ export class FormationDeployer implements Deployer {
     const failed = failedOf(seen);
     if (failed?.state === 'failed') throw await startFailure(jobs, app, failed);
     if (failed) throw await jobFailure(jobs, app, failed, `${failed.type} job ${failed.id} of the new release ${failed.state}`);
+    await this.hold(app, releaseId, new Set(seen.filter((j) => j.state === 'up').map((j) => j.id)), signal);
+  }
+
+  /** Resolve once the jobs `up` have stayed up for the hold; reject when one of them, or another job of the release, ends first. */
+  private async hold(app: App, releaseId: string, up: ReadonlySet<string>, signal?: AbortSignal): Promise<void> {
+    if (this.holdMs === 0) return;
+    const { jobs } = this.options;
+    let ended: Job | undefined;
+    const broken = (all: Job[]) => {
+      const mine = all.filter((j) => j.releaseId === releaseId);
+      ended = mine.find((j) => j.state === 'crashed' || j.state === 'failed') ?? mine.find((j) => up.has(j.id) && j.state !== 'up');
+      return ended !== undefined;
+    };
+    try {
+      await until((s) => jobs.watchJobs(app.id, { signal: s }), broken, { timeoutMs: this.holdMs, clock: this.clock, what: 'a new job ending within the hold', ...(signal ? { signal } : {}) });
+    } catch (err) {
+      // Nothing ended: the jobs held.
+      if (err instanceof WaitTimeoutError) return;
+      throw err;
+    }
+    const job = ended as Job;
+    if (job.state === 'failed') throw await startFailure(jobs, app, job);
+    const how = job.state === 'crashed' ? 'crashed' : `exited${job.exit ? ` with status ${job.exit.code}` : ''}`;
+    throw await jobFailure(jobs, app, job, `${job.type} job ${job.id} of the new release ${how}`, up.has(job.id) ? [`It answered, then ended within the deploy's hold (${formatSeconds(this.holdMs)}): the old release keeps serving.`] : []);
   }
 }

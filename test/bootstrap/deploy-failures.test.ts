@@ -171,6 +171,91 @@ describe('FormationDeployer boot timeout with a job runner that cannot diagnose 
   });
 });
 
+describe('FormationDeployer holds new jobs up before a step is done', () => {
+  const app: App = { id: 'a1', name: 'brief', meta: {}, releaseId: 'r1', strategy: 'one-by-one', createdAt: '', updatedAt: '' };
+  const up: Job = { id: 'j1', appId: 'a1', releaseId: 'r2', type: 'web', state: 'up', createdAt: '' };
+  /**
+   * A job runner whose job list the test changes with `set`; every watcher sees each change.
+   * `holding()` resolves once the hold watches (the second watch: the first waited for the job to be up).
+   */
+  const changing = (output: string[]) => {
+    let jobs: Job[] = [up];
+    const wake = new Set<() => void>();
+    let opened = 0;
+    let onSecond: () => void = () => {};
+    const second = new Promise<void>((resolve) => (onSecond = resolve));
+    const runner: FormationDeployerOptions['jobs'] = {
+      watchJobs: (_app, o = {}) =>
+        (async function* () {
+          if (++opened === 2) onSecond();
+          while (!o.signal?.aborted) {
+            const shown = jobs;
+            yield shown;
+            if (jobs !== shown) continue;
+            await new Promise<void>((resolve) => {
+              wake.add(resolve);
+              o.signal?.addEventListener('abort', () => resolve(), { once: true });
+            });
+          }
+        })(),
+      logs: async () =>
+        (async function* (): AsyncGenerator<LogLine> {
+          for (const msg of output) yield { jobId: 'j1', type: 'web', stream: 'stdout', msg, time: '' };
+        })(),
+    };
+    const set = (next: Job[]) => {
+      jobs = next;
+      for (const w of wake) w();
+      wake.clear();
+    };
+    return { runner, set, holding: () => second };
+  };
+  const start = (runner: FormationDeployerOptions['jobs'], clock: ManualClock) => {
+    const formations: string[] = [];
+    const plan = { deploymentId: 'd1', app, strategy: 'one-by-one' as const, from: { appId: 'a1', releaseId: 'r1', processes: { web: 1 }, updatedAt: '' }, to: { releaseId: 'r2', processes: { web: 1 } } };
+    const writeFormations = async (writes: Array<{ releaseId: string; processes: Record<string, number> | null }>) => void formations.push(...writes.map((w) => `${w.releaseId} ${JSON.stringify(w.processes)}`));
+    const deploying = new FormationDeployer({ jobs: runner, clock }).deploy(plan, { writeFormations }).then(
+      () => 'done',
+      (e: unknown) => e as Error,
+    );
+    return { formations, deploying };
+  };
+
+  it('lowers the old release only once the new job has stayed up for the hold (1 s)', async () => {
+    const clock = new ManualClock();
+    const { runner, holding } = changing([]);
+    const { formations, deploying } = start(runner, clock);
+    await holding();
+    await clock.advance(999);
+    expect(formations).toEqual(['r2 {"web":1}']);
+    await clock.advance(1);
+    expect(await deploying).toBe('done');
+    expect(formations).toEqual(['r2 {"web":1}', 'r1 {"web":0}']);
+  });
+
+  it('fails the deploy, the old release untouched, when the new job answers and then crashes within the hold', async () => {
+    const clock = new ManualClock();
+    const { runner, set, holding } = changing(['listening', 'leaving on purpose']);
+    const { formations, deploying } = start(runner, clock);
+    await holding();
+    await clock.advance(300);
+    set([{ ...up, state: 'crashed', exit: { code: 5, reason: 'exit' } }]);
+    const err = await deploying;
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/^web job j1 of the new release crashed\n {7}It answered, then ended within the deploy's hold \(1 s\): the old release keeps serving\.\n {7}Its last output:\n {7}listening\n {7}leaving on purpose\n/);
+    expect(formations).toEqual(['r2 {"web":1}']);
+  });
+
+  it('fails it too when the new job leaves up without a crash (exit 0)', async () => {
+    const clock = new ManualClock();
+    const { runner, set, holding } = changing([]);
+    const { deploying } = start(runner, clock);
+    await holding();
+    set([{ ...up, state: 'down', exit: { code: 0, reason: 'exit' } }]);
+    expect(((await deploying) as Error).message).toMatch(/^web job j1 of the new release exited with status 0\n {7}It answered, then ended within the deploy's hold/);
+  });
+});
+
 const docker = await needDocker('deploy failures on docker');
 
 describe.runIf(docker)('a web job that never answers on $PORT fails its deploy on Docker too', () => {

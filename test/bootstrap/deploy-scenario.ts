@@ -67,6 +67,27 @@ export function describeDeploy(name: string, start: () => Promise<Cluster>, appN
         return { code: e.code, output: e.stdout + e.stderr };
       }
     };
+    /** GETs through the router in a loop until stopped, counting the 200s and the rest. */
+    const requests = () => {
+      let ok = 0;
+      let failed = 0;
+      let polling = true;
+      const poller = (async () => {
+        while (polling) {
+          const r = await getVia(cluster.routerUrl, host()).catch(() => ({ status: 0, body: '' }));
+          if (r.status === 200) ok++;
+          else failed++;
+          await new Promise((res) => setTimeout(res, 20));
+        }
+      })();
+      return {
+        stop: async () => {
+          polling = false;
+          await poller;
+          return { ok, failed };
+        },
+      };
+    };
     const commit = async (message: string) => {
       await exec('git', ['-C', work, 'add', '-A']);
       await exec('git', ['-C', work, '-c', 'user.email=t@t', '-c', 'user.name=t', 'commit', '-qm', message]);
@@ -195,20 +216,9 @@ export function describeDeploy(name: string, start: () => Promise<Cluster>, appN
       await writeFile(join(work, 'package.json'), JSON.stringify(pkg, null, 2));
       await commit('break the build');
       const before = (await cluster.client.getApp(appName)).releaseId;
-      let failed = 0;
-      let ok = 0;
-      let polling = true;
-      const poller = (async () => {
-        while (polling) {
-          const r = await getVia(cluster.routerUrl, host()).catch(() => ({ status: 0, body: '' }));
-          if (r.status === 200) ok++;
-          else failed++;
-          await new Promise((res) => setTimeout(res, 20));
-        }
-      })();
+      const load = requests();
       const pushed = await push(keyFile);
-      polling = false;
-      await poller;
+      const { ok, failed } = await load.stop();
       expect(pushed.code).not.toBe(0);
       expect(pushed.output).toContain('broken on purpose');
       expect(pushed.output).toMatch(/build failed/i);
@@ -235,6 +245,25 @@ export function describeDeploy(name: string, start: () => Promise<Cluster>, appN
         return r.status === 200 ? r : undefined;
       });
       expect(res.body).toContain('Hello from flynn-ts');
+    }, 120_000);
+
+    it('rejects a push whose web process answers and then exits, and the previous release keeps serving throughout', async () => {
+      // Up (it answers on $PORT), then gone 300 ms later: within the deploy's hold.
+      const brief = `require('http').createServer((q, s) => s.end('brief')).listen(process.env.PORT, () => setTimeout(() => { console.log('leaving on purpose'); process.exit(5); }, 300))`;
+      await writeFile(join(work, 'Procfile'), `web: node -e "${brief}"\n`);
+      await commit('a web process that answers, then exits');
+      const before = (await cluster.client.getApp(appName)).releaseId;
+      const load = requests();
+      const pushed = await push(keyFile);
+      const { ok, failed } = await load.stop();
+      expect(pushed.code).not.toBe(0);
+      expect(pushed.output).toMatch(/web job \S+ of the new release crashed/);
+      // (With web=3 one job may end before the others are up: a plain crash, without the hold's hint.)
+      expect(pushed.output).toContain('leaving on purpose');
+      expect((await cluster.client.getApp(appName)).releaseId).toBe(before);
+      expect(failed).toBe(0);
+      expect(ok).toBeGreaterThan(0);
+      expect((await getVia(cluster.routerUrl, host())).body).toContain('Hello from flynn-ts');
     }, 120_000);
   });
 }
