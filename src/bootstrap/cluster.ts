@@ -16,6 +16,7 @@ import { startHostAgent, type HostAgentHandle } from '../host/start.js';
 import { createRuntime } from '../host/create.js';
 import type { Runtime } from '../host/runtime.js';
 import { TERMINAL_STATES } from '../host/types.js';
+import { reapAbandonedClusters, TEMP_CLUSTER_PREFIX } from './abandoned-clusters.js';
 import { CloseStack } from './close-stack.js';
 import { BootstrapInputError } from './errors.js';
 import { checkRestoreFinished, restoreDataDir } from './backup-restore.js';
@@ -167,7 +168,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   // Everything started so far, closed in reverse order on failure or close().
   const closers = new CloseStack(logger);
   const ownsDataDir = options.dataDir === undefined;
-  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'flynn-ts-cluster-')));
+  // What an earlier temp-dir cluster killed before it could close left behind (abandoned-clusters.ts).
+  await reapAbandonedClusters(logger);
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), TEMP_CLUSTER_PREFIX)));
   if (ownsDataDir) closers.push(() => rm(dataDir, { recursive: true, force: true }));
 
   try {

@@ -42,7 +42,7 @@ function describeRestart(runtime: 'process' | 'docker', host: string) {
     const running: Running[] = [];
     afterAll(async () => {
       for (const r of running) if (r.proc.exitCode === null) r.proc.kill('SIGKILL');
-      if (dataDir) await stopWhatOutlives(dataDir, runtime);
+      if (dataDir) await stopWhatOutlives(dataDir);
       if (dataDir) for (const f of [dataDir, `${dataDir}-id_rsa`, `${dataDir}-known_hosts`]) await rm(f, { recursive: true, force: true });
     }, 60_000);
 

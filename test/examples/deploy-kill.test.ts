@@ -68,7 +68,7 @@ function describeKill(runtime: 'process' | 'docker', host: string) {
     const running: Running[] = [];
     afterAll(async () => {
       for (const r of running) if (r.proc.exitCode === null && r.proc.signalCode === null) r.proc.kill('SIGKILL');
-      if (dataDir) await stopWhatOutlives(dataDir, runtime);
+      if (dataDir) await stopWhatOutlives(dataDir);
       if (dataDir) await rm(dataDir, { recursive: true, force: true });
     }, 60_000);
 

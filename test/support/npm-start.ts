@@ -1,13 +1,12 @@
 /** `npm start` (examples/cluster/main.ts) as a real child process, and waiting for an app through its router. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import Docker from 'dockerode';
 import { request } from 'undici';
+import { stopLeftJobs } from '../../src/bootstrap/abandoned-clusters.js';
 import { stopRouterProcess } from '../../src/bootstrap/router-process.js';
-import { groupsWorkingIn } from '../../src/host/proc-stat.js';
 
 const TSX = pathToFileURL(resolve('node_modules/tsx/dist/loader.mjs')).href;
 const MAIN = resolve('examples/cluster/main.ts');
@@ -134,20 +133,9 @@ export function requestLoop(routerUrl: string, host: string): { counts(): { ok: 
 
 /**
  * End what an `npm start` on `dataDir` leaves running on purpose (docs/decisions.md): its router
- * process, and this run's apps — Docker containers labelled with its host id, or process jobs
- * (each a process group of its own).
+ * process, and this run's apps.
  */
-export async function stopWhatOutlives(dataDir: string, runtime: 'docker' | 'process'): Promise<void> {
+export async function stopWhatOutlives(dataDir: string): Promise<void> {
   await stopRouterProcess(dataDir);
-  if (runtime === 'docker') {
-    // The host id carries the data dir's cluster id.
-    const id = (await readFile(join(dataDir, 'cluster-id'), 'utf8').catch(() => '')).trim();
-    const docker = new Docker();
-    if (id) for (const c of await docker.listContainers({ all: true, filters: { label: [`io.flynn-ts.host=host1-${id}`] } })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
-    return;
-  }
-  const hostsDir = join(dataDir, 'jobs');
-  for (const h of await readdir(hostsDir).catch(() => [] as string[])) {
-    for (const job of await readdir(join(hostsDir, h)).catch(() => [] as string[])) for (const group of await groupsWorkingIn(join(hostsDir, h, job))) process.kill(-group, 'SIGKILL');
-  }
+  await stopLeftJobs(dataDir);
 }
