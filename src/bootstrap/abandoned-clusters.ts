@@ -5,7 +5,7 @@
  * left that would ever adopt or stop them. The next cluster started on the machine (`startCluster`,
  * temp dir or not) cleans up after it.
  */
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
@@ -16,6 +16,31 @@ import { lockDataDir } from './state-files.js';
 
 /** The name of every temp data dir a cluster makes, in the OS temp dir. */
 export const TEMP_CLUSTER_PREFIX = 'flynn-ts-cluster-';
+
+/**
+ * The file that marks a temp data dir as made by {@link makeTempDataDir}: only such dirs are ever
+ * cleaned up, never a kept data dir that happens to be named `flynn-ts-cluster-*`.
+ */
+const TEMP_MARKER = 'temp-data-dir';
+
+/** Make a cluster's temp data dir (0700, in `dir`), marked as one the next start may clean up. */
+export async function makeTempDataDir(dir: string = tmpdir()): Promise<string> {
+  const dataDir = await mkdtemp(join(dir, TEMP_CLUSTER_PREFIX));
+  await writeFile(join(dataDir, TEMP_MARKER), 'removed when its cluster closes, or by the next start once its cluster is gone\n', { mode: 0o600 });
+  return dataDir;
+}
+
+/**
+ * Whether `dataDir` is a temp data dir this user's cluster made: a real directory (a symlink,
+ * which anyone can plant in a shared /tmp, may point at a kept data dir or anywhere), owned by this
+ * user and closed to others (as mkdtemp makes it), holding the marker.
+ */
+async function isOwnTempDir(dataDir: string): Promise<boolean> {
+  const dir = await lstat(dataDir).catch(() => undefined);
+  if (!dir?.isDirectory() || (dir.mode & 0o077) !== 0) return false;
+  if (process.getuid && dir.uid !== process.getuid()) return false;
+  return (await lstat(join(dataDir, TEMP_MARKER)).catch(() => undefined))?.isFile() === true;
+}
 
 /**
  * Stop the jobs a cluster on `dataDir` left running and that nothing adopts: its process jobs
@@ -49,7 +74,8 @@ export async function stopLeftJobs(dataDir: string): Promise<number> {
 /**
  * Find the temp data dirs of clusters whose process is gone (a lock naming a process that no longer
  * runs, or one of an earlier boot), stop what they left running ({@link stopLeftJobs}) and remove
- * them. A dir without a lock is left alone: its cluster may be starting. Each dir is locked while
+ * them. Only this user's own temp dirs are looked at (see {@link isOwnTempDir}): never a symlink,
+ * another user's dir, or a kept data dir. A dir without a lock is left alone: its cluster may be starting. Each dir is locked while
  * it is cleaned, so two starts never clean the same one. Resolves to the dirs removed; a failure
  * is logged, never thrown (it must not stop a start).
  */
@@ -59,7 +85,7 @@ export async function reapAbandonedClusters(logger: Logger, dir: string = tmpdir
   for (const name of names) {
     const dataDir = join(dir, name);
     try {
-      if (!(await stat(join(dataDir, 'lock')).catch(() => undefined))) continue;
+      if (!(await isOwnTempDir(dataDir)) || !(await lstat(join(dataDir, 'lock')).catch(() => undefined))) continue;
       const release = await lockDataDir(dataDir).catch(() => undefined);
       // Held by a running cluster.
       if (!release) continue;

@@ -2,8 +2,7 @@
  * The whole cluster in one process: discovery, host agent(s), scheduler, shelf, controller, router
  * and git receiver, wired together so that `git push` deploys.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { componentKey } from '../common/http/key-auth.js';
 import type { TlsCredentials } from '../common/tls/self-signed.js';
@@ -16,7 +15,7 @@ import { startHostAgent, type HostAgentHandle } from '../host/start.js';
 import { createRuntime } from '../host/create.js';
 import type { Runtime } from '../host/runtime.js';
 import { TERMINAL_STATES } from '../host/types.js';
-import { reapAbandonedClusters, TEMP_CLUSTER_PREFIX } from './abandoned-clusters.js';
+import { makeTempDataDir, reapAbandonedClusters } from './abandoned-clusters.js';
 import { CloseStack } from './close-stack.js';
 import { BootstrapInputError } from './errors.js';
 import { checkRestoreFinished, restoreDataDir } from './backup-restore.js';
@@ -170,7 +169,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const ownsDataDir = options.dataDir === undefined;
   // What an earlier temp-dir cluster killed before it could close left behind (abandoned-clusters.ts).
   await reapAbandonedClusters(logger);
-  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), TEMP_CLUSTER_PREFIX)));
+  const dataDir = options.dataDir ?? (await makeTempDataDir());
   if (ownsDataDir) closers.push(() => rm(dataDir, { recursive: true, force: true }));
 
   try {

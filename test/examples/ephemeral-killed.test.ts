@@ -4,12 +4,11 @@
  * it leaves alone the dirs of clusters that run (their lock names a live process) and of clusters
  * still starting (no lock yet).
  */
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TEMP_CLUSTER_PREFIX } from '../../src/bootstrap/abandoned-clusters.js';
+import { makeTempDataDir, TEMP_CLUSTER_PREFIX } from '../../src/bootstrap/abandoned-clusters.js';
 import { createTestCluster } from '../../src/bootstrap/index.js';
 import { pinOf } from '../../src/common/tls/self-signed.js';
 import { ControllerClient } from '../../src/controller/client.js';
@@ -58,9 +57,9 @@ describe('a temp-dir cluster that was SIGKILLed is cleaned up by the next cluste
     const groups = (await Promise.all((await jobDirs(dataDir)).map((d) => groupsWorkingIn(d)))).flat();
     expect(groups).toHaveLength(1);
     // A cluster that runs (its lock names this live process) and one still starting (no lock yet).
-    const live = await mkdtemp(join(tmpdir(), TEMP_CLUSTER_PREFIX));
+    const live = await makeTempDataDir();
     await writeFile(join(live, 'lock'), `${process.pid}\n`);
-    const starting = await mkdtemp(join(tmpdir(), TEMP_CLUSTER_PREFIX));
+    const starting = await makeTempDataDir();
     dirs.push(live, starting);
 
     const [killed] = running.splice(-1);
