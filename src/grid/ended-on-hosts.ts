@@ -43,6 +43,7 @@ function fromHost(hostId: string, j: HostJob): HostEndedJob {
     createdAt: Date.parse(j.createdAt),
     endedAt: Date.parse(j.updatedAt),
   };
-  const listed: Job = { ...toJob(scheduled), endedAt: j.updatedAt, ...(j.exit ? { exit: { ...j.exit } } : {}), ...(j.error ? { error: j.error.message } : {}) };
+  // A crashed job records its exit as an error too: only a failed start's is listed (its exit says the rest).
+  const listed: Job = { ...toJob(scheduled), endedAt: j.updatedAt, ...(j.exit ? { exit: { ...j.exit } } : {}), ...(j.state === 'failed' && j.error ? { error: j.error.message } : {}) };
   return { scheduled, listed };
 }
