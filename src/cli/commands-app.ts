@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { ControllerClient } from '../controller/client.js';
 import { ScaleFailedError, ScaleTimeoutError } from '../controller/errors.js';
+import { lastDeploymentOf } from '../controller/last-deployments.js';
 import { SCALE_WAIT_DEFAULTS } from '../controller/scale-wait.js';
 import type { Deployment, EnvChange, Formation, RouteView, UpdateHttpRouteInput } from '../controller/types.js';
 import { routeLabel } from './commands-cluster.js';
@@ -343,11 +344,7 @@ export const appCommands: Command[] = [
       const client = await ctx.client();
       const app = await client.getApp(await ctx.app());
       const [releases, deployments] = await Promise.all([client.listReleases(app.id), client.listDeployments(app.id)]);
-      const last = new Map<string, Deployment>();
-      for (const d of deployments) {
-        const seen = last.get(d.newReleaseId);
-        if (seen === undefined || d.createdAt >= seen.createdAt) last.set(d.newReleaseId, d);
-      }
+      const last = lastDeploymentOf(deployments);
       const status = (id: string): string => {
         if (id === app.releaseId) return 'current';
         const d = last.get(id);
@@ -369,7 +366,7 @@ export const appCommands: Command[] = [
   {
     name: 'rollback',
     usage: 'rollback [-a APP] [VERSION]',
-    summary: 'deploy an earlier release again (default: the one before the current)',
+    summary: 'deploy an earlier release again (default: the last one before the current that did not fail to deploy)',
     args: [0, 1],
     async run(ctx) {
       const client = await ctx.client();

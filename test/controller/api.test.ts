@@ -182,6 +182,22 @@ describe('controller API', () => {
     await expect(h.client.rollback('rb', 'v99')).rejects.toMatchObject({ detail: { field: 'release' } });
   });
 
+  it('rolls back past a release that failed to deploy, to the last one that served, unless one is named', async () => {
+    await using h = await startHarness({ crashWhen: (r) => r.env.BROKEN === '1' });
+    await deployed(h, 'past');
+    await h.client.waitForDeployment('past', changed(await h.client.setEnv('past', { V: '2' })).deployment.id);
+    // v3 fails to deploy (v2 keeps serving), v4 deploys: the release before v4 that served is v2.
+    await expect(h.client.waitForDeployment('past', changed(await h.client.setEnv('past', { BROKEN: '1' })).deployment.id)).rejects.toThrow(/crashed/);
+    await h.client.waitForDeployment('past', changed(await h.client.setEnv('past', { V: '4' })).deployment.id);
+    expect((await h.client.currentRelease('past')).version).toBe(4);
+    const back = await h.client.rollback('past');
+    expect(back.target).toMatchObject({ version: 2 });
+    await h.client.waitForDeployment('past', back.deployment.id);
+    expect((await h.client.currentRelease('past')).env).toEqual({ GREETING: 'hi', V: '2' });
+    // Named, a failed release is deployed again (and fails again).
+    expect((await h.client.rollback('past', 'v3')).target).toMatchObject({ version: 3 });
+  });
+
   it('a deployment whose new jobs crash fails and the old release keeps running untouched', async () => {
     await using h = await startHarness({ crashWhen: (r) => r.env.BROKEN === '1' });
     const { release } = await deployed(h, 'safe');

@@ -1,6 +1,7 @@
 import type { DeploymentManager } from '../deployments.js';
 import { ControllerInputError } from '../errors.js';
 import * as S from '../schemas.js';
+import { lastDeploymentOf } from '../last-deployments.js';
 import type { App, Release, ReleaseChange, RollbackChange } from '../types.js';
 import type { ApiDeps, ApiServer, Req } from './deps.js';
 
@@ -26,11 +27,13 @@ export function registerDeploymentRoutes(r: ApiServer, { store, app, deployments
     if (req.body.release !== undefined) {
       target = await store.getRelease(a.id, req.body.release).catch(() => { throw new ControllerInputError('release', `app ${a.name} has no release ${JSON.stringify(req.body.release)}`); });
     } else {
-      const all = await store.listReleases(a.id);
+      const [all, deployed] = await Promise.all([store.listReleases(a.id), store.listDeployments(a.id)]);
       const current = all.find((x) => x.id === a.releaseId);
-      const earlier = all.filter((x) => current === undefined || x.version < current.version);
+      // A release whose last deployment failed never served (flynn releases shows it `failed`): rolling back to it would deploy the broken code again.
+      const failed = new Set([...lastDeploymentOf(deployed).values()].filter((d) => d.status === 'failed').map((d) => d.newReleaseId));
+      const earlier = all.filter((x) => (current === undefined || x.version < current.version) && !failed.has(x.id));
       const prev = earlier[earlier.length - 1];
-      if (!prev) throw new ControllerInputError('release', `app ${a.name} has no earlier release to roll back to`);
+      if (!prev) throw new ControllerInputError('release', `app ${a.name} has no earlier release to roll back to${failed.size > 0 ? ' (the ones that failed to deploy are skipped: name one to deploy it again)' : ''}`);
       target = prev;
     }
     const release = await store.createRelease(a.id, { artifactId: target.artifactId, env: target.env, processes: target.processes });
@@ -39,3 +42,4 @@ export function registerDeploymentRoutes(r: ApiServer, { store, app, deployments
     return change;
   });
 }
+
