@@ -150,6 +150,6 @@ export class FormationDeployer implements Deployer {
     const job = ended as Job;
     if (job.state === 'failed') throw await startFailure(jobs, app, job);
     const how = job.state === 'crashed' ? 'crashed' : `exited${job.exit ? ` with status ${job.exit.code}` : ''}`;
-    throw await jobFailure(jobs, app, job, `${job.type} job ${job.id} of the new release ${how}`, up.has(job.id) ? [`It answered, then ended within the deploy's hold (${formatSeconds(this.holdMs)}): the old release keeps serving.`] : []);
+    throw await jobFailure(jobs, app, job, `${job.type} job ${job.id} of the new release ${how}`, up.has(job.id) ? [`It came up, then ended before the deploy was done (each new job must stay up ${formatSeconds(this.holdMs)}): the old release keeps serving.`] : []);
   }
 }

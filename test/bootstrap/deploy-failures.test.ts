@@ -242,7 +242,7 @@ describe('FormationDeployer holds new jobs up before a step is done', () => {
     set([{ ...up, state: 'crashed', exit: { code: 5, reason: 'exit' } }]);
     const err = await deploying;
     expect(err).toBeInstanceOf(Error);
-    expect((err as Error).message).toMatch(/^web job j1 of the new release crashed\n {7}It answered, then ended within the deploy's hold \(1 s\): the old release keeps serving\.\n {7}Its last output:\n {7}listening\n {7}leaving on purpose\n/);
+    expect((err as Error).message).toMatch(/^web job j1 of the new release crashed\n {7}It came up, then ended before the deploy was done \(each new job must stay up 1 s\): the old release keeps serving\.\n {7}Its last output:\n {7}listening\n {7}leaving on purpose\n/);
     expect(formations).toEqual(['r2 {"web":1}']);
   });
 
@@ -252,7 +252,7 @@ describe('FormationDeployer holds new jobs up before a step is done', () => {
     const { deploying } = start(runner, clock);
     await holding();
     set([{ ...up, state: 'down', exit: { code: 0, reason: 'exit' } }]);
-    expect(((await deploying) as Error).message).toMatch(/^web job j1 of the new release exited with status 0\n {7}It answered, then ended within the deploy's hold/);
+    expect(((await deploying) as Error).message).toMatch(/^web job j1 of the new release exited with status 0\n {7}It came up, then ended before the deploy was done/);
   });
 });
 
