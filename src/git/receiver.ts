@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import ssh2 from 'ssh2';
 import type { Connection, ServerChannel } from 'ssh2';
-import { CloseGuard, type Closable } from '../common/lifecycle.js';
+import { CloseGuard, settlesWithin, type Closable } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { GitOptionsError, PushRejectedError } from './errors.js';
 import { preReceiveHook } from './hook-script.js';
@@ -61,7 +61,16 @@ export interface GitReceiverOptions {
   logger?: Logger;
 }
 
-export const GIT_RECEIVER_DEFAULTS = Object.freeze({ host: '127.0.0.1', port: 2222, deployBranches: ['main', 'master'] });
+export const GIT_RECEIVER_DEFAULTS = Object.freeze({
+  host: '127.0.0.1',
+  port: 2222,
+  deployBranches: ['main', 'master'],
+  /** How long `close()` waits for the pushes it cancels to tell their pushers, in ms. */
+  closeGraceMs: 5_000,
+});
+
+/** Why a push is cancelled when the receiver closes (the platform stops): the pusher's last line. */
+const SHUTTING_DOWN = new Error('the platform is shutting down: push again once it is back');
 
 export interface GitReceiver extends Closable {
   /** `host:port` the SSH server listens on. */
@@ -160,6 +169,7 @@ export async function startGitReceiver(options: GitReceiverOptions): Promise<Git
       logger.warn('push rejected', { app: session.app, err: (err as Error).message });
       const rejection = ` !     ${(err as Error).message}`;
       if (rejection !== lastLine) output(rejection);
+      if (session.abort.signal.reason === SHUTTING_DOWN) output(`       ${SHUTTING_DOWN.message}`);
       res.end(JSON.stringify({ done: true, ok: false }) + '\n');
     } finally {
       // Hold the app until git has moved the branch, so the next push sees where it now is.
@@ -287,11 +297,14 @@ export async function startGitReceiver(options: GitReceiverOptions): Promise<Git
   const guard = new CloseGuard('git receiver');
   const close = () =>
     guard.close(async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const c of connections) c.end();
-      });
-      for (const s of sessions.values()) s.abort.abort(new Error('the git receiver is shutting down'));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Pushes in flight are cancelled first and given a moment to tell their pusher why (their
+      // rejection reaches git as remote: lines): cut at once, git only says the remote hung up.
+      const inFlight = [...sessions.values()];
+      for (const s of inFlight) s.abort.abort(SHUTTING_DOWN);
+      await settlesWithin(Promise.all(inFlight.map((s) => s.finished)), GIT_RECEIVER_DEFAULTS.closeGraceMs);
+      for (const c of connections) c.end();
+      await closed;
       await new Promise<void>((resolve) => hookServer.close(() => resolve()));
       await rm(socketDir, { recursive: true, force: true });
     });

@@ -104,10 +104,10 @@ describe('git receiver over real SSH', () => {
     return work;
   }
 
-  async function push(work: string, app: string, key: string, refspec = 'main'): Promise<{ code: number; output: string }> {
-    const ssh = `ssh -i ${key} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p ${receiver.port}`;
+  async function push(work: string, app: string, key: string, refspec = 'main', port = receiver.port): Promise<{ code: number; output: string }> {
+    const ssh = `ssh -i ${key} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p ${port}`;
     try {
-      const { stdout, stderr } = await exec('git', ['-C', work, 'push', `ssh://git@127.0.0.1:${receiver.port}/${app}.git`, refspec], {
+      const { stdout, stderr } = await exec('git', ['-C', work, 'push', `ssh://git@127.0.0.1:${port}/${app}.git`, refspec], {
         env: { ...process.env, GIT_SSH_COMMAND: ssh },
       });
       return { code: 0, output: stdout + stderr };
@@ -240,6 +240,34 @@ describe('git receiver over real SSH', () => {
     barrier = undefined;
     expect(results.map((r) => r.code), results.map((r) => r.output).join('\n')).toEqual([0, 0]);
     expect(maxActivePerApp).toBe(2);
+  });
+
+  it('tells a pusher whose build it cancels on close why, before the connection goes', async () => {
+    let building!: () => void;
+    const started = new Promise<void>((resolve) => (building = resolve));
+    const closing = await startGitReceiver({
+      host: '127.0.0.1',
+      port: 0,
+      hostKey: generatePrivateKey(),
+      reposDir: join(dir, 'repos-closing'),
+      platform: {
+        authorize: async (key) => authorized.has(key.fingerprint),
+        appExists: async () => true,
+        deploy: async (p: Push) => {
+          p.output('-----> Building');
+          building();
+          await new Promise((resolve) => p.signal?.addEventListener('abort', resolve, { once: true }));
+          throw new PushRejectedError('build failed at step "compile": the build was cancelled');
+        },
+      },
+    });
+    const pushing = push(await repo('closing', { 'server.js': '' }), 'closing', goodKey, 'main', closing.port);
+    await started;
+    await closing.close();
+    const { code, output } = await pushing;
+    expect(code).not.toBe(0);
+    expect(output).toContain('remote:  !     build failed at step "compile": the build was cancelled');
+    expect(output).toContain('remote:        the platform is shutting down: push again once it is back');
   });
 
   it('keeps the same host key fingerprint it was given', () => {
