@@ -188,8 +188,9 @@ export async function startController(options: ControllerOptions): Promise<Contr
     guard.close(async () => {
       for (const s of streams) s.end();
       for (const s of upgraded) s.destroy();
-      await api.close();
-      await deployments.close();
+      // In-flight deployments are aborted (rolled back) at once, not after the API has drained:
+      // one that finished meanwhile switched the app to a release its caller was told failed.
+      await Promise.all([deployments.close(), api.close()]);
       if (ownsStore) await store.close();
     });
   return {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ControllerClient, ControllerErrorCodes, MemoryKv, MemoryStore, ProcessTypeNotFoundError, startController, type Job, type JobRunner } from '../../src/controller/index.js';
+import { sleep } from '../../src/common/lifecycle.js';
+import { ControllerClient, ControllerErrorCodes, MemoryKv, MemoryStore, ProcessTypeNotFoundError, startController, type Deployer, type Job, type JobRunner } from '../../src/controller/index.js';
 import { KEY_ED25519, KEY_ED25519_FP } from '../../src/controller/testing/store-suite.js';
 import { changed, startHarness, KEY } from './harness.js';
 
@@ -197,6 +198,24 @@ describe('controller API', () => {
     // Named, a failed release is deployed again (and fails again).
     expect((await h.client.rollback('past', 'v3')).target).toMatchObject({ version: 3 });
   });
+
+  it('a controller that closes aborts a deployment in flight at once, while its API still drains: the old release stays', async () => {
+    // Brings the new release up in 500 ms, unless aborted.
+    const deployer: Deployer = {
+      async deploy(plan, o) {
+        await o.writeFormations([{ releaseId: plan.to.releaseId, processes: plan.to.processes }]);
+        await sleep(500, o.signal);
+      },
+    };
+    await using h = await startHarness({ deployer });
+    const { release } = await deployed(h, 'closing');
+    const next = changed(await h.client.setEnv('closing', { V: '2' }));
+    // The harness's client is still connected: the API's close waits for it (seconds), and the
+    // deployment must not finish meanwhile (its caller was told the controller stops).
+    await h.controller.close();
+    expect(await h.store.getDeployment('closing', next.deployment.id)).toMatchObject({ status: 'failed', error: expect.stringContaining('shutting down') });
+    expect((await h.store.getApp('closing')).releaseId).toBe(release.id);
+  }, 30_000);
 
   it('a deployment whose new jobs crash fails and the old release keeps running untouched', async () => {
     await using h = await startHarness({ crashWhen: (r) => r.env.BROKEN === '1' });
