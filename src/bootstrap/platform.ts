@@ -222,6 +222,9 @@ export async function launchPlatform(plan: PlatformPlan, choice: RuntimeChoice):
     closers.push(() => controller.close());
     const client = new ControllerClient({ url: controller.url, key, ...(controller.pin !== null ? { tls: { pin: controller.pin } } : {}) });
     closers.push(() => client.close());
+    // The git receiver closes first of all (closing twice is a no-op): it cancels the pushes in
+    // flight and tells each pusher the platform stops, while their deploy still reaches the controller.
+    closers.push(() => git.close());
 
     const common = { caBundle: plan.caBundle, env: plan.buildEnv, ...(choice.stack === undefined ? {} : { stack: choice.stack }) };
     const executor =

@@ -169,7 +169,7 @@ export async function startGitReceiver(options: GitReceiverOptions): Promise<Git
       logger.warn('push rejected', { app: session.app, err: (err as Error).message });
       const rejection = ` !     ${(err as Error).message}`;
       if (rejection !== lastLine) output(rejection);
-      if (session.abort.signal.reason === SHUTTING_DOWN) output(`       ${SHUTTING_DOWN.message}`);
+      if (session.abort.signal.reason === SHUTTING_DOWN && (err as Error).message !== SHUTTING_DOWN.message) output(`       ${SHUTTING_DOWN.message}`);
       res.end(JSON.stringify({ done: true, ok: false }) + '\n');
     } finally {
       // Hold the app until git has moved the branch, so the next push sees where it now is.
@@ -302,7 +302,9 @@ export async function startGitReceiver(options: GitReceiverOptions): Promise<Git
       // rejection reaches git as remote: lines): cut at once, git only says the remote hung up.
       const inFlight = [...sessions.values()];
       for (const s of inFlight) s.abort.abort(SHUTTING_DOWN);
-      await settlesWithin(Promise.all(inFlight.map((s) => s.finished)), GIT_RECEIVER_DEFAULTS.closeGraceMs);
+      // Each pusher's git hangs up once it has read the outcome: wait for that too, within the grace.
+      const hungUp = (c: Connection) => new Promise<void>((resolve) => c.on('close', () => resolve()));
+      if (inFlight.length > 0) await settlesWithin(Promise.all(inFlight.map((s) => s.finished)).then(() => Promise.all([...connections].map(hungUp))), GIT_RECEIVER_DEFAULTS.closeGraceMs);
       for (const c of connections) c.end();
       await closed;
       await new Promise<void>((resolve) => hookServer.close(() => resolve()));

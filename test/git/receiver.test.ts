@@ -243,8 +243,10 @@ describe('git receiver over real SSH', () => {
   });
 
   it('tells a pusher whose build it cancels on close why, before the connection goes', async () => {
-    let building!: () => void;
-    const started = new Promise<void>((resolve) => (building = resolve));
+    // Two pushes in flight: one whose deploy fails on its own terms, one that fails with the abort's reason.
+    let building = 0;
+    let bothBuilding!: () => void;
+    const started = new Promise<void>((resolve) => (bothBuilding = resolve));
     const closing = await startGitReceiver({
       host: '127.0.0.1',
       port: 0,
@@ -255,19 +257,25 @@ describe('git receiver over real SSH', () => {
         appExists: async () => true,
         deploy: async (p: Push) => {
           p.output('-----> Building');
-          building();
+          if (++building === 2) bothBuilding();
           await new Promise((resolve) => p.signal?.addEventListener('abort', resolve, { once: true }));
+          if (p.app === 'same') throw p.signal?.reason as Error;
           throw new PushRejectedError('build failed at step "compile": the build was cancelled');
         },
       },
     });
     const pushing = push(await repo('closing', { 'server.js': '' }), 'closing', goodKey, 'main', closing.port);
+    const pushingSame = push(await repo('same', { 'server.js': '' }), 'same', goodKey, 'main', closing.port);
     await started;
     await closing.close();
     const { code, output } = await pushing;
     expect(code).not.toBe(0);
     expect(output).toContain('remote:  !     build failed at step "compile": the build was cancelled');
     expect(output).toContain('remote:        the platform is shutting down: push again once it is back');
+    const same = await pushingSame;
+    expect(same.output, same.output).toContain('pre-receive hook declined');
+    expect(same.output.match(/the platform is shutting down/g)).toHaveLength(1);
+    expect(same.output).toContain('remote:  !     the platform is shutting down: push again once it is back');
   });
 
   it('keeps the same host key fingerprint it was given', () => {
