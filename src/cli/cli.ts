@@ -4,10 +4,11 @@ import { buildpackCommands } from './commands-buildpacks.js';
 import { clusterCommands } from './commands-cluster.js';
 import { resourceCommands } from './commands-resources.js';
 import { serverCommands } from './commands-server.js';
+import { strategyCommands } from './commands-strategy.js';
 import { CommandContext, type CliIo, type Command, type GlobalFlags, type OptionSpec, type Values } from './context.js';
 import { CliError } from './errors.js';
 
-export const COMMANDS: readonly Command[] = [...serverCommands, ...clusterCommands, ...appCommands, ...buildpackCommands, ...resourceCommands];
+export const COMMANDS: readonly Command[] = [...serverCommands, ...clusterCommands, ...appCommands, ...buildpackCommands, ...strategyCommands, ...resourceCommands];
 
 const COMMON: OptionSpec = { app: { type: 'string', short: 'a' }, help: { type: 'boolean', short: 'h' } };
 

@@ -366,6 +366,18 @@ describe('flynn CLI against a real controller', () => {
     expect(await flynn(['buildpacks', '-a', 'bpapp', 'set'])).toMatchObject({ code: 2 });
   });
 
+  it("strategy shows and sets how an app's deploys replace its jobs, and refuses an unknown one in one line", async () => {
+    await h.client.createApp({ name: 'stratapp' });
+    expect(await flynn(['strategy', '-a', 'stratapp'])).toEqual({ code: 0, stdout: 'stratapp deploys all-at-once\n', stderr: '' });
+    expect(await flynn(['strategy', '-a', 'stratapp', 'one-by-one'])).toEqual({ code: 0, stdout: 'stratapp now deploys one-by-one\n', stderr: '' });
+    expect((await h.client.getApp('stratapp')).strategy).toBe('one-by-one');
+    const bad = await flynn(['strategy', '-a', 'stratapp', 'rolling']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/^flynn: .*strategy.*(all-at-once|one-by-one)/);
+    expect((await h.client.getApp('stratapp')).strategy).toBe('one-by-one');
+  });
+
   it('deletes an app after confirmation with y, yes (any case) or the app name', async () => {
     for (const no of ['no\n', 'n\n', 'myap\n', '\n', '']) expect((await flynn(['delete', '-a', 'myapp'], { input: no })).code, no).toBe(1);
     for (const [name, yes] of [['gone1', 'y'], ['gone2', 'YES'], ['gone3', 'gone3']] as const) {
