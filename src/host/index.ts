@@ -32,8 +32,10 @@ export type {
 export { JOB_TRANSITIONS, TERMINAL_STATES, canTransition } from './types.js';
 export type { Runtime, RuntimeJob, RuntimeJobSpec, RuntimeEvent, RuntimeExitEvent, LogOptions, StopOptions, JobStdio, OutputChunk } from './runtime.js';
 export { ALLOWED_SIGNALS } from './runtime.js';
-export { DockerRuntime, DOCKER_RUNTIME_DEFAULTS, DOCKER_LABELS, containerName } from './docker-runtime.js';
-export type { DockerRuntimeOptions } from './docker-runtime.js';
+export { DockerRuntime } from './docker-runtime.js';
+export { DOCKER_RUNTIME_DEFAULTS } from './docker-runtime-options.js';
+export { DOCKER_LABELS, containerName } from './docker-labels.js';
+export type { DockerRuntimeOptions } from './docker-runtime-options.js';
 export { ProcessRuntime, PROCESS_RUNTIME_DEFAULTS } from './process-runtime.js';
 export { createRuntime } from './create.js';
 export type { RuntimeConfig } from './create.js';

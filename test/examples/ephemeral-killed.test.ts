@@ -13,7 +13,7 @@ import { TEMP_CLUSTER_PREFIX } from '../../src/bootstrap/abandoned-clusters.js';
 import { createTestCluster } from '../../src/bootstrap/index.js';
 import { pinOf } from '../../src/common/tls/self-signed.js';
 import { ControllerClient } from '../../src/controller/client.js';
-import { DOCKER_LABELS } from '../../src/host/docker-runtime.js';
+import { DOCKER_LABELS } from '../../src/host/docker-labels.js';
 import { groupsWorkingIn } from '../../src/host/proc-stat.js';
 import { npmStartPorts, startNpmStart, type Running } from '../support/npm-start.js';
 import { alive } from '../support/processes.js';
