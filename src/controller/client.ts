@@ -17,7 +17,6 @@ import type {
   CreateAppInput,
   CreateArtifactInput,
   CreateReleaseInput,
-  CreateRouteInput,
   DeployGitInput,
   Deployment,
   DeploymentStrategy,
@@ -28,8 +27,6 @@ import type {
   Release,
   RollbackChange,
   EnvChange,
-  RouteView,
-  UpdateHttpRouteInput,
   RunJobInput,
   AttachRunInput,
   RunOutput,
@@ -37,6 +34,7 @@ import type {
   Resource,
   ResourceChange,
 } from './types.js';
+import type { CreateRouteInput, RouteView, UpdateHttpRouteInput } from './route-types.js';
 
 export interface ControllerClientOptions {
   /** Controller URL, e.g. `https://127.0.0.1:8081`. */

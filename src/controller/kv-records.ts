@@ -1,7 +1,8 @@
 /** How {@link KvStore} lays out and reads its records: apps by id or name, releases by id or version, route index keys. */
 import { AppNotFoundError, ControllerInputError } from './errors.js';
 import type { KvTxn } from './kv.js';
-import type { App, Release, Route } from './types.js';
+import type { App, Release } from './types.js';
+import type { Route } from './route-types.js';
 
 export const pad = (n: number, width: number) => String(n).padStart(width, '0');
 export const now = () => new Date().toISOString();

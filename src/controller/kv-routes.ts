@@ -4,7 +4,7 @@ import { ControllerConflictError, ObjectNotFoundError } from './errors.js';
 import type { KvTxn } from './kv.js';
 import type { Emit } from './kv-event-log.js';
 import { findApp, now, routeIndexKey } from './kv-records.js';
-import type { CreateRouteInput, HttpRoute, HttpRouteAcme, HttpRouteTls, Route, UpdateHttpRouteInput } from './types.js';
+import type { CreateRouteInput, HttpRoute, HttpRouteAcme, HttpRouteTls, Route, UpdateHttpRouteInput } from './route-types.js';
 
 export async function insertRoute(tx: KvTxn, emit: Emit, ref: string, input: CreateRouteInput): Promise<Route> {
   const app = await findApp(tx, ref);

@@ -9,7 +9,8 @@ import { assertCounts, findApp, findRelease, now, pad, routeIndexKey } from './k
 import { insertRoute, removeRoute, updateHttpRoute, writeAcme } from './kv-routes.js';
 import { deleteState, dumpEntries, listState, putState, restoreEntries } from './kv-state.js';
 import type { DeployStep, FormationChange, NewRelease, RouteChange, Store, WatchOptions } from './store.js';
-import type { App, Artifact, ControllerEvent, CreateAppInput, CreateArtifactInput, CreateRouteInput, Deployment, EventObject, Formation, HttpRoute, HttpRouteAcme, HttpRouteTls, Key, Release, Route, UpdateAppInput, UpdateHttpRouteInput } from './types.js';
+import type { App, Artifact, ControllerEvent, CreateAppInput, CreateArtifactInput, Deployment, EventObject, Formation, Key, Release, UpdateAppInput } from './types.js';
+import type { CreateRouteInput, HttpRoute, HttpRouteAcme, HttpRouteTls, Route, UpdateHttpRouteInput } from './route-types.js';
 import { parsePublicKey, validateAppName } from './validate.js';
 
 /** The ACME account's private key (PEM): written once, never in an event or an API answer. */
