@@ -132,7 +132,8 @@ export class FormationDeployer implements Deployer {
 
   /** Resolve once the jobs `up` have stayed up for the hold; reject when one of them, or another job of the release, ends first. */
   private async hold(app: App, releaseId: string, up: ReadonlySet<string>, signal?: AbortSignal): Promise<void> {
-    if (this.holdMs === 0) return;
+    // Nothing came up (a release without processes): nothing to hold.
+    if (this.holdMs === 0 || up.size === 0) return;
     const { jobs } = this.options;
     let ended: Job | undefined;
     const broken = (all: Job[]) => {

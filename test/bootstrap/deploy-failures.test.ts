@@ -246,6 +246,14 @@ describe('FormationDeployer holds new jobs up before a step is done', () => {
     expect(formations).toEqual(['r2 {"web":1}']);
   });
 
+  it('does not wait when the new release has no processes (an env change of an app without any)', async () => {
+    const clock = new ManualClock();
+    const { runner } = changing([]);
+    const plan = { deploymentId: 'd1', app, strategy: 'all-at-once' as const, from: null, to: { releaseId: 'r2', processes: {} } };
+    await new FormationDeployer({ jobs: { ...runner, watchJobs: () => (async function* () { yield []; })() }, clock }).deploy(plan, { writeFormations: async () => {} });
+    expect(clock.pending).toBe(0);
+  });
+
   it('fails it too when the new job leaves up without a crash (exit 0)', async () => {
     const clock = new ManualClock();
     const { runner, set, holding } = changing([]);
