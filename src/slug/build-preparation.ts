@@ -32,10 +32,10 @@ export interface PrepareSlugBuildOptions {
   workDir?: string;
 }
 
-export type HostDirs = Record<'build' | 'cache' | 'env' | 'meta' | 'home' | 'custom', string>;
+type HostDirs = Record<'build' | 'cache' | 'env' | 'meta' | 'home' | 'custom', string>;
 
 /** A build's scratch directory and mounts, with its job's environment when started ahead. */
-export interface Scratch {
+interface Scratch {
   work: string;
   host: HostDirs;
   mounts: BuildMount[];
