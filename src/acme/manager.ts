@@ -5,7 +5,7 @@ import { systemClock, type Clock } from '../common/clock.js';
 import { CloseGuard, settlesWithin, type Closable } from '../common/lifecycle.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import type { Store } from '../controller/store.js';
-import type { HttpRoute, HttpRouteAcme } from '../controller/types.js';
+import type { HttpRoute, HttpRouteAcme } from '../controller/route-types.js';
 import { AcmeErrorCodes, AcmeInputError } from './errors.js';
 import { reachDirectory } from './directory-check.js';
 import { trustDirectoryCa } from './trust.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import type { Logger } from '../common/logger.js';
-import { DOCKER_LABELS } from '../host/docker-runtime.js';
+import { DOCKER_LABELS } from '../host/docker-labels.js';
 import { groupsWorkingIn } from '../host/proc-stat.js';
 import { lockDataDir } from './state-files.js';
 

@@ -1,7 +1,7 @@
 /** The controller's store as the router's {@link RouteSource}: list + watch. */
 import { AsyncQueue } from '../common/async-queue.js';
 import type { Store } from '../controller/store.js';
-import type { Route as ControllerRoute } from '../controller/types.js';
+import type { Route as ControllerRoute } from '../controller/route-types.js';
 import type { RouteSource, RouteWatchOptions } from '../router/route-source.js';
 import type { Route, RouteEvent } from '../router/types.js';
 

@@ -1,5 +1,5 @@
 /** The router's per-route options as `route-add-http` / `route-update` flags. */
-import type { HttpRouteHealthCheck, HttpRouteOptions, HttpRouteTimeouts } from '../controller/types.js';
+import type { HttpRouteHealthCheck, HttpRouteOptions, HttpRouteTimeouts } from '../controller/route-types.js';
 import type { OptionSpec, Values } from './context.js';
 import { CliError } from './errors.js';
 

@@ -1,16 +1,15 @@
 import type { Readable } from 'node:stream';
 import { UnavailableError } from '../common/errors.js';
-import { parseSse, type SseEvent } from '../common/http/sse.js';
+import type { SseEvent } from '../common/http/sse.js';
 import { errorFromStream } from '../common/http/stream-error.js';
 import { HttpJsonClient } from '../common/http/json-client.js';
-import { until, WaitTimeoutError } from '../common/until.js';
 import { watchState } from '../common/watch.js';
 import { ATTACH_PROTOCOL } from '../common/http/frames.js';
 import { openRunSession, type RunOptions, type RunSession } from './run-session.js';
 import type { TlsTrust } from '../common/tls/pin.js';
-import { controllerError, DeployFailedError, ScaleFailedError, ScaleTimeoutError } from './errors.js';
-import { crashLine, SCALE_WAIT_DEFAULTS, ScaleProgress, type ScaleVerdict } from './scale-wait.js';
-import { childSignal, settlesWithin } from '../common/lifecycle.js';
+import { openSse } from './client-sse.js';
+import { scaleAndWait, waitForDeployment } from './client-waits.js';
+import { controllerError } from './errors.js';
 import type {
   App,
   Artifact,
@@ -18,7 +17,6 @@ import type {
   CreateAppInput,
   CreateArtifactInput,
   CreateReleaseInput,
-  CreateRouteInput,
   DeployGitInput,
   Deployment,
   DeploymentStrategy,
@@ -29,8 +27,6 @@ import type {
   Release,
   RollbackChange,
   EnvChange,
-  RouteView,
-  UpdateHttpRouteInput,
   RunJobInput,
   AttachRunInput,
   RunOutput,
@@ -38,6 +34,7 @@ import type {
   Resource,
   ResourceChange,
 } from './types.js';
+import type { CreateRouteInput, RouteView, UpdateHttpRouteInput } from './route-types.js';
 
 export interface ControllerClientOptions {
   /** Controller URL, e.g. `https://127.0.0.1:8081`. */
@@ -145,19 +142,8 @@ export class ControllerClient {
     );
   }
   /** Wait until the deployment completes; throws a DeployFailedError when it failed. */
-  async waitForDeployment(app: string, id: string, options: WaitOptions = {}): Promise<Deployment> {
-    const timeoutMs = options.timeoutMs ?? 120_000;
-    let last: Deployment | undefined;
-    const settled = (d: Deployment) => ((last = d), d.status === 'complete' || d.status === 'failed');
-    let d: Deployment;
-    try {
-      d = await until((signal) => this.watchDeployment(app, id, { signal }), settled, { timeoutMs, ...(options.signal ? { signal: options.signal } : {}) });
-    } catch (err) {
-      if (err instanceof WaitTimeoutError) throw new DeployFailedError(`deployment ${id} still ${last?.status ?? 'pending'} after ${timeoutMs} ms`, { detail: last });
-      throw err;
-    }
-    if (d.status === 'failed') throw new DeployFailedError(d.error ?? `deployment ${id} failed`, { detail: d });
-    return d;
+  waitForDeployment(app: string, id: string, options: WaitOptions = {}): Promise<Deployment> {
+    return waitForDeployment(this, app, id, options);
   }
   /** Roll back to `release` (default: the one before the current). Creates a new release (a copy of `target`) and deploys it. */
   rollback(app: string, release?: string): Promise<RollbackChange> {
@@ -234,62 +220,8 @@ export class ControllerClient {
    * const { upMs } = await client.scaleAndWait('myapp', { web: 3 });
    * ```
    */
-  async scaleAndWait(app: string, processes: Record<string, number>, options: WaitOptions & { holdMs?: number } = {}): Promise<{ formation: Formation; upMs: number }> {
-    const d = SCALE_WAIT_DEFAULTS;
-    const timeoutMs = options.timeoutMs ?? d.timeoutMs;
-    const started = Date.now();
-    const before = new Set((await this.listJobs(app)).map((j) => j.id));
-    const formation = await this.scale(app, processes);
-    const progress = new ScaleProgress(formation, Object.keys(processes), before, { holdMs: options.holdMs ?? d.holdMs, gatherMs: d.gatherMs });
-    const verdict = await this.settleScale(app, progress, started + timeoutMs, options.signal);
-    if (verdict.kind === 'up') return { formation, upMs: verdict.upAt - started };
-    if (verdict.kind === 'waiting') {
-      const where = verdict.counts.map((c) => `${c.type}: ${c.up} up of ${c.want}`).join(', ');
-      throw new ScaleTimeoutError(`after ${timeoutMs / 1000} s ${where}`, { detail: { counts: verdict.counts } });
-    }
-    const last = verdict.jobs.at(-1) as Job;
-    // Its exit status is what its host recorded (listed with `all`).
-    const recorded = (await this.listJobs(app, { all: true }).catch(() => [])).find((j) => j.id === last.id) ?? last;
-    const output: LogLine[] = [];
-    try {
-      for await (const l of this.logs(app, { job: last.id, lines: 50 })) output.push(l);
-    } catch {
-      // Its output is gone: the line says so.
-    }
-    const message = crashLine(app, verdict.type, verdict.jobs, { job: recorded, output });
-    throw new ScaleFailedError(message, { detail: { type: verdict.type, crashed: verdict.jobs.map((j) => j.id), jobId: last.id, ...(recorded.exit ? { exit: recorded.exit } : {}), output: output.slice(-10).map((l) => l.msg) } });
-  }
-
-  /** Feed the app's jobs to `progress` (again at the times it asks) until it is decided or `deadline` passes (its last `waiting`). */
-  private async settleScale(app: string, progress: ScaleProgress, deadline: number, signal?: AbortSignal): Promise<ScaleVerdict> {
-    const stop = new AbortController();
-    const parent = signal ? childSignal(signal) : undefined;
-    parent?.signal.addEventListener('abort', () => stop.abort(parent.signal.reason), { once: true });
-    const iterator = this.watchJobs(app, { signal: stop.signal })[Symbol.asyncIterator]();
-    try {
-      const read = () => {
-        const n = iterator.next();
-        n.catch(() => {}); // awaited below, unless the wait ends first
-        return n;
-      };
-      let next = read();
-      let jobs: Job[] | undefined;
-      let verdict: ScaleVerdict = { kind: 'waiting', counts: [] };
-      for (;;) {
-        if (jobs) verdict = progress.see(jobs, Date.now());
-        if (verdict.kind !== 'waiting' || Date.now() >= deadline) return verdict;
-        const wake = Math.min(deadline, verdict.wakeAt ?? deadline);
-        if (!(await settlesWithin(next, Math.max(0, wake - Date.now())))) continue;
-        const got = await next;
-        if (got.done) throw stop.signal.aborted ? stop.signal.reason : new UnavailableError('FLYNN_ERR_HTTP_UNREACHABLE', `the job stream of ${app} ended`);
-        jobs = got.value;
-        next = read();
-      }
-    } finally {
-      stop.abort();
-      parent?.release();
-      void Promise.resolve(iterator.return?.()).catch(() => {});
-    }
+  scaleAndWait(app: string, processes: Record<string, number>, options: WaitOptions & { holdMs?: number } = {}): Promise<{ formation: Formation; upMs: number }> {
+    return scaleAndWait(this, app, processes, options);
   }
 
   /**
@@ -321,7 +253,7 @@ export class ControllerClient {
    * dropped stream is opened again and the jobs re-read.
    */
   watchJobs(app: string, options: { signal?: AbortSignal } = {}): AsyncIterable<Job[]> {
-    return watchState(() => this.listJobs(app), (signal) => this.openSse('GET', `/apps/${e(app)}/jobs`, { query: { watch: 1 }, signal }), options);
+    return watchState(() => this.listJobs(app), (signal) => openSse(this.http, 'GET', `/apps/${e(app)}/jobs`, { query: { watch: 1 }, signal }), options);
   }
   killJob(app: string, job: string): Promise<void> {
     return this.json('DELETE', `/apps/${e(app)}/jobs/${e(job)}`);
@@ -420,7 +352,7 @@ export class ControllerClient {
   /** The event stream, once the controller answered (it is subscribed then: no later change is missed). */
   private async openEvents(options: { app?: string; lastEventId?: string; signal?: AbortSignal }): Promise<AsyncGenerator<ControllerEvent>> {
     const headers = options.lastEventId === undefined ? undefined : { 'last-event-id': options.lastEventId };
-    const sse = await this.openSse('GET', '/events', { query: { app: options.app }, ...(headers ? { headers } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+    const sse = await openSse(this.http, 'GET', '/events', { query: { app: options.app }, ...(headers ? { headers } : {}), ...(options.signal ? { signal: options.signal } : {}) });
     return (async function* () {
       for await (const ev of sse) {
         if (ev.event === 'error') throw errorFromStream(ev.data);
@@ -452,19 +384,7 @@ export class ControllerClient {
   }
 
   private async *sse(method: Parameters<HttpJsonClient['stream']>[0], path: string, options: Parameters<HttpJsonClient['stream']>[2]): AsyncGenerator<SseEvent> {
-    yield* await this.openSse(method, path, options);
-  }
-
-  /** An SSE stream whose response has arrived; its body is released when the stream ends. */
-  private async openSse(method: Parameters<HttpJsonClient['stream']>[0], path: string, options: Parameters<HttpJsonClient['stream']>[2]): Promise<AsyncGenerator<SseEvent>> {
-    const res = await this.http.stream(method, path, { ...options, headers: { accept: 'text/event-stream', ...options?.headers } });
-    return (async function* () {
-      try {
-        yield* parseSse(res.body);
-      } finally {
-        res.body.destroy();
-      }
-    })();
+    yield* await openSse(this.http, method, path, options);
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { ControllerInputError } from './errors.js';
-import type { HttpRouteTls } from './types.js';
+import type { HttpRouteTls } from './route-types.js';
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 

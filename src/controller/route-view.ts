@@ -1,4 +1,4 @@
-import type { Route, RouteView } from './types.js';
+import type { Route, RouteView } from './route-types.js';
 
 /** A route as the API answers it and events carry it: a certificate's private key never leaves the controller. */
 export function routeView(route: Route): RouteView {

@@ -4,19 +4,21 @@ import type {
   ControllerEvent,
   CreateAppInput,
   CreateArtifactInput,
-  CreateRouteInput,
   DeployState,
   Deployment,
   Formation,
+  Key,
+  Release,
+  UpdateAppInput,
+} from './types.js';
+import type {
+  CreateRouteInput,
   HttpRoute,
   HttpRouteAcme,
   HttpRouteTls,
-  Key,
-  Release,
   Route,
-  UpdateAppInput,
   UpdateHttpRouteInput,
-} from './types.js';
+} from './route-types.js';
 
 /** A formation change, as the scheduler's `FormationSource` adapter wants it. */
 export type FormationChange = { type: 'put'; formation: Formation } | { type: 'delete'; appId: string; releaseId: string };

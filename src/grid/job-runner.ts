@@ -10,7 +10,7 @@ import type { BootDiagnosis } from '../controller/deployer.js';
 import type { AttachedJob, JobRunner, LogQuery, OneOffJobSpec, RunningJob } from '../controller/jobs.js';
 import type { Job, LogLine } from '../controller/types.js';
 import type { Discovery } from '../discovery/discovery.js';
-import { HOST_AGENT_DEFAULTS } from '../host/agent.js';
+import { HOST_AGENT_DEFAULTS } from '../host/agent-config.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { SchedulerEvent, ScheduledJob } from '../scheduler/types.js';
 import { HostClients } from './host-clients.js';

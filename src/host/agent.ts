@@ -3,101 +3,25 @@
  * hands out host ports, and registers itself and its jobs' services in discovery. Its HTTP API is
  * server.ts; `startHostAgent` (start.ts) wires both.
  */
-import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { AsyncQueue } from '../common/async-queue.js';
-import { after, systemClock, type Clock } from '../common/clock.js';
+import { after } from '../common/clock.js';
 import { CloseGuard } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
-import type { Discovery, Registration } from '../discovery/discovery.js';
+import { agentSettings, HOST_AGENT_DEFAULTS, type AgentSettings, type HostAgentConfig } from './agent-config.js';
+import { AgentRegistrations } from './agent-registrations.js';
 import { JobArtifacts } from './artifacts.js';
 import { VolumeStore } from './volumes.js';
-import { EndedJobStore, type EndedJobsOptions } from './ended-jobs.js';
+import { EndedJobStore } from './ended-jobs.js';
 import { CapacityError, HostErrorCodes, HostInputError, JobCrashedError, JobExistsError, JobNotFoundError, JobNotRunningError, jobErrorOf } from './errors.js';
-import { EventFanout } from './event-fanout.js';
 import { ensureJobImage } from './image-archive.js';
-import { probeUntil, servesBeforeRegistering, waitUntilServing } from './readiness.js';
+import { JobEventLog } from './job-events.js';
+import { copyJob, newJobRecord, startFailureLines, type JobRecord } from './job-record.js';
 import { traceHost } from './trace.js';
 import { PortAllocator } from './ports.js';
-import { ALLOWED_SIGNALS, type JobStdio, type OutputChunk, type Runtime, type RuntimeEvent, type RuntimeJob } from './runtime.js';
-import { canTransition, TERMINAL_STATES, type ExitStatus, type HostCapacity, type HostStatus, type Job, type JobError, type JobEvent, type JobState, type LogLine } from './types.js';
-import { validateAdvertiseAddr, validateHostId, validateJobSpec } from './validate.js';
-
-export const HOST_AGENT_DEFAULTS = Object.freeze({
-  /** Host ports handed to jobs, inclusive. Below the Linux ephemeral range. */
-  portRange: [20000, 29999] as readonly [number, number],
-  /** Time between SIGTERM and SIGKILL when a job is stopped, in ms. */
-  stopGraceMs: 10_000,
-  /**
-   * How long an ended job (and its container/logs) is kept for inspection after it ended, in ms;
-   * counted from its end across agent restarts too. After that the agent answers from its record.
-   */
-  retainEndedMs: 5 * 60_000,
-  /**
-   * TTL of the agent's and its jobs' discovery registrations, in ms: a dead host's jobs leave the
-   * routers and are replaced within it. 2 s is etcd's shortest lease; heartbeats go every third of
-   * it, so a stall of the agent or etcd longer than ~1.3 s reads as a host loss (docs/scheduler.md).
-   */
-  registrationTtlMs: 2_000,
-  /** State change events kept for SSE resume (`Last-Event-Id`). */
-  eventBacklog: 1000,
-  /** Where job artifacts are downloaded (`<artifactsDir>/<hostId>/<jobId>/slug.tgz`). */
-  artifactsDir: join(tmpdir(), 'flynn-ts-artifacts'),
-  /** How long downloading one artifact may take, in ms. */
-  artifactTimeoutMs: 60_000,
-  /** Where host volumes are kept (`<volumesDir>/<hostId>/<name>/data`); the platform puts it in its data dir. */
-  volumesDir: join(tmpdir(), 'flynn-ts-volumes'),
-  /** Where the agent keeps its state (`<stateDir>/<hostId>/ended`: the ended jobs, ended-jobs.ts); the platform puts it in its data dir. */
-  stateDir: join(tmpdir(), 'flynn-ts-host-state'),
-});
-
-export interface HostAgentConfig {
-  /** Host id: 1-63 lowercase letters, digits and dashes. Unique in the cluster. */
-  id: string;
-  /** IPv4 address job ports are published on and advertised at, e.g. `127.0.0.2`. */
-  advertiseAddr: string;
-  discovery: Discovery;
-  /** Runs the jobs. The caller owns it (closes it after the agent). */
-  runtime: Runtime;
-  /** Free-form tags the scheduler matches on, e.g. `{ disk: 'ssd' }`. */
-  tags?: Record<string, string>;
-  /** Default: all of the machine's memory. */
-  capacity?: Partial<HostCapacity>;
-  /** Default {@link HOST_AGENT_DEFAULTS}.portRange. */
-  portRange?: readonly [number, number];
-  /** Default {@link HOST_AGENT_DEFAULTS}.stopGraceMs. */
-  stopGraceMs?: number;
-  /** Default {@link HOST_AGENT_DEFAULTS}.retainEndedMs. */
-  retainEndedMs?: number;
-  /** Default {@link HOST_AGENT_DEFAULTS}.registrationTtlMs. */
-  registrationTtlMs?: number;
-  /** Default {@link HOST_AGENT_DEFAULTS}.artifactsDir. */
-  artifactsDir?: string;
-  /** Default {@link HOST_AGENT_DEFAULTS}.artifactTimeoutMs. */
-  artifactTimeoutMs?: number;
-  /** Default {@link HOST_AGENT_DEFAULTS}.volumesDir. */
-  volumesDir?: string;
-  /** Default {@link HOST_AGENT_DEFAULTS}.stateDir. */
-  stateDir?: string;
-  /** Bounds of the ended jobs kept (lines and bytes per job, jobs, age). Default `ENDED_JOBS_DEFAULTS`. */
-  endedJobs?: Omit<EndedJobsOptions, 'dir'>;
-  /** Time of `retainEndedMs` and of the pauses between attempts to register again. Default the system clock. */
-  clock?: Clock;
-  logger?: Logger;
-}
-
-interface JobRecord {
-  job: Job;
-  /** Settles when `createJob` has finished starting the job (either way). */
-  started: Promise<void>;
-  markStarted: () => void;
-  services: Registration[];
-  ended: Promise<void>;
-  markEnded: () => void;
-  /** Cancels the removal of the ended job. */
-  cancelRemoval?: () => void;
-}
+import { ALLOWED_SIGNALS, type JobStdio, type OutputChunk, type RuntimeEvent, type RuntimeJob } from './runtime.js';
+import { canTransition, TERMINAL_STATES, type ExitStatus, type HostStatus, type Job, type JobError, type JobEvent, type JobState, type LogLine } from './types.js';
+import { validateJobSpec } from './validate.js';
 
 /** The agent's logic without its HTTP face; `startHostAgent` (start.ts) wires both. */
 export class HostAgent {
@@ -107,17 +31,15 @@ export class HostAgent {
   apiAddr = '';
   /** The host's volumes (volumes.ts), kept across job and agent restarts. */
   readonly volumes: VolumeStore;
-  private readonly config: Required<Omit<HostAgentConfig, 'capacity' | 'logger' | 'volumesDir' | 'stateDir' | 'endedJobs'>> & { capacity: HostCapacity };
+  private readonly config: AgentSettings;
   private readonly logger: Logger;
   private readonly guard = new CloseGuard('host agent');
   private readonly jobs = new Map<string, JobRecord>();
   private readonly ports: PortAllocator;
-  private readonly fanout = new EventFanout<JobEvent>();
-  private readonly backlog: JobEvent[] = [];
+  private readonly jobEvents = new JobEventLog(HOST_AGENT_DEFAULTS.eventBacklog);
   private readonly pendingExits = new Map<string, ExitStatus>();
   private readonly stopEvents = new AbortController();
-  private seq = 0;
-  private hostRegistration: Registration | undefined;
+  private readonly registrations: AgentRegistrations;
   private eventLoop: Promise<void> = Promise.resolve();
   private readonly artifacts: JobArtifacts;
   /** Ended jobs with their last lines, on disk: they outlive the runtime's copy and the agent. */
@@ -125,30 +47,12 @@ export class HostAgent {
   private readonly saving = new Set<Promise<void>>();
 
   constructor(config: HostAgentConfig) {
-    this.id = validateHostId(config.id);
-    this.advertiseAddr = validateAdvertiseAddr(config.advertiseAddr);
-    const [first, last] = config.portRange ?? HOST_AGENT_DEFAULTS.portRange;
-    if (!Number.isInteger(first) || !Number.isInteger(last) || first < 1 || last > 65535 || first > last) {
-      throw new HostInputError(`portRange must be [first, last] within 1-65535, got ${JSON.stringify(config.portRange)}`, 'portRange', HostErrorCodes.INVALID_CONFIG);
-    }
-    const memoryBytes = config.capacity?.memoryBytes ?? totalmem();
-    if (!Number.isInteger(memoryBytes) || memoryBytes <= 0) throw new HostInputError('capacity.memoryBytes must be a positive integer', 'capacity.memoryBytes', HostErrorCodes.INVALID_CONFIG);
-    this.config = Object.freeze({
-      id: this.id,
-      advertiseAddr: this.advertiseAddr,
-      discovery: config.discovery,
-      runtime: config.runtime,
-      tags: { ...config.tags },
-      capacity: { memoryBytes },
-      portRange: [first, last] as const,
-      stopGraceMs: config.stopGraceMs ?? HOST_AGENT_DEFAULTS.stopGraceMs,
-      retainEndedMs: config.retainEndedMs ?? HOST_AGENT_DEFAULTS.retainEndedMs,
-      registrationTtlMs: config.registrationTtlMs ?? HOST_AGENT_DEFAULTS.registrationTtlMs,
-      artifactsDir: config.artifactsDir ?? HOST_AGENT_DEFAULTS.artifactsDir,
-      artifactTimeoutMs: config.artifactTimeoutMs ?? HOST_AGENT_DEFAULTS.artifactTimeoutMs,
-      clock: config.clock ?? systemClock,
-    });
+    this.config = agentSettings(config);
+    this.id = this.config.id;
+    this.advertiseAddr = this.config.advertiseAddr;
+    const [first, last] = this.config.portRange;
     this.logger = (config.logger ?? silentLogger).child({ component: 'host', hostId: this.id });
+    this.registrations = new AgentRegistrations(this.config, this.logger, () => this.guard.closed);
     this.ports = new PortAllocator(this.advertiseAddr, first, last);
     this.artifacts = new JobArtifacts({ root: this.config.artifactsDir, hostId: this.id, timeoutMs: this.config.artifactTimeoutMs });
     const volumesDir = join(config.volumesDir ?? HOST_AGENT_DEFAULTS.volumesDir, this.id);
@@ -171,7 +75,7 @@ export class HostAgent {
     })().catch((err: unknown) => this.logger.error('runtime event stream failed', { err: (err as Error).message }));
     await this.endedStore.load();
     for (const found of await this.config.runtime.recover(this.id)) await this.adopt(found);
-    await this.registerHost();
+    await this.registrations.registerHost(apiAddr);
   }
 
   async createJob(input: unknown): Promise<Job> {
@@ -188,7 +92,7 @@ export class HostAgent {
       throw new CapacityError(HostErrorCodes.NO_CAPACITY, `job ${spec.id} needs ${want} bytes of memory; ${this.config.capacity.memoryBytes - this.allocatedMemory()} are free on host ${this.id}`);
     }
     const now = new Date().toISOString();
-    const rec = this.record({ ...spec, hostId: this.id, state: 'pending', boundPorts: [], createdAt: now, updatedAt: now });
+    const rec = newJobRecord({ ...spec, hostId: this.id, state: 'pending', boundPorts: [], createdAt: now, updatedAt: now });
     this.jobs.set(spec.id, rec);
     this.emit(rec);
     traceHost('job created', spec.id);
@@ -215,7 +119,7 @@ export class HostAgent {
       traceHost('runtime started', spec.id);
       if (rec.job.state === 'starting') {
         this.transition(rec, 'up');
-        this.registerServices(rec);
+        this.registrations.registerServices(rec);
       }
     } catch (err) {
       this.ports.release(rec.job.boundPorts.map((p) => p.hostPort));
@@ -260,7 +164,7 @@ export class HostAgent {
     if (!TERMINAL_STATES.has(rec.job.state)) {
       if (rec.job.state !== 'stopping') {
         this.transition(rec, 'stopping');
-        await this.unregisterServices(rec);
+        await this.registrations.unregisterServices(rec);
       }
       await this.config.runtime.stop(this.id, id, { graceMs: options.graceMs ?? this.config.stopGraceMs });
       const after = await this.config.runtime.inspect(this.id, id);
@@ -323,21 +227,7 @@ export class HostAgent {
   /** Job state changes, after replaying those with `seq > since` still in the backlog. */
   events(options: { since?: number; signal?: AbortSignal } = {}): AsyncIterable<JobEvent> {
     this.guard.assertOpen();
-    const live = this.fanout.subscribe(options.signal);
-    if (options.since === undefined) return live;
-    const since = options.since;
-    const replay = this.backlog.filter((e) => e.seq > since);
-    const out = new AsyncQueue<JobEvent>(() => live.end());
-    let last = since;
-    for (const e of replay) {
-      out.push(e);
-      last = e.seq;
-    }
-    void (async () => {
-      for await (const e of live) if (e.seq > last) out.push(e);
-      out.end();
-    })();
-    return out;
+    return this.jobEvents.subscribe(options);
   }
 
   status(): HostStatus {
@@ -358,15 +248,15 @@ export class HostAgent {
   /** Leave discovery and stop following the runtime. Jobs keep running (a new agent adopts them). */
   close(): Promise<void> {
     return this.guard.close(async () => {
-      await this.hostRegistration?.unregister().catch(() => {});
+      await this.registrations.unregisterHost();
       for (const rec of this.jobs.values()) {
         rec.cancelRemoval?.();
-        await this.unregisterServices(rec);
+        await this.registrations.unregisterServices(rec);
       }
       this.stopEvents.abort();
       await this.eventLoop;
       // Event streams end first (a client sees a clean end, not a reset); then the ended jobs are on disk.
-      this.fanout.end();
+      this.jobEvents.end();
       await Promise.all(this.saving);
     });
   }
@@ -375,14 +265,6 @@ export class HostAgent {
     const rec = this.jobs.get(id);
     if (!rec) throw new JobNotFoundError(id);
     return rec;
-  }
-
-  private record(job: Job): JobRecord {
-    let markEnded = () => {};
-    let markStarted = () => {};
-    const ended = new Promise<void>((resolve) => (markEnded = resolve));
-    const started = new Promise<void>((resolve) => (markStarted = resolve));
-    return { job, services: [], ended, markEnded, started, markStarted };
   }
 
   private allocatedMemory(): number {
@@ -404,7 +286,7 @@ export class HostAgent {
     if (TERMINAL_STATES.has(to)) {
       rec.markEnded();
       this.ports.release(rec.job.boundPorts.map((p) => p.hostPort));
-      void this.unregisterServices(rec);
+      void this.registrations.unregisterServices(rec);
       this.keepEnded(rec);
       this.scheduleRemoval(rec);
     }
@@ -431,11 +313,8 @@ export class HostAgent {
   }
 
   private emit(rec: JobRecord): void {
-    const event: JobEvent = { seq: ++this.seq, job: copyJob(rec.job) };
-    this.backlog.push(event);
-    if (this.backlog.length > HOST_AGENT_DEFAULTS.eventBacklog) this.backlog.shift();
     this.logger.debug('job state', { jobId: rec.job.id, state: rec.job.state });
-    this.fanout.publish(event);
+    this.jobEvents.publish(copyJob(rec.job));
   }
 
   private onRuntimeEvent(event: RuntimeEvent): void {
@@ -493,14 +372,14 @@ export class HostAgent {
       // runtime's copy (every line) stays until `retainEndedMs` after the end, as if no restart
       // happened; past that, only the record answers (docs/host.md).
       if (this.retainLeftMs(kept.job) === 0) return this.removeLeftovers(job.id);
-      const rec = this.record(copyJob(kept.job));
+      const rec = newJobRecord(copyJob(kept.job));
       rec.markStarted();
       rec.markEnded();
       this.jobs.set(job.id, rec);
       this.scheduleRemoval(rec);
       return;
     }
-    const rec = this.record({ ...job, hostId: this.id, state: 'starting', boundPorts: ports, createdAt: found.startedAt || now, updatedAt: now });
+    const rec = newJobRecord({ ...job, hostId: this.id, state: 'starting', boundPorts: ports, createdAt: found.startedAt || now, updatedAt: now });
     rec.markStarted();
     this.jobs.set(job.id, rec);
     this.ports.reserve(ports.map((p) => p.hostPort));
@@ -508,106 +387,11 @@ export class HostAgent {
     this.pendingExits.delete(job.id);
     if (found.running && !exit) {
       this.transition(rec, 'up');
-      this.registerServices(rec);
+      this.registrations.registerServices(rec);
     } else {
       this.ended(rec, exit ?? { code: 137, reason: 'killed' });
     }
     this.logger.info('adopted a job', { jobId: job.id, state: rec.job.state });
   }
 
-  /**
-   * Register the job's services once its ports really serve, so that the router never sends a
-   * request to a job that is still booting (and a deploy never routes to a release that cannot
-   * answer). Runs in the background: a job that never listens is simply never registered.
-   */
-  private registerServices(rec: JobRecord): void {
-    if (rec.job.oneOff || this.guard.closed) return;
-    const wanted = () => rec.job.state === 'up' && !this.guard.closed;
-    // Without a port-mapping proxy in front of the job, an accepted connection is the job's own.
-    const probe = this.config.runtime.mapsPorts ? {} : { settleMs: 0 };
-    const { runtime } = this.config;
-    void (async () => {
-      for (const port of rec.job.boundPorts) {
-        if (!servesBeforeRegistering(port)) continue;
-        // A port proxy's accepted connection can pass for the job's on a busy machine: the runtime, when it can, says whether the job itself listens.
-        if (runtime.listening && !(await probeUntil(async () => (await runtime.listening?.(this.id, rec.job.id, port.port)) !== false, wanted))) return;
-        if (!(await waitUntilServing(this.advertiseAddr, port.hostPort, wanted, probe))) return;
-      }
-      traceHost('serving', rec.job.id);
-      await this.registerServicesNow(rec);
-      traceHost('registered', rec.job.id);
-    })().catch((err: Error) => this.logger.error('cannot register job services', { jobId: rec.job.id, err: err.message }));
-  }
-
-  private async registerServicesNow(rec: JobRecord): Promise<void> {
-    for (const port of rec.job.boundPorts) {
-      if (!port.service) continue;
-      try {
-        const reg = await this.config.discovery.register({
-          service: port.service,
-          addr: `${this.advertiseAddr}:${port.hostPort}`,
-          proto: port.proto === 'udp' ? 'udp' : 'http',
-          meta: { jobId: rec.job.id, app: rec.job.app, type: rec.job.type, release: rec.job.release, hostId: this.id },
-          ttlMs: this.config.registrationTtlMs,
-        });
-        if (rec.job.state !== 'up' || this.guard.closed) await reg.unregister();
-        else rec.services.push(reg);
-      } catch (err) {
-        this.logger.error('cannot register a job service', { jobId: rec.job.id, service: port.service, err: (err as Error).message });
-      }
-    }
-  }
-
-  private async unregisterServices(rec: JobRecord): Promise<void> {
-    const regs = rec.services.splice(0);
-    await Promise.all(regs.map((r) => r.unregister().catch(() => {})));
-  }
-
-  private async registerHost(): Promise<void> {
-    const reg = await this.config.discovery.register({
-      service: 'flynn-host',
-      addr: this.apiAddr,
-      meta: {
-        id: this.id,
-        addr: this.apiAddr,
-        advertiseAddr: this.advertiseAddr,
-        tags: JSON.stringify(this.config.tags),
-        capacity: JSON.stringify(this.config.capacity),
-      },
-      ttlMs: this.config.registrationTtlMs,
-    });
-    this.hostRegistration = reg;
-    void reg.lost.then(async (err) => {
-      if (this.guard.closed) return;
-      this.logger.warn('host registration lost; registering again', { err: err.message });
-      for (let attempt = 0; !this.guard.closed; attempt++) {
-        try {
-          return await this.registerHost();
-        } catch {
-          await this.config.clock.sleep(Math.min(5000, 200 * 2 ** attempt)).catch(() => {});
-        }
-      }
-    });
-  }
-}
-
-function copyJob(job: Job): Job {
-  const out: Job = {
-    ...job,
-    cmd: [...job.cmd],
-    env: { ...job.env },
-    ports: job.ports.map((p) => ({ ...p })),
-    boundPorts: job.boundPorts.map((p) => ({ ...p })),
-    limits: { ...job.limits },
-    meta: { ...job.meta },
-  };
-  if (job.volumes) out.volumes = job.volumes.map((v) => ({ ...v }));
-  if (job.exit) out.exit = { ...job.exit };
-  if (job.error) out.error = { ...job.error };
-  return out;
-}
-
-/** A job that failed to start: its error as its one stderr line, so `flynn log` and a failed deploy show why (none otherwise). */
-function startFailureLines(job: Job): LogLine[] {
-  return job.state === 'failed' && job.error ? [{ stream: 'stderr', line: job.error.message, time: job.updatedAt }] : [];
 }

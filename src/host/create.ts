@@ -1,4 +1,5 @@
-import { DockerRuntime, type DockerRuntimeOptions } from './docker-runtime.js';
+import { DockerRuntime } from './docker-runtime.js';
+import type { DockerRuntimeOptions } from './docker-runtime-options.js';
 import { HostErrorCodes, HostInputError } from './errors.js';
 import { ProcessRuntime, type ProcessRuntimeOptions } from './process-runtime.js';
 import type { Runtime } from './runtime.js';

@@ -6,83 +6,25 @@
  * duplicates, taking the env back from the container.
  */
 import { readFile } from 'node:fs/promises';
-import { PassThrough, type Duplex, type Readable } from 'node:stream';
-import { AsyncQueue } from '../common/async-queue.js';
+import { PassThrough, type Readable } from 'node:stream';
 import Dockerode from 'dockerode';
 import { caBundleMount } from '../common/ca-bundle.js';
 import { childSignal, CloseGuard, settlesWithin, sleep } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
-import { DockerUnavailableError, RuntimeError } from './errors.js';
+import { dockerError, ignoreGone, statusOf } from './docker-errors.js';
+import { DockerJobImage } from './docker-job-image.js';
+import { containerName, DOCKER_LABELS, labelSpec, specFromLabel, type LabelledSpec } from './docker-labels.js';
+import { DOCKER_RUNTIME_DEFAULTS, type DockerRuntimeOptions } from './docker-runtime-options.js';
+import { attachStdio, demuxLogs } from './docker-streams.js';
+import { RuntimeError } from './errors.js';
 import { EventFanout } from './event-fanout.js';
 import { dockerImageLoader } from './image-archive.js';
-import { ensureRuntimeImage, RUNTIME_IMAGE_DEFAULTS } from './runtime-image.js';
 import { listensOutsideLoopback } from './socket-table.js';
-import { findStackImage } from './stack-image.js';
 import { traceHost } from './trace.js';
-import type { ImageLoader, JobStdio, LogOptions, OutputChunk, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
+import type { ImageLoader, JobStdio, LogOptions, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
 import { ARTIFACT_MOUNT_PATH } from './runtime.js';
 import type { ExitStatus, LogLine } from './types.js';
-
-/** Label names on every container this runtime creates. */
-export const DOCKER_LABELS = Object.freeze({
-  project: 'io.flynn-ts',
-  host: 'io.flynn-ts.host',
-  job: 'io.flynn-ts.job',
-  app: 'io.flynn-ts.app',
-  type: 'io.flynn-ts.type',
-  release: 'io.flynn-ts.release',
-  spec: 'io.flynn-ts.spec',
-});
-
-export const DOCKER_RUNTIME_DEFAULTS = Object.freeze({
-  /**
-   * Image for jobs that name none: the stack image (`flynn-ts/stack`, `npm run images`) when it is
-   * built, else this slim runtime image, built locally by `ensureRuntimeImage` when missing.
-   */
-  image: 'flynn-ts/runtime:latest',
-  /** Run docker-init as PID 1 so signals reach the job and zombies are reaped. */
-  init: true,
-  /** The host's CA bundle, mounted read-only over the image's in every job (apps calling out through a TLS-intercepting proxy). */
-  caBundle: '/etc/ssl/certs/ca-certificates.crt',
-  /** Jobs run as `app` (uid/gid 1000, home `/app`), which the runtime and stack images have, never as root. */
-  user: '1000:1000',
-  /**
-   * The Docker network every job joins: a user-defined bridge (created when missing), so a job's
-   * `alias` (e.g. `postgres.flynn`) resolves in the others, as Flynn's discoverd DNS names did.
-   */
-  network: 'flynn-ts',
-});
-
-export interface DockerRuntimeOptions {
-  /** Docker client. Default `new Dockerode()` (the local socket or DOCKER_HOST). */
-  docker?: Dockerode;
-  /** Image for jobs without `image`. Default: the stack image when built, else {@link DOCKER_RUNTIME_DEFAULTS}.image. */
-  image?: string;
-  /**
-   * Without `image`: use the stack image when built, else build the runtime image with
-   * `ensureRuntimeImage` when it is missing. Default true when `image` is the default, false
-   * otherwise (a custom image must exist in the engine).
-   */
-  buildImage?: boolean;
-  /** Extra labels on every container (tests mark theirs). */
-  labels?: Record<string, string>;
-  /** Default {@link DOCKER_RUNTIME_DEFAULTS}.init. */
-  init?: boolean;
-  /**
-   * Host CA bundle mounted read-only over the image's in every job, with `NODE_EXTRA_CA_CERTS` and
-   * `SSL_CERT_FILE` pointing at it; skipped when the file is missing, none with `null`. Default
-   * {@link DOCKER_RUNTIME_DEFAULTS}.caBundle.
-   */
-  caBundle?: string | null;
-  /** `$STACK` of every job (the job's env wins). Default: unset, the image's own `STACK` env (the stack image sets one). */
-  stack?: string;
-  /** `uid:gid` (or a user name of the image) jobs run as. Default {@link DOCKER_RUNTIME_DEFAULTS}.user. */
-  user?: string;
-  /** Default {@link DOCKER_RUNTIME_DEFAULTS}.network; `bridge` keeps Docker's default network (no aliases). */
-  network?: string;
-  logger?: Logger;
-}
 
 interface Watched {
   done: Promise<ExitStatus>;
@@ -95,8 +37,7 @@ export class DockerRuntime implements Runtime {
   readonly mountsVolumes = true;
   readonly images: ImageLoader;
   private readonly docker: Dockerode;
-  private readonly image: string;
-  private readonly buildImage: boolean;
+  private readonly jobImage: DockerJobImage;
   private readonly labels: Record<string, string>;
   private readonly init: boolean;
   private readonly ca: { binds: string[]; env: Record<string, string> };
@@ -113,13 +54,10 @@ export class DockerRuntime implements Runtime {
   private readonly stdio = new Map<string, JobStdio>();
   /** A running container's main pid, so that readiness probes do not inspect the container each time. */
   private readonly pids = new Map<string, { pid: number; id: string }>();
-  private imageReady: Promise<{ image: string; stack?: string }> | undefined;
 
   constructor(options: DockerRuntimeOptions = {}) {
     this.docker = options.docker ?? new Dockerode();
     this.images = dockerImageLoader(this.docker);
-    this.image = options.image ?? DOCKER_RUNTIME_DEFAULTS.image;
-    this.buildImage = options.buildImage ?? this.image === DOCKER_RUNTIME_DEFAULTS.image;
     this.labels = { ...options.labels };
     this.init = options.init ?? DOCKER_RUNTIME_DEFAULTS.init;
     this.ca = caBundleMount(options.caBundle === undefined ? DOCKER_RUNTIME_DEFAULTS.caBundle : options.caBundle);
@@ -127,12 +65,14 @@ export class DockerRuntime implements Runtime {
     this.user = options.user ?? DOCKER_RUNTIME_DEFAULTS.user;
     this.network = options.network ?? DOCKER_RUNTIME_DEFAULTS.network;
     this.logger = (options.logger ?? silentLogger).child({ component: 'docker-runtime' });
+    const image = options.image ?? DOCKER_RUNTIME_DEFAULTS.image;
+    this.jobImage = new DockerJobImage(this.docker, image, options.buildImage ?? image === DOCKER_RUNTIME_DEFAULTS.image, this.logger);
   }
 
   async start(spec: RuntimeJobSpec): Promise<RuntimeJob> {
     this.guard.assertOpen();
     const { job, hostId } = spec;
-    const { image, stack: imageStack } = await this.imageFor(job.image);
+    const { image, stack: imageStack } = await this.jobImage.imageFor(job.image);
     const stack = this.stack ?? imageStack;
     const exposed: Record<string, object> = {};
     const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
@@ -359,36 +299,6 @@ export class DockerRuntime implements Runtime {
     return this.networkReady;
   }
 
-  /** The image (and `$STACK`) to create a job's container from: the stack image, or the runtime image built first when configured. */
-  private async imageFor(requested: string | undefined): Promise<{ image: string; stack?: string }> {
-    // Formations and one-off jobs name DOCKER_RUNTIME_DEFAULTS.image when nobody chose an image: it
-    // stands for this host's default, i.e. the image this runtime was given (the stack image when built).
-    if (requested !== undefined && requested !== this.image && requested !== DOCKER_RUNTIME_DEFAULTS.image) return { image: requested };
-    if (!this.buildImage) return { image: this.image };
-    this.imageReady ??= this.defaultImage().then(
-      (chosen) => {
-        this.logger.info('job image ready', chosen);
-        return chosen;
-      },
-      (err: unknown) => {
-        this.imageReady = undefined;
-        throw err;
-      },
-    );
-    return this.imageReady;
-  }
-
-  /** Versioned names, not `:latest`: a retag elsewhere cannot change what jobs run in. Chosen once per runtime. */
-  private async defaultImage(): Promise<{ image: string; stack?: string }> {
-    if (this.image === DOCKER_RUNTIME_DEFAULTS.image) {
-      const stack = await findStackImage(this.docker);
-      if (stack) return { image: stack.name }; // it sets STACK itself
-      const built = await ensureRuntimeImage({ docker: this.docker });
-      return { image: built.name, stack: RUNTIME_IMAGE_DEFAULTS.stack };
-    }
-    return { image: (await ensureRuntimeImage({ docker: this.docker, name: this.image })).name };
-  }
-
   /** Wait for the container's exit once, and publish it. */
   private watch(hostId: string, jobId: string): Watched {
     const name = containerName(hostId, jobId);
@@ -452,106 +362,6 @@ export class DockerRuntime implements Runtime {
     }
     return job;
   }
-}
-
-/** The job spec as kept in a label: env names only (values are secrets). */
-type LabelledSpec = RuntimeJobSpec & { envNames?: string[] };
-
-function labelSpec(spec: RuntimeJobSpec): LabelledSpec {
-  return { ...spec, job: { ...spec.job, env: {} }, envNames: Object.keys(spec.job.env) };
-}
-
-/** The spec back from its label, its env values from the container's own env (`K=V` lines). */
-function specFromLabel(labelled: LabelledSpec, containerEnv: string[]): RuntimeJobSpec {
-  const { envNames, ...spec } = labelled;
-  if (envNames === undefined) return spec; // a container labelled before env left the label
-  const values = new Map(containerEnv.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)] as const));
-  const env: Record<string, string> = {};
-  for (const name of envNames) {
-    const value = values.get(name);
-    if (value !== undefined) env[name] = value;
-  }
-  return { ...spec, job: { ...spec.job, env } };
-}
-
-/** Container names are unique per engine: one host id + job id can never exist twice. */
-export function containerName(hostId: string, jobId: string): string {
-  return `flynn-${hostId}-${jobId}`;
-}
-
-/**
- * Attach to a created container's stdin and output (hijacked). The output is queued from the
- * start until read; without a tty Docker multiplexes stdout and stderr (8-byte frame headers).
- */
-async function attachStdio(container: Dockerode.Container, tty: boolean): Promise<JobStdio> {
-  const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as unknown as Duplex;
-  const output = new AsyncQueue<OutputChunk>();
-  let pending: Buffer = Buffer.alloc(0);
-  stream.on('data', (chunk: Buffer) => {
-    if (tty) return output.push({ stream: 'stdout', data: chunk });
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-    while (pending.length >= 8) {
-      const size = pending.readUInt32BE(4);
-      if (pending.length < 8 + size) break;
-      output.push({ stream: pending[0] === 2 ? 'stderr' : 'stdout', data: pending.subarray(8, 8 + size) });
-      pending = pending.subarray(8 + size);
-    }
-  });
-  stream.once('close', () => output.end());
-  stream.once('end', () => output.end());
-  stream.on('error', () => output.end());
-  return {
-    output,
-    write: (data) => void stream.write(data),
-    end: () => void stream.end(),
-    resize: async (cols, rows) => {
-      if (tty) await container.resize({ w: cols, h: rows });
-    },
-  };
-}
-
-/** Split Docker's multiplexed log stream (8-byte frame headers) into timestamped lines. */
-async function* demuxLogs(source: AsyncIterable<Buffer>): AsyncGenerator<LogLine> {
-  let pending: Buffer = Buffer.alloc(0);
-  const partial: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' };
-  for await (const chunk of source) {
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-    while (pending.length >= 8) {
-      const size = pending.readUInt32BE(4);
-      if (pending.length < 8 + size) break;
-      const stream = pending[0] === 2 ? 'stderr' : 'stdout';
-      const text = partial[stream] + pending.subarray(8, 8 + size).toString('utf8');
-      pending = pending.subarray(8 + size);
-      const lines = text.split('\n');
-      partial[stream] = lines.pop() ?? '';
-      for (const line of lines) yield parseTimestamped(stream, line);
-    }
-  }
-  for (const stream of ['stdout', 'stderr'] as const) if (partial[stream] !== '') yield parseTimestamped(stream, partial[stream]);
-}
-
-function parseTimestamped(stream: 'stdout' | 'stderr', raw: string): LogLine {
-  const space = raw.indexOf(' ');
-  const stamp = space > 0 ? new Date(raw.slice(0, space)) : undefined;
-  if (stamp && !Number.isNaN(stamp.getTime())) return { stream, line: raw.slice(space + 1).replace(/\r$/, ''), time: stamp.toISOString() };
-  return { stream, line: raw, time: new Date().toISOString() };
-}
-
-function statusOf(err: unknown): number | undefined {
-  return (err as { statusCode?: number }).statusCode;
-}
-
-function ignoreGone(err: unknown): void {
-  const status = statusOf(err);
-  if (status === 404 || status === 409) return; // gone or not running
-  throw err;
-}
-
-function dockerError(what: string, err: unknown): Error {
-  const status = statusOf(err);
-  const message = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
-  if (status === undefined) return new DockerUnavailableError(`${what}: the Docker engine is not reachable (${message})`, { cause: err });
-  return new RuntimeError(`${what}: ${message}`, { cause: err });
 }
 
 /**

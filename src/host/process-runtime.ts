@@ -16,25 +16,27 @@
  * (reported as `oom`) — a spike shorter than one sample can pass. Not enforced: `cpuShares`,
  * network isolation, filesystem isolation, and `image` (the command runs on the host directly).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { constants as fsConstants, createWriteStream, type WriteStream } from 'node:fs';
-import { access, appendFile, chmod, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { chmod, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
-import { delimiter, join, resolve as resolvePath } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Writable } from 'node:stream';
 import { writeFileAtomic } from '../common/atomic-file.js';
 import { CloseGuard, settlesWithin } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
 import { JobExistsError, JobNotRunningError, RuntimeError } from './errors.js';
 import { EventFanout } from './event-fanout.js';
-import { AsyncQueue } from '../common/async-queue.js';
 import { OutputTail } from './output-tail.js';
-import { groupsWorkingIn, processGroupOf, rssByGroup, startTimeOf } from './proc-stat.js';
-import { ptyCommand, PTY_STDIO, resizePty } from './pty-helper.js';
+import { groupsWorkingIn, processGroupOf, startTimeOf } from './proc-stat.js';
+import { exitFromFile, keyOf, killGroup, recordLine, viewOf, type JobFile, type ProcJob, type RawExit } from './process-job.js';
+import { jobLines, resumePoint } from './process-logs.js';
+import { MemoryWatchdog } from './process-memory.js';
+import { executable, pipeStdio, ttyStdio } from './process-stdio.js';
+import { ptyCommand, PTY_STDIO } from './pty-helper.js';
 import { ensurePrivateDir } from './private-dir.js';
-import type { JobStdio, LogOptions, OutputChunk, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
+import type { JobStdio, LogOptions, Runtime, RuntimeEvent, RuntimeJob, RuntimeJobSpec, StopOptions } from './runtime.js';
 import type { ExitStatus, LogLine } from './types.js';
 
 export const PROCESS_RUNTIME_DEFAULTS = Object.freeze({
@@ -60,50 +62,6 @@ export interface ProcessRuntimeOptions {
   logger?: Logger;
 }
 
-interface Record_ {
-  seq: number;
-  stream: 'stdout' | 'stderr';
-  line: string;
-  time: string;
-  /** A detached job's line: the byte offset just after it in its `stdout`/`stderr` file (where a new agent resumes). */
-  end?: number;
-}
-
-/** What `job.json` holds: the spec first (before the spawn), then the pid and its start time. */
-interface JobFile {
-  spec: RuntimeJobSpec;
-  pid?: number;
-  /** The pid's start time in /proc (proc-stat.ts): tells the job from a later process with its pid. */
-  startTime?: string;
-  startedAt?: string;
-  /** Outlives its agent (no stdin): adopted by the next one. */
-  detached?: boolean;
-}
-
-/** How the spawned process ended, as Node saw it; undefined when it was not our child (adopted). */
-type RawExit = { code: number | null; signal: NodeJS.Signals | null } | undefined;
-
-interface ProcJob {
-  spec: RuntimeJobSpec;
-  dir: string;
-  pgid: number;
-  startedAt: string;
-  detached: boolean;
-  exit?: ExitStatus;
-  done: Promise<ExitStatus>;
-  killed: boolean;
-  oom: boolean;
-  seq: number;
-  out: WriteStream;
-  /** Lines written to `out` whose write has not completed yet. */
-  unflushed: Record_[];
-  lines: EventFanout<Record_>;
-  /** A detached job's output files being followed. */
-  tails: OutputTail[];
-  /** Stops watching a detached job that keeps running (the runtime closes). */
-  release?: () => void;
-}
-
 /**
  * The wrapper of a detached job: `sh -c WRAPPER flynn-job EXIT_FILE CMD...`. It runs the command in
  * the foreground and writes its exit status to EXIT_FILE (temp + rename), for an agent that is not its
@@ -121,7 +79,6 @@ export class ProcessRuntime implements Runtime {
   readonly name = 'process';
   readonly mapsPorts = false;
   private readonly baseDir: string;
-  private readonly sampleMs: number;
   private readonly inheritEnv: readonly string[];
   private readonly python: string;
   private readonly logger: Logger;
@@ -130,15 +87,15 @@ export class ProcessRuntime implements Runtime {
   private readonly jobs = new Map<string, ProcJob>();
   /** Stdio of running jobs started with `stdin`, until an agent takes it. */
   private readonly stdio = new Map<string, JobStdio>();
-  private sampler: NodeJS.Timeout | undefined;
+  private readonly watchdog: MemoryWatchdog;
   private baseReady: Promise<void> | undefined;
 
   constructor(options: ProcessRuntimeOptions = {}) {
     this.baseDir = options.baseDir ?? PROCESS_RUNTIME_DEFAULTS.baseDir;
-    this.sampleMs = options.memorySampleMs ?? PROCESS_RUNTIME_DEFAULTS.memorySampleMs;
     this.inheritEnv = options.inheritEnv ?? PROCESS_RUNTIME_DEFAULTS.inheritEnv;
     this.python = options.python ?? PROCESS_RUNTIME_DEFAULTS.python;
     this.logger = (options.logger ?? silentLogger).child({ component: 'process-runtime' });
+    this.watchdog = new MemoryWatchdog(this.jobs, options.memorySampleMs ?? PROCESS_RUNTIME_DEFAULTS.memorySampleMs, this.logger);
   }
 
   async start(spec: RuntimeJobSpec): Promise<RuntimeJob> {
@@ -196,7 +153,7 @@ export class ProcessRuntime implements Runtime {
       (['stdout', 'stderr'] as const).map(async (stream) => {
         const source = child[stream];
         if (!source) return;
-        for await (const line of createInterface({ input: source, crlfDelay: Infinity })) this.record(proc, stream, line);
+        for await (const line of createInterface({ input: source, crlfDelay: Infinity })) recordLine(proc, stream, line);
       }),
     ).catch(() => {});
     try {
@@ -216,13 +173,13 @@ export class ProcessRuntime implements Runtime {
     await writeFileAtomic(join(dir, 'job.json'), JSON.stringify({ spec, detached, pid: proc.pgid, startedAt, ...(startTime ? { startTime } : {}) } satisfies JobFile), { mode: 0o600 });
     if (detached) this.followFiles(proc, { stdout: 0, stderr: 0 });
     this.watchEnd(proc, exited, () => (detached ? Promise.all(proc.tails.map((t) => t.finish())) : piped));
-    this.updateSampler();
-    return this.view(proc);
+    this.watchdog.update();
+    return viewOf(proc);
   }
 
   /** Follow a detached job's output files from the given offsets into its line log. */
   private followFiles(proc: ProcJob, from: Record<'stdout' | 'stderr', number>): void {
-    proc.tails = (['stdout', 'stderr'] as const).map((stream) => new OutputTail(join(proc.dir, stream), from[stream], (line, end) => this.record(proc, stream, line, end)));
+    proc.tails = (['stdout', 'stderr'] as const).map((stream) => new OutputTail(join(proc.dir, stream), from[stream], (line, end) => recordLine(proc, stream, line, end)));
     for (const t of proc.tails) t.start(TAIL_POLL_MS);
   }
 
@@ -248,7 +205,7 @@ export class ProcessRuntime implements Runtime {
       await new Promise<void>((r) => proc.out.end(r));
       proc.exit = exit;
       proc.lines.end();
-      this.updateSampler();
+      this.watchdog.update();
       this.fanout.publish({ type: 'exit', hostId, jobId: job.id, exit });
       return exit;
     });
@@ -276,12 +233,12 @@ export class ProcessRuntime implements Runtime {
 
   async inspect(hostId: string, jobId: string): Promise<RuntimeJob | undefined> {
     const proc = this.jobs.get(keyOf(hostId, jobId));
-    return proc && this.view(proc);
+    return proc && viewOf(proc);
   }
 
   async list(hostId: string): Promise<RuntimeJob[]> {
     this.guard.assertOpen();
-    return [...this.jobs.values()].filter((p) => p.spec.hostId === hostId).map((p) => this.view(p));
+    return [...this.jobs.values()].filter((p) => p.spec.hostId === hostId).map((p) => viewOf(p));
   }
 
   /**
@@ -327,20 +284,7 @@ export class ProcessRuntime implements Runtime {
   private async adopt(meta: JobFile & { pid: number }, dir: string): Promise<void> {
     const { spec, pid } = meta;
     const alive = meta.startTime !== undefined && (await startTimeOf(pid)) === meta.startTime;
-    // Resume after the last recorded line of each stream; a torn last record is left behind its newline.
-    const text = await readFile(join(dir, 'output.ndjson'), 'utf8').catch(() => '');
-    if (text !== '' && !text.endsWith('\n')) await appendFile(join(dir, 'output.ndjson'), '\n');
-    const from = { stdout: 0, stderr: 0 };
-    let seq = 0;
-    for (const raw of text.split('\n')) {
-      try {
-        const r = JSON.parse(raw) as Record_;
-        seq = Math.max(seq, r.seq);
-        if (r.end !== undefined) from[r.stream] = r.end;
-      } catch {
-        // an empty or torn line
-      }
-    }
+    const { from, seq } = await resumePoint(dir);
     const out = createWriteStream(join(dir, 'output.ndjson'), { flags: 'a', mode: 0o600 });
     out.on('error', (err) => this.logger.warn('cannot write job output', { jobId: spec.job.id, err: err.message }));
     const proc: ProcJob = { spec, dir, pgid: pid, startedAt: meta.startedAt ?? new Date().toISOString(), detached: true, done: Promise.resolve({ code: 0, reason: 'exit' }), killed: false, oom: false, seq, out, unflushed: [], lines: new EventFanout(), tails: [] };
@@ -349,7 +293,7 @@ export class ProcessRuntime implements Runtime {
     const ended = alive ? this.untilGone(proc, meta.startTime as string) : Promise.resolve(undefined);
     this.watchEnd(proc, ended, () => Promise.all(proc.tails.map((t) => t.finish())));
     this.logger.info(alive ? 'adopted a running job' : 'a job ended while no agent watched it', { jobId: spec.job.id, pid });
-    this.updateSampler();
+    this.watchdog.update();
     if (!alive) await proc.done;
   }
 
@@ -402,42 +346,7 @@ export class ProcessRuntime implements Runtime {
     this.guard.assertOpen();
     const proc = this.jobs.get(keyOf(hostId, jobId));
     if (!proc) throw new RuntimeError(`no process job ${jobId}`);
-    const live = options.follow ? proc.lines.subscribe(options.signal) : undefined;
-    try {
-      // Lines whose write is in flight while the file is read are in one of the two snapshots.
-      const before = [...proc.unflushed];
-      const text = await readFile(join(proc.dir, 'output.ndjson'), 'utf8').catch(() => '');
-      const records: Record_[] = [];
-      for (const raw of text.split('\n')) {
-        if (raw === '') continue;
-        try {
-          records.push(JSON.parse(raw) as Record_);
-        } catch {
-          // a half-written last line: the unflushed copy below has it
-        }
-      }
-      const snapshot = new Set(records.map((r) => r.seq));
-      for (const r of [...before, ...proc.unflushed]) {
-        if (!snapshot.has(r.seq)) {
-          records.push(r);
-          snapshot.add(r.seq);
-        }
-      }
-      records.sort((a, b) => a.seq - b.seq);
-      const start = options.tail === undefined ? 0 : Math.max(0, records.length - options.tail);
-      for (const r of records.slice(start)) yield toLine(r);
-      if (!live) return;
-      // Everything published since the subscription is live; what the snapshot holds was yielded (or
-      // cut by `tail`). A line the snapshot missed (half-written in the file while its write finished,
-      // so gone from `unflushed` too) still comes, even behind a later one.
-      for await (const r of live) {
-        if (snapshot.has(r.seq)) continue;
-        snapshot.add(r.seq);
-        yield toLine(r);
-      }
-    } finally {
-      live?.end();
-    }
+    yield* jobLines(proc, options);
   }
 
   events(options: { signal?: AbortSignal } = {}): AsyncIterable<RuntimeEvent> {
@@ -455,7 +364,7 @@ export class ProcessRuntime implements Runtime {
       // Detached jobs keep running: the next agent on this base dir adopts them.
       for (const proc of this.jobs.values()) if (!proc.exit && proc.detached) proc.release?.();
       await Promise.all(attached.map((p) => p.done));
-      if (this.sampler) clearInterval(this.sampler);
+      this.watchdog.stop();
       this.fanout.end();
     });
   }
@@ -464,112 +373,5 @@ export class ProcessRuntime implements Runtime {
     return this.close();
   }
 
-  private record(proc: ProcJob, stream: 'stdout' | 'stderr', line: string, end?: number): void {
-    const r: Record_ = { seq: ++proc.seq, stream, line, time: new Date().toISOString(), ...(end === undefined ? {} : { end }) };
-    proc.unflushed.push(r);
-    proc.out.write(JSON.stringify(r) + '\n', () => {
-      const i = proc.unflushed.indexOf(r);
-      if (i !== -1) proc.unflushed.splice(i, 1);
-    });
-    proc.lines.publish(r);
-  }
-
-  private view(proc: ProcJob): RuntimeJob {
-    const job: RuntimeJob = { spec: proc.spec, running: proc.exit === undefined, startedAt: proc.startedAt };
-    if (proc.exit) job.exit = { ...proc.exit };
-    return job;
-  }
-
-  /** Run the memory watchdog only while some running job has a memory limit. */
-  private updateSampler(): void {
-    const needed = [...this.jobs.values()].some((p) => !p.exit && p.spec.job.limits.memoryBytes !== undefined);
-    if (needed && !this.sampler) {
-      this.sampler = setInterval(() => void this.sampleMemory(), this.sampleMs);
-      this.sampler.unref();
-    } else if (!needed && this.sampler) {
-      clearInterval(this.sampler);
-      this.sampler = undefined;
-    }
-  }
-
-  private async sampleMemory(): Promise<void> {
-    const limited = new Map<number, ProcJob>();
-    for (const p of this.jobs.values()) if (!p.exit && !p.oom && p.spec.job.limits.memoryBytes !== undefined) limited.set(p.pgid, p);
-    if (limited.size === 0) return;
-    const rss = await rssByGroup(new Set(limited.keys()));
-    for (const [pgid, { bytes, pids }] of rss) {
-      const proc = limited.get(pgid);
-      const limit = proc?.spec.job.limits.memoryBytes;
-      if (!proc || limit === undefined || bytes <= limit || proc.exit) continue;
-      this.logger.warn('job over its memory limit: killed', { jobId: proc.spec.job.id, rssBytes: bytes, limitBytes: limit });
-      proc.oom = true;
-      killGroup(pgid, 'SIGKILL');
-      // A job on a pty is in a session of its own (pty-helper.ts).
-      for (const pid of pids) killProcess(pid);
-    }
-  }
 }
 
-/** A job's stdin as a pipe. */
-function pipeStdio(stdin: Writable): JobStdio {
-  stdin.on('error', () => {}); // a job that exits before reading its stdin
-  return { write: (data) => void stdin.write(data), end: () => void stdin.end(), resize: async () => {} };
-}
-
-/**
- * A job on a pty (pty-helper.ts): its raw output is queued from the start (read before any await,
- * beside the line log) until the agent takes it; resizes go down the helper's control pipe.
- */
-function ttyStdio(child: ChildProcess): JobStdio {
-  const output = new AsyncQueue<OutputChunk>();
-  let open = 0;
-  for (const stream of ['stdout', 'stderr'] as const) {
-    const source = child[stream];
-    if (!source) continue;
-    open++;
-    source.on('data', (data: Buffer) => output.push({ stream, data }));
-    source.once('close', () => --open === 0 && output.end());
-  }
-  const stdin = child.stdin as Writable;
-  stdin.on('error', () => {});
-  (child.stdio[3] as Writable | null)?.on('error', () => {});
-  return { output, write: (data) => void stdin.write(data), end: () => void stdin.end(), resize: async (cols, rows) => resizePty(child, cols, rows) };
-}
-
-/** Whether `command` names an executable file, as a spawn would look it up in `path` from `cwd`. */
-async function executable(command: string, path: string, cwd: string): Promise<boolean> {
-  const candidates = command.includes('/') ? [resolvePath(cwd, command)] : path.split(delimiter).filter((d) => d !== '').map((d) => resolvePath(cwd, d, command));
-  for (const file of candidates) if (await access(file, fsConstants.X_OK).then(() => true, () => false)) return true;
-  return false;
-}
-
-/** The exit status a detached job's wrapper wrote, or `unknown` (code -1) without one (the wrapper was killed too). */
-async function exitFromFile(dir: string, reason: ExitStatus['reason']): Promise<ExitStatus> {
-  const text = await readFile(join(dir, 'exit'), 'utf8').catch(() => undefined);
-  if (text !== undefined && /^\d+$/.test(text.trim())) return { code: Number(text.trim()), reason };
-  return reason === 'exit' ? { code: -1, reason: 'unknown' } : { code: 137, reason };
-}
-
-function keyOf(hostId: string, jobId: string): string {
-  return `${hostId}/${jobId}`;
-}
-
-function toLine(r: Record_): LogLine {
-  return { stream: r.stream, line: r.line, time: r.time };
-}
-
-function killGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    // the group is gone already
-  }
-}
-
-function killProcess(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // gone already
-  }
-}

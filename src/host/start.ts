@@ -2,7 +2,8 @@
  * `startHostAgent`: a {@link HostAgent} and its HTTP API (server.ts), listening and registered in
  * discovery. The agent and its server do not import each other; this wires them.
  */
-import { HostAgent, type HostAgentConfig } from './agent.js';
+import { HostAgent } from './agent.js';
+import type { HostAgentConfig } from './agent-config.js';
 import { HostErrorCodes, HostInputError } from './errors.js';
 import { createHostServer } from './server.js';
 

@@ -14,7 +14,7 @@
  */
 export { startScheduler, SCHEDULER_DEFAULTS } from './scheduler.js';
 export type { Scheduler, SchedulerOptions, SchedulerTiming, SchedulerEventsOptions, LeadershipState } from './scheduler.js';
-export type { OneOffRequest } from './term.js';
+export type { OneOffRequest } from './term-options.js';
 export type { FormationSource, FormationEvent } from './formation-source.js';
 export { MemoryFormationSource } from './memory-formation-source.js';
 export { HOST_SERVICE, JOB_LABELS, hostInfoFromInstance, hostMeta } from './host-client.js';

@@ -11,7 +11,8 @@ import { NotLeaderError, SchedulerErrorCodes, SchedulerInputError } from './erro
 import type { FormationSource } from './formation-source.js';
 import type { HostConnector } from './host-client.js';
 import { leadershipLoop } from './leadership.js';
-import { LeaderTerm, type OneOffRequest } from './term.js';
+import { LeaderTerm } from './term.js';
+import type { OneOffRequest } from './term-options.js';
 import type { ScheduledJob, SchedulerEvent, SchedulerEventType, SchedulerView } from './types.js';
 import { validateProcessSpec } from './validate.js';
 

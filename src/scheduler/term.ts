@@ -3,62 +3,18 @@
  * Created when an election is won and closed when it is lost; nothing of it outlives the term.
  */
 import { randomUUID } from 'node:crypto';
-import { after, every, type Clock } from '../common/clock.js';
-import type { Logger } from '../common/logger.js';
-import type { Discovery } from '../discovery/discovery.js';
-import { nextRestartAttempt, restartDelay, type BackoffOptions } from './backoff.js';
-import { BackoffLedger, backoffRecords, restartsFromRecords, type BackoffRecord, type StateStore } from './backoff-ledger.js';
+import { after, every } from '../common/clock.js';
+import { nextRestartAttempt, restartDelay } from './backoff.js';
+import { BackoffLedger, backoffRecords, restartsFromRecords, type BackoffRecord } from './backoff-ledger.js';
 import { NoHostError } from './errors.js';
-import type { FormationSource } from './formation-source.js';
-import { JOB_LABELS, type HostConnector, type StartJobRequest } from './host-client.js';
 import { HostTracker, type TrackedHost } from './hosts.js';
 import { ClusterLoad } from './placement.js';
 import { plan, type PendingRestart, type PlannedBlock, type RebalanceMove } from './reconcile.js';
 import { recoverRestarts } from './recovery.js';
-import {
-  formationKey,
-  LIVE_STATES,
-  type Formation,
-  type FormationView,
-  type ProcessSpec,
-  type ScheduledJob,
-  type SchedulerEvent,
-  type SchedulerView,
-  type StopReason,
-} from './types.js';
-
-export interface TermOptions {
-  schedulerId: string;
-  discovery: Discovery;
-  formations: FormationSource;
-  connectHost: HostConnector;
-  logger: Logger;
-  resyncMs: number;
-  hostRetryMs: number;
-  hostReadyTimeoutMs: number;
-  backoff: BackoffOptions;
-  /** Where the crash backoff is kept across terms and restarts. */
-  state: StateStore;
-  /** Move running jobs to hosts that joined (see `plan`'s `rebalanceTo`). */
-  rebalance: boolean;
-  /** A host receives moved jobs only after it has been ready this long, ms. */
-  rebalanceSettleMs: number;
-  emit(event: SchedulerEvent): void;
-  /** Time of every timer: crash backoff, resync, host settle, ready and retry waits. */
-  clock: Clock;
-  /** Called when the hosts changed (one joined, was listed, or was lost). */
-  onHostsChange?(): void;
-}
-
-/** A one-off job request (`flynn run`). */
-export interface OneOffRequest extends ProcessSpec {
-  app: string;
-  release: string;
-  /** Shown as the job's type; default `run`. */
-  type?: string;
-  tags?: Record<string, string>;
-  memoryBytes?: number;
-}
+import { startRequest } from './start-request.js';
+import type { OneOffRequest, TermOptions } from './term-options.js';
+import { termView } from './term-view.js';
+import { formationKey, LIVE_STATES, type Formation, type ProcessSpec, type ScheduledJob, type SchedulerView, type StopReason } from './types.js';
 
 export class LeaderTerm {
   private readonly formations = new Map<string, Formation>();
@@ -327,29 +283,7 @@ export class LeaderTerm {
     const id = randomUUID();
     const now = this.o.clock.now();
     const job: ScheduledJob = { id, hostId: host.info.id, app, release, type, state: 'pending', oneOff: o.oneOff, restarts: o.restarts, memoryBytes: o.memoryBytes, createdAt: now };
-    const labels: Record<string, string> = {
-      [JOB_LABELS.app]: app,
-      [JOB_LABELS.release]: release,
-      [JOB_LABELS.type]: type,
-      [JOB_LABELS.restarts]: String(o.restarts),
-      [JOB_LABELS.createdAt]: String(now),
-    };
-    if (o.oneOff) labels[JOB_LABELS.oneOff] = 'true';
-    if (o.memoryBytes > 0) labels[JOB_LABELS.memory] = String(o.memoryBytes);
-    const request: StartJobRequest = {
-      id,
-      image: spec.image,
-      cmd: [...spec.cmd],
-      env: { ...o.env, ...spec.env, FLYNN_APP: app, FLYNN_RELEASE: release, FLYNN_PROCESS_TYPE: type, FLYNN_JOB_ID: id },
-      labels,
-    };
-    if (spec.ports) request.ports = spec.ports.map((p) => ({ ...p }));
-    if (spec.artifact) request.artifact = { ...spec.artifact };
-    if (spec.imageArchive) request.imageArchive = { ...spec.imageArchive };
-    if (spec.stdio) request.stdio = spec.stdio;
-    if (spec.volumes) request.volumes = spec.volumes.map((v) => ({ ...v }));
-    if (spec.alias) request.alias = spec.alias;
-    if (o.memoryBytes > 0) request.memoryBytes = o.memoryBytes;
+    const request = startRequest(job, spec, o.env);
     host.jobs.set(id, job);
     this.o.emit({ type: 'placed', job: { ...job } });
     const client = host.client;
@@ -440,34 +374,6 @@ export class LeaderTerm {
   }
 
   view(): Omit<SchedulerView, 'schedulerId' | 'leading'> {
-    const hosts = [...this.tracker.hosts.values()].map((h) => {
-      const live = [...h.jobs.values()].filter((j) => LIVE_STATES.has(j.state));
-      return {
-        id: h.info.id,
-        addr: h.info.addr,
-        tags: { ...h.info.tags },
-        memoryBytes: h.info.capacity.memoryBytes,
-        reservedBytes: live.reduce((sum, j) => sum + j.memoryBytes, 0),
-        ready: h.ready,
-        jobs: live.length,
-      };
-    });
-    const jobs = this.tracker.jobs();
-    const formations: FormationView[] = [...this.formations.values()].map((f) => {
-      const key = formationKey(f.app, f.release);
-      return {
-        app: f.app,
-        release: f.release,
-        processes: Object.entries(f.processes).map(([type, desired]) => ({
-          type,
-          desired,
-          omni: f.omni?.includes(type) ?? false,
-          jobs: jobs.filter((j) => !j.oneOff && j.app === f.app && j.release === f.release && j.type === type).map((j) => ({ ...j })),
-          blocked: this.blocked.get(`${key}\u0000${type}`)?.count ?? 0,
-          restartsPending: this.restarts.filter((r) => r.formationKey === key && r.type === type).length,
-        })),
-      };
-    });
-    return { hosts, formations, oneOff: jobs.filter((j) => j.oneOff).map((j) => ({ ...j })) };
+    return termView(this.tracker.hosts.values(), this.tracker.jobs(), this.formations, this.blocked, this.restarts);
   }
 }

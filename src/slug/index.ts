@@ -11,8 +11,10 @@
  * ```
  * @module
  */
-export { buildSlug, cachePath, prepareSlugBuild, SlugBuildPreparation } from './builder.js';
-export type { BuildSlugOptions, PrepareSlugBuildOptions } from './builder.js';
+export { buildSlug, cachePath } from './builder.js';
+export { prepareSlugBuild, SlugBuildPreparation } from './build-preparation.js';
+export type { BuildSlugOptions } from './builder.js';
+export type { PrepareSlugBuildOptions } from './build-preparation.js';
 export type { BuildResult, ProcessTypes, SlugShelf } from './types.js';
 export { SLUG_DEFAULTS, BUILD_PATHS, PROCESS_TYPES_FILE } from './types.js';
 export type { BuildExecutor, BuildJob, BuildJobResult, BuildJobSetup, BuildMount, PreparedBuildJob } from './executor.js';

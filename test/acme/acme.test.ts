@@ -5,7 +5,7 @@ import { StoreRouteSource } from '../../src/bootstrap/route-source.js';
 import { until } from '../../src/common/until.js';
 import { MemoryStore } from '../../src/controller/memory-store.js';
 import { routeView } from '../../src/controller/route-view.js';
-import type { HttpRoute } from '../../src/controller/types.js';
+import type { HttpRoute } from '../../src/controller/route-types.js';
 import { createDiscovery } from '../../src/discovery/index.js';
 import { selfSignedCertificate } from '../../src/router/certificate.js';
 import { startRouter, type Router } from '../../src/router/index.js';

@@ -14,7 +14,7 @@ import { until } from '../../src/common/until.js';
 import { SqliteStore } from '../../src/controller/sqlite-store.js';
 import type { Job } from '../../src/controller/types.js';
 import { MemoryDiscovery } from '../../src/discovery/memory-backend.js';
-import { HOST_AGENT_DEFAULTS } from '../../src/host/agent.js';
+import { HOST_AGENT_DEFAULTS } from '../../src/host/agent-config.js';
 import { ProcessRuntime } from '../../src/host/process-runtime.js';
 import { startHostAgent, type HostAgentHandle } from '../../src/host/start.js';
 import { TERMINAL_STATES, type JobEvent } from '../../src/host/types.js';

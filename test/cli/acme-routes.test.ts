@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/index.js';
-import type { HttpRoute } from '../../src/controller/types.js';
+import type { HttpRoute } from '../../src/controller/route-types.js';
 import { KEY, startHarness, type Harness } from '../controller/harness.js';
 
 /** `--acme` on routes through the CLI and the API (the ACME client itself: test/acme). */

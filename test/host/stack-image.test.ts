@@ -2,7 +2,8 @@ import Dockerode from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DockerRuntime } from '../../src/host/docker-runtime.js';
 import type { LogLine } from '../../src/host/types.js';
-import { buildStackImage, debianSources, ensureStackImage, parseDeb822Sources, parseOneLineSources, parseOsRelease } from '../../src/host/stack-image.js';
+import { debianSources, parseDeb822Sources, parseOneLineSources, parseOsRelease } from '../../src/host/apt-sources.js';
+import { buildStackImage, ensureStackImage } from '../../src/host/stack-image.js';
 import { needStackImage } from './stack-support.js';
 import { removeTestContainers, TEST_LABELS } from './support.js';
 

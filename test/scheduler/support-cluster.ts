@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import Dockerode from 'dockerode';
 import { createDiscovery } from '../../src/discovery/create.js';
 import type { Discovery } from '../../src/discovery/discovery.js';
-import { HOST_AGENT_DEFAULTS } from '../../src/host/agent.js';
+import { HOST_AGENT_DEFAULTS } from '../../src/host/agent-config.js';
 import { HostClient } from '../../src/host/client.js';
 import type { Job } from '../../src/host/types.js';
 import { JOB_LABELS } from '../../src/scheduler/host-client.js';

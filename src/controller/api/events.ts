@@ -1,7 +1,7 @@
 import { ControllerInputError } from '../errors.js';
 import { routeView } from '../route-view.js';
 import * as S from '../schemas.js';
-import type { Route } from '../types.js';
+import type { Route } from '../route-types.js';
 import type { ApiDeps, ApiServer, Req } from './deps.js';
 
 /** `/events`: every change as Server-Sent Events, resumable with `Last-Event-Id`. */

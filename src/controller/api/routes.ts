@@ -1,7 +1,7 @@
 import { ControllerInputError } from '../errors.js';
 import { routeView } from '../route-view.js';
 import * as S from '../schemas.js';
-import type { CreateRouteInput, UpdateHttpRouteInput } from '../types.js';
+import type { CreateRouteInput, UpdateHttpRouteInput } from '../route-types.js';
 import { validateRouteTls } from '../route-tls.js';
 import { validateDomain, validatePath, validatePort, validateService } from '../validate.js';
 import type { ApiDeps, ApiServer, Req } from './deps.js';
