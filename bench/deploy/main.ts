@@ -1,7 +1,8 @@
 /**
  * `git push` → first 200 through the router with the new code, for the dependency-free node app,
  * on the process and Docker runtimes (median of 5 pushes each, after one warm-up push). Each push
- * changes the app's answer, so the clock stops only once the new release serves.
+ * changes the app's answer, so the clock stops only once the new release serves; the router is
+ * asked while the push runs. It also prints when the push returned (its deploy done).
  *
  * It also prints where the time goes: the median time at which each phase of a push happened,
  * from the trace events the git receiver, slug builder, deployer and host agent publish on their
@@ -68,7 +69,10 @@ function printPhases(runs: Run[]): void {
 }
 
 interface Run {
+  /** Push started → first 200 of the new release. */
   ms: number;
+  /** Push started → `git push` returned (the deploy done). */
+  pushMs: number;
   phases: Map<string, number>;
 }
 
@@ -96,16 +100,24 @@ async function bench(runtime: 'process' | 'docker'): Promise<Run[]> {
       const started = performance.now();
       pushStarted = started;
       phases = new Map();
-      await exec('git', ['-C', work, 'push', `ssh://git@${host}:${port}/bench.git`, 'main'], { env: { ...process.env, GIT_SSH_COMMAND: ssh } });
-      phases.set('bench: git push returned', performance.now() - started);
+      // The router is asked while the push runs: the new release answers as soon as its first job
+      // is up, before the push returns (the deploy then holds the new jobs up for 1 s).
+      const pushed = exec('git', ['-C', work, 'push', `ssh://git@${host}:${port}/bench.git`, 'main'], { env: { ...process.env, GIT_SSH_COMMAND: ssh } }).then(() => {
+        phases?.set('bench: git push returned', performance.now() - started);
+      });
+      let failed: unknown;
+      pushed.catch((err: unknown) => (failed = err));
       // The machine is shared: a job container removed by someone else must end the run, not hang it.
       while (!(await get(cluster.routerUrl, `bench.${cluster.domain}`)).includes(marker)) {
+        if (failed !== undefined) throw failed;
         if (performance.now() - started > PUSH_TIMEOUT_MS) throw new Error(`push ${i} of ${runtime}: the new release did not answer within ${PUSH_TIMEOUT_MS} ms`);
         await new Promise((r) => setTimeout(r, 10));
       }
       const ms = performance.now() - started;
       phases.set('bench: first 200 of the new release', ms);
-      if (i > 0) runs.push({ ms, phases }); // the first push is a warm-up (no build cache, first route)
+      await pushed;
+      const pushMs = phases.get('bench: git push returned') as number;
+      if (i > 0) runs.push({ ms, pushMs, phases }); // the first push is a warm-up (no build cache, first route)
       phases = undefined;
     }
     return runs;
@@ -125,6 +137,7 @@ for (const runtime of dockerUp ? (['process', 'docker'] as const) : (['process']
   const times = runs.map((r) => r.ms);
   results[runtime] = median(times);
   console.log(`${runtime.padEnd(8)} git push → first 200 of the new release: median ${(median(times) / 1000).toFixed(2)} s  (runs: ${times.map((t) => (t / 1000).toFixed(2)).join(', ')} s)  vs the 2 s goal: ${(median(times) / GOAL_MS).toFixed(2)}x`);
+  console.log(`${''.padEnd(8)} git push → git push returned (the deploy done): median ${(median(runs.map((r) => r.pushMs)) / 1000).toFixed(2)} s`);
   console.log(`  phases (median time since the push started, step from the row above):`);
   printPhases(runs);
 }
