@@ -43,6 +43,23 @@ async function ephemeralWithAJob(runtime: 'process' | 'docker', host: string, ru
 
 const docker = await needDocker('ephemeral cluster cleanup on Docker');
 
+/**
+ * SIGKILL the last `npm start` of `running` (it cannot stop its jobs; not asserted that they run
+ * on: a cluster started by another test file at this moment may already have cleaned up), then
+ * start another cluster and run `check` while it is up.
+ */
+async function killThenStartAnother(running: Running[], check: () => Promise<void>): Promise<void> {
+  const [killed] = running.splice(-1);
+  killed?.proc.kill('SIGKILL');
+  await killed?.exited;
+  const next = await createTestCluster({ runtime: 'process' });
+  try {
+    await check();
+  } finally {
+    await next.close();
+  }
+}
+
 describe('a temp-dir cluster that was SIGKILLed is cleaned up by the next cluster started', () => {
   const running: Running[] = [];
   const dirs: string[] = [];
@@ -62,22 +79,13 @@ describe('a temp-dir cluster that was SIGKILLed is cleaned up by the next cluste
     const starting = await makeTempDataDir();
     dirs.push(live, starting);
 
-    const [killed] = running.splice(-1);
-    killed?.proc.kill('SIGKILL');
-    // Killed, it could not stop its job. (Not asserted that it runs on: a cluster started by another
-    // test file at this moment may already have cleaned up.)
-    await killed?.exited;
-
-    const next = await createTestCluster({ runtime: 'process' });
-    try {
+    await killThenStartAnother(running, async () => {
       expect(await exists(dataDir)).toBe(false);
       // SIGKILLed: gone once the kernel has delivered it (a zombie left for its reaper counts as gone).
       await vi.waitFor(() => expect(groups.filter((g) => runs(g))).toEqual([]), { timeout: 10_000, interval: 50 });
       expect(await exists(join(live, 'lock'))).toBe(true);
       expect(await exists(starting)).toBe(true);
-    } finally {
-      await next.close();
-    }
+    });
   }, 180_000);
 
   it.runIf(docker)('removes the containers of a killed ephemeral cluster on Docker', async () => {
@@ -88,17 +96,10 @@ describe('a temp-dir cluster that was SIGKILLed is cleaned up by the next cluste
     const mine = async () => (await engine.listContainers({ all: true, filters: { label: [`${DOCKER_LABELS.host}=host1-${id}`] } })).map((c) => c.Id);
     expect(await mine()).toHaveLength(1);
 
-    const [killed] = running.splice(-1);
-    killed?.proc.kill('SIGKILL');
-    await killed?.exited;
-
-    const next = await createTestCluster({ runtime: 'process' });
-    try {
+    await killThenStartAnother(running, async () => {
       expect(await exists(dataDir)).toBe(false);
       expect(await mine()).toEqual([]);
-    } finally {
-      await next.close();
-    }
+    });
   }, 180_000);
 });
 
