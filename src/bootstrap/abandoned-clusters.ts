@@ -63,8 +63,9 @@ export async function stopLeftJobs(dataDir: string): Promise<number> {
   if (!/^[0-9a-f]{8}$/.test(id)) return stopped;
   const docker = new Dockerode();
   const containers = await docker.listContainers({ all: true, filters: { label: [DOCKER_LABELS.host] } }).catch(() => []);
+  const ofThisCluster = new RegExp(`^host\\d+-${id}$`);
   for (const c of containers) {
-    if (!/^host\d+-/.test(c.Labels[DOCKER_LABELS.host] ?? '') || !(c.Labels[DOCKER_LABELS.host] ?? '').endsWith(`-${id}`)) continue;
+    if (!ofThisCluster.test(c.Labels[DOCKER_LABELS.host] ?? '')) continue;
     await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
     stopped++;
   }
@@ -75,9 +76,9 @@ export async function stopLeftJobs(dataDir: string): Promise<number> {
  * Find the temp data dirs of clusters whose process is gone (a lock naming a process that no longer
  * runs, or one of an earlier boot), stop what they left running ({@link stopLeftJobs}) and remove
  * them. Only this user's own temp dirs are looked at (see {@link isOwnTempDir}): never a symlink,
- * another user's dir, or a kept data dir. A dir without a lock is left alone: its cluster may be starting. Each dir is locked while
- * it is cleaned, so two starts never clean the same one. Resolves to the dirs removed; a failure
- * is logged, never thrown (it must not stop a start).
+ * another user's dir, or a kept data dir. A dir without a lock is left alone: its cluster may be
+ * starting. Each dir is locked while it is cleaned, so two starts never clean the same one.
+ * Resolves to the dirs removed; a failure is logged, never thrown (it must not stop a start).
  */
 export async function reapAbandonedClusters(logger: Logger, dir: string = tmpdir()): Promise<string[]> {
   const reaped: string[] = [];
@@ -89,10 +90,15 @@ export async function reapAbandonedClusters(logger: Logger, dir: string = tmpdir
       const release = await lockDataDir(dataDir).catch(() => undefined);
       // Held by a running cluster.
       if (!release) continue;
-      const stopped = await stopLeftJobs(dataDir);
-      await rm(dataDir, { recursive: true, force: true });
-      logger.info('removed the temp data dir of a cluster that was killed', { dataDir, jobsStopped: stopped });
-      reaped.push(dataDir);
+      try {
+        const stopped = await stopLeftJobs(dataDir);
+        await rm(dataDir, { recursive: true, force: true });
+        logger.info('removed the temp data dir of a cluster that was killed', { dataDir, jobsStopped: stopped });
+        reaped.push(dataDir);
+      } finally {
+        // A dir that could not be removed is not left locked by this process.
+        await release();
+      }
     } catch (err) {
       logger.warn('could not clean up after a killed cluster', { dataDir, err: (err as Error).message });
     }
