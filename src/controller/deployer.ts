@@ -5,6 +5,7 @@ import { bootTimeout, countUp, formatSeconds, jobFailure, startFailure } from '.
 import { oneByOne } from './deployer-one-by-one.js';
 import type { BootDiagnosis, DeployPlan, DeployStrategy } from './deployer-strategy.js';
 import { DeployFailedError } from './errors.js';
+import { SCALE_WAIT_DEFAULTS } from './scale-wait.js';
 import type { JobRunner } from './jobs.js';
 import type { DeployStep } from './store.js';
 import type { App, DeploymentStrategy, Job } from './types.js';
@@ -56,12 +57,15 @@ export interface FormationDeployerOptions {
 export const FORMATION_DEPLOYER_DEFAULTS = Object.freeze({
   /** Boot timeout per step, in ms: 60 s, as Heroku gives a web dyno to bind its `$PORT` (R10). */
   timeoutMs: 60_000,
-  /** The hold, in ms: as `flynn scale`'s (scale-wait.ts), so a web that answers once and exits does not replace the old release. */
-  holdMs: 1_000,
+  /** The hold, in ms: `flynn scale`'s, so a web that answers once and exits does not replace the old release. */
+  holdMs: SCALE_WAIT_DEFAULTS.holdMs,
 });
 
 /** The strategy of each {@link DeploymentStrategy} name. */
 const STRATEGIES: Record<DeploymentStrategy, DeployStrategy> = { 'all-at-once': allAtOnce, 'one-by-one': oneByOne };
+
+/** A job of the list that crashed or did not start. */
+const endedJob = (jobs: readonly Job[]) => jobs.find((j) => j.state === 'crashed' || j.state === 'failed');
 
 /** The app meta key that sets an app's boot timeout, in seconds (as Flynn's `deploy_timeout`). */
 export const DEPLOY_TIMEOUT_META = 'deploy_timeout';
@@ -113,10 +117,9 @@ export class FormationDeployer implements Deployer {
   private async waitUp(app: App, releaseId: string, counts: Record<string, number>, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const { jobs } = this.options;
     let seen: Job[] = [];
-    const failedOf = (list: Job[]) => list.find((j) => j.state === 'crashed' || j.state === 'failed');
     const settled = (all: Job[]) => {
       seen = all.filter((j) => j.releaseId === releaseId);
-      return failedOf(seen) !== undefined || Object.entries(counts).every(([type, n]) => countUp(seen, type) >= n);
+      return endedJob(seen) !== undefined || Object.entries(counts).every(([type, n]) => countUp(seen, type) >= n);
     };
     try {
       await until((s) => jobs.watchJobs(app.id, { signal: s }), settled, { timeoutMs, clock: this.clock, what: 'the new jobs coming up', ...(signal ? { signal } : {}) });
@@ -124,9 +127,8 @@ export class FormationDeployer implements Deployer {
       if (err instanceof WaitTimeoutError) throw await bootTimeout(jobs, app, seen, counts, timeoutMs);
       throw err;
     }
-    const failed = failedOf(seen);
-    if (failed?.state === 'failed') throw await startFailure(jobs, app, failed);
-    if (failed) throw await jobFailure(jobs, app, failed, `${failed.type} job ${failed.id} of the new release ${failed.state}`);
+    const failed = endedJob(seen);
+    if (failed) throw await this.failure(app, failed, failed.state);
     await this.hold(app, releaseId, new Set(seen.filter((j) => j.state === 'up').map((j) => j.id)), signal);
   }
 
@@ -138,7 +140,7 @@ export class FormationDeployer implements Deployer {
     let ended: Job | undefined;
     const broken = (all: Job[]) => {
       const mine = all.filter((j) => j.releaseId === releaseId);
-      ended = mine.find((j) => j.state === 'crashed' || j.state === 'failed') ?? mine.find((j) => up.has(j.id) && j.state !== 'up');
+      ended = endedJob(mine) ?? mine.find((j) => up.has(j.id) && j.state !== 'up');
       return ended !== undefined;
     };
     try {
@@ -149,8 +151,13 @@ export class FormationDeployer implements Deployer {
       throw err;
     }
     const job = ended as Job;
-    if (job.state === 'failed') throw await startFailure(jobs, app, job);
     const how = job.state === 'crashed' ? 'crashed' : `exited${job.exit ? ` with status ${job.exit.code}` : ''}`;
-    throw await jobFailure(jobs, app, job, `${job.type} job ${job.id} of the new release ${how}`, up.has(job.id) ? [`It came up, then ended before the deploy was done (each new job must stay up ${formatSeconds(this.holdMs)}): the old release keeps serving.`] : []);
+    throw await this.failure(app, job, how, up.has(job.id) ? [`It came up, then ended before the deploy was done (each new job must stay up ${formatSeconds(this.holdMs)}): the old release keeps serving.`] : []);
+  }
+
+  /** The failure of a deploy step for `job` of the new release, which ended (`how`) or did not start (`failed`: its host's one line). */
+  private failure(app: App, job: Job, how: string, hints: string[] = []): Promise<DeployFailedError> {
+    if (job.state === 'failed') return startFailure(this.options.jobs, app, job);
+    return jobFailure(this.options.jobs, app, job, `${job.type} job ${job.id} of the new release ${how}`, hints);
   }
 }

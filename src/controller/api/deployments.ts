@@ -42,4 +42,3 @@ export function registerDeploymentRoutes(r: ApiServer, { store, app, deployments
     return change;
   });
 }
-
