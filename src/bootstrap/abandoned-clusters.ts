@@ -12,6 +12,7 @@ import Dockerode from 'dockerode';
 import type { Logger } from '../common/logger.js';
 import { DOCKER_LABELS } from '../host/docker-labels.js';
 import { groupsWorkingIn } from '../host/proc-stat.js';
+import { killGroup } from '../host/process-job.js';
 import { lockDataDir } from './state-files.js';
 
 /** The name of every temp data dir a cluster makes, in the OS temp dir. */
@@ -54,7 +55,7 @@ export async function stopLeftJobs(dataDir: string): Promise<number> {
   for (const host of await readdir(hostsDir).catch(() => [] as string[])) {
     for (const job of await readdir(join(hostsDir, host)).catch(() => [] as string[])) {
       for (const group of await groupsWorkingIn(join(hostsDir, host, job))) {
-        process.kill(-group, 'SIGKILL');
+        killGroup(group, 'SIGKILL');
         stopped++;
       }
     }
