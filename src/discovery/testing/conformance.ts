@@ -237,6 +237,7 @@ export function describeDiscoveryConformance(name: string, factory: () => Promis
       const first = await campaign(a, { service: svc, addr: addr(5001) });
       expect((await a.leader(svc))?.id).toBe(first.registration.instance.id);
       const watch = reader(a, svc);
+      await watch.next(); // the watch's `current`: the second's registration comes after it, as an `up`
       let secondWon = false;
       const secondP = campaign(b, { service: svc, addr: addr(5002) }).then((l) => {
         secondWon = true;
@@ -259,6 +260,7 @@ export function describeDiscoveryConformance(name: string, factory: () => Promis
       const leader = await campaign(a, { service: svc, addr: addr(6001) });
       const controller = new AbortController();
       const watch = reader(a, svc);
+      await watch.next(); // the watch's `current`: the registration below comes after it, as an `up`
       const losing = campaign(a, { service: svc, addr: addr(6002), signal: controller.signal });
       await watch.until((e) => e.type === 'up' && e.instance.addr === addr(6002)); // standing, not winning
       controller.abort(new Error('gave up'));
