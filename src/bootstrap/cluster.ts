@@ -80,7 +80,7 @@ export interface ClusterOptions {
   /**
    * Run the router as a detached process that keeps serving while the platform is down (a restart
    * is then no outage of the apps); the next start on the data dir re-attaches to it. It stops with
-   * `close()` unless `stopAppsOnClose` is false. Default false: the router runs in this process.
+   * `close()` unless `stopAppsOnClose` is false. Needs `dataDir`. Default false: the router runs in this process.
    */
   detachedRouter?: boolean;
   /** The router's data plane: `node` (default, in the router's process) or `haproxy` (HAProxy ≥ 2.6 driven live; docs/router.md#engines). */
@@ -132,6 +132,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const host = options.host ?? CLUSTER_DEFAULTS.host;
   const hostAddrs = options.hostAddrs ?? [host];
   if (!Array.isArray(hostAddrs)) throw new BootstrapInputError('hostAddrs must be a list of addresses', 'hostAddrs');
+  // A detached router outlives the cluster's process and is found again through the data dir; a
+  // temp data dir is removed on close, and nothing would find a router a killed run left.
+  if (options.detachedRouter === true && options.dataDir === undefined) {
+    throw new BootstrapInputError('detachedRouter needs a dataDir: a router process that outlives the cluster is found again through it (a temp data dir is removed on close)', 'detachedRouter');
+  }
   const logger = options.logger ?? silentLogger;
   const progress = options.onProgress ?? (() => {});
   const labels = { ...options.labels };

@@ -5,7 +5,7 @@ import { bootTimeout, countUp, formatSeconds, jobFailure, startFailure } from '.
 import { oneByOne } from './deployer-one-by-one.js';
 import type { BootDiagnosis, DeployPlan, DeployStrategy } from './deployer-strategy.js';
 import { DeployFailedError } from './errors.js';
-import { SCALE_WAIT_DEFAULTS } from './scale-wait.js';
+import { SCALE_WAIT_DEFAULTS, statusWords } from './scale-wait.js';
 import type { JobRunner } from './jobs.js';
 import type { DeployStep } from './store.js';
 import type { App, DeploymentStrategy, Job } from './types.js';
@@ -37,7 +37,7 @@ export interface Deployer {
 
 export interface FormationDeployerOptions {
   /** Where job states are watched and logs read (the scheduler's view); see {@link BootDiagnosis} for what it may add. */
-  jobs: Pick<JobRunner, 'watchJobs' | 'logs'> & Partial<BootDiagnosis>;
+  jobs: Pick<JobRunner, 'watchJobs' | 'logs'> & Partial<Pick<JobRunner, 'listJobs'>> & Partial<BootDiagnosis>;
   /**
    * Boot timeout: how long new jobs get to come up (a job with ports: to answer on `$PORT`), per
    * step, in ms. An app's `deploy_timeout` meta (seconds) overrides it. Default
@@ -128,7 +128,7 @@ export class FormationDeployer implements Deployer {
       throw err;
     }
     const failed = endedJob(seen);
-    if (failed) throw await this.failure(app, failed, failed.state);
+    if (failed) throw await this.failure(app, failed);
     await this.hold(app, releaseId, new Set(seen.filter((j) => j.state === 'up').map((j) => j.id)), signal);
   }
 
@@ -151,13 +151,16 @@ export class FormationDeployer implements Deployer {
       throw err;
     }
     const job = ended as Job;
-    const how = job.state === 'crashed' ? 'crashed' : `exited${job.exit ? ` with status ${job.exit.code}` : ''}`;
-    throw await this.failure(app, job, how, up.has(job.id) ? [`It came up, then ended before the deploy was done (each new job must stay up ${formatSeconds(this.holdMs)}): the old release keeps serving.`] : []);
+    throw await this.failure(app, job, up.has(job.id) ? [`It came up, then ended before the deploy was done (each new job must stay up ${formatSeconds(this.holdMs)}): the old release keeps serving.`] : []);
   }
 
-  /** The failure of a deploy step for `job` of the new release, which ended (`how`) or did not start (`failed`: its host's one line). */
-  private failure(app: App, job: Job, how: string, hints: string[] = []): Promise<DeployFailedError> {
-    if (job.state === 'failed') return startFailure(this.options.jobs, app, job);
-    return jobFailure(this.options.jobs, app, job, `${job.type} job ${job.id} of the new release ${how}`, hints);
+  /** The failure of a deploy step for `job` of the new release, which ended (with its exit status) or did not start (`failed`: its host's one line). */
+  private async failure(app: App, job: Job, hints: string[] = []): Promise<DeployFailedError> {
+    const { jobs } = this.options;
+    if (job.state === 'failed') return startFailure(jobs, app, job);
+    // The scheduler's view may not carry the exit status yet: its host's record does (listed with `all`).
+    const recorded = job.exit ?? (await jobs.listJobs?.(app.id, { all: true }).catch(() => []))?.find((j) => j.id === job.id)?.exit;
+    const how = `${job.state === 'crashed' ? 'crashed' : 'exited'}${recorded ? ` with ${statusWords(recorded)}` : ''}`;
+    return jobFailure(jobs, app, job, `${job.type} job ${job.id} of the new release ${how}`, hints);
   }
 }

@@ -95,6 +95,11 @@ export function tellingLine(output: readonly Pick<LogLine, 'stream' | 'msg'>[]):
   return line !== undefined && line.length > 200 ? `${line.slice(0, 199)}…` : line;
 }
 
+/** An ended job's exit status in words: `status 1`, `status 137 (out of memory)`. */
+export function statusWords(exit: NonNullable<Job['exit']>): string {
+  return `status ${exit.code}${exit.reason !== 'exit' ? ` (${exit.reason === 'oom' ? 'out of memory' : exit.reason})` : ''}`;
+}
+
 /**
  * The one line of a scale whose `type` jobs crashed: how many, the last one's exit status and what
  * it said, and the command that shows its whole output.
@@ -108,7 +113,7 @@ export function crashLine(app: string, type: string, crashed: readonly Job[], la
   const reason = last.job.state === 'failed' && last.output.length === 1 ? last.output[0]?.msg : undefined;
   if (reason !== undefined) return `${head}: the last, ${short}: ${reason} (see flynn log -a ${app} ${short})`;
   const exit = last.job.exit;
-  const how = exit ? `exited with status ${exit.code}${exit.reason !== 'exit' ? ` (${exit.reason === 'oom' ? 'out of memory' : exit.reason})` : ''}` : last.job.state === 'failed' ? 'failed to start' : 'crashed';
+  const how = exit ? `exited with ${statusWords(exit)}` : last.job.state === 'failed' ? 'failed to start' : 'crashed';
   const said = tellingLine(last.output);
   return `${head}: the last, ${short}, ${how}${said !== undefined ? ` after ${JSON.stringify(said)}` : ' without output'} (see flynn log -a ${app} ${short})`;
 }

@@ -131,9 +131,14 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
     );
     for (const e of this.ended.of(appId, { listed: true })) if (!known.has(e.job.id)) jobs.push(toJob(e.job, e.state));
     if (kept) {
-      // What the hosts recorded (exit status, end time) wins over the runner's memory of the job.
+      // What the hosts recorded (exit status, end time) wins over the runner's memory of the job;
+      // a job the scheduler still shows, ended, gets its exit status and end time from there.
       const byId = new Map(jobs.map((j) => [j.id, j]));
-      for (const { listed } of await kept) if (!known.has(listed.id)) byId.set(listed.id, listed);
+      for (const { listed } of await kept) {
+        const shown = byId.get(listed.id);
+        if (!known.has(listed.id)) byId.set(listed.id, listed);
+        else if (shown && shown.state !== 'up' && shown.state !== 'starting') byId.set(listed.id, { ...shown, ...(listed.exit ? { exit: listed.exit } : {}), ...(listed.endedAt ? { endedAt: listed.endedAt } : {}) });
+      }
       return [...byId.values()];
     }
     return jobs;

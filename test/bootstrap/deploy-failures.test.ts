@@ -242,7 +242,7 @@ describe('FormationDeployer holds new jobs up before a step is done', () => {
     set([{ ...up, state: 'crashed', exit: { code: 5, reason: 'exit' } }]);
     const err = await deploying;
     expect(err).toBeInstanceOf(Error);
-    expect((err as Error).message).toMatch(/^web job j1 of the new release crashed\n {7}It came up, then ended before the deploy was done \(each new job must stay up 1 s\): the old release keeps serving\.\n {7}Its last output:\n {7}listening\n {7}leaving on purpose\n/);
+    expect((err as Error).message).toMatch(/^web job j1 of the new release crashed with status 5\n {7}It came up, then ended before the deploy was done \(each new job must stay up 1 s\): the old release keeps serving\.\n {7}Its last output:\n {7}listening\n {7}leaving on purpose\n/);
     expect(formations).toEqual(['r2 {"web":1}']);
   });
 
@@ -252,6 +252,16 @@ describe('FormationDeployer holds new jobs up before a step is done', () => {
     const plan = { deploymentId: 'd1', app, strategy: 'all-at-once' as const, from: null, to: { releaseId: 'r2', processes: {} } };
     await new FormationDeployer({ jobs: { ...runner, watchJobs: () => (async function* () { yield []; })() }, clock }).deploy(plan, { writeFormations: async () => {} });
     expect(clock.pending).toBe(0);
+  });
+
+  it("names the exit status its host recorded when the scheduler's view has none yet", async () => {
+    const clock = new ManualClock();
+    const { runner, set, holding } = changing([]);
+    runner.listJobs = async () => [{ ...up, state: 'crashed', exit: { code: 137, reason: 'oom' } }];
+    const { deploying } = start(runner, clock);
+    await holding();
+    set([{ ...up, state: 'crashed' }]);
+    expect(((await deploying) as Error).message).toMatch(/^web job j1 of the new release crashed with status 137 \(out of memory\)\n/);
   });
 
   it('fails it too when the new job leaves up without a crash (exit 0)', async () => {

@@ -237,7 +237,7 @@ export function describeDeploy(name: string, start: () => Promise<Cluster>, appN
       const before = (await cluster.client.getApp(appName)).releaseId;
       const pushed = await push(keyFile);
       expect(pushed.code).not.toBe(0);
-      expect(pushed.output).toMatch(/web job \S+ of the new release (crashed|failed)/);
+      expect(pushed.output).toMatch(/web job \S+ of the new release (crashed with status 4|failed)/);
       expect(pushed.output).toContain('crashing on purpose'); // its output tells the pusher why
       expect((await cluster.client.getApp(appName)).releaseId).toBe(before);
       const res = await until('the old release to answer', async () => {
@@ -257,7 +257,7 @@ export function describeDeploy(name: string, start: () => Promise<Cluster>, appN
       const pushed = await push(keyFile);
       const { ok, failed } = await load.stop();
       expect(pushed.code).not.toBe(0);
-      expect(pushed.output).toMatch(/web job \S+ of the new release crashed/);
+      expect(pushed.output).toMatch(/web job \S+ of the new release crashed with status 5/);
       // (With web=3 one job may end before the others are up: a plain crash, without the hold's hint.)
       expect(pushed.output).toContain('leaving on purpose');
       expect((await cluster.client.getApp(appName)).releaseId).toBe(before);

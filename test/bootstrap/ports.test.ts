@@ -100,6 +100,13 @@ describe('port options', () => {
     expect((err as BootstrapInputError).detail).toEqual({ field: 'ports.shelf' });
   });
 
+  it('refuse a detached router without a data dir to find it again through', async () => {
+    const err = await startCluster({ host: HOST, runtime: 'process', detachedRouter: true, ports: { controller: 0, router: 0, git: 0, shelf: 0 } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BootstrapInputError);
+    expect((err as BootstrapInputError).message).toMatch(/^detachedRouter needs a dataDir/);
+    expect((err as BootstrapInputError).detail).toEqual({ field: 'detachedRouter' });
+  });
+
   it('take 0 as any free port, skipping one another program holds', async () => {
     const taken = await occupy(0);
     const cluster = await startCluster({ host: HOST, runtime: 'process', ports: { controller: 0, router: 0, git: 0, shelf: 0 } });
