@@ -132,12 +132,14 @@ export class SchedulerJobRunner implements JobRunner, BootDiagnosis {
     for (const e of this.ended.of(appId, { listed: true })) if (!known.has(e.job.id)) jobs.push(toJob(e.job, e.state));
     if (kept) {
       // What the hosts recorded (exit status, end time) wins over the runner's memory of the job;
-      // a job the scheduler still shows, ended, gets its exit status and end time from there.
+      // a job the scheduler still shows gets its exit status and end time from there, and its end
+      // too when the scheduler still shows it live (it hears of the end a moment after the host,
+      // later than `flynn run`, which asks the host, reports the exit).
       const byId = new Map(jobs.map((j) => [j.id, j]));
       for (const { listed } of await kept) {
         const shown = byId.get(listed.id);
-        if (!known.has(listed.id)) byId.set(listed.id, listed);
-        else if (shown && shown.state !== 'up' && shown.state !== 'starting') byId.set(listed.id, { ...shown, ...(listed.exit ? { exit: listed.exit } : {}), ...(listed.endedAt ? { endedAt: listed.endedAt } : {}) });
+        if (!known.has(listed.id) || !shown) byId.set(listed.id, listed);
+        else byId.set(listed.id, { ...shown, ...(shown.state === 'up' || shown.state === 'starting' ? { state: listed.state } : {}), ...(listed.exit ? { exit: listed.exit } : {}), ...(listed.endedAt ? { endedAt: listed.endedAt } : {}) });
       }
       return [...byId.values()];
     }

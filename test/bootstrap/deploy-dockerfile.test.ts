@@ -153,11 +153,12 @@ if (await needDocker('Dockerfile deploys')) {
       tar.entry({ name: 'Dockerfile' }, `FROM flynn-ts/stack:latest\nRUN echo started-${run}; sleep 60\n`);
       tar.finalize();
       const lines: string[] = [];
-      // A build that ignored timeoutMs would run its 60 s, past the test's timeout.
-      const err = await buildDockerfile({ docker, context: tar as unknown as Readable, app: 'slow', tag: run, timeoutMs: 2500, labels: { 'io.flynn-ts.test': '1' }, onOutput: (l) => lines.push(l) }).catch((e: unknown) => e);
+      // A build that ignored timeoutMs would run its 60 s, past the test's timeout. The timeout leaves the
+      // engine time to reach the RUN step on a loaded machine (it took 0.45-0.65 s here at load 5).
+      const err = await buildDockerfile({ docker, context: tar as unknown as Readable, app: 'slow', tag: run, timeoutMs: 8000, labels: { 'io.flynn-ts.test': '1' }, onOutput: (l) => lines.push(l) }).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'FLYNN_ERR_SLUG_BUILD_TIMEOUT', step: 'docker build' });
       expect(lines).toContain(`       started-${run}`);
-      expect(lines.at(-1)).toBe(' !     Build timed out after 2500 ms');
+      expect(lines.at(-1)).toBe(' !     Build timed out after 8000 ms');
       await until('the build container to go', async () => {
         const left = await docker.listContainers({ all: true });
         return left.some((c) => c.Command.includes(`started-${run}`)) ? undefined : true;

@@ -205,9 +205,10 @@ describe.runIf(await needEtcd('examples/platform with the router access log and 
             const res = await request(`${ready.routerUrl}/nowhere`, { headers: { host: 'nowhere.flynn.local' } });
             await res.body.text();
             const metrics = await (await request(ready.routerMetricsUrl ?? '')).body.text();
-            // The router writes the line once the answer ends: give it a moment to reach the file.
-            for (let i = 0; i < 50 && !(await readFile(join(dataDir, 'router-access.log'), 'utf8').catch(() => '')).includes('/nowhere'); i++) await new Promise((s) => setTimeout(s, 20));
-            return { ready, metrics, log: await readFile(join(dataDir, 'router-access.log'), 'utf8') };
+            // The router writes the line once the answer ends: wait for it to reach the file (up to 10 s: a loaded machine).
+            const logged = () => readFile(join(dataDir, 'router-access.log'), 'utf8').catch(() => '');
+            for (const deadline = Date.now() + 10_000; !(await logged()).includes('/nowhere') && Date.now() < deadline; ) await new Promise((s) => setTimeout(s, 20));
+            return { ready, metrics, log: await logged() };
           },
         },
       );

@@ -64,9 +64,10 @@ describe.runIf(await needDocker('router outliving the platform'))('npm start on 
     await new Promise((r) => setTimeout(r, 500));
     first.proc.kill('SIGKILL');
     await first.exited;
-    // The platform is down: the router keeps serving.
+    // The platform is down: the router keeps serving (every request of the loop counts below; this probe
+    // gets up to 5 s, as the one after Ctrl-C does: one answer past 1 s on a loaded machine is not a failure).
     await new Promise((r) => setTimeout(r, 1_000));
-    expect((await serving(routerUrl, `${APP}.flynn.local`, 1_000)).body).toMatch(/ steady$/);
+    expect((await serving(routerUrl, `${APP}.flynn.local`, 5_000)).body).toMatch(/ steady$/);
     const restartAt = Date.now();
     const second = await startNpmStart(args);
     running.push(second);

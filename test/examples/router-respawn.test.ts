@@ -57,7 +57,8 @@ describe('npm start: a router process that dies is started again', () => {
     expect(respawned?.http.port).toBe(ports.router);
     expect(respawned?.routes).toBe(1);
     expect(running.stderr()).toMatch(/router process is gone/);
-    expect(running.stderr()).toMatch(/started the router process again/);
+    // The new router serves as soon as it listens; the platform says so once its control socket answers, a moment later.
+    await vi.waitFor(() => expect(running?.stderr()).toMatch(/started the router process again/), { timeout: 10_000, interval: 50 });
 
     // Routes made after the respawn reach the new router (the platform feeds it).
     await client.createRoute(APP, { type: 'http', domain: `other.${APP}.flynn.local`, service: `${APP}-web` });

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 /** Real backend servers and a router on loopback, for the router suites. */
 import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { createDiscovery, type Discovery, type DiscoveryConfig, type Registration } from '../../src/discovery/index.js';
+import { createDiscovery, type Discovery, type DiscoveryConfig, type Registration, type ServiceEvent } from '../../src/discovery/index.js';
 import { MemoryRouteSource, startRouter, type Route, type Router, type RouterOptions } from '../../src/router/index.js';
 import { afterEach } from 'vitest';
 import { etcdEndpoints, needEtcd } from '../support/services.js';
@@ -131,11 +131,55 @@ export function perTest(engine: 'node' | 'haproxy'): {
   };
 }
 
+/**
+ * `discovery` as the router is handed it, noting what its watches have handed the router: the
+ * router hears of a registration through its watch, which on etcd comes a moment after the
+ * registration returns (and `settled()` covers route events, not backends).
+ */
+function watchedBy(discovery: Discovery): { discovery: Discovery; watching(service: string): boolean; delivered(service: string, id: string): boolean } {
+  const open = new Map<string, number>();
+  const delivered = new Set<string>();
+  const note = (service: string, event: ServiceEvent) => {
+    if (event.type === 'current') for (const i of event.instances) delivered.add(`${service} ${i.id}`);
+    else if (event.type === 'up') delivered.add(`${service} ${event.instance.id}`);
+  };
+  return {
+    watching: (service) => (open.get(service) ?? 0) > 0,
+    delivered: (service, id) => delivered.has(`${service} ${id}`),
+    discovery: {
+      register: (options) => discovery.register(options),
+      instances: (service) => discovery.instances(service),
+      leader: (service) => discovery.leader(service),
+      close: () => discovery.close(),
+      [Symbol.asyncDispose]: () => discovery.close(),
+      watch(service, options) {
+        const inner = discovery.watch(service, options);
+        open.set(service, (open.get(service) ?? 0) + 1);
+        return {
+          close: () => inner.close(),
+          async *[Symbol.asyncIterator]() {
+            try {
+              for await (const event of inner) {
+                yield event;
+                // The router asks for the next event once it has applied this one.
+                note(service, event);
+              }
+            } finally {
+              open.set(service, (open.get(service) ?? 1) - 1);
+            }
+          },
+        };
+      },
+    },
+  };
+}
+
 /** Discovery (memory unless given) + memory routes + a router on 127.0.0.1:0. */
 export async function startRig(routes: Route[], extra: Partial<RouterOptions> = {}, discoveryConfig: DiscoveryConfig = { backend: 'memory' }): Promise<Rig> {
   const discovery = createDiscovery(discoveryConfig);
+  const watched = watchedBy(discovery);
   const source = new MemoryRouteSource(routes);
-  const router = await startRouter({ discovery, routes: source, http: { host: '127.0.0.1', port: 0 }, drainTimeoutMs: 3000, ...extra });
+  const router = await startRouter({ discovery: watched.discovery, routes: source, http: { host: '127.0.0.1', port: 0 }, drainTimeoutMs: 3000, ...extra });
   const regs: Registration[] = [];
   return {
     discovery,
@@ -144,6 +188,8 @@ export async function startRig(routes: Route[], extra: Partial<RouterOptions> = 
     async register(service, addr) {
       const reg = await discovery.register({ service, addr });
       regs.push(reg);
+      // A routed service: wait until the router's watch handed it the instance.
+      if (watched.watching(service)) await until(() => watched.delivered(service, reg.instance.id));
       // The haproxy engine takes a Runtime API round trip or two to add the server.
       await router.settled();
       return reg;

@@ -114,7 +114,8 @@ describe('slug builder input checks', () => {
       await writeFile(path.join(slow, 'bin', f), body);
       await chmod(path.join(slow, 'bin', f), 0o755);
     }
-    const err = await buildSlug({ source: await sourceTar('node-hello'), app: 'slow', env: { BUILDPACK_URL: slow }, executor, shelf: client, timeoutMs: 800 }).catch((e: unknown) => e);
+    // The timeout must fall in the compile: the steps before it took 42-242 ms here at load 4.5, so 3 s leaves a loaded machine room.
+    const err = await buildSlug({ source: await sourceTar('node-hello'), app: 'slow', env: { BUILDPACK_URL: slow }, executor, shelf: client, timeoutMs: 3000 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'FLYNN_ERR_SLUG_BUILD_TIMEOUT', step: 'compile slow-pack', kind: 'timeout' });
     // Killed, not left running its 30 s.
     const pid = Number(await readFile(pidFile, 'utf8'));

@@ -34,8 +34,12 @@ async function dockerAnswers(): Promise<string | undefined> {
   }
 }
 
+/** How long CI asks again before a service counts as missing: a loaded machine can slow an answer past one probe (etcd 3.4's /health says false when its quorum read takes over 1 s). */
+const CI_PROBE_MS = 15_000;
+
 async function need(what: string, probe: () => Promise<string | undefined>, howTo: string): Promise<boolean> {
-  const problem = await probe();
+  let problem = await probe();
+  for (const deadline = Date.now() + CI_PROBE_MS; inCI && problem !== undefined && Date.now() < deadline; problem = await probe()) await new Promise((r) => setTimeout(r, 500));
   if (problem === undefined) return true;
   if (inCI) throw new Error(`${what}: ${problem}. CI must provide it (${howTo}).`);
   console.warn(`[skipped] ${what}: ${problem}. ${howTo} to run it.`);
