@@ -97,7 +97,9 @@ export class ServicePool {
   /**
    * Power of two choices: two random live backends, the one with fewer requests in flight.
    * Backends in `exclude` (already tried for this request) are skipped; ejected ones are avoided
-   * while others are left.
+   * while others are left. A retry (`exclude` given) takes the one of the two the router has known
+   * longer instead: in a deploy the newest backends are the new release's jobs, the likeliest to be
+   * failing (a release whose jobs crash together), so a retry reaches the old release's.
    */
   pick(exclude?: ReadonlySet<Backend>): Backend | undefined {
     const all = this.backends;
@@ -117,6 +119,8 @@ export class ServicePool {
     if (j >= i) j++;
     const a = candidates[i] as Backend;
     const b = candidates[j] as Backend;
+    // `backends` is in the order the router learned of them (discovery lists oldest first).
+    if (exclude !== undefined) return i < j ? a : b;
     return b.inFlight < a.inFlight ? b : a;
   }
 
