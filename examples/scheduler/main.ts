@@ -8,7 +8,8 @@
  * backend to run it on a real cluster.
  */
 import { createConsoleLogger } from '../../src/common/logger.js';
-import { MemoryFormationSource, startScheduler, type SchedulerView } from '../../src/scheduler/index.js';
+import { until } from '../../src/common/until.js';
+import { MemoryFormationSource, startScheduler, type Scheduler, type SchedulerView } from '../../src/scheduler/index.js';
 import { FakeCluster } from '../../src/scheduler/testing/index.js';
 import { parseCli } from '../shared/cli-args.js';
 
@@ -62,11 +63,22 @@ formations.put({
   tags: { web: { disk: 'ssd' } },
   spec: { web: { image: 'flynn-ts/runtime:latest', cmd: ['start', 'web'] }, logship: { image: 'flynn-ts/runtime:latest', cmd: ['ship'] } },
 });
-await new Promise((r) => setTimeout(r, 200));
-const leader = () => schedulers.find((s) => s.leading);
-ps(leader()!.view());
+// Whichever instance wins the election leads; wait for it to know `hosts` hosts (however slow the machine).
+const leader = async (hosts: number): Promise<Scheduler> => {
+  const abort = new AbortController();
+  try {
+    return await Promise.any(schedulers.map(async (s) => (await until((signal) => s.watchLeadership({ signal }), (l) => l.leading && l.readyHosts >= hosts, { signal: abort.signal, timeoutMs: 10_000, what: `${s.id} leading` }), s)));
+  } finally {
+    abort.abort();
+  }
+};
+const first = await leader(hosts.length);
+await first.settle();
+ps(first.view());
 console.log(`\nkilling host-b; its registration expires in ${hostTtlMs} ms`);
 hosts[1]!.kill();
 await new Promise((r) => setTimeout(r, hostTtlMs + 500));
-ps(leader()!.view());
+const next = await leader(hosts.length - 1);
+await next.settle();
+ps(next.view());
 await shutdown();
