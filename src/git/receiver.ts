@@ -90,6 +90,8 @@ interface Session {
   preparation?: PushPreparation;
   /** Resolves when this push's git process has exited, i.e. after it moved (or not) its refs. */
   finished: Promise<void>;
+  /** Resolves when the pusher has closed this push's channel (its git read the outcome). */
+  hungUp: Promise<void>;
 }
 
 /**
@@ -217,7 +219,8 @@ export async function startGitReceiver(options: GitReceiverOptions): Promise<Git
       const token = randomBytes(24).toString('hex');
       let finish!: () => void;
       const finished = new Promise<void>((resolve) => (finish = resolve));
-      const session: Session = { app, repo, fingerprint: key.fingerprint, abort: new AbortController(), finished };
+      const hungUp = new Promise<void>((resolve) => channel.on('close', () => resolve()));
+      const session: Session = { app, repo, fingerprint: key.fingerprint, abort: new AbortController(), finished, hungUp };
       if (gitCommand === 'git-receive-pack') session.preparation = prepare(app);
       sessions.set(token, session);
       const child = spawn(gitCommand, [repo], {
@@ -302,9 +305,9 @@ export async function startGitReceiver(options: GitReceiverOptions): Promise<Git
       // rejection reaches git as remote: lines): cut at once, git only says the remote hung up.
       const inFlight = [...sessions.values()];
       for (const s of inFlight) s.abort.abort(SHUTTING_DOWN);
-      // Each pusher's git hangs up once it has read the outcome: wait for that too, within the grace.
-      const hungUp = (c: Connection) => new Promise<void>((resolve) => c.on('close', () => resolve()));
-      if (inFlight.length > 0) await settlesWithin(Promise.all(inFlight.map((s) => s.finished)).then(() => Promise.all([...connections].map(hungUp))), GIT_RECEIVER_DEFAULTS.closeGraceMs);
+      // Each pusher's git hangs up once it has read the outcome: wait for that too, within the grace
+      // (for the pushers only: an idle connection would hold the close for the whole grace).
+      if (inFlight.length > 0) await settlesWithin(Promise.all(inFlight.map((s) => s.finished.then(() => s.hungUp))), GIT_RECEIVER_DEFAULTS.closeGraceMs);
       for (const c of connections) c.end();
       await closed;
       await new Promise<void>((resolve) => hookServer.close(() => resolve()));
